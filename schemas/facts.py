@@ -1,0 +1,73 @@
+"""Records the pipeline publishes: facts (events enriched with derived state) and alerts.
+
+Facts go to the facts topic and on to ClickHouse; alerts go to the alerts topic (keyed by
+handling unit) and to the alert log. Both are plain msgspec structs so that every writer
+(the Faust worker, `dossierflow replay --store`) produces byte-identical records.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+
+class DossierFact(msgspec.Struct, frozen=True, kw_only=True):
+    """One event of a dossier and the dossier's derived state right after it.
+
+    `position` is the event's index in the dossier's ordered, de-duplicated history and
+    `version` the length of that history when the fact was computed: a late, out-of-order
+    event re-issues every fact of the dossier with a higher version, so a store that keeps
+    the highest version per `event_id` (ReplacingMergeTree) converges to the exact history.
+    No personal data and no free text (`reason`) is carried.
+    """
+
+    event_id: str
+    dossier_id: str
+    type: str
+    occurred_at: datetime
+    sequence: int | None
+    position: int
+    version: int
+    status: str
+    unit_code: str | None
+    handling_unit_code: str | None
+    procedure_code: str | None
+    sector_code: str | None
+    channel: str | None
+    online_level: str | None
+    received_at: datetime | None
+    due_at: datetime | None
+    rescheduled_due_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    outcome: str | None
+    apologies: int
+
+
+class Recipient(msgspec.Struct, frozen=True):
+    role: str
+    """`handling_unit_head`, `receiving_unit_head` or `province_operations`."""
+    unit_code: str | None
+
+
+class DossierAlert(msgspec.Struct, frozen=True, kw_only=True):
+    """A deadline alert. `alert_id` is deterministic from dossier, kind and deadline."""
+
+    alert_id: str
+    kind: str
+    dossier_id: str
+    at: datetime
+    deadline: datetime
+    unit_code: str | None
+    handling_unit_code: str | None
+    procedure_code: str | None
+    apology_issued: bool
+    recipients: tuple[Recipient, ...]
+    text_vi: str
+    text_en: str
+
+
+fact_encoder = msgspec.json.Encoder()
+fact_decoder = msgspec.json.Decoder(DossierFact)
+alert_decoder = msgspec.json.Decoder(DossierAlert)
