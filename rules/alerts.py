@@ -1,0 +1,122 @@
+"""Deadline alerts (cảnh báo): when each kind is due, to whom, and its deterministic id."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from dossierflow.rules.calendar import WorkingCalendar
+from dossierflow.rules.catalog import Catalog
+from dossierflow.rules.lifecycle import DossierState, Status
+
+_ALERT_NAMESPACE = uuid.UUID("5f0d7d52-3c1e-4d4e-9a57-6f1c2b8e0a11")
+
+
+class AlertKind(enum.StrEnum):
+    AT_RISK = "AT_RISK"
+    OVERDUE = "OVERDUE"
+    RESCHEDULED_OVERDUE = "RESCHEDULED_OVERDUE"
+    RESCHEDULE_LIMIT_EXCEEDED = "RESCHEDULE_LIMIT_EXCEEDED"
+
+
+class Role(enum.StrEnum):
+    HANDLING_UNIT_HEAD = "handling_unit_head"
+    RECEIVING_UNIT_HEAD = "receiving_unit_head"
+    PROVINCE_OPERATIONS = "province_operations"
+
+
+ROLES_BY_KIND: dict[AlertKind, tuple[Role, ...]] = {
+    AlertKind.AT_RISK: (Role.HANDLING_UNIT_HEAD,),
+    AlertKind.OVERDUE: (Role.HANDLING_UNIT_HEAD, Role.RECEIVING_UNIT_HEAD),
+    AlertKind.RESCHEDULED_OVERDUE: (
+        Role.HANDLING_UNIT_HEAD,
+        Role.RECEIVING_UNIT_HEAD,
+        Role.PROVINCE_OPERATIONS,
+    ),
+    AlertKind.RESCHEDULE_LIMIT_EXCEEDED: (Role.PROVINCE_OPERATIONS,),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAlert:
+    """An alert the current state will raise at `instant` unless the state changes first."""
+
+    kind: AlertKind
+    instant: datetime
+    deadline: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """An alert that fired at `at` (its instant, or later when a pause held it back)."""
+
+    alert_id: str
+    kind: AlertKind
+    dossier_id: str
+    at: datetime
+    deadline: datetime
+    unit_code: str | None
+    handling_unit_code: str | None
+    procedure_code: str | None
+    apology_issued: bool
+
+    @property
+    def roles(self) -> tuple[Role, ...]:
+        return ROLES_BY_KIND[self.kind]
+
+
+def alert_id(dossier_id: str, kind: AlertKind, deadline: datetime) -> str:
+    """Deterministic from dossier, kind and deadline, so a re-sent alert keeps its id."""
+    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{dossier_id}|{kind}|{deadline.timestamp():.3f}"))
+
+
+def midnight_after(calendar: WorkingCalendar, instant: datetime) -> datetime:
+    """00:00 of the day after the local date of `instant`."""
+    day_after = calendar.local(instant).date() + timedelta(days=1)
+    return datetime.combine(day_after, time(0), calendar.tz)
+
+
+def overdue_at(calendar: WorkingCalendar, due_at: datetime) -> datetime:
+    return midnight_after(calendar, due_at)
+
+
+def planned_alerts(state: DossierState, catalog: Catalog) -> tuple[PlannedAlert, ...]:
+    """Time-driven alerts of an open, unpaused dossier (none while paused or closed)."""
+    if state.status is not Status.OPEN:
+        return ()
+    calendar = catalog.calendar
+    planned: list[PlannedAlert] = []
+    if state.due_at is not None:
+        at_risk = calendar.subtract(state.due_at, catalog.at_risk_lead)
+        if state.clock_start is not None and at_risk > state.clock_start:
+            planned.append(PlannedAlert(AlertKind.AT_RISK, at_risk, state.due_at))
+        planned.append(
+            PlannedAlert(AlertKind.OVERDUE, overdue_at(calendar, state.due_at), state.due_at)
+        )
+    if state.rescheduled_due_at is not None:
+        planned.append(
+            PlannedAlert(
+                AlertKind.RESCHEDULED_OVERDUE,
+                midnight_after(calendar, state.rescheduled_due_at),
+                state.rescheduled_due_at,
+            )
+        )
+    return tuple(planned)
+
+
+def raise_alert(
+    state: DossierState, kind: AlertKind, deadline: datetime, at: datetime
+) -> Alert:
+    return Alert(
+        alert_id=alert_id(state.dossier_id, kind, deadline),
+        kind=kind,
+        dossier_id=state.dossier_id,
+        at=at,
+        deadline=deadline,
+        unit_code=state.unit_code,
+        handling_unit_code=state.handling_unit_code,
+        procedure_code=state.procedure_code,
+        apology_issued=state.apologies > 0,
+    )

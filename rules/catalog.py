@@ -1,0 +1,214 @@
+"""Procedure and unit catalogue (danh mục thủ tục và đơn vị) and calendar settings, from YAML.
+
+The YAML is validated by msgspec into typed specs, so a bad catalogue fails with the
+path of the offending field; the specs are then turned into small immutable values.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Annotated
+
+import msgspec
+import msgspec.yaml
+
+from dossierflow.rules.calendar import OfficeHours, WorkingCalendar
+from dossierflow.schemas.event import ProcessingTime
+
+HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+Weekday = Annotated[str, msgspec.Meta(pattern="^(mon|tue|wed|thu|fri|sat|sun)$")]
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class PauseKind(enum.StrEnum):
+    SUPPLEMENT = "supplement"
+    FINANCIAL = "financial"
+
+
+class PausePolicy(enum.StrEnum):
+    RESTART = "restart"
+    EXTEND = "extend"
+    IGNORE = "ignore"
+
+
+DEFAULT_PAUSE_POLICIES: Mapping[PauseKind, PausePolicy] = MappingProxyType(
+    {PauseKind.SUPPLEMENT: PausePolicy.RESTART, PauseKind.FINANCIAL: PausePolicy.EXTEND}
+)
+
+
+@dataclass(frozen=True)
+class Procedure:
+    """A procedure (thủ tục hành chính) with its statutory processing time."""
+
+    code: str
+    name: str
+    sector: str | None = None
+    processing_time: ProcessingTime | None = None
+    cutoff: time | None = None
+    pause_policies: Mapping[PauseKind, PausePolicy] = field(
+        default_factory=lambda: DEFAULT_PAUSE_POLICIES
+    )
+
+    def pause_policy(self, kind: PauseKind) -> PausePolicy:
+        return self.pause_policies.get(kind, DEFAULT_PAUSE_POLICIES[kind])
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A unit of the tree (sở, ban, ngành, huyện, xã, ...); `level` is data, never fixed."""
+
+    code: str
+    name: str
+    level: str
+    parent: str | None = None
+
+
+UNKNOWN_PROCEDURE = Procedure(code="", name="")
+
+
+@dataclass(frozen=True)
+class Catalog:
+    procedures: Mapping[str, Procedure] = field(default_factory=dict)
+    units: Mapping[str, Unit] = field(default_factory=dict)
+    calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
+    at_risk_lead: timedelta = timedelta(hours=8)
+
+    def procedure(self, code: str | None) -> Procedure:
+        """The procedure, or defaults (no processing time, default pause policies)."""
+        return self.procedures.get(code or "", UNKNOWN_PROCEDURE)
+
+    def descendants(self, code: str) -> frozenset[str]:
+        """`code` and every unit below it in the tree."""
+        children: dict[str, list[str]] = {}
+        for unit in self.units.values():
+            if unit.parent:
+                children.setdefault(unit.parent, []).append(unit.code)
+        found, stack = set(), [code]
+        while stack:
+            current = stack.pop()
+            if current not in found:
+                found.add(current)
+                stack.extend(children.get(current, ()))
+        return frozenset(found)
+
+
+# --- the YAML shape -------------------------------------------------------------------
+
+
+class _ProcedureSpec(msgspec.Struct, forbid_unknown_fields=True):
+    code: Annotated[str, msgspec.Meta(min_length=1)]
+    name: str
+    sector: str | None = None
+    processing_time: ProcessingTime | None = None
+    cutoff: HHMM | None = None
+    pause_policy: dict[PauseKind, PausePolicy] = {}
+
+
+class _UnitSpec(msgspec.Struct, forbid_unknown_fields=True):
+    code: Annotated[str, msgspec.Meta(min_length=1)]
+    name: str
+    level: str
+    parent: str | None = None
+
+
+class _OverrideYear(msgspec.Struct, forbid_unknown_fields=True):
+    days_off: list[date] = []
+    working_days: list[date] = []
+
+
+class _CalendarSpec(msgspec.Struct, forbid_unknown_fields=True):
+    office_hours: tuple[tuple[HHMM, HHMM], ...] = (("07:30", "11:30"), ("13:00", "17:00"))
+    weekend: tuple[Weekday, ...] = ("sat", "sun")
+    at_risk_lead_hours: Annotated[float, msgspec.Meta(ge=0)] = 8
+    overrides: dict[int, _OverrideYear] = {}
+    overrides_file: str | None = None
+    """Relative to the catalogue file; `default` is the shipped 2025–2026 overrides."""
+
+
+class _CatalogSpec(msgspec.Struct, forbid_unknown_fields=True):
+    calendar: _CalendarSpec = msgspec.field(default_factory=_CalendarSpec)
+    procedures: list[_ProcedureSpec] = []
+    units: list[_UnitSpec] = []
+
+
+def _hhmm(text: str) -> time:
+    return time.fromisoformat(text)
+
+
+def _read_overrides(text: bytes, source: str) -> dict[int, _OverrideYear]:
+    try:
+        return msgspec.yaml.decode(text, type=dict[int, _OverrideYear])
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"{source}: {exc}") from None
+
+
+def default_overrides_text() -> bytes:
+    return resources.files("dossierflow").joinpath("data/calendar-overrides.yaml").read_bytes()
+
+
+def _build(spec: _CatalogSpec, base_dir: Path | None, source: str) -> Catalog:
+    cal = spec.calendar
+    years = dict(cal.overrides)
+    if cal.overrides_file:
+        if cal.overrides_file == "default":
+            text, where = default_overrides_text(), "calendar-overrides.yaml (default)"
+        else:
+            path = (base_dir or Path.cwd()) / cal.overrides_file
+            text, where = path.read_bytes(), str(path)
+        for year, override in _read_overrides(text, where).items():
+            years.setdefault(year, override)
+    days_off = frozenset(d for y in years.values() for d in y.days_off)
+    make_up = frozenset(d for y in years.values() for d in y.working_days)
+    try:
+        calendar = WorkingCalendar(
+            office_hours=OfficeHours(tuple((_hhmm(a), _hhmm(b)) for a, b in cal.office_hours)),
+            extra_days_off=days_off,
+            make_up_days=make_up,
+            weekend=frozenset(_WEEKDAYS.index(d) for d in cal.weekend),
+        )
+    except ValueError as exc:
+        raise ValueError(f"{source}: calendar: {exc}") from None
+    units = {u.code: Unit(u.code, u.name, u.level, u.parent) for u in spec.units}
+    for unit in units.values():
+        if unit.parent and unit.parent not in units:
+            raise ValueError(f"{source}: unit {unit.code}: parent {unit.parent!r} is not a unit")
+    procedures = {
+        p.code: Procedure(
+            code=p.code,
+            name=p.name,
+            sector=p.sector,
+            processing_time=p.processing_time,
+            cutoff=_hhmm(p.cutoff) if p.cutoff else None,
+            pause_policies=MappingProxyType({**DEFAULT_PAUSE_POLICIES, **p.pause_policy}),
+        )
+        for p in spec.procedures
+    }
+    return Catalog(
+        procedures=MappingProxyType(procedures),
+        units=MappingProxyType(units),
+        calendar=calendar,
+        at_risk_lead=timedelta(hours=cal.at_risk_lead_hours),
+    )
+
+
+def parse_catalog(text: bytes, source: str = "catalog", base_dir: Path | None = None) -> Catalog:
+    """Validate a YAML catalogue; errors name the source and the offending field."""
+    try:
+        spec = msgspec.yaml.decode(text, type=_CatalogSpec)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ValueError(f"{source}: {exc}") from None
+    return _build(spec, base_dir, source)
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    """The catalogue at `path`, or the shipped sample catalogue."""
+    if path is None:
+        text = resources.files("dossierflow").joinpath("data/catalog.yaml").read_bytes()
+        return parse_catalog(text, "catalog.yaml (default)")
+    return parse_catalog(path.read_bytes(), str(path), path.parent)

@@ -1,0 +1,88 @@
+"""Evaluate a dossier's history against a clock: its state, its facts and its alerts.
+
+The whole of a dossier's behaviour is a function of (history, clock): the worker, the
+timers and `dossierflow replay` all call `evaluate`, so they cannot disagree. Between two
+events the state is constant, so a planned alert fires at its instant if that instant comes
+before the next event; one whose instant had passed while it could not fire (paused, or the
+deadline was only just set) fires at the event that made it possible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from dossierflow.rules.alerts import Alert, AlertKind, overdue_at, planned_alerts, raise_alert
+from dossierflow.rules.catalog import Catalog
+from dossierflow.rules.lifecycle import DossierState, apply_event, order_history
+from dossierflow.schemas.event import DossierEvent, EventType
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One event of the ordered history and the state right after it."""
+
+    event: DossierEvent
+    state: DossierState
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    state: DossierState
+    steps: tuple[Step, ...]
+    alerts: tuple[Alert, ...]
+    """Every alert fired up to the clock, in firing order."""
+    next_alert_at: datetime | None
+    """The earliest instant after the clock at which another alert is planned."""
+    overdue: bool
+    """Open or paused and past `overdue_at` at the clock."""
+
+
+def evaluate(
+    dossier_id: str, history: Iterable[DossierEvent], catalog: Catalog, clock: datetime
+) -> Evaluation:
+    """The dossier as of `clock`; events that occur after the clock are not yet history."""
+    state = DossierState(dossier_id)
+    steps: list[Step] = []
+    fired: dict[str, Alert] = {}
+    ordered = [event for event in order_history(history) if event.occurred_at <= clock]
+    for index, event in enumerate(ordered):
+        previous = state
+        state = apply_event(state, event, catalog)
+        steps.append(Step(event, state))
+        if event.type is EventType.APOLOGY_ISSUED and state.apologies > previous.apologies > 0:
+            assert state.rescheduled_due_at is not None and state.as_of is not None
+            limit = raise_alert(
+                state, AlertKind.RESCHEDULE_LIMIT_EXCEEDED, state.rescheduled_due_at, state.as_of
+            )
+            fired.setdefault(limit.alert_id, limit)
+        until = ordered[index + 1].occurred_at if index + 1 < len(ordered) else clock
+        _fire_due(state, catalog, until, fired)
+    pending = [
+        planned.instant
+        for planned in planned_alerts(state, catalog)
+        if raise_alert(state, planned.kind, planned.deadline, clock).alert_id not in fired
+    ]
+    overdue = (
+        state.is_open
+        and state.due_at is not None
+        and clock >= overdue_at(catalog.calendar, state.due_at)
+    )
+    return Evaluation(
+        state=state,
+        steps=tuple(steps),
+        alerts=tuple(sorted(fired.values(), key=lambda alert: alert.at)),
+        next_alert_at=min(pending, default=None),
+        overdue=overdue,
+    )
+
+
+def _fire_due(
+    state: DossierState, catalog: Catalog, until: datetime, fired: dict[str, Alert]
+) -> None:
+    assert state.as_of is not None
+    for planned in planned_alerts(state, catalog):
+        if planned.instant <= until:
+            alert = raise_alert(state, planned.kind, planned.deadline, max(planned.instant, state.as_of))
+            fired.setdefault(alert.alert_id, alert)

@@ -1,0 +1,224 @@
+"""Dossier lifecycle: the state one event at a time (pure; no clock, no I/O).
+
+`apply_event` is a total function: an event that does not fit the current state (a pause
+of a dossier not yet received, a second RECEIVED, anything after a terminal state but
+RETURNED after RESOLVED) changes nothing. Out-of-order arrival and duplicates are handled by
+`order_history`, so the state is always the fold of the ordered, de-duplicated history.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, time, timedelta
+from typing import Final
+
+from dossierflow.rules.calendar import WorkingCalendar
+from dossierflow.rules.catalog import Catalog, PauseKind, PausePolicy, Procedure
+from dossierflow.schemas.event import DossierEvent, EventType, ProcessingTime, TimeUnit
+
+
+class Status(enum.StrEnum):
+    PENDING = "PENDING"
+    """Events but no RECEIVED yet."""
+    SUBMITTED = "SUBMITTED"
+    OPEN = "OPEN"
+    PAUSED = "PAUSED"
+    RESOLVED = "RESOLVED"
+    RETURNED = "RETURNED"
+    WITHDRAWN = "WITHDRAWN"
+    STOPPED = "STOPPED"
+    NOT_ACCEPTED = "NOT_ACCEPTED"
+
+
+class Outcome(enum.StrEnum):
+    EARLY = "EARLY"
+    ON_TIME = "ON_TIME"
+    OVERDUE = "OVERDUE"
+
+
+OPEN_STATUSES: Final = frozenset({Status.OPEN, Status.PAUSED})
+NOT_RECEIVED: Final = frozenset({Status.PENDING, Status.SUBMITTED})
+_PAUSE_KINDS: Final = {
+    EventType.SUPPLEMENT_REQUESTED: PauseKind.SUPPLEMENT,
+    EventType.FINANCIAL_OBLIGATION_REQUESTED: PauseKind.FINANCIAL,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DossierState:
+    """What the ordered history of one dossier says about it after its last event."""
+
+    dossier_id: str
+    status: Status = Status.PENDING
+    as_of: datetime | None = None
+    """`occurred_at` of the last event applied."""
+    unit_code: str | None = None
+    handling_unit_code: str | None = None
+    procedure_code: str | None = None
+    sector_code: str | None = None
+    channel: str | None = None
+    online_level: str | None = None
+    processing_time: ProcessingTime | None = None
+    received_at: datetime | None = None
+    clock_start: datetime | None = None
+    due_at: datetime | None = None
+    rescheduled_due_at: datetime | None = None
+    paused_since: datetime | None = None
+    pause_kind: PauseKind | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    outcome: Outcome | None = None
+    apologies: int = 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+def order_history(events: Iterable[DossierEvent]) -> list[DossierEvent]:
+    """De-duplicate by `event_id` (first arrival wins) and order by occurred_at, sequence,
+    then arrival; an event without `sequence` sorts after those with one at the same instant.
+    """
+    seen: set[str] = set()
+    unique: list[DossierEvent] = []
+    for event in events:
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            unique.append(event)
+    indexed = sorted(
+        enumerate(unique),
+        key=lambda item: (
+            item[1].occurred_at,
+            item[1].sequence is None,
+            item[1].sequence or 0,
+            item[0],
+        ),
+    )
+    return [event for _, event in indexed]
+
+
+def clock_start(calendar: WorkingCalendar, instant: datetime, cutoff: time | None) -> datetime:
+    """Office hours start the clock; received after the cut-off, the next working day does."""
+    local = calendar.local(instant)
+    if cutoff is not None and calendar.is_working_day(local.date()) and local.time() > cutoff:
+        return calendar.next_working_day_opening(local)
+    return calendar.next_opening(local)
+
+
+def deadline(calendar: WorkingCalendar, start: datetime, processing: ProcessingTime) -> datetime:
+    if processing.unit is TimeUnit.WORKING_DAYS:
+        return calendar.add(start, calendar.office_hours.per_day * processing.value)
+    if processing.unit is TimeUnit.WORKING_HOURS:
+        return calendar.add(start, timedelta(hours=processing.value))
+    return calendar.add_calendar_days(start, processing.value)
+
+
+def outcome_of(calendar: WorkingCalendar, resolved_at: datetime, due_at: datetime) -> Outcome:
+    """Compare local dates, as national statistics do."""
+    resolved_day, due_day = calendar.local(resolved_at).date(), calendar.local(due_at).date()
+    if resolved_day < due_day:
+        return Outcome.EARLY
+    return Outcome.ON_TIME if resolved_day == due_day else Outcome.OVERDUE
+
+
+def _received(state: DossierState, event: DossierEvent, catalog: Catalog) -> DossierState:
+    calendar = catalog.calendar
+    procedure = catalog.procedure(event.procedure_code)
+    start = clock_start(calendar, event.occurred_at, procedure.cutoff)
+    processing = event.processing_time or procedure.processing_time
+    if event.due_at is not None:
+        due: datetime | None = calendar.local(event.due_at)
+        if processing is None:
+            # The slip's appointment defines the allowance a restart re-applies.
+            allowance = calendar.working_time_between(start, event.due_at)
+            processing = ProcessingTime(allowance / timedelta(hours=1), TimeUnit.WORKING_HOURS)
+    else:
+        due = deadline(calendar, start, processing) if processing else None
+    return replace(
+        state,
+        status=Status.OPEN,
+        unit_code=event.unit_code,
+        handling_unit_code=event.unit_code,
+        procedure_code=event.procedure_code,
+        sector_code=event.sector_code or procedure.sector,
+        channel=event.channel,
+        online_level=event.online_level,
+        processing_time=processing,
+        received_at=calendar.local(event.occurred_at),
+        clock_start=start,
+        due_at=due,
+    )
+
+
+def _resumed(state: DossierState, at: datetime, catalog: Catalog) -> DossierState:
+    calendar = catalog.calendar
+    procedure: Procedure = catalog.procedure(state.procedure_code)
+    assert state.pause_kind is not None and state.paused_since is not None
+    policy = procedure.pause_policy(state.pause_kind)
+    resumed = replace(state, status=Status.OPEN, paused_since=None, pause_kind=None)
+    if state.due_at is None or policy is PausePolicy.IGNORE:
+        return resumed
+    if policy is PausePolicy.EXTEND:
+        paused = calendar.working_time_between(state.paused_since, at)
+        return replace(resumed, due_at=calendar.add(state.due_at, paused))
+    start = clock_start(calendar, at, procedure.cutoff)
+    assert state.processing_time is not None
+    return replace(resumed, clock_start=start, due_at=deadline(calendar, start, state.processing_time))
+
+
+def _resolved(state: DossierState, at: datetime, status: Status, catalog: Catalog) -> DossierState:
+    outcome = outcome_of(catalog.calendar, at, state.due_at) if state.due_at else None
+    return replace(
+        state, status=status, resolved_at=at, closed_at=at, outcome=outcome,
+        paused_since=None, pause_kind=None,
+    )
+
+
+def apply_event(state: DossierState, event: DossierEvent, catalog: Catalog) -> DossierState:
+    """The state after `event` (events must come in history order)."""
+    at = catalog.calendar.local(event.occurred_at)
+    state = replace(state, as_of=at)
+    kind, status = event.type, state.status
+    if kind is EventType.RECEIVED:
+        return _received(state, event, catalog) if status in NOT_RECEIVED else state
+    if kind is EventType.SUBMITTED:
+        return replace(state, status=Status.SUBMITTED) if status is Status.PENDING else state
+    if kind is EventType.NOT_ACCEPTED:
+        if status in NOT_RECEIVED:
+            return replace(state, status=Status.NOT_ACCEPTED, closed_at=at)
+        return state
+    if kind is EventType.TRANSFERRED:
+        if status in NOT_RECEIVED or status in OPEN_STATUSES:
+            return replace(state, handling_unit_code=event.unit_code)
+        return state
+    if kind in (EventType.WITHDRAWN, EventType.STOPPED):
+        if status in NOT_RECEIVED or status in OPEN_STATUSES:
+            return replace(
+                state, status=Status(kind.value), closed_at=at, paused_since=None, pause_kind=None
+            )
+        return state
+    if kind is EventType.RETURNED:
+        if status is Status.RESOLVED:
+            return replace(state, status=Status.RETURNED)
+        # Handing over a result nobody marked RESOLVED resolves it at hand-over.
+        return _resolved(state, at, Status.RETURNED, catalog) if state.is_open else state
+    if not state.is_open:
+        return state
+    if kind is EventType.RESOLVED:
+        return _resolved(state, at, Status.RESOLVED, catalog)
+    if kind in _PAUSE_KINDS:
+        if status is Status.PAUSED:
+            return state
+        return replace(state, status=Status.PAUSED, paused_since=at, pause_kind=_PAUSE_KINDS[kind])
+    if kind is EventType.RESUMED:
+        return _resumed(state, at, catalog) if status is Status.PAUSED else state
+    if kind is EventType.APOLOGY_ISSUED:
+        if state.apologies == 0:
+            assert event.new_due_at is not None
+            return replace(
+                state, apologies=1, rescheduled_due_at=catalog.calendar.local(event.new_due_at)
+            )
+        return replace(state, apologies=state.apologies + 1)
+    raise AssertionError(f"unhandled event type {kind}")

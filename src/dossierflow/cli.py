@@ -1,0 +1,35 @@
+"""The `dossierflow` command: one sub-command per job, each defined beside its code."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Each module exposes `add_commands(subparsers)`; sub-commands set `func(args) -> int`.
+# Imported lazily by name so that `dossierflow replay` does not pay for Faust or chDB.
+COMMAND_MODULES = (
+    "dossierflow.replay_cmd",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dossierflow",
+        description="Real-time deadline pipeline for administrative-procedure dossiers.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_commands(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    status: int = args.func(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
