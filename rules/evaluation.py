@@ -1,10 +1,11 @@
 """Evaluate a dossier's history against a clock: its state, its facts and its alerts.
 
-The whole of a dossier's behaviour is a function of (history, clock): the worker, the
+The whole of a dossier's behaviour is a function of (history, clock): the worker, its
 timers and `dossierflow replay` all call `evaluate`, so they cannot disagree. Between two
 events the state is constant, so a planned alert fires at its instant if that instant comes
 before the next event; one whose instant had passed while it could not fire (paused, or the
-deadline was only just set) fires at the event that made it possible.
+deadline was only just set) fires at the event that made it possible. The clock only
+decides which of these alerts have fired yet.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class Evaluation:
     alerts: tuple[Alert, ...]
     """Every alert fired up to the clock, in firing order."""
     next_alert_at: datetime | None
-    """The earliest instant after the clock at which another alert is planned."""
+    """The earliest instant after the clock at which another alert will fire."""
     overdue: bool
     """Open or paused and past `overdue_at` at the clock."""
 
@@ -42,28 +43,29 @@ class Evaluation:
 def evaluate(
     dossier_id: str, history: Iterable[DossierEvent], catalog: Catalog, clock: datetime
 ) -> Evaluation:
-    """The dossier as of `clock`; events that occur after the clock are not yet history."""
     state = DossierState(dossier_id)
     steps: list[Step] = []
-    fired: dict[str, Alert] = {}
-    ordered = [event for event in order_history(history) if event.occurred_at <= clock]
+    timeline: dict[str, Alert] = {}
+    ordered = order_history(history)
     for index, event in enumerate(ordered):
         previous = state
         state = apply_event(state, event, catalog)
         steps.append(Step(event, state))
+        assert state.as_of is not None
         if event.type is EventType.APOLOGY_ISSUED and state.apologies > previous.apologies > 0:
-            assert state.rescheduled_due_at is not None and state.as_of is not None
+            assert state.rescheduled_due_at is not None
             limit = raise_alert(
                 state, AlertKind.RESCHEDULE_LIMIT_EXCEEDED, state.rescheduled_due_at, state.as_of
             )
-            fired.setdefault(limit.alert_id, limit)
-        until = ordered[index + 1].occurred_at if index + 1 < len(ordered) else clock
-        _fire_due(state, catalog, until, fired)
-    pending = [
-        planned.instant
-        for planned in planned_alerts(state, catalog)
-        if raise_alert(state, planned.kind, planned.deadline, clock).alert_id not in fired
-    ]
+            timeline.setdefault(limit.alert_id, limit)
+        until = ordered[index + 1].occurred_at if index + 1 < len(ordered) else None
+        for planned in planned_alerts(state, catalog):
+            if until is None or planned.instant <= until:
+                alert = raise_alert(
+                    state, planned.kind, planned.deadline, max(planned.instant, state.as_of)
+                )
+                timeline.setdefault(alert.alert_id, alert)
+    fired = sorted((a for a in timeline.values() if a.at <= clock), key=lambda a: a.at)
     overdue = (
         state.is_open
         and state.due_at is not None
@@ -72,17 +74,7 @@ def evaluate(
     return Evaluation(
         state=state,
         steps=tuple(steps),
-        alerts=tuple(sorted(fired.values(), key=lambda alert: alert.at)),
-        next_alert_at=min(pending, default=None),
+        alerts=tuple(fired),
+        next_alert_at=min((a.at for a in timeline.values() if a.at > clock), default=None),
         overdue=overdue,
     )
-
-
-def _fire_due(
-    state: DossierState, catalog: Catalog, until: datetime, fired: dict[str, Alert]
-) -> None:
-    assert state.as_of is not None
-    for planned in planned_alerts(state, catalog):
-        if planned.instant <= until:
-            alert = raise_alert(state, planned.kind, planned.deadline, max(planned.instant, state.as_of))
-            fired.setdefault(alert.alert_id, alert)

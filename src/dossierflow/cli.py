@@ -11,6 +11,7 @@ from collections.abc import Sequence
 # Imported lazily by name so that `dossierflow replay` does not pay for Faust or chDB.
 COMMAND_MODULES = (
     "dossierflow.replay_cmd",
+    "dossierflow.worker_cmd",
 )
 
 

@@ -92,9 +92,11 @@ class _progress:
 
 
 def replay(events: EventFile, catalog: Catalog, clock: datetime) -> Iterator[Evaluation]:
-    """Evaluate every dossier as of `clock`, in `dossier_id` order."""
+    """Evaluate every dossier as of `clock`, in `dossier_id` order; events that occur after
+    the clock are not history yet."""
     for dossier_id in sorted(events.by_dossier):
-        yield evaluate(dossier_id, events.by_dossier[dossier_id], catalog, clock)
+        history = [e for e in events.by_dossier[dossier_id] if e.occurred_at <= clock]
+        yield evaluate(dossier_id, history, catalog, clock)
 
 
 def _time(value: datetime | None) -> str | None:

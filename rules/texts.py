@@ -1,0 +1,56 @@
+"""Alert texts for unit heads and province operations, in Vietnamese and English."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from dossierflow.rules.alerts import Alert, AlertKind
+from dossierflow.rules.catalog import Catalog
+
+_VI = {
+    AlertKind.AT_RISK: "Hồ sơ {dossier} ({procedure}) tại {unit} sắp đến hạn trả kết quả "
+    "lúc {deadline}. Nếu không kịp, đơn vị phải gửi phiếu xin lỗi và hẹn lại ngày trả "
+    "chậm nhất trước hạn một ngày làm việc.",
+    AlertKind.OVERDUE: "Hồ sơ {dossier} ({procedure}) tại {unit} đã quá hạn trả kết quả "
+    "({deadline}). {apology}",
+    AlertKind.RESCHEDULED_OVERDUE: "Hồ sơ {dossier} ({procedure}) tại {unit} đã quá ngày "
+    "hẹn lại ({deadline}) ghi trong phiếu xin lỗi.",
+    AlertKind.RESCHEDULE_LIMIT_EXCEEDED: "Hồ sơ {dossier} ({procedure}) tại {unit} được "
+    "xin lỗi và hẹn lại lần thứ hai; chỉ được hẹn lại một lần (ngày hẹn lại: {deadline}).",
+}
+_EN = {
+    AlertKind.AT_RISK: "Dossier {dossier} ({procedure}) at {unit} is due at {deadline}. "
+    "If it cannot be met, the unit must send an apology with a new date at least one "
+    "working day before.",
+    AlertKind.OVERDUE: "Dossier {dossier} ({procedure}) at {unit} is overdue (due {deadline}). "
+    "{apology}",
+    AlertKind.RESCHEDULED_OVERDUE: "Dossier {dossier} ({procedure}) at {unit} missed the "
+    "rescheduled date ({deadline}) of its apology letter.",
+    AlertKind.RESCHEDULE_LIMIT_EXCEEDED: "Dossier {dossier} ({procedure}) at {unit} received "
+    "a second apology; a dossier may be rescheduled only once (rescheduled date {deadline}).",
+}
+_APOLOGY = {
+    "vi": ("Đã gửi phiếu xin lỗi và hẹn lại.", "Chưa gửi phiếu xin lỗi và hẹn lại."),
+    "en": ("An apology with a new date was issued.", "No apology with a new date was issued."),
+}
+
+
+def _when(instant: datetime) -> str:
+    return instant.strftime("%H:%M %d/%m/%Y")
+
+
+def alert_texts(alert: Alert, catalog: Catalog) -> tuple[str, str]:
+    """The (Vietnamese, English) text of an alert."""
+    unit_code = alert.handling_unit_code or alert.unit_code or "?"
+    unit = catalog.units.get(unit_code)
+    procedure = catalog.procedures.get(alert.procedure_code or "")
+    values = {
+        "dossier": alert.dossier_id,
+        "unit": unit.name if unit else unit_code,
+        "procedure": procedure.name if procedure else (alert.procedure_code or "?"),
+        "deadline": _when(catalog.calendar.local(alert.deadline)),
+    }
+    index = 0 if alert.apology_issued else 1
+    vi = _VI[alert.kind].format(apology=_APOLOGY["vi"][index], **values).strip()
+    en = _EN[alert.kind].format(apology=_APOLOGY["en"][index], **values).strip()
+    return vi, en

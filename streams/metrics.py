@@ -1,0 +1,37 @@
+"""Prometheus metrics of the worker (served on /metrics by prometheus-client)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS = Counter(
+    "dossierflow_events_total",
+    "Events consumed, by type and result (applied, duplicate, invalid).",
+    ["type", "result"],
+)
+PROCESSING_SECONDS = Histogram(
+    "dossierflow_event_processing_seconds",
+    "Time from the event's Kafka timestamp to the end of its processing.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10, 30),
+)
+ALERTS = Counter("dossierflow_alerts_total", "Alerts published, by kind.", ["kind"])
+OPEN_DOSSIERS = Gauge("dossierflow_open_dossiers", "Open or paused dossiers this worker owns.")
+OVERDUE_OPEN_DOSSIERS = Gauge(
+    "dossierflow_overdue_open_dossiers", "Open or paused dossiers past their overdue instant."
+)
+DEAD_LETTERS = Counter(
+    "dossierflow_dead_letters_total", "Events sent to the dead-letter topic, by problem.",
+    ["problem"],
+)
+CONSUMER_LAG = Gauge(
+    "dossierflow_consumer_lag", "Messages not yet read, per events-topic partition.",
+    ["partition"],
+)
+TIMER_SCAN_SECONDS = Histogram(
+    "dossierflow_timer_scan_seconds", "Duration of one scan of due timers.",
+    buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
+)
+EVENT_TIME_WATERMARK = Gauge(
+    "dossierflow_event_time_watermark_seconds",
+    "The event-time clock (Unix seconds) in --event-time mode.",
+)

@@ -1,0 +1,72 @@
+"""Worker settings: defaults for a laptop, every one overridable by DOSSIERFLOW_* variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    bootstrap: str = "localhost:9092"
+    app_id: str = "dossierflow"
+    """Faust app id: the consumer group and the prefix of the state changelog topic."""
+    events_topic: str = "dossier-events"
+    alerts_topic: str = "dossier-alerts"
+    facts_topic: str = "dossier-facts"
+    dead_letter_topic: str = "dossier-dead-letters"
+    partitions: int = 4
+    retention_days: int = 90
+    """Retention of the alerts, facts and dead-letter topics."""
+    store: str = "rocksdb://"
+    """`rocksdb://` (rocksdict) in production, `memory://` in tests."""
+    data_dir: Path = Path(".dossierflow/worker")
+    event_time: bool = False
+    metrics_port: int = 9108
+    timer_interval: float = 0.2
+    closed_retention_days: float = 30
+    batch_size: int = 500
+    batch_within: float = 0.01
+    idle_partition_seconds: float = 2.0
+    catalog: Path | None = None
+    max_event_bytes: int = 64 * 1024
+
+    @property
+    def closed_retention(self) -> timedelta:
+        return timedelta(days=self.closed_retention_days)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> WorkerSettings:
+        """Defaults, then DOSSIERFLOW_<FIELD> variables, then explicit overrides."""
+        environ = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            text = environ.get(f"DOSSIERFLOW_{item.name.upper()}")
+            if text is None:
+                continue
+            kind = item.type if isinstance(item.type, str) else item.type.__name__
+            try:
+                values[item.name] = _parse(kind, text)
+            except ValueError:
+                raise ValueError(
+                    f"DOSSIERFLOW_{item.name.upper()}={text!r}: expected {kind}"
+                ) from None
+        settings = replace(cls(), **values)
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _parse(kind: str, text: str) -> Any:
+    if kind == "int":
+        return int(text)
+    if kind == "float":
+        return float(text)
+    if kind == "bool":
+        if text.lower() not in {"1", "0", "true", "false", "yes", "no"}:
+            raise ValueError(text)
+        return text.lower() in {"1", "true", "yes"}
+    if "Path" in kind:
+        return Path(text)
+    return text

@@ -1,0 +1,55 @@
+"""The event-time clock of a worker: a watermark over the partitions it owns.
+
+DOMAIN.md: the smallest of the partitions' largest `occurred_at`, where a partition with
+nothing left to read holds nothing back. A partition counts as having nothing left when it
+was read up to its high-water mark, or when it delivered nothing for `idle_after` seconds
+(the idleness rule of Flink's watermarks), so that an empty partition cannot stall the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass
+class _PartitionProgress:
+    latest: datetime | None = None
+    next_offset: int = 0
+    last_seen: float = 0.0
+
+
+@dataclass
+class Watermark:
+    idle_after: float = 2.0
+    _partitions: dict[int, _PartitionProgress] = field(default_factory=dict)
+    _value: datetime | None = None
+
+    def assign(self, partitions: set[int], now: float) -> None:
+        self._partitions = {
+            p: self._partitions.get(p) or _PartitionProgress(last_seen=now) for p in partitions
+        }
+
+    def observe(self, partition: int, offset: int, occurred_at: datetime, now: float) -> None:
+        progress = self._partitions.setdefault(partition, _PartitionProgress())
+        if progress.latest is None or occurred_at > progress.latest:
+            progress.latest = occurred_at
+        progress.next_offset = offset + 1
+        progress.last_seen = now
+
+    def advance(self, highwaters: dict[int, int | None], now: float) -> datetime | None:
+        """Recompute from the partitions' high-water marks; never moves backwards."""
+        holding: list[datetime | None] = []
+        for partition, progress in self._partitions.items():
+            highwater = highwaters.get(partition)
+            drained = highwater is not None and progress.next_offset >= highwater
+            idle = now - progress.last_seen >= self.idle_after
+            if not (drained or idle):
+                holding.append(progress.latest)
+        if None in holding:
+            return self._value
+        latest = [p.latest for p in self._partitions.values() if p.latest is not None]
+        candidate = min(holding) if holding else max(latest, default=None)  # type: ignore[type-var]
+        if candidate is not None and (self._value is None or candidate > self._value):
+            self._value = candidate
+        return self._value

@@ -1,0 +1,264 @@
+"""The Faust app: per-dossier state, deadline timers, alerts, facts and dead letters.
+
+One agent consumes the events topic in batches (`take_events`) with concurrency 1; every
+batch is applied to the table, its alerts, facts and dead letters are produced and *awaited*,
+and only then does the batch return, so Faust acknowledges (and later commits) offsets only
+after what they caused is safely in Kafka: at-least-once end to end.
+
+The table uses the producer's partitioner (`use_partitioner=True`, raw keys = dossier_id):
+a changelog entry lands on the partition of its key, the same number as the events-topic
+partition of that dossier, so the timer may update records outside stream iteration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from faust.types import EventT
+
+from dossierflow.rules.catalog import Catalog, load_catalog
+from dossierflow.schemas.event import DossierEvent, InvalidEvent, decode_event
+from dossierflow.schemas.facts import fact_encoder
+from dossierflow.streams import metrics
+from dossierflow.streams.processor import DossierProcessor, Outcome
+from dossierflow.streams.settings import WorkerSettings
+from dossierflow.streams.state import DossierRecord, decode_record, encode_record
+from dossierflow.streams.timers import TimerIndex
+from dossierflow.streams.watermark import Watermark
+
+log = logging.getLogger(__name__)
+BEFORE_ANY_EVENT = datetime.min.replace(tzinfo=UTC)
+"""The event-time clock before the watermark is known: no alert is due yet."""
+
+
+class DossierWorker:
+    """Binds the processor to a Faust app, its table and its topics."""
+
+    def __init__(self, settings: WorkerSettings, catalog: Catalog | None = None) -> None:
+        self.settings = settings
+        self.catalog = catalog or load_catalog(settings.catalog)
+        self.processor = DossierProcessor(self.catalog, settings.closed_retention)
+        self.app = faust.App(
+            settings.app_id,
+            broker=f"kafka://{settings.bootstrap}",
+            store=settings.store,
+            datadir=str(settings.data_dir),
+            topic_partitions=settings.partitions,
+            topic_replication_factor=1,
+            consumer_auto_offset_reset="earliest",
+            web_enabled=False,
+            stream_buffer_maxsize=8192,
+            broker_max_poll_records=2000,
+            producer_linger_ms=1,
+            broker_commit_every=5000,
+            broker_commit_interval=1.0,
+            table_cleanup_interval=3600.0,
+        )
+        self.events = self.app.topic(
+            settings.events_topic, key_serializer="raw", value_serializer="raw"
+        )
+        self.alerts = self.app.topic(
+            settings.alerts_topic, key_serializer="raw", value_serializer="raw"
+        )
+        self.facts = self.app.topic(
+            settings.facts_topic, key_serializer="raw", value_serializer="raw"
+        )
+        self.dead_letters = self.app.topic(
+            settings.dead_letter_topic, key_serializer="raw", value_serializer="raw"
+        )
+        self.table = self.app.Table(
+            "dossiers",
+            default=None,
+            partitions=settings.partitions,
+            key_type=bytes,
+            value_type=bytes,
+            use_partitioner=True,
+        )
+        self.timers = TimerIndex()
+        self.watermark = Watermark(idle_after=settings.idle_partition_seconds)
+        self.lock = asyncio.Lock()
+        self._owned: frozenset[int] | None = None
+        self._open: dict[str, datetime | None] = {}
+        """Open dossiers this worker owns and their overdue instant, for the gauges."""
+        self.app.agent(self.events, name="dossier-events", concurrency=1)(self._consume)
+        self.app.timer(settings.timer_interval)(self._on_timer)
+
+    # --- clock ---------------------------------------------------------------------
+
+    def clock(self) -> datetime | None:
+        """Wall time live; in --event-time mode the watermark (None until it is known)."""
+        if not self.settings.event_time:
+            return datetime.now(UTC)
+        highwaters = {p: self._highwater(p) for p in self._owned or ()}
+        return self.watermark.advance(highwaters, time.monotonic())
+
+    def _highwater(self, partition: int) -> int | None:
+        tp = faust.types.TP(self.settings.events_topic, partition)
+        try:
+            value = self.app.consumer.highwater(tp)
+        except Exception:  # not fetched from yet
+            return None
+        return int(value) if value is not None else None
+
+    # --- the agent -----------------------------------------------------------------
+
+    async def _consume(self, stream: faust.StreamT[bytes]) -> Any:
+        async for batch in stream.take_events(self.settings.batch_size, self.settings.batch_within):
+            async with self.lock:
+                await self._apply_batch(batch)
+            yield len(batch)
+
+    async def _apply_batch(self, batch: Sequence[EventT]) -> None:
+        pending: list[Awaitable[Any]] = []
+        decoded: list[tuple[EventT, DossierEvent]] = []
+        now = time.monotonic()
+        for event in batch:
+            message = event.message
+            try:
+                dossier_event = decode_event(event.value, self.settings.max_event_bytes)
+            except InvalidEvent as exc:
+                pending.append(await self._dead_letter(message, exc.reason))
+                continue
+            if self.settings.event_time:
+                self.watermark.observe(
+                    message.partition, message.offset, dossier_event.occurred_at, now
+                )
+            decoded.append((event, dossier_event))
+        clock = self.clock()
+        for event, dossier_event in decoded:
+            outcome = self.processor.on_event(
+                self._load(dossier_event.dossier_id),
+                dossier_event,
+                event.message.partition,
+                clock or BEFORE_ANY_EVENT,
+            )
+            result = "duplicate" if outcome.duplicate else "applied"
+            metrics.EVENTS.labels(dossier_event.type.value, result).inc()
+            if not outcome.duplicate:
+                pending.extend(await self._publish(dossier_event.dossier_id, outcome))
+        await asyncio.gather(*pending)
+        done = time.time()
+        for event in batch:
+            metrics.PROCESSING_SECONDS.observe(max(0.0, done - event.message.timestamp))
+
+    async def _dead_letter(self, message: Any, reason: str) -> Awaitable[Any]:
+        problem = reason.split(":", 1)[0]
+        metrics.EVENTS.labels("unknown", "invalid").inc()
+        metrics.DEAD_LETTERS.labels(problem).inc()
+        headers = {
+            "dossierflow-reason": reason.encode(),
+            "dossierflow-source-topic": message.topic.encode(),
+            "dossierflow-source-partition": str(message.partition).encode(),
+            "dossierflow-source-offset": str(message.offset).encode(),
+        }
+        log.warning("dead letter %s[%s]@%s: %s", message.topic, message.partition,
+                    message.offset, reason)
+        fut: Awaitable[Any] = await self.dead_letters.send(
+            key=message.key, value=message.value, headers=headers, force=True
+        )
+        return fut
+
+    # --- state and outputs -----------------------------------------------------------
+
+    def _load(self, dossier_id: str) -> DossierRecord | None:
+        data = self.table.get(dossier_id.encode())
+        return decode_record(data) if data is not None else None
+
+    async def _publish(self, dossier_id: str, outcome: Outcome) -> list[Awaitable[Any]]:
+        """Produce alerts and facts, store the record, schedule its timer."""
+        pending: list[Awaitable[Any]] = []
+        for alert in outcome.alerts:
+            unit = (alert.handling_unit_code or alert.unit_code or "").encode()
+            pending.append(
+                await self.alerts.send(key=unit, value=fact_encoder.encode(alert), force=True)
+            )
+            metrics.ALERTS.labels(alert.kind).inc()
+        for fact in outcome.facts:
+            pending.append(
+                await self.facts.send(
+                    key=dossier_id.encode(), value=fact_encoder.encode(fact), force=True
+                )
+            )
+        key = dossier_id.encode()
+        if outcome.record is None:
+            if key in self.table:
+                del self.table[key]
+            self.timers.schedule(dossier_id, None)
+            self._open.pop(dossier_id, None)
+            return pending
+        self.table[key] = encode_record(outcome.record)
+        self._index(dossier_id, outcome.record)
+        return pending
+
+    def _index(self, dossier_id: str, record: DossierRecord) -> None:
+        self.timers.schedule(dossier_id, record.next_timer_at)
+        if record.open:
+            self._open[dossier_id] = record.overdue_at
+        else:
+            self._open.pop(dossier_id, None)
+
+    # --- timers --------------------------------------------------------------------
+
+    def _assigned_partitions(self) -> frozenset[int]:
+        return frozenset(
+            tp.partition
+            for tp in self.app.consumer.assignment()
+            if tp.topic == self.settings.events_topic
+        )
+
+    def _rebuild_index(self, owned: frozenset[int]) -> None:
+        """After start or a rebalance: every owned dossier's timer, from the table."""
+        self.timers.clear()
+        self._open.clear()
+        for key, data in self.table.items():
+            record = decode_record(data)
+            if record.partition in owned:
+                self._index(key.decode(), record)
+        self.watermark.assign(set(owned), time.monotonic())
+        log.info("timer index rebuilt: %d dossiers on partitions %s", len(self.timers),
+                 sorted(owned))
+
+    async def _on_timer(self) -> None:
+        if self.app.rebalancing or not self.app.tables.recovery.completed.is_set():
+            return
+        owned = self._assigned_partitions()
+        if owned != self._owned:
+            async with self.lock:
+                self._rebuild_index(owned)
+                self._owned = owned
+        started = time.perf_counter()
+        clock = self.clock()
+        if clock is None:
+            return
+        async with self.lock:
+            pending: list[Awaitable[Any]] = []
+            for dossier_id in self.timers.pop_due(clock, limit=10_000):
+                record = self._load(dossier_id)
+                if record is not None:
+                    outcome = self.processor.on_timer(record, clock)
+                    pending.extend(await self._publish(dossier_id, outcome))
+            await asyncio.gather(*pending)
+        metrics.TIMER_SCAN_SECONDS.observe(time.perf_counter() - started)
+        self._update_gauges(clock, owned)
+
+    def _update_gauges(self, clock: datetime, owned: frozenset[int]) -> None:
+        metrics.OPEN_DOSSIERS.set(len(self._open))
+        metrics.OVERDUE_OPEN_DOSSIERS.set(
+            sum(1 for at in self._open.values() if at is not None and at <= clock)
+        )
+        if self.settings.event_time:
+            metrics.EVENT_TIME_WATERMARK.set(clock.timestamp())
+        for partition in owned:
+            tp = faust.types.TP(self.settings.events_topic, partition)
+            highwater = self._highwater(partition)
+            position = self.app.consumer._read_offset.get(tp)  # Faust keeps no public getter
+            if highwater is not None:
+                metrics.CONSUMER_LAG.labels(str(partition)).set(
+                    max(0, highwater - (position + 1 if position is not None else 0))
+                )
