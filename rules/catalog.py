@@ -17,7 +17,6 @@ from typing import Annotated
 
 import msgspec
 import msgspec.yaml
-
 from dossierflow.rules.calendar import OfficeHours, WorkingCalendar
 from dossierflow.schemas.event import ProcessingTime
 
@@ -144,7 +143,7 @@ def _hhmm(text: str) -> time:
 def _read_overrides(text: bytes, source: str) -> dict[int, _OverrideYear]:
     try:
         return msgspec.yaml.decode(text, type=dict[int, _OverrideYear])
-    except msgspec.ValidationError as exc:
+    except ValueError as exc:  # msgspec's errors, and PyYAML's for dates such as 2026-02-30
         raise ValueError(f"{source}: {exc}") from None
 
 
@@ -201,7 +200,7 @@ def parse_catalog(text: bytes, source: str = "catalog", base_dir: Path | None = 
     """Validate a YAML catalogue; errors name the source and the offending field."""
     try:
         spec = msgspec.yaml.decode(text, type=_CatalogSpec)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    except ValueError as exc:  # msgspec's errors, and PyYAML's for dates such as 2026-02-30
         raise ValueError(f"{source}: {exc}") from None
     return _build(spec, base_dir, source)
 

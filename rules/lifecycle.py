@@ -165,7 +165,8 @@ def _resumed(state: DossierState, at: datetime, catalog: Catalog) -> DossierStat
         return replace(resumed, due_at=calendar.add(state.due_at, paused))
     start = clock_start(calendar, at, procedure.cutoff)
     assert state.processing_time is not None
-    return replace(resumed, clock_start=start, due_at=deadline(calendar, start, state.processing_time))
+    due = deadline(calendar, start, state.processing_time)
+    return replace(resumed, clock_start=start, due_at=due)
 
 
 def _resolved(state: DossierState, at: datetime, status: Status, catalog: Catalog) -> DossierState:

@@ -63,7 +63,8 @@ class DossierProcessor:
         record.emitted.extend(a.alert_id for a in fresh)
         state = evaluation.state
         record.open = state.is_open
-        record.overdue_at = overdue_at(self.catalog.calendar, state.due_at) if state.due_at else None
+        due = state.due_at
+        record.overdue_at = overdue_at(self.catalog.calendar, due) if due else None
         closed_at = state.closed_at
         if closed_at is not None and not state.is_open:
             expires = closed_at + self.closed_retention

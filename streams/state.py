@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
-
 from dossierflow.schemas.event import DossierEvent
 
 

@@ -17,11 +17,9 @@ import logging
 import time
 from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
-from faust.types import EventT
-
 from dossierflow.rules.catalog import Catalog, load_catalog
 from dossierflow.schemas.event import DossierEvent, InvalidEvent, decode_event
 from dossierflow.schemas.facts import fact_encoder
@@ -31,6 +29,7 @@ from dossierflow.streams.settings import WorkerSettings
 from dossierflow.streams.state import DossierRecord, decode_record, encode_record
 from dossierflow.streams.timers import TimerIndex
 from dossierflow.streams.watermark import Watermark
+from faust.types import EventT
 
 log = logging.getLogger(__name__)
 BEFORE_ANY_EVENT = datetime.min.replace(tzinfo=UTC)
@@ -108,15 +107,15 @@ class DossierWorker:
 
     # --- the agent -----------------------------------------------------------------
 
-    async def _consume(self, stream: faust.StreamT[bytes]) -> Any:
+    async def _consume(self, stream: Any) -> Any:
         async for batch in stream.take_events(self.settings.batch_size, self.settings.batch_within):
             async with self.lock:
                 await self._apply_batch(batch)
             yield len(batch)
 
-    async def _apply_batch(self, batch: Sequence[EventT]) -> None:
+    async def _apply_batch(self, batch: Sequence[EventT[bytes]]) -> None:
         pending: list[Awaitable[Any]] = []
-        decoded: list[tuple[EventT, DossierEvent]] = []
+        decoded: list[tuple[EventT[bytes], DossierEvent]] = []
         now = time.monotonic()
         for event in batch:
             message = event.message
@@ -225,7 +224,7 @@ class DossierWorker:
                  sorted(owned))
 
     async def _on_timer(self) -> None:
-        if self.app.rebalancing or not self.app.tables.recovery.completed.is_set():
+        if self.app.rebalancing or not cast(Any, self.app.tables).recovery.completed.is_set():
             return
         owned = self._assigned_partitions()
         if owned != self._owned:
@@ -257,7 +256,8 @@ class DossierWorker:
         for partition in owned:
             tp = faust.types.TP(self.settings.events_topic, partition)
             highwater = self._highwater(partition)
-            position = self.app.consumer._read_offset.get(tp)  # Faust keeps no public getter
+            # Faust keeps no public getter for the last offset read.
+            position = cast(Any, self.app.consumer)._read_offset.get(tp)
             if highwater is not None:
                 metrics.CONSUMER_LAG.labels(str(partition)).set(
                     max(0, highwater - (position + 1 if position is not None else 0))

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dossierflow.rules.catalog import load_catalog
 
 from dossierflow.replay import read_events, replay, summary
-from dossierflow.rules.catalog import load_catalog
 from tests.worker_process import WorkerTopics, free_port, running_worker, start_worker, stop_worker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
@@ -33,12 +33,10 @@ def _alerts(messages: list[Any]) -> list[dict[str, Any]]:
 
 def _expected_replay_alerts(path: Path) -> set[tuple[str, str, str]]:
     events = read_events(path, lambda *_: None)
-    assert events.latest is not None
-    return {
-        (row["dossier_id"], alert["kind"], alert["at"])
-        for row in (summary(e, events.latest) for e in replay(events, load_catalog(), events.latest))
-        for alert in row["alerts"]
-    }
+    clock = events.latest
+    assert clock is not None
+    rows = [summary(e, clock) for e in replay(events, load_catalog(), clock)]
+    return {(row["dossier_id"], a["kind"], a["at"]) for row in rows for a in row["alerts"]}
 
 
 def test_event_time_replay_through_kafka_gives_the_alerts_of_dossierflow_replay(
@@ -169,7 +167,7 @@ def test_metrics_are_served_over_http(kafka_bootstrap: str, tmp_path: Path) -> N
     topics = WorkerTopics(kafka_bootstrap)
     port = free_port()
     with running_worker(topics, tmp_path, "--event-time", "--metrics-port", str(port)):
-        topics.produce(_in_time_order(EXAMPLES) + [b"oops"])
+        topics.produce([*_in_time_order(EXAMPLES), b"oops"])
         topics.read(topics.dead_letters, 1)
         text = ""
         deadline = time.monotonic() + 30

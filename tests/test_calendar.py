@@ -1,0 +1,376 @@
+"""Working-time calendar: holidays, make-up days, office hours and the deadline arithmetic.
+
+Every expected instant below is worked out by hand from DOMAIN.md ("Calendar and deadlines"):
+office hours 07:30–11:30 and 13:00–17:00, Monday–Friday, Vietnamese public holidays, and
+the shipped 2025/2026 override file.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+from dossierflow.rules.calendar import VIETNAM, OfficeHours, WorkingCalendar
+from dossierflow.rules.catalog import load_catalog, parse_catalog
+from dossierflow.rules.lifecycle import clock_start, deadline
+from dossierflow.schemas.event import ProcessingTime, TimeUnit
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+CAL = load_catalog().calendar
+H = timedelta(hours=1)
+
+
+def vn(y: int, mo: int, d: int, h: int = 0, mi: int = 0) -> datetime:
+    """A local (+07:00) instant."""
+    return datetime(y, mo, d, h, mi, tzinfo=VIETNAM)
+
+
+# --- working days -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("day", [16, 17, 18, 19, 20])
+def test_tet_2026_is_off(day: int) -> None:
+    assert not CAL.is_working_day(date(2026, 2, day))
+
+
+def test_days_around_tet_2026() -> None:
+    assert CAL.is_working_day(date(2026, 2, 13))  # Friday before
+    assert not CAL.is_working_day(date(2026, 2, 14))  # weekend
+    assert not CAL.is_working_day(date(2026, 2, 15))
+    assert CAL.is_working_day(date(2026, 2, 23))  # Monday after
+
+
+@pytest.mark.parametrize("day", [date(2025, 4, 26), date(2026, 8, 22)])
+def test_make_up_saturdays_are_working_days(day: date) -> None:
+    assert day.weekday() == 5
+    assert CAL.is_working_day(day)
+    assert CAL.windows(day) == (
+        (datetime.combine(day, time(7, 30), VIETNAM), datetime.combine(day, time(11, 30), VIETNAM)),
+        (datetime.combine(day, time(13), VIETNAM), datetime.combine(day, time(17), VIETNAM)),
+    )
+
+
+@pytest.mark.parametrize(
+    "day",
+    [
+        date(2025, 4, 30),
+        date(2025, 5, 1),
+        date(2025, 5, 2),  # swapped with Saturday 26/4
+        date(2026, 8, 31),  # swapped with Saturday 22/8
+        date(2026, 9, 2),  # Quốc khánh
+        date(2026, 1, 1),
+    ],
+)
+def test_holidays_and_swapped_days_are_off(day: date) -> None:
+    assert not CAL.is_working_day(day)
+    assert CAL.windows(day) == ()
+
+
+def test_ordinary_saturday_is_off() -> None:
+    assert not CAL.is_working_day(date(2026, 8, 29))
+    assert CAL.is_working_day(date(2026, 8, 28))
+
+
+def test_office_hours_per_day_is_eight_hours() -> None:
+    assert OfficeHours().per_day == 8 * H
+
+
+@pytest.mark.parametrize(
+    "periods",
+    [(), ((time(13), time(11, 30)),), ((time(7, 30), time(12)), (time(11), time(17)))],
+)
+def test_bad_office_hours_are_rejected(periods: tuple[tuple[time, time], ...]) -> None:
+    with pytest.raises(ValueError, match="office_hours"):
+        OfficeHours(periods)
+
+
+# --- opening, cut-off -------------------------------------------------------------------
+
+
+def test_after_hours_receipt_starts_next_opening() -> None:
+    # Worked example 2: Monday 18:30 -> Tuesday 07:30.
+    assert CAL.next_opening(vn(2026, 3, 2, 18, 30)) == vn(2026, 3, 3, 7, 30)
+
+
+@pytest.mark.parametrize(
+    ("instant", "expected"),
+    [
+        (vn(2026, 3, 2, 6, 0), vn(2026, 3, 2, 7, 30)),  # before opening
+        (vn(2026, 3, 2, 9, 15), vn(2026, 3, 2, 9, 15)),  # inside
+        (vn(2026, 3, 2, 11, 30), vn(2026, 3, 2, 13, 0)),  # lunch starts at the close
+        (vn(2026, 3, 2, 12, 0), vn(2026, 3, 2, 13, 0)),  # lunch
+        (vn(2026, 2, 13, 17, 0), vn(2026, 2, 23, 7, 30)),  # Friday close, then Tết
+        (vn(2026, 8, 21, 18, 0), vn(2026, 8, 22, 7, 30)),  # make-up Saturday
+        (vn(2026, 8, 29, 10, 0), vn(2026, 9, 3, 7, 30)),  # 29/8–2/9 off
+    ],
+)
+def test_next_opening(instant: datetime, expected: datetime) -> None:
+    assert CAL.next_opening(instant) == expected
+
+
+def test_next_opening_converts_other_offsets() -> None:
+    # 01:00 UTC is 08:00 in Hà Nội: inside office hours.
+    result = CAL.next_opening(datetime(2026, 3, 2, 1, 0, tzinfo=UTC))
+    assert result == vn(2026, 3, 2, 8, 0)
+    assert result.utcoffset() == 7 * H
+
+
+def test_cutoff_moves_the_clock_to_the_next_working_day() -> None:
+    cutoff = time(15)
+    assert clock_start(CAL, vn(2026, 3, 2, 15, 0), cutoff) == vn(2026, 3, 2, 15, 0)
+    assert clock_start(CAL, vn(2026, 3, 2, 15, 1), cutoff) == vn(2026, 3, 3, 7, 30)
+    # Friday after the cut-off: Monday opening.
+    assert clock_start(CAL, vn(2026, 3, 6, 16, 0), cutoff) == vn(2026, 3, 9, 7, 30)
+    # Without a cut-off the same receipt starts at once.
+    assert clock_start(CAL, vn(2026, 3, 2, 15, 1), None) == vn(2026, 3, 2, 15, 1)
+
+
+# --- add / subtract ----------------------------------------------------------------------
+
+
+def test_worked_example_1_tet() -> None:
+    # Friday 2026-02-13 10:00 + 3 working days: 5.5 h on Friday, Tết 16–20, 8 h Monday 23,
+    # 8 h Tuesday 24, 2.5 h on Wednesday 25 -> 10:00.
+    start = clock_start(CAL, vn(2026, 2, 13, 10), None)
+    due = deadline(CAL, start, ProcessingTime(3, TimeUnit.WORKING_DAYS))
+    assert due == vn(2026, 2, 25, 10, 0)
+
+
+def test_worked_example_2_after_hours() -> None:
+    start = clock_start(CAL, vn(2026, 3, 2, 18, 30), None)
+    assert start == vn(2026, 3, 3, 7, 30)
+    assert deadline(CAL, start, ProcessingTime(1, TimeUnit.WORKING_DAYS)) == vn(2026, 3, 3, 17)
+
+
+def test_deadline_that_fills_a_morning_ends_at_1130() -> None:
+    assert CAL.add(vn(2026, 3, 2, 7, 30), 4 * H) == vn(2026, 3, 2, 11, 30)
+    # ... and one filling a whole day ends at 17:00 the same day, not 07:30 the next.
+    assert CAL.add(vn(2026, 3, 2, 7, 30), 8 * H) == vn(2026, 3, 2, 17, 0)
+    start = clock_start(CAL, vn(2026, 3, 2, 7, 30), None)
+    assert deadline(CAL, start, ProcessingTime(4, TimeUnit.WORKING_HOURS)) == vn(2026, 3, 2, 11, 30)
+
+
+def test_add_across_lunch_and_night() -> None:
+    assert CAL.add(vn(2026, 3, 2, 11, 0), 1 * H) == vn(2026, 3, 2, 13, 30)
+    assert CAL.add(vn(2026, 3, 2, 16, 0), 2 * H) == vn(2026, 3, 3, 8, 30)
+    # Starting outside office hours counts from the next opening.
+    assert CAL.add(vn(2026, 3, 2, 20, 0), 1 * H) == vn(2026, 3, 3, 8, 30)
+
+
+def test_add_uses_make_up_saturday() -> None:
+    # Worked by hand (EX-04 of the examples): Friday 2026-08-21 15:00 + 16 h:
+    # 2 h Friday, 8 h make-up Saturday 22, then 6 h on Monday 24 -> 15:00.
+    assert CAL.add(vn(2026, 8, 21, 15), 16 * H) == vn(2026, 8, 24, 15, 0)
+    # And around the 2025 make-up day: Friday 25/4 17:00 + 8 h ends Saturday 26/4 17:00.
+    assert CAL.add(vn(2025, 4, 25, 17), 8 * H) == vn(2025, 4, 26, 17, 0)
+    # Saturday 26/4 17:00 + 1 h: 27 Sunday, 28 Monday 08:30.
+    assert CAL.add(vn(2025, 4, 26, 17), 1 * H) == vn(2025, 4, 28, 8, 30)
+
+
+def test_add_skips_30_4_to_2_5_2025() -> None:
+    # Tuesday 29/4/2025 17:00 + 1 h: 30/4, 1/5, 2/5 off, 3–4/5 weekend -> Monday 5/5 08:30.
+    assert CAL.add(vn(2025, 4, 29, 17), 1 * H) == vn(2025, 5, 5, 8, 30)
+
+
+def test_subtract() -> None:
+    assert CAL.subtract(vn(2026, 3, 2, 11, 30), 4 * H) == vn(2026, 3, 2, 7, 30)
+    assert CAL.subtract(vn(2026, 3, 3, 7, 30), 1 * H) == vn(2026, 3, 2, 16, 0)
+    assert CAL.subtract(vn(2026, 3, 2, 13, 30), 1 * H) == vn(2026, 3, 2, 11, 0)
+    # An afternoon exactly: starts at 13:00, not at 11:30.
+    assert CAL.subtract(vn(2026, 3, 2, 17, 0), 4 * H) == vn(2026, 3, 2, 13, 0)
+    # Across Tết: Monday 23/2 10:00 - 8 h: 2.5 h on Monday, then 5.5 h of Friday 13/2
+    # (13:00–17:00 and 10:00–11:30) -> Friday 10:00.
+    assert CAL.subtract(vn(2026, 2, 23, 10), 8 * H) == vn(2026, 2, 13, 10, 0)
+
+
+def test_add_and_subtract_of_zero_and_negative() -> None:
+    t = vn(2026, 3, 2, 9)
+    assert CAL.add(t, timedelta()) == t
+    assert CAL.subtract(t, timedelta()) == t
+    assert CAL.add(t, -H) == CAL.subtract(t, H) == vn(2026, 3, 2, 8)
+    assert CAL.subtract(t, -H) == CAL.add(t, H) == vn(2026, 3, 2, 10)
+
+
+def test_working_time_between() -> None:
+    # Monday 08:00 -> Tuesday 09:00: 3.5 + 4 + 1.5 h.
+    assert CAL.working_time_between(vn(2026, 3, 2, 8), vn(2026, 3, 3, 9)) == 9 * H
+    # Friday 13/2 10:00 -> Monday 23/2 07:30: only Friday's 5.5 h (Tết).
+    assert CAL.working_time_between(vn(2026, 2, 13, 10), vn(2026, 2, 23, 7, 30)) == 5.5 * H
+    # Saturday 22/8/2026 is a working day, Saturday 29/8 is not.
+    assert CAL.working_time_between(vn(2026, 8, 22), vn(2026, 8, 23)) == 8 * H
+    assert CAL.working_time_between(vn(2026, 8, 29), vn(2026, 8, 30)) == timedelta()
+    # Lunch and nights count nothing; reversed order is negative.
+    assert CAL.working_time_between(vn(2026, 3, 2, 11, 30), vn(2026, 3, 2, 13)) == timedelta()
+    assert CAL.working_time_between(vn(2026, 3, 3, 9), vn(2026, 3, 2, 8)) == -9 * H
+
+
+# --- calendar days -----------------------------------------------------------------------
+
+
+def test_calendar_days_landing_on_a_working_day() -> None:
+    start = vn(2026, 3, 2, 8)
+    due = deadline(CAL, start, ProcessingTime(15, TimeUnit.CALENDAR_DAYS))
+    assert due == vn(2026, 3, 17, 8, 0)
+
+
+def test_calendar_days_move_past_weekend_and_tet() -> None:
+    # Friday 13/2 10:00 + 1 day = Saturday 14; 14–15 weekend, 16–20 Tết, 21–22 weekend.
+    assert CAL.add_calendar_days(vn(2026, 2, 13, 10), 1) == vn(2026, 2, 23, 10, 0)
+    # Thursday 5/3 + 2 days = Saturday 7/3 -> Monday 9/3, same time of day.
+    assert CAL.add_calendar_days(vn(2026, 3, 5, 14), 2) == vn(2026, 3, 9, 14, 0)
+
+
+def test_calendar_days_onto_make_up_saturday() -> None:
+    assert CAL.add_calendar_days(vn(2026, 8, 21, 10), 1) == vn(2026, 8, 22, 10, 0)
+
+
+# --- properties --------------------------------------------------------------------------
+
+_DAYS = st.dates(min_value=date(2025, 1, 1), max_value=date(2026, 12, 31))
+_SPANS = st.integers(min_value=1, max_value=60 * 8 * 40).map(lambda m: timedelta(minutes=m))
+
+
+@st.composite
+def working_instants(draw: st.DrawFn, closed_end: bool) -> datetime:
+    """An instant inside a working period: [open, close) or, with `closed_end`, (open, close]."""
+    day = draw(_DAYS.filter(CAL.is_working_day))
+    open_at, close_at = draw(st.sampled_from(CAL.windows(day)))
+    minutes = int((close_at - open_at) / timedelta(minutes=1))
+    offset = draw(st.integers(1, minutes) if closed_end else st.integers(0, minutes - 1))
+    return open_at + timedelta(minutes=offset)
+
+
+@st.composite
+def any_instants(draw: st.DrawFn) -> datetime:
+    day = draw(_DAYS)
+    minute = draw(st.integers(0, 24 * 60 - 1))
+    return datetime.combine(day, time(0), VIETNAM) + timedelta(minutes=minute)
+
+
+@settings(max_examples=300)
+@given(start=working_instants(closed_end=False), span=_SPANS)
+def test_subtract_inverts_add(start: datetime, span: timedelta) -> None:
+    end = CAL.add(start, span)
+    assert end > start
+    assert CAL.subtract(end, span) == start
+
+
+@settings(max_examples=300)
+@given(end=working_instants(closed_end=True), span=_SPANS)
+def test_add_inverts_subtract(end: datetime, span: timedelta) -> None:
+    start = CAL.subtract(end, span)
+    assert start < end
+    assert CAL.add(start, span) == end
+
+
+@settings(max_examples=300)
+@given(start=any_instants(), span=_SPANS)
+def test_add_elapses_exactly_the_span(start: datetime, span: timedelta) -> None:
+    end = CAL.add(start, span)
+    assert CAL.working_time_between(start, end) == span
+    assert CAL.working_time_between(CAL.subtract(start, span), start) == span
+
+
+@settings(max_examples=200)
+@given(a=any_instants(), b=any_instants(), c=any_instants())
+def test_working_time_between_is_additive(a: datetime, b: datetime, c: datetime) -> None:
+    a, b, c = sorted((a, b, c))
+    total = CAL.working_time_between(a, c)
+    assert total == CAL.working_time_between(a, b) + CAL.working_time_between(b, c)
+    assert total >= timedelta()
+    assert CAL.working_time_between(c, a) == -total
+
+
+@settings(max_examples=200)
+@given(start=any_instants(), span=_SPANS, more=_SPANS)
+def test_add_is_monotonic(start: datetime, span: timedelta, more: timedelta) -> None:
+    assert CAL.add(start, span) < CAL.add(start, span + more)
+
+
+# --- override file and catalogue calendar -------------------------------------------------
+
+
+def test_override_file_loading(tmp_path: Path) -> None:
+    (tmp_path / "overrides.yaml").write_text(
+        "2027:\n  days_off: [2027-03-03]\n  working_days: [2027-03-06]\n", encoding="utf-8"
+    )
+    (tmp_path / "catalog.yaml").write_text(
+        "calendar:\n  overrides_file: overrides.yaml\n", encoding="utf-8"
+    )
+    calendar = load_catalog(tmp_path / "catalog.yaml").calendar
+    assert not calendar.is_working_day(date(2027, 3, 3))  # Wednesday, extra day off
+    assert calendar.is_working_day(date(2027, 3, 6))  # Saturday, make-up day
+    # A catalogue naming its own file does not get the shipped defaults.
+    assert not calendar.is_working_day(date(2026, 8, 22))
+
+
+def test_inline_overrides_win_over_the_file(tmp_path: Path) -> None:
+    (tmp_path / "o.yaml").write_text("2027:\n  days_off: [2027-03-03]\n", encoding="utf-8")
+    text = (
+        b"calendar:\n  overrides_file: o.yaml\n"
+        b"  overrides:\n    2027:\n      days_off: [2027-03-04]\n"
+    )
+    calendar = parse_catalog(text, "inline", tmp_path).calendar
+    assert calendar.is_working_day(date(2027, 3, 3))
+    assert not calendar.is_working_day(date(2027, 3, 4))
+
+
+def test_default_overrides_keyword() -> None:
+    calendar = parse_catalog(b"calendar: {overrides_file: default}").calendar
+    assert calendar.is_working_day(date(2026, 8, 22))
+    assert not parse_catalog(b"{}").calendar.is_working_day(date(2026, 8, 22))
+
+
+def test_custom_office_hours_and_weekend() -> None:
+    text = b'calendar: {office_hours: [["08:00", "12:00"]], weekend: [sun]}'
+    calendar = parse_catalog(text).calendar
+    assert calendar.office_hours.per_day == 4 * H
+    assert calendar.is_working_day(date(2026, 3, 7))  # an ordinary Saturday now works
+    assert calendar.add(vn(2026, 3, 7, 11), 2 * H) == vn(2026, 3, 9, 9, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        (b"2026: {working_days: [not-a-date]}", "$[...].working_days[0]"),
+        (b"2026: {days_off: [2026-01-02], holidays: []}", "holidays"),
+        (b"2026: {days_off: 3}", "$[...].days_off"),
+        # PyYAML rejects impossible dates itself, without a path; the file is still named.
+        (b"2026: {days_off: [2026-02-30]}", "day is out of range"),
+        (b"2026: {days_off: [", "line 2"),
+    ],
+)
+def test_override_file_errors_name_the_file_and_field(
+    tmp_path: Path, text: bytes, field: str
+) -> None:
+    (tmp_path / "bad.yaml").write_bytes(text)
+    (tmp_path / "catalog.yaml").write_text("calendar: {overrides_file: bad.yaml}\n")
+    with pytest.raises(ValueError) as info:
+        load_catalog(tmp_path / "catalog.yaml")
+    assert "bad.yaml" in str(info.value)
+    assert field in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        (b"calendar: {office_hours: [['7:30', '11:30']]}", "$.calendar.office_hours[0][0]"),
+        (b"calendar: {weekend: [saturday]}", "$.calendar.weekend[0]"),
+        (b"calendar: {at_risk_lead_hours: -1}", "$.calendar.at_risk_lead_hours"),
+        (b"calendar: {overrides: {2026: {days_off: [x]}}}", "days_off[0]"),
+        (b"calendar: {timezone: UTC}", "timezone"),
+        (b"calendar: {office_hours: [['13:00', '11:30']]}", "office_hours"),
+    ],
+)
+def test_calendar_settings_errors_name_the_field(text: bytes, field: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_catalog(text, "cat.yaml")
+    assert str(info.value).startswith("cat.yaml: ")
+    assert field in str(info.value)
+
+
+def test_calendar_with_only_weekend_days_is_rejected() -> None:
+    with pytest.raises(ValueError, match="weekend"):
+        WorkingCalendar(weekend=frozenset(range(7)))

@@ -1,0 +1,281 @@
+"""Event schema v1: `decode_event` and the published JSON Schema (DOMAIN.md, "Event schema")."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dossierflow.schemas.event import (
+    MAX_EVENT_BYTES,
+    Channel,
+    DossierEvent,
+    EventType,
+    InvalidEvent,
+    ProcessingTime,
+    TimeUnit,
+    decode_event,
+    encode_event,
+)
+from dossierflow.schemas.jsonschema import SCHEMA_PATH, event_json_schema, render
+
+SHARED = Path(os.environ.get("DOSSIERFLOW_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+EXAMPLES = SHARED / "examples" / "worked-examples.jsonl"
+
+BASE: dict[str, Any] = {
+    "schema_version": 1,
+    "event_id": "E-1",
+    "dossier_id": "H-2026-000001",
+    "type": "RESUMED",
+    "occurred_at": "2026-03-02T08:00:00+07:00",
+}
+RECEIVED: dict[str, Any] = {
+    **BASE,
+    "type": "RECEIVED",
+    "unit_code": "X-01",
+    "procedure_code": "1.000894",
+    "channel": "IN_PERSON",
+}
+
+
+def raw(fields: dict[str, Any], drop: tuple[str, ...] = ()) -> bytes:
+    return json.dumps({k: v for k, v in fields.items() if k not in drop}).encode()
+
+
+def reason(data: bytes | str) -> str:
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(data)
+    assert isinstance(info.value, ValueError)
+    return info.value.reason
+
+
+# --- valid ------------------------------------------------------------------------------------
+
+
+def test_valid_received_event() -> None:
+    event = decode_event(
+        raw(
+            {
+                **RECEIVED,
+                "sequence": 3,
+                "sector_code": "CIVIL",
+                "online_level": "FULL",
+                "processing_time": {"value": 1.5, "unit": "working_days"},
+                "due_at": "2026-03-03T17:00:00+07:00",
+                "reason": "Nộp trực tiếp",
+            }
+        )
+    )
+    assert event.type is EventType.RECEIVED
+    assert event.channel is Channel.IN_PERSON
+    assert event.occurred_at == datetime.fromisoformat("2026-03-02T08:00:00+07:00")
+    assert event.occurred_at.utcoffset() == timedelta(hours=7)
+    assert event.processing_time == ProcessingTime(1.5, TimeUnit.WORKING_DAYS)
+    assert event.sequence == 3
+    assert event.reason == "Nộp trực tiếp"
+
+
+def test_decode_accepts_str_and_utc_offsets() -> None:
+    event = decode_event(raw({**BASE, "occurred_at": "2026-03-02T01:00:00Z"}).decode())
+    assert event.occurred_at == datetime.fromisoformat("2026-03-02T08:00:00+07:00")
+
+
+def test_unknown_extra_fields_are_ignored_and_not_kept() -> None:
+    event = decode_event(raw({**BASE, "applicant_name": "Nguyễn Văn A", "extra": {"x": 1}}))
+    assert not hasattr(event, "applicant_name")
+    assert b"applicant_name" not in encode_event(event)
+
+
+def test_encode_round_trip() -> None:
+    event = decode_event(raw(RECEIVED))
+    assert decode_event(encode_event(event)) == event
+
+
+@pytest.mark.parametrize("kind", [k.value for k in EventType])
+def test_every_event_type_decodes(kind: str) -> None:
+    fields = {**BASE, "type": kind, "unit_code": "X-01", "procedure_code": "P", "channel": "ONLINE"}
+    fields["new_due_at"] = "2026-03-09T17:00:00+07:00"
+    assert decode_event(raw(fields)).type.value == kind
+
+
+# --- invalid: each reason names the field -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["schema_version", "event_id", "dossier_id", "type", "occurred_at"]
+)
+def test_missing_required_field(name: str) -> None:
+    text = reason(raw(BASE, drop=(name,)))
+    assert "missing required field" in text
+    assert f"`{name}`" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "path"),
+    [
+        ("event_id", 17, "$.event_id"),
+        ("sequence", "3", "$.sequence"),
+        ("sequence", -1, "$.sequence"),
+        ("occurred_at", 1767225600, "$.occurred_at"),
+        ("occurred_at", "yesterday", "$.occurred_at"),
+        ("schema_version", 2, "$.schema_version"),
+        ("event_id", "", "$.event_id"),
+        ("dossier_id", "x" * 65, "$.dossier_id"),
+        ("reason", "x" * 1001, "$.reason"),
+        ("channel", "FAX", "$.channel"),
+        ("online_level", "HALF", "$.online_level"),
+        ("processing_time", {"value": 0, "unit": "working_days"}, "$.processing_time.value"),
+        ("processing_time", {"value": 3, "unit": "weeks"}, "$.processing_time.unit"),
+        ("processing_time", {"value": 3}, "$.processing_time"),
+        ("due_at", "2026-03-02", "$.due_at"),
+    ],
+)
+def test_wrong_type_or_value(name: str, value: Any, path: str) -> None:
+    text = reason(raw({**BASE, name: value}))
+    assert text.startswith("invalid: ")
+    assert text.endswith(f"at `{path}`")
+
+
+def test_unknown_type() -> None:
+    text = reason(raw({**BASE, "type": "APPROVED"}))
+    assert "'APPROVED'" in text and "`$.type`" in text
+
+
+def test_naive_datetime() -> None:
+    text = reason(raw({**BASE, "occurred_at": "2026-03-02T08:00:00"}))
+    assert "timezone" in text and "`$.occurred_at`" in text
+    text = reason(raw({**BASE, "type": "APOLOGY_ISSUED", "new_due_at": "2026-03-09T17:00:00"}))
+    assert "`$.new_due_at`" in text
+
+
+@pytest.mark.parametrize("name", ["unit_code", "procedure_code", "channel"])
+def test_received_needs_unit_procedure_and_channel(name: str) -> None:
+    text = reason(raw(RECEIVED, drop=(name,)))
+    assert f"`{name}` is required for RECEIVED" in text
+    assert f"`$.{name}`" in text
+    assert f"`{name}`" in reason(raw({**RECEIVED, name: None}))
+
+
+def test_transferred_needs_unit_code() -> None:
+    text = reason(raw({**BASE, "type": "TRANSFERRED"}))
+    assert "`unit_code` is required for TRANSFERRED" in text
+
+
+def test_apology_needs_new_due_at() -> None:
+    text = reason(raw({**BASE, "type": "APOLOGY_ISSUED"}))
+    assert "`new_due_at` is required for APOLOGY_ISSUED" in text
+
+
+def test_model_enforces_the_conditional_fields_on_construction() -> None:
+    with pytest.raises(ValueError, match="unit_code"):
+        DossierEvent(
+            schema_version=1,
+            event_id="e",
+            dossier_id="d",
+            type=EventType.TRANSFERRED,
+            occurred_at=datetime.fromisoformat("2026-03-02T08:00:00+07:00"),
+        )
+
+
+@pytest.mark.parametrize(
+    "data", [b"not json", b"{", b"", b'{"schema_version": 1,}', b"[1, 2]", b"null", b'"event"']
+)
+def test_not_json_or_not_an_object(data: bytes) -> None:
+    text = reason(data)
+    assert text.startswith(("not JSON", "invalid"))
+    if data.startswith((b"[", b"null", b'"')):
+        assert "Expected `object`" in text
+
+
+def test_not_utf8_inside_a_string() -> None:
+    data = raw({**BASE, "reason": "xx"}).replace(b'"xx"', b'"\xff\xfe"')
+    assert reason(data).startswith("not UTF-8")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="decode_event reports bytes that are not UTF-8 outside strings as 'not JSON'",
+)
+def test_not_utf8_outside_a_string() -> None:
+    assert reason(b"\xff" + raw(BASE)).startswith("not UTF-8")
+
+
+def test_oversized() -> None:
+    data = raw({**BASE, "padding": "x" * MAX_EVENT_BYTES})
+    text = reason(data)
+    assert text.startswith("oversized")
+    assert str(MAX_EVENT_BYTES) in text and str(len(data)) in text
+    with pytest.raises(InvalidEvent, match="oversized"):
+        decode_event(raw(BASE), max_bytes=10)
+
+
+# --- the published JSON Schema -----------------------------------------------------------------
+
+
+def test_committed_schema_file_is_up_to_date() -> None:
+    assert SCHEMA_PATH.read_text(encoding="utf-8") == render(), (
+        "schemas/event.schema.json is stale: run `python -m dossierflow.schemas.jsonschema`"
+    )
+
+
+def test_schema_identity_and_conditionals() -> None:
+    schema = event_json_schema()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["$id"] and schema["title"] and schema["description"]
+    assert schema["required"] == ["schema_version", "event_id", "dossier_id", "type", "occurred_at"]
+    conditional = {
+        rule["if"]["properties"]["type"]["const"]: rule["then"]["required"]
+        for rule in schema["allOf"]
+    }
+    assert conditional == {
+        "RECEIVED": ["unit_code", "procedure_code", "channel"],
+        "TRANSFERRED": ["unit_code"],
+        "APOLOGY_ISSUED": ["new_due_at"],
+    }
+    assert schema.get("additionalProperties", True) is not False  # extra fields are allowed
+    assert set(schema["$defs"]["EventType"]["enum"]) == {k.value for k in EventType}
+
+
+@pytest.fixture
+def validator() -> Any:
+    """A draft 2020-12 validator of the schema, if the `jsonschema` package is installed."""
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = event_json_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def test_worked_examples_validate_against_the_schema(validator: Any) -> None:
+    lines = [line for line in EXAMPLES.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(lines) >= 20
+    for line in lines:
+        errors = list(validator.iter_errors(json.loads(line)))
+        assert not errors, (line, [e.message for e in errors])
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {k: v for k, v in RECEIVED.items() if k != "channel"},
+        {**RECEIVED, "unit_code": None},
+        {**BASE, "type": "TRANSFERRED"},
+        {**BASE, "type": "APOLOGY_ISSUED"},
+        {**BASE, "type": "APPROVED"},
+        {**BASE, "sequence": -1},
+        {k: v for k, v in BASE.items() if k != "event_id"},
+    ],
+)
+def test_schema_and_model_reject_the_same_events(validator: Any, fields: dict[str, Any]) -> None:
+    assert not validator.is_valid(fields)
+    with pytest.raises(InvalidEvent):
+        decode_event(raw(fields))
+
+
+def test_schema_accepts_extra_fields_like_the_model(validator: Any) -> None:
+    fields = {**RECEIVED, "whatever": [1, 2]}
+    assert validator.is_valid(fields)
+    decode_event(raw(fields))

@@ -1,0 +1,184 @@
+"""`dossierflow replay` through the real CLI, as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SHARED = Path(os.environ.get("DOSSIERFLOW_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+EXAMPLES = SHARED / "examples"
+KEYS = [
+    "dossier_id",
+    "status",
+    "unit_code",
+    "handling_unit_code",
+    "procedure_code",
+    "channel",
+    "received_at",
+    "due_at",
+    "rescheduled_due_at",
+    "outcome",
+    "overdue",
+    "alerts",
+]
+
+
+def replay(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dossierflow.cli", "replay", *map(str, args)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+        check=False,
+    )
+
+
+def rows(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+
+
+def line(event_id: str, kind: str, at: str, dossier: str = "D1", **fields: Any) -> str:
+    body = {
+        "schema_version": 1,
+        "event_id": event_id,
+        "dossier_id": dossier,
+        "type": kind,
+        "occurred_at": at,
+        **fields,
+    }
+    return json.dumps(body)
+
+
+RECEIVED = {"unit_code": "X-01", "procedure_code": "1.000894", "channel": "IN_PERSON"}
+
+
+@pytest.fixture(scope="module")
+def worked() -> dict[str, dict[str, Any]]:
+    if not (EXAMPLES / "worked-examples.jsonl").exists():
+        pytest.skip(f"no shared examples at {EXAMPLES} (set DOSSIERFLOW_SHARED)")
+    result = replay(EXAMPLES / "worked-examples.jsonl", "--as-of", "2026-09-01T00:00:00+07:00")
+    assert result.returncode == 0, result.stderr
+    return {row["dossier_id"]: row for row in rows(result.stdout)}
+
+
+def test_worked_examples_file_matches_expected(worked: dict[str, dict[str, Any]]) -> None:
+    expected = rows((EXAMPLES / "worked-examples.expected.jsonl").read_text(encoding="utf-8"))
+    assert list(worked.values()) == expected
+    assert list(worked) == sorted(worked)
+    assert all(list(row) == KEYS for row in worked.values())
+
+
+def test_example_1_tet(worked: dict[str, dict[str, Any]]) -> None:
+    row = worked["EX-01"]
+    assert row["due_at"] == "2026-02-25T10:00:00+07:00"
+    assert row["outcome"] == "ON_TIME"  # resolved 25/2 15:20, the due date
+    assert row["alerts"] == [{"kind": "AT_RISK", "at": "2026-02-24T10:00:00+07:00"}]
+
+
+def test_example_2_after_hours(worked: dict[str, dict[str, Any]]) -> None:
+    row = worked["EX-02"]
+    assert row["received_at"] == "2026-03-02T18:30:00+07:00"
+    assert row["due_at"] == "2026-03-03T17:00:00+07:00"
+    assert row["status"] == "RETURNED" and row["outcome"] == "ON_TIME"
+    assert row["alerts"] == []  # at risk 07:30 is the clock start itself
+
+
+def test_example_3_restart(worked: dict[str, dict[str, Any]]) -> None:
+    row = worked["EX-03"]
+    assert row["due_at"] == "2026-03-12T14:00:00+07:00"
+    assert row["outcome"] == "OVERDUE"  # resolved 13/3
+    assert [a["kind"] for a in row["alerts"]] == ["AT_RISK", "OVERDUE"]
+
+
+def test_pending_and_duplicates(worked: dict[str, dict[str, Any]]) -> None:
+    assert worked["EX-09"]["status"] == "PENDING"
+    assert worked["EX-09"]["handling_unit_code"] == "X-02"
+    assert worked["EX-07"]["status"] == "WITHDRAWN"  # its RECEIVED appears twice
+
+
+def test_bad_lines_are_reported_with_line_numbers_and_skipped(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(
+        "\n".join(
+            [
+                line("E1", "RECEIVED", "2026-03-02T08:00:00+07:00", **RECEIVED),
+                "not json",
+                line("E2", "TRANSFERRED", "2026-03-02T09:00:00+07:00"),  # no unit_code
+                "",
+                line("E3", "RESOLVED", "2026-03-02T10:00:00"),  # naive
+                line("E4", "RESOLVED", "2026-03-02T16:00:00+07:00"),
+            ]
+        ).encode()
+        + b"\n\xff\xfe\n"
+    )
+    result = replay(events)
+    assert result.returncode == 0
+    errors = result.stderr.splitlines()
+    assert [e.split(": skipped")[0].rsplit(":", 1)[1] for e in errors] == ["2", "3", "5", "7"]
+    assert "unit_code" in errors[1] and "occurred_at" in errors[2]
+    (row,) = rows(result.stdout)
+    assert row["status"] == "RESOLVED" and row["outcome"] == "EARLY"
+
+
+def test_as_of_defaults_to_the_largest_occurred_at(tmp_path: Path) -> None:
+    # D1: 3 days from Monday 2/3 08:00, due Thursday 5/3 08:00, at risk Wednesday 08:00.
+    # D2's event sets the clock to Wednesday 4/3 12:00 (arrives first, is latest).
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        line("E9", "SUBMITTED", "2026-03-04T12:00:00+07:00", dossier="D2")
+        + "\n"
+        + line(
+            "E1",
+            "RECEIVED",
+            "2026-03-02T08:00:00+07:00",
+            processing_time={"value": 3, "unit": "working_days"},
+            **RECEIVED,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    d1, d2 = rows(replay(events).stdout)
+    assert d1["due_at"] == "2026-03-05T08:00:00+07:00"
+    assert d1["alerts"] == [{"kind": "AT_RISK", "at": "2026-03-04T08:00:00+07:00"}]
+    assert d1["overdue"] is False
+    assert d2["status"] == "SUBMITTED"
+    later = rows(replay(events, "--as-of", "2026-03-06T00:00:00+07:00").stdout)[0]
+    assert [a["kind"] for a in later["alerts"]] == ["AT_RISK", "OVERDUE"]
+    assert later["overdue"] is True
+
+
+def test_events_after_as_of_are_not_history_yet(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        line("E1", "RECEIVED", "2026-03-02T08:00:00+07:00", **RECEIVED)
+        + "\n"
+        + line("E2", "RESOLVED", "2026-03-05T08:00:00+07:00")
+        + "\n",
+        encoding="utf-8",
+    )
+    (row,) = rows(replay(events, "--as-of", "2026-03-04T00:00:00+07:00").stdout)
+    assert row["status"] == "OPEN" and row["overdue"] is True
+    assert row["alerts"] == [{"kind": "OVERDUE", "at": "2026-03-04T00:00:00+07:00"}]
+
+
+def test_times_are_printed_in_plus_seven(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(line("E1", "RECEIVED", "2026-03-02T01:00:00Z", **RECEIVED) + "\n")
+    (row,) = rows(replay(events).stdout)
+    assert row["received_at"] == "2026-03-02T08:00:00+07:00"
+    assert row["due_at"] == "2026-03-03T08:00:00+07:00"
+
+
+def test_bad_as_of_and_missing_file(tmp_path: Path) -> None:
+    assert replay(tmp_path / "none.jsonl").returncode == 2
+    events = tmp_path / "events.jsonl"
+    events.write_text("")
+    result = replay(events, "--as-of", "2026-03-04T00:00:00")
+    assert result.returncode == 2 and "offset" in result.stderr
