@@ -71,6 +71,8 @@ class WorkingCalendar:
         # Memoise per instance; the calendar is immutable, so the caches never go stale.
         object.__setattr__(self, "is_working_day", functools.cache(self._is_working_day))
         object.__setattr__(self, "windows", functools.cache(self._windows))
+        # Deadlines repeat (same procedure, same day): at-risk instants are recomputed often.
+        object.__setattr__(self, "subtract", functools.lru_cache(maxsize=1 << 16)(self._subtract))
 
     def _is_working_day(self, day: date) -> bool:
         if day in self.make_up_days:
@@ -98,7 +100,7 @@ class WorkingCalendar:
         return self._windows(day)
 
     def local(self, instant: datetime) -> datetime:
-        return instant.astimezone(self.tz)
+        return instant if instant.tzinfo is self.tz else instant.astimezone(self.tz)
 
     def _days_from(self, day: date, step: int) -> Iterable[date]:
         for offset in range(_SEARCH_LIMIT_DAYS):
@@ -140,6 +142,10 @@ class WorkingCalendar:
         raise AssertionError("unreachable")
 
     def subtract(self, end: datetime, amount: timedelta) -> datetime:
+        """The latest instant from which `amount` of working time elapses by `end`."""
+        return self._subtract(end, amount)
+
+    def _subtract(self, end: datetime, amount: timedelta) -> datetime:
         """The latest instant from which `amount` of working time elapses by `end`.
 
         A span that exactly fills a period starts at that period's opening (07:30 of the

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Final
+
+import msgspec
+from msgspec.structs import replace
 
 from dossierflow.rules.calendar import WorkingCalendar
 from dossierflow.rules.catalog import Catalog, PauseKind, PausePolicy, Procedure
@@ -46,8 +48,7 @@ _PAUSE_KINDS: Final = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class DossierState:
+class DossierState(msgspec.Struct, frozen=True):
     """What the ordered history of one dossier says about it after its last event."""
 
     dossier_id: str
@@ -126,7 +127,7 @@ def outcome_of(calendar: WorkingCalendar, resolved_at: datetime, due_at: datetim
 def _received(state: DossierState, event: DossierEvent, catalog: Catalog) -> DossierState:
     calendar = catalog.calendar
     procedure = catalog.procedure(event.procedure_code)
-    start = clock_start(calendar, event.occurred_at, procedure.cutoff)
+    start = clock_start(calendar, state.as_of or event.occurred_at, procedure.cutoff)
     processing = event.processing_time or procedure.processing_time
     if event.due_at is not None:
         due: datetime | None = calendar.local(event.due_at)
