@@ -2,8 +2,9 @@
 
 DOMAIN.md: the smallest of the partitions' largest `occurred_at`, where a partition with
 nothing left to read holds nothing back. A partition counts as having nothing left when it
-was read up to its high-water mark, or when it delivered nothing for `idle_after` seconds
-(the idleness rule of Flink's watermarks), so that an empty partition cannot stall the clock.
+was read up to its high-water mark; one whose high-water mark is not known yet (never
+fetched) is let go after `idle_after` seconds without data (the idleness rule of Flink's
+watermarks), so that it cannot stall the clock for ever.
 """
 
 from __future__ import annotations
@@ -42,9 +43,11 @@ class Watermark:
         holding: list[datetime | None] = []
         for partition, progress in self._partitions.items():
             highwater = highwaters.get(partition)
-            drained = highwater is not None and progress.next_offset >= highwater
-            idle = now - progress.last_seen >= self.idle_after
-            if not (drained or idle):
+            if highwater is None:
+                done = now - progress.last_seen >= self.idle_after
+            else:
+                done = progress.next_offset >= highwater
+            if not done:
                 holding.append(progress.latest)
         if None in holding:
             return self._value

@@ -94,6 +94,8 @@ class DossierWorker:
         """Wall time live; in --event-time mode the watermark (None until it is known)."""
         if not self.settings.event_time:
             return datetime.now(UTC)
+        if self._owned is None:  # the partitions to watch are not known before assignment
+            return None
         highwaters = {p: self._highwater(p) for p in self._owned or ()}
         return self.watermark.advance(highwaters, time.monotonic())
 
@@ -115,8 +117,6 @@ class DossierWorker:
 
     async def _apply_batch(self, batch: Sequence[EventT[bytes]]) -> None:
         pending: list[Awaitable[Any]] = []
-        decoded: list[tuple[EventT[bytes], DossierEvent]] = []
-        now = time.monotonic()
         for event in batch:
             message = event.message
             try:
@@ -125,17 +125,17 @@ class DossierWorker:
                 pending.append(await self._dead_letter(message, exc.reason))
                 continue
             if self.settings.event_time:
+                # Per event, not per batch: a later event of the same dossier in this batch
+                # must not already be behind the clock when an earlier one is evaluated.
                 self.watermark.observe(
-                    message.partition, message.offset, dossier_event.occurred_at, now
+                    message.partition, message.offset, dossier_event.occurred_at,
+                    time.monotonic(),
                 )
-            decoded.append((event, dossier_event))
-        clock = self.clock()
-        for event, dossier_event in decoded:
             outcome = self.processor.on_event(
                 self._load(dossier_event.dossier_id),
                 dossier_event,
-                event.message.partition,
-                clock or BEFORE_ANY_EVENT,
+                message.partition,
+                self.clock() or BEFORE_ANY_EVENT,
             )
             result = "duplicate" if outcome.duplicate else "applied"
             metrics.EVENTS.labels(dossier_event.type.value, result).inc()

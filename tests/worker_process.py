@@ -18,6 +18,8 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
+from dossierflow.kafka_admin import TopicSpec, ensure_topics
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -55,6 +57,14 @@ class WorkerTopics:
     def dead_letters(self) -> str:
         return f"{self.prefix}-dead-letters"
 
+    def create(self) -> None:
+        """Create the worker's topics up front, so producing never races the worker."""
+        ensure_topics(
+            self.bootstrap,
+            [TopicSpec(name, self.partitions) for name in (self.events, self.alerts, self.facts)]
+            + [TopicSpec(self.dead_letters, 1)],
+        )
+
     def produce(self, lines: list[bytes], keys: list[bytes] | None = None) -> None:
         producer = KafkaProducer(bootstrap_servers=self.bootstrap)
         for index, line in enumerate(lines):
@@ -86,6 +96,7 @@ def running_worker(
     topics: WorkerTopics, tmp: Path, *extra: str, env: dict[str, str] | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A worker process on `topics`; stopped with SIGTERM (a graceful stop) at the end."""
+    topics.create()
     process = start_worker(topics, tmp, *extra, env=env)
     try:
         yield process
