@@ -12,6 +12,8 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "dossierflow.replay_cmd",
     "dossierflow.worker_cmd",
+    "dossierflow.kafka_cmd",
+    "dossierflow.store_cmd",
 )
 
 

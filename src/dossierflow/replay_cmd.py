@@ -10,7 +10,8 @@ from typing import Any
 
 from dossierflow.replay import read_events, replay, summary, write_jsonl
 from dossierflow.rules.calendar import VIETNAM
-from dossierflow.rules.catalog import load_catalog
+from dossierflow.rules.catalog import Catalog, load_catalog
+from dossierflow.rules.evaluation import Evaluation
 
 
 def rfc3339(text: str) -> datetime:
@@ -37,6 +38,12 @@ def add_commands(subparsers: Any) -> None:
         "--as-of", type=rfc3339, help="the clock (default: the largest occurred_at)"
     )
     parser.add_argument("--catalog", type=Path, help="catalogue YAML (default: the sample)")
+    parser.add_argument(
+        "--store",
+        help="also write facts and alerts through the ClickHouse sink to this store "
+        "(chdb:///path or http(s)://user:password@host:8123/db; "
+        "default when given without the option: $DOSSIERFLOW_CLICKHOUSE_URL)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -60,6 +67,29 @@ def run(args: argparse.Namespace) -> int:
     if clock is None:
         print("dossierflow replay: no valid events", file=sys.stderr)
         return 0 if not events.bad_lines else 1
-    evaluations = replay(events, catalog, clock)
+    evaluations = list(replay(events, catalog, clock))
     write_jsonl((summary(e, clock) for e in evaluations), sys.stdout)
+    if args.store:
+        return _store(args, evaluations, catalog)
+    return 0
+
+
+def _store(args: argparse.Namespace, evaluations: list[Evaluation], catalog: Catalog) -> int:
+    from dossierflow.backfill import backfill
+    from dossierflow.sinks.clickhouse import ClickHouseSink
+    from dossierflow.sinks.store import StoreError, connect, migrate
+
+    try:
+        store = connect(args.store)
+        migrate(store)
+        result = backfill(evaluations, catalog, ClickHouseSink(store), str(args.events))
+    except StoreError as exc:
+        print(f"dossierflow replay: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"stored {result.facts} facts and {result.alerts} alerts in {result.batches} batches "
+        f"into {store.url.display}",
+        file=sys.stderr,
+    )
+    store.close()
     return 0

@@ -1,0 +1,373 @@
+"""The sink process: facts and alerts topics -> ClickHouse, plus the report over HTTP.
+
+Its own consumer group, auto-commit off. Records are buffered per partition; a partition's
+buffer is written as one `SinkBatch` when it is big enough or old enough, and its offset is
+committed only after the sink returned. So a crash at any point re-delivers at most the
+uncommitted batches, which the idempotent tables absorb (see `sinks/clickhouse.py`).
+
+While the store is unreachable the sink raises `SinkBackpressureError`: every assigned
+partition is paused (the consumer keeps polling, so it stays in the group without fetching),
+the same batch is offered again after an exponential backoff, and the partitions resume once
+it is stored. Nothing is skipped: offsets never move past an unstored record. Breach alerts
+do not wait for any of this; they are produced upstream by the worker.
+
+The same process serves `GET /report` and `GET /healthz` with aiohttp: chDB lets one process
+open a data directory, and while the sink runs that process is this one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import msgspec
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from dossierflow.rules.catalog import Unit
+from dossierflow.schemas.facts import DossierAlert, DossierFact, alert_decoder, fact_decoder
+from dossierflow.sinks.base import (
+    BatchingSink,
+    SinkBackpressureError,
+    SinkBatch,
+    digest_payloads,
+)
+from dossierflow.sinks.report import ReportError, parse_date, render, run_report
+from dossierflow.sinks.store import Store, StoreError
+
+log = logging.getLogger(__name__)
+
+Record = DossierFact | DossierAlert
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    """Defaults for a laptop; `from_env` reads DOSSIERFLOW_BOOTSTRAP and friends."""
+
+    bootstrap: str = "localhost:9092"
+    facts_topic: str = "dossier-facts"
+    alerts_topic: str = "dossier-alerts"
+    group_id: str = "dossierflow-clickhouse-sink"
+    batch_size: int = 10_000
+    """A partition's buffer is written once it holds this many records..."""
+    batch_max_age: float = 1.0
+    """...or once its oldest record waited this many seconds."""
+    poll_timeout: float = 0.2
+    backoff_max: float = 30.0
+    """Upper bound of the exponential backoff while the store is unreachable."""
+    http_host: str = "127.0.0.1"
+    http_port: int = 8686
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> SinkSettings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for name, kind in (("bootstrap", str), ("facts_topic", str), ("alerts_topic", str)):
+            text = env.get(f"DOSSIERFLOW_{name.upper()}")
+            if text:
+                values[name] = kind(text)
+        settings = replace(cls(), **values)
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass
+class _Buffer:
+    """Records of one partition read but not yet stored."""
+
+    records: list[Record] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)
+    first_offset: int = -1
+    last_offset: int = -1
+    started: float = 0.0
+
+    def add(self, offset: int, payload: bytes, record: Record | None, now: float) -> None:
+        if self.first_offset < 0:
+            self.first_offset, self.started = offset, now
+        self.last_offset = offset
+        self.payloads.append(payload)
+        if record is not None:
+            self.records.append(record)
+
+    def batch(self, tp: TopicPartition) -> SinkBatch[Record]:
+        return SinkBatch(
+            topic=tp.topic,
+            partition=tp.partition,
+            first_offset=self.first_offset,
+            last_offset=self.last_offset,
+            records=tuple(self.records),
+            payload_digest=digest_payloads(self.payloads),
+        )
+
+
+@dataclass
+class SinkStatus:
+    """What /healthz reports."""
+
+    store: str
+    written_records: int = 0
+    written_batches: int = 0
+    undecodable: int = 0
+    consecutive_failures: int = 0
+    paused: bool = False
+    last_error: str | None = None
+    committed: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": "store_unavailable" if self.paused else "ok",
+            "store": self.store,
+            "written_records": self.written_records,
+            "written_batches": self.written_batches,
+            "undecodable": self.undecodable,
+            "consecutive_failures": self.consecutive_failures,
+            "paused": self.paused,
+            "last_error": self.last_error,
+            "committed": dict(sorted(self.committed.items())),
+        }
+
+
+def backoff_delay(base: float, failures: int, cap: float) -> float:
+    """`base`, 2×, 4×, ... after consecutive failures, at most `cap` seconds."""
+    return float(min(cap, base * 2 ** max(0, failures - 1)))
+
+
+class SinkRunner:
+    """Drives one consumer into one `BatchingSink`, committing after each stored batch."""
+
+    def __init__(
+        self,
+        consumer: Any,
+        sink: BatchingSink[Record],
+        settings: SinkSettings,
+        status: SinkStatus,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.consumer = consumer
+        self.sink = sink
+        self.settings = settings
+        self.status = status
+        self.clock = clock
+        self._buffers: dict[TopicPartition, _Buffer] = {}
+        self._decoders: dict[str, Callable[[bytes], Record]] = {
+            settings.facts_topic: fact_decoder.decode,
+            settings.alerts_topic: alert_decoder.decode,
+        }
+        self._retry_at = 0.0
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return (self.settings.facts_topic, self.settings.alerts_topic)
+
+    def listener(self) -> ConsumerRebalanceListener:
+        runner = self
+
+        class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+            async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+                # Not committed, so the next owner reads them again; the tables absorb it.
+                for tp in revoked:
+                    runner._buffers.pop(tp, None)
+
+            async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+                if runner.status.paused and assigned:
+                    runner.consumer.pause(*assigned)
+
+        return _Listener()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set, then store and commit what is buffered (best effort)."""
+        while not stop.is_set():
+            await self.poll_once()
+        await self.flush(force=True)
+
+    async def poll_once(self) -> None:
+        timeout_ms = int(self.settings.poll_timeout * 1000)
+        fetched = await self.consumer.getmany(
+            timeout_ms=timeout_ms, max_records=self.settings.batch_size
+        )
+        now = self.clock()
+        for tp, messages in fetched.items():
+            buffer = self._buffers.setdefault(tp, _Buffer())
+            for message in messages:
+                buffer.add(message.offset, message.value or b"", self._decode(message), now)
+        await self.flush(force=False)
+
+    def _decode(self, message: Any) -> Record | None:
+        """A record, or None for bytes that are not one (counted and logged; retrying a
+        malformed record can never succeed, and it must not block its partition)."""
+        try:
+            return self._decoders[message.topic](message.value or b"")
+        except (msgspec.DecodeError, KeyError) as exc:
+            self.status.undecodable += 1
+            log.error(
+                "skipping undecodable record %s[%d]@%d: %s",
+                message.topic, message.partition, message.offset, exc,
+            )
+            return None
+
+    async def flush(self, *, force: bool) -> None:
+        """Write the partitions whose buffer is due (all with `force`), in offset order."""
+        now = self.clock()
+        if self.status.paused and now < self._retry_at:
+            return
+        for tp, buffer in list(self._buffers.items()):
+            due = (
+                force
+                or self.status.paused
+                or len(buffer.payloads) >= self.settings.batch_size
+                or now - buffer.started >= self.settings.batch_max_age
+            )
+            if due and not await self._write(tp, buffer):
+                return
+        if self.status.paused:
+            self._resume()
+
+    async def _write(self, tp: TopicPartition, buffer: _Buffer) -> bool:
+        batch = buffer.batch(tp)
+        try:
+            if batch.records:
+                await asyncio.to_thread(self.sink.write, batch)
+        except SinkBackpressureError as exc:
+            self._backoff(exc)
+            return False
+        self.status.written_records += len(batch.records)
+        self.status.written_batches += 1
+        try:
+            await self.consumer.commit({tp: batch.last_offset + 1})
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The partition moved to another member meanwhile; it re-reads from the last
+            # commit and the tables absorb the repeat.
+            log.warning("commit of %s failed after a rebalance: %s", tp, exc)
+        else:
+            self.status.committed[f"{tp.topic}/{tp.partition}"] = batch.last_offset + 1
+        if self._buffers.get(tp) is buffer:
+            del self._buffers[tp]
+        return True
+
+    def _backoff(self, exc: SinkBackpressureError) -> None:
+        self.status.consecutive_failures += 1
+        self.status.last_error = exc.reason
+        delay = backoff_delay(
+            exc.retry_after, self.status.consecutive_failures, self.settings.backoff_max
+        )
+        self._retry_at = self.clock() + delay
+        if not self.status.paused:
+            assigned = self.consumer.assignment()
+            if assigned:
+                self.consumer.pause(*assigned)
+            self.status.paused = True
+        log.warning("store unavailable (%s); retrying in %.1f s", exc.reason, delay)
+
+    def _resume(self) -> None:
+        assigned = self.consumer.assignment()
+        if assigned:
+            self.consumer.resume(*assigned)
+        self.status.paused = False
+        self.status.consecutive_failures = 0
+        log.info("store reachable again; partitions resumed")
+
+
+# --- HTTP -----------------------------------------------------------------------------
+
+CONTENT_TYPES = {
+    "json": "application/json",
+    "csv": "text/csv",
+    "table": "text/plain",
+}
+
+
+def build_app(
+    status: SinkStatus,
+    report_store: Store,
+    units: Mapping[str, Unit],
+) -> web.Application:
+    """`GET /healthz` (200, or 503 while the store is unreachable) and `GET /report`."""
+    lock = asyncio.Lock()
+
+    async def healthz(request: web.Request) -> web.Response:
+        body = status.as_dict()
+        return web.json_response(body, status=503 if status.paused else 200)
+
+    async def report(request: web.Request) -> web.Response:
+        query = request.query
+        fmt = query.get("format", "json")
+        lang = query.get("lang", "vi")
+        try:
+            if "from" not in query or "to" not in query:
+                raise ReportError("from and to are required (YYYY-MM-DD)")
+            period_from = parse_date(query["from"], "from")
+            period_to = parse_date(query["to"], "to")
+            if fmt not in CONTENT_TYPES:
+                raise ReportError(f"format {fmt!r}: use one of json, csv, table")
+            async with lock:  # one client, one query at a time
+                result = await asyncio.to_thread(
+                    run_report,
+                    report_store,
+                    units,
+                    period_from,
+                    period_to,
+                    unit=query.get("unit") or None,
+                    level=query.get("level") or None,
+                )
+            text = render(result, fmt, lang)
+        except ReportError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        except StoreError as exc:
+            return web.json_response({"error": str(exc)}, status=503)
+        headers = {"X-Dossierflow-Reconciliation": "failed" if result.violations else "ok"}
+        return web.Response(
+            text=text, content_type=CONTENT_TYPES[fmt], charset="utf-8", headers=headers
+        )
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/report", report)
+    return app
+
+
+def make_consumer(settings: SinkSettings) -> AIOKafkaConsumer:
+    """A consumer in the sink's own group; nothing is committed but by `SinkRunner`."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap,
+        group_id=settings.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+    )
+
+
+async def serve(
+    settings: SinkSettings,
+    sink: BatchingSink[Record],
+    report_store: Store,
+    units: Mapping[str, Unit],
+    stop: asyncio.Event,
+    consumer: Any | None = None,
+) -> SinkStatus:
+    """Run the consumer loop and the HTTP endpoint until `stop` is set."""
+    status = SinkStatus(store=report_store.url.display)
+    consumer = consumer or make_consumer(settings)
+    runner = SinkRunner(consumer, sink, settings, status)
+    consumer.subscribe(list(runner.topics), listener=runner.listener())
+    app_runner = web.AppRunner(build_app(status, report_store, units))
+    await app_runner.setup()
+    site = web.TCPSite(app_runner, settings.http_host, settings.http_port)
+    await site.start()
+    log.info(
+        "sink: %s -> %s; HTTP on %s:%d",
+        ", ".join(runner.topics), status.store, settings.http_host, settings.http_port,
+    )
+    try:
+        await consumer.start()
+        try:
+            await runner.run(stop)
+        finally:
+            await consumer.stop()
+    finally:
+        await app_runner.cleanup()
+    return status
+

@@ -1,0 +1,173 @@
+"""Store URLs, versioned migrations and the chDB one-process rule, against real chDB."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from dossierflow.sinks.store import (
+    URL_ENV,
+    Migration,
+    MigrationError,
+    StoreError,
+    StoreLocked,
+    StoreNotMigrated,
+    bundled_migrations,
+    connect,
+    default_url,
+    migrate,
+    parse_migrations,
+    parse_store_url,
+    require_migrated,
+)
+
+pytestmark = pytest.mark.clickhouse
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TABLES = {
+    "daily_rollup", "dossier_alerts", "dossier_facts", "dossier_state", "dossier_state_mv",
+    "schema_migrations",
+}
+
+
+def test_default_url_is_env_then_local_chdb(tmp_path: Path) -> None:
+    assert default_url({URL_ENV: "http://u:p@ch:8123/x"}) == "http://u:p@ch:8123/x"
+    assert default_url({}, cwd=tmp_path) == f"chdb://{tmp_path}/.dossierflow/clickhouse"
+
+
+def test_parse_store_url() -> None:
+    chdb = parse_store_url("chdb:///var/lib/df")
+    assert (chdb.kind, chdb.path, chdb.database) == ("chdb", Path("/var/lib/df"), "dossierflow")
+    http = parse_store_url("https://bi:s%40cret@ch.example:8443/hcc")
+    assert (http.host, http.port, http.username, http.password, http.database) == (
+        "ch.example", 8443, "bi", "s@cret", "hcc"
+    )
+    assert http.display == "https://bi@ch.example:8443/hcc"  # no password
+    assert parse_store_url("http://ch").port == 8123
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("chdb://relative/path", "must be absolute"),
+        ("mysql://h/db", "unknown scheme 'mysql'"),
+        ("http:///db", "host is missing"),
+        ("http://h:80/bad-name", "not a valid database name"),
+        ("http://h:port/db", "port is not a number"),
+    ],
+)
+def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
+    with pytest.raises(StoreError, match=message):
+        parse_store_url(url)
+
+
+def test_migrate_twice_is_a_no_op(tmp_path: Path) -> None:
+    url = f"chdb://{tmp_path / 'ch'}"
+    store = connect(url)
+    try:
+        with pytest.raises(StoreNotMigrated, match="run `dossierflow migrate"):
+            require_migrated(store)
+        first = migrate(store)
+        assert first == [m.name for m in bundled_migrations()]
+        assert migrate(store) == []
+        tables = {r[0] for r in store.client.query("SHOW TABLES").result_rows}
+        assert tables == TABLES
+        versions = store.client.query(
+            "SELECT version FROM schema_migrations FINAL ORDER BY version"
+        ).result_rows
+        assert [v for (v,) in versions] == [m.version for m in bundled_migrations()]
+    finally:
+        store.close()
+    reopened = connect(url)  # binds the existing database
+    try:
+        require_migrated(reopened)
+        assert migrate(reopened) == []
+    finally:
+        reopened.close()
+
+
+def test_a_changed_applied_migration_is_refused(tmp_path: Path) -> None:
+    store = connect(f"chdb://{tmp_path / 'ch'}")
+    try:
+        migrate(store)
+        first = bundled_migrations()[0]
+        edited = Migration(first.version, first.name, first.sql + "\n-- edited\n")
+        with pytest.raises(MigrationError, match="add a new numbered file instead"):
+            migrate(store, [edited])
+        extra = Migration(99, "099_extra.sql", "CREATE TABLE IF NOT EXISTS extra (a UInt8) "
+                          "ENGINE = MergeTree ORDER BY a;\n")
+        assert migrate(store, [*bundled_migrations(), extra]) == ["099_extra.sql"]
+    finally:
+        store.close()
+
+
+def test_migration_files_are_validated() -> None:
+    with pytest.raises(MigrationError, match=r"must be NNN_name\.sql"):
+        parse_migrations({"facts.sql": ""})
+    with pytest.raises(MigrationError, match="share the number 001"):
+        parse_migrations({"001_a.sql": "", "001_b.sql": ""})
+    ordered = parse_migrations({"002_b.sql": "", "001_a.sql": ""})
+    assert [m.name for m in ordered] == ["001_a.sql", "002_b.sql"]
+    statements = Migration(1, "001_a.sql", "-- a; b\nSELECT 1;\nSELECT 2;\n").statements()
+    assert statements == ["SELECT 1", "SELECT 2"]
+
+
+def test_a_store_held_by_another_process_gives_a_clear_error(tmp_path: Path) -> None:
+    url = f"chdb://{tmp_path / 'ch'}"
+    holder = subprocess.Popen(
+        [
+            sys.executable, "-c",
+            textwrap.dedent(f"""
+                import sys, time
+                from dossierflow.sinks.store import connect
+                store = connect({url!r})
+                print("ready", flush=True)
+                sys.stdin.read()
+            """),
+        ],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        deadline = time.monotonic() + 60
+        while holder.stdout.readline().strip() != "ready":
+            assert time.monotonic() < deadline and holder.poll() is None
+        with pytest.raises(StoreLocked, match="in use by another process"):
+            connect(url)
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    code = (
+        "import argparse, sys; from dossierflow import store_cmd; "
+        "p = argparse.ArgumentParser(); s = p.add_subparsers(required=True); "
+        "store_cmd.add_commands(s); a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_cli_migrate_and_report_directly(tmp_path: Path) -> None:
+    url = f"chdb://{tmp_path / 'ch'}"
+    first, second = cli("migrate", "--store", url), cli("migrate", "--store", url)
+    assert first.returncode == 0 and "applied 001_dossier_facts.sql" in first.stdout
+    assert second.returncode == 0 and "up to date" in second.stdout
+    done = cli("report", "--from", "2026-03-01", "--to", "2026-04-01", "--format", "csv",
+                env={"DOSSIERFLOW_CLICKHOUSE_URL": url, "DOSSIERFLOW_SINK_URL": "http://127.0.0.1:9"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].startswith(",TỔNG CỘNG,,0,0")
+    bad = cli("report", "--from", "2026-13-01", "--to", "2026-04-01", "--store", url)
+    assert bad.returncode == 2 and "--from '2026-13-01': not a date" in bad.stderr
+
