@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "dossierflow.worker_cmd",
     "dossierflow.kafka_cmd",
     "dossierflow.store_cmd",
+    "dossierflow.demo_cmd",
 )
 
 
