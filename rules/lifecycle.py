@@ -14,11 +14,10 @@ from datetime import datetime, time, timedelta
 from typing import Final
 
 import msgspec
-from msgspec.structs import replace
-
 from dossierflow.rules.calendar import WorkingCalendar
 from dossierflow.rules.catalog import Catalog, PauseKind, PausePolicy, Procedure
 from dossierflow.schemas.event import DossierEvent, EventType, ProcessingTime, TimeUnit
+from msgspec.structs import replace
 
 
 class Status(enum.StrEnum):

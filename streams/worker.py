@@ -21,7 +21,7 @@ from typing import Any, cast
 
 import faust
 from dossierflow.rules.catalog import Catalog, load_catalog
-from dossierflow.schemas.event import DossierEvent, InvalidEvent, decode_event
+from dossierflow.schemas.event import InvalidEvent, decode_event
 from dossierflow.schemas.facts import fact_encoder
 from dossierflow.streams import metrics
 from dossierflow.streams.processor import DossierProcessor, Outcome

@@ -38,7 +38,8 @@ def add_commands(subparsers: Any) -> None:
 
 def _default_store(directory: Path) -> str:
     """$DOSSIERFLOW_CLICKHOUSE_URL, or an embedded chDB store inside the demo folder."""
-    return os.environ.get("DOSSIERFLOW_CLICKHOUSE_URL") or f"chdb://{(directory / 'clickhouse').resolve()}"
+    embedded = f"chdb://{(directory / 'clickhouse').resolve()}"
+    return os.environ.get("DOSSIERFLOW_CLICKHOUSE_URL") or embedded
 
 
 def run(args: argparse.Namespace) -> int:
