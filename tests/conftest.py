@@ -1,0 +1,87 @@
+"""Shared fixtures: one real Apache Kafka broker per test session, started on demand.
+
+Only tests that request `kafka_bootstrap` (directly or through `topic_factory`) start
+the broker, so pure unit runs stay fast; such tests are marked `kafka` automatically
+(`pytest -m "not kafka"` skips them). Set DOSSIERFLOW_TEST_KAFKA_BOOTSTRAP=host:port to
+reuse an already running broker (e.g. `dossierflow kafka start`) while iterating.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from dossierflow.kafka_admin import KafkaSecurity, TopicSpec, ensure_topics
+from dossierflow.kafka_local import LocalKafka, ensure_jars, free_port
+
+REUSE_BROKER_ENV = "DOSSIERFLOW_TEST_KAFKA_BOOTSTRAP"
+
+TopicFactory = Callable[..., str]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "kafka_bootstrap" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.kafka)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka | None]:
+    """The session's LocalKafka (None when reusing an external broker)."""
+    if os.environ.get(REUSE_BROKER_ENV):
+        yield None
+        return
+    ensure_jars()
+    broker = LocalKafka(tmp_path_factory.mktemp("kafka"), free_port(), die_with_parent=True)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: LocalKafka | None) -> str:
+    """`host:port` of a real, empty-at-start Kafka broker (PLAINTEXT, auto-create off)."""
+    if kafka_broker is None:
+        return os.environ[REUSE_BROKER_ENV]
+    return kafka_broker.bootstrap
+
+
+_topic_counter = itertools.count(1)
+
+
+@pytest.fixture
+def topic_factory(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Iterator[TopicFactory]:
+    """Creates uniquely named topics: `topic_factory(partitions=4, retention_ms=None,
+    compacted=False, prefix=None) -> name`; deletes them when the test ends."""
+    created: list[str] = []
+    test_name = "".join(c if c.isalnum() else "-" for c in request.node.name)[:60]
+
+    def make(
+        partitions: int = 1,
+        *,
+        retention_ms: int | None = None,
+        compacted: bool = False,
+        prefix: str | None = None,
+    ) -> str:
+        name = f"{prefix or test_name}-{next(_topic_counter)}-{uuid.uuid4().hex[:8]}"
+        spec = TopicSpec(name, partitions, retention_ms=retention_ms, compacted=compacted)
+        ensure_topics(kafka_bootstrap, [spec], security=KafkaSecurity())
+        created.append(name)
+        return name
+
+    yield make
+
+    if created:
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        try:
+            admin.delete_topics(created, raise_errors=False)
+        finally:
+            admin.close()
