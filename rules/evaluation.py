@@ -45,27 +45,32 @@ def evaluate(
 ) -> Evaluation:
     state = DossierState(dossier_id)
     steps: list[Step] = []
-    timeline: dict[str, Alert] = {}
+    # (kind, deadline) is what an alert_id is made of; ids are built only for fired alerts.
+    timeline: dict[tuple[AlertKind, datetime], tuple[datetime, DossierState]] = {}
     ordered = order_history(history)
     for index, event in enumerate(ordered):
         previous = state
         state = apply_event(state, event, catalog)
         steps.append(Step(event, state))
-        assert state.as_of is not None
+        as_of = state.as_of
+        assert as_of is not None
         if event.type is EventType.APOLOGY_ISSUED and state.apologies > previous.apologies > 0:
             assert state.rescheduled_due_at is not None
-            limit = raise_alert(
-                state, AlertKind.RESCHEDULE_LIMIT_EXCEEDED, state.rescheduled_due_at, state.as_of
-            )
-            timeline.setdefault(limit.alert_id, limit)
+            key = (AlertKind.RESCHEDULE_LIMIT_EXCEEDED, state.rescheduled_due_at)
+            timeline.setdefault(key, (as_of, state))
         until = ordered[index + 1].occurred_at if index + 1 < len(ordered) else None
         for planned in planned_alerts(state, catalog):
             if until is None or planned.instant <= until:
-                alert = raise_alert(
-                    state, planned.kind, planned.deadline, max(planned.instant, state.as_of)
-                )
-                timeline.setdefault(alert.alert_id, alert)
-    fired = sorted((a for a in timeline.values() if a.at <= clock), key=lambda a: a.at)
+                at = max(planned.instant, as_of)
+                timeline.setdefault((planned.kind, planned.deadline), (at, state))
+    fired = sorted(
+        (
+            raise_alert(fired_state, kind, deadline, at)
+            for (kind, deadline), (at, fired_state) in timeline.items()
+            if at <= clock
+        ),
+        key=lambda alert: alert.at,
+    )
     overdue = (
         state.is_open
         and state.due_at is not None
@@ -75,6 +80,6 @@ def evaluate(
         state=state,
         steps=tuple(steps),
         alerts=tuple(fired),
-        next_alert_at=min((a.at for a in timeline.values() if a.at > clock), default=None),
+        next_alert_at=min((at for at, _ in timeline.values() if at > clock), default=None),
         overdue=overdue,
     )
