@@ -454,8 +454,12 @@ class LocalKafka:
         Returns False when no broker was running. Works from any process via the pid file.
         """
         status = self.status()
-        pid = status.pid if status else (self._proc.pid if self._proc else None)
-        if pid is None:
+        if status is not None:
+            pid = status.pid
+        elif self._proc is not None and self._proc.poll() is None:
+            pid = self._proc.pid  # our child, pid file lost
+        else:
+            self._proc = None  # never signal a pid that may have been recycled
             return False
         self._signal_group(pid, signal.SIGTERM)
         if not self._wait_exit(pid, timeout):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -123,8 +124,6 @@ def summary(evaluation: Evaluation, clock: datetime) -> dict[str, Any]:
 
 
 def write_jsonl(rows: Iterator[dict[str, Any]], out: IO[str]) -> int:
-    import json
-
     count = 0
     for row in rows:
         out.write(json.dumps(row, ensure_ascii=False))
