@@ -231,11 +231,11 @@ class DossierWorker:
             async with self.lock:
                 self._rebuild_index(owned)
                 self._owned = owned
-        started = time.perf_counter()
         clock = self.clock()
         if clock is None:
             return
         async with self.lock:
+            started = time.perf_counter()
             pending: list[Awaitable[Any]] = []
             for dossier_id in self.timers.pop_due(clock, limit=10_000):
                 record = self._load(dossier_id)
@@ -243,7 +243,7 @@ class DossierWorker:
                     outcome = self.processor.on_timer(record, clock)
                     pending.extend(await self._publish(dossier_id, outcome))
             await asyncio.gather(*pending)
-        metrics.TIMER_SCAN_SECONDS.observe(time.perf_counter() - started)
+            metrics.TIMER_SCAN_SECONDS.observe(time.perf_counter() - started)
         self._update_gauges(clock, owned)
 
     def _update_gauges(self, clock: datetime, owned: frozenset[int]) -> None:

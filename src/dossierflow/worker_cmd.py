@@ -71,5 +71,9 @@ def run(args: argparse.Namespace) -> int:
     start_http_server(settings.metrics_port)
     logging.basicConfig(level=args.loglevel.upper())
     worker = DossierWorker(settings)
-    Worker(worker.app, loglevel=args.loglevel, quiet=True).execute_from_commandline()
+    faust_worker = Worker(worker.app, loglevel=args.loglevel, quiet=True)
+    # Faust's spinner sets the root logger to DEBUG, so every debug call of Faust and
+    # aiokafka builds a record: about 11 % of the worker's time in a profile.
+    faust_worker.spinner = None
+    faust_worker.execute_from_commandline()
     return 0
