@@ -31,6 +31,8 @@ class WorkerSettings:
     batch_size: int = 500
     batch_within: float = 0.01
     idle_partition_seconds: float = 2.0
+    session_timeout: float = 10.0
+    """Seconds before the group gives a silent (crashed) worker's partitions to another."""
     catalog: Path | None = None
     max_event_bytes: int = 64 * 1024
 

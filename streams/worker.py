@@ -58,6 +58,8 @@ class DossierWorker:
             broker_commit_every=5000,
             broker_commit_interval=1.0,
             table_cleanup_interval=3600.0,
+            broker_session_timeout=settings.session_timeout,
+            broker_heartbeat_interval=settings.session_timeout / 4,
         )
         self.events = self.app.topic(
             settings.events_topic, key_serializer="raw", value_serializer="raw"
@@ -83,6 +85,8 @@ class DossierWorker:
         self.watermark = Watermark(idle_after=settings.idle_partition_seconds)
         self.lock = asyncio.Lock()
         self._owned: frozenset[int] | None = None
+        self._unsaved: dict[str, DossierRecord | None] = {}
+        """Records changed by the batch or scan in progress, not yet in the table."""
         self._open: dict[str, datetime | None] = {}
         """Open dossiers this worker owns and their overdue instant, for the gauges."""
         self.app.agent(self.events, name="dossier-events", concurrency=1)(self._consume)
@@ -142,6 +146,7 @@ class DossierWorker:
             if not outcome.duplicate:
                 pending.extend(await self._publish(dossier_event.dossier_id, outcome))
         await asyncio.gather(*pending)
+        self._save()
         done = time.time()
         for event in batch:
             metrics.PROCESSING_SECONDS.observe(max(0.0, done - event.message.timestamp))
@@ -166,11 +171,31 @@ class DossierWorker:
     # --- state and outputs -----------------------------------------------------------
 
     def _load(self, dossier_id: str) -> DossierRecord | None:
+        if dossier_id in self._unsaved:
+            return self._unsaved[dossier_id]
         data = self.table.get(dossier_id.encode())
         return decode_record(data) if data is not None else None
 
+    def _save(self) -> None:
+        """Write the batch's records once what they caused is delivered.
+
+        Outputs first, state second: a crash in between replays the events and re-sends
+        their alerts and facts (same ids, de-duplicated downstream) instead of losing them.
+        """
+        for dossier_id, record in self._unsaved.items():
+            key = dossier_id.encode()
+            if record is None:
+                if key in self.table:
+                    del self.table[key]
+                self.timers.schedule(dossier_id, None)
+                self._open.pop(dossier_id, None)
+            else:
+                self.table[key] = encode_record(record)
+                self._index(dossier_id, record)
+        self._unsaved.clear()
+
     async def _publish(self, dossier_id: str, outcome: Outcome) -> list[Awaitable[Any]]:
-        """Produce alerts and facts, store the record, schedule its timer."""
+        """Produce alerts and facts; the record is saved by `_save` after delivery."""
         pending: list[Awaitable[Any]] = []
         for alert in outcome.alerts:
             unit = (alert.handling_unit_code or alert.unit_code or "").encode()
@@ -184,15 +209,7 @@ class DossierWorker:
                     key=dossier_id.encode(), value=fact_encoder.encode(fact), force=True
                 )
             )
-        key = dossier_id.encode()
-        if outcome.record is None:
-            if key in self.table:
-                del self.table[key]
-            self.timers.schedule(dossier_id, None)
-            self._open.pop(dossier_id, None)
-            return pending
-        self.table[key] = encode_record(outcome.record)
-        self._index(dossier_id, outcome.record)
+        self._unsaved[dossier_id] = outcome.record
         return pending
 
     def _index(self, dossier_id: str, record: DossierRecord) -> None:
@@ -243,6 +260,7 @@ class DossierWorker:
                     outcome = self.processor.on_timer(record, clock)
                     pending.extend(await self._publish(dossier_id, outcome))
             await asyncio.gather(*pending)
+            self._save()
             metrics.TIMER_SCAN_SECONDS.observe(time.perf_counter() - started)
         self._update_gauges(clock, owned)
 

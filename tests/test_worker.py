@@ -158,7 +158,7 @@ def test_restart_mid_stream_loses_nothing_and_alerts_once(
         stop_worker(first, signal.SIGTERM)
     with running_worker(topics, tmp_path, "--event-time"):
         topics.produce(lines[12:])
-        alerts = _alerts(topics.read(topics.alerts, len(expected)))
+        alerts = _alerts(topics.read(topics.alerts, len(expected), timeout=150))
         time.sleep(2)
         alerts = _alerts(topics.read(topics.alerts, len(expected) + 1, timeout=3))
     assert {(a["dossier_id"], a["kind"], a["at"]) for a in alerts} == expected

@@ -118,6 +118,7 @@ def start_worker(
         "--partitions", str(topics.partitions),
         "--store", "memory://",
         "--data-dir", str(tmp / "worker"),
+        *(() if "--metrics-port" in extra else ("--metrics-port", str(free_port()))),
         *extra,
     ]
     log = (tmp / "worker.log").open("ab")
