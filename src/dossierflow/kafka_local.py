@@ -170,8 +170,15 @@ def kafka_classpath(home: Path | None = None) -> str:
 
 
 def new_cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (as Uuid)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (as Uuid).
+
+    Like Kafka's `Uuid.randomUuid`, never one starting with "-": the storage tool's
+    argument parser would take it for an option (1 start in 64 failed that way).
+    """
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not candidate.startswith("-"):
+            return candidate
 
 
 @dataclass(frozen=True)
