@@ -65,17 +65,12 @@ class DossierProcessor:
         record.open = state.is_open
         due = state.due_at
         record.overdue_at = overdue_at(self.catalog.calendar, due) if due else None
+        alerts = [alert_record(a, self.catalog) for a in fresh]
         closed_at = state.closed_at
-        if closed_at is not None and not state.is_open:
-            expires = closed_at + self.closed_retention
-            if clock >= expires:
-                return Outcome(record=None, evaluation=evaluation,
-                               alerts=[alert_record(a, self.catalog) for a in fresh])
-            record.next_timer_at = expires
-        else:
+        if closed_at is None or state.is_open:
             record.next_timer_at = evaluation.next_alert_at
-        return Outcome(
-            record=record,
-            alerts=[alert_record(a, self.catalog) for a in fresh],
-            evaluation=evaluation,
-        )
+            return Outcome(record=record, alerts=alerts, evaluation=evaluation)
+        expires = closed_at + self.closed_retention
+        record.next_timer_at = expires
+        kept = record if clock < expires else None  # None: the dossier leaves the table
+        return Outcome(record=kept, alerts=alerts, evaluation=evaluation)
