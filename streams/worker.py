@@ -15,21 +15,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
+from aiokafka import AIOKafkaProducer
 from dossierflow.rules.catalog import Catalog, load_catalog
 from dossierflow.schemas.event import InvalidEvent, decode_event
 from dossierflow.schemas.facts import fact_encoder
 from dossierflow.streams import metrics
+from dossierflow.streams.outbox import Outbox
 from dossierflow.streams.processor import DossierProcessor, Outcome
 from dossierflow.streams.settings import WorkerSettings
 from dossierflow.streams.state import DossierRecord, decode_record, encode_record
 from dossierflow.streams.timers import TimerIndex
 from dossierflow.streams.watermark import Watermark
 from faust.types import EventT
+
+from dossierflow.kafka_admin import KafkaSecurity
 
 log = logging.getLogger(__name__)
 BEFORE_ANY_EVENT = datetime.min.replace(tzinfo=UTC)
@@ -39,13 +43,20 @@ BEFORE_ANY_EVENT = datetime.min.replace(tzinfo=UTC)
 class DossierWorker:
     """Binds the processor to a Faust app, its table and its topics."""
 
-    def __init__(self, settings: WorkerSettings, catalog: Catalog | None = None) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        catalog: Catalog | None = None,
+        security: KafkaSecurity | None = None,
+    ) -> None:
         self.settings = settings
         self.catalog = catalog or load_catalog(settings.catalog)
         self.processor = DossierProcessor(self.catalog, settings.closed_retention)
+        self.security = security or KafkaSecurity.from_env()
         self.app = faust.App(
             settings.app_id,
             broker=f"kafka://{settings.bootstrap}",
+            broker_credentials=self.security.as_faust_credentials(),
             store=settings.store,
             datadir=str(settings.data_dir),
             topic_partitions=settings.partitions,
@@ -64,15 +75,6 @@ class DossierWorker:
         self.events = self.app.topic(
             settings.events_topic, key_serializer="raw", value_serializer="raw"
         )
-        self.alerts = self.app.topic(
-            settings.alerts_topic, key_serializer="raw", value_serializer="raw"
-        )
-        self.facts = self.app.topic(
-            settings.facts_topic, key_serializer="raw", value_serializer="raw"
-        )
-        self.dead_letters = self.app.topic(
-            settings.dead_letter_topic, key_serializer="raw", value_serializer="raw"
-        )
         self.table = self.app.Table(
             "dossiers",
             default=None,
@@ -89,19 +91,26 @@ class DossierWorker:
         """Records changed by the batch or scan in progress, not yet in the table."""
         self._open: dict[str, datetime | None] = {}
         """Open dossiers this worker owns and their overdue instant, for the gauges."""
+        self._producer: AIOKafkaProducer | None = None
+        self.app.on_before_shutdown.connect(self._stop_producer)
         self.app.agent(self.events, name="dossier-events", concurrency=1)(self._consume)
         self.app.timer(settings.timer_interval)(self._on_timer)
 
     # --- clock ---------------------------------------------------------------------
 
-    def clock(self) -> datetime | None:
-        """Wall time live; in --event-time mode the watermark (None until it is known)."""
+    def clock(self, highwaters: dict[int, int | None] | None = None) -> datetime | None:
+        """Wall time live; in --event-time mode the watermark (None until it is known),
+        over `highwaters` when the caller already read them."""
         if not self.settings.event_time:
             return datetime.now(UTC)
         if self._owned is None:  # the partitions to watch are not known before assignment
             return None
-        highwaters = {p: self._highwater(p) for p in self._owned or ()}
+        if highwaters is None:
+            highwaters = self._highwaters()
         return self.watermark.advance(highwaters, time.monotonic())
+
+    def _highwaters(self) -> dict[int, int | None]:
+        return {p: self._highwater(p) for p in self._owned or ()}
 
     def _highwater(self, partition: int) -> int | None:
         tp = faust.types.TP(self.settings.events_topic, partition)
@@ -110,6 +119,26 @@ class DossierWorker:
         except Exception:  # not fetched from yet
             return None
         return int(value) if value is not None else None
+
+    async def _outbox(self) -> Outbox:
+        """The outbox over this worker's own producer, started on first use."""
+        if self._producer is None:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.settings.bootstrap,
+                acks="all",
+                max_batch_size=512 * 1024,
+                client_id=f"{self.settings.app_id}-outputs",
+                **self.security.as_aiokafka_kwargs(),
+            )
+            await producer.start()
+            self._producer = producer
+        return Outbox(self._producer)
+
+    async def _stop_producer(self, app: Any, /, *args: Any, **kwargs: Any) -> None:
+        """On Faust's `on_before_shutdown`: flush and close the output producer."""
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
 
     # --- the agent -----------------------------------------------------------------
 
@@ -120,13 +149,16 @@ class DossierWorker:
             yield len(batch)
 
     async def _apply_batch(self, batch: Sequence[EventT[bytes]]) -> None:
-        pending: list[Awaitable[Any]] = []
+        outbox = await self._outbox()
+        # The high-water marks as of the batch's start: every event in it lies below them,
+        # and reading them per event cost a lookup per partition on the hot path.
+        highwaters = self._highwaters()
         for event in batch:
             message = event.message
             try:
                 dossier_event = decode_event(event.value, self.settings.max_event_bytes)
             except InvalidEvent as exc:
-                pending.append(await self._dead_letter(message, exc.reason))
+                self._dead_letter(outbox, message, exc.reason)
                 continue
             if self.settings.event_time:
                 # Per event, not per batch: a later event of the same dossier in this batch
@@ -139,34 +171,31 @@ class DossierWorker:
                 self._load(dossier_event.dossier_id),
                 dossier_event,
                 message.partition,
-                self.clock() or BEFORE_ANY_EVENT,
+                self.clock(highwaters) or BEFORE_ANY_EVENT,
             )
             result = "duplicate" if outcome.duplicate else "applied"
             metrics.EVENTS.labels(dossier_event.type.value, result).inc()
             if not outcome.duplicate:
-                pending.extend(await self._publish(dossier_event.dossier_id, outcome))
-        await asyncio.gather(*pending)
+                self._publish(outbox, dossier_event.dossier_id, outcome)
+        await outbox.deliver()
         self._save()
         done = time.time()
         for event in batch:
             metrics.PROCESSING_SECONDS.observe(max(0.0, done - event.message.timestamp))
 
-    async def _dead_letter(self, message: Any, reason: str) -> Awaitable[Any]:
+    def _dead_letter(self, outbox: Outbox, message: Any, reason: str) -> None:
         problem = reason.split(":", 1)[0]
         metrics.EVENTS.labels("unknown", "invalid").inc()
         metrics.DEAD_LETTERS.labels(problem).inc()
-        headers = {
-            "dossierflow-reason": reason.encode(),
-            "dossierflow-source-topic": message.topic.encode(),
-            "dossierflow-source-partition": str(message.partition).encode(),
-            "dossierflow-source-offset": str(message.offset).encode(),
-        }
+        headers = [
+            ("dossierflow-reason", reason.encode()),
+            ("dossierflow-source-topic", message.topic.encode()),
+            ("dossierflow-source-partition", str(message.partition).encode()),
+            ("dossierflow-source-offset", str(message.offset).encode()),
+        ]
         log.warning("dead letter %s[%s]@%s: %s", message.topic, message.partition,
                     message.offset, reason)
-        fut: Awaitable[Any] = await self.dead_letters.send(
-            key=message.key, value=message.value, headers=headers, force=True
-        )
-        return fut
+        outbox.add(self.settings.dead_letter_topic, message.key, message.value, headers)
 
     # --- state and outputs -----------------------------------------------------------
 
@@ -194,23 +223,16 @@ class DossierWorker:
                 self._index(dossier_id, record)
         self._unsaved.clear()
 
-    async def _publish(self, dossier_id: str, outcome: Outcome) -> list[Awaitable[Any]]:
-        """Produce alerts and facts; the record is saved by `_save` after delivery."""
-        pending: list[Awaitable[Any]] = []
+    def _publish(self, outbox: Outbox, dossier_id: str, outcome: Outcome) -> None:
+        """Queue alerts and facts; the record is saved by `_save` after delivery."""
         for alert in outcome.alerts:
             unit = (alert.handling_unit_code or alert.unit_code or "").encode()
-            pending.append(
-                await self.alerts.send(key=unit, value=fact_encoder.encode(alert), force=True)
-            )
+            outbox.add(self.settings.alerts_topic, unit, fact_encoder.encode(alert))
             metrics.ALERTS.labels(alert.kind).inc()
+        key = dossier_id.encode()
         for fact in outcome.facts:
-            pending.append(
-                await self.facts.send(
-                    key=dossier_id.encode(), value=fact_encoder.encode(fact), force=True
-                )
-            )
+            outbox.add(self.settings.facts_topic, key, fact_encoder.encode(fact))
         self._unsaved[dossier_id] = outcome.record
-        return pending
 
     def _index(self, dossier_id: str, record: DossierRecord) -> None:
         self.timers.schedule(dossier_id, record.next_timer_at)
@@ -253,13 +275,12 @@ class DossierWorker:
             return
         async with self.lock:
             started = time.perf_counter()
-            pending: list[Awaitable[Any]] = []
+            outbox = await self._outbox()
             for dossier_id in self.timers.pop_due(clock, limit=10_000):
                 record = self._load(dossier_id)
                 if record is not None:
-                    outcome = self.processor.on_timer(record, clock)
-                    pending.extend(await self._publish(dossier_id, outcome))
-            await asyncio.gather(*pending)
+                    self._publish(outbox, dossier_id, self.processor.on_timer(record, clock))
+            await outbox.deliver()
             self._save()
             metrics.TIMER_SCAN_SECONDS.observe(time.perf_counter() - started)
         self._update_gauges(clock, owned)
