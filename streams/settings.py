@@ -29,7 +29,9 @@ class WorkerSettings:
     timer_interval: float = 0.2
     closed_retention_days: float = 30
     batch_size: int = 2000
-    """Most events applied in one batch (the stream is not read further meanwhile)."""
+    """Most events applied in one batch."""
+    batch_within: float = 0.01
+    """Seconds a batch waits for more events (latency against throughput)."""
     idle_partition_seconds: float = 2.0
     session_timeout: float = 10.0
     """Seconds before the group gives a silent (crashed) worker's partitions to another."""

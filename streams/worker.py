@@ -1,10 +1,10 @@
 """The Faust app: per-dossier state, deadline timers, alerts, facts and dead letters.
 
-One agent (concurrency 1) reads the events topic and applies them in batches: whatever
-arrived while the previous batch was being applied (group commit). A batch's alerts, facts
-and dead letters are produced and *awaited* (`Outbox`), its records saved, and only then
-are its events acknowledged, so Faust commits offsets only after what they caused is
-safely in Kafka: at-least-once end to end.
+One agent (concurrency 1) applies the events topic in batches (`batch_size` events or
+`batch_within` seconds). A batch's alerts, facts and dead letters are produced and
+*awaited* (`Outbox`), its records saved, and only then are its events acknowledged, so
+Faust commits offsets only after what they caused is safely in Kafka: at-least-once end
+to end. A batch that fails stops the worker rather than being acknowledged.
 
 The table uses the producer's partitioner (`use_partitioner=True`, raw keys = dossier_id):
 a changelog entry lands on the partition of its key, the same number as the events-topic
@@ -104,9 +104,6 @@ class DossierWorker:
         aware datetime a few times a second cost the live worker a sixth of its time."""
         self._gauges_at = 0.0
         self._producer: AIOKafkaProducer | None = None
-        self._arrived: list[EventT[bytes]] = []
-        """Events read from the stream and not yet applied."""
-        self._draining: asyncio.Task[None] | None = None
         self.app.on_before_shutdown.connect(self._stop_producer)
         self.app.agent(self.events, name="dossier-events", concurrency=1)(self._consume)
         self.app.timer(settings.timer_interval)(self._on_timer)
@@ -158,36 +155,21 @@ class DossierWorker:
     # --- the agent -----------------------------------------------------------------
 
     async def _consume(self, stream: Any) -> None:
-        """Group commit: apply whatever arrived while the previous batch was being applied.
+        """Apply the events in batches; acknowledge a batch only once it is settled.
 
-        Faust's `take_events` stops filling its buffer while a batch is processed and then
-        waits `within` for the next one, so a live worker spent most of its time waiting
-        and fell behind at 2,000 events/s. Here the stream keeps being read while `_drain`
-        applies the events that came before; an event that finds the worker idle is
-        applied at once. Acks are manual: an event is acknowledged (and so may be
-        committed) only after its outputs are delivered and its state saved.
+        `noack_take`, not `take_events`: the latter acknowledges a batch even when applying
+        it failed, and Faust would then commit offsets past events that changed nothing.
         """
-        stream.enable_acks = False
-        self._arrived, self._draining = [], None
-        async for event in stream.events():
-            self._arrived.append(event)
-            if self._draining is None or self._draining.done():
-                self._draining = asyncio.create_task(self._drain(stream))
-            elif len(self._arrived) >= self.settings.batch_size:
-                await asyncio.shield(self._draining)  # back-pressure: read no further
-
-    async def _drain(self, stream: Any) -> None:
-        try:
-            while self._arrived:
-                batch, self._arrived = self._arrived, []
+        async for batch in stream.noack_take(self.settings.batch_size, self.settings.batch_within):
+            try:
                 async with self.lock:
                     await self._apply_batch(batch)
-                for event in batch:
-                    await stream.ack(event)
-        except Exception as exc:
-            # Fail fast: unacknowledged events would hold the committed offsets back for
-            # ever; a restarted worker resumes from them instead (at-least-once).
-            await self.app.crash(exc)
+            except Exception as exc:
+                # Fail fast: a restarted worker resumes from the committed offsets.
+                await self.app.crash(exc)
+                raise
+            for event in batch:
+                await stream.ack(event)
 
     async def _apply_batch(self, batch: Sequence[EventT[bytes]]) -> None:
         outbox = await self._outbox()
