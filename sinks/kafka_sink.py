@@ -40,6 +40,8 @@ from dossierflow.sinks.base import (
 from dossierflow.sinks.report import ReportError, parse_date, render, run_report
 from dossierflow.sinks.store import Store, StoreError
 
+from dossierflow.kafka_admin import KafkaSecurity
+
 log = logging.getLogger(__name__)
 
 Record = DossierFact | DossierAlert
@@ -330,13 +332,15 @@ def build_app(
 
 
 def make_consumer(settings: SinkSettings) -> AIOKafkaConsumer:
-    """A consumer in the sink's own group; nothing is committed but by `SinkRunner`."""
+    """A consumer in the sink's own group; nothing is committed but by `SinkRunner`.
+    SASL/TLS settings come from the environment (`KafkaSecurity`)."""
     return AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap,
         group_id=settings.group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
+        **KafkaSecurity.from_env().as_aiokafka_kwargs(),
     )
 
 
