@@ -279,7 +279,7 @@ async def pipeline(
             await producing
         killed = kill_worker_after_facts is not None
         await settle(
-            run, len(lines), sink, timeout=150 if killed else 400, worker_commits=not killed
+            run, len(lines), sink, timeout=150 if killed else 400, worker_commits=True
         )
         timings["pipeline"] = time.monotonic() - started
         reports = await asyncio.to_thread(run.report)

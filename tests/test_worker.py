@@ -183,3 +183,54 @@ def test_metrics_are_served_over_http(kafka_bootstrap: str, tmp_path: Path) -> N
     assert "dossierflow_event_processing_seconds_bucket" in text
     assert "dossierflow_timer_scan_seconds_count" in text
     assert 'dossierflow_consumer_lag{partition="0"}' in text
+
+
+def test_outputs_kafka_refuses_stop_the_worker_and_nothing_past_them_is_committed(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The dead-letter topic takes messages of at most 10,000 bytes, so the 70 kB event the
+    worker refuses as oversized cannot be dead-lettered: the worker stops (exit code 1)
+    rather than acknowledge it, and its group's committed offset stays before it. Once an
+    operator raises the topic's limit, a restarted worker dead-letters it and goes on."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    from dossierflow.kafka_admin import TopicSpec, ensure_topics
+
+    topics = WorkerTopics(kafka_bootstrap)
+    limit = (("max.message.bytes", "10000"),)
+    ensure_topics(kafka_bootstrap, [TopicSpec(topics.dead_letters, 1, configs=limit)])
+    topics.create()
+    valid = _in_time_order(EXAMPLES)
+    oversized = b'{"pad": "' + b"x" * 70_000 + b'"}'
+    lines = [*valid[:5], oversized, *valid[5:]]
+    topics.produce(lines, [b"k"] * len(lines))  # one partition, in this order
+
+    worker = start_worker(topics, tmp_path, "--event-time")
+    try:
+        assert worker.wait(timeout=120) == 1
+    finally:
+        stop_worker(worker)
+    log = (tmp_path / "worker.log").read_text(errors="replace")
+    assert "Crashed" in log
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        offsets = admin.list_group_offsets({f"{topics.prefix}-app": None})
+        committed = [
+            meta.offset for tp, meta in offsets[f"{topics.prefix}-app"].items()
+            if tp.topic == topics.events
+        ]
+        assert all(offset <= 5 for offset in committed), committed
+        admin.alter_configs([ConfigResource(
+            ConfigResourceType.TOPIC, topics.dead_letters,
+            configs={"max.message.bytes": "1048588"},
+        )])
+    finally:
+        admin.close()
+
+    with running_worker(topics, tmp_path, "--event-time"):
+        dead = topics.read(topics.dead_letters, 1)
+        unique = {json.loads(line)["event_id"] for line in valid}
+        facts = topics.read(topics.facts, len(unique), timeout=90)
+    assert [m.value for m in dead] == [oversized]
+    assert {json.loads(f.value)["event_id"] for f in facts} >= unique
