@@ -170,12 +170,13 @@ class KafkaSecurity:
         return kwargs
 
     def as_aiokafka_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for AIOKafkaProducer/AIOKafkaConsumer (TLS as an SSLContext)."""
-        kwargs: dict[str, Any] = {"security_protocol": self.security_protocol}
-        if self.sasl_mechanism:
-            kwargs["sasl_mechanism"] = self.sasl_mechanism
-            kwargs["sasl_plain_username"] = self.sasl_username
-            kwargs["sasl_plain_password"] = self.sasl_password
+        """Keyword arguments for AIOKafkaProducer/AIOKafkaConsumer: kafka-python's, but
+        TLS as an SSLContext instead of file names."""
+        kwargs = {
+            key: value
+            for key, value in self.as_kafka_python_kwargs().items()
+            if not key.startswith("ssl_")
+        }
         if self.uses_ssl:
             from aiokafka.helpers import create_ssl_context
 
