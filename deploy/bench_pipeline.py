@@ -55,8 +55,8 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from dossierflow.kafka_admin import TopicSpec, ensure_topics
 from dossierflow.kafka_local import LocalKafka, free_port, java_executable, kafka_classpath
+from dossierflow.local_worker import WorkerTopics
 from dossierflow.synth import generate_events
 
 console = Console(stderr=True)
@@ -64,35 +64,6 @@ _encode = msgspec.json.Encoder().encode
 
 
 # --- helpers ------------------------------------------------------------------------
-
-
-@dataclass
-class Topics:
-    prefix: str
-    partitions: int
-
-    @property
-    def events(self) -> str:
-        return f"{self.prefix}-events"
-
-    @property
-    def alerts(self) -> str:
-        return f"{self.prefix}-alerts"
-
-    @property
-    def facts(self) -> str:
-        return f"{self.prefix}-facts"
-
-    @property
-    def dead_letters(self) -> str:
-        return f"{self.prefix}-dead-letters"
-
-    def create(self, bootstrap: str) -> None:
-        ensure_topics(
-            bootstrap,
-            [TopicSpec(t, self.partitions) for t in (self.events, self.alerts, self.facts)]
-            + [TopicSpec(self.dead_letters, 1)],
-        )
 
 
 @dataclass
@@ -155,30 +126,16 @@ class Worker:
     """`python -m dossierflow.cli worker` as a subprocess, optionally under py-spy."""
 
     def __init__(
-        self, bootstrap: str, topics: Topics, workdir: Path, *extra: str,
+        self, topics: WorkerTopics, workdir: Path, *extra: str,
         py_spy: Path | None = None, prelude: Path | None = None,
     ) -> None:
         self.metrics_port = free_port()
         workdir.mkdir(parents=True, exist_ok=True)
         self.log_path = workdir / "worker.log"
-        launcher = ["-m", "dossierflow.cli"]
+        command = topics.worker_command(workdir / "data", self.metrics_port, *extra)
         if prelude is not None:  # experiments: patch libraries before the worker starts
-            launcher = ["-c", f"exec(open({str(prelude)!r}).read()); import sys; "
-                        "from dossierflow.cli import main; sys.exit(main())"]
-        command = [
-            sys.executable, *launcher, "worker",
-            "--bootstrap", bootstrap,
-            "--app-id", f"{topics.prefix}-app",
-            "--events-topic", topics.events,
-            "--alerts-topic", topics.alerts,
-            "--facts-topic", topics.facts,
-            "--dead-letter-topic", topics.dead_letters,
-            "--partitions", str(topics.partitions),
-            "--store", "memory://",
-            "--data-dir", str(workdir / "data"),
-            "--metrics-port", str(self.metrics_port),
-            *extra,
-        ]
+            command[1:3] = ["-c", f"exec(open({str(prelude)!r}).read()); import sys; "
+                            "from dossierflow.cli import main; sys.exit(main())"]
         if py_spy is not None:
             spy = shutil.which("py-spy") or os.environ.get("PY_SPY", "py-spy")
             fmt = "speedscope" if py_spy.suffix == ".json" else (
@@ -316,10 +273,10 @@ def consumer_performance(bootstrap: str, topic: str, count: int) -> dict[str, fl
 
 
 def worker_throughput(
-    bootstrap: str, topics: Topics, count: int, workdir: Path, py_spy: Path | None,
+    bootstrap: str, topics: WorkerTopics, count: int, workdir: Path, py_spy: Path | None,
     timeout: float, prelude: Path | None = None,
 ) -> dict[str, float]:
-    worker = Worker(bootstrap, topics, workdir, "--event-time", py_spy=py_spy, prelude=prelude)
+    worker = Worker(topics, workdir, "--event-time", py_spy=py_spy, prelude=prelude)
     cpu_first = cpu_done = 0.0
     first_at: float | None = None
     done_at: float | None = None
@@ -445,14 +402,14 @@ class AlertWatcher:
 
 
 async def live_latency(
-    bootstrap: str, topics: Topics, workdir: Path, rate: int, seconds: float,
+    bootstrap: str, topics: WorkerTopics, workdir: Path, rate: int, seconds: float,
     timer_samples: int, results: Results, prelude: Path | None = None,
 ) -> None:
     from aiokafka import AIOKafkaProducer
 
     workdir.mkdir(parents=True, exist_ok=True)
     catalog = always_open_catalog(workdir / "catalog.yaml")
-    worker = Worker(bootstrap, topics, workdir, "--catalog", str(catalog), prelude=prelude)
+    worker = Worker(topics, workdir, "--catalog", str(catalog), prelude=prelude)
     watcher = AlertWatcher(bootstrap, topics.alerts, topics.partitions)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0, acks=1)
     await producer.start()
@@ -560,8 +517,8 @@ async def live_latency(
 def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -> None:
     n = args.events
     if not args.skip_throughput:
-        topics = Topics(f"bench{uuid.uuid4().hex[:6]}", args.partitions)
-        topics.create(bootstrap)
+        topics = WorkerTopics(bootstrap, f"bench{uuid.uuid4().hex[:6]}", args.partitions)
+        topics.create()
         took = asyncio.run(produce_synthetic(bootstrap, topics.events, n, args.seed))
         results.add("produced (aiokafka, linger 20 ms)", f"{n:,} events in {took:.1f} s",
                     note=f"{n / took:,.0f} ev/s, topic {topics.events}, "
@@ -596,8 +553,8 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
             f"{a['alerts']:,.0f} alerts",
         )
     if not args.skip_live:
-        topics = Topics(f"live{uuid.uuid4().hex[:6]}", args.partitions)
-        topics.create(bootstrap)
+        topics = WorkerTopics(bootstrap, f"live{uuid.uuid4().hex[:6]}", args.partitions)
+        topics.create()
         asyncio.run(live_latency(bootstrap, topics, tmp / "worker-live", args.rate,
                                  args.seconds, args.timer_samples, results,
                                  args.worker_prelude))

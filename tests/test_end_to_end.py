@@ -120,9 +120,7 @@ class Run:
         return f"chdb://{self.tmp / 'clickhouse'}"
 
     def worker(self) -> subprocess.Popen[bytes]:
-        self.process = start_worker(
-            self.topics, self.tmp, "--event-time", "--metrics-port", str(free_port())
-        )
+        self.process = start_worker(self.topics, self.tmp, "--event-time")
         return self.process
 
     # Kafka bookkeeping (blocking; called through asyncio.to_thread).
@@ -140,7 +138,7 @@ class Run:
             consumer.close()
 
     def worker_committed(self) -> int:
-        group = f"{self.topics.prefix}-app"
+        group = self.topics.app_id
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
         try:
             offsets = admin.list_group_offsets({group: None}).get(group, {})

@@ -168,7 +168,7 @@ def test_restart_mid_stream_loses_nothing_and_alerts_once(
 def test_metrics_are_served_over_http(kafka_bootstrap: str, tmp_path: Path) -> None:
     topics = WorkerTopics(kafka_bootstrap)
     port = free_port()
-    with running_worker(topics, tmp_path, "--event-time", "--metrics-port", str(port)):
+    with running_worker(topics, tmp_path, "--event-time", metrics_port=port):
         topics.produce([*_in_time_order(EXAMPLES), b"oops"])
         topics.read(topics.dead_letters, 1)
         text = ""
@@ -215,9 +215,9 @@ def test_outputs_kafka_refuses_stop_the_worker_and_nothing_past_them_is_committe
     assert "Crashed" in log
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     try:
-        offsets = admin.list_group_offsets({f"{topics.prefix}-app": None})
+        offsets = admin.list_group_offsets({topics.app_id: None})
         committed = [
-            meta.offset for tp, meta in offsets[f"{topics.prefix}-app"].items()
+            meta.offset for tp, meta in offsets[topics.app_id].items()
             if tp.topic == topics.events
         ]
         assert all(offset <= 5 for offset in committed), committed
