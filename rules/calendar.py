@@ -1,23 +1,29 @@
 """Working-time calendar (lịch làm việc): office hours, public holidays, make-up days.
 
-All arithmetic is on aware datetimes; results are in the calendar's time zone. Working time
-is what falls inside office hours on working days. A working day is a make-up working day
-(ngày làm bù) or a weekday that is neither a public holiday of Vietnam (the `holidays`
-package) nor an extra day off of the yearly override file.
+Results are aware datetimes in the calendar's time zone. Working time is what falls inside
+office hours on working days; every working day has the same office hours, so working-time
+arithmetic is integer arithmetic on (day, microsecond of the day) over a sorted table of
+each year's working days (wall-clock time of the calendar's time zone). A working day is a
+make-up working day (ngày làm bù) or a weekday that is neither a public holiday of Vietnam
+(the `holidays` package) nor an extra day off of the yearly override file.
 """
 
 from __future__ import annotations
 
 import functools
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays
+from dossierflow.rules.office_day import OfficeDay, moment_of_day
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 _DAY = timedelta(days=1)
+_MICROSECOND = timedelta(microseconds=1)
+_YEARS_CACHED = 64
 _SEARCH_LIMIT_DAYS = 3700
 """No calendar may go ten years without a working day; past that the settings are wrong."""
 
@@ -54,7 +60,8 @@ class OfficeHours:
 
 @dataclass(frozen=True, eq=False)
 class WorkingCalendar:
-    """Working-time arithmetic over one province's calendar (immutable; memoised per date)."""
+    """Working-time arithmetic over one province's calendar (immutable; memoised per date
+    and per year)."""
 
     office_hours: OfficeHours = OfficeHours()
     extra_days_off: frozenset[date] = frozenset()
@@ -64,6 +71,7 @@ class WorkingCalendar:
     _public_holidays: holidays.HolidayBase = field(
         default_factory=lambda: holidays.country_holidays("VN"), repr=False
     )
+    _office_day: OfficeDay = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.weekend) >= 7 and not self.make_up_days:
@@ -71,6 +79,12 @@ class WorkingCalendar:
         # Memoise per instance; the calendar is immutable, so the caches never go stale.
         object.__setattr__(self, "is_working_day", functools.cache(self._is_working_day))
         object.__setattr__(self, "windows", functools.cache(self._windows))
+        object.__setattr__(self, "_office_day", OfficeDay.of(self.office_hours.periods))
+        object.__setattr__(
+            self,
+            "working_days_of_year",
+            functools.lru_cache(maxsize=_YEARS_CACHED)(self._working_days_of_year),
+        )
         # Deadlines repeat (same procedure, same day): at-risk instants are recomputed often.
         object.__setattr__(self, "subtract", functools.lru_cache(maxsize=1 << 16)(self._subtract))
 
@@ -110,11 +124,14 @@ class WorkingCalendar:
     def next_opening(self, instant: datetime) -> datetime:
         """`instant` itself if it is working time, else the next opening of the office."""
         instant = self.local(instant)
-        for day in self._days_from(instant.date(), 1):
-            for start, end in self.windows(day):
-                if instant < end:
-                    return max(start, instant)
-        raise AssertionError("unreachable")
+        day, moment = _day_and_moment(instant)
+        if self.is_working_day(instant.date()):
+            opening = self._office_day.next_opening(moment)
+            if opening == moment:
+                return instant
+            if opening is not None:
+                return self._instant(day, opening)
+        return self._instant(self._working_day(day, 1), self._office_day.opening)
 
     def next_working_day_opening(self, instant: datetime) -> datetime:
         """The opening of the first working day after the date of `instant`."""
@@ -129,17 +146,18 @@ class WorkingCalendar:
         cursor = self.local(start)
         if amount <= timedelta():
             return cursor if amount == timedelta() else self.subtract(cursor, -amount)
-        remaining = amount
-        for day in self._days_from(cursor.date(), 1):
-            for open_at, close_at in self.windows(day):
-                if close_at <= cursor:
-                    continue
-                begin = max(open_at, cursor)
-                available = close_at - begin
-                if remaining <= available:
-                    return begin + remaining
-                remaining -= available
-        raise AssertionError("unreachable")
+        office, span = self._office_day, amount // _MICROSECOND
+        day, moment = _day_and_moment(cursor)
+        if self.is_working_day(cursor.date()):
+            # Working time from this day's opening to the result.
+            position = office.worked_before(moment) + span
+            if position <= office.length:
+                return self._instant(day, office.earliest(position))
+        else:
+            position = office.length + span  # as if this day had been worked in full
+        later_days = -(-position // office.length) - 1
+        last_day = self._working_day(day, later_days)
+        return self._instant(last_day, office.earliest(position - later_days * office.length))
 
     def subtract(self, end: datetime, amount: timedelta) -> datetime:
         """The latest instant from which `amount` of working time elapses by `end`."""
@@ -154,32 +172,90 @@ class WorkingCalendar:
         cursor = self.local(end)
         if amount <= timedelta():
             return cursor if amount == timedelta() else self.add(cursor, -amount)
-        remaining = amount
-        for day in self._days_from(cursor.date(), -1):
-            for open_at, close_at in reversed(self.windows(day)):
-                if open_at >= cursor:
-                    continue
-                finish = min(close_at, cursor)
-                available = finish - open_at
-                if remaining <= available:
-                    return finish - remaining
-                remaining -= available
-        raise AssertionError("unreachable")
+        office, span = self._office_day, amount // _MICROSECOND
+        day, moment = _day_and_moment(cursor)
+        # Working time from this day's opening to the result; negative on earlier days.
+        position = -span
+        if self.is_working_day(cursor.date()):
+            position += office.worked_before(moment)
+            if position >= 0:
+                return self._instant(day, office.latest(position))
+        earlier_days = -(position // office.length)
+        first_day = self._working_day(day, -earlier_days)
+        return self._instant(first_day, office.latest(position + earlier_days * office.length))
 
     def working_time_between(self, start: datetime, end: datetime) -> timedelta:
         """Working time in [start, end); negative when `end` is before `start`."""
         if end < start:
             return -self.working_time_between(end, start)
         start, end = self.local(start), self.local(end)
-        total = timedelta()
-        day = start.date()
-        while day <= end.date():
-            for open_at, close_at in self.windows(day):
-                overlap = min(close_at, end) - max(open_at, start)
-                if overlap > timedelta():
-                    total += overlap
-            day += _DAY
-        return total
+        whole_days = self._working_days_between(start.toordinal(), end.toordinal())
+        worked = (
+            whole_days * self._office_day.length
+            + self._worked_that_day(end)
+            - self._worked_that_day(start)
+        )
+        return timedelta(microseconds=worked)
+
+    def _worked_that_day(self, local: datetime) -> int:
+        if not self.is_working_day(local.date()):
+            return 0
+        return self._office_day.worked_before(_day_and_moment(local)[1])
+
+    def _instant(self, day: int, moment: int) -> datetime:
+        """The local instant at `moment` of the day with ordinal `day`."""
+        midnight = datetime.combine(date.fromordinal(day), time(0), self.tz)
+        return midnight + timedelta(microseconds=moment)
+
+    def _working_day(self, day: int, count: int) -> int:
+        """The ordinal of the `count`-th working day after the day with ordinal `day`
+        (before it when `count` is negative)."""
+        year = date.fromordinal(day).year
+        table = self.working_days_of_year(year)
+        if count > 0:
+            index = bisect_right(table, day) + count - 1
+            while index >= len(table):
+                index -= len(table)
+                year += 1
+                self._check_search_limit(day, date(year, 1, 1).toordinal())
+                table = self.working_days_of_year(year)
+        else:
+            index = bisect_left(table, day) + count
+            while index < 0:
+                year -= 1
+                self._check_search_limit(day, date(year, 12, 31).toordinal())
+                table = self.working_days_of_year(year)
+                index += len(table)
+        found = table[index]
+        self._check_search_limit(day, found)
+        return found
+
+    @staticmethod
+    def _check_search_limit(day: int, reached: int) -> None:
+        if abs(reached - day) >= _SEARCH_LIMIT_DAYS:
+            raise ValueError(
+                f"calendar: no working time within {_SEARCH_LIMIT_DAYS} days of "
+                f"{date.fromordinal(day)}"
+            )
+
+    def _working_days_between(self, first: int, last: int) -> int:
+        """How many working days fall in [first, last) (day ordinals, first ≤ last)."""
+        first_year, last_year = date.fromordinal(first).year, date.fromordinal(last).year
+        count = bisect_left(self.working_days_of_year(last_year), last)
+        count -= bisect_left(self.working_days_of_year(first_year), first)
+        for year in range(first_year, last_year):
+            count += len(self.working_days_of_year(year))
+        return count
+
+    def working_days_of_year(self, year: int) -> tuple[int, ...]:
+        """The ordinals of the working days of `year`, in order."""
+        return self._working_days_of_year(year)
+
+    def _working_days_of_year(self, year: int) -> tuple[int, ...]:
+        first, last = date(year, 1, 1).toordinal(), date(year, 12, 31).toordinal()
+        return tuple(
+            day for day in range(first, last + 1) if self.is_working_day(date.fromordinal(day))
+        )
 
     def add_calendar_days(self, start: datetime, days: float) -> datetime:
         """`days` × 24 hours, then one more day while that date is not a working day."""
@@ -188,3 +264,8 @@ class WorkingCalendar:
             if self.is_working_day(day):
                 return result + (day - result.date())
         raise AssertionError("unreachable")
+
+
+def _day_and_moment(local: datetime) -> tuple[int, int]:
+    """The day ordinal and the moment of the day (microseconds) of a local instant."""
+    return local.toordinal(), moment_of_day(local)
