@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import functools
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -12,6 +14,7 @@ from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.lifecycle import DossierState, Status
 
 _ALERT_NAMESPACE = uuid.UUID("5f0d7d52-3c1e-4d4e-9a57-6f1c2b8e0a11")
+_PLANS_CACHED = 1 << 14
 
 
 class AlertKind(enum.StrEnum):
@@ -69,7 +72,16 @@ class Alert:
 
 def alert_id(dossier_id: str, kind: AlertKind, deadline: datetime) -> str:
     """Deterministic from dossier, kind and deadline, so a re-sent alert keeps its id."""
-    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{dossier_id}|{kind}|{deadline.timestamp():.3f}"))
+    return uuid5_text(_ALERT_NAMESPACE, f"{dossier_id}|{kind}|{deadline.timestamp():.3f}")
+
+
+def uuid5_text(namespace: uuid.UUID, name: str) -> str:
+    """`str(uuid.uuid5(namespace, name))` without building a UUID object (the slow part)."""
+    digest = bytearray(hashlib.sha1(namespace.bytes + name.encode()).digest()[:16])
+    digest[6] = digest[6] & 0x0F | 0x50  # version 5
+    digest[8] = digest[8] & 0x3F | 0x80  # RFC 4122 variant
+    hex_ = digest.hex()
+    return f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
 
 
 def midnight_after(calendar: WorkingCalendar, instant: datetime) -> datetime:
@@ -86,21 +98,37 @@ def planned_alerts(state: DossierState, catalog: Catalog) -> tuple[PlannedAlert,
     """Time-driven alerts of an open, unpaused dossier (none while paused or closed)."""
     if state.status is not Status.OPEN:
         return ()
-    calendar = catalog.calendar
+    return _plan(
+        catalog.calendar,
+        catalog.at_risk_lead,
+        state.due_at,
+        state.clock_start,
+        state.rescheduled_due_at,
+    )
+
+
+@functools.lru_cache(maxsize=_PLANS_CACHED)
+def _plan(
+    calendar: WorkingCalendar,
+    at_risk_lead: timedelta,
+    due_at: datetime | None,
+    clock_start: datetime | None,
+    rescheduled_due_at: datetime | None,
+) -> tuple[PlannedAlert, ...]:
+    """Memoised: most events leave the deadlines as they were, and a worker re-folds a
+    dossier's whole history at each of its events."""
     planned: list[PlannedAlert] = []
-    if state.due_at is not None:
-        at_risk = calendar.subtract(state.due_at, catalog.at_risk_lead)
-        if state.clock_start is not None and at_risk > state.clock_start:
-            planned.append(PlannedAlert(AlertKind.AT_RISK, at_risk, state.due_at))
-        planned.append(
-            PlannedAlert(AlertKind.OVERDUE, overdue_at(calendar, state.due_at), state.due_at)
-        )
-    if state.rescheduled_due_at is not None:
+    if due_at is not None:
+        at_risk = calendar.subtract(due_at, at_risk_lead)
+        if clock_start is not None and at_risk > clock_start:
+            planned.append(PlannedAlert(AlertKind.AT_RISK, at_risk, due_at))
+        planned.append(PlannedAlert(AlertKind.OVERDUE, overdue_at(calendar, due_at), due_at))
+    if rescheduled_due_at is not None:
         planned.append(
             PlannedAlert(
                 AlertKind.RESCHEDULED_OVERDUE,
-                midnight_after(calendar, state.rescheduled_due_at),
-                state.rescheduled_due_at,
+                midnight_after(calendar, rescheduled_due_at),
+                rescheduled_due_at,
             )
         )
     return tuple(planned)

@@ -23,6 +23,7 @@ from dossierflow.rules.office_day import OfficeDay, moment_of_day
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 _DAY = timedelta(days=1)
 _MICROSECOND = timedelta(microseconds=1)
+_NOTHING = timedelta()
 _YEARS_CACHED = 64
 _SEARCH_LIMIT_DAYS = 3700
 """No calendar may go ten years without a working day; past that the settings are wrong."""
@@ -48,7 +49,7 @@ class OfficeHours:
                 )
             previous_end = end
 
-    @property
+    @functools.cached_property
     def per_day(self) -> timedelta:
         today = date(2000, 1, 1)
         return sum(
@@ -85,8 +86,6 @@ class WorkingCalendar:
             "working_days_of_year",
             functools.lru_cache(maxsize=_YEARS_CACHED)(self._working_days_of_year),
         )
-        # Deadlines repeat (same procedure, same day): at-risk instants are recomputed often.
-        object.__setattr__(self, "subtract", functools.lru_cache(maxsize=1 << 16)(self._subtract))
 
     def _is_working_day(self, day: date) -> bool:
         if day in self.make_up_days:
@@ -144,8 +143,8 @@ class WorkingCalendar:
         A span that exactly fills a period ends at that period's close (11:30, not 13:00).
         """
         cursor = self.local(start)
-        if amount <= timedelta():
-            return cursor if amount == timedelta() else self.subtract(cursor, -amount)
+        if amount <= _NOTHING:
+            return cursor if amount == _NOTHING else self.subtract(cursor, -amount)
         office, span = self._office_day, amount // _MICROSECOND
         day, moment = _day_and_moment(cursor)
         if self.is_working_day(cursor.date()):
@@ -160,18 +159,14 @@ class WorkingCalendar:
         return self._instant(last_day, office.earliest(position - later_days * office.length))
 
     def subtract(self, end: datetime, amount: timedelta) -> datetime:
-        """The latest instant from which `amount` of working time elapses by `end`."""
-        return self._subtract(end, amount)
-
-    def _subtract(self, end: datetime, amount: timedelta) -> datetime:
         """The latest instant from which `amount` of working time elapses by `end`.
 
         A span that exactly fills a period starts at that period's opening (07:30 of the
         same day, not 17:00 of the day before).
         """
         cursor = self.local(end)
-        if amount <= timedelta():
-            return cursor if amount == timedelta() else self.add(cursor, -amount)
+        if amount <= _NOTHING:
+            return cursor if amount == _NOTHING else self.add(cursor, -amount)
         office, span = self._office_day, amount // _MICROSECOND
         day, moment = _day_and_moment(cursor)
         # Working time from this day's opening to the result; negative on earlier days.

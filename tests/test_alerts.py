@@ -21,12 +21,15 @@ from dossierflow.rules.alerts import (
     midnight_after,
     overdue_at,
     planned_alerts,
+    uuid5_text,
 )
 from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import load_catalog, parse_catalog
 from dossierflow.rules.evaluation import Evaluation, evaluate
 from dossierflow.rules.lifecycle import DossierState, apply_event, order_history
 from dossierflow.schemas.event import DossierEvent, EventType, ProcessingTime, TimeUnit
+from hypothesis import given
+from hypothesis import strategies as st
 
 SAMPLE = load_catalog()
 CATALOG = parse_catalog(
@@ -339,6 +342,21 @@ def test_alert_id_is_deterministic() -> None:
     assert first != alert_id("D2", K.OVERDUE, due)
     assert first != alert_id("D1", K.AT_RISK, due)
     assert first != alert_id("D1", K.OVERDUE, due + timedelta(minutes=1))
+
+
+@given(namespace=st.uuids(), name=st.text())
+def test_uuid5_text_is_the_standard_uuid5(namespace: uuid.UUID, name: str) -> None:
+    assert uuid5_text(namespace, name) == str(uuid.uuid5(namespace, name))
+
+
+def test_planned_alerts_are_the_same_for_equal_deadlines() -> None:
+    """The plan is memoised per deadlines: a later state with the same ones reuses it."""
+    state = apply_event(DossierState("D1"), received(vn(2026, 3, 2, 8), "P5"), CATALOG)
+    transfer = ev(T.TRANSFERRED, vn(2026, 3, 3, 9), unit_code="X-02")
+    transferred = apply_event(state, transfer, CATALOG)
+    assert planned_alerts(transferred, CATALOG) == planned_alerts(state, CATALOG)
+    paused = apply_event(transferred, ev(T.SUPPLEMENT_REQUESTED, vn(2026, 3, 3, 10)), CATALOG)
+    assert planned_alerts(paused, CATALOG) == ()
 
 
 def test_replayed_alerts_keep_their_ids() -> None:
