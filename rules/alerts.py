@@ -6,9 +6,9 @@ import enum
 import functools
 import hashlib
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+import msgspec
 from dossierflow.rules.calendar import WorkingCalendar
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.lifecycle import DossierState, Status
@@ -42,8 +42,7 @@ ROLES_BY_KIND: dict[AlertKind, tuple[Role, ...]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedAlert:
+class PlannedAlert(msgspec.Struct, frozen=True):
     """An alert the current state will raise at `instant` unless the state changes first."""
 
     kind: AlertKind
@@ -51,8 +50,7 @@ class PlannedAlert:
     deadline: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Alert:
+class Alert(msgspec.Struct, frozen=True):
     """An alert that fired at `at` (its instant, or later when a pause held it back)."""
 
     alert_id: str

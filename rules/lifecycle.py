@@ -90,16 +90,12 @@ def order_history(events: Iterable[DossierEvent]) -> list[DossierEvent]:
         if event.event_id not in seen:
             seen.add(event.event_id)
             unique.append(event)
-    indexed = sorted(
-        enumerate(unique),
-        key=lambda item: (
-            item[1].occurred_at,
-            item[1].sequence is None,
-            item[1].sequence or 0,
-            item[0],
-        ),
-    )
-    return [event for _, event in indexed]
+    unique.sort(key=_history_order)  # stable: ties stay in arrival order
+    return unique
+
+
+def _history_order(event: DossierEvent) -> tuple[datetime, bool, int]:
+    return event.occurred_at, event.sequence is None, event.sequence or 0
 
 
 def clock_start(calendar: WorkingCalendar, instant: datetime, cutoff: time | None) -> datetime:
