@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import functools
 import hashlib
 import uuid
 from datetime import datetime, time, timedelta
@@ -14,7 +13,6 @@ from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.lifecycle import DossierState, Status
 
 _ALERT_NAMESPACE = uuid.UUID("5f0d7d52-3c1e-4d4e-9a57-6f1c2b8e0a11")
-_PLANS_CACHED = 1 << 14
 
 
 class AlertKind(enum.StrEnum):
@@ -96,37 +94,21 @@ def planned_alerts(state: DossierState, catalog: Catalog) -> tuple[PlannedAlert,
     """Time-driven alerts of an open, unpaused dossier (none while paused or closed)."""
     if state.status is not Status.OPEN:
         return ()
-    return _plan(
-        catalog.calendar,
-        catalog.at_risk_lead,
-        state.due_at,
-        state.clock_start,
-        state.rescheduled_due_at,
-    )
-
-
-@functools.lru_cache(maxsize=_PLANS_CACHED)
-def _plan(
-    calendar: WorkingCalendar,
-    at_risk_lead: timedelta,
-    due_at: datetime | None,
-    clock_start: datetime | None,
-    rescheduled_due_at: datetime | None,
-) -> tuple[PlannedAlert, ...]:
-    """Memoised: most events leave the deadlines as they were, and a worker re-folds a
-    dossier's whole history at each of its events."""
+    calendar = catalog.calendar
     planned: list[PlannedAlert] = []
-    if due_at is not None:
-        at_risk = calendar.subtract(due_at, at_risk_lead)
-        if clock_start is not None and at_risk > clock_start:
-            planned.append(PlannedAlert(AlertKind.AT_RISK, at_risk, due_at))
-        planned.append(PlannedAlert(AlertKind.OVERDUE, overdue_at(calendar, due_at), due_at))
-    if rescheduled_due_at is not None:
+    if state.due_at is not None:
+        at_risk = calendar.subtract(state.due_at, catalog.at_risk_lead)
+        if state.clock_start is not None and at_risk > state.clock_start:
+            planned.append(PlannedAlert(AlertKind.AT_RISK, at_risk, state.due_at))
+        planned.append(
+            PlannedAlert(AlertKind.OVERDUE, overdue_at(calendar, state.due_at), state.due_at)
+        )
+    if state.rescheduled_due_at is not None:
         planned.append(
             PlannedAlert(
                 AlertKind.RESCHEDULED_OVERDUE,
-                midnight_after(calendar, rescheduled_due_at),
-                rescheduled_due_at,
+                midnight_after(calendar, state.rescheduled_due_at),
+                state.rescheduled_due_at,
             )
         )
     return tuple(planned)

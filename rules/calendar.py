@@ -129,8 +129,9 @@ class WorkingCalendar:
             if opening == moment:
                 return instant
             if opening is not None:
-                return self._instant(day, opening)
-        return self._instant(self._working_day(day, 1), self._office_day.opening)
+                return _shifted(instant, 0, opening - moment)
+        following = self._working_day(day, 1)
+        return _shifted(instant, following - day, self._office_day.opening - moment)
 
     def next_working_day_opening(self, instant: datetime) -> datetime:
         """The opening of the first working day after the date of `instant`."""
@@ -151,12 +152,13 @@ class WorkingCalendar:
             # Working time from this day's opening to the result.
             position = office.worked_before(moment) + span
             if position <= office.length:
-                return self._instant(day, office.earliest(position))
+                return _shifted(cursor, 0, office.earliest(position) - moment)
         else:
             position = office.length + span  # as if this day had been worked in full
         later_days = -(-position // office.length) - 1
         last_day = self._working_day(day, later_days)
-        return self._instant(last_day, office.earliest(position - later_days * office.length))
+        last_moment = office.earliest(position - later_days * office.length)
+        return _shifted(cursor, last_day - day, last_moment - moment)
 
     def subtract(self, end: datetime, amount: timedelta) -> datetime:
         """The latest instant from which `amount` of working time elapses by `end`.
@@ -174,10 +176,11 @@ class WorkingCalendar:
         if self.is_working_day(cursor.date()):
             position += office.worked_before(moment)
             if position >= 0:
-                return self._instant(day, office.latest(position))
+                return _shifted(cursor, 0, office.latest(position) - moment)
         earlier_days = -(position // office.length)
         first_day = self._working_day(day, -earlier_days)
-        return self._instant(first_day, office.latest(position + earlier_days * office.length))
+        first_moment = office.latest(position + earlier_days * office.length)
+        return _shifted(cursor, first_day - day, first_moment - moment)
 
     def working_time_between(self, start: datetime, end: datetime) -> timedelta:
         """Working time in [start, end); negative when `end` is before `start`."""
@@ -196,11 +199,6 @@ class WorkingCalendar:
         if not self.is_working_day(local.date()):
             return 0
         return self._office_day.worked_before(_day_and_moment(local)[1])
-
-    def _instant(self, day: int, moment: int) -> datetime:
-        """The local instant at `moment` of the day with ordinal `day`."""
-        midnight = datetime.combine(date.fromordinal(day), time(0), self.tz)
-        return midnight + timedelta(microseconds=moment)
 
     def _working_day(self, day: int, count: int) -> int:
         """The ordinal of the `count`-th working day after the day with ordinal `day`
@@ -264,3 +262,8 @@ class WorkingCalendar:
 def _day_and_moment(local: datetime) -> tuple[int, int]:
     """The day ordinal and the moment of the day (microseconds) of a local instant."""
     return local.toordinal(), moment_of_day(local)
+
+
+def _shifted(local: datetime, days: int, microseconds: int) -> datetime:
+    """`local` moved on the wall clock (as the calendar's arithmetic is)."""
+    return local + timedelta(days, 0, microseconds)

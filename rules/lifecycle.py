@@ -9,7 +9,6 @@ RETURNED after RESOLVED) changes nothing. Out-of-order arrival and duplicates ar
 from __future__ import annotations
 
 import enum
-import functools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, time, timedelta
 from types import MappingProxyType
@@ -43,7 +42,6 @@ class Outcome(enum.StrEnum):
 
 OPEN_STATUSES: Final = frozenset({Status.OPEN, Status.PAUSED})
 NOT_RECEIVED: Final = frozenset({Status.PENDING, Status.SUBMITTED})
-_DEADLINES_CACHED: Final = 1 << 14
 _PAUSE_KINDS: Final = {
     EventType.SUPPLEMENT_REQUESTED: PauseKind.SUPPLEMENT,
     EventType.FINANCIAL_OBLIGATION_REQUESTED: PauseKind.FINANCIAL,
@@ -106,10 +104,7 @@ def clock_start(calendar: WorkingCalendar, instant: datetime, cutoff: time | Non
     return calendar.next_opening(local)
 
 
-@functools.lru_cache(maxsize=_DEADLINES_CACHED)
 def deadline(calendar: WorkingCalendar, start: datetime, processing: ProcessingTime) -> datetime:
-    """The deadline of `processing` from `start` (memoised: a worker re-folds a dossier's whole
-    history at each of its events, and openings are common clock starts)."""
     if processing.unit is TimeUnit.WORKING_DAYS:
         return calendar.add(start, calendar.office_hours.per_day * processing.value)
     if processing.unit is TimeUnit.WORKING_HOURS:

@@ -349,8 +349,8 @@ def test_uuid5_text_is_the_standard_uuid5(namespace: uuid.UUID, name: str) -> No
     assert uuid5_text(namespace, name) == str(uuid.uuid5(namespace, name))
 
 
-def test_planned_alerts_are_the_same_for_equal_deadlines() -> None:
-    """The plan is memoised per deadlines: a later state with the same ones reuses it."""
+def test_planned_alerts_follow_the_deadlines_only() -> None:
+    """A transfer leaves the plan as it was; a pause empties it."""
     state = apply_event(DossierState("D1"), received(vn(2026, 3, 2, 8), "P5"), CATALOG)
     transfer = ev(T.TRANSFERRED, vn(2026, 3, 3, 9), unit_code="X-02")
     transferred = apply_event(state, transfer, CATALOG)
