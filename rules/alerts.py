@@ -114,6 +114,16 @@ def planned_alerts(state: DossierState, catalog: Catalog) -> tuple[PlannedAlert,
     return tuple(planned)
 
 
+def same_plan(before: DossierState, after: DossierState) -> bool:
+    """Whether `planned_alerts` plans the same for both states (it reads nothing else)."""
+    return (
+        after.status is before.status
+        and after.due_at is before.due_at
+        and after.clock_start is before.clock_start
+        and after.rescheduled_due_at is before.rescheduled_due_at
+    )
+
+
 def raise_alert(
     state: DossierState, kind: AlertKind, deadline: datetime, at: datetime
 ) -> Alert:

@@ -14,7 +14,15 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import msgspec
-from dossierflow.rules.alerts import Alert, AlertKind, overdue_at, planned_alerts, raise_alert
+from dossierflow.rules.alerts import (
+    Alert,
+    AlertKind,
+    PlannedAlert,
+    overdue_at,
+    planned_alerts,
+    raise_alert,
+    same_plan,
+)
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.lifecycle import DossierState, apply_event, order_history
 from dossierflow.schemas.event import DossierEvent, EventType
@@ -85,17 +93,19 @@ def alert_timeline(steps: list[Step], catalog: Catalog) -> Timeline:
     """Every alert the history raises, whatever the clock: a planned alert fires if its
     instant comes before the next event, at the latest when its step happens."""
     timeline: Timeline = {}
-    previous_apologies = 0
+    previous = DossierState("")  # before the first event: nothing planned
+    planned: tuple[PlannedAlert, ...] = ()
     for index, step in enumerate(steps):
         event, state = step.event, step.state
         as_of = state.as_of
         assert as_of is not None
-        if event.type is EventType.APOLOGY_ISSUED and state.apologies > previous_apologies > 0:
+        if event.type is EventType.APOLOGY_ISSUED and state.apologies > previous.apologies > 0:
             assert state.rescheduled_due_at is not None
             key = (AlertKind.RESCHEDULE_LIMIT_EXCEEDED, state.rescheduled_due_at)
             timeline.setdefault(key, (as_of, state))
-        previous_apologies = state.apologies
-        planned = planned_alerts(state, catalog)
+        if not same_plan(previous, state):
+            planned = planned_alerts(state, catalog)
+        previous = state
         if not planned:
             continue
         until = steps[index + 1].event.occurred_at if index + 1 < len(steps) else None

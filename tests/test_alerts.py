@@ -21,6 +21,7 @@ from dossierflow.rules.alerts import (
     midnight_after,
     overdue_at,
     planned_alerts,
+    same_plan,
     uuid5_text,
 )
 from dossierflow.rules.calendar import VIETNAM
@@ -354,9 +355,14 @@ def test_planned_alerts_follow_the_deadlines_only() -> None:
     state = apply_event(DossierState("D1"), received(vn(2026, 3, 2, 8), "P5"), CATALOG)
     transfer = ev(T.TRANSFERRED, vn(2026, 3, 3, 9), unit_code="X-02")
     transferred = apply_event(state, transfer, CATALOG)
+    assert same_plan(state, transferred)
     assert planned_alerts(transferred, CATALOG) == planned_alerts(state, CATALOG)
     paused = apply_event(transferred, ev(T.SUPPLEMENT_REQUESTED, vn(2026, 3, 3, 10)), CATALOG)
+    assert not same_plan(transferred, paused)
     assert planned_alerts(paused, CATALOG) == ()
+    resumed = apply_event(paused, ev(T.RESUMED, vn(2026, 3, 4, 10)), CATALOG)
+    assert not same_plan(paused, resumed)
+    assert planned_alerts(resumed, CATALOG) != planned_alerts(state, CATALOG)
 
 
 def test_replayed_alerts_keep_their_ids() -> None:
