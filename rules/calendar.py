@@ -118,20 +118,20 @@ class WorkingCalendar:
     def _days_from(self, day: date, step: int) -> Iterable[date]:
         for offset in range(_SEARCH_LIMIT_DAYS):
             yield day + offset * step * _DAY
-        raise ValueError(f"calendar: no working time within {_SEARCH_LIMIT_DAYS} days of {day}")
+        raise _no_working_time(day)
 
     def next_opening(self, instant: datetime) -> datetime:
         """`instant` itself if it is working time, else the next opening of the office."""
         instant = self.local(instant)
-        day, moment = _day_and_moment(instant)
-        if self.is_working_day(instant.date()):
+        today, moment = instant.date(), moment_of_day(instant)
+        if self.is_working_day(today):
             opening = self._office_day.next_opening(moment)
             if opening == moment:
                 return instant
             if opening is not None:
                 return _shifted(instant, 0, opening - moment)
-        following = self._working_day(day, 1)
-        return _shifted(instant, following - day, self._office_day.opening - moment)
+        following = self._working_day(today, 1)
+        return _shifted(instant, following, self._office_day.opening - moment)
 
     def next_working_day_opening(self, instant: datetime) -> datetime:
         """The opening of the first working day after the date of `instant`."""
@@ -147,8 +147,8 @@ class WorkingCalendar:
         if amount <= _NOTHING:
             return cursor if amount == _NOTHING else self.subtract(cursor, -amount)
         office, span = self._office_day, amount // _MICROSECOND
-        day, moment = _day_and_moment(cursor)
-        if self.is_working_day(cursor.date()):
+        today, moment = cursor.date(), moment_of_day(cursor)
+        if self.is_working_day(today):
             # Working time from this day's opening to the result.
             position = office.worked_before(moment) + span
             if position <= office.length:
@@ -156,9 +156,9 @@ class WorkingCalendar:
         else:
             position = office.length + span  # as if this day had been worked in full
         later_days = -(-position // office.length) - 1
-        last_day = self._working_day(day, later_days)
+        days_on = self._working_day(today, later_days)
         last_moment = office.earliest(position - later_days * office.length)
-        return _shifted(cursor, last_day - day, last_moment - moment)
+        return _shifted(cursor, days_on, last_moment - moment)
 
     def subtract(self, end: datetime, amount: timedelta) -> datetime:
         """The latest instant from which `amount` of working time elapses by `end`.
@@ -170,17 +170,17 @@ class WorkingCalendar:
         if amount <= _NOTHING:
             return cursor if amount == _NOTHING else self.add(cursor, -amount)
         office, span = self._office_day, amount // _MICROSECOND
-        day, moment = _day_and_moment(cursor)
+        today, moment = cursor.date(), moment_of_day(cursor)
         # Working time from this day's opening to the result; negative on earlier days.
         position = -span
-        if self.is_working_day(cursor.date()):
+        if self.is_working_day(today):
             position += office.worked_before(moment)
             if position >= 0:
                 return _shifted(cursor, 0, office.latest(position) - moment)
         earlier_days = -(position // office.length)
-        first_day = self._working_day(day, -earlier_days)
+        days_back = self._working_day(today, -earlier_days)
         first_moment = office.latest(position + earlier_days * office.length)
-        return _shifted(cursor, first_day - day, first_moment - moment)
+        return _shifted(cursor, days_back, first_moment - moment)
 
     def working_time_between(self, start: datetime, end: datetime) -> timedelta:
         """Working time in [start, end); negative when `end` is before `start`."""
@@ -198,38 +198,33 @@ class WorkingCalendar:
     def _worked_that_day(self, local: datetime) -> int:
         if not self.is_working_day(local.date()):
             return 0
-        return self._office_day.worked_before(_day_and_moment(local)[1])
+        return self._office_day.worked_before(moment_of_day(local))
 
-    def _working_day(self, day: int, count: int) -> int:
-        """The ordinal of the `count`-th working day after the day with ordinal `day`
-        (before it when `count` is negative)."""
-        year = date.fromordinal(day).year
+    def _working_day(self, day: date, count: int) -> int:
+        """How many days after `day` its `count`-th next working day comes (the days before
+        it, negative, when `count` is negative)."""
+        ordinal, year = day.toordinal(), day.year
         table = self.working_days_of_year(year)
         if count > 0:
-            index = bisect_right(table, day) + count - 1
+            index = bisect_right(table, ordinal) + count - 1
             while index >= len(table):
                 index -= len(table)
                 year += 1
-                self._check_search_limit(day, date(year, 1, 1).toordinal())
+                if date(year, 1, 1).toordinal() - ordinal >= _SEARCH_LIMIT_DAYS:
+                    raise _no_working_time(day)
                 table = self.working_days_of_year(year)
         else:
-            index = bisect_left(table, day) + count
+            index = bisect_left(table, ordinal) + count
             while index < 0:
                 year -= 1
-                self._check_search_limit(day, date(year, 12, 31).toordinal())
+                if ordinal - date(year, 12, 31).toordinal() >= _SEARCH_LIMIT_DAYS:
+                    raise _no_working_time(day)
                 table = self.working_days_of_year(year)
                 index += len(table)
-        found = table[index]
-        self._check_search_limit(day, found)
-        return found
-
-    @staticmethod
-    def _check_search_limit(day: int, reached: int) -> None:
-        if abs(reached - day) >= _SEARCH_LIMIT_DAYS:
-            raise ValueError(
-                f"calendar: no working time within {_SEARCH_LIMIT_DAYS} days of "
-                f"{date.fromordinal(day)}"
-            )
+        days = table[index] - ordinal
+        if abs(days) >= _SEARCH_LIMIT_DAYS:
+            raise _no_working_time(day)
+        return days
 
     def _working_days_between(self, first: int, last: int) -> int:
         """How many working days fall in [first, last) (day ordinals, first ≤ last)."""
@@ -259,9 +254,8 @@ class WorkingCalendar:
         raise AssertionError("unreachable")
 
 
-def _day_and_moment(local: datetime) -> tuple[int, int]:
-    """The day ordinal and the moment of the day (microseconds) of a local instant."""
-    return local.toordinal(), moment_of_day(local)
+def _no_working_time(day: date) -> ValueError:
+    return ValueError(f"calendar: no working time within {_SEARCH_LIMIT_DAYS} days of {day}")
 
 
 def _shifted(local: datetime, days: int, microseconds: int) -> datetime:
