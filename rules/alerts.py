@@ -40,7 +40,9 @@ ROLES_BY_KIND: dict[AlertKind, tuple[Role, ...]] = {
 }
 
 
-class PlannedAlert(msgspec.Struct, frozen=True):
+# gc=False: an immutable value built from scalars and other immutable values cannot be part
+# of a reference cycle, so the cyclic GC need not track it (replay keeps every evaluation).
+class PlannedAlert(msgspec.Struct, frozen=True, gc=False):
     """An alert the current state will raise at `instant` unless the state changes first."""
 
     kind: AlertKind
@@ -48,7 +50,7 @@ class PlannedAlert(msgspec.Struct, frozen=True):
     deadline: datetime
 
 
-class Alert(msgspec.Struct, frozen=True):
+class Alert(msgspec.Struct, frozen=True, gc=False):
     """An alert that fired at `at` (its instant, or later when a pause held it back)."""
 
     alert_id: str

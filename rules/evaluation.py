@@ -28,14 +28,16 @@ from dossierflow.rules.lifecycle import DossierState, apply_event, order_history
 from dossierflow.schemas.event import DossierEvent, EventType
 
 
-class Step(msgspec.Struct, frozen=True):
+# gc=False: an immutable value built from scalars and other immutable values cannot be part
+# of a reference cycle, so the cyclic GC need not track it (replay keeps every evaluation).
+class Step(msgspec.Struct, frozen=True, gc=False):
     """One event of the ordered history and the state right after it."""
 
     event: DossierEvent
     state: DossierState
 
 
-class Evaluation(msgspec.Struct, frozen=True):
+class Evaluation(msgspec.Struct, frozen=True, gc=False):
     state: DossierState
     steps: tuple[Step, ...]
     alerts: tuple[Alert, ...]

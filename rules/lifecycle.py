@@ -48,7 +48,9 @@ _PAUSE_KINDS: Final = {
 }
 
 
-class DossierState(msgspec.Struct, frozen=True):
+# gc=False: an immutable value built from scalars and other immutable values cannot be part
+# of a reference cycle, so the cyclic GC need not track it (replay keeps every evaluation).
+class DossierState(msgspec.Struct, frozen=True, gc=False):
     """What the ordered history of one dossier says about it after its last event."""
 
     dossier_id: str
