@@ -130,8 +130,8 @@ class WorkingCalendar:
                 return instant
             if opening is not None:
                 return _shifted(instant, 0, opening - moment)
-        following = self._working_day(today, 1)
-        return _shifted(instant, following, self._office_day.opening - moment)
+        days_on = self._days_to_working_day(today, 1)
+        return _shifted(instant, days_on, self._office_day.opening - moment)
 
     def next_working_day_opening(self, instant: datetime) -> datetime:
         """The opening of the first working day after the date of `instant`."""
@@ -156,7 +156,7 @@ class WorkingCalendar:
         else:
             position = office.length + span  # as if this day had been worked in full
         later_days = -(-position // office.length) - 1
-        days_on = self._working_day(today, later_days)
+        days_on = self._days_to_working_day(today, later_days)
         last_moment = office.earliest(position - later_days * office.length)
         return _shifted(cursor, days_on, last_moment - moment)
 
@@ -178,7 +178,7 @@ class WorkingCalendar:
             if position >= 0:
                 return _shifted(cursor, 0, office.latest(position) - moment)
         earlier_days = -(position // office.length)
-        days_back = self._working_day(today, -earlier_days)
+        days_back = self._days_to_working_day(today, -earlier_days)
         first_moment = office.latest(position + earlier_days * office.length)
         return _shifted(cursor, days_back, first_moment - moment)
 
@@ -196,13 +196,14 @@ class WorkingCalendar:
         return timedelta(microseconds=worked)
 
     def _worked_that_day(self, local: datetime) -> int:
+        """Working microseconds of the local date of `local` before it."""
         if not self.is_working_day(local.date()):
             return 0
         return self._office_day.worked_before(moment_of_day(local))
 
-    def _working_day(self, day: date, count: int) -> int:
-        """How many days after `day` its `count`-th next working day comes (the days before
-        it, negative, when `count` is negative)."""
+    def _days_to_working_day(self, day: date, count: int) -> int:
+        """How many days after `day` the `count`-th working day after it comes (before it,
+        as a negative number, when `count` is negative)."""
         ordinal, year = day.toordinal(), day.year
         table = self.working_days_of_year(year)
         if count > 0:

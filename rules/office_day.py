@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, time
 
-MICROSECONDS_PER_SECOND = 1_000_000
+_MICROSECONDS_PER_SECOND = 1_000_000
 
 
 def moment_of_day(clock_time: time | datetime) -> int:
     """Microseconds since midnight (of the wall clock, for a datetime)."""
     seconds = clock_time.hour * 3600 + clock_time.minute * 60 + clock_time.second
-    return seconds * MICROSECONDS_PER_SECOND + clock_time.microsecond
+    return seconds * _MICROSECONDS_PER_SECOND + clock_time.microsecond
 
 
 @dataclass(frozen=True, slots=True)
