@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+import msgspec
 from dossierflow.rules.calendar import WorkingCalendar
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.lifecycle import DossierState, Status
@@ -39,8 +40,9 @@ ROLES_BY_KIND: dict[AlertKind, tuple[Role, ...]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedAlert:
+# gc=False: an immutable value built from scalars and other immutable values cannot be part
+# of a reference cycle, so the cyclic GC need not track it (replay keeps every evaluation).
+class PlannedAlert(msgspec.Struct, frozen=True, gc=False):
     """An alert the current state will raise at `instant` unless the state changes first."""
 
     kind: AlertKind
@@ -48,8 +50,7 @@ class PlannedAlert:
     deadline: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Alert:
+class Alert(msgspec.Struct, frozen=True, gc=False):
     """An alert that fired at `at` (its instant, or later when a pause held it back)."""
 
     alert_id: str
@@ -69,7 +70,16 @@ class Alert:
 
 def alert_id(dossier_id: str, kind: AlertKind, deadline: datetime) -> str:
     """Deterministic from dossier, kind and deadline, so a re-sent alert keeps its id."""
-    return str(uuid.uuid5(_ALERT_NAMESPACE, f"{dossier_id}|{kind}|{deadline.timestamp():.3f}"))
+    return uuid5_text(_ALERT_NAMESPACE, f"{dossier_id}|{kind}|{deadline.timestamp():.3f}")
+
+
+def uuid5_text(namespace: uuid.UUID, name: str) -> str:
+    """`str(uuid.uuid5(namespace, name))` without building a UUID object (the slow part)."""
+    digest = bytearray(hashlib.sha1(namespace.bytes + name.encode()).digest()[:16])
+    digest[6] = digest[6] & 0x0F | 0x50  # version 5
+    digest[8] = digest[8] & 0x3F | 0x80  # RFC 4122 variant
+    hex_ = digest.hex()
+    return f"{hex_[:8]}-{hex_[8:12]}-{hex_[12:16]}-{hex_[16:20]}-{hex_[20:]}"
 
 
 def midnight_after(calendar: WorkingCalendar, instant: datetime) -> datetime:
@@ -104,6 +114,16 @@ def planned_alerts(state: DossierState, catalog: Catalog) -> tuple[PlannedAlert,
             )
         )
     return tuple(planned)
+
+
+def same_plan(before: DossierState, after: DossierState) -> bool:
+    """Whether `planned_alerts` plans the same for both states (it reads nothing else)."""
+    return (
+        after.status is before.status
+        and after.due_at is before.due_at
+        and after.clock_start is before.clock_start
+        and after.rescheduled_due_at is before.rescheduled_due_at
+    )
 
 
 def raise_alert(

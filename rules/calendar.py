@@ -1,23 +1,30 @@
 """Working-time calendar (lịch làm việc): office hours, public holidays, make-up days.
 
-All arithmetic is on aware datetimes; results are in the calendar's time zone. Working time
-is what falls inside office hours on working days. A working day is a make-up working day
-(ngày làm bù) or a weekday that is neither a public holiday of Vietnam (the `holidays`
-package) nor an extra day off of the yearly override file.
+Results are aware datetimes in the calendar's time zone. Working time is what falls inside
+office hours on working days; every working day has the same office hours, so working-time
+arithmetic is integer arithmetic on (day, microsecond of the day) over a sorted table of
+each year's working days (wall-clock time of the calendar's time zone). A working day is a
+make-up working day (ngày làm bù) or a weekday that is neither a public holiday of Vietnam
+(the `holidays` package) nor an extra day off of the yearly override file.
 """
 
 from __future__ import annotations
 
 import functools
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays
+from dossierflow.rules.office_day import OfficeDay, moment_of_day
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 _DAY = timedelta(days=1)
+_MICROSECOND = timedelta(microseconds=1)
+_NOTHING = timedelta()
+_YEARS_CACHED = 64
 _SEARCH_LIMIT_DAYS = 3700
 """No calendar may go ten years without a working day; past that the settings are wrong."""
 
@@ -42,7 +49,7 @@ class OfficeHours:
                 )
             previous_end = end
 
-    @property
+    @functools.cached_property
     def per_day(self) -> timedelta:
         today = date(2000, 1, 1)
         return sum(
@@ -54,7 +61,8 @@ class OfficeHours:
 
 @dataclass(frozen=True, eq=False)
 class WorkingCalendar:
-    """Working-time arithmetic over one province's calendar (immutable; memoised per date)."""
+    """Working-time arithmetic over one province's calendar (immutable; memoised per date
+    and per year)."""
 
     office_hours: OfficeHours = OfficeHours()
     extra_days_off: frozenset[date] = frozenset()
@@ -64,6 +72,7 @@ class WorkingCalendar:
     _public_holidays: holidays.HolidayBase = field(
         default_factory=lambda: holidays.country_holidays("VN"), repr=False
     )
+    _office_day: OfficeDay = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.weekend) >= 7 and not self.make_up_days:
@@ -71,8 +80,12 @@ class WorkingCalendar:
         # Memoise per instance; the calendar is immutable, so the caches never go stale.
         object.__setattr__(self, "is_working_day", functools.cache(self._is_working_day))
         object.__setattr__(self, "windows", functools.cache(self._windows))
-        # Deadlines repeat (same procedure, same day): at-risk instants are recomputed often.
-        object.__setattr__(self, "subtract", functools.lru_cache(maxsize=1 << 16)(self._subtract))
+        object.__setattr__(self, "_office_day", OfficeDay.of(self.office_hours.periods))
+        object.__setattr__(
+            self,
+            "working_days_of_year",
+            functools.lru_cache(maxsize=_YEARS_CACHED)(self._working_days_of_year),
+        )
 
     def _is_working_day(self, day: date) -> bool:
         if day in self.make_up_days:
@@ -105,16 +118,20 @@ class WorkingCalendar:
     def _days_from(self, day: date, step: int) -> Iterable[date]:
         for offset in range(_SEARCH_LIMIT_DAYS):
             yield day + offset * step * _DAY
-        raise ValueError(f"calendar: no working time within {_SEARCH_LIMIT_DAYS} days of {day}")
+        raise _no_working_time(day)
 
     def next_opening(self, instant: datetime) -> datetime:
         """`instant` itself if it is working time, else the next opening of the office."""
         instant = self.local(instant)
-        for day in self._days_from(instant.date(), 1):
-            for start, end in self.windows(day):
-                if instant < end:
-                    return max(start, instant)
-        raise AssertionError("unreachable")
+        today, moment = instant.date(), moment_of_day(instant)
+        if self.is_working_day(today):
+            opening = self._office_day.next_opening(moment)
+            if opening == moment:
+                return instant
+            if opening is not None:
+                return _shifted(instant, 0, opening - moment)
+        days_on = self._days_to_working_day(today, 1)
+        return _shifted(instant, days_on, self._office_day.opening - moment)
 
     def next_working_day_opening(self, instant: datetime) -> datetime:
         """The opening of the first working day after the date of `instant`."""
@@ -127,59 +144,107 @@ class WorkingCalendar:
         A span that exactly fills a period ends at that period's close (11:30, not 13:00).
         """
         cursor = self.local(start)
-        if amount <= timedelta():
-            return cursor if amount == timedelta() else self.subtract(cursor, -amount)
-        remaining = amount
-        for day in self._days_from(cursor.date(), 1):
-            for open_at, close_at in self.windows(day):
-                if close_at <= cursor:
-                    continue
-                begin = max(open_at, cursor)
-                available = close_at - begin
-                if remaining <= available:
-                    return begin + remaining
-                remaining -= available
-        raise AssertionError("unreachable")
+        if amount <= _NOTHING:
+            return cursor if amount == _NOTHING else self.subtract(cursor, -amount)
+        office, span = self._office_day, amount // _MICROSECOND
+        today, moment = cursor.date(), moment_of_day(cursor)
+        if self.is_working_day(today):
+            # Working time from this day's opening to the result.
+            position = office.worked_before(moment) + span
+            if position <= office.length:
+                return _shifted(cursor, 0, office.earliest(position) - moment)
+        else:
+            position = office.length + span  # as if this day had been worked in full
+        later_days = -(-position // office.length) - 1
+        days_on = self._days_to_working_day(today, later_days)
+        last_moment = office.earliest(position - later_days * office.length)
+        return _shifted(cursor, days_on, last_moment - moment)
 
     def subtract(self, end: datetime, amount: timedelta) -> datetime:
-        """The latest instant from which `amount` of working time elapses by `end`."""
-        return self._subtract(end, amount)
-
-    def _subtract(self, end: datetime, amount: timedelta) -> datetime:
         """The latest instant from which `amount` of working time elapses by `end`.
 
         A span that exactly fills a period starts at that period's opening (07:30 of the
         same day, not 17:00 of the day before).
         """
         cursor = self.local(end)
-        if amount <= timedelta():
-            return cursor if amount == timedelta() else self.add(cursor, -amount)
-        remaining = amount
-        for day in self._days_from(cursor.date(), -1):
-            for open_at, close_at in reversed(self.windows(day)):
-                if open_at >= cursor:
-                    continue
-                finish = min(close_at, cursor)
-                available = finish - open_at
-                if remaining <= available:
-                    return finish - remaining
-                remaining -= available
-        raise AssertionError("unreachable")
+        if amount <= _NOTHING:
+            return cursor if amount == _NOTHING else self.add(cursor, -amount)
+        office, span = self._office_day, amount // _MICROSECOND
+        today, moment = cursor.date(), moment_of_day(cursor)
+        # Working time from this day's opening to the result; negative on earlier days.
+        position = -span
+        if self.is_working_day(today):
+            position += office.worked_before(moment)
+            if position >= 0:
+                return _shifted(cursor, 0, office.latest(position) - moment)
+        earlier_days = -(position // office.length)
+        days_back = self._days_to_working_day(today, -earlier_days)
+        first_moment = office.latest(position + earlier_days * office.length)
+        return _shifted(cursor, days_back, first_moment - moment)
 
     def working_time_between(self, start: datetime, end: datetime) -> timedelta:
         """Working time in [start, end); negative when `end` is before `start`."""
         if end < start:
             return -self.working_time_between(end, start)
         start, end = self.local(start), self.local(end)
-        total = timedelta()
-        day = start.date()
-        while day <= end.date():
-            for open_at, close_at in self.windows(day):
-                overlap = min(close_at, end) - max(open_at, start)
-                if overlap > timedelta():
-                    total += overlap
-            day += _DAY
-        return total
+        whole_days = self._working_days_between(start.toordinal(), end.toordinal())
+        worked = (
+            whole_days * self._office_day.length
+            + self._worked_that_day(end)
+            - self._worked_that_day(start)
+        )
+        return timedelta(microseconds=worked)
+
+    def _worked_that_day(self, local: datetime) -> int:
+        """Working microseconds of the local date of `local` before it."""
+        if not self.is_working_day(local.date()):
+            return 0
+        return self._office_day.worked_before(moment_of_day(local))
+
+    def _days_to_working_day(self, day: date, count: int) -> int:
+        """How many days after `day` the `count`-th working day after it comes (before it,
+        as a negative number, when `count` is negative)."""
+        ordinal, year = day.toordinal(), day.year
+        table = self.working_days_of_year(year)
+        if count > 0:
+            index = bisect_right(table, ordinal) + count - 1
+            while index >= len(table):
+                index -= len(table)
+                year += 1
+                if date(year, 1, 1).toordinal() - ordinal >= _SEARCH_LIMIT_DAYS:
+                    raise _no_working_time(day)
+                table = self.working_days_of_year(year)
+        else:
+            index = bisect_left(table, ordinal) + count
+            while index < 0:
+                year -= 1
+                if ordinal - date(year, 12, 31).toordinal() >= _SEARCH_LIMIT_DAYS:
+                    raise _no_working_time(day)
+                table = self.working_days_of_year(year)
+                index += len(table)
+        days = table[index] - ordinal
+        if abs(days) >= _SEARCH_LIMIT_DAYS:
+            raise _no_working_time(day)
+        return days
+
+    def _working_days_between(self, first: int, last: int) -> int:
+        """How many working days fall in [first, last) (day ordinals, first ≤ last)."""
+        first_year, last_year = date.fromordinal(first).year, date.fromordinal(last).year
+        count = bisect_left(self.working_days_of_year(last_year), last)
+        count -= bisect_left(self.working_days_of_year(first_year), first)
+        for year in range(first_year, last_year):
+            count += len(self.working_days_of_year(year))
+        return count
+
+    def working_days_of_year(self, year: int) -> tuple[int, ...]:
+        """The ordinals of the working days of `year`, in order."""
+        return self._working_days_of_year(year)
+
+    def _working_days_of_year(self, year: int) -> tuple[int, ...]:
+        first, last = date(year, 1, 1).toordinal(), date(year, 12, 31).toordinal()
+        return tuple(
+            day for day in range(first, last + 1) if self.is_working_day(date.fromordinal(day))
+        )
 
     def add_calendar_days(self, start: datetime, days: float) -> datetime:
         """`days` × 24 hours, then one more day while that date is not a working day."""
@@ -188,3 +253,12 @@ class WorkingCalendar:
             if self.is_working_day(day):
                 return result + (day - result.date())
         raise AssertionError("unreachable")
+
+
+def _no_working_time(day: date) -> ValueError:
+    return ValueError(f"calendar: no working time within {_SEARCH_LIMIT_DAYS} days of {day}")
+
+
+def _shifted(local: datetime, days: int, microseconds: int) -> datetime:
+    """`local` moved on the wall clock (as the calendar's arithmetic is)."""
+    return local + timedelta(days, 0, microseconds)

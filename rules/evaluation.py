@@ -11,25 +11,33 @@ decides which of these alerts have fired yet.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
-from dossierflow.rules.alerts import Alert, AlertKind, overdue_at, planned_alerts, raise_alert
+import msgspec
+from dossierflow.rules.alerts import (
+    Alert,
+    AlertKind,
+    PlannedAlert,
+    overdue_at,
+    planned_alerts,
+    raise_alert,
+    same_plan,
+)
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.lifecycle import DossierState, apply_event, order_history
 from dossierflow.schemas.event import DossierEvent, EventType
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+# gc=False: an immutable value built from scalars and other immutable values cannot be part
+# of a reference cycle, so the cyclic GC need not track it (replay keeps every evaluation).
+class Step(msgspec.Struct, frozen=True, gc=False):
     """One event of the ordered history and the state right after it."""
 
     event: DossierEvent
     state: DossierState
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
+class Evaluation(msgspec.Struct, frozen=True, gc=False):
     state: DossierState
     steps: tuple[Step, ...]
     alerts: tuple[Alert, ...]
@@ -40,36 +48,24 @@ class Evaluation:
     """Open or paused and past `overdue_at` at the clock."""
 
 
+Timeline = dict[tuple[AlertKind, datetime], tuple[datetime, DossierState]]
+"""When each alert fires and the state it reports, by (kind, deadline): what an alert_id is
+made of; ids are built only for fired alerts."""
+
+
 def evaluate(
     dossier_id: str, history: Iterable[DossierEvent], catalog: Catalog, clock: datetime
 ) -> Evaluation:
-    state = DossierState(dossier_id)
-    steps: list[Step] = []
-    # (kind, deadline) is what an alert_id is made of; ids are built only for fired alerts.
-    timeline: dict[tuple[AlertKind, datetime], tuple[datetime, DossierState]] = {}
-    ordered = order_history(history)
-    for index, event in enumerate(ordered):
-        previous = state
-        state = apply_event(state, event, catalog)
-        steps.append(Step(event, state))
-        as_of = state.as_of
-        assert as_of is not None
-        if event.type is EventType.APOLOGY_ISSUED and state.apologies > previous.apologies > 0:
-            assert state.rescheduled_due_at is not None
-            key = (AlertKind.RESCHEDULE_LIMIT_EXCEEDED, state.rescheduled_due_at)
-            timeline.setdefault(key, (as_of, state))
-        until = ordered[index + 1].occurred_at if index + 1 < len(ordered) else None
-        for planned in planned_alerts(state, catalog):
-            if until is None or planned.instant <= until:
-                at = max(planned.instant, as_of)
-                timeline.setdefault((planned.kind, planned.deadline), (at, state))
+    steps = fold(dossier_id, order_history(history), catalog)
+    state = steps[-1].state if steps else DossierState(dossier_id)
+    timeline = alert_timeline(steps, catalog)
     fired = sorted(
         (
             raise_alert(fired_state, kind, deadline, at)
             for (kind, deadline), (at, fired_state) in timeline.items()
             if at <= clock
         ),
-        key=lambda alert: alert.at,
+        key=_fired_at,
     )
     overdue = (
         state.is_open
@@ -83,3 +79,44 @@ def evaluate(
         next_alert_at=min((at for at, _ in timeline.values() if at > clock), default=None),
         overdue=overdue,
     )
+
+
+def fold(dossier_id: str, ordered: list[DossierEvent], catalog: Catalog) -> list[Step]:
+    """The state after each event of an ordered history."""
+    state = DossierState(dossier_id)
+    steps: list[Step] = []
+    for event in ordered:
+        state = apply_event(state, event, catalog)
+        steps.append(Step(event, state))
+    return steps
+
+
+def alert_timeline(steps: list[Step], catalog: Catalog) -> Timeline:
+    """Every alert the history raises, whatever the clock: a planned alert fires if its
+    instant comes before the next event, at the latest when its step happens."""
+    timeline: Timeline = {}
+    previous = DossierState("")  # before the first event: nothing planned
+    planned: tuple[PlannedAlert, ...] = ()
+    for index, step in enumerate(steps):
+        event, state = step.event, step.state
+        as_of = state.as_of
+        assert as_of is not None
+        if event.type is EventType.APOLOGY_ISSUED and state.apologies > previous.apologies > 0:
+            assert state.rescheduled_due_at is not None
+            key = (AlertKind.RESCHEDULE_LIMIT_EXCEEDED, state.rescheduled_due_at)
+            timeline.setdefault(key, (as_of, state))
+        if not same_plan(previous, state):
+            planned = planned_alerts(state, catalog)
+        previous = state
+        if not planned:
+            continue
+        until = steps[index + 1].event.occurred_at if index + 1 < len(steps) else None
+        for alert in planned:
+            if until is None or alert.instant <= until:
+                at = max(alert.instant, as_of)
+                timeline.setdefault((alert.kind, alert.deadline), (at, state))
+    return timeline
+
+
+def _fired_at(alert: Alert) -> datetime:
+    return alert.at

@@ -9,8 +9,9 @@ RETURNED after RESOLVED) changes nothing. Out-of-order arrival and duplicates ar
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, time, timedelta
+from types import MappingProxyType
 from typing import Final
 
 import msgspec
@@ -47,7 +48,9 @@ _PAUSE_KINDS: Final = {
 }
 
 
-class DossierState(msgspec.Struct, frozen=True):
+# gc=False: an immutable value built from scalars and other immutable values cannot be part
+# of a reference cycle, so the cyclic GC need not track it (replay keeps every evaluation).
+class DossierState(msgspec.Struct, frozen=True, gc=False):
     """What the ordered history of one dossier says about it after its last event."""
 
     dossier_id: str
@@ -87,16 +90,12 @@ def order_history(events: Iterable[DossierEvent]) -> list[DossierEvent]:
         if event.event_id not in seen:
             seen.add(event.event_id)
             unique.append(event)
-    indexed = sorted(
-        enumerate(unique),
-        key=lambda item: (
-            item[1].occurred_at,
-            item[1].sequence is None,
-            item[1].sequence or 0,
-            item[0],
-        ),
-    )
-    return [event for _, event in indexed]
+    unique.sort(key=_history_order)  # stable: ties stay in arrival order
+    return unique
+
+
+def _history_order(event: DossierEvent) -> tuple[datetime, bool, int]:
+    return event.occurred_at, event.sequence is None, event.sequence or 0
 
 
 def clock_start(calendar: WorkingCalendar, instant: datetime, cutoff: time | None) -> datetime:
@@ -123,10 +122,20 @@ def outcome_of(calendar: WorkingCalendar, resolved_at: datetime, due_at: datetim
     return Outcome.ON_TIME if resolved_day == due_day else Outcome.OVERDUE
 
 
-def _received(state: DossierState, event: DossierEvent, catalog: Catalog) -> DossierState:
+# --- transitions: the state after an event at local instant `at`, given the state before it
+# with `as_of` already set to `at` ---------------------------------------------------------
+
+_Transition = Callable[[DossierState, DossierEvent, datetime, Catalog], DossierState]
+
+
+def _received(
+    state: DossierState, event: DossierEvent, at: datetime, catalog: Catalog
+) -> DossierState:
+    if state.status not in NOT_RECEIVED:
+        return state
     calendar = catalog.calendar
     procedure = catalog.procedure(event.procedure_code)
-    start = clock_start(calendar, state.as_of or event.occurred_at, procedure.cutoff)
+    start = clock_start(calendar, at, procedure.cutoff)
     processing = event.processing_time or procedure.processing_time
     if event.due_at is not None:
         due: datetime | None = calendar.local(event.due_at)
@@ -146,13 +155,81 @@ def _received(state: DossierState, event: DossierEvent, catalog: Catalog) -> Dos
         channel=event.channel,
         online_level=event.online_level,
         processing_time=processing,
-        received_at=calendar.local(event.occurred_at),
+        received_at=at,
         clock_start=start,
         due_at=due,
     )
 
 
-def _resumed(state: DossierState, at: datetime, catalog: Catalog) -> DossierState:
+def _submitted(
+    state: DossierState, event: DossierEvent, at: datetime, catalog: Catalog
+) -> DossierState:
+    return replace(state, status=Status.SUBMITTED) if state.status is Status.PENDING else state
+
+
+def _not_accepted(
+    state: DossierState, event: DossierEvent, at: datetime, catalog: Catalog
+) -> DossierState:
+    if state.status in NOT_RECEIVED:
+        return replace(state, status=Status.NOT_ACCEPTED, closed_at=at)
+    return state
+
+
+def _transferred(
+    state: DossierState, event: DossierEvent, at: datetime, catalog: Catalog
+) -> DossierState:
+    if state.status in NOT_RECEIVED or state.is_open:
+        return replace(state, handling_unit_code=event.unit_code)
+    return state
+
+
+def _ended(
+    state: DossierState, event: DossierEvent, at: datetime, catalog: Catalog
+) -> DossierState:
+    """WITHDRAWN or STOPPED."""
+    if state.status in NOT_RECEIVED or state.is_open:
+        status = Status(event.type.value)
+        return replace(state, status=status, closed_at=at, paused_since=None, pause_kind=None)
+    return state
+
+
+def _resolve(state: DossierState, at: datetime, status: Status, catalog: Catalog) -> DossierState:
+    outcome = outcome_of(catalog.calendar, at, state.due_at) if state.due_at else None
+    return replace(
+        state, status=status, resolved_at=at, closed_at=at, outcome=outcome,
+        paused_since=None, pause_kind=None,
+    )
+
+
+def _returned(
+    state: DossierState, event: DossierEvent, at: datetime, catalog: Catalog
+) -> DossierState:
+    if state.status is Status.RESOLVED:
+        return replace(state, status=Status.RETURNED)
+    # Handing over a result nobody marked RESOLVED resolves it at hand-over.
+    return _resolve(state, at, Status.RETURNED, catalog) if state.is_open else state
+
+
+def _resolved(
+    state: DossierState, event: DossierEvent, at: datetime, catalog: Catalog
+) -> DossierState:
+    return _resolve(state, at, Status.RESOLVED, catalog) if state.is_open else state
+
+
+def _paused(
+    state: DossierState, event: DossierEvent, at: datetime, catalog: Catalog
+) -> DossierState:
+    if state.status is not Status.OPEN:
+        return state
+    kind = _PAUSE_KINDS[event.type]
+    return replace(state, status=Status.PAUSED, paused_since=at, pause_kind=kind)
+
+
+def _resumed(
+    state: DossierState, event: DossierEvent, at: datetime, catalog: Catalog
+) -> DossierState:
+    if state.status is not Status.PAUSED:
+        return state
     calendar = catalog.calendar
     procedure: Procedure = catalog.procedure(state.procedure_code)
     assert state.pause_kind is not None and state.paused_since is not None
@@ -169,57 +246,36 @@ def _resumed(state: DossierState, at: datetime, catalog: Catalog) -> DossierStat
     return replace(resumed, clock_start=start, due_at=due)
 
 
-def _resolved(state: DossierState, at: datetime, status: Status, catalog: Catalog) -> DossierState:
-    outcome = outcome_of(catalog.calendar, at, state.due_at) if state.due_at else None
-    return replace(
-        state, status=status, resolved_at=at, closed_at=at, outcome=outcome,
-        paused_since=None, pause_kind=None,
-    )
+def _apology(
+    state: DossierState, event: DossierEvent, at: datetime, catalog: Catalog
+) -> DossierState:
+    if not state.is_open:
+        return state
+    if state.apologies == 0:
+        assert event.new_due_at is not None
+        return replace(
+            state, apologies=1, rescheduled_due_at=catalog.calendar.local(event.new_due_at)
+        )
+    return replace(state, apologies=state.apologies + 1)
+
+
+_TRANSITIONS: Final[Mapping[EventType, _Transition]] = MappingProxyType({
+    EventType.SUBMITTED: _submitted,
+    EventType.RECEIVED: _received,
+    EventType.NOT_ACCEPTED: _not_accepted,
+    EventType.TRANSFERRED: _transferred,
+    EventType.SUPPLEMENT_REQUESTED: _paused,
+    EventType.FINANCIAL_OBLIGATION_REQUESTED: _paused,
+    EventType.RESUMED: _resumed,
+    EventType.WITHDRAWN: _ended,
+    EventType.STOPPED: _ended,
+    EventType.RESOLVED: _resolved,
+    EventType.RETURNED: _returned,
+    EventType.APOLOGY_ISSUED: _apology,
+})
 
 
 def apply_event(state: DossierState, event: DossierEvent, catalog: Catalog) -> DossierState:
     """The state after `event` (events must come in history order)."""
     at = catalog.calendar.local(event.occurred_at)
-    state = replace(state, as_of=at)
-    kind, status = event.type, state.status
-    if kind is EventType.RECEIVED:
-        return _received(state, event, catalog) if status in NOT_RECEIVED else state
-    if kind is EventType.SUBMITTED:
-        return replace(state, status=Status.SUBMITTED) if status is Status.PENDING else state
-    if kind is EventType.NOT_ACCEPTED:
-        if status in NOT_RECEIVED:
-            return replace(state, status=Status.NOT_ACCEPTED, closed_at=at)
-        return state
-    if kind is EventType.TRANSFERRED:
-        if status in NOT_RECEIVED or status in OPEN_STATUSES:
-            return replace(state, handling_unit_code=event.unit_code)
-        return state
-    if kind in (EventType.WITHDRAWN, EventType.STOPPED):
-        if status in NOT_RECEIVED or status in OPEN_STATUSES:
-            return replace(
-                state, status=Status(kind.value), closed_at=at, paused_since=None, pause_kind=None
-            )
-        return state
-    if kind is EventType.RETURNED:
-        if status is Status.RESOLVED:
-            return replace(state, status=Status.RETURNED)
-        # Handing over a result nobody marked RESOLVED resolves it at hand-over.
-        return _resolved(state, at, Status.RETURNED, catalog) if state.is_open else state
-    if not state.is_open:
-        return state
-    if kind is EventType.RESOLVED:
-        return _resolved(state, at, Status.RESOLVED, catalog)
-    if kind in _PAUSE_KINDS:
-        if status is Status.PAUSED:
-            return state
-        return replace(state, status=Status.PAUSED, paused_since=at, pause_kind=_PAUSE_KINDS[kind])
-    if kind is EventType.RESUMED:
-        return _resumed(state, at, catalog) if status is Status.PAUSED else state
-    if kind is EventType.APOLOGY_ISSUED:
-        if state.apologies == 0:
-            assert event.new_due_at is not None
-            return replace(
-                state, apologies=1, rescheduled_due_at=catalog.calendar.local(event.new_due_at)
-            )
-        return replace(state, apologies=state.apologies + 1)
-    raise AssertionError(f"unhandled event type {kind}")
+    return _TRANSITIONS[event.type](replace(state, as_of=at), event, at, catalog)

@@ -21,12 +21,16 @@ from dossierflow.rules.alerts import (
     midnight_after,
     overdue_at,
     planned_alerts,
+    same_plan,
+    uuid5_text,
 )
 from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import load_catalog, parse_catalog
 from dossierflow.rules.evaluation import Evaluation, evaluate
 from dossierflow.rules.lifecycle import DossierState, apply_event, order_history
 from dossierflow.schemas.event import DossierEvent, EventType, ProcessingTime, TimeUnit
+from hypothesis import given
+from hypothesis import strategies as st
 
 SAMPLE = load_catalog()
 CATALOG = parse_catalog(
@@ -339,6 +343,26 @@ def test_alert_id_is_deterministic() -> None:
     assert first != alert_id("D2", K.OVERDUE, due)
     assert first != alert_id("D1", K.AT_RISK, due)
     assert first != alert_id("D1", K.OVERDUE, due + timedelta(minutes=1))
+
+
+@given(namespace=st.uuids(), name=st.text())
+def test_uuid5_text_is_the_standard_uuid5(namespace: uuid.UUID, name: str) -> None:
+    assert uuid5_text(namespace, name) == str(uuid.uuid5(namespace, name))
+
+
+def test_planned_alerts_follow_the_deadlines_only() -> None:
+    """A transfer leaves the plan as it was; a pause empties it."""
+    state = apply_event(DossierState("D1"), received(vn(2026, 3, 2, 8), "P5"), CATALOG)
+    transfer = ev(T.TRANSFERRED, vn(2026, 3, 3, 9), unit_code="X-02")
+    transferred = apply_event(state, transfer, CATALOG)
+    assert same_plan(state, transferred)
+    assert planned_alerts(transferred, CATALOG) == planned_alerts(state, CATALOG)
+    paused = apply_event(transferred, ev(T.SUPPLEMENT_REQUESTED, vn(2026, 3, 3, 10)), CATALOG)
+    assert not same_plan(transferred, paused)
+    assert planned_alerts(paused, CATALOG) == ()
+    resumed = apply_event(paused, ev(T.RESUMED, vn(2026, 3, 4, 10)), CATALOG)
+    assert not same_plan(paused, resumed)
+    assert planned_alerts(resumed, CATALOG) != planned_alerts(state, CATALOG)
 
 
 def test_replayed_alerts_keep_their_ids() -> None:

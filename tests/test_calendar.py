@@ -7,16 +7,20 @@ the shipped 2025/2026 override file.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from dossierflow.rules.calendar import VIETNAM, OfficeHours, WorkingCalendar
 from dossierflow.rules.catalog import load_catalog, parse_catalog
 from dossierflow.rules.lifecycle import clock_start, deadline
+from dossierflow.rules.office_day import OfficeDay, moment_of_day
 from dossierflow.schemas.event import ProcessingTime, TimeUnit
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests import reference_calendar as walk
 
 CAL = load_catalog().calendar
 H = timedelta(hours=1)
@@ -287,6 +291,172 @@ def test_working_time_between_is_additive(a: datetime, b: datetime, c: datetime)
 @given(start=any_instants(), span=_SPANS, more=_SPANS)
 def test_add_is_monotonic(start: datetime, span: timedelta, more: timedelta) -> None:
     assert CAL.add(start, span) < CAL.add(start, span + more)
+
+
+# --- integer arithmetic against the straightforward walk ---------------------------------
+
+# Odd office hours (seconds, microseconds, three periods), Sunday-only weekend, extra days
+# off and a make-up Sunday, in another time zone: nothing may rely on the defaults.
+ODD = WorkingCalendar(
+    office_hours=OfficeHours(
+        (
+            (time(6, 59, 59, 250), time(9)),
+            (time(9, 0, 0, 1), time(12, 15, 30)),
+            (time(14), time(23)),
+        )
+    ),
+    extra_days_off=frozenset({date(2025, 12, 31), date(2026, 1, 2), date(2026, 6, 1)}),
+    make_up_days=frozenset({date(2026, 1, 4), date(2026, 6, 7)}),
+    weekend=frozenset({6}),
+    tz=ZoneInfo("Asia/Bangkok"),
+)
+_OFFSETS = st.sampled_from([VIETNAM, UTC, timezone(timedelta(hours=7)), timezone(-5 * H)])
+
+
+@st.composite
+def instants(draw: st.DrawFn) -> datetime:
+    """Any instant of 2025–2026 to the microsecond, in one of several zones."""
+    day = draw(st.dates(min_value=date(2024, 12, 25), max_value=date(2027, 1, 5)))
+    micro = draw(st.integers(0, 24 * 3600 * 10**6 - 1))
+    local = datetime.combine(day, time(0), VIETNAM) + timedelta(microseconds=micro)
+    return local.astimezone(draw(_OFFSETS))
+
+
+_CALENDARS = st.sampled_from([CAL, ODD])
+_ANY_SPANS = st.one_of(
+    st.integers(-(10**6), 60 * 8 * 3600 * 10**6).map(lambda us: timedelta(microseconds=us)),
+    st.integers(-3 * 8 * 60, 60 * 8 * 60).map(lambda m: timedelta(minutes=m)),
+    st.sampled_from([H, 4 * H, 8 * H, 16 * H, 80 * H]),
+)
+
+
+def _same(result: datetime, expected: datetime) -> None:
+    assert result == expected
+    assert result.tzinfo is expected.tzinfo
+    assert result.isoformat() == expected.isoformat()
+
+
+@settings(max_examples=500)
+@given(cal=_CALENDARS, start=instants(), span=_ANY_SPANS)
+def test_add_and_subtract_agree_with_the_walk(
+    cal: WorkingCalendar, start: datetime, span: timedelta
+) -> None:
+    _same(cal.add(start, span), walk.add(cal, start, span))
+    _same(cal.subtract(start, span), walk.subtract(cal, start, span))
+
+
+@settings(max_examples=500)
+@given(cal=_CALENDARS, start=instants(), end=instants())
+def test_working_time_between_and_next_opening_agree_with_the_walk(
+    cal: WorkingCalendar, start: datetime, end: datetime
+) -> None:
+    assert cal.working_time_between(start, end) == walk.working_time_between(cal, start, end)
+    _same(cal.next_opening(start), walk.next_opening(cal, start))
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [vn(2026, 3, 2, 7, 30), vn(2026, 3, 2, 11, 30), vn(2026, 3, 2, 13), vn(2026, 3, 2, 17)],
+)
+@pytest.mark.parametrize("hours", [0, 1, 3.5, 4, 8, 12, 16, 40])
+def test_period_boundaries_agree_with_the_walk(instant: datetime, hours: float) -> None:
+    span = timedelta(hours=hours)
+    _same(CAL.add(instant, span), walk.add(CAL, instant, span))
+    _same(CAL.subtract(instant, span), walk.subtract(CAL, instant, span))
+    _same(CAL.next_opening(instant), walk.next_opening(CAL, instant))
+
+
+def test_spans_across_years_agree_with_the_walk() -> None:
+    start = vn(2025, 11, 3, 9, 15)
+    for days in (40, 300, 1000):
+        span = days * CAL.office_hours.per_day
+        _same(CAL.add(start, span), walk.add(CAL, start, span))
+        _same(CAL.subtract(start, span), walk.subtract(CAL, start, span))
+        end = CAL.add(start, span)
+        assert CAL.working_time_between(start, end) == walk.working_time_between(CAL, start, end)
+
+
+LONELY = WorkingCalendar(weekend=frozenset(range(7)), make_up_days=frozenset({date(2026, 3, 2)}))
+"""One working day in all time: everything else is out of the search limit."""
+
+
+@pytest.mark.parametrize(
+    ("cal", "operation", "instant", "span"),
+    [
+        (LONELY, "add", vn(2026, 3, 2, 16), 2 * H),
+        (LONELY, "subtract", vn(2026, 3, 2, 8), 2 * H),
+        (CAL, "add", vn(2026, 3, 2, 8), 3650 * 8 * H),
+        (CAL, "subtract", vn(2026, 3, 2, 8), 3650 * 8 * H),
+    ],
+)
+def test_search_limit_is_kept(
+    cal: WorkingCalendar, operation: str, instant: datetime, span: timedelta
+) -> None:
+    """No working time within 3700 days raises as the walk does, both ways."""
+    with pytest.raises(ValueError) as expected:
+        getattr(walk, operation)(cal, instant, span)
+    with pytest.raises(ValueError) as raised:
+        getattr(cal, operation)(instant, span)
+    assert str(raised.value) == str(expected.value)
+
+
+def test_next_opening_search_limit() -> None:
+    with pytest.raises(ValueError, match="no working time within 3700 days of 2026-03-02"):
+        LONELY.next_opening(vn(2026, 3, 2, 18))
+
+
+def test_working_days_of_year() -> None:
+    days = CAL.working_days_of_year(2026)
+    assert list(days) == sorted(days)
+    assert date(2026, 8, 22).toordinal() in days  # make-up Saturday
+    assert date(2026, 2, 16).toordinal() not in days  # Tết
+    assert len(days) == sum(
+        CAL.is_working_day(date.fromordinal(d))
+        for d in range(date(2026, 1, 1).toordinal(), date(2027, 1, 1).toordinal())
+    )
+
+
+# --- the office day in microseconds ----------------------------------------------------------
+
+DAY = OfficeDay.of(OfficeHours().periods)
+_MOMENTS = st.integers(0, 24 * 3600 * 10**6 - 1)
+US_H = 3600 * 10**6
+
+
+def test_moment_of_day() -> None:
+    assert moment_of_day(time(7, 30)) == 7.5 * US_H
+    assert moment_of_day(time(0, 0, 1, 5)) == 10**6 + 5
+    assert moment_of_day(vn(2026, 3, 2, 13, 15)) == 13.25 * US_H
+
+
+def test_office_day_boundaries() -> None:
+    assert DAY.length == 8 * US_H
+    assert DAY.opening == 7.5 * US_H
+    assert DAY.worked_before(12 * US_H) == DAY.worked_before(13 * US_H) == 4 * US_H
+    assert DAY.earliest(4 * US_H) == 11.5 * US_H  # a full morning ends at 11:30
+    assert DAY.latest(4 * US_H) == 13 * US_H  # an afternoon starts at 13:00
+    assert DAY.earliest(8 * US_H) == 17 * US_H
+    assert DAY.latest(0) == 7.5 * US_H
+    assert DAY.next_opening(12 * US_H) == 13 * US_H
+    assert DAY.next_opening(9 * US_H) == 9 * US_H
+    assert DAY.next_opening(17 * US_H) is None
+    with pytest.raises(ValueError):
+        DAY.earliest(8 * US_H + 1)
+    with pytest.raises(ValueError):
+        DAY.latest(8 * US_H)
+
+
+@given(moment=_MOMENTS)
+def test_office_day_inverses(moment: int) -> None:
+    worked = DAY.worked_before(moment)
+    assert 0 <= worked <= DAY.length
+    if worked > 0:
+        earliest = DAY.earliest(worked)
+        assert earliest <= moment and DAY.worked_before(earliest) == worked
+    if worked < DAY.length:
+        latest = DAY.latest(worked)
+        assert latest >= moment and DAY.worked_before(latest) == worked
+        assert DAY.worked_before(latest + 1) == worked + 1
 
 
 # --- override file and catalogue calendar -------------------------------------------------
