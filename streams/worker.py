@@ -31,6 +31,7 @@ from dossierflow.streams.outbox import Outbox
 from dossierflow.streams.processor import DossierProcessor, Outcome
 from dossierflow.streams.settings import WorkerSettings
 from dossierflow.streams.state import DossierRecord, decode_record, encode_record
+from dossierflow.streams.table import DossierTable
 from dossierflow.streams.timers import TimerIndex
 from dossierflow.streams.watermark import Watermark
 from faust.types import EventT
@@ -84,14 +85,17 @@ class DossierWorker:
         self.events = self.app.topic(
             settings.events_topic, key_serializer="raw", value_serializer="raw"
         )
-        self.table = self.app.Table(
-            "dossiers",
+        self.table = DossierTable(
+            self.app,
+            name="dossiers",
             default=None,
+            beacon=self.app.tables.beacon,
             partitions=settings.partitions,
             key_type=bytes,
             value_type=bytes,
             use_partitioner=True,
         )
+        self.app.tables.add(self.table)
         self.timers = TimerIndex()
         self.watermark = Watermark(idle_after=settings.idle_partition_seconds)
         self.lock = asyncio.Lock()
@@ -228,7 +232,8 @@ class DossierWorker:
         return decode_record(data) if data is not None else None
 
     async def _deliver_then_save(self, outbox: Outbox) -> None:
-        """Deliver what the batch or scan caused, then write its records.
+        """Deliver what the batch or scan caused, then write its records (and deliver
+        their changelog records).
 
         Outputs first, state second: a crash in between replays the events and re-sends
         their alerts and facts (same ids, de-duplicated downstream) instead of losing them.
@@ -247,9 +252,10 @@ class DossierWorker:
                 self.timers.schedule(dossier_id, None)
                 self._open.pop(dossier_id, None)
             else:
-                self.table[key] = encode_record(record)
+                self.table.put(key, encode_record(record), record.partition)
                 self._index(dossier_id, record)
         self._unsaved.clear()
+        await self.table.send_queued(await self._outbox())
 
     def _publish(self, outbox: Outbox, dossier_id: str, outcome: Outcome) -> None:
         """Queue alerts and facts; the record is saved after their delivery."""
