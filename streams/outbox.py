@@ -5,8 +5,7 @@ time (a future, a callback and a tiny produce request per record). The outbox co
 batch's alerts, facts and dead letters, partitions them with Kafka's default partitioner
 (murmur2 of the key, as every Kafka client does), fills one aiokafka `BatchBuilder` per
 topic-partition and awaits their delivery together: the caller saves state and lets Faust
-acknowledge the offsets only after `deliver` returns (at-least-once). The table's changelog
-records go through an outbox too, after the outputs (see streams/table.py).
+acknowledge the offsets only after `deliver` returns (at-least-once).
 """
 
 from __future__ import annotations
@@ -20,73 +19,50 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 Headers = list[tuple[str, bytes]]
-Record = tuple[bytes | None, bytes | None, Headers]
-"""Key (None for none), value (None for a tombstone) and headers."""
-TopicPartition = tuple[str, int]
-
-default_partitioner = DefaultPartitioner()
-"""murmur2 of the key, as every Kafka client partitions (None: any partition)."""
+Record = tuple[bytes | None, bytes, Headers]
+"""Key (None for none), value and headers."""
 
 
 @dataclass
 class Outbox:
     producer: AIOKafkaProducer
-    _records: dict[TopicPartition | str, list[Record]] = field(
+    _records: dict[str, list[Record]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    _partitioner: DefaultPartitioner = field(default_factory=DefaultPartitioner)
 
     def add(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        headers: Headers | None = None,
-        partition: int | None = None,
+        self, topic: str, key: bytes | None, value: bytes, headers: Headers | None = None
     ) -> None:
-        """Queue a record for `partition`, or for the one its key hashes to."""
-        target = topic if partition is None else (topic, partition)
-        self._records[target].append((key, value, headers or []))
+        self._records[topic].append((key, value, headers or []))
 
     def __len__(self) -> int:
         return sum(len(records) for records in self._records.values())
 
-    async def deliver(self) -> dict[TopicPartition, int]:
-        """Send everything added so far, wait until Kafka acknowledged all of it, and
-        return the offset of the last record written to each topic-partition."""
+    async def deliver(self) -> None:
+        """Send everything added so far and wait until Kafka acknowledged all of it."""
         records, self._records = self._records, defaultdict(list)
-        by_partition: dict[TopicPartition, list[Record]] = defaultdict(list)
-        for target, target_records in records.items():
-            if isinstance(target, tuple):
-                by_partition[target].extend(target_records)
-                continue
-            partitions = sorted(await self.producer.partitions_for(target))
-            for record in target_records:
-                partition = default_partitioner(record[0], partitions, partitions)
-                by_partition[target, partition].append(record)
-        sent: list[tuple[asyncio.Future[Any], int]] = []
-        for (topic, partition), partition_records in by_partition.items():
-            sent.extend(await self._send(topic, partition, partition_records))
-        written = await asyncio.gather(*(future for future, _ in sent))
-        last: dict[TopicPartition, int] = {}
-        for metadata, (_, count) in zip(written, sent, strict=True):
-            tp = (metadata.topic, metadata.partition)
-            last[tp] = max(last.get(tp, -1), metadata.offset + count - 1)
-        return last
+        pending: list[asyncio.Future[Any]] = []
+        for topic, topic_records in records.items():
+            partitions = sorted(await self.producer.partitions_for(topic))
+            by_partition: dict[int, list[Record]] = defaultdict(list)
+            for record in topic_records:
+                by_partition[self._partitioner(record[0], partitions, partitions)].append(record)
+            for partition, partition_records in by_partition.items():
+                pending.extend(await self._send(topic, partition, partition_records))
+        await asyncio.gather(*pending)
 
     async def _send(
         self, topic: str, partition: int, records: list[Record]
-    ) -> list[tuple[asyncio.Future[Any], int]]:
-        """One or more batches; each batch's future and its number of records."""
-        sent: list[tuple[asyncio.Future[Any], int]] = []
-        batch, count = self.producer.create_batch(), 0
+    ) -> list[asyncio.Future[Any]]:
+        sent: list[asyncio.Future[Any]] = []
+        batch = self.producer.create_batch()
         for key, value, headers in records:
             if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
                 # Full: send it and start another (a record never exceeds an empty batch,
                 # since events over `max_event_bytes` are refused before they get here).
-                sent.append((await self.producer.send_batch(batch, topic, partition=partition),
-                             count))
-                batch, count = self.producer.create_batch(), 0
+                sent.append(await self.producer.send_batch(batch, topic, partition=partition))
+                batch = self.producer.create_batch()
                 batch.append(key=key, value=value, timestamp=None, headers=headers)
-            count += 1
-        sent.append((await self.producer.send_batch(batch, topic, partition=partition), count))
+        sent.append(await self.producer.send_batch(batch, topic, partition=partition))
         return sent

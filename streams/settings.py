@@ -32,7 +32,9 @@ class WorkerSettings:
     """Most events applied in one batch."""
     batch_within: float = 0.01
     """Seconds a batch waits for more events (latency against throughput)."""
-    idle_partition_seconds: float = 2.0
+    idle_partition_seconds: float = 10.0
+    """--event-time: seconds after which a partition never fetched stops holding the clock
+    (2 s let a slow first fetch after a restart through, and alerts came early)."""
     session_timeout: float = 10.0
     """Seconds before the group gives a silent (crashed) worker's partitions to another."""
     catalog: Path | None = None

@@ -2,9 +2,10 @@
 
 DOMAIN.md: the smallest of the partitions' largest `occurred_at`, where a partition with
 nothing left to read holds nothing back. A partition counts as having nothing left when it
-was read up to its high-water mark; one whose high-water mark is not known yet (never
-fetched) is let go after `idle_after` seconds without data (the idleness rule of Flink's
-watermarks), so that it cannot stall the clock for ever.
+was read up to its high-water mark (aiokafka learns it from every fetch response, empty or
+not); one whose high-water mark is not known yet (never fetched) is let go after
+`idle_after` seconds without data (the idleness rule of Flink's watermarks), so that it
+cannot stall the clock for ever.
 """
 
 from __future__ import annotations
@@ -22,13 +23,21 @@ class _PartitionProgress:
 
 @dataclass
 class Watermark:
-    idle_after: float = 2.0
+    idle_after: float = 10.0
     _partitions: dict[int, _PartitionProgress] = field(default_factory=dict)
     _value: datetime | None = None
 
-    def assign(self, partitions: set[int], now: float) -> None:
+    def assign(
+        self, partitions: set[int], now: float, positions: dict[int, int | None] | None = None
+    ) -> None:
+        """Watch `partitions` from now on. `positions`: where reading starts in each (the
+        committed offset), so that a partition with nothing new since a restart counts as
+        read to its end instead of holding the clock back for ever."""
+        positions = positions or {}
         self._partitions = {
-            p: self._partitions.get(p) or _PartitionProgress(last_seen=now) for p in partitions
+            p: self._partitions.get(p)
+            or _PartitionProgress(next_offset=positions.get(p) or 0, last_seen=now)
+            for p in partitions
         }
 
     def observe(self, partition: int, offset: int, occurred_at: datetime, now: float) -> None:

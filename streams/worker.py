@@ -232,8 +232,7 @@ class DossierWorker:
         return decode_record(data) if data is not None else None
 
     async def _deliver_then_save(self, outbox: Outbox) -> None:
-        """Deliver what the batch or scan caused, then write its records (and deliver
-        their changelog records).
+        """Deliver what the batch or scan caused, then write its records.
 
         Outputs first, state second: a crash in between replays the events and re-sends
         their alerts and facts (same ids, de-duplicated downstream) instead of losing them.
@@ -255,7 +254,6 @@ class DossierWorker:
                 self.table.put(key, encode_record(record), record.partition)
                 self._index(dossier_id, record)
         self._unsaved.clear()
-        await self.table.send_queued(await self._outbox())
 
     def _publish(self, outbox: Outbox, dossier_id: str, outcome: Outcome) -> None:
         """Queue alerts and facts; the record is saved after their delivery."""
@@ -293,7 +291,12 @@ class DossierWorker:
             record = decode_record(data)
             if record.partition in owned:
                 self._index(key.decode(), record)
-        self.watermark.assign(set(owned), time.monotonic())
+        # Faust keeps no public getter for the offsets it seeked to after the assignment.
+        committed = cast(Any, self.app.consumer)._committed_offset
+        positions = {
+            p: committed.get(faust.types.TP(self.settings.events_topic, p)) for p in owned
+        }
+        self.watermark.assign(set(owned), time.monotonic(), positions)
         log.info("timer index rebuilt: %d dossiers on partitions %s", len(self.timers),
                  sorted(owned))
 

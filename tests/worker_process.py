@@ -39,8 +39,11 @@ def start_worker(
     env: dict[str, str] | None = None,
     metrics_port: int | None = None,
 ) -> subprocess.Popen[bytes]:
-    """The worker logs to `tmp/worker.log`; its table data goes to `tmp/worker`."""
-    command = topics.worker_command(tmp / "worker", metrics_port or free_port(), *extra)
+    """The worker logs to `tmp/worker.log` (at INFO: rebalances and recovery, for a
+    failed test's post-mortem); its table data goes to `tmp/worker`."""
+    command = topics.worker_command(
+        tmp / "worker", metrics_port or free_port(), "--loglevel", "info", *extra
+    )
     log = (tmp / "worker.log").open("ab")
     return subprocess.Popen(
         command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}

@@ -1,0 +1,58 @@
+"""The event-time clock of a worker (streams/watermark.py): DOMAIN.md's watermark rule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from dossierflow.streams.watermark import Watermark
+
+T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+
+
+def at(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+def test_the_smallest_of_the_partitions_latest_while_both_have_more_to_read() -> None:
+    mark = Watermark(idle_after=10)
+    mark.assign({0, 1}, now=0.0)
+    mark.observe(0, offset=0, occurred_at=at(5), now=0.1)
+    assert mark.advance({0: 10, 1: 10}, now=0.1) is None  # partition 1 not read yet
+    mark.observe(1, offset=0, occurred_at=at(2), now=0.2)
+    assert mark.advance({0: 10, 1: 10}, now=0.2) == at(2)
+    mark.observe(1, offset=1, occurred_at=at(3), now=0.3)
+    assert mark.advance({0: 10, 1: 10}, now=0.3) == at(3)
+
+
+def test_a_partition_read_to_its_high_water_mark_holds_nothing_back() -> None:
+    mark = Watermark(idle_after=10)
+    mark.assign({0, 1}, now=0.0)
+    mark.observe(0, offset=0, occurred_at=at(5), now=0.1)
+    mark.observe(1, offset=0, occurred_at=at(2), now=0.1)
+    assert mark.advance({0: 10, 1: 1}, now=0.1) == at(5)
+
+
+def test_the_clock_never_moves_backwards() -> None:
+    mark = Watermark(idle_after=10)
+    mark.assign({0}, now=0.0)
+    mark.observe(0, offset=0, occurred_at=at(5), now=0.1)
+    assert mark.advance({0: 1}, now=0.1) == at(5)
+    mark.observe(0, offset=1, occurred_at=at(1), now=0.2)  # a late event
+    assert mark.advance({0: 5}, now=0.2) == at(5)
+
+
+def test_after_a_restart_a_partition_with_nothing_new_holds_nothing_back() -> None:
+    """Partition 1 was read to its end (offset 7) before the restart: its committed offset
+    is where this worker starts, so it must not hold the clock at 'unknown' for ever."""
+    mark = Watermark(idle_after=10)
+    mark.assign({0, 1}, now=0.0, positions={0: 3, 1: 7})
+    mark.observe(0, offset=3, occurred_at=at(4), now=0.1)
+    assert mark.advance({0: 9, 1: 7}, now=0.1) == at(4)
+
+
+def test_a_partition_not_fetched_yet_holds_the_clock_until_idle_after() -> None:
+    mark = Watermark(idle_after=10)
+    mark.assign({0, 1}, now=0.0)
+    mark.observe(0, offset=0, occurred_at=at(4), now=0.1)
+    assert mark.advance({0: 9, 1: None}, now=5.0) is None
+    assert mark.advance({0: 9, 1: None}, now=10.5) == at(4)
