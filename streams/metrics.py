@@ -35,3 +35,8 @@ EVENT_TIME_WATERMARK = Gauge(
     "dossierflow_event_time_watermark_seconds",
     "The event-time clock (Unix seconds) in --event-time mode.",
 )
+SKIPPED_OFFSETS = Counter(
+    "dossierflow_skipped_offsets_total",
+    "Events-topic offsets Faust dropped before the agent saw them (the worker then stops).",
+    ["partition"],
+)

@@ -27,6 +27,7 @@ from dossierflow.rules.catalog import Catalog, load_catalog
 from dossierflow.schemas.event import InvalidEvent, decode_event
 from dossierflow.schemas.facts import fact_encoder
 from dossierflow.streams import metrics
+from dossierflow.streams.offsets import AppliedOffsets
 from dossierflow.streams.outbox import Outbox
 from dossierflow.streams.processor import DossierProcessor, Outcome
 from dossierflow.streams.settings import WorkerSettings
@@ -45,6 +46,10 @@ OUTPUT_BATCH_BYTES = 512 * 1024
 """Largest Kafka record batch the worker builds (the broker takes up to 1 MiB)."""
 GAUGE_INTERVAL = 1.0
 """Seconds between updates of the gauges (Prometheus scrapes far less often)."""
+
+
+class MessagesSkipped(RuntimeError):
+    """Faust dropped fetched messages before they reached the agent (see streams/offsets.py)."""
 
 
 class DossierWorker:
@@ -108,7 +113,9 @@ class DossierWorker:
         aware datetime a few times a second cost the live worker a sixth of its time."""
         self._gauges_at = 0.0
         self._producer: AIOKafkaProducer | None = None
+        self.applied = AppliedOffsets()
         self.app.on_before_shutdown.connect(self._stop_producer)
+        self.app.on_partitions_revoked.connect(self._forget_applied)
         self.app.agent(self.events, name="dossier-events", concurrency=1)(self._consume)
         self.app.timer(settings.timer_interval)(self._on_timer)
 
@@ -156,6 +163,10 @@ class DossierWorker:
             await self._producer.stop()
             self._producer = None
 
+    async def _forget_applied(self, app: Any, /, *args: Any, **kwargs: Any) -> None:
+        """On Faust's `on_partitions_revoked`: reading restarts at the committed offsets."""
+        self.applied.forget()
+
     # --- the agent -----------------------------------------------------------------
 
     async def _consume(self, stream: Any) -> None:
@@ -166,6 +177,7 @@ class DossierWorker:
         """
         async for batch in stream.noack_take(self.settings.batch_size, self.settings.batch_within):
             try:
+                self._check_nothing_skipped(batch)
                 async with self.lock:
                     await self._apply_batch(batch)
             except Exception as exc:
@@ -174,6 +186,20 @@ class DossierWorker:
                 raise
             for event in batch:
                 await stream.ack(event)
+
+    def _check_nothing_skipped(self, batch: Sequence[EventT[bytes]]) -> None:
+        """Raise if Faust dropped messages between the last batch and this one."""
+        for event in batch:
+            message = event.message
+            skipped = self.applied.gap_before(message.partition, message.offset)
+            if skipped:
+                metrics.SKIPPED_OFFSETS.labels(str(message.partition)).inc(len(skipped))
+                raise MessagesSkipped(
+                    f"{message.topic}[{message.partition}]: offsets {skipped.start}-"
+                    f"{skipped.stop - 1} never reached the agent; stopping so that a restart "
+                    "reads them from the committed offset"
+                )
+            self.applied.applied(message.partition, message.offset)
 
     async def _apply_batch(self, batch: Sequence[EventT[bytes]]) -> None:
         outbox = await self._outbox()

@@ -1,0 +1,31 @@
+"""Which offsets of each events partition the worker has applied since its assignment.
+
+Faust can drop fetched messages: after a restart a worker was seen to apply offsets 0–24 of
+every partition and then 42 onwards, the messages in between never reaching the agent (a
+race between the recovery's seek and the fetcher). Faust then withholds commits behind the
+gap (faust-streaming #378), or commits past it when it is one offset wide (#606): a silent
+stall, or a lost event. The worker checks every batch against this record and stops rather
+than apply events past a gap; restarted, it resumes from the committed offsets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class AppliedOffsets:
+    _next: dict[int, int] = field(default_factory=dict)
+
+    def gap_before(self, partition: int, offset: int) -> range:
+        """The offsets skipped between the last applied one and `offset` (empty if none,
+        or if nothing of `partition` was applied since the assignment)."""
+        expected = self._next.get(partition, offset)
+        return range(expected, max(expected, offset))
+
+    def applied(self, partition: int, offset: int) -> None:
+        self._next[partition] = max(self._next.get(partition, 0), offset + 1)
+
+    def forget(self) -> None:
+        """After a rebalance: reading restarts at the committed offsets."""
+        self._next.clear()

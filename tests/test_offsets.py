@@ -1,0 +1,31 @@
+"""The worker's record of applied offsets (streams/offsets.py)."""
+
+from __future__ import annotations
+
+from dossierflow.streams.offsets import AppliedOffsets
+
+
+def test_consecutive_offsets_leave_no_gap_and_the_first_one_sets_the_start() -> None:
+    applied = AppliedOffsets()
+    assert applied.gap_before(0, 17) == range(0)  # wherever reading starts after assignment
+    applied.applied(0, 17)
+    assert applied.gap_before(0, 18) == range(0)
+    assert applied.gap_before(1, 0) == range(0)  # partitions are independent
+
+
+def test_a_jump_names_the_skipped_offsets() -> None:
+    applied = AppliedOffsets()
+    for offset in range(25):
+        applied.applied(2, offset)
+    assert applied.gap_before(2, 42) == range(25, 42)
+    assert list(applied.gap_before(2, 26)) == [25]
+
+
+def test_a_re_read_offset_is_no_gap_and_a_rebalance_forgets() -> None:
+    applied = AppliedOffsets()
+    applied.applied(0, 10)
+    assert applied.gap_before(0, 5) == range(0)  # a re-delivered message
+    applied.applied(0, 5)
+    assert applied.gap_before(0, 11) == range(0)
+    applied.forget()
+    assert applied.gap_before(0, 99) == range(0)
