@@ -23,6 +23,9 @@ class AppliedOffsets:
         expected = self._next.get(partition, offset)
         return range(expected, max(expected, offset))
 
+    def copy(self) -> AppliedOffsets:
+        return AppliedOffsets(dict(self._next))
+
     def applied(self, partition: int, offset: int) -> None:
         self._next[partition] = max(self._next.get(partition, 0), offset + 1)
 

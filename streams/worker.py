@@ -114,6 +114,8 @@ class DossierWorker:
         self._gauges_at = 0.0
         self._producer: AIOKafkaProducer | None = None
         self.applied = AppliedOffsets()
+        self._failure: Exception | None = None
+        """The batch failure that stopped the worker (no later batch may be applied)."""
         self.app.on_before_shutdown.connect(self._stop_producer)
         self.app.on_partitions_revoked.connect(self._forget_applied)
         self.app.agent(self.events, name="dossier-events", concurrency=1)(self._consume)
@@ -177,21 +179,29 @@ class DossierWorker:
         """
         async for batch in stream.noack_take(self.settings.batch_size, self.settings.batch_within):
             try:
-                self._check_nothing_skipped(batch)
+                if self._failure is not None:
+                    # Faust restarts a crashed agent before the app stops: it must not apply
+                    # (and acknowledge) the events after the failed batch.
+                    raise self._failure
+                settled = self._offsets_after(batch)
                 async with self.lock:
                     await self._apply_batch(batch)
             except Exception as exc:
                 # Fail fast: a restarted worker resumes from the committed offsets.
+                self._failure = exc
                 await self.app.crash(exc)
                 raise
+            self.applied = settled
             for event in batch:
                 await stream.ack(event)
 
-    def _check_nothing_skipped(self, batch: Sequence[EventT[bytes]]) -> None:
-        """Raise if Faust dropped messages between the last batch and this one."""
+    def _offsets_after(self, batch: Sequence[EventT[bytes]]) -> AppliedOffsets:
+        """The applied offsets once `batch` is settled; raises if Faust dropped messages
+        before it or within it."""
+        after = self.applied.copy()
         for event in batch:
             message = event.message
-            skipped = self.applied.gap_before(message.partition, message.offset)
+            skipped = after.gap_before(message.partition, message.offset)
             if skipped:
                 metrics.SKIPPED_OFFSETS.labels(str(message.partition)).inc(len(skipped))
                 raise MessagesSkipped(
@@ -199,7 +209,8 @@ class DossierWorker:
                     f"{skipped.stop - 1} never reached the agent; stopping so that a restart "
                     "reads them from the committed offset"
                 )
-            self.applied.applied(message.partition, message.offset)
+            after.applied(message.partition, message.offset)
+        return after
 
     async def _apply_batch(self, batch: Sequence[EventT[bytes]]) -> None:
         outbox = await self._outbox()

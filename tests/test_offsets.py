@@ -29,3 +29,12 @@ def test_a_re_read_offset_is_no_gap_and_a_rebalance_forgets() -> None:
     assert applied.gap_before(0, 11) == range(0)
     applied.forget()
     assert applied.gap_before(0, 99) == range(0)
+
+
+def test_a_copy_is_independent() -> None:
+    applied = AppliedOffsets()
+    applied.applied(0, 3)
+    after = applied.copy()
+    after.applied(0, 4)
+    assert applied.gap_before(0, 5) == range(4, 5)
+    assert after.gap_before(0, 5) == range(0)
