@@ -245,5 +245,6 @@ def test_outputs_kafka_refuses_stop_the_worker_and_nothing_past_them_is_committe
         dead = topics.read(topics.dead_letters, 1)
         unique = {json.loads(line)["event_id"] for line in valid}
         facts = topics.read(topics.facts, len(unique), timeout=90)
-    assert [m.value for m in dead] == [oversized]
+    # At least once: a rebalance while the old member's session expires may send it twice.
+    assert {m.value for m in dead} == {oversized}
     assert {json.loads(f.value)["event_id"] for f in facts} >= unique
