@@ -4,7 +4,7 @@ One agent (concurrency 1) applies the events topic in batches (`batch_size` even
 `batch_within` seconds). A batch's alerts, facts and dead letters are produced and
 *awaited* (`Outbox`), its records saved, and only then are its events acknowledged, so
 Faust commits offsets only after what they caused is safely in Kafka: at-least-once end
-to end. A batch that fails stops the worker rather than being acknowledged.
+to end. A batch that fails ends the process (exit code 1) rather than being acknowledged.
 
 The table uses the producer's partitioner (`use_partitioner=True`, raw keys = dossier_id):
 a changelog entry lands on the partition of its key, the same number as the events-topic
@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import faust
 from aiokafka import AIOKafkaProducer
@@ -46,6 +47,19 @@ OUTPUT_BATCH_BYTES = 512 * 1024
 """Largest Kafka record batch the worker builds (the broker takes up to 1 MiB)."""
 GAUGE_INTERVAL = 1.0
 """Seconds between updates of the gauges (Prometheus scrapes far less often)."""
+
+
+def stop_at_once(why: str) -> NoReturn:
+    """Log the exception being handled and end the process with exit code 1.
+
+    Not Faust's crash and graceful stop: on its way down Faust restarts the agent, whose
+    stream then acknowledges the events still buffered behind the failed batch, and commits
+    them (past the failure, since it skips a gap of one offset). Exiting here commits
+    nothing more; a supervisor restarts the worker, which resumes from the committed offsets.
+    """
+    log.critical("stopping the worker: %s", why, exc_info=True)
+    logging.shutdown()
+    os._exit(1)
 
 
 class MessagesSkipped(RuntimeError):
@@ -114,8 +128,6 @@ class DossierWorker:
         self._gauges_at = 0.0
         self._producer: AIOKafkaProducer | None = None
         self.applied = AppliedOffsets()
-        self._failure: Exception | None = None
-        """The batch failure that stopped the worker (no later batch may be applied)."""
         self.app.on_before_shutdown.connect(self._stop_producer)
         self.app.on_partitions_revoked.connect(self._forget_applied)
         self.app.agent(self.events, name="dossier-events", concurrency=1)(self._consume)
@@ -179,18 +191,11 @@ class DossierWorker:
         """
         async for batch in stream.noack_take(self.settings.batch_size, self.settings.batch_within):
             try:
-                if self._failure is not None:
-                    # Faust restarts a crashed agent before the app stops: it must not apply
-                    # (and acknowledge) the events after the failed batch.
-                    raise self._failure
                 settled = self._offsets_after(batch)
                 async with self.lock:
                     await self._apply_batch(batch)
-            except Exception as exc:
-                # Fail fast: a restarted worker resumes from the committed offsets.
-                self._failure = exc
-                await self.app.crash(exc)
-                raise
+            except Exception:
+                stop_at_once("a batch could not be applied")
             self.applied = settled
             for event in batch:
                 await stream.ack(event)
