@@ -59,8 +59,8 @@ class Outbox:
         batch = self.producer.create_batch()
         for key, value, headers in records:
             if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                # Full: send it and start another (a record never exceeds an empty batch,
-                # since events over `max_event_bytes` are refused before they get here).
+                # Full: send it and start another. An empty batch takes any one record,
+                # however large (a dead letter carries the original bytes).
                 sent.append(await self.producer.send_batch(batch, topic, partition=partition))
                 batch = self.producer.create_batch()
                 batch.append(key=key, value=value, timestamp=None, headers=headers)

@@ -143,7 +143,7 @@ class DossierWorker:
         if self._owned is None:  # the partitions to watch are not known before assignment
             return None
         if highwaters is None:
-            highwaters = self._highwaters()
+            highwaters = self._highwaters() if self.settings.event_time else {}
         return self.watermark.advance(highwaters, time.monotonic())
 
     def _highwaters(self) -> dict[int, int | None]:
@@ -221,7 +221,7 @@ class DossierWorker:
         outbox = await self._outbox()
         # The high-water marks as of the batch's start: every event in it lies below them,
         # and reading them per event cost a lookup per partition on the hot path.
-        highwaters = self._highwaters()
+        highwaters = self._highwaters() if self.settings.event_time else {}
         for event in batch:
             message = event.message
             try:

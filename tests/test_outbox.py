@@ -71,3 +71,17 @@ def test_outbox_delivers_every_record_once_on_its_key_partition_in_order(
 
     [(_, key, value, headers)] = read_all(kafka_bootstrap, dead_letters, 1)
     assert (key, value, headers) == (None, b"\xff not json", [("dossierflow-reason", b"not JSON")])
+
+
+def test_a_record_larger_than_a_batch_goes_in_a_batch_of_its_own(
+    kafka_bootstrap: str, topic_factory: Callable[..., str]
+) -> None:
+    topic = topic_factory(partitions=1)
+    sent = [b"small", b"x" * 4096, b"after"]  # the producer's batches hold 2 KiB
+
+    def fill(outbox: Outbox) -> None:
+        for value in sent:
+            outbox.add(topic, b"k", value)
+
+    asyncio.run(deliver(kafka_bootstrap, fill))
+    assert [value for _, _, value, _ in read_all(kafka_bootstrap, topic, 3)] == sent
