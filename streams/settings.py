@@ -1,78 +1,92 @@
-"""Worker settings: defaults for a laptop, every one overridable by DOSSIERFLOW_* variables."""
+"""Settings of `dossierflow worker`: defaults for a laptop, each one overridable by its
+DOSSIERFLOW_* variable and, where it has one, by a command-line option."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from dossierflow.schemas.event import MAX_EVENT_BYTES
+
+from dossierflow import config
+from dossierflow.config import setting
+
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    bootstrap: str = "localhost:9092"
-    app_id: str = "dossierflow"
-    """Faust app id: the consumer group and the prefix of the state changelog topic."""
-    events_topic: str = "dossier-events"
-    alerts_topic: str = "dossier-alerts"
-    facts_topic: str = "dossier-facts"
-    dead_letter_topic: str = "dossier-dead-letters"
-    partitions: int = 4
-    retention_days: int = 90
-    """Retention of the alerts, facts and dead-letter topics."""
-    store: str = "rocksdb://"
-    """`rocksdb://` (rocksdict) in production, `memory://` in tests."""
-    data_dir: Path = Path(".dossierflow/worker")
-    event_time: bool = False
-    metrics_port: int = 9108
-    timer_interval: float = 0.2
-    closed_retention_days: float = 30
-    batch_size: int = 2000
-    """Most events applied in one batch."""
-    batch_within: float = 0.01
-    """Seconds a batch waits for more events (latency against throughput)."""
-    idle_partition_seconds: float = 10.0
-    """--event-time: seconds after which a partition never fetched stops holding the clock
-    (2 s let a slow first fetch after a restart through, and alerts came early)."""
-    session_timeout: float = 10.0
-    """Seconds before the group gives a silent (crashed) worker's partitions to another."""
-    catalog: Path | None = None
-    max_event_bytes: int = 64 * 1024
+    bootstrap: str = setting(config.BOOTSTRAP, "Kafka bootstrap servers, HOST:PORT[,...]",
+                             option="--bootstrap")
+    app_id: str = setting(
+        "dossierflow",
+        "Faust app id: the consumer group and the prefix of the state changelog topic",
+        option="--app-id",
+    )
+    events_topic: str = setting(config.EVENTS_TOPIC, "topic of the dossier events",
+                                option="--events-topic")
+    alerts_topic: str = setting(config.ALERTS_TOPIC, "topic the alerts are produced to",
+                                option="--alerts-topic")
+    facts_topic: str = setting(config.FACTS_TOPIC, "topic the facts are produced to",
+                               option="--facts-topic")
+    dead_letter_topic: str = setting(
+        config.DEAD_LETTER_TOPIC, "topic of the events that could not be read, with the reason",
+        option="--dead-letter-topic",
+    )
+    partitions: int = setting(config.PARTITIONS, "partitions of the topics the worker creates",
+                              minimum=1, option="--partitions")
+    retention_days: int = setting(
+        90, "retention of the alerts, facts and dead-letter topics it creates, in days",
+        minimum=1,
+    )
+    store: str = setting(
+        "rocksdb://", "table store: rocksdb:// (durable, the default) or memory:// (tests)",
+        choices=("rocksdb://", "memory://"), option="--store",
+    )
+    data_dir: Path = setting(Path(".dossierflow/worker"), "folder of the table's RocksDB files",
+                             option="--data-dir")
+    event_time: bool = setting(
+        False,
+        "use the event-time watermark as the clock instead of wall time (replays of history)",
+        option="--event-time",
+    )
+    metrics_port: int = setting(9108, "port of /healthz, /readyz and /metrics", minimum=0,
+                                option="--metrics-port")
+    timer_interval: float = setting(0.2, "seconds between scans for due deadline alerts",
+                                    minimum=0.01)
+    closed_retention_days: float = setting(
+        30, "days a closed dossier's state is kept (late events of it are still applied)",
+        minimum=0,
+    )
+    batch_size: int = setting(2000, "most events applied in one batch", minimum=1)
+    batch_within: float = setting(
+        0.01, "seconds a batch waits for more events (latency against throughput)", minimum=0
+    )
+    idle_partition_seconds: float = setting(
+        10.0,
+        "event time: seconds after which a partition never fetched stops holding the clock "
+        "back (long enough for a slow first fetch after a restart)",
+        minimum=0,
+    )
+    session_timeout: float = setting(
+        10.0, "seconds before the group gives a silent (crashed) worker's partitions to another",
+        minimum=1,
+    )
+    catalog: Path | None = setting(None, "catalogue YAML (default: the shipped sample)",
+                                   option="--catalog")
+    max_event_bytes: int = setting(MAX_EVENT_BYTES, "largest event accepted, in bytes",
+                                   minimum=1)
+    startup_wait: float = setting(
+        300.0, "seconds to wait for Kafka at start before giving up (0: for ever)", minimum=0
+    )
 
     @property
     def closed_retention(self) -> timedelta:
         return timedelta(days=self.closed_retention_days)
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> WorkerSettings:
+    def from_env(
+        cls, environ: dict[str, str] | None = None, **overrides: Any
+    ) -> WorkerSettings:
         """Defaults, then DOSSIERFLOW_<FIELD> variables, then explicit overrides."""
-        environ = dict(os.environ if environ is None else environ)
-        values: dict[str, Any] = {}
-        for item in fields(cls):
-            text = environ.get(f"DOSSIERFLOW_{item.name.upper()}")
-            if text is None:
-                continue
-            kind = item.type if isinstance(item.type, str) else item.type.__name__
-            try:
-                values[item.name] = _parse(kind, text)
-            except ValueError:
-                raise ValueError(
-                    f"DOSSIERFLOW_{item.name.upper()}={text!r}: expected {kind}"
-                ) from None
-        settings = replace(cls(), **values)
-        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-
-
-def _parse(kind: str, text: str) -> Any:
-    if kind == "int":
-        return int(text)
-    if kind == "float":
-        return float(text)
-    if kind == "bool":
-        if text.lower() not in {"1", "0", "true", "false", "yes", "no"}:
-            raise ValueError(text)
-        return text.lower() in {"1", "true", "yes"}
-    if "Path" in kind:
-        return Path(text)
-    return text
+        return config.load(cls, environ, **overrides)

@@ -26,7 +26,8 @@ from clickhouse_connect.driver.exceptions import OperationalError
 from dossierflow.schemas.facts import DossierAlert, Recipient
 from dossierflow.sinks.base import BatchingSink, SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.sinks.kafka_sink import SinkSettings, SinkStatus, backoff_delay, serve
+from dossierflow.sinks.kafka_sink import SinkStatus, backoff_delay, serve
+from dossierflow.sinks.settings import SinkSettings
 from kafka.admin import KafkaAdminClient
 from kafka.producer import KafkaProducer
 

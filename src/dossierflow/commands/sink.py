@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import DEFAULT_SINK_HTTP_PORT, add_store_option, fail
+from dossierflow.commands.options import add_store_option
+from dossierflow.errors import DossierflowError
 
 if TYPE_CHECKING:
     from dossierflow.rules.catalog import Unit
-    from dossierflow.sinks.kafka_sink import SinkSettings
+    from dossierflow.sinks.settings import SinkSettings
     from dossierflow.store import Store
+
+
+class SinkHttpError(DossierflowError):
+    """The sink's HTTP endpoint cannot listen on its address."""
 
 
 def add_commands(subparsers: Any) -> None:
@@ -30,7 +34,7 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--alerts-topic", help="default: dossier-alerts")
     p.add_argument("--group", dest="group_id", help="consumer group of the sink")
     p.add_argument("--http-host", help="default: 127.0.0.1")
-    p.add_argument("--http-port", type=int, default=DEFAULT_SINK_HTTP_PORT)
+    p.add_argument("--http-port", type=int, help="default: 8686")
     p.add_argument("--batch-size", type=int, help="records per partition batch (10000)")
     p.add_argument("--batch-max-age", type=float, help="seconds a record may wait (1.0)")
     p.add_argument("--catalog", type=Path, help="catalogue YAML (default: the sample)")
@@ -39,11 +43,12 @@ def add_commands(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dossierflow import logs
+    from dossierflow.config import StoreSettings
     from dossierflow.rules.catalog import load_catalog
-    from dossierflow.sinks.kafka_sink import SinkSettings
-    from dossierflow.store import StoreError, connect, migrate
+    from dossierflow.sinks.settings import SinkSettings
+    from dossierflow.store import connect, migrate
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = SinkSettings.from_env(
         bootstrap=args.bootstrap,
         facts_topic=args.facts_topic,
@@ -54,20 +59,23 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         batch_max_age=args.batch_max_age,
     )
+    store_url = StoreSettings.from_env(clickhouse_url=args.store).url()
+    logs.configure("info")
+    units = load_catalog(args.catalog).units
+    write_store = connect(store_url)
     try:
-        units = load_catalog(args.catalog).units
-    except (OSError, ValueError) as exc:
-        return fail("sink", f"catalogue: {exc}")
-    try:
-        write_store = connect(args.store)
         migrate(write_store)
-        report_store = connect(args.store)
-    except StoreError as exc:
-        return fail("sink", str(exc), 1)
+        report_store = connect(store_url)
+    except BaseException:
+        write_store.close()
+        raise
     try:
         asyncio.run(_serve_until_signal(settings, write_store, report_store, units))
     except OSError as exc:
-        return fail("sink", f"HTTP endpoint {settings.http_host}:{settings.http_port}: {exc}", 1)
+        raise SinkHttpError(
+            f"cannot serve HTTP on {settings.http_host}:{settings.http_port}: {exc.strerror}; "
+            "choose another port with --http-port (or DOSSIERFLOW_HTTP_PORT)"
+        ) from None
     finally:
         report_store.close()
         write_store.close()

@@ -31,6 +31,8 @@ from types import TracebackType
 from typing import Any
 from xml.etree import ElementTree
 
+from dossierflow.errors import DossierflowError
+
 KAFKA_HOME_ENV = "DOSSIERFLOW_KAFKA_HOME"
 """Overrides the folder holding pom.xml, server.properties, log4j.properties and libs/."""
 PORT_ENV = "DOSSIERFLOW_KAFKA_PORT"
@@ -52,7 +54,7 @@ _LOG_TAIL_LINES = 40
 _COMPLETE_MARKER = ".complete"
 
 
-class KafkaLocalError(RuntimeError):
+class KafkaLocalError(DossierflowError, RuntimeError):
     """The local broker could not be provisioned, started or stopped."""
 
 

@@ -23,17 +23,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from dossierflow.errors import DossierflowError, ExitCode
+from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import Catalog, Unit
-from dossierflow.store import TIMEZONE, Store
+from dossierflow.store import Store
 
-LOCAL = ZoneInfo(TIMEZONE)
+LOCAL = VIETNAM
 UNKNOWN_LEVEL = ""
 LANGS = ("vi", "en")
 
@@ -127,8 +128,10 @@ class Report:
         return out
 
 
-class ReportError(ValueError):
+class ReportError(DossierflowError, ValueError):
     """Bad report parameters; the message names the parameter and the problem."""
+
+    exit_code = ExitCode.USAGE
 
 
 # --- the query (the imperative part) --------------------------------------------------

@@ -1,0 +1,49 @@
+"""Settings of `dossierflow sink`: defaults for a laptop, each one overridable by its
+DOSSIERFLOW_* variable and, where it has one, by a command-line option."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dossierflow import config
+from dossierflow.config import setting
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    bootstrap: str = setting(config.BOOTSTRAP, "Kafka bootstrap servers, HOST:PORT[,...]",
+                             option="--bootstrap")
+    facts_topic: str = setting(config.FACTS_TOPIC, "topic of the facts to store",
+                               option="--facts-topic")
+    alerts_topic: str = setting(config.ALERTS_TOPIC, "topic of the alerts to store",
+                                option="--alerts-topic")
+    group_id: str = setting("dossierflow-clickhouse-sink", "consumer group of the sink",
+                            option="--group")
+    batch_size: int = setting(
+        10_000, "a partition's buffer is written once it holds this many records", minimum=1,
+        option="--batch-size",
+    )
+    batch_max_age: float = setting(
+        1.0, "... or once its oldest record waited this many seconds", minimum=0,
+        option="--batch-max-age",
+    )
+    poll_timeout: float = setting(0.2, "seconds one poll of Kafka waits for records",
+                                  minimum=0.01)
+    backoff_max: float = setting(
+        30.0, "upper bound, in seconds, of the backoff while the store is unreachable",
+        minimum=0.1,
+    )
+    http_host: str = setting("127.0.0.1", "address of the HTTP endpoint (/report, /healthz, "
+                             "/readyz, /metrics)", option="--http-host")
+    http_port: int = setting(8686, "port of the HTTP endpoint", minimum=0,
+                             option="--http-port")
+    startup_wait: float = setting(
+        300.0, "seconds to wait for Kafka at start before giving up (0: for ever)", minimum=0
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> SinkSettings:
+        """Defaults, then DOSSIERFLOW_<FIELD> variables, then explicit overrides."""
+        return config.load(cls, environ, **overrides)
