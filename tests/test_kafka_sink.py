@@ -258,9 +258,13 @@ async def test_an_unreachable_store_pauses_then_everything_lands_exactly_once(
     base = f"http://127.0.0.1:{cfg.http_port}"
     async with running(cfg, sink, report_store) as task:
         await wait_for(lambda: flaky.failed_inserts >= 2, what="a failed insert")
-        status, health = await http_json(f"{base}/healthz")
-        assert status == 503 and health["paused"] and "Connection refused" in health["last_error"]
+        status, health = await http_json(f"{base}/healthz")  # alive, and says what is wrong
+        assert status == 200 and health["status"] == "store_unavailable"
+        assert health["paused"] and "Connection refused" in health["last_error"]
         assert health["committed"] == {} and health["written_records"] == 0
+        async with aiohttp.ClientSession() as session, session.get(f"{base}/readyz") as response:
+            assert response.status == 503
+            assert "is unavailable: " in await response.text()
         assert committed_offsets(topics.bootstrap, cfg.group_id) == 0  # nothing committed
         await wait_committed(cfg, records, task)
         status, health = await http_json(f"{base}/healthz")
@@ -334,7 +338,7 @@ async def test_report_command_goes_through_the_running_sink(
             _cli, "report", "--from", str(FROM), "--to", str(TO), "--store", url,
             "--sink-url", f"http://127.0.0.1:{free_port()}",
         )
-        assert refused.returncode == 2
+        assert refused.returncode == 1  # the store is unavailable to this command
         assert "is in use by another process" in refused.stderr
         assert "no sink serving it answered" in refused.stderr
         assert "Cannot lock" not in refused.stderr and "Traceback" not in refused.stderr

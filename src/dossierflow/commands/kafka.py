@@ -15,14 +15,16 @@ def add_commands(subparsers: Any) -> None:
         "kafka",
         help="manage a local Apache Kafka broker (KRaft, one node) for development",
         description="Manage a local Apache Kafka broker. The jars are fetched from Maven "
-        "Central on first start (deploy/kafka/pom.xml).",
+        "Central on first start into ~/.cache/dossierflow/kafka/<version>/ (needs Java 17+ "
+        "and Maven).",
     )
     kafka.add_argument("action", choices=("start", "stop", "status"))
     kafka.add_argument(
         "--data-dir",
         type=Path,
         default=None,
-        help="broker data dir (default: $DOSSIERFLOW_KAFKA_DATA_DIR or .dossierflow/kafka)",
+        help="broker data dir (default: $DOSSIERFLOW_KAFKA_DATA_DIR, else "
+        "~/.local/share/dossierflow/kafka)",
     )
     kafka.add_argument(
         "--port",
