@@ -20,30 +20,30 @@ class SinkSettings:
     alerts_topic: str = setting(config.ALERTS_TOPIC, "topic of the alerts to store",
                                 option="--alerts-topic")
     group_id: str = setting("dossierflow-clickhouse-sink", "consumer group of the sink",
-                            option="--group")
+                            option="--group", env="SINK_GROUP_ID")
     batch_size: int = setting(
         10_000, "a partition's buffer is written once it holds this many records", minimum=1,
-        option="--batch-size",
+        option="--batch-size", env="SINK_BATCH_SIZE",
     )
     batch_max_age: float = setting(
         1.0, "... or once its oldest record waited this many seconds", minimum=0,
-        option="--batch-max-age",
+        option="--batch-max-age", env="SINK_BATCH_MAX_AGE",
     )
     poll_timeout: float = setting(0.2, "seconds one poll of Kafka waits for records",
-                                  minimum=0.01)
+                                  minimum=0.01, env="SINK_POLL_TIMEOUT")
     backoff_max: float = setting(
         30.0, "upper bound, in seconds, of the backoff while the store is unreachable",
-        minimum=0.1,
+        minimum=0.1, env="SINK_BACKOFF_MAX",
     )
     http_host: str = setting("127.0.0.1", "address of the HTTP endpoint (/report, /healthz, "
-                             "/readyz, /metrics)", option="--http-host")
+                             "/readyz, /metrics)", option="--http-host", env="SINK_HTTP_HOST")
     http_port: int = setting(8686, "port of the HTTP endpoint", minimum=0,
-                             option="--http-port")
+                             option="--http-port", env="SINK_HTTP_PORT")
     startup_wait: float = setting(
         300.0, "seconds to wait for Kafka at start before giving up (0: for ever)", minimum=0
     )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> SinkSettings:
-        """Defaults, then DOSSIERFLOW_<FIELD> variables, then explicit overrides."""
+        """Defaults, then the DOSSIERFLOW_* variables, then explicit overrides."""
         return config.load(cls, environ, **overrides)

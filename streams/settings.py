@@ -55,7 +55,7 @@ class WorkerSettings:
     timer_interval: float = setting(0.2, "seconds between scans for due deadline alerts",
                                     minimum=0.01)
     closed_retention_days: float = setting(
-        30, "days a closed dossier's state is kept (late events of it are still applied)",
+        30, "days a closed dossier's state is kept after closing (recovery stays fast)",
         minimum=0,
     )
     batch_size: int = setting(2000, "most events applied in one batch", minimum=1)

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "dossierflow.commands.report",
     "dossierflow.commands.sink",
     "dossierflow.commands.demo",
+    "dossierflow.commands.config",
 )
 
 DEBUG_HELP = "show the traceback of a failure"

@@ -56,10 +56,14 @@ def setting(
     choices: tuple[str, ...] = (),
     aliases: tuple[str, ...] = (),
     option: str | None = None,
+    env: str | None = None,
 ) -> Any:
-    """A field of a settings model. `aliases` are deprecated variable names still read
-    (with a warning); `option` is the command-line option that overrides it, if any."""
+    """A field of a settings model. `env` names its variable after the prefix when the
+    field's name would clash with another process's setting; `aliases` are deprecated
+    variable names still read (with a warning); `option` is the command-line option that
+    overrides it, if any."""
     metadata = {
+        "env": env,
         "help": help,
         "secret": secret,
         "minimum": minimum,
@@ -88,7 +92,11 @@ def _prefix(model: type) -> str:
 
 
 def env_name(model: type, name: str) -> str:
-    return _prefix(model) + name.upper()
+    declared = next(
+        (f.metadata.get("env") for f in fields(model) if f.name == name),
+        None,
+    )
+    return _prefix(model) + (declared or name.upper())
 
 
 def _types(model: type) -> dict[str, Any]:

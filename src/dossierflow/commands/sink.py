@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise SinkHttpError(
             f"cannot serve HTTP on {settings.http_host}:{settings.http_port}: {exc.strerror}; "
-            "choose another port with --http-port (or DOSSIERFLOW_HTTP_PORT)"
+            "choose another port with --http-port (or DOSSIERFLOW_SINK_HTTP_PORT)"
         ) from None
     finally:
         report_store.close()
