@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from dossierflow.commands.options import add_store_option
 from dossierflow.errors import ExitCode
-from dossierflow.reporting.report import LANGS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -37,7 +36,7 @@ def add_commands(subparsers: Any) -> None:
     scope.add_argument("--unit", metavar="CODE", help="this unit and the units below it")
     scope.add_argument("--level", metavar="LEVEL", help="the units of one level")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    p.add_argument("--lang", choices=LANGS, default="vi")
+    p.add_argument("--lang", choices=("vi", "en"), default="vi")
     p.add_argument("--catalog", type=Path, help="catalogue YAML (default: the sample)")
     p.add_argument(
         "--sink-url",

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +41,8 @@ def add_commands(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
+
     from dossierflow import logs
     from dossierflow.config import StoreSettings
     from dossierflow.rules.catalog import load_catalog
@@ -85,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
 async def _serve_until_signal(
     settings: SinkSettings, write_store: Store, report_store: Store, units: Mapping[str, Unit]
 ) -> None:
+    import asyncio
+    import signal
+
     from dossierflow.sinks.clickhouse import ClickHouseSink
     from dossierflow.sinks.kafka_sink import serve
 

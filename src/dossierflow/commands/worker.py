@@ -6,8 +6,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dossierflow.streams.settings import WorkerSettings
-
 
 def add_commands(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -45,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.kafka.topics import TopicSpec, ensure_topics_waiting
     from dossierflow.rules.catalog import load_catalog
     from dossierflow.streams.health import WorkerHealth
+    from dossierflow.streams.settings import WorkerSettings
     from dossierflow.streams.worker import DossierWorker
 
     settings = WorkerSettings.from_env(
