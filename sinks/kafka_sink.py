@@ -11,8 +11,8 @@ the same batch is offered again after an exponential backoff, and the partitions
 it is stored. Nothing is skipped: offsets never move past an unstored record. Breach alerts
 do not wait for any of this; they are produced upstream by the worker.
 
-The same process serves `GET /report` and `GET /healthz` with aiohttp: chDB lets one process
-open a data directory, and while the sink runs that process is this one.
+The same process serves `GET /report`, `GET /healthz` and `GET /metrics` with aiohttp: chDB
+lets one process open a data directory, and while the sink runs that process is this one.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from dossierflow.rules.catalog import Unit
 from dossierflow.schemas.facts import DossierAlert, DossierFact, alert_decoder, fact_decoder
+from dossierflow.sinks import metrics
 from dossierflow.sinks.base import (
     BatchingSink,
     SinkBackpressureError,
@@ -39,6 +40,7 @@ from dossierflow.sinks.base import (
 )
 from dossierflow.sinks.report import ReportError, parse_date, render, run_report
 from dossierflow.sinks.store import Store, StoreError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from dossierflow.kafka_admin import KafkaSecurity
 
@@ -234,6 +236,7 @@ class SinkRunner:
             if batch.records:
                 await asyncio.to_thread(self.sink.write, batch)
         except SinkBackpressureError as exc:
+            metrics.INSERT_FAILURES.inc()
             self._backoff(exc)
             return False
         self.status.written_records += len(batch.records)
@@ -287,7 +290,8 @@ def build_app(
     report_store: Store,
     units: Mapping[str, Unit],
 ) -> web.Application:
-    """`GET /healthz` (200, or 503 while the store is unreachable) and `GET /report`."""
+    """`GET /healthz` (200, or 503 while the store is unreachable), `GET /report` and
+    `GET /metrics` (Prometheus)."""
     lock = asyncio.Lock()
 
     async def healthz(request: web.Request) -> web.Response:
@@ -325,8 +329,12 @@ def build_app(
             text=text, content_type=CONTENT_TYPES[fmt], charset="utf-8", headers=headers
         )
 
+    async def prometheus_metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     app = web.Application()
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", prometheus_metrics)
     app.router.add_get("/report", report)
     return app
 
