@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from dossierflow.sinks.kafka_sink import SinkSettings, SinkStatus, build_app
@@ -258,6 +259,17 @@ def test_every_deploy_yaml_and_json_file_parses() -> None:
         assert _yaml_documents(path), f"{path} is empty"
     for path in DEPLOY.rglob("*.json"):
         json.loads(path.read_text())
+
+
+def test_the_compose_file_follows_the_compose_specification() -> None:
+    # schema/compose-spec.json of github.com/compose-spec/compose-spec at commit 170098b
+    # (Apache-2.0), the schema `docker compose config` validates against.
+    schema = json.loads((ROOT / "tests" / "fixtures" / "compose-spec.json").read_text())
+    errors = [
+        f"{'.'.join(map(str, error.path))}: {error.message}"
+        for error in jsonschema.Draft7Validator(schema).iter_errors(compose())
+    ]
+    assert errors == []
 
 
 def test_the_deploy_files_start_each_process() -> None:
