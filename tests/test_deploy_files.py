@@ -329,6 +329,15 @@ def test_every_image_is_pinned() -> None:
     assert compose()["services"]["kafka"]["image"] == f"apache/kafka:{kafka_version[1]}"
 
 
+def test_the_image_build_copies_every_package_folder() -> None:
+    package_dirs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-dir"
+    ]
+    roots = {Path(folder).parts[0] for folder in package_dirs.values()}
+    copied = set(re.findall(r"^COPY (\S+) \1$", (DEPLOY / "Dockerfile").read_text(), re.MULTILINE))
+    assert roots <= copied, f"deploy/Dockerfile does not COPY {sorted(roots - copied)}"
+
+
 def test_the_image_runs_as_a_user_and_exposes_the_default_ports() -> None:
     dockerfile = (DEPLOY / "Dockerfile").read_text()
     user = re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)
