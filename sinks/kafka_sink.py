@@ -38,11 +38,11 @@ from dossierflow.sinks.base import (
     SinkBatch,
     digest_payloads,
 )
-from dossierflow.sinks.report import ReportError, parse_date, render, run_report
-from dossierflow.sinks.store import Store, StoreError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dossierflow.kafka_admin import KafkaSecurity
+from dossierflow.kafka.security import KafkaSecurity
+from dossierflow.reporting.http import report_handler
+from dossierflow.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -278,13 +278,6 @@ class SinkRunner:
 
 # --- HTTP -----------------------------------------------------------------------------
 
-CONTENT_TYPES = {
-    "json": "application/json",
-    "csv": "text/csv",
-    "table": "text/plain",
-}
-
-
 def build_app(
     status: SinkStatus,
     report_store: Store,
@@ -292,42 +285,10 @@ def build_app(
 ) -> web.Application:
     """`GET /healthz` (200, or 503 while the store is unreachable), `GET /report` and
     `GET /metrics` (Prometheus)."""
-    lock = asyncio.Lock()
 
     async def healthz(request: web.Request) -> web.Response:
         body = status.as_dict()
         return web.json_response(body, status=503 if status.paused else 200)
-
-    async def report(request: web.Request) -> web.Response:
-        query = request.query
-        fmt = query.get("format", "json")
-        lang = query.get("lang", "vi")
-        try:
-            if "from" not in query or "to" not in query:
-                raise ReportError("from and to are required (YYYY-MM-DD)")
-            period_from = parse_date(query["from"], "from")
-            period_to = parse_date(query["to"], "to")
-            if fmt not in CONTENT_TYPES:
-                raise ReportError(f"format {fmt!r}: use one of json, csv, table")
-            async with lock:  # one client, one query at a time
-                result = await asyncio.to_thread(
-                    run_report,
-                    report_store,
-                    units,
-                    period_from,
-                    period_to,
-                    unit=query.get("unit") or None,
-                    level=query.get("level") or None,
-                )
-            text = render(result, fmt, lang)
-        except ReportError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-        except StoreError as exc:
-            return web.json_response({"error": str(exc)}, status=503)
-        headers = {"X-Dossierflow-Reconciliation": "failed" if result.violations else "ok"}
-        return web.Response(
-            text=text, content_type=CONTENT_TYPES[fmt], charset="utf-8", headers=headers
-        )
 
     async def prometheus_metrics(request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -335,7 +296,7 @@ def build_app(
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", prometheus_metrics)
-    app.router.add_get("/report", report)
+    app.router.add_get("/report", report_handler(report_store, units))
     return app
 
 

@@ -38,7 +38,7 @@ from dossierflow.streams.timers import TimerIndex
 from dossierflow.streams.watermark import Watermark
 from faust.types import EventT
 
-from dossierflow.kafka_admin import KafkaSecurity
+from dossierflow.kafka.security import KafkaSecurity
 
 log = logging.getLogger(__name__)
 BEFORE_ANY_EVENT = datetime.min.replace(tzinfo=UTC)

@@ -26,7 +26,7 @@ import yaml
 from dossierflow.sinks.kafka_sink import SinkSettings, SinkStatus, build_app
 from dossierflow.streams.settings import WorkerSettings
 
-from dossierflow.kafka_admin import KafkaSecurity
+from dossierflow.kafka.security import KafkaSecurity
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"

@@ -27,14 +27,14 @@ from dossierflow.schemas.facts import DossierAlert, Recipient
 from dossierflow.sinks.base import BatchingSink, SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
 from dossierflow.sinks.kafka_sink import SinkSettings, SinkStatus, backoff_delay, serve
-from dossierflow.sinks.report import report_from_json
-from dossierflow.sinks.store import Store, connect, migrate
 from kafka.admin import KafkaAdminClient
 from kafka.producer import KafkaProducer
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from dossierflow.store_cmd import fetch_from_sink
+from dossierflow.reporting.client import fetch_from_sink
+from dossierflow.reporting.report import report_from_json
+from dossierflow.store import Store, connect, migrate
 from tests.test_report import EXPECTED, EXPECTED_TOTAL, FROM, TO, UNITS, all_facts
 from tests.test_store import cli as _cli
 
