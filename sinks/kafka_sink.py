@@ -11,8 +11,8 @@ the same batch is offered again after an exponential backoff, and the partitions
 it is stored. Nothing is skipped: offsets never move past an unstored record. Breach alerts
 do not wait for any of this; they are produced upstream by the worker.
 
-The same process serves `GET /report` and `GET /healthz` with aiohttp: chDB lets one process
-open a data directory, and while the sink runs that process is this one.
+The same process serves `GET /report`, `GET /healthz` and `GET /metrics` with aiohttp: chDB
+lets one process open a data directory, and while the sink runs that process is this one.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
 from dossierflow.rules.catalog import Unit
 from dossierflow.schemas.facts import DossierAlert, DossierFact, alert_decoder, fact_decoder
+from dossierflow.sinks import metrics
 from dossierflow.sinks.base import (
     BatchingSink,
     SinkBackpressureError,
@@ -228,6 +229,7 @@ class SinkRunner:
             if batch.records:
                 await asyncio.to_thread(self.sink.write, batch)
         except SinkBackpressureError as exc:
+            metrics.INSERT_FAILURES.inc()
             self._backoff(exc)
             return False
         self.status.written_records += len(batch.records)
@@ -276,7 +278,7 @@ def build_app(
     units: Mapping[str, Unit],
 ) -> web.Application:
     """`GET /healthz` (200 while the process runs, with the sink's state), `/readyz` (503
-    with the reasons until it consumes and stores), `/metrics` and `/report`."""
+    with the reasons until it consumes and stores), `/metrics` (Prometheus) and `/report`."""
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response(status.as_dict())

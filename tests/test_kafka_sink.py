@@ -30,6 +30,8 @@ from dossierflow.sinks.kafka_sink import SinkStatus, backoff_delay, serve
 from dossierflow.sinks.settings import SinkSettings
 from kafka.admin import KafkaAdminClient
 from kafka.producer import KafkaProducer
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 
 from dossierflow.reporting.client import fetch_from_sink
 from dossierflow.reporting.report import report_from_json
@@ -151,6 +153,20 @@ async def wait_for(
         await asyncio.sleep(0.1)
 
 
+async def insert_failures(base: str) -> float:
+    """`dossierflow_sink_insert_failures_total` as the sink's /metrics shows it."""
+    async with aiohttp.ClientSession() as session, session.get(f"{base}/metrics") as response:
+        text = await response.text()
+    samples = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "dossierflow_sink_insert_failures_total"
+    ]
+    assert len(samples) == 1, "the sink does not expose its insert failures"
+    return samples[0]
+
+
 async def wait_committed(cfg: SinkSettings, records: int, task: asyncio.Task[Any]) -> None:
     """Until /healthz says every produced record was stored and its offset committed."""
     url = f"http://127.0.0.1:{cfg.http_port}/healthz"
@@ -256,6 +272,8 @@ async def test_an_unreachable_store_pauses_then_everything_lands_exactly_once(
     sink = ClickHouseSink(Store(flaky, write_store.url), retry_after=0.3)
     cfg = settings(topics)
     base = f"http://127.0.0.1:{cfg.http_port}"
+    # The counter lives in this process, so earlier tests may have moved it.
+    failures_before = REGISTRY.get_sample_value("dossierflow_sink_insert_failures_total") or 0
     async with running(cfg, sink, report_store) as task:
         await wait_for(lambda: flaky.failed_inserts >= 2, what="a failed insert")
         status, health = await http_json(f"{base}/healthz")  # alive, and says what is wrong
@@ -270,6 +288,8 @@ async def test_an_unreachable_store_pauses_then_everything_lands_exactly_once(
         status, health = await http_json(f"{base}/healthz")
         assert status == 200 and not health["paused"]
         _, body = await http_json(f"{base}/report?from={FROM}&to={TO}")
+        # Each refused batch failed at its first insert, so batches = inserts here.
+        assert await insert_failures(base) - failures_before == flaky.failed_inserts
     assert 2 <= flaky.failed_inserts < 40  # exponential backoff, not a busy loop
     report = report_from_json(body)
     assert {r.unit_code: r.figures for r in report.rows} == EXPECTED
