@@ -3,6 +3,7 @@ DOSSIERFLOW_* variable and, where it has one, by a command-line option."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -86,7 +87,7 @@ class WorkerSettings:
 
     @classmethod
     def from_env(
-        cls, environ: dict[str, str] | None = None, **overrides: Any
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
     ) -> WorkerSettings:
         """Defaults, then DOSSIERFLOW_<FIELD> variables, then explicit overrides."""
         return config.load(cls, environ, **overrides)

@@ -99,7 +99,7 @@ class _RecordingEnv(dict[str, str]):
         super().__init__(values)
         self.asked: set[str] = set()
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         self.asked.add(key)
         return super().get(key, default)
 
@@ -219,8 +219,10 @@ def processes() -> list[Process]:
     found: list[Process] = []
     for name, service in compose()["services"].items():
         if str(service.get("image", "")).startswith("dossierflow:"):
-            env = {k: None if v is None else str(v) for k, v in service["environment"].items()}
-            found.append(Process(f"compose {name}", service["command"][0], env, service))
+            variables = {
+                k: None if v is None else str(v) for k, v in service["environment"].items()
+            }
+            found.append(Process(f"compose {name}", service["command"][0], variables, service))
     shared = _config_map("dossierflow-env")
     for workload in k8s_workloads():
         pod = workload["spec"]["template"]["spec"]
