@@ -13,8 +13,7 @@ from dossierflow.config import setting
 
 @dataclass(frozen=True)
 class SinkSettings:
-    bootstrap: str = setting(config.BOOTSTRAP, "Kafka bootstrap servers, HOST:PORT[,...]",
-                             option="--bootstrap")
+    bootstrap: str = config.bootstrap_setting()
     facts_topic: str = setting(config.FACTS_TOPIC, "topic of the facts to store",
                                option="--facts-topic")
     alerts_topic: str = setting(config.ALERTS_TOPIC, "topic of the alerts to store",
@@ -39,9 +38,7 @@ class SinkSettings:
                              "/readyz, /metrics)", option="--http-host", env="SINK_HTTP_HOST")
     http_port: int = setting(8686, "port of the HTTP endpoint", minimum=0,
                              option="--http-port", env="SINK_HTTP_PORT")
-    startup_wait: float = setting(
-        300.0, "seconds to wait for Kafka at start before giving up (0: for ever)", minimum=0
-    )
+    startup_wait: float = config.startup_wait_setting()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> SinkSettings:

@@ -17,8 +17,7 @@ from dossierflow.config import setting
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    bootstrap: str = setting(config.BOOTSTRAP, "Kafka bootstrap servers, HOST:PORT[,...]",
-                             option="--bootstrap")
+    bootstrap: str = config.bootstrap_setting()
     app_id: str = setting(
         "dossierflow",
         "Faust app id: the consumer group and the prefix of the state changelog topic",
@@ -77,9 +76,7 @@ class WorkerSettings:
                                    option="--catalog")
     max_event_bytes: int = setting(MAX_EVENT_BYTES, "largest event accepted, in bytes",
                                    minimum=1)
-    startup_wait: float = setting(
-        300.0, "seconds to wait for Kafka at start before giving up (0: for ever)", minimum=0
-    )
+    startup_wait: float = config.startup_wait_setting()
 
     @property
     def closed_retention(self) -> timedelta:

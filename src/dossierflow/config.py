@@ -199,6 +199,25 @@ def load(
         raise ConfigError(str(exc)) from None
 
 
+def options(namespace: object, model: type) -> dict[str, Any]:
+    """The command-line options of `namespace` (argparse's) named like fields of `model`:
+    the `overrides` of `load`."""
+    return {
+        item.name: getattr(namespace, item.name)
+        for item in fields(model)
+        if hasattr(namespace, item.name)
+    }
+
+
+def bootstrap_setting() -> Any:
+    return setting(BOOTSTRAP, "Kafka bootstrap servers, HOST:PORT[,...]", option="--bootstrap")
+
+
+def startup_wait_setting() -> Any:
+    return setting(300.0, "seconds to wait for Kafka at start before giving up (0: for ever)",
+                   minimum=0)
+
+
 def _type_name(annotation: Any) -> str:
     kind, optional = _base_type(annotation)
     names = {str: "text", int: "integer", float: "number", bool: "true/false", Path: "path"}

@@ -43,22 +43,13 @@ def add_commands(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from dossierflow import logs
+    from dossierflow import config, logs
     from dossierflow.config import StoreSettings
     from dossierflow.rules.catalog import load_catalog
     from dossierflow.sinks.settings import SinkSettings
     from dossierflow.store import connect, migrate
 
-    settings = SinkSettings.from_env(
-        bootstrap=args.bootstrap,
-        facts_topic=args.facts_topic,
-        alerts_topic=args.alerts_topic,
-        group_id=args.group_id,
-        http_host=args.http_host,
-        http_port=args.http_port,
-        batch_size=args.batch_size,
-        batch_max_age=args.batch_max_age,
-    )
+    settings = SinkSettings.from_env(**config.options(args, SinkSettings))
     store_url = StoreSettings.from_env(clickhouse_url=args.store).url()
     logs.configure("info")
     units = load_catalog(args.catalog).units

@@ -37,7 +37,7 @@ def add_commands(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from faust.worker import Worker
 
-    from dossierflow import logs
+    from dossierflow import config, logs
     from dossierflow.health import start_health_server
     from dossierflow.kafka.security import KafkaSecurity
     from dossierflow.kafka.topics import TopicSpec, ensure_topics_waiting
@@ -46,20 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.streams.settings import WorkerSettings
     from dossierflow.streams.worker import DossierWorker
 
-    settings = WorkerSettings.from_env(
-        bootstrap=args.bootstrap,
-        app_id=args.app_id,
-        events_topic=args.events_topic,
-        alerts_topic=args.alerts_topic,
-        facts_topic=args.facts_topic,
-        dead_letter_topic=args.dead_letter_topic,
-        partitions=args.partitions,
-        store=args.store,
-        data_dir=args.data_dir,
-        metrics_port=args.metrics_port,
-        catalog=args.catalog,
-        event_time=args.event_time,
-    )
+    settings = WorkerSettings.from_env(**config.options(args, WorkerSettings))
     logs.configure(args.loglevel)
     catalog = load_catalog(settings.catalog)
     security = KafkaSecurity.from_env()
