@@ -362,3 +362,33 @@ async def test_report_command_goes_through_the_running_sink(
         assert "is in use by another process" in refused.stderr
         assert "no sink serving it answered" in refused.stderr
         assert "Cannot lock" not in refused.stderr and "Traceback" not in refused.stderr
+
+
+async def test_report_through_a_sink_whose_store_is_empty_says_so(
+    topics: Topics, stores: tuple[Store, Store]
+) -> None:
+    write_store, report_store = stores
+    cfg = settings(topics)
+    async with running(cfg, ClickHouseSink(write_store), report_store):
+        sink_url = f"http://127.0.0.1:{cfg.http_port}"
+        await wait_for(lambda: bool(urllib_status(f"{sink_url}/healthz")), what="the sink")
+        done = await asyncio.to_thread(
+            _cli, "report", "--from", str(FROM), "--to", str(TO), "--store",
+            write_store.url.display, "--sink-url", sink_url,
+        )
+    assert done.returncode == 4 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"dossierflow report: the store {write_store.url.display} served by the sink at "
+        f"{sink_url} holds no facts at all, so there is nothing to report; is the worker "
+        "producing facts?"
+    ]
+
+
+def urllib_status(url: str) -> int:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return int(response.status)
+    except OSError:
+        return 0

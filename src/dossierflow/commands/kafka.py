@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dossierflow.errors import ExitCode
+
 
 def add_commands(subparsers: Any) -> None:
     """Register `kafka` on an argparse `add_subparsers()` object."""
@@ -62,7 +64,8 @@ def run_kafka(args: argparse.Namespace) -> int:
         running = broker.status()
         if running is None:
             print(f"kafka: not running (data {broker.data_dir})")
-            return 3  # like `systemctl status`: not running is not an error of the command
+            # Like `systemctl status`: not running is not an error of the command.
+            return ExitCode.CHECK_FAILED
         print(
             f"kafka: running on {running.bootstrap} (pid {running.pid}, up "
             f"{time.time() - running.started_at:.0f} s); data {running.data_dir}, "
