@@ -371,7 +371,14 @@ async def test_report_through_a_sink_whose_store_is_empty_says_so(
     cfg = settings(topics)
     async with running(cfg, ClickHouseSink(write_store), report_store):
         sink_url = f"http://127.0.0.1:{cfg.http_port}"
-        await wait_for(lambda: bool(urllib_status(f"{sink_url}/healthz")), what="the sink")
+        deadline = time.monotonic() + 90
+        while True:  # until the sink's HTTP endpoint answers
+            try:
+                await http_json(f"{sink_url}/healthz")
+                break
+            except aiohttp.ClientError:
+                assert time.monotonic() < deadline, "the sink never answered"
+                await asyncio.sleep(0.2)
         done = await asyncio.to_thread(
             _cli, "report", "--from", str(FROM), "--to", str(TO), "--store",
             write_store.url.display, "--sink-url", sink_url,
@@ -383,12 +390,3 @@ async def test_report_through_a_sink_whose_store_is_empty_says_so(
         "producing facts?"
     ]
 
-
-def urllib_status(url: str) -> int:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return int(response.status)
-    except OSError:
-        return 0

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     catalog = load_catalog(settings.catalog)
     security = KafkaSecurity.from_env()
     health = WorkerHealth(settings)
-    server = start_health_server("", settings.metrics_port, health.readiness, "--metrics-port")
+    server = start_health_server("", settings.metrics_port, health.readiness,
+                                 "--metrics-port (or DOSSIERFLOW_METRICS_PORT)")
     retention_ms = settings.retention_days * 24 * 3600 * 1000
     ensure_topics_waiting(
         settings.bootstrap,
