@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "dossierflow.kafka_cmd",
     "dossierflow.store_cmd",
     "dossierflow.demo_cmd",
+    "dossierflow.commands.notify",
 )
 
 

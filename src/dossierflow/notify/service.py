@@ -1,0 +1,192 @@
+"""The notifier's engine: alerts in, messages out, every step recorded in the store.
+
+`accept` routes a batch of alerts and stores their deliveries (the caller commits Kafka
+offsets after it returns). `tick` is called on a schedule: it claims the deliveries that are
+due into messages, plans the morning digest once the office opens, and starts sending the
+ready messages, each in its own task, so a slow or failing recipient never holds the others.
+A failed message is retried with backoff and jitter, for ever: what a recipient missed while
+its server was down reaches it when the server is back. The clock is injected: tests move
+it over nights and holidays without sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from dossierflow.rules.catalog import Catalog
+from dossierflow.schemas.facts import DossierAlert
+
+from dossierflow.notify import metrics
+from dossierflow.notify.channels.base import DeliveryError, Outgoing, Sender
+from dossierflow.notify.planning import morning_digest_due, retry_delay, send_at
+from dossierflow.notify.privacy import describe
+from dossierflow.notify.recipients import Channel, RecipientsBook
+from dossierflow.notify.render import render
+from dossierflow.notify.routing import heads_of, route
+from dossierflow.notify.store import NotifyStore, PlannedDelivery, StoredMessage
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Policy:
+    batch_window: timedelta = timedelta(seconds=30)
+    morning_digest: bool = True
+    retry_base: float = 2.0
+    retry_cap: float = 600.0
+    concurrency: int = 32
+
+
+class Notifier:
+    def __init__(
+        self,
+        store: NotifyStore,
+        book: RecipientsBook,
+        catalog: Catalog,
+        senders: Mapping[Channel, Sender],
+        clock: Clock,
+        policy: Policy = Policy(),
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.book = book
+        self.catalog = catalog
+        self.senders = senders
+        self.clock = clock
+        self.policy = policy
+        self._rng = rng or random.Random()
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._failing: set[tuple[str, str]] = set()
+
+    # --- intake ---------------------------------------------------------------------
+
+    def accept(self, alerts: Sequence[DossierAlert]) -> int:
+        """Route and store a batch of alerts; returns the deliveries new to the store."""
+        now = self.clock()
+        calendar, window = self.catalog.calendar, self.policy.batch_window
+        planned = [
+            PlannedDelivery(
+                alert, target.person.id, target.channel,
+                partial(send_at, now, calendar, target.person.hours, window),
+            )
+            for alert in alerts
+            for target in route(alert, self.book, self.catalog.units)
+        ]
+        metrics.ALERTS_RECEIVED.inc(len(alerts))
+        return self.store.accept(planned, alerts, now)
+
+    def close_dossiers(self, dossier_ids: Iterable[str]) -> None:
+        self.store.close_dossiers(dossier_ids)
+
+    def reload(self, book: RecipientsBook) -> None:
+        """A new recipients file: waiting deliveries and messages keep their person ids and
+        are sent to whatever addresses the new file gives those ids."""
+        self.book = book
+
+    # --- outbox ---------------------------------------------------------------------
+
+    def plan(self) -> None:
+        """Claim due deliveries into messages and plan the morning digest when due."""
+        now = self.clock()
+        self.store.claim_due(now, self.policy.batch_window.total_seconds())
+        if self.policy.morning_digest and morning_digest_due(
+            now, self.catalog.calendar, self.store.last_morning()
+        ):
+            self._plan_morning(now)
+        counts = self.store.counts()
+        metrics.DIGESTS_WAITING.set(counts["digests"])
+        metrics.UNSENT.set(counts["unsent"])
+
+    def _plan_morning(self, now: datetime) -> None:
+        messages = []
+        for unit_code, alerts in self.store.open_alerts_by_unit().items():
+            _, heads = heads_of(unit_code, self.book, self.catalog.units)
+            for person in heads:
+                for channel in person.channels:
+                    messages.append((person.id, channel.value, unit_code, alerts))
+        self.store.plan_morning(self.catalog.calendar.local(now).date(), messages, now)
+        log.info("morning digest planned: %d messages", len(messages))
+
+    async def tick(self) -> None:
+        """Plan, then start sending every ready message not already in flight."""
+        self.plan()
+        free = self.policy.concurrency - len(self._in_flight)
+        if free <= 0:
+            return
+        for message in self.store.ready(self.clock(), self._in_flight, free):
+            task = asyncio.create_task(self._deliver(message))
+            self._in_flight[message.message_id] = task
+            task.add_done_callback(partial(self._done, message.message_id))
+
+    def _done(self, message_id: str, task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(message_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery task failed", exc_info=task.exception())
+
+    async def drain(self) -> None:
+        """Wait for the messages in flight (tests, shutdown)."""
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+
+    def outgoing(self, message: StoredMessage) -> Outgoing | None:
+        person = self.book.people.get(message.person_id)
+        if person is None:
+            return None
+        rendered = render(
+            message.kind, message.alerts,
+            person_name=person.name, lang=person.language, message_id=message.message_id,
+            units=self.catalog.units, procedures=self.catalog.procedures,
+            unit_code=message.unit_code,
+        )
+        return Outgoing(message.message_id, message.kind, person, rendered, message.alerts,
+                        message.unit_code)
+
+    async def _deliver(self, message: StoredMessage) -> None:
+        channel = message.channel
+        outgoing = self.outgoing(message)
+        sender = self.senders.get(Channel(channel))
+        if outgoing is None or sender is None:
+            why = "not in the recipients file" if outgoing is None else "channel not configured"
+            self.store.mark_dropped(message.message_id, why)
+            metrics.DELIVERIES.labels(channel, "dropped").inc()
+            log.error("message %s to %s dropped: %s", message.message_id, message.person_id, why)
+            return
+        key = (message.person_id, channel)
+        try:
+            await sender.send(outgoing)
+        except DeliveryError as exc:
+            if exc.permanent:
+                self.store.mark_dropped(message.message_id, exc.reason)
+                metrics.DELIVERIES.labels(channel, "dropped").inc()
+                log.error("message %s to %s dropped: %s", message.message_id,
+                          describe(outgoing, channel), exc.reason)
+                return
+            attempts = message.attempts + 1
+            delay = retry_delay(attempts, self.policy.retry_base, self.policy.retry_cap, self._rng)
+            self.store.mark_failed(
+                message.message_id, self.clock() + timedelta(seconds=delay), exc.reason
+            )
+            self._failing.add(key)
+            metrics.DELIVERIES.labels(channel, "failed").inc()
+            metrics.FAILING.set(len(self._failing))
+            log.warning(
+                "message %s to %s failed (attempt %d, next in %.0f s): %s",
+                message.message_id, describe(outgoing, channel), attempts, delay, exc.reason,
+            )
+            return
+        now = self.clock()
+        self.store.mark_sent(message.message_id, now)
+        self._failing.discard(key)
+        metrics.FAILING.set(len(self._failing))
+        metrics.DELIVERIES.labels(channel, "sent").inc()
+        metrics.LATENCY.labels(channel).observe(max(0.0, now.timestamp() - message.first_alert_at))
+        log.info("message %s (%s, %d alerts) sent to %s", message.message_id, message.kind,
+                 len(message.alerts), describe(outgoing, channel))
