@@ -87,9 +87,28 @@ class KindRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class _BookSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    units: dict[str, UnitContacts] = {}
+    """The top level; units and rules are converted entry by entry, because msgspec's
+    error paths show a dict key as `[...]` and the key is what the reader needs."""
+
+    units: dict[str, Any] = {}
     province_operations: tuple[Person, ...] = ()
-    rules: dict[AlertKind, KindRule] = {}
+    rules: dict[str, Any] = {}
+
+
+class _Invalid(Exception):
+    def __init__(self, path: str, problem: str) -> None:
+        self.path, self.problem = path, problem
+
+
+def _convert(value: Any, kind: Any, path: str) -> Any:
+    """`msgspec.convert`, with errors as (path from the root, problem)."""
+    try:
+        return msgspec.convert(value, type=kind, strict=True)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        match = _AT_PATH.search(message)
+        inner = match.group(1) if match else ""
+        raise _Invalid(path + inner, message[: match.start()] if match else message) from None
 
 
 _DEFAULT_RULES: Mapping[AlertKind, KindRule] = MappingProxyType(
@@ -124,22 +143,21 @@ _AT_PATH = re.compile(r" - at `\$([^`]*)`$")
 
 
 def _line_of(root: yaml.Node | None, path: str) -> int | None:
-    """1-based line of the node at a msgspec path (`.units.S-TP.heads[0]`), or of the
-    deepest node found on the way."""
-    node = root
+    """1-based line of the field at a path such as `.units.S-TP.heads[0]` (a mapping key's
+    own line), or of the deepest node found on the way."""
+    node, line = root, None if root is None else root.start_mark.line
     for key, index in _PATH_STEP.findall(path):
         if isinstance(node, yaml.MappingNode) and key:
-            found = [v for k, v in node.value if getattr(k, "value", None) == key]
+            found = [(k, v) for k, v in node.value if getattr(k, "value", None) == key]
             if not found:
                 break
-            node = found[0]
-        elif isinstance(node, yaml.SequenceNode) and index:
-            if int(index) >= len(node.value):
-                break
+            line, node = found[0][0].start_mark.line, found[0][1]
+        elif isinstance(node, yaml.SequenceNode) and index and int(index) < len(node.value):
             node = node.value[int(index)]
+            line = node.start_mark.line
         else:
             break
-    return None if node is None else node.start_mark.line + 1
+    return None if line is None else line + 1
 
 
 def parse_recipients(
@@ -156,24 +174,30 @@ def parse_recipients(
             source, mark.line + 1 if mark else None, "YAML", str(exc.problem)
         ) from None
     try:
-        spec = msgspec.convert(data or {}, type=_BookSpec, strict=True)
-    except msgspec.ValidationError as exc:
-        message = str(exc)
-        match = _AT_PATH.search(message)
-        path = match.group(1) if match else ""
-        problem = message[: match.start()] if match else message
+        top = _convert(data or {}, _BookSpec, "")
+        contacts = {
+            str(code): _convert(value or {}, UnitContacts, f".units.{code}")
+            for code, value in top.units.items()
+        }
+        rules = {}
+        for kind, value in top.rules.items():
+            if kind not in AlertKind.__members__:
+                raise _Invalid(f".rules.{kind}", f"not an alert kind (one of "
+                               f"{', '.join(AlertKind.__members__)})")
+            rules[AlertKind(kind)] = _convert(value or {}, KindRule, f".rules.{kind}")
+        problems = _problems(contacts, top.province_operations, units)
+        if problems:
+            raise _Invalid(*problems[0])
+    except _Invalid as invalid:
         raise RecipientsError(
-            source, _line_of(root, path), path.lstrip(".") or "$", problem
+            source, _line_of(root, invalid.path), invalid.path.lstrip(".") or "$",
+            invalid.problem,
         ) from None
-    problems = list(_problems(spec, units))
-    if problems:
-        path, problem = problems[0]
-        raise RecipientsError(source, _line_of(root, path), path.lstrip("."), problem)
-    people = {person.id: person for _, person in _all_people(spec)}
+    people = {p.id: p for _, p in _all_people(contacts, top.province_operations)}
     return RecipientsBook(
-        units=MappingProxyType(dict(spec.units)),
-        province_operations=spec.province_operations,
-        rules=MappingProxyType({**_DEFAULT_RULES, **spec.rules}),
+        units=MappingProxyType(contacts),
+        province_operations=top.province_operations,
+        rules=MappingProxyType({**_DEFAULT_RULES, **rules}),
         people=MappingProxyType(people),
     )
 
@@ -186,9 +210,11 @@ def load_recipients(path: Path, units: Mapping[str, Unit] | None = None) -> Reci
     return parse_recipients(text, str(path), units)
 
 
-def _all_people(spec: _BookSpec) -> list[tuple[str, Person]]:
-    found = [(f".province_operations[{i}]", p) for i, p in enumerate(spec.province_operations)]
-    for code, contacts in spec.units.items():
+def _all_people(
+    units: Mapping[str, UnitContacts], operations: Sequence[Person]
+) -> list[tuple[str, Person]]:
+    found = [(f".province_operations[{i}]", p) for i, p in enumerate(operations)]
+    for code, contacts in units.items():
         for group in ("heads", "deputies"):
             for i, person in enumerate(getattr(contacts, group)):
                 found.append((f".units.{code}.{group}[{i}]", person))
@@ -199,17 +225,19 @@ _CHANNEL_NEEDS = {Channel.EMAIL: "email", Channel.ZALO: "phone", Channel.WEBHOOK
 
 
 def _problems(
-    spec: _BookSpec, units: Mapping[str, Unit] | None
+    contacts: Mapping[str, UnitContacts],
+    operations: Sequence[Person],
+    units: Mapping[str, Unit] | None,
 ) -> Sequence[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     if units is not None:
         problems += [
             (f".units.{code}", f"unit {code!r} is not in the catalogue")
-            for code in spec.units
+            for code in contacts
             if code not in units
         ]
     seen: dict[str, tuple[str, Person]] = {}
-    for path, person in _all_people(spec):
+    for path, person in _all_people(contacts, operations):
         for channel in person.channels:
             needed = _CHANNEL_NEEDS[channel]
             if getattr(person, needed) is None:
