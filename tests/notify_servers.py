@@ -25,7 +25,7 @@ from standardwebhooks import Webhook
 
 from dossierflow.kafka_local import free_port
 
-SMTP_USER, SMTP_PASSWORD = "notifier", "mật-khẩu-thử"
+SMTP_USER, SMTP_PASSWORD = "notifier", "s3cret-for-tests"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ZALO_TOKEN = "zalo-test-token"
 
@@ -72,7 +72,7 @@ def smtp_server(tmp: Path) -> Iterator[SmtpInbox]:
             return AuthResult(success=False, handled=False)
         login = (data.login.decode(), data.password.decode())
         inbox.logins.append((mechanism, login[0]))
-        return AuthResult(success=login == (SMTP_USER, SMTP_PASSWORD))
+        return AuthResult(success=login == (SMTP_USER, SMTP_PASSWORD), handled=False)
 
     controller = Controller(
         _Handler(inbox), hostname=inbox.host, port=inbox.port,

@@ -81,6 +81,8 @@ _HTML = Template(
 
 
 class Rendered(msgspec.Struct, frozen=True):
+    kind: str
+    """alert, batch, digest, morning or test: a message of one alert is an `alert`."""
     subject: str
     text: str
     html: str
@@ -159,4 +161,4 @@ def render(
         details=html_details,
         footer=html.escape(footer),
     )
-    return Rendered(subject=subject, text=text, html=page, lines=lines)
+    return Rendered(kind=kind, subject=subject, text=text, html=page, lines=lines)

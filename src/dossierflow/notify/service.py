@@ -149,6 +149,18 @@ class Notifier:
         return Outgoing(message.message_id, message.kind, person, rendered, message.alerts,
                         message.unit_code)
 
+    @staticmethod
+    async def _send(sender: Sender, outgoing: Outgoing) -> None:
+        """A sender's unexpected exception is a failed attempt like any other: retried with
+        backoff, never a tight loop of immediate retries."""
+        try:
+            await sender.send(outgoing)
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            log.exception("unexpected error in the %s sender", type(sender).__name__)
+            raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+
     async def _deliver(self, message: StoredMessage) -> None:
         channel = message.channel
         outgoing = self.outgoing(message)
@@ -161,7 +173,7 @@ class Notifier:
             return
         key = (message.person_id, channel)
         try:
-            await sender.send(outgoing)
+            await self._send(sender, outgoing)
         except DeliveryError as exc:
             if exc.permanent:
                 self.store.mark_dropped(message.message_id, exc.reason)

@@ -31,7 +31,7 @@ def payload(message: Outgoing, timestamp: int) -> dict[str, Any]:
     """The body: `type`, `timestamp`, `data` as the spec recommends. Alerts carry no
     applicant data, so they are sent whole."""
     return {
-        "type": f"dossier.alerts.{message.kind}",
+        "type": f"dossier.alerts.{message.rendered.kind}",
         "timestamp": timestamp,
         "data": {
             "message_id": message.message_id,
