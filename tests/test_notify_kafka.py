@@ -26,10 +26,10 @@ from tests.notify_servers import WEBHOOK_SECRET, WebhookCall, WebhookReceiver
 pytestmark = pytest.mark.timeout(300)
 
 
-def recipients_file(path: Path, url: str) -> Path:
+def recipients_file(path: Path, url: str, suffix: str = "") -> Path:
     def person(pid: str) -> str:
         return (f"{{id: {pid}, name: {pid}, channels: [webhook], hours: always, "
-                f'webhook: {{url: "{url}/{pid}", secret: {WEBHOOK_SECRET}}}}}')
+                f'webhook: {{url: "{url}/{pid}{suffix}", secret: {WEBHOOK_SECRET}}}}}')
 
     path.write_text(
         f"province_operations: [{person('ops')}]\n"
@@ -58,6 +58,14 @@ def received_pairs(calls: list[WebhookCall]) -> dict[tuple[str, str], set[str]]:
         for alert in call.payload["data"]["alerts"]:
             found.setdefault((person, alert["alert_id"]), set()).add(call.headers["webhook-id"])
     return found
+
+
+async def wait_for_log(path: Path, text: str, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while text not in path.read_text(encoding="utf-8"):
+        assert loop.time() < deadline, f"{text!r} never appeared in {path}"
+        await asyncio.sleep(0.1)
 
 
 @pytest.fixture
@@ -137,6 +145,19 @@ async def test_sigkilled_notifier_restarts_and_delivers_everything_once_per_key(
             lambda calls: wanted <= set(received_pairs(calls)), timeout=180
         )
         await asyncio.sleep(1.0)  # a repeat, if any, would arrive now
+        received = received_pairs(receiver.calls)
+        # SIGHUP with a broken file keeps the old one; with a good one, new addresses apply.
+        (tmp_path / "r.yaml").write_text("units: [", encoding="utf-8")
+        process.send_signal(signal.SIGHUP)
+        await wait_for_log(tmp_path / "notify.log", "not reloaded, the previous one stays")
+        recipients_file(tmp_path / "r.yaml", receiver.url, suffix="-new")
+        process.send_signal(signal.SIGHUP)
+        late = alerts_batch(61, 1)  # an OVERDUE: to x01-head
+        await produce(kafka_bootstrap, alerts_topic, late)
+        await receiver.wait_for(
+            lambda calls: ("x01-head-new", late[0].alert_id) in received_pairs(calls),
+            timeout=60,
+        )
         metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         async with aiohttp.ClientSession() as session, session.get(metrics_url) as response:
             metrics_text = await response.text()
@@ -144,7 +165,6 @@ async def test_sigkilled_notifier_restarts_and_delivers_everything_once_per_key(
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
-    received = received_pairs(receiver.calls)
     assert set(received) == wanted
     # Each (person, alert) came in one message id: a re-send repeated the id it had.
     assert {pair: ids for pair, ids in received.items() if len(ids) > 1} == {}
