@@ -92,7 +92,7 @@ async def test_check_reports_a_bad_file_in_one_line_with_its_line_number(
     recipients = tmp_path / "r.yaml"
     recipients.write_text("units:\n  X-01:\n    heads:\n      - {id: h, name: H, email: nope}\n",
                           encoding="utf-8")
-    status, out, err = await run_notify("--recipients", str(recipients), "--check", env={})
+    status, _, err = await run_notify("--recipients", str(recipients), "--check", env={})
     assert status == 2
     assert err.strip().startswith(f"dossierflow notify: {recipients}:4: units.X-01.heads[0].email:")
     assert len(err.strip().splitlines()) == 1

@@ -222,3 +222,13 @@ async def test_an_alert_read_twice_is_delivered_once(rig: Rig) -> None:
     assert rig.notifier.accept([alert]) == 0
     await rig.tick_at(vn("2026-03-02 10:05"))
     assert len(rig.inbox.messages) == 1
+
+
+async def test_a_long_burst_is_split_into_messages_of_at_most_the_limit(rig: Rig) -> None:
+    rig.notifier.policy = replace(rig.notifier.policy, max_alerts_per_message=2)
+    rig.notifier.accept([make_alert(AlertKind.AT_RISK, f"HS-{n}", "X-01") for n in range(5)])
+    await rig.tick_at(vn("2026-03-02 10:00:30"))
+    assert sorted(len(dossiers(m)) for m in rig.inbox.messages) == [1, 2, 2]
+    assert sorted(d for m in rig.inbox.messages for d in dossiers(m)) == [
+        f"HS-{n}" for n in range(5)
+    ]

@@ -48,6 +48,7 @@ def build_notifier(
         retry_base=settings.retry_base,
         retry_cap=settings.retry_cap,
         concurrency=settings.concurrency,
+        max_alerts_per_message=settings.max_alerts_per_message,
     )
     return Notifier(store, book, catalog, senders, lambda: wall_clock(catalog), policy)
 

@@ -43,6 +43,7 @@ class Policy:
     retry_base: float = 2.0
     retry_cap: float = 600.0
     concurrency: int = 32
+    max_alerts_per_message: int = 100
 
 
 class Notifier:
@@ -96,7 +97,9 @@ class Notifier:
     def plan(self) -> None:
         """Claim due deliveries into messages and plan the morning digest when due."""
         now = self.clock()
-        self.store.claim_due(now, self.policy.batch_window.total_seconds())
+        self.store.claim_due(
+            now, self.policy.batch_window.total_seconds(), self.policy.max_alerts_per_message
+        )
         if self.policy.morning_digest and morning_digest_due(
             now, self.catalog.calendar, self.store.last_morning()
         ):

@@ -43,6 +43,8 @@ class NotifySettings:
     """Seconds between two looks at the outbox."""
     concurrency: int = 32
     """Messages in flight at once (each to one person on one channel)."""
+    max_alerts_per_message: int = 100
+    """A longer burst or digest is split: past this a list is not read, and payloads grow."""
     metrics_port: int = 9110
     http_host: str = "127.0.0.1"
 

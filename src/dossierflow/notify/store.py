@@ -199,9 +199,9 @@ class NotifyStore:
 
     # --- the outbox -----------------------------------------------------------------
 
-    def claim_due(self, now: datetime, window_seconds: float) -> int:
-        """Group each person's due deliveries per channel into one message each; returns
-        how many messages were created."""
+    def claim_due(self, now: datetime, window_seconds: float, max_alerts: int = 100) -> int:
+        """Group each person's due deliveries per channel into messages of at most
+        `max_alerts` alerts; returns how many messages were created."""
         db = self._transaction()
         try:
             groups: dict[tuple[str, str], list[tuple[str, bytes, float, float]]] = {}
@@ -212,28 +212,33 @@ class NotifyStore:
                 (now.timestamp(),),
             ):
                 groups.setdefault((row[0], row[1]), []).append(row[2:])
+            created = 0
             for (person_id, channel), rows in groups.items():
-                alert_ids = [r[0] for r in rows]
-                mid = message_id(person_id, channel, alert_ids)
-                alerts = [_decode_alert(r[1]) for r in rows]
-                first_planned = datetime.fromtimestamp(min(r[2] for r in rows), now.tzinfo)
-                send_instant = datetime.fromtimestamp(max(r[3] for r in rows), now.tzinfo)
-                held = is_digest(first_planned, send_instant, timedelta(seconds=window_seconds))
-                kind = "digest" if held else "batch"
-                first_alert_at = min(a.at.timestamp() for a in alerts)
-                self._insert_message(
-                    mid, person_id, channel, kind, None, alerts, now, first_alert_at
-                )
-                db.executemany(
-                    "UPDATE deliveries SET state = 'claimed', message_id = ? "
-                    "WHERE alert_id = ? AND person_id = ? AND channel = ?",
-                    [(mid, a, person_id, channel) for a in alert_ids],
-                )
+                for start in range(0, len(rows), max_alerts):
+                    self._claim(person_id, channel, rows[start:start + max_alerts], now,
+                                timedelta(seconds=window_seconds))
+                    created += 1
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return len(groups)
+        return created
+
+    def _claim(self, person_id: str, channel: str, rows: Sequence[tuple[str, bytes, float, float]],
+               now: datetime, window: timedelta) -> None:
+        alert_ids = [r[0] for r in rows]
+        mid = message_id(person_id, channel, alert_ids)
+        alerts = [_decode_alert(r[1]) for r in rows]
+        first_planned = datetime.fromtimestamp(min(r[2] for r in rows), now.tzinfo)
+        send_instant = datetime.fromtimestamp(max(r[3] for r in rows), now.tzinfo)
+        kind = "digest" if is_digest(first_planned, send_instant, window) else "batch"
+        first_alert_at = min(a.at.timestamp() for a in alerts)
+        self._insert_message(mid, person_id, channel, kind, None, alerts, now, first_alert_at)
+        self._db.executemany(
+            "UPDATE deliveries SET state = 'claimed', message_id = ? "
+            "WHERE alert_id = ? AND person_id = ? AND channel = ?",
+            [(mid, a, person_id, channel) for a in alert_ids],
+        )
 
     def _insert_message(
         self, mid: str, person_id: str, channel: str, kind: str, unit_code: str | None,
