@@ -83,7 +83,7 @@ async def run(settings: NotifySettings, smtp: SmtpSettings, zalo: ZaloSettings) 
         while not stop.is_set():
             await notifier.tick()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), settings.tick)
+                await asyncio.wait_for(notifier.activity.wait(), settings.tick)
 
     log.info("notify: %s -> %d people; state %s", ", ".join(alert_consumer.topics),
              len(notifier.book.people), settings.state)

@@ -66,6 +66,11 @@ class Notifier:
         self._rng = rng or random.Random()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._failing: set[tuple[str, str]] = set()
+        self._sent: list[tuple[str, datetime]] = []
+        self._failed: list[tuple[str, datetime, str]] = []
+        self._dropped: list[tuple[str, str]] = []
+        self.activity = asyncio.Event()
+        """Set when a delivery finished: the runner ticks at once to start the next."""
 
     # --- intake ---------------------------------------------------------------------
 
@@ -118,8 +123,17 @@ class Notifier:
         self.store.plan_morning(self.catalog.calendar.local(now).date(), messages, now)
         log.info("morning digest planned: %d messages", len(messages))
 
+    def _record_outcomes(self) -> None:
+        sent, failed, dropped = self._sent, self._failed, self._dropped
+        self._sent, self._failed, self._dropped = [], [], []
+        self.store.record_outcomes(sent, failed, dropped)
+
     async def tick(self) -> None:
-        """Plan, then start sending every ready message not already in flight."""
+        """Record finished attempts, plan, then start sending every ready message not
+        already in flight (no await in between: a finished message is never picked again
+        before its outcome is recorded)."""
+        self.activity.clear()
+        self._record_outcomes()
         self.plan()
         free = self.policy.concurrency - len(self._in_flight)
         if free <= 0:
@@ -131,6 +145,7 @@ class Notifier:
 
     def _done(self, message_id: str, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(message_id, None)
+        self.activity.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task failed", exc_info=task.exception())
 
@@ -138,6 +153,7 @@ class Notifier:
         """Wait for the messages in flight (tests, shutdown)."""
         while self._in_flight:
             await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+        self._record_outcomes()
 
     def outgoing(self, message: StoredMessage) -> Outgoing | None:
         person = self.book.people.get(message.person_id)
@@ -170,7 +186,7 @@ class Notifier:
         sender = self.senders.get(Channel(channel))
         if outgoing is None or sender is None:
             why = "not in the recipients file" if outgoing is None else "channel not configured"
-            self.store.mark_dropped(message.message_id, why)
+            self._dropped.append((message.message_id, why))
             metrics.DELIVERIES.labels(channel, "dropped").inc()
             log.error("message %s to %s dropped: %s", message.message_id, message.person_id, why)
             return
@@ -179,15 +195,15 @@ class Notifier:
             await self._send(sender, outgoing)
         except DeliveryError as exc:
             if exc.permanent:
-                self.store.mark_dropped(message.message_id, exc.reason)
+                self._dropped.append((message.message_id, exc.reason))
                 metrics.DELIVERIES.labels(channel, "dropped").inc()
                 log.error("message %s to %s dropped: %s", message.message_id,
                           describe(outgoing, channel), exc.reason)
                 return
             attempts = message.attempts + 1
             delay = retry_delay(attempts, self.policy.retry_base, self.policy.retry_cap, self._rng)
-            self.store.mark_failed(
-                message.message_id, self.clock() + timedelta(seconds=delay), exc.reason
+            self._failed.append(
+                (message.message_id, self.clock() + timedelta(seconds=delay), exc.reason)
             )
             self._failing.add(key)
             metrics.DELIVERIES.labels(channel, "failed").inc()
@@ -198,7 +214,7 @@ class Notifier:
             )
             return
         now = self.clock()
-        self.store.mark_sent(message.message_id, now)
+        self._sent.append((message.message_id, now))
         self._failing.discard(key)
         metrics.FAILING.set(len(self._failing))
         metrics.DELIVERIES.labels(channel, "sent").inc()

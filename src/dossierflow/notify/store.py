@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, send_at);
 CREATE INDEX IF NOT EXISTS deliveries_dossier ON deliveries (dossier_id, kind);
+CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries (message_id);
 CREATE TABLE IF NOT EXISTS messages (
     message_id TEXT PRIMARY KEY,
     person_id TEXT NOT NULL,
@@ -270,33 +271,42 @@ class NotifyStore:
             )
         return found[:limit]
 
-    def mark_sent(self, mid: str, now: datetime) -> None:
+    def record_outcomes(
+        self,
+        sent: Sequence[tuple[str, datetime]] = (),
+        failed: Sequence[tuple[str, datetime, str]] = (),
+        dropped: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Record attempts in one transaction: a message accepted by its channel (with its
+        deliveries), one that failed (next attempt) and one nobody can receive any more.
+        Marks are written in batches, so a crash may forget a few sent marks: those messages
+        are sent again with their ids, which is what the ids are for."""
+        if not (sent or failed or dropped):
+            return
         db = self._transaction()
         try:
-            db.execute(
+            db.executemany(
                 "UPDATE messages SET state = 'sent', sent = ?, attempts = attempts + 1 "
                 "WHERE message_id = ?",
-                (now.timestamp(), mid),
+                [(when.timestamp(), mid) for mid, when in sent],
             )
-            db.execute("UPDATE deliveries SET state = 'sent' WHERE message_id = ?", (mid,))
+            db.executemany(
+                "UPDATE deliveries SET state = 'sent' WHERE message_id = ?",
+                [(mid,) for mid, _ in sent],
+            )
+            db.executemany(
+                "UPDATE messages SET attempts = attempts + 1, next_attempt = ?, "
+                "last_error = ? WHERE message_id = ?",
+                [(when.timestamp(), error[:500], mid) for mid, when, error in failed],
+            )
+            db.executemany(
+                "UPDATE messages SET state = 'dropped', last_error = ? WHERE message_id = ?",
+                [(error[:500], mid) for mid, error in dropped],
+            )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-
-    def mark_failed(self, mid: str, next_attempt: datetime, error: str) -> None:
-        self._db.execute(
-            "UPDATE messages SET attempts = attempts + 1, next_attempt = ?, last_error = ? "
-            "WHERE message_id = ?",
-            (next_attempt.timestamp(), error[:500], mid),
-        )
-
-    def mark_dropped(self, mid: str, error: str) -> None:
-        """A message nobody can receive any more (the person left the recipients file)."""
-        self._db.execute(
-            "UPDATE messages SET state = 'dropped', last_error = ? WHERE message_id = ?",
-            (error[:500], mid),
-        )
 
     # --- the morning digest ---------------------------------------------------------
 
