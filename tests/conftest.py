@@ -20,6 +20,9 @@ from dossierflow.kafka_local import LocalKafka, ensure_jars, free_port
 
 REUSE_BROKER_ENV = "DOSSIERFLOW_TEST_KAFKA_BOOTSTRAP"
 
+# The notifier's real SMTP, webhook and Zalo receivers as fixtures.
+pytest_plugins = ("tests.notify_servers",)
+
 TopicFactory = Callable[..., str]
 
 

@@ -1,7 +1,8 @@
 """Real receivers for the notifier's tests: an SMTP server (aiosmtpd) that requires STARTTLS
 and AUTH LOGIN with a certificate made by trustme, and aiohttp servers for webhooks (verified
 with the Standard Webhooks reference library) and for the Zalo ZNS API (checks the request
-shape and the access_token header as Zalo's API does)."""
+shape and the access_token header as Zalo's API does), and their fixtures (`inbox`,
+`receiver`, `zalo`; registered for every test by tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import email
 import email.policy
 import json
 import ssl
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trustme
 from aiohttp import web
 from aiosmtpd.controller import Controller
@@ -199,3 +201,25 @@ class ZaloReceiver:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Iterator[SmtpInbox]:
+    with smtp_server(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    server = WebhookReceiver()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def zalo() -> AsyncIterator[ZaloReceiver]:
+    server = ZaloReceiver()
+    await server.start()
+    yield server
+    await server.stop()

@@ -3,9 +3,6 @@ checks it (STARTTLS and AUTH LOGIN; Standard Webhooks signature; ZNS shape and t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
 import pytest
 from dossierflow.rules.alerts import AlertKind
 
@@ -24,7 +21,6 @@ from tests.notify_servers import (
     SmtpInbox,
     WebhookReceiver,
     ZaloReceiver,
-    smtp_server,
 )
 
 ALERT = make_alert(AlertKind.OVERDUE, "HS-2026-000123", "X-01",
@@ -36,12 +32,6 @@ def _outgoing(person: Person, alerts: tuple = (ALERT,), kind: str = "batch") -> 
     rendered = render(kind, alerts, person_name=person.name, lang=person.language,
                       message_id=mid, units=CATALOG.units, procedures=CATALOG.procedures)
     return Outgoing(mid, kind, person, rendered, alerts)
-
-
-@pytest.fixture
-def inbox(tmp_path: Path) -> Iterator[SmtpInbox]:
-    with smtp_server(tmp_path) as server:
-        yield server
 
 
 def _smtp(inbox: SmtpInbox, password: str = SMTP_PASSWORD) -> SmtpSender:
@@ -95,14 +85,6 @@ async def test_english_digest_lists_every_dossier_in_a_table(inbox: SmtpInbox) -
     assert html.count("<tr>") == 3 and "HS-2026-000124" in html and "At risk" in html
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    server = WebhookReceiver()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 async def test_webhook_is_signed_as_standard_webhooks_and_carries_the_alerts(
     receiver: WebhookReceiver,
 ) -> None:
@@ -135,14 +117,6 @@ async def test_webhook_signed_with_another_secret_is_refused_by_the_receiver(
     finally:
         await sender.close()
     assert receiver.verified() == []
-
-
-@pytest.fixture
-async def zalo() -> AsyncIterator[ZaloReceiver]:
-    server = ZaloReceiver()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def test_zalo_zns_request_has_phone_template_data_tracking_id_and_token(

@@ -6,10 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-
-import pytest
 
 from dossierflow.notify.privacy import mask_email, mask_phone
 from tests.notify_servers import (
@@ -18,22 +15,7 @@ from tests.notify_servers import (
     WEBHOOK_SECRET,
     SmtpInbox,
     WebhookReceiver,
-    smtp_server,
 )
-
-
-@pytest.fixture
-def inbox(tmp_path: Path) -> Iterator[SmtpInbox]:
-    with smtp_server(tmp_path) as server:
-        yield server
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    server = WebhookReceiver()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def run_notify(*args: str, env: dict[str, str]) -> tuple[int, str, str]:

@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -66,14 +66,6 @@ async def wait_for_log(path: Path, text: str, timeout: float = 30.0) -> None:
     while text not in path.read_text(encoding="utf-8"):
         assert loop.time() < deadline, f"{text!r} never appeared in {path}"
         await asyncio.sleep(0.1)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[WebhookReceiver]:
-    server = WebhookReceiver()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def produce(bootstrap: str, topic: str, alerts: list[DossierAlert]) -> None:
@@ -175,3 +167,55 @@ async def test_sigkilled_notifier_restarts_and_delivers_everything_once_per_key(
     assert all(c.payload is not None for c in receiver.calls)
     assert 'dossierflow_notify_deliveries_total{channel="webhook",result="sent"}' in metrics_text
     assert process.returncode == 0
+
+
+async def test_closing_fact_read_before_its_alert_keeps_the_dossier_off_the_digest(
+    kafka_bootstrap: str, topic_factory: Callable[..., str], tmp_path: Path,
+) -> None:
+    from dossierflow.notify.consumer import AlertConsumer, make_consumer
+    from dossierflow.notify.recipients import parse_recipients
+    from dossierflow.notify.service import Notifier
+    from dossierflow.notify.settings import notify_settings
+    from dossierflow.notify.store import NotifyStore
+    from tests.notify_alerts import CATALOG
+
+    alerts_topic, facts_topic = topic_factory(), topic_factory()
+    settings = notify_settings({}, bootstrap=kafka_bootstrap, alerts_topic=alerts_topic,
+                               facts_topic=facts_topic, group_id=f"g-{alerts_topic}")
+    store = NotifyStore(tmp_path / "n.sqlite")
+    book = parse_recipients("units:\n  X-01: {heads: [{id: h, name: H, email: h@x.vn}]}\n",
+                            "book", CATALOG.units)
+    notifier = Notifier(store, book, CATALOG, {}, lambda: vn("2026-03-02 10:00"))
+    consumer = make_consumer(settings)
+    runner = AlertConsumer(consumer, notifier, settings)
+    consumer.subscribe(runner.topics)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await consumer.start()
+    await producer.start()
+    loop = asyncio.get_running_loop()
+
+    async def poll_until(done: Callable[[], bool]) -> None:
+        deadline = loop.time() + 60
+        while not done():
+            assert loop.time() < deadline, "the consumer did not read it"
+            await runner.poll_once()
+
+    try:
+        closing = {"dossier_id": "HS-2", "closed_at": "2026-03-02T09:30:00+07:00",
+                   "type": "RESOLVED", "event_id": "e1"}
+        await producer.send_and_wait(facts_topic, msgspec.json.encode(closing), key=b"HS-2")
+        await producer.send_and_wait(facts_topic, b"not a fact", key=b"HS-3")
+        await poll_until(lambda: runner.undecodable == 1)
+        at_risk = make_alert(AlertKind.AT_RISK, "HS-2")
+        await produce(kafka_bootstrap, alerts_topic,
+                      [make_alert(AlertKind.OVERDUE, "HS-1", "X-01"), at_risk])
+        await poll_until(lambda: bool(store.deliveries(at_risk.alert_id)))
+        committed = [await consumer.committed(tp) for tp in sorted(
+            consumer.assignment(), key=lambda tp: tp.topic != facts_topic)]
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    assert committed == [2, 2]  # both facts (one undecodable, skipped) and both alerts
+    assert [a.dossier_id for a in store.open_alerts_by_unit()["X-01"]] == ["HS-1"]
+    assert store.deliveries(at_risk.alert_id) == [("h", "email", "waiting")]
+    store.close()

@@ -4,7 +4,7 @@ injected and moved over windows, nights and holidays, never slept."""
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,7 +25,6 @@ from tests.notify_servers import (
     WEBHOOK_SECRET,
     SmtpInbox,
     WebhookReceiver,
-    smtp_server,
 )
 
 
@@ -70,12 +69,6 @@ class Rig:
 
     def book(self, **kwargs: str) -> RecipientsBook:
         return parse_recipients(book_text(self.receiver.url, **kwargs), "book", CATALOG.units)
-
-
-@pytest.fixture
-def inbox(tmp_path: Path) -> Iterator[SmtpInbox]:
-    with smtp_server(tmp_path) as server:
-        yield server
 
 
 @pytest.fixture
@@ -232,3 +225,20 @@ async def test_a_long_burst_is_split_into_messages_of_at_most_the_limit(rig: Rig
     assert sorted(d for m in rig.inbox.messages for d in dossiers(m)) == [
         f"HS-{n}" for n in range(5)
     ]
+
+
+async def test_start_of_day_forgets_sent_deliveries_older_than_the_retention(rig: Rig) -> None:
+    rig.notifier.policy = replace(rig.notifier.policy, retention=timedelta(days=100))
+    old = make_alert(AlertKind.AT_RISK, "HS-1", "X-01")
+    rig.notifier.accept([old])
+    await rig.tick_at(vn("2026-03-02 10:00:30"))
+    rig.clock.now = vn("2026-06-09 16:00")  # 99 days later: still a dedup key
+    fresh = make_alert(AlertKind.AT_RISK, "HS-2", "X-01")
+    rig.notifier.accept([fresh])
+    # Accepted at 10:00 on 2 March: 100 days later is 10:00 on 10 June, so the first
+    # opening past it is Thursday 11 June, 07:30.
+    await rig.tick_at(vn("2026-06-10 07:30"))
+    assert rig.notifier.store.deliveries(old.alert_id) == [("x01-head", "email", "sent")]
+    await rig.tick_at(vn("2026-06-11 07:30"))
+    assert rig.notifier.store.deliveries(old.alert_id) == []
+    assert rig.notifier.store.deliveries(fresh.alert_id) == [("x01-head", "email", "sent")]

@@ -49,6 +49,7 @@ def build_notifier(
         retry_cap=settings.retry_cap,
         concurrency=settings.concurrency,
         max_alerts_per_message=settings.max_alerts_per_message,
+        retention=timedelta(days=settings.retention_days),
     )
     return Notifier(store, book, catalog, senders, lambda: wall_clock(catalog), policy)
 

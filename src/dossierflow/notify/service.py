@@ -44,6 +44,8 @@ class Policy:
     retry_cap: float = 600.0
     concurrency: int = 32
     max_alerts_per_message: int = 100
+    retention: timedelta = timedelta(days=100)
+    """How long deliveries stay as dedup keys: longer than the alerts topic's retention."""
 
 
 class Notifier:
@@ -90,7 +92,7 @@ class Notifier:
         return self.store.accept(planned, alerts, now)
 
     def close_dossiers(self, dossier_ids: Iterable[str]) -> None:
-        self.store.close_dossiers(dossier_ids)
+        self.store.close_dossiers(dossier_ids, self.clock())
 
     def reload(self, book: RecipientsBook) -> None:
         """A new recipients file: waiting deliveries and messages keep their person ids and
@@ -105,23 +107,25 @@ class Notifier:
         self.store.claim_due(
             now, self.policy.batch_window.total_seconds(), self.policy.max_alerts_per_message
         )
-        if self.policy.morning_digest and morning_digest_due(
-            now, self.catalog.calendar, self.store.last_morning()
-        ):
-            self._plan_morning(now)
+        if morning_digest_due(now, self.catalog.calendar, self.store.last_morning()):
+            self._start_of_day(now)
         counts = self.store.counts()
         metrics.DIGESTS_WAITING.set(counts["digests"])
         metrics.UNSENT.set(counts["unsent"])
 
-    def _plan_morning(self, now: datetime) -> None:
+    def _start_of_day(self, now: datetime) -> None:
+        """At a working day's opening: the morning digest of open dossiers to every unit's
+        heads, and the store forgets what is older than its retention."""
         messages = []
-        for unit_code, alerts in self.store.open_alerts_by_unit().items():
+        units = self.store.open_alerts_by_unit() if self.policy.morning_digest else {}
+        for unit_code, alerts in units.items():
             _, heads = heads_of(unit_code, self.book, self.catalog.units)
             for person in heads:
                 for channel in person.channels:
                     messages.append((person.id, channel.value, unit_code, alerts))
         self.store.plan_morning(self.catalog.calendar.local(now).date(), messages, now)
-        log.info("morning digest planned: %d messages", len(messages))
+        self.store.forget_before(now - self.policy.retention)
+        log.info("start of day: %d morning digest messages planned", len(messages))
 
     def _record_outcomes(self) -> None:
         sent, failed, dropped = self._sent, self._failed, self._dropped

@@ -36,6 +36,8 @@ class NotifySettings:
     batch_window: float = 30.0
     """Seconds a person's alerts wait in office hours so that a burst leaves as one message."""
     morning_digest: bool = True
+    retention_days: float = 100
+    """Sent deliveries are kept this long as dedup keys: more than the alerts topic keeps."""
     retry_base: float = 2.0
     retry_cap: float = 600.0
     """Seconds: backoff of a failing message doubles from `retry_base` up to this."""

@@ -12,7 +12,9 @@ Tables:
   `waiting` → `claimed` (in a message) → `sent`, or `inhibited`.
 - `messages`: the outbox; a message is claimed once with a deterministic id and its alerts, and
   is re-sent with that same id until the channel accepts it.
-- `open_alerts`: the latest alert of each dossier not yet closed (the morning digest).
+- `open_alerts`: the latest alert of each dossier not yet closed (the morning digest);
+  `closed_dossiers` remembers closings, because the facts topic may deliver a closing
+  before an alert of the same dossier on the alerts topic.
 - `mornings`: the days whose morning digest was planned.
 
 Offsets are committed to Kafka only after `accept` returned, so an alert is either in this
@@ -71,6 +73,7 @@ CREATE TABLE IF NOT EXISTS open_alerts (
     at REAL NOT NULL,
     alert BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS closed_dossiers (dossier_id TEXT PRIMARY KEY, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS mornings (day TEXT PRIMARY KEY);
 """
 
@@ -138,7 +141,7 @@ class NotifyStore:
                 self._inhibit(alert)
                 if alert.kind in _OPEN_KINDS:
                     unit = alert.handling_unit_code or alert.unit_code
-                    if unit:
+                    if unit and not self._is_closed(alert.dossier_id):
                         db.execute(
                             "INSERT INTO open_alerts VALUES (?, ?, ?, ?) "
                             "ON CONFLICT (dossier_id) DO UPDATE SET unit_code = excluded.unit_code,"
@@ -193,10 +196,46 @@ class NotifyStore:
         ).fetchone()
         return row is not None
 
-    def close_dossiers(self, dossier_ids: Iterable[str]) -> None:
+    def _is_closed(self, dossier_id: str) -> bool:
+        return self._db.execute(
+            "SELECT 1 FROM closed_dossiers WHERE dossier_id = ?", (dossier_id,)
+        ).fetchone() is not None
+
+    def close_dossiers(self, dossier_ids: Iterable[str], now: datetime) -> None:
         ids = [(d,) for d in dossier_ids]
-        if ids:
-            self._db.executemany("DELETE FROM open_alerts WHERE dossier_id = ?", ids)
+        if not ids:
+            return
+        db = self._transaction()
+        try:
+            db.executemany("DELETE FROM open_alerts WHERE dossier_id = ?", ids)
+            db.executemany(
+                "INSERT OR IGNORE INTO closed_dossiers VALUES (?, ?)",
+                [(d, now.timestamp()) for (d,) in ids],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def forget_before(self, instant: datetime) -> None:
+        """Drop what no re-read can need any more: sent and dropped messages, their
+        deliveries and closings older than `instant` (older than the topics' retention)."""
+        cutoff = instant.timestamp()
+        db = self._transaction()
+        try:
+            db.execute(
+                "DELETE FROM deliveries WHERE planned_at < ? AND state IN ('sent', 'inhibited')",
+                (cutoff,),
+            )
+            db.execute(
+                "DELETE FROM messages WHERE created < ? AND state IN ('sent', 'dropped')",
+                (cutoff,),
+            )
+            db.execute("DELETE FROM closed_dossiers WHERE at < ?", (cutoff,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     # --- the outbox -----------------------------------------------------------------
 
