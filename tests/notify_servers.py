@@ -25,7 +25,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from standardwebhooks import Webhook
 
-from dossierflow.kafka_local import free_port
+from dossierflow.kafka.local_broker import free_port
 
 SMTP_USER, SMTP_PASSWORD = "notifier", "s3cret-for-tests"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

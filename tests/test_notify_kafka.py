@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from dossierflow.rules.alerts import AlertKind
 from dossierflow.schemas.facts import DossierAlert
 
-from dossierflow.kafka_local import free_port
+from dossierflow.kafka.local_broker import free_port
 from tests.notify_alerts import make_alert, vn
 from tests.notify_servers import WEBHOOK_SECRET, WebhookCall, WebhookReceiver
 

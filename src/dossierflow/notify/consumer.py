@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from dossierflow.schemas.facts import DossierAlert, alert_decoder
 
-from dossierflow.kafka_admin import KafkaSecurity
+from dossierflow.kafka.security import KafkaSecurity
 from dossierflow.notify.service import Notifier
 from dossierflow.notify.settings import NotifySettings
 

@@ -14,8 +14,8 @@ units), all on the webhook channel at any hour, so the working calendar holds no
       alerts per message, once with one (every alert its own request: the outbox's own
       throughput, each message a committed SQLite transaction).
 
-    .venv/bin/python deploy/bench_notify.py                   # own broker in a temp dir
-    .venv/bin/python deploy/bench_notify.py --bootstrap 127.0.0.1:9092 --backlog 20000
+    .venv/bin/python -m devtools.bench_notify                   # own broker in a temp dir
+    .venv/bin/python -m devtools.bench_notify --bootstrap 127.0.0.1:9092 --backlog 20000
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ from dossierflow.rules.catalog import load_catalog
 from dossierflow.rules.records import alert_record
 from standardwebhooks import Webhook
 
-from dossierflow.kafka_admin import TopicSpec, ensure_topics
-from dossierflow.kafka_local import LocalKafka, free_port
+from dossierflow.kafka.local_broker import LocalKafka, free_port
+from dossierflow.kafka.topics import TopicSpec, ensure_topics
 
 SECRET = "whsec_" + "YmVuY2gtc2VjcmV0LWZvci13ZWJob29rcy0xMjM0NTY="
 CATALOG = load_catalog()
