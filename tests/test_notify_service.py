@@ -242,3 +242,13 @@ async def test_start_of_day_forgets_sent_deliveries_older_than_the_retention(rig
     await rig.tick_at(vn("2026-06-11 07:30"))
     assert rig.notifier.store.deliveries(old.alert_id) == []
     assert rig.notifier.store.deliveries(fresh.alert_id) == [("x01-head", "email", "sent")]
+
+
+async def test_an_alert_that_reaches_nobody_is_counted_and_logged(
+    rig: Rig, caplog: pytest.LogCaptureFixture,
+) -> None:
+    rig.notifier.reload(parse_recipients("units: {}\n", "book", CATALOG.units))
+    before = _sample("dossierflow_notify_unrouted_alerts_total")
+    assert rig.notifier.accept([make_alert(AlertKind.AT_RISK, "HS-9", "X-03")]) == 0
+    assert _sample("dossierflow_notify_unrouted_alerts_total") - before == 1
+    assert "reaches nobody" in caplog.text and "X-03" in caplog.text

@@ -29,3 +29,7 @@ FAILING = Gauge(
 ALERTS_RECEIVED = Counter(
     "dossierflow_notify_alerts_received", "Alerts read from the alerts topic"
 )
+UNROUTED = Counter(
+    "dossierflow_notify_unrouted_alerts",
+    "Alerts that reached nobody: no head listed for the unit nor any of its parents",
+)

@@ -80,14 +80,20 @@ class Notifier:
         """Route and store a batch of alerts; returns the deliveries new to the store."""
         now = self.clock()
         calendar, window = self.catalog.calendar, self.policy.batch_window
-        planned = [
-            PlannedDelivery(
-                alert, target.person.id, target.channel,
-                partial(send_at, now, calendar, target.person.hours, window),
-            )
-            for alert in alerts
-            for target in route(alert, self.book, self.catalog.units)
-        ]
+        planned = []
+        for alert in alerts:
+            targets = route(alert, self.book, self.catalog.units)
+            if not targets:
+                metrics.UNROUTED.inc()
+                log.warning("alert %s (%s, dossier %s, unit %s) reaches nobody: list a head "
+                            "for the unit or one of its parents in the recipients file",
+                            alert.alert_id, alert.kind, alert.dossier_id,
+                            alert.handling_unit_code or alert.unit_code)
+            planned += [
+                PlannedDelivery(alert, target.person.id, target.channel,
+                                partial(send_at, now, calendar, target.person.hours, window))
+                for target in targets
+            ]
         metrics.ALERTS_RECEIVED.inc(len(alerts))
         return self.store.accept(planned, alerts, now)
 

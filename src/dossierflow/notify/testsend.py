@@ -16,7 +16,7 @@ from dossierflow.notify.routing import heads_of
 
 
 @dataclass(frozen=True)
-class TestResult:
+class ChannelCheck:
     person: str
     channel: str
     ok: bool
@@ -33,7 +33,7 @@ def unit_people(unit_code: str, book: RecipientsBook, catalog: Catalog) -> tuple
 
 async def send_test(
     unit_code: str, book: RecipientsBook, catalog: Catalog, senders: Mapping[Channel, Sender]
-) -> list[TestResult]:
+) -> list[ChannelCheck]:
     results = []
     for person in unit_people(unit_code, book, catalog):
         for channel in person.channels:
@@ -45,7 +45,7 @@ async def send_test(
             try:
                 await senders[channel].send(message)
             except DeliveryError as exc:
-                results.append(TestResult(describe(message, channel), channel, False, exc.reason))
+                results.append(ChannelCheck(describe(message, channel), channel, False, exc.reason))
             else:
-                results.append(TestResult(describe(message, channel), channel, True, mid))
+                results.append(ChannelCheck(describe(message, channel), channel, True, mid))
     return results
