@@ -252,3 +252,22 @@ async def test_an_alert_that_reaches_nobody_is_counted_and_logged(
     assert rig.notifier.accept([make_alert(AlertKind.AT_RISK, "HS-9", "X-03")]) == 0
     assert _sample("dossierflow_notify_unrouted_alerts_total") - before == 1
     assert "reaches nobody" in caplog.text and "X-03" in caplog.text
+
+
+async def test_a_refused_email_is_logged_with_the_address_masked_and_the_recipient_counted(
+    rig: Rig, caplog: pytest.LogCaptureFixture,
+) -> None:
+    inbox = rig.inbox
+    refused = SmtpSender(SmtpSettings(host=inbox.host, port=inbox.port, user=SMTP_USER,
+                                      password="wrong", ca_file=str(inbox.ca_file)))
+    rig.notifier.senders = {Channel.EMAIL: refused}
+    rig.notifier.accept([make_alert(AlertKind.AT_RISK, "HS-1", "X-01")])
+    await rig.tick_at(vn("2026-03-02 10:00:30"))
+    assert _sample("dossierflow_notify_failing_recipients") == 1
+    assert "x01-head via email (h***@x01.example.gov.vn)" in caplog.text
+    assert "head@x01.example.gov.vn" not in caplog.text
+    rig.notifier.senders = {Channel.EMAIL: SmtpSender(replace(refused.settings,
+                                                               password=SMTP_PASSWORD))}
+    await rig.tick_at(vn("2026-03-02 10:10"))
+    assert len(inbox.messages) == 1
+    assert _sample("dossierflow_notify_failing_recipients") == 0
