@@ -4,6 +4,7 @@ injected and moved over windows, nights and holidays, never slept."""
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from prometheus_client import REGISTRY
 
 from dossierflow.notify.channels.smtp import SmtpSender, SmtpSettings
 from dossierflow.notify.channels.webhook import WebhookSender
+from dossierflow.notify.channels.zalo import ZaloSender, ZaloSettings
 from dossierflow.notify.recipients import Channel, RecipientsBook, parse_recipients
 from dossierflow.notify.service import Notifier, Policy
 from dossierflow.notify.store import NotifyStore
@@ -23,8 +25,10 @@ from tests.notify_servers import (
     SMTP_PASSWORD,
     SMTP_USER,
     WEBHOOK_SECRET,
+    ZALO_TOKEN,
     SmtpInbox,
     WebhookReceiver,
+    ZaloReceiver,
 )
 
 
@@ -271,3 +275,28 @@ async def test_a_refused_email_is_logged_with_the_address_masked_and_the_recipie
     await rig.tick_at(vn("2026-03-02 10:10"))
     assert len(inbox.messages) == 1
     assert _sample("dossierflow_notify_failing_recipients") == 0
+
+
+async def test_zalo_person_gets_the_alert_with_the_message_id_as_tracking_id(
+    rig: Rig, zalo: ZaloReceiver,
+) -> None:
+    sender = ZaloSender(ZaloSettings(endpoint=zalo.url, access_token=ZALO_TOKEN,
+                                     template_alert="301001", template_digest="301002"))
+    rig.notifier.senders = {Channel.ZALO: sender}
+    rig.notifier.reload(parse_recipients(
+        "units:\n  X-01:\n    heads: [{id: x01-head, name: H, phone: '84912345678', "
+        "channels: [zalo]}]\n", "book", CATALOG.units))
+    alert = make_alert(AlertKind.AT_RISK, "HS-1", "X-01")
+    rig.notifier.accept([alert])
+    try:
+        await rig.tick_at(vn("2026-03-02 10:00:30"))
+    finally:
+        await sender.close()
+    [request] = zalo.accepted
+    assert request["phone"] == "84912345678" and request["template_id"] == "301001"
+    assert request["template_data"]["dossier_id"] == "HS-1"
+    with sqlite3.connect(rig.notifier.store.path) as db:
+        [(stored_id,)] = db.execute(
+            "SELECT message_id FROM deliveries WHERE alert_id = ?", (alert.alert_id,)
+        ).fetchall()
+    assert request["tracking_id"] == stored_id

@@ -72,7 +72,7 @@ class Notifier:
         self._failed: list[tuple[str, datetime, str]] = []
         self._dropped: list[tuple[str, str]] = []
         self.activity = asyncio.Event()
-        """Set when a delivery finished: the runner ticks at once to start the next."""
+        """Set when deliveries were stored or one finished: the runner ticks at once."""
 
     # --- intake ---------------------------------------------------------------------
 
@@ -95,7 +95,10 @@ class Notifier:
                 for target in targets
             ]
         metrics.ALERTS_RECEIVED.inc(len(alerts))
-        return self.store.accept(planned, alerts, now)
+        added = self.store.accept(planned, alerts, now)
+        if added:
+            self.activity.set()  # a delivery may be due at once (window 0, `always` people)
+        return added
 
     def close_dossiers(self, dossier_ids: Iterable[str]) -> None:
         self.store.close_dossiers(dossier_ids, self.clock())
