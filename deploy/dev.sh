@@ -14,12 +14,15 @@ python="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-# Re-install only when the project's metadata changed since the last install.
+# Installs take the exact versions in constraints.txt (regenerate it with deploy/lock.sh).
+# Re-install only when the project's metadata or the constraints changed since the last
+# install: the stamp holds their digest (content, not file times, which a checkout resets).
 stamp=.venv/.dossierflow-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+wanted="$(cat pyproject.toml constraints.txt | "$python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[test]"
-  touch "$stamp"
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[test]"
+  echo "$wanted" > "$stamp"
 fi
 
 command="${1:-}"

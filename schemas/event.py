@@ -7,6 +7,7 @@ Unknown extra fields are ignored and never kept.
 
 from __future__ import annotations
 
+import codecs
 import enum
 from datetime import datetime
 from typing import Annotated, Literal
@@ -112,12 +113,27 @@ def decode_event(raw: bytes | str, max_bytes: int = MAX_EVENT_BYTES) -> DossierE
         raise InvalidEvent(f"oversized: {len(data)} bytes, the limit is {max_bytes}")
     try:
         return _decoder.decode(data)
-    except UnicodeDecodeError as exc:
-        raise InvalidEvent(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
     except msgspec.ValidationError as exc:
         raise InvalidEvent(f"invalid: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise InvalidEvent(f"not JSON: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(_undecodable(data, exc)) from None
+
+
+def _undecodable(data: bytes, error: ValueError) -> str:
+    """The reason for bytes msgspec could not parse, in the product's words.
+
+    The encoding is checked here, on the failure path only, because msgspec's report of bad
+    UTF-8 differs between its versions (an exception type in one, a message in another) and
+    dead-letter reasons and their metric label must not change with a library upgrade.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        # A file reader strips a byte-order mark; on a Kafka message it is the producer's bug.
+        return "not JSON: starts with a UTF-8 byte-order mark (EF BB BF)"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"not UTF-8: byte {bad.start} (0x{data[bad.start]:02x}) is not valid UTF-8"
+    return f"not JSON: {error}"
 
 
 def encode_event(event: DossierEvent) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +10,8 @@ from typing import Any
 
 import pytest
 
-SHARED = Path(os.environ.get("DOSSIERFLOW_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-EXAMPLES = SHARED / "examples"
+from tests.fixtures import WORKED_EXAMPLES, WORKED_EXAMPLES_EXPECTED
+
 KEYS = [
     "dossier_id",
     "status",
@@ -61,15 +60,13 @@ RECEIVED = {"unit_code": "X-01", "procedure_code": "1.000894", "channel": "IN_PE
 
 @pytest.fixture(scope="module")
 def worked() -> dict[str, dict[str, Any]]:
-    if not (EXAMPLES / "worked-examples.jsonl").exists():
-        pytest.skip(f"no shared examples at {EXAMPLES} (set DOSSIERFLOW_SHARED)")
-    result = replay(EXAMPLES / "worked-examples.jsonl", "--as-of", "2026-09-01T00:00:00+07:00")
+    result = replay(WORKED_EXAMPLES, "--as-of", "2026-09-01T00:00:00+07:00")
     assert result.returncode == 0, result.stderr
     return {row["dossier_id"]: row for row in rows(result.stdout)}
 
 
 def test_worked_examples_file_matches_expected(worked: dict[str, dict[str, Any]]) -> None:
-    expected = rows((EXAMPLES / "worked-examples.expected.jsonl").read_text(encoding="utf-8"))
+    expected = rows(WORKED_EXAMPLES_EXPECTED.read_text(encoding="utf-8"))
     assert list(worked.values()) == expected
     assert list(worked) == sorted(worked)
     assert all(list(row) == KEYS for row in worked.values())
