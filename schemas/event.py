@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import codecs
 import enum
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import IO, Annotated, Literal
 
 import msgspec
 
@@ -134,6 +135,20 @@ def _undecodable(data: bytes, error: ValueError) -> str:
     except UnicodeDecodeError as bad:
         return f"not UTF-8: byte {bad.start} (0x{data[bad.start]:02x}) is not valid UTF-8"
     return f"not JSON: {error}"
+
+
+def file_lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """The lines of a JSONL file of events, a UTF-8 byte-order mark before the first dropped.
+
+    Editors on Windows save one; in a file it is a marker of the encoding, not part of the
+    first event. On a Kafka message the same bytes are a malformed event (see `_undecodable`).
+    """
+    lines = iter(stream)
+    first = next(lines, None)
+    if first is None:
+        return
+    yield first.removeprefix(codecs.BOM_UTF8)
+    yield from lines
 
 
 def encode_event(event: DossierEvent) -> bytes:

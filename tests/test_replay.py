@@ -124,6 +124,25 @@ def test_bad_lines_are_reported_with_line_numbers_and_skipped(tmp_path: Path) ->
     assert row["status"] == "RESOLVED" and row["outcome"] == "EARLY"
 
 
+def test_a_byte_order_mark_at_the_start_of_a_file_is_not_part_of_the_first_event(
+    tmp_path: Path,
+) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(  # as Notepad and Excel save "UTF-8 with BOM"
+        line("E1", "RECEIVED", "2026-03-02T08:00:00+07:00", **RECEIVED)
+        + "\n"
+        + line("E2", "RESOLVED", "2026-03-02T16:00:00+07:00")
+        + "\n",
+        encoding="utf-8-sig",
+    )
+    assert events.read_bytes().startswith(b"\xef\xbb\xbf")
+    result = replay(events)
+    assert result.returncode == 0
+    assert result.stderr == ""
+    (row,) = rows(result.stdout)
+    assert row["status"] == "RESOLVED" and row["outcome"] == "EARLY"
+
+
 def test_as_of_defaults_to_the_largest_occurred_at(tmp_path: Path) -> None:
     # D1: 3 days from Monday 2/3 08:00, due Thursday 5/3 08:00, at risk Wednesday 08:00.
     # D2's event sets the clock to Wednesday 4/3 12:00 (arrives first, is latest).

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.evaluation import Evaluation, evaluate
-from dossierflow.schemas.event import DossierEvent, InvalidEvent, decode_event
+from dossierflow.schemas.event import DossierEvent, InvalidEvent, decode_event, file_lines
 
 PROGRESS_MIN_BYTES = 5_000_000
 """Files smaller than this replay too fast for a progress bar to help."""
@@ -36,7 +36,7 @@ def read_events(path: Path, on_bad_line: Callable[[int, str], None]) -> EventFil
     result = EventFile()
     size = path.stat().st_size
     with path.open("rb") as stream, _progress(size) as advance:
-        for number, line in enumerate(stream, start=1):
+        for number, line in enumerate(file_lines(stream), start=1):
             advance(len(line))
             if not line.strip():
                 continue
