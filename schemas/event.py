@@ -120,7 +120,7 @@ def decode_event(raw: bytes | str, max_bytes: int = MAX_EVENT_BYTES) -> DossierE
         raise InvalidEvent(_undecodable(data, exc)) from None
 
 
-def _undecodable(data: bytes, error: ValueError) -> str:
+def _undecodable(data: bytes, error: Exception) -> str:
     """The reason for bytes msgspec could not parse, in the product's words.
 
     The encoding is checked here, on the failure path only, because msgspec's report of bad
