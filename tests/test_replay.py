@@ -124,6 +124,31 @@ def test_bad_lines_are_reported_with_line_numbers_and_skipped(tmp_path: Path) ->
     assert row["status"] == "RESOLVED" and row["outcome"] == "EARLY"
 
 
+def test_an_unknown_procedure_is_flagged_and_warned_about(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    unknown = {**RECEIVED, "procedure_code": "9.999999"}
+    events.write_text(
+        "\n".join(
+            [
+                line("E1", "RECEIVED", "2026-03-02T08:00:00+07:00", dossier="D1", **unknown),
+                line("E2", "RECEIVED", "2026-03-02T09:00:00+07:00", dossier="D2", **unknown),
+                line("E3", "RECEIVED", "2026-03-02T10:00:00+07:00", dossier="D3", **RECEIVED),
+            ]
+        ),
+        encoding="utf-8",
+    )
+    result = replay(events)
+    assert result.returncode == 0
+    by_dossier = {row["dossier_id"]: row for row in rows(result.stdout)}
+    assert by_dossier["D1"]["procedure_unknown"] is True
+    assert by_dossier["D1"]["due_at"] is None and by_dossier["D1"]["alerts"] == []
+    assert by_dossier["D2"]["procedure_unknown"] is True
+    assert list(by_dossier["D3"]) == KEYS  # a known procedure: the contract's keys only
+    (warning,) = result.stderr.splitlines()
+    assert "warning: 2 dossiers have no deadline" in warning
+    assert "9.999999 (2)" in warning and "catalogue" in warning
+
+
 def test_a_byte_order_mark_at_the_start_of_a_file_is_not_part_of_the_first_event(
     tmp_path: Path,
 ) -> None:

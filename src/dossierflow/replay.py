@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -105,9 +105,10 @@ def _time(value: datetime | None) -> str | None:
 
 
 def summary(evaluation: Evaluation, clock: datetime) -> dict[str, Any]:
-    """The replay output of one dossier, with exactly the keys the contract fixes."""
+    """The replay output of one dossier, with exactly the keys the contract fixes, and
+    `procedure_unknown: true` after them for a dossier whose procedure has no deadline."""
     state = evaluation.state
-    return {
+    row = {
         "dossier_id": state.dossier_id,
         "status": state.status.value,
         "unit_code": state.unit_code,
@@ -121,6 +122,16 @@ def summary(evaluation: Evaluation, clock: datetime) -> dict[str, Any]:
         "overdue": evaluation.overdue,
         "alerts": [{"kind": a.kind.value, "at": a.at.isoformat()} for a in evaluation.alerts],
     }
+    if state.procedure_unknown:
+        row["procedure_unknown"] = True
+    return row
+
+
+def unknown_procedures(evaluations: Iterable[Evaluation]) -> Counter[str]:
+    """Dossiers without a deadline because their procedure is not in the catalogue, by code."""
+    return Counter(
+        e.state.procedure_code or "" for e in evaluations if e.state.procedure_unknown
+    )
 
 
 def write_jsonl(rows: Iterator[dict[str, Any]], out: IO[str]) -> int:
