@@ -30,9 +30,9 @@ from dossierflow.sinks.report import (
     LANGS,
     Report,
     ReportError,
-    parse_date,
     render,
     report_from_json,
+    report_period,
     report_table,
     run_report,
 )
@@ -72,10 +72,34 @@ def add_commands(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "report",
         help="the period report per receiving unit, with a province total",
-        description="The period report of DOMAIN.md for [FROM 00:00, TO 00:00), local time.",
+        description="The period report for the days from --from up to --to (excluded) or "
+        "through --through (included), local time. Dates are YYYY-MM-DD or dd/mm/yyyy. "
+        "These name the same first half of 2026: `--from 2026-01-01 --to 2026-07-01` and "
+        "`--from 01/01/2026 --through 30/06/2026`; the table's heading says "
+        "'từ ngày 01/01/2026 đến ngày 30/06/2026', both days included. The table fits the "
+        "terminal's width, splitting its columns into several tables when needed (set "
+        "COLUMNS to choose the width when the output is piped; 80 otherwise).",
     )
-    p.add_argument("--from", dest="period_from", required=True, metavar="DATE")
-    p.add_argument("--to", dest="period_to", required=True, metavar="DATE")
+    p.add_argument(
+        "--from",
+        dest="period_from",
+        required=True,
+        metavar="DATE",
+        help="first day of the period (included)",
+    )
+    end = p.add_mutually_exclusive_group(required=True)
+    end.add_argument(
+        "--to",
+        dest="period_to",
+        metavar="DATE",
+        help="the day after the period (excluded): --to 2026-07-01 ends on 30 June",
+    )
+    end.add_argument(
+        "--through",
+        dest="period_through",
+        metavar="DATE",
+        help="last day of the period (included): --through 30/06/2026",
+    )
     scope = p.add_mutually_exclusive_group()
     scope.add_argument("--unit", metavar="CODE", help="this unit and the units below it")
     scope.add_argument("--level", metavar="LEVEL", help="the units of one level")
@@ -139,8 +163,9 @@ def run_migrate(args: argparse.Namespace) -> int:
 
 def run_report_cmd(args: argparse.Namespace) -> int:
     try:
-        period_from = parse_date(args.period_from, "--from")
-        period_to = parse_date(args.period_to, "--to")
+        period_from, period_to = report_period(
+            args.period_from, args.period_to, args.period_through
+        )
         store_url = parse_store_url(args.store or default_url())
         units = _units(args.catalog)
     except (ReportError, StoreError) as exc:
@@ -167,7 +192,7 @@ def run_report_cmd(args: argparse.Namespace) -> int:
     if args.format == "table":
         from rich.console import Console
 
-        Console(width=max(160, Console().width)).print(report_table(report, args.lang))
+        Console().print(report_table(report, args.lang))
     else:
         sys.stdout.write(render(report, args.format, args.lang))
     if report.violations:
