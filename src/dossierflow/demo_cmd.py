@@ -53,7 +53,12 @@ def run(args: argparse.Namespace) -> int:
 
     args.dir.mkdir(parents=True, exist_ok=True)
     events_path = args.dir / "events.jsonl"
-    write_jsonl(events_path, args.events, args.seed)
+    today = date.today()
+    try:
+        write_jsonl(events_path, args.events, args.seed, today=today)
+    except ValueError as exc:
+        print(f"dossierflow demo: {exc}", file=sys.stderr)
+        return 2
     catalog = load_catalog()
     events = read_events(
         events_path, lambda n, reason: print(f"line {n}: {reason}", file=sys.stderr)
@@ -75,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"stored {stored.facts} facts and {stored.alerts} alerts in {store.url.display}")
         period_from = DEFAULT_START.date()
         period_to = period_from + timedelta(days=91)
-        report = run_report(store, catalog.units, period_from, min(period_to, date.today()))
+        report = run_report(store, catalog.units, period_from, min(period_to, today))
         store.close()
     except StoreError as exc:
         print(f"dossierflow demo: {exc}", file=sys.stderr)
