@@ -2,6 +2,7 @@
 # The project's one entry point on a fresh clone:
 #   bash deploy/dev.sh demo   run the product on its embedded defaults
 #   bash deploy/dev.sh test   lint, type-check and run the whole test suite
+#   bash deploy/dev.sh install   only create .venv and install (then: source .venv/bin/activate)
 # Each first creates .venv and installs the project (and, for Kafka, its jars) as needed.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,6 +29,9 @@ fi
 command="${1:-}"
 shift || true
 case "$command" in
+  install)
+    echo "installed in .venv (pinned by constraints.txt); run: source .venv/bin/activate"
+    ;;
   demo)
     exec .venv/bin/dossierflow demo "$@"
     ;;
@@ -37,7 +41,7 @@ case "$command" in
     exec .venv/bin/pytest -q -p no:cacheprovider "$@"
     ;;
   *)
-    echo "usage: bash deploy/dev.sh demo|test [args...]" >&2
+    echo "usage: bash deploy/dev.sh install|demo|test [args...]" >&2
     exit 2
     ;;
 esac

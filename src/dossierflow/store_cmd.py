@@ -125,8 +125,16 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--facts-topic", help="default: dossier-facts")
     p.add_argument("--alerts-topic", help="default: dossier-alerts")
     p.add_argument("--group", dest="group_id", help="consumer group of the sink")
-    p.add_argument("--http-host", help="default: 127.0.0.1")
-    p.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT)
+    p.add_argument(
+        "--http-host",
+        help=f"address of GET /report and /healthz (default: the host of ${SINK_URL_ENV}, "
+        "else 127.0.0.1)",
+    )
+    p.add_argument(
+        "--http-port",
+        type=int,
+        help=f"default: the port of ${SINK_URL_ENV}, else {DEFAULT_HTTP_PORT}",
+    )
     p.add_argument("--batch-size", type=int, help="records per partition batch (10000)")
     p.add_argument("--batch-max-age", type=float, help="seconds a record may wait (1.0)")
     p.add_argument("--catalog", type=Path, help="catalogue YAML (default: the sample)")
@@ -137,6 +145,13 @@ def add_commands(subparsers: Any) -> None:
 def _fail(command: str, message: str, status: int = 2) -> int:
     print(f"dossierflow {command}: {message}", file=sys.stderr)
     return status
+
+
+def _sink_url(given: str | None) -> str:
+    """`--sink-url`, else $DOSSIERFLOW_SINK_URL, else the sink's default address."""
+    return (given or os.environ.get(SINK_URL_ENV) or "").strip() or (
+        f"http://127.0.0.1:{DEFAULT_HTTP_PORT}"
+    )
 
 
 def _units(path: Path | None) -> Mapping[str, Unit]:
@@ -172,9 +187,7 @@ def run_report_cmd(args: argparse.Namespace) -> int:
         return _fail("report", str(exc))
     except (OSError, ValueError) as exc:
         return _fail("report", f"catalogue: {exc}")
-    sink_url = (args.sink_url or os.environ.get(SINK_URL_ENV) or "").strip() or (
-        f"http://127.0.0.1:{DEFAULT_HTTP_PORT}"
-    )
+    sink_url = _sink_url(args.sink_url)
     params = {"from": period_from.isoformat(), "to": period_to.isoformat()}
     if args.unit:
         params["unit"] = args.unit
@@ -253,13 +266,15 @@ def fetch_from_sink(
 
 def run_sink(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # One variable says where the sink answers, for the sink and for `dossierflow report`.
+    listen = urllib.parse.urlsplit(_sink_url(None))
     settings = SinkSettings.from_env(
         bootstrap=args.bootstrap,
         facts_topic=args.facts_topic,
         alerts_topic=args.alerts_topic,
         group_id=args.group_id,
-        http_host=args.http_host,
-        http_port=args.http_port,
+        http_host=args.http_host or listen.hostname,
+        http_port=args.http_port or listen.port or DEFAULT_HTTP_PORT,
         batch_size=args.batch_size,
         batch_max_age=args.batch_max_age,
     )
