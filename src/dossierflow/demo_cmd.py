@@ -43,11 +43,13 @@ def _default_store(directory: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from dossierflow.backfill import backfill
     from dossierflow.replay import read_events, replay, summary
     from dossierflow.rules.catalog import load_catalog
     from dossierflow.sinks.clickhouse import ClickHouseSink
-    from dossierflow.sinks.report import render, run_report
+    from dossierflow.sinks.report import report_table, run_report
     from dossierflow.sinks.store import StoreError, connect, migrate
     from dossierflow.synth import DEFAULT_START, write_jsonl
 
@@ -85,5 +87,5 @@ def run(args: argparse.Namespace) -> int:
     except StoreError as exc:
         print(f"dossierflow demo: {exc}", file=sys.stderr)
         return 1
-    print(render(report, "table", args.lang))
+    Console().print(report_table(report, args.lang))  # laid out for this terminal
     return 0
