@@ -93,7 +93,7 @@ def _warn_unknown_procedures(by_code: Counter[str], catalog: Path | None) -> Non
 def _store(args: argparse.Namespace, evaluations: list[Evaluation], catalog: Catalog) -> int:
     from dossierflow.backfill import backfill
     from dossierflow.sinks.clickhouse import ClickHouseSink
-    from dossierflow.sinks.store import StoreError, connect, migrate
+    from dossierflow.store import StoreError, connect, migrate
 
     try:
         store = connect(args.store)

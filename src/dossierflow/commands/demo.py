@@ -47,10 +47,10 @@ def run(args: argparse.Namespace) -> int:
 
     from dossierflow.backfill import backfill
     from dossierflow.replay import read_events, replay, summary
+    from dossierflow.reporting.report import report_table, run_report
     from dossierflow.rules.catalog import load_catalog
     from dossierflow.sinks.clickhouse import ClickHouseSink
-    from dossierflow.sinks.report import report_table, run_report
-    from dossierflow.sinks.store import StoreError, connect, migrate
+    from dossierflow.store import StoreError, connect, migrate
     from dossierflow.synth import DEFAULT_START, write_jsonl
 
     args.dir.mkdir(parents=True, exist_ok=True)
