@@ -59,5 +59,8 @@ def test_the_sample_file_is_what_its_documented_command_makes(tmp_path: Path) ->
     assert documented[out + 1] == "examples/sample-events.jsonl"
     regenerated = tmp_path / "sample-events.jsonl"
     assert synth([*documented[:out], "--out", str(regenerated), *documented[out + 2 :]]) == 0
-    assert regenerated.read_bytes() == SAMPLE.read_bytes()
+    assert regenerated.read_bytes() == SAMPLE.read_bytes(), (
+        "the generator changed: regenerate examples/sample-events.jsonl with the README's "
+        "command and re-check the figures the walkthrough quotes"
+    )
     assert len(SAMPLE.read_bytes().splitlines()) == 300
