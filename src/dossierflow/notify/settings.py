@@ -18,7 +18,10 @@ from dossierflow.streams.settings import settings_from_env
 from dossierflow.notify.channels.smtp import SmtpSettings
 from dossierflow.notify.channels.zalo import ZaloSettings
 
-_SHARED = {"bootstrap": "BOOTSTRAP", "alerts_topic": "ALERTS_TOPIC", "facts_topic": "FACTS_TOPIC"}
+_COMMON_NAMES = {
+    "bootstrap": "BOOTSTRAP", "alerts_topic": "ALERTS_TOPIC", "facts_topic": "FACTS_TOPIC",
+}
+"""Fields read from the variable every command uses for the same thing."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class NotifySettings:
 
 
 def notify_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> NotifySettings:
-    return settings_from_env(NotifySettings, "NOTIFY_", environ, _SHARED, **overrides)
+    return settings_from_env(NotifySettings, "NOTIFY_", environ, _COMMON_NAMES, **overrides)
 
 
 def smtp_settings(environ: Mapping[str, str] | None = None) -> SmtpSettings:
