@@ -34,10 +34,15 @@ class SinkSettings:
         30.0, "upper bound, in seconds, of the backoff while the store is unreachable",
         minimum=0.1, env="SINK_BACKOFF_MAX",
     )
-    http_host: str = setting("127.0.0.1", "address of the HTTP endpoint (/report, /healthz, "
-                             "/readyz, /metrics)", option="--http-host", env="SINK_HTTP_HOST")
-    http_port: int = setting(8686, "port of the HTTP endpoint", minimum=0,
-                             option="--http-port", env="SINK_HTTP_PORT")
+    http_host: str = setting(
+        "127.0.0.1", "address of the HTTP endpoint (/report, /healthz, /readyz, /metrics); "
+        "default: the host of DOSSIERFLOW_SINK_URL, where `report` asks",
+        option="--http-host", read_env=False,
+    )
+    http_port: int = setting(
+        8686, "port of the HTTP endpoint; default: the port of DOSSIERFLOW_SINK_URL", minimum=0,
+        option="--http-port", read_env=False,
+    )
     startup_wait: float = config.startup_wait_setting()
 
     @classmethod

@@ -100,8 +100,8 @@ def test_config_command_masks_secrets() -> None:
 
 
 def test_effective_lists_every_variable_of_the_model() -> None:
-    rows = dict(effective(SinkSettings.from_env({"DOSSIERFLOW_SINK_HTTP_PORT": "9000"})))
-    assert rows["DOSSIERFLOW_SINK_HTTP_PORT"] == "9000"
+    rows = dict(effective(SinkSettings.from_env({"DOSSIERFLOW_SINK_BATCH_SIZE": "500"})))
+    assert rows["DOSSIERFLOW_SINK_BATCH_SIZE"] == "500"
     assert rows["DOSSIERFLOW_BOOTSTRAP"] == "localhost:9092"
 
 

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "dossierflow.commands.report",
     "dossierflow.commands.sink",
     "dossierflow.commands.demo",
+    "dossierflow.commands.notify",
     "dossierflow.commands.config",
 )
 

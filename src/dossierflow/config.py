@@ -57,13 +57,15 @@ def setting(
     aliases: tuple[str, ...] = (),
     option: str | None = None,
     env: str | None = None,
+    read_env: bool = True,
 ) -> Any:
     """A field of a settings model. `env` names its variable after the prefix when the
     field's name would clash with another process's setting; `aliases` are deprecated
     variable names still read (with a warning); `option` is the command-line option that
-    overrides it, if any."""
+    overrides it, if any. `read_env=False`: set by the option (or the caller) only."""
     metadata = {
         "env": env,
+        "read_env": read_env,
         "help": help,
         "secret": secret,
         "minimum": minimum,
@@ -155,15 +157,29 @@ def load(
     model: type[Model],
     environ: Mapping[str, str] | None = None,
     warn: Callable[[str], None] | None = None,
+    *,
+    prefix: str | None = None,
+    names: Mapping[str, str] | None = None,
     **overrides: Any,
 ) -> Model:
     """The model's defaults, then its DOSSIERFLOW_* variables, then the non-None
-    `overrides` (command-line options). Raises `ConfigError` naming the variable."""
+    `overrides` (command-line options). Raises `ConfigError` naming the variable.
+
+    `prefix` replaces the model's prefix (`DOSSIERFLOW_NOTIFY_`, say) and `names` gives some
+    fields the variable every process shares (`{"bootstrap": "BOOTSTRAP"}`)."""
     env = os.environ if environ is None else environ
     hints = _types(model)
     values: dict[str, Any] = {}
     for item in fields(model):  # type: ignore[arg-type]
-        name = env_name(model, item.name)
+        if not item.metadata.get("read_env", True):
+            continue
+        shared = (names or {}).get(item.name)
+        if shared:
+            name = ENV_PREFIX + shared
+        elif prefix is not None:
+            name = prefix + item.name.upper()
+        else:
+            name = env_name(model, item.name)
         text = env.get(name)
         for alias in item.metadata.get("aliases", ()):
             if text is None and env.get(alias) is not None:
@@ -230,7 +246,7 @@ def describe(model: type) -> list[Setting]:
     return [
         Setting(
             name=item.name,
-            env=env_name(model, item.name),
+            env=env_name(model, item.name) if item.metadata.get("read_env", True) else "",
             type=_type_name(hints[item.name]),
             default=item.default,
             help=item.metadata.get("help", ""),
@@ -245,6 +261,8 @@ def effective(settings: Any) -> list[tuple[str, str]]:
     """(variable, value) of every setting of `settings`, secrets masked."""
     rows = []
     for entry in describe(type(settings)):
+        if not entry.env:
+            continue
         value = getattr(settings, entry.name)
         shown = _show(value)
         if entry.secret and value:

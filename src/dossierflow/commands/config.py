@@ -87,7 +87,8 @@ def reference_markdown() -> str:
             default = "" if entry.default in (None, "") else f"`{_default(entry.default)}`"
             option = f"`{entry.option}`" if entry.option else ""
             secret = " (secret: masked by `dossierflow config`)" if entry.secret else ""
-            lines.append(f"| `{entry.env}` | {option} | {default} | {entry.help}{secret} |")
+            variable = f"`{entry.env}`" if entry.env else "—"
+            lines.append(f"| {variable} | {option} | {default} | {entry.help}{secret} |")
         parts.append("\n".join(lines) + "\n")
     return "\n".join(parts)
 

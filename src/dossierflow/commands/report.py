@@ -28,10 +28,34 @@ def add_commands(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "report",
         help="the period report per receiving unit, with a province total",
-        description="The period report of DOMAIN.md for [FROM 00:00, TO 00:00), local time.",
+        description="The period report for the days from --from up to --to (excluded) or "
+        "through --through (included), local time. Dates are YYYY-MM-DD or dd/mm/yyyy. "
+        "These name the same first half of 2026: `--from 2026-01-01 --to 2026-07-01` and "
+        "`--from 01/01/2026 --through 30/06/2026`; the table's heading says "
+        "'từ ngày 01/01/2026 đến ngày 30/06/2026', both days included. The table fits the "
+        "terminal's width, splitting its columns into several tables when needed (set "
+        "COLUMNS to choose the width when the output is piped; 80 otherwise).",
     )
-    p.add_argument("--from", dest="period_from", required=True, metavar="DATE")
-    p.add_argument("--to", dest="period_to", required=True, metavar="DATE")
+    p.add_argument(
+        "--from",
+        dest="period_from",
+        required=True,
+        metavar="DATE",
+        help="first day of the period (included)",
+    )
+    end = p.add_mutually_exclusive_group(required=True)
+    end.add_argument(
+        "--to",
+        dest="period_to",
+        metavar="DATE",
+        help="the day after the period (excluded): --to 2026-07-01 ends on 30 June",
+    )
+    end.add_argument(
+        "--through",
+        dest="period_through",
+        metavar="DATE",
+        help="last day of the period (included): --through 30/06/2026",
+    )
     scope = p.add_mutually_exclusive_group()
     scope.add_argument("--unit", metavar="CODE", help="this unit and the units below it")
     scope.add_argument("--level", metavar="LEVEL", help="the units of one level")
@@ -51,12 +75,11 @@ def add_commands(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from dossierflow.config import StoreSettings
     from dossierflow.reporting.client import fetch_from_sink
-    from dossierflow.reporting.report import parse_date, render, report_table
+    from dossierflow.reporting.report import render, report_period, report_table
     from dossierflow.rules.catalog import load_catalog
     from dossierflow.store import parse_store_url
 
-    period_from = parse_date(args.period_from, "--from")
-    period_to = parse_date(args.period_to, "--to")
+    period_from, period_to = report_period(args.period_from, args.period_to, args.period_through)
     settings = StoreSettings.from_env(clickhouse_url=args.store, sink_url=args.sink_url)
     store_url = parse_store_url(settings.url())
     units = load_catalog(args.catalog).units
@@ -77,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "table":
         from rich.console import Console
 
-        Console(width=max(160, Console().width)).print(report_table(report, args.lang))
+        Console().print(report_table(report, args.lang))
     else:
         sys.stdout.write(render(report, args.format, args.lang))
     if report.violations:

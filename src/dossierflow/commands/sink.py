@@ -31,8 +31,16 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--facts-topic", help="default: dossier-facts")
     p.add_argument("--alerts-topic", help="default: dossier-alerts")
     p.add_argument("--group", dest="group_id", help="consumer group of the sink")
-    p.add_argument("--http-host", help="default: 127.0.0.1")
-    p.add_argument("--http-port", type=int, help="default: 8686")
+    p.add_argument(
+        "--http-host",
+        help="address of GET /report, /healthz, /readyz and /metrics (default: the host of "
+        "$DOSSIERFLOW_SINK_URL, else 127.0.0.1)",
+    )
+    p.add_argument(
+        "--http-port",
+        type=int,
+        help="default: the port of $DOSSIERFLOW_SINK_URL, else 8686",
+    )
     p.add_argument("--batch-size", type=int, help="records per partition batch (10000)")
     p.add_argument("--batch-max-age", type=float, help="seconds a record may wait (1.0)")
     p.add_argument("--catalog", type=Path, help="catalogue YAML (default: the sample)")
@@ -42,6 +50,7 @@ def add_commands(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    import urllib.parse
 
     from dossierflow import config, logs
     from dossierflow.config import StoreSettings
@@ -49,8 +58,14 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.sinks.settings import SinkSettings
     from dossierflow.store import connect, migrate
 
-    settings = SinkSettings.from_env(**config.options(args, SinkSettings))
-    store_url = StoreSettings.from_env(clickhouse_url=args.store).url()
+    store_settings = StoreSettings.from_env(clickhouse_url=args.store)
+    # One variable says where the sink answers, for the sink and for `dossierflow report`.
+    listen = urllib.parse.urlsplit(store_settings.sink_url)
+    options = config.options(args, SinkSettings)
+    options["http_host"] = args.http_host or listen.hostname
+    options["http_port"] = args.http_port or listen.port
+    settings = SinkSettings.from_env(**options)
+    store_url = store_settings.url()
     logs.configure("info")
     units = load_catalog(args.catalog).units
     write_store = connect(store_url)
