@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.rules.catalog import load_catalog
     from dossierflow.sinks.clickhouse import ClickHouseSink
     from dossierflow.store import StoreError, connect, migrate
-    from dossierflow.synth import DEFAULT_START, write_jsonl
+    from dossierflow.simulate import DEFAULT_START, write_jsonl
 
     args.dir.mkdir(parents=True, exist_ok=True)
     events_path = args.dir / "events.jsonl"
