@@ -24,8 +24,8 @@ import random
 import sys
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
-from pathlib import Path
 from importlib import resources
+from pathlib import Path
 from typing import Annotated, Any
 
 import msgspec
@@ -136,14 +136,16 @@ class ProfileError(ValueError):
 
 def parse_profile(text: bytes, source: str) -> Profile:
     try:
-        return msgspec.yaml.decode(text, type=Profile)
+        data = msgspec.yaml.decode(text)
+        return msgspec.convert({} if data is None else data, Profile)  # empty: all defaults
     except (msgspec.ValidationError, ValueError) as exc:  # ValueError: PyYAML's, and sums
         raise ProfileError(f"{source}: {exc}") from None
 
 
 def shipped_profiles() -> list[str]:
     folder = resources.files("dossierflow").joinpath(PROFILE_DIR)
-    return sorted(f.name.removesuffix(".yaml") for f in folder.iterdir() if f.name.endswith(".yaml"))
+    names = (f.name for f in folder.iterdir())
+    return sorted(name.removesuffix(".yaml") for name in names if name.endswith(".yaml"))
 
 
 def load_profile(name_or_path: str) -> Profile:
@@ -317,7 +319,10 @@ def _history(
     if end < shares.resolved:
         # Checked only when asked for, so that the default profile draws what it always drew.
         late = shares.late_resolution > 0 and rng.random() < shares.late_resolution
-        delay = rng.randrange(30 * _DAY, 60 * _DAY, 60) if late else rng.randrange(_HOUR, 9 * _DAY, 60)
+        if late:
+            delay = rng.randrange(30 * _DAY, 60 * _DAY, 60)
+        else:
+            delay = rng.randrange(_HOUR, 9 * _DAY, 60)
         now = d.add(_in_office(rng, now + delay), "RESOLVED")
         if rng.random() < 0.8:
             d.add(_in_office(rng, now + rng.randrange(600, 4 * _DAY, 60)), "RETURNED")

@@ -49,9 +49,9 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.replay import read_events, replay, summary
     from dossierflow.reporting.report import report_table, run_report
     from dossierflow.rules.catalog import load_catalog
+    from dossierflow.simulate import DEFAULT_START, write_jsonl
     from dossierflow.sinks.clickhouse import ClickHouseSink
     from dossierflow.store import StoreError, connect, migrate
-    from dossierflow.simulate import DEFAULT_START, write_jsonl
 
     args.dir.mkdir(parents=True, exist_ok=True)
     events_path = args.dir / "events.jsonl"

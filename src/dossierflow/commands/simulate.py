@@ -40,8 +40,12 @@ def add_commands(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dossierflow.commands.produce import BOOTSTRAP_ENV, DEFAULT_BOOTSTRAP, DEFAULT_TOPIC
-    from dossierflow.commands.produce import TOPIC_ENV
+    from dossierflow.commands.produce import (
+        BOOTSTRAP_ENV,
+        DEFAULT_BOOTSTRAP,
+        DEFAULT_TOPIC,
+        TOPIC_ENV,
+    )
     from dossierflow.simulate import (
         ProfileError,
         generate_events,
@@ -84,11 +88,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _produce(events: Any, bootstrap: str, topic: str, rate: float | None) -> int:
+    from dossierflow.commands.produce import DEFAULT_PARTITIONS
     from dossierflow.kafka.producer import produce_paced
     from dossierflow.kafka.security import KafkaConfigError
     from dossierflow.kafka.topics import TopicSpec, ensure_topics
-
-    from dossierflow.commands.produce import DEFAULT_PARTITIONS
 
     try:
         ensure_topics(bootstrap, [TopicSpec(topic, DEFAULT_PARTITIONS)])
