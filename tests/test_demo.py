@@ -13,9 +13,11 @@ import email.policy
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -108,6 +110,28 @@ def test_the_demo_delivers_alerts_and_prints_the_report_replay_gives(tmp_path: P
     assert printed.total == replayed.total
     assert printed.rows == replayed.rows
     assert printed.total.received > 0
+
+
+def test_ctrl_c_in_the_middle_of_the_month_stops_everything_it_started(tmp_path: Path) -> None:
+    demo_dir = tmp_path / ".dossierflow" / "demo"
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "dossierflow.cli", "demo"], cwd=tmp_path,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        # The first e-mail: broker, worker, sink and notifier all run, the month streams.
+        while not any((demo_dir / "maildir" / "new").glob("*")):
+            assert demo.poll() is None, demo.communicate()[0][-3000:]
+            assert time.monotonic() < deadline, "no e-mail within 300 s"
+            time.sleep(0.5)
+        assert _processes_mentioning(str(demo_dir))  # its children, to be stopped
+        demo.send_signal(signal.SIGINT)
+        output = demo.communicate(timeout=120)[0]
+    finally:
+        demo.kill()
+    assert demo.returncode == 130, output[-3000:]
+    assert _processes_mentioning(str(demo_dir)) == []
 
 
 def test_a_busy_port_is_one_line_saying_what_to_do(tmp_path: Path) -> None:

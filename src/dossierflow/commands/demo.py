@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -81,6 +82,10 @@ def missing_requirements(args: argparse.Namespace) -> list[str]:
     return problems
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -105,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
         return fail("demo", "--rate must be a positive number of events per second")
     ports = Ports(**{name: getattr(args, f"{name}_port") or free_port()
                      for name in _PORT_OPTIONS})
+    # Ctrl-C, and SIGTERM from a script or `timeout`, stop everything the same way; SIGINT
+    # is set explicitly because a shell starting us in the background ignores it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     console = Console()
     demo = Demo(args.dir, ports, profile, load_catalog(), args.seed, args.days or profile.days,
                 args.rate, console, args.lang)
