@@ -37,11 +37,13 @@ WIDTH = 200
 VIETNAMESE_LETTERS = set("ảạăắằẳẵặâấầẩẫậđẹẻẽêếềểễệỉịọỏôốồổỗộơớờởỡợụủưứừửữựỳỵỷỹ")
 
 
-def _demo(cwd: Path, *options: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def _demo(
+    cwd: Path, *options: str, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dossierflow.cli", "demo", "--exit-when-done", *options],
         cwd=cwd, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "COLUMNS": str(WIDTH), "TERM": "dumb"},
+        env={**(os.environ if env is None else env), "COLUMNS": str(WIDTH), "TERM": "dumb"},
     )
 
 
@@ -145,3 +147,14 @@ def test_a_busy_port_is_one_line_saying_what_to_do(tmp_path: Path) -> None:
     assert line == (f"dossierflow demo: port {port} (--http-port) is in use: stop what "
                     "listens there, or give another --http-port (0 picks a free one)")
     assert not (tmp_path / ".dossierflow").exists()  # nothing was started
+
+
+def test_without_java_it_says_what_to_install(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
+    env["PATH"] = str(tmp_path / "empty")  # no java there (the interpreter is given by path)
+    result = _demo(tmp_path, env=env, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert "dossierflow demo: `java` not found: install a JDK 17+ or set JAVA_HOME" in lines
+    assert all(line.startswith("dossierflow demo: ") for line in lines)
+    assert not (tmp_path / ".dossierflow").exists()

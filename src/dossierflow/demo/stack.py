@@ -17,7 +17,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -42,8 +41,9 @@ TOPICS = {
     "events": "dossier-events",
     "alerts": "dossier-alerts",
     "facts": "dossier-facts",
-    "dead_letters": "dossier-dead-letters",
+    "dead_letter": "dossier-dead-letters",
 }
+"""By role; each child reads DOSSIERFLOW_<ROLE>_TOPIC, set to these whatever the shell has."""
 STREAM_SECONDS = 45.0
 """Default wall time of the month's stream: short, yet slow enough to watch."""
 _READY_TIMEOUT = 180.0
@@ -147,6 +147,10 @@ class Demo:
     # --- start and stop -----------------------------------------------------------------
 
     def start(self) -> None:
+        running = LocalKafka(self.dir / "kafka").status()
+        if running is not None:  # wiping its folder would break another demo's run
+            raise DemoError(f"a demo already runs from {self.dir} (its broker is pid "
+                            f"{running.pid}): stop it with Ctrl-C, or give another --dir")
         self._fresh_directory()
         say = self.console.print
         self.mailbox = LocalMailbox(self.dir / "maildir", self.ports.smtp,
@@ -206,7 +210,9 @@ class Demo:
             "# Written by `dossierflow demo`: every unit's head, reachable at any hour.\n"
             + yaml.safe_dump(demo_recipients(self.catalog), allow_unicode=True, sort_keys=False)
         )
-        kafka = {"DOSSIERFLOW_BOOTSTRAP": self.bootstrap}
+        kafka = {"DOSSIERFLOW_BOOTSTRAP": self.bootstrap} | {
+            f"DOSSIERFLOW_{role.upper()}_TOPIC": topic for role, topic in TOPICS.items()
+        }
         self.children.start("worker", [
             "worker", "--bootstrap", self.bootstrap, "--app-id", "dossierflow-demo",
             "--event-time", "--store", "memory://", "--data-dir", str(self.dir / "worker"),
@@ -250,7 +256,7 @@ class Demo:
 
     # --- the month ----------------------------------------------------------------------
 
-    def stream_month(self, on_done: Callable[[Outcome], None] | None = None) -> Outcome:
+    def stream_month(self) -> Outcome:
         """Produce the month at the chosen rate while showing progress; returns when the
         worker, the sink and the notifier have handled everything."""
         events = list(generate_events(
