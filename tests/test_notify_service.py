@@ -125,10 +125,24 @@ async def test_overdue_silences_the_waiting_at_risk_of_the_same_dossier(rig: Rig
     assert rig.notifier.store.deliveries(at_risk.alert_id) == [
         ("x01-head", "email", "inhibited")
     ]
-    # An AT_RISK read after its dossier's OVERDUE is moot too.
-    late = make_alert(AlertKind.AT_RISK, "HS-1", "X-01", deadline=vn("2026-03-09 17:00"))
+    # An AT_RISK read after the OVERDUE of the same deadline (the topics' order is not the
+    # alerts' order) is moot too.
+    rig.notifier.accept([make_alert(AlertKind.OVERDUE, "HS-3", "X-01")])
+    late = make_alert(AlertKind.AT_RISK, "HS-3", "X-01")
     rig.notifier.accept([late])
     assert rig.notifier.store.deliveries(late.alert_id) == [("x01-head", "email", "inhibited")]
+
+
+async def test_an_at_risk_of_a_later_deadline_after_an_overdue_is_news(rig: Rig) -> None:
+    # Overdue on 2 March, then a supplement request and a restart: a new deadline.
+    overdue = make_alert(AlertKind.OVERDUE, "HS-1", "X-01", deadline=vn("2026-02-27 17:00"))
+    at_risk = make_alert(AlertKind.AT_RISK, "HS-1", "X-01", deadline=vn("2026-03-09 17:00"))
+    rig.notifier.accept([overdue])
+    rig.notifier.accept([at_risk])
+    await rig.tick_at(vn("2026-03-02 10:00:30"))
+    assert rig.notifier.store.deliveries(at_risk.alert_id) == [("x01-head", "email", "sent")]
+    text = rig.inbox.to("head@x01.example.gov.vn")[0].get_body(("plain",)).get_content()
+    assert "Quá hạn" in text and "Sắp đến hạn" in text
 
 
 async def test_alerts_of_a_friday_evening_wait_over_tet_and_leave_as_one_digest(rig: Rig) -> None:

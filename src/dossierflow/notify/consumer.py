@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from dossierflow.schemas.facts import DossierAlert, alert_decoder
 
-from dossierflow.kafka.security import KafkaSecurity
+from dossierflow.kafka.consumer import committing_consumer
 from dossierflow.notify.service import Notifier
 from dossierflow.notify.settings import NotifySettings
 
@@ -86,11 +86,4 @@ class AlertConsumer:
 
 
 def make_consumer(settings: NotifySettings) -> AIOKafkaConsumer:
-    return AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap,
-        group_id=settings.group_id,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        **KafkaSecurity.from_env().as_aiokafka_kwargs(),
-    )
+    return committing_consumer(settings.bootstrap, settings.group_id)

@@ -206,7 +206,10 @@ def load_recipients(path: Path, units: Mapping[str, Unit] | None = None) -> Reci
     try:
         text = path.read_bytes()
     except OSError as exc:
-        raise RecipientsError(str(path), None, "file", exc.strerror or str(exc)) from None
+        raise RecipientsError(
+            str(path), None, "file", f"{exc.strerror or exc}; give --recipients FILE or "
+            "DOSSIERFLOW_NOTIFY_RECIPIENTS (format: dossierflow/data/recipients.example.yaml)",
+        ) from None
     return parse_recipients(text, str(path), units)
 
 

@@ -8,18 +8,20 @@ DOSSIERFLOW_FACTS_TOPIC); `SmtpSettings` fields read `DOSSIERFLOW_SMTP_<FIELD>` 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from dossierflow.streams.settings import _parse
+from dossierflow.streams.settings import settings_from_env
 
 from dossierflow.notify.channels.smtp import SmtpSettings
 from dossierflow.notify.channels.zalo import ZaloSettings
 
-_SHARED = {"bootstrap": "BOOTSTRAP", "alerts_topic": "ALERTS_TOPIC", "facts_topic": "FACTS_TOPIC"}
+_COMMON_NAMES = {
+    "bootstrap": "BOOTSTRAP", "alerts_topic": "ALERTS_TOPIC", "facts_topic": "FACTS_TOPIC",
+}
+"""Fields read from the variable every command uses for the same thing."""
 
 
 @dataclass(frozen=True)
@@ -51,33 +53,8 @@ class NotifySettings:
     http_host: str = "127.0.0.1"
 
 
-T = TypeVar("T")
-
-
-def settings_from_env(
-    cls: type[T], prefix: str, environ: Mapping[str, str] | None = None,
-    shared: Mapping[str, str] | None = None, **overrides: Any,
-) -> T:
-    """Defaults, then `<prefix><FIELD>` variables (or the shared names), then overrides."""
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for item in fields(cls):  # type: ignore[arg-type]
-        name = f"DOSSIERFLOW_{(shared or {}).get(item.name) or prefix + item.name.upper()}"
-        text = env.get(name)
-        if text is None:
-            continue
-        kind = item.type if isinstance(item.type, str) else item.type.__name__
-        try:
-            values[item.name] = _parse(kind, text)
-        except ValueError:
-            raise ValueError(f"{name}={text!r}: expected {kind}") from None
-    settings: Any = replace(cls(), **values)  # type: ignore[type-var]
-    result: T = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-    return result
-
-
 def notify_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> NotifySettings:
-    return settings_from_env(NotifySettings, "NOTIFY_", environ, _SHARED, **overrides)
+    return settings_from_env(NotifySettings, "NOTIFY_", environ, _COMMON_NAMES, **overrides)
 
 
 def smtp_settings(environ: Mapping[str, str] | None = None) -> SmtpSettings:

@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     channel TEXT NOT NULL,
     dossier_id TEXT NOT NULL,
     kind TEXT NOT NULL,
+    deadline REAL NOT NULL,
     alert BLOB NOT NULL,
     planned_at REAL NOT NULL,
     send_at REAL NOT NULL,
@@ -50,6 +51,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, send_at);
 CREATE INDEX IF NOT EXISTS deliveries_dossier ON deliveries (dossier_id, kind);
+CREATE INDEX IF NOT EXISTS deliveries_person ON deliveries (person_id, channel, state, send_at);
 CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries (message_id);
 CREATE TABLE IF NOT EXISTS messages (
     message_id TEXT PRIMARY KEY,
@@ -159,10 +161,10 @@ class NotifyStore:
                 ).fetchone()[0]
                 since = None if waiting is None else datetime.fromtimestamp(waiting, now.tzinfo)
                 cursor = db.execute(
-                    "INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                    "INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                     (
                         alert.alert_id, item.person_id, item.channel, alert.dossier_id,
-                        alert.kind, _encode(alert), now.timestamp(),
+                        alert.kind, alert.deadline.timestamp(), _encode(alert), now.timestamp(),
                         item.send_at(since).timestamp(), state,
                     ),
                 )
@@ -173,14 +175,19 @@ class NotifyStore:
             raise
         return added
 
+    # A stronger alert silences a weaker one of the same dossier whose deadline is not later
+    # than its own: OVERDUE and AT_RISK of one `due_at`, or OVERDUE and the later
+    # RESCHEDULED_OVERDUE; an AT_RISK of a deadline computed afresh (a pause with `restart`)
+    # after an OVERDUE is news.
+
     def _inhibit(self, alert: DossierAlert) -> None:
         kinds = inhibited_kinds(alert.kind)
         if kinds:
             marks = ",".join("?" * len(kinds))
             self._db.execute(
                 f"UPDATE deliveries SET state = 'inhibited' WHERE dossier_id = ? "
-                f"AND state = 'waiting' AND kind IN ({marks})",
-                (alert.dossier_id, *sorted(kinds)),
+                f"AND state = 'waiting' AND kind IN ({marks}) AND deadline <= ?",
+                (alert.dossier_id, *sorted(kinds), alert.deadline.timestamp()),
             )
 
     def _is_moot(self, alert: DossierAlert) -> bool:
@@ -191,8 +198,9 @@ class NotifyStore:
             return False
         marks = ",".join("?" * len(stronger))
         row = self._db.execute(
-            f"SELECT 1 FROM deliveries WHERE dossier_id = ? AND kind IN ({marks}) LIMIT 1",
-            (alert.dossier_id, *stronger),
+            f"SELECT 1 FROM deliveries WHERE dossier_id = ? AND kind IN ({marks}) "
+            f"AND deadline >= ? LIMIT 1",
+            (alert.dossier_id, *stronger, alert.deadline.timestamp()),
         ).fetchone()
         return row is not None
 
