@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -106,7 +106,7 @@ def test_the_demo_delivers_alerts_and_prints_the_report_replay_gives(tmp_path: P
     assert printed.violations == []
     assert "Đối soát: tất cả các dòng khớp" in " ".join(result.stdout.split())
     profile = load_profile("province-small")
-    period = (profile.start, date.fromordinal(profile.start.toordinal() + profile.days - 1))
+    period = (profile.start, profile.start + timedelta(days=profile.days))  # [from, to)
     assert (printed.period_from, printed.period_to) == period
     replayed = _replayed_report(demo_dir / "events.jsonl", tmp_path / "replay-store", period)
     assert printed.total == replayed.total

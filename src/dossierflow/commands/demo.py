@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.exit_when_done:
             first, last = demo.period
             console.print(
-                f"\n[bold]Up until Ctrl-C:[/] {demo.sink_url}/report?from={first}&to={last}"
+                f"\n[bold]Up until Ctrl-C:[/] {demo.sink_url}/report?from={first}&through={last}"
                 f"&format=table · {demo.sink_url}/metrics · {demo.sink_url}/healthz · "
                 f"worker http://127.0.0.1:{ports.worker_metrics}/metrics · "
                 f"notifier http://127.0.0.1:{ports.notify_metrics}/metrics · "
