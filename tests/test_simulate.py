@@ -3,7 +3,9 @@ and the field named, and each knob moves the history the way its name says."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
@@ -150,3 +152,29 @@ def test_the_2024_profile_keeps_the_district_level_until_its_dissolution() -> No
 def test_the_default_profile_is_the_generators_historical_one() -> None:
     assert load_profile(str(Path(__file__).parent / "fixtures" / "profile-empty.yaml")) \
         == DEFAULT_PROFILE
+
+
+@pytest.mark.kafka
+def test_produce_publishes_the_same_events_keyed_by_dossier(
+    tmp_path: Path, kafka_bootstrap: str, topic_factory: Callable[..., str]
+) -> None:
+    from kafka import KafkaConsumer
+
+    topic = topic_factory(partitions=2)
+    common = ["simulate", "--profile", "province-small", "--seed", "4", "--days", "7",
+              "--today", TODAY.isoformat()]
+    out = tmp_path / "events.jsonl"
+    assert main([*common, "--out", str(out)]) == 0
+    assert main([*common, "--produce", "--rate", "2000", "--bootstrap", kafka_bootstrap,
+                 "--topic", topic]) == 0
+    expected = [json.loads(line) for line in out.read_text().splitlines()]
+    consumer = KafkaConsumer(topic, bootstrap_servers=kafka_bootstrap,
+                             auto_offset_reset="earliest", consumer_timeout_ms=10_000)
+    try:
+        records = list(consumer)
+    finally:
+        consumer.close()
+    assert all(r.key.decode() == json.loads(r.value)["dossier_id"] for r in records)
+    assert sorted(r.value for r in records) == sorted(
+        json.dumps(e, ensure_ascii=False, separators=(",", ":")).encode() for e in expected
+    )
