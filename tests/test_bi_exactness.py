@@ -21,12 +21,14 @@ import pytest
 from dossierflow.rules.catalog import Catalog, load_catalog
 from dossierflow.rules.evaluation import Step, evaluate
 from dossierflow.schemas.event import DossierEvent, EventType, decode_event
-from dossierflow.schemas.facts import DossierFact
+from dossierflow.schemas.facts import DossierAlert, DossierFact
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
 from dossierflow.sinks.report import Figures, fetch_figures, period_bounds
 from dossierflow.sinks.store import Store, connect, migrate
 from dossierflow.streams.processor import DossierProcessor
+from dossierflow.streams.state import DossierRecord
+
 from dossierflow.synth import generate_events
 
 pytestmark = pytest.mark.clickhouse
@@ -88,18 +90,23 @@ def events(count: int, seed: int) -> list[DossierEvent]:
     return [decode_event(msgspec.json.encode(e)) for e in generate_events(count, seed, days=90)]
 
 
-def worker_facts(arrivals: Sequence[DossierEvent], catalog: Catalog) -> list[DossierFact]:
-    """The facts the live worker publishes for these arrivals, re-issues included."""
+def worker_output(
+    arrivals: Sequence[DossierEvent], catalog: Catalog
+) -> tuple[list[DossierFact], list[DossierAlert]]:
+    """The facts and alerts the live worker publishes for these arrivals (event time as the
+    clock), re-issued facts included."""
     processor = DossierProcessor(catalog)
-    records: dict[str, object] = {}
+    records: dict[str, DossierRecord | None] = {}
     facts: list[DossierFact] = []
+    alerts: list[DossierAlert] = []
     for event in arrivals:
         outcome = processor.on_event(
-            records.get(event.dossier_id), event, 0, event.occurred_at  # type: ignore[arg-type]
+            records.get(event.dossier_id), event, 0, event.occurred_at
         )
         records[event.dossier_id] = outcome.record
         facts.extend(outcome.facts)
-    return facts
+        alerts.extend(outcome.alerts)
+    return facts, alerts
 
 
 def batches(facts: Sequence[DossierFact], rng: random.Random) -> Iterator[Sequence[DossierFact]]:
@@ -129,7 +136,7 @@ def test_report_equals_the_fold_after_late_events_redeliveries_and_stale_copies(
     for event in arrivals:
         if all(seen.event_id != event.event_id for seen in histories[event.dossier_id]):
             histories[event.dossier_id].append(event)
-    facts = worker_facts(arrivals, catalog)
+    facts, _ = worker_output(arrivals, catalog)
     reissued = len(facts) - sum(len(h) for h in histories.values())
     assert reissued > 20  # late events did re-issue histories with higher versions
 
