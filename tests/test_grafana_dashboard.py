@@ -69,7 +69,8 @@ def run_panel(store: Store, title: str, period: tuple[date, date]) -> list[dict[
     """The panel's rows for a Grafana range covering the period's days."""
     panel = dashboard_panels()[title]
     start, end = period_bounds(*period)
-    sql = panels.expand_macros(panel["targets"][0]["rawSql"], start, end - timedelta(milliseconds=1))
+    grafana_end = end - timedelta(milliseconds=1)
+    sql = panels.expand_macros(panel["targets"][0]["rawSql"], start, grafana_end)
     result = store.client.query(sql)
     expected = next(p.columns for p in panels.PANELS if p.title == title)
     assert tuple(result.column_names) == expected, title

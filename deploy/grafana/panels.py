@@ -27,7 +27,6 @@ DATASOURCE = {"type": "grafana-clickhouse-datasource", "uid": "dossierflow-click
 TZ = "'Asia/Ho_Chi_Minh'"
 FIRST_DAY = f"toDate($__fromTime, {TZ})"
 LAST_DAY = f"toDate($__toTime, {TZ})"
-IN_RANGE = f"day BETWEEN {FIRST_DAY} AND {LAST_DAY}"
 REPORT = (
     f"bi_period_report(period_from = toString({FIRST_DAY}), "
     f"period_to = toString({LAST_DAY} + 1))"
@@ -50,13 +49,11 @@ PANELS: tuple[Panel, ...] = (
         "bargauge",
         f"""SELECT
     unit_code,
-    sum(resolved_early) + sum(resolved_on_time) AS in_time,
-    sum(resolved_overdue) AS overdue,
-    round(in_time / nullIf(in_time + overdue, 0), 4) AS on_time_rate
-FROM bi_daily
-WHERE {IN_RANGE}
-GROUP BY unit_code
-HAVING in_time + overdue > 0
+    resolved_early + resolved_on_time AS in_time,
+    resolved_overdue AS overdue,
+    on_time_rate
+FROM {REPORT}
+WHERE on_time_rate IS NOT NULL
 ORDER BY on_time_rate, unit_code""",
         ("unit_code", "in_time", "overdue", "on_time_rate"),
     ),
@@ -64,11 +61,18 @@ ORDER BY on_time_rate, unit_code""",
         "Tiếp nhận và giải quyết theo tuần / Received and resolved per week",
         "timeseries",
         f"""SELECT
-    toDateTime(toMonday(day), {TZ}) AS time,
-    sum(received) AS received_count,
-    sum(resolved_early + resolved_on_time + resolved_overdue) AS resolved_count
-FROM bi_daily
-WHERE {IN_RANGE}
+    toDateTime(toMonday(tupleElement(happened, 1)), {TZ}) AS time,
+    countIf(tupleElement(happened, 2) = 'received') AS received_count,
+    countIf(tupleElement(happened, 2) = 'resolved') AS resolved_count
+FROM
+(
+    SELECT arrayJoin([
+        (toDate(received_at), 'received'),
+        (toDate(resolved_at), if(status IN ('RESOLVED', 'RETURNED'), 'resolved', ''))
+    ]) AS happened
+    FROM bi_dossiers
+)
+WHERE tupleElement(happened, 1) BETWEEN {FIRST_DAY} AND {LAST_DAY}
 GROUP BY time
 ORDER BY time""",
         ("time", "received_count", "resolved_count"),
@@ -86,11 +90,10 @@ ORDER BY in_progress_overdue DESC, unit_code""",
         "Tỷ lệ tiếp nhận trực tuyến / Online share",
         "stat",
         f"""SELECT
-    sumIf(received, channel = 'ONLINE') AS online,
+    sum(received_online) AS online,
     sum(received) AS all_channels,
     round(online / nullIf(all_channels, 0), 4) AS online_share
-FROM bi_daily
-WHERE {IN_RANGE}""",
+FROM {REPORT}""",
         ("online", "all_channels", "online_share"),
     ),
     Panel(
@@ -98,11 +101,12 @@ WHERE {IN_RANGE}""",
         "table",
         f"""SELECT
     procedure_code,
-    sum(resolved_early + resolved_on_time + resolved_overdue) AS resolved_count,
-    sum(resolved_overdue) AS overdue,
-    round(overdue / nullIf(resolved_count, 0), 4) AS overdue_rate
-FROM bi_daily
-WHERE {IN_RANGE}
+    count() AS resolved_count,
+    countIf(outcome = 'OVERDUE') AS overdue,
+    round(overdue / resolved_count, 4) AS overdue_rate
+FROM bi_dossiers
+WHERE status IN ('RESOLVED', 'RETURNED')
+    AND toDate(resolved_at) BETWEEN {FIRST_DAY} AND {LAST_DAY}
 GROUP BY procedure_code
 HAVING overdue > 0
 ORDER BY overdue DESC, procedure_code
