@@ -11,7 +11,7 @@ batch and for the sink's default 10k batches, then in the same run:
   MergeTree holding one row per dossier (no FINAL, no look-ups), and the ratio to it;
 - start-up: `dossierflow --help`, `dossierflow migrate` on the ready store, and the bare
   engine open (import clickhouse_connect + open chDB on that directory) it cannot go below.
-Without `--store` it uses a fresh chDB directory in a temp dir. The figures go to docs/benchmarks.md.
+Without `--store` it uses a fresh chDB directory in a temp dir; figures go to docs/bi.md.
 """
 
 from __future__ import annotations

@@ -90,8 +90,8 @@ GROUP BY day, unit_code, procedure_code, sector_code, channel;
 -- as of `period_to` is read off its fixed milestones, except the deadline in force at
 -- `period_to` of a dossier that changed since (its last event is at or after `period_to`),
 -- taken from its RECEIVED/RESUMED milestones before `period_to`, and the apologies issued in
--- the period. Only dossiers with a fact at or after `period_to` (found through the facts'
--- monthly partitions) and dossiers with an apology in the period are looked up.
+-- the period. Only dossiers open at `period_to` with an event at or after it, and dossiers
+-- with an apology in the period, are looked up (none of the first kind for a current period).
 CREATE VIEW IF NOT EXISTS bi_period_report AS
 WITH
     toDateTime64({period_from:String}, 3, 'Asia/Ho_Chi_Minh') AS p_from,
@@ -143,7 +143,11 @@ FROM
         FROM dossier_milestones FINAL
         WHERE occurred_at < p_to
             AND ((type = 'APOLOGY_ISSUED' AND occurred_at >= p_from)
-                 OR dossier_id IN (SELECT dossier_id FROM dossier_facts WHERE occurred_at >= p_to))
+                 OR dossier_id IN (
+                    -- without FINAL: older rows only add dossiers, whose look-up is unused
+                    SELECT dossier_id FROM dossier_state
+                    WHERE as_of >= p_to AND received_at < p_to
+                        AND (closed_at IS NULL OR closed_at >= p_to)))
         GROUP BY dossier_id
     ) AS m ON s.dossier_id = m.dossier_id
     WHERE s.received_at < p_to
