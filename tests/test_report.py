@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from dossierflow.rules.catalog import Unit
 from dossierflow.schemas.facts import DossierFact
@@ -357,17 +358,13 @@ def test_late_event_reissues_a_history_and_changes_the_outcome(store: Store) -> 
 
 
 def test_unknown_procedure_counts_dossiers_in_progress_at_the_end(store: Store) -> None:
-    facts = [
+    unknown = [
         *History("D30", "X1").received("2026-03-02 08:00", due="2026-03-10 17:00").facts(),
         *History("D31", "X1").received("2026-03-03 08:00", due="2026-03-10 17:00")
         .add("RESOLVED", "2026-03-04 08:00", outcome="EARLY").facts(),
-        *History("D32", "X1").received("2026-03-03 08:00", due="2026-03-10 17:00").facts(),
     ]
-    write(store, facts)
-    store.client.command(
-        "ALTER TABLE dossier_state UPDATE procedure_unknown = true "
-        "WHERE dossier_id IN ('D30', 'D31') SETTINGS mutations_sync = 1"
-    )
+    known = History("D32", "X1").received("2026-03-03 08:00", due="2026-03-10 17:00").facts()
+    write(store, [*(msgspec.structs.replace(f, procedure_unknown=True) for f in unknown), *known])
     report = run_report(store, UNITS, FROM, TO)
     assert report.total.unknown_procedure == 1  # D31 was resolved: no longer in progress
     assert report.total.in_progress == 2
