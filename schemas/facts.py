@@ -43,6 +43,8 @@ class DossierFact(msgspec.Struct, frozen=True, kw_only=True):
     closed_at: datetime | None
     outcome: str | None
     apologies: int
+    procedure_unknown: bool = False
+    """The procedure is not in the worker's catalogue (its deadline was not checked)."""
 
 
 class Recipient(msgspec.Struct, frozen=True):
