@@ -382,7 +382,7 @@ def format_rate(rate: float | None, lang: str) -> str:
     return text.replace(".", ",") if lang == "vi" else text
 
 
-def _format_count(value: int, lang: str) -> str:
+def format_count(value: int, lang: str) -> str:
     text = f"{value:,}"
     return text.replace(",", ".") if lang == "vi" else text
 
@@ -458,7 +458,7 @@ def report_table(report: Report, lang: str = "vi") -> Group:
 def _cells(figures: Figures, lang: str) -> list[str]:
     values = figures.as_dict()
     return [
-        format_rate(values[k], lang) if k in RATE_KEYS else _format_count(int(values[k] or 0), lang)
+        format_rate(values[k], lang) if k in RATE_KEYS else format_count(int(values[k] or 0), lang)
         for k in REPORT_KEYS
     ]
 
