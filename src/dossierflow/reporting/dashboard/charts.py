@@ -16,7 +16,7 @@ from html import escape
 WIDTH = 720
 WIDE = 1200
 """The trend spans the page; a wider drawing keeps its text the size of the other charts'."""
-LABEL_WIDTH = 210
+LABEL_WIDTH = 236
 """Room left of horizontal bars for unit names."""
 ROW_HEIGHT = 30
 FONT = "font-family=\"'Noto Sans', 'Segoe UI', Arial, sans-serif\""
@@ -86,7 +86,7 @@ def rate_band(rate: float) -> str:
     return "warn" if rate >= FAIR_RATE else "bad"
 
 
-def _clip(label: str, limit: int = 30) -> str:
+def _clip(label: str, limit: int = 28) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
 
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from dossierflow.rules.catalog import Catalog
 
 from dossierflow.reporting.dashboard.pages import (
     Selection,
@@ -47,6 +46,7 @@ from dossierflow.reporting.report import (
     run_report,
 )
 from dossierflow.reporting.runner import QueryRunner
+from dossierflow.rules.catalog import Catalog
 from dossierflow.store import Store, StoreError
 
 OPEN_LIST_LIMIT = 500

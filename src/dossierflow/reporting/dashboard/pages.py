@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from dossierflow.rules.catalog import Unit
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
@@ -44,6 +43,7 @@ from dossierflow.reporting.report import (
     format_rate,
     level_name,
 )
+from dossierflow.rules.catalog import Unit
 
 ENVIRONMENT = Environment(
     loader=PackageLoader("dossierflow.reporting.dashboard", "templates"),

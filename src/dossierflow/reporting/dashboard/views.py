@@ -11,10 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from dossierflow.rules.alerts import overdue_at
-from dossierflow.rules.catalog import Catalog, Unit
-from dossierflow.rules.lifecycle import Status
-
 from dossierflow.reporting.dashboard.charts import BacklogBar, RateBar, TrendPoint, rate_band
 from dossierflow.reporting.queries import OpenDossier, WeekCount
 from dossierflow.reporting.report import (
@@ -26,6 +22,9 @@ from dossierflow.reporting.report import (
     format_count,
     format_rate,
 )
+from dossierflow.rules.alerts import overdue_at
+from dossierflow.rules.catalog import Catalog, Unit
+from dossierflow.rules.lifecycle import Status
 
 TEXTS: dict[str, dict[str, str]] = {
     "vi": {
