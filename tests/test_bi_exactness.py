@@ -79,10 +79,10 @@ def expected_figures(
                 c[f"resolved_{state.outcome.value.lower()}"] += 1
             else:
                 c[state.status.value.lower()] += 1
-        c["apologies"] += sum(
-            1 for s in before
-            if s.event.type is EventType.APOLOGY_ISSUED and _fact_time(s) >= start
-        )
+        for step in before:  # an apology counts for the unit that had received the dossier
+            if step.event.type is EventType.APOLOGY_ISSUED and _fact_time(step) >= start:
+                if step.state.unit_code is not None:
+                    counts[step.state.unit_code]["apologies"] += 1
     return {unit: Figures(**c) for unit, c in counts.items()}
 
 
