@@ -93,11 +93,13 @@ CREATE OR REPLACE VIEW daily_rollup AS SELECT * FROM bi_daily;
 -- `dossierflow report` reads this view. Three parts, summed per unit, none joining the
 -- dossiers with anything large:
 -- 1. every dossier received before `period_to`, one row each (dossier_state), its state as
---    of `period_to` read off its fixed milestones; the deadline in force at `period_to` is
---    the latest one only for a dossier with no event since;
--- 2. in_progress_overdue of the dossiers open at `period_to` with an event since (none for a
+--    of `period_to` read off its fixed milestones. Only RESUMED moves a deadline, so the
+--    latest deadline is the one in force at `period_to` unless the dossier resumed since;
+-- 2. in_progress_overdue of the dossiers open at `period_to` that resumed since (none for a
 --    current period): their deadline at `period_to` from their RECEIVED/RESUMED milestones;
 -- 3. apologies issued in the period by a dossier received by then, for its receiving unit.
+-- The set of dossiers that resumed since needs no FINAL: an event's type and instant are the
+-- same in every version of its fact.
 CREATE VIEW IF NOT EXISTS bi_period_report AS
 WITH
     toDateTime64({period_from:String}, 3, 'Asia/Ho_Chi_Minh') AS p_from,
@@ -137,15 +139,16 @@ FROM
         countIf(closed_in_period AND status = 'WITHDRAWN') AS withdrawn,
         countIf(closed_in_period AND status = 'STOPPED') AS stopped,
         countIf(open_at_to) AS in_progress,
-        countIf(open_at_to AND as_of < p_to AND toDate(due_at) < toDate(p_to))
+        countIf(open_at_to AND toDate(due_at) < toDate(p_to) AND dossier_id NOT IN
+            (SELECT dossier_id FROM dossier_milestones WHERE type = 'RESUMED' AND occurred_at >= p_to))
             AS in_progress_overdue,
         toUInt64(0) AS apologies,
         countIf(open_at_to AND procedure_unknown) AS unknown_procedure
     FROM
     (
         SELECT
-            unit_code, channel, received_at, closed_at, status, outcome, procedure_unknown,
-            due_at, as_of,
+            dossier_id, unit_code, channel, received_at, closed_at, status, outcome,
+            procedure_unknown, due_at,
             status IN ('RESOLVED', 'RETURNED') AS resolved,
             closed_at >= p_from AND closed_at < p_to AS closed_in_period,
             closed_at IS NULL OR closed_at >= p_to AS open_at_to
@@ -173,8 +176,9 @@ FROM
             AND dossier_id IN
             (
                 SELECT dossier_id FROM dossier_state FINAL
-                WHERE as_of >= p_to AND received_at < p_to
-                    AND (closed_at IS NULL OR closed_at >= p_to)
+                WHERE received_at < p_to AND (closed_at IS NULL OR closed_at >= p_to)
+                    AND dossier_id IN (SELECT dossier_id FROM dossier_milestones
+                                       WHERE type = 'RESUMED' AND occurred_at >= p_to)
             )
         GROUP BY dossier_id
     )
