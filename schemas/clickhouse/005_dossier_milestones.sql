@@ -8,9 +8,12 @@
 -- instant T is readable from the latest row: received before T iff received_at < T, closed
 -- before T iff closed_at < T, with the same outcome. Two things are not: the deadline in force
 -- at T (RESUMED moves it) and when apologies were issued. `dossier_milestones` keeps exactly
--- those events: RECEIVED and RESUMED (the only events that set `due_at`) and APOLOGY_ISSUED.
--- Keyed like the facts, (dossier_id, event_id) with `version`, so a re-delivered or
--- re-issued fact replaces its row instead of adding one; read with FINAL.
+-- those events: RECEIVED and RESUMED (the only events that set `due_at`) and APOLOGY_ISSUED,
+-- with the receiving unit known after them (NULL before RECEIVED). Keyed by the event,
+-- (type, dossier_id, event_id) with `version` (an event's type never changes), so a
+-- re-delivered or re-issued fact replaces its row instead of adding one; read with FINAL.
+-- `type` leads the key so that apologies, and the deadlines of given dossiers, are read
+-- without touching the rest.
 --
 -- `procedure_unknown`: the worker marks a dossier whose procedure is not in its catalogue.
 ALTER TABLE dossier_facts ADD COLUMN IF NOT EXISTS procedure_unknown Bool DEFAULT false AFTER apologies;
@@ -53,18 +56,19 @@ CREATE TABLE IF NOT EXISTS dossier_milestones
     occurred_at DateTime64(3, 'Asia/Ho_Chi_Minh'),
     position UInt32,
     version UInt32,
+    unit_code LowCardinality(Nullable(String)),
     due_at Nullable(DateTime64(3, 'Asia/Ho_Chi_Minh'))
 )
 ENGINE = ReplacingMergeTree(version)
-ORDER BY (dossier_id, event_id);
+ORDER BY (type, dossier_id, event_id);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS dossier_milestones_mv TO dossier_milestones AS
-SELECT dossier_id, event_id, type, occurred_at, position, version, due_at
+SELECT dossier_id, event_id, type, occurred_at, position, version, unit_code, due_at
 FROM dossier_facts
 WHERE type IN ('RECEIVED', 'RESUMED', 'APOLOGY_ISSUED');
 
 -- Facts stored before this migration; a re-run inserts rows that FINAL collapses.
 INSERT INTO dossier_milestones
-SELECT dossier_id, event_id, type, occurred_at, position, version, due_at
+SELECT dossier_id, event_id, type, occurred_at, position, version, unit_code, due_at
 FROM dossier_facts
 WHERE type IN ('RECEIVED', 'RESUMED', 'APOLOGY_ISSUED');
