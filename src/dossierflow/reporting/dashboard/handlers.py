@@ -12,7 +12,7 @@ Every query goes through the process's one `QueryRunner`, shared with `GET /repo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
@@ -122,6 +122,13 @@ def _open_json(items: list[OpenItem]) -> list[dict[str, Any]]:
     ]
 
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+Answer = tuple[dict[str, Any], Callable[[], str]]
+"""A view's answer in both forms: the JSON body (data and fragments) and the whole page,
+rendered only when asked for; one view per page keeps the two equal."""
+View = Callable[[web.Request, datetime], Awaitable[Answer]]
+
+
 def add_dashboard_routes(
     app: web.Application,
     runner: QueryRunner,
@@ -131,85 +138,70 @@ def add_dashboard_routes(
     """Register the dashboard on `app`; `clock` gives the local now (for the open lists and
     the default period)."""
 
-    async def selection_of(request: web.Request) -> Selection:
-        return parse_selection(
-            request.query, clock().date(), request.match_info.get("code")
-        )
+    def selection_of(request: web.Request, now: datetime) -> Selection:
+        return parse_selection(request.query, now.date(), request.match_info.get("code"))
 
-    async def dashboard_json(request: web.Request) -> web.Response:
-        try:
-            selection = await selection_of(request)
-            report, weeks = await runner.run(_dashboard_data, catalog, selection)
-        except ReportError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-        except StoreError as exc:
-            return web.json_response({"error": str(exc)}, status=503)
-        return web.json_response(
-            {
-                **report_json(report),
-                "unit": selection.unit,
-                "trend": _trend_json(weeks),
-                "html": dashboard_fragments(report, weeks, selection, clock()),
-            }
-        )
-
-    async def dashboard_html(request: web.Request) -> web.Response:
-        try:
-            selection = await selection_of(request)
-            report, weeks = await runner.run(_dashboard_data, catalog, selection)
-        except (ReportError, StoreError) as exc:
-            return _error(exc, request)
-        now = clock()
+    async def dashboard(request: web.Request, now: datetime) -> Answer:
+        selection = selection_of(request, now)
+        report, weeks = await runner.run(_dashboard_data, catalog, selection)
         fragments = dashboard_fragments(report, weeks, selection, now)
-        return _html(dashboard_page(selection, catalog.units, now, fragments))
-
-    async def unit_json(request: web.Request) -> web.Response:
-        now = clock()
-        try:
-            selection = await selection_of(request)
-            report, items, truncated_at = await runner.run(_unit_data, catalog, selection, now)
-        except ReportError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-        except StoreError as exc:
-            return web.json_response({"error": str(exc)}, status=503)
-        return web.json_response(
-            {
-                **report_json(report),
-                "unit": selection.unit,
-                "as_of": now.isoformat(),
-                "open": _open_json(items),
-                "html": unit_fragments(
-                    report, items, truncated_at, catalog.units, selection, now
-                ),
-            }
+        body = {**report_json(report), "unit": selection.unit, "trend": _trend_json(weeks)}
+        return {**body, "html": fragments}, lambda: dashboard_page(
+            selection, catalog.units, now, fragments
         )
 
-    async def unit_html(request: web.Request) -> web.Response:
-        now = clock()
-        try:
-            selection = await selection_of(request)
-            report, items, truncated_at = await runner.run(_unit_data, catalog, selection, now)
-        except (ReportError, StoreError) as exc:
-            return _error(exc, request)
+    async def unit(request: web.Request, now: datetime) -> Answer:
+        selection = selection_of(request, now)
+        report, items, truncated_at = await runner.run(_unit_data, catalog, selection, now)
         fragments = unit_fragments(report, items, truncated_at, catalog.units, selection, now)
-        return _html(unit_page(selection, catalog.units, now, fragments))
+        body = {
+            **report_json(report),
+            "unit": selection.unit,
+            "as_of": now.isoformat(),
+            "open": _open_json(items),
+        }
+        return {**body, "html": fragments}, lambda: unit_page(
+            selection, catalog.units, now, fragments
+        )
 
     async def home(request: web.Request) -> web.Response:
         raise web.HTTPFound("/dashboard")
 
     app.router.add_get("/", home)
-    app.router.add_get("/dashboard", dashboard_html)
-    app.router.add_get("/dashboard/units/{code}", unit_html)
-    app.router.add_get("/api/dashboard", dashboard_json)
-    app.router.add_get("/api/units/{code}/open", unit_json)
+    app.router.add_get("/dashboard", _as_page(dashboard, clock))
+    app.router.add_get("/dashboard/units/{code}", _as_page(unit, clock))
+    app.router.add_get("/api/dashboard", _as_json(dashboard, clock))
+    app.router.add_get("/api/units/{code}/open", _as_json(unit, clock))
     app.router.add_static("/dashboard/static", STATIC_DIR)
 
 
-def _html(text: str) -> web.Response:
-    return web.Response(text=text, content_type="text/html", charset="utf-8")
 
 
-def _error(exc: Exception, request: web.Request) -> web.Response:
-    status = 400 if isinstance(exc, ReportError) else 503
-    page = error_page(str(exc), request.query.get("lang", "vi"))
-    return web.Response(text=page, content_type="text/html", charset="utf-8", status=status)
+def _status(exc: Exception) -> int:
+    return 400 if isinstance(exc, ReportError) else 503
+
+
+def _as_json(view: View, clock: Callable[[], datetime]) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            body, _page = await view(request, clock())
+        except (ReportError, StoreError) as exc:
+            return web.json_response({"error": str(exc)}, status=_status(exc))
+        return web.json_response(body)
+
+    return handler
+
+
+def _as_page(view: View, clock: Callable[[], datetime]) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            _body, page = await view(request, clock())
+        except (ReportError, StoreError) as exc:
+            return _html(error_page(str(exc), request.query.get("lang", "vi")), _status(exc))
+        return _html(page())
+
+    return handler
+
+
+def _html(text: str, status: int = 200) -> web.Response:
+    return web.Response(text=text, content_type="text/html", charset="utf-8", status=status)
