@@ -80,9 +80,9 @@ def expected_figures(
             else:
                 c[state.status.value.lower()] += 1
         for step in before:  # an apology counts for the unit that had received the dossier
-            if step.event.type is EventType.APOLOGY_ISSUED and _fact_time(step) >= start:
-                if step.state.unit_code is not None:
-                    counts[step.state.unit_code]["apologies"] += 1
+            unit = step.state.unit_code
+            if step.event.type is EventType.APOLOGY_ISSUED and _fact_time(step) >= start and unit:
+                counts[unit]["apologies"] += 1
     return {unit: Figures(**c) for unit, c in counts.items()}
 
 
