@@ -354,6 +354,9 @@ def test_unit_page_lists_open_dossiers_at_risk_and_overdue(
     assert "LIVE-LATER" not in listed
     api = served.json(f"/api/units/{UNIT}/open", **{"from": str(start), "to": str(end)})
     assert listed == {d["dossier_id"]: d["state"] for d in api["open"]}
+    states = list(listed.values())
+    counts = f"{states.count('overdue')} quá hạn, {states.count('at_risk')} sắp đến hạn"
+    assert browser.find_element(By.ID, "open-counts").text == counts
     at_risk_row = next(r for r in rows if r.get_attribute("data-dossier") == "LIVE-AT-RISK")
     assert "Sắp đến hạn" in at_risk_row.text
     screenshot(browser, tmp_path / "unit.png")

@@ -175,6 +175,10 @@ def unit_fragments(
             t=t,
             rows=rows,
             note=t["open_note"].format(now=format_instant(now, lang)),
+            counts=t["open_counts"].format(
+                overdue=format_count(sum(i.overdue for i in items), lang),
+                at_risk=format_count(sum(not i.overdue for i in items), lang),
+            ),
             truncated=t["truncated"].format(n=truncated_at) if truncated_at else "",
         ),
     }
