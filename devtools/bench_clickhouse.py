@@ -128,7 +128,7 @@ def timed(run: Callable[[], Any], times: int = 5) -> tuple[list[float], Any]:
 def bench_dashboard(store: Any, year: tuple[date, date]) -> None:
     """Each Grafana panel's SQL for the year, macros expanded as the plugin does."""
     spec = importlib.util.spec_from_file_location(
-        "grafana_panels", Path(__file__).parent / "grafana" / "panels.py"
+        "grafana_panels", Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "panels.py"
     )
     assert spec is not None and spec.loader is not None
     panels = importlib.util.module_from_spec(spec)

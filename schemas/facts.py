@@ -44,7 +44,9 @@ class DossierFact(msgspec.Struct, frozen=True, kw_only=True):
     outcome: str | None
     apologies: int
     procedure_unknown: bool = False
-    """The procedure is not in the worker's catalogue (its deadline was not checked)."""
+    """The dossier was received for a procedure code the catalogue does not hold, and the
+    event gave neither `due_at` nor `processing_time`: it has no deadline and raises no alert
+    until the catalogue learns the code (a reloaded catalogue re-evaluates it)."""
 
 
 class Recipient(msgspec.Struct, frozen=True):

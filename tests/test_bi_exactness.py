@@ -23,11 +23,11 @@ from dossierflow.schemas.event import DossierEvent, EventType, decode_event
 from dossierflow.schemas.facts import DossierAlert, DossierFact
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.sinks.report import Figures, fetch_figures, period_bounds
-from dossierflow.sinks.store import Store
 from dossierflow.streams.processor import DossierProcessor
 from dossierflow.streams.state import DossierRecord
 
+from dossierflow.reporting.report import Figures, fetch_figures, period_bounds
+from dossierflow.store import Store
 from dossierflow.synth import generate_events
 from tests import test_report
 

@@ -162,8 +162,12 @@ def test_selection_from_the_query_string() -> None:
     assert parse_selection({}, today) == Selection(default_period(today), None, "vi")
     chosen = parse_selection({"from": "2026-01-01", "to": "2026-04-01", "lang": "en"}, today, "S")
     assert chosen == Selection(Period(date(2026, 1, 1), date(2026, 4, 1)), "S", "en")
-    with pytest.raises(ReportError, match="from and to go together"):
+    through = parse_selection({"from": "01/01/2026", "through": "31/03/2026"}, today)
+    assert through.period == Period(date(2026, 1, 1), date(2026, 4, 1))
+    with pytest.raises(ReportError, match="give one of to"):
         parse_selection({"from": "2026-01-01"}, today)
+    with pytest.raises(ReportError, match="from is required"):
+        parse_selection({"to": "2026-01-01"}, today)
     with pytest.raises(ReportError, match="must be after"):
         parse_selection({"from": "2026-02-01", "to": "2026-01-01"}, today)
     with pytest.raises(ReportError, match="lang 'fr'"):

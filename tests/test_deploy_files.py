@@ -478,6 +478,7 @@ def test_compose_restarts_the_worker_and_mounts_the_dashboards_grafana_loads() -
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,  # only the missing path, not an error of the test itself
     reason="the house branch adds /readyz to the sink; remove this mark when it is merged",
 )
 def test_the_sink_probes_point_at_paths_the_sink_serves() -> None:

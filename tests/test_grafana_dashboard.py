@@ -22,9 +22,9 @@ from dossierflow.rules.catalog import load_catalog
 from dossierflow.schemas.facts import DossierAlert, DossierFact
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.sinks.report import Report, period_bounds, run_report
-from dossierflow.sinks.store import Store, connect, migrate
 
+from dossierflow.reporting.report import Report, period_bounds, run_report
+from dossierflow.store import Store, connect, migrate
 from tests.test_bi_exactness import events, worker_output
 
 pytestmark = pytest.mark.clickhouse

@@ -6,10 +6,17 @@ import argparse
 import asyncio
 import logging
 import signal
+import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import DEFAULT_SINK_HTTP_PORT, add_store_option, fail
+from dossierflow.commands.options import (
+    DEFAULT_SINK_HTTP_PORT,
+    SINK_URL_ENV,
+    add_store_option,
+    fail,
+    sink_url,
+)
 
 if TYPE_CHECKING:
     from dossierflow.rules.catalog import Catalog
@@ -29,8 +36,16 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--facts-topic", help="default: dossier-facts")
     p.add_argument("--alerts-topic", help="default: dossier-alerts")
     p.add_argument("--group", dest="group_id", help="consumer group of the sink")
-    p.add_argument("--http-host", help="default: 127.0.0.1")
-    p.add_argument("--http-port", type=int, default=DEFAULT_SINK_HTTP_PORT)
+    p.add_argument(
+        "--http-host",
+        help=f"address of GET /report and /healthz (default: the host of ${SINK_URL_ENV}, "
+        "else 127.0.0.1)",
+    )
+    p.add_argument(
+        "--http-port",
+        type=int,
+        help=f"default: the port of ${SINK_URL_ENV}, else {DEFAULT_SINK_HTTP_PORT}",
+    )
     p.add_argument("--batch-size", type=int, help="records per partition batch (10000)")
     p.add_argument("--batch-max-age", type=float, help="seconds a record may wait (1.0)")
     p.add_argument("--catalog", type=Path, help="catalogue YAML (default: the sample)")
@@ -44,13 +59,15 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.store import StoreError, connect, migrate
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # One variable says where the sink answers, for the sink and for `dossierflow report`.
+    listen = urllib.parse.urlsplit(sink_url(None))
     settings = SinkSettings.from_env(
         bootstrap=args.bootstrap,
         facts_topic=args.facts_topic,
         alerts_topic=args.alerts_topic,
         group_id=args.group_id,
-        http_host=args.http_host,
-        http_port=args.http_port,
+        http_host=args.http_host or listen.hostname,
+        http_port=args.http_port or listen.port or DEFAULT_SINK_HTTP_PORT,
         batch_size=args.batch_size,
         batch_max_age=args.batch_max_age,
     )

@@ -13,7 +13,7 @@ from datetime import datetime
 from aiohttp import web
 
 from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
-from dossierflow.reporting.report import LOCAL, ReportError, parse_date, render, run_report
+from dossierflow.reporting.report import LOCAL, ReportError, render, report_period, run_report
 from dossierflow.reporting.runner import QueryRunner
 from dossierflow.rules.catalog import Catalog, Unit
 from dossierflow.store import Store, StoreError
@@ -51,10 +51,11 @@ def report_handler(
         fmt = query.get("format", "json")
         lang = query.get("lang", "vi")
         try:
-            if "from" not in query or "to" not in query:
-                raise ReportError("from and to are required (YYYY-MM-DD)")
-            period_from = parse_date(query["from"], "from")
-            period_to = parse_date(query["to"], "to")
+            if "from" not in query:
+                raise ReportError("from is required (YYYY-MM-DD or dd/mm/yyyy)")
+            period_from, period_to = report_period(
+                query["from"], query.get("to"), query.get("through"), prefix=""
+            )
             if fmt not in CONTENT_TYPES:
                 raise ReportError(f"format {fmt!r}: use one of json, csv, table")
             result = await runner.run(

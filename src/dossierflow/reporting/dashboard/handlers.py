@@ -40,9 +40,9 @@ from dossierflow.reporting.queries import WeekCount, open_dossiers, weekly_trend
 from dossierflow.reporting.report import (
     Report,
     ReportError,
-    parse_date,
     period_bounds,
     report_json,
+    report_period,
     run_report,
 )
 from dossierflow.reporting.runner import QueryRunner
@@ -58,14 +58,16 @@ STATIC_DIR = Path(str(resources.files("dossierflow.reporting.dashboard") / "stat
 def parse_selection(
     query: Mapping[str, str], today: date, unit: str | None = None
 ) -> Selection:
-    """The pickers' choice from the query string; errors name the parameter."""
+    """The pickers' choice from the query string, whose period is given as for `GET /report`
+    (`from` and `to` or `through`); errors name the parameter."""
     lang = query.get("lang", "vi")
     texts(lang)
-    if "from" in query or "to" in query:
-        if not query.get("from") or not query.get("to"):
-            raise ReportError("from and to go together (YYYY-MM-DD); give both or neither")
-        period = Period(parse_date(query["from"], "from"), parse_date(query["to"], "to"))
-        period_bounds(period.start, period.end)
+    if {"from", "to", "through"} & query.keys():
+        if "from" not in query:
+            raise ReportError("from is required with to or through (YYYY-MM-DD or dd/mm/yyyy)")
+        start, end = report_period(query["from"], query.get("to"), query.get("through"), "")
+        period_bounds(start, end)
+        period = Period(start, end)
     else:
         period = default_period(today)
     return Selection(period, unit or query.get("unit") or None, lang)

@@ -15,9 +15,7 @@
 -- `type` leads the key so that apologies, and the deadlines of given dossiers, are read
 -- without touching the rest.
 --
--- `procedure_unknown`: the worker marks a dossier whose procedure is not in its catalogue.
-ALTER TABLE dossier_facts ADD COLUMN IF NOT EXISTS procedure_unknown Bool DEFAULT false AFTER apologies;
-
+-- `dossier_state` also carries `procedure_unknown` (005) for the report's unknown_procedure.
 ALTER TABLE dossier_state ADD COLUMN IF NOT EXISTS procedure_unknown Bool DEFAULT false;
 
 -- The view is recreated to carry the new column; run migrations with the sink stopped (chDB
