@@ -6,7 +6,7 @@ Generates synthetic facts (a year of dossiers: RECEIVED, sometimes a pause and R
 apology, then RESOLVED/WITHDRAWN/STOPPED or still open), measures rows/s for one 100k-fact
 batch and for the sink's default 10k batches, then in the same run:
 - the period report for 2025 (province and one unit): cold (first) and median of 5;
-- every panel of the Grafana dashboard (deploy/grafana/panels.py) for 2025: median of 5;
+- every panel of the Grafana dashboard (devtools/grafana_panels.py) for 2025: median of 5;
 - the physical-limit anchor: the report's aggregation as a plain GROUP BY over a plain
   MergeTree holding one row per dossier (no FINAL, no look-ups), and the ratio to it;
 - start-up: `dossierflow --help`, `dossierflow migrate` on the ready store, and the bare
@@ -17,7 +17,6 @@ Without `--store` it uses a fresh chDB directory in a temp dir; figures go to do
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import random
 import statistics
@@ -36,6 +35,7 @@ from dossierflow.schemas.facts import DossierFact
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
 
+from devtools import grafana_panels as panels
 from dossierflow.reporting.report import run_report
 from dossierflow.store import connect, migrate
 
@@ -127,13 +127,6 @@ def timed(run: Callable[[], Any], times: int = 5) -> tuple[list[float], Any]:
 
 def bench_dashboard(store: Any, year: tuple[date, date]) -> None:
     """Each Grafana panel's SQL for the year, macros expanded as the plugin does."""
-    spec = importlib.util.spec_from_file_location(
-        "grafana_panels", Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "panels.py"
-    )
-    assert spec is not None and spec.loader is not None
-    panels = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = panels
-    spec.loader.exec_module(panels)
     start = datetime.combine(year[0], datetime.min.time(), HCM)
     end = datetime.combine(year[1], datetime.min.time(), HCM) - timedelta(milliseconds=1)
     for panel in panels.PANELS:
