@@ -40,7 +40,7 @@ from dossierflow.sinks.base import (
 )
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dossierflow.kafka.security import KafkaSecurity
+from dossierflow.kafka.consumer import committing_consumer
 from dossierflow.reporting.http import report_handler
 from dossierflow.store import Store
 
@@ -301,16 +301,8 @@ def build_app(
 
 
 def make_consumer(settings: SinkSettings) -> AIOKafkaConsumer:
-    """A consumer in the sink's own group; nothing is committed but by `SinkRunner`.
-    SASL/TLS settings come from the environment (`KafkaSecurity`)."""
-    return AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap,
-        group_id=settings.group_id,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        **KafkaSecurity.from_env().as_aiokafka_kwargs(),
-    )
+    """A consumer in the sink's own group; nothing is committed but by `SinkRunner`."""
+    return committing_consumer(settings.bootstrap, settings.group_id)
 
 
 async def serve(
