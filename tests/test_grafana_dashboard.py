@@ -8,13 +8,10 @@ report of the same days, over synthetic histories that went through the worker's
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -23,6 +20,7 @@ from dossierflow.schemas.facts import DossierAlert, DossierFact
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
 
+from devtools import grafana_panels as panels
 from dossierflow.reporting.report import Report, period_bounds, run_report
 from dossierflow.store import Store, connect, migrate
 from tests.test_bi_exactness import events, worker_output
@@ -33,18 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PERIODS = [(date(2026, 2, 1), date(2026, 3, 1)), (date(2026, 1, 1), date(2026, 7, 1))]
 
 
-def load_panels_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "grafana_panels", ROOT / "deploy" / "grafana" / "panels.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-panels = load_panels_module()
 
 
 @pytest.fixture(scope="module")

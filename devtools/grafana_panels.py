@@ -1,7 +1,8 @@
-"""Build `dashboards/province.json` and run its panels outside Grafana (tests, benchmark).
+"""Build deploy/grafana/dashboards/province.json and run its panels outside Grafana.
 
-    python deploy/grafana/panels.py     # rewrites dashboards/province.json from PANELS
+    python -m devtools.grafana_panels     # rewrites province.json from PANELS
 
+Used by tests/test_grafana_dashboard.py and devtools/bench_clickhouse.py.
 The panel SQL lives here once; the JSON is generated from it so the two cannot drift, and
 `expand_macros` substitutes the time macros of the `grafana-clickhouse-datasource` plugin
 exactly as its backend does (pkg/macros/macros.go): `$__fromTime` -> `toDateTime(<unix s>)`,
@@ -22,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-DASHBOARD = Path(__file__).parent / "dashboards" / "province.json"
+DASHBOARD = Path(__file__).resolve().parents[1] / "deploy/grafana/dashboards/province.json"
 DATASOURCE = {"type": "grafana-clickhouse-datasource", "uid": "dossierflow-clickhouse"}
 TZ = "'Asia/Ho_Chi_Minh'"
 FIRST_DAY = f"toDate($__fromTime, {TZ})"
