@@ -131,9 +131,11 @@ def run(args: argparse.Namespace) -> int:
                         + "; ".join(outcome.report.violations), 1)
         if not args.exit_when_done:
             first, last = demo.period
+            month = f"from={first}&through={last}"
             console.print(
-                f"\n[bold]Up until Ctrl-C:[/] {demo.sink_url}/report?from={first}&through={last}"
-                f"&format=table · {demo.sink_url}/metrics · {demo.sink_url}/healthz · "
+                f"\n[bold]Up until Ctrl-C:[/] dashboard {demo.sink_url}/dashboard?{month} · "
+                f"{demo.sink_url}/report?{month}&format=table · {demo.sink_url}/metrics · "
+                f"{demo.sink_url}/healthz · "
                 f"worker http://127.0.0.1:{ports.worker_metrics}/metrics · "
                 f"notifier http://127.0.0.1:{ports.notify_metrics}/metrics · "
                 f"Kafka {demo.bootstrap}"
