@@ -433,8 +433,8 @@ def write_jsonl(path: Path, count: int | None, seed: int = 0, **options: Any) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m dossierflow.synth --count N --seed S --out FILE` (stdout without --out)."""
-    parser = argparse.ArgumentParser(prog="python -m dossierflow.synth", description=__doc__)
+    """`python -m dossierflow.simulate --count N --seed S --out FILE` (stdout without --out)."""
+    parser = argparse.ArgumentParser(prog="python -m dossierflow.simulate", description=__doc__)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
