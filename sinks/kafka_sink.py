@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,7 @@ import msgspec
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
-from dossierflow.rules.catalog import Unit
+from dossierflow.rules.catalog import Catalog
 from dossierflow.schemas.facts import DossierAlert, DossierFact, alert_decoder, fact_decoder
 from dossierflow.sinks import metrics
 from dossierflow.sinks.base import (
@@ -43,7 +43,7 @@ from dossierflow.sinks.settings import SinkSettings
 from dossierflow.health import KafkaProbe, Readiness, ReadinessLog, metrics_text
 from dossierflow.kafka.consumer import committing_consumer
 from dossierflow.kafka.errors import KafkaUnavailable
-from dossierflow.reporting.http import report_handler
+from dossierflow.reporting.http import add_reporting_routes
 from dossierflow.store import Store
 
 log = logging.getLogger(__name__)
@@ -275,10 +275,11 @@ def build_app(
     status: SinkStatus,
     settings: SinkSettings,
     report_store: Store,
-    units: Mapping[str, Unit],
+    catalog: Catalog,
 ) -> web.Application:
     """`GET /healthz` (200 while the process runs, with the sink's state), `/readyz` (503
-    with the reasons until it consumes and stores), `/metrics` (Prometheus) and `/report`."""
+    with the reasons until it consumes and stores), `/metrics` (Prometheus), `/report` and
+    the dashboard (`/dashboard`, reporting/http.py)."""
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response(status.as_dict())
@@ -295,7 +296,7 @@ def build_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
-    app.router.add_get("/report", report_handler(report_store, units))
+    add_reporting_routes(app, report_store, catalog)
     return app
 
 
@@ -348,7 +349,7 @@ async def serve(
     settings: SinkSettings,
     sink: BatchingSink[Record],
     report_store: Store,
-    units: Mapping[str, Unit],
+    catalog: Catalog,
     stop: asyncio.Event,
     consumer: Any | None = None,
 ) -> SinkStatus:
@@ -357,7 +358,7 @@ async def serve(
     consumer = consumer or make_consumer(settings)
     runner = SinkRunner(consumer, sink, settings, status)
     consumer.subscribe(list(runner.topics), listener=runner.listener())
-    app_runner = web.AppRunner(build_app(status, settings, report_store, units))
+    app_runner = web.AppRunner(build_app(status, settings, report_store, catalog))
     await app_runner.setup()
     site = web.TCPSite(app_runner, settings.http_host, settings.http_port)
     await site.start()

@@ -22,6 +22,7 @@ from typing import Any
 
 import jsonschema
 import yaml
+from dossierflow.rules.catalog import Catalog
 from dossierflow.sinks.kafka_sink import SinkStatus, build_app
 from dossierflow.sinks.settings import SinkSettings
 from dossierflow.streams.settings import WorkerSettings
@@ -479,7 +480,8 @@ def test_compose_restarts_the_worker_and_mounts_the_dashboards_grafana_loads() -
 
 def test_the_sink_probes_point_at_paths_the_sink_serves() -> None:
     app = build_app(
-        SinkStatus(store="chdb:///x"), SinkSettings(), report_store=None, units={}  # type: ignore[arg-type]
+        SinkStatus(store="chdb:///x"), SinkSettings(), report_store=None,  # type: ignore[arg-type]
+        catalog=Catalog(),
     )
     served = {resource.canonical for resource in app.router.resources()}
     (sink,) = [w for w in k8s_workloads() if w["metadata"]["name"] == "sink"]

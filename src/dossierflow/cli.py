@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "dossierflow.commands.migrate",
     "dossierflow.commands.report",
     "dossierflow.commands.sink",
+    "dossierflow.commands.simulate",
     "dossierflow.commands.demo",
     "dossierflow.commands.notify",
     "dossierflow.commands.config",

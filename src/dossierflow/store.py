@@ -158,10 +158,11 @@ def connect(url: str | None = None, *, create: bool = True, connect_timeout: flo
     The client is bound to the dossierflow database when it exists, so every query can use
     unqualified table names; `migrate` creates it otherwise.
     """
+    parsed = parse_store_url(url or default_url())
+    # Imported here: commands that never open the store should not pay for the driver.
     import clickhouse_connect
     from clickhouse_connect.driver.exceptions import ClickHouseError
 
-    parsed = parse_store_url(url or default_url())
     try:
         if parsed.kind == "chdb":
             assert parsed.path is not None

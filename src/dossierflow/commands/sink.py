@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +10,7 @@ from dossierflow.commands.options import add_store_option
 from dossierflow.errors import DossierflowError
 
 if TYPE_CHECKING:
-    from dossierflow.rules.catalog import Unit
+    from dossierflow.rules.catalog import Catalog
     from dossierflow.sinks.settings import SinkSettings
     from dossierflow.store import Store
 
@@ -23,9 +22,10 @@ class SinkHttpError(DossierflowError):
 def add_commands(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "sink",
-        help="consume facts and alerts into ClickHouse and serve /report and /healthz",
+        help="consume facts and alerts into ClickHouse; serve /report, /dashboard and /healthz",
         description="Consume the facts and alerts topics into the store, committing offsets "
-        "only after the store acknowledged; serve GET /report and GET /healthz.",
+        "only after the store acknowledged; serve GET /report, the dashboard at "
+        "GET /dashboard, GET /healthz, GET /readyz and GET /metrics.",
     )
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $DOSSIERFLOW_BOOTSTRAP)")
     p.add_argument("--facts-topic", help="default: dossier-facts")
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     settings = SinkSettings.from_env(**options)
     store_url = store_settings.url()
     logs.configure("info")
-    units = load_catalog(args.catalog).units
+    catalog = load_catalog(args.catalog)
     write_store = connect(store_url)
     try:
         migrate(write_store)
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         write_store.close()
         raise
     try:
-        asyncio.run(_serve_until_signal(settings, write_store, report_store, units))
+        asyncio.run(_serve_until_signal(settings, write_store, report_store, catalog))
     except OSError as exc:
         raise SinkHttpError(
             f"cannot serve HTTP on {settings.http_host}:{settings.http_port}: {exc.strerror}; "
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve_until_signal(
-    settings: SinkSettings, write_store: Store, report_store: Store, units: Mapping[str, Unit]
+    settings: SinkSettings, write_store: Store, report_store: Store, catalog: Catalog
 ) -> None:
     import asyncio
     import signal
@@ -101,4 +101,4 @@ async def _serve_until_signal(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await serve(settings, ClickHouseSink(write_store), report_store, units, stop)
+    await serve(settings, ClickHouseSink(write_store), report_store, catalog, stop)
