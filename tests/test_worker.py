@@ -14,6 +14,7 @@ import pytest
 from dossierflow.rules.catalog import load_catalog
 
 from dossierflow.replay import read_events, replay, summary
+from dossierflow.synth import generate_lines
 from tests.worker_process import WorkerTopics, free_port, running_worker, start_worker, stop_worker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
@@ -39,6 +40,24 @@ def _expected_replay_alerts(path: Path) -> set[tuple[str, str, str]]:
     return {(row["dossier_id"], a["kind"], a["at"]) for row in rows for a in row["alerts"]}
 
 
+def _replay_alert_ids(path: Path) -> set[str]:
+    """What `dossierflow replay` of the file fires, as of its largest `occurred_at`."""
+    events = read_events(path, lambda *_: None)
+    assert events.latest is not None
+    return {
+        alert.alert_id
+        for evaluation in replay(events, load_catalog(), events.latest)
+        for alert in evaluation.alerts
+    }
+
+
+def _all_alerts(topics: WorkerTopics, expected: int, timeout: float = 60) -> list[dict[str, Any]]:
+    """The alerts published once `expected` have arrived and nothing more came for 2 s."""
+    _alerts(topics.read(topics.alerts, expected, timeout=timeout))
+    time.sleep(2)
+    return _alerts(topics.read(topics.alerts, expected + 1, timeout=3))
+
+
 def test_event_time_replay_through_kafka_gives_the_alerts_of_dossierflow_replay(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -48,9 +67,7 @@ def test_event_time_replay_through_kafka_gives_the_alerts_of_dossierflow_replay(
     topics.create()
     topics.produce(_in_time_order(EXAMPLES))  # history already in Kafka, as in a backfill
     with running_worker(topics, tmp_path, "--event-time"):
-        alerts = _alerts(topics.read(topics.alerts, len(expected)))
-        time.sleep(2)  # nothing more may come
-        alerts = _alerts(topics.read(topics.alerts, len(expected) + 1, timeout=3))
+        alerts = _all_alerts(topics, len(expected))
     got = {(a["dossier_id"], a["kind"], a["at"]) for a in alerts}
     assert got == expected
     assert len({a["alert_id"] for a in alerts}) == len(alerts), "an alert was published twice"
@@ -59,6 +76,30 @@ def test_event_time_replay_through_kafka_gives_the_alerts_of_dossierflow_replay(
     assert "quá hạn" in overdue["text_vi"] and "overdue" in overdue["text_en"]
     roles = {r["role"] for r in overdue["recipients"]}
     assert roles == {"handling_unit_head", "receiving_unit_head"}
+
+
+def test_event_time_worker_publishes_every_alert_of_replay_even_of_dossiers_closed_soon_after(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Issue 9, defect 1: a dossier closed by a batch while the watermark was still before
+    one of its alert instants lost that alert. Generated histories in time order (no late
+    events, some duplicates) over 3 partitions; the expected ids are `replay`'s."""
+    lines = sorted(
+        generate_lines(5000, seed=9),
+        key=lambda line: datetime.fromisoformat(json.loads(line)["occurred_at"]),
+    )
+    history = tmp_path / "history.jsonl"
+    history.write_bytes(b"".join(lines))
+    expected = _replay_alert_ids(history)
+    assert len(expected) > 500
+    topics = WorkerTopics(kafka_bootstrap)
+    topics.create()
+    topics.produce([line.rstrip(b"\n") for line in lines])
+    with running_worker(topics, tmp_path, "--event-time"):
+        alerts = _all_alerts(topics, len(expected), timeout=180)
+    published = {a["alert_id"] for a in alerts}
+    assert not expected - published, f"{len(expected - published)} alerts never published"
+    assert published == expected
 
 
 def _always_working_catalog(tmp: Path) -> Path:
@@ -171,9 +212,7 @@ def test_restart_mid_stream_loses_nothing_and_alerts_once(
     # and hold the watermark back no longer (DOMAIN.md's rule), so alerts could come early.
     topics.produce(lines[12:])
     with running_worker(topics, tmp_path, "--event-time", "--store", store):
-        alerts = _alerts(topics.read(topics.alerts, len(expected), timeout=150))
-        time.sleep(2)
-        alerts = _alerts(topics.read(topics.alerts, len(expected) + 1, timeout=3))
+        alerts = _all_alerts(topics, len(expected), timeout=150)
     assert {(a["dossier_id"], a["kind"], a["at"]) for a in alerts} == expected
     assert len(alerts) == len(expected), "an alert was published twice"
 

@@ -1,0 +1,103 @@
+"""What the worker does with an event or a timer (streams/processor.py), without Faust.
+
+Instants are worked out by hand from DOMAIN.md: office hours 07:30–11:30 and 13:00–17:00,
+at-risk lead 8 working hours.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta
+from typing import Any
+
+from dossierflow.rules.calendar import VIETNAM
+from dossierflow.rules.catalog import load_catalog
+from dossierflow.schemas.event import DossierEvent, EventType, ProcessingTime, TimeUnit
+from dossierflow.streams.processor import DossierProcessor, Outcome
+from dossierflow.streams.state import DossierRecord
+
+PROCESSOR = DossierProcessor(load_catalog(), closed_retention=timedelta(days=30))
+T = EventType
+_ids = itertools.count()
+
+
+def vn(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> datetime:
+    return datetime(y, mo, d, h, mi, s, tzinfo=VIETNAM)
+
+
+def ev(kind: EventType, at: datetime, dossier_id: str = "D1", **fields: Any) -> DossierEvent:
+    return DossierEvent(
+        schema_version=1, event_id=f"E{next(_ids)}", dossier_id=dossier_id, type=kind,
+        occurred_at=at, **fields,
+    )
+
+
+def received(at: datetime, value: float, unit: TimeUnit, dossier_id: str = "D1") -> DossierEvent:
+    return ev(
+        T.RECEIVED, at, dossier_id, unit_code="X-01", procedure_code="1.000894",
+        channel="ONLINE", processing_time=ProcessingTime(value=value, unit=unit),
+    )
+
+
+def apply_all(events: list[DossierEvent], clock: datetime) -> Outcome:
+    record: DossierRecord | None = None
+    outcome = None
+    for event in events:
+        outcome = PROCESSOR.on_event(record, event, partition=0, clock=clock)
+        record = outcome.record
+    assert outcome is not None
+    return outcome
+
+
+def kinds_and_instants(outcome: Outcome) -> list[tuple[str, datetime]]:
+    return [(alert.kind, alert.at) for alert in outcome.alerts]
+
+
+def test_alert_before_closing_event_fires_when_clock_passes_it() -> None:
+    """Issue 9, first example: 12 working hours from Tue 2026-09-29 15:36:47 is due Thu
+    10-01 10:06:47 (1 h 23 m 13 s Tue, 8 h Wed, 2 h 36 m 47 s Thu); AT_RISK 8 working
+    hours before, Wed 09-30 10:06:47. RESOLVED at 12:36:49 closes the dossier after that
+    instant, while the event-time clock is still before it."""
+    history = [
+        received(vn(2026, 9, 29, 15, 36, 47), 12, TimeUnit.WORKING_HOURS),
+        ev(T.RESOLVED, vn(2026, 9, 30, 12, 36, 49)),
+    ]
+    closed = apply_all(history, clock=vn(2026, 9, 30, 9))
+    assert closed.alerts == []
+    assert closed.record is not None, "the dossier left the table with an alert pending"
+    assert closed.record.next_timer_at == vn(2026, 9, 30, 10, 6, 47)
+
+    fired = PROCESSOR.on_timer(closed.record, clock=vn(2026, 9, 30, 10, 6, 47))
+    assert kinds_and_instants(fired) == [("AT_RISK", vn(2026, 9, 30, 10, 6, 47))]
+    assert fired.record is not None
+    assert fired.record.next_timer_at == vn(2026, 9, 30, 12, 36, 49) + timedelta(days=30)
+
+
+def test_second_apology_before_closing_event_raises_the_limit_when_clock_passes_it() -> None:
+    """Issue 9, second example: a second APOLOGY_ISSUED at 2026-09-24 01:01:47, then
+    RESOLVED on 09-28, applied while the clock is still on 09-23."""
+    second_apology = vn(2026, 9, 24, 1, 1, 47)
+    history = [
+        received(vn(2026, 9, 21, 8), 10, TimeUnit.WORKING_DAYS),
+        ev(T.APOLOGY_ISSUED, vn(2026, 9, 22, 9), new_due_at=vn(2026, 10, 12, 17)),
+        ev(T.APOLOGY_ISSUED, second_apology, new_due_at=vn(2026, 10, 16, 17)),
+        ev(T.RESOLVED, vn(2026, 9, 28, 10)),
+    ]
+    closed = apply_all(history, clock=vn(2026, 9, 23, 12))
+    assert closed.alerts == []
+    assert closed.record is not None
+    assert closed.record.next_timer_at == second_apology
+
+    fired = PROCESSOR.on_timer(closed.record, clock=vn(2026, 9, 28, 10))
+    assert kinds_and_instants(fired) == [("RESCHEDULE_LIMIT_EXCEEDED", second_apology)]
+
+
+def test_a_closed_dossier_with_nothing_pending_leaves_the_table_after_retention() -> None:
+    history = [
+        received(vn(2026, 3, 2, 8), 5, TimeUnit.WORKING_DAYS),
+        ev(T.RESOLVED, vn(2026, 3, 3, 9)),
+    ]
+    kept = apply_all(history, clock=vn(2026, 3, 3, 9))
+    assert kept.record is not None
+    assert kept.record.next_timer_at == vn(2026, 4, 2, 9)
+    assert PROCESSOR.on_timer(kept.record, clock=vn(2026, 4, 2, 9)).record is None
