@@ -67,10 +67,14 @@ class DossierProcessor:
         record.overdue_at = overdue_at(self.catalog.calendar, due) if due else None
         alerts = [alert_record(a, self.catalog) for a in fresh]
         closed_at = state.closed_at
+        pending = evaluation.next_alert_at
         if closed_at is None or state.is_open:
-            record.next_timer_at = evaluation.next_alert_at
+            record.next_timer_at = pending
             return Outcome(record=record, alerts=alerts, evaluation=evaluation)
+        # A closed dossier may still owe alerts whose instants come before its closing event
+        # (the clock, the watermark in event-time mode, has not passed them yet): it stays
+        # in the table and its timer is the next of them until none is left.
         expires = closed_at + self.closed_retention
-        record.next_timer_at = expires
-        kept = record if clock < expires else None  # None: the dossier leaves the table
+        record.next_timer_at = expires if pending is None else min(pending, expires)
+        kept = record if pending is not None or clock < expires else None  # None: leaves
         return Outcome(record=kept, alerts=alerts, evaluation=evaluation)
