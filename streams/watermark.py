@@ -3,9 +3,10 @@
 DOMAIN.md: the smallest of the partitions' largest `occurred_at`, where a partition with
 nothing left to read holds nothing back. A partition counts as having nothing left when it
 was read up to its high-water mark (aiokafka learns it from every fetch response, empty or
-not); one whose high-water mark is not known yet (never fetched) is let go after
-`idle_after` seconds without data (the idleness rule of Flink's watermarks), so that it
-cannot stall the clock for ever.
+not; before the first fetch, the end offset the worker looked up at the assignment stands
+in for it). A partition whose end is not known at all is let go after `idle_after` seconds
+without data (the idleness rule of Flink's watermarks), so that it cannot stall the clock
+for ever.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ class _PartitionProgress:
     latest: datetime | None = None
     next_offset: int = 0
     last_seen: float = 0.0
+    end_at_assignment: int | None = None
 
 
 @dataclass
@@ -28,17 +30,27 @@ class Watermark:
     _value: datetime | None = None
 
     def assign(
-        self, partitions: set[int], now: float, positions: dict[int, int | None] | None = None
+        self,
+        partitions: set[int],
+        now: float,
+        positions: dict[int, int | None] | None = None,
+        ends: dict[int, int] | None = None,
     ) -> None:
         """Watch `partitions` from now on. `positions`: where reading starts in each (the
         committed offset), so that a partition with nothing new since a restart counts as
-        read to its end instead of holding the clock back for ever."""
+        read to its end instead of holding the clock back for ever. `ends`: their end
+        offsets now, so that a partition not fetched yet holds the clock until it is read
+        to there, however slow its first fetch."""
         positions = positions or {}
-        self._partitions = {
-            p: self._partitions.get(p)
-            or _PartitionProgress(next_offset=positions.get(p) or 0, last_seen=now)
-            for p in partitions
-        }
+        ends = ends or {}
+        assigned: dict[int, _PartitionProgress] = {}
+        for p in partitions:
+            progress = self._partitions.get(p) or _PartitionProgress(
+                next_offset=positions.get(p) or 0, last_seen=now
+            )
+            progress.end_at_assignment = ends.get(p)
+            assigned[p] = progress
+        self._partitions = assigned
 
     def observe(self, partition: int, offset: int, occurred_at: datetime, now: float) -> None:
         progress = self._partitions.setdefault(partition, _PartitionProgress())
@@ -52,6 +64,8 @@ class Watermark:
         holding: list[datetime | None] = []
         for partition, progress in self._partitions.items():
             highwater = highwaters.get(partition)
+            if highwater is None:
+                highwater = progress.end_at_assignment
             if highwater is None:
                 done = now - progress.last_seen >= self.idle_after
             else:

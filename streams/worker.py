@@ -20,14 +20,14 @@ import os
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn
 
 import faust
 from aiokafka import AIOKafkaProducer
 from dossierflow.rules.catalog import Catalog, load_catalog
 from dossierflow.schemas.event import InvalidEvent, decode_event
 from dossierflow.schemas.facts import fact_encoder
-from dossierflow.streams import metrics
+from dossierflow.streams import faust_internals, metrics
 from dossierflow.streams.offsets import AppliedOffsets
 from dossierflow.streams.outbox import Outbox
 from dossierflow.streams.processor import DossierProcessor, Outcome
@@ -128,6 +128,9 @@ class DossierWorker:
         self._gauges_at = 0.0
         self._producer: AIOKafkaProducer | None = None
         self.applied = AppliedOffsets()
+        self._assignments = 0
+        """Counts revocations: a batch that straddles one must not restore the applied
+        offsets that the revocation forgot."""
         self.app.on_before_shutdown.connect(self._stop_producer)
         self.app.on_partitions_revoked.connect(self._forget_applied)
         self.app.agent(self.events, name="dossier-events", concurrency=1)(self._consume)
@@ -143,7 +146,7 @@ class DossierWorker:
         if self._owned is None:  # the partitions to watch are not known before assignment
             return None
         if highwaters is None:
-            highwaters = self._highwaters() if self.settings.event_time else {}
+            highwaters = self._highwaters()
         return self.watermark.advance(highwaters, time.monotonic())
 
     def _highwaters(self) -> dict[int, int | None]:
@@ -178,8 +181,11 @@ class DossierWorker:
             self._producer = None
 
     async def _forget_applied(self, app: Any, /, *args: Any, **kwargs: Any) -> None:
-        """On Faust's `on_partitions_revoked`: reading restarts at the committed offsets."""
+        """On Faust's `on_partitions_revoked`: reading restarts at the committed offsets,
+        and the event-time clock waits for the new assignment to be followed."""
         self.applied.forget()
+        self._assignments += 1
+        self._owned = None
 
     # --- the agent -----------------------------------------------------------------
 
@@ -190,22 +196,28 @@ class DossierWorker:
         it failed, and Faust would then commit offsets past events that changed nothing.
         """
         async for batch in stream.noack_take(self.settings.batch_size, self.settings.batch_within):
+            assignments = self._assignments
             try:
-                settled = self._offsets_after(batch)
                 async with self.lock:
+                    if self._owned is None:  # the first batch since an assignment
+                        await self._follow_assignment()
+                    settled = await self._offsets_after(batch)
                     await self._apply_batch(batch)
             except Exception:
                 stop_at_once("a batch could not be applied")
-            self.applied = settled
+            if assignments == self._assignments:
+                self.applied = settled
             for event in batch:
                 await stream.ack(event)
 
-    def _offsets_after(self, batch: Sequence[EventT[bytes]]) -> AppliedOffsets:
+    async def _offsets_after(self, batch: Sequence[EventT[bytes]]) -> AppliedOffsets:
         """The applied offsets once `batch` is settled; raises if Faust dropped messages
         before it or within it."""
         after = self.applied.copy()
         for event in batch:
             message = event.message
+            if message.partition not in after:  # its first message since the assignment
+                after.start(message.partition, await self._reading_start(message.partition))
             skipped = after.gap_before(message.partition, message.offset)
             if skipped:
                 metrics.SKIPPED_OFFSETS.labels(str(message.partition)).inc(len(skipped))
@@ -216,6 +228,14 @@ class DossierWorker:
                 )
             after.applied(message.partition, message.offset)
         return after
+
+    async def _reading_start(self, partition: int) -> int:
+        """Where reading of `partition` starts after the assignment: the committed offset,
+        or the log start when nothing was committed or retention removed the committed
+        offset (the consumer then resets to the earliest, `consumer_auto_offset_reset`)."""
+        tp = faust.types.TP(self.settings.events_topic, partition)
+        earliest = await self.app.consumer.earliest_offsets(tp)
+        return max(faust_internals.committed_offset(self.app, tp) or 0, earliest.get(tp) or 0)
 
     async def _apply_batch(self, batch: Sequence[EventT[bytes]]) -> None:
         outbox = await self._outbox()
@@ -325,31 +345,45 @@ class DossierWorker:
             if tp.topic == self.settings.events_topic
         )
 
-    def _rebuild_index(self, owned: frozenset[int]) -> None:
-        """After start or a rebalance: every owned dossier's timer, from the table."""
+    async def _follow_assignment(self) -> None:
+        """After start or a rebalance, once the tables are recovered and Faust has sought
+        the partitions to their committed offsets: every owned dossier's timer from the
+        table, and the watermark over the owned partitions. Called with the lock held, by
+        the agent before its first batch of an assignment and by the timer (whichever comes
+        first), so that no event is evaluated against a clock that ignores a partition."""
+        if self.app.rebalancing or not faust_internals.first_recovery_completed(self.app):
+            return
+        owned = self._assigned_partitions()
+        if owned == self._owned:
+            return
         self.timers.clear()
         self._open.clear()
         for key, data in self.table.items():
             record = decode_record(data)
             if record.partition in owned:
                 self._index(key.decode(), record)
-        # Faust keeps no public getter for the offsets it seeked to after the assignment.
-        committed = cast(Any, self.app.consumer)._committed_offset
-        positions = {
-            p: committed.get(faust.types.TP(self.settings.events_topic, p)) for p in owned
-        }
-        self.watermark.assign(set(owned), time.monotonic(), positions)
+        if self.settings.event_time:
+            tps = {p: faust.types.TP(self.settings.events_topic, p) for p in owned}
+            ends = await self.app.consumer.highwaters(*tps.values()) if tps else {}
+            self.watermark.assign(
+                set(owned),
+                time.monotonic(),
+                positions={p: faust_internals.committed_offset(self.app, tp)
+                           for p, tp in tps.items()},
+                ends={p: int(ends[tp]) for p, tp in tps.items() if ends.get(tp) is not None},
+            )
+        self._owned = owned
         log.info("timer index rebuilt: %d dossiers on partitions %s", len(self.timers),
                  sorted(owned))
 
     async def _on_timer(self) -> None:
-        if self.app.rebalancing or not cast(Any, self.app.tables).recovery.completed.is_set():
+        if self.app.rebalancing or not faust_internals.first_recovery_completed(self.app):
             return
-        owned = self._assigned_partitions()
-        if owned != self._owned:
-            async with self.lock:
-                self._rebuild_index(owned)
-                self._owned = owned
+        async with self.lock:
+            await self._follow_assignment()
+        owned = self._owned
+        if owned is None:
+            return
         clock = self.clock()
         if clock is None:
             return
@@ -375,8 +409,7 @@ class DossierWorker:
         for partition in owned:
             tp = faust.types.TP(self.settings.events_topic, partition)
             highwater = self._highwater(partition)
-            # Faust keeps no public getter for the last offset read.
-            position = cast(Any, self.app.consumer)._read_offset.get(tp)
+            position = faust_internals.last_read_offset(self.app, tp)
             if highwater is not None:
                 metrics.CONSUMER_LAG.labels(str(partition)).set(
                     max(0, highwater - (position + 1 if position is not None else 0))

@@ -56,3 +56,16 @@ def test_a_partition_not_fetched_yet_holds_the_clock_until_idle_after() -> None:
     mark.observe(0, offset=0, occurred_at=at(4), now=0.1)
     assert mark.advance({0: 9, 1: None}, now=5.0) is None
     assert mark.advance({0: 9, 1: None}, now=10.5) == at(4)
+
+
+def test_a_partition_not_fetched_yet_holds_the_clock_until_read_to_its_end_at_assignment() -> None:
+    """The end offsets looked up at the assignment stand in for high-water marks not fetched
+    yet: a slow first fetch holds the clock however long it takes (issue 9, defect 2)."""
+    mark = Watermark(idle_after=10)
+    mark.assign({0, 1}, now=0.0, positions={0: 0, 1: 4}, ends={0: 9, 1: 6})
+    mark.observe(0, offset=0, occurred_at=at(4), now=0.1)
+    assert mark.advance({0: 9, 1: None}, now=60.0) is None
+    mark.observe(1, offset=4, occurred_at=at(1), now=60.1)
+    assert mark.advance({0: 9, 1: None}, now=60.1) == at(1)
+    mark.observe(1, offset=5, occurred_at=at(2), now=60.2)
+    assert mark.advance({0: 9, 1: None}, now=60.2) == at(4)  # partition 1 read to its end
