@@ -40,3 +40,13 @@ SKIPPED_OFFSETS = Counter(
     "Events-topic offsets Faust dropped before the agent saw them (the worker then stops).",
     ["partition"],
 )
+LATE_EVENTS = Counter(
+    "dossierflow_late_events_total",
+    "--event-time: events applied whose occurred_at was behind the clock already reached "
+    "(later than DOSSIERFLOW_OUT_OF_ORDERNESS allows).",
+)
+ALERTS_CONTRADICTED = Counter(
+    "dossierflow_alerts_contradicted_total",
+    "Published alerts that the full history, after a late event, no longer fires, by kind.",
+    ["kind"],
+)

@@ -26,6 +26,8 @@ class Outcome:
     facts: list[DossierFact] = field(default_factory=list)
     evaluation: Evaluation | None = None
     duplicate: bool = False
+    contradicted: list[Alert] = field(default_factory=list)
+    """Alerts published before a late event that the history with it no longer fires."""
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,15 @@ class DossierProcessor:
     """How long a closed dossier stays in the table (late duplicates stay harmless)."""
 
     def on_event(
-        self, record: DossierRecord | None, event: DossierEvent, partition: int, clock: datetime
+        self,
+        record: DossierRecord | None,
+        event: DossierEvent,
+        partition: int,
+        clock: datetime,
+        late: bool = False,
     ) -> Outcome:
+        """Apply `event`. `late`: it occurred before the clock had already reached, so
+        alerts published by then may be ones its history does not fire."""
         if record is None:
             record = DossierRecord(history=[], partition=partition)
         elif any(seen.event_id == event.event_id for seen in record.history):
@@ -47,10 +56,26 @@ class DossierProcessor:
         position = next(
             i for i, step in enumerate(evaluation.steps) if step.event.event_id == event.event_id
         )
+        published = set(record.emitted) if late else set()
         # A late event shifts every later step: re-issue their facts with the new version.
         outcome = self._settle(record, evaluation, clock)
         outcome.facts = fact_records(evaluation, position)
+        if published:
+            outcome.contradicted = self._contradicted(record, published, evaluation, clock)
         return outcome
+
+    def _contradicted(
+        self, record: DossierRecord, published: set[str], evaluation: Evaluation,
+        clock: datetime,
+    ) -> list[Alert]:
+        """The published alerts the history with the late event (the last in `record`)
+        does not fire: found in the history without it, which fired all of them."""
+        still = {alert.alert_id for alert in evaluation.alerts}
+        if published <= still:
+            return []
+        dossier_id = record.history[0].dossier_id
+        before = evaluate(dossier_id, record.history[:-1], self.catalog, clock)
+        return [a for a in before.alerts if a.alert_id in published - still]
 
     def on_timer(self, record: DossierRecord, clock: datetime) -> Outcome:
         dossier_id = record.history[0].dossier_id

@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 import faust
 from aiokafka import AIOKafkaProducer
 from dossierflow.rules.catalog import Catalog, load_catalog
-from dossierflow.schemas.event import InvalidEvent, decode_event
+from dossierflow.schemas.event import DossierEvent, InvalidEvent, decode_event
 from dossierflow.schemas.facts import fact_encoder
 from dossierflow.streams import faust_internals, metrics
 from dossierflow.streams.offsets import AppliedOffsets
@@ -116,7 +116,10 @@ class DossierWorker:
         )
         self.app.tables.add(self.table)
         self.timers = TimerIndex()
-        self.watermark = Watermark(idle_after=settings.idle_partition_seconds)
+        self.watermark = Watermark(
+            idle_after=settings.idle_partition_seconds,
+            out_of_orderness=settings.out_of_orderness,
+        )
         self.lock = asyncio.Lock()
         self._owned: frozenset[int] | None = None
         self._unsaved: dict[str, DossierRecord | None] = {}
@@ -249,7 +252,10 @@ class DossierWorker:
             except InvalidEvent as exc:
                 self._dead_letter(outbox, message, exc.reason)
                 continue
+            late = False
             if self.settings.event_time:
+                reached = self.watermark.value
+                late = reached is not None and dossier_event.occurred_at < reached
                 # Per event, not per batch: a later event of the same dossier in this batch
                 # must not already be behind the clock when an earlier one is evaluated.
                 self.watermark.observe(
@@ -261,7 +267,10 @@ class DossierWorker:
                 dossier_event,
                 message.partition,
                 self.clock(highwaters) or BEFORE_ANY_EVENT,
+                late,
             )
+            if late and not outcome.duplicate:
+                self._count_late(dossier_event, outcome)
             result = "duplicate" if outcome.duplicate else "applied"
             metrics.EVENTS.labels(dossier_event.type.value, result).inc()
             if not outcome.duplicate:
@@ -270,6 +279,17 @@ class DossierWorker:
         done = time.time()
         for event in batch:
             metrics.PROCESSING_SECONDS.observe(max(0.0, done - event.message.timestamp))
+
+    def _count_late(self, event: DossierEvent, outcome: Outcome) -> None:
+        metrics.LATE_EVENTS.inc()
+        for alert in outcome.contradicted:
+            metrics.ALERTS_CONTRADICTED.labels(alert.kind.value).inc()
+        if outcome.contradicted:
+            log.warning(
+                "late event %s of dossier %s (occurred %s) contradicts published alerts: %s",
+                event.event_id, event.dossier_id, event.occurred_at.isoformat(),
+                ", ".join(f"{a.kind.value} {a.alert_id}" for a in outcome.contradicted),
+            )
 
     def _dead_letter(self, outbox: Outbox, message: Any, reason: str) -> None:
         problem = reason.split(":", 1)[0]

@@ -101,3 +101,24 @@ def test_a_closed_dossier_with_nothing_pending_leaves_the_table_after_retention(
     assert kept.record is not None
     assert kept.record.next_timer_at == vn(2026, 4, 2, 9)
     assert PROCESSOR.on_timer(kept.record, clock=vn(2026, 4, 2, 9)).record is None
+
+
+def test_a_late_pause_contradicts_the_at_risk_alert_already_published() -> None:
+    """DOMAIN.md's worked example 3 without its RESUMED: 5 working days from Mon 2026-03-02
+    08:00, due Mon 03-09 08:00, AT_RISK Fri 03-06 08:00. The pause of Tue 03-03 arrives after
+    the clock passed Fri 08:00: the full history has no AT_RISK (still paused)."""
+    clock = vn(2026, 3, 6, 10)
+    first = apply_all([received(vn(2026, 3, 2, 8), 5, TimeUnit.WORKING_DAYS)], clock)
+    assert kinds_and_instants(first) == [("AT_RISK", vn(2026, 3, 6, 8))]
+    pause = ev(T.SUPPLEMENT_REQUESTED, vn(2026, 3, 3, 9))
+    late = PROCESSOR.on_event(first.record, pause, partition=0, clock=clock, late=True)
+    assert [(a.kind.value, a.at) for a in late.contradicted] == [("AT_RISK", vn(2026, 3, 6, 8))]
+    assert late.alerts == []
+
+
+def test_a_late_event_that_changes_no_alert_contradicts_nothing() -> None:
+    clock = vn(2026, 3, 6, 10)
+    first = apply_all([received(vn(2026, 3, 2, 8), 5, TimeUnit.WORKING_DAYS)], clock)
+    transfer = ev(T.TRANSFERRED, vn(2026, 3, 3, 9), unit_code="X-02")
+    late = PROCESSOR.on_event(first.record, transfer, partition=0, clock=clock, late=True)
+    assert late.contradicted == []

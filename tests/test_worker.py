@@ -6,7 +6,7 @@ import json
 import signal
 import time
 import urllib.request
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -250,6 +250,74 @@ def test_restart_mid_stream_loses_nothing_and_alerts_once(
     assert committed == ends, "not every event was committed"
     if stopped_itself:
         print(f"the worker stopped itself {stopped_itself} time(s) on a gap of offsets")
+
+
+def _late_pause_history() -> list[bytes]:
+    """One partition: dossier LATE-1 received Mon 2026-03-02 08:00 (5 working days: due Mon
+    03-09 08:00, AT_RISK Fri 03-06 08:00, DOMAIN.md's worked example 3), 1,500 one-day
+    dossiers received from Fri 03-06 10:00 on (no alert of theirs is due by the end), and
+    among them LATE-1's pause of Tue 03-03 09:00, arriving 3 days late."""
+    def event(dossier_id: str, number: int, kind: str, at: datetime, **extra: Any) -> bytes:
+        return json.dumps({
+            "schema_version": 1, "event_id": f"{dossier_id}-{number}", "dossier_id": dossier_id,
+            "type": kind, "occurred_at": at.isoformat(), **extra,
+        }).encode()
+
+    vn = timezone(timedelta(hours=7))
+    received = {"unit_code": "X-01", "procedure_code": "1.000894", "channel": "ONLINE"}
+    late_one = [event(
+        "LATE-1", 0, "RECEIVED", datetime(2026, 3, 2, 8, tzinfo=vn), **received,
+        processing_time={"value": 5, "unit": "working_days"},
+    )]
+    others = [
+        event(f"ON-TIME-{n}", 0, "RECEIVED", datetime(2026, 3, 6, 10, tzinfo=vn)
+              + timedelta(seconds=n), **received)
+        for n in range(1500)
+    ]
+    pause = event("LATE-1", 1, "SUPPLEMENT_REQUESTED", datetime(2026, 3, 3, 9, tzinfo=vn))
+    return late_one + others[:500] + [pause] + others[500:]
+
+
+def _metrics_when(port: int, wanted: str, timeout: float = 60) -> str:
+    text = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and wanted not in text:
+        time.sleep(0.5)
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+    return text
+
+
+@pytest.mark.parametrize(
+    ("bound", "contradicted"), [("P1D", 0), ("0", 1)], ids=["within-the-bound", "no-bound"]
+)
+def test_a_late_event_within_the_out_of_orderness_bound_contradicts_no_published_alert(
+    kafka_bootstrap: str, tmp_path: Path, bound: str, contradicted: int
+) -> None:
+    """Issue 9, defect 4. With a day's bound the clock stays a day behind the ON-TIME
+    dossiers while the partition has more to read, so LATE-1's AT_RISK (Fri 08:00) is not
+    due before its pause arrives: the worker publishes what `replay` fires (nothing). With
+    no bound the clock passes Fri 08:00 as soon as the ON-TIME dossiers are read; small
+    batches let the timer publish the AT_RISK before the pause arrives, and the metrics
+    count the late event and the contradicted alert."""
+    lines = _late_pause_history()
+    history = tmp_path / "history.jsonl"
+    history.write_bytes(b"\n".join(lines))
+    assert _replay_alert_ids(history) == set()
+    topics = WorkerTopics(kafka_bootstrap)
+    topics.create()
+    topics.produce(lines, [b"one partition"] * len(lines))
+    port = free_port()
+    env = {"DOSSIERFLOW_OUT_OF_ORDERNESS": bound, "DOSSIERFLOW_BATCH_SIZE": "10"}
+    with running_worker(topics, tmp_path, "--event-time", env=env, metrics_port=port):
+        topics.read(topics.facts, len(lines), timeout=120)
+        text = _metrics_when(port, "dossierflow_late_events_total 1.0")
+        alerts = _alerts(topics.read(topics.alerts, 1, timeout=3))
+    assert "dossierflow_late_events_total 1.0" in text
+    counted = [line for line in text.splitlines()
+               if line.startswith("dossierflow_alerts_contradicted_total{")]
+    assert counted == (['dossierflow_alerts_contradicted_total{kind="AT_RISK"} 1.0']
+                       if contradicted else [])
+    assert [a["kind"] for a in alerts] == ["AT_RISK"] * contradicted
 
 
 def test_metrics_are_served_over_http(kafka_bootstrap: str, tmp_path: Path) -> None:
