@@ -18,6 +18,9 @@ import faust
 from faust.streams import _current_event
 from faust.types import TP, EventT
 
+CHECKED_VERSIONS = frozenset({"0.15.3"})
+"""faust-streaming versions these uses were checked against (pyproject.toml pins them)."""
+
 
 def committed_offset(app: faust.App, tp: TP) -> int | None:
     """The offset `tp` was sought to after the latest assignment (Kafka's committed offset:

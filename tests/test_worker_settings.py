@@ -29,5 +29,5 @@ def test_out_of_orderness_defaults_to_a_day() -> None:
 
 @pytest.mark.parametrize("text", ["P", "PT", "P1DT", "-5", "nan", "5 minutes", "P1Y"])
 def test_a_bad_out_of_orderness_names_the_variable_and_the_forms(text: str) -> None:
-    with pytest.raises(ValueError, match="DOSSIERFLOW_OUT_OF_ORDERNESS=.*ISO 8601 duration"):
+    with pytest.raises(ValueError, match=r"DOSSIERFLOW_OUT_OF_ORDERNESS=.*ISO 8601 duration"):
         WorkerSettings.from_env({"DOSSIERFLOW_OUT_OF_ORDERNESS": text})
