@@ -50,3 +50,13 @@ ALERTS_CONTRADICTED = Counter(
     "Published alerts that the full history, after a late event, no longer fires, by kind.",
     ["kind"],
 )
+UNKNOWN_PROCEDURE_DOSSIERS = Counter(
+    "dossierflow_unknown_procedure_dossiers_total",
+    "Dossiers received for a procedure the catalogue does not know (no deadline, no alert "
+    "until a reloaded catalogue knows it).",
+)
+CATALOG_RELOADS = Counter(
+    "dossierflow_catalog_reloads_total",
+    "Catalogue reloads on SIGHUP, by result (loaded, refused).",
+    ["result"],
+)

@@ -17,8 +17,10 @@ import asyncio
 import logging
 import math
 import os
+import signal
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
@@ -138,6 +140,7 @@ class DossierWorker:
         self.app.on_partitions_revoked.connect(self._forget_applied)
         self.app.agent(self.events, name="dossier-events", concurrency=1)(self._consume)
         self.app.timer(settings.timer_interval)(self._on_timer)
+        self.app.task(self._reload_catalog_on_sighup)
 
     # --- clock ---------------------------------------------------------------------
 
@@ -271,6 +274,8 @@ class DossierWorker:
             )
             if late and not outcome.duplicate:
                 self._count_late(dossier_event, outcome)
+            if outcome.newly_unknown_procedure:
+                self._warn_unknown_procedure(dossier_event)
             result = "duplicate" if outcome.duplicate else "applied"
             metrics.EVENTS.labels(dossier_event.type.value, result).inc()
             if not outcome.duplicate:
@@ -279,6 +284,15 @@ class DossierWorker:
         done = time.time()
         for event in batch:
             metrics.PROCESSING_SECONDS.observe(max(0.0, done - event.message.timestamp))
+
+    def _warn_unknown_procedure(self, event: DossierEvent) -> None:
+        metrics.UNKNOWN_PROCEDURE_DOSSIERS.inc()
+        log.warning(
+            "dossier %s: procedure %r is not in the catalogue %s and the event gives no "
+            "due_at or processing_time: no deadline and no alert until it is; add it and "
+            "send the worker SIGHUP to reload the catalogue",
+            event.dossier_id, event.procedure_code, self.settings.catalog or "(the sample)",
+        )
 
     def _count_late(self, event: DossierEvent, outcome: Outcome) -> None:
         metrics.LATE_EVENTS.inc()
@@ -356,6 +370,58 @@ class DossierWorker:
         else:
             self._open.pop(dossier_id, None)
 
+    # --- catalogue reload ------------------------------------------------------------
+
+    async def _reload_catalog_on_sighup(self) -> None:
+        """A task for the worker's life: SIGHUP reloads the catalogue file."""
+        requested = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, requested.set)
+        while True:
+            await requested.wait()
+            requested.clear()
+            await self.reload_catalog()
+
+    async def reload_catalog(self) -> None:
+        """Read the catalogue again and re-evaluate the owned dossiers whose procedure it
+        did not know: their facts again and their alerts due by now. A catalogue that does
+        not load is refused with one line, and the one in use stays."""
+        try:
+            catalog = load_catalog(self.settings.catalog)
+        except (OSError, ValueError) as exc:
+            metrics.CATALOG_RELOADS.labels("refused").inc()
+            log.error("catalogue not reloaded, the one in use stays: %s", exc)
+            return
+        metrics.CATALOG_RELOADS.labels("loaded").inc()
+        async with self.lock:
+            self.catalog = catalog
+            self.processor = replace(self.processor, catalog=catalog)
+            owned = self._owned or frozenset()
+            waiting = {
+                key.decode(): record
+                for key, record in ((k, decode_record(v)) for k, v in self.table.items())
+                if record.procedure_unknown and record.partition in owned
+            }
+            try:
+                known = await self._reevaluate_unknown_procedures(waiting)
+            except Exception:
+                stop_at_once("the dossiers re-evaluated with the new catalogue were not published")
+        log.warning("catalogue reloaded (%d procedures): %d of %d dossiers with an unknown "
+                    "procedure now known", len(catalog.procedures), known, len(waiting))
+
+    async def _reevaluate_unknown_procedures(self, waiting: dict[str, DossierRecord]) -> int:
+        """Publish the facts and due alerts of the `waiting` dossiers whose procedure the
+        catalogue now knows; how many it knows."""
+        clock = self.clock() or BEFORE_ANY_EVENT
+        outbox = await self._outbox()
+        known = 0
+        for dossier_id, record in waiting.items():
+            outcome = self.processor.on_catalog_reloaded(record, clock)
+            if outcome is not None:
+                known += 1
+                self._publish(outbox, dossier_id, outcome)
+        await self._deliver_then_save(outbox)
+        return known
+
     # --- timers --------------------------------------------------------------------
 
     def _assigned_partitions(self) -> frozenset[int]:
@@ -378,10 +444,13 @@ class DossierWorker:
             return
         self.timers.clear()
         self._open.clear()
+        waiting: dict[str, DossierRecord] = {}
         for key, data in self.table.items():
             record = decode_record(data)
             if record.partition in owned:
                 self._index(key.decode(), record)
+                if record.procedure_unknown:
+                    waiting[key.decode()] = record
         if self.settings.event_time:
             tps = {p: faust.types.TP(self.settings.events_topic, p) for p in owned}
             ends = await self.app.consumer.highwaters(*tps.values()) if tps else {}
@@ -395,6 +464,10 @@ class DossierWorker:
         self._owned = owned
         log.info("timer index rebuilt: %d dossiers on partitions %s", len(self.timers),
                  sorted(owned))
+        if waiting:  # the catalogue may have learnt their procedure while the worker was down
+            known = await self._reevaluate_unknown_procedures(waiting)
+            log.info("%d of %d dossiers with an unknown procedure now known", known,
+                     len(waiting))
 
     async def _on_timer(self) -> None:
         if self.app.rebalancing or not faust_internals.first_recovery_completed(self.app):

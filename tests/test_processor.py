@@ -7,11 +7,12 @@ at-risk lead 8 working hours.
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from dossierflow.rules.calendar import VIETNAM
-from dossierflow.rules.catalog import load_catalog
+from dossierflow.rules.catalog import load_catalog, parse_catalog
 from dossierflow.schemas.event import DossierEvent, EventType, ProcessingTime, TimeUnit
 from dossierflow.streams.processor import DossierProcessor, Outcome
 from dossierflow.streams.state import DossierRecord
@@ -122,3 +123,57 @@ def test_a_late_event_that_changes_no_alert_contradicts_nothing() -> None:
     transfer = ev(T.TRANSFERRED, vn(2026, 3, 3, 9), unit_code="X-02")
     late = PROCESSOR.on_event(first.record, transfer, partition=0, clock=clock, late=True)
     assert late.contradicted == []
+
+
+UNKNOWN_CODE = "9.999"
+CATALOG_WITH_IT = parse_catalog(
+    b"""
+calendar: {overrides_file: default}
+procedures:
+  - {code: "9.999", name: learnt later, processing_time: {value: 5, unit: working_days}}
+""",
+    "catalog-with-9.999",
+)
+
+
+def received_unknown(at: datetime) -> DossierEvent:
+    return ev(T.RECEIVED, at, "U1", unit_code="X-01", procedure_code=UNKNOWN_CODE,
+              channel="ONLINE")
+
+
+def test_a_dossier_of_an_unknown_procedure_is_flagged_once() -> None:
+    first = PROCESSOR.on_event(None, received_unknown(vn(2026, 3, 2, 8)), 0, vn(2026, 3, 2, 8))
+    assert first.newly_unknown_procedure
+    assert first.record is not None and first.record.procedure_unknown
+    assert first.facts[0].due_at is None and first.record.next_timer_at is None
+    transfer = ev(T.TRANSFERRED, vn(2026, 3, 3, 9), "U1", unit_code="X-02")
+    second = PROCESSOR.on_event(first.record, transfer, 0, vn(2026, 3, 3, 9))
+    assert not second.newly_unknown_procedure
+    assert second.record is not None and second.record.procedure_unknown
+
+
+def test_a_procedure_given_its_time_on_the_event_is_not_unknown() -> None:
+    event = ev(T.RECEIVED, vn(2026, 3, 2, 8), "U2", unit_code="X-01",
+               procedure_code=UNKNOWN_CODE, channel="ONLINE",
+               processing_time=ProcessingTime(value=5, unit=TimeUnit.WORKING_DAYS))
+    outcome = PROCESSOR.on_event(None, event, 0, vn(2026, 3, 2, 8))
+    assert not outcome.newly_unknown_procedure
+    assert outcome.record is not None and not outcome.record.procedure_unknown
+
+
+def test_a_reloaded_catalogue_that_knows_the_procedure_gives_the_deadline_and_alerts() -> None:
+    """5 working days from Mon 2026-03-02 08:00: due Mon 03-09 08:00 (DOMAIN.md example 3),
+    AT_RISK Fri 03-06 08:00, OVERDUE 00:00 on Tue 03-10."""
+    first = PROCESSOR.on_event(None, received_unknown(vn(2026, 3, 2, 8)), 0, vn(2026, 3, 2, 8))
+    assert first.record is not None
+    unchanged = PROCESSOR.on_catalog_reloaded(first.record, vn(2026, 3, 10, 9))
+    assert unchanged is None
+
+    reloaded = replace(PROCESSOR, catalog=CATALOG_WITH_IT)
+    known = reloaded.on_catalog_reloaded(first.record, vn(2026, 3, 10, 9))
+    assert known is not None and known.record is not None
+    assert not known.record.procedure_unknown
+    assert [fact.due_at for fact in known.facts] == [vn(2026, 3, 9, 8)]
+    assert kinds_and_instants(known) == [
+        ("AT_RISK", vn(2026, 3, 6, 8)), ("OVERDUE", vn(2026, 3, 10)),
+    ]

@@ -7,6 +7,7 @@ import signal
 import time
 import urllib.request
 from datetime import UTC, date, datetime, timedelta, timezone
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -318,6 +319,53 @@ def test_a_late_event_within_the_out_of_orderness_bound_contradicts_no_published
     assert counted == (['dossierflow_alerts_contradicted_total{kind="AT_RISK"} 1.0']
                        if contradicted else [])
     assert [a["kind"] for a in alerts] == ["AT_RISK"] * contradicted
+
+
+def test_a_dossier_of_an_unknown_procedure_alerts_once_a_reloaded_catalogue_knows_it(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Issue 8: RECEIVED for procedure 9.999, which the catalogue lacks, gives no deadline
+    and no alert, said once in the log and in a metric; the operator adds the procedure
+    (5 working days) and sends SIGHUP: the dossier is re-evaluated. From Mon 2026-03-02
+    08:00: due Mon 03-09 08:00 (DOMAIN.md example 3), AT_RISK Fri 03-06 08:00, OVERDUE at
+    00:00 on Tue 03-10; the clock is 03-10 09:00, another dossier's RECEIVED."""
+    sample = (resources.files("dossierflow") / "data" / "catalog.yaml").read_text()
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(sample)
+    vn = timezone(timedelta(hours=7))
+    unknown = json.loads(_received("U-1", datetime(2026, 3, 2, 8, tzinfo=vn), 1))
+    del unknown["processing_time"]
+    unknown["procedure_code"] = "9.999"
+    known = json.loads(_received("K-1", datetime(2026, 3, 10, 9, tzinfo=vn), 1))
+    del known["processing_time"]
+    topics = WorkerTopics(kafka_bootstrap)
+    topics.create()
+    topics.produce([json.dumps(unknown).encode(), json.dumps(known).encode()])
+    port = free_port()
+    extra = ("--event-time", "--catalog", str(catalog))
+    with running_worker(topics, tmp_path, *extra, metrics_port=port) as worker:
+        before = [json.loads(m.value) for m in topics.read(topics.facts, 2)]
+        text = _metrics_when(port, "dossierflow_unknown_procedure_dossiers_total 1.0")
+        assert topics.read(topics.alerts, 1, timeout=3) == []
+        catalog.write_text(sample.replace("procedures:\n", (
+            "procedures:\n"
+            '  - {code: "9.999", name: Thủ tục mới, processing_time: {value: 5, unit: '
+            "working_days}}\n"
+        ), 1))
+        worker.send_signal(signal.SIGHUP)
+        alerts = _all_alerts(topics, 2)
+        after = [json.loads(m.value) for m in topics.read(topics.facts, 3)]
+    assert "dossierflow_unknown_procedure_dossiers_total 1.0" in text
+    assert [f["due_at"] for f in before if f["dossier_id"] == "U-1"] == [None]
+    assert [(a["dossier_id"], a["kind"], datetime.fromisoformat(a["at"])) for a in alerts] == [
+        ("U-1", "AT_RISK", datetime(2026, 3, 6, 8, tzinfo=vn)),
+        ("U-1", "OVERDUE", datetime(2026, 3, 10, tzinfo=vn)),
+    ]
+    reissued = [f for f in after if f["dossier_id"] == "U-1"][-1]
+    assert datetime.fromisoformat(reissued["due_at"]) == datetime(2026, 3, 9, 8, tzinfo=vn)
+    log = (tmp_path / "worker.log").read_text(errors="replace")
+    assert log.count("dossier U-1: procedure '9.999' is not in the catalogue") == 1
+    assert "catalogue reloaded" in log
 
 
 def test_metrics_are_served_over_http(kafka_bootstrap: str, tmp_path: Path) -> None:
