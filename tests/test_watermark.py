@@ -71,19 +71,22 @@ def test_a_partition_not_fetched_yet_holds_the_clock_until_read_to_its_end_at_as
     assert mark.advance({0: 9, 1: None}, now=60.2) == at(4)  # partition 1 read to its end
 
 
-def test_the_clock_trails_the_holding_partitions_by_the_out_of_orderness_bound() -> None:
-    mark = Watermark(idle_after=10, out_of_orderness=timedelta(hours=1))
+def _two_partitions_read_once(bound: timedelta) -> Watermark:
+    """Partition 0 read up to 5 h, partition 1 up to 3 h, one message each."""
+    mark = Watermark(idle_after=10, out_of_orderness=bound)
     mark.assign({0, 1}, now=0.0)
     mark.observe(0, offset=0, occurred_at=at(5), now=0.1)
     mark.observe(1, offset=0, occurred_at=at(3), now=0.1)
+    return mark
+
+
+def test_the_clock_trails_the_holding_partitions_by_the_out_of_orderness_bound() -> None:
+    mark = _two_partitions_read_once(timedelta(hours=1))
     assert mark.advance({0: 10, 1: 10}, now=0.1) == at(2)
     assert mark.value == at(2)
 
 
 def test_once_every_partition_is_read_to_its_end_the_clock_is_the_largest_occurred_at() -> None:
     """Nothing in flight can be late any more: the clock `dossierflow replay` takes."""
-    mark = Watermark(idle_after=10, out_of_orderness=timedelta(days=1))
-    mark.assign({0, 1}, now=0.0)
-    mark.observe(0, offset=0, occurred_at=at(5), now=0.1)
-    mark.observe(1, offset=0, occurred_at=at(3), now=0.1)
+    mark = _two_partitions_read_once(timedelta(days=1))
     assert mark.advance({0: 1, 1: 1}, now=0.1) == at(5)
