@@ -205,8 +205,8 @@ class DossierWorker:
             assignments = self._assignments
             try:
                 async with self.lock:
-                    if self._owned is None:  # the first batch since an assignment
-                        await self._follow_assignment()
+                    if self._owned is None and self._of_this_generation(batch):
+                        await self._follow_assignment()  # the first batch of an assignment
                     settled = await self._offsets_after(batch)
                     await self._apply_batch(batch)
             except Exception:
@@ -216,14 +216,26 @@ class DossierWorker:
             for event in batch:
                 await stream.ack(event)
 
+    def _of_this_generation(self, batch: Sequence[EventT[bytes]]) -> bool:
+        """Whether `batch` was fetched in the current group generation: Faust lets such
+        messages through only once it has sought the partitions to their committed offsets
+        (a batch gathered before a rebalance may still arrive during the next one)."""
+        generation = self.app.consumer_generation_id
+        return all(event.message.generation_id == generation for event in batch)
+
     async def _offsets_after(self, batch: Sequence[EventT[bytes]]) -> AppliedOffsets:
         """The applied offsets once `batch` is settled; raises if Faust dropped messages
         before it or within it."""
         after = self.applied.copy()
+        owned = self._owned or frozenset()
         for event in batch:
             message = event.message
             if message.partition not in after:  # its first message since the assignment
-                after.start(message.partition, await self._reading_start(message.partition))
+                # Outside a followed assignment (a batch from before a rebalance) the
+                # committed offset is not known: the first message sets the start.
+                start = (await self._reading_start(message.partition)
+                         if message.partition in owned else message.offset)
+                after.start(message.partition, start)
             skipped = after.gap_before(message.partition, message.offset)
             if skipped:
                 metrics.SKIPPED_OFFSETS.labels(str(message.partition)).inc(len(skipped))
@@ -432,13 +444,12 @@ class DossierWorker:
         )
 
     async def _follow_assignment(self) -> None:
-        """After start or a rebalance, once the tables are recovered and Faust has sought
-        the partitions to their committed offsets: every owned dossier's timer from the
-        table, and the watermark over the owned partitions. Called with the lock held, by
-        the agent before its first batch of an assignment and by the timer (whichever comes
-        first), so that no event is evaluated against a clock that ignores a partition."""
-        if self.app.rebalancing or not faust_internals.first_recovery_completed(self.app):
-            return
+        """After start or a rebalance: every owned dossier's timer from the table, and the
+        watermark over the owned partitions. Called with the lock held once the tables are
+        recovered and Faust has sought the partitions to their committed offsets: by the
+        agent before its first batch of the assignment, by the timer when no rebalance is
+        under way (whichever comes first), so that no event is evaluated against a clock
+        that ignores a partition."""
         owned = self._assigned_partitions()
         if owned == self._owned:
             return
@@ -472,8 +483,9 @@ class DossierWorker:
     async def _on_timer(self) -> None:
         if self.app.rebalancing or not faust_internals.first_recovery_completed(self.app):
             return
-        async with self.lock:
-            await self._follow_assignment()
+        if self._assigned_partitions() != self._owned:
+            async with self.lock:
+                await self._follow_assignment()
         owned = self._owned
         if owned is None:
             return
