@@ -22,19 +22,6 @@ CHECKED_VERSIONS = frozenset({"0.15.3"})
 """faust-streaming versions these uses were checked against (pyproject.toml pins them)."""
 
 
-def committed_offset(app: faust.App, tp: TP) -> int | None:
-    """The offset `tp` was sought to after the latest assignment (Kafka's committed offset:
-    the next one to read), advanced by Faust's later commits; None when nothing was
-    committed, and also when 0 was (Faust stores a committed 0 as None).
-
-    Needed where reading of a partition starts: the event-time watermark counts a partition
-    with nothing new since a restart as read to its end, and the gap check knows which
-    offset must come first. Faust fills `Consumer._committed_offset` in `perform_seek`."""
-    committed = cast(Any, app.consumer)._committed_offset
-    value = committed.get(tp)
-    return int(value) if value is not None else None
-
-
 def last_read_offset(app: faust.App, tp: TP) -> int | None:
     """The offset of the last message Faust's fetcher read from `tp` (after a seek, the
     offset sought to), or None: the consumer-lag gauge. `Consumer._read_offset`."""

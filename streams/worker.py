@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import faust
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from dossierflow.rules.catalog import Catalog, load_catalog
 from dossierflow.schemas.event import DossierEvent, InvalidEvent, decode_event
 from dossierflow.schemas.facts import fact_encoder
@@ -132,11 +133,14 @@ class DossierWorker:
         aware datetime a few times a second cost the live worker a sixth of its time."""
         self._gauges_at = 0.0
         self._producer: AIOKafkaProducer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
         self.applied = AppliedOffsets()
+        self._starts: dict[int, int] = {}
+        """Where reading of each partition of the followed assignment starts."""
         self._assignments = 0
         """Counts revocations: a batch that straddles one must not restore the applied
         offsets that the revocation forgot."""
-        self.app.on_before_shutdown.connect(self._stop_producer)
+        self.app.on_before_shutdown.connect(self._stop_clients)
         self.app.on_partitions_revoked.connect(self._forget_applied)
         self.app.agent(self.events, name="dossier-events", concurrency=1)(self._consume)
         self.app.timer(settings.timer_interval)(self._on_timer)
@@ -180,11 +184,46 @@ class DossierWorker:
             self._producer = producer
         return Outbox(self._producer)
 
-    async def _stop_producer(self, app: Any, /, *args: Any, **kwargs: Any) -> None:
-        """On Faust's `on_before_shutdown`: flush and close the output producer."""
+    async def _stop_clients(self, app: Any, /, *args: Any, **kwargs: Any) -> None:
+        """On Faust's `on_before_shutdown`: flush and close the output producer, close the
+        admin client."""
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        if self._admin is not None:
+            await self._admin.close()
+            self._admin = None
+
+    async def _reading_starts(self, owned: frozenset[int]) -> dict[int, int]:
+        """Where reading of each owned partition starts after the assignment: the group's
+        committed offset, or the log start when nothing was committed or retention removed
+        the committed offset (the consumer then resets to the earliest).
+
+        Asked of the group coordinator, not read from Faust's copy: Faust fills that in its
+        seek after the recovery, and the fetcher, resumed before the seek, can deliver the
+        first messages ahead of it."""
+        if not owned:
+            return {}
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=self.settings.bootstrap,
+                client_id=f"{self.settings.app_id}-offsets",
+                **self.security.as_aiokafka_kwargs(),
+            )
+            await admin.start()
+            self._admin = admin
+        tps = {p: TopicPartition(self.settings.events_topic, p) for p in owned}
+        committed = await self._admin.list_consumer_group_offsets(
+            self.settings.app_id, partitions=list(tps.values())
+        )
+        earliest = await self.app.consumer.earliest_offsets(
+            *(faust.types.TP(tp.topic, tp.partition) for tp in tps.values())
+        )
+        starts = {}
+        for p, tp in tps.items():
+            meta = committed.get(tp)
+            starts[p] = max(meta.offset if meta is not None else 0, earliest.get(tp) or 0, 0)
+        return starts
 
     async def _forget_applied(self, app: Any, /, *args: Any, **kwargs: Any) -> None:
         """On Faust's `on_partitions_revoked`: reading restarts at the committed offsets,
@@ -192,6 +231,7 @@ class DossierWorker:
         self.applied.forget()
         self._assignments += 1
         self._owned = None
+        self._starts = {}
 
     # --- the agent -----------------------------------------------------------------
 
@@ -207,7 +247,7 @@ class DossierWorker:
                 async with self.lock:
                     if self._owned is None and self._of_this_generation(batch):
                         await self._follow_assignment()  # the first batch of an assignment
-                    settled = await self._offsets_after(batch)
+                    settled = self._offsets_after(batch)
                     await self._apply_batch(batch)
             except Exception:
                 stop_at_once("a batch could not be applied")
@@ -223,19 +263,17 @@ class DossierWorker:
         generation = self.app.consumer_generation_id
         return all(event.message.generation_id == generation for event in batch)
 
-    async def _offsets_after(self, batch: Sequence[EventT[bytes]]) -> AppliedOffsets:
+    def _offsets_after(self, batch: Sequence[EventT[bytes]]) -> AppliedOffsets:
         """The applied offsets once `batch` is settled; raises if Faust dropped messages
         before it or within it."""
         after = self.applied.copy()
-        owned = self._owned or frozenset()
         for event in batch:
             message = event.message
             if message.partition not in after:  # its first message since the assignment
-                # Outside a followed assignment (a batch from before a rebalance) the
-                # committed offset is not known: the first message sets the start.
-                start = (await self._reading_start(message.partition)
-                         if message.partition in owned else message.offset)
-                after.start(message.partition, start)
+                # Outside a followed assignment (a batch from before a rebalance) the start
+                # is not known: the first message sets it.
+                after.start(message.partition, self._starts.get(message.partition,
+                                                                 message.offset))
             skipped = after.gap_before(message.partition, message.offset)
             if skipped:
                 metrics.SKIPPED_OFFSETS.labels(str(message.partition)).inc(len(skipped))
@@ -246,14 +284,6 @@ class DossierWorker:
                 )
             after.applied(message.partition, message.offset)
         return after
-
-    async def _reading_start(self, partition: int) -> int:
-        """Where reading of `partition` starts after the assignment: the committed offset,
-        or the log start when nothing was committed or retention removed the committed
-        offset (the consumer then resets to the earliest, `consumer_auto_offset_reset`)."""
-        tp = faust.types.TP(self.settings.events_topic, partition)
-        earliest = await self.app.consumer.earliest_offsets(tp)
-        return max(faust_internals.committed_offset(self.app, tp) or 0, earliest.get(tp) or 0)
 
     async def _apply_batch(self, batch: Sequence[EventT[bytes]]) -> None:
         outbox = await self._outbox()
@@ -462,19 +492,20 @@ class DossierWorker:
                 self._index(key.decode(), record)
                 if record.procedure_unknown:
                     waiting[key.decode()] = record
+        starts = await self._reading_starts(owned)
         if self.settings.event_time:
             tps = {p: faust.types.TP(self.settings.events_topic, p) for p in owned}
             ends = await self.app.consumer.highwaters(*tps.values()) if tps else {}
             self.watermark.assign(
                 set(owned),
                 time.monotonic(),
-                positions={p: faust_internals.committed_offset(self.app, tp)
-                           for p, tp in tps.items()},
+                positions=dict(starts),
                 ends={p: int(ends[tp]) for p, tp in tps.items() if ends.get(tp) is not None},
             )
+        self._starts = starts
         self._owned = owned
-        log.info("timer index rebuilt: %d dossiers on partitions %s", len(self.timers),
-                 sorted(owned))
+        log.info("timer index rebuilt: %d dossiers on partitions %s; reading starts at %s",
+                 len(self.timers), sorted(owned), dict(sorted(starts.items())))
         if waiting:  # the catalogue may have learnt their procedure while the worker was down
             known = await self._reevaluate_unknown_procedures(waiting)
             log.info("%d of %d dossiers with an unknown procedure now known", known,

@@ -13,7 +13,6 @@ import pytest
 from dossierflow.streams import faust_internals
 from dossierflow.streams.faust_internals import (
     CHECKED_VERSIONS,
-    committed_offset,
     current_event_of_partition,
     first_recovery_completed,
     last_read_offset,
@@ -33,17 +32,6 @@ def worker(tmp_path: Path) -> Iterator[DossierWorker]:
 
 def test_the_installed_faust_is_one_these_uses_were_checked_against() -> None:
     assert version("faust-streaming") in CHECKED_VERSIONS
-
-
-def test_committed_offset_is_filled_where_faust_seeks_after_an_assignment(
-    worker: DossierWorker,
-) -> None:
-    tp = TP(worker.settings.events_topic, 0)
-    assert committed_offset(worker.app, tp) is None  # nothing known before the seek
-    seek = inspect.getsource(Consumer.perform_seek)
-    assert "await self.seek_to_committed()" in seek
-    assert "self._committed_offset.update(" in seek
-    assert "self._committed_offset.update(" in inspect.getsource(Consumer._commit_offsets)
 
 
 def test_last_read_offset_is_what_the_fetcher_sets_per_message(worker: DossierWorker) -> None:
