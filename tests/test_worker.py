@@ -212,10 +212,11 @@ def test_restart_mid_stream_loses_nothing_and_alerts_once(
     the changelog after the offsets the worker recorded there.
 
     Issue 9, defect 2: now and then EX-05's AT_RISK came at 2026-03-06 08:00, planned before
-    its pause, instead of 2026-03-09: Faust had dropped the first messages of a partition
-    after the restart, and the gap check, which took the first message that arrived for the
-    start, let the later events through without the pause. A worker that finds such a gap
-    stops itself (exit 1); the test restarts it, as its supervisor would."""
+    its pause, instead of 2026-03-09: after the restart Faust never delivered the first
+    message of a partition (offset 5, the pause), and the gap check, which took the first
+    message that arrived for the start, let the later events through without it. A worker
+    that finds such a gap stops itself (exit 1); the test restarts it, as its supervisor
+    would."""
     topics = WorkerTopics(kafka_bootstrap)
     lines = _in_time_order(EXAMPLES)
     expected = _expected_replay_alerts(EXAMPLES)
