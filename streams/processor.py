@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from dossierflow.rules.alerts import Alert, overdue_at
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.evaluation import Evaluation, evaluate
-from dossierflow.rules.lifecycle import DossierState
 from dossierflow.rules.records import alert_record, fact_records
 from dossierflow.schemas.event import DossierEvent
 from dossierflow.schemas.facts import DossierAlert, DossierFact
@@ -31,16 +30,6 @@ class Outcome:
     """Alerts published before a late event that the history with it no longer fires."""
     newly_unknown_procedure: bool = False
     """This event made the dossier one whose procedure the catalogue does not know."""
-
-
-def procedure_unknown(state: DossierState, catalog: Catalog) -> bool:
-    """Received for a procedure the catalogue does not hold, with neither `due_at` nor
-    `processing_time` on the event: no deadline, so no alert, until the catalogue knows it."""
-    return (
-        state.due_at is None
-        and state.received_at is not None
-        and state.procedure_code not in catalog.procedures
-    )
 
 
 @dataclass(frozen=True)
@@ -75,7 +64,7 @@ class DossierProcessor:
         outcome.facts = fact_records(evaluation, position)
         if published:
             outcome.contradicted = self._contradicted(record, published, evaluation, clock)
-        unknown = procedure_unknown(evaluation.state, self.catalog)
+        unknown = evaluation.state.procedure_unknown
         outcome.newly_unknown_procedure = unknown and not record.procedure_unknown
         record.procedure_unknown = unknown
         return outcome
@@ -86,7 +75,7 @@ class DossierProcessor:
         catalogue still does not know the procedure."""
         dossier_id = record.history[0].dossier_id
         evaluation = evaluate(dossier_id, record.history, self.catalog, clock)
-        if procedure_unknown(evaluation.state, self.catalog):
+        if evaluation.state.procedure_unknown:
             return None
         record.procedure_unknown = False
         outcome = self._settle(record, evaluation, clock)
