@@ -58,7 +58,7 @@ class DossierProcessor:
         position = next(
             i for i, step in enumerate(evaluation.steps) if step.event.event_id == event.event_id
         )
-        published = set(record.emitted) if late else set()
+        published = set(record.emitted) if late and record.emitted else None
         # A late event shifts every later step: re-issue their facts with the new version.
         outcome = self._settle(record, evaluation, clock)
         outcome.facts = fact_records(evaluation, position)
