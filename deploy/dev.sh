@@ -2,7 +2,8 @@
 # The project's one entry point on a fresh clone:
 #   bash deploy/dev.sh demo   run the product on its embedded defaults
 #   bash deploy/dev.sh test   lint, type-check and run the whole test suite (installs
-#                             Debian's prometheus package first if promtool is missing)
+#                             Debian's prometheus package first if promtool is missing, and
+#                             Debian's chromium and chromium-driver if they are missing)
 #   bash deploy/dev.sh install   only create .venv and install (then: source .venv/bin/activate)
 # Each first creates .venv and installs the project (and, for Kafka, its jars) as needed.
 set -euo pipefail
@@ -38,6 +39,7 @@ case "$command" in
     ;;
   test)
     bash deploy/install_prometheus.sh  # promtool and prometheus for the alert-rule tests
+    bash deploy/install_chromium.sh    # Chromium and chromedriver for the dashboard's browser test
     .venv/bin/ruff check .
     .venv/bin/python deploy/typecheck.py
     exec .venv/bin/pytest -q -p no:cacheprovider "$@"

@@ -252,10 +252,10 @@ async def pipeline(
     store = write_store
     if client_wrapper is not None:
         store = Store(client_wrapper(write_store.client), write_store.url)
-    units = load_catalog().units
+    catalog = load_catalog()
     stop = asyncio.Event()
     sink = asyncio.create_task(
-        serve(run.settings, ClickHouseSink(store, retry_after=0.3), report_store, units, stop)
+        serve(run.settings, ClickHouseSink(store, retry_after=0.3), report_store, catalog, stop)
     )
     worker = run.worker()
     try:

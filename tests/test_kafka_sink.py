@@ -23,6 +23,7 @@ import aiohttp
 import msgspec
 import pytest
 from clickhouse_connect.driver.exceptions import OperationalError
+from dossierflow.rules.catalog import Catalog
 from dossierflow.schemas.facts import DossierAlert, Recipient
 from dossierflow.sinks.base import BatchingSink, SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
@@ -129,7 +130,7 @@ async def running(
     cfg: SinkSettings, sink: BatchingSink[Any], report_store: Store
 ) -> AsyncIterator[asyncio.Task[SinkStatus]]:
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(cfg, sink, report_store, UNITS, stop))
+    task = asyncio.create_task(serve(cfg, sink, report_store, Catalog(units=UNITS), stop))
     try:
         yield task
     finally:

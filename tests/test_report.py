@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from dossierflow.rules.catalog import Unit
 from dossierflow.schemas.facts import DossierFact
@@ -316,6 +317,65 @@ def test_bad_parameters_say_which_and_why(kwargs: dict[str, str], message: str) 
 def test_period_must_be_forward() -> None:
     with pytest.raises(ReportError, match=r"--to \(2026-03-01\) must be after --from"):
         build_report({}, UNITS, TO - timedelta(days=31), FROM)
+
+
+def test_late_event_reissues_a_history_and_changes_the_outcome(store: Store) -> None:
+    """D20 was resolved while paused, so OVERDUE against its first deadline; a RESUMED that
+    arrives late restarts the clock (a new deadline) and re-issues the facts from its
+    position with a higher version: the outcome becomes EARLY, and on 11 March the dossier
+    was no longer overdue. D21's apology came before the period and must not count. D22 was
+    overdue on 11 March; its RESUMED on 12 March moved the deadline later, which must not
+    reach back."""
+    first = (
+        History("D20", "X2").received("2026-03-02 08:00", due="2026-03-10 17:00")
+        .add("SUPPLEMENT_REQUESTED", "2026-03-03 08:00")
+        .add("RESOLVED", "2026-03-12 09:00", outcome="OVERDUE")
+    )
+    late = (
+        History("D20", "X2").received("2026-03-02 08:00", due="2026-03-10 17:00")
+        .add("SUPPLEMENT_REQUESTED", "2026-03-03 08:00")
+        .add("RESUMED", "2026-03-05 14:00", status="OPEN", due_at=at("2026-03-13 17:00"))
+        .add("RESOLVED", "2026-03-12 09:00", outcome="EARLY")
+    )
+    other = (
+        History("D21", "X2").received("2026-02-20 08:00", due="2026-03-20 17:00")
+        .add("APOLOGY_ISSUED", "2026-02-25 08:00", rescheduled_due_at=at("2026-03-25 17:00"))
+        .add("RESOLVED", "2026-03-15 09:00", outcome="EARLY")
+    )
+    moved = (
+        History("D22", "X2").received("2026-03-02 08:00", due="2026-03-06 17:00")
+        .add("SUPPLEMENT_REQUESTED", "2026-03-04 08:00")
+        .add("RESUMED", "2026-03-12 08:00", status="OPEN", due_at=at("2026-03-20 17:00"))
+    )
+    march, ten_days = (FROM, TO), (FROM, date(2026, 3, 11))
+    common = {"carried_over": 1, "received": 2, "received_in_person": 2}
+    write(store, first.facts() + other.facts() + moved.facts())
+    assert run_report(store, UNITS, *march).total == figures(
+        **common, resolved_early=1, resolved_overdue=1, in_progress=1, in_progress_overdue=1)
+    assert run_report(store, UNITS, *ten_days).total == figures(
+        **common, in_progress=3, in_progress_overdue=2)
+
+    write(store, late.facts(version=4)[2:], first_offset=100)  # the worker re-issues from 2
+    after_march = figures(**common, resolved_early=2, in_progress=1, in_progress_overdue=1)
+    after_ten_days = figures(**common, in_progress=3, in_progress_overdue=1)
+    assert run_report(store, UNITS, *march).total == after_march
+    assert run_report(store, UNITS, *ten_days).total == after_ten_days
+    write(store, first.facts(), first_offset=200)  # a stale copy re-delivered afterwards
+    assert run_report(store, UNITS, *march).total == after_march
+    assert run_report(store, UNITS, *ten_days).total == after_ten_days
+
+
+def test_unknown_procedure_counts_dossiers_in_progress_at_the_end(store: Store) -> None:
+    unknown = [
+        *History("D30", "X1").received("2026-03-02 08:00", due="2026-03-10 17:00").facts(),
+        *History("D31", "X1").received("2026-03-03 08:00", due="2026-03-10 17:00")
+        .add("RESOLVED", "2026-03-04 08:00", outcome="EARLY").facts(),
+    ]
+    known = History("D32", "X1").received("2026-03-03 08:00", due="2026-03-10 17:00").facts()
+    write(store, [*(msgspec.structs.replace(f, procedure_unknown=True) for f in unknown), *known])
+    report = run_report(store, UNITS, FROM, TO)
+    assert report.total.unknown_procedure == 1  # D31 was resolved: no longer in progress
+    assert report.total.in_progress == 2
 
 
 # --- the period as people write it, and a table nobody has to guess at ----------------------

@@ -7,7 +7,6 @@ import asyncio
 import logging
 import signal
 import urllib.parse
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,7 @@ from dossierflow.commands.options import (
 )
 
 if TYPE_CHECKING:
-    from dossierflow.rules.catalog import Unit
+    from dossierflow.rules.catalog import Catalog
     from dossierflow.sinks.kafka_sink import SinkSettings
     from dossierflow.store import Store
 
@@ -28,9 +27,10 @@ if TYPE_CHECKING:
 def add_commands(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "sink",
-        help="consume facts and alerts into ClickHouse and serve /report and /healthz",
+        help="consume facts and alerts into ClickHouse; serve /report, /dashboard and /healthz",
         description="Consume the facts and alerts topics into the store, committing offsets "
-        "only after the store acknowledged; serve GET /report and GET /healthz.",
+        "only after the store acknowledged; serve GET /report, the dashboard at "
+        "GET /dashboard, GET /healthz and GET /metrics.",
     )
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $DOSSIERFLOW_BOOTSTRAP)")
     p.add_argument("--facts-topic", help="default: dossier-facts")
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         batch_max_age=args.batch_max_age,
     )
     try:
-        units = load_catalog(args.catalog).units
+        catalog = load_catalog(args.catalog)
     except (OSError, ValueError) as exc:
         return fail("sink", f"catalogue: {exc}")
     try:
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     except StoreError as exc:
         return fail("sink", str(exc), 1)
     try:
-        asyncio.run(_serve_until_signal(settings, write_store, report_store, units))
+        asyncio.run(_serve_until_signal(settings, write_store, report_store, catalog))
     except OSError as exc:
         return fail("sink", f"HTTP endpoint {settings.http_host}:{settings.http_port}: {exc}", 1)
     finally:
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve_until_signal(
-    settings: SinkSettings, write_store: Store, report_store: Store, units: Mapping[str, Unit]
+    settings: SinkSettings, write_store: Store, report_store: Store, catalog: Catalog
 ) -> None:
     from dossierflow.sinks.clickhouse import ClickHouseSink
     from dossierflow.sinks.kafka_sink import serve
@@ -101,4 +101,4 @@ async def _serve_until_signal(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await serve(settings, ClickHouseSink(write_store), report_store, units, stop)
+    await serve(settings, ClickHouseSink(write_store), report_store, catalog, stop)

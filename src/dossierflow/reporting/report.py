@@ -5,13 +5,16 @@ touch the store; choosing rows, totals, rates, the reconciliation check and the 
 printed-table renderings are pure functions of the figures and the unit catalogue.
 
 How the figures are derived. The facts table holds, per event, the dossier's state right after
-it, and `position` orders a dossier's history. So the state of a dossier *as of* an instant T
-is the fact with the highest position among those with `occurred_at < T`. The query takes the
-state as of `to` from the de-duplicated facts (FINAL) and reads everything off it: a dossier
-received before `to` is either closed (`closed_at`, with how it ended: resolved with an outcome,
-withdrawn, stopped) or still in progress at `to`; `due_at` is the one known at `to`. A dossier
-received before `from` and not closed before `from` was open at `from` (carried over). Each
-dossier counts for its receiving unit (`unit_code`).
+it, and `position` orders a dossier's history; the state of a dossier *as of* an instant T is
+the fact with the highest position among those with `occurred_at < T`. Folding every fact per
+dossier is what made this slow, so the query reads one row per dossier instead (`dossier_state`,
+the last fact of the newest history): the milestones the report needs are fixed once set, so
+received before T means `received_at < T`, closed before T means `closed_at < T`, with the same
+ending and outcome. What moves is the deadline (RESUMED) and when apologies were issued; both
+come from `dossier_milestones`, looked up only for dossiers that resumed since `to` and for
+apologies in the period. A dossier received before `from` and not closed before `from` was
+open at `from` (carried over). Each dossier counts for its receiving unit (`unit_code`).
+docs/bi.md says why this stays exact under re-delivery, re-issued histories and crashes.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ class Figures:
     in_progress: int = 0
     in_progress_overdue: int = 0
     apologies: int = 0
+    unknown_procedure: int = 0
+    """In progress at `to` with a procedure the catalogue does not know (deadline unchecked)."""
 
     def __add__(self, other: Figures) -> Figures:
         return Figures(*(getattr(self, k) + getattr(other, k) for k in COUNT_KEYS))
@@ -134,55 +139,14 @@ class ReportError(ValueError):
 
 # --- the query (the imperative part) --------------------------------------------------
 
-REPORT_SQL = """
-WITH
-    toDateTime64({from:String}, 3, 'Asia/Ho_Chi_Minh') AS p_from,
-    toDateTime64({to:String}, 3, 'Asia/Ho_Chi_Minh') AS p_to
-SELECT
-    ifNull(unit_code, '') AS unit,
-    countIf(received_at < p_from AND (closed_at IS NULL OR closed_at >= p_from)) AS carried_over,
-    countIf(received_at >= p_from) AS received,
-    countIf(received_at >= p_from AND channel = 'ONLINE') AS received_online,
-    countIf(received_at >= p_from AND channel = 'IN_PERSON') AS received_in_person,
-    countIf(received_at >= p_from AND channel = 'POSTAL') AS received_postal,
-    countIf(closed_at >= p_from AND resolved AND outcome = 'EARLY') AS resolved_early,
-    countIf(closed_at >= p_from AND resolved AND outcome = 'ON_TIME') AS resolved_on_time,
-    countIf(closed_at >= p_from AND resolved AND outcome = 'OVERDUE') AS resolved_overdue,
-    countIf(closed_at >= p_from AND status = 'WITHDRAWN') AS withdrawn,
-    countIf(closed_at >= p_from AND status = 'STOPPED') AS stopped,
-    countIf(closed_at IS NULL) AS in_progress,
-    countIf(closed_at IS NULL AND toDate(due_at) < toDate(p_to)) AS in_progress_overdue,
-    sum(apologies_in_period) AS apologies
-FROM
-(
-    SELECT
-        tupleElement(s, 1) AS status,
-        tupleElement(s, 2) AS unit_code,
-        tupleElement(s, 3) AS channel,
-        tupleElement(s, 4) AS received_at,
-        tupleElement(s, 5) AS due_at,
-        tupleElement(s, 6) AS closed_at,
-        tupleElement(s, 7) AS outcome,
-        status IN ('RESOLVED', 'RETURNED') AS resolved,
-        apologies_in_period
-    FROM
-    (
-        SELECT
-            dossier_id,
-            argMax(
-                (status, unit_code, channel, received_at, due_at, closed_at, outcome),
-                (position, version)
-            ) AS s,
-            countIf(type = 'APOLOGY_ISSUED' AND occurred_at >= p_from) AS apologies_in_period
-        FROM dossier_facts FINAL
-        WHERE occurred_at < p_to
-        GROUP BY dossier_id
-    )
-)
-WHERE received_at IS NOT NULL
-GROUP BY unit
+REPORT_SQL = f"""
+SELECT unit_code, {", ".join(COUNT_KEYS)}
+FROM bi_period_report(period_from = {{period_from:String}}, period_to = {{period_to:String}})
 """
-"""Per receiving unit, the integer keys of the report for [from, to) (local midnights)."""
+"""Per receiving unit, the integer keys of the report for [from, to) (local midnights).
+
+The figures come from the `bi_period_report` view (schemas/clickhouse/007_bi_views.sql), the
+same one BI tools read, so the report and the dashboards cannot disagree."""
 
 
 def period_bounds(period_from: date, period_to: date) -> tuple[datetime, datetime]:
@@ -204,8 +168,8 @@ def fetch_figures(store: Store, period_from: date, period_to: date) -> dict[str,
     result = store.client.query(
         REPORT_SQL,
         parameters={
-            "from": start.strftime("%Y-%m-%d %H:%M:%S"),
-            "to": end.strftime("%Y-%m-%d %H:%M:%S"),
+            "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
+            "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
         },
     )
     return {str(row[0]): Figures(*(int(v) for v in row[1:])) for row in result.result_rows}
@@ -342,6 +306,7 @@ LABELS: dict[str, dict[str, str]] = {
         "in_progress": "Đang giải quyết",
         "in_progress_overdue": "Trong đó quá hạn",
         "apologies": "Văn bản xin lỗi",
+        "unknown_procedure": "Thủ tục ngoài danh mục",
         "on_time_rate": "Tỷ lệ đúng hạn",
         "online_rate": "Tỷ lệ trực tuyến",
         "subtotal": "Cộng {level}",
@@ -371,6 +336,7 @@ LABELS: dict[str, dict[str, str]] = {
         "in_progress": "In progress",
         "in_progress_overdue": "of which overdue",
         "apologies": "Apologies",
+        "unknown_procedure": "Unknown procedure",
         "on_time_rate": "On-time rate",
         "online_rate": "Online rate",
         "subtotal": "Subtotal {level}",
@@ -417,7 +383,7 @@ def format_rate(rate: float | None, lang: str) -> str:
     return text.replace(".", ",") if lang == "vi" else text
 
 
-def _format_count(value: int, lang: str) -> str:
+def format_count(value: int, lang: str) -> str:
     text = f"{value:,}"
     return text.replace(",", ".") if lang == "vi" else text
 
@@ -587,7 +553,7 @@ def _longest_word(text: str) -> int:
 def _cells(figures: Figures, lang: str) -> list[str]:
     values = figures.as_dict()
     return [
-        format_rate(values[k], lang) if k in RATE_KEYS else _format_count(int(values[k] or 0), lang)
+        format_rate(values[k], lang) if k in RATE_KEYS else format_count(int(values[k] or 0), lang)
         for k in REPORT_KEYS
     ]
 
