@@ -64,9 +64,16 @@ class WorkerSettings:
     )
     idle_partition_seconds: float = setting(
         10.0,
-        "event time: seconds after which a partition never fetched stops holding the clock "
-        "back (long enough for a slow first fetch after a restart)",
+        "event time: seconds after which a partition whose end is unknown and that sent "
+        "nothing stops holding the clock back",
         minimum=0,
+    )
+    out_of_orderness: timedelta = setting(
+        timedelta(days=1),
+        "event time: how far behind the partitions' largest `occurred_at` the clock stays "
+        "while a partition has more to read (Flink's bounded out-of-orderness), in seconds or "
+        "an ISO 8601 duration (PT10M, P1D); a later event is a late event "
+        "(dossierflow_late_events_total). History in Kafka costs no waiting for it",
     )
     session_timeout: float = setting(
         10.0, "seconds before the group gives a silent (crashed) worker's partitions to another",

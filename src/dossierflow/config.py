@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -117,7 +119,37 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+_ISO_DURATION = re.compile(
+    r"P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?"
+    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
+)
+
+
+def parse_duration(text: str) -> timedelta:
+    """Seconds (`600`) or an ISO 8601 duration of days, hours, minutes and seconds
+    (`PT10M`, `P1DT12H`); never negative."""
+    text = text.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        match = _ISO_DURATION.fullmatch(text.upper())
+        if match is None or text.upper() in {"P", "PT"} or text.upper().endswith("T"):
+            raise ValueError(text) from None
+        parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
+        return timedelta(**parts)
+    if seconds < 0 or seconds != seconds or seconds == float("inf"):
+        raise ValueError(text)
+    return timedelta(seconds=seconds)
+
+
 def _parse(kind: type, text: str) -> Any:
+    if kind is timedelta:
+        try:
+            return parse_duration(text)
+        except ValueError:
+            raise ValueError(
+                "expected seconds or an ISO 8601 duration such as PT10M or P1D"
+            ) from None
     if kind is bool:
         lowered = text.strip().lower()
         if lowered not in _TRUE | _FALSE:
@@ -236,7 +268,8 @@ def startup_wait_setting() -> Any:
 
 def _type_name(annotation: Any) -> str:
     kind, optional = _base_type(annotation)
-    names = {str: "text", int: "integer", float: "number", bool: "true/false", Path: "path"}
+    names = {str: "text", int: "integer", float: "number", bool: "true/false", Path: "path",
+             timedelta: "duration"}
     return names.get(kind, kind.__name__) + (" (optional)" if optional else "")
 
 
@@ -281,6 +314,8 @@ def mask_url(url: str) -> str:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, timedelta):
+        return f"{value.total_seconds():g}"
     if value is None:
         return ""
     if isinstance(value, bool):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from datetime import timedelta
 from typing import Any
 
 PROCESSES: dict[str, tuple[str, ...]] = {
@@ -94,6 +95,8 @@ def reference_markdown() -> str:
 
 
 def _default(value: Any) -> str:
+    if isinstance(value, timedelta):
+        return f"{value.total_seconds():g} s"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
