@@ -23,6 +23,7 @@ from dossierflow.schemas.facts import DossierFact
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
 
+from dossierflow.reporting.queries import run_report
 from dossierflow.reporting.report import (
     REPORT_KEYS,
     Figures,
@@ -34,7 +35,6 @@ from dossierflow.reporting.report import (
     report_from_json,
     report_json,
     report_period,
-    run_report,
 )
 from dossierflow.store import Store, connect, migrate
 

@@ -133,7 +133,7 @@ def _report_directly(
     sink_url: str,
     sink_problem: str,
 ) -> Report:
-    from dossierflow.reporting.report import run_report
+    from dossierflow.reporting.queries import run_report
     from dossierflow.store import StoreError, StoreLocked, connect, require_migrated
 
     try:

@@ -1,20 +1,9 @@
-"""The period report of DOMAIN.md ("The period report"), computed in ClickHouse.
+"""The period report of DOMAIN.md ("The period report"): figures, rows, totals and renderings.
 
-Functional core, imperative shell: `REPORT_SQL` and `fetch_figures` are the only parts that
-touch the store; choosing rows, totals, rates, the reconciliation check and the JSON, CSV and
-printed-table renderings are pure functions of the figures and the unit catalogue.
-
-How the figures are derived. The facts table holds, per event, the dossier's state right after
-it, and `position` orders a dossier's history; the state of a dossier *as of* an instant T is
-the fact with the highest position among those with `occurred_at < T`. Folding every fact per
-dossier is what made this slow, so the query reads one row per dossier instead (`dossier_state`,
-the last fact of the newest history): the milestones the report needs are fixed once set, so
-received before T means `received_at < T`, closed before T means `closed_at < T`, with the same
-ending and outcome. What moves is the deadline (RESUMED) and when apologies were issued; both
-come from `dossier_milestones`, looked up only for dossiers that resumed since `to` and for
-apologies in the period. A dossier received before `from` and not closed before `from` was
-open at `from` (carried over). Each dossier counts for its receiving unit (`unit_code`).
-docs/bi.md says why this stays exact under re-delivery, re-issued histories and crashes.
+Functional core, imperative shell: this module is pure. It chooses rows, sums totals, computes
+rates, checks the reconciliation and renders JSON, CSV and printed tables from the figures and
+the unit catalogue; the store's figures come from `reporting.queries.fetch_figures`, and
+`reporting.queries.run_report` puts the two together.
 """
 
 from __future__ import annotations
@@ -35,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dossierflow.rules.catalog import Catalog, Unit
-from dossierflow.store import TIMEZONE, Store
+from dossierflow.store import TIMEZONE
 
 LOCAL = ZoneInfo(TIMEZONE)
 UNKNOWN_LEVEL = ""
@@ -137,18 +126,6 @@ class ReportError(ValueError):
     """Bad report parameters; the message names the parameter and the problem."""
 
 
-# --- the query (the imperative part) --------------------------------------------------
-
-REPORT_SQL = f"""
-SELECT unit_code, {", ".join(COUNT_KEYS)}
-FROM bi_period_report(period_from = {{period_from:String}}, period_to = {{period_to:String}})
-"""
-"""Per receiving unit, the integer keys of the report for [from, to) (local midnights).
-
-The figures come from the `bi_period_report` view (schemas/clickhouse/007_bi_views.sql), the
-same one BI tools read, so the report and the dashboards cannot disagree."""
-
-
 def period_bounds(period_from: date, period_to: date) -> tuple[datetime, datetime]:
     """[from 00:00, to 00:00) in local time; `to` must be after `from`."""
     if period_to <= period_from:
@@ -160,19 +137,6 @@ def period_bounds(period_from: date, period_to: date) -> tuple[datetime, datetim
         datetime.combine(period_from, time(), LOCAL),
         datetime.combine(period_to, time(), LOCAL),
     )
-
-
-def fetch_figures(store: Store, period_from: date, period_to: date) -> dict[str, Figures]:
-    """Run `REPORT_SQL`; '' stands for dossiers without a receiving unit."""
-    start, end = period_bounds(period_from, period_to)
-    result = store.client.query(
-        REPORT_SQL,
-        parameters={
-            "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
-            "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
-        },
-    )
-    return {str(row[0]): Figures(*(int(v) for v in row[1:])) for row in result.result_rows}
 
 
 # --- choosing rows (pure) -------------------------------------------------------------
@@ -574,20 +538,6 @@ def render(report: Report, fmt: str, lang: str = "vi") -> str:
     if fmt == "table":
         return render_text(report, lang)
     raise ReportError(f"--format {fmt!r}: use one of json, csv, table")
-
-
-def run_report(
-    store: Store,
-    units: Mapping[str, Unit],
-    period_from: date,
-    period_to: date,
-    *,
-    unit: str | None = None,
-    level: str | None = None,
-) -> Report:
-    """Query the store and build the report (the shell around the pure core)."""
-    figures = fetch_figures(store, period_from, period_to)
-    return build_report(figures, units, period_from, period_to, unit=unit, level=level)
 
 
 def parse_date(text: str, parameter: str) -> date:

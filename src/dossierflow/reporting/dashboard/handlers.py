@@ -36,14 +36,13 @@ from dossierflow.reporting.dashboard.views import (
     default_period,
     texts,
 )
-from dossierflow.reporting.queries import WeekCount, open_dossiers, weekly_trend
+from dossierflow.reporting.queries import WeekCount, open_dossiers, run_report, weekly_trend
 from dossierflow.reporting.report import (
     Report,
     ReportError,
     period_bounds,
     report_json,
     report_period,
-    run_report,
 )
 from dossierflow.reporting.runner import QueryRunner
 from dossierflow.rules.catalog import Catalog
