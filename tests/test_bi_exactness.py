@@ -34,7 +34,6 @@ from tests import test_report
 
 pytestmark = pytest.mark.clickhouse
 
-START = date(2026, 1, 5)
 PERIODS = [
     (date(2026, 1, 1), date(2026, 2, 1)),
     (date(2026, 2, 1), date(2026, 3, 1)),

@@ -24,7 +24,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -516,14 +515,3 @@ class LocalKafka:
 
     def __repr__(self) -> str:
         return f"LocalKafka(data_dir={str(self.data_dir)!r}, bootstrap={self.bootstrap!r})"
-
-
-@contextlib.contextmanager
-def running_broker(data_dir: Path | str, port: int | None = None) -> Iterator[LocalKafka]:
-    """A broker for the duration of a `with` block (tests, benchmarks)."""
-    broker = LocalKafka(data_dir, port or free_port())
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
