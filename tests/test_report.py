@@ -278,6 +278,8 @@ def test_reconciliation_violation_is_reported_not_hidden() -> None:
     report = build_report({"X1": broken}, UNITS, FROM, TO)
     assert len(report.violations) == 2  # the row and the total
     assert report.violations[0].startswith("X1: carried_over 0 + received 2 = 2")
+    assert report.violations[0].endswith("but resolved 1+0+0 + withdrawn 0 + stopped 0 + "
+                                         "in_progress 0 = 1")
     assert "CẢNH BÁO" in render_text(report, "vi")
     assert "WARNING" in render_text(report, "en")
 

@@ -55,10 +55,24 @@ class Figures:
         return Figures(*(getattr(self, k) + getattr(other, k) for k in COUNT_KEYS))
 
     @property
+    def resolved_in_time(self) -> int:
+        """Resolved early or on time."""
+        return self.resolved_early + self.resolved_on_time
+
+    @property
+    def resolved(self) -> int:
+        """Resolved, whatever the outcome (early, on time, overdue)."""
+        return self.resolved_in_time + self.resolved_overdue
+
+    @property
+    def accounted_for(self) -> int:
+        """Resolved + withdrawn + stopped + in_progress: where the dossiers went."""
+        return self.resolved + self.withdrawn + self.stopped + self.in_progress
+
+    @property
     def on_time_rate(self) -> float | None:
         """(early + on time) / (early + on time + overdue); None when nothing was resolved."""
-        good = self.resolved_early + self.resolved_on_time
-        return _ratio(good, good + self.resolved_overdue)
+        return _ratio(self.resolved_in_time, self.resolved)
 
     @property
     def online_rate(self) -> float | None:
@@ -67,10 +81,7 @@ class Figures:
     @property
     def reconciles(self) -> bool:
         """carried_over + received = resolved (3 outcomes) + withdrawn + stopped + in_progress."""
-        ended = self.resolved_early + self.resolved_on_time + self.resolved_overdue
-        return self.carried_over + self.received == (
-            ended + self.withdrawn + self.stopped + self.in_progress
-        )
+        return self.carried_over + self.received == self.accounted_for
 
     def as_dict(self) -> dict[str, int | float | None]:
         out: dict[str, int | float | None] = {k: getattr(self, k) for k in COUNT_KEYS}
@@ -117,7 +128,7 @@ class Report:
                     f"{f.carried_over + f.received}, but resolved "
                     f"{f.resolved_early}+{f.resolved_on_time}+{f.resolved_overdue} + withdrawn "
                     f"{f.withdrawn} + stopped {f.stopped} + in_progress {f.in_progress} = "
-                    f"{f.resolved_early + f.resolved_on_time + f.resolved_overdue + f.withdrawn + f.stopped + f.in_progress}"  # noqa: E501
+                    f"{f.accounted_for}"
                 )
         return out
 
