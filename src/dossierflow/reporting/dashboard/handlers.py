@@ -176,8 +176,6 @@ def add_dashboard_routes(
     app.router.add_static("/dashboard/static", STATIC_DIR)
 
 
-
-
 def _status(exc: Exception) -> int:
     return 400 if isinstance(exc, ReportError) else 503
 
