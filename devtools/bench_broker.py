@@ -10,8 +10,13 @@ from pathlib import Path
 from dossierflow.kafka.local_broker import LocalKafka, free_port
 
 
-def add_bootstrap_option(parser: argparse.ArgumentParser) -> None:
+def bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line: its module docstring as the help, and --bootstrap."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--bootstrap", help="use this broker instead of starting one")
+    return parser
 
 
 def bench_bootstrap(stack: ExitStack, tmp: Path, bootstrap: str | None) -> str:

@@ -44,7 +44,7 @@ from dossierflow.rules.catalog import load_catalog
 from dossierflow.rules.records import alert_record
 from standardwebhooks import Webhook
 
-from devtools.bench_broker import add_bootstrap_option, bench_bootstrap
+from devtools.bench_broker import bench_bootstrap, bench_parser
 from dossierflow.kafka.local_broker import free_port
 from dossierflow.kafka.topics import TopicSpec, ensure_topics
 
@@ -232,9 +232,7 @@ async def run(bootstrap: str, tmp: Path, args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_bootstrap_option(parser)
+    parser = bench_parser(__doc__)
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--backlog", type=int, default=10_000)

@@ -55,7 +55,7 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from devtools.bench_broker import add_bootstrap_option, bench_bootstrap
+from devtools.bench_broker import bench_bootstrap, bench_parser
 from devtools.local_worker import WorkerTopics
 from dossierflow.kafka.local_broker import (
     free_port,
@@ -567,9 +567,7 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_bootstrap_option(parser)
+    parser = bench_parser(__doc__)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
