@@ -137,13 +137,18 @@ class ReportError(ValueError):
     """Bad report parameters; the message names the parameter and the problem."""
 
 
-def period_bounds(period_from: date, period_to: date) -> tuple[datetime, datetime]:
-    """[from 00:00, to 00:00) in local time; `to` must be after `from`."""
+def check_period(period_from: date, period_to: date) -> None:
+    """Refuse a period whose `to` is not after its `from`."""
     if period_to <= period_from:
         raise ReportError(
             f"--to ({period_to.isoformat()}) must be after --from ({period_from.isoformat()}); "
             "the period is [from 00:00, to 00:00)"
         )
+
+
+def period_bounds(period_from: date, period_to: date) -> tuple[datetime, datetime]:
+    """[from 00:00, to 00:00) in local time; `to` must be after `from`."""
+    check_period(period_from, period_to)
     return (
         datetime.combine(period_from, time(), LOCAL),
         datetime.combine(period_to, time(), LOCAL),
@@ -177,7 +182,7 @@ def build_report(
     catalogue does not know keep their code as name and an empty level. The total is the sum
     of the rows, so `--level commune` totals the commune level.
     """
-    period_bounds(period_from, period_to)
+    check_period(period_from, period_to)
     if unit is not None and level is not None:
         raise ReportError("--unit and --level exclude each other; give one of them")
     if unit is not None and unit not in units and unit not in figures:

@@ -40,7 +40,7 @@ from dossierflow.reporting.queries import WeekCount, open_dossiers, run_report, 
 from dossierflow.reporting.report import (
     Report,
     ReportError,
-    period_bounds,
+    check_period,
     report_json,
     report_period,
 )
@@ -65,7 +65,7 @@ def parse_selection(
         if "from" not in query:
             raise ReportError("from is required with to or through (YYYY-MM-DD or dd/mm/yyyy)")
         start, end = report_period(query["from"], query.get("to"), query.get("through"), "")
-        period_bounds(start, end)
+        check_period(start, end)
         period = Period(start, end)
     else:
         period = default_period(today)
