@@ -29,10 +29,10 @@ from clickhouse_connect.driver.exceptions import OperationalError
 from dossierflow.rules.catalog import load_catalog
 from dossierflow.sinks.clickhouse import ClickHouseSink
 from dossierflow.sinks.kafka_sink import SinkSettings, SinkStatus, serve
-from dossierflow.sinks.store import Store, connect, migrate
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from dossierflow.store import Store, connect, migrate
 from tests.district2022 import (
     COMMUNE,
     DISTRICT,
@@ -252,10 +252,10 @@ async def pipeline(
     store = write_store
     if client_wrapper is not None:
         store = Store(client_wrapper(write_store.client), write_store.url)
-    units = load_catalog().units
+    catalog = load_catalog()
     stop = asyncio.Event()
     sink = asyncio.create_task(
-        serve(run.settings, ClickHouseSink(store, retry_after=0.3), report_store, units, stop)
+        serve(run.settings, ClickHouseSink(store, retry_after=0.3), report_store, catalog, stop)
     )
     worker = run.worker()
     try:
@@ -341,7 +341,6 @@ def test_district_2022_figures_through_kafka_worker_clickhouse_and_report(
     reports, timings = asyncio.run(pipeline(kafka_bootstrap, tmp_path, lines))
     print(f"full district 2022 run: {timings}")
     check_district_2022(reports)
-
 
 
 @pytest.fixture(scope="module")

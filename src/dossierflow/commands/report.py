@@ -1,0 +1,153 @@
+"""`dossierflow report`: the period report per receiving unit.
+
+The store is `--store URL`, else `DOSSIERFLOW_CLICKHOUSE_URL`, else chDB under
+`.dossierflow/clickhouse`. chDB lets one process open its directory: while `dossierflow sink`
+runs it owns the store, so `report` first asks the sink's HTTP endpoint (when it serves that
+same store) and otherwise opens the store itself; when neither works it says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dossierflow.commands.options import (
+    DEFAULT_SINK_HTTP_PORT,
+    SINK_URL_ENV,
+    add_store_option,
+    fail,
+    sink_url,
+)
+from dossierflow.reporting.report import LANGS
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from dossierflow.reporting.report import Report
+    from dossierflow.rules.catalog import Unit
+
+
+def add_commands(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "report",
+        help="the period report per receiving unit, with a province total",
+        description="The period report for the days from --from up to --to (excluded) or "
+        "through --through (included), local time. Dates are YYYY-MM-DD or dd/mm/yyyy. "
+        "These name the same first half of 2026: `--from 2026-01-01 --to 2026-07-01` and "
+        "`--from 01/01/2026 --through 30/06/2026`; the table's heading says "
+        "'từ ngày 01/01/2026 đến ngày 30/06/2026', both days included. The table fits the "
+        "terminal's width, splitting its columns into several tables when needed (set "
+        "COLUMNS to choose the width when the output is piped; 80 otherwise).",
+    )
+    p.add_argument(
+        "--from",
+        dest="period_from",
+        required=True,
+        metavar="DATE",
+        help="first day of the period (included)",
+    )
+    end = p.add_mutually_exclusive_group(required=True)
+    end.add_argument(
+        "--to",
+        dest="period_to",
+        metavar="DATE",
+        help="the day after the period (excluded): --to 2026-07-01 ends on 30 June",
+    )
+    end.add_argument(
+        "--through",
+        dest="period_through",
+        metavar="DATE",
+        help="last day of the period (included): --through 30/06/2026",
+    )
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument("--unit", metavar="CODE", help="this unit and the units below it")
+    scope.add_argument("--level", metavar="LEVEL", help="the units of one level")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--lang", choices=LANGS, default="vi")
+    p.add_argument("--catalog", type=Path, help="catalogue YAML (default: the sample)")
+    p.add_argument(
+        "--sink-url",
+        metavar="URL",
+        help=f"HTTP endpoint of a running `dossierflow sink` (default: ${SINK_URL_ENV}, "
+        f"else http://127.0.0.1:{DEFAULT_SINK_HTTP_PORT})",
+    )
+    add_store_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dossierflow.reporting.client import fetch_from_sink
+    from dossierflow.reporting.report import ReportError, render, report_period, report_table
+    from dossierflow.rules.catalog import load_catalog
+    from dossierflow.store import StoreError, default_url, parse_store_url
+
+    try:
+        period_from, period_to = report_period(
+            args.period_from, args.period_to, args.period_through
+        )
+        store_url = parse_store_url(args.store or default_url())
+        units = load_catalog(args.catalog).units
+    except (ReportError, StoreError) as exc:
+        return fail("report", str(exc))
+    except (OSError, ValueError) as exc:
+        return fail("report", f"catalogue: {exc}")
+    sink = sink_url(args.sink_url)
+    params = {"from": period_from.isoformat(), "to": period_to.isoformat()}
+    if args.unit:
+        params["unit"] = args.unit
+    if args.level:
+        params["level"] = args.level
+    try:
+        report = None
+        sink_problem = ""
+        if store_url.kind == "chdb":
+            report, sink_problem = fetch_from_sink(sink, store_url.display, params)
+        if report is None:
+            report = _report_directly(args, units, period_from, period_to, sink, sink_problem)
+    except (ReportError, StoreError) as exc:
+        return fail("report", str(exc))
+    if args.format == "table":
+        from rich.console import Console
+
+        Console().print(report_table(report, args.lang))
+    else:
+        sys.stdout.write(render(report, args.format, args.lang))
+    if report.violations:
+        print(
+            "dossierflow report: the figures do not reconcile:\n  "
+            + "\n  ".join(report.violations),
+            file=sys.stderr,
+        )
+        return 3
+    return 0
+
+
+def _report_directly(
+    args: argparse.Namespace,
+    units: Mapping[str, Unit],
+    period_from: date,
+    period_to: date,
+    sink_url: str,
+    sink_problem: str,
+) -> Report:
+    from dossierflow.reporting.report import run_report
+    from dossierflow.store import StoreError, StoreLocked, connect, require_migrated
+
+    try:
+        store = connect(args.store)
+    except StoreLocked as exc:
+        raise StoreError(
+            f"{exc}, and no sink serving it answered at {sink_url} ({sink_problem}). "
+            "If `dossierflow sink` runs, give its address with --sink-url "
+            "(or DOSSIERFLOW_SINK_URL); otherwise stop the process that holds the store."
+        ) from None
+    try:
+        require_migrated(store)
+        return run_report(store, units, period_from, period_to, unit=args.unit, level=args.level)
+    finally:
+        store.close()
+
+

@@ -1,0 +1,633 @@
+"""The period report of DOMAIN.md ("The period report"), computed in ClickHouse.
+
+Functional core, imperative shell: `REPORT_SQL` and `fetch_figures` are the only parts that
+touch the store; choosing rows, totals, rates, the reconciliation check and the JSON, CSV and
+printed-table renderings are pure functions of the figures and the unit catalogue.
+
+How the figures are derived. The facts table holds, per event, the dossier's state right after
+it, and `position` orders a dossier's history; the state of a dossier *as of* an instant T is
+the fact with the highest position among those with `occurred_at < T`. Folding every fact per
+dossier is what made this slow, so the query reads one row per dossier instead (`dossier_state`,
+the last fact of the newest history): the milestones the report needs are fixed once set, so
+received before T means `received_at < T`, closed before T means `closed_at < T`, with the same
+ending and outcome. What moves is the deadline (RESUMED) and when apologies were issued; both
+come from `dossier_milestones`, looked up only for dossiers that resumed since `to` and for
+apologies in the period. A dossier received before `from` and not closed before `from` was
+open at `from` (carried over). Each dossier counts for its receiving unit (`unit_code`).
+docs/bi.md says why this stays exact under re-delivery, re-issued histories and crashes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rich import box
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.table import Table
+from rich.text import Text
+
+from dossierflow.rules.catalog import Catalog, Unit
+from dossierflow.store import TIMEZONE, Store
+
+LOCAL = ZoneInfo(TIMEZONE)
+UNKNOWN_LEVEL = ""
+LANGS = ("vi", "en")
+
+
+@dataclass(frozen=True)
+class Figures:
+    """The integer keys of DOMAIN.md's period report, for one unit or a total."""
+
+    carried_over: int = 0
+    received: int = 0
+    received_online: int = 0
+    received_in_person: int = 0
+    received_postal: int = 0
+    resolved_early: int = 0
+    resolved_on_time: int = 0
+    resolved_overdue: int = 0
+    withdrawn: int = 0
+    stopped: int = 0
+    in_progress: int = 0
+    in_progress_overdue: int = 0
+    apologies: int = 0
+    unknown_procedure: int = 0
+    """In progress at `to` with a procedure the catalogue does not know (deadline unchecked)."""
+
+    def __add__(self, other: Figures) -> Figures:
+        return Figures(*(getattr(self, k) + getattr(other, k) for k in COUNT_KEYS))
+
+    @property
+    def on_time_rate(self) -> float | None:
+        """(early + on time) / (early + on time + overdue); None when nothing was resolved."""
+        good = self.resolved_early + self.resolved_on_time
+        return _ratio(good, good + self.resolved_overdue)
+
+    @property
+    def online_rate(self) -> float | None:
+        return _ratio(self.received_online, self.received)
+
+    @property
+    def reconciles(self) -> bool:
+        """carried_over + received = resolved (3 outcomes) + withdrawn + stopped + in_progress."""
+        ended = self.resolved_early + self.resolved_on_time + self.resolved_overdue
+        return self.carried_over + self.received == (
+            ended + self.withdrawn + self.stopped + self.in_progress
+        )
+
+    def as_dict(self) -> dict[str, int | float | None]:
+        out: dict[str, int | float | None] = {k: getattr(self, k) for k in COUNT_KEYS}
+        out["on_time_rate"] = self.on_time_rate
+        out["online_rate"] = self.online_rate
+        return out
+
+
+COUNT_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Figures))
+RATE_KEYS: tuple[str, ...] = ("on_time_rate", "online_rate")
+REPORT_KEYS: tuple[str, ...] = COUNT_KEYS + RATE_KEYS
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return round(numerator / denominator, 4) if denominator else None
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    unit_code: str
+    unit_name: str
+    level: str
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class Report:
+    period_from: date
+    period_to: date
+    rows: tuple[ReportRow, ...]
+    total: Figures
+
+    @property
+    def violations(self) -> list[str]:
+        """One line per row (and the total) that does not reconcile."""
+        out = []
+        for name, figures in [(r.unit_code, r.figures) for r in self.rows] + [
+            ("total", self.total)
+        ]:
+            if not figures.reconciles:
+                f = figures
+                out.append(
+                    f"{name}: carried_over {f.carried_over} + received {f.received} = "
+                    f"{f.carried_over + f.received}, but resolved "
+                    f"{f.resolved_early}+{f.resolved_on_time}+{f.resolved_overdue} + withdrawn "
+                    f"{f.withdrawn} + stopped {f.stopped} + in_progress {f.in_progress} = "
+                    f"{f.resolved_early + f.resolved_on_time + f.resolved_overdue + f.withdrawn + f.stopped + f.in_progress}"  # noqa: E501
+                )
+        return out
+
+
+class ReportError(ValueError):
+    """Bad report parameters; the message names the parameter and the problem."""
+
+
+# --- the query (the imperative part) --------------------------------------------------
+
+REPORT_SQL = f"""
+SELECT unit_code, {", ".join(COUNT_KEYS)}
+FROM bi_period_report(period_from = {{period_from:String}}, period_to = {{period_to:String}})
+"""
+"""Per receiving unit, the integer keys of the report for [from, to) (local midnights).
+
+The figures come from the `bi_period_report` view (schemas/clickhouse/007_bi_views.sql), the
+same one BI tools read, so the report and the dashboards cannot disagree."""
+
+
+def period_bounds(period_from: date, period_to: date) -> tuple[datetime, datetime]:
+    """[from 00:00, to 00:00) in local time; `to` must be after `from`."""
+    if period_to <= period_from:
+        raise ReportError(
+            f"--to ({period_to.isoformat()}) must be after --from ({period_from.isoformat()}); "
+            "the period is [from 00:00, to 00:00)"
+        )
+    return (
+        datetime.combine(period_from, time(), LOCAL),
+        datetime.combine(period_to, time(), LOCAL),
+    )
+
+
+def fetch_figures(store: Store, period_from: date, period_to: date) -> dict[str, Figures]:
+    """Run `REPORT_SQL`; '' stands for dossiers without a receiving unit."""
+    start, end = period_bounds(period_from, period_to)
+    result = store.client.query(
+        REPORT_SQL,
+        parameters={
+            "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
+            "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
+        },
+    )
+    return {str(row[0]): Figures(*(int(v) for v in row[1:])) for row in result.result_rows}
+
+
+# --- choosing rows (pure) -------------------------------------------------------------
+
+LEVEL_ORDER = ("province", "department", "district", "commune")
+
+
+def _level_rank(level: str) -> tuple[int, str]:
+    if level in LEVEL_ORDER:
+        return (LEVEL_ORDER.index(level), level)
+    return (len(LEVEL_ORDER) + (1 if level == UNKNOWN_LEVEL else 0), level)
+
+
+def build_report(
+    figures: Mapping[str, Figures],
+    units: Mapping[str, Unit],
+    period_from: date,
+    period_to: date,
+    *,
+    unit: str | None = None,
+    level: str | None = None,
+) -> Report:
+    """Rows for the units in scope that have any figure, ordered by level then code.
+
+    Scope: everything (the province), `unit` and its descendants in the unit tree, or the
+    units of one `level`. The requested `unit` always gets a row, even with zeros. Units the
+    catalogue does not know keep their code as name and an empty level. The total is the sum
+    of the rows, so `--level commune` totals the commune level.
+    """
+    period_bounds(period_from, period_to)
+    if unit is not None and level is not None:
+        raise ReportError("--unit and --level exclude each other; give one of them")
+    if unit is not None and unit not in units and unit not in figures:
+        raise ReportError(f"--unit {unit!r}: no such unit in the catalogue and no data for it")
+    if level is not None:
+        known = sorted({u.level for u in units.values()})
+        if level not in known:
+            raise ReportError(
+                f"--level {level!r}: no unit has this level; known levels: {', '.join(known)}"
+            )
+    scope: frozenset[str] | None = None
+    if unit is not None:
+        scope = Catalog(units=units).descendants(unit)
+    chosen: dict[str, Figures] = {
+        code: f for code, f in figures.items() if scope is None or code in scope
+    }
+    if unit is not None:
+        chosen.setdefault(unit, Figures())
+    rows = []
+    for code, f in chosen.items():
+        info = units.get(code)
+        row_level = info.level if info else UNKNOWN_LEVEL
+        if level is not None and row_level != level:
+            continue
+        if f == Figures() and code != unit:
+            continue
+        rows.append(ReportRow(code, info.name if info else code, row_level, f))
+    rows.sort(key=lambda r: (_level_rank(r.level), r.unit_code))
+    return Report(period_from, period_to, tuple(rows), sum_figures(r.figures for r in rows))
+
+
+def sum_figures(items: Iterable[Figures]) -> Figures:
+    total = Figures()
+    for f in items:
+        total = total + f
+    return total
+
+
+# --- JSON -----------------------------------------------------------------------------
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    """Exactly `{"period": {...}, "rows": [...], "total": {...}}` of the issue."""
+    return {
+        "period": {"from": report.period_from.isoformat(), "to": report.period_to.isoformat()},
+        "rows": [
+            {
+                "unit_code": r.unit_code,
+                "unit_name": r.unit_name,
+                "level": r.level,
+                **r.figures.as_dict(),
+            }
+            for r in report.rows
+        ],
+        "total": report.total.as_dict(),
+    }
+
+
+def report_from_json(data: Mapping[str, Any]) -> Report:
+    """The inverse of `report_json` (for a report fetched from the sink's HTTP endpoint)."""
+    try:
+        rows = tuple(
+            ReportRow(
+                str(r["unit_code"]),
+                str(r["unit_name"]),
+                str(r["level"]),
+                Figures(*(int(r[k]) for k in COUNT_KEYS)),
+            )
+            for r in data["rows"]
+        )
+        return Report(
+            date.fromisoformat(data["period"]["from"]),
+            date.fromisoformat(data["period"]["to"]),
+            rows,
+            Figures(*(int(data["total"][k]) for k in COUNT_KEYS)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a period report: {exc!r}") from None
+
+
+# --- labels ---------------------------------------------------------------------------
+
+LABELS: dict[str, dict[str, str]] = {
+    "vi": {
+        "title": "BÁO CÁO TÌNH HÌNH, KẾT QUẢ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH",
+        "period": "Kỳ báo cáo: từ ngày {start} đến ngày {end}",
+        "no": "STT",
+        "unit_code": "Mã đơn vị",
+        "unit_name": "Đơn vị",
+        "level": "Cấp",
+        "carried_over": "Kỳ trước chuyển sang",
+        "received": "Mới tiếp nhận",
+        "received_online": "Trực tuyến",
+        "received_in_person": "Trực tiếp",
+        "received_postal": "Bưu chính",
+        "resolved_early": "Giải quyết trước hạn",
+        "resolved_on_time": "Giải quyết đúng hạn",
+        "resolved_overdue": "Giải quyết quá hạn",
+        "withdrawn": "Rút hồ sơ",
+        "stopped": "Dừng xử lý",
+        "in_progress": "Đang giải quyết",
+        "in_progress_overdue": "Trong đó quá hạn",
+        "apologies": "Văn bản xin lỗi",
+        "unknown_procedure": "Thủ tục ngoài danh mục",
+        "on_time_rate": "Tỷ lệ đúng hạn",
+        "online_rate": "Tỷ lệ trực tuyến",
+        "subtotal": "Cộng {level}",
+        "total": "TỔNG CỘNG",
+        "ok": "Đối soát: tất cả các dòng khớp (kỳ trước + mới tiếp nhận = đã giải quyết "
+        "+ rút + dừng + đang giải quyết).",
+        "bad": "CẢNH BÁO: số liệu không khớp ở {n} dòng:",
+        "empty": "Không có hồ sơ trong kỳ.",
+    },
+    "en": {
+        "title": "ADMINISTRATIVE PROCEDURE DOSSIERS: PERIOD REPORT",
+        "period": "Period: from {start} to {end} inclusive",
+        "no": "No.",
+        "unit_code": "Unit code",
+        "unit_name": "Unit",
+        "level": "Level",
+        "carried_over": "Carried over",
+        "received": "Received",
+        "received_online": "Online",
+        "received_in_person": "In person",
+        "received_postal": "Postal",
+        "resolved_early": "Resolved early",
+        "resolved_on_time": "Resolved on time",
+        "resolved_overdue": "Resolved overdue",
+        "withdrawn": "Withdrawn",
+        "stopped": "Stopped",
+        "in_progress": "In progress",
+        "in_progress_overdue": "of which overdue",
+        "apologies": "Apologies",
+        "unknown_procedure": "Unknown procedure",
+        "on_time_rate": "On-time rate",
+        "online_rate": "Online rate",
+        "subtotal": "Subtotal {level}",
+        "total": "TOTAL",
+        "ok": "Reconciliation: every row reconciles (carried over + received = resolved "
+        "+ withdrawn + stopped + in progress).",
+        "bad": "WARNING: {n} rows do not reconcile:",
+        "empty": "No dossiers in the period.",
+    },
+}
+
+LEVEL_NAMES: dict[str, dict[str, str]] = {
+    "vi": {
+        "province": "cấp tỉnh",
+        "department": "sở, ban, ngành",
+        "district": "cấp huyện",
+        "commune": "cấp xã",
+        UNKNOWN_LEVEL: "đơn vị ngoài danh mục",
+    },
+    "en": {
+        "province": "province level",
+        "department": "departments",
+        "district": "district level",
+        "commune": "commune level",
+        UNKNOWN_LEVEL: "units not in the catalogue",
+    },
+}
+
+
+def _labels(lang: str) -> dict[str, str]:
+    if lang not in LABELS:
+        raise ReportError(f"--lang {lang!r}: use one of {', '.join(LANGS)}")
+    return LABELS[lang]
+
+
+def level_name(level: str, lang: str) -> str:
+    return LEVEL_NAMES[lang].get(level, level)
+
+
+def format_rate(rate: float | None, lang: str) -> str:
+    if rate is None:
+        return ""
+    text = f"{rate * 100:.2f}%"
+    return text.replace(".", ",") if lang == "vi" else text
+
+
+def format_count(value: int, lang: str) -> str:
+    text = f"{value:,}"
+    return text.replace(",", ".") if lang == "vi" else text
+
+
+# --- CSV ------------------------------------------------------------------------------
+
+
+def report_csv(report: Report, lang: str = "vi") -> str:
+    """Machine keys in the header; the total is a last row with an empty unit_code."""
+    labels = _labels(lang)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["unit_code", "unit_name", "level", *REPORT_KEYS])
+    for row in report.rows:
+        values = row.figures.as_dict()
+        writer.writerow([row.unit_code, row.unit_name, row.level, *_csv_values(values)])
+    writer.writerow(["", labels["total"], "", *_csv_values(report.total.as_dict())])
+    return out.getvalue()
+
+
+def _csv_values(values: Mapping[str, int | float | None]) -> list[str]:
+    return ["" if values[k] is None else str(values[k]) for k in REPORT_KEYS]
+
+
+# --- the printed table ----------------------------------------------------------------
+
+
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def period_heading(report: Report, lang: str) -> str:
+    """The period with both ends included, as reports name it: `[from, to)` ends the day
+    before `to` ("từ ngày 01/01/2026 đến ngày 30/06/2026", "from 1 Jan 2026 to 30 Jun 2026
+    inclusive")."""
+    last_day = report.period_to - timedelta(days=1)
+    if lang == "vi":
+        start, end = report.period_from.strftime("%d/%m/%Y"), last_day.strftime("%d/%m/%Y")
+    else:
+        start, end = (
+            f"{d.day} {MONTHS_EN[d.month - 1]} {d.year}" for d in (report.period_from, last_day)
+        )
+    return _labels(lang)["period"].format(start=start, end=end)
+
+
+def report_table(report: Report, lang: str = "vi") -> Group:
+    """A renderable laid out like a provincial office's printed report: units grouped by
+    level with a subtotal per level, a grand total, and the reconciliation verdict. The
+    columns fit the console it is printed on (see `FittedTable`)."""
+    labels = _labels(lang)
+    title = Text(labels["title"], style="bold", justify="center")
+    period = Text(period_heading(report, lang), justify="center")
+    rows: list[tuple[str, str, list[str], str]] = []
+    levels: dict[str, list[ReportRow]] = {}
+    for row in report.rows:
+        levels.setdefault(row.level, []).append(row)
+    number = 0
+    for lvl, level_rows in levels.items():
+        for row in level_rows:
+            number += 1
+            rows.append((str(number), row.unit_name, _cells(row.figures, lang), ""))
+        if len(levels) > 1 and len(level_rows) > 1:
+            subtotal = labels["subtotal"].format(level=level_name(lvl, lang))
+            figures = _cells(sum_figures(r.figures for r in level_rows), lang)
+            rows.append(("", subtotal, figures, "italic"))
+        rows.append(("", "", [], "section"))
+    rows.append(("", labels["total"], _cells(report.total, lang), "bold"))
+    table = FittedTable(
+        (labels["no"], labels["unit_name"]), [labels[k] for k in REPORT_KEYS], rows
+    )
+    parts: list[Any] = [title, period, table]
+    if not report.rows:
+        parts.append(Text(labels["empty"]))
+    violations = report.violations
+    if violations:
+        parts.append(Text(labels["bad"].format(n=len(violations)), style="bold red"))
+        parts.extend(Text(f"  {v}", style="red") for v in violations)
+    else:
+        parts.append(Text(labels["ok"]))
+    return Group(*parts)
+
+
+UNIT_NAME_MIN_WIDTH = 16
+"""Below this a unit's name wraps onto more lines than a reader follows comfortably."""
+
+
+class FittedTable:
+    """The report's table laid out for the width of the console it is printed on.
+
+    A figure is never cut: each figure column is as wide as its widest figure (its header
+    wraps within it), and when the columns do not fit the width side by side they are split
+    into several tables one under the other, each repeating the row number and the unit, as a
+    wide report is printed on narrow paper. Widths are fixed here rather than left to rich,
+    whose last resort for a table wider than the console is to shorten every column with
+    an ellipsis ("1.2…").
+    """
+
+    def __init__(
+        self,
+        row_headers: tuple[str, str],
+        headers: list[str],
+        rows: list[tuple[str, str, list[str], str]],
+    ) -> None:
+        self.row_headers = row_headers
+        self.headers = headers
+        self.rows = rows  # (number, unit name, figures, style); style "section" is a rule
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for columns, widths in self._layout(options.max_width):
+            yield self._table(columns, widths)
+
+    def _figure_width(self, column: int) -> int:
+        figures = [cell_len(r[2][column]) for r in self.rows if r[2]]
+        return max([_longest_word(self.headers[column]), *figures])
+
+    def _layout(self, max_width: int) -> list[tuple[list[int], list[int]]]:
+        """Groups of figure columns and the widths of all columns of each table."""
+        number_width = max(cell_len(self.row_headers[0]), *(cell_len(r[0]) for r in self.rows))
+        names = [self.row_headers[1], *(r[1] for r in self.rows)]
+        name_full = max(cell_len(n) for n in names)
+        name_width = min(name_full, max(UNIT_NAME_MIN_WIDTH, *(_longest_word(n) for n in names)))
+        # Each column adds its padding (1 + 1) and one border; the table adds one border.
+        fixed = 1 + (number_width + 3) + (name_width + 3)
+        groups: list[list[int]] = [[]]
+        used = fixed
+        for column in range(len(self.headers)):
+            need = self._figure_width(column) + 3
+            if groups[-1] and used + need > max_width:
+                groups.append([])
+                used = fixed
+            groups[-1].append(column)
+            used += need
+        layout = []
+        for group in groups:
+            widths = [number_width, name_width, *(self._figure_width(c) for c in group)]
+            wants = [number_width, name_full, *(cell_len(self.headers[c]) for c in group)]
+            spare = max_width - (1 + sum(w + 3 for w in widths))
+            # Spare room widens the narrowest columns first (a header on fewer lines), one
+            # character at a time, up to what each column's text wants on one line.
+            growable = [i for i in range(1, len(widths)) if widths[i] < wants[i]]
+            while spare > 0 and growable:
+                index = min(growable, key=lambda i: widths[i])
+                widths[index] += 1
+                spare -= 1
+                growable = [i for i in growable if widths[i] < wants[i]]
+            layout.append((group, widths))
+        return layout
+
+    def _table(self, columns: list[int], widths: list[int]) -> Table:
+        table = Table(box=box.SQUARE, show_lines=False, header_style="bold")
+        table.add_column(self.row_headers[0], justify="right", width=widths[0], no_wrap=True)
+        table.add_column(self.row_headers[1], width=widths[1], overflow="fold")
+        for column, width in zip(columns, widths[2:], strict=True):
+            header = Text(self.headers[column], justify="right", overflow="fold", no_wrap=False)
+            table.add_column(header, justify="right", width=width, no_wrap=True)
+        for number, name, figures, style in self.rows:
+            if style == "section":
+                table.add_section()
+            else:
+                table.add_row(number, name, *(figures[c] for c in columns), style=style or None)
+        return table
+
+
+def _longest_word(text: str) -> int:
+    return max((cell_len(word) for word in text.split()), default=0)
+
+
+def _cells(figures: Figures, lang: str) -> list[str]:
+    values = figures.as_dict()
+    return [
+        format_rate(values[k], lang) if k in RATE_KEYS else format_count(int(values[k] or 0), lang)
+        for k in REPORT_KEYS
+    ]
+
+
+def render_text(report: Report, lang: str = "vi", width: int = 240) -> str:
+    """The printed table as plain text (for files and the HTTP endpoint)."""
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    console.print(report_table(report, lang))
+    return console.export_text()
+
+
+def render(report: Report, fmt: str, lang: str = "vi") -> str:
+    """The report in `fmt` (json, csv or table) as text."""
+    if fmt == "json":
+        return json.dumps(report_json(report), ensure_ascii=False, indent=2) + "\n"
+    if fmt == "csv":
+        return report_csv(report, lang)
+    if fmt == "table":
+        return render_text(report, lang)
+    raise ReportError(f"--format {fmt!r}: use one of json, csv, table")
+
+
+def run_report(
+    store: Store,
+    units: Mapping[str, Unit],
+    period_from: date,
+    period_to: date,
+    *,
+    unit: str | None = None,
+    level: str | None = None,
+) -> Report:
+    """Query the store and build the report (the shell around the pure core)."""
+    figures = fetch_figures(store, period_from, period_to)
+    return build_report(figures, units, period_from, period_to, unit=unit, level=level)
+
+
+def parse_date(text: str, parameter: str) -> date:
+    """A local date, `YYYY-MM-DD` (ISO) or `dd/mm/yyyy` (as Vietnamese documents write it,
+    `d/m/yyyy` too); the error names the parameter."""
+    try:
+        if "/" in text:
+            day, month, year = text.strip().split("/")
+            if len(year) != 4:
+                raise ValueError(text)
+            return date(int(year), int(month), int(day))
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ReportError(
+            f"{parameter} {text!r}: not a date; write YYYY-MM-DD or dd/mm/yyyy"
+        ) from None
+
+
+def report_period(
+    start: str, end: str | None, through: str | None, prefix: str = "--"
+) -> tuple[date, date]:
+    """The period `[from, to)` from `from` and exactly one of `to` (the first day *after* the
+    period, as scripts give it) and `through` (its last day, as reports name it).
+
+    `prefix` is how the caller spells its parameters in errors: `--` on the command line,
+    nothing in the HTTP query.
+    """
+    if (end is None) == (through is None):
+        raise ReportError(
+            f"give one of {prefix}to (the day after the period) and {prefix}through "
+            f"(its last day)"
+        )
+    period_from = parse_date(start, f"{prefix}from")
+    if end is not None:
+        return period_from, parse_date(end, f"{prefix}to")
+    last_day = parse_date(str(through), f"{prefix}through")
+    if last_day < period_from:
+        raise ReportError(
+            f"{prefix}through ({last_day.isoformat()}) is before {prefix}from "
+            f"({period_from.isoformat()}); the period is [from, through], both days included"
+        )
+    return period_from, last_day + timedelta(days=1)
+

@@ -1,0 +1,335 @@
+"""The ClickHouse store: choosing it from a URL, connecting, and versioned migrations.
+
+One code path for both deployments: clickhouse-connect talks to an embedded chDB engine
+(`chdb:///abs/path`, the default, so a new user needs no server) or to a ClickHouse server
+(`http(s)://user:password@host:8123/db`). Only `connect` knows the difference.
+
+chDB lets one process open a data directory at a time. Opening a directory another process
+holds fails inside the engine with a lock error; `connect` turns that into `StoreLocked`,
+whose message says what to do, so callers never show a raw engine error.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+URL_ENV = "DOSSIERFLOW_CLICKHOUSE_URL"
+DEFAULT_CHDB_DIR = Path(".dossierflow") / "clickhouse"
+DEFAULT_DATABASE = "dossierflow"
+TIMEZONE = "Asia/Ho_Chi_Minh"
+
+_MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class StoreError(Exception):
+    """A store problem with a message fit for an operator (what, where, what to do)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached right now; retrying later may succeed."""
+
+
+class StoreLocked(StoreUnavailable):
+    """The chDB directory is open in another process (normally a running `dossierflow sink`)."""
+
+
+class StoreNotMigrated(StoreError):
+    """The store has no dossierflow tables yet."""
+
+
+class MigrationError(StoreError):
+    """The migration files or the applied migrations are inconsistent."""
+
+
+@dataclass(frozen=True)
+class StoreUrl:
+    """A parsed store URL; `display` never shows the password."""
+
+    kind: str
+    """`chdb` or `http`."""
+    database: str
+    path: Path | None = None
+    host: str = ""
+    port: int = 0
+    username: str = "default"
+    password: str = ""
+    secure: bool = False
+
+    @property
+    def display(self) -> str:
+        if self.kind == "chdb":
+            return f"chdb://{self.path}"
+        scheme = "https" if self.secure else "http"
+        return f"{scheme}://{self.username}@{self.host}:{self.port}/{self.database}"
+
+
+def default_url(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> str:
+    """`DOSSIERFLOW_CLICKHOUSE_URL`, or chDB under `.dossierflow/clickhouse` of the cwd."""
+    environ = os.environ if env is None else env
+    configured = environ.get(URL_ENV, "").strip()
+    if configured:
+        return configured
+    return f"chdb://{((cwd or Path.cwd()) / DEFAULT_CHDB_DIR).resolve()}"
+
+
+def parse_store_url(url: str) -> StoreUrl:
+    """Validate a store URL; errors say which part is wrong and show the accepted forms."""
+    forms = "chdb:///absolute/path or http(s)://user:password@host:8123/database"
+    parts = urlsplit(url.strip())
+    if parts.scheme == "chdb":
+        if parts.netloc or not parts.path.startswith("/"):
+            raise StoreError(f"store URL {url!r}: a chDB path must be absolute ({forms})")
+        return StoreUrl(kind="chdb", database=DEFAULT_DATABASE, path=Path(unquote(parts.path)))
+    if parts.scheme in ("http", "https"):
+        if not parts.hostname:
+            raise StoreError(f"store URL {url!r}: the host is missing ({forms})")
+        database = unquote(parts.path.strip("/")) or DEFAULT_DATABASE
+        if not _IDENTIFIER.match(database):
+            raise StoreError(f"store URL {url!r}: {database!r} is not a valid database name")
+        try:
+            port = parts.port or (8443 if parts.scheme == "https" else 8123)
+        except ValueError:
+            raise StoreError(f"store URL {url!r}: the port is not a number") from None
+        return StoreUrl(
+            kind="http",
+            database=database,
+            host=parts.hostname,
+            port=port,
+            username=unquote(parts.username or "default"),
+            password=unquote(parts.password or ""),
+            secure=parts.scheme == "https",
+        )
+    raise StoreError(f"store URL {url!r}: unknown scheme {parts.scheme!r} ({forms})")
+
+
+_OPEN_CHDB: Counter[Path] = Counter()
+"""chDB directories this process has open (clients of one process share the engine)."""
+
+
+@dataclass
+class Store:
+    """An open client on the store's database. Not thread-safe: one per thread of work."""
+
+    client: Any
+    url: StoreUrl
+    closed: bool = False
+
+    @property
+    def database(self) -> str:
+        return self.url.database
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.client.close()
+        if self.url.path is not None:
+            _OPEN_CHDB[self.url.path] -= 1
+
+
+def connect(url: str | None = None, *, connect_timeout: float = 10.0) -> Store:
+    """Open the store at `url` (or the default). Raises `StoreUnavailable`/`StoreLocked`.
+
+    The client is bound to the dossierflow database when it exists, so every query can use
+    unqualified table names; `migrate` creates it otherwise.
+    """
+    parsed = parse_store_url(url or default_url())
+    # Imported here: commands that never open the store should not pay for the driver.
+    import clickhouse_connect
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    try:
+        if parsed.kind == "chdb":
+            assert parsed.path is not None
+            parsed.path.mkdir(parents=True, exist_ok=True)
+            if _OPEN_CHDB[parsed.path] <= 0 and _held_elsewhere(parsed.path):
+                raise _locked(parsed)
+            client = clickhouse_connect.get_client(dsn=f"chdb://{parsed.path}")
+            _OPEN_CHDB[parsed.path] += 1
+        else:
+            client = clickhouse_connect.get_client(
+                host=parsed.host,
+                port=parsed.port,
+                username=parsed.username,
+                password=parsed.password,
+                secure=parsed.secure,
+                connect_timeout=connect_timeout,
+                autogenerate_session_id=False,
+            )
+    except ClickHouseError as exc:
+        raise _unavailable(parsed, exc) from None
+    except OSError as exc:
+        raise StoreUnavailable(f"store {parsed.display}: {exc}") from None
+    store = Store(client=client, url=parsed)
+    if _database_exists(store):
+        client.database = parsed.database
+    return store
+
+
+def _held_elsewhere(path: Path) -> bool:
+    """Whether another process has the chDB engine open on `path`.
+
+    The engine takes an exclusive flock on `<path>/status` while it runs. Probing it first
+    spares the user the engine's own lock error on stderr; the probe is skipped when this
+    process already has the directory open, since its own lock would answer "held".
+    """
+    try:
+        fd = os.open(path / "status", os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _locked(url: StoreUrl) -> StoreLocked:
+    return StoreLocked(
+        f"the store {url.display} is in use by another process (chDB allows one process "
+        "per data directory; normally a running `dossierflow sink` owns it)"
+    )
+
+
+def _unavailable(url: StoreUrl, exc: Exception) -> StoreUnavailable:
+    text = str(exc)
+    if url.kind == "chdb" and url.path is not None and _held_elsewhere(url.path):
+        return _locked(url)
+    first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return StoreUnavailable(f"store {url.display} is unreachable: {first_line}")
+
+
+def _database_exists(store: Store) -> bool:
+    rows = store.client.query(
+        "SELECT count() FROM system.databases WHERE name = {db:String}",
+        parameters={"db": store.database},
+    ).result_rows
+    return bool(rows[0][0])
+
+
+def require_migrated(store: Store) -> None:
+    """Fail with a useful message when `dossierflow migrate` has not run on this store."""
+    rows = store.client.query(
+        "SELECT count() FROM system.tables WHERE database = {db:String} "
+        "AND name IN ('schema_migrations', 'dossier_facts')",
+        parameters={"db": store.database},
+    ).result_rows
+    if rows[0][0] < 2:
+        raise StoreNotMigrated(
+            f"the store {store.url.display} has no dossierflow tables; "
+            f"run `dossierflow migrate --store {store.url.display}` first"
+        )
+
+
+# --- migrations -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    def statements(self) -> list[str]:
+        """The statements of the file: `--` comment lines dropped, split at `;` line ends."""
+        lines = [line for line in self.sql.splitlines() if not line.lstrip().startswith("--")]
+        chunks = re.split(r";[ \t]*(?:\n|$)", "\n".join(lines))
+        return [chunk.strip() for chunk in chunks if chunk.strip()]
+
+
+def bundled_migrations() -> list[Migration]:
+    """The numbered DDL files shipped in `dossierflow.schemas/clickhouse`, in order."""
+    folder = resources.files("dossierflow.schemas").joinpath("clickhouse")
+    files = {entry.name: entry.read_text(encoding="utf-8") for entry in folder.iterdir()}
+    return parse_migrations(files)
+
+
+def parse_migrations(files: Mapping[str, str]) -> list[Migration]:
+    """Order `NNN_name.sql` files by number; other names and duplicate numbers are errors."""
+    found: dict[int, Migration] = {}
+    for filename, sql in files.items():
+        match = _MIGRATION_NAME.match(filename)
+        if not match:
+            raise MigrationError(f"migration file {filename!r}: the name must be NNN_name.sql")
+        version = int(match.group(1))
+        if version in found:
+            raise MigrationError(
+                f"migration files {found[version].name!r} and {filename!r} "
+                f"share the number {version:03d}"
+            )
+        found[version] = Migration(version=version, name=filename, sql=sql)
+    return [found[v] for v in sorted(found)]
+
+
+_SCHEMA_MIGRATIONS_DDL = f"""
+CREATE TABLE IF NOT EXISTS schema_migrations
+(
+    version UInt32,
+    name String,
+    checksum String,
+    applied_at DateTime64(3, '{TIMEZONE}') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree
+ORDER BY version
+"""
+
+
+def applied_migrations(store: Store) -> dict[int, tuple[str, str]]:
+    rows = store.client.query(
+        "SELECT version, name, checksum FROM schema_migrations FINAL"
+    ).result_rows
+    return {int(version): (name, checksum) for version, name, checksum in rows}
+
+
+def migrate(store: Store, migrations: list[Migration] | None = None) -> list[str]:
+    """Apply the migrations not applied yet; returns their names. Safe to run twice.
+
+    Every statement is `IF NOT EXISTS`, and a migration is recorded only after all its
+    statements ran, so an interrupted run is completed by the next one. An applied file
+    whose text changed is refused: the fix is a new numbered file, never an edit.
+    """
+    todo = bundled_migrations() if migrations is None else migrations
+    client = store.client
+    client.command(f"CREATE DATABASE IF NOT EXISTS `{store.database}`")
+    client.database = store.database
+    client.command(_SCHEMA_MIGRATIONS_DDL)
+    applied = applied_migrations(store)
+    done: list[str] = []
+    for migration in todo:
+        if migration.version in applied:
+            name, checksum = applied[migration.version]
+            if checksum != migration.checksum:
+                raise MigrationError(
+                    f"migration {migration.name} differs from the applied {name} "
+                    f"(checksum {checksum[:12]} in the store); add a new numbered file instead"
+                )
+            continue
+        for statement in migration.statements():
+            client.command(statement)
+        client.insert(
+            "schema_migrations",
+            [[migration.version, migration.name, migration.checksum]],
+            column_names=["version", "name", "checksum"],
+        )
+        done.append(migration.name)
+    return done
+
