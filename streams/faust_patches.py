@@ -26,9 +26,9 @@ without a committed offset to where `consumer_auto_offset_reset` starts reading)
 the buffers and only then resumes them, with no await in between: the first event the
 agent gets is the one at the committed offset.
 
-Checked against faust-streaming 0.15.3 and aiokafka 0.14.0; `tests/test_faust_patches.py`
-fails when an upgrade changes the method replaced here, or when Faust no longer loses the
-events without this patch.
+Checked against faust-streaming 0.15.3 and aiokafka 0.14.0 (pinned in constraints.txt);
+`tests/test_faust_patches.py` fails when an upgrade changes the method replaced here, or
+when Faust no longer loses the events without this patch.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from kafka import KafkaProducer
 
-from dossierflow.kafka_admin import TopicSpec, ensure_topics
+from dossierflow.kafka.topics import TopicSpec, ensure_topics
 
 pytestmark = pytest.mark.timeout(180)
 
