@@ -41,10 +41,9 @@ from dossierflow.schemas.facts import alert_decoder
 from dossierflow.sinks.clickhouse import ClickHouseSink
 from dossierflow.sinks.kafka_sink import SinkSettings, SinkStatus, serve
 from dossierflow.sinks.store import Store, connect, migrate
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from dossierflow.local_worker import dossier_key
 from dossierflow.replay import read_events, replay
 from dossierflow.synth import generate_events
 from tests.worker_process import WorkerTopics, free_port, start_worker, stop_worker
@@ -196,6 +195,10 @@ class Pipeline:
     max_restarts: int = 3
     topics: WorkerTopics = field(init=False)
     settings: SinkSettings = field(init=False)
+    sink_url: str = field(init=False)
+    """The sink's HTTP endpoint (reports, health)."""
+    store_url: str = field(init=False)
+    """The sink's chDB."""
     workers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     """The workers that should be running, by name (each has its own directory)."""
     restarts: int = 0
@@ -215,30 +218,8 @@ class Pipeline:
             batch_max_age=0.5,
             http_port=free_port(),
         )
-
-    @property
-    def sink_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.http_port}"
-
-    @property
-    def store_url(self) -> str:
-        return f"chdb://{self.tmp / 'clickhouse'}"
-
-    def produce(self, lines: list[bytes], keys: list[bytes] | None = None) -> list[tuple[int, int]]:
-        """Publish `lines` (keyed by `dossier_id` unless `keys` are given); the (partition,
-        offset) of each."""
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap, max_request_size=4 << 20)
-        try:
-            sent = [
-                producer.send(
-                    self.topics.events, key=keys[i] if keys else dossier_key(line), value=line
-                )
-                for i, line in enumerate(lines)
-            ]
-            producer.flush()
-            return [(meta.partition, meta.offset) for meta in (f.get(60) for f in sent)]
-        finally:
-            producer.close()
+        self.sink_url = f"http://127.0.0.1:{self.settings.http_port}"
+        self.store_url = f"chdb://{self.tmp / 'clickhouse'}"
 
     def start_worker(self, name: str = "worker") -> subprocess.Popen[bytes]:
         """Start (or restart, on the same local state) the worker `name`."""

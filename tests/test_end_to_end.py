@@ -58,7 +58,7 @@ SCOPES: dict[str, ReportQuery] = {
 async def trickle_produce(run: Pipeline, lines: list[bytes], chunk: int = 100) -> None:
     """`lines` in time order, `chunk` at a time every 0.1 s: a stream that keeps coming."""
     for start in range(0, len(lines), chunk):
-        await asyncio.to_thread(run.produce, lines[start : start + chunk])
+        await asyncio.to_thread(run.topics.produce, lines[start : start + chunk])
         await asyncio.sleep(0.1)
 
 
@@ -81,7 +81,7 @@ async def district_pipeline(
     run = Pipeline(bootstrap, tmp)
     producing: asyncio.Task[None] | None = None
     if not trickle:
-        await asyncio.to_thread(run.produce, lines)
+        await asyncio.to_thread(run.topics.produce, lines)
         timings["produce"] = time.monotonic() - started
     async with pipeline(run, client_wrapper) as sink:
         try:

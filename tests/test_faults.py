@@ -70,7 +70,7 @@ async def run_scenario(
     malformed = malformed or {}
     valid = [line for index, line in enumerate(lines) if index not in malformed]
     expected = await asyncio.to_thread(replay_expected, valid, run.tmp / "replay", QUERIES)
-    positions = await asyncio.to_thread(run.produce, lines, keys)
+    positions = await asyncio.to_thread(run.topics.produce, lines, keys)
     letters = {positions[i]: (lines[i], problem) for i, problem in malformed.items()}
     async with pipeline(run, client_wrapper, workers) as sink:
         await fault(run)
