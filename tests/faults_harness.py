@@ -239,6 +239,16 @@ class Pipeline:
     def log(self, name: str = "worker") -> Path:
         return self.tmp / name / "worker.log"
 
+    def assignment(self, name: str) -> list[int]:
+        """The events partitions worker `name` owns now, by its log (the worker logs them
+        after every rebalance: "timer index rebuilt: N dossiers on partitions [..]")."""
+        lines = [
+            line
+            for line in self.log(name).read_text(errors="replace").splitlines()
+            if "timer index rebuilt" in line
+        ]
+        return json.loads(lines[-1].rsplit("partitions", 1)[1]) if lines else []
+
     # Kafka bookkeeping (blocking; called through asyncio.to_thread).
 
     def end_offsets(self, topic: str) -> Positions:

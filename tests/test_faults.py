@@ -226,7 +226,7 @@ def malformed_events(
         return json.dumps(event).encode(), "missing required field `occurred_at`"
 
     makers: list[Callable[[], tuple[bytes, str]]] = [
-        lambda: (b"{" + rng.randbytes(rng.randrange(1, 200)), "not JSON"),
+        lambda: (b"{\x00" + rng.randbytes(rng.randrange(1, 200)), "not JSON"),
         lambda: (b"\xff\xfe" + rng.randbytes(20), "not JSON"),
         lambda: wrong("sequence", "first"),
         lambda: wrong("occurred_at", 20260105),
@@ -281,19 +281,27 @@ def test_ten_thousand_malformed_events_go_to_dead_letters_and_change_nothing(
 def test_one_of_two_workers_killed_mid_run_gives_replays_alerts_and_report(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    """Two workers in one group share four partitions; once a third of the facts are out one
-    is SIGKILLed and not restarted: after the session timeout its partitions move to the
-    other, which recovers their table from the changelog and finishes them."""
-    lines = timed_history(EVENTS, seed=15)
+    """Two workers in one group share four partitions; once both own some, one is SIGKILLed
+    and not restarted: after the session timeout its partitions move to the other, which
+    recovers their table from the changelog and finishes them."""
+    lines = timed_history(2 * EVENTS, seed=15)
     run = scenario_pipeline(kafka_bootstrap, tmp_path, partitions=4)
 
     async def kill_one_of_two(run: Pipeline) -> None:
-        await run.facts_reach(facts_per_run(lines) // 3)
+        deadline = time.monotonic() + 120
+        while not (run.assignment("first") and run.assignment("second")):
+            run.supervise()
+            assert time.monotonic() < deadline, "the two workers never shared the partitions"
+            await asyncio.sleep(0.1)
+        moving = run.assignment("second")
         run.kill_worker("second")
         del run.workers["second"]
         committed = await asyncio.to_thread(run.committed)
         ends = await asyncio.to_thread(run.end_offsets, run.topics.events)
-        assert committed != ends, "the kill came after the workers had committed everything"
+        assert committed is not None
+        assert any(committed.get(p, 0) < ends[p] for p in moving), (
+            "the kill came after the killed worker had committed everything"
+        )
 
     started = time.monotonic()
     asyncio.run(run_scenario(run, lines, kill_one_of_two, workers=("first", "second")))
