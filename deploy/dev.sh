@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's one entry point on a fresh clone:
 #   bash deploy/dev.sh demo   run the product on its embedded defaults
-#   bash deploy/dev.sh test   lint, type-check and run the whole test suite
+#   bash deploy/dev.sh test   lint, type-check and run the whole test suite (installs
+#                             Debian's prometheus package first if promtool is missing)
 # Each first creates .venv and installs the project (and, for Kafka, its jars) as needed.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,6 +30,7 @@ case "$command" in
     exec .venv/bin/dossierflow demo "$@"
     ;;
   test)
+    bash deploy/install_prometheus.sh  # promtool and prometheus for the alert-rule tests
     .venv/bin/ruff check .
     .venv/bin/python deploy/typecheck.py
     exec .venv/bin/pytest -q -p no:cacheprovider "$@"

@@ -22,7 +22,8 @@ from typing import Any
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from dossierflow.schemas.facts import DossierAlert, DossierFact
 from dossierflow.sinks.base import BatchingSink, SinkBackpressureError, SinkBatch
-from dossierflow.sinks.store import Store
+
+from dossierflow.store import Store
 
 log = logging.getLogger(__name__)
 

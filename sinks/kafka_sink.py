@@ -11,8 +11,8 @@ the same batch is offered again after an exponential backoff, and the partitions
 it is stored. Nothing is skipped: offsets never move past an unstored record. Breach alerts
 do not wait for any of this; they are produced upstream by the worker.
 
-The same process serves `GET /report` and `GET /healthz` with aiohttp: chDB lets one process
-open a data directory, and while the sink runs that process is this one.
+The same process serves `GET /report`, `GET /healthz` and `GET /metrics` with aiohttp: chDB
+lets one process open a data directory, and while the sink runs that process is this one.
 """
 
 from __future__ import annotations
@@ -31,16 +31,18 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from dossierflow.rules.catalog import Unit
 from dossierflow.schemas.facts import DossierAlert, DossierFact, alert_decoder, fact_decoder
+from dossierflow.sinks import metrics
 from dossierflow.sinks.base import (
     BatchingSink,
     SinkBackpressureError,
     SinkBatch,
     digest_payloads,
 )
-from dossierflow.sinks.report import ReportError, parse_date, render, run_report
-from dossierflow.sinks.store import Store, StoreError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dossierflow.kafka_admin import KafkaSecurity
+from dossierflow.kafka.security import KafkaSecurity
+from dossierflow.reporting.http import report_handler
+from dossierflow.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +236,7 @@ class SinkRunner:
             if batch.records:
                 await asyncio.to_thread(self.sink.write, batch)
         except SinkBackpressureError as exc:
+            metrics.INSERT_FAILURES.inc()
             self._backoff(exc)
             return False
         self.status.written_records += len(batch.records)
@@ -275,59 +278,25 @@ class SinkRunner:
 
 # --- HTTP -----------------------------------------------------------------------------
 
-CONTENT_TYPES = {
-    "json": "application/json",
-    "csv": "text/csv",
-    "table": "text/plain",
-}
-
-
 def build_app(
     status: SinkStatus,
     report_store: Store,
     units: Mapping[str, Unit],
 ) -> web.Application:
-    """`GET /healthz` (200, or 503 while the store is unreachable) and `GET /report`."""
-    lock = asyncio.Lock()
+    """`GET /healthz` (200, or 503 while the store is unreachable), `GET /report` and
+    `GET /metrics` (Prometheus)."""
 
     async def healthz(request: web.Request) -> web.Response:
         body = status.as_dict()
         return web.json_response(body, status=503 if status.paused else 200)
 
-    async def report(request: web.Request) -> web.Response:
-        query = request.query
-        fmt = query.get("format", "json")
-        lang = query.get("lang", "vi")
-        try:
-            if "from" not in query or "to" not in query:
-                raise ReportError("from and to are required (YYYY-MM-DD)")
-            period_from = parse_date(query["from"], "from")
-            period_to = parse_date(query["to"], "to")
-            if fmt not in CONTENT_TYPES:
-                raise ReportError(f"format {fmt!r}: use one of json, csv, table")
-            async with lock:  # one client, one query at a time
-                result = await asyncio.to_thread(
-                    run_report,
-                    report_store,
-                    units,
-                    period_from,
-                    period_to,
-                    unit=query.get("unit") or None,
-                    level=query.get("level") or None,
-                )
-            text = render(result, fmt, lang)
-        except ReportError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-        except StoreError as exc:
-            return web.json_response({"error": str(exc)}, status=503)
-        headers = {"X-Dossierflow-Reconciliation": "failed" if result.violations else "ok"}
-        return web.Response(
-            text=text, content_type=CONTENT_TYPES[fmt], charset="utf-8", headers=headers
-        )
+    async def prometheus_metrics(request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/report", report)
+    app.router.add_get("/metrics", prometheus_metrics)
+    app.router.add_get("/report", report_handler(report_store, units))
     return app
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS = Counter(
@@ -40,3 +42,21 @@ SKIPPED_OFFSETS = Counter(
     "Events-topic offsets Faust dropped before the agent saw them (the worker then stops).",
     ["partition"],
 )
+
+
+_lag_partitions: set[int] = set()
+
+
+def forget_lag_of_partitions_not_in(owned: Collection[int]) -> None:
+    """Drop the lag series of partitions this worker no longer owns. Kept, a moved
+    partition's last lag would be reported by its old owner for ever: twice in the sum of the
+    lag panel, and by a spare that owns nothing as events waiting that it never applies
+    (DossierflowWorkerNotConsuming)."""
+    for partition in _lag_partitions - set(owned):
+        CONSUMER_LAG.remove(str(partition))
+    _lag_partitions.intersection_update(owned)
+
+
+def set_consumer_lag(partition: int, lag: int) -> None:
+    CONSUMER_LAG.labels(str(partition)).set(lag)
+    _lag_partitions.add(partition)

@@ -38,7 +38,7 @@ from dossierflow.streams.timers import TimerIndex
 from dossierflow.streams.watermark import Watermark
 from faust.types import EventT
 
-from dossierflow.kafka_admin import KafkaSecurity
+from dossierflow.kafka.security import KafkaSecurity
 
 log = logging.getLogger(__name__)
 BEFORE_ANY_EVENT = datetime.min.replace(tzinfo=UTC)
@@ -372,12 +372,13 @@ class DossierWorker:
         metrics.OVERDUE_OPEN_DOSSIERS.set(sum(1 for at in self._open.values() if at <= now))
         if self.settings.event_time:
             metrics.EVENT_TIME_WATERMARK.set(clock.timestamp())
+        metrics.forget_lag_of_partitions_not_in(owned)
         for partition in owned:
             tp = faust.types.TP(self.settings.events_topic, partition)
             highwater = self._highwater(partition)
             # Faust keeps no public getter for the last offset read.
             position = cast(Any, self.app.consumer)._read_offset.get(tp)
             if highwater is not None:
-                metrics.CONSUMER_LAG.labels(str(partition)).set(
-                    max(0, highwater - (position + 1 if position is not None else 0))
+                metrics.set_consumer_lag(
+                    partition, max(0, highwater - (position + 1 if position is not None else 0))
                 )

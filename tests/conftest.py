@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from dossierflow.kafka_admin import KafkaSecurity, TopicSpec, ensure_topics
-from dossierflow.kafka_local import LocalKafka, ensure_jars, free_port
+from dossierflow.kafka.local_broker import LocalKafka, ensure_jars, free_port
+from dossierflow.kafka.security import KafkaSecurity
+from dossierflow.kafka.topics import TopicSpec, ensure_topics
 
 REUSE_BROKER_ENV = "DOSSIERFLOW_TEST_KAFKA_BOOTSTRAP"
 

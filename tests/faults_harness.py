@@ -40,11 +40,11 @@ from dossierflow.rules.catalog import load_catalog
 from dossierflow.schemas.facts import alert_decoder
 from dossierflow.sinks.clickhouse import ClickHouseSink
 from dossierflow.sinks.kafka_sink import SinkSettings, SinkStatus, serve
-from dossierflow.sinks.store import Store, connect, migrate
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from dossierflow.replay import read_events, replay
+from dossierflow.store import Store, connect, migrate
 from dossierflow.synth import generate_events
 from tests.worker_process import WorkerTopics, free_port, start_worker, stop_worker
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from dossierflow.kafka_local import LocalKafka, ensure_jars, free_port
+from dossierflow.kafka.local_broker import LocalKafka, ensure_jars, free_port
 from tests.faults_harness import (
     OutageClient,
     Pipeline,

@@ -22,15 +22,8 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from dossierflow import kafka_cmd
-from dossierflow.kafka_admin import (
-    KafkaConfigError,
-    KafkaSecurity,
-    TopicSpec,
-    ensure_topics,
-    produce_file,
-)
-from dossierflow.kafka_local import (
+from dossierflow.commands import produce
+from dossierflow.kafka.local_broker import (
     KafkaAlreadyRunning,
     KafkaLocalError,
     LocalKafka,
@@ -41,6 +34,9 @@ from dossierflow.kafka_local import (
     kafka_version,
     new_cluster_id,
 )
+from dossierflow.kafka.producer import produce_file
+from dossierflow.kafka.security import KafkaConfigError, KafkaSecurity
+from dossierflow.kafka.topics import TopicSpec, ensure_topics
 
 TopicFactory = Callable[..., str]
 
@@ -115,11 +111,7 @@ def test_session_broker_is_visible_from_another_process(
     assert f"running on {kafka_bootstrap} (pid {status.pid}" in out.stdout
 
 
-_CLI = (
-    "import argparse,sys; from dossierflow import kafka_cmd; p=argparse.ArgumentParser(); "
-    "s=p.add_subparsers(required=True); kafka_cmd.add_commands(s); a=p.parse_args(); "
-    "sys.exit(a.func(a))"
-)
+_CLI = "import sys; from dossierflow.cli import main; sys.exit(main())"
 
 
 @pytest.mark.kafka
@@ -315,7 +307,7 @@ def test_produce_command_creates_the_topic(
     path = tmp_path / "events.jsonl"
     path.write_text("\n".join(json.dumps(_event(f"D{n}", n)) for n in range(10)) + "\nbad\n")
     parser = argparse.ArgumentParser()
-    kafka_cmd.add_commands(parser.add_subparsers(required=True))
+    produce.add_commands(parser.add_subparsers(required=True))
     args = parser.parse_args(
         [
             "produce",
@@ -343,7 +335,7 @@ def test_produce_command_without_broker_fails_clearly(
     path = tmp_path / "e.jsonl"
     path.write_text(json.dumps(_event("D1", 1)) + "\n")
     parser = argparse.ArgumentParser()
-    kafka_cmd.add_commands(parser.add_subparsers(required=True))
+    produce.add_commands(parser.add_subparsers(required=True))
     port = free_port()
     args = parser.parse_args(
         ["produce", str(path), "--bootstrap", f"127.0.0.1:{port}", "--timeout", "2"]

@@ -27,12 +27,14 @@ from dossierflow.schemas.facts import DossierAlert, Recipient
 from dossierflow.sinks.base import BatchingSink, SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
 from dossierflow.sinks.kafka_sink import SinkSettings, SinkStatus, backoff_delay, serve
-from dossierflow.sinks.report import report_from_json
-from dossierflow.sinks.store import Store, connect, migrate
 from kafka.admin import KafkaAdminClient
 from kafka.producer import KafkaProducer
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
 
-from dossierflow.store_cmd import fetch_from_sink
+from dossierflow.reporting.client import fetch_from_sink
+from dossierflow.reporting.report import report_from_json
+from dossierflow.store import Store, connect, migrate
 from tests.test_report import EXPECTED, EXPECTED_TOTAL, FROM, TO, UNITS, all_facts
 from tests.test_store import cli as _cli
 
@@ -150,6 +152,20 @@ async def wait_for(
         await asyncio.sleep(0.1)
 
 
+async def insert_failures(base: str) -> float:
+    """`dossierflow_sink_insert_failures_total` as the sink's /metrics shows it."""
+    async with aiohttp.ClientSession() as session, session.get(f"{base}/metrics") as response:
+        text = await response.text()
+    samples = [
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "dossierflow_sink_insert_failures_total"
+    ]
+    assert len(samples) == 1, "the sink does not expose its insert failures"
+    return samples[0]
+
+
 async def wait_committed(cfg: SinkSettings, records: int, task: asyncio.Task[Any]) -> None:
     """Until /healthz says every produced record was stored and its offset committed."""
     url = f"http://127.0.0.1:{cfg.http_port}/healthz"
@@ -262,6 +278,8 @@ async def test_an_unreachable_store_pauses_then_everything_lands_exactly_once(
     sink = ClickHouseSink(Store(flaky, write_store.url), retry_after=0.3)
     cfg = settings(topics)
     base = f"http://127.0.0.1:{cfg.http_port}"
+    # The counter lives in this process, so earlier tests may have moved it.
+    failures_before = REGISTRY.get_sample_value("dossierflow_sink_insert_failures_total") or 0
     async with running(cfg, sink, report_store) as task:
         await wait_for(lambda: flaky.failed_inserts >= 2, what="a failed insert")
         status, health = await http_json(f"{base}/healthz")
@@ -272,6 +290,8 @@ async def test_an_unreachable_store_pauses_then_everything_lands_exactly_once(
         status, health = await http_json(f"{base}/healthz")
         assert status == 200 and not health["paused"]
         _, body = await http_json(f"{base}/report?from={FROM}&to={TO}")
+        # Each refused batch failed at its first insert, so batches = inserts here.
+        assert await insert_failures(base) - failures_before == flaky.failed_inserts
     assert 2 <= flaky.failed_inserts < 40  # exponential backoff, not a busy loop
     report = report_from_json(body)
     assert {r.unit_code: r.figures for r in report.rows} == EXPECTED

@@ -16,7 +16,8 @@ from dossierflow.rules.catalog import Unit
 from dossierflow.schemas.facts import DossierFact
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.sinks.report import (
+
+from dossierflow.reporting.report import (
     REPORT_KEYS,
     Figures,
     ReportError,
@@ -27,7 +28,7 @@ from dossierflow.sinks.report import (
     report_json,
     run_report,
 )
-from dossierflow.sinks.store import Store, connect, migrate
+from dossierflow.store import Store, connect, migrate
 
 pytestmark = pytest.mark.clickhouse
 

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from dossierflow.sinks.store import (
+
+from dossierflow.store import (
     URL_ENV,
     Migration,
     MigrationError,
@@ -125,7 +126,7 @@ def test_a_store_held_by_another_process_gives_a_clear_error(tmp_path: Path) -> 
             sys.executable, "-c",
             textwrap.dedent(f"""
                 import sys, time
-                from dossierflow.sinks.store import connect
+                from dossierflow.store import connect
                 store = connect({url!r})
                 print("ready", flush=True)
                 sys.stdin.read()
@@ -147,13 +148,8 @@ def test_a_store_held_by_another_process_gives_a_clear_error(tmp_path: Path) -> 
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    code = (
-        "import argparse, sys; from dossierflow import store_cmd; "
-        "p = argparse.ArgumentParser(); s = p.add_subparsers(required=True); "
-        "store_cmd.add_commands(s); a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))"
-    )
     return subprocess.run(
-        [sys.executable, "-c", code, *args],
+        [sys.executable, "-m", "dossierflow.cli", *args],
         capture_output=True, text=True, timeout=120, cwd=ROOT,
         env={**os.environ, **(env or {})},
     )

@@ -208,7 +208,7 @@ def test_outputs_kafka_refuses_stop_the_worker_and_nothing_past_them_is_committe
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType
 
-    from dossierflow.kafka_admin import TopicSpec, ensure_topics
+    from dossierflow.kafka.topics import TopicSpec, ensure_topics
 
     topics = WorkerTopics(kafka_bootstrap)
     limit = (("max.message.bytes", "10000"),)

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dossierflow.kafka_local import free_port
-from dossierflow.local_worker import WorkerTopics
+from devtools.local_worker import WorkerTopics
+from dossierflow.kafka.local_broker import free_port
 
 __all__ = ["WorkerTopics", "free_port", "running_worker", "start_worker", "stop_worker"]
 

@@ -11,11 +11,14 @@ from collections.abc import Sequence
 # Each module exposes `add_commands(subparsers)`; sub-commands set `func(args) -> int`.
 # Imported lazily by name so that `dossierflow replay` does not pay for Faust or chDB.
 COMMAND_MODULES = (
-    "dossierflow.replay_cmd",
-    "dossierflow.worker_cmd",
-    "dossierflow.kafka_cmd",
-    "dossierflow.store_cmd",
-    "dossierflow.demo_cmd",
+    "dossierflow.commands.replay",
+    "dossierflow.commands.worker",
+    "dossierflow.commands.kafka",
+    "dossierflow.commands.produce",
+    "dossierflow.commands.migrate",
+    "dossierflow.commands.report",
+    "dossierflow.commands.sink",
+    "dossierflow.commands.demo",
 )
 
 

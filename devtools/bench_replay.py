@@ -1,6 +1,6 @@
 """Benchmark of `dossierflow replay` on one core: parsing, evaluation, total, peak RSS.
 
-    .venv/bin/python deploy/bench_replay.py [--count 1000000] [--seed 1] [--profile]
+    .venv/bin/python -m devtools.bench_replay [--count 1000000] [--seed 1] [--profile]
 
 The events (realistic histories from `dossierflow.synth`) are generated once, in a child
 process so that generation does not count in the peak RSS, and cached in the temp directory.

@@ -16,7 +16,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from dossierflow.kafka_admin import TopicSpec, ensure_topics
+from dossierflow.kafka.topics import TopicSpec, ensure_topics
 
 
 def dossier_key(line: bytes) -> bytes:

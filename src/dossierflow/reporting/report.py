@@ -25,12 +25,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from dossierflow.rules.catalog import Catalog, Unit
-from dossierflow.sinks.store import TIMEZONE, Store
 from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
+
+from dossierflow.rules.catalog import Catalog, Unit
+from dossierflow.store import TIMEZONE, Store
 
 LOCAL = ZoneInfo(TIMEZONE)
 UNKNOWN_LEVEL = ""

@@ -45,10 +45,10 @@ def _default_store(directory: Path) -> str:
 def run(args: argparse.Namespace) -> int:
     from dossierflow.backfill import backfill
     from dossierflow.replay import read_events, replay, summary
+    from dossierflow.reporting.report import render, run_report
     from dossierflow.rules.catalog import load_catalog
     from dossierflow.sinks.clickhouse import ClickHouseSink
-    from dossierflow.sinks.report import render, run_report
-    from dossierflow.sinks.store import StoreError, connect, migrate
+    from dossierflow.store import StoreError, connect, migrate
     from dossierflow.synth import DEFAULT_START, write_jsonl
 
     args.dir.mkdir(parents=True, exist_ok=True)

@@ -19,10 +19,10 @@ all day (as in tests/test_worker.py):
   (e) timer alerts: dossiers RECEIVED now whose AT_RISK instant is 3.6 s ahead; delay =
       arrival of the alert minus its `at` instant (no event arrives in between).
 
-    .venv/bin/python deploy/bench_pipeline.py                 # own broker in a temp dir
-    .venv/bin/python deploy/bench_pipeline.py --bootstrap 127.0.0.1:9092 --events 50000
-    DOSSIERFLOW_BATCH_SIZE=2000 .venv/bin/python deploy/bench_pipeline.py   # worker knobs
-    .venv/bin/python deploy/bench_pipeline.py --py-spy /tmp/worker.svg      # profile (a)
+    .venv/bin/python -m devtools.bench_pipeline                 # own broker in a temp dir
+    .venv/bin/python -m devtools.bench_pipeline --bootstrap 127.0.0.1:9092 --events 50000
+    DOSSIERFLOW_BATCH_SIZE=2000 .venv/bin/python -m devtools.bench_pipeline   # worker knobs
+    .venv/bin/python -m devtools.bench_pipeline --py-spy /tmp/worker.svg      # profile (a)
 
 Goals (issue 3): >= 20,000 events/s per worker, p99 <= 200 ms at 2,000 events/s, a timer
 alert <= 1 s after its instant. Figures depend heavily on the machine and its load: the
@@ -55,8 +55,14 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from dossierflow.kafka_local import LocalKafka, free_port, java_executable, kafka_classpath
-from dossierflow.local_worker import WorkerTopics
+from devtools.local_worker import WorkerTopics
+from dossierflow.kafka.local_broker import (
+    LocalKafka,
+    free_port,
+    java_executable,
+    kafka_classpath,
+    kafka_home,
+)
 from dossierflow.synth import generate_events
 
 console = Console(stderr=True)
@@ -247,7 +253,7 @@ async def aiokafka_raw(
 def consumer_performance(bootstrap: str, topic: str, count: int) -> dict[str, float]:
     command = [
         java_executable(), "-Xmx256m", "-XX:+UseG1GC",
-        f"-Dlog4j.configuration=file:{Path(__file__).parent / 'kafka' / 'log4j.properties'}",
+        f"-Dlog4j.configuration=file:{kafka_home() / 'log4j.properties'}",
         "-cp", kafka_classpath(), "org.apache.kafka.tools.ConsumerPerformance",
         "--bootstrap-server", bootstrap, "--topic", topic, "--messages", str(count),
         "--timeout", "60000", "--group", f"perf-{uuid.uuid4().hex[:8]}",

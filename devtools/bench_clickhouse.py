@@ -1,6 +1,6 @@
 """Benchmark the ClickHouse side: insert rate through `ClickHouseSink` and report latency.
 
-    .venv/bin/python deploy/bench_clickhouse.py [--facts 1000000] [--store URL]
+    .venv/bin/python -m devtools.bench_clickhouse [--facts 1000000] [--store URL]
 
 Generates synthetic facts (a year of dossiers: RECEIVED, sometimes a pause and RESUMED,
 then RESOLVED/WITHDRAWN/STOPPED or still open), measures rows/s for one 100k-fact batch and
@@ -26,8 +26,9 @@ from dossierflow.rules.catalog import Unit
 from dossierflow.schemas.facts import DossierFact
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.sinks.report import run_report
-from dossierflow.sinks.store import connect, migrate
+
+from dossierflow.reporting.report import run_report
+from dossierflow.store import connect, migrate
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 CHANNELS = ("ONLINE", "IN_PERSON", "POSTAL")

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from faust.worker import Worker
     from prometheus_client import start_http_server
 
-    from dossierflow.kafka_admin import TopicSpec, ensure_topics
+    from dossierflow.kafka.topics import TopicSpec, ensure_topics
     from dossierflow.streams.worker import DossierWorker
 
     settings = WorkerSettings.from_env(

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 def _store(args: argparse.Namespace, evaluations: list[Evaluation], catalog: Catalog) -> int:
     from dossierflow.backfill import backfill
     from dossierflow.sinks.clickhouse import ClickHouseSink
-    from dossierflow.sinks.store import StoreError, connect, migrate
+    from dossierflow.store import StoreError, connect, migrate
 
     try:
         store = connect(args.store)

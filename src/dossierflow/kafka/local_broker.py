@@ -62,7 +62,7 @@ class KafkaAlreadyRunning(KafkaLocalError):
 
 def repo_root() -> Path:
     """The checkout root: the package is installed editable from src/dossierflow."""
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[3]
 
 
 def kafka_home() -> Path:

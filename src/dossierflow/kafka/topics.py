@@ -1,0 +1,123 @@
+"""Topic administration with kafka-python.
+
+Topics are created explicitly (the broker runs with auto-create off), so partition
+counts and retention are decisions, not accidents.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from dossierflow.kafka.security import KafkaSecurity
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic as we want it: partitions, retention and cleanup policy.
+
+    `retention_ms=None` keeps the broker default, -1 keeps data forever.
+    `replication_factor=None` uses the broker's `default.replication.factor`.
+    """
+
+    name: str
+    partitions: int = 1
+    retention_ms: int | None = None
+    compacted: bool = False
+    replication_factor: int | None = None
+    configs: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.name or len(self.name) > 249:
+            raise ValueError(f"invalid topic name {self.name!r}")
+        if self.partitions < 1:
+            raise ValueError(f"topic {self.name}: partitions must be >= 1")
+
+    def topic_configs(self) -> dict[str, str]:
+        configs: dict[str, str] = {}
+        if self.retention_ms is not None:
+            configs["retention.ms"] = str(self.retention_ms)
+        if self.compacted:
+            configs["cleanup.policy"] = "compact"
+        configs.update(self.configs)
+        return configs
+
+
+@dataclass(frozen=True)
+class EnsureTopicsResult:
+    created: tuple[str, ...]
+    existing: tuple[str, ...]
+    partition_mismatch: tuple[tuple[str, int, int], ...] = ()
+    """(name, wanted, actual) for existing topics whose partition count differs."""
+
+
+_TOPIC_ALREADY_EXISTS = 36
+
+
+def ensure_topics(
+    bootstrap: str,
+    specs: Iterable[TopicSpec],
+    *,
+    security: KafkaSecurity | None = None,
+    timeout_ms: int = 30_000,
+) -> EnsureTopicsResult:
+    """Create the topics that do not exist yet and wait until they have leaders.
+
+    Existing topics are left as they are (changing partition counts re-partitions keys
+    and breaks per-dossier ordering, so that stays a deliberate operator action); a
+    partition-count mismatch is reported in the result and logged as a warning.
+    """
+    from kafka import KafkaAdminClient
+    from kafka.errors import for_code
+
+    wanted = {spec.name: spec for spec in specs}
+    if not wanted:
+        return EnsureTopicsResult((), ())
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="dossierflow-admin",
+        request_timeout_ms=timeout_ms,
+        bootstrap_timeout_ms=timeout_ms,
+        **(security or KafkaSecurity.from_env()).as_kafka_python_kwargs(),
+    )
+    try:
+        present = set(admin.list_topics())
+        missing = [spec for name, spec in wanted.items() if name not in present]
+        created: list[str] = []
+        if missing:
+            request = {
+                spec.name: {
+                    "num_partitions": spec.partitions,
+                    "replication_factor": spec.replication_factor or -1,
+                    "configs": spec.topic_configs(),
+                }
+                for spec in missing
+            }
+            response = admin.create_topics(request, timeout_ms=timeout_ms, raise_errors=False)
+            for topic in response["topics"]:
+                code = topic["error_code"]
+                if code == 0:
+                    created.append(topic["name"])
+                elif code != _TOPIC_ALREADY_EXISTS:  # lost a race with another creator: fine
+                    error = for_code(code).__name__
+                    detail = topic.get("error_message") or ""
+                    raise RuntimeError(f"creating topic {topic['name']} failed: {error} {detail}")
+        admin.wait_for_topics(list(wanted), timeout_ms=timeout_ms)
+        mismatch: list[tuple[str, int, int]] = []
+        existing = [name for name in wanted if name not in created]
+        if existing:
+            for info in admin.describe_topics(existing):
+                actual = len(info["partitions"])
+                if actual != wanted[info["name"]].partitions:
+                    mismatch.append((info["name"], wanted[info["name"]].partitions, actual))
+                    logging.getLogger(__name__).warning(
+                        "topic %s exists with %d partitions, %d wanted; left unchanged",
+                        info["name"],
+                        actual,
+                        wanted[info["name"]].partitions,
+                    )
+        return EnsureTopicsResult(tuple(created), tuple(existing), tuple(mismatch))
+    finally:
+        admin.close()
+
