@@ -74,7 +74,7 @@ async def run_scenario(
     letters = {positions[i]: (lines[i], problem) for i, problem in malformed.items()}
     async with pipeline(run, client_wrapper, workers) as sink:
         await fault(run)
-        await run.settle(sink, timeout=400)
+        await run.settle(sink, timeout=240)
         await run.check(expected, QUERIES, letters)
 
 
