@@ -385,10 +385,11 @@ class Pipeline:
             (a.alert_id, a.kind, _millis(a.at)): a.dossier_id
             for a in (alert_decoder.decode(m.value) for m in self.messages(self.topics.alerts))
         }
+        published_ids = {alert_id for alert_id, _, _ in published}
         missing = sorted(
             (dossier, kind, at, alert_id)
             for (alert_id, kind, at), dossier in expected.items()
-            if alert_id not in {key[0] for key in published}
+            if alert_id not in published_ids
         )
         extra = sorted(
             (dossier, kind, at, alert_id)
