@@ -2,7 +2,9 @@
 # The project's one entry point on a fresh clone:
 #   bash deploy/dev.sh demo   run the product on its embedded defaults
 #   bash deploy/dev.sh test   lint, type-check and run the whole test suite (installs
-#                             Debian's prometheus package first if promtool is missing)
+#                             Debian's prometheus package first if promtool is missing, and
+#                             Debian's chromium and chromium-driver if they are missing)
+#   bash deploy/dev.sh install   only create .venv and install (then: source .venv/bin/activate)
 # Each first creates .venv and installs the project (and, for Kafka, its jars) as needed.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -15,28 +17,35 @@ python="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-# Re-install only when the project's metadata changed since the last install.
+# Installs take the exact versions in constraints.txt (regenerate it with deploy/lock.sh).
+# Re-install only when the project's metadata or the constraints changed since the last
+# install: the stamp holds their digest (content, not file times, which a checkout resets).
 stamp=.venv/.dossierflow-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+wanted="$(cat pyproject.toml constraints.txt | "$python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[test]"
-  touch "$stamp"
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[test]"
+  echo "$wanted" > "$stamp"
 fi
 
 command="${1:-}"
 shift || true
 case "$command" in
+  install)
+    echo "installed in .venv (pinned by constraints.txt); run: source .venv/bin/activate"
+    ;;
   demo)
     exec .venv/bin/dossierflow demo "$@"
     ;;
   test)
     bash deploy/install_prometheus.sh  # promtool and prometheus for the alert-rule tests
+    bash deploy/install_chromium.sh    # Chromium and chromedriver for the dashboard's browser test
     .venv/bin/ruff check .
     .venv/bin/python deploy/typecheck.py
     exec .venv/bin/pytest -q -p no:cacheprovider "$@"
     ;;
   *)
-    echo "usage: bash deploy/dev.sh demo|test [args...]" >&2
+    echo "usage: bash deploy/dev.sh install|demo|test [args...]" >&2
     exit 2
     ;;
 esac

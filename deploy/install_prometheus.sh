@@ -7,19 +7,6 @@ set -euo pipefail
 if command -v promtool >/dev/null 2>&1; then
   exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "promtool is missing and this is not a Debian/Ubuntu machine:" \
-       "install Prometheus (prometheus and promtool) yourself" >&2
-  exit 1
-fi
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  command -v sudo >/dev/null 2>&1 \
-    || { echo "installing prometheus needs root or sudo" >&2; exit 1; }
-  sudo="sudo"
-fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+bash "$(dirname "${BASH_SOURCE[0]}")/apt_install.sh" prometheus
 command -v promtool >/dev/null 2>&1 \
   || { echo "apt-get installed prometheus but promtool is not on PATH" >&2; exit 1; }

@@ -1,22 +1,30 @@
-"""Benchmark the ClickHouse side: insert rate through `ClickHouseSink` and report latency.
+"""Benchmark the ClickHouse side: inserts, the period report, the dashboard, start-up.
 
     .venv/bin/python -m devtools.bench_clickhouse [--facts 1000000] [--store URL]
 
-Generates synthetic facts (a year of dossiers: RECEIVED, sometimes a pause and RESUMED,
-then RESOLVED/WITHDRAWN/STOPPED or still open), measures rows/s for one 100k-fact batch and
-for the sink's default 10k batches, then the period report over everything. Without
-`--store` it uses a fresh chDB directory in a temp dir. The figures go to the README.
+Generates synthetic facts (a year of dossiers: RECEIVED, sometimes a pause and RESUMED or an
+apology, then RESOLVED/WITHDRAWN/STOPPED or still open), measures rows/s for one 100k-fact
+batch and for the sink's default 10k batches, then in the same run:
+- the period report for 2025 (province and one unit): cold (first) and median of 5;
+- every panel of the Grafana dashboard (devtools/grafana_panels.py) for 2025: median of 5;
+- the physical-limit anchor: the report's aggregation as a plain GROUP BY over a plain
+  MergeTree holding one row per dossier (no FINAL, no look-ups), and the ratio to it;
+- start-up: `dossierflow --help`, `dossierflow migrate` on the ready store, and the bare
+  engine open (import clickhouse_connect + open chDB on that directory) it cannot go below.
+Without `--store` it uses a fresh chDB directory in a temp dir; figures go to docs/bi.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +35,8 @@ from dossierflow.schemas.facts import DossierFact
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
 
-from dossierflow.reporting.report import run_report
+from devtools import grafana_panels as panels
+from dossierflow.reporting.report import fetch_figures, run_report
 from dossierflow.store import connect, migrate
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -61,11 +70,16 @@ def synthetic_facts(count: int, seed: int = 7) -> Iterator[DossierFact]:
             ("RECEIVED", received, "OPEN", {})
         ]
         t = received
+        if rng.random() < 0.03:
+            t += timedelta(hours=rng.randrange(1, 48))
+            steps.append(("APOLOGY_ISSUED", t, "OPEN", {"apologies": 1}))
         if rng.random() < 0.2:
             t += timedelta(hours=rng.randrange(1, 48))
             steps.append(("SUPPLEMENT_REQUESTED", t, "PAUSED", {}))
             t += timedelta(hours=rng.randrange(1, 72))
             steps.append(("RESUMED", t, "OPEN", {}))
+            due = t + timedelta(days=rng.choice((1, 3, 5)))
+            base["due_at"] = due
         end = rng.random()
         t += timedelta(hours=rng.randrange(1, 24 * 20))
         if end < 0.85:
@@ -101,6 +115,101 @@ def insert(sink: ClickHouseSink, facts: list[DossierFact], batch: int, offset: i
     return len(facts) / (time.perf_counter() - began)
 
 
+def timed(run: Callable[[], Any], times: int = 5) -> tuple[list[float], Any]:
+    """Seconds of each of `times` runs (the first is the cold one) and the last result."""
+    timings, result = [], None
+    for _ in range(times):
+        began = time.perf_counter()
+        result = run()
+        timings.append(time.perf_counter() - began)
+    return timings, result
+
+
+def bench_dashboard(store: Any, year: tuple[date, date]) -> None:
+    """Each Grafana panel's SQL for the year, macros expanded as the plugin does."""
+    start = datetime.combine(year[0], datetime.min.time(), HCM)
+    end = datetime.combine(year[1], datetime.min.time(), HCM) - timedelta(milliseconds=1)
+    for panel in panels.PANELS:
+        sql = panels.expand_macros(panel.sql, start, end)
+        timings, _ = timed(lambda sql=sql: store.client.query(sql))
+        print(f"dashboard panel {panel.title.split(' / ')[-1]!r}: cold {timings[0]:.3f} s, "
+              f"median of 5 {statistics.median(timings):.3f} s")
+
+
+ANCHOR_SQL = """
+WITH toDateTime64({f:String}, 3, 'Asia/Ho_Chi_Minh') AS p_from,
+     toDateTime64({t:String}, 3, 'Asia/Ho_Chi_Minh') AS p_to
+SELECT ifNull(unit_code, '') AS unit,
+    countIf(received_at < p_from AND (closed_at IS NULL OR closed_at >= p_from)),
+    countIf(received_at >= p_from), countIf(received_at >= p_from AND channel = 'ONLINE'),
+    countIf(received_at >= p_from AND channel = 'IN_PERSON'),
+    countIf(received_at >= p_from AND channel = 'POSTAL'),
+    countIf(closed_at >= p_from AND status IN ('RESOLVED', 'RETURNED') AND outcome = 'EARLY'),
+    countIf(closed_at >= p_from AND status IN ('RESOLVED', 'RETURNED') AND outcome = 'ON_TIME'),
+    countIf(closed_at >= p_from AND status IN ('RESOLVED', 'RETURNED') AND outcome = 'OVERDUE'),
+    countIf(closed_at >= p_from AND closed_at < p_to AND status = 'WITHDRAWN'),
+    countIf(closed_at >= p_from AND closed_at < p_to AND status = 'STOPPED'),
+    countIf(closed_at IS NULL OR closed_at >= p_to),
+    countIf((closed_at IS NULL OR closed_at >= p_to) AND toDate(due_at) < toDate(p_to)),
+    sum(apologies),
+    countIf((closed_at IS NULL OR closed_at >= p_to) AND procedure_unknown)
+FROM bench_anchor
+WHERE received_at < p_to
+GROUP BY unit
+"""
+
+
+def report_against_anchor(store: Any, year: tuple[date, date], facts: int) -> None:
+    """The report's query and the anchor, run alternately (5 rounds) so that both see the
+    same load on a shared machine: the anchor is the report's aggregation as a plain GROUP BY
+    over a plain MergeTree copy holding one row per dossier (no FINAL, no look-ups)."""
+    client = store.client
+    client.command("DROP TABLE IF EXISTS bench_anchor")
+    client.command(
+        "CREATE TABLE bench_anchor ENGINE = MergeTree ORDER BY dossier_id "
+        "AS SELECT * FROM dossier_state FINAL"
+    )
+    client.command("OPTIMIZE TABLE bench_anchor FINAL")
+    parameters = {"f": f"{year[0]} 00:00:00", "t": f"{year[1]} 00:00:00"}
+    reports, anchors = [], []
+    for _ in range(5):
+        reports += timed(lambda: fetch_figures(store, *year), times=1)[0]
+        anchors += timed(lambda: client.query(ANCHOR_SQL, parameters=parameters), times=1)[0]
+    client.command("DROP TABLE bench_anchor")
+    report, anchor = statistics.median(reports), statistics.median(anchors)
+    print(f"report query 2025 over {facts:,} facts, alternating with the anchor: cold "
+          f"{reports[0]:.3f} s, median {report:.3f} s; anchor median {anchor:.3f} s; "
+          f"report / anchor = {report / anchor:.1f}x")
+
+
+def bench_startup(path: Path) -> None:
+    """`dossierflow --help`, `dossierflow migrate` on a ready store, and the engine alone.
+
+    On a store of its own at `path`: this process keeps the engine of the benchmark's store
+    open (chDB's engine lives as long as the process), so no other process may open that one.
+    """
+    exe = Path(sys.executable).with_name("dossierflow")
+    url = f"chdb://{path}"
+    subprocess.run([str(exe), "migrate", "--store", url], check=True, capture_output=True)
+    runs = {
+        "dossierflow --help": [str(exe), "--help"],
+        "dossierflow migrate (ready store)": [str(exe), "migrate", "--store", url],
+        "engine alone (import clickhouse_connect + open chDB)": [
+            sys.executable, "-c",
+            f"import clickhouse_connect; clickhouse_connect.get_client(dsn={url!r}).close()",
+        ],
+        "python -c pass": [sys.executable, "-c", "pass"],
+    }
+    env = {**os.environ, "DOSSIERFLOW_CLICKHOUSE_URL": url}
+    for label, command in runs.items():
+        timings = []
+        for _ in range(3):
+            began = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True, env=env)
+            timings.append(time.perf_counter() - began)
+        print(f"start-up, {label}: median of 3 {statistics.median(timings):.2f} s")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--facts", type=int, default=1_000_000, help="facts in the store")
@@ -121,18 +230,18 @@ def main() -> int:
         print(f"insert, 10 batches of 10k facts: {tens:,.0f} rows/s")
         rest = insert(sink, facts[200_000:], 100_000, 200_000)
         print(f"insert, the remaining {len(facts) - 200_000:,} facts: {rest:,.0f} rows/s")
+        year = (date(2025, 1, 1), date(2026, 1, 1))
+        report_against_anchor(store, year, len(facts))
         for label, kwargs in (("province", {}), ("one unit", {"unit": "X-001"})):
-            timings = []
-            for _ in range(5):
-                began = time.perf_counter()
-                report = run_report(store, UNITS, date(2025, 1, 1), date(2026, 1, 1), **kwargs)
-                timings.append(time.perf_counter() - began)
+            timings, report = timed(lambda kw=kwargs: run_report(store, UNITS, *year, **kw))
             print(
-                f"report 2025 ({label}) over {len(facts):,} facts: first {timings[0]:.3f} s, "
-                f"median {statistics.median(timings):.3f} s; "
+                f"report 2025 ({label}, whole command path): median of 5 "
+                f"{statistics.median(timings):.3f} s; "
                 f"reconciles: {not report.violations}, received {report.total.received:,}"
             )
+        bench_dashboard(store, year)
         store.close()
+        bench_startup(Path(tmp) / "startup")
     return 0
 
 

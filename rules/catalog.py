@@ -66,6 +66,12 @@ class Unit:
     name: str
     level: str
     parent: str | None = None
+    until: date | None = None
+    """The unit's last day, for units dissolved by a reorganisation (the district level ended
+    on 30/6/2025); their history stays in reports, and no dossier is received after it."""
+
+    def exists_on(self, day: date) -> bool:
+        return self.until is None or day <= self.until
 
 
 UNKNOWN_PROCEDURE = Procedure(code="", name="")
@@ -114,6 +120,7 @@ class _UnitSpec(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     level: str
     parent: str | None = None
+    until: date | None = None
 
 
 class _OverrideYear(msgspec.Struct, forbid_unknown_fields=True):
@@ -173,7 +180,7 @@ def _build(spec: _CatalogSpec, base_dir: Path | None, source: str) -> Catalog:
         )
     except ValueError as exc:
         raise ValueError(f"{source}: calendar: {exc}") from None
-    units = {u.code: Unit(u.code, u.name, u.level, u.parent) for u in spec.units}
+    units = {u.code: Unit(u.code, u.name, u.level, u.parent, u.until) for u in spec.units}
     for unit in units.values():
         if unit.parent and unit.parent not in units:
             raise ValueError(f"{source}: unit {unit.code}: parent {unit.parent!r} is not a unit")

@@ -74,6 +74,9 @@ class DossierState(msgspec.Struct, frozen=True, gc=False):
     closed_at: datetime | None = None
     outcome: Outcome | None = None
     apologies: int = 0
+    procedure_unknown: bool = False
+    """Received for a procedure the catalogue does not know, with neither `due_at` nor
+    `processing_time` on the event: no deadline, so no alert, until the catalogue knows it."""
 
     @property
     def is_open(self) -> bool:
@@ -158,6 +161,7 @@ def _received(
         received_at=at,
         clock_start=start,
         due_at=due,
+        procedure_unknown=due is None and event.procedure_code not in catalog.procedures,
     )
 
 

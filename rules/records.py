@@ -43,6 +43,7 @@ def fact_records(evaluation: Evaluation, from_position: int = 0) -> list[Dossier
                 closed_at=state.closed_at,
                 outcome=state.outcome.value if state.outcome else None,
                 apologies=state.apologies,
+                procedure_unknown=state.procedure_unknown,
             )
         )
     return facts

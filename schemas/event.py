@@ -7,9 +7,11 @@ Unknown extra fields are ignored and never kept.
 
 from __future__ import annotations
 
+import codecs
 import enum
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import IO, Annotated, Literal
 
 import msgspec
 
@@ -112,12 +114,41 @@ def decode_event(raw: bytes | str, max_bytes: int = MAX_EVENT_BYTES) -> DossierE
         raise InvalidEvent(f"oversized: {len(data)} bytes, the limit is {max_bytes}")
     try:
         return _decoder.decode(data)
-    except UnicodeDecodeError as exc:
-        raise InvalidEvent(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
     except msgspec.ValidationError as exc:
         raise InvalidEvent(f"invalid: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise InvalidEvent(f"not JSON: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(_undecodable(data, exc)) from None
+
+
+def _undecodable(data: bytes, error: Exception) -> str:
+    """The reason for bytes msgspec could not parse, in the product's words.
+
+    The encoding is checked here, on the failure path only, because msgspec's report of bad
+    UTF-8 differs between its versions (an exception type in one, a message in another) and
+    dead-letter reasons and their metric label must not change with a library upgrade.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        # A file reader strips a byte-order mark; on a Kafka message it is the producer's bug.
+        return "not JSON: starts with a UTF-8 byte-order mark (EF BB BF)"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return f"not UTF-8: byte {bad.start} (0x{data[bad.start]:02x}) is not valid UTF-8"
+    return f"not JSON: {error}"
+
+
+def file_lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """The lines of a JSONL file of events, a UTF-8 byte-order mark before the first dropped.
+
+    Editors on Windows save one; in a file it is a marker of the encoding, not part of the
+    first event. On a Kafka message the same bytes are a malformed event (see `_undecodable`).
+    """
+    lines = iter(stream)
+    first = next(lines, None)
+    if first is None:
+        return
+    yield first.removeprefix(codecs.BOM_UTF8)
+    yield from lines
 
 
 def encode_event(event: DossierEvent) -> bytes:

@@ -43,6 +43,10 @@ class DossierFact(msgspec.Struct, frozen=True, kw_only=True):
     closed_at: datetime | None
     outcome: str | None
     apologies: int
+    procedure_unknown: bool = False
+    """The dossier was received for a procedure code the catalogue does not hold, and the
+    event gave neither `due_at` nor `processing_time`: it has no deadline and raises no alert
+    until the catalogue learns the code (a reloaded catalogue re-evaluates it)."""
 
 
 class Recipient(msgspec.Struct, frozen=True):

@@ -19,7 +19,6 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from dossierflow.schemas.facts import DossierAlert, DossierFact
 from dossierflow.sinks.base import BatchingSink, SinkBackpressureError, SinkBatch
 
@@ -67,6 +66,8 @@ def alert_columns(alerts: Sequence[DossierAlert]) -> list[list[Any]]:
 
 def is_transient(exc: BaseException) -> bool:
     """Whether retrying the same insert later can succeed."""
+    from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+
     if isinstance(exc, OperationalError | OSError | TimeoutError):
         return True
     return isinstance(exc, DatabaseError) and getattr(exc, "code", None) in TRANSIENT_CODES

@@ -29,7 +29,7 @@ import msgspec
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
-from dossierflow.rules.catalog import Unit
+from dossierflow.rules.catalog import Catalog
 from dossierflow.schemas.facts import DossierAlert, DossierFact, alert_decoder, fact_decoder
 from dossierflow.sinks import metrics
 from dossierflow.sinks.base import (
@@ -40,8 +40,8 @@ from dossierflow.sinks.base import (
 )
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from dossierflow.kafka.security import KafkaSecurity
-from dossierflow.reporting.http import report_handler
+from dossierflow.kafka.consumer import committing_consumer
+from dossierflow.reporting.http import add_reporting_routes
 from dossierflow.store import Store
 
 log = logging.getLogger(__name__)
@@ -281,10 +281,10 @@ class SinkRunner:
 def build_app(
     status: SinkStatus,
     report_store: Store,
-    units: Mapping[str, Unit],
+    catalog: Catalog,
 ) -> web.Application:
-    """`GET /healthz` (200, or 503 while the store is unreachable), `GET /report` and
-    `GET /metrics` (Prometheus)."""
+    """`GET /healthz` (200, or 503 while the store is unreachable), `GET /metrics`
+    (Prometheus), `GET /report` and the dashboard (`/dashboard`, reporting/http.py)."""
 
     async def healthz(request: web.Request) -> web.Response:
         body = status.as_dict()
@@ -296,28 +296,20 @@ def build_app(
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", prometheus_metrics)
-    app.router.add_get("/report", report_handler(report_store, units))
+    add_reporting_routes(app, report_store, catalog)
     return app
 
 
 def make_consumer(settings: SinkSettings) -> AIOKafkaConsumer:
-    """A consumer in the sink's own group; nothing is committed but by `SinkRunner`.
-    SASL/TLS settings come from the environment (`KafkaSecurity`)."""
-    return AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap,
-        group_id=settings.group_id,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        isolation_level="read_committed",
-        **KafkaSecurity.from_env().as_aiokafka_kwargs(),
-    )
+    """A consumer in the sink's own group; nothing is committed but by `SinkRunner`."""
+    return committing_consumer(settings.bootstrap, settings.group_id)
 
 
 async def serve(
     settings: SinkSettings,
     sink: BatchingSink[Record],
     report_store: Store,
-    units: Mapping[str, Unit],
+    catalog: Catalog,
     stop: asyncio.Event,
     consumer: Any | None = None,
 ) -> SinkStatus:
@@ -326,7 +318,7 @@ async def serve(
     consumer = consumer or make_consumer(settings)
     runner = SinkRunner(consumer, sink, settings, status)
     consumer.subscribe(list(runner.topics), listener=runner.listener())
-    app_runner = web.AppRunner(build_app(status, report_store, units))
+    app_runner = web.AppRunner(build_app(status, report_store, catalog))
     await app_runner.setup()
     site = web.TCPSite(app_runner, settings.http_host, settings.http_port)
     await site.start()

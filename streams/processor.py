@@ -71,6 +71,9 @@ class DossierProcessor:
             record.next_timer_at = evaluation.next_alert_at
             return Outcome(record=record, alerts=alerts, evaluation=evaluation)
         expires = closed_at + self.closed_retention
-        record.next_timer_at = expires
+        # An alert of the history before closing may still be ahead of an event-time clock
+        # (the closing event came in the same batch): its timer comes first.
+        pending = evaluation.next_alert_at
+        record.next_timer_at = min(pending, expires) if pending else expires
         kept = record if clock < expires else None  # None: the dossier leaves the table
         return Outcome(record=kept, alerts=alerts, evaluation=evaluation)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 
 @dataclass(frozen=True)
@@ -47,21 +48,37 @@ class WorkerSettings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> WorkerSettings:
         """Defaults, then DOSSIERFLOW_<FIELD> variables, then explicit overrides."""
-        environ = dict(os.environ if environ is None else environ)
-        values: dict[str, Any] = {}
-        for item in fields(cls):
-            text = environ.get(f"DOSSIERFLOW_{item.name.upper()}")
-            if text is None:
-                continue
-            kind = item.type if isinstance(item.type, str) else item.type.__name__
-            try:
-                values[item.name] = _parse(kind, text)
-            except ValueError:
-                raise ValueError(
-                    f"DOSSIERFLOW_{item.name.upper()}={text!r}: expected {kind}"
-                ) from None
-        settings = replace(cls(), **values)
-        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+        return settings_from_env(cls, "", environ, **overrides)
+
+
+T = TypeVar("T")
+
+
+def settings_from_env(
+    cls: type[T],
+    prefix: str,
+    environ: Mapping[str, str] | None = None,
+    shared: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> T:
+    """A settings dataclass from its defaults, then `DOSSIERFLOW_<prefix><FIELD>` variables
+    (or `DOSSIERFLOW_<shared[field]>` for a name every command shares, such as BOOTSTRAP),
+    then the overrides that are not None. A bad value names its variable."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for item in fields(cls):  # type: ignore[arg-type]
+        name = f"DOSSIERFLOW_{(shared or {}).get(item.name) or prefix + item.name.upper()}"
+        text = env.get(name)
+        if text is None:
+            continue
+        kind = item.type if isinstance(item.type, str) else item.type.__name__
+        try:
+            values[item.name] = _parse(kind, text)
+        except ValueError:
+            raise ValueError(f"{name}={text!r}: expected {kind}") from None
+    settings: Any = replace(cls(), **values)  # type: ignore[type-var]
+    result: T = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    return result
 
 
 def _parse(kind: str, text: str) -> Any:

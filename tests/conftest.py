@@ -21,6 +21,9 @@ from dossierflow.kafka.topics import TopicSpec, ensure_topics
 
 REUSE_BROKER_ENV = "DOSSIERFLOW_TEST_KAFKA_BOOTSTRAP"
 
+# The notifier's real SMTP, webhook and Zalo receivers as fixtures.
+pytest_plugins = ("tests.notify_servers",)
+
 TopicFactory = Callable[..., str]
 
 

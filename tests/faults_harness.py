@@ -491,7 +491,7 @@ async def pipeline(
     sink = asyncio.create_task(
         serve(
             run.settings, ClickHouseSink(store, retry_after=0.3), report_store,
-            load_catalog().units, stop,
+            load_catalog(), stop,
         )
     )
     run.store = report_store

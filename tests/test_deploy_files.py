@@ -23,6 +23,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from dossierflow.rules.catalog import Catalog
 from dossierflow.sinks.kafka_sink import SinkSettings, SinkStatus, build_app
 from dossierflow.streams.settings import WorkerSettings
 
@@ -477,10 +478,11 @@ def test_compose_restarts_the_worker_and_mounts_the_dashboards_grafana_loads() -
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,  # only the missing path, not an error of the test itself
     reason="the house branch adds /readyz to the sink; remove this mark when it is merged",
 )
 def test_the_sink_probes_point_at_paths_the_sink_serves() -> None:
-    app = build_app(SinkStatus(store="chdb:///x"), report_store=None, units={})  # type: ignore[arg-type]
+    app = build_app(SinkStatus(store="chdb:///x"), report_store=None, catalog=Catalog())  # type: ignore[arg-type]
     served = {resource.canonical for resource in app.router.resources()}
     (sink,) = [w for w in k8s_workloads() if w["metadata"]["name"] == "sink"]
     (container,) = sink["spec"]["template"]["spec"]["containers"]

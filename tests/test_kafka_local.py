@@ -329,6 +329,23 @@ def test_produce_command_creates_the_topic(
     assert len(_consume_all(kafka_bootstrap, topic, 10)) == 10
 
 
+def test_produce_skips_a_byte_order_mark_at_the_start_of_the_file(
+    kafka_bootstrap: str, topic_factory: TopicFactory, tmp_path: Path
+) -> None:
+    topic = topic_factory(1)
+    path = tmp_path / "events.jsonl"
+    events = [json.dumps(_event(f"D{n}", n), ensure_ascii=False) for n in range(3)]
+    path.write_text("\n".join(events) + "\n", encoding="utf-8-sig")
+    stderr = io.StringIO()
+    result = produce_file(
+        kafka_bootstrap, topic, path, progress=False, stderr=stderr, security=KafkaSecurity()
+    )
+    assert (result.published, result.bad) == (3, 0), stderr.getvalue()
+    assert result.bytes_read == path.stat().st_size
+    records = _consume_all(kafka_bootstrap, topic, 3)
+    assert [value for _, _, _, value in records] == [e.encode() for e in events]
+
+
 def test_produce_command_without_broker_fails_clearly(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

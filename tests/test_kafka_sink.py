@@ -23,6 +23,7 @@ import aiohttp
 import msgspec
 import pytest
 from clickhouse_connect.driver.exceptions import OperationalError
+from dossierflow.rules.catalog import Catalog
 from dossierflow.schemas.facts import DossierAlert, Recipient
 from dossierflow.sinks.base import BatchingSink, SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
@@ -129,7 +130,7 @@ async def running(
     cfg: SinkSettings, sink: BatchingSink[Any], report_store: Store
 ) -> AsyncIterator[asyncio.Task[SinkStatus]]:
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(cfg, sink, report_store, UNITS, stop))
+    task = asyncio.create_task(serve(cfg, sink, report_store, Catalog(units=UNITS), stop))
     try:
         yield task
     finally:
@@ -231,7 +232,10 @@ async def test_sink_stores_commits_and_serves_the_report_over_http(
         status, body = await http_json(f"{base}/report?from={TO}&to={FROM}")
         assert status == 400 and "must be after --from" in body["error"]
         status, body = await http_json(f"{base}/report?from=2026-03-01")
-        assert status == 400 and "from and to are required" in body["error"]
+        assert status == 400 and "give one of to" in body["error"]
+        # The inclusive end and the Vietnamese way of writing dates name the same period:
+        status, body = await http_json(f"{base}/report?from=01/03/2026&through=31/03/2026")
+        assert status == 200 and report_from_json(body) == report
         # `dossierflow report` reaches the store through the sink while it runs:
         via_cli = await asyncio.to_thread(
             fetch_from_sink, base, write_store.url.display, {"from": str(FROM), "to": str(TO)}

@@ -23,6 +23,7 @@ from dossierflow.rules.lifecycle import (
     order_history,
     outcome_of,
 )
+from dossierflow.rules.records import fact_records
 from dossierflow.schemas.event import DossierEvent, EventType, ProcessingTime, TimeUnit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -116,6 +117,44 @@ def test_unknown_procedure_without_processing_time_has_no_deadline() -> None:
     state = fold([received(vn(2026, 3, 2, 8), procedure="NO-SUCH")])
     assert state.status is Status.OPEN
     assert state.due_at is None
+    assert state.procedure_unknown  # said, not silent
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"procedure": "NO-SUCH", "processing_time": ProcessingTime(2, TimeUnit.WORKING_DAYS)},
+        {"procedure": "NO-SUCH", "due_at": vn(2026, 3, 20, 16)},
+        {},  # a known procedure
+    ],
+    ids=["unknown-with-processing-time", "unknown-with-slip-due-at", "known"],
+)
+def test_a_dossier_with_a_deadline_is_not_flagged_unknown(fields: dict[str, Any]) -> None:
+    state = fold([received(vn(2026, 3, 2, 8), **fields)])
+    assert state.due_at is not None
+    assert not state.procedure_unknown
+
+
+def test_a_catalogue_that_learns_the_code_gives_the_deadline() -> None:
+    events = [received(vn(2026, 3, 2, 8), procedure="DEFAULTS")]
+    assert fold(events, SAMPLE).procedure_unknown
+    state = fold(events, POLICY_CATALOG)  # the reloaded catalogue holds DEFAULTS: 5 days
+    assert not state.procedure_unknown
+    assert state.due_at == vn(2026, 3, 9, 8)
+
+
+def test_the_flag_survives_later_events_and_reaches_the_facts() -> None:
+    events = [
+        received(vn(2026, 3, 2, 8), procedure="NO-SUCH"),
+        ev(T.RESOLVED, vn(2026, 3, 4, 10)),
+    ]
+    state = fold(events)
+    assert state.status is Status.RESOLVED and state.outcome is None
+    assert state.procedure_unknown
+    facts = fact_records(evaluate("D1", events, SAMPLE, vn(2026, 3, 5)))
+    assert [f.procedure_unknown for f in facts] == [True, True]
+    known = fact_records(evaluate("D1", [received(vn(2026, 3, 2, 8))], SAMPLE, vn(2026, 3, 5)))
+    assert [f.procedure_unknown for f in known] == [False]
 
 
 def test_second_received_changes_nothing() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +10,8 @@ from typing import Any
 
 import pytest
 
-SHARED = Path(os.environ.get("DOSSIERFLOW_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-EXAMPLES = SHARED / "examples"
+from tests.fixtures import WORKED_EXAMPLES, WORKED_EXAMPLES_EXPECTED
+
 KEYS = [
     "dossier_id",
     "status",
@@ -61,15 +60,13 @@ RECEIVED = {"unit_code": "X-01", "procedure_code": "1.000894", "channel": "IN_PE
 
 @pytest.fixture(scope="module")
 def worked() -> dict[str, dict[str, Any]]:
-    if not (EXAMPLES / "worked-examples.jsonl").exists():
-        pytest.skip(f"no shared examples at {EXAMPLES} (set DOSSIERFLOW_SHARED)")
-    result = replay(EXAMPLES / "worked-examples.jsonl", "--as-of", "2026-09-01T00:00:00+07:00")
+    result = replay(WORKED_EXAMPLES, "--as-of", "2026-09-01T00:00:00+07:00")
     assert result.returncode == 0, result.stderr
     return {row["dossier_id"]: row for row in rows(result.stdout)}
 
 
 def test_worked_examples_file_matches_expected(worked: dict[str, dict[str, Any]]) -> None:
-    expected = rows((EXAMPLES / "worked-examples.expected.jsonl").read_text(encoding="utf-8"))
+    expected = rows(WORKED_EXAMPLES_EXPECTED.read_text(encoding="utf-8"))
     assert list(worked.values()) == expected
     assert list(worked) == sorted(worked)
     assert all(list(row) == KEYS for row in worked.values())
@@ -123,6 +120,50 @@ def test_bad_lines_are_reported_with_line_numbers_and_skipped(tmp_path: Path) ->
     errors = result.stderr.splitlines()
     assert [e.split(": skipped")[0].rsplit(":", 1)[1] for e in errors] == ["2", "3", "5", "7"]
     assert "unit_code" in errors[1] and "occurred_at" in errors[2]
+    (row,) = rows(result.stdout)
+    assert row["status"] == "RESOLVED" and row["outcome"] == "EARLY"
+
+
+def test_an_unknown_procedure_is_flagged_and_warned_about(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    unknown = {**RECEIVED, "procedure_code": "9.999999"}
+    events.write_text(
+        "\n".join(
+            [
+                line("E1", "RECEIVED", "2026-03-02T08:00:00+07:00", dossier="D1", **unknown),
+                line("E2", "RECEIVED", "2026-03-02T09:00:00+07:00", dossier="D2", **unknown),
+                line("E3", "RECEIVED", "2026-03-02T10:00:00+07:00", dossier="D3", **RECEIVED),
+            ]
+        ),
+        encoding="utf-8",
+    )
+    result = replay(events)
+    assert result.returncode == 0
+    by_dossier = {row["dossier_id"]: row for row in rows(result.stdout)}
+    assert by_dossier["D1"]["procedure_unknown"] is True
+    assert by_dossier["D1"]["due_at"] is None and by_dossier["D1"]["alerts"] == []
+    assert by_dossier["D2"]["procedure_unknown"] is True
+    assert list(by_dossier["D3"]) == KEYS  # a known procedure: the contract's keys only
+    (warning,) = result.stderr.splitlines()
+    assert "warning: 2 dossiers have no deadline" in warning
+    assert "9.999999 (2)" in warning and "catalogue" in warning
+
+
+def test_a_byte_order_mark_at_the_start_of_a_file_is_not_part_of_the_first_event(
+    tmp_path: Path,
+) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(  # as Notepad and Excel save "UTF-8 with BOM"
+        line("E1", "RECEIVED", "2026-03-02T08:00:00+07:00", **RECEIVED)
+        + "\n"
+        + line("E2", "RESOLVED", "2026-03-02T16:00:00+07:00")
+        + "\n",
+        encoding="utf-8-sig",
+    )
+    assert events.read_bytes().startswith(b"\xef\xbb\xbf")
+    result = replay(events)
+    assert result.returncode == 0
+    assert result.stderr == ""
     (row,) = rows(result.stdout)
     assert row["status"] == "RESOLVED" and row["outcome"] == "EARLY"
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -11,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from dossierflow.rules.catalog import Unit
 from dossierflow.schemas.facts import DossierFact
@@ -22,10 +28,12 @@ from dossierflow.reporting.report import (
     Figures,
     ReportError,
     build_report,
+    parse_date,
     render_text,
     report_csv,
     report_from_json,
     report_json,
+    report_period,
     run_report,
 )
 from dossierflow.store import Store, connect, migrate
@@ -287,7 +295,7 @@ def test_json_shape_csv_and_table() -> None:
     assert rows[-1]["unit_name"] == "TOTAL" and rows[-1]["received"] == "9"
     assert rows[0]["online_rate"] == "1.0"
     text = render_text(report, "vi")
-    assert "BÁO CÁO TÌNH HÌNH" in text and "đến hết ngày 31/03/2026" in text
+    assert "BÁO CÁO TÌNH HÌNH" in text and "từ ngày 01/03/2026 đến ngày 31/03/2026" in text
     assert "Cộng cấp xã" in text and "TỔNG CỘNG" in text and "Đối soát" in text
     english = render_text(report, "en")
     assert "On-time rate" in english and "66.67%" in english and "TOTAL" in english
@@ -309,3 +317,190 @@ def test_bad_parameters_say_which_and_why(kwargs: dict[str, str], message: str) 
 def test_period_must_be_forward() -> None:
     with pytest.raises(ReportError, match=r"--to \(2026-03-01\) must be after --from"):
         build_report({}, UNITS, TO - timedelta(days=31), FROM)
+
+
+def test_late_event_reissues_a_history_and_changes_the_outcome(store: Store) -> None:
+    """D20 was resolved while paused, so OVERDUE against its first deadline; a RESUMED that
+    arrives late restarts the clock (a new deadline) and re-issues the facts from its
+    position with a higher version: the outcome becomes EARLY, and on 11 March the dossier
+    was no longer overdue. D21's apology came before the period and must not count. D22 was
+    overdue on 11 March; its RESUMED on 12 March moved the deadline later, which must not
+    reach back."""
+    first = (
+        History("D20", "X2").received("2026-03-02 08:00", due="2026-03-10 17:00")
+        .add("SUPPLEMENT_REQUESTED", "2026-03-03 08:00")
+        .add("RESOLVED", "2026-03-12 09:00", outcome="OVERDUE")
+    )
+    late = (
+        History("D20", "X2").received("2026-03-02 08:00", due="2026-03-10 17:00")
+        .add("SUPPLEMENT_REQUESTED", "2026-03-03 08:00")
+        .add("RESUMED", "2026-03-05 14:00", status="OPEN", due_at=at("2026-03-13 17:00"))
+        .add("RESOLVED", "2026-03-12 09:00", outcome="EARLY")
+    )
+    other = (
+        History("D21", "X2").received("2026-02-20 08:00", due="2026-03-20 17:00")
+        .add("APOLOGY_ISSUED", "2026-02-25 08:00", rescheduled_due_at=at("2026-03-25 17:00"))
+        .add("RESOLVED", "2026-03-15 09:00", outcome="EARLY")
+    )
+    moved = (
+        History("D22", "X2").received("2026-03-02 08:00", due="2026-03-06 17:00")
+        .add("SUPPLEMENT_REQUESTED", "2026-03-04 08:00")
+        .add("RESUMED", "2026-03-12 08:00", status="OPEN", due_at=at("2026-03-20 17:00"))
+    )
+    march, ten_days = (FROM, TO), (FROM, date(2026, 3, 11))
+    common = {"carried_over": 1, "received": 2, "received_in_person": 2}
+    write(store, first.facts() + other.facts() + moved.facts())
+    assert run_report(store, UNITS, *march).total == figures(
+        **common, resolved_early=1, resolved_overdue=1, in_progress=1, in_progress_overdue=1)
+    assert run_report(store, UNITS, *ten_days).total == figures(
+        **common, in_progress=3, in_progress_overdue=2)
+
+    write(store, late.facts(version=4)[2:], first_offset=100)  # the worker re-issues from 2
+    after_march = figures(**common, resolved_early=2, in_progress=1, in_progress_overdue=1)
+    after_ten_days = figures(**common, in_progress=3, in_progress_overdue=1)
+    assert run_report(store, UNITS, *march).total == after_march
+    assert run_report(store, UNITS, *ten_days).total == after_ten_days
+    write(store, first.facts(), first_offset=200)  # a stale copy re-delivered afterwards
+    assert run_report(store, UNITS, *march).total == after_march
+    assert run_report(store, UNITS, *ten_days).total == after_ten_days
+
+
+def test_unknown_procedure_counts_dossiers_in_progress_at_the_end(store: Store) -> None:
+    unknown = [
+        *History("D30", "X1").received("2026-03-02 08:00", due="2026-03-10 17:00").facts(),
+        *History("D31", "X1").received("2026-03-03 08:00", due="2026-03-10 17:00")
+        .add("RESOLVED", "2026-03-04 08:00", outcome="EARLY").facts(),
+    ]
+    known = History("D32", "X1").received("2026-03-03 08:00", due="2026-03-10 17:00").facts()
+    write(store, [*(msgspec.structs.replace(f, procedure_unknown=True) for f in unknown), *known])
+    report = run_report(store, UNITS, FROM, TO)
+    assert report.total.unknown_procedure == 1  # D31 was resolved: no longer in progress
+    assert report.total.in_progress == 2
+
+
+# --- the period as people write it, and a table nobody has to guess at ----------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-06-30", date(2026, 6, 30)),
+        ("30/06/2026", date(2026, 6, 30)),
+        ("1/7/2026", date(2026, 7, 1)),
+    ],
+)
+def test_dates_in_iso_and_vietnamese_order(text: str, expected: date) -> None:
+    assert parse_date(text, "--from") == expected
+
+
+@pytest.mark.parametrize("text", ["30/06/26", "06/30/2026", "31/02/2026", "2026/06/30", "mai"])
+def test_a_bad_date_names_the_parameter_and_both_forms(text: str) -> None:
+    with pytest.raises(ReportError, match=r"--to .*: not a date; write YYYY-MM-DD or dd/mm/yyyy"):
+        parse_date(text, "--to")
+
+
+def test_to_is_exclusive_and_through_inclusive() -> None:
+    first_half = (date(2026, 1, 1), date(2026, 7, 1))
+    assert report_period("2026-01-01", "2026-07-01", None) == first_half
+    assert report_period("01/01/2026", None, "30/06/2026") == first_half
+    assert report_period("2026-03-05", None, "2026-03-05") == (date(2026, 3, 5), date(2026, 3, 6))
+
+
+@pytest.mark.parametrize(
+    ("end", "through", "message"),
+    [
+        ("2026-07-01", "2026-06-30", "give one of --to .* and --through"),
+        (None, None, "give one of --to .* and --through"),
+        (None, "2025-12-31", r"--through \(2025-12-31\) is before --from \(2026-01-01\)"),
+    ],
+)
+def test_the_end_of_the_period_is_given_once(
+    end: str | None, through: str | None, message: str
+) -> None:
+    with pytest.raises(ReportError, match=message):
+        report_period("2026-01-01", end, through)
+
+
+def test_the_heading_names_the_period_with_both_ends_included() -> None:
+    report = build_report({}, UNITS, date(2026, 1, 1), date(2026, 7, 1))
+    assert "Kỳ báo cáo: từ ngày 01/01/2026 đến ngày 30/06/2026" in render_text(report, "vi")
+    assert "Period: from 1 Jan 2026 to 30 Jun 2026 inclusive" in render_text(report, "en")
+
+
+LARGE = {
+    "X1": figures(
+        carried_over=1_234_567, received=2_345_678, received_online=1_500_001,
+        received_in_person=845_677, resolved_early=2_222_222, resolved_on_time=33_333,
+        resolved_overdue=44_444, withdrawn=5_555, stopped=666, in_progress=1_274_025,
+        in_progress_overdue=77_777, apologies=8_888,
+    ),
+    "X2": figures(received=63_512, received_online=40_333, received_in_person=23_179,
+                  resolved_overdue=1_000, in_progress=62_512),
+    "S": figures(received=3, received_online=1, received_in_person=2, resolved_early=3),
+    "H": figures(carried_over=98_765, in_progress=98_765, in_progress_overdue=12_345),
+}
+
+
+def _whole_figures(data: dict[str, Any], lang: str) -> list[str]:
+    """Every figure of the JSON report as a person reads it (Vietnamese: 1.234.567 and
+    63,51%; English: 1,234,567 and 63.51%), written out here independently of the renderer."""
+    out = []
+    for values in [*data["rows"], data["total"]]:
+        for key in REPORT_KEYS:
+            value = values[key]
+            if key.endswith("_rate"):
+                if value is not None:
+                    text = f"{value * 100:.2f}%"
+                    out.append(text.replace(".", ",") if lang == "vi" else text)
+            else:
+                text = f"{value:,}"
+                out.append(text.replace(",", ".") if lang == "vi" else text)
+    return out
+
+
+@pytest.mark.parametrize("width", [80, 100, 120, 240])
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_every_figure_appears_whole_at_any_width(width: int, lang: str) -> None:
+    report = build_report(LARGE, UNITS, FROM, TO)
+    text = render_text(report, lang, width=width)
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= width
+    numbers = re.findall(r"(?<![\w.,])[\d.,]+%?(?![\w.,%])", text)
+    for figure in _whole_figures(report_json(report), lang):
+        assert figure in numbers, f"{figure} is not whole in the {width}-column table"
+    assert "Đơn vị" in text or "Unit" in text
+
+
+def test_a_narrow_table_repeats_the_units_in_each_part() -> None:
+    report = build_report(LARGE, UNITS, FROM, TO)
+    text = render_text(report, "vi", width=80)
+    parts = text.count("TỔNG CỘNG")
+    assert parts >= 2  # the columns did not fit side by side
+    assert text.count("Sở Tư pháp") == parts
+
+
+def test_the_report_command_prints_a_whole_table_when_piped(tmp_path: Path) -> None:
+    opened = connect(f"chdb://{tmp_path / 'ch'}")
+    migrate(opened)
+    write(opened, all_facts())
+    opened.close()
+    command = [
+        sys.executable, "-m", "dossierflow.cli", "report", "--store", f"chdb://{tmp_path / 'ch'}",
+        "--sink-url", "http://127.0.0.1:9", "--from", "01/03/2026",
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    table = subprocess.run(
+        [*command, "--through", "31/03/2026"], capture_output=True, text=True, env=env,
+        timeout=120, check=False,
+    )
+    assert table.returncode == 0, table.stderr
+    assert "từ ngày 01/03/2026 đến ngày 31/03/2026" in table.stdout
+    assert max(len(line) for line in table.stdout.splitlines()) <= 80  # piped: 80 columns
+    data = subprocess.run(
+        [*command, "--to", "2026-04-01", "--format", "json"], capture_output=True, text=True,
+        env=env, timeout=120, check=False,
+    )
+    assert data.returncode == 0, data.stderr
+    numbers = re.findall(r"(?<![\w.,])[\d.,]+%?(?![\w.,%])", table.stdout)
+    for figure in _whole_figures(json.loads(data.stdout), "vi"):
+        assert figure in numbers

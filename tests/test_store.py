@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 TABLES = {
     "daily_rollup", "dossier_alerts", "dossier_facts", "dossier_state", "dossier_state_mv",
-    "schema_migrations",
+    "schema_migrations", "dossier_milestones", "dossier_milestones_mv",
+    "bi_dossiers", "bi_daily", "bi_period_report", "bi_alerts",
 }
 
 

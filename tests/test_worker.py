@@ -14,12 +14,12 @@ import pytest
 from dossierflow.rules.catalog import load_catalog
 
 from dossierflow.replay import read_events, replay, summary
+from tests.fixtures import WORKED_EXAMPLES
 from tests.worker_process import WorkerTopics, free_port, running_worker, start_worker, stop_worker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-EXAMPLES = SHARED / "examples" / "worked-examples.jsonl"
+EXAMPLES = WORKED_EXAMPLES
 
 
 def _in_time_order(path: Path) -> list[bytes]:

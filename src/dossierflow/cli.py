@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "dossierflow.commands.report",
     "dossierflow.commands.sink",
     "dossierflow.commands.demo",
+    "dossierflow.commands.notify",
 )
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.evaluation import Evaluation, evaluate
-from dossierflow.schemas.event import DossierEvent, InvalidEvent, decode_event
+from dossierflow.schemas.event import DossierEvent, InvalidEvent, decode_event, file_lines
 
 PROGRESS_MIN_BYTES = 5_000_000
 """Files smaller than this replay too fast for a progress bar to help."""
@@ -36,7 +36,7 @@ def read_events(path: Path, on_bad_line: Callable[[int, str], None]) -> EventFil
     result = EventFile()
     size = path.stat().st_size
     with path.open("rb") as stream, _progress(size) as advance:
-        for number, line in enumerate(stream, start=1):
+        for number, line in enumerate(file_lines(stream), start=1):
             advance(len(line))
             if not line.strip():
                 continue
@@ -105,9 +105,10 @@ def _time(value: datetime | None) -> str | None:
 
 
 def summary(evaluation: Evaluation, clock: datetime) -> dict[str, Any]:
-    """The replay output of one dossier, with exactly the keys the contract fixes."""
+    """The replay output of one dossier, with exactly the keys the contract fixes, and
+    `procedure_unknown: true` after them for a dossier whose procedure has no deadline."""
     state = evaluation.state
-    return {
+    row = {
         "dossier_id": state.dossier_id,
         "status": state.status.value,
         "unit_code": state.unit_code,
@@ -121,6 +122,16 @@ def summary(evaluation: Evaluation, clock: datetime) -> dict[str, Any]:
         "overdue": evaluation.overdue,
         "alerts": [{"kind": a.kind.value, "at": a.at.isoformat()} for a in evaluation.alerts],
     }
+    if state.procedure_unknown:
+        row["procedure_unknown"] = True
+    return row
+
+
+def unknown_procedures(evaluations: Iterable[Evaluation]) -> Counter[str]:
+    """Dossiers without a deadline because their procedure is not in the catalogue, by code."""
+    return Counter(
+        e.state.procedure_code or "" for e in evaluations if e.state.procedure_unknown
+    )
 
 
 def write_jsonl(rows: Iterator[dict[str, Any]], out: IO[str]) -> int:

@@ -23,9 +23,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import clickhouse_connect
-from clickhouse_connect.driver.exceptions import ClickHouseError
-
 URL_ENV = "DOSSIERFLOW_CLICKHOUSE_URL"
 DEFAULT_CHDB_DIR = Path(".dossierflow") / "clickhouse"
 DEFAULT_DATABASE = "dossierflow"
@@ -148,6 +145,10 @@ def connect(url: str | None = None, *, connect_timeout: float = 10.0) -> Store:
     unqualified table names; `migrate` creates it otherwise.
     """
     parsed = parse_store_url(url or default_url())
+    # Imported here: commands that never open the store should not pay for the driver.
+    import clickhouse_connect
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
     try:
         if parsed.kind == "chdb":
             assert parsed.path is not None

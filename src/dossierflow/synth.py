@@ -4,7 +4,10 @@
 `occurred_at`, except a small share that arrives late (hours to days after it occurred) and
 a small share sent twice. Dossiers mix channels, procedures and units of the catalogue,
 transfers, pauses of both kinds, apologies (sometimes a forbidden second one), withdrawals,
-stops and refusals at intake. The same seed and count always give the same events.
+stops and refusals at intake. Only units that exist on a dossier's day receive it (a unit
+dissolved on 30/6/2025 receives nothing after), and nothing happens from `today` on: the
+history is what a data centre could hold today. The same seed, count, start, days and today
+always give the same events.
 
     python -m dossierflow.synth --count 1000000 --seed 1 --out events.jsonl
 """
@@ -15,13 +18,13 @@ import argparse
 import random
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from dossierflow.rules.catalog import Catalog, load_catalog
+from dossierflow.rules.catalog import Catalog, Unit, load_catalog
 
 _TZ = timezone(timedelta(hours=7))
 _HOUR = 3600
@@ -68,6 +71,24 @@ def _in_office(rng: random.Random, at: int) -> int:
 
 def _office_time(rng: random.Random, day_start: int) -> int:
     return day_start + rng.randrange(_OFFICE_START, _OFFICE_END, 60)
+
+
+class _ReceivingUnits:
+    """The communes and departments that exist on a day (units may have been dissolved)."""
+
+    def __init__(self, units: list[Unit]) -> None:
+        self._units = units
+        self._by_day: dict[date, tuple[list[str], list[str]]] = {}
+
+    def on(self, day: date) -> tuple[list[str], list[str]]:
+        found = self._by_day.get(day)
+        if found is None:
+            levels = {u.code: u.level for u in self._units if u.exists_on(day)}
+            communes = sorted(c for c, level in levels.items() if level == "commune")
+            communes = communes or sorted(levels)
+            departments = sorted(c for c, level in levels.items() if level == "department")
+            found = self._by_day[day] = (communes, departments or communes)
+        return found
 
 
 def _history(
@@ -148,28 +169,43 @@ def generate_events(
     catalog: Catalog | None = None,
     start: datetime = DEFAULT_START,
     days: int = 365,
+    today: date | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """`count` events of realistic histories, in arrival order (see the module doc)."""
+    """`count` events of realistic histories, in arrival order (see the module doc).
+
+    Dossiers are received on the working days of `days` days from `start` that come before
+    `today` (default: the machine's date); events that would happen on `today` or later are
+    not generated, so such dossiers are still open, as they would be.
+    """
     rng = random.Random(seed)
     catalog = catalog or load_catalog()
     procedures = sorted(catalog.procedures)
-    levels = {u.code: u.level for u in catalog.units.values()}
-    communes = sorted(c for c, level in levels.items() if level == "commune") or sorted(levels)
-    departments = sorted(c for c, level in levels.items() if level == "department") or communes
+    receiving = _ReceivingUnits(list(catalog.units.values()))
     calendar = catalog.calendar
+    today = today or date.today()
+    history_end = int(datetime.combine(today, time(), _TZ).timestamp())
     origin = int(start.timestamp()) - int(start.timestamp() + 7 * _HOUR) % _DAY
+    days_from_start = [(start + timedelta(days=n)).date() for n in range(days)]
     working_days = [
-        origin + n * _DAY
-        for n in range(days)
-        if calendar.is_working_day((start + timedelta(days=n)).date())
+        (origin + n * _DAY, day)
+        for n, day in enumerate(days_from_start)
+        if day < today and calendar.is_working_day(day)
     ]
+    if not working_days:
+        raise ValueError(
+            f"no working day from {start.date().isoformat()} for {days} days before today "
+            f"({today.isoformat()}): choose an earlier start"
+        )
     # (arrival, tiebreak, occurred_at, dossier number, index in dossier, type, fields)
     queue: list[tuple[int, int, int, int, int, str, dict[str, Any]]] = []
     number = 0
     while len(queue) < count:
-        history = _history(rng, rng.choice(working_days), procedures, communes, departments)
+        received_day, day = rng.choice(working_days)
+        communes, departments = receiving.on(day)
+        history = _history(rng, received_day, procedures, communes, departments)
         with_sequence = rng.random() < 0.7
-        for index, (at, kind, fields) in enumerate(history.events):
+        happened = [event for event in history.events if event[0] < history_end]
+        for index, (at, kind, fields) in enumerate(happened):
             if with_sequence:
                 fields["sequence"] = index
             arrival = at
@@ -206,12 +242,12 @@ def generate_lines(count: int, seed: int = 0, **options: Any) -> Iterator[bytes]
         yield encode(event) + b"\n"
 
 
-def write_jsonl(path: Path, count: int, seed: int = 0) -> int:
+def write_jsonl(path: Path, count: int, seed: int = 0, **options: Any) -> int:
     """Write `count` events to `path`; returns the number of bytes written."""
     size = 0
     with path.open("wb") as out:
         batch: list[bytes] = []
-        for line in generate_lines(count, seed):
+        for line in generate_lines(count, seed, **options):
             batch.append(line)
             if len(batch) >= 10_000:
                 size += out.write(b"".join(batch))
@@ -225,13 +261,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dossierflow.synth", description=__doc__)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--start",
+        type=date.fromisoformat,
+        default=DEFAULT_START.date(),
+        help=f"first day of the history (default {DEFAULT_START.date().isoformat()})",
+    )
+    parser.add_argument("--days", type=int, default=365, help="days of history (365)")
+    parser.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        help="the history ends before this day (default: the machine's date)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    if args.out:
-        write_jsonl(args.out, args.count, args.seed)
-    else:
-        for line in generate_lines(args.count, args.seed):
-            sys.stdout.buffer.write(line)
+    options = {
+        "start": datetime.combine(args.start, time(), _TZ),
+        "days": args.days,
+        "today": args.today,
+    }
+    try:
+        if args.out:
+            write_jsonl(args.out, args.count, args.seed, **options)
+        else:
+            for line in generate_lines(args.count, args.seed, **options):
+                sys.stdout.buffer.write(line)
+    except ValueError as exc:
+        parser.error(str(exc))
     return 0
 
 

@@ -1,0 +1,1 @@
+"""One module per `dossierflow` sub-command, each exposing `add_commands(subparsers)`."""

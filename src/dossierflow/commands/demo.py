@@ -43,9 +43,11 @@ def _default_store(directory: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from dossierflow.backfill import backfill
     from dossierflow.replay import read_events, replay, summary
-    from dossierflow.reporting.report import render, run_report
+    from dossierflow.reporting.report import report_table, run_report
     from dossierflow.rules.catalog import load_catalog
     from dossierflow.sinks.clickhouse import ClickHouseSink
     from dossierflow.store import StoreError, connect, migrate
@@ -53,7 +55,12 @@ def run(args: argparse.Namespace) -> int:
 
     args.dir.mkdir(parents=True, exist_ok=True)
     events_path = args.dir / "events.jsonl"
-    write_jsonl(events_path, args.events, args.seed)
+    today = date.today()
+    try:
+        write_jsonl(events_path, args.events, args.seed, today=today)
+    except ValueError as exc:
+        print(f"dossierflow demo: {exc}", file=sys.stderr)
+        return 2
     catalog = load_catalog()
     events = read_events(
         events_path, lambda n, reason: print(f"line {n}: {reason}", file=sys.stderr)
@@ -75,10 +82,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"stored {stored.facts} facts and {stored.alerts} alerts in {store.url.display}")
         period_from = DEFAULT_START.date()
         period_to = period_from + timedelta(days=91)
-        report = run_report(store, catalog.units, period_from, min(period_to, date.today()))
+        report = run_report(store, catalog.units, period_from, min(period_to, today))
         store.close()
     except StoreError as exc:
         print(f"dossierflow demo: {exc}", file=sys.stderr)
         return 1
-    print(render(report, "table", args.lang))
+    Console().print(report_table(report, args.lang))  # laid out for this terminal
     return 0

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 DEFAULT_SINK_HTTP_PORT = 8686
+SINK_URL_ENV = "DOSSIERFLOW_SINK_URL"
+"""Where the sink answers HTTP: the sink listens there and `report` asks there."""
+
+
+def sink_url(given: str | None) -> str:
+    """`given` (an option), else $DOSSIERFLOW_SINK_URL, else the sink's default address."""
+    return (given or os.environ.get(SINK_URL_ENV) or "").strip() or (
+        f"http://127.0.0.1:{DEFAULT_SINK_HTTP_PORT}"
+    )
 
 
 def add_store_option(parser: argparse.ArgumentParser) -> None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-BOOTSTRAP_ENV = "DOSSIERFLOW_KAFKA_BOOTSTRAP"
+BOOTSTRAP_ENV = "DOSSIERFLOW_BOOTSTRAP"  # the same variable as the worker and the sink
 TOPIC_ENV = "DOSSIERFLOW_EVENTS_TOPIC"
 DEFAULT_BOOTSTRAP = "localhost:9092"
 DEFAULT_TOPIC = "dossier-events"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dossierflow.replay import read_events, replay, summary, write_jsonl
+from dossierflow.replay import read_events, replay, summary, unknown_procedures, write_jsonl
 from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import Catalog, load_catalog
 from dossierflow.rules.evaluation import Evaluation
@@ -69,9 +70,24 @@ def run(args: argparse.Namespace) -> int:
         return 0 if not events.bad_lines else 1
     evaluations = list(replay(events, catalog, clock))
     write_jsonl((summary(e, clock) for e in evaluations), sys.stdout)
+    _warn_unknown_procedures(unknown_procedures(evaluations), args.catalog)
     if args.store:
         return _store(args, evaluations, catalog)
     return 0
+
+
+def _warn_unknown_procedures(by_code: Counter[str], catalog: Path | None) -> None:
+    if not by_code:
+        return
+    codes = ", ".join(f"{code or '(none)'} ({count})" for code, count in by_code.most_common())
+    dossiers = "1 dossier has" if by_code.total() == 1 else f"{by_code.total()} dossiers have"
+    print(
+        f"dossierflow replay: warning: {dossiers} no deadline and no "
+        f"alert because their procedure is not in the catalogue "
+        f"({catalog or 'the shipped sample'}): {codes}; add these procedure codes with their "
+        f"processing_time to the catalogue (--catalog) and replay again",
+        file=sys.stderr,
+    )
 
 
 def _store(args: argparse.Namespace, evaluations: list[Evaluation], catalog: Catalog) -> int:

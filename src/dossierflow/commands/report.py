@@ -9,13 +9,18 @@ same store) and otherwise opens the store itself; when neither works it says why
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import DEFAULT_SINK_HTTP_PORT, add_store_option, fail
+from dossierflow.commands.options import (
+    DEFAULT_SINK_HTTP_PORT,
+    SINK_URL_ENV,
+    add_store_option,
+    fail,
+    sink_url,
+)
 from dossierflow.reporting.report import LANGS
 
 if TYPE_CHECKING:
@@ -24,17 +29,39 @@ if TYPE_CHECKING:
     from dossierflow.reporting.report import Report
     from dossierflow.rules.catalog import Unit
 
-SINK_URL_ENV = "DOSSIERFLOW_SINK_URL"
-
 
 def add_commands(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "report",
         help="the period report per receiving unit, with a province total",
-        description="The period report of DOMAIN.md for [FROM 00:00, TO 00:00), local time.",
+        description="The period report for the days from --from up to --to (excluded) or "
+        "through --through (included), local time. Dates are YYYY-MM-DD or dd/mm/yyyy. "
+        "These name the same first half of 2026: `--from 2026-01-01 --to 2026-07-01` and "
+        "`--from 01/01/2026 --through 30/06/2026`; the table's heading says "
+        "'từ ngày 01/01/2026 đến ngày 30/06/2026', both days included. The table fits the "
+        "terminal's width, splitting its columns into several tables when needed (set "
+        "COLUMNS to choose the width when the output is piped; 80 otherwise).",
     )
-    p.add_argument("--from", dest="period_from", required=True, metavar="DATE")
-    p.add_argument("--to", dest="period_to", required=True, metavar="DATE")
+    p.add_argument(
+        "--from",
+        dest="period_from",
+        required=True,
+        metavar="DATE",
+        help="first day of the period (included)",
+    )
+    end = p.add_mutually_exclusive_group(required=True)
+    end.add_argument(
+        "--to",
+        dest="period_to",
+        metavar="DATE",
+        help="the day after the period (excluded): --to 2026-07-01 ends on 30 June",
+    )
+    end.add_argument(
+        "--through",
+        dest="period_through",
+        metavar="DATE",
+        help="last day of the period (included): --through 30/06/2026",
+    )
     scope = p.add_mutually_exclusive_group()
     scope.add_argument("--unit", metavar="CODE", help="this unit and the units below it")
     scope.add_argument("--level", metavar="LEVEL", help="the units of one level")
@@ -44,7 +71,7 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument(
         "--sink-url",
         metavar="URL",
-        help="HTTP endpoint of a running `dossierflow sink` (default: $DOSSIERFLOW_SINK_URL, "
+        help=f"HTTP endpoint of a running `dossierflow sink` (default: ${SINK_URL_ENV}, "
         f"else http://127.0.0.1:{DEFAULT_SINK_HTTP_PORT})",
     )
     add_store_option(p)
@@ -53,22 +80,21 @@ def add_commands(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dossierflow.reporting.client import fetch_from_sink
-    from dossierflow.reporting.report import ReportError, parse_date, render, report_table
+    from dossierflow.reporting.report import ReportError, render, report_period, report_table
     from dossierflow.rules.catalog import load_catalog
     from dossierflow.store import StoreError, default_url, parse_store_url
 
     try:
-        period_from = parse_date(args.period_from, "--from")
-        period_to = parse_date(args.period_to, "--to")
+        period_from, period_to = report_period(
+            args.period_from, args.period_to, args.period_through
+        )
         store_url = parse_store_url(args.store or default_url())
         units = load_catalog(args.catalog).units
     except (ReportError, StoreError) as exc:
         return fail("report", str(exc))
     except (OSError, ValueError) as exc:
         return fail("report", f"catalogue: {exc}")
-    sink_url = (args.sink_url or os.environ.get(SINK_URL_ENV) or "").strip() or (
-        f"http://127.0.0.1:{DEFAULT_SINK_HTTP_PORT}"
-    )
+    sink = sink_url(args.sink_url)
     params = {"from": period_from.isoformat(), "to": period_to.isoformat()}
     if args.unit:
         params["unit"] = args.unit
@@ -78,15 +104,15 @@ def run(args: argparse.Namespace) -> int:
         report = None
         sink_problem = ""
         if store_url.kind == "chdb":
-            report, sink_problem = fetch_from_sink(sink_url, store_url.display, params)
+            report, sink_problem = fetch_from_sink(sink, store_url.display, params)
         if report is None:
-            report = _report_directly(args, units, period_from, period_to, sink_url, sink_problem)
+            report = _report_directly(args, units, period_from, period_to, sink, sink_problem)
     except (ReportError, StoreError) as exc:
         return fail("report", str(exc))
     if args.format == "table":
         from rich.console import Console
 
-        Console(width=max(160, Console().width)).print(report_table(report, args.lang))
+        Console().print(report_table(report, args.lang))
     else:
         sys.stdout.write(render(report, args.format, args.lang))
     if report.violations:

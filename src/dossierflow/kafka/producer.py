@@ -25,7 +25,7 @@ from rich.progress import (
 )
 
 from dossierflow.kafka.security import KafkaSecurity
-from dossierflow.schemas.event import InvalidEvent, decode_event
+from dossierflow.schemas.event import InvalidEvent, decode_event, file_lines
 
 
 @dataclass(frozen=True)
@@ -131,9 +131,8 @@ def produce_file(
             progress_bar.start()
             task = progress_bar.add_task(f"{path.name} → {topic}", total=total, events=0)
         with path.open("rb") as source:
-            for lineno, raw in enumerate(source, start=1):
+            for lineno, raw in enumerate(file_lines(source), start=1):
                 lines = lineno
-                bytes_read += len(raw)
                 line = raw.rstrip(b"\r\n")
                 if line.strip():
                     try:
@@ -147,7 +146,8 @@ def produce_file(
                         future.add_errback(on_error(lineno))
                         published += 1
                 if progress_bar is not None and task is not None and lineno % 2000 == 0:
-                    progress_bar.update(task, completed=bytes_read, events=published)
+                    progress_bar.update(task, completed=source.tell(), events=published)
+            bytes_read = source.tell()
         producer.flush()
         if progress_bar is not None and task is not None:
             progress_bar.update(task, completed=bytes_read, events=published)

@@ -1,18 +1,21 @@
-"""`GET /report` over HTTP: the period report from the store a process holds open.
+"""The reporting HTTP app: `GET /report` and the built-in dashboard.
 
 chDB lets one process open a data directory, so the process that owns the store (the sink)
-serves the report for everyone else.
+serves the report and the dashboard for everyone else. Both read the store through one
+`QueryRunner`, so their queries never run on the store's client at the same time.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 
 from aiohttp import web
 
-from dossierflow.reporting.report import ReportError, parse_date, render, run_report
-from dossierflow.rules.catalog import Unit
+from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
+from dossierflow.reporting.report import LOCAL, ReportError, render, report_period, run_report
+from dossierflow.reporting.runner import QueryRunner
+from dossierflow.rules.catalog import Catalog, Unit
 from dossierflow.store import Store, StoreError
 
 CONTENT_TYPES = {
@@ -22,33 +25,47 @@ CONTENT_TYPES = {
 }
 
 
+def local_now() -> datetime:
+    return datetime.now(LOCAL)
+
+
+def add_reporting_routes(
+    app: web.Application,
+    report_store: Store,
+    catalog: Catalog,
+    clock: Callable[[], datetime] = local_now,
+) -> None:
+    """`GET /report` and the dashboard (`/dashboard`, `/api/...`) over `report_store`."""
+    runner = QueryRunner(report_store)
+    app.router.add_get("/report", report_handler(runner, catalog.units))
+    add_dashboard_routes(app, runner, catalog, clock)
+
+
 def report_handler(
-    report_store: Store, units: Mapping[str, Unit]
+    runner: QueryRunner, units: Mapping[str, Unit]
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """The aiohttp handler of `GET /report` over `report_store`."""
-    lock = asyncio.Lock()
+    """The aiohttp handler of `GET /report`."""
 
     async def report(request: web.Request) -> web.Response:
         query = request.query
         fmt = query.get("format", "json")
         lang = query.get("lang", "vi")
         try:
-            if "from" not in query or "to" not in query:
-                raise ReportError("from and to are required (YYYY-MM-DD)")
-            period_from = parse_date(query["from"], "from")
-            period_to = parse_date(query["to"], "to")
+            if "from" not in query:
+                raise ReportError("from is required (YYYY-MM-DD or dd/mm/yyyy)")
+            period_from, period_to = report_period(
+                query["from"], query.get("to"), query.get("through"), prefix=""
+            )
             if fmt not in CONTENT_TYPES:
                 raise ReportError(f"format {fmt!r}: use one of json, csv, table")
-            async with lock:  # one client, one query at a time
-                result = await asyncio.to_thread(
-                    run_report,
-                    report_store,
-                    units,
-                    period_from,
-                    period_to,
-                    unit=query.get("unit") or None,
-                    level=query.get("level") or None,
-                )
+            result = await runner.run(
+                run_report,
+                units,
+                period_from,
+                period_to,
+                unit=query.get("unit") or None,
+                level=query.get("level") or None,
+            )
             text = render(result, fmt, lang)
         except ReportError as exc:
             return web.json_response({"error": str(exc)}, status=400)

@@ -5,13 +5,16 @@ touch the store; choosing rows, totals, rates, the reconciliation check and the 
 printed-table renderings are pure functions of the figures and the unit catalogue.
 
 How the figures are derived. The facts table holds, per event, the dossier's state right after
-it, and `position` orders a dossier's history. So the state of a dossier *as of* an instant T
-is the fact with the highest position among those with `occurred_at < T`. The query takes the
-state as of `to` from the de-duplicated facts (FINAL) and reads everything off it: a dossier
-received before `to` is either closed (`closed_at`, with how it ended: resolved with an outcome,
-withdrawn, stopped) or still in progress at `to`; `due_at` is the one known at `to`. A dossier
-received before `from` and not closed before `from` was open at `from` (carried over). Each
-dossier counts for its receiving unit (`unit_code`).
+it, and `position` orders a dossier's history; the state of a dossier *as of* an instant T is
+the fact with the highest position among those with `occurred_at < T`. Folding every fact per
+dossier is what made this slow, so the query reads one row per dossier instead (`dossier_state`,
+the last fact of the newest history): the milestones the report needs are fixed once set, so
+received before T means `received_at < T`, closed before T means `closed_at < T`, with the same
+ending and outcome. What moves is the deadline (RESUMED) and when apologies were issued; both
+come from `dossier_milestones`, looked up only for dossiers that resumed since `to` and for
+apologies in the period. A dossier received before `from` and not closed before `from` was
+open at `from` (carried over). Each dossier counts for its receiving unit (`unit_code`).
+docs/bi.md says why this stays exact under re-delivery, re-issued histories and crashes.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rich import box
-from rich.console import Console, Group
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
@@ -55,6 +59,8 @@ class Figures:
     in_progress: int = 0
     in_progress_overdue: int = 0
     apologies: int = 0
+    unknown_procedure: int = 0
+    """In progress at `to` with a procedure the catalogue does not know (deadline unchecked)."""
 
     def __add__(self, other: Figures) -> Figures:
         return Figures(*(getattr(self, k) + getattr(other, k) for k in COUNT_KEYS))
@@ -133,55 +139,14 @@ class ReportError(ValueError):
 
 # --- the query (the imperative part) --------------------------------------------------
 
-REPORT_SQL = """
-WITH
-    toDateTime64({from:String}, 3, 'Asia/Ho_Chi_Minh') AS p_from,
-    toDateTime64({to:String}, 3, 'Asia/Ho_Chi_Minh') AS p_to
-SELECT
-    ifNull(unit_code, '') AS unit,
-    countIf(received_at < p_from AND (closed_at IS NULL OR closed_at >= p_from)) AS carried_over,
-    countIf(received_at >= p_from) AS received,
-    countIf(received_at >= p_from AND channel = 'ONLINE') AS received_online,
-    countIf(received_at >= p_from AND channel = 'IN_PERSON') AS received_in_person,
-    countIf(received_at >= p_from AND channel = 'POSTAL') AS received_postal,
-    countIf(closed_at >= p_from AND resolved AND outcome = 'EARLY') AS resolved_early,
-    countIf(closed_at >= p_from AND resolved AND outcome = 'ON_TIME') AS resolved_on_time,
-    countIf(closed_at >= p_from AND resolved AND outcome = 'OVERDUE') AS resolved_overdue,
-    countIf(closed_at >= p_from AND status = 'WITHDRAWN') AS withdrawn,
-    countIf(closed_at >= p_from AND status = 'STOPPED') AS stopped,
-    countIf(closed_at IS NULL) AS in_progress,
-    countIf(closed_at IS NULL AND toDate(due_at) < toDate(p_to)) AS in_progress_overdue,
-    sum(apologies_in_period) AS apologies
-FROM
-(
-    SELECT
-        tupleElement(s, 1) AS status,
-        tupleElement(s, 2) AS unit_code,
-        tupleElement(s, 3) AS channel,
-        tupleElement(s, 4) AS received_at,
-        tupleElement(s, 5) AS due_at,
-        tupleElement(s, 6) AS closed_at,
-        tupleElement(s, 7) AS outcome,
-        status IN ('RESOLVED', 'RETURNED') AS resolved,
-        apologies_in_period
-    FROM
-    (
-        SELECT
-            dossier_id,
-            argMax(
-                (status, unit_code, channel, received_at, due_at, closed_at, outcome),
-                (position, version)
-            ) AS s,
-            countIf(type = 'APOLOGY_ISSUED' AND occurred_at >= p_from) AS apologies_in_period
-        FROM dossier_facts FINAL
-        WHERE occurred_at < p_to
-        GROUP BY dossier_id
-    )
-)
-WHERE received_at IS NOT NULL
-GROUP BY unit
+REPORT_SQL = f"""
+SELECT unit_code, {", ".join(COUNT_KEYS)}
+FROM bi_period_report(period_from = {{period_from:String}}, period_to = {{period_to:String}})
 """
-"""Per receiving unit, the integer keys of the report for [from, to) (local midnights)."""
+"""Per receiving unit, the integer keys of the report for [from, to) (local midnights).
+
+The figures come from the `bi_period_report` view (schemas/clickhouse/007_bi_views.sql), the
+same one BI tools read, so the report and the dashboards cannot disagree."""
 
 
 def period_bounds(period_from: date, period_to: date) -> tuple[datetime, datetime]:
@@ -203,8 +168,8 @@ def fetch_figures(store: Store, period_from: date, period_to: date) -> dict[str,
     result = store.client.query(
         REPORT_SQL,
         parameters={
-            "from": start.strftime("%Y-%m-%d %H:%M:%S"),
-            "to": end.strftime("%Y-%m-%d %H:%M:%S"),
+            "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
+            "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
         },
     )
     return {str(row[0]): Figures(*(int(v) for v in row[1:])) for row in result.result_rows}
@@ -323,7 +288,7 @@ def report_from_json(data: Mapping[str, Any]) -> Report:
 LABELS: dict[str, dict[str, str]] = {
     "vi": {
         "title": "BÁO CÁO TÌNH HÌNH, KẾT QUẢ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH",
-        "period": "Kỳ báo cáo: từ ngày {start} đến hết ngày {end}",
+        "period": "Kỳ báo cáo: từ ngày {start} đến ngày {end}",
         "no": "STT",
         "unit_code": "Mã đơn vị",
         "unit_name": "Đơn vị",
@@ -341,6 +306,7 @@ LABELS: dict[str, dict[str, str]] = {
         "in_progress": "Đang giải quyết",
         "in_progress_overdue": "Trong đó quá hạn",
         "apologies": "Văn bản xin lỗi",
+        "unknown_procedure": "Thủ tục ngoài danh mục",
         "on_time_rate": "Tỷ lệ đúng hạn",
         "online_rate": "Tỷ lệ trực tuyến",
         "subtotal": "Cộng {level}",
@@ -352,7 +318,7 @@ LABELS: dict[str, dict[str, str]] = {
     },
     "en": {
         "title": "ADMINISTRATIVE PROCEDURE DOSSIERS: PERIOD REPORT",
-        "period": "Period: {start} to {end} inclusive",
+        "period": "Period: from {start} to {end} inclusive",
         "no": "No.",
         "unit_code": "Unit code",
         "unit_name": "Unit",
@@ -370,6 +336,7 @@ LABELS: dict[str, dict[str, str]] = {
         "in_progress": "In progress",
         "in_progress_overdue": "of which overdue",
         "apologies": "Apologies",
+        "unknown_procedure": "Unknown procedure",
         "on_time_rate": "On-time rate",
         "online_rate": "Online rate",
         "subtotal": "Subtotal {level}",
@@ -416,7 +383,7 @@ def format_rate(rate: float | None, lang: str) -> str:
     return text.replace(".", ",") if lang == "vi" else text
 
 
-def _format_count(value: int, lang: str) -> str:
+def format_count(value: int, lang: str) -> str:
     text = f"{value:,}"
     return text.replace(",", ".") if lang == "vi" else text
 
@@ -444,39 +411,48 @@ def _csv_values(values: Mapping[str, int | float | None]) -> list[str]:
 # --- the printed table ----------------------------------------------------------------
 
 
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def period_heading(report: Report, lang: str) -> str:
+    """The period with both ends included, as reports name it: `[from, to)` ends the day
+    before `to` ("từ ngày 01/01/2026 đến ngày 30/06/2026", "from 1 Jan 2026 to 30 Jun 2026
+    inclusive")."""
+    last_day = report.period_to - timedelta(days=1)
+    if lang == "vi":
+        start, end = report.period_from.strftime("%d/%m/%Y"), last_day.strftime("%d/%m/%Y")
+    else:
+        start, end = (
+            f"{d.day} {MONTHS_EN[d.month - 1]} {d.year}" for d in (report.period_from, last_day)
+        )
+    return _labels(lang)["period"].format(start=start, end=end)
+
+
 def report_table(report: Report, lang: str = "vi") -> Group:
     """A renderable laid out like a provincial office's printed report: units grouped by
-    level with a subtotal per level, a grand total, and the reconciliation verdict."""
+    level with a subtotal per level, a grand total, and the reconciliation verdict. The
+    columns fit the console it is printed on (see `FittedTable`)."""
     labels = _labels(lang)
-    last_day = report.period_to - timedelta(days=1)
-    fmt = "%d/%m/%Y" if lang == "vi" else "%Y-%m-%d"
     title = Text(labels["title"], style="bold", justify="center")
-    period = Text(
-        labels["period"].format(
-            start=report.period_from.strftime(fmt), end=last_day.strftime(fmt)
-        ),
-        justify="center",
-    )
-    table = Table(box=box.SQUARE, show_lines=False, header_style="bold")
-    table.add_column(labels["no"], justify="right")
-    table.add_column(labels["unit_name"], no_wrap=True)
-    for key in REPORT_KEYS:
-        table.add_column(labels[key], justify="right")
+    period = Text(period_heading(report, lang), justify="center")
+    rows: list[tuple[str, str, list[str], str]] = []
     levels: dict[str, list[ReportRow]] = {}
     for row in report.rows:
         levels.setdefault(row.level, []).append(row)
     number = 0
-    for lvl, rows in levels.items():
-        for row in rows:
+    for lvl, level_rows in levels.items():
+        for row in level_rows:
             number += 1
-            table.add_row(str(number), row.unit_name, *_cells(row.figures, lang))
-        if len(levels) > 1 and len(rows) > 1:
+            rows.append((str(number), row.unit_name, _cells(row.figures, lang), ""))
+        if len(levels) > 1 and len(level_rows) > 1:
             subtotal = labels["subtotal"].format(level=level_name(lvl, lang))
-            table.add_row(
-                "", subtotal, *_cells(sum_figures(r.figures for r in rows), lang), style="italic"
-            )
-        table.add_section()
-    table.add_row("", labels["total"], *_cells(report.total, lang), style="bold")
+            figures = _cells(sum_figures(r.figures for r in level_rows), lang)
+            rows.append(("", subtotal, figures, "italic"))
+        rows.append(("", "", [], "section"))
+    rows.append(("", labels["total"], _cells(report.total, lang), "bold"))
+    table = FittedTable(
+        (labels["no"], labels["unit_name"]), [labels[k] for k in REPORT_KEYS], rows
+    )
     parts: list[Any] = [title, period, table]
     if not report.rows:
         parts.append(Text(labels["empty"]))
@@ -489,10 +465,95 @@ def report_table(report: Report, lang: str = "vi") -> Group:
     return Group(*parts)
 
 
+UNIT_NAME_MIN_WIDTH = 16
+"""Below this a unit's name wraps onto more lines than a reader follows comfortably."""
+
+
+class FittedTable:
+    """The report's table laid out for the width of the console it is printed on.
+
+    A figure is never cut: each figure column is as wide as its widest figure (its header
+    wraps within it), and when the columns do not fit the width side by side they are split
+    into several tables one under the other, each repeating the row number and the unit, as a
+    wide report is printed on narrow paper. Widths are fixed here rather than left to rich,
+    whose last resort for a table wider than the console is to shorten every column with
+    an ellipsis ("1.2…").
+    """
+
+    def __init__(
+        self,
+        row_headers: tuple[str, str],
+        headers: list[str],
+        rows: list[tuple[str, str, list[str], str]],
+    ) -> None:
+        self.row_headers = row_headers
+        self.headers = headers
+        self.rows = rows  # (number, unit name, figures, style); style "section" is a rule
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for columns, widths in self._layout(options.max_width):
+            yield self._table(columns, widths)
+
+    def _figure_width(self, column: int) -> int:
+        figures = [cell_len(r[2][column]) for r in self.rows if r[2]]
+        return max([_longest_word(self.headers[column]), *figures])
+
+    def _layout(self, max_width: int) -> list[tuple[list[int], list[int]]]:
+        """Groups of figure columns and the widths of all columns of each table."""
+        number_width = max(cell_len(self.row_headers[0]), *(cell_len(r[0]) for r in self.rows))
+        names = [self.row_headers[1], *(r[1] for r in self.rows)]
+        name_full = max(cell_len(n) for n in names)
+        name_width = min(name_full, max(UNIT_NAME_MIN_WIDTH, *(_longest_word(n) for n in names)))
+        # Each column adds its padding (1 + 1) and one border; the table adds one border.
+        fixed = 1 + (number_width + 3) + (name_width + 3)
+        groups: list[list[int]] = [[]]
+        used = fixed
+        for column in range(len(self.headers)):
+            need = self._figure_width(column) + 3
+            if groups[-1] and used + need > max_width:
+                groups.append([])
+                used = fixed
+            groups[-1].append(column)
+            used += need
+        layout = []
+        for group in groups:
+            widths = [number_width, name_width, *(self._figure_width(c) for c in group)]
+            wants = [number_width, name_full, *(cell_len(self.headers[c]) for c in group)]
+            spare = max_width - (1 + sum(w + 3 for w in widths))
+            # Spare room widens the narrowest columns first (a header on fewer lines), one
+            # character at a time, up to what each column's text wants on one line.
+            growable = [i for i in range(1, len(widths)) if widths[i] < wants[i]]
+            while spare > 0 and growable:
+                index = min(growable, key=lambda i: widths[i])
+                widths[index] += 1
+                spare -= 1
+                growable = [i for i in growable if widths[i] < wants[i]]
+            layout.append((group, widths))
+        return layout
+
+    def _table(self, columns: list[int], widths: list[int]) -> Table:
+        table = Table(box=box.SQUARE, show_lines=False, header_style="bold")
+        table.add_column(self.row_headers[0], justify="right", width=widths[0], no_wrap=True)
+        table.add_column(self.row_headers[1], width=widths[1], overflow="fold")
+        for column, width in zip(columns, widths[2:], strict=True):
+            header = Text(self.headers[column], justify="right", overflow="fold", no_wrap=False)
+            table.add_column(header, justify="right", width=width, no_wrap=True)
+        for number, name, figures, style in self.rows:
+            if style == "section":
+                table.add_section()
+            else:
+                table.add_row(number, name, *(figures[c] for c in columns), style=style or None)
+        return table
+
+
+def _longest_word(text: str) -> int:
+    return max((cell_len(word) for word in text.split()), default=0)
+
+
 def _cells(figures: Figures, lang: str) -> list[str]:
     values = figures.as_dict()
     return [
-        format_rate(values[k], lang) if k in RATE_KEYS else _format_count(int(values[k] or 0), lang)
+        format_rate(values[k], lang) if k in RATE_KEYS else format_count(int(values[k] or 0), lang)
         for k in REPORT_KEYS
     ]
 
@@ -530,9 +591,43 @@ def run_report(
 
 
 def parse_date(text: str, parameter: str) -> date:
-    """A local date `YYYY-MM-DD`; the error names the parameter."""
+    """A local date, `YYYY-MM-DD` (ISO) or `dd/mm/yyyy` (as Vietnamese documents write it,
+    `d/m/yyyy` too); the error names the parameter."""
     try:
-        return date.fromisoformat(text)
+        if "/" in text:
+            day, month, year = text.strip().split("/")
+            if len(year) != 4:
+                raise ValueError(text)
+            return date(int(year), int(month), int(day))
+        return date.fromisoformat(text.strip())
     except ValueError:
-        raise ReportError(f"{parameter} {text!r}: not a date, expected YYYY-MM-DD") from None
+        raise ReportError(
+            f"{parameter} {text!r}: not a date; write YYYY-MM-DD or dd/mm/yyyy"
+        ) from None
+
+
+def report_period(
+    start: str, end: str | None, through: str | None, prefix: str = "--"
+) -> tuple[date, date]:
+    """The period `[from, to)` from `from` and exactly one of `to` (the first day *after* the
+    period, as scripts give it) and `through` (its last day, as reports name it).
+
+    `prefix` is how the caller spells its parameters in errors: `--` on the command line,
+    nothing in the HTTP query.
+    """
+    if (end is None) == (through is None):
+        raise ReportError(
+            f"give one of {prefix}to (the day after the period) and {prefix}through "
+            f"(its last day)"
+        )
+    period_from = parse_date(start, f"{prefix}from")
+    if end is not None:
+        return period_from, parse_date(end, f"{prefix}to")
+    last_day = parse_date(str(through), f"{prefix}through")
+    if last_day < period_from:
+        raise ReportError(
+            f"{prefix}through ({last_day.isoformat()}) is before {prefix}from "
+            f"({period_from.isoformat()}); the period is [from, through], both days included"
+        )
+    return period_from, last_day + timedelta(days=1)
 

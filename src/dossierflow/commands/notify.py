@@ -1,0 +1,82 @@
+"""`dossierflow notify`: alerts topic -> e-mail, webhooks, Zalo ZNS (see README, Notifier)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_commands(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "notify",
+        help="send alerts to the people responsible (e-mail, webhook, Zalo ZNS)",
+        description="Consume the alerts topic and deliver each alert to its unit's heads, "
+        "escalations and province operations, once, holding them outside office hours. "
+        "Settings read DOSSIERFLOW_NOTIFY_*, DOSSIERFLOW_SMTP_*, DOSSIERFLOW_ZALO_*.",
+    )
+    parser.add_argument("--recipients", type=Path,
+                        help="recipients YAML (default recipients.yaml; "
+                        "DOSSIERFLOW_NOTIFY_RECIPIENTS)")
+    parser.add_argument("--catalog", type=Path, help="catalogue YAML (default: the sample)")
+    parser.add_argument("--state", type=Path, help="SQLite state file")
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers")
+    parser.add_argument("--metrics-port", type=int, help="port of /metrics (0: none)")
+    parser.add_argument("--test", metavar="UNIT",
+                        help="send a test message to UNIT's recipients, report per channel, exit")
+    parser.add_argument("--check", action="store_true",
+                        help="validate the recipients file against the catalogue and exit")
+    parser.add_argument("--loglevel", default="info")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dossierflow.notify.recipients import RecipientsError, load_recipients
+    from dossierflow.notify.runner import build_senders
+    from dossierflow.notify.runner import run as run_notifier
+    from dossierflow.notify.settings import notify_settings, smtp_settings, zalo_settings
+    from dossierflow.notify.testsend import send_test
+    from dossierflow.rules.catalog import load_catalog
+
+    logging.basicConfig(level=args.loglevel.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = notify_settings(
+            recipients=args.recipients, catalog=args.catalog, state=args.state,
+            bootstrap=args.bootstrap, metrics_port=args.metrics_port,
+        )
+        smtp, zalo = smtp_settings(), zalo_settings()
+        catalog = load_catalog(settings.catalog)
+        book = load_recipients(settings.recipients, catalog.units)
+    except (RecipientsError, ValueError) as exc:
+        print(f"dossierflow notify: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        print(f"{settings.recipients}: {len(book.people)} people, {len(book.units)} units: ok")
+        return 0
+    if args.test:
+        if args.test not in catalog.units:
+            print(f"dossierflow notify: --test {args.test}: not a unit of the catalogue",
+                  file=sys.stderr)
+            return 2
+        senders = build_senders(smtp, zalo)
+
+        async def test() -> list[Any]:
+            try:
+                return await send_test(args.test, book, catalog, senders)
+            finally:
+                for sender in senders.values():
+                    await sender.close()
+
+        results = asyncio.run(test())
+        for result in results:
+            status = "ok  " if result.ok else "FAIL"
+            print(f"{status} {result.channel:8} {result.person}: {result.detail}")
+        if not results:
+            print(f"no recipients for {args.test} (nor for its parent units)", file=sys.stderr)
+        return 0 if results and all(r.ok for r in results) else 1
+    asyncio.run(run_notifier(settings, smtp, zalo))
+    return 0

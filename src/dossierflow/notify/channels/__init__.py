@@ -1,0 +1,1 @@
+"""Delivery channels: each turns an `Outgoing` message into one request to one service."""

@@ -1,0 +1,79 @@
+"""E-mail over SMTP: STARTTLS, login, a plain-text and an HTML part, a deterministic
+Message-ID (`<message id@domain>`) so that a re-sent message is recognisably the same one.
+
+smtplib runs in a worker thread: it is the standard library's, handles STARTTLS and AUTH
+LOGIN/PLAIN itself, and one message per connection is plenty for alert volumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formataddr, formatdate
+
+from dossierflow.notify.channels.base import DeliveryError, Outgoing
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "localhost"
+    port: int = 587
+    user: str | None = None
+    password: str | None = None
+    sender: str = "dossierflow@localhost"
+    sender_name: str = "Hệ thống cảnh báo hồ sơ"
+    starttls: bool = True
+    ca_file: str | None = None
+    """CA bundle to trust for STARTTLS (a private relay's); the system's by default."""
+    timeout: float = 20.0
+
+    @property
+    def domain(self) -> str:
+        return self.sender.rpartition("@")[2] or "dossierflow"
+
+
+def build_email(message: Outgoing, settings: SmtpSettings) -> EmailMessage:
+    email = EmailMessage()
+    email["Subject"] = message.rendered.subject
+    email["From"] = formataddr((settings.sender_name, settings.sender))
+    email["To"] = formataddr((message.person.name, message.person.email or ""))
+    email["Message-ID"] = f"<{message.message_id}@{settings.domain}>"
+    email["Date"] = formatdate(localtime=False, usegmt=True)
+    email["Auto-Submitted"] = "auto-generated"
+    email.set_content(message.rendered.text, charset="utf-8")
+    email.add_alternative(message.rendered.html, subtype="html", charset="utf-8")
+    return email
+
+
+class SmtpSender:
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._tls = ssl.create_default_context(cafile=settings.ca_file)
+
+    def _send(self, email: EmailMessage) -> None:
+        settings = self.settings
+        with smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout) as client:
+            if settings.starttls:
+                client.starttls(context=self._tls)
+            if settings.user:
+                client.login(settings.user, settings.password or "")
+            client.send_message(email)
+
+    async def send(self, message: Outgoing) -> None:
+        if not message.person.email:
+            raise DeliveryError("no e-mail address", permanent=True)
+        email = build_email(message, self.settings)
+        try:
+            await asyncio.to_thread(self._send, email)
+        except smtplib.SMTPAuthenticationError as exc:
+            raise DeliveryError(f"SMTP login refused ({exc.smtp_code})") from None
+        except smtplib.SMTPRecipientsRefused:
+            raise DeliveryError("SMTP server refused the recipient") from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"SMTP: {type(exc).__name__}: {exc}") from None
+
+    async def close(self) -> None:
+        return None

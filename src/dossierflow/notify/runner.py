@@ -1,0 +1,99 @@
+"""The `dossierflow notify` process: consumer loop, outbox ticker, /metrics, SIGHUP reload."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+from dossierflow.rules.catalog import Catalog, load_catalog
+from prometheus_client import start_http_server
+
+from dossierflow.notify.channels.base import Sender
+from dossierflow.notify.channels.smtp import SmtpSender, SmtpSettings
+from dossierflow.notify.channels.webhook import WebhookSender
+from dossierflow.notify.channels.zalo import ZaloSender, ZaloSettings
+from dossierflow.notify.consumer import AlertConsumer, make_consumer
+from dossierflow.notify.recipients import Channel, RecipientsError, load_recipients
+from dossierflow.notify.service import Notifier, Policy
+from dossierflow.notify.settings import NotifySettings
+from dossierflow.notify.store import NotifyStore
+
+log = logging.getLogger(__name__)
+
+
+def wall_clock(catalog: Catalog) -> datetime:
+    return datetime.now(catalog.calendar.tz)
+
+
+def build_senders(smtp: SmtpSettings, zalo: ZaloSettings) -> dict[Channel, Sender]:
+    return {
+        Channel.EMAIL: SmtpSender(smtp),
+        Channel.WEBHOOK: WebhookSender(),
+        Channel.ZALO: ZaloSender(zalo),
+    }
+
+
+def build_notifier(
+    settings: NotifySettings, senders: Mapping[Channel, Sender], store: NotifyStore
+) -> Notifier:
+    catalog = load_catalog(settings.catalog)
+    book = load_recipients(settings.recipients, catalog.units)
+    policy = Policy(
+        batch_window=timedelta(seconds=settings.batch_window),
+        morning_digest=settings.morning_digest,
+        retry_base=settings.retry_base,
+        retry_cap=settings.retry_cap,
+        concurrency=settings.concurrency,
+        max_alerts_per_message=settings.max_alerts_per_message,
+        retention=timedelta(days=settings.retention_days),
+    )
+    return Notifier(store, book, catalog, senders, lambda: wall_clock(catalog), policy)
+
+
+async def run(settings: NotifySettings, smtp: SmtpSettings, zalo: ZaloSettings) -> None:
+    """Until SIGTERM or SIGINT; SIGHUP reloads the recipients file (a bad file is logged and
+    the previous one kept)."""
+    senders = build_senders(smtp, zalo)
+    store = NotifyStore(settings.state)
+    notifier = build_notifier(settings, senders, store)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def reload() -> None:
+        try:
+            notifier.reload(load_recipients(settings.recipients, notifier.catalog.units))
+        except RecipientsError as exc:
+            log.error("recipients file not reloaded, the previous one stays: %s", exc)
+        else:
+            log.info("recipients file reloaded: %d people", len(notifier.book.people))
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, settings.http_host)
+    consumer = make_consumer(settings)
+    alert_consumer = AlertConsumer(consumer, notifier, settings)
+    consumer.subscribe(alert_consumer.topics)
+
+    async def ticker() -> None:
+        while not stop.is_set():
+            await notifier.tick()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(notifier.activity.wait(), settings.tick)
+
+    log.info("notify: %s -> %d people; state %s", ", ".join(alert_consumer.topics),
+             len(notifier.book.people), settings.state)
+    await consumer.start()
+    try:
+        await asyncio.gather(alert_consumer.run(stop), ticker())
+        await notifier.drain()
+    finally:
+        await consumer.stop()
+        for sender in senders.values():
+            await sender.close()
+        store.close()

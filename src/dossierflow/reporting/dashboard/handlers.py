@@ -1,0 +1,209 @@
+"""The dashboard's aiohttp routes: two pages, their JSON endpoints and the static files.
+
+    GET /dashboard?from&to&unit&lang           the period report, charts and pickers
+    GET /dashboard/units/{code}?from&to&lang   a unit: its figures and open dossiers at risk
+    GET /api/dashboard?...                     the dashboard's data and HTML fragments
+    GET /api/units/{code}/open?...             the unit page's data and HTML fragments
+    GET /dashboard/static/...                  stylesheet and script (package data)
+
+`from`/`to` are local days, [from, to) as for `GET /report`; without them, this month so far.
+Every query goes through the process's one `QueryRunner`, shared with `GET /report`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from dossierflow.reporting.dashboard.pages import (
+    Selection,
+    dashboard_fragments,
+    dashboard_page,
+    error_page,
+    unit_fragments,
+    unit_page,
+)
+from dossierflow.reporting.dashboard.views import (
+    OpenItem,
+    Period,
+    at_risk_horizon,
+    classify_open,
+    default_period,
+    texts,
+)
+from dossierflow.reporting.queries import WeekCount, open_dossiers, weekly_trend
+from dossierflow.reporting.report import (
+    Report,
+    ReportError,
+    period_bounds,
+    report_json,
+    report_period,
+    run_report,
+)
+from dossierflow.reporting.runner import QueryRunner
+from dossierflow.rules.catalog import Catalog
+from dossierflow.store import Store, StoreError
+
+OPEN_LIST_LIMIT = 500
+"""Open dossiers listed on a unit page at most (earliest deadlines first)."""
+
+STATIC_DIR = Path(str(resources.files("dossierflow.reporting.dashboard") / "static"))
+
+
+def parse_selection(
+    query: Mapping[str, str], today: date, unit: str | None = None
+) -> Selection:
+    """The pickers' choice from the query string, whose period is given as for `GET /report`
+    (`from` and `to` or `through`); errors name the parameter."""
+    lang = query.get("lang", "vi")
+    texts(lang)
+    if {"from", "to", "through"} & query.keys():
+        if "from" not in query:
+            raise ReportError("from is required with to or through (YYYY-MM-DD or dd/mm/yyyy)")
+        start, end = report_period(query["from"], query.get("to"), query.get("through"), "")
+        period_bounds(start, end)
+        period = Period(start, end)
+    else:
+        period = default_period(today)
+    return Selection(period, unit or query.get("unit") or None, lang)
+
+
+def _dashboard_data(
+    store: Store, catalog: Catalog, selection: Selection
+) -> tuple[Report, list[WeekCount]]:
+    period, unit = selection.period, selection.unit
+    report = run_report(store, catalog.units, period.start, period.end, unit=unit)
+    scope = None if unit is None else catalog.descendants(unit)
+    return report, weekly_trend(store, period.start, period.end, scope)
+
+
+def _unit_data(
+    store: Store, catalog: Catalog, selection: Selection, now: datetime
+) -> tuple[Report, list[OpenItem], int | None]:
+    assert selection.unit is not None
+    period = selection.period
+    report = run_report(store, catalog.units, period.start, period.end, unit=selection.unit)
+    rows = open_dossiers(
+        store,
+        catalog.descendants(selection.unit),
+        at_risk_horizon(now, catalog),
+        limit=OPEN_LIST_LIMIT + 1,
+    )
+    truncated_at = OPEN_LIST_LIMIT if len(rows) > OPEN_LIST_LIMIT else None
+    return report, classify_open(rows[:OPEN_LIST_LIMIT], now, catalog), truncated_at
+
+
+def _trend_json(weeks: list[WeekCount]) -> list[dict[str, Any]]:
+    return [
+        {"week": w.week.isoformat(), "received": w.received, "resolved": w.resolved}
+        for w in weeks
+    ]
+
+
+def _open_json(items: list[OpenItem]) -> list[dict[str, Any]]:
+    return [
+        {
+            "dossier_id": i.dossier.dossier_id,
+            "procedure_code": i.dossier.procedure_code,
+            "unit_code": i.dossier.unit_code,
+            "handling_unit_code": i.dossier.handling_unit_code,
+            "received_at": i.dossier.received_at.isoformat(),
+            "due_at": i.dossier.due_at.isoformat(),
+            "rescheduled_due_at": i.dossier.rescheduled_due_at.isoformat()
+            if i.dossier.rescheduled_due_at
+            else None,
+            "state": "overdue" if i.overdue else "at_risk",
+            "paused": i.paused,
+        }
+        for i in items
+    ]
+
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+Answer = tuple[dict[str, Any], Callable[[], str]]
+"""A view's answer in both forms: the JSON body (data and fragments) and the whole page,
+rendered only when asked for; one view per page keeps the two equal."""
+View = Callable[[web.Request, datetime], Awaitable[Answer]]
+
+
+def add_dashboard_routes(
+    app: web.Application,
+    runner: QueryRunner,
+    catalog: Catalog,
+    clock: Callable[[], datetime],
+) -> None:
+    """Register the dashboard on `app`; `clock` gives the local now (for the open lists and
+    the default period)."""
+
+    def selection_of(request: web.Request, now: datetime) -> Selection:
+        return parse_selection(request.query, now.date(), request.match_info.get("code"))
+
+    async def dashboard(request: web.Request, now: datetime) -> Answer:
+        selection = selection_of(request, now)
+        report, weeks = await runner.run(_dashboard_data, catalog, selection)
+        fragments = dashboard_fragments(report, weeks, selection, now)
+        body = {**report_json(report), "unit": selection.unit, "trend": _trend_json(weeks)}
+        return {**body, "html": fragments}, lambda: dashboard_page(
+            selection, catalog.units, now, fragments
+        )
+
+    async def unit(request: web.Request, now: datetime) -> Answer:
+        selection = selection_of(request, now)
+        report, items, truncated_at = await runner.run(_unit_data, catalog, selection, now)
+        fragments = unit_fragments(report, items, truncated_at, catalog.units, selection, now)
+        body = {
+            **report_json(report),
+            "unit": selection.unit,
+            "as_of": now.isoformat(),
+            "open": _open_json(items),
+        }
+        return {**body, "html": fragments}, lambda: unit_page(
+            selection, catalog.units, now, fragments
+        )
+
+    async def home(request: web.Request) -> web.Response:
+        raise web.HTTPFound("/dashboard")
+
+    app.router.add_get("/", home)
+    app.router.add_get("/dashboard", _as_page(dashboard, clock))
+    app.router.add_get("/dashboard/units/{code}", _as_page(unit, clock))
+    app.router.add_get("/api/dashboard", _as_json(dashboard, clock))
+    app.router.add_get("/api/units/{code}/open", _as_json(unit, clock))
+    app.router.add_static("/dashboard/static", STATIC_DIR)
+
+
+
+
+def _status(exc: Exception) -> int:
+    return 400 if isinstance(exc, ReportError) else 503
+
+
+def _as_json(view: View, clock: Callable[[], datetime]) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            body, _page = await view(request, clock())
+        except (ReportError, StoreError) as exc:
+            return web.json_response({"error": str(exc)}, status=_status(exc))
+        return web.json_response(body)
+
+    return handler
+
+
+def _as_page(view: View, clock: Callable[[], datetime]) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        try:
+            _body, page = await view(request, clock())
+        except (ReportError, StoreError) as exc:
+            return _html(error_page(str(exc), request.query.get("lang", "vi")), _status(exc))
+        return _html(page())
+
+    return handler
+
+
+def _html(text: str, status: int = 200) -> web.Response:
+    return web.Response(text=text, content_type="text/html", charset="utf-8", status=status)

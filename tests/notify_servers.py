@@ -1,0 +1,225 @@
+"""Real receivers for the notifier's tests: an SMTP server (aiosmtpd) that requires STARTTLS
+and AUTH LOGIN with a certificate made by trustme, and aiohttp servers for webhooks (verified
+with the Standard Webhooks reference library) and for the Zalo ZNS API (checks the request
+shape and the access_token header as Zalo's API does), and their fixtures (`inbox`,
+`receiver`, `zalo`; registered for every test by tests/conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import json
+import ssl
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from aiohttp import web
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from standardwebhooks import Webhook
+
+from dossierflow.kafka.local_broker import free_port
+
+SMTP_USER, SMTP_PASSWORD = "notifier", "s3cret-for-tests"
+WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+ZALO_TOKEN = "zalo-test-token"
+
+
+@dataclass
+class SmtpInbox:
+    host: str
+    port: int
+    ca_file: Path
+    messages: list[EmailMessage] = field(default_factory=list)
+    logins: list[tuple[str, str]] = field(default_factory=list)
+    tls_sessions: list[bool] = field(default_factory=list)
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if address in str(m["To"])]
+
+
+class _Handler:
+    def __init__(self, inbox: SmtpInbox) -> None:
+        self.inbox = inbox
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self.inbox.tls_sessions.append(session.ssl is not None)
+        self.inbox.messages.append(message)
+        return "250 OK"
+
+
+@contextmanager
+def smtp_server(tmp: Path) -> Iterator[SmtpInbox]:
+    """SMTP on 127.0.0.1 that refuses mail before STARTTLS and without AUTH LOGIN."""
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(server_tls)
+    ca_file = tmp / "smtp-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    inbox = SmtpInbox("127.0.0.1", free_port(), ca_file)
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str,
+                     data: Any) -> AuthResult:
+        if not isinstance(data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login = (data.login.decode(), data.password.decode())
+        inbox.logins.append((mechanism, login[0]))
+        return AuthResult(success=login == (SMTP_USER, SMTP_PASSWORD), handled=False)
+
+    controller = Controller(
+        _Handler(inbox), hostname=inbox.host, port=inbox.port,
+        tls_context=server_tls, require_starttls=True, auth_required=True,
+        auth_require_tls=True, auth_exclude_mechanism=["PLAIN"], authenticator=authenticate,
+    )
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+@dataclass
+class WebhookCall:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    payload: dict[str, Any] | None
+    """The verified payload, or None when the signature did not verify."""
+
+
+class WebhookReceiver:
+    """POST /<anything>: records every call, verifies its signature; answers 503 while
+    `fail_next` > 0, and holds its answer while `hold` is set (a slow receiver)."""
+
+    def __init__(self, secret: str = WEBHOOK_SECRET) -> None:
+        self.webhook = Webhook(secret)
+        self.calls: list[WebhookCall] = []
+        self.fail_next = 0
+        self.hold: asyncio.Event | None = None
+        self.arrived = asyncio.Condition()
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            payload = self.webhook.verify(body, headers)
+        except Exception:
+            payload = None
+        self.calls.append(WebhookCall(request.path, headers, body, payload))
+        async with self.arrived:
+            self.arrived.notify_all()
+        if self.hold is not None:
+            await self.hold.wait()
+        if payload is None:
+            return web.Response(status=401, text="bad signature")
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return web.Response(status=503, text="try later")
+        return web.Response(status=204)
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self.hold is not None:
+            self.hold.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def wait_for(self, predicate: Any, timeout: float = 60.0) -> None:
+        async def check() -> None:
+            async with self.arrived:
+                await self.arrived.wait_for(lambda: predicate(self.calls))
+
+        await asyncio.wait_for(check(), timeout)
+
+    def verified(self) -> list[WebhookCall]:
+        return [c for c in self.calls if c.payload is not None]
+
+
+class ZaloReceiver:
+    """POST /message/template as Zalo's ZNS API: answers error -124 without the right
+    access_token header, -100 for a body of another shape, 0 otherwise."""
+
+    FIELDS = frozenset({"phone", "template_id", "template_data", "tracking_id"})
+
+    def __init__(self) -> None:
+        self.accepted: list[dict[str, Any]] = []
+        self.refused: list[str] = []
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if request.headers.get("access_token") != ZALO_TOKEN:
+            self.refused.append("access_token")
+            return web.json_response({"error": -124, "message": "Access token is invalid"})
+        body = json.loads(await request.read())
+        if (
+            set(body) != self.FIELDS
+            or not isinstance(body["template_data"], dict)
+            or not all(isinstance(v, str) for v in body["template_data"].values())
+            or not str(body["phone"]).startswith("84")
+        ):
+            self.refused.append(f"shape {sorted(body)}")
+            return web.json_response({"error": -100, "message": "Invalid parameter"})
+        self.accepted.append(body)
+        return web.json_response(
+            {"error": 0, "message": "Success", "data": {"msg_id": f"z{len(self.accepted)}"}}
+        )
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_post("/message/template", self._handle)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}/message/template"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Iterator[SmtpInbox]:
+    with smtp_server(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[WebhookReceiver]:
+    server = WebhookReceiver()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def zalo() -> AsyncIterator[ZaloReceiver]:
+    server = ZaloReceiver()
+    await server.start()
+    yield server
+    await server.stop()

@@ -1,0 +1,376 @@
+"""The built-in dashboard in a real browser: Debian's headless Chromium driven by Selenium.
+
+The sink's own HTTP app (`build_app`) serves a real chDB store holding a quarter of generated
+histories that went through the rules (as `dossierflow demo` does) plus three dossiers placed
+around the wall clock for the unit page. Every page must load without a console error and
+show the numbers `GET /report?format=json` gives for the same choice; the pickers must refresh
+the figures without reloading the page. Screenshots go to the test's output directory; set
+DOSSIERFLOW_DASHBOARD_SCREENSHOT=docs/images/dashboard.png to refresh the README's picture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import tempfile
+import threading
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from dossierflow.rules.catalog import Catalog, load_catalog
+from dossierflow.sinks.clickhouse import ClickHouseSink
+from dossierflow.sinks.kafka_sink import SinkStatus, build_app
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from dossierflow.backfill import backfill
+from dossierflow.kafka.local_broker import free_port
+from dossierflow.replay import read_events, replay
+from dossierflow.reporting.report import LOCAL
+from dossierflow.store import Store, connect, migrate
+from dossierflow.synth import DEFAULT_START, generate_lines
+from tests.test_report import History, write
+
+pytestmark = [pytest.mark.clickhouse, pytest.mark.browser, pytest.mark.timeout(600)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+QUARTER = (date(2026, 1, 1), date(2026, 4, 1))
+FEBRUARY = (date(2026, 2, 1), date(2026, 3, 1))
+UNIT = "X-02"
+"""A commune of the sample catalogue (UBND phường Hạc Thành)."""
+NOT_FIGURES = ("unit_code", "unit_name", "level")
+WAIT = 60.0
+"""Seconds to wait for a refresh; generous for a loaded 2-core machine."""
+
+
+# --- the served store -----------------------------------------------------------------
+
+
+def live_dossiers(now: datetime) -> list[History]:
+    """Open dossiers of UNIT around the wall clock: one overdue since yesterday's deadline,
+    one due within the hour (at risk whatever the day and hour: less than the 8-hour lead
+    of working time is left), one due in a month (neither)."""
+
+    def stamp(instant: datetime) -> str:
+        return instant.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
+
+    return [
+        History("LIVE-OVERDUE", UNIT).received(
+            stamp(now - timedelta(days=20)), due=stamp(now - timedelta(days=2))
+        ),
+        History("LIVE-AT-RISK", UNIT).received(
+            stamp(now - timedelta(days=20)), due=stamp(now + timedelta(hours=1))
+        ),
+        History("LIVE-LATER", UNIT).received(
+            stamp(now - timedelta(days=1)), due=stamp(now + timedelta(days=30))
+        ),
+    ]
+
+
+def fill(store: Store, catalog: Catalog, directory: Path) -> None:
+    """A quarter of generated histories through the rules, stored by the sink's writer."""
+    events_path = directory / "events.jsonl"
+    events_path.write_bytes(b"".join(generate_lines(4000, seed=12, days=90)))
+    events = read_events(events_path, lambda n, reason: None)
+    assert events.latest is not None and DEFAULT_START.date() < QUARTER[1]
+    backfill(replay(events, catalog, events.latest), catalog, ClickHouseSink(store), "test")
+    write(store, [f for d in live_dossiers(datetime.now(LOCAL)) for f in d.facts()], 10**6)
+
+
+class Served:
+    """The sink's HTTP app on a free port, in a thread with its own event loop."""
+
+    def __init__(self, store: Store, catalog: Catalog) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self._app = build_app(SinkStatus(store=store.url.display), store, catalog)
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        runner = web.AppRunner(self._app)
+        self._loop.run_until_complete(runner.setup())
+        self._loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(runner.cleanup())
+
+    def __enter__(self) -> Served:
+        self._thread.start()
+        assert self._ready.wait(30), "the sink's HTTP app did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+
+    def report(self, period: tuple[date, date], unit: str | None = None) -> dict[str, Any]:
+        """`GET /report?format=json` for the period (and unit)."""
+        params = {"format": "json", "from": period[0].isoformat(), "to": period[1].isoformat()}
+        return self.json("/report", **params, **({"unit": unit} if unit else {}))
+
+    def json(self, path: str, **params: str) -> Any:
+        query = urllib.parse.urlencode(params)
+        with urllib.request.urlopen(f"{self.base}{path}?{query}", timeout=60) as response:
+            return json.load(response)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    directory = tmp_path_factory.mktemp("dashboard")
+    catalog = load_catalog()
+    store = connect(f"chdb://{directory / 'ch'}")
+    try:
+        migrate(store)
+        fill(store, catalog, directory)
+        with Served(store, catalog) as server:
+            yield server
+    finally:
+        store.close()
+
+
+# --- the browser ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    for binary in (CHROMIUM, CHROMEDRIVER):
+        assert os.access(binary, os.X_OK), (
+            f"{binary} is missing: run `bash deploy/install_chromium.sh` (Debian's chromium "
+            "and chromium-driver)"
+        )
+    profile = tempfile.mkdtemp(prefix="dossierflow-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={profile}", "--window-size=1366,900", "--hide-scrollbars",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    driver.set_page_load_timeout(WAIT)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def console_errors(driver: WebDriver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def screenshot(driver: WebDriver, path: Path) -> Path:
+    """The whole page, not only the window (DevTools' capture beyond the viewport)."""
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+    shot = driver.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
+    path.write_bytes(base64.b64decode(shot["data"]))
+    return path
+
+
+def open_page(driver: WebDriver, url: str) -> None:
+    driver.get_log("browser")  # drop what earlier pages logged
+    driver.get(url)
+    assert driver.execute_script("return document.readyState") == "complete"
+
+
+def refreshes(driver: WebDriver) -> int:
+    return int(driver.find_element(By.TAG_NAME, "body").get_attribute("data-refreshes") or 0)
+
+
+def wait_for_refresh(driver: WebDriver, before: int) -> None:
+    try:
+        WebDriverWait(driver, WAIT).until(lambda d: refreshes(d) > before)
+    except TimeoutException:
+        error = driver.find_element(By.ID, "refresh-error").text
+        raise AssertionError(f"no refresh within {WAIT} s; page says: {error!r}") from None
+
+
+# --- reading numbers the way a person reads them --------------------------------------
+
+
+def number(text: str, lang: str) -> int | float | None:
+    """`1.234` / `66,67%` (vi) or `1,234` / `66.67%` (en) as 1234 / 0.6667; empty is None."""
+    text = text.strip()
+    if text in ("", "—"):
+        return None
+    thousands, decimal = (".", ",") if lang == "vi" else (",", ".")
+    plain = text.replace(thousands, "").replace(decimal, ".")
+    if plain.endswith("%"):
+        return round(float(plain[:-1]) / 100, 4)
+    return int(plain)
+
+
+def cards_on_page(driver: WebDriver, lang: str) -> dict[str, int | float | None]:
+    return {
+        card.get_attribute("data-key") or "": number(
+            card.find_element(By.CLASS_NAME, "card-value").text, lang
+        )
+        for card in driver.find_elements(By.CSS_SELECTOR, "#summary .card")
+    }
+
+
+def expected_cards(total: dict[str, Any]) -> dict[str, int | float | None]:
+    keys = ("carried_over", "received", "on_time_rate", "in_progress", "in_progress_overdue",
+            "online_rate")
+    out = {k: total[k] for k in keys}
+    out["resolved"] = (
+        total["resolved_early"] + total["resolved_on_time"] + total["resolved_overdue"]
+    )
+    return out
+
+
+def table_on_page(driver: WebDriver, lang: str) -> dict[str, dict[str, int | float | None]]:
+    """unit code ('' for the total) -> key -> the number shown."""
+    out = {}
+    for row in driver.find_elements(By.CSS_SELECTOR, "#report-table tr[data-unit]"):
+        out[row.get_attribute("data-unit") or ""] = {
+            cell.get_attribute("data-key") or "": number(cell.text, lang)
+            for cell in row.find_elements(By.CSS_SELECTOR, "td[data-key]")
+        }
+    return out
+
+
+def chart_values(driver: WebDriver, selector: str) -> dict[str, float]:
+    return {
+        element.get_attribute("data-label") or "": float(element.get_attribute("data-value") or 0)
+        for element in driver.find_elements(By.CSS_SELECTOR, selector)
+    }
+
+
+def series_total(driver: WebDriver, series: str) -> int:
+    points = driver.find_elements(By.CSS_SELECTOR, f"#chart-trend circle.point.{series}")
+    return sum(int(p.get_attribute("data-value") or 0) for p in points)
+
+
+# --- the tests ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_dashboard_shows_the_figures_of_the_json_report(
+    served: Served, browser: WebDriver, tmp_path: Path, lang: str
+) -> None:
+    start, end = QUARTER
+    report = served.report(QUARTER)
+    assert report["total"]["received"] > 500 and report["total"]["resolved_overdue"] > 0
+
+    open_page(browser, f"{served.base}/dashboard?from={start}&to={end}&lang={lang}")
+    assert console_errors(browser) == []
+    title = {"vi": "Tỷ lệ giải quyết đúng hạn theo đơn vị", "en": "On-time rate by unit"}[lang]
+    assert title in browser.find_element(By.TAG_NAME, "main").text
+
+    assert cards_on_page(browser, lang) == expected_cards(report["total"])
+    table = table_on_page(browser, lang)
+    assert table.pop("") == report["total"]
+    assert table == {
+        row["unit_code"]: {k: v for k, v in row.items() if k not in NOT_FIGURES}
+        for row in report["rows"]
+    }
+    assert chart_values(browser, "#chart-rate g.bar") == {
+        row["unit_name"]: row["on_time_rate"]
+        for row in report["rows"] if row["on_time_rate"] is not None
+    }
+    assert chart_values(browser, "#chart-backlog g.bar") == {
+        row["unit_name"]: row["in_progress_overdue"]
+        for row in report["rows"] if row["in_progress"]
+    }
+    total = report["total"]
+    assert series_total(browser, "received") == total["received"]
+    assert series_total(browser, "resolved") == (
+        total["resolved_early"] + total["resolved_on_time"] + total["resolved_overdue"]
+    )
+    shot = screenshot(browser, tmp_path / f"dashboard-{lang}.png")
+    target = os.environ.get("DOSSIERFLOW_DASHBOARD_SCREENSHOT")
+    if target and lang == "vi":
+        shutil.copyfile(shot, target)
+
+
+def test_pickers_refresh_the_figures_without_reloading(
+    served: Served, browser: WebDriver, tmp_path: Path
+) -> None:
+    start, end = QUARTER
+    open_page(browser, f"{served.base}/dashboard?from={start}&to={end}")
+    browser.execute_script("window.sameDocument = true")
+
+    before = refreshes(browser)
+    Select(browser.find_element(By.ID, "unit-picker")).select_by_value(UNIT)
+    wait_for_refresh(browser, before)
+    unit_report = served.report(QUARTER, UNIT)
+    assert cards_on_page(browser, "vi") == expected_cards(unit_report["total"])
+    assert set(table_on_page(browser, "vi")) == {UNIT, ""}
+    assert f"unit={UNIT}" in browser.current_url
+
+    before = refreshes(browser)
+    Select(browser.find_element(By.ID, "period-picker")).select_by_visible_text("Tháng 2/2026")
+    wait_for_refresh(browser, before)
+    feb_report = served.report(FEBRUARY, UNIT)
+    assert cards_on_page(browser, "vi") == expected_cards(feb_report["total"])
+    period_text = browser.find_element(By.ID, "period-text").text
+    assert period_text == "Từ ngày 01/02/2026 đến hết ngày 28/02/2026"
+    assert browser.execute_script("return window.sameDocument") is True, "the page reloaded"
+    assert console_errors(browser) == []
+    screenshot(browser, tmp_path / "dashboard-unit-february.png")
+
+    browser.refresh()  # the URL kept the choice
+    assert cards_on_page(browser, "vi") == expected_cards(feb_report["total"])
+
+
+def test_unit_page_lists_open_dossiers_at_risk_and_overdue(
+    served: Served, browser: WebDriver, tmp_path: Path
+) -> None:
+    start, end = QUARTER
+    open_page(browser, f"{served.base}/dashboard/units/{UNIT}?from={start}&to={end}")
+    assert console_errors(browser) == []
+    assert browser.find_element(By.ID, "unit-title").text == "UBND phường Hạc Thành"
+
+    unit_report = served.report(QUARTER, UNIT)
+    assert cards_on_page(browser, "vi") == expected_cards(unit_report["total"])
+
+    rows = browser.find_elements(By.CSS_SELECTOR, "#open-list tr[data-dossier]")
+    listed = {r.get_attribute("data-dossier"): r.get_attribute("data-state") for r in rows}
+    assert listed["LIVE-OVERDUE"] == "overdue"
+    assert listed["LIVE-AT-RISK"] == "at_risk"
+    assert "LIVE-LATER" not in listed
+    api = served.json(f"/api/units/{UNIT}/open", **{"from": str(start), "to": str(end)})
+    assert listed == {d["dossier_id"]: d["state"] for d in api["open"]}
+    states = list(listed.values())
+    counts = f"{states.count('overdue')} quá hạn, {states.count('at_risk')} sắp đến hạn"
+    assert browser.find_element(By.ID, "open-counts").text == counts
+    at_risk_row = next(r for r in rows if r.get_attribute("data-dossier") == "LIVE-AT-RISK")
+    assert "Sắp đến hạn" in at_risk_row.text
+    screenshot(browser, tmp_path / "unit.png")
+
+    before = refreshes(browser)
+    browser.execute_script("window.sameDocument = true")
+    Select(browser.find_element(By.ID, "unit-picker")).select_by_value("X-01")
+    wait_for_refresh(browser, before)
+    assert browser.find_element(By.ID, "unit-title").text == "UBND xã Đông Tiến"
+    assert "/dashboard/units/X-01" in browser.current_url
+    assert browser.execute_script("return window.sameDocument") is True
+    assert console_errors(browser) == []
+
+
+def test_a_bad_period_is_explained_in_the_page(served: Served, browser: WebDriver) -> None:
+    open_page(browser, f"{served.base}/dashboard?from=2026-03-01&to=2026-02-01")
+    assert "must be after" in browser.find_element(By.TAG_NAME, "body").text
