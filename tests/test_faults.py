@@ -227,7 +227,7 @@ def malformed_events(
 
     makers: list[Callable[[], tuple[bytes, str]]] = [
         lambda: (b"{\x00" + rng.randbytes(rng.randrange(1, 200)), "not JSON"),
-        lambda: (b"\xff\xfe" + rng.randbytes(20), "not JSON"),
+        lambda: (b"\xff\xfe" + rng.randbytes(20), "not UTF-8"),
         lambda: wrong("sequence", "first"),
         lambda: wrong("occurred_at", 20260105),
         lambda: wrong("schema_version", "1"),
