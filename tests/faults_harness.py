@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -242,12 +243,11 @@ class Pipeline:
     def assignment(self, name: str) -> list[int]:
         """The events partitions worker `name` owns now, by its log (the worker logs them
         after every rebalance: "timer index rebuilt: N dossiers on partitions [..]")."""
-        lines = [
-            line
-            for line in self.log(name).read_text(errors="replace").splitlines()
-            if "timer index rebuilt" in line
-        ]
-        return json.loads(lines[-1].rsplit("partitions", 1)[1]) if lines else []
+        found = re.findall(
+            r"timer index rebuilt: .*? partitions (\[[0-9, ]*\])",
+            self.log(name).read_text(errors="replace"),
+        )
+        return json.loads(found[-1]) if found else []
 
     # Kafka bookkeeping (blocking; called through asyncio.to_thread).
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import string
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -53,6 +54,9 @@ QUERIES: dict[str, ReportQuery] = {
 SMALL_BATCHES = {"DOSSIERFLOW_BATCH_SIZE": "100"}
 
 Fault = Callable[[Pipeline], Awaitable[None]]
+
+TEXT = string.ascii_letters + string.digits + " :,{}[]"
+"""Characters of junk that is UTF-8 but not JSON (it starts with a letter where a key must be)."""
 
 
 async def run_scenario(
@@ -226,7 +230,7 @@ def malformed_events(
         return json.dumps(event).encode(), "missing required field `occurred_at`"
 
     makers: list[Callable[[], tuple[bytes, str]]] = [
-        lambda: (b"{\x00" + rng.randbytes(rng.randrange(1, 200)), "not JSON"),
+        lambda: (("{x" + "".join(rng.choices(TEXT, k=rng.randrange(200)))).encode(), "not JSON"),
         lambda: (b"\xff\xfe" + rng.randbytes(20), "not UTF-8"),
         lambda: wrong("sequence", "first"),
         lambda: wrong("occurred_at", 20260105),
