@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's one entry point on a fresh clone:
-#   bash deploy/dev.sh demo   run the product on its embedded defaults
+#   bash deploy/dev.sh demo   the whole product live on a simulated month (Ctrl-C stops it)
 #   bash deploy/dev.sh test   lint, type-check and run the whole test suite (installs
 #                             Debian's prometheus package first if promtool is missing, and
 #                             Debian's chromium and chromium-driver if they are missing)

@@ -63,7 +63,7 @@ from dossierflow.kafka.local_broker import (
     kafka_classpath,
     kafka_home,
 )
-from dossierflow.synth import generate_events
+from dossierflow.simulate import generate_events
 
 console = Console(stderr=True)
 _encode = msgspec.json.Encoder().encode

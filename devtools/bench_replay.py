@@ -2,7 +2,7 @@
 
     .venv/bin/python -m devtools.bench_replay [--count 1000000] [--seed 1] [--profile]
 
-The events (realistic histories from `dossierflow.synth`) are generated once, in a child
+The events (realistic histories from `dossierflow.simulate`) are generated once, in a child
 process so that generation does not count in the peak RSS, and cached in the temp directory.
 """
 
@@ -34,7 +34,7 @@ def events_file(count: int, seed: int) -> Path:
             [
                 sys.executable,
                 "-m",
-                "dossierflow.synth",
+                "dossierflow.simulate",
                 "--count",
                 str(count),
                 "--seed",

@@ -42,6 +42,26 @@ SKIPPED_OFFSETS = Counter(
     "Events-topic offsets Faust dropped before the agent saw them (the worker then stops).",
     ["partition"],
 )
+LATE_EVENTS = Counter(
+    "dossierflow_late_events_total",
+    "--event-time: events applied whose occurred_at was behind the clock already reached "
+    "(later than DOSSIERFLOW_OUT_OF_ORDERNESS allows).",
+)
+ALERTS_CONTRADICTED = Counter(
+    "dossierflow_alerts_contradicted_total",
+    "Published alerts that the full history, after a late event, no longer fires, by kind.",
+    ["kind"],
+)
+UNKNOWN_PROCEDURE_DOSSIERS = Counter(
+    "dossierflow_unknown_procedure_dossiers_total",
+    "Dossiers received for a procedure the catalogue does not know (no deadline, no alert "
+    "until a reloaded catalogue knows it).",
+)
+CATALOG_RELOADS = Counter(
+    "dossierflow_catalog_reloads_total",
+    "Catalogue reloads on SIGHUP, by result (loaded, refused).",
+    ["result"],
+)
 
 
 _lag_partitions: set[int] = set()

@@ -1,11 +1,16 @@
 """Which offsets of each events partition the worker has applied since its assignment.
 
 Faust can drop fetched messages: after a restart a worker was seen to apply offsets 0–24 of
-every partition and then 42 onwards, the messages in between never reaching the agent (a
-race between the recovery's seek and the fetcher). Faust then withholds commits behind the
-gap (faust-streaming #378), or commits past it when it is one offset wide (#606): a silent
-stall, or a lost event. The worker checks every batch against this record and stops rather
-than apply events past a gap; restarted, it resumes from the committed offsets.
+every partition and then 42 onwards, the messages in between never reaching the agent. Faust
+then withholds commits behind the gap (faust-streaming #378), or commits past it when it is
+one offset wide (#606): a silent stall, or a lost event. The worker checks every batch
+against this record and stops rather than apply events past a gap; restarted, it resumes
+from the committed offsets.
+
+Reading a partition starts where the worker `start`s it: the committed offset (or the log
+start, when nothing was committed or retention removed it). Without that, messages dropped
+at the very start of a partition after a restart would go unseen: the first message that
+arrives would set the start.
 """
 
 from __future__ import annotations
@@ -17,9 +22,17 @@ from dataclasses import dataclass, field
 class AppliedOffsets:
     _next: dict[int, int] = field(default_factory=dict)
 
+    def __contains__(self, partition: int) -> bool:
+        """Whether reading of `partition` was started since the assignment."""
+        return partition in self._next
+
+    def start(self, partition: int, offset: int) -> None:
+        """Reading of `partition` starts at `offset`: the first message must be that one."""
+        self._next[partition] = offset
+
     def gap_before(self, partition: int, offset: int) -> range:
-        """The offsets skipped between the last applied one and `offset` (empty if none,
-        or if nothing of `partition` was applied since the assignment)."""
+        """The offsets skipped between the last applied one (or the start) and `offset`
+        (empty if none; also when `partition` was not started, which the worker avoids)."""
         expected = self._next.get(partition, offset)
         return range(expected, max(expected, offset))
 

@@ -26,6 +26,10 @@ class Outcome:
     facts: list[DossierFact] = field(default_factory=list)
     evaluation: Evaluation | None = None
     duplicate: bool = False
+    contradicted: list[Alert] = field(default_factory=list)
+    """Alerts published before a late event that the history with it no longer fires."""
+    newly_unknown_procedure: bool = False
+    """This event made the dossier one whose procedure the catalogue does not know."""
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,15 @@ class DossierProcessor:
     """How long a closed dossier stays in the table (late duplicates stay harmless)."""
 
     def on_event(
-        self, record: DossierRecord | None, event: DossierEvent, partition: int, clock: datetime
+        self,
+        record: DossierRecord | None,
+        event: DossierEvent,
+        partition: int,
+        clock: datetime,
+        late: bool = False,
     ) -> Outcome:
+        """Apply `event`. `late`: it occurred before the clock had already reached, so
+        alerts published by then may be ones its history does not fire."""
         if record is None:
             record = DossierRecord(history=[], partition=partition)
         elif any(seen.event_id == event.event_id for seen in record.history):
@@ -47,10 +58,42 @@ class DossierProcessor:
         position = next(
             i for i, step in enumerate(evaluation.steps) if step.event.event_id == event.event_id
         )
+        published = set(record.emitted) if late and record.emitted else None
         # A late event shifts every later step: re-issue their facts with the new version.
         outcome = self._settle(record, evaluation, clock)
         outcome.facts = fact_records(evaluation, position)
+        if published:
+            outcome.contradicted = self._contradicted(record, published, evaluation, clock)
+        unknown = evaluation.state.procedure_unknown
+        outcome.newly_unknown_procedure = unknown and not record.procedure_unknown
+        record.procedure_unknown = unknown
         return outcome
+
+    def on_catalog_reloaded(self, record: DossierRecord, clock: datetime) -> Outcome | None:
+        """Re-evaluate a dossier whose procedure was unknown with this (reloaded) catalogue:
+        every fact again (its deadline now known) and the alerts due by `clock`; None if the
+        catalogue still does not know the procedure."""
+        dossier_id = record.history[0].dossier_id
+        evaluation = evaluate(dossier_id, record.history, self.catalog, clock)
+        if evaluation.state.procedure_unknown:
+            return None
+        record.procedure_unknown = False
+        outcome = self._settle(record, evaluation, clock)
+        outcome.facts = fact_records(evaluation)
+        return outcome
+
+    def _contradicted(
+        self, record: DossierRecord, published: set[str], evaluation: Evaluation,
+        clock: datetime,
+    ) -> list[Alert]:
+        """The published alerts the history with the late event (the last in `record`)
+        does not fire: found in the history without it, which fired all of them."""
+        still = {alert.alert_id for alert in evaluation.alerts}
+        if published <= still:
+            return []
+        dossier_id = record.history[0].dossier_id
+        before = evaluate(dossier_id, record.history[:-1], self.catalog, clock)
+        return [a for a in before.alerts if a.alert_id in published - still]
 
     def on_timer(self, record: DossierRecord, clock: datetime) -> Outcome:
         dossier_id = record.history[0].dossier_id
@@ -67,13 +110,14 @@ class DossierProcessor:
         record.overdue_at = overdue_at(self.catalog.calendar, due) if due else None
         alerts = [alert_record(a, self.catalog) for a in fresh]
         closed_at = state.closed_at
-        if closed_at is None or state.is_open:
-            record.next_timer_at = evaluation.next_alert_at
-            return Outcome(record=record, alerts=alerts, evaluation=evaluation)
-        expires = closed_at + self.closed_retention
-        # An alert of the history before closing may still be ahead of an event-time clock
-        # (the closing event came in the same batch): its timer comes first.
         pending = evaluation.next_alert_at
-        record.next_timer_at = min(pending, expires) if pending else expires
-        kept = record if clock < expires else None  # None: the dossier leaves the table
+        if closed_at is None or state.is_open:
+            record.next_timer_at = pending
+            return Outcome(record=record, alerts=alerts, evaluation=evaluation)
+        # A closed dossier may still owe alerts whose instants come before its closing event
+        # (the clock, the watermark in event-time mode, has not passed them yet): it stays
+        # in the table and its timer is the next of them until none is left.
+        expires = closed_at + self.closed_retention
+        record.next_timer_at = expires if pending is None else min(pending, expires)
+        kept = record if pending is not None or clock < expires else None  # None: leaves
         return Outcome(record=kept, alerts=alerts, evaluation=evaluation)

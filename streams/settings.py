@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import timedelta
@@ -34,8 +35,15 @@ class WorkerSettings:
     batch_within: float = 0.01
     """Seconds a batch waits for more events (latency against throughput)."""
     idle_partition_seconds: float = 10.0
-    """--event-time: seconds after which a partition never fetched stops holding the clock
-    (2 s let a slow first fetch after a restart through, and alerts came early)."""
+    """--event-time: seconds after which a partition whose end is unknown and that sent
+    nothing stops holding the clock."""
+    out_of_orderness: timedelta = timedelta(days=1)
+    """--event-time: how far behind the partitions' largest `occurred_at` the clock stays
+    while a partition has more to read (Flink's bounded out-of-orderness), in seconds or an
+    ISO 8601 duration (`PT10M`, `P1D`). An event that occurred further back than this behind
+    an event before it in its partition may arrive after the clock passed it: a late event
+    (`dossierflow_late_events_total`). History in Kafka costs no waiting for it: alerts
+    only come later in the stream's order, and all of them once every partition is read."""
     session_timeout: float = 10.0
     """Seconds before the group gives a silent (crashed) worker's partitions to another."""
     catalog: Path | None = None
@@ -75,13 +83,41 @@ def settings_from_env(
         try:
             values[item.name] = _parse(kind, text)
         except ValueError:
-            raise ValueError(f"{name}={text!r}: expected {kind}") from None
+            raise ValueError(f"{name}={text!r}: expected {_EXPECTED.get(kind, kind)}") from None
     settings: Any = replace(cls(), **values)  # type: ignore[type-var]
     result: T = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     return result
 
 
+_ISO_DURATION = re.compile(
+    r"P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?"
+    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
+)
+
+
+_EXPECTED = {"timedelta": "seconds or an ISO 8601 duration such as PT10M or P1D"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Seconds (`600`) or an ISO 8601 duration of days, hours, minutes and seconds
+    (`PT10M`, `P1DT12H`); never negative."""
+    text = text.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        match = _ISO_DURATION.fullmatch(text.upper())
+        if match is None or text.upper() in {"P", "PT"} or text.upper().endswith("T"):
+            raise ValueError(text) from None
+        parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
+        return timedelta(**parts)
+    if seconds < 0 or seconds != seconds or seconds == float("inf"):
+        raise ValueError(text)
+    return timedelta(seconds=seconds)
+
+
 def _parse(kind: str, text: str) -> Any:
+    if kind == "timedelta":
+        return parse_duration(text)
     if kind == "int":
         return int(text)
     if kind == "float":

@@ -24,6 +24,9 @@ class DossierRecord(msgspec.Struct, kw_only=True):
     open: bool = False
     overdue_at: datetime | None = None
     """Kept for the open/overdue gauges, which must not re-evaluate every dossier."""
+    procedure_unknown: bool = False
+    """Its procedure is not in the catalogue (no deadline): re-evaluated when the worker
+    reloads the catalogue."""
 
 
 _encoder = msgspec.msgpack.Encoder()

@@ -17,17 +17,20 @@ import asyncio
 import logging
 import math
 import os
+import signal
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn
 
 import faust
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from dossierflow.rules.catalog import Catalog, load_catalog
-from dossierflow.schemas.event import InvalidEvent, decode_event
+from dossierflow.schemas.event import DossierEvent, InvalidEvent, decode_event
 from dossierflow.schemas.facts import fact_encoder
-from dossierflow.streams import metrics
+from dossierflow.streams import faust_internals, metrics
 from dossierflow.streams.offsets import AppliedOffsets
 from dossierflow.streams.outbox import Outbox
 from dossierflow.streams.processor import DossierProcessor, Outcome
@@ -116,7 +119,10 @@ class DossierWorker:
         )
         self.app.tables.add(self.table)
         self.timers = TimerIndex()
-        self.watermark = Watermark(idle_after=settings.idle_partition_seconds)
+        self.watermark = Watermark(
+            idle_after=settings.idle_partition_seconds,
+            out_of_orderness=settings.out_of_orderness,
+        )
         self.lock = asyncio.Lock()
         self._owned: frozenset[int] | None = None
         self._unsaved: dict[str, DossierRecord | None] = {}
@@ -127,11 +133,18 @@ class DossierWorker:
         aware datetime a few times a second cost the live worker a sixth of its time."""
         self._gauges_at = 0.0
         self._producer: AIOKafkaProducer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
         self.applied = AppliedOffsets()
-        self.app.on_before_shutdown.connect(self._stop_producer)
+        self._starts: dict[int, int] = {}
+        """Where reading of each partition of the followed assignment starts."""
+        self._assignments = 0
+        """Counts revocations: a batch that straddles one must not restore the applied
+        offsets that the revocation forgot."""
+        self.app.on_before_shutdown.connect(self._stop_clients)
         self.app.on_partitions_revoked.connect(self._forget_applied)
         self.app.agent(self.events, name="dossier-events", concurrency=1)(self._consume)
         self.app.timer(settings.timer_interval)(self._on_timer)
+        self.app.task(self._reload_catalog_on_sighup)
 
     # --- clock ---------------------------------------------------------------------
 
@@ -143,7 +156,7 @@ class DossierWorker:
         if self._owned is None:  # the partitions to watch are not known before assignment
             return None
         if highwaters is None:
-            highwaters = self._highwaters() if self.settings.event_time else {}
+            highwaters = self._highwaters()
         return self.watermark.advance(highwaters, time.monotonic())
 
     def _highwaters(self) -> dict[int, int | None]:
@@ -171,15 +184,54 @@ class DossierWorker:
             self._producer = producer
         return Outbox(self._producer)
 
-    async def _stop_producer(self, app: Any, /, *args: Any, **kwargs: Any) -> None:
-        """On Faust's `on_before_shutdown`: flush and close the output producer."""
+    async def _stop_clients(self, app: Any, /, *args: Any, **kwargs: Any) -> None:
+        """On Faust's `on_before_shutdown`: flush and close the output producer, close the
+        admin client."""
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+        if self._admin is not None:
+            await self._admin.close()
+            self._admin = None
+
+    async def _reading_starts(self, owned: frozenset[int]) -> dict[int, int]:
+        """Where reading of each owned partition starts after the assignment: the group's
+        committed offset, or the log start when nothing was committed or retention removed
+        the committed offset (the consumer then resets to the earliest).
+
+        Asked of the group coordinator, not read from Faust's copy: Faust fills that in its
+        seek after the recovery, and the fetcher, resumed before the seek, can deliver the
+        first messages ahead of it."""
+        if not owned:
+            return {}
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=self.settings.bootstrap,
+                client_id=f"{self.settings.app_id}-offsets",
+                **self.security.as_aiokafka_kwargs(),
+            )
+            await admin.start()
+            self._admin = admin
+        tps = {p: TopicPartition(self.settings.events_topic, p) for p in owned}
+        committed = await self._admin.list_consumer_group_offsets(
+            self.settings.app_id, partitions=list(tps.values())
+        )
+        earliest = await self.app.consumer.earliest_offsets(
+            *(faust.types.TP(tp.topic, tp.partition) for tp in tps.values())
+        )
+        starts = {}
+        for p, tp in tps.items():
+            meta = committed.get(tp)
+            starts[p] = max(meta.offset if meta is not None else 0, earliest.get(tp) or 0, 0)
+        return starts
 
     async def _forget_applied(self, app: Any, /, *args: Any, **kwargs: Any) -> None:
-        """On Faust's `on_partitions_revoked`: reading restarts at the committed offsets."""
+        """On Faust's `on_partitions_revoked`: reading restarts at the committed offsets,
+        and the event-time clock waits for the new assignment to be followed."""
         self.applied.forget()
+        self._assignments += 1
+        self._owned = None
+        self._starts = {}
 
     # --- the agent -----------------------------------------------------------------
 
@@ -190,15 +242,26 @@ class DossierWorker:
         it failed, and Faust would then commit offsets past events that changed nothing.
         """
         async for batch in stream.noack_take(self.settings.batch_size, self.settings.batch_within):
+            assignments = self._assignments
             try:
-                settled = self._offsets_after(batch)
                 async with self.lock:
+                    if self._owned is None and self._of_this_generation(batch):
+                        await self._follow_assignment()  # the first batch of an assignment
+                    settled = self._offsets_after(batch)
                     await self._apply_batch(batch)
             except Exception:
                 stop_at_once("a batch could not be applied")
-            self.applied = settled
+            if assignments == self._assignments:
+                self.applied = settled
             for event in batch:
                 await stream.ack(event)
+
+    def _of_this_generation(self, batch: Sequence[EventT[bytes]]) -> bool:
+        """Whether `batch` was fetched in the current group generation: Faust lets such
+        messages through only once it has sought the partitions to their committed offsets
+        (a batch gathered before a rebalance may still arrive during the next one)."""
+        generation = self.app.consumer_generation_id
+        return all(event.message.generation_id == generation for event in batch)
 
     def _offsets_after(self, batch: Sequence[EventT[bytes]]) -> AppliedOffsets:
         """The applied offsets once `batch` is settled; raises if Faust dropped messages
@@ -206,6 +269,11 @@ class DossierWorker:
         after = self.applied.copy()
         for event in batch:
             message = event.message
+            if message.partition not in after:  # its first message since the assignment
+                # Outside a followed assignment (a batch from before a rebalance) the start
+                # is not known: the first message sets it.
+                after.start(message.partition, self._starts.get(message.partition,
+                                                                 message.offset))
             skipped = after.gap_before(message.partition, message.offset)
             if skipped:
                 metrics.SKIPPED_OFFSETS.labels(str(message.partition)).inc(len(skipped))
@@ -229,7 +297,10 @@ class DossierWorker:
             except InvalidEvent as exc:
                 self._dead_letter(outbox, message, exc.reason)
                 continue
+            late = False
             if self.settings.event_time:
+                reached = self.watermark.value
+                late = reached is not None and dossier_event.occurred_at < reached
                 # Per event, not per batch: a later event of the same dossier in this batch
                 # must not already be behind the clock when an earlier one is evaluated.
                 self.watermark.observe(
@@ -241,7 +312,12 @@ class DossierWorker:
                 dossier_event,
                 message.partition,
                 self.clock(highwaters) or BEFORE_ANY_EVENT,
+                late,
             )
+            if late and not outcome.duplicate:
+                self._count_late(dossier_event, outcome)
+            if outcome.newly_unknown_procedure:
+                self._warn_unknown_procedure(dossier_event)
             result = "duplicate" if outcome.duplicate else "applied"
             metrics.EVENTS.labels(dossier_event.type.value, result).inc()
             if not outcome.duplicate:
@@ -250,6 +326,26 @@ class DossierWorker:
         done = time.time()
         for event in batch:
             metrics.PROCESSING_SECONDS.observe(max(0.0, done - event.message.timestamp))
+
+    def _warn_unknown_procedure(self, event: DossierEvent) -> None:
+        metrics.UNKNOWN_PROCEDURE_DOSSIERS.inc()
+        log.warning(
+            "dossier %s: procedure %r is not in the catalogue %s and the event gives no "
+            "due_at or processing_time: no deadline and no alert until it is; add it and "
+            "send the worker SIGHUP to reload the catalogue",
+            event.dossier_id, event.procedure_code, self.settings.catalog or "(the sample)",
+        )
+
+    def _count_late(self, event: DossierEvent, outcome: Outcome) -> None:
+        metrics.LATE_EVENTS.inc()
+        for alert in outcome.contradicted:
+            metrics.ALERTS_CONTRADICTED.labels(alert.kind.value).inc()
+        if outcome.contradicted:
+            log.warning(
+                "late event %s of dossier %s (occurred %s) contradicts published alerts: %s",
+                event.event_id, event.dossier_id, event.occurred_at.isoformat(),
+                ", ".join(f"{a.kind.value} {a.alert_id}" for a in outcome.contradicted),
+            )
 
     def _dead_letter(self, outbox: Outbox, message: Any, reason: str) -> None:
         problem = reason.split(":", 1)[0]
@@ -316,6 +412,58 @@ class DossierWorker:
         else:
             self._open.pop(dossier_id, None)
 
+    # --- catalogue reload ------------------------------------------------------------
+
+    async def _reload_catalog_on_sighup(self) -> None:
+        """A task for the worker's life: SIGHUP reloads the catalogue file."""
+        requested = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, requested.set)
+        while True:
+            await requested.wait()
+            requested.clear()
+            await self.reload_catalog()
+
+    async def reload_catalog(self) -> None:
+        """Read the catalogue again and re-evaluate the owned dossiers whose procedure it
+        did not know: their facts again and their alerts due by now. A catalogue that does
+        not load is refused with one line, and the one in use stays."""
+        try:
+            catalog = load_catalog(self.settings.catalog)
+        except (OSError, ValueError) as exc:
+            metrics.CATALOG_RELOADS.labels("refused").inc()
+            log.error("catalogue not reloaded, the one in use stays: %s", exc)
+            return
+        metrics.CATALOG_RELOADS.labels("loaded").inc()
+        async with self.lock:
+            self.catalog = catalog
+            self.processor = replace(self.processor, catalog=catalog)
+            owned = self._owned or frozenset()
+            waiting = {
+                key.decode(): record
+                for key, record in ((k, decode_record(v)) for k, v in self.table.items())
+                if record.procedure_unknown and record.partition in owned
+            }
+            try:
+                known = await self._reevaluate_unknown_procedures(waiting)
+            except Exception:
+                stop_at_once("the dossiers re-evaluated with the new catalogue were not published")
+        log.warning("catalogue reloaded (%d procedures): %d of %d dossiers with an unknown "
+                    "procedure now known", len(catalog.procedures), known, len(waiting))
+
+    async def _reevaluate_unknown_procedures(self, waiting: dict[str, DossierRecord]) -> int:
+        """Publish the facts and due alerts of the `waiting` dossiers whose procedure the
+        catalogue now knows; how many it knows."""
+        clock = self.clock() or BEFORE_ANY_EVENT
+        outbox = await self._outbox()
+        known = 0
+        for dossier_id, record in waiting.items():
+            outcome = self.processor.on_catalog_reloaded(record, clock)
+            if outcome is not None:
+                known += 1
+                self._publish(outbox, dossier_id, outcome)
+        await self._deliver_then_save(outbox)
+        return known
+
     # --- timers --------------------------------------------------------------------
 
     def _assigned_partitions(self) -> frozenset[int]:
@@ -325,31 +473,53 @@ class DossierWorker:
             if tp.topic == self.settings.events_topic
         )
 
-    def _rebuild_index(self, owned: frozenset[int]) -> None:
-        """After start or a rebalance: every owned dossier's timer, from the table."""
+    async def _follow_assignment(self) -> None:
+        """After start or a rebalance: every owned dossier's timer from the table, and the
+        watermark over the owned partitions. Called with the lock held once the tables are
+        recovered and Faust has sought the partitions to their committed offsets: by the
+        agent before its first batch of the assignment, by the timer when no rebalance is
+        under way (whichever comes first), so that no event is evaluated against a clock
+        that ignores a partition."""
+        owned = self._assigned_partitions()
+        if owned == self._owned:
+            return
         self.timers.clear()
         self._open.clear()
+        waiting: dict[str, DossierRecord] = {}
         for key, data in self.table.items():
             record = decode_record(data)
             if record.partition in owned:
                 self._index(key.decode(), record)
-        # Faust keeps no public getter for the offsets it seeked to after the assignment.
-        committed = cast(Any, self.app.consumer)._committed_offset
-        positions = {
-            p: committed.get(faust.types.TP(self.settings.events_topic, p)) for p in owned
-        }
-        self.watermark.assign(set(owned), time.monotonic(), positions)
-        log.info("timer index rebuilt: %d dossiers on partitions %s", len(self.timers),
-                 sorted(owned))
+                if record.procedure_unknown:
+                    waiting[key.decode()] = record
+        starts = await self._reading_starts(owned)
+        if self.settings.event_time:
+            tps = {p: faust.types.TP(self.settings.events_topic, p) for p in owned}
+            ends = await self.app.consumer.highwaters(*tps.values()) if tps else {}
+            self.watermark.assign(
+                set(owned),
+                time.monotonic(),
+                positions=dict(starts),
+                ends={p: int(ends[tp]) for p, tp in tps.items() if ends.get(tp) is not None},
+            )
+        self._starts = starts
+        self._owned = owned
+        log.info("timer index rebuilt: %d dossiers on partitions %s; reading starts at %s",
+                 len(self.timers), sorted(owned), dict(sorted(starts.items())))
+        if waiting:  # the catalogue may have learnt their procedure while the worker was down
+            known = await self._reevaluate_unknown_procedures(waiting)
+            log.info("%d of %d dossiers with an unknown procedure now known", known,
+                     len(waiting))
 
     async def _on_timer(self) -> None:
-        if self.app.rebalancing or not cast(Any, self.app.tables).recovery.completed.is_set():
+        if self.app.rebalancing or not faust_internals.first_recovery_completed(self.app):
             return
-        owned = self._assigned_partitions()
-        if owned != self._owned:
+        if self._assigned_partitions() != self._owned:
             async with self.lock:
-                self._rebuild_index(owned)
-                self._owned = owned
+                await self._follow_assignment()
+        owned = self._owned
+        if owned is None:
+            return
         clock = self.clock()
         if clock is None:
             return
@@ -376,8 +546,7 @@ class DossierWorker:
         for partition in owned:
             tp = faust.types.TP(self.settings.events_topic, partition)
             highwater = self._highwater(partition)
-            # Faust keeps no public getter for the last offset read.
-            position = cast(Any, self.app.consumer)._read_offset.get(tp)
+            position = faust_internals.last_read_offset(self.app, tp)
             if highwater is not None:
                 metrics.set_consumer_lag(
                     partition, max(0, highwater - (position + 1 if position is not None else 0))

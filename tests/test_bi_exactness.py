@@ -27,8 +27,8 @@ from dossierflow.streams.processor import DossierProcessor
 from dossierflow.streams.state import DossierRecord
 
 from dossierflow.reporting.report import Figures, fetch_figures, period_bounds
+from dossierflow.simulate import generate_events
 from dossierflow.store import Store
-from dossierflow.synth import generate_events
 from tests import test_report
 
 pytestmark = pytest.mark.clickhouse

@@ -40,8 +40,8 @@ from dossierflow.backfill import backfill
 from dossierflow.kafka.local_broker import free_port
 from dossierflow.replay import read_events, replay
 from dossierflow.reporting.report import LOCAL
+from dossierflow.simulate import DEFAULT_START, generate_lines
 from dossierflow.store import Store, connect, migrate
-from dossierflow.synth import DEFAULT_START, generate_lines
 from tests.test_report import History, write
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.browser, pytest.mark.timeout(600)]

@@ -38,3 +38,14 @@ def test_a_copy_is_independent() -> None:
     after.applied(0, 4)
     assert applied.gap_before(0, 5) == range(4, 5)
     assert after.gap_before(0, 5) == range(0)
+
+
+def test_messages_dropped_at_the_start_of_a_partition_are_a_gap() -> None:
+    """After a restart reading starts at the committed offset (25): a first message at 42
+    means 25–41 never reached the agent (issue 9, defect 2)."""
+    applied = AppliedOffsets()
+    assert 3 not in applied
+    applied.start(3, 25)
+    assert 3 in applied
+    assert applied.gap_before(3, 42) == range(25, 42)
+    assert applied.gap_before(3, 25) == range(0)

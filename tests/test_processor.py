@@ -1,20 +1,182 @@
-"""The worker's per-dossier step (streams/processor.py) without Kafka: what it publishes and
-when it wants to be woken up."""
+"""What the worker does with an event or a timer (streams/processor.py), without Faust.
+
+Instants are worked out by hand from DOMAIN.md: office hours 07:30–11:30 and 13:00–17:00,
+at-risk lead 8 working hours.
+"""
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from dossierflow.rules.calendar import VIETNAM
-from dossierflow.rules.catalog import load_catalog
-from dossierflow.schemas.event import Channel, DossierEvent, EventType
-from dossierflow.streams.processor import DossierProcessor
+from dossierflow.rules.catalog import load_catalog, parse_catalog
+from dossierflow.schemas.event import DossierEvent, EventType, ProcessingTime, TimeUnit
+from dossierflow.streams.processor import DossierProcessor, Outcome
+from dossierflow.streams.state import DossierRecord
 
-CATALOG = load_catalog()
+PROCESSOR = DossierProcessor(load_catalog(), closed_retention=timedelta(days=30))
+T = EventType
+_ids = itertools.count()
 
 
-def vn(day: int, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(2026, 3, day, hour, minute, tzinfo=VIETNAM)
+def vn(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> datetime:
+    return datetime(y, mo, d, h, mi, s, tzinfo=VIETNAM)
+
+
+def ev(kind: EventType, at: datetime, dossier_id: str = "D1", **fields: Any) -> DossierEvent:
+    return DossierEvent(
+        schema_version=1, event_id=f"E{next(_ids)}", dossier_id=dossier_id, type=kind,
+        occurred_at=at, **fields,
+    )
+
+
+def received(at: datetime, value: float, unit: TimeUnit, dossier_id: str = "D1") -> DossierEvent:
+    return ev(
+        T.RECEIVED, at, dossier_id, unit_code="X-01", procedure_code="1.000894",
+        channel="ONLINE", processing_time=ProcessingTime(value=value, unit=unit),
+    )
+
+
+def apply_all(events: list[DossierEvent], clock: datetime) -> Outcome:
+    record: DossierRecord | None = None
+    outcome = None
+    for event in events:
+        outcome = PROCESSOR.on_event(record, event, partition=0, clock=clock)
+        record = outcome.record
+    assert outcome is not None
+    return outcome
+
+
+def kinds_and_instants(outcome: Outcome) -> list[tuple[str, datetime]]:
+    return [(alert.kind, alert.at) for alert in outcome.alerts]
+
+
+def test_alert_before_closing_event_fires_when_clock_passes_it() -> None:
+    """Issue 9, first example: 12 working hours from Tue 2026-09-29 15:36:47 is due Thu
+    10-01 10:06:47 (1 h 23 m 13 s Tue, 8 h Wed, 2 h 36 m 47 s Thu); AT_RISK 8 working
+    hours before, Wed 09-30 10:06:47. RESOLVED at 12:36:49 closes the dossier after that
+    instant, while the event-time clock is still before it."""
+    history = [
+        received(vn(2026, 9, 29, 15, 36, 47), 12, TimeUnit.WORKING_HOURS),
+        ev(T.RESOLVED, vn(2026, 9, 30, 12, 36, 49)),
+    ]
+    closed = apply_all(history, clock=vn(2026, 9, 30, 9))
+    assert closed.alerts == []
+    assert closed.record is not None, "the dossier left the table with an alert pending"
+    assert closed.record.next_timer_at == vn(2026, 9, 30, 10, 6, 47)
+
+    fired = PROCESSOR.on_timer(closed.record, clock=vn(2026, 9, 30, 10, 6, 47))
+    assert kinds_and_instants(fired) == [("AT_RISK", vn(2026, 9, 30, 10, 6, 47))]
+    assert fired.record is not None
+    assert fired.record.next_timer_at == vn(2026, 9, 30, 12, 36, 49) + timedelta(days=30)
+
+
+def test_second_apology_before_closing_event_raises_the_limit_when_clock_passes_it() -> None:
+    """Issue 9, second example: a second APOLOGY_ISSUED at 2026-09-24 01:01:47, then
+    RESOLVED on 09-28, applied while the clock is still on 09-23."""
+    second_apology = vn(2026, 9, 24, 1, 1, 47)
+    history = [
+        received(vn(2026, 9, 21, 8), 10, TimeUnit.WORKING_DAYS),
+        ev(T.APOLOGY_ISSUED, vn(2026, 9, 22, 9), new_due_at=vn(2026, 10, 12, 17)),
+        ev(T.APOLOGY_ISSUED, second_apology, new_due_at=vn(2026, 10, 16, 17)),
+        ev(T.RESOLVED, vn(2026, 9, 28, 10)),
+    ]
+    closed = apply_all(history, clock=vn(2026, 9, 23, 12))
+    assert closed.alerts == []
+    assert closed.record is not None
+    assert closed.record.next_timer_at == second_apology
+
+    fired = PROCESSOR.on_timer(closed.record, clock=vn(2026, 9, 28, 10))
+    assert kinds_and_instants(fired) == [("RESCHEDULE_LIMIT_EXCEEDED", second_apology)]
+
+
+def test_a_closed_dossier_with_nothing_pending_leaves_the_table_after_retention() -> None:
+    history = [
+        received(vn(2026, 3, 2, 8), 5, TimeUnit.WORKING_DAYS),
+        ev(T.RESOLVED, vn(2026, 3, 3, 9)),
+    ]
+    kept = apply_all(history, clock=vn(2026, 3, 3, 9))
+    assert kept.record is not None
+    assert kept.record.next_timer_at == vn(2026, 4, 2, 9)
+    assert PROCESSOR.on_timer(kept.record, clock=vn(2026, 4, 2, 9)).record is None
+
+
+def test_a_late_pause_contradicts_the_at_risk_alert_already_published() -> None:
+    """DOMAIN.md's worked example 3 without its RESUMED: 5 working days from Mon 2026-03-02
+    08:00, due Mon 03-09 08:00, AT_RISK Fri 03-06 08:00. The pause of Tue 03-03 arrives after
+    the clock passed Fri 08:00: the full history has no AT_RISK (still paused)."""
+    clock = vn(2026, 3, 6, 10)
+    first = apply_all([received(vn(2026, 3, 2, 8), 5, TimeUnit.WORKING_DAYS)], clock)
+    assert kinds_and_instants(first) == [("AT_RISK", vn(2026, 3, 6, 8))]
+    pause = ev(T.SUPPLEMENT_REQUESTED, vn(2026, 3, 3, 9))
+    late = PROCESSOR.on_event(first.record, pause, partition=0, clock=clock, late=True)
+    assert [(a.kind.value, a.at) for a in late.contradicted] == [("AT_RISK", vn(2026, 3, 6, 8))]
+    assert late.alerts == []
+
+
+def test_a_late_event_that_changes_no_alert_contradicts_nothing() -> None:
+    clock = vn(2026, 3, 6, 10)
+    first = apply_all([received(vn(2026, 3, 2, 8), 5, TimeUnit.WORKING_DAYS)], clock)
+    transfer = ev(T.TRANSFERRED, vn(2026, 3, 3, 9), unit_code="X-02")
+    late = PROCESSOR.on_event(first.record, transfer, partition=0, clock=clock, late=True)
+    assert late.contradicted == []
+
+
+UNKNOWN_CODE = "9.999"
+CATALOG_WITH_IT = parse_catalog(
+    b"""
+calendar: {overrides_file: default}
+procedures:
+  - {code: "9.999", name: learnt later, processing_time: {value: 5, unit: working_days}}
+""",
+    "catalog-with-9.999",
+)
+
+
+def received_unknown(at: datetime) -> DossierEvent:
+    return ev(T.RECEIVED, at, "U1", unit_code="X-01", procedure_code=UNKNOWN_CODE,
+              channel="ONLINE")
+
+
+def test_a_dossier_of_an_unknown_procedure_is_flagged_once() -> None:
+    first = PROCESSOR.on_event(None, received_unknown(vn(2026, 3, 2, 8)), 0, vn(2026, 3, 2, 8))
+    assert first.newly_unknown_procedure
+    assert first.record is not None and first.record.procedure_unknown
+    assert first.facts[0].due_at is None and first.record.next_timer_at is None
+    transfer = ev(T.TRANSFERRED, vn(2026, 3, 3, 9), "U1", unit_code="X-02")
+    second = PROCESSOR.on_event(first.record, transfer, 0, vn(2026, 3, 3, 9))
+    assert not second.newly_unknown_procedure
+    assert second.record is not None and second.record.procedure_unknown
+
+
+def test_a_procedure_given_its_time_on_the_event_is_not_unknown() -> None:
+    event = ev(T.RECEIVED, vn(2026, 3, 2, 8), "U2", unit_code="X-01",
+               procedure_code=UNKNOWN_CODE, channel="ONLINE",
+               processing_time=ProcessingTime(value=5, unit=TimeUnit.WORKING_DAYS))
+    outcome = PROCESSOR.on_event(None, event, 0, vn(2026, 3, 2, 8))
+    assert not outcome.newly_unknown_procedure
+    assert outcome.record is not None and not outcome.record.procedure_unknown
+
+
+def test_a_reloaded_catalogue_that_knows_the_procedure_gives_the_deadline_and_alerts() -> None:
+    """5 working days from Mon 2026-03-02 08:00: due Mon 03-09 08:00 (DOMAIN.md example 3),
+    AT_RISK Fri 03-06 08:00, OVERDUE 00:00 on Tue 03-10."""
+    first = PROCESSOR.on_event(None, received_unknown(vn(2026, 3, 2, 8)), 0, vn(2026, 3, 2, 8))
+    assert first.record is not None
+    unchanged = PROCESSOR.on_catalog_reloaded(first.record, vn(2026, 3, 10, 9))
+    assert unchanged is None
+
+    reloaded = replace(PROCESSOR, catalog=CATALOG_WITH_IT)
+    known = reloaded.on_catalog_reloaded(first.record, vn(2026, 3, 10, 9))
+    assert known is not None and known.record is not None
+    assert not known.record.procedure_unknown
+    assert [fact.due_at for fact in known.facts] == [vn(2026, 3, 9, 8)]
+    assert kinds_and_instants(known) == [
+        ("AT_RISK", vn(2026, 3, 6, 8)), ("OVERDUE", vn(2026, 3, 10)),
+    ]
 
 
 def test_an_overdue_alert_of_a_closed_history_fires_when_event_time_reaches_it() -> None:
@@ -22,25 +184,16 @@ def test_an_overdue_alert_of_a_closed_history_fires_when_event_time_reaches_it()
     # 15:00 cut-off of procedure 1.001193 (1 working day), so the clock starts Friday 07:30
     # and the deadline is Friday 20/3 17:00, overdue from Saturday 21/3 00:00; resolved on
     # Monday 23/3. Both events reach the worker while event time is still Friday 20/3.
-    received = DossierEvent(
-        schema_version=1, event_id="E0", dossier_id="HS08-000005", type=EventType.RECEIVED,
-        occurred_at=vn(19, 16, 4), unit_code="S-XD", procedure_code="1.001193",
-        channel=Channel.POSTAL,
-    )
-    resolved = DossierEvent(
-        schema_version=1, event_id="E1", dossier_id="HS08-000005", type=EventType.RESOLVED,
-        occurred_at=vn(23, 8, 51),
-    )
-    processor = DossierProcessor(CATALOG)
-    watermark = vn(20, 12)
-    first = processor.on_event(None, received, 0, watermark)
-    assert first.record is not None
-    second = processor.on_event(first.record, resolved, 0, watermark)
-    assert second.alerts == []  # not yet: event time is before the overdue instant
-    record = second.record
-    assert record is not None
-    assert record.next_timer_at == vn(21)  # not the closed dossier's expiry, 30 days on
-    woken = processor.on_timer(record, vn(23, 9))
-    assert [(a.kind, a.at) for a in woken.alerts] == [("OVERDUE", vn(21))]
+    history = [
+        ev(T.RECEIVED, vn(2026, 3, 19, 16, 4), "HS08-000005", unit_code="S-XD",
+           procedure_code="1.001193", channel="POSTAL"),
+        ev(T.RESOLVED, vn(2026, 3, 23, 8, 51), "HS08-000005"),
+    ]
+    closed = apply_all(history, clock=vn(2026, 3, 20, 12))
+    assert closed.alerts == []  # not yet: event time is before the overdue instant
+    assert closed.record is not None
+    assert closed.record.next_timer_at == vn(2026, 3, 21)  # not the expiry, 30 days on
+    woken = PROCESSOR.on_timer(closed.record, vn(2026, 3, 23, 9))
+    assert kinds_and_instants(woken) == [("OVERDUE", vn(2026, 3, 21))]
     assert woken.record is not None
-    assert woken.record.next_timer_at == vn(23, 8, 51) + timedelta(days=30)
+    assert woken.record.next_timer_at == vn(2026, 3, 23, 8, 51) + timedelta(days=30)

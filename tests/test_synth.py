@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from dossierflow.rules.catalog import load_catalog
 
-from dossierflow.synth import generate_events
+from dossierflow.simulate import generate_events
 
 VN = timezone(timedelta(hours=7))
 # The sample catalogue's district H-01 and its two communes ended on 30/6/2025 (Resolution

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dossierflow.cli import build_parser
-from dossierflow.synth import main as synth
+from dossierflow.simulate import main as synth
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "sample-events.jsonl"
@@ -54,7 +54,7 @@ def test_each_walkthrough_command_is_accepted_by_the_cli(words: list[str]) -> No
 
 
 def test_the_sample_file_is_what_its_documented_command_makes(tmp_path: Path) -> None:
-    (documented,) = _commands("python -m dossierflow.synth")
+    (documented,) = _commands("python -m dossierflow.simulate")
     out = documented.index("--out")
     assert documented[out + 1] == "examples/sample-events.jsonl"
     regenerated = tmp_path / "sample-events.jsonl"

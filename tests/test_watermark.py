@@ -56,3 +56,37 @@ def test_a_partition_not_fetched_yet_holds_the_clock_until_idle_after() -> None:
     mark.observe(0, offset=0, occurred_at=at(4), now=0.1)
     assert mark.advance({0: 9, 1: None}, now=5.0) is None
     assert mark.advance({0: 9, 1: None}, now=10.5) == at(4)
+
+
+def test_a_partition_not_fetched_yet_holds_the_clock_until_read_to_its_end_at_assignment() -> None:
+    """The end offsets looked up at the assignment stand in for high-water marks not fetched
+    yet: a slow first fetch holds the clock however long it takes (issue 9, defect 2)."""
+    mark = Watermark(idle_after=10)
+    mark.assign({0, 1}, now=0.0, positions={0: 0, 1: 4}, ends={0: 9, 1: 6})
+    mark.observe(0, offset=0, occurred_at=at(4), now=0.1)
+    assert mark.advance({0: 9, 1: None}, now=60.0) is None
+    mark.observe(1, offset=4, occurred_at=at(1), now=60.1)
+    assert mark.advance({0: 9, 1: None}, now=60.1) == at(1)
+    mark.observe(1, offset=5, occurred_at=at(2), now=60.2)
+    assert mark.advance({0: 9, 1: None}, now=60.2) == at(4)  # partition 1 read to its end
+
+
+def _two_partitions_read_once(bound: timedelta) -> Watermark:
+    """Partition 0 read up to 5 h, partition 1 up to 3 h, one message each."""
+    mark = Watermark(idle_after=10, out_of_orderness=bound)
+    mark.assign({0, 1}, now=0.0)
+    mark.observe(0, offset=0, occurred_at=at(5), now=0.1)
+    mark.observe(1, offset=0, occurred_at=at(3), now=0.1)
+    return mark
+
+
+def test_the_clock_trails_the_holding_partitions_by_the_out_of_orderness_bound() -> None:
+    mark = _two_partitions_read_once(timedelta(hours=1))
+    assert mark.advance({0: 10, 1: 10}, now=0.1) == at(2)
+    assert mark.value == at(2)
+
+
+def test_once_every_partition_is_read_to_its_end_the_clock_is_the_largest_occurred_at() -> None:
+    """Nothing in flight can be late any more: the clock `dossierflow replay` takes."""
+    mark = _two_partitions_read_once(timedelta(days=1))
+    assert mark.advance({0: 1, 1: 1}, now=0.1) == at(5)

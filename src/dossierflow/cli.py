@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "dossierflow.commands.migrate",
     "dossierflow.commands.report",
     "dossierflow.commands.sink",
+    "dossierflow.commands.simulate",
     "dossierflow.commands.demo",
     "dossierflow.commands.notify",
 )

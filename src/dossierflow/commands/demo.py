@@ -1,91 +1,153 @@
-"""`dossierflow demo`: the product end to end on its embedded defaults, no server needed.
+"""`dossierflow demo`: the whole product live on one machine, with a simulated month.
 
-Generates a seeded quarter of realistic dossier histories, runs them through the rules
-(as `replay` does), writes facts and alerts through the ClickHouse sink into the embedded
-chDB store, and prints the quarter's period report in Vietnamese.
+Starts a local Kafka broker, migrates an embedded ClickHouse (chDB), starts the worker, the
+sink and the notifier (e-mail to a local SMTP server filing a Maildir), streams a simulated
+month in event time with live progress, prints the period report in Vietnamese, and keeps
+/report, /metrics and /healthz up until Ctrl-C (or exits, with --exit-when-done). Everything
+it started is stopped on Ctrl-C and on failure.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import shutil
+import signal
 import sys
-from collections import Counter
-from datetime import date, timedelta
+import time
 from pathlib import Path
 from typing import Any
 
+from dossierflow.commands.options import fail
+
 DEMO_DIR = Path(".dossierflow/demo")
+DEFAULT_PROFILE = "province-small"
+_PORT_OPTIONS = {
+    "kafka": "--kafka-port",
+    "http": "--http-port",
+    "smtp": "--smtp-port",
+    "worker_metrics": "--worker-metrics-port",
+    "notify_metrics": "--notify-metrics-port",
+}
 
 
 def add_commands(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="run the whole product on its embedded defaults (rules, chDB store, report)",
+        help="run the whole product live on a simulated month (Kafka, worker, sink, notifier)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--events", type=int, default=20_000, help="events to generate")
+    parser.add_argument("--profile", default=DEFAULT_PROFILE,
+                        help=f"simulation profile, name or YAML (default {DEFAULT_PROFILE})")
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--dir", type=Path, default=DEMO_DIR, help="where the demo writes")
-    parser.add_argument(
-        "--store", help="store URL (default: chdb:// in --dir, or $DOSSIERFLOW_CLICKHOUSE_URL)"
-    )
+    parser.add_argument("--days", type=int, help="days of receipts (default: the profile's)")
+    parser.add_argument("--rate", type=float,
+                        help="events per second (default: the month in about 45 s)")
+    parser.add_argument("--dir", type=Path, default=DEMO_DIR,
+                        help=f"where the demo writes; emptied at start (default {DEMO_DIR})")
+    for option in _PORT_OPTIONS.values():
+        parser.add_argument(option, type=int, default=0, metavar="PORT",
+                            help="default: a free port")
+    parser.add_argument("--exit-when-done", action="store_true",
+                        help="stop everything after the report instead of waiting for Ctrl-C")
     parser.add_argument("--lang", choices=("vi", "en"), default="vi")
     parser.set_defaults(func=run)
 
 
-def _default_store(directory: Path) -> str:
-    """$DOSSIERFLOW_CLICKHOUSE_URL, or an embedded chDB store inside the demo folder."""
-    embedded = f"chdb://{(directory / 'clickhouse').resolve()}"
-    return os.environ.get("DOSSIERFLOW_CLICKHOUSE_URL") or embedded
+def missing_requirements(args: argparse.Namespace) -> list[str]:
+    """What stops the demo from starting, one line each with what to do (empty: nothing)."""
+    from dossierflow.kafka.local_broker import (
+        KafkaLocalError,
+        jars_ready,
+        java_executable,
+        port_bindable,
+    )
+
+    problems = []
+    try:
+        java_executable()
+    except KafkaLocalError as exc:
+        problems.append(str(exc))
+    try:
+        if not jars_ready() and shutil.which("mvn") is None:
+            problems.append("`mvn` not found and the Kafka jars are not fetched yet: install "
+                            "Maven 3.8+ (it fetches them once into deploy/kafka/libs)")
+    except KafkaLocalError as exc:
+        problems.append(str(exc))
+    for name, option in _PORT_OPTIONS.items():
+        port = getattr(args, f"{name}_port")
+        if port and not port_bindable("127.0.0.1", port):
+            problems.append(f"port {port} ({option}) is in use: stop what listens there, "
+                            f"or give another {option} (0 picks a free one)")
+    return problems
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from dossierflow.backfill import backfill
-    from dossierflow.replay import read_events, replay, summary
-    from dossierflow.reporting.report import report_table, run_report
+    from dossierflow.demo.processes import ChildFailed
+    from dossierflow.demo.stack import Demo, DemoError, Ports
+    from dossierflow.kafka.local_broker import KafkaLocalError, free_port
     from dossierflow.rules.catalog import load_catalog
-    from dossierflow.sinks.clickhouse import ClickHouseSink
-    from dossierflow.store import StoreError, connect, migrate
-    from dossierflow.synth import DEFAULT_START, write_jsonl
+    from dossierflow.simulate import ProfileError, load_profile
 
-    args.dir.mkdir(parents=True, exist_ok=True)
-    events_path = args.dir / "events.jsonl"
-    today = date.today()
-    try:
-        write_jsonl(events_path, args.events, args.seed, today=today)
-    except ValueError as exc:
-        print(f"dossierflow demo: {exc}", file=sys.stderr)
+    problems = missing_requirements(args)
+    for problem in problems:
+        print(f"dossierflow demo: {problem}", file=sys.stderr)
+    if problems:
         return 2
-    catalog = load_catalog()
-    events = read_events(
-        events_path, lambda n, reason: print(f"line {n}: {reason}", file=sys.stderr)
-    )
-    assert events.latest is not None
-    evaluations = list(replay(events, catalog, events.latest))
-    with (args.dir / "dossiers.jsonl").open("w") as out:
-        for evaluation in evaluations:
-            out.write(json.dumps(summary(evaluation, events.latest), ensure_ascii=False) + "\n")
-    statuses = Counter(e.state.status.value for e in evaluations)
-    alerts = Counter(a.kind.value for e in evaluations for a in e.alerts)
-    print(f"{events.count} events of {len(evaluations)} dossiers -> {events_path}")
-    print("status: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
-    print("alerts: " + ", ".join(f"{k} {v}" for k, v in sorted(alerts.items())))
     try:
-        store = connect(args.store or _default_store(args.dir))
-        migrate(store)
-        stored = backfill(evaluations, catalog, ClickHouseSink(store), str(events_path))
-        print(f"stored {stored.facts} facts and {stored.alerts} alerts in {store.url.display}")
-        period_from = DEFAULT_START.date()
-        period_to = period_from + timedelta(days=91)
-        report = run_report(store, catalog.units, period_from, min(period_to, today))
-        store.close()
-    except StoreError as exc:
-        print(f"dossierflow demo: {exc}", file=sys.stderr)
-        return 1
-    Console().print(report_table(report, args.lang))  # laid out for this terminal
+        profile = load_profile(args.profile)
+    except ProfileError as exc:
+        return fail("demo", str(exc))
+    if args.days is not None and args.days < 1:
+        return fail("demo", "--days must be >= 1")
+    if args.rate is not None and args.rate <= 0:
+        return fail("demo", "--rate must be a positive number of events per second")
+    ports = Ports(**{name: getattr(args, f"{name}_port") or free_port()
+                     for name in _PORT_OPTIONS})
+    # Ctrl-C, and SIGTERM from a script or `timeout`, stop everything the same way; SIGINT
+    # is set explicitly because a shell starting us in the background ignores it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    console = Console()
+    demo = Demo(args.dir, ports, profile, load_catalog(), args.seed, args.days or profile.days,
+                args.rate, console, args.lang)
+    try:
+        demo.start()
+        outcome = demo.stream_month()
+        demo.print_report(outcome.report)
+        console.print(
+            f"{outcome.events:,} events, {outcome.alerts_published:,} alerts published, "
+            f"{outcome.messages_delivered:,} e-mails delivered to {args.dir / 'maildir'}; "
+            f"report saved in {args.dir / 'report.json'}"
+        )
+        if outcome.report.violations:
+            return fail("demo", "the report does not reconcile: "
+                        + "; ".join(outcome.report.violations), 1)
+        if not args.exit_when_done:
+            first, last = demo.period
+            month = f"from={first}&through={last}"
+            console.print(
+                f"\n[bold]Up until Ctrl-C:[/] dashboard {demo.sink_url}/dashboard?{month} · "
+                f"{demo.sink_url}/report?{month}&format=table · {demo.sink_url}/metrics · "
+                f"{demo.sink_url}/healthz · "
+                f"worker http://127.0.0.1:{ports.worker_metrics}/metrics · "
+                f"notifier http://127.0.0.1:{ports.notify_metrics}/metrics · "
+                f"Kafka {demo.bootstrap}"
+            )
+            while True:
+                demo.children.check()
+                time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("stopping …")
+        return 130
+    except (DemoError, ChildFailed, KafkaLocalError) as exc:
+        return fail("demo", str(exc), 1)
+    finally:
+        demo.stop()
     return 0

@@ -164,6 +164,13 @@ def ensure_jars(home: Path | None = None) -> Path:
     return libs
 
 
+def jars_ready(home: Path | None = None) -> bool:
+    """The jars of the current pom.xml are in libs/ already (no Maven needed to start)."""
+    home = home or kafka_home()
+    marker = home / "libs" / kafka_version(home) / _COMPLETE_MARKER
+    return marker.is_file() and marker.read_text().strip() == _pom_digest(home)
+
+
 def kafka_classpath(home: Path | None = None) -> str:
     """`-cp` value for Kafka's Java tools (e.g. org.apache.kafka.tools.ConsumerPerformance)."""
     return str(ensure_jars(home) / "*")  # the JVM expands the wildcard itself
@@ -219,7 +226,7 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _term_with_parent() -> None:
+def term_with_parent() -> None:
     """In the forked child: ask Linux for SIGTERM when the parent goes (prctl PDEATHSIG)."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
@@ -242,7 +249,7 @@ def _port_accepts(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def _port_bindable(host: str, port: int) -> bool:
+def port_bindable(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -353,7 +360,7 @@ class LocalKafka:
                 f"a broker already runs from {self.data_dir} (pid {running.pid}, "
                 f"{running.bootstrap})"
             )
-        if not _port_bindable(self.host, self.port):
+        if not port_bindable(self.host, self.port):
             raise KafkaLocalError(f"port {self.host}:{self.port} is already in use")
         classpath = kafka_classpath(self.home)
         controller_port = self._controller_port or free_port(self.host)
@@ -384,7 +391,7 @@ class LocalKafka:
                 stderr=subprocess.STDOUT,
                 cwd=self.data_dir,
                 start_new_session=True,  # own process group: Ctrl-C elsewhere leaves it alone
-                preexec_fn=_term_with_parent if self.die_with_parent else None,
+                preexec_fn=term_with_parent if self.die_with_parent else None,
             )
         status = BrokerStatus(
             pid=self._proc.pid,

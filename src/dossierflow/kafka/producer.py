@@ -1,7 +1,8 @@
-"""Bulk publishing of a JSONL file of events with kafka-python.
+"""Publishing events with kafka-python, keyed by `dossier_id` (DOMAIN.md), so all events
+of one dossier land on one partition, in order.
 
-`produce_file` feeds a JSONL history into the events topic keyed by `dossier_id`
-(DOMAIN.md), so all events of one dossier land on one partition, in file order.
+`produce_file` feeds a JSONL history into the events topic as fast as the broker takes it;
+`produce_paced` publishes generated events at a given rate (a simulation played live).
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import msgspec
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -164,4 +166,56 @@ def produce_file(
         lines=lines,
         bytes_read=bytes_read,
         seconds=time.monotonic() - started,
+    )
+
+
+def produce_paced(
+    bootstrap: str,
+    topic: str,
+    events: Iterable[dict[str, Any]],
+    rate: float | None = None,
+    *,
+    security: KafkaSecurity | None = None,
+    on_sent: Callable[[dict[str, Any]], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> ProduceResult:
+    """Publish `events` in order, at most `rate` per second (None: as fast as possible).
+
+    `on_sent` sees each event once it is handed to the producer; `should_stop` is asked
+    between events. Returns after every sent event is acknowledged (or failed).
+    """
+    from kafka import KafkaProducer
+
+    encode = msgspec.json.Encoder().encode
+    security = security or KafkaSecurity.from_env()
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+        client_id="dossierflow-simulate", **security.as_kafka_python_kwargs(),
+    )
+    failed: list[BaseException] = []
+    published = size = 0
+    started = time.monotonic()
+    try:
+        for event in events:
+            if should_stop():
+                break
+            if rate:
+                # Sleep to the event's slot rather than a fixed pause, so time spent
+                # producing does not slow the rate down.
+                ahead = started + published / rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+            value = encode(event)
+            future = producer.send(topic, key=event["dossier_id"].encode("utf-8"), value=value)
+            future.add_errback(failed.append)
+            published += 1
+            size += len(value)
+            if on_sent is not None:
+                on_sent(event)
+        producer.flush()
+    finally:
+        producer.close()
+    return ProduceResult(
+        published=published - len(failed), bad=0, failed=len(failed), lines=published,
+        bytes_read=size, seconds=time.monotonic() - started,
     )

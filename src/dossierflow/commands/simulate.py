@@ -1,0 +1,105 @@
+"""`dossierflow simulate`: a province's simulated dossier history, to a file or to Kafka."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from dossierflow.commands.options import fail
+
+DEFAULT_PROFILE_NAME = "province-small"
+
+
+def add_commands(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "simulate",
+        help="generate a province's realistic dossier history from a profile",
+        description="Simulate a province's dossiers (arrivals by weekday and office hour, "
+        "channels, pauses, apologies, withdrawals, late resolutions) from a profile: a "
+        "shipped name (province-small, province-2024) or a YAML file. The same profile, "
+        "seed and --today always give the same events.",
+    )
+    parser.add_argument("--profile", default=DEFAULT_PROFILE_NAME,
+                        help=f"shipped profile name or YAML path (default {DEFAULT_PROFILE_NAME})")
+    parser.add_argument("--days", type=int, help="days of history (default: the profile's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--today", type=date.fromisoformat,
+                        help="the history ends before this day (default: the machine's date)")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--out", type=Path, help="JSONL file (default: stdout)")
+    target.add_argument("--produce", action="store_true",
+                        help="publish to the events topic instead ($DOSSIERFLOW_BOOTSTRAP)")
+    parser.add_argument("--rate", type=float, help="with --produce: events per second")
+    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default localhost:9092)")
+    parser.add_argument("--topic", help="events topic (default dossier-events)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dossierflow.commands.produce import (
+        BOOTSTRAP_ENV,
+        DEFAULT_BOOTSTRAP,
+        DEFAULT_TOPIC,
+        TOPIC_ENV,
+    )
+    from dossierflow.simulate import (
+        ProfileError,
+        generate_events,
+        generate_lines,
+        load_profile,
+        profile_start,
+        write_jsonl,
+    )
+
+    if args.rate is not None and (not args.produce or args.rate <= 0):
+        return fail("simulate", "--rate needs --produce and a positive number of events/s")
+    if args.days is not None and args.days < 1:
+        return fail("simulate", "--days must be >= 1")
+    try:
+        profile = load_profile(args.profile)
+    except ProfileError as exc:
+        return fail("simulate", str(exc))
+    options: dict[str, Any] = {
+        "start": profile_start(profile),
+        "days": args.days or profile.days,
+        "today": args.today,
+        "profile": profile,
+    }
+    try:
+        if args.produce:
+            return _produce(
+                generate_events(None, args.seed, **options),
+                args.bootstrap or os.environ.get(BOOTSTRAP_ENV, DEFAULT_BOOTSTRAP),
+                args.topic or os.environ.get(TOPIC_ENV, DEFAULT_TOPIC),
+                args.rate,
+            )
+        if args.out:
+            write_jsonl(args.out, None, args.seed, **options)
+        else:
+            for line in generate_lines(None, args.seed, **options):
+                sys.stdout.buffer.write(line)
+    except ValueError as exc:  # a history with no working day before --today
+        return fail("simulate", str(exc))
+    return 0
+
+
+def _produce(events: Any, bootstrap: str, topic: str, rate: float | None) -> int:
+    from dossierflow.commands.produce import DEFAULT_PARTITIONS
+    from dossierflow.kafka.producer import produce_paced
+    from dossierflow.kafka.security import KafkaConfigError
+    from dossierflow.kafka.topics import TopicSpec, ensure_topics
+
+    try:
+        ensure_topics(bootstrap, [TopicSpec(topic, DEFAULT_PARTITIONS)])
+        result = produce_paced(bootstrap, topic, events, rate)
+    except KafkaConfigError as exc:
+        return fail("simulate", str(exc))
+    except Exception as exc:  # kafka-python errors: no broker, auth, timeouts
+        return fail("simulate", f"{bootstrap}: {type(exc).__name__}: {exc}", 1)
+    print(f"simulate: {result.published} events to {topic} ({result.failed} not delivered) "
+          f"in {result.seconds:.1f} s", file=sys.stderr)
+    return 0 if result.failed == 0 else 1

@@ -1,0 +1,63 @@
+"""Every use of a private attribute of Faust (faust-streaming) by the worker, in one place.
+
+Faust has no public getter for these; each function says why the worker needs it. They were
+checked against the faust-streaming versions pinned in pyproject.toml, and
+tests/test_faust_internals.py fails loudly if an upgrade removes or changes one of them:
+run it before raising the pin.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+
+import faust
+from faust.streams import _current_event
+from faust.types import TP, EventT
+
+CHECKED_VERSIONS = frozenset({"0.15.3"})
+"""faust-streaming versions these uses were checked against (pyproject.toml pins them)."""
+
+
+def last_read_offset(app: faust.App, tp: TP) -> int | None:
+    """The offset of the last message Faust's fetcher read from `tp` (after a seek, the
+    offset sought to), or None: the consumer-lag gauge. `Consumer._read_offset`."""
+    value = cast(Any, app.consumer)._read_offset.get(tp)
+    return int(value) if value is not None else None
+
+
+def first_recovery_completed(app: faust.App) -> bool:
+    """Whether the tables' first recovery after start has completed (Faust never clears
+    the flag: a later rebalance shows in `app.rebalancing`). The timer must not read or
+    write the table before it. `app.tables.recovery.completed`, an event Faust sets."""
+    return bool(cast(Any, app.tables).recovery.completed.is_set())
+
+
+@dataclass(frozen=True)
+class _StandInMessage:
+    partition: int
+
+
+@dataclass(frozen=True)
+class _StandInEvent:
+    """All that Faust's stores read of the current event: `event.message.partition`."""
+
+    message: _StandInMessage
+
+
+@contextmanager
+def current_event_of_partition(partition: int) -> Iterator[None]:
+    """Make a stand-in event of `partition` Faust's current stream event for the block.
+
+    Faust's RocksDB store files a table write under the partition of the current stream
+    event (`faust.streams._current_event`, a context variable) and asserts there is one;
+    the worker writes after a batch or from a timer, where there is none."""
+    stand_in = _StandInEvent(_StandInMessage(partition))
+    token = _current_event.set(weakref.ref(cast(EventT[Any], stand_in)))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)

@@ -1,0 +1,63 @@
+"""Each private attribute of Faust the worker uses (streams/faust_internals.py) still exists
+and still means what the worker relies on. A failure here after upgrading faust-streaming
+means: read the new Faust code behind the failing use before raising the pin."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+from dossierflow.streams import faust_internals
+from dossierflow.streams.faust_internals import (
+    CHECKED_VERSIONS,
+    current_event_of_partition,
+    first_recovery_completed,
+    last_read_offset,
+)
+from dossierflow.streams.settings import WorkerSettings
+from dossierflow.streams.worker import DossierWorker
+from faust.tables.recovery import Recovery
+from faust.transport.consumer import Consumer
+from faust.types import TP
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[DossierWorker]:
+    """A worker's Faust app on the RocksDB store, not started (nothing connects)."""
+    yield DossierWorker(WorkerSettings(store="rocksdb://", data_dir=tmp_path, bootstrap="x:1"))
+
+
+def test_the_installed_faust_is_one_these_uses_were_checked_against() -> None:
+    assert version("faust-streaming") in CHECKED_VERSIONS
+
+
+def test_last_read_offset_is_what_the_fetcher_sets_per_message(worker: DossierWorker) -> None:
+    tp = TP(worker.settings.events_topic, 0)
+    assert last_read_offset(worker.app, tp) is None
+    drain = inspect.getsource(Consumer._drain_messages)
+    assert "set_read_offset = self._read_offset.__setitem__" in drain
+    assert "set_read_offset(tp, offset)" in drain
+
+
+def test_recovery_completed_is_set_after_the_seek_to_committed_offsets(
+    worker: DossierWorker,
+) -> None:
+    """The worker reads committed offsets once the flag is set: the seek must come first."""
+    assert first_recovery_completed(worker.app) is False
+    done = inspect.getsource(Recovery.on_recovery_completed)
+    assert done.index("consumer.perform_seek()") < done.index("self.completed.set()")
+
+
+def test_a_stand_in_event_lets_the_rocksdb_store_write_outside_stream_iteration(
+    worker: DossierWorker,
+) -> None:
+    store = worker.table.data
+    with pytest.raises(AssertionError):  # what the stand-in is for
+        store._set(b"D-1", b"record")
+    with current_event_of_partition(2):
+        store._set(b"D-1", b"record")
+    assert store._dbs[2][b"D-1"] == b"record"
+    assert faust_internals._current_event.get(None) is None  # restored after the block
