@@ -45,8 +45,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from dossierflow.replay import read_events, replay
+from dossierflow.simulate import generate_events
 from dossierflow.store import Store, connect, migrate
-from dossierflow.synth import generate_events
 from tests.worker_process import WorkerTopics, free_port, start_worker, stop_worker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,9 +70,9 @@ Positions = dict[int, int]
 def timed_history(
     count: int, seed: int, *, days: int = 40, duplicates: float = 0.05
 ) -> list[bytes]:
-    """`count` synthetic events (pauses, transfers, apologies, refusals; `synth`), ordered by
-    `occurred_at` as event-time mode requires, plus a share of `duplicates` re-sent right
-    after the original (same `event_id`)."""
+    """`count` synthetic events of `dossierflow.simulate` (pauses, transfers, apologies,
+    refusals), ordered by `occurred_at` as event-time mode requires, plus a share of
+    `duplicates` re-sent right after the original (same `event_id`)."""
     events = sorted(
         generate_events(count, seed, days=days),
         key=lambda e: datetime.fromisoformat(e["occurred_at"]),
