@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka import KafkaProducer
 
 from dossierflow.kafka.local_broker import LocalKafka, ensure_jars, free_port
 from tests.faults_harness import (
@@ -68,18 +69,39 @@ async def run_scenario(
     malformed: dict[int, str] | None = None,
     client_wrapper: Callable[[Any], Any] | None = None,
     workers: tuple[str, ...] = ("worker",),
+    produce_first: bool = True,
 ) -> None:
     """Produce `lines` (`malformed`: the index of each malformed line and a part of its
-    dead-letter reason), run the pipeline, inject `fault`, settle and check."""
+    dead-letter reason), run the pipeline, inject `fault`, settle and check. Without
+    `produce_first` the fault produces `lines` itself."""
     malformed = malformed or {}
     valid = [line for index, line in enumerate(lines) if index not in malformed]
     expected = await asyncio.to_thread(replay_expected, valid, run.tmp / "replay", QUERIES)
-    positions = await asyncio.to_thread(run.topics.produce, lines, keys)
-    letters = {positions[i]: (lines[i], problem) for i, problem in malformed.items()}
+    letters: dict[tuple[int, int], tuple[bytes, str]] = {}
+    if produce_first:
+        positions = await asyncio.to_thread(run.topics.produce, lines, keys)
+        letters = {positions[i]: (lines[i], problem) for i, problem in malformed.items()}
     async with pipeline(run, client_wrapper, workers) as sink:
         await fault(run)
         await run.settle(sink, timeout=240)
         await run.check(expected, QUERIES, letters)
+
+
+def produce_at_once(run: Pipeline, lines: list[bytes]) -> None:
+    """`lines` to the events topic in one produce request (no batch is sent before flush)."""
+    producer = KafkaProducer(
+        bootstrap_servers=run.bootstrap,
+        linger_ms=60_000,
+        batch_size=1 << 20,
+        max_request_size=64 << 20,
+    )
+    try:
+        for line in lines:
+            key = json.loads(line)["dossier_id"].encode()
+            producer.send(run.topics.events, key=key, value=line)
+        producer.flush()
+    finally:
+        producer.close()
 
 
 def facts_per_run(lines: list[bytes]) -> int:
@@ -297,6 +319,11 @@ def test_one_of_two_workers_killed_mid_run_gives_replays_alerts_and_report(
             run.supervise()
             assert time.monotonic() < deadline, "the two workers never shared the partitions"
             await asyncio.sleep(0.1)
+        # Only now the history, else one worker has read it all before the other joins; in
+        # one produce request, so that no partition is read to its end while another still
+        # waits for its part (the event-time clock would pass events still in flight).
+        await asyncio.to_thread(produce_at_once, run, lines)
+        await run.facts_reach(facts_per_run(lines) // 3)
         moving = run.assignment("second")
         run.kill_worker("second")
         del run.workers["second"]
@@ -308,5 +335,9 @@ def test_one_of_two_workers_killed_mid_run_gives_replays_alerts_and_report(
         )
 
     started = time.monotonic()
-    asyncio.run(run_scenario(run, lines, kill_one_of_two, workers=("first", "second")))
+    asyncio.run(
+        run_scenario(
+            run, lines, kill_one_of_two, workers=("first", "second"), produce_first=False
+        )
+    )
     print(f"one of two workers killed: {time.monotonic() - started:.0f} s")
