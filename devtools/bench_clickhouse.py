@@ -37,7 +37,7 @@ from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
 
 from devtools import grafana_panels as panels
-from dossierflow.reporting.report import fetch_figures, run_report
+from dossierflow.reporting.queries import fetch_figures, run_report
 from dossierflow.store import connect, migrate
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -44,7 +44,8 @@ from dossierflow.rules.catalog import load_catalog
 from dossierflow.rules.records import alert_record
 from standardwebhooks import Webhook
 
-from dossierflow.kafka.local_broker import LocalKafka, free_port
+from devtools.bench_broker import bench_bootstrap, bench_parser
+from dossierflow.kafka.local_broker import free_port
 from dossierflow.kafka.topics import TopicSpec, ensure_topics
 
 SECRET = "whsec_" + "YmVuY2gtc2VjcmV0LWZvci13ZWJob29rcy0xMjM0NTY="
@@ -231,9 +232,7 @@ async def run(bootstrap: str, tmp: Path, args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bootstrap", help="use this broker instead of starting one")
+    parser = bench_parser(__doc__)
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--backlog", type=int, default=10_000)
@@ -242,12 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {os.getloadavg()}")
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dfbench-notify-")))
-        bootstrap = args.bootstrap
-        if bootstrap is None:
-            broker = LocalKafka(tmp / "kafka", free_port(), die_with_parent=True)
-            stack.enter_context(broker)
-            bootstrap = broker.bootstrap
-        asyncio.run(run(bootstrap, tmp, args))
+        asyncio.run(run(bench_bootstrap(stack, tmp, args.bootstrap), tmp, args))
     print(f"load average after: {os.getloadavg()}")
     return 0
 

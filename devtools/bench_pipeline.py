@@ -55,9 +55,9 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
+from devtools.bench_broker import bench_bootstrap, bench_parser
 from devtools.local_worker import WorkerTopics
 from dossierflow.kafka.local_broker import (
-    LocalKafka,
     free_port,
     java_executable,
     kafka_classpath,
@@ -567,9 +567,7 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bootstrap", help="use this broker instead of starting one")
+    parser = bench_parser(__doc__)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
@@ -594,12 +592,9 @@ def main(argv: list[str] | None = None) -> int:
              if k.startswith("DOSSIERFLOW_") and "PASSWORD" not in k}
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dfbench-")))
-        bootstrap = args.bootstrap
-        if bootstrap is None:
-            broker = LocalKafka(tmp / "kafka", free_port(), die_with_parent=True)
-            started = time.monotonic()
-            stack.enter_context(broker)
-            bootstrap = broker.bootstrap
+        started = time.monotonic()
+        bootstrap = bench_bootstrap(stack, tmp, args.bootstrap)
+        if args.bootstrap is None:
             results.add("broker", f"Apache Kafka on {bootstrap}",
                         note=f"started in {time.monotonic() - started:.1f} s")
         run(args, bootstrap, tmp, results)

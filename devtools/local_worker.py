@@ -63,14 +63,19 @@ class WorkerTopics:
             + [TopicSpec(self.dead_letters, 1)],
         )
 
-    def produce(self, lines: list[bytes], keys: list[bytes] | None = None) -> None:
-        """Publish event lines, keyed by `dossier_id` unless `keys` are given."""
+    def produce(self, lines: list[bytes], keys: list[bytes] | None = None) -> list[tuple[int, int]]:
+        """Publish event lines, keyed by `dossier_id` unless `keys` are given; the (partition,
+        offset) each landed at."""
         producer = KafkaProducer(bootstrap_servers=self.bootstrap)
-        for index, line in enumerate(lines):
-            key = keys[index] if keys else dossier_key(line)
-            producer.send(self.events, key=key, value=line)
-        producer.flush()
-        producer.close()
+        try:
+            sent = [
+                producer.send(self.events, key=keys[i] if keys else dossier_key(line), value=line)
+                for i, line in enumerate(lines)
+            ]
+            producer.flush()
+            return [(meta.partition, meta.offset) for meta in (future.get(60) for future in sent)]
+        finally:
+            producer.close()
 
     def read(self, topic: str, expected: int, timeout: float = 60) -> list[Any]:
         """Messages of `topic` from the start, waiting until `expected` have arrived."""

@@ -1,9 +1,10 @@
 """Which offsets of each events partition the worker has applied since its assignment.
 
-Faust can drop fetched messages: after a restart a worker was seen to apply offsets 0–24 of
-every partition and then 42 onwards, the messages in between never reaching the agent. Faust
-then withholds commits behind the gap (faust-streaming #378), or commits past it when it is
-one offset wide (#606): a silent stall, or a lost event. The worker checks every batch
+A guard. Faust lost fetched messages when a table recovery completed: a restarted worker
+applied offsets 0–24 of every partition and then 42 onwards, and Faust then withheld
+commits behind the gap (faust-streaming #378), or committed past it when it was one offset
+wide (#606): a silent stall, or a lost event. `streams/faust_patches.py` corrects the cause
+(faust-streaming #596); should an event still go missing, the worker checks every batch
 against this record and stops rather than apply events past a gap; restarted, it resumes
 from the committed offsets.
 

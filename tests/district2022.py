@@ -4,7 +4,10 @@
 5 in progress. Commune level received 31,125; 31,118 resolved, 7 in progress."
 
 Units come from the sample catalogue: H-01 (level district) and the two communes under it,
-X-H01-01 and X-H01-02. Every dossier is RECEIVED on a working day of 2022 with a processing
+X-H01-01 and X-H01-02. The working days of 2022 are written out here from the Government's
+holiday schedule for civil servants (`DAYS_OFF_2022`), not taken from the product's calendar,
+so a calendar that misplaced a holiday would move deadlines and change the figures. Every
+dossier is RECEIVED on a working day of 2022 with a processing
 time of 3 working days and no `due_at`, so the pipeline derives the deadline itself: received
 at 08:00–08:29 on working day D, 3 × 8 working hours end on the third working day after D at
 the same time of day (D has 7.5 h left after 08:00 at most, so the deadline always falls on
@@ -26,9 +29,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
-
-from dossierflow.rules.calendar import WorkingCalendar
-from dossierflow.rules.catalog import load_catalog
 
 LOCAL = ZoneInfo("Asia/Ho_Chi_Minh")
 PERIOD_FROM = "2022-01-01"
@@ -78,13 +78,29 @@ def expected_total(plan: LevelPlan) -> dict[str, int]:
     }
 
 
-def _working_days(calendar: WorkingCalendar, start: date, end: date) -> list[date]:
-    days, day = [], start
-    while day <= end:
-        if calendar.is_working_day(day):
-            days.append(day)
-        day += timedelta(days=1)
-    return days
+DAYS_OFF_2022 = (
+    date(2022, 1, 3),  # Tết Dương lịch: Saturday 1/1, observed Monday 3/1
+    date(2022, 1, 31),  # Tết Nhâm Dần: 29 tháng Chạp ...
+    date(2022, 2, 1),
+    date(2022, 2, 2),
+    date(2022, 2, 3),
+    date(2022, 2, 4),  # ... to mùng 4 Tết (nine days off with the two weekends)
+    date(2022, 4, 11),  # Giỗ Tổ Hùng Vương: Sunday 10/4, observed Monday 11/4
+    date(2022, 5, 2),  # 30/4 (Saturday) and 1/5 (Sunday), observed Monday 2/5 ...
+    date(2022, 5, 3),  # ... and Tuesday 3/5
+    date(2022, 9, 1),  # Quốc khánh: the day before 2/9 ...
+    date(2022, 9, 2),  # ... and 2/9 itself (Thursday 1/9 to Sunday 4/9)
+)
+"""Weekdays off in 2022 for civil servants (the Ministry of Labour's 2022 holiday notices,
+Labour Code 2019 art. 112: a holiday on a weekend is taken the next working day). 2022 had
+no make-up Saturdays."""
+
+
+def working_days_2022() -> list[date]:
+    """Monday to Friday of 2022, less `DAYS_OFF_2022`."""
+    first = date(2022, 1, 1)
+    every_day = (first + timedelta(days=n) for n in range(365))
+    return [d for d in every_day if d.weekday() < 5 and d not in DAYS_OFF_2022]
 
 
 def _after(days: list[date], index: int, step: int) -> date:
@@ -102,13 +118,13 @@ def _event(dossier_id: str, kind: str, at: datetime, **fields: object) -> dict[s
     }
 
 
-def _dossiers(plan: LevelPlan, prefix: str, calendar: WorkingCalendar) -> Iterator[
+def _dossiers(plan: LevelPlan, prefix: str) -> Iterator[
     tuple[dict[str, object], dict[str, object] | None]
 ]:
     """(RECEIVED, RESOLVED or None) per dossier of `plan`."""
     # Working days with room for resolution inside 2022: D + 4 working days <= 2022-12-30.
-    days = _working_days(calendar, date(2022, 1, 1), date(2023, 1, 31))
-    last_2022 = max(i for i, d in enumerate(days) if d.year == 2022)
+    days = working_days_2022()
+    last_2022 = len(days) - 1
     resolvable = list(range(0, last_2022 - PROCESSING_DAYS - 1))
     outcomes = (
         ["EARLY"] * plan.early
@@ -151,11 +167,10 @@ def generate(*, communes: bool = True) -> list[dict[str, object]]:
     """All events of the scenario in time order (`occurred_at`, then dossier, RECEIVED first).
 
     `communes=False` gives the district level only (1,396 dossiers, 2,789 events)."""
-    calendar = load_catalog().calendar
     plans = [(DISTRICT, "H01")] + ([(COMMUNE, "X01")] if communes else [])
     events: list[dict[str, object]] = []
     for plan, prefix in plans:
-        for received, resolved in _dossiers(plan, prefix, calendar):
+        for received, resolved in _dossiers(plan, prefix):
             events.append(received)
             if resolved is not None:
                 events.append(resolved)

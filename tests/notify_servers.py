@@ -26,6 +26,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from standardwebhooks import Webhook
 
 from dossierflow.kafka.local_broker import free_port
+from dossierflow.notify.channels.smtp import SmtpSender, SmtpSettings
+from dossierflow.notify.channels.zalo import ZaloSender, ZaloSettings
 
 SMTP_USER, SMTP_PASSWORD = "notifier", "s3cret-for-tests"
 WEBHOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -43,6 +45,13 @@ class SmtpInbox:
 
     def to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.messages if address in str(m["To"])]
+
+    def sender(self, password: str = SMTP_PASSWORD) -> SmtpSender:
+        """The notifier's SMTP channel logged in as the test user, trusting this server's CA."""
+        return SmtpSender(SmtpSettings(
+            host=self.host, port=self.port, user=SMTP_USER, password=password,
+            sender="canhbao@example.gov.vn", ca_file=str(self.ca_file),
+        ))
 
 
 class _Handler:
@@ -132,12 +141,7 @@ class WebhookReceiver:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await _serve(app)
         return self.url
 
     async def stop(self) -> None:
@@ -190,17 +194,31 @@ class ZaloReceiver:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_post("/message/template", self._handle)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}/message/template"
+        self._runner, base_url = await _serve(app)
+        self.url = f"{base_url}/message/template"
         return self.url
+
+    def sender(self, access_token: str = ZALO_TOKEN) -> ZaloSender:
+        """The notifier's ZNS channel aimed at this receiver: template 301001 for one alert,
+        301002 for several."""
+        return ZaloSender(ZaloSettings(
+            endpoint=self.url, access_token=access_token,
+            template_alert="301001", template_digest="301002",
+        ))
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
+    """`app` on 127.0.0.1 at a port the system picks: its runner and base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture

@@ -26,23 +26,18 @@ def promtool(*args: str | Path, cwd: Path | None = None) -> subprocess.Completed
 
 PROMETHEUS_OWN = frozenset({"up", "ALERTS", "process_start_time_seconds"})
 """Series Prometheus makes itself, or every prometheus-client process exports."""
-NOTIFIER_METRICS = frozenset({"dossierflow_notify_deliveries_total"})
-"""What the rules and the dashboard need from `dossierflow notify` (branch notify)."""
 _SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
 
 
 def exported_series_names() -> frozenset[str]:
-    """Names of the series the worker, the sink and (once merged) the notifier export."""
+    """Names of the series the worker, the sink and the notifier export."""
     import importlib
 
     from prometheus_client import REGISTRY
 
     names = set(PROMETHEUS_OWN)
-    modules = ["dossierflow.streams.metrics", "dossierflow.sinks.metrics"]
-    try:
-        importlib.import_module("dossierflow.notify.metrics")
-    except ModuleNotFoundError:  # the notifier's branch is not merged yet
-        names |= NOTIFIER_METRICS
+    modules = ["dossierflow.streams.metrics", "dossierflow.sinks.metrics",
+               "dossierflow.notify.metrics"]
     for module in modules:
         importlib.import_module(module)
     for family in REGISTRY.collect():

@@ -26,14 +26,14 @@ from dossierflow.sinks.clickhouse import ClickHouseSink
 from dossierflow.streams.processor import DossierProcessor
 from dossierflow.streams.state import DossierRecord
 
-from dossierflow.reporting.report import Figures, fetch_figures, period_bounds
+from dossierflow.reporting.queries import fetch_figures
+from dossierflow.reporting.report import Figures, period_bounds
 from dossierflow.simulate import generate_events
 from dossierflow.store import Store
 from tests import test_report
 
 pytestmark = pytest.mark.clickhouse
 
-START = date(2026, 1, 5)
 PERIODS = [
     (date(2026, 1, 1), date(2026, 2, 1)),
     (date(2026, 2, 1), date(2026, 3, 1)),

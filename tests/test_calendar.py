@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests import reference_calendar as walk
+from tests.district2022 import working_days_2022
 
 CAL = load_catalog().calendar
 H = timedelta(hours=1)
@@ -70,6 +71,14 @@ def test_make_up_saturdays_are_working_days(day: date) -> None:
 def test_holidays_and_swapped_days_are_off(day: date) -> None:
     assert not CAL.is_working_day(day)
     assert CAL.windows(day) == ()
+
+
+def test_working_days_of_2022_are_the_hand_written_ones() -> None:
+    """Every day of 2022 against the civil servants' 2022 schedule written out in
+    tests/district2022.py (the district 2022 figures rest on it)."""
+    first = date(2022, 1, 1)
+    year = [first + timedelta(days=n) for n in range(365)]
+    assert [d for d in year if CAL.is_working_day(d)] == working_days_2022()
 
 
 def test_ordinary_saturday_is_off() -> None:

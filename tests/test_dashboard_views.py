@@ -182,6 +182,8 @@ def test_cards_in_vietnamese_and_english_number_formats() -> None:
     assert vi["on_time_rate"] == ("75,00%", "bad")
     assert vi["online_rate"] == ("50,00%", "")
     assert vi["in_progress_overdue"] == ("0", "good")
+    (resolved,) = [c for c in cards(total, "vi") if c.key == "resolved"]
+    assert (resolved.value, resolved.note) == ("4", "3/4 trước và đúng hạn")
     en = {c.key: c.value for c in cards(total, "en")}
     assert en["received"] == "1,234" and en["on_time_rate"] == "75.00%"
 

@@ -27,7 +27,8 @@ from dossierflow.sinks.clickhouse import ClickHouseSink
 
 from dossierflow.backfill import backfill
 from dossierflow.replay import read_events, replay
-from dossierflow.reporting.report import Report, report_from_json, run_report
+from dossierflow.reporting.queries import run_report
+from dossierflow.reporting.report import Report, report_from_json
 from dossierflow.simulate import load_profile
 from dossierflow.store import connect, migrate
 

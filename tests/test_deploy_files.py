@@ -11,7 +11,6 @@ ports and paths agree with the code's defaults; the probes point at served paths
 from __future__ import annotations
 
 import configparser
-import importlib
 import json
 import re
 import tomllib
@@ -28,6 +27,12 @@ from dossierflow.sinks.settings import SinkSettings
 from dossierflow.streams.settings import WorkerSettings
 
 from dossierflow.kafka.security import KafkaSecurity
+from dossierflow.notify.settings import (
+    NotifySettings,
+    notify_settings,
+    smtp_settings,
+    zalo_settings,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -37,8 +42,6 @@ SYSTEMD = DEPLOY / "systemd"
 SOURCE_DIRS = ("rules", "schemas", "streams", "sinks", "src")
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 PROCESSES = ("worker", "sink", "notify", "migrate")
-NOTIFY_METRICS_PORT = 9110
-"""The notifier's default /metrics port (branch notify: NotifySettings.metrics_port)."""
 
 Loader = Callable[[Mapping[str, str]], Any]
 
@@ -66,20 +69,8 @@ def source_literals() -> set[str]:
     return names
 
 
-def _notify_loaders() -> list[Loader] | None:
-    try:
-        module = importlib.import_module("dossierflow.notify.settings")
-    except ModuleNotFoundError:
-        return None  # the notifier's branch is not merged yet
-    return [
-        getattr(module, name)
-        for name in ("notify_settings", "smtp_settings", "zalo_settings")
-        if hasattr(module, name)
-    ]
-
-
-def loaders(command: str) -> list[Loader] | None:
-    """The settings loaders of a process (None: unknown here yet)."""
+def loaders(command: str) -> list[Loader]:
+    """The settings loaders of a process."""
     kafka: list[Loader] = [KafkaSecurity.from_env]
     if command == "worker":
         return [lambda env: WorkerSettings.from_env(dict(env)), *kafka]
@@ -88,8 +79,7 @@ def loaders(command: str) -> list[Loader] | None:
     if command == "migrate":
         return []  # DOSSIERFLOW_CLICKHOUSE_URL only, a source literal
     if command == "notify":
-        notify = _notify_loaders()
-        return None if notify is None else [*notify, *kafka]
+        return [notify_settings, smtp_settings, zalo_settings, *kafka]
     raise AssertionError(f"unknown dossierflow command {command!r}")
 
 
@@ -293,8 +283,6 @@ def test_every_environment_variable_set_is_one_the_process_reads() -> None:
             assert name.startswith("DOSSIERFLOW_"), f"{process.where}: {name} is not ours"
             if name in literals:
                 continue
-            if process_loaders is None:
-                continue  # the notifier is checked once its branch is merged
             if not any(reads(loader, name, value or "secret") for loader in process_loaders):
                 unknown.append(f"{process.where}: {name}")
     assert unknown == []
@@ -348,14 +336,14 @@ def test_the_image_runs_as_a_user_and_exposes_the_default_ports() -> None:
     exposed = {int(p) for line in re.findall(r"^EXPOSE (.+)$", dockerfile, re.MULTILINE)
                for p in line.split()}
     assert exposed == {WorkerSettings().metrics_port, SinkSettings().http_port,
-                       NOTIFY_METRICS_PORT}
+                       NotifySettings().metrics_port}
 
 
 def _ports() -> dict[str, int]:
     return {
         "worker": WorkerSettings().metrics_port,
         "sink": SinkSettings().http_port,
-        "notify": NOTIFY_METRICS_PORT,
+        "notify": NotifySettings().metrics_port,
     }
 
 

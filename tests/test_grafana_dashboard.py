@@ -21,7 +21,8 @@ from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
 
 from devtools import grafana_panels as panels
-from dossierflow.reporting.report import Report, period_bounds, run_report
+from dossierflow.reporting.queries import run_report
+from dossierflow.reporting.report import Report, period_bounds
 from dossierflow.store import Store, connect, migrate
 from tests.test_bi_exactness import events, worker_output
 

@@ -9,17 +9,13 @@ import pytest
 from dossierflow.rules.alerts import AlertKind
 
 from dossierflow.notify.channels.base import DeliveryError, Outgoing
-from dossierflow.notify.channels.smtp import SmtpSender, SmtpSettings
 from dossierflow.notify.channels.webhook import WebhookSender
-from dossierflow.notify.channels.zalo import ZaloSender, ZaloSettings
 from dossierflow.notify.recipients import Person, WebhookTarget
 from dossierflow.notify.render import render
 from tests.notify_alerts import CATALOG, make_alert, vn
 from tests.notify_servers import (
-    SMTP_PASSWORD,
     SMTP_USER,
     WEBHOOK_SECRET,
-    ZALO_TOKEN,
     SmtpInbox,
     WebhookReceiver,
     ZaloReceiver,
@@ -43,20 +39,13 @@ def _outgoing(person: Person, alerts: tuple[Any, ...] = (ALERT,), kind: str = "b
     return Outgoing(mid, kind, person, rendered, alerts)
 
 
-def _smtp(inbox: SmtpInbox, password: str = SMTP_PASSWORD) -> SmtpSender:
-    return SmtpSender(SmtpSettings(
-        host=inbox.host, port=inbox.port, user=SMTP_USER, password=password,
-        sender="canhbao@example.gov.vn", ca_file=str(inbox.ca_file),
-    ))
-
-
 HEAD = Person(id="x01-head", name="Lê Văn Cường", email="cuong@x01.example.gov.vn")
 
 
 async def test_email_goes_over_starttls_with_login_in_vietnamese_text_and_html(
     inbox: SmtpInbox,
 ) -> None:
-    await _smtp(inbox).send(_outgoing(HEAD))
+    await inbox.sender().send(_outgoing(HEAD))
     [message] = inbox.messages
     assert inbox.tls_sessions == [True]
     assert inbox.logins == [("LOGIN", SMTP_USER)]
@@ -72,7 +61,7 @@ async def test_email_goes_over_starttls_with_login_in_vietnamese_text_and_html(
 
 
 async def test_resent_email_carries_the_same_message_id(inbox: SmtpInbox) -> None:
-    sender = _smtp(inbox)
+    sender = inbox.sender()
     await sender.send(_outgoing(HEAD))
     await sender.send(_outgoing(HEAD))
     assert len({m["Message-ID"] for m in inbox.messages}) == 1
@@ -80,14 +69,14 @@ async def test_resent_email_carries_the_same_message_id(inbox: SmtpInbox) -> Non
 
 async def test_refused_login_is_a_delivery_error(inbox: SmtpInbox) -> None:
     with pytest.raises(DeliveryError, match="login refused"):
-        await _smtp(inbox, password="wrong").send(_outgoing(HEAD))
+        await inbox.sender(password="wrong").send(_outgoing(HEAD))
     assert inbox.messages == []
 
 
 async def test_english_digest_lists_every_dossier_in_a_table(inbox: SmtpInbox) -> None:
     other = make_alert(AlertKind.AT_RISK, "HS-2026-000124", "X-01")
     person = Person(id="x01-head", name="Head", email="h@x01.example.gov.vn", language="en")
-    await _smtp(inbox).send(_outgoing(person, (ALERT, other), kind="digest"))
+    await inbox.sender().send(_outgoing(person, (ALERT, other), kind="digest"))
     [message] = inbox.messages
     assert message["Subject"] == "[Dossier alert] Digest of 2 alerts from outside office hours"
     html = body_text(message, "html")
@@ -132,8 +121,7 @@ async def test_zalo_zns_request_has_phone_template_data_tracking_id_and_token(
     zalo: ZaloReceiver,
 ) -> None:
     person = Person(id="x01-head", name="Head", phone="84912345678", channels=())
-    sender = ZaloSender(ZaloSettings(endpoint=zalo.url, access_token=ZALO_TOKEN,
-                                     template_alert="301001", template_digest="301002"))
+    sender = zalo.sender()
     try:
         await sender.send(_outgoing(person))
         other = make_alert(AlertKind.AT_RISK, "HS-2026-000124", "X-01")
@@ -157,8 +145,7 @@ async def test_zalo_zns_request_has_phone_template_data_tracking_id_and_token(
 
 async def test_zalo_with_a_wrong_token_is_a_delivery_error(zalo: ZaloReceiver) -> None:
     person = Person(id="x01-head", name="Head", phone="84912345678", channels=())
-    sender = ZaloSender(ZaloSettings(endpoint=zalo.url, access_token="expired",
-                                     template_alert="301001"))
+    sender = zalo.sender(access_token="expired")
     try:
         with pytest.raises(DeliveryError, match="error -124"):
             await sender.send(_outgoing(person))

@@ -15,18 +15,13 @@ import pytest
 from dossierflow.rules.alerts import AlertKind
 from prometheus_client import REGISTRY
 
-from dossierflow.notify.channels.smtp import SmtpSender, SmtpSettings
 from dossierflow.notify.channels.webhook import WebhookSender
-from dossierflow.notify.channels.zalo import ZaloSender, ZaloSettings
 from dossierflow.notify.recipients import Channel, RecipientsBook, parse_recipients
 from dossierflow.notify.service import Notifier, Policy
 from dossierflow.notify.store import NotifyStore
 from tests.notify_alerts import CATALOG, make_alert, vn
 from tests.notify_servers import (
-    SMTP_PASSWORD,
-    SMTP_USER,
     WEBHOOK_SECRET,
-    ZALO_TOKEN,
     SmtpInbox,
     WebhookReceiver,
     ZaloReceiver,
@@ -88,9 +83,7 @@ class Rig:
 async def rig(tmp_path: Path, inbox: SmtpInbox) -> AsyncIterator[Rig]:
     receiver = WebhookReceiver()
     await receiver.start()
-    smtp = SmtpSender(SmtpSettings(host=inbox.host, port=inbox.port, user=SMTP_USER,
-                                   password=SMTP_PASSWORD, sender="canhbao@example.gov.vn",
-                                   ca_file=str(inbox.ca_file)))
+    smtp = inbox.sender()
     webhook = WebhookSender()
     clock = Clock(vn("2026-03-02 10:00"))
     policy = Policy(morning_digest=False, retry_base=1.0, retry_cap=8.0)
@@ -285,16 +278,13 @@ async def test_a_refused_email_is_logged_with_the_address_masked_and_the_recipie
     rig: Rig, caplog: pytest.LogCaptureFixture,
 ) -> None:
     inbox = rig.inbox
-    refused = SmtpSender(SmtpSettings(host=inbox.host, port=inbox.port, user=SMTP_USER,
-                                      password="wrong", ca_file=str(inbox.ca_file)))
-    rig.notifier.senders = {Channel.EMAIL: refused}
+    rig.notifier.senders = {Channel.EMAIL: inbox.sender(password="wrong")}
     rig.notifier.accept([make_alert(AlertKind.AT_RISK, "HS-1", "X-01")])
     await rig.tick_at(vn("2026-03-02 10:00:30"))
     assert _sample("dossierflow_notify_failing_recipients") == 1
     assert "x01-head via email (h***@x01.example.gov.vn)" in caplog.text
     assert "head@x01.example.gov.vn" not in caplog.text
-    rig.notifier.senders = {Channel.EMAIL: SmtpSender(replace(refused.settings,
-                                                               password=SMTP_PASSWORD))}
+    rig.notifier.senders = {Channel.EMAIL: inbox.sender()}
     await rig.tick_at(vn("2026-03-02 10:10"))
     assert len(inbox.messages) == 1
     assert _sample("dossierflow_notify_failing_recipients") == 0
@@ -303,8 +293,7 @@ async def test_a_refused_email_is_logged_with_the_address_masked_and_the_recipie
 async def test_zalo_person_gets_the_alert_with_the_message_id_as_tracking_id(
     rig: Rig, zalo: ZaloReceiver,
 ) -> None:
-    sender = ZaloSender(ZaloSettings(endpoint=zalo.url, access_token=ZALO_TOKEN,
-                                     template_alert="301001", template_digest="301002"))
+    sender = zalo.sender()
     rig.notifier.senders = {Channel.ZALO: sender}
     rig.notifier.reload(parse_recipients(
         "units:\n  X-01:\n    heads: [{id: x01-head, name: H, phone: '84912345678', "

@@ -23,6 +23,7 @@ from dossierflow.schemas.facts import DossierFact
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
 
+from dossierflow.reporting.queries import run_report
 from dossierflow.reporting.report import (
     REPORT_KEYS,
     Figures,
@@ -34,7 +35,6 @@ from dossierflow.reporting.report import (
     report_from_json,
     report_json,
     report_period,
-    run_report,
 )
 from dossierflow.store import Store, connect, migrate
 
@@ -278,6 +278,8 @@ def test_reconciliation_violation_is_reported_not_hidden() -> None:
     report = build_report({"X1": broken}, UNITS, FROM, TO)
     assert len(report.violations) == 2  # the row and the total
     assert report.violations[0].startswith("X1: carried_over 0 + received 2 = 2")
+    assert report.violations[0].endswith("but resolved 1+0+0 + withdrawn 0 + stopped 0 + "
+                                         "in_progress 0 = 1")
     assert "CẢNH BÁO" in render_text(report, "vi")
     assert "WARNING" in render_text(report, "en")
 

@@ -122,7 +122,7 @@ def _report_directly(
     sink_url: str,
     sink_problem: str,
 ) -> Report:
-    from dossierflow.reporting.report import run_report
+    from dossierflow.reporting.queries import run_report
     from dossierflow.store import (
         StoreEmpty,
         StoreError,

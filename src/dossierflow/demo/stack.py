@@ -124,6 +124,9 @@ class Demo:
         self._stop = threading.Event()
         self._producer: threading.Thread | None = None
         self._produce_error: BaseException | None = None
+        self._offsets: Any = None
+        """The kafka-python consumer asked for the topics' ends while the pipeline settles:
+        one for the run, not a new connection at every look."""
 
     # --- addresses ----------------------------------------------------------------------
 
@@ -175,6 +178,9 @@ class Demo:
         self._stop.set()
         if self._producer is not None:
             self._producer.join(timeout=30)
+        if self._offsets is not None:
+            self._offsets.close()
+            self._offsets = None
         self.children.stop_all()
         if self.broker is not None:
             self.broker.stop()
@@ -352,13 +358,11 @@ class Demo:
     def _topic_ends(self) -> int:
         from kafka import KafkaConsumer, TopicPartition
 
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap)
-        try:
-            partitions = [TopicPartition(TOPICS[t], p)
-                          for t in ("facts", "alerts") for p in range(PARTITIONS)]
-            return int(sum(consumer.end_offsets(partitions).values()))
-        finally:
-            consumer.close()
+        if self._offsets is None:
+            self._offsets = KafkaConsumer(bootstrap_servers=self.bootstrap)
+        partitions = [TopicPartition(TOPICS[t], p)
+                      for t in ("facts", "alerts") for p in range(PARTITIONS)]
+        return int(sum(self._offsets.end_offsets(partitions).values()))
 
     def _settled(self, s: _Scrape, delivered: int) -> bool:
         c = self.counters

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -547,14 +547,3 @@ class LocalKafka:
 
     def __repr__(self) -> str:
         return f"LocalKafka(data_dir={str(self.data_dir)!r}, bootstrap={self.bootstrap!r})"
-
-
-@contextlib.contextmanager
-def running_broker(data_dir: Path | str, port: int | None = None) -> Iterator[LocalKafka]:
-    """A broker for the duration of a `with` block (tests, benchmarks)."""
-    broker = LocalKafka(data_dir, port or free_port())
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()

@@ -9,7 +9,7 @@ import signal
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from dossierflow.rules.catalog import Catalog, load_catalog
+from dossierflow.rules.catalog import Catalog
 from prometheus_client import start_http_server
 
 from dossierflow.notify.channels.base import Sender
@@ -17,7 +17,12 @@ from dossierflow.notify.channels.smtp import SmtpSender, SmtpSettings
 from dossierflow.notify.channels.webhook import WebhookSender
 from dossierflow.notify.channels.zalo import ZaloSender, ZaloSettings
 from dossierflow.notify.consumer import AlertConsumer, make_consumer
-from dossierflow.notify.recipients import Channel, RecipientsError, load_recipients
+from dossierflow.notify.recipients import (
+    Channel,
+    RecipientsBook,
+    RecipientsError,
+    load_recipients,
+)
 from dossierflow.notify.service import Notifier, Policy
 from dossierflow.notify.settings import NotifySettings
 from dossierflow.notify.store import NotifyStore
@@ -38,10 +43,12 @@ def build_senders(smtp: SmtpSettings, zalo: ZaloSettings) -> dict[Channel, Sende
 
 
 def build_notifier(
-    settings: NotifySettings, senders: Mapping[Channel, Sender], store: NotifyStore
+    settings: NotifySettings,
+    catalog: Catalog,
+    book: RecipientsBook,
+    senders: Mapping[Channel, Sender],
+    store: NotifyStore,
 ) -> Notifier:
-    catalog = load_catalog(settings.catalog)
-    book = load_recipients(settings.recipients, catalog.units)
     policy = Policy(
         batch_window=timedelta(seconds=settings.batch_window),
         morning_digest=settings.morning_digest,
@@ -54,12 +61,19 @@ def build_notifier(
     return Notifier(store, book, catalog, senders, lambda: wall_clock(catalog), policy)
 
 
-async def run(settings: NotifySettings, smtp: SmtpSettings, zalo: ZaloSettings) -> None:
-    """Until SIGTERM or SIGINT; SIGHUP reloads the recipients file (a bad file is logged and
-    the previous one kept)."""
+async def run(
+    settings: NotifySettings,
+    smtp: SmtpSettings,
+    zalo: ZaloSettings,
+    catalog: Catalog,
+    book: RecipientsBook,
+) -> None:
+    """Until SIGTERM or SIGINT, with the catalogue and recipients the command loaded and
+    checked; SIGHUP reloads the recipients file (a bad file is logged and the previous one
+    kept)."""
     senders = build_senders(smtp, zalo)
     store = NotifyStore(settings.state)
-    notifier = build_notifier(settings, senders, store)
+    notifier = build_notifier(settings, catalog, book, senders, store)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 

@@ -24,7 +24,8 @@ file or will be read again; a re-read inserts nothing new (INSERT OR IGNORE on t
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -126,9 +127,17 @@ class NotifyStore:
     def close(self) -> None:
         self._db.close()
 
-    def _transaction(self) -> sqlite3.Connection:
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: committed when the block ends, rolled back when it
+        raises (or the commit fails)."""
         self._db.execute("BEGIN IMMEDIATE")
-        return self._db
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     # --- intake ---------------------------------------------------------------------
 
@@ -137,8 +146,7 @@ class NotifyStore:
         """Store the deliveries of a batch of alerts in one transaction, applying
         inhibition and keeping the open-dossier list; returns the deliveries new to the store
         (re-read alerts add none)."""
-        db = self._transaction()
-        try:
+        with self._transaction() as db:
             for alert in alerts:
                 self._inhibit(alert)
                 if alert.kind in _OPEN_KINDS:
@@ -169,10 +177,6 @@ class NotifyStore:
                     ),
                 )
                 added += cursor.rowcount
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return added
 
     # A stronger alert silences a weaker one of the same dossier whose deadline is not later
@@ -213,24 +217,18 @@ class NotifyStore:
         ids = [(d,) for d in dossier_ids]
         if not ids:
             return
-        db = self._transaction()
-        try:
+        with self._transaction() as db:
             db.executemany("DELETE FROM open_alerts WHERE dossier_id = ?", ids)
             db.executemany(
                 "INSERT OR IGNORE INTO closed_dossiers VALUES (?, ?)",
                 [(d, now.timestamp()) for (d,) in ids],
             )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def forget_before(self, instant: datetime) -> None:
         """Drop what no re-read can need any more: sent and dropped messages, their
         deliveries and closings older than `instant` (older than the topics' retention)."""
         cutoff = instant.timestamp()
-        db = self._transaction()
-        try:
+        with self._transaction() as db:
             db.execute(
                 "DELETE FROM deliveries WHERE planned_at < ? AND state IN ('sent', 'inhibited')",
                 (cutoff,),
@@ -240,18 +238,13 @@ class NotifyStore:
                 (cutoff,),
             )
             db.execute("DELETE FROM closed_dossiers WHERE at < ?", (cutoff,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     # --- the outbox -----------------------------------------------------------------
 
     def claim_due(self, now: datetime, window_seconds: float, max_alerts: int = 100) -> int:
         """Group each person's due deliveries per channel into messages of at most
         `max_alerts` alerts; returns how many messages were created."""
-        db = self._transaction()
-        try:
+        with self._transaction() as db:
             groups: dict[tuple[str, str], list[tuple[str, bytes, float, float]]] = {}
             for row in db.execute(
                 "SELECT person_id, channel, alert_id, alert, planned_at, send_at "
@@ -266,10 +259,6 @@ class NotifyStore:
                     self._claim(person_id, channel, rows[start:start + max_alerts], now,
                                 timedelta(seconds=window_seconds))
                     created += 1
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return created
 
     def _claim(self, person_id: str, channel: str, rows: Sequence[tuple[str, bytes, float, float]],
@@ -330,8 +319,7 @@ class NotifyStore:
         are sent again with their ids, which is what the ids are for."""
         if not (sent or failed or dropped):
             return
-        db = self._transaction()
-        try:
+        with self._transaction() as db:
             db.executemany(
                 "UPDATE messages SET state = 'sent', sent = ?, attempts = attempts + 1 "
                 "WHERE message_id = ?",
@@ -350,10 +338,6 @@ class NotifyStore:
                 "UPDATE messages SET state = 'dropped', last_error = ? WHERE message_id = ?",
                 [(error[:500], mid) for mid, error in dropped],
             )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     # --- the morning digest ---------------------------------------------------------
 
@@ -374,8 +358,7 @@ class NotifyStore:
         now: datetime,
     ) -> None:
         """Record today's morning digest: (person, channel, unit, alerts) each a message."""
-        db = self._transaction()
-        try:
+        with self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO mornings VALUES (?)", (day.isoformat(),))
             for person_id, channel, unit_code, alerts in messages:
                 mid = message_id(person_id, channel, [f"morning|{day}|{unit_code}"])
@@ -383,19 +366,12 @@ class NotifyStore:
                 self._insert_message(
                     mid, person_id, channel, "morning", unit_code, alerts, now, first_at
                 )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     # --- figures --------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        """Deliveries waiting for their instant, the person × channel messages they will
-        make, and messages not yet accepted by a channel."""
-        waiting = self._db.execute(
-            "SELECT COUNT(*) FROM deliveries WHERE state = 'waiting'"
-        ).fetchone()[0]
+        """The person × channel messages the deliveries waiting for their instant will make,
+        and messages not yet accepted by a channel."""
         digests = self._db.execute(
             "SELECT COUNT(DISTINCT person_id || ' ' || channel) FROM deliveries "
             "WHERE state = 'waiting'"
@@ -403,7 +379,7 @@ class NotifyStore:
         unsent = self._db.execute(
             "SELECT COUNT(*) FROM messages WHERE state = 'ready'"
         ).fetchone()[0]
-        return {"waiting": int(waiting), "digests": int(digests), "unsent": int(unsent)}
+        return {"digests": int(digests), "unsent": int(unsent)}
 
     def deliveries(self, alert_id: str) -> list[tuple[str, str, str]]:
         """(person, channel, state) of one alert, for operators and tests."""

@@ -14,7 +14,8 @@ from aiohttp import web
 
 from dossierflow.reporting.client import FACTS_HEADER
 from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
-from dossierflow.reporting.report import LOCAL, ReportError, render, report_period, run_report
+from dossierflow.reporting.queries import run_report
+from dossierflow.reporting.report import LOCAL, ReportError, render, report_period
 from dossierflow.reporting.runner import QueryRunner
 from dossierflow.rules.catalog import Catalog, Unit
 from dossierflow.store import Store, StoreError, count_facts

@@ -1,21 +1,47 @@
-"""The dashboard's queries over the BI views (schemas/clickhouse/006_bi_views.sql).
+"""Every query the report and the dashboard run on the store, over the BI views of
+schemas/clickhouse/007_bi_views.sql; each function takes an open `Store` and returns plain
+values or the pure report's `Figures` and `Report`.
 
-The period report's own query is `report.REPORT_SQL`; the queries here add what the report
-does not carry: receipts and resolutions per week (`bi_daily`) and the open dossiers of a unit
-(`bi_dossiers`). Reading the same views as the report and the BI tools keeps every number on
-the dashboard equal to theirs. Each function takes an open `Store` and returns plain values.
+Reading the same views as the BI tools keeps every number of the report and the dashboard
+equal to theirs. `REPORT_SQL` gives the period report's figures; the dashboard adds receipts
+and resolutions per week (`bi_daily`) and the open dossiers of a unit (`bi_dossiers`).
+
+How the report's figures are derived. The facts table holds, per event, the dossier's state
+right after it, and `position` orders a dossier's history; the state of a dossier *as of* an
+instant T is the fact with the highest position among those with `occurred_at < T`. Rather
+than fold every fact per dossier, the view reads one row per dossier (`dossier_state`, the last
+fact of the newest history): the milestones the report needs are fixed once set, so received
+before T means `received_at < T`, closed before T means `closed_at < T`, with the same ending
+and outcome. What moves is the deadline (RESUMED) and when apologies were issued; both come
+from `dossier_milestones`, looked up only for dossiers that resumed since `to` and for
+apologies in the period. A dossier received before `from` and not closed before `from` was
+open at `from` (carried over). Each dossier counts for its receiving unit (`unit_code`).
+docs/bi.md says why this stays exact under re-delivery, re-issued histories and crashes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from dossierflow.rules.calendar import VIETNAM
+from dossierflow.reporting.report import (
+    COUNT_KEYS,
+    LOCAL,
+    Figures,
+    Report,
+    build_report,
+    period_bounds,
+)
+from dossierflow.rules.catalog import Unit
 from dossierflow.store import Store
 
-LOCAL = VIETNAM
+REPORT_SQL = f"""
+SELECT unit_code, {", ".join(COUNT_KEYS)}
+FROM bi_period_report(period_from = {{period_from:String}}, period_to = {{period_to:String}})
+"""
+"""Per receiving unit, the integer keys of the report for [from, to) (local midnights), from
+the `bi_period_report` view that BI tools read too."""
 
 WEEKLY_TREND_SQL = """
 SELECT
@@ -108,3 +134,30 @@ def open_dossiers(
         )
         for row in result.result_rows
     ]
+
+
+def fetch_figures(store: Store, period_from: date, period_to: date) -> dict[str, Figures]:
+    """Run `REPORT_SQL`; '' stands for dossiers without a receiving unit."""
+    start, end = period_bounds(period_from, period_to)
+    result = store.client.query(
+        REPORT_SQL,
+        parameters={
+            "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
+            "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
+        },
+    )
+    return {str(row[0]): Figures(*(int(v) for v in row[1:])) for row in result.result_rows}
+
+
+def run_report(
+    store: Store,
+    units: Mapping[str, Unit],
+    period_from: date,
+    period_to: date,
+    *,
+    unit: str | None = None,
+    level: str | None = None,
+) -> Report:
+    """The store's figures made into the report (`report.build_report` says how)."""
+    figures = fetch_figures(store, period_from, period_to)
+    return build_report(figures, units, period_from, period_to, unit=unit, level=level)

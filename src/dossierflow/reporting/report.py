@@ -1,20 +1,9 @@
-"""The period report of DOMAIN.md ("The period report"), computed in ClickHouse.
+"""The period report of DOMAIN.md ("The period report"): figures, rows, totals and renderings.
 
-Functional core, imperative shell: `REPORT_SQL` and `fetch_figures` are the only parts that
-touch the store; choosing rows, totals, rates, the reconciliation check and the JSON, CSV and
-printed-table renderings are pure functions of the figures and the unit catalogue.
-
-How the figures are derived. The facts table holds, per event, the dossier's state right after
-it, and `position` orders a dossier's history; the state of a dossier *as of* an instant T is
-the fact with the highest position among those with `occurred_at < T`. Folding every fact per
-dossier is what made this slow, so the query reads one row per dossier instead (`dossier_state`,
-the last fact of the newest history): the milestones the report needs are fixed once set, so
-received before T means `received_at < T`, closed before T means `closed_at < T`, with the same
-ending and outcome. What moves is the deadline (RESUMED) and when apologies were issued; both
-come from `dossier_milestones`, looked up only for dossiers that resumed since `to` and for
-apologies in the period. A dossier received before `from` and not closed before `from` was
-open at `from` (carried over). Each dossier counts for its receiving unit (`unit_code`).
-docs/bi.md says why this stays exact under re-delivery, re-issued histories and crashes.
+Functional core, imperative shell: this module is pure. It chooses rows, sums totals, computes
+rates, checks the reconciliation and renders JSON, CSV and printed tables from the figures and
+the unit catalogue; the store's figures come from `reporting.queries.fetch_figures`, and
+`reporting.queries.run_report` puts the two together.
 """
 
 from __future__ import annotations
@@ -36,7 +25,6 @@ from rich.text import Text
 from dossierflow.errors import DossierflowError, ExitCode
 from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import Catalog, Unit
-from dossierflow.store import Store
 
 LOCAL = VIETNAM
 UNKNOWN_LEVEL = ""
@@ -67,10 +55,24 @@ class Figures:
         return Figures(*(getattr(self, k) + getattr(other, k) for k in COUNT_KEYS))
 
     @property
+    def resolved_in_time(self) -> int:
+        """Resolved early or on time."""
+        return self.resolved_early + self.resolved_on_time
+
+    @property
+    def resolved(self) -> int:
+        """Resolved, whatever the outcome (early, on time, overdue)."""
+        return self.resolved_in_time + self.resolved_overdue
+
+    @property
+    def accounted_for(self) -> int:
+        """Resolved + withdrawn + stopped + in_progress: where the dossiers went."""
+        return self.resolved + self.withdrawn + self.stopped + self.in_progress
+
+    @property
     def on_time_rate(self) -> float | None:
         """(early + on time) / (early + on time + overdue); None when nothing was resolved."""
-        good = self.resolved_early + self.resolved_on_time
-        return _ratio(good, good + self.resolved_overdue)
+        return _ratio(self.resolved_in_time, self.resolved)
 
     @property
     def online_rate(self) -> float | None:
@@ -79,10 +81,7 @@ class Figures:
     @property
     def reconciles(self) -> bool:
         """carried_over + received = resolved (3 outcomes) + withdrawn + stopped + in_progress."""
-        ended = self.resolved_early + self.resolved_on_time + self.resolved_overdue
-        return self.carried_over + self.received == (
-            ended + self.withdrawn + self.stopped + self.in_progress
-        )
+        return self.carried_over + self.received == self.accounted_for
 
     def as_dict(self) -> dict[str, int | float | None]:
         out: dict[str, int | float | None] = {k: getattr(self, k) for k in COUNT_KEYS}
@@ -129,7 +128,7 @@ class Report:
                     f"{f.carried_over + f.received}, but resolved "
                     f"{f.resolved_early}+{f.resolved_on_time}+{f.resolved_overdue} + withdrawn "
                     f"{f.withdrawn} + stopped {f.stopped} + in_progress {f.in_progress} = "
-                    f"{f.resolved_early + f.resolved_on_time + f.resolved_overdue + f.withdrawn + f.stopped + f.in_progress}"  # noqa: E501
+                    f"{f.accounted_for}"
                 )
         return out
 
@@ -140,42 +139,22 @@ class ReportError(DossierflowError, ValueError):
     exit_code = ExitCode.USAGE
 
 
-# --- the query (the imperative part) --------------------------------------------------
-
-REPORT_SQL = f"""
-SELECT unit_code, {", ".join(COUNT_KEYS)}
-FROM bi_period_report(period_from = {{period_from:String}}, period_to = {{period_to:String}})
-"""
-"""Per receiving unit, the integer keys of the report for [from, to) (local midnights).
-
-The figures come from the `bi_period_report` view (schemas/clickhouse/007_bi_views.sql), the
-same one BI tools read, so the report and the dashboards cannot disagree."""
-
-
-def period_bounds(period_from: date, period_to: date) -> tuple[datetime, datetime]:
-    """[from 00:00, to 00:00) in local time; `to` must be after `from`."""
+def check_period(period_from: date, period_to: date) -> None:
+    """Refuse a period whose `to` is not after its `from`."""
     if period_to <= period_from:
         raise ReportError(
             f"--to ({period_to.isoformat()}) must be after --from ({period_from.isoformat()}); "
             "the period is [from 00:00, to 00:00)"
         )
+
+
+def period_bounds(period_from: date, period_to: date) -> tuple[datetime, datetime]:
+    """[from 00:00, to 00:00) in local time; `to` must be after `from`."""
+    check_period(period_from, period_to)
     return (
         datetime.combine(period_from, time(), LOCAL),
         datetime.combine(period_to, time(), LOCAL),
     )
-
-
-def fetch_figures(store: Store, period_from: date, period_to: date) -> dict[str, Figures]:
-    """Run `REPORT_SQL`; '' stands for dossiers without a receiving unit."""
-    start, end = period_bounds(period_from, period_to)
-    result = store.client.query(
-        REPORT_SQL,
-        parameters={
-            "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
-            "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
-        },
-    )
-    return {str(row[0]): Figures(*(int(v) for v in row[1:])) for row in result.result_rows}
 
 
 # --- choosing rows (pure) -------------------------------------------------------------
@@ -205,7 +184,7 @@ def build_report(
     catalogue does not know keep their code as name and an empty level. The total is the sum
     of the rows, so `--level commune` totals the commune level.
     """
-    period_bounds(period_from, period_to)
+    check_period(period_from, period_to)
     if unit is not None and level is not None:
         raise ReportError("--unit and --level exclude each other; give one of them")
     if unit is not None and unit not in units and unit not in figures:
@@ -577,20 +556,6 @@ def render(report: Report, fmt: str, lang: str = "vi") -> str:
     if fmt == "table":
         return render_text(report, lang)
     raise ReportError(f"--format {fmt!r}: use one of json, csv, table")
-
-
-def run_report(
-    store: Store,
-    units: Mapping[str, Unit],
-    period_from: date,
-    period_to: date,
-    *,
-    unit: str | None = None,
-    level: str | None = None,
-) -> Report:
-    """Query the store and build the report (the shell around the pure core)."""
-    figures = fetch_figures(store, period_from, period_to)
-    return build_report(figures, units, period_from, period_to, unit=unit, level=level)
 
 
 def parse_date(text: str, parameter: str) -> date:

@@ -36,14 +36,13 @@ from dossierflow.reporting.dashboard.views import (
     default_period,
     texts,
 )
-from dossierflow.reporting.queries import WeekCount, open_dossiers, weekly_trend
+from dossierflow.reporting.queries import WeekCount, open_dossiers, run_report, weekly_trend
 from dossierflow.reporting.report import (
     Report,
     ReportError,
-    period_bounds,
+    check_period,
     report_json,
     report_period,
-    run_report,
 )
 from dossierflow.reporting.runner import QueryRunner
 from dossierflow.rules.catalog import Catalog
@@ -66,7 +65,7 @@ def parse_selection(
         if "from" not in query:
             raise ReportError("from is required with to or through (YYYY-MM-DD or dd/mm/yyyy)")
         start, end = report_period(query["from"], query.get("to"), query.get("through"), "")
-        period_bounds(start, end)
+        check_period(start, end)
         period = Period(start, end)
     else:
         period = default_period(today)
@@ -175,8 +174,6 @@ def add_dashboard_routes(
     app.router.add_get("/api/dashboard", _as_json(dashboard, clock))
     app.router.add_get("/api/units/{code}/open", _as_json(unit, clock))
     app.router.add_static("/dashboard/static", STATIC_DIR)
-
-
 
 
 def _status(exc: Exception) -> int:

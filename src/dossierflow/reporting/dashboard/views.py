@@ -273,13 +273,8 @@ class Card:
     """`good`, `warn` or `bad` for the value's colour; empty for neutral."""
 
 
-def resolved(figures: Figures) -> int:
-    return figures.resolved_early + figures.resolved_on_time + figures.resolved_overdue
-
-
 def cards(total: Figures, lang: str) -> list[Card]:
     t = texts(lang)
-    good = total.resolved_early + total.resolved_on_time
     rate = total.on_time_rate
     return [
         Card("carried_over", t["carried_over"], format_count(total.carried_over, lang)),
@@ -292,9 +287,10 @@ def cards(total: Figures, lang: str) -> list[Card]:
         Card(
             "resolved",
             t["resolved"],
-            format_count(resolved(total), lang),
+            format_count(total.resolved, lang),
             t["of_resolved"].format(
-                good=format_count(good, lang), all=format_count(resolved(total), lang)
+                good=format_count(total.resolved_in_time, lang),
+                all=format_count(total.resolved, lang),
             ),
         ),
         Card(
@@ -322,9 +318,9 @@ def rate_rows(report: Report, lang: str) -> list[RateBar]:
         rate = row.figures.on_time_rate
         if rate is None:
             continue
-        good = row.figures.resolved_early + row.figures.resolved_on_time
         detail = t["rate_detail"].format(
-            good=format_count(good, lang), all=format_count(resolved(row.figures), lang)
+            good=format_count(row.figures.resolved_in_time, lang),
+            all=format_count(row.figures.resolved, lang),
         )
         bars.append(RateBar(row.unit_name, rate, format_rate(rate, lang), detail))
     return sorted(bars, key=lambda b: (b.rate, b.label))
