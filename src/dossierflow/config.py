@@ -189,29 +189,17 @@ def load(
     model: type[Model],
     environ: Mapping[str, str] | None = None,
     warn: Callable[[str], None] | None = None,
-    *,
-    prefix: str | None = None,
-    names: Mapping[str, str] | None = None,
     **overrides: Any,
 ) -> Model:
     """The model's defaults, then its DOSSIERFLOW_* variables, then the non-None
-    `overrides` (command-line options). Raises `ConfigError` naming the variable.
-
-    `prefix` replaces the model's prefix (`DOSSIERFLOW_NOTIFY_`, say) and `names` gives some
-    fields the variable every process shares (`{"bootstrap": "BOOTSTRAP"}`)."""
+    `overrides` (command-line options). Raises `ConfigError` naming the variable."""
     env = os.environ if environ is None else environ
     hints = _types(model)
     values: dict[str, Any] = {}
     for item in fields(model):  # type: ignore[arg-type]
         if not item.metadata.get("read_env", True):
             continue
-        shared = (names or {}).get(item.name)
-        if shared:
-            name = ENV_PREFIX + shared
-        elif prefix is not None:
-            name = prefix + item.name.upper()
-        else:
-            name = env_name(model, item.name)
+        name = env_name(model, item.name)
         text = env.get(name)
         for alias in item.metadata.get("aliases", ()):
             if text is None and env.get(alias) is not None:
