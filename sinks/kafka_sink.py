@@ -49,7 +49,7 @@ from dossierflow.store import Store
 log = logging.getLogger(__name__)
 
 SinkRecord = DossierFact | DossierAlert
-"""What the sink stores: a fact or an alert (not the worker's per-dossier state, `DossierRecord`)."""
+"""What the sink stores: a fact or an alert (the worker's per-dossier state is `DossierRecord`)."""
 
 
 @dataclass
