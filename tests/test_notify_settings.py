@@ -3,6 +3,7 @@ errors naming the variable."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -64,10 +65,13 @@ def test_the_names_config_shows_are_the_ones_read_and_secrets_are_masked() -> No
     assert "hunter2" not in rows.values() and "zns-token" not in rows.values()
 
 
-@pytest.mark.parametrize("model", [NotifySettings, SmtpSettings, ZaloSettings])
-def test_every_described_variable_is_read(model: type) -> None:
-    load = {NotifySettings: notify_settings, SmtpSettings: smtp_settings,
-            ZaloSettings: zalo_settings}[model]
+@pytest.mark.parametrize(("model", "load"), [
+    (NotifySettings, notify_settings), (SmtpSettings, smtp_settings),
+    (ZaloSettings, zalo_settings),
+])
+def test_every_described_variable_is_read(
+    model: type, load: Callable[[Mapping[str, str]], object]
+) -> None:
     for entry in describe(model):
         given = {"integer": "7", "number": "7", "true/false": str(not entry.default)}.get(
             entry.type.removesuffix(" (optional)"), "x")
