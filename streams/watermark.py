@@ -65,9 +65,14 @@ class Watermark:
         """The clock as last advanced: alerts up to it may have been published."""
         return self._value
 
-    def observe(self, partition: int, offset: int, occurred_at: datetime, now: float) -> None:
+    def observe(
+        self, partition: int, offset: int, occurred_at: datetime | None, now: float
+    ) -> None:
+        """Record that `offset` of `partition` was read. `occurred_at` is None for a message
+        that is not an event (a dead letter): it carries no time, but it still counts as
+        read, or a partition ending in malformed messages would hold the clock for ever."""
         progress = self._partitions.setdefault(partition, _PartitionProgress())
-        if progress.latest is None or occurred_at > progress.latest:
+        if occurred_at is not None and (progress.latest is None or occurred_at > progress.latest):
             progress.latest = occurred_at
         progress.next_offset = offset + 1
         progress.last_seen = now

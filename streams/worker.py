@@ -298,6 +298,10 @@ class DossierWorker:
                 dossier_event = decode_event(event.value, self.settings.max_event_bytes)
             except InvalidEvent as exc:
                 self._dead_letter(outbox, message, exc.reason)
+                if self.settings.event_time:
+                    self.watermark.observe(
+                        message.partition, message.offset, None, time.monotonic()
+                    )
                 continue
             late = False
             if self.settings.event_time:

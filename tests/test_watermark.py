@@ -90,3 +90,14 @@ def test_once_every_partition_is_read_to_its_end_the_clock_is_the_largest_occurr
     """Nothing in flight can be late any more: the clock `dossierflow replay` takes."""
     mark = _two_partitions_read_once(timedelta(days=1))
     assert mark.advance({0: 1, 1: 1}, now=0.1) == at(5)
+
+
+def test_a_partition_ending_in_malformed_messages_still_reaches_its_end() -> None:
+    mark = Watermark(idle_after=10)
+    mark.assign({0, 1}, now=0.0)
+    mark.observe(0, offset=0, occurred_at=at(5), now=0.1)
+    mark.observe(1, offset=0, occurred_at=at(2), now=0.1)
+    assert mark.advance({0: 1, 1: 3}, now=0.1) == at(2)  # partition 1 has two more messages
+    mark.observe(1, offset=1, occurred_at=None, now=0.2)  # dead letters: no time, but read
+    mark.observe(1, offset=2, occurred_at=None, now=0.2)
+    assert mark.advance({0: 1, 1: 3}, now=0.2) == at(5)
