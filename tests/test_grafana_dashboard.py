@@ -23,7 +23,7 @@ from dossierflow.sinks.clickhouse import ClickHouseSink
 from devtools import grafana_panels as panels
 from dossierflow.reporting.queries import run_report
 from dossierflow.reporting.report import Report, period_bounds
-from dossierflow.store import Store, connect, migrate
+from dossierflow.store import Store, connect, migrate, refresh_rollups
 from tests.test_bi_exactness import events, worker_output
 
 pytestmark = pytest.mark.clickhouse
@@ -41,6 +41,7 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, li
     facts, alerts = worker_output(events(6000, seed=23), load_catalog())
     records: list[DossierFact | DossierAlert] = [*facts, *alerts]
     ClickHouseSink(store).write(SinkBatch("out", 0, 0, len(records) - 1, tuple(records), "g"))
+    refresh_rollups(store)  # as the minute's refresh would: the panels read the rollup
     try:
         yield store, alerts
     finally:

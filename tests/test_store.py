@@ -35,6 +35,7 @@ TABLES = {
     "daily_rollup", "dossier_alerts", "dossier_facts", "dossier_state", "dossier_state_mv",
     "schema_migrations", "dossier_milestones", "dossier_milestones_mv",
     "bi_dossiers", "bi_daily", "bi_period_report", "bi_alerts",
+    "unit_day_changes", "unit_day_changes_mv", "bi_period_report_daily",
 }
 
 

@@ -305,6 +305,21 @@ def parse_migrations(files: Mapping[str, str]) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
+ROLLUP_VIEWS = ("unit_day_changes_mv",)
+"""The refreshable materialized views (migration 008) that rebuild the dashboards' rollups."""
+
+
+def refresh_rollups(store: Store) -> None:
+    """Rebuild the rollups now and wait until they are in place.
+
+    They refresh on their own every minute; call this where a reader must see every fact
+    written so far (tests, benchmarks, right after a bulk load).
+    """
+    for view in ROLLUP_VIEWS:
+        store.client.command(f"SYSTEM REFRESH VIEW {view}")
+        store.client.command(f"SYSTEM WAIT VIEW {view}")
+
+
 _SCHEMA_MIGRATIONS_DDL = f"""
 CREATE TABLE IF NOT EXISTS schema_migrations
 (

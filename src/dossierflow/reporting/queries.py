@@ -36,12 +36,13 @@ from dossierflow.reporting.report import (
 from dossierflow.rules.catalog import Unit
 from dossierflow.store import Store
 
-REPORT_SQL = f"""
-SELECT unit_code, {", ".join(COUNT_KEYS)}
-FROM bi_period_report(period_from = {{period_from:String}}, period_to = {{period_to:String}})
+REPORT_SQL = """
+SELECT unit_code, {keys}
+FROM {view}(period_from = {{period_from:String}}, period_to = {{period_to:String}})
 """
 """Per receiving unit, the integer keys of the report for [from, to) (local midnights), from
-the `bi_period_report` view that BI tools read too."""
+the `bi_period_report` view that BI tools read too, or its pre-aggregated twin
+`bi_period_report_daily` (the same figures as of the rollup's last refresh, migration 008)."""
 
 WEEKLY_TREND_SQL = """
 SELECT
@@ -136,15 +137,20 @@ def open_dossiers(
     ]
 
 
-def fetch_figures(store: Store, period_from: date, period_to: date) -> dict[str, Figures]:
-    """Run `REPORT_SQL`; '' stands for dossiers without a receiving unit."""
+def fetch_figures(
+    store: Store, period_from: date, period_to: date, *, pre_aggregated: bool = False
+) -> dict[str, Figures]:
+    """Run `REPORT_SQL`; '' stands for dossiers without a receiving unit. `pre_aggregated`
+    reads the rollup (fast, as of its last refresh) instead of the live view."""
     start, end = period_bounds(period_from, period_to)
+    if pre_aggregated:  # whole local days: the view takes dates
+        view, bounds = "bi_period_report_daily", (period_from.isoformat(), period_to.isoformat())
+    else:
+        view = "bi_period_report"
+        bounds = (start.strftime("%Y-%m-%d %H:%M:%S"), end.strftime("%Y-%m-%d %H:%M:%S"))
     result = store.client.query(
-        REPORT_SQL,
-        parameters={
-            "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
-            "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
-        },
+        REPORT_SQL.format(keys=", ".join(COUNT_KEYS), view=view),
+        parameters={"period_from": bounds[0], "period_to": bounds[1]},
     )
     return {str(row[0]): Figures(*(int(v) for v in row[1:])) for row in result.result_rows}
 
