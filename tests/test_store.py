@@ -35,7 +35,7 @@ TABLES = {
     "daily_rollup", "dossier_alerts", "dossier_facts", "dossier_state", "dossier_state_mv",
     "schema_migrations", "dossier_milestones", "dossier_milestones_mv",
     "bi_dossiers", "bi_daily", "bi_period_report", "bi_alerts",
-    "unit_day_changes", "unit_day_changes_mv", "bi_period_report_daily",
+    "unit_day_changes", "unit_day_changes_mv", "bi_period_report_daily", "bi_unit_daily",
 }
 
 
@@ -88,7 +88,8 @@ def test_migrate_twice_is_a_no_op(tmp_path: Path) -> None:
         assert first == [m.name for m in bundled_migrations()]
         assert migrate(store) == []
         tables = {r[0] for r in store.client.query("SHOW TABLES").result_rows}
-        assert tables == TABLES
+        # a refresh of unit_day_changes_mv (the first starts at once) builds a `.tmp.…` table
+        assert {t for t in tables if not t.startswith(".tmp.")} == TABLES
         versions = store.client.query(
             "SELECT version FROM schema_migrations FINAL ORDER BY version"
         ).result_rows

@@ -18,6 +18,7 @@ GRANT SELECT ON dossierflow.bi_dossiers TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.bi_daily TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.bi_period_report TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.bi_period_report_daily TO dossierflow_bi_reader;
+GRANT SELECT ON dossierflow.bi_unit_daily TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.bi_alerts TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.dossier_state TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.dossier_milestones TO dossierflow_bi_reader;

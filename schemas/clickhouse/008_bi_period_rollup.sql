@@ -196,3 +196,23 @@ WHERE day < {period_to:Date}
 GROUP BY unit_code
 -- the units `bi_period_report` lists: any dossier received before `to`, or an apology in it
 HAVING sumIf(delta, kind = 'received' AND day < {period_to:Date}) > 0 OR apologies > 0;
+
+-- Per local day x receiving unit, the report's flows of that day from `unit_day_changes` (as
+-- of its last refresh): summed over the days of a period they equal `bi_period_report_daily`.
+CREATE VIEW IF NOT EXISTS bi_unit_daily AS
+SELECT
+    day,
+    unit_code,
+    toUInt64(sumIf(delta, kind = 'received')) AS received,
+    toUInt64(sumIf(delta, kind = 'received_online')) AS received_online,
+    toUInt64(sumIf(delta, kind = 'received_in_person')) AS received_in_person,
+    toUInt64(sumIf(delta, kind = 'received_postal')) AS received_postal,
+    toUInt64(sumIf(delta, kind = 'resolved_early')) AS resolved_early,
+    toUInt64(sumIf(delta, kind = 'resolved_on_time')) AS resolved_on_time,
+    toUInt64(sumIf(delta, kind = 'resolved_overdue')) AS resolved_overdue,
+    toUInt64(sumIf(delta, kind = 'withdrawn')) AS withdrawn,
+    toUInt64(sumIf(delta, kind = 'stopped')) AS stopped,
+    toUInt64(sumIf(delta, kind = 'apologies')) AS apologies
+FROM unit_day_changes
+WHERE kind NOT IN ('open', 'open_overdue', 'open_unknown_procedure')
+GROUP BY day, unit_code;
