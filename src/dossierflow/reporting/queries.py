@@ -3,8 +3,11 @@ schemas/clickhouse/007_bi_views.sql; each function takes an open `Store` and ret
 values or the pure report's `Figures` and `Report`.
 
 Reading the same views as the BI tools keeps every number of the report and the dashboard
-equal to theirs. `REPORT_SQL` gives the period report's figures; the dashboard adds receipts
-and resolutions per week (`bi_daily`) and the open dossiers of a unit (`bi_dossiers`).
+equal to theirs. `REPORT_SQL` gives the period report's figures, live (`bi_period_report`) or
+pre-aggregated (`bi_period_report_daily`, as of the rollup's last refresh, at most about a
+minute old); the dashboard reads the pre-aggregated figures, adds receipts and resolutions
+per week (`bi_unit_daily`, the same rollup) and the open dossiers of a unit (`bi_dossiers`,
+live).
 
 How the report's figures are derived. The facts table holds, per event, the dossier's state
 right after it, and `position` orders a dossier's history; the state of a dossier *as of* an
@@ -49,14 +52,15 @@ SELECT
     toMonday(day) AS week,
     sum(received) AS received,
     sum(resolved_early + resolved_on_time + resolved_overdue) AS resolved
-FROM bi_daily
+FROM bi_unit_daily
 WHERE day >= {period_from:Date} AND day < {period_to:Date}
-    AND ({all_units:Bool} OR ifNull(unit_code, '') IN {unit_codes:Array(String)})
+    AND ({all_units:Bool} OR unit_code IN {unit_codes:Array(String)})
 GROUP BY week
 ORDER BY week
 """
 """Receipts and resolutions per week (Monday) in [from, to), by receiving unit like the
-report; summed over the weeks they equal the report's `received` and resolved counts."""
+report, from the rollup (as of its last refresh, like the dashboard's figures); summed over
+the weeks they equal the pre-aggregated report's `received` and resolved counts."""
 
 OPEN_DOSSIERS_SQL = """
 SELECT dossier_id, procedure_code, unit_code, handling_unit_code, status,
@@ -163,7 +167,9 @@ def run_report(
     *,
     unit: str | None = None,
     level: str | None = None,
+    pre_aggregated: bool = False,
 ) -> Report:
-    """The store's figures made into the report (`report.build_report` says how)."""
-    figures = fetch_figures(store, period_from, period_to)
+    """The store's figures made into the report (`report.build_report` says how); with
+    `pre_aggregated`, from the rollup as of its last refresh (`fetch_figures`)."""
+    figures = fetch_figures(store, period_from, period_to, pre_aggregated=pre_aggregated)
     return build_report(figures, units, period_from, period_to, unit=unit, level=level)
