@@ -38,125 +38,129 @@ ORDER BY (day, unit_code, kind);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS unit_day_changes_mv
 REFRESH EVERY 1 MINUTE TO unit_day_changes AS
-SELECT assumeNotNull(day) AS day, unit_code, kind, sum(delta) AS delta
+-- Each branch gives (unit_code, change): change = (day, kind, delta).
+SELECT
+    assumeNotNull(tupleElement(change, 1)) AS day,
+    unit_code,
+    tupleElement(change, 2) AS kind,
+    sum(tupleElement(change, 3)) AS delta
 FROM
 (
+    -- receipts: flows on the day of receipt, stocks open from the next midnight
     SELECT
-        tupleElement(change, 1) AS day, unit_code,
-        tupleElement(change, 2) AS kind, tupleElement(change, 3) AS delta
+        unit_code,
+        arrayJoin(arrayConcat(
+            [(received_day, 'received', n), (received_day + 1, 'open', n)],
+            multiIf(channel = 'ONLINE', [(received_day, 'received_online', n)],
+                    channel = 'IN_PERSON', [(received_day, 'received_in_person', n)],
+                    channel = 'POSTAL', [(received_day, 'received_postal', n)], []),
+            if(procedure_unknown, [(received_day + 1, 'open_unknown_procedure', n)], [])
+        )) AS change
     FROM
     (
-        SELECT
-            unit_code,
-            arrayJoin(arrayConcat(
-                [(received_day, 'received', n), (received_day + 1, 'open', n)],
-                multiIf(channel = 'ONLINE', [(received_day, 'received_online', n)],
-                        channel = 'IN_PERSON', [(received_day, 'received_in_person', n)],
-                        channel = 'POSTAL', [(received_day, 'received_postal', n)], []),
-                if(procedure_unknown, [(received_day + 1, 'open_unknown_procedure', n)], [])
-            )) AS change
-        FROM
-        (
-            SELECT ifNull(unit_code, '') AS unit_code, toDate(received_at) AS received_day,
-                channel, procedure_unknown, toInt64(count()) AS n
-            FROM dossier_state FINAL
-            WHERE received_at IS NOT NULL
-            GROUP BY unit_code, received_day, channel, procedure_unknown
-        )
+        SELECT ifNull(unit_code, '') AS unit_code, toDate(received_at) AS received_day,
+            channel, procedure_unknown, toInt64(count()) AS n
+        FROM dossier_state FINAL
+        WHERE received_at IS NOT NULL
+        GROUP BY unit_code, received_day, channel, procedure_unknown
     )
+
     UNION ALL
+
+    -- endings: flows on the day of closing, stocks closed from the next midnight
     SELECT
-        tupleElement(change, 1) AS day, unit_code,
-        tupleElement(change, 2) AS kind, tupleElement(change, 3) AS delta
+        unit_code,
+        arrayJoin(arrayConcat(
+            [(closed_day + 1, 'open', -n)],
+            if(ending = '', [], [(closed_day, ending, n)]),
+            if(procedure_unknown, [(closed_day + 1, 'open_unknown_procedure', -n)], [])
+        )) AS change
     FROM
     (
-        SELECT
-            unit_code,
-            arrayJoin(arrayConcat(
-                [(closed_day + 1, 'open', -n)],
-                if(ending = '', [], [(closed_day, ending, n)]),
-                if(procedure_unknown, [(closed_day + 1, 'open_unknown_procedure', -n)], [])
-            )) AS change
-        FROM
-        (
-            SELECT ifNull(unit_code, '') AS unit_code, toDate(assumeNotNull(closed_at)) AS closed_day,
-                multiIf(
-                    status IN ('RESOLVED', 'RETURNED'), multiIf(
-                        outcome = 'EARLY', 'resolved_early', outcome = 'ON_TIME', 'resolved_on_time',
-                        outcome = 'OVERDUE', 'resolved_overdue', ''),
-                    status IN ('WITHDRAWN', 'STOPPED'), lower(status), '') AS ending,
-                procedure_unknown, toInt64(count()) AS n
-            FROM dossier_state FINAL
-            WHERE received_at IS NOT NULL AND closed_at IS NOT NULL
-            GROUP BY unit_code, closed_day, ending, procedure_unknown
-        )
+        SELECT ifNull(unit_code, '') AS unit_code, toDate(assumeNotNull(closed_at)) AS closed_day,
+            multiIf(
+                status IN ('RESOLVED', 'RETURNED'), multiIf(
+                    outcome = 'EARLY', 'resolved_early', outcome = 'ON_TIME', 'resolved_on_time',
+                    outcome = 'OVERDUE', 'resolved_overdue', ''),
+                status IN ('WITHDRAWN', 'STOPPED'), lower(status), '') AS ending,
+            procedure_unknown, toInt64(count()) AS n
+        FROM dossier_state FINAL
+        WHERE received_at IS NOT NULL AND closed_at IS NOT NULL
+        GROUP BY unit_code, closed_day, ending, procedure_unknown
     )
+
     UNION ALL
+
+    -- overdue while open: one span [from, until) of midnights per deadline in force
     SELECT
-        tupleElement(change, 1) AS day, unit_code,
-        'open_overdue' AS kind, tupleElement(change, 2) AS delta
+        unit_code,
+        arrayJoin(arrayConcat(
+            [(overdue_from, 'open_overdue', n)],
+            if(isNull(overdue_until), [],
+               [(assumeNotNull(overdue_until), 'open_overdue', -n)])
+        )) AS change
     FROM
     (
-        SELECT
-            unit_code,
-            arrayJoin(arrayConcat([(overdue_from, n)],
-                                  if(isNull(overdue_until), [], [(assumeNotNull(overdue_until), -n)])))
-                AS change
+        SELECT unit_code, tupleElement(span, 1) AS overdue_from,
+            tupleElement(span, 2) AS overdue_until, toInt64(count()) AS n
         FROM
         (
-            SELECT unit_code, tupleElement(span, 1) AS overdue_from, tupleElement(span, 2) AS overdue_until,
-                toInt64(count()) AS n
+            SELECT
+                ifNull(s.unit_code, '') AS unit_code,
+                -- deadline = (day it took effect, its date, day the next one took effect)
+                arrayJoin(arrayFilter(
+                    span -> isNull(tupleElement(span, 2))
+                        OR tupleElement(span, 1) < assumeNotNull(tupleElement(span, 2)),
+                    arrayMap(
+                        deadline -> (
+                            greatest(tupleElement(deadline, 1),
+                                     assumeNotNull(tupleElement(deadline, 2)), received_day) + 1,
+                            multiIf(isNull(tupleElement(deadline, 3)), closed_day,
+                                    isNull(closed_day), tupleElement(deadline, 3),
+                                    least(tupleElement(deadline, 3), closed_day)) + 1),
+                        arrayFilter(
+                            deadline -> isNotNull(tupleElement(deadline, 2)),
+                            if(empty(r.deadlines),
+                               [(received_day, due_day, CAST(NULL, 'Nullable(Date)'))],
+                               r.deadlines))))) AS span
             FROM
             (
-                SELECT
-                    ifNull(s.unit_code, '') AS unit_code,
-                    arrayJoin(arrayFilter(
-                        span -> isNull(tupleElement(span, 2))
-                            OR tupleElement(span, 1) < assumeNotNull(tupleElement(span, 2)),
-                        arrayMap(
-                            deadline -> (
-                                greatest(tupleElement(deadline, 1), assumeNotNull(tupleElement(deadline, 2)),
-                                         received_day) + 1,
-                                multiIf(isNull(tupleElement(deadline, 3)), closed_day,
-                                        isNull(closed_day), tupleElement(deadline, 3),
-                                        least(tupleElement(deadline, 3), closed_day)) + 1),
-                            arrayFilter(
-                                deadline -> isNotNull(tupleElement(deadline, 2)),
-                                if(empty(r.deadlines),
-                                   [(received_day, due_day, CAST(NULL, 'Nullable(Date)'))],
-                                   r.deadlines))))) AS span
-                FROM
-                (
-                    SELECT dossier_id, unit_code, toDate(received_at) AS received_day,
-                        toDate(closed_at) AS closed_day, toDate(due_at) AS due_day
-                    FROM dossier_state FINAL
-                    WHERE received_at IS NOT NULL
-                ) AS s
-                LEFT JOIN
-                (
-                    SELECT dossier_id,
-                        arraySort(groupArray((position, toDate(occurred_at), toDate(due_at)))) AS ordered,
-                        arrayMap(i -> (tupleElement(ordered[i], 2), tupleElement(ordered[i], 3),
-                                       if(i < length(ordered), toNullable(tupleElement(ordered[i + 1], 2)),
-                                          CAST(NULL, 'Nullable(Date)'))),
-                                 arrayEnumerate(ordered)) AS deadlines
-                    FROM dossier_milestones FINAL
-                    WHERE type IN ('RECEIVED', 'RESUMED')
-                        AND dossier_id IN (SELECT dossier_id FROM dossier_milestones WHERE type = 'RESUMED')
-                    GROUP BY dossier_id
-                ) AS r ON s.dossier_id = r.dossier_id
-            )
-            GROUP BY unit_code, overdue_from, overdue_until
+                SELECT dossier_id, unit_code, toDate(received_at) AS received_day,
+                    toDate(closed_at) AS closed_day, toDate(due_at) AS due_day
+                FROM dossier_state FINAL
+                WHERE received_at IS NOT NULL
+            ) AS s
+            -- only dossiers that resumed have more than the one deadline of dossier_state
+            LEFT JOIN
+            (
+                SELECT dossier_id,
+                    arraySort(groupArray((position, toDate(occurred_at), toDate(due_at))))
+                        AS ordered,
+                    arrayMap(i -> (tupleElement(ordered[i], 2), tupleElement(ordered[i], 3),
+                                   if(i < length(ordered),
+                                      toNullable(tupleElement(ordered[i + 1], 2)),
+                                      CAST(NULL, 'Nullable(Date)'))),
+                             arrayEnumerate(ordered)) AS deadlines
+                FROM dossier_milestones FINAL
+                WHERE type IN ('RECEIVED', 'RESUMED')
+                    AND dossier_id IN (SELECT dossier_id FROM dossier_milestones
+                                       WHERE type = 'RESUMED')
+                GROUP BY dossier_id
+            ) AS r ON s.dossier_id = r.dossier_id
         )
+        GROUP BY unit_code, overdue_from, overdue_until
     )
+
     UNION ALL
-    SELECT toDate(occurred_at) AS day, ifNull(unit_code, '') AS unit_code, 'apologies' AS kind,
-        toInt64(count()) AS delta
+
+    -- apologies on the day issued, for the unit that had received the dossier
+    SELECT ifNull(unit_code, '') AS unit_code,
+        (toDate(occurred_at), 'apologies', toInt64(count())) AS change
     FROM dossier_milestones FINAL
     WHERE type = 'APOLOGY_ISSUED' AND unit_code IS NOT NULL
-    GROUP BY day, unit_code
+    GROUP BY unit_code, toDate(occurred_at)
 )
-GROUP BY assumeNotNull(day) AS day, unit_code, kind;
+GROUP BY day, unit_code, kind;
 
 -- The period report of `bi_period_report` for the whole local days [period_from, period_to)
 -- (dates, e.g. '2025-01-01'), from `unit_day_changes`: the same columns and rows, as of the
