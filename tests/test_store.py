@@ -24,6 +24,8 @@ from dossierflow.store import (
     migrate,
     parse_migrations,
     parse_store_url,
+    pause_rollup_refreshes,
+    refresh_rollups,
     require_migrated,
 )
 
@@ -76,6 +78,30 @@ def test_parse_store_url() -> None:
 def test_bad_urls_say_what_is_wrong(url: str, message: str) -> None:
     with pytest.raises(StoreError, match=message):
         parse_store_url(url)
+
+
+def test_a_one_shot_command_pauses_the_rollup_refresh_and_a_forced_refresh_resumes_it(
+    tmp_path: Path,
+) -> None:
+    store = connect(f"chdb://{tmp_path / 'ch'}")
+    try:
+        migrate(store)
+
+        def status() -> list[tuple[str, ...]]:
+            return store.client.query(
+                "SELECT status FROM system.view_refreshes WHERE view = 'unit_day_changes_mv'"
+            ).result_rows
+
+        assert status() != [("Disabled",)]  # the engine refreshes on its own
+        pause_rollup_refreshes(store)
+        deadline = time.monotonic() + 60  # a running rebuild is cancelled, then disabled
+        while status() != [("Disabled",)] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert status() == [("Disabled",)]
+        refresh_rollups(store)
+        assert status() != [("Disabled",)]
+    finally:
+        store.close()
 
 
 def test_migrate_twice_is_a_no_op(tmp_path: Path) -> None:
