@@ -122,7 +122,8 @@ def _report_directly(
     sink_url: str,
     sink_problem: str,
 ) -> Report:
-    from dossierflow.reporting.queries import run_report
+    from dossierflow.reporting.queries import fetch_figures
+    from dossierflow.reporting.report import build_report
     from dossierflow.store import (
         StoreEmpty,
         StoreError,
@@ -147,7 +148,10 @@ def _report_directly(
                 f"the store {store.url.display} holds no facts at all, so there is nothing to "
                 "report; give the store the sink writes (--store or DOSSIERFLOW_CLICKHOUSE_URL)"
             )
-        return run_report(store, units, period_from, period_to, unit=args.unit, level=args.level)
+        figures = fetch_figures(store, period_from, period_to)
+        return build_report(
+            figures, units, period_from, period_to, unit=args.unit, level=args.level
+        )
     finally:
         store.close()
 

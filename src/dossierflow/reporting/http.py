@@ -14,8 +14,14 @@ from aiohttp import web
 
 from dossierflow.reporting.client import FACTS_HEADER
 from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
-from dossierflow.reporting.queries import run_report
-from dossierflow.reporting.report import LOCAL, ReportError, render, report_period
+from dossierflow.reporting.queries import fetch_figures
+from dossierflow.reporting.report import (
+    LOCAL,
+    ReportError,
+    build_report,
+    render,
+    report_period,
+)
 from dossierflow.reporting.runner import QueryRunner
 from dossierflow.rules.catalog import Catalog, Unit
 from dossierflow.store import Store, StoreError, count_facts
@@ -60,8 +66,9 @@ def report_handler(
             )
             if fmt not in CONTENT_TYPES:
                 raise ReportError(f"format {fmt!r}: use one of json, csv, table")
-            result = await runner.run(
-                run_report,
+            figures = await runner.run(fetch_figures, period_from, period_to)
+            result = build_report(
+                figures,
                 units,
                 period_from,
                 period_to,

@@ -2,8 +2,7 @@
 
 Functional core, imperative shell: this module is pure. It chooses rows, sums totals, computes
 rates, checks the reconciliation and renders JSON, CSV and printed tables from the figures and
-the unit catalogue; the store's figures come from `reporting.queries.fetch_figures`, and
-`reporting.queries.run_report` puts the two together.
+the unit catalogue; the store's figures come from `reporting.queries.fetch_figures`.
 """
 
 from __future__ import annotations

@@ -36,10 +36,11 @@ from dossierflow.reporting.dashboard.views import (
     default_period,
     texts,
 )
-from dossierflow.reporting.queries import WeekCount, open_dossiers, run_report, weekly_trend
+from dossierflow.reporting.queries import WeekCount, fetch_figures, open_dossiers, weekly_trend
 from dossierflow.reporting.report import (
     Report,
     ReportError,
+    build_report,
     check_period,
     report_json,
     report_period,
@@ -72,11 +73,16 @@ def parse_selection(
     return Selection(period, unit or query.get("unit") or None, lang)
 
 
+def _report(store: Store, catalog: Catalog, period: Period, unit: str | None) -> Report:
+    figures = fetch_figures(store, period.start, period.end)
+    return build_report(figures, catalog.units, period.start, period.end, unit=unit)
+
+
 def _dashboard_data(
     store: Store, catalog: Catalog, selection: Selection
 ) -> tuple[Report, list[WeekCount]]:
     period, unit = selection.period, selection.unit
-    report = run_report(store, catalog.units, period.start, period.end, unit=unit)
+    report = _report(store, catalog, period, unit)
     scope = None if unit is None else catalog.descendants(unit)
     return report, weekly_trend(store, period.start, period.end, scope)
 
@@ -85,8 +91,7 @@ def _unit_data(
     store: Store, catalog: Catalog, selection: Selection, now: datetime
 ) -> tuple[Report, list[OpenItem], int | None]:
     assert selection.unit is not None
-    period = selection.period
-    report = run_report(store, catalog.units, period.start, period.end, unit=selection.unit)
+    report = _report(store, catalog, selection.period, selection.unit)
     rows = open_dossiers(
         store,
         catalog.descendants(selection.unit),
