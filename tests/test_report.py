@@ -430,6 +430,12 @@ def test_the_end_of_the_period_is_given_once(
         report_period("2026-01-01", end, through)
 
 
+@pytest.mark.parametrize("prefix", ["--", ""])
+def test_a_period_without_its_first_day_names_the_parameter(prefix: str) -> None:
+    with pytest.raises(ReportError, match=f"^{prefix}from is required"):
+        report_period(None, "2026-07-01", None, prefix)
+
+
 def test_the_heading_names_the_period_with_both_ends_included() -> None:
     report = build_report({}, UNITS, date(2026, 1, 1), date(2026, 7, 1))
     assert "Kỳ báo cáo: từ ngày 01/01/2026 đến ngày 30/06/2026" in render_text(report, "vi")

@@ -59,10 +59,8 @@ def report_handler(
         fmt = query.get("format", "json")
         lang = query.get("lang", "vi")
         try:
-            if "from" not in query:
-                raise ReportError("from is required (YYYY-MM-DD or dd/mm/yyyy)")
             period_from, period_to = report_period(
-                query["from"], query.get("to"), query.get("through"), prefix=""
+                query.get("from"), query.get("to"), query.get("through"), prefix=""
             )
             if fmt not in CONTENT_TYPES:
                 raise ReportError(f"format {fmt!r}: use one of json, csv, table")
