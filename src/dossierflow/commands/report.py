@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import add_store_option
+from dossierflow.commands.options import add_catalog_option, add_store_option
 from dossierflow.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -61,7 +60,7 @@ def add_commands(subparsers: Any) -> None:
     scope.add_argument("--level", metavar="LEVEL", help="the units of one level")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--lang", choices=("vi", "en"), default="vi")
-    p.add_argument("--catalog", type=Path, help="catalogue YAML (default: the sample)")
+    add_catalog_option(p)
     p.add_argument(
         "--sink-url",
         metavar="URL",

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from dossierflow.commands.options import fail
+from dossierflow.commands.options import add_kafka_options, fail
 
 DEFAULT_PROFILE_NAME = "province-small"
 
@@ -33,7 +33,7 @@ def add_commands(subparsers: Any) -> None:
     target.add_argument("--produce", action="store_true",
                         help="publish to the events topic instead ($DOSSIERFLOW_BOOTSTRAP)")
     parser.add_argument("--rate", type=float, help="with --produce: events per second")
-    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default localhost:9092)")
+    add_kafka_options(parser)
     parser.add_argument("--topic", help="events topic (default dossier-events)")
     parser.set_defaults(func=run)
 
