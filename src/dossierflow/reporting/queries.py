@@ -1,6 +1,6 @@
 """Every query the report and the dashboard run on the store, over the BI views of
 schemas/clickhouse/007_bi_views.sql; each function takes an open `Store` and returns plain
-values or the pure report's `Figures` and `Report`.
+values or the pure report's `Figures` (which `report.build_report` makes into the report).
 
 Reading the same views as the BI tools keeps every number of the report and the dashboard
 equal to theirs. `REPORT_SQL` gives the period report's figures; the dashboard adds receipts
@@ -21,7 +21,7 @@ docs/bi.md says why this stays exact under re-delivery, re-issued histories and 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -29,11 +29,8 @@ from dossierflow.reporting.report import (
     COUNT_KEYS,
     LOCAL,
     Figures,
-    Report,
-    build_report,
     period_bounds,
 )
-from dossierflow.rules.catalog import Unit
 from dossierflow.store import Store
 
 REPORT_SQL = f"""
@@ -148,16 +145,3 @@ def fetch_figures(store: Store, period_from: date, period_to: date) -> dict[str,
     )
     return {str(row[0]): Figures(*(int(v) for v in row[1:])) for row in result.result_rows}
 
-
-def run_report(
-    store: Store,
-    units: Mapping[str, Unit],
-    period_from: date,
-    period_to: date,
-    *,
-    unit: str | None = None,
-    level: str | None = None,
-) -> Report:
-    """The store's figures made into the report (`report.build_report` says how)."""
-    figures = fetch_figures(store, period_from, period_to)
-    return build_report(figures, units, period_from, period_to, unit=unit, level=level)
