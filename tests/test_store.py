@@ -87,19 +87,20 @@ def test_a_one_shot_command_pauses_the_rollup_refresh_and_a_forced_refresh_resum
     try:
         migrate(store)
 
-        def status() -> list[tuple[str, ...]]:
-            return store.client.query(
+        def status() -> list[str]:
+            rows = store.client.query(
                 "SELECT status FROM system.view_refreshes WHERE view = 'unit_day_changes_mv'"
             ).result_rows
+            return [str(state) for (state,) in rows]
 
-        assert status() != [("Disabled",)]  # the engine refreshes on its own
+        assert status() != ["Disabled"]  # the engine refreshes on its own
         pause_rollup_refreshes(store)
         deadline = time.monotonic() + 60  # a running rebuild is cancelled, then disabled
-        while status() != [("Disabled",)] and time.monotonic() < deadline:
+        while status() != ["Disabled"] and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert status() == [("Disabled",)]
+        assert status() == ["Disabled"]
         refresh_rollups(store)
-        assert status() != [("Disabled",)]
+        assert status() != ["Disabled"]
     finally:
         store.close()
 

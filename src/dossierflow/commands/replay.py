@@ -8,6 +8,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dossierflow.commands.options import add_catalog_option
+
 if TYPE_CHECKING:
     from collections import Counter
 
@@ -40,7 +42,7 @@ def add_commands(subparsers: Any) -> None:
     parser.add_argument(
         "--as-of", type=rfc3339, help="the clock (default: the largest occurred_at)"
     )
-    parser.add_argument("--catalog", type=Path, help="catalogue YAML (default: the sample)")
+    add_catalog_option(parser)
     parser.add_argument(
         "--store",
         help="also write facts and alerts through the ClickHouse sink to this store "

@@ -1,6 +1,7 @@
 """Every query the report and the dashboard run on the store, over the BI views of
-schemas/clickhouse/007_bi_views.sql; each function takes an open `Store` and returns plain
-values or the pure report's `Figures` and `Report`.
+schemas/clickhouse/007_bi_views.sql and 008_bi_period_rollup.sql; each function takes an open
+`Store` and returns plain values or the pure report's `Figures` (which `report.build_report`
+makes into the report).
 
 Reading the same views as the BI tools keeps every number of the report and the dashboard
 equal to theirs. `REPORT_SQL` gives the period report's figures, live (`bi_period_report`) or
@@ -24,7 +25,7 @@ docs/bi.md says why this stays exact under re-delivery, re-issued histories and 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -32,11 +33,8 @@ from dossierflow.reporting.report import (
     COUNT_KEYS,
     LOCAL,
     Figures,
-    Report,
-    build_report,
     period_bounds,
 )
-from dossierflow.rules.catalog import Unit
 from dossierflow.store import Store
 
 REPORT_SQL = """
@@ -158,18 +156,3 @@ def fetch_figures(
     )
     return {str(row[0]): Figures(*(int(v) for v in row[1:])) for row in result.result_rows}
 
-
-def run_report(
-    store: Store,
-    units: Mapping[str, Unit],
-    period_from: date,
-    period_to: date,
-    *,
-    unit: str | None = None,
-    level: str | None = None,
-    pre_aggregated: bool = False,
-) -> Report:
-    """The store's figures made into the report (`report.build_report` says how); with
-    `pre_aggregated`, from the rollup as of its last refresh (`fetch_figures`)."""
-    figures = fetch_figures(store, period_from, period_to, pre_aggregated=pre_aggregated)
-    return build_report(figures, units, period_from, period_to, unit=unit, level=level)
