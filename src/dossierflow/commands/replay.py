@@ -100,11 +100,12 @@ def _warn_unknown_procedures(by_code: Counter[str], catalog: Path | None) -> Non
 def _store(args: argparse.Namespace, evaluations: list[Evaluation], catalog: Catalog) -> int:
     from dossierflow.backfill import backfill
     from dossierflow.sinks.clickhouse import ClickHouseSink
-    from dossierflow.store import StoreError, connect, migrate
+    from dossierflow.store import StoreError, connect, migrate, pause_rollup_refreshes
 
     try:
         store = connect(args.store)
         migrate(store)
+        pause_rollup_refreshes(store)  # the sink rebuilds them when it opens the store
         result = backfill(evaluations, catalog, ClickHouseSink(store), str(args.events))
     except StoreError as exc:
         print(f"dossierflow replay: {exc}", file=sys.stderr)

@@ -129,6 +129,7 @@ def _report_directly(
         StoreLocked,
         connect,
         count_facts,
+        pause_rollup_refreshes,
         require_migrated,
     )
 
@@ -142,6 +143,7 @@ def _report_directly(
         ) from None
     try:
         require_migrated(store)
+        pause_rollup_refreshes(store)  # the report reads the live view, not the rollup
         if count_facts(store) == 0:
             raise StoreEmpty(
                 f"the store {store.url.display} holds no facts at all, so there is nothing to "

@@ -7,7 +7,10 @@
     GET /dashboard/static/...                  stylesheet and script (package data)
 
 `from`/`to` are local days, [from, to) as for `GET /report`; without them, this month so far.
-Every query goes through the process's one `QueryRunner`, shared with `GET /report`.
+Every query goes through the process's one `QueryRunner`, shared with `GET /report`. The
+figures and the weekly trend come from the rollup (migration 008: a few hundred thousand rows
+instead of every dossier), as of its last refresh, so they may trail `GET /report` by up to
+about a minute; the open dossiers of a unit page are read live.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ def parse_selection(
 
 
 def _report(store: Store, catalog: Catalog, period: Period, unit: str | None) -> Report:
-    figures = fetch_figures(store, period.start, period.end)
+    figures = fetch_figures(store, period.start, period.end, pre_aggregated=True)
     return build_report(figures, catalog.units, period.start, period.end, unit=unit)
 
 
