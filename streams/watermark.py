@@ -13,7 +13,20 @@ the smallest of the holding partitions' largest `occurred_at` by `out_of_orderne
 event that occurred up to that much before one already read from its partition is still on
 time. Once no partition holds (every one read to its end) the clock is the largest
 `occurred_at` seen, as DOMAIN.md says and as `dossierflow replay` takes it: nothing in
-flight can be late any more.
+flight can be late any more. A malformed message (a dead letter) has no `occurred_at` but
+still counts as read: a partition whose last messages are malformed is read to its end.
+
+**A clock per partition.** The watermark never moves backwards, so a partition taken over
+in a rebalance, whose events from the committed offset on are still to be read, cannot hold
+it back: the survivor's watermark is already past them, and its timers of the restored
+dossiers would fire ahead of those events (DOMAIN.md: no alert fires ahead of events still
+in flight). A dossier's events all lie in one partition, so the worker evaluates a dossier
+by the clock of its partition (`value_for`): the watermark, held back to that partition's
+own largest `occurred_at` (less the out-of-orderness bound) while it has more to read,
+and nothing at all before its first event is read. It never passes the watermark, and never
+moves backwards while the partition stays assigned. Holding the clocks per partition rather
+than gating each timer on its partition leaves one rule for events and timers alike: the
+late-event check, the evaluation of an event and the timer scan all ask `value_for`.
 """
 
 from __future__ import annotations
@@ -28,6 +41,8 @@ class _PartitionProgress:
     next_offset: int = 0
     last_seen: float = 0.0
     end_at_assignment: int | None = None
+    clock: datetime | None = None
+    """The clock of this partition's dossiers (see the module docstring)."""
 
 
 @dataclass
@@ -65,16 +80,27 @@ class Watermark:
         """The clock as last advanced: alerts up to it may have been published."""
         return self._value
 
-    def observe(self, partition: int, offset: int, occurred_at: datetime, now: float) -> None:
+    def value_for(self, partition: int) -> datetime | None:
+        """The clock of `partition`'s dossiers as last advanced (None: no alert is due)."""
+        progress = self._partitions.get(partition)
+        return progress.clock if progress is not None else None
+
+    def observe(
+        self, partition: int, offset: int, occurred_at: datetime | None, now: float
+    ) -> None:
+        """The message at `offset` of `partition` was read; `occurred_at` None for a
+        malformed one (a dead letter)."""
         progress = self._partitions.setdefault(partition, _PartitionProgress())
-        if progress.latest is None or occurred_at > progress.latest:
+        if occurred_at is not None and (progress.latest is None or occurred_at > progress.latest):
             progress.latest = occurred_at
         progress.next_offset = offset + 1
         progress.last_seen = now
 
     def advance(self, highwaters: dict[int, int | None], now: float) -> datetime | None:
-        """Recompute from the partitions' high-water marks; never moves backwards."""
-        holding: list[datetime] = []
+        """Recompute from the partitions' high-water marks, the watermark and the clock of
+        every partition; neither moves backwards."""
+        holding: dict[int, datetime] = {}
+        unknown: set[int] = set()  # partitions with more to read and nothing of it known yet
         for partition, progress in self._partitions.items():
             highwater = highwaters.get(partition)
             if highwater is None:
@@ -85,17 +111,25 @@ class Watermark:
                 done = progress.next_offset >= highwater
             if done:
                 continue
-            if progress.latest is None:  # more to read, and nothing known of it yet
-                return self._value
-            holding.append(progress.latest)
-        candidate: datetime | None
-        if holding:
-            candidate = min(holding) - self.out_of_orderness
-        else:
+            if progress.latest is None:
+                unknown.add(partition)
+            else:
+                holding[partition] = progress.latest - self.out_of_orderness
+        candidate: datetime | None = None
+        if holding and not unknown:
+            candidate = min(holding.values())
+        elif not unknown:
             candidate = max(
                 (p.latest for p in self._partitions.values() if p.latest is not None),
                 default=None,
             )
         if candidate is not None and (self._value is None or candidate > self._value):
             self._value = candidate
+        for partition, progress in self._partitions.items():
+            # Nothing of it read and more to read: none of its alerts is due yet.
+            own = None if partition in unknown else holding.get(partition, self._value)
+            if own is not None and self._value is not None:
+                own = min(own, self._value)
+                if progress.clock is None or own > progress.clock:
+                    progress.clock = own
         return self._value

@@ -90,3 +90,63 @@ def test_once_every_partition_is_read_to_its_end_the_clock_is_the_largest_occurr
     """Nothing in flight can be late any more: the clock `dossierflow replay` takes."""
     mark = _two_partitions_read_once(timedelta(days=1))
     assert mark.advance({0: 1, 1: 1}, now=0.1) == at(5)
+
+
+def test_a_partition_whose_last_messages_are_dead_letters_holds_nothing_back() -> None:
+    """A malformed message has no `occurred_at`, but reading it still moves the partition
+    towards its end: else malformed last messages hold the clock back for ever."""
+    mark = Watermark(idle_after=10)
+    mark.assign({0, 1}, now=0.0)
+    mark.observe(0, offset=0, occurred_at=at(5), now=0.1)
+    mark.observe(1, offset=0, occurred_at=at(2), now=0.1)
+    mark.observe(1, offset=1, occurred_at=None, now=0.2)  # the last two are dead letters
+    mark.observe(1, offset=2, occurred_at=None, now=0.2)
+    assert mark.advance({0: 1, 1: 3}, now=0.2) == at(5)
+
+
+def test_a_dead_letter_first_in_a_partition_tells_nothing_of_its_time() -> None:
+    mark = Watermark(idle_after=10)
+    mark.assign({0, 1}, now=0.0)
+    mark.observe(0, offset=0, occurred_at=at(5), now=0.1)
+    mark.observe(1, offset=0, occurred_at=None, now=0.1)
+    assert mark.advance({0: 1, 1: 5}, now=0.1) is None
+
+
+def test_a_partition_taken_over_holds_its_own_clock_behind_the_watermark() -> None:
+    """After a rebalance the watermark is already past the events of a partition taken
+    over that are still to be read: the watermark never moves backwards, so that
+    partition's dossiers go by a clock of their own, which waits for them."""
+    mark = Watermark(idle_after=10)
+    mark.assign({0}, now=0.0)
+    mark.observe(0, offset=0, occurred_at=at(10), now=0.1)
+    assert mark.advance({0: 1}, now=0.1) == at(10)
+    mark.assign({0, 1}, now=1.0, positions={1: 0}, ends={1: 3})
+    assert mark.advance({0: 1, 1: 3}, now=1.0) == at(10)
+    assert mark.value_for(0) == at(10)
+    assert mark.value_for(1) is None  # nothing read of it yet: no alert of it is due
+    mark.observe(1, offset=0, occurred_at=at(3), now=1.1)
+    mark.advance({0: 1, 1: 3}, now=1.1)
+    assert (mark.value, mark.value_for(0), mark.value_for(1)) == (at(10), at(10), at(3))
+    mark.observe(1, offset=2, occurred_at=at(7), now=1.2)  # read to its end
+    mark.advance({0: 1, 1: 3}, now=1.2)
+    assert mark.value_for(1) == at(10)
+
+
+def test_a_partitions_clock_never_passes_the_watermark_nor_moves_backwards() -> None:
+    mark = _two_partitions_read_once(timedelta(hours=1))
+    mark.advance({0: 10, 1: 10}, now=0.1)
+    assert (mark.value_for(0), mark.value_for(1)) == (at(2), at(2))
+    mark.advance({0: 1, 1: 1}, now=0.2)  # both read to their end
+    assert (mark.value_for(0), mark.value_for(1)) == (at(5), at(5))
+    mark.observe(0, offset=1, occurred_at=at(5.5), now=0.3)  # more arrives on partition 0
+    mark.advance({0: 5, 1: 1}, now=0.3)
+    assert mark.value_for(0) == at(5)
+
+
+def test_after_a_restart_a_partition_with_nothing_new_goes_by_the_watermark() -> None:
+    """Its restored dossiers' timers are due by the watermark, though nothing of it is read."""
+    mark = Watermark(idle_after=10)
+    mark.assign({0, 1}, now=0.0, positions={0: 0, 1: 7}, ends={0: 2, 1: 7})
+    mark.observe(0, offset=1, occurred_at=at(4), now=0.1)
+    assert mark.advance({0: 2}, now=0.1) == at(4)
+    assert mark.value_for(1) == at(4)
