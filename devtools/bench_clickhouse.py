@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -131,7 +132,7 @@ def bench_dashboard(store: Any, year: tuple[date, date]) -> None:
     end = datetime.combine(year[1], datetime.min.time(), HCM) - timedelta(milliseconds=1)
     for panel in panels.PANELS:
         sql = panels.expand_macros(panel.sql, start, end)
-        timings, _ = timed(lambda sql=sql: store.client.query(sql))
+        timings, _ = timed(partial(store.client.query, sql))
         print(f"dashboard panel {panel.title.split(' / ')[-1]!r}: cold {timings[0]:.3f} s, "
               f"median of 5 {statistics.median(timings):.3f} s")
 
@@ -232,8 +233,9 @@ def main() -> int:
         print(f"insert, the remaining {len(facts) - 200_000:,} facts: {rest:,.0f} rows/s")
         year = (date(2025, 1, 1), date(2026, 1, 1))
         report_against_anchor(store, year, len(facts))
-        for label, kwargs in (("province", {}), ("one unit", {"unit": "X-001"})):
-            timings, report = timed(lambda kw=kwargs: run_report(store, UNITS, *year, **kw))
+        scopes: tuple[tuple[str, str | None], ...] = (("province", None), ("one unit", "X-001"))
+        for label, unit in scopes:
+            timings, report = timed(partial(run_report, store, UNITS, *year, unit=unit))
             print(
                 f"report 2025 ({label}, whole command path): median of 5 "
                 f"{statistics.median(timings):.3f} s; "

@@ -20,7 +20,9 @@ from zoneinfo import ZoneInfo
 import holidays
 from dossierflow.rules.office_day import OfficeDay, moment_of_day
 
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+TIME_ZONE_NAME = "Asia/Ho_Chi_Minh"
+"""The time zone of every local date and time of the domain (and of the store's columns)."""
+VIETNAM = ZoneInfo(TIME_ZONE_NAME)
 _DAY = timedelta(days=1)
 _MICROSECOND = timedelta(microseconds=1)
 _NOTHING = timedelta()

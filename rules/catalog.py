@@ -20,9 +20,17 @@ import msgspec.yaml
 from dossierflow.rules.calendar import OfficeHours, WorkingCalendar
 from dossierflow.schemas.event import ProcessingTime
 
+from dossierflow.errors import DossierflowError, ExitCode
+
 HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 Weekday = Annotated[str, msgspec.Meta(pattern="^(mon|tue|wed|thu|fri|sat|sun)$")]
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class CatalogError(DossierflowError, ValueError):
+    """The catalogue cannot be read or is invalid; the message names the file and field."""
+
+    exit_code = ExitCode.USAGE
 
 
 class PauseKind(enum.StrEnum):
@@ -151,7 +159,7 @@ def _read_overrides(text: bytes, source: str) -> dict[int, _OverrideYear]:
     try:
         return msgspec.yaml.decode(text, type=dict[int, _OverrideYear])
     except ValueError as exc:  # msgspec's errors, and PyYAML's for dates such as 2026-02-30
-        raise ValueError(f"{source}: {exc}") from None
+        raise CatalogError(f"{source}: {exc}") from None
 
 
 def default_overrides_text() -> bytes:
@@ -179,11 +187,11 @@ def _build(spec: _CatalogSpec, base_dir: Path | None, source: str) -> Catalog:
             weekend=frozenset(_WEEKDAYS.index(d) for d in cal.weekend),
         )
     except ValueError as exc:
-        raise ValueError(f"{source}: calendar: {exc}") from None
+        raise CatalogError(f"{source}: calendar: {exc}") from None
     units = {u.code: Unit(u.code, u.name, u.level, u.parent, u.until) for u in spec.units}
     for unit in units.values():
         if unit.parent and unit.parent not in units:
-            raise ValueError(f"{source}: unit {unit.code}: parent {unit.parent!r} is not a unit")
+            raise CatalogError(f"{source}: unit {unit.code}: parent {unit.parent!r} is not a unit")
     procedures = {
         p.code: Procedure(
             code=p.code,
@@ -208,7 +216,7 @@ def parse_catalog(text: bytes, source: str = "catalog", base_dir: Path | None = 
     try:
         spec = msgspec.yaml.decode(text, type=_CatalogSpec)
     except ValueError as exc:  # msgspec's errors, and PyYAML's for dates such as 2026-02-30
-        raise ValueError(f"{source}: {exc}") from None
+        raise CatalogError(f"{source}: {exc}") from None
     return _build(spec, base_dir, source)
 
 
@@ -217,4 +225,11 @@ def load_catalog(path: Path | None = None) -> Catalog:
     if path is None:
         text = resources.files("dossierflow").joinpath("data/catalog.yaml").read_bytes()
         return parse_catalog(text, "catalog.yaml (default)")
-    return parse_catalog(path.read_bytes(), str(path), path.parent)
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise CatalogError(f"catalogue {path}: cannot read it: {exc.strerror}") from None
+    try:
+        return parse_catalog(text, str(path), path.parent)
+    except OSError as exc:  # the calendar overrides file it names
+        raise CatalogError(f"catalogue {path}: {exc.filename}: {exc.strerror}") from None

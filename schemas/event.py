@@ -54,8 +54,8 @@ class TimeUnit(enum.StrEnum):
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
-# gc=False on both: frozen values of scalars cannot be part of a reference cycle, and the
-# cyclic GC walking every event held by replay or a worker's records cost parsing 3x.
+# gc=False on both: frozen values of scalars cannot be part of a reference cycle, so the
+# cyclic GC need not walk the many events replay or a worker's records hold.
 class ProcessingTime(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     """Thời hạn giải quyết: a statutory processing time."""
 

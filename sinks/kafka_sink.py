@@ -18,17 +18,17 @@ lets one process open a data directory, and while the sink runs that process is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import os
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
 from dossierflow.rules.catalog import Catalog
 from dossierflow.schemas.facts import DossierAlert, DossierFact, alert_decoder, fact_decoder
 from dossierflow.sinks import metrics
@@ -38,45 +38,17 @@ from dossierflow.sinks.base import (
     SinkBatch,
     digest_payloads,
 )
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from dossierflow.sinks.settings import SinkSettings
 
+from dossierflow.health import KafkaProbe, Readiness, ReadinessLog, metrics_text
 from dossierflow.kafka.consumer import committing_consumer
+from dossierflow.kafka.errors import KafkaUnavailable
 from dossierflow.reporting.http import add_reporting_routes
 from dossierflow.store import Store
 
 log = logging.getLogger(__name__)
 
 Record = DossierFact | DossierAlert
-
-
-@dataclass(frozen=True)
-class SinkSettings:
-    """Defaults for a laptop; `from_env` reads DOSSIERFLOW_BOOTSTRAP and friends."""
-
-    bootstrap: str = "localhost:9092"
-    facts_topic: str = "dossier-facts"
-    alerts_topic: str = "dossier-alerts"
-    group_id: str = "dossierflow-clickhouse-sink"
-    batch_size: int = 10_000
-    """A partition's buffer is written once it holds this many records..."""
-    batch_max_age: float = 1.0
-    """...or once its oldest record waited this many seconds."""
-    poll_timeout: float = 0.2
-    backoff_max: float = 30.0
-    """Upper bound of the exponential backoff while the store is unreachable."""
-    http_host: str = "127.0.0.1"
-    http_port: int = 8686
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> SinkSettings:
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name, kind in (("bootstrap", str), ("facts_topic", str), ("alerts_topic", str)):
-            text = env.get(f"DOSSIERFLOW_{name.upper()}")
-            if text:
-                values[name] = kind(text)
-        settings = replace(cls(), **values)
-        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
 
 @dataclass
@@ -110,9 +82,12 @@ class _Buffer:
 
 @dataclass
 class SinkStatus:
-    """What /healthz reports."""
+    """What /healthz and /readyz report."""
 
     store: str
+    kafka_reachable: bool = False
+    assigned: bool = False
+    """The consumer group has given this member its partitions (possibly none)."""
     written_records: int = 0
     written_batches: int = 0
     undecodable: int = 0
@@ -121,9 +96,25 @@ class SinkStatus:
     last_error: str | None = None
     committed: dict[str, int] = field(default_factory=dict)
 
+    def readiness(self, bootstrap: str) -> Readiness:
+        reasons = []
+        if not self.kafka_reachable:
+            reasons.append(f"Kafka at {bootstrap} is unreachable")
+        elif not self.assigned:
+            reasons.append("waiting for the consumer group to assign partitions")
+        if self.paused:
+            reasons.append(f"the store {self.store} is unavailable: {self.last_error}")
+        return Readiness(tuple(reasons))
+
     def as_dict(self) -> dict[str, Any]:
+        if not self.kafka_reachable:
+            state = "kafka_unavailable"
+        elif self.paused:
+            state = "store_unavailable"
+        else:
+            state = "ok" if self.assigned else "starting"
         return {
-            "status": "store_unavailable" if self.paused else "ok",
+            "status": state,
             "store": self.store,
             "written_records": self.written_records,
             "written_batches": self.written_batches,
@@ -172,11 +163,13 @@ class SinkRunner:
 
         class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
             async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+                runner.status.assigned = False
                 # Not committed, so the next owner reads them again; the tables absorb it.
                 for tp in revoked:
                     runner._buffers.pop(tp, None)
 
             async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+                runner.status.assigned = True
                 if runner.status.paused and assigned:
                     runner.consumer.pause(*assigned)
 
@@ -280,22 +273,29 @@ class SinkRunner:
 
 def build_app(
     status: SinkStatus,
+    settings: SinkSettings,
     report_store: Store,
     catalog: Catalog,
 ) -> web.Application:
-    """`GET /healthz` (200, or 503 while the store is unreachable), `GET /metrics`
-    (Prometheus), `GET /report` and the dashboard (`/dashboard`, reporting/http.py)."""
+    """`GET /healthz` (200 while the process runs, with the sink's state), `/readyz` (503
+    with the reasons until it consumes and stores), `/metrics` (Prometheus), `/report` and
+    the dashboard (`/dashboard`, reporting/http.py)."""
 
     async def healthz(request: web.Request) -> web.Response:
-        body = status.as_dict()
-        return web.json_response(body, status=503 if status.paused else 200)
+        return web.json_response(status.as_dict())
 
-    async def prometheus_metrics(request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    async def readyz(request: web.Request) -> web.Response:
+        readiness = status.readiness(settings.bootstrap)
+        return web.Response(text=readiness.text(), status=readiness.http_status)
+
+    async def metrics(request: web.Request) -> web.Response:
+        body, content_type = metrics_text()
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", prometheus_metrics)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
     add_reporting_routes(app, report_store, catalog)
     return app
 
@@ -303,6 +303,46 @@ def build_app(
 def make_consumer(settings: SinkSettings) -> AIOKafkaConsumer:
     """A consumer in the sink's own group; nothing is committed but by `SinkRunner`."""
     return committing_consumer(settings.bootstrap, settings.group_id)
+
+
+async def _start_consumer(consumer: Any, settings: SinkSettings, stop: asyncio.Event) -> bool:
+    """`consumer.start()`, retried while no broker answers, for at most
+    `settings.startup_wait` seconds (0: for ever); logs once, then every 30 s.
+    False when `stop` was set meanwhile."""
+    started = time.monotonic()
+    logged_at: float | None = None
+    while not stop.is_set():
+        try:
+            await consumer.start()
+            return True
+        except KafkaConnectionError as exc:
+            waited = time.monotonic() - started
+            if settings.startup_wait and waited >= settings.startup_wait:
+                raise KafkaUnavailable(
+                    f"no Kafka broker answered at {settings.bootstrap} for {waited:.0f} s; "
+                    "start it or give its address (--bootstrap, DOSSIERFLOW_BOOTSTRAP); "
+                    "DOSSIERFLOW_STARTUP_WAIT sets how long to wait"
+                ) from None
+            if logged_at is None or time.monotonic() - logged_at >= 30.0:
+                log.warning("waiting for Kafka (%.0f s so far): %s", waited, exc)
+                logged_at = time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
+    return False
+
+
+async def _watch(
+    probe: KafkaProbe, status: SinkStatus, settings: SinkSettings, topics: tuple[str, ...]
+) -> None:
+    """Keep `status.kafka_reachable` current and log the changes of readiness."""
+    readiness_log = ReadinessLog(
+        lambda: f"storing {', '.join(topics)} from {settings.bootstrap} into {status.store}; "
+        f"GET /report on {settings.http_host}:{settings.http_port}"
+    )
+    while True:
+        status.kafka_reachable = await asyncio.to_thread(probe.reachable)
+        readiness_log.observe(status.readiness(settings.bootstrap))
+        await asyncio.sleep(probe.interval)
 
 
 async def serve(
@@ -318,21 +358,20 @@ async def serve(
     consumer = consumer or make_consumer(settings)
     runner = SinkRunner(consumer, sink, settings, status)
     consumer.subscribe(list(runner.topics), listener=runner.listener())
-    app_runner = web.AppRunner(build_app(status, report_store, catalog))
+    app_runner = web.AppRunner(build_app(status, settings, report_store, catalog))
     await app_runner.setup()
     site = web.TCPSite(app_runner, settings.http_host, settings.http_port)
     await site.start()
-    log.info(
-        "sink: %s -> %s; HTTP on %s:%d",
-        ", ".join(runner.topics), status.store, settings.http_host, settings.http_port,
+    watcher = asyncio.create_task(
+        _watch(KafkaProbe(settings.bootstrap), status, settings, runner.topics)
     )
     try:
-        await consumer.start()
         try:
-            await runner.run(stop)
+            if await _start_consumer(consumer, settings, stop):
+                await runner.run(stop)
         finally:
             await consumer.stop()
     finally:
+        watcher.cancel()
         await app_runner.cleanup()
     return status
-

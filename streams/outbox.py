@@ -1,7 +1,7 @@
 """What one batch of events or one timer scan publishes, sent as one Kafka batch per partition.
 
-Producing record by record through Faust's `Topic.send` cost about two thirds of the worker's
-time (a future, a callback and a tiny produce request per record). The outbox collects a
+Producing record by record through Faust's `Topic.send` costs a future, a callback and a tiny
+produce request per record, more than applying the event (docs/benchmarks.md). The outbox collects a
 batch's alerts, facts and dead letters, partitions them with Kafka's default partitioner
 (murmur2 of the key, as every Kafka client does), fills one aiokafka `BatchBuilder` per
 topic-partition and awaits their delivery together: the caller saves state and lets Faust

@@ -1,131 +1,97 @@
-"""Worker settings: defaults for a laptop, every one overridable by DOSSIERFLOW_* variables."""
+"""Settings of `dossierflow worker`: defaults for a laptop, each one overridable by its
+DOSSIERFLOW_* variable and, where it has one, by a command-line option."""
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+from dossierflow.schemas.event import MAX_EVENT_BYTES
+
+from dossierflow import config
+from dossierflow.config import setting
 
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    bootstrap: str = "localhost:9092"
-    app_id: str = "dossierflow"
-    """Faust app id: the consumer group and the prefix of the state changelog topic."""
-    events_topic: str = "dossier-events"
-    alerts_topic: str = "dossier-alerts"
-    facts_topic: str = "dossier-facts"
-    dead_letter_topic: str = "dossier-dead-letters"
-    partitions: int = 4
-    retention_days: int = 90
-    """Retention of the alerts, facts and dead-letter topics."""
-    store: str = "rocksdb://"
-    """`rocksdb://` (rocksdict) in production, `memory://` in tests."""
-    data_dir: Path = Path(".dossierflow/worker")
-    event_time: bool = False
-    metrics_port: int = 9108
-    timer_interval: float = 0.2
-    closed_retention_days: float = 30
-    batch_size: int = 2000
-    """Most events applied in one batch."""
-    batch_within: float = 0.01
-    """Seconds a batch waits for more events (latency against throughput)."""
-    idle_partition_seconds: float = 10.0
-    """--event-time: seconds after which a partition whose end is unknown and that sent
-    nothing stops holding the clock."""
-    out_of_orderness: timedelta = timedelta(days=1)
-    """--event-time: how far behind the partitions' largest `occurred_at` the clock stays
-    while a partition has more to read (Flink's bounded out-of-orderness), in seconds or an
-    ISO 8601 duration (`PT10M`, `P1D`). An event that occurred further back than this behind
-    an event before it in its partition may arrive after the clock passed it: a late event
-    (`dossierflow_late_events_total`). History in Kafka costs no waiting for it: alerts
-    only come later in the stream's order, and all of them once every partition is read."""
-    session_timeout: float = 10.0
-    """Seconds before the group gives a silent (crashed) worker's partitions to another."""
-    catalog: Path | None = None
-    max_event_bytes: int = 64 * 1024
+    bootstrap: str = config.bootstrap_setting()
+    app_id: str = setting(
+        "dossierflow",
+        "Faust app id: the consumer group and the prefix of the state changelog topic",
+        option="--app-id",
+    )
+    events_topic: str = setting(config.EVENTS_TOPIC, "topic of the dossier events",
+                                option="--events-topic")
+    alerts_topic: str = setting(config.ALERTS_TOPIC, "topic the alerts are produced to",
+                                option="--alerts-topic")
+    facts_topic: str = setting(config.FACTS_TOPIC, "topic the facts are produced to",
+                               option="--facts-topic")
+    dead_letter_topic: str = setting(
+        config.DEAD_LETTER_TOPIC, "topic of the events that could not be read, with the reason",
+        option="--dead-letter-topic",
+    )
+    partitions: int = setting(config.PARTITIONS, "partitions of the topics the worker creates",
+                              minimum=1, option="--partitions")
+    retention_days: int = setting(
+        90, "retention of the alerts, facts and dead-letter topics it creates, in days",
+        minimum=1,
+    )
+    store: str = setting(
+        "rocksdb://", "table store: rocksdb:// (durable, the default) or memory:// (tests)",
+        choices=("rocksdb://", "memory://"), option="--store",
+    )
+    data_dir: Path = setting(Path(".dossierflow/worker"), "folder of the table's RocksDB files",
+                             option="--data-dir")
+    event_time: bool = setting(
+        False,
+        "use the event-time watermark as the clock instead of wall time (replays of history)",
+        option="--event-time",
+    )
+    metrics_port: int = setting(9108, "port of /healthz, /readyz and /metrics", minimum=0,
+                                option="--metrics-port")
+    timer_interval: float = setting(0.2, "seconds between scans for due deadline alerts",
+                                    minimum=0.01)
+    closed_retention_days: float = setting(
+        30, "days a closed dossier's state is kept after closing (recovery stays fast)",
+        minimum=0,
+    )
+    batch_size: int = setting(2000, "most events applied in one batch", minimum=1)
+    batch_within: float = setting(
+        0.01, "seconds a batch waits for more events (latency against throughput)", minimum=0
+    )
+    idle_partition_seconds: float = setting(
+        10.0,
+        "event time: seconds after which a partition whose end is unknown and that sent "
+        "nothing stops holding the clock back",
+        minimum=0,
+    )
+    out_of_orderness: timedelta = setting(
+        timedelta(days=1),
+        "event time: how far behind the partitions' largest `occurred_at` the clock stays "
+        "while a partition has more to read (Flink's bounded out-of-orderness), in seconds or "
+        "an ISO 8601 duration (PT10M, P1D); a later event is a late event "
+        "(dossierflow_late_events_total). History in Kafka costs no waiting for it",
+    )
+    session_timeout: float = setting(
+        10.0, "seconds before the group gives a silent (crashed) worker's partitions to another",
+        minimum=1,
+    )
+    catalog: Path | None = setting(None, "catalogue YAML (default: the shipped sample)",
+                                   option="--catalog")
+    max_event_bytes: int = setting(MAX_EVENT_BYTES, "largest event accepted, in bytes",
+                                   minimum=1)
+    startup_wait: float = config.startup_wait_setting()
 
     @property
     def closed_retention(self) -> timedelta:
         return timedelta(days=self.closed_retention_days)
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> WorkerSettings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: Any
+    ) -> WorkerSettings:
         """Defaults, then DOSSIERFLOW_<FIELD> variables, then explicit overrides."""
-        return settings_from_env(cls, "", environ, **overrides)
-
-
-T = TypeVar("T")
-
-
-def settings_from_env(
-    cls: type[T],
-    prefix: str,
-    environ: Mapping[str, str] | None = None,
-    shared: Mapping[str, str] | None = None,
-    **overrides: Any,
-) -> T:
-    """A settings dataclass from its defaults, then `DOSSIERFLOW_<prefix><FIELD>` variables
-    (or `DOSSIERFLOW_<shared[field]>` for a name every command shares, such as BOOTSTRAP),
-    then the overrides that are not None. A bad value names its variable."""
-    env = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    for item in fields(cls):  # type: ignore[arg-type]
-        name = f"DOSSIERFLOW_{(shared or {}).get(item.name) or prefix + item.name.upper()}"
-        text = env.get(name)
-        if text is None:
-            continue
-        kind = item.type if isinstance(item.type, str) else item.type.__name__
-        try:
-            values[item.name] = _parse(kind, text)
-        except ValueError:
-            raise ValueError(f"{name}={text!r}: expected {_EXPECTED.get(kind, kind)}") from None
-    settings: Any = replace(cls(), **values)  # type: ignore[type-var]
-    result: T = replace(settings, **{k: v for k, v in overrides.items() if v is not None})
-    return result
-
-
-_ISO_DURATION = re.compile(
-    r"P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?"
-    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
-)
-
-
-_EXPECTED = {"timedelta": "seconds or an ISO 8601 duration such as PT10M or P1D"}
-
-
-def parse_duration(text: str) -> timedelta:
-    """Seconds (`600`) or an ISO 8601 duration of days, hours, minutes and seconds
-    (`PT10M`, `P1DT12H`); never negative."""
-    text = text.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        match = _ISO_DURATION.fullmatch(text.upper())
-        if match is None or text.upper() in {"P", "PT"} or text.upper().endswith("T"):
-            raise ValueError(text) from None
-        parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
-        return timedelta(**parts)
-    if seconds < 0 or seconds != seconds or seconds == float("inf"):
-        raise ValueError(text)
-    return timedelta(seconds=seconds)
-
-
-def _parse(kind: str, text: str) -> Any:
-    if kind == "timedelta":
-        return parse_duration(text)
-    if kind == "int":
-        return int(text)
-    if kind == "float":
-        return float(text)
-    if kind == "bool":
-        if text.lower() not in {"1", "0", "true", "false", "yes", "no"}:
-            raise ValueError(text)
-        return text.lower() in {"1", "true", "yes"}
-    if "Path" in kind:
-        return Path(text)
-    return text
+        return config.load(cls, environ, **overrides)

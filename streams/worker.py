@@ -137,7 +137,7 @@ class DossierWorker:
         self._open: dict[str, float] = {}
         """Open dossiers this worker owns and their overdue instant (Unix seconds; infinity
         when it has none), for the gauges: floats, because comparing every open dossier's
-        aware datetime a few times a second cost the live worker a sixth of its time."""
+        aware datetime a few times a second weighs on the live worker."""
         self._gauges_at = 0.0
         self._producer: AIOKafkaProducer | None = None
         self._admin: AIOKafkaAdminClient | None = None
@@ -302,7 +302,7 @@ class DossierWorker:
     async def _apply_batch(self, batch: Sequence[EventT[bytes]]) -> None:
         outbox = await self._outbox()
         # The high-water marks as of the batch's start: every event in it lies below them,
-        # and reading them per event cost a lookup per partition on the hot path.
+        # and reading them per event would cost a lookup per partition on the hot path.
         highwaters = self._highwaters() if self.settings.event_time else {}
         for event in batch:
             message = event.message

@@ -40,7 +40,8 @@ from clickhouse_connect.driver.exceptions import OperationalError
 from dossierflow.rules.catalog import load_catalog
 from dossierflow.schemas.facts import alert_decoder
 from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.sinks.kafka_sink import SinkSettings, SinkStatus, serve
+from dossierflow.sinks.kafka_sink import SinkStatus, serve
+from dossierflow.sinks.settings import SinkSettings
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 

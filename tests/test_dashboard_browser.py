@@ -22,13 +22,14 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aiohttp import web
 from dossierflow.rules.catalog import Catalog, load_catalog
 from dossierflow.sinks.clickhouse import ClickHouseSink
 from dossierflow.sinks.kafka_sink import SinkStatus, build_app
+from dossierflow.sinks.settings import SinkSettings
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
@@ -97,7 +98,7 @@ class Served:
     def __init__(self, store: Store, catalog: Catalog) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self._app = build_app(SinkStatus(store=store.url.display), store, catalog)
+        self._app = build_app(SinkStatus(store=store.url.display), SinkSettings(), store, catalog)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -123,7 +124,8 @@ class Served:
     def report(self, period: tuple[date, date], unit: str | None = None) -> dict[str, Any]:
         """`GET /report?format=json` for the period (and unit)."""
         params = {"format": "json", "from": period[0].isoformat(), "to": period[1].isoformat()}
-        return self.json("/report", **params, **({"unit": unit} if unit else {}))
+        report: dict[str, Any] = self.json("/report", **params, **({"unit": unit} if unit else {}))
+        return report
 
     def json(self, path: str, **params: str) -> Any:
         query = urllib.parse.urlencode(params)
@@ -175,7 +177,7 @@ def browser() -> Iterator[WebDriver]:
 
 
 def console_errors(driver: WebDriver) -> list[str]:
-    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    return [e["message"] for e in cast(Any, driver).get_log("browser") if e["level"] == "SEVERE"]
 
 
 def screenshot(driver: WebDriver, path: Path) -> Path:
@@ -190,7 +192,7 @@ def screenshot(driver: WebDriver, path: Path) -> Path:
 
 
 def open_page(driver: WebDriver, url: str) -> None:
-    driver.get_log("browser")  # drop what earlier pages logged
+    cast(Any, driver).get_log("browser")  # drop what earlier pages logged
     driver.get(url)
     assert driver.execute_script("return document.readyState") == "complete"
 

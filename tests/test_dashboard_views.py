@@ -76,7 +76,7 @@ def test_rate_bars_are_proportional_coloured_by_band_and_escaped() -> None:
     bars = root.findall(f"{SVG}g")
     assert [b.get("data-label") for b in bars] == ["Xã <A> & B", "Sở", "Phường"]
     plot = charts.WIDTH - charts.LABEL_WIDTH - 70
-    widths = [float(b.find(f"{SVG}rect").get("width")) for b in bars]  # type: ignore[union-attr]
+    widths = [float(b.find(f"{SVG}rect").get("width") or "nan") for b in bars]  # type: ignore[union-attr]
     assert widths == [pytest.approx(plot / 2, abs=0.1), pytest.approx(plot, abs=0.1),
                       pytest.approx(plot * 0.85, abs=0.1)]
     fills = [b.find(f"{SVG}rect").get("fill") for b in bars]  # type: ignore[union-attr]

@@ -8,9 +8,9 @@ import inspect
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import pytest
-from dossierflow.streams import faust_internals
 from dossierflow.streams.faust_internals import (
     CHECKED_VERSIONS,
     current_event_of_partition,
@@ -19,6 +19,7 @@ from dossierflow.streams.faust_internals import (
 )
 from dossierflow.streams.settings import WorkerSettings
 from dossierflow.streams.worker import DossierWorker
+from faust.streams import _current_event as current_event
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 from faust.types import TP
@@ -54,10 +55,10 @@ def test_recovery_completed_is_set_after_the_seek_to_committed_offsets(
 def test_a_stand_in_event_lets_the_rocksdb_store_write_outside_stream_iteration(
     worker: DossierWorker,
 ) -> None:
-    store = worker.table.data
+    store: Any = worker.table.data  # Faust's RocksDB store: its private parts are the subject
     with pytest.raises(AssertionError):  # what the stand-in is for
         store._set(b"D-1", b"record")
     with current_event_of_partition(2):
         store._set(b"D-1", b"record")
     assert store._dbs[2][b"D-1"] == b"record"
-    assert faust_internals._current_event.get(None) is None  # restored after the block
+    assert current_event.get(None) is None  # restored after the block

@@ -27,7 +27,8 @@ from dossierflow.rules.catalog import Catalog
 from dossierflow.schemas.facts import DossierAlert, Recipient
 from dossierflow.sinks.base import BatchingSink, SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.sinks.kafka_sink import SinkSettings, SinkStatus, backoff_delay, serve
+from dossierflow.sinks.kafka_sink import SinkStatus, backoff_delay, serve
+from dossierflow.sinks.settings import SinkSettings
 from kafka.admin import KafkaAdminClient
 from kafka.producer import KafkaProducer
 from prometheus_client import REGISTRY
@@ -286,9 +287,13 @@ async def test_an_unreachable_store_pauses_then_everything_lands_exactly_once(
     failures_before = REGISTRY.get_sample_value("dossierflow_sink_insert_failures_total") or 0
     async with running(cfg, sink, report_store) as task:
         await wait_for(lambda: flaky.failed_inserts >= 2, what="a failed insert")
-        status, health = await http_json(f"{base}/healthz")
-        assert status == 503 and health["paused"] and "Connection refused" in health["last_error"]
+        status, health = await http_json(f"{base}/healthz")  # alive, and says what is wrong
+        assert status == 200 and health["status"] == "store_unavailable"
+        assert health["paused"] and "Connection refused" in health["last_error"]
         assert health["committed"] == {} and health["written_records"] == 0
+        async with aiohttp.ClientSession() as session, session.get(f"{base}/readyz") as response:
+            assert response.status == 503
+            assert "is unavailable: " in await response.text()
         assert committed_offsets(topics.bootstrap, cfg.group_id) == 0  # nothing committed
         await wait_committed(cfg, records, task)
         status, health = await http_json(f"{base}/healthz")
@@ -364,7 +369,35 @@ async def test_report_command_goes_through_the_running_sink(
             _cli, "report", "--from", str(FROM), "--to", str(TO), "--store", url,
             "--sink-url", f"http://127.0.0.1:{free_port()}",
         )
-        assert refused.returncode == 2
+        assert refused.returncode == 1  # the store is unavailable to this command
         assert "is in use by another process" in refused.stderr
         assert "no sink serving it answered" in refused.stderr
         assert "Cannot lock" not in refused.stderr and "Traceback" not in refused.stderr
+
+
+async def test_report_through_a_sink_whose_store_is_empty_says_so(
+    topics: Topics, stores: tuple[Store, Store]
+) -> None:
+    write_store, report_store = stores
+    cfg = settings(topics)
+    async with running(cfg, ClickHouseSink(write_store), report_store):
+        sink_url = f"http://127.0.0.1:{cfg.http_port}"
+        deadline = time.monotonic() + 90
+        while True:  # until the sink's HTTP endpoint answers
+            try:
+                await http_json(f"{sink_url}/healthz")
+                break
+            except aiohttp.ClientError:
+                assert time.monotonic() < deadline, "the sink never answered"
+                await asyncio.sleep(0.2)
+        done = await asyncio.to_thread(
+            _cli, "report", "--from", str(FROM), "--to", str(TO), "--store",
+            write_store.url.display, "--sink-url", sink_url,
+        )
+    assert done.returncode == 4 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"dossierflow report: the store {write_store.url.display} served by the sink at "
+        f"{sink_url} holds no facts at all, so there is nothing to report; is the worker "
+        "producing facts?"
+    ]
+

@@ -3,6 +3,8 @@ checks it (STARTTLS and AUTH LOGIN; Standard Webhooks signature; ZNS shape and t
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from dossierflow.rules.alerts import AlertKind
 
@@ -22,8 +24,15 @@ from tests.notify_servers import (
 ALERT = make_alert(AlertKind.OVERDUE, "HS-2026-000123", "X-01",
                    deadline=vn("2026-03-03 17:00"))
 
+def body_text(message: Any, kind: str) -> str:
+    """The text of the message's `kind` ("plain", "html") part, which must exist."""
+    part = message.get_body((kind,))
+    assert part is not None, f"the message has no {kind} part"
+    return str(part.get_content())
 
-def _outgoing(person: Person, alerts: tuple = (ALERT,), kind: str = "batch") -> Outgoing:
+
+
+def _outgoing(person: Person, alerts: tuple[Any, ...] = (ALERT,), kind: str = "batch") -> Outgoing:
     mid = "4f2a0c1e-0000-5000-8000-000000000001"
     rendered = render(kind, alerts, person_name=person.name, lang=person.language,
                       message_id=mid, units=CATALOG.units, procedures=CATALOG.procedures)
@@ -43,8 +52,8 @@ async def test_email_goes_over_starttls_with_login_in_vietnamese_text_and_html(
     assert message["Message-ID"] == "<4f2a0c1e-0000-5000-8000-000000000001@example.gov.vn>"
     assert message["Subject"] == "[Cảnh báo hồ sơ] Quá hạn: hồ sơ HS-2026-000123"
     assert "cuong@x01.example.gov.vn" in message["To"]
-    plain = message.get_body(("plain",)).get_content()
-    html = message.get_body(("html",)).get_content()
+    plain = body_text(message, "plain")
+    html = body_text(message, "html")
     assert plain.startswith("Kính gửi Lê Văn Cường,")
     assert "Hồ sơ HS-2026-000123 (Chứng thực bản sao từ bản chính) tại UBND xã Đông Tiến " \
         "đã quá hạn trả kết quả (17:00 03/03/2026)." in plain
@@ -70,7 +79,7 @@ async def test_english_digest_lists_every_dossier_in_a_table(inbox: SmtpInbox) -
     await inbox.sender().send(_outgoing(person, (ALERT, other), kind="digest"))
     [message] = inbox.messages
     assert message["Subject"] == "[Dossier alert] Digest of 2 alerts from outside office hours"
-    html = message.get_body(("html",)).get_content()
+    html = body_text(message, "html")
     assert html.count("<tr>") == 3 and "HS-2026-000124" in html and "At risk" in html
 
 

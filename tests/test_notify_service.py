@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dossierflow.rules.alerts import AlertKind
@@ -25,6 +26,14 @@ from tests.notify_servers import (
     WebhookReceiver,
     ZaloReceiver,
 )
+
+
+def body_text(message: Any, kind: str) -> str:
+    """The text of the message's `kind` ("plain", "html") part, which must exist."""
+    part = message.get_body((kind,))
+    assert part is not None, f"the message has no {kind} part"
+    return str(part.get_content())
+
 
 
 def book_text(webhook_url: str, x01_email: str = "head@x01.example.gov.vn") -> str:
@@ -89,7 +98,7 @@ async def rig(tmp_path: Path, inbox: SmtpInbox) -> AsyncIterator[Rig]:
 
 
 def dossiers(message: object) -> list[str]:
-    text = message.get_body(("plain",)).get_content()  # type: ignore[attr-defined]
+    text = body_text(message, "plain")
     return sorted(word for word in text.replace("(", " ").split() if word.startswith("HS-"))
 
 
@@ -112,7 +121,7 @@ async def test_overdue_silences_the_waiting_at_risk_of_the_same_dossier(rig: Rig
     rig.notifier.accept([overdue])
     await rig.tick_at(vn("2026-03-02 10:00:30"))
     [to_head] = rig.inbox.to("head@x01.example.gov.vn")
-    text = to_head.get_body(("plain",)).get_content()
+    text = body_text(to_head, "plain")
     assert "Quá hạn" in text and "HS-2" in text
     assert text.count("HS-1") == 1
     assert rig.notifier.store.deliveries(at_risk.alert_id) == [
@@ -134,7 +143,7 @@ async def test_an_at_risk_of_a_later_deadline_after_an_overdue_is_news(rig: Rig)
     rig.notifier.accept([at_risk])
     await rig.tick_at(vn("2026-03-02 10:00:30"))
     assert rig.notifier.store.deliveries(at_risk.alert_id) == [("x01-head", "email", "sent")]
-    text = rig.inbox.to("head@x01.example.gov.vn")[0].get_body(("plain",)).get_content()
+    text = body_text(rig.inbox.to("head@x01.example.gov.vn")[0], "plain")
     assert "Quá hạn" in text and "Sắp đến hạn" in text
 
 

@@ -35,5 +35,6 @@ def test_channel_settings_read_their_own_prefixes() -> None:
 
 
 def test_a_bad_value_names_its_variable() -> None:
-    with pytest.raises(ValueError, match=r"^DOSSIERFLOW_NOTIFY_CONCURRENCY='many': expected int$"):
+    expected = r"^DOSSIERFLOW_NOTIFY_CONCURRENCY='many': expected a whole number$"
+    with pytest.raises(ValueError, match=expected):
         notify_settings({"DOSSIERFLOW_NOTIFY_CONCURRENCY": "many"})

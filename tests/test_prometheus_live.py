@@ -70,7 +70,7 @@ def wait_until(check: Callable[[], Any], what: str, timeout: float = 180) -> Any
 
 def prometheus_config(worker_target: str) -> dict[str, Any]:
     """deploy/prometheus/prometheus.yml with its worker job on `worker_target` only."""
-    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    config: dict[str, Any] = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
     config["rule_files"] = [str(PROMETHEUS_DIR / name) for name in config["rule_files"]]
     (job,) = [job for job in config["scrape_configs"] if job["job_name"] == WORKER_JOB]

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,9 @@ TODAY = date(2026, 6, 1)
 DISTRICT_LEVEL = {"H-01", "X-H01-01", "X-H01-02"}  # dissolved on 30/6/2025
 
 
-def _events(profile: Profile, seed: int = 1, days: int | None = None) -> list[dict]:
+def _events(
+    profile: Profile, seed: int = 1, days: int | None = None
+) -> list[dict[str, Any]]:
     return list(
         generate_events(
             None, seed, start=profile_start(profile), days=days or profile.days,
@@ -117,7 +120,7 @@ def test_weekday_and_hour_weights_shape_the_arrivals() -> None:
     assert sum(at.hour == 14 for at in received) > 2 * sum(at.hour == 8 for at in received)
 
 
-def _resolution_days(events: list[dict]) -> list[float]:
+def _resolution_days(events: list[dict[str, Any]]) -> list[float]:
     received = {e["dossier_id"]: e["occurred_at"] for e in events if e["type"] == "RECEIVED"}
     return [
         (datetime.fromisoformat(e["occurred_at"])

@@ -38,9 +38,17 @@ TABLES = {
 }
 
 
-def test_default_url_is_env_then_local_chdb(tmp_path: Path) -> None:
+def test_default_url_is_env_then_chdb_in_the_user_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert default_url({URL_ENV: "http://u:p@ch:8123/x"}) == "http://u:p@ch:8123/x"
-    assert default_url({}, cwd=tmp_path) == f"chdb://{tmp_path}/.dossierflow/clickhouse"
+    data = tmp_path / "data"
+    assert default_url({"XDG_DATA_HOME": str(data)}) == f"chdb://{data}/dossierflow/clickhouse"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)  # the working directory plays no part
+    expected = f"chdb://{tmp_path}/home/.local/share/dossierflow/clickhouse"
+    assert default_url({}) == expected
+    assert default_url({"XDG_DATA_HOME": "relative/ignored"}) == expected
 
 
 def test_parse_store_url() -> None:
@@ -161,10 +169,48 @@ def test_cli_migrate_and_report_directly(tmp_path: Path) -> None:
     first, second = cli("migrate", "--store", url), cli("migrate", "--store", url)
     assert first.returncode == 0 and "applied 001_dossier_facts.sql" in first.stdout
     assert second.returncode == 0 and "up to date" in second.stdout
-    done = cli("report", "--from", "2026-03-01", "--to", "2026-04-01", "--format", "csv",
-                env={"DOSSIERFLOW_CLICKHOUSE_URL": url, "DOSSIERFLOW_SINK_URL": "http://127.0.0.1:9"})
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1].startswith(",TỔNG CỘNG,,0,0")
+    empty = cli("report", "--from", "2026-03-01", "--to", "2026-04-01", "--format", "csv",
+                 env={"DOSSIERFLOW_CLICKHOUSE_URL": url, "DOSSIERFLOW_SINK_URL": "http://127.0.0.1:9"})
+    # A migrated store without facts: no all-zero report, one line saying why, exit code 4.
+    assert empty.returncode == 4, empty.stderr
+    assert empty.stdout == ""
+    assert empty.stderr.splitlines() == [
+        f"dossierflow report: the store {url} holds no facts at all, so there is nothing to "
+        "report; give the store the sink writes (--store or DOSSIERFLOW_CLICKHOUSE_URL)"
+    ]
     bad = cli("report", "--from", "2026-13-01", "--to", "2026-04-01", "--store", url)
     assert bad.returncode == 2 and "--from '2026-13-01': not a date" in bad.stderr
 
+
+
+def test_report_on_a_missing_store_creates_nothing_and_says_so(tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent" / "dir"
+    done = cli("report", "--from", "2026-03-01", "--to", "2026-04-01",
+               "--store", f"chdb://{missing}", "--sink-url", "http://127.0.0.1:9")
+    assert done.returncode == 4 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"dossierflow report: there is no store at chdb://{missing}; give the store that "
+        "`dossierflow sink` or `migrate` wrote (--store or DOSSIERFLOW_CLICKHOUSE_URL)"
+    ]
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_report_from_another_directory_reads_the_same_default_store(tmp_path: Path) -> None:
+    """The default store lives in the user's data folder, not under the working directory."""
+    env = {"XDG_DATA_HOME": str(tmp_path / "data"), "DOSSIERFLOW_SINK_URL": "http://127.0.0.1:9"}
+    env_without_url = {k: v for k, v in os.environ.items() if k != URL_ENV}
+    migrated = subprocess.run(
+        [sys.executable, "-m", "dossierflow.cli", "migrate"], capture_output=True, text=True,
+        timeout=120, cwd=tmp_path, env={**env_without_url, **env},
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    report = subprocess.run(
+        [sys.executable, "-m", "dossierflow.cli", "report", "--from", "2026-03-01",
+         "--to", "2026-04-01"], capture_output=True, text=True, timeout=120, cwd=elsewhere,
+        env={**env_without_url, **env},
+    )
+    store = tmp_path / "data" / "dossierflow" / "clickhouse"
+    assert f"the store chdb://{store} holds no facts" in report.stderr
+    assert list(elsewhere.iterdir()) == []

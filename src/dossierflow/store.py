@@ -23,16 +23,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from dossierflow.config import StoreSettings
+from dossierflow.errors import DossierflowError, ExitCode
+from dossierflow.rules.calendar import TIME_ZONE_NAME
+
 URL_ENV = "DOSSIERFLOW_CLICKHOUSE_URL"
-DEFAULT_CHDB_DIR = Path(".dossierflow") / "clickhouse"
 DEFAULT_DATABASE = "dossierflow"
-TIMEZONE = "Asia/Ho_Chi_Minh"
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class StoreError(Exception):
+class StoreError(DossierflowError):
     """A store problem with a message fit for an operator (what, where, what to do)."""
 
 
@@ -46,6 +48,20 @@ class StoreLocked(StoreUnavailable):
 
 class StoreNotMigrated(StoreError):
     """The store has no dossierflow tables yet."""
+
+    exit_code = ExitCode.NO_DATA
+
+
+class StoreEmpty(StoreError):
+    """The store holds no facts at all: any report of it would be all zeros."""
+
+    exit_code = ExitCode.NO_DATA
+
+
+class StoreMissing(StoreError):
+    """A chDB store that does not exist was to be read (reading never creates one)."""
+
+    exit_code = ExitCode.NO_DATA
 
 
 class MigrationError(StoreError):
@@ -74,13 +90,10 @@ class StoreUrl:
         return f"{scheme}://{self.username}@{self.host}:{self.port}/{self.database}"
 
 
-def default_url(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> str:
-    """`DOSSIERFLOW_CLICKHOUSE_URL`, or chDB under `.dossierflow/clickhouse` of the cwd."""
-    environ = os.environ if env is None else env
-    configured = environ.get(URL_ENV, "").strip()
-    if configured:
-        return configured
-    return f"chdb://{((cwd or Path.cwd()) / DEFAULT_CHDB_DIR).resolve()}"
+def default_url(env: Mapping[str, str] | None = None) -> str:
+    """`DOSSIERFLOW_CLICKHOUSE_URL`, or chDB in the user's data folder (never the cwd):
+    `$XDG_DATA_HOME/dossierflow/clickhouse`, i.e. `~/.local/share/dossierflow/clickhouse`."""
+    return StoreSettings.from_env(env).url(env)
 
 
 def parse_store_url(url: str) -> StoreUrl:
@@ -138,8 +151,9 @@ class Store:
             _OPEN_CHDB[self.url.path] -= 1
 
 
-def connect(url: str | None = None, *, connect_timeout: float = 10.0) -> Store:
-    """Open the store at `url` (or the default). Raises `StoreUnavailable`/`StoreLocked`.
+def connect(url: str | None = None, *, create: bool = True, connect_timeout: float = 10.0) -> Store:
+    """Open the store at `url` (or the default). Raises `StoreUnavailable`/`StoreLocked`,
+    and `StoreMissing` for a chDB folder that does not exist when `create` is False.
 
     The client is bound to the dossierflow database when it exists, so every query can use
     unqualified table names; `migrate` creates it otherwise.
@@ -152,6 +166,11 @@ def connect(url: str | None = None, *, connect_timeout: float = 10.0) -> Store:
     try:
         if parsed.kind == "chdb":
             assert parsed.path is not None
+            if not create and not parsed.path.is_dir():
+                raise StoreMissing(
+                    f"there is no store at {parsed.display}; give the store that "
+                    f"`dossierflow sink` or `migrate` wrote (--store or {URL_ENV})"
+                )
             parsed.path.mkdir(parents=True, exist_ok=True)
             if _OPEN_CHDB[parsed.path] <= 0 and _held_elsewhere(parsed.path):
                 raise _locked(parsed)
@@ -222,6 +241,12 @@ def _database_exists(store: Store) -> bool:
     return bool(rows[0][0])
 
 
+def count_facts(store: Store) -> int:
+    """How many fact rows the store holds, over all time."""
+    rows = store.client.query("SELECT count() FROM dossier_facts").result_rows
+    return int(rows[0][0])
+
+
 def require_migrated(store: Store) -> None:
     """Fail with a useful message when `dossierflow migrate` has not run on this store."""
     rows = store.client.query(
@@ -286,7 +311,7 @@ CREATE TABLE IF NOT EXISTS schema_migrations
     version UInt32,
     name String,
     checksum String,
-    applied_at DateTime64(3, '{TIMEZONE}') DEFAULT now64(3)
+    applied_at DateTime64(3, '{TIME_ZONE_NAME}') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree
 ORDER BY version

@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dossierflow.errors import ExitCode
+
 
 def add_commands(subparsers: Any) -> None:
     """Register `kafka` on an argparse `add_subparsers()` object."""
@@ -15,14 +17,16 @@ def add_commands(subparsers: Any) -> None:
         "kafka",
         help="manage a local Apache Kafka broker (KRaft, one node) for development",
         description="Manage a local Apache Kafka broker. The jars are fetched from Maven "
-        "Central on first start (deploy/kafka/pom.xml).",
+        "Central on first start into ~/.cache/dossierflow/kafka/<version>/ (needs Java 17+ "
+        "and Maven).",
     )
     kafka.add_argument("action", choices=("start", "stop", "status"))
     kafka.add_argument(
         "--data-dir",
         type=Path,
         default=None,
-        help="broker data dir (default: $DOSSIERFLOW_KAFKA_DATA_DIR or .dossierflow/kafka)",
+        help="broker data dir (default: $DOSSIERFLOW_KAFKA_DATA_DIR, else "
+        "~/.local/share/dossierflow/kafka)",
     )
     kafka.add_argument(
         "--port",
@@ -60,7 +64,8 @@ def run_kafka(args: argparse.Namespace) -> int:
         running = broker.status()
         if running is None:
             print(f"kafka: not running (data {broker.data_dir})")
-            return 3  # like `systemctl status`: not running is not an error of the command
+            # Like `systemctl status`: not running is not an error of the command.
+            return ExitCode.CHECK_FAILED
         print(
             f"kafka: running on {running.bootstrap} (pid {running.pid}, up "
             f"{time.time() - running.started_at:.0f} s); data {running.data_dir}, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dossierflow.commands.options import add_store_option, fail
+from dossierflow.commands.options import add_store_option
 
 
 def add_commands(subparsers: Any) -> None:
@@ -19,16 +19,12 @@ def add_commands(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dossierflow.store import StoreError, connect, migrate
+    from dossierflow.config import StoreSettings
+    from dossierflow.store import connect, migrate
 
-    try:
-        store = connect(args.store)
-    except StoreError as exc:
-        return fail("migrate", str(exc), 1)
+    store = connect(StoreSettings.from_env(clickhouse_url=args.store).url())
     try:
         applied = migrate(store)
-    except StoreError as exc:
-        return fail("migrate", str(exc), 1)
     finally:
         store.close()
     if applied:

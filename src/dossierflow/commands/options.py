@@ -1,21 +1,9 @@
-"""Options and messages shared by several commands."""
+"""Options shared by several commands."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-
-DEFAULT_SINK_HTTP_PORT = 8686
-SINK_URL_ENV = "DOSSIERFLOW_SINK_URL"
-"""Where the sink answers HTTP: the sink listens there and `report` asks there."""
-
-
-def sink_url(given: str | None) -> str:
-    """`given` (an option), else $DOSSIERFLOW_SINK_URL, else the sink's default address."""
-    return (given or os.environ.get(SINK_URL_ENV) or "").strip() or (
-        f"http://127.0.0.1:{DEFAULT_SINK_HTTP_PORT}"
-    )
 
 
 def add_store_option(parser: argparse.ArgumentParser) -> None:
@@ -23,10 +11,13 @@ def add_store_option(parser: argparse.ArgumentParser) -> None:
         "--store",
         metavar="URL",
         help="chdb:///abs/path or http(s)://user:password@host:8123/db "
-        "(default: $DOSSIERFLOW_CLICKHOUSE_URL, else chDB in .dossierflow/clickhouse)",
+        "(default: $DOSSIERFLOW_CLICKHOUSE_URL, else chDB in "
+        "$XDG_DATA_HOME/dossierflow/clickhouse, i.e. ~/.local/share/dossierflow/clickhouse)",
     )
 
 
 def fail(command: str, message: str, status: int = 2) -> int:
+    """Print `dossierflow COMMAND: message` on stderr and return `status` (for checks a
+    command makes itself; errors of the lower layers are raised and printed by cli.main)."""
     print(f"dossierflow {command}: {message}", file=sys.stderr)
     return status

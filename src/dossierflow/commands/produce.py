@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-BOOTSTRAP_ENV = "DOSSIERFLOW_BOOTSTRAP"  # the same variable as the worker and the sink
-TOPIC_ENV = "DOSSIERFLOW_EVENTS_TOPIC"
-DEFAULT_BOOTSTRAP = "localhost:9092"
-DEFAULT_TOPIC = "dossier-events"
-DEFAULT_PARTITIONS = 4
+from dossierflow import config
+from dossierflow.config import setting
+
+
+@dataclass(frozen=True)
+class ProduceSettings:
+    bootstrap: str = setting(
+        config.BOOTSTRAP,
+        "Kafka bootstrap servers, HOST:PORT[,...] (DOSSIERFLOW_KAFKA_BOOTSTRAP, its former "
+        "name for `produce`, is still read, with a warning)",
+        aliases=("DOSSIERFLOW_KAFKA_BOOTSTRAP",),
+        option="--bootstrap",
+    )
+    events_topic: str = setting(config.EVENTS_TOPIC, "topic of the dossier events",
+                                option="--topic")
+    partitions: int = setting(config.PARTITIONS, "partitions when the topic has to be created",
+                              minimum=1, option="--partitions")
 
 
 def add_commands(subparsers: Any) -> None:
@@ -27,19 +39,17 @@ def add_commands(subparsers: Any) -> None:
     produce.add_argument("events", type=Path, metavar="EVENTS.jsonl")
     produce.add_argument(
         "--bootstrap",
-        default=os.environ.get(BOOTSTRAP_ENV, DEFAULT_BOOTSTRAP),
-        help=f"HOST:PORT[,...] (default: ${BOOTSTRAP_ENV} or {DEFAULT_BOOTSTRAP})",
+        help=f"HOST:PORT[,...] (default: $DOSSIERFLOW_BOOTSTRAP or {config.BOOTSTRAP})",
     )
     produce.add_argument(
         "--topic",
-        default=os.environ.get(TOPIC_ENV, DEFAULT_TOPIC),
-        help=f"events topic (default: ${TOPIC_ENV} or {DEFAULT_TOPIC})",
+        help=f"events topic (default: $DOSSIERFLOW_EVENTS_TOPIC or {config.EVENTS_TOPIC})",
     )
     produce.add_argument(
         "--partitions",
         type=int,
-        default=DEFAULT_PARTITIONS,
-        help=f"partitions when the topic has to be created (default {DEFAULT_PARTITIONS})",
+        help="partitions when the topic has to be created (default: "
+        f"$DOSSIERFLOW_PARTITIONS or {config.PARTITIONS})",
     )
     produce.add_argument(
         "--timeout",
@@ -61,20 +71,24 @@ def run(args: argparse.Namespace) -> int:
     if not args.events.is_file():
         print(f"produce: {args.events}: no such file", file=sys.stderr)
         return 2
-    if args.partitions < 1:
-        print("produce: --partitions must be >= 1", file=sys.stderr)
-        return 2
+    settings = config.load(
+        ProduceSettings,
+        warn=lambda message: print(f"produce: warning: {message}", file=sys.stderr),
+        bootstrap=args.bootstrap,
+        events_topic=args.topic,
+        partitions=args.partitions,
+    )
     try:
         security = KafkaSecurity.from_env()
         ensure_topics(
-            args.bootstrap,
-            [TopicSpec(args.topic, args.partitions)],
+            settings.bootstrap,
+            [TopicSpec(settings.events_topic, settings.partitions)],
             security=security,
             timeout_ms=int(args.timeout * 1000),
         )
         result = produce_file(
-            args.bootstrap,
-            args.topic,
+            settings.bootstrap,
+            settings.events_topic,
             args.events,
             progress=not args.no_progress,
             security=security,
@@ -83,10 +97,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"produce: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # kafka-python errors: no broker, auth, timeouts
-        print(f"produce: {args.bootstrap}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"produce: {settings.bootstrap}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     print(
-        f"produce: {result.published} events to {args.topic} "
+        f"produce: {result.published} events to {settings.events_topic} "
         f"({result.bad} bad lines, {result.failed} not delivered) in {result.seconds:.1f} s, "
         f"{result.events_per_second:,.0f} events/s",
         file=sys.stderr,

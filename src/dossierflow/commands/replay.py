@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dossierflow.replay import read_events, replay, summary, unknown_procedures, write_jsonl
-from dossierflow.rules.calendar import VIETNAM
-from dossierflow.rules.catalog import Catalog, load_catalog
-from dossierflow.rules.evaluation import Evaluation
+if TYPE_CHECKING:
+    from collections import Counter
+
+    from dossierflow.rules.catalog import Catalog
+    from dossierflow.rules.evaluation import Evaluation
 
 
 def rfc3339(text: str) -> datetime:
+    from dossierflow.rules.calendar import VIETNAM
+
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
@@ -49,6 +51,9 @@ def add_commands(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dossierflow.replay import read_events, replay, summary, unknown_procedures, write_jsonl
+    from dossierflow.rules.catalog import load_catalog
+
     try:
         catalog = load_catalog(args.catalog)
     except (OSError, ValueError) as exc:

@@ -1,9 +1,10 @@
 """`dossierflow report`: the period report per receiving unit.
 
-The store is `--store URL`, else `DOSSIERFLOW_CLICKHOUSE_URL`, else chDB under
-`.dossierflow/clickhouse`. chDB lets one process open its directory: while `dossierflow sink`
-runs it owns the store, so `report` first asks the sink's HTTP endpoint (when it serves that
-same store) and otherwise opens the store itself; when neither works it says why.
+The store is `--store URL`, else `DOSSIERFLOW_CLICKHOUSE_URL`, else chDB in the user's data
+folder (`~/.local/share/dossierflow/clickhouse`); reading never creates a store. chDB lets
+one process open its directory: while `dossierflow sink` runs it owns the store, so `report`
+first asks the sink's HTTP endpoint (when it serves that same store) and otherwise opens the
+store itself; when neither works it says why.
 """
 
 from __future__ import annotations
@@ -14,21 +15,14 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import (
-    DEFAULT_SINK_HTTP_PORT,
-    SINK_URL_ENV,
-    add_store_option,
-    fail,
-    sink_url,
-)
-from dossierflow.reporting.report import LANGS
+from dossierflow.commands.options import add_store_option
+from dossierflow.errors import ExitCode
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from dossierflow.reporting.report import Report
     from dossierflow.rules.catalog import Unit
-
 
 def add_commands(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -66,49 +60,43 @@ def add_commands(subparsers: Any) -> None:
     scope.add_argument("--unit", metavar="CODE", help="this unit and the units below it")
     scope.add_argument("--level", metavar="LEVEL", help="the units of one level")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
-    p.add_argument("--lang", choices=LANGS, default="vi")
+    p.add_argument("--lang", choices=("vi", "en"), default="vi")
     p.add_argument("--catalog", type=Path, help="catalogue YAML (default: the sample)")
     p.add_argument(
         "--sink-url",
         metavar="URL",
-        help=f"HTTP endpoint of a running `dossierflow sink` (default: ${SINK_URL_ENV}, "
-        f"else http://127.0.0.1:{DEFAULT_SINK_HTTP_PORT})",
+        help="HTTP endpoint of a running `dossierflow sink` (default: $DOSSIERFLOW_SINK_URL, "
+        "else http://127.0.0.1:8686)",
     )
     add_store_option(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from dossierflow.config import StoreSettings
     from dossierflow.reporting.client import fetch_from_sink
-    from dossierflow.reporting.report import ReportError, render, report_period, report_table
+    from dossierflow.reporting.report import render, report_period, report_table
     from dossierflow.rules.catalog import load_catalog
-    from dossierflow.store import StoreError, default_url, parse_store_url
+    from dossierflow.store import parse_store_url
 
-    try:
-        period_from, period_to = report_period(
-            args.period_from, args.period_to, args.period_through
-        )
-        store_url = parse_store_url(args.store or default_url())
-        units = load_catalog(args.catalog).units
-    except (ReportError, StoreError) as exc:
-        return fail("report", str(exc))
-    except (OSError, ValueError) as exc:
-        return fail("report", f"catalogue: {exc}")
-    sink = sink_url(args.sink_url)
+    period_from, period_to = report_period(args.period_from, args.period_to, args.period_through)
+    settings = StoreSettings.from_env(clickhouse_url=args.store, sink_url=args.sink_url)
+    store_url = parse_store_url(settings.url())
+    units = load_catalog(args.catalog).units
+    sink_url = settings.sink_url
     params = {"from": period_from.isoformat(), "to": period_to.isoformat()}
     if args.unit:
         params["unit"] = args.unit
     if args.level:
         params["level"] = args.level
-    try:
-        report = None
-        sink_problem = ""
-        if store_url.kind == "chdb":
-            report, sink_problem = fetch_from_sink(sink, store_url.display, params)
-        if report is None:
-            report = _report_directly(args, units, period_from, period_to, sink, sink_problem)
-    except (ReportError, StoreError) as exc:
-        return fail("report", str(exc))
+    report = None
+    sink_problem = ""
+    if store_url.kind == "chdb":
+        report, sink_problem = fetch_from_sink(sink_url, store_url.display, params)
+    if report is None:
+        report = _report_directly(
+            settings.url(), args, units, period_from, period_to, sink_url, sink_problem
+        )
     if args.format == "table":
         from rich.console import Console
 
@@ -121,11 +109,12 @@ def run(args: argparse.Namespace) -> int:
             + "\n  ".join(report.violations),
             file=sys.stderr,
         )
-        return 3
+        return ExitCode.CHECK_FAILED
     return 0
 
 
 def _report_directly(
+    url: str,
     args: argparse.Namespace,
     units: Mapping[str, Unit],
     period_from: date,
@@ -134,10 +123,17 @@ def _report_directly(
     sink_problem: str,
 ) -> Report:
     from dossierflow.reporting.queries import run_report
-    from dossierflow.store import StoreError, StoreLocked, connect, require_migrated
+    from dossierflow.store import (
+        StoreEmpty,
+        StoreError,
+        StoreLocked,
+        connect,
+        count_facts,
+        require_migrated,
+    )
 
     try:
-        store = connect(args.store)
+        store = connect(url, create=False)
     except StoreLocked as exc:
         raise StoreError(
             f"{exc}, and no sink serving it answered at {sink_url} ({sink_problem}). "
@@ -146,6 +142,11 @@ def _report_directly(
         ) from None
     try:
         require_migrated(store)
+        if count_facts(store) == 0:
+            raise StoreEmpty(
+                f"the store {store.url.display} holds no facts at all, so there is nothing to "
+                "report; give the store the sink writes (--store or DOSSIERFLOW_CLICKHOUSE_URL)"
+            )
         return run_report(store, units, period_from, period_to, unit=args.unit, level=args.level)
     finally:
         store.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -40,12 +39,8 @@ def add_commands(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dossierflow.commands.produce import (
-        BOOTSTRAP_ENV,
-        DEFAULT_BOOTSTRAP,
-        DEFAULT_TOPIC,
-        TOPIC_ENV,
-    )
+    from dossierflow import config
+    from dossierflow.commands.produce import ProduceSettings
     from dossierflow.simulate import (
         ProfileError,
         generate_events,
@@ -71,10 +66,14 @@ def run(args: argparse.Namespace) -> int:
     }
     try:
         if args.produce:
+            settings = config.load(
+                ProduceSettings, bootstrap=args.bootstrap, events_topic=args.topic
+            )
             return _produce(
                 generate_events(None, args.seed, **options),
-                args.bootstrap or os.environ.get(BOOTSTRAP_ENV, DEFAULT_BOOTSTRAP),
-                args.topic or os.environ.get(TOPIC_ENV, DEFAULT_TOPIC),
+                settings.bootstrap,
+                settings.events_topic,
+                settings.partitions,
                 args.rate,
             )
         if args.out:
@@ -87,14 +86,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _produce(events: Any, bootstrap: str, topic: str, rate: float | None) -> int:
-    from dossierflow.commands.produce import DEFAULT_PARTITIONS
+def _produce(
+    events: Any, bootstrap: str, topic: str, partitions: int, rate: float | None
+) -> int:
     from dossierflow.kafka.producer import produce_paced
     from dossierflow.kafka.security import KafkaConfigError
     from dossierflow.kafka.topics import TopicSpec, ensure_topics
 
     try:
-        ensure_topics(bootstrap, [TopicSpec(topic, DEFAULT_PARTITIONS)])
+        ensure_topics(bootstrap, [TopicSpec(topic, partitions)])
         result = produce_paced(bootstrap, topic, events, rate)
     except KafkaConfigError as exc:
         return fail("simulate", str(exc))

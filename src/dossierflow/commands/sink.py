@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
-import signal
-import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import (
-    DEFAULT_SINK_HTTP_PORT,
-    SINK_URL_ENV,
-    add_store_option,
-    fail,
-    sink_url,
-)
+from dossierflow.commands.options import add_store_option
+from dossierflow.errors import DossierflowError
 
 if TYPE_CHECKING:
     from dossierflow.rules.catalog import Catalog
-    from dossierflow.sinks.kafka_sink import SinkSettings
+    from dossierflow.sinks.settings import SinkSettings
     from dossierflow.store import Store
+
+
+class SinkHttpError(DossierflowError):
+    """The sink's HTTP endpoint cannot listen on its address."""
 
 
 def add_commands(subparsers: Any) -> None:
@@ -30,7 +25,7 @@ def add_commands(subparsers: Any) -> None:
         help="consume facts and alerts into ClickHouse; serve /report, /dashboard and /healthz",
         description="Consume the facts and alerts topics into the store, committing offsets "
         "only after the store acknowledged; serve GET /report, the dashboard at "
-        "GET /dashboard, GET /healthz and GET /metrics.",
+        "GET /dashboard, GET /healthz, GET /readyz and GET /metrics.",
     )
     p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $DOSSIERFLOW_BOOTSTRAP)")
     p.add_argument("--facts-topic", help="default: dossier-facts")
@@ -38,13 +33,13 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--group", dest="group_id", help="consumer group of the sink")
     p.add_argument(
         "--http-host",
-        help=f"address of GET /report and /healthz (default: the host of ${SINK_URL_ENV}, "
-        "else 127.0.0.1)",
+        help="address of GET /report, /healthz, /readyz and /metrics (default: the host of "
+        "$DOSSIERFLOW_SINK_URL, else 127.0.0.1)",
     )
     p.add_argument(
         "--http-port",
         type=int,
-        help=f"default: the port of ${SINK_URL_ENV}, else {DEFAULT_SINK_HTTP_PORT}",
+        help="default: the port of $DOSSIERFLOW_SINK_URL, else 8686",
     )
     p.add_argument("--batch-size", type=int, help="records per partition batch (10000)")
     p.add_argument("--batch-max-age", type=float, help="seconds a record may wait (1.0)")
@@ -54,37 +49,39 @@ def add_commands(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dossierflow.rules.catalog import load_catalog
-    from dossierflow.sinks.kafka_sink import SinkSettings
-    from dossierflow.store import StoreError, connect, migrate
+    import asyncio
+    import urllib.parse
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from dossierflow import config, logs
+    from dossierflow.config import StoreSettings
+    from dossierflow.rules.catalog import load_catalog
+    from dossierflow.sinks.settings import SinkSettings
+    from dossierflow.store import connect, migrate
+
+    store_settings = StoreSettings.from_env(clickhouse_url=args.store)
     # One variable says where the sink answers, for the sink and for `dossierflow report`.
-    listen = urllib.parse.urlsplit(sink_url(None))
-    settings = SinkSettings.from_env(
-        bootstrap=args.bootstrap,
-        facts_topic=args.facts_topic,
-        alerts_topic=args.alerts_topic,
-        group_id=args.group_id,
-        http_host=args.http_host or listen.hostname,
-        http_port=args.http_port or listen.port or DEFAULT_SINK_HTTP_PORT,
-        batch_size=args.batch_size,
-        batch_max_age=args.batch_max_age,
-    )
+    listen = urllib.parse.urlsplit(store_settings.sink_url)
+    options = config.options(args, SinkSettings)
+    options["http_host"] = args.http_host or listen.hostname
+    options["http_port"] = args.http_port or listen.port
+    settings = SinkSettings.from_env(**options)
+    store_url = store_settings.url()
+    logs.configure("info")
+    catalog = load_catalog(args.catalog)
+    write_store = connect(store_url)
     try:
-        catalog = load_catalog(args.catalog)
-    except (OSError, ValueError) as exc:
-        return fail("sink", f"catalogue: {exc}")
-    try:
-        write_store = connect(args.store)
         migrate(write_store)
-        report_store = connect(args.store)
-    except StoreError as exc:
-        return fail("sink", str(exc), 1)
+        report_store = connect(store_url)
+    except BaseException:
+        write_store.close()
+        raise
     try:
         asyncio.run(_serve_until_signal(settings, write_store, report_store, catalog))
     except OSError as exc:
-        return fail("sink", f"HTTP endpoint {settings.http_host}:{settings.http_port}: {exc}", 1)
+        raise SinkHttpError(
+            f"cannot serve HTTP on {settings.http_host}:{settings.http_port}: {exc.strerror}; "
+            "choose another port with --http-port (or DOSSIERFLOW_SINK_HTTP_PORT)"
+        ) from None
     finally:
         report_store.close()
         write_store.close()
@@ -94,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
 async def _serve_until_signal(
     settings: SinkSettings, write_store: Store, report_store: Store, catalog: Catalog
 ) -> None:
+    import asyncio
+    import signal
+
     from dossierflow.sinks.clickhouse import ClickHouseSink
     from dossierflow.sinks.kafka_sink import serve
 

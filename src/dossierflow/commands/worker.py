@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import Any
-
-from dossierflow.streams.settings import WorkerSettings
 
 
 def add_commands(subparsers: Any) -> None:
@@ -39,27 +36,25 @@ def add_commands(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from faust.worker import Worker
-    from prometheus_client import start_http_server
 
-    from dossierflow.kafka.topics import TopicSpec, ensure_topics
+    from dossierflow import config, logs
+    from dossierflow.health import start_health_server
+    from dossierflow.kafka.security import KafkaSecurity
+    from dossierflow.kafka.topics import TopicSpec, ensure_topics_waiting
+    from dossierflow.rules.catalog import load_catalog
+    from dossierflow.streams.health import WorkerHealth
+    from dossierflow.streams.settings import WorkerSettings
     from dossierflow.streams.worker import DossierWorker
 
-    settings = WorkerSettings.from_env(
-        bootstrap=args.bootstrap,
-        app_id=args.app_id,
-        events_topic=args.events_topic,
-        alerts_topic=args.alerts_topic,
-        facts_topic=args.facts_topic,
-        dead_letter_topic=args.dead_letter_topic,
-        partitions=args.partitions,
-        store=args.store,
-        data_dir=args.data_dir,
-        metrics_port=args.metrics_port,
-        catalog=args.catalog,
-        event_time=args.event_time,
-    )
+    settings = WorkerSettings.from_env(**config.options(args, WorkerSettings))
+    logs.configure(args.loglevel)
+    catalog = load_catalog(settings.catalog)
+    security = KafkaSecurity.from_env()
+    health = WorkerHealth(settings)
+    server = start_health_server("", settings.metrics_port, health.readiness,
+                                 "--metrics-port (or DOSSIERFLOW_METRICS_PORT)")
     retention_ms = settings.retention_days * 24 * 3600 * 1000
-    ensure_topics(
+    ensure_topics_waiting(
         settings.bootstrap,
         [
             TopicSpec(settings.events_topic, settings.partitions, retention_ms),
@@ -67,13 +62,22 @@ def run(args: argparse.Namespace) -> int:
             TopicSpec(settings.facts_topic, settings.partitions, retention_ms),
             TopicSpec(settings.dead_letter_topic, 1, retention_ms),
         ],
+        security=security,
+        wait=settings.startup_wait,
     )
-    start_http_server(settings.metrics_port)
-    logging.basicConfig(level=args.loglevel.upper())
-    worker = DossierWorker(settings)
-    faust_worker = Worker(worker.app, loglevel=args.loglevel, quiet=True)
-    # Faust's spinner sets the root logger to DEBUG, so every debug call of Faust and
-    # aiokafka builds a record: about 11 % of the worker's time in a profile.
+    worker = DossierWorker(settings, catalog, security)
+    health.attach(worker)
+    faust_worker = Worker(
+        worker.app,
+        loglevel=args.loglevel,
+        quiet=True,
+        logging_config=logs.logging_config(args.loglevel),
+    )
+    # Faust's spinner sets the root logger to DEBUG, and then every debug call of Faust and
+    # aiokafka builds a record, a cost the hot path does not need.
     faust_worker.spinner = None
-    faust_worker.execute_from_commandline()
+    try:
+        faust_worker.execute_from_commandline()
+    finally:
+        server.shutdown()
     return 0

@@ -1,7 +1,10 @@
 """A real Apache Kafka broker (KRaft, one node) for development and the test suite.
 
-The broker jars come from Maven Central through `deploy/kafka/pom.xml` (no Docker, no
-downloads outside the package registries); the broker runs as a plain `java` child
+The broker jars come from Maven Central through the POM shipped in the package
+(`dossierflow/kafka/broker/pom.xml`, with the broker's configuration templates) into the
+user's cache (`~/.cache/dossierflow/kafka/<version>/`), so `dossierflow kafka start` works
+from a plain `pip install` (no Docker, no downloads outside the package registries). The
+broker runs as a plain `java` child
 process in its own process group, so `dossierflow kafka stop` from another shell, a
 test-session teardown and Ctrl-C in the starting terminal all behave predictably.
 A pid file in the data dir records pid and ports for `status`/`stop` from other processes.
@@ -24,16 +27,20 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 from xml.etree import ElementTree
 
+from dossierflow import config
+from dossierflow.config import setting
+from dossierflow.errors import DossierflowError
+
 KAFKA_HOME_ENV = "DOSSIERFLOW_KAFKA_HOME"
-"""Overrides the folder holding pom.xml, server.properties, log4j.properties and libs/."""
 PORT_ENV = "DOSSIERFLOW_KAFKA_PORT"
-DATA_DIR_ENV = "DOSSIERFLOW_KAFKA_DATA_DIR"
 DEFAULT_PORT = 9092
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_HEAP = ("256m", "512m")
@@ -51,7 +58,7 @@ _LOG_TAIL_LINES = 40
 _COMPLETE_MARKER = ".complete"
 
 
-class KafkaLocalError(RuntimeError):
+class KafkaLocalError(DossierflowError, RuntimeError):
     """The local broker could not be provisioned, started or stopped."""
 
 
@@ -59,33 +66,51 @@ class KafkaAlreadyRunning(KafkaLocalError):
     """A broker recorded in the data dir's pid file is still alive."""
 
 
-def repo_root() -> Path:
-    """The checkout root: the package is installed editable from src/dossierflow."""
-    return Path(__file__).resolve().parents[3]
+@dataclass(frozen=True)
+class LocalBrokerSettings:
+    """Settings of `dossierflow kafka start|stop|status` (a development broker)."""
+
+    ENV_PREFIX: ClassVar[str] = "DOSSIERFLOW_KAFKA_"
+
+    port: int = setting(DEFAULT_PORT, "client port of the local broker", minimum=1,
+                        option="--port")
+    data_dir: Path | None = setting(
+        None, "the broker's data, pid file and log (default: $XDG_DATA_HOME/dossierflow/kafka, "
+        "i.e. ~/.local/share/dossierflow/kafka)", option="--data-dir",
+    )
+    home: Path | None = setting(
+        None, "a folder with another pom.xml, server.properties and log4j.properties "
+        "(default: the ones shipped in the package)",
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LocalBrokerSettings:
+        return config.load(cls, environ)
 
 
 def kafka_home() -> Path:
-    """Folder with pom.xml, server.properties and libs/ (env override for other layouts)."""
-    override = os.environ.get(KAFKA_HOME_ENV)
-    return Path(override).resolve() if override else repo_root() / "deploy" / "kafka"
+    """Folder with pom.xml, server.properties and log4j.properties: the package's own, or
+    $DOSSIERFLOW_KAFKA_HOME."""
+    override = LocalBrokerSettings.from_env().home
+    if override:
+        return override.resolve()
+    return Path(str(resources.files("dossierflow.kafka").joinpath("broker")))
+
+
+def jars_home() -> Path:
+    """Where the jars of each Kafka version are collected: the user's cache."""
+    return config.cache_home() / "kafka"
 
 
 def default_data_dir() -> Path:
-    override = os.environ.get(DATA_DIR_ENV)
-    return Path(override).resolve() if override else repo_root() / ".dossierflow" / "kafka"
+    return (LocalBrokerSettings.from_env().data_dir or config.data_home() / "kafka").resolve()
 
 
 def default_port() -> int:
-    raw = os.environ.get(PORT_ENV)
-    if not raw:
-        return DEFAULT_PORT
     try:
-        port = int(raw)
-    except ValueError:
-        raise KafkaLocalError(f"{PORT_ENV}={raw!r} is not a port number") from None
-    if not 0 < port < 65536:
-        raise KafkaLocalError(f"{PORT_ENV}={raw!r} is not a port number")
-    return port
+        return LocalBrokerSettings.from_env().port
+    except config.ConfigError as exc:
+        raise KafkaLocalError(str(exc)) from None
 
 
 def free_port(host: str = DEFAULT_HOST) -> int:
@@ -124,34 +149,41 @@ def kafka_version(home: Path | None = None) -> str:
 
 
 def ensure_jars(home: Path | None = None) -> Path:
-    """Make sure libs/<kafka.version>/ holds the jars for the current pom.xml; returns it.
+    """Make sure the cache's kafka/<kafka.version>/ holds the jars for the current pom.xml;
+    returns that folder.
 
     Maven runs only when that folder is missing or was collected for another pom.xml (a
     marker stores the pom's digest). One folder per version means an upgrade never swaps
-    jars under a broker that is running; a file lock serialises concurrent test sessions
-    sharing one checkout, so nobody starts a broker from a half-copied folder.
+    jars under a broker that is running; a file lock serialises concurrent processes
+    sharing the cache, so nobody starts a broker from a half-copied folder. Maven runs on a
+    copy of the POM in the cache: the package folder may be read-only.
     """
     home = home or kafka_home()
     pom = home / "pom.xml"
     if not pom.is_file():
-        raise KafkaLocalError(f"{pom} not found (set {KAFKA_HOME_ENV} to the deploy/kafka folder)")
+        raise KafkaLocalError(f"{pom} not found (check {KAFKA_HOME_ENV})")
     version = kafka_version(home)
-    libs = home / "libs" / version
+    libs = jars_home() / version
     marker = libs / _COMPLETE_MARKER
     digest = _pom_digest(home)
     if marker.is_file() and marker.read_text().strip() == digest:
         return libs
-    lock_dir = home / "target"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / "libs.lock", "w") as lock:
+    jars_home().mkdir(parents=True, exist_ok=True)
+    with open(jars_home() / "libs.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if marker.is_file() and marker.read_text().strip() == digest:
             return libs  # another process finished while we waited
         mvn = shutil.which("mvn")
         if mvn is None:
             raise KafkaLocalError("`mvn` not found: install Maven 3.8+ to fetch the Kafka jars")
+        build = jars_home() / "build"
+        build.mkdir(exist_ok=True)
+        shutil.copyfile(pom, build / "pom.xml")
         # Only copies what is missing (overWriteReleases=false): never deletes a jar.
-        cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies"]
+        cmd = [
+            mvn, "-q", "-B", "-f", str(build / "pom.xml"), f"-Dkafka.libs.dir={libs}",
+            "dependency:copy-dependencies",
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not (libs / f"kafka_2.13-{version}.jar").is_file():
             output = (proc.stdout + proc.stderr).strip().splitlines()[-_LOG_TAIL_LINES:]

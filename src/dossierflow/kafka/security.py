@@ -12,15 +12,20 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from dossierflow.config import setting
+from dossierflow.errors import DossierflowError, ExitCode
 
 ENV_PREFIX = "DOSSIERFLOW_KAFKA_"
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
-class KafkaConfigError(ValueError):
+class KafkaConfigError(DossierflowError, ValueError):
     """Kafka connection settings in the environment are incomplete or contradictory."""
+
+    exit_code = ExitCode.USAGE
 
 
 class _RedactSecret(logging.Filter):
@@ -59,13 +64,22 @@ class KafkaSecurity:
     is left out of `repr()` so it cannot leak through logs or tracebacks.
     """
 
-    security_protocol: str = "PLAINTEXT"
-    sasl_mechanism: str | None = None
-    sasl_username: str | None = None
-    sasl_password: str | None = field(default=None, repr=False)
-    ssl_cafile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
+    ENV_PREFIX: ClassVar[str] = ENV_PREFIX
+
+    security_protocol: str = setting("PLAINTEXT", ", ".join(SECURITY_PROTOCOLS))
+    sasl_mechanism: str | None = setting(None, "with SASL_*: " + ", ".join(SASL_MECHANISMS))
+    sasl_username: str | None = setting(None, "with SASL_*: the user name")
+    sasl_password: str | None = field(
+        default=None,
+        repr=False,
+        metadata={"help": "with SASL_*: the password (or SASL_PASSWORD_FILE)", "secret": True},
+    )
+    sasl_password_file: str | None = setting(
+        None, "with SASL_*: a file holding the password (a Docker or Kubernetes secret)"
+    )
+    ssl_cafile: str | None = setting(None, "with SSL: CA certificates (PEM) to trust")
+    ssl_certfile: str | None = setting(None, "with SSL: client certificate (PEM), for mutual TLS")
+    ssl_keyfile: str | None = setting(None, "with SSL: the client certificate's key (PEM)")
 
     def __post_init__(self) -> None:
         protocol = self.security_protocol
@@ -134,6 +148,7 @@ class KafkaSecurity:
             sasl_mechanism=(get("SASL_MECHANISM") or "").upper() or None,
             sasl_username=get("SASL_USERNAME"),
             sasl_password=password,
+            sasl_password_file=password_file,
             ssl_cafile=get("SSL_CAFILE"),
             ssl_certfile=get("SSL_CERTFILE"),
             ssl_keyfile=get("SSL_KEYFILE"),

@@ -7,10 +7,14 @@ counts and retention are decisions, not accidents.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from dossierflow.kafka.errors import KafkaUnavailable, TopicError
 from dossierflow.kafka.security import KafkaSecurity
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,18 +73,27 @@ def ensure_topics(
     partition-count mismatch is reported in the result and logged as a warning.
     """
     from kafka import KafkaAdminClient
-    from kafka.errors import for_code
+    from kafka.errors import KafkaError, KafkaTimeoutError, for_code
 
     wanted = {spec.name: spec for spec in specs}
     if not wanted:
         return EnsureTopicsResult((), ())
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        client_id="dossierflow-admin",
-        request_timeout_ms=timeout_ms,
-        bootstrap_timeout_ms=timeout_ms,
-        **(security or KafkaSecurity.from_env()).as_kafka_python_kwargs(),
-    )
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            client_id="dossierflow-admin",
+            request_timeout_ms=timeout_ms,
+            bootstrap_timeout_ms=timeout_ms,
+            **(security or KafkaSecurity.from_env()).as_kafka_python_kwargs(),
+        )
+    except KafkaError as exc:
+        if not exc.retriable:  # e.g. authentication: waiting does not help
+            raise
+        raise KafkaUnavailable(
+            f"no Kafka broker answered at {bootstrap} within {timeout_ms / 1000:.0f} s "
+            f"({type(exc).__name__}); start it or give its address (--bootstrap, "
+            "DOSSIERFLOW_BOOTSTRAP)"
+        ) from None
     try:
         present = set(admin.list_topics())
         missing = [spec for name, spec in wanted.items() if name not in present]
@@ -102,7 +115,7 @@ def ensure_topics(
                 elif code != _TOPIC_ALREADY_EXISTS:  # lost a race with another creator: fine
                     error = for_code(code).__name__
                     detail = topic.get("error_message") or ""
-                    raise RuntimeError(f"creating topic {topic['name']} failed: {error} {detail}")
+                    raise TopicError(f"creating topic {topic['name']} failed: {error} {detail}")
         admin.wait_for_topics(list(wanted), timeout_ms=timeout_ms)
         mismatch: list[tuple[str, int, int]] = []
         existing = [name for name in wanted if name not in created]
@@ -111,13 +124,47 @@ def ensure_topics(
                 actual = len(info["partitions"])
                 if actual != wanted[info["name"]].partitions:
                     mismatch.append((info["name"], wanted[info["name"]].partitions, actual))
-                    logging.getLogger(__name__).warning(
+                    log.warning(
                         "topic %s exists with %d partitions, %d wanted; left unchanged",
                         info["name"],
                         actual,
                         wanted[info["name"]].partitions,
                     )
         return EnsureTopicsResult(tuple(created), tuple(existing), tuple(mismatch))
+    except KafkaTimeoutError as exc:
+        raise KafkaUnavailable(f"Kafka at {bootstrap} stopped answering: {exc}") from None
     finally:
         admin.close()
+
+
+def ensure_topics_waiting(
+    bootstrap: str,
+    specs: Iterable[TopicSpec],
+    *,
+    security: KafkaSecurity | None = None,
+    wait: float,
+    attempt_seconds: float = 5.0,
+    log_every: float = 30.0,
+) -> EnsureTopicsResult:
+    """`ensure_topics`, retried while no broker answers, for at most `wait` seconds
+    (0: for ever). Logs once when it starts waiting, then every `log_every` seconds."""
+    specs = list(specs)
+    started = time.monotonic()
+    logged_at: float | None = None
+    while True:
+        try:
+            return ensure_topics(
+                bootstrap, specs, security=security, timeout_ms=int(attempt_seconds * 1000)
+            )
+        except KafkaUnavailable as exc:
+            waited = time.monotonic() - started
+            if wait and waited >= wait:
+                raise KafkaUnavailable(
+                    f"no Kafka broker answered at {bootstrap} for {waited:.0f} s; start it or "
+                    "give its address (--bootstrap, DOSSIERFLOW_BOOTSTRAP); "
+                    "DOSSIERFLOW_STARTUP_WAIT sets how long to wait"
+                ) from None
+            if logged_at is None or time.monotonic() - logged_at >= log_every:
+                log.warning("waiting for Kafka (%.0f s so far): %s", waited, exc)
+                logged_at = time.monotonic()
 

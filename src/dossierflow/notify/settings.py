@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dossierflow.streams.settings import settings_from_env
-
+from dossierflow import config
 from dossierflow.notify.channels.smtp import SmtpSettings
 from dossierflow.notify.channels.zalo import ZaloSettings
 
@@ -54,12 +53,14 @@ class NotifySettings:
 
 
 def notify_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> NotifySettings:
-    return settings_from_env(NotifySettings, "NOTIFY_", environ, _COMMON_NAMES, **overrides)
+    return config.load(
+        NotifySettings, environ, prefix="DOSSIERFLOW_NOTIFY_", names=_COMMON_NAMES, **overrides
+    )
 
 
 def smtp_settings(environ: Mapping[str, str] | None = None) -> SmtpSettings:
-    return settings_from_env(SmtpSettings, "SMTP_", environ)
+    return config.load(SmtpSettings, environ, prefix="DOSSIERFLOW_SMTP_")
 
 
 def zalo_settings(environ: Mapping[str, str] | None = None) -> ZaloSettings:
-    return settings_from_env(ZaloSettings, "ZALO_", environ)
+    return config.load(ZaloSettings, environ, prefix="DOSSIERFLOW_ZALO_")

@@ -9,6 +9,10 @@ import urllib.request
 from collections.abc import Mapping
 
 from dossierflow.reporting.report import Report, ReportError, report_from_json
+from dossierflow.store import StoreEmpty
+
+FACTS_HEADER = "X-Dossierflow-Store-Facts"
+"""Response header of the sink's `GET /report`: how many facts its store holds in all."""
 
 
 def fetch_from_sink(
@@ -28,6 +32,11 @@ def fetch_from_sink(
     query = urllib.parse.urlencode({**params, "format": "json"})
     try:
         with urllib.request.urlopen(f"{base}/report?{query}", timeout=timeout) as response:
+            if response.headers.get(FACTS_HEADER) == "0":
+                raise StoreEmpty(
+                    f"the store {store_display} served by the sink at {base} holds no facts at "
+                    "all, so there is nothing to report; is the worker producing facts?"
+                )
             return report_from_json(json.load(response)), ""
     except urllib.error.HTTPError as exc:
         detail = json.load(exc).get("error", exc.reason)

@@ -12,12 +12,13 @@ from datetime import datetime
 
 from aiohttp import web
 
+from dossierflow.reporting.client import FACTS_HEADER
 from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
 from dossierflow.reporting.queries import run_report
 from dossierflow.reporting.report import LOCAL, ReportError, render, report_period
 from dossierflow.reporting.runner import QueryRunner
 from dossierflow.rules.catalog import Catalog, Unit
-from dossierflow.store import Store, StoreError
+from dossierflow.store import Store, StoreError, count_facts
 
 CONTENT_TYPES = {
     "json": "application/json",
@@ -67,12 +68,17 @@ def report_handler(
                 unit=query.get("unit") or None,
                 level=query.get("level") or None,
             )
+            facts = await runner.run(count_facts)
             text = render(result, fmt, lang)
         except ReportError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         except StoreError as exc:
             return web.json_response({"error": str(exc)}, status=503)
-        headers = {"X-Dossierflow-Reconciliation": "failed" if result.violations else "ok"}
+        headers = {
+            "X-Dossierflow-Reconciliation": "failed" if result.violations else "ok",
+            # A report of a store without any fact is all zeros: say so, clients check it.
+            FACTS_HEADER: str(facts),
+        }
         return web.Response(
             text=text, content_type=CONTENT_TYPES[fmt], charset="utf-8", headers=headers
         )

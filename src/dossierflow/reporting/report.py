@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from rich import box
 from rich.cells import cell_len
@@ -23,10 +22,11 @@ from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.table import Table
 from rich.text import Text
 
+from dossierflow.errors import DossierflowError, ExitCode
+from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import Catalog, Unit
-from dossierflow.store import TIMEZONE
 
-LOCAL = ZoneInfo(TIMEZONE)
+LOCAL = VIETNAM
 UNKNOWN_LEVEL = ""
 LANGS = ("vi", "en")
 
@@ -133,8 +133,10 @@ class Report:
         return out
 
 
-class ReportError(ValueError):
+class ReportError(DossierflowError, ValueError):
     """Bad report parameters; the message names the parameter and the problem."""
+
+    exit_code = ExitCode.USAGE
 
 
 def check_period(period_from: date, period_to: date) -> None:

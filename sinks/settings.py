@@ -1,0 +1,51 @@
+"""Settings of `dossierflow sink`: defaults for a laptop, each one overridable by its
+DOSSIERFLOW_* variable and, where it has one, by a command-line option."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dossierflow import config
+from dossierflow.config import setting
+
+
+@dataclass(frozen=True)
+class SinkSettings:
+    bootstrap: str = config.bootstrap_setting()
+    facts_topic: str = setting(config.FACTS_TOPIC, "topic of the facts to store",
+                               option="--facts-topic")
+    alerts_topic: str = setting(config.ALERTS_TOPIC, "topic of the alerts to store",
+                                option="--alerts-topic")
+    group_id: str = setting("dossierflow-clickhouse-sink", "consumer group of the sink",
+                            option="--group", env="SINK_GROUP_ID")
+    batch_size: int = setting(
+        10_000, "a partition's buffer is written once it holds this many records", minimum=1,
+        option="--batch-size", env="SINK_BATCH_SIZE",
+    )
+    batch_max_age: float = setting(
+        1.0, "... or once its oldest record waited this many seconds", minimum=0,
+        option="--batch-max-age", env="SINK_BATCH_MAX_AGE",
+    )
+    poll_timeout: float = setting(0.2, "seconds one poll of Kafka waits for records",
+                                  minimum=0.01, env="SINK_POLL_TIMEOUT")
+    backoff_max: float = setting(
+        30.0, "upper bound, in seconds, of the backoff while the store is unreachable",
+        minimum=0.1, env="SINK_BACKOFF_MAX",
+    )
+    http_host: str = setting(
+        "127.0.0.1", "address of the HTTP endpoint (/report, /healthz, /readyz, /metrics); "
+        "default: the host of DOSSIERFLOW_SINK_URL, where `report` asks",
+        option="--http-host", read_env=False,
+    )
+    http_port: int = setting(
+        8686, "port of the HTTP endpoint; default: the port of DOSSIERFLOW_SINK_URL", minimum=0,
+        option="--http-port", read_env=False,
+    )
+    startup_wait: float = config.startup_wait_setting()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> SinkSettings:
+        """Defaults, then the DOSSIERFLOW_* variables, then explicit overrides."""
+        return config.load(cls, environ, **overrides)

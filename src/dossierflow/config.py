@@ -1,0 +1,371 @@
+"""Configuration: one frozen settings model per process, declared once.
+
+Each model is a frozen dataclass whose fields are declared with `setting(default, help)`;
+the field `bootstrap` is read from `DOSSIERFLOW_BOOTSTRAP` (a model may set another
+`ENV_PREFIX`), then overridden by the command line's options. `load` validates every value
+at start and names the variable (and the option) in its errors; `describe` feeds
+`dossierflow config`, which prints the effective values with secrets masked, and the
+README's configuration reference, which is generated from the same declarations.
+
+A small helper over dataclasses rather than pydantic-settings: the settings are a few flat
+scalars, the errors must name the environment variable (pydantic names the field), and
+commands that never read them (`--help`, `report`) should not import a validation library.
+
+The names and sizes several processes share are defined here, once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from dossierflow.errors import DossierflowError, ExitCode
+
+ENV_PREFIX = "DOSSIERFLOW_"
+EVENTS_TOPIC = "dossier-events"
+ALERTS_TOPIC = "dossier-alerts"
+FACTS_TOPIC = "dossier-facts"
+DEAD_LETTER_TOPIC = "dossier-dead-letters"
+PARTITIONS = 4
+"""Partitions of the topics the processes create (existing topics are left as they are)."""
+BOOTSTRAP = "localhost:9092"
+
+Model = TypeVar("Model")
+SECRET_MASK = "***"
+
+
+class ConfigError(DossierflowError, ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+    exit_code = ExitCode.USAGE
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    secret: bool = False,
+    minimum: float | None = None,
+    choices: tuple[str, ...] = (),
+    aliases: tuple[str, ...] = (),
+    option: str | None = None,
+    env: str | None = None,
+    read_env: bool = True,
+) -> Any:
+    """A field of a settings model. `env` names its variable after the prefix when the
+    field's name would clash with another process's setting; `aliases` are deprecated
+    variable names still read (with a warning); `option` is the command-line option that
+    overrides it, if any. `read_env=False`: set by the option (or the caller) only."""
+    metadata = {
+        "env": env,
+        "read_env": read_env,
+        "help": help,
+        "secret": secret,
+        "minimum": minimum,
+        "choices": choices,
+        "aliases": aliases,
+        "option": option,
+    }
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One declared setting, as `describe` lists it."""
+
+    name: str
+    env: str
+    type: str
+    default: Any
+    help: str
+    secret: bool
+    option: str | None
+
+
+def _prefix(model: type) -> str:
+    return str(getattr(model, "ENV_PREFIX", ENV_PREFIX))
+
+
+def env_name(model: type, name: str) -> str:
+    declared = next(
+        (f.metadata.get("env") for f in fields(model) if f.name == name),
+        None,
+    )
+    return _prefix(model) + (declared or name.upper())
+
+
+def _types(model: type) -> dict[str, Any]:
+    return typing.get_type_hints(model)
+
+
+def _base_type(annotation: Any) -> tuple[type, bool]:
+    """(the scalar type, whether None is allowed) of `X` or `X | None`."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0], True
+    return annotation, False
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+_ISO_DURATION = re.compile(
+    r"P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?"
+    r"(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
+)
+
+
+def parse_duration(text: str) -> timedelta:
+    """Seconds (`600`) or an ISO 8601 duration of days, hours, minutes and seconds
+    (`PT10M`, `P1DT12H`); never negative."""
+    text = text.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        match = _ISO_DURATION.fullmatch(text.upper())
+        if match is None or text.upper() in {"P", "PT"} or text.upper().endswith("T"):
+            raise ValueError(text) from None
+        parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
+        return timedelta(**parts)
+    if seconds < 0 or seconds != seconds or seconds == float("inf"):
+        raise ValueError(text)
+    return timedelta(seconds=seconds)
+
+
+def _parse(kind: type, text: str) -> Any:
+    if kind is timedelta:
+        try:
+            return parse_duration(text)
+        except ValueError:
+            raise ValueError(
+                "expected seconds or an ISO 8601 duration such as PT10M or P1D"
+            ) from None
+    if kind is bool:
+        lowered = text.strip().lower()
+        if lowered not in _TRUE | _FALSE:
+            raise ValueError("expected true or false (1/0, yes/no)")
+        return lowered in _TRUE
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError("expected a whole number") from None
+    if kind is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError("expected a number") from None
+    if kind is Path:
+        return Path(text).expanduser()
+    return text
+
+
+def _check(item: dataclasses.Field[Any], value: Any) -> None:
+    minimum = item.metadata.get("minimum")
+    if minimum is not None and value is not None and value < minimum:
+        raise ValueError(f"must be at least {minimum:g}")
+    choices = item.metadata.get("choices") or ()
+    if choices and value is not None and value not in choices:
+        raise ValueError("expected one of " + ", ".join(choices))
+
+
+def _where(model: type, item: dataclasses.Field[Any], option_given: bool) -> str:
+    variable = env_name(model, item.name)
+    option = item.metadata.get("option")
+    return f"{option} (or {variable})" if option_given and option else variable
+
+
+def load(
+    model: type[Model],
+    environ: Mapping[str, str] | None = None,
+    warn: Callable[[str], None] | None = None,
+    *,
+    prefix: str | None = None,
+    names: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Model:
+    """The model's defaults, then its DOSSIERFLOW_* variables, then the non-None
+    `overrides` (command-line options). Raises `ConfigError` naming the variable.
+
+    `prefix` replaces the model's prefix (`DOSSIERFLOW_NOTIFY_`, say) and `names` gives some
+    fields the variable every process shares (`{"bootstrap": "BOOTSTRAP"}`)."""
+    env = os.environ if environ is None else environ
+    hints = _types(model)
+    values: dict[str, Any] = {}
+    for item in fields(model):  # type: ignore[arg-type]
+        if not item.metadata.get("read_env", True):
+            continue
+        shared = (names or {}).get(item.name)
+        if shared:
+            name = ENV_PREFIX + shared
+        elif prefix is not None:
+            name = prefix + item.name.upper()
+        else:
+            name = env_name(model, item.name)
+        text = env.get(name)
+        for alias in item.metadata.get("aliases", ()):
+            if text is None and env.get(alias) is not None:
+                text = env[alias]
+                message = f"{alias} is deprecated; use {name}"
+                (warn or (lambda m: warnings.warn(m, DeprecationWarning, stacklevel=3)))(message)
+                name = alias
+        if text is None or not text.strip():
+            continue
+        kind, _ = _base_type(hints[item.name])
+        try:
+            value = _parse(kind, text)
+            _check(item, value)
+        except ValueError as exc:
+            raise ConfigError(f"{name}={text!r}: {exc}") from None
+        values[item.name] = value
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        item = next((f for f in fields(model) if f.name == key), None)  # type: ignore[arg-type]
+        if item is None:
+            raise TypeError(f"{model.__name__} has no setting {key!r}")
+        try:
+            _check(item, value)
+        except ValueError as exc:
+            raise ConfigError(f"{_where(model, item, True)}={value!r}: {exc}") from None
+        values[key] = value
+    try:
+        return replace(model(), **values)  # type: ignore[type-var]
+    except ValueError as exc:
+        if isinstance(exc, DossierflowError):
+            raise
+        raise ConfigError(str(exc)) from None
+
+
+def options(namespace: object, model: type) -> dict[str, Any]:
+    """The command-line options of `namespace` (argparse's) named like fields of `model`:
+    the `overrides` of `load`."""
+    return {
+        item.name: getattr(namespace, item.name)
+        for item in fields(model)
+        if hasattr(namespace, item.name)
+    }
+
+
+def bootstrap_setting() -> Any:
+    return setting(BOOTSTRAP, "Kafka bootstrap servers, HOST:PORT[,...]", option="--bootstrap")
+
+
+def startup_wait_setting() -> Any:
+    return setting(300.0, "seconds to wait for Kafka at start before giving up (0: for ever)",
+                   minimum=0)
+
+
+def _type_name(annotation: Any) -> str:
+    kind, optional = _base_type(annotation)
+    names = {str: "text", int: "integer", float: "number", bool: "true/false", Path: "path",
+             timedelta: "duration"}
+    return names.get(kind, kind.__name__) + (" (optional)" if optional else "")
+
+
+def describe(model: type) -> list[Setting]:
+    """The declared settings of `model`, in declaration order."""
+    hints = _types(model)
+    return [
+        Setting(
+            name=item.name,
+            env=env_name(model, item.name) if item.metadata.get("read_env", True) else "",
+            type=_type_name(hints[item.name]),
+            default=item.default,
+            help=item.metadata.get("help", ""),
+            secret=bool(item.metadata.get("secret")),
+            option=item.metadata.get("option"),
+        )
+        for item in fields(model)
+    ]
+
+
+def effective(settings: Any) -> list[tuple[str, str]]:
+    """(variable, value) of every setting of `settings`, secrets masked."""
+    rows = []
+    for entry in describe(type(settings)):
+        if not entry.env:
+            continue
+        value = getattr(settings, entry.name)
+        shown = _show(value)
+        if entry.secret and value:
+            shown = mask_url(shown) if "://" in shown else SECRET_MASK
+        rows.append((entry.env, shown))
+    return rows
+
+
+def mask_url(url: str) -> str:
+    """`url` with the password of its user information masked."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:{SECRET_MASK}@{host}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, timedelta):
+        return f"{value.total_seconds():g}"
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def data_home(environ: Mapping[str, str] | None = None) -> Path:
+    """Where dossierflow keeps its data by default: `$XDG_DATA_HOME/dossierflow`, else
+    `~/.local/share/dossierflow`, whatever the working directory."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_DATA_HOME", "").strip()
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".local" / "share"
+    return root / "dossierflow"
+
+
+def cache_home(environ: Mapping[str, str] | None = None) -> Path:
+    """`$XDG_CACHE_HOME/dossierflow`, else `~/.cache/dossierflow`: downloads such as the
+    Kafka jars, which can always be fetched again."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_CACHE_HOME", "").strip()
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".cache"
+    return root / "dossierflow"
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """The ClickHouse store of `migrate`, `report`, `sink`, `replay --store` and `demo`."""
+
+    clickhouse_url: str = setting(
+        "",
+        "the store: chdb:///absolute/path (embedded) or http(s)://user:password@host:8123/db "
+        "(default: chDB in $XDG_DATA_HOME/dossierflow/clickhouse, i.e. "
+        "~/.local/share/dossierflow/clickhouse)",
+        secret=True,
+        option="--store",
+    )
+    sink_url: str = setting(
+        "http://127.0.0.1:8686",
+        "report: the HTTP endpoint of a running `dossierflow sink`, asked first when it serves "
+        "the same chDB store (chDB lets one process open it)",
+        option="--sink-url",
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> StoreSettings:
+        return load(cls, environ, **overrides)
+
+    def url(self, environ: Mapping[str, str] | None = None) -> str:
+        """The store URL, with the default location filled in."""
+        return self.clickhouse_url or f"chdb://{data_home(environ) / 'clickhouse'}"

@@ -1,0 +1,153 @@
+"""Health of the long-running processes: `/healthz`, `/readyz` and `/metrics`.
+
+- `/healthz` answers 200 while the process runs (liveness: restarting it would not help
+  when Kafka or the store is down, so their state does not change this code).
+- `/readyz` answers 200 once the process does its job (connected to Kafka and its store,
+  partitions assigned, state recovered) and 503 with the reasons otherwise.
+- `/metrics` is the Prometheus exposition of this process; every other path is 404.
+
+The worker serves them from a thread (`start_health_server`), because it must answer
+before Faust's event loop runs: while it waits for Kafka at start. The sink serves the
+same paths from its aiohttp application, beside `/report`.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from dossierflow.errors import DossierflowError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether the process does its job, and why not."""
+
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def ready(self) -> bool:
+        return not self.reasons
+
+    @property
+    def http_status(self) -> int:
+        return 200 if self.ready else 503
+
+    def text(self) -> str:
+        return "ready\n" if self.ready else "not ready: " + "; ".join(self.reasons) + "\n"
+
+
+class KafkaProbe:
+    """Whether a broker of the bootstrap list accepts TCP connections.
+
+    A cheap, client-independent signal that Kafka is down (the Kafka clients retry silently
+    or log every attempt); probed at most once per `interval` seconds, from any thread.
+    """
+
+    def __init__(self, bootstrap: str, interval: float = 2.0, timeout: float = 1.0) -> None:
+        self.bootstrap = bootstrap
+        self.servers = [_host_port(server) for server in bootstrap.split(",") if server.strip()]
+        self.interval = interval
+        self.timeout = timeout
+        self._checked_at = -float("inf")
+        self._reachable = False
+        self._lock = threading.Lock()
+
+    def reachable(self) -> bool:
+        with self._lock:
+            if time.monotonic() - self._checked_at >= self.interval:
+                self._reachable = any(self._accepts(host, port) for host, port in self.servers)
+                self._checked_at = time.monotonic()
+            return self._reachable
+
+    def _accepts(self, host: str, port: int) -> bool:
+        try:
+            with socket.create_connection((host, port), timeout=self.timeout):
+                return True
+        except OSError:
+            return False
+
+    @property
+    def reason(self) -> str:
+        return f"Kafka at {self.bootstrap} is unreachable"
+
+
+def _host_port(server: str) -> tuple[str, int]:
+    host, _, port = server.strip().rpartition(":")
+    return host.strip("[]") or "localhost", int(port or 9092)
+
+
+class ReadinessLog:
+    """Logs the changes of readiness: one line when the process becomes ready (saying what
+    it does), one when it stops being ready (saying why); nothing while nothing changes."""
+
+    def __init__(self, ready_line: Callable[[], str]) -> None:
+        self._ready_line = ready_line
+        self._last: Readiness | None = None
+
+    def observe(self, readiness: Readiness) -> None:
+        last, self._last = self._last, readiness
+        if readiness.ready and (last is None or not last.ready):
+            log.info("ready: %s", self._ready_line())
+        elif not readiness.ready and (last is None or last.ready):
+            log.warning("not ready: %s", "; ".join(readiness.reasons))
+
+
+def metrics_text() -> tuple[bytes, str]:
+    """The Prometheus exposition of this process's default registry, and its content type."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+class HealthServerError(DossierflowError):
+    """The health endpoint cannot listen on its port."""
+
+
+def start_health_server(
+    host: str, port: int, readiness: Callable[[], Readiness], option: str
+) -> ThreadingHTTPServer:
+    """Serve `/healthz`, `/readyz` and `/metrics` from a daemon thread; returns the server
+    (`shutdown()` stops it). `option` names the setting of the port in errors."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/healthz":
+                self._send(200, b"alive\n", "text/plain; charset=utf-8")
+            elif path == "/readyz":
+                state = readiness()
+                self._send(state.http_status, state.text().encode(), "text/plain; charset=utf-8")
+            elif path == "/metrics":
+                self._send(200, *metrics_text())
+            else:
+                self._send(404, b"not found: try /healthz, /readyz or /metrics\n",
+                           "text/plain; charset=utf-8")
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Scrapes and probes every few seconds would drown the log."""
+
+    try:
+        server = ThreadingHTTPServer((host, port), Handler)
+    except OSError as exc:
+        raise HealthServerError(
+            f"cannot serve /healthz, /readyz and /metrics on port {port}: {exc.strerror}; "
+            f"choose another port with {option}"
+        ) from None
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="health-http", daemon=True).start()
+    return server

@@ -1,0 +1,91 @@
+"""Logging set-up of the long-running processes (worker, sink).
+
+While Kafka is down, aiokafka and kafka-python log every failed connection attempt: 60 to
+80 error lines a second, which bury the one line that matters. `RateLimitFilter` lets the
+first record of each kind through and then at most one per `interval` seconds, with the
+number it held back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+RATE_LIMITED_LOGGERS = ("aiokafka", "kafka")
+"""Loggers (and their children) whose records are rate-limited."""
+DEFAULT_INTERVAL = 30.0
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class RateLimitFilter(logging.Filter):
+    """Passes the first record of each (logger, level, message template), then one per
+    `interval` seconds, saying how many like it were held back in between.
+
+    Only records of `loggers` (and their children) are limited; every other record passes.
+    Installed on a handler, so it sees the records of child loggers too.
+    """
+
+    def __init__(
+        self,
+        interval: float = DEFAULT_INTERVAL,
+        loggers: tuple[str, ...] = RATE_LIMITED_LOGGERS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.interval = interval
+        self.loggers = loggers
+        self.clock = clock
+        self._last: dict[tuple[str, int, str], tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def _limited(self, name: str) -> bool:
+        return any(name == root or name.startswith(root + ".") for root in self.loggers)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._limited(record.name):
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = self.clock()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last[0] < self.interval:
+                self._last[key] = (last[0], last[1] + 1)
+                return False
+            self._last[key] = (now, 0)
+        if last is not None and last[1]:
+            record.msg = f"{record.getMessage()} ({last[1]} like it held back in the last " \
+                f"{now - last[0]:.0f} s)"
+            record.args = None
+        return True
+
+
+def logging_config(level: str | int, interval: float = DEFAULT_INTERVAL) -> dict[str, Any]:
+    """A `logging.config.dictConfig` configuration: one stderr handler, rate-limited."""
+    root_level = level if isinstance(level, int) else logging.getLevelNamesMapping()[level.upper()]
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"rate_limit": {"()": RateLimitFilter, "interval": interval}},
+        "formatters": {"plain": {"format": FORMAT}},
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "plain",
+                "filters": ["rate_limit"],
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": root_level, "handlers": ["default"]},
+        # dossierflow's own lines ("ready: ...", "waiting for Kafka") show at any level.
+        "loggers": {"dossierflow": {"level": min(root_level, logging.INFO)}},
+    }
+
+
+def configure(level: str | int) -> None:
+    """Configure the root logger of this process as `logging_config` describes."""
+    import logging.config
+
+    logging.config.dictConfig(logging_config(level))

@@ -1,0 +1,179 @@
+"""What an operator sees: one line per failure, honest health endpoints, bounded logs.
+
+Real processes (`python -m dossierflow.cli ...`) against a real broker that is started only
+after them, on a port they were told about, so they first see Kafka down and then up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from dossierflow.kafka.local_broker import LocalKafka, free_port
+
+BAD_CATALOGUE = "procedures:\n  - code: X\n    name: 1\n"
+
+
+def dossierflow(*args: str, env: dict[str, str] | None = None, timeout: float = 120
+                ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dossierflow.cli", *args], capture_output=True, text=True,
+        timeout=timeout, env={**os.environ, **(env or {})},
+    )
+
+
+def worker_args(tmp_path: Path, bootstrap: str, metrics_port: int) -> list[str]:
+    return [
+        "worker", "--bootstrap", bootstrap, "--app-id", f"ops-{metrics_port}",
+        "--events-topic", f"ops-{metrics_port}-events", "--alerts-topic",
+        f"ops-{metrics_port}-alerts", "--facts-topic", f"ops-{metrics_port}-facts",
+        "--dead-letter-topic", f"ops-{metrics_port}-dead", "--partitions", "2",
+        "--store", "memory://", "--data-dir", str(tmp_path / "worker"),
+        "--metrics-port", str(metrics_port),
+    ]
+
+
+def test_worker_with_a_malformed_catalogue_names_the_file_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "catalog.yaml"
+    bad.write_text(BAD_CATALOGUE)
+    args = [*worker_args(tmp_path, f"127.0.0.1:{free_port()}", free_port()), "--catalog", str(bad)]
+    done = dossierflow(*args)
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"dossierflow worker: {bad}: ") and "procedures[0].name" in line
+    debug = dossierflow("--debug", *args)
+    assert debug.returncode == 2 and "Traceback (most recent call last)" in debug.stderr
+
+
+def test_worker_with_kafka_down_ends_with_one_line(tmp_path: Path) -> None:
+    port = free_port()
+    done = dossierflow(*worker_args(tmp_path, f"127.0.0.1:{port}", free_port()),
+                       env={"DOSSIERFLOW_STARTUP_WAIT": "6"})
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1].startswith(
+        f"dossierflow worker: no Kafka broker answered at 127.0.0.1:{port} for "
+    )
+    assert len(done.stderr.splitlines()) < 15, done.stderr  # not 60-80 lines a second
+
+
+def test_sink_with_kafka_down_ends_with_one_line(tmp_path: Path) -> None:
+    port = free_port()
+    done = dossierflow(
+        "sink", "--bootstrap", f"127.0.0.1:{port}", "--http-port", str(free_port()),
+        "--store", f"chdb://{tmp_path / 'ch'}", env={"DOSSIERFLOW_STARTUP_WAIT": "6"},
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1].startswith(
+        f"dossierflow sink: no Kafka broker answered at 127.0.0.1:{port} for "
+    )
+    assert len(done.stderr.splitlines()) < 15, done.stderr
+
+
+def test_a_bad_setting_is_named_by_its_variable(tmp_path: Path) -> None:
+    done = dossierflow(*worker_args(tmp_path, "127.0.0.1:1", free_port()),
+                       env={"DOSSIERFLOW_BATCH_SIZE": "many"})
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "dossierflow worker: DOSSIERFLOW_BATCH_SIZE='many': expected a whole number"
+    ]
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError as exc:
+        return 0, str(exc)
+
+
+def wait_until(url: str, status: int, timeout: float = 180) -> str:
+    deadline = time.monotonic() + timeout
+    last: tuple[int, str] = (0, "")
+    while time.monotonic() < deadline:
+        last = get(url)
+        if last[0] == status:
+            return last[1]
+        time.sleep(0.5)
+    raise AssertionError(f"{url} never answered {status}; last {last}")
+
+
+@contextmanager
+def process(args: list[str], log: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "dossierflow.cli", *args], stdout=out,
+                                stderr=subprocess.STDOUT, env={**os.environ, **env})
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.mark.kafka
+def test_readyz_says_503_while_kafka_is_down_and_200_once_it_is_up(tmp_path: Path) -> None:
+    kafka_port, worker_port, sink_port = free_port(), free_port(), free_port()
+    bootstrap = f"127.0.0.1:{kafka_port}"
+    env = {"DOSSIERFLOW_STARTUP_WAIT": "0"}  # wait for Kafka for ever
+    worker_log, sink_log = tmp_path / "worker.log", tmp_path / "sink.log"
+    sink_args = ["sink", "--bootstrap", bootstrap, "--http-port", str(sink_port),
+                 "--group", f"ops-{sink_port}", "--facts-topic", f"ops-{worker_port}-facts",
+                 "--alerts-topic", f"ops-{worker_port}-alerts",
+                 "--store", f"chdb://{tmp_path / 'ch'}"]
+    with (
+        process([*worker_args(tmp_path, bootstrap, worker_port), "--loglevel", "info"],
+                worker_log, env),
+        process(sink_args, sink_log, env),
+    ):
+        worker, sink = f"http://127.0.0.1:{worker_port}", f"http://127.0.0.1:{sink_port}"
+        wait_until(f"{worker}/healthz", 200, timeout=60)
+        body = wait_until(f"{worker}/readyz", 503, timeout=5)
+        assert f"Kafka at {bootstrap} is unreachable" in body
+        assert get(f"{worker}/")[0] == 404 and get(f"{worker}/anything")[0] == 404
+        wait_until(f"{sink}/healthz", 200, timeout=60)
+        health = json.loads(get(f"{sink}/healthz")[1])
+        assert health["status"] == "kafka_unavailable"
+        assert f"Kafka at {bootstrap} is unreachable" in wait_until(f"{sink}/readyz", 503, 5)
+        time.sleep(10)  # Kafka down for a while: the clients retry, the logs stay short
+        down_lines = len(worker_log.read_text().splitlines())
+        sink_down_lines = len(sink_log.read_text().splitlines())
+        broker = LocalKafka(tmp_path / "kafka", kafka_port, die_with_parent=True)
+        broker.start()
+        try:
+            assert wait_until(f"{worker}/readyz", 200) == "ready\n"
+            assert wait_until(f"{sink}/readyz", 200) == "ready\n"
+            assert json.loads(get(f"{sink}/healthz")[1])["status"] == "ok"
+            status, metrics = get(f"{worker}/metrics")
+            assert status == 200 and "dossierflow_events_total" in metrics
+            assert get(f"{sink}/metrics")[0] == 200
+            deadline = time.monotonic() + 30
+            while "ready: applying" not in worker_log.read_text():
+                assert time.monotonic() < deadline, worker_log.read_text()[-3000:]
+                time.sleep(0.5)
+            while "ready: storing" not in sink_log.read_text():
+                assert time.monotonic() < deadline, sink_log.read_text()[-3000:]
+                time.sleep(0.5)
+        finally:
+            broker.stop()
+    assert down_lines < 40, worker_log.read_text()[-4000:]
+    assert sink_down_lines < 40, sink_log.read_text()[-4000:]
+    assert worker_log.read_text().count("ready: applying") == 1
