@@ -58,19 +58,28 @@ class Watermark:
         now: float,
         positions: dict[int, int | None] | None = None,
         ends: dict[int, int] | None = None,
+        seen: dict[int, datetime] | None = None,
     ) -> None:
         """Watch `partitions` from now on. `positions`: where reading starts in each (the
         committed offset), so that a partition with nothing new since a restart counts as
         read to its end instead of holding the clock back for ever. `ends`: their end
         offsets now, so that a partition not fetched yet holds the clock until it is read
-        to there, however slow its first fetch."""
+        to there, however slow its first fetch. `seen`: the largest `occurred_at` of the
+        events already applied from each (its restored records); a newly watched partition
+        with nothing left to read counts as read up to there, else a restart would leave
+        the partitions committed to their end out of the clock. One with more to read learns
+        its time from the events it reads: those before its restored ones come again."""
         positions = positions or {}
         ends = ends or {}
+        seen = seen or {}
         assigned: dict[int, _PartitionProgress] = {}
         for p in partitions:
-            progress = self._partitions.get(p) or _PartitionProgress(
-                next_offset=positions.get(p) or 0, last_seen=now
-            )
+            progress = self._partitions.get(p)
+            if progress is None:
+                progress = _PartitionProgress(next_offset=positions.get(p) or 0, last_seen=now)
+                end = ends.get(p)
+                if end is not None and progress.next_offset >= end:
+                    progress.latest = seen.get(p)
             progress.end_at_assignment = ends.get(p)
             assigned[p] = progress
         self._partitions = assigned

@@ -507,12 +507,16 @@ class DossierWorker:
         self.timers.clear()
         self._open.clear()
         waiting: dict[str, DossierRecord] = {}
+        seen: dict[int, datetime] = {}
         for key, data in self.table.items():
             record = decode_record(data)
             if record.partition in owned:
                 self._index(key.decode(), record)
                 if record.procedure_unknown:
                     waiting[key.decode()] = record
+                latest = max(event.occurred_at for event in record.history)
+                if record.partition not in seen or latest > seen[record.partition]:
+                    seen[record.partition] = latest
         starts = await self._reading_starts(owned)
         if self.settings.event_time:
             tps = {p: faust.types.TP(self.settings.events_topic, p) for p in owned}
@@ -522,6 +526,7 @@ class DossierWorker:
                 time.monotonic(),
                 positions=dict(starts),
                 ends={p: int(ends[tp]) for p, tp in tps.items() if ends.get(tp) is not None},
+                seen=seen,
             )
         self._starts = starts
         self._owned = owned
