@@ -48,20 +48,21 @@ from dossierflow.store import Store
 
 log = logging.getLogger(__name__)
 
-Record = DossierFact | DossierAlert
+SinkRecord = DossierFact | DossierAlert
+"""What the sink stores: a fact or an alert (the worker's per-dossier state is `DossierRecord`)."""
 
 
 @dataclass
 class _Buffer:
     """Records of one partition read but not yet stored."""
 
-    records: list[Record] = field(default_factory=list)
+    records: list[SinkRecord] = field(default_factory=list)
     payloads: list[bytes] = field(default_factory=list)
     first_offset: int = -1
     last_offset: int = -1
     started: float = 0.0
 
-    def add(self, offset: int, payload: bytes, record: Record | None, now: float) -> None:
+    def add(self, offset: int, payload: bytes, record: SinkRecord | None, now: float) -> None:
         if self.first_offset < 0:
             self.first_offset, self.started = offset, now
         self.last_offset = offset
@@ -69,7 +70,7 @@ class _Buffer:
         if record is not None:
             self.records.append(record)
 
-    def batch(self, tp: TopicPartition) -> SinkBatch[Record]:
+    def batch(self, tp: TopicPartition) -> SinkBatch[SinkRecord]:
         return SinkBatch(
             topic=tp.topic,
             partition=tp.partition,
@@ -137,7 +138,7 @@ class SinkRunner:
     def __init__(
         self,
         consumer: Any,
-        sink: BatchingSink[Record],
+        sink: BatchingSink[SinkRecord],
         settings: SinkSettings,
         status: SinkStatus,
         clock: Callable[[], float] = time.monotonic,
@@ -148,7 +149,7 @@ class SinkRunner:
         self.status = status
         self.clock = clock
         self._buffers: dict[TopicPartition, _Buffer] = {}
-        self._decoders: dict[str, Callable[[bytes], Record]] = {
+        self._decoders: dict[str, Callable[[bytes], SinkRecord]] = {
             settings.facts_topic: fact_decoder.decode,
             settings.alerts_topic: alert_decoder.decode,
         }
@@ -193,7 +194,7 @@ class SinkRunner:
                 buffer.add(message.offset, message.value or b"", self._decode(message), now)
         await self.flush(force=False)
 
-    def _decode(self, message: Any) -> Record | None:
+    def _decode(self, message: Any) -> SinkRecord | None:
         """A record, or None for bytes that are not one (counted and logged; retrying a
         malformed record can never succeed, and it must not block its partition)."""
         try:
@@ -347,7 +348,7 @@ async def _watch(
 
 async def serve(
     settings: SinkSettings,
-    sink: BatchingSink[Record],
+    sink: BatchingSink[SinkRecord],
     report_store: Store,
     catalog: Catalog,
     stop: asyncio.Event,

@@ -126,3 +126,28 @@ def test_kafka_client_errors_are_let_through_once_then_at_a_bounded_rate() -> No
     ]
     assert limit.filter(_record("dossierflow.streams", "ready: %s", "x"))  # ours: never limited
     assert limit.filter(_record("dossierflow.streams", "ready: %s", "x"))
+
+
+def test_config_command_shows_the_data_home_paths_used_by_default(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "home"),
+           "XDG_DATA_HOME": str(tmp_path / "data")}
+    done = subprocess.run([sys.executable, "-m", "dossierflow.cli", "config"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    home = tmp_path / "data" / "dossierflow"
+    assert f"DOSSIERFLOW_CLICKHOUSE_URL=chdb://{home / 'clickhouse'} (default)" in lines
+    assert f"DOSSIERFLOW_KAFKA_DATA_DIR={(home / 'kafka').resolve()} (default)" in lines
+
+
+def test_a_setting_given_is_shown_as_given_and_not_as_a_default(tmp_path: Path) -> None:
+    from dossierflow.config import StoreSettings
+    from dossierflow.kafka.local_broker import LocalBrokerSettings
+
+    env = {"DOSSIERFLOW_KAFKA_DATA_DIR": str(tmp_path / "k"),
+           "DOSSIERFLOW_CLICKHOUSE_URL": f"chdb://{tmp_path / 'ch'}",
+           "XDG_DATA_HOME": str(tmp_path / "elsewhere")}
+    rows = dict(effective(LocalBrokerSettings.from_env(env), env))
+    rows.update(effective(StoreSettings.from_env(env), env))
+    assert rows["DOSSIERFLOW_KAFKA_DATA_DIR"] == str(tmp_path / "k")
+    assert rows["DOSSIERFLOW_CLICKHOUSE_URL"] == f"chdb://{tmp_path / 'ch'}"

@@ -3,11 +3,20 @@ errors naming the variable."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
-from dossierflow.notify.settings import notify_settings, smtp_settings, zalo_settings
+from dossierflow.config import describe, effective
+from dossierflow.notify.channels.smtp import SmtpSettings
+from dossierflow.notify.channels.zalo import ZaloSettings
+from dossierflow.notify.settings import (
+    NotifySettings,
+    notify_settings,
+    smtp_settings,
+    zalo_settings,
+)
 
 
 def test_kafka_names_are_shared_and_notifier_settings_have_their_prefix() -> None:
@@ -38,3 +47,33 @@ def test_a_bad_value_names_its_variable() -> None:
     expected = r"^DOSSIERFLOW_NOTIFY_CONCURRENCY='many': expected a whole number$"
     with pytest.raises(ValueError, match=expected):
         notify_settings({"DOSSIERFLOW_NOTIFY_CONCURRENCY": "many"})
+
+
+def test_the_names_config_shows_are_the_ones_read_and_secrets_are_masked() -> None:
+    env = {
+        "DOSSIERFLOW_BOOTSTRAP": "kafka:9093",
+        "DOSSIERFLOW_NOTIFY_GROUP_ID": "province-notify",
+        "DOSSIERFLOW_SMTP_PASSWORD": "hunter2",
+        "DOSSIERFLOW_ZALO_ACCESS_TOKEN": "zns-token",
+    }
+    rows = dict(effective(notify_settings(env)))
+    rows.update(effective(smtp_settings(env)))
+    rows.update(effective(zalo_settings(env)))
+    assert rows["DOSSIERFLOW_BOOTSTRAP"] == "kafka:9093"
+    assert rows["DOSSIERFLOW_NOTIFY_GROUP_ID"] == "province-notify"
+    assert rows["DOSSIERFLOW_SMTP_PASSWORD"] == rows["DOSSIERFLOW_ZALO_ACCESS_TOKEN"] == "***"
+    assert "hunter2" not in rows.values() and "zns-token" not in rows.values()
+
+
+@pytest.mark.parametrize(("model", "load"), [
+    (NotifySettings, notify_settings), (SmtpSettings, smtp_settings),
+    (ZaloSettings, zalo_settings),
+])
+def test_every_described_variable_is_read(
+    model: type, load: Callable[[Mapping[str, str]], object]
+) -> None:
+    for entry in describe(model):
+        given = {"integer": "7", "number": "7", "true/false": str(not entry.default)}.get(
+            entry.type.removesuffix(" (optional)"), "x")
+        changed = getattr(load({entry.env: given}), entry.name)
+        assert changed != entry.default, f"{entry.env} is described but not read"

@@ -60,12 +60,16 @@ def setting(
     option: str | None = None,
     env: str | None = None,
     read_env: bool = True,
+    fallback: Callable[[Mapping[str, str] | None], Any] | None = None,
 ) -> Any:
     """A field of a settings model. `env` names its variable after the prefix when the
     field's name would clash with another process's setting; `aliases` are deprecated
     variable names still read (with a warning); `option` is the command-line option that
-    overrides it, if any. `read_env=False`: set by the option (or the caller) only."""
+    overrides it, if any. `read_env=False`: set by the option (or the caller) only.
+    `fallback(environ)`: the value used when the setting is left empty, computed when it is
+    used because it depends on the environment (a folder under the user's data home)."""
     metadata = {
+        "fallback": fallback,
         "env": env,
         "read_env": read_env,
         "help": help,
@@ -189,29 +193,17 @@ def load(
     model: type[Model],
     environ: Mapping[str, str] | None = None,
     warn: Callable[[str], None] | None = None,
-    *,
-    prefix: str | None = None,
-    names: Mapping[str, str] | None = None,
     **overrides: Any,
 ) -> Model:
     """The model's defaults, then its DOSSIERFLOW_* variables, then the non-None
-    `overrides` (command-line options). Raises `ConfigError` naming the variable.
-
-    `prefix` replaces the model's prefix (`DOSSIERFLOW_NOTIFY_`, say) and `names` gives some
-    fields the variable every process shares (`{"bootstrap": "BOOTSTRAP"}`)."""
+    `overrides` (command-line options). Raises `ConfigError` naming the variable."""
     env = os.environ if environ is None else environ
     hints = _types(model)
     values: dict[str, Any] = {}
     for item in fields(model):  # type: ignore[arg-type]
         if not item.metadata.get("read_env", True):
             continue
-        shared = (names or {}).get(item.name)
-        if shared:
-            name = ENV_PREFIX + shared
-        elif prefix is not None:
-            name = prefix + item.name.upper()
-        else:
-            name = env_name(model, item.name)
+        name = env_name(model, item.name)
         text = env.get(name)
         for alias in item.metadata.get("aliases", ()):
             if text is None and env.get(alias) is not None:
@@ -290,16 +282,23 @@ def describe(model: type) -> list[Setting]:
     ]
 
 
-def effective(settings: Any) -> list[tuple[str, str]]:
-    """(variable, value) of every setting of `settings`, secrets masked."""
+def effective(
+    settings: Any, environ: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """(variable, value) of every setting of `settings`, secrets masked. A setting left
+    empty shows the value its fallback computes from `environ`, marked `(default)`."""
     rows = []
+    fallbacks = {item.name: item.metadata.get("fallback") for item in fields(type(settings))}
     for entry in describe(type(settings)):
         if not entry.env:
             continue
         value = getattr(settings, entry.name)
+        fallback = fallbacks[entry.name]
         shown = _show(value)
         if entry.secret and value:
             shown = mask_url(shown) if "://" in shown else SECRET_MASK
+        elif fallback is not None and value in (None, ""):
+            shown = f"{_show(fallback(environ))} (default)"
         rows.append((entry.env, shown))
     return rows
 
@@ -343,6 +342,11 @@ def cache_home(environ: Mapping[str, str] | None = None) -> Path:
     return root / "dossierflow"
 
 
+def default_store_url(environ: Mapping[str, str] | None = None) -> str:
+    """The embedded chDB store under the user's data home."""
+    return f"chdb://{data_home(environ) / 'clickhouse'}"
+
+
 @dataclass(frozen=True)
 class StoreSettings:
     """The ClickHouse store of `migrate`, `report`, `sink`, `replay --store` and `demo`."""
@@ -354,6 +358,7 @@ class StoreSettings:
         "~/.local/share/dossierflow/clickhouse)",
         secret=True,
         option="--store",
+        fallback=default_store_url,
     )
     sink_url: str = setting(
         "http://127.0.0.1:8686",
@@ -368,4 +373,4 @@ class StoreSettings:
 
     def url(self, environ: Mapping[str, str] | None = None) -> str:
         """The store URL, with the default location filled in."""
-        return self.clickhouse_url or f"chdb://{data_home(environ) / 'clickhouse'}"
+        return self.clickhouse_url or default_store_url(environ)

@@ -20,6 +20,10 @@ PROCESSES: dict[str, tuple[str, ...]] = {
                 "dossierflow.kafka.security:KafkaSecurity"),
     "store": ("dossierflow.config:StoreSettings",),
     "kafka": ("dossierflow.kafka.local_broker:LocalBrokerSettings",),
+    "notify": ("dossierflow.notify.settings:NotifySettings",
+               "dossierflow.notify.channels.smtp:SmtpSettings",
+               "dossierflow.notify.channels.zalo:ZaloSettings",
+               "dossierflow.kafka.security:KafkaSecurity"),
 }
 """The settings models each process reads (`store`: migrate, report, replay, demo)."""
 

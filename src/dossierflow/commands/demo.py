@@ -71,7 +71,7 @@ def missing_requirements(args: argparse.Namespace) -> list[str]:
     try:
         if not jars_ready() and shutil.which("mvn") is None:
             problems.append("`mvn` not found and the Kafka jars are not fetched yet: install "
-                            "Maven 3.8+ (it fetches them once into deploy/kafka/libs)")
+                            "Maven 3.8+ (it fetches them once into ~/.cache/dossierflow/kafka/)")
     except KafkaLocalError as exc:
         problems.append(str(exc))
     for name, option in _PORT_OPTIONS.items():

@@ -16,7 +16,8 @@ def add_commands(subparsers: Any) -> None:
         help="send alerts to the people responsible (e-mail, webhook, Zalo ZNS)",
         description="Consume the alerts topic and deliver each alert to its unit's heads, "
         "escalations and province operations, once, holding them outside office hours. "
-        "Settings read DOSSIERFLOW_NOTIFY_*, DOSSIERFLOW_SMTP_*, DOSSIERFLOW_ZALO_*.",
+        "Settings read DOSSIERFLOW_NOTIFY_*, DOSSIERFLOW_SMTP_*, DOSSIERFLOW_ZALO_* "
+        "(`dossierflow config --process notify` prints them).",
     )
     parser.add_argument("--recipients", type=Path,
                         help="recipients YAML (default recipients.yaml; "

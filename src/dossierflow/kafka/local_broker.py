@@ -66,6 +66,14 @@ class KafkaAlreadyRunning(KafkaLocalError):
     """A broker recorded in the data dir's pid file is still alive."""
 
 
+def _default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    return (config.data_home(environ) / "kafka").resolve()
+
+
+def _shipped_home(environ: Mapping[str, str] | None = None) -> Path:
+    return Path(str(resources.files("dossierflow.kafka").joinpath("broker")))
+
+
 @dataclass(frozen=True)
 class LocalBrokerSettings:
     """Settings of `dossierflow kafka start|stop|status` (a development broker)."""
@@ -77,10 +85,11 @@ class LocalBrokerSettings:
     data_dir: Path | None = setting(
         None, "the broker's data, pid file and log (default: $XDG_DATA_HOME/dossierflow/kafka, "
         "i.e. ~/.local/share/dossierflow/kafka)", option="--data-dir",
+        fallback=_default_data_dir,
     )
     home: Path | None = setting(
         None, "a folder with another pom.xml, server.properties and log4j.properties "
-        "(default: the ones shipped in the package)",
+        "(default: the ones shipped in the package)", fallback=_shipped_home,
     )
 
     @classmethod
@@ -92,9 +101,7 @@ def kafka_home() -> Path:
     """Folder with pom.xml, server.properties and log4j.properties: the package's own, or
     $DOSSIERFLOW_KAFKA_HOME."""
     override = LocalBrokerSettings.from_env().home
-    if override:
-        return override.resolve()
-    return Path(str(resources.files("dossierflow.kafka").joinpath("broker")))
+    return override.resolve() if override else _shipped_home()
 
 
 def jars_home() -> Path:
@@ -103,7 +110,8 @@ def jars_home() -> Path:
 
 
 def default_data_dir() -> Path:
-    return (LocalBrokerSettings.from_env().data_dir or config.data_home() / "kafka").resolve()
+    configured = LocalBrokerSettings.from_env().data_dir
+    return configured.resolve() if configured else _default_data_dir()
 
 
 def default_port() -> int:

@@ -14,53 +14,75 @@ from pathlib import Path
 from typing import Any
 
 from dossierflow import config
+from dossierflow.config import setting
 from dossierflow.notify.channels.smtp import SmtpSettings
 from dossierflow.notify.channels.zalo import ZaloSettings
-
-_COMMON_NAMES = {
-    "bootstrap": "BOOTSTRAP", "alerts_topic": "ALERTS_TOPIC", "facts_topic": "FACTS_TOPIC",
-}
-"""Fields read from the variable every command uses for the same thing."""
 
 
 @dataclass(frozen=True)
 class NotifySettings:
-    bootstrap: str = "localhost:9092"
-    alerts_topic: str = "dossier-alerts"
-    facts_topic: str = "dossier-facts"
-    """Read for closing facts only: a closed dossier leaves the morning digest."""
-    group_id: str = "dossierflow-notify"
-    recipients: Path = Path("recipients.yaml")
-    catalog: Path | None = None
-    """Catalogue YAML (units tree and working calendar); the shipped sample by default."""
-    state: Path = Path(".dossierflow/notify.sqlite")
-    batch_window: float = 30.0
-    """Seconds a person's alerts wait in office hours so that a burst leaves as one message."""
-    morning_digest: bool = True
-    retention_days: float = 100
-    """Sent deliveries are kept this long as dedup keys: more than the alerts topic keeps."""
-    retry_base: float = 2.0
-    retry_cap: float = 600.0
-    """Seconds: backoff of a failing message doubles from `retry_base` up to this."""
-    tick: float = 0.2
-    """Seconds between two looks at the outbox."""
-    concurrency: int = 32
-    """Messages in flight at once (each to one person on one channel)."""
-    max_alerts_per_message: int = 100
-    """A longer burst or digest is split: past this a list is not read, and payloads grow."""
-    metrics_port: int = 9110
-    http_host: str = "127.0.0.1"
+    """Settings of `dossierflow notify` (the e-mail, webhook and Zalo channels below)."""
+
+    bootstrap: str = config.bootstrap_setting()
+    alerts_topic: str = setting(config.ALERTS_TOPIC, "topic of the alerts to deliver")
+    facts_topic: str = setting(
+        config.FACTS_TOPIC, "topic of the facts, read for closings only: a closed dossier "
+        "leaves the morning digest",
+    )
+    group_id: str = setting("dossierflow-notify", "consumer group of the notifier",
+                            env="NOTIFY_GROUP_ID")
+    recipients: Path = setting(
+        Path("recipients.yaml"), "recipients YAML: who is told about which unit, on which "
+        "channels", option="--recipients", env="NOTIFY_RECIPIENTS",
+    )
+    catalog: Path | None = setting(
+        None, "catalogue YAML, for the units tree and the working calendar (default: the "
+        "shipped sample)", option="--catalog", env="NOTIFY_CATALOG",
+    )
+    state: Path = setting(
+        Path(".dossierflow/notify.sqlite"), "SQLite file of the outbox, the deliveries and "
+        "the dedup keys", option="--state", env="NOTIFY_STATE",
+    )
+    batch_window: float = setting(
+        30.0, "seconds a person's alerts wait in office hours so that a burst leaves as one "
+        "message", minimum=0, env="NOTIFY_BATCH_WINDOW",
+    )
+    morning_digest: bool = setting(
+        True, "send each person, at the start of the working day, the alerts held outside "
+        "office hours and the dossiers still overdue", env="NOTIFY_MORNING_DIGEST",
+    )
+    retention_days: float = setting(
+        100, "days sent deliveries are kept as dedup keys; keep it above the alerts topic's "
+        "retention (90) so that no re-read alert finds its key gone", minimum=1,
+        env="NOTIFY_RETENTION_DAYS",
+    )
+    retry_base: float = setting(
+        2.0, "seconds of backoff after a message's first failure, doubled at each further "
+        "one (with jitter)", minimum=0.01, env="NOTIFY_RETRY_BASE",
+    )
+    retry_cap: float = setting(600.0, "upper bound, in seconds, of that backoff", minimum=0.01,
+                               env="NOTIFY_RETRY_CAP")
+    tick: float = setting(0.2, "seconds between two looks at the outbox", minimum=0.01,
+                          env="NOTIFY_TICK")
+    concurrency: int = setting(32, "messages in flight at once (each to one person on one "
+                               "channel)", minimum=1, env="NOTIFY_CONCURRENCY")
+    max_alerts_per_message: int = setting(
+        100, "a longer burst or digest is split: past this a list is not read, and payloads "
+        "grow", minimum=1, env="NOTIFY_MAX_ALERTS_PER_MESSAGE",
+    )
+    metrics_port: int = setting(9110, "port of /metrics (0: none)",
+                                minimum=0, option="--metrics-port", env="NOTIFY_METRICS_PORT")
+    http_host: str = setting("127.0.0.1", "address /metrics listens on",
+                             env="NOTIFY_HTTP_HOST")
 
 
 def notify_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> NotifySettings:
-    return config.load(
-        NotifySettings, environ, prefix="DOSSIERFLOW_NOTIFY_", names=_COMMON_NAMES, **overrides
-    )
+    return config.load(NotifySettings, environ, **overrides)
 
 
 def smtp_settings(environ: Mapping[str, str] | None = None) -> SmtpSettings:
-    return config.load(SmtpSettings, environ, prefix="DOSSIERFLOW_SMTP_")
+    return config.load(SmtpSettings, environ)
 
 
 def zalo_settings(environ: Mapping[str, str] | None = None) -> ZaloSettings:
-    return config.load(ZaloSettings, environ, prefix="DOSSIERFLOW_ZALO_")
+    return config.load(ZaloSettings, environ)

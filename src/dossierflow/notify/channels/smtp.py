@@ -13,22 +13,30 @@ import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
+from typing import ClassVar
 
+from dossierflow.config import setting
 from dossierflow.notify.channels.base import DeliveryError, Outgoing
 
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    host: str = "localhost"
-    port: int = 587
-    user: str | None = None
-    password: str | None = None
-    sender: str = "dossierflow@localhost"
-    sender_name: str = "Hệ thống cảnh báo hồ sơ"
-    starttls: bool = True
-    ca_file: str | None = None
-    """CA bundle to trust for STARTTLS (a private relay's); the system's by default."""
-    timeout: float = 20.0
+    """E-mail channel of `dossierflow notify`."""
+
+    ENV_PREFIX: ClassVar[str] = "DOSSIERFLOW_SMTP_"
+
+    host: str = setting("localhost", "SMTP server (relay)")
+    port: int = setting(587, "its port (587: submission with STARTTLS)", minimum=1)
+    user: str | None = setting(None, "login user name (none: no login)")
+    password: str | None = setting(None, "login password", secret=True)
+    sender: str = setting("dossierflow@localhost",
+                          "From address; its domain ends every Message-ID")
+    sender_name: str = setting("Hệ thống cảnh báo hồ sơ", "From display name")
+    starttls: bool = setting(True, "upgrade the connection with STARTTLS before login")
+    ca_file: str | None = setting(
+        None, "CA bundle (PEM) to trust for STARTTLS, a private relay's (default: the system's)"
+    )
+    timeout: float = setting(20.0, "seconds one SMTP conversation may take", minimum=0.1)
 
     @property
     def domain(self) -> str:

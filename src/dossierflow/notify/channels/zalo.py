@@ -10,11 +10,12 @@ is recognisable in Zalo's delivery reports.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import msgspec
 
+from dossierflow.config import setting
 from dossierflow.notify.channels.base import DeliveryError, Outgoing
 from dossierflow.notify.render import KIND_LABELS
 
@@ -23,13 +24,23 @@ _encode = msgspec.json.Encoder().encode
 
 @dataclass(frozen=True)
 class ZaloSettings:
-    endpoint: str = "https://business.openapi.zalo.me/message/template"
-    access_token: str | None = None
-    template_alert: str | None = None
-    """ZNS template for one alert: dossier_id, alert, procedure, unit, deadline."""
-    template_digest: str | None = None
-    """ZNS template for several alerts: count, first_dossier_id, summary."""
-    timeout: float = 10.0
+    """Zalo ZNS channel of `dossierflow notify`."""
+
+    ENV_PREFIX: ClassVar[str] = "DOSSIERFLOW_ZALO_"
+
+    endpoint: str = setting("https://business.openapi.zalo.me/message/template",
+                            "ZNS template-message endpoint")
+    access_token: str | None = setting(None, "Zalo Official Account access token",
+                                       secret=True)
+    template_alert: str | None = setting(
+        None, "ZNS template id for one alert (parameters dossier_id, alert, procedure, unit, "
+        "deadline)",
+    )
+    template_digest: str | None = setting(
+        None, "ZNS template id for several alerts (parameters count, first_dossier_id, "
+        "summary)",
+    )
+    timeout: float = setting(10.0, "seconds one request may take", minimum=0.1)
 
 
 def template_request(message: Outgoing, settings: ZaloSettings) -> dict[str, Any]:
