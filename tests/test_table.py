@@ -39,15 +39,8 @@ async def test_changelog_delivered_returns_once_every_write_is_in_kafka(
     app_id = f"table-{uuid.uuid4().hex[:8]}"
     changelog = f"{app_id}-dossiers-changelog"
     ensure_topics(kafka_bootstrap, [TopicSpec(changelog, PARTITIONS)])
-    app = faust.App(
-        app_id,
-        broker=f"kafka://{kafka_bootstrap}",
-        store="memory://",
-        datadir=str(tmp_path / app_id),
-        web_enabled=False,
-        topic_partitions=PARTITIONS,
-        producer_linger_ms=1,
-    )
+    app = faust.App(app_id, broker=f"kafka://{kafka_bootstrap}", datadir=str(tmp_path),
+                    web_enabled=False)
     table = DossierTable(
         app, name="dossiers", default=None, partitions=PARTITIONS, key_type=bytes,
         value_type=bytes, use_partitioner=True,
