@@ -72,6 +72,7 @@ class DossierAlert(msgspec.Struct, frozen=True, kw_only=True):
     text_en: str
 
 
-fact_encoder = msgspec.json.Encoder()
+output_encoder = msgspec.json.Encoder()
+"""Encodes the worker's outputs, facts and alerts alike, as the JSON of their topics."""
 fact_decoder = msgspec.json.Decoder(DossierFact)
 alert_decoder = msgspec.json.Decoder(DossierAlert)

@@ -19,7 +19,10 @@ from dossierflow.streams.state import DossierRecord
 
 
 @dataclass
-class Outcome:
+class Effects:
+    """What one event, timer or catalogue reload does to a dossier: the record to store and
+    the alerts and facts to publish (not the dossier's outcome, `rules.lifecycle.Outcome`)."""
+
     record: DossierRecord | None
     """The record to store, or None to delete the dossier from the table."""
     alerts: list[DossierAlert] = field(default_factory=list)
@@ -45,13 +48,13 @@ class DossierProcessor:
         partition: int,
         clock: datetime,
         late: bool = False,
-    ) -> Outcome:
+    ) -> Effects:
         """Apply `event`. `late`: it occurred before the clock had already reached, so
         alerts published by then may be ones its history does not fire."""
         if record is None:
             record = DossierRecord(history=[], partition=partition)
         elif any(seen.event_id == event.event_id for seen in record.history):
-            return Outcome(record=record, duplicate=True)
+            return Effects(record=record, duplicate=True)
         record.history.append(event)
         record.partition = partition
         evaluation = evaluate(event.dossier_id, record.history, self.catalog, clock)
@@ -60,16 +63,16 @@ class DossierProcessor:
         )
         published = set(record.emitted) if late and record.emitted else None
         # A late event shifts every later step: re-issue their facts with the new version.
-        outcome = self._settle(record, evaluation, clock)
-        outcome.facts = fact_records(evaluation, position)
+        effects = self._settle(record, evaluation, clock)
+        effects.facts = fact_records(evaluation, position)
         if published:
-            outcome.contradicted = self._contradicted(record, published, evaluation, clock)
+            effects.contradicted = self._contradicted(record, published, evaluation, clock)
         unknown = evaluation.state.procedure_unknown
-        outcome.newly_unknown_procedure = unknown and not record.procedure_unknown
+        effects.newly_unknown_procedure = unknown and not record.procedure_unknown
         record.procedure_unknown = unknown
-        return outcome
+        return effects
 
-    def on_catalog_reloaded(self, record: DossierRecord, clock: datetime) -> Outcome | None:
+    def on_catalog_reloaded(self, record: DossierRecord, clock: datetime) -> Effects | None:
         """Re-evaluate a dossier whose procedure was unknown with this (reloaded) catalogue:
         every fact again (its deadline now known) and the alerts due by `clock`; None if the
         catalogue still does not know the procedure."""
@@ -78,9 +81,9 @@ class DossierProcessor:
         if evaluation.state.procedure_unknown:
             return None
         record.procedure_unknown = False
-        outcome = self._settle(record, evaluation, clock)
-        outcome.facts = fact_records(evaluation)
-        return outcome
+        effects = self._settle(record, evaluation, clock)
+        effects.facts = fact_records(evaluation)
+        return effects
 
     def _contradicted(
         self, record: DossierRecord, published: set[str], evaluation: Evaluation,
@@ -95,12 +98,12 @@ class DossierProcessor:
         before = evaluate(dossier_id, record.history[:-1], self.catalog, clock)
         return [a for a in before.alerts if a.alert_id in published - still]
 
-    def on_timer(self, record: DossierRecord, clock: datetime) -> Outcome:
+    def on_timer(self, record: DossierRecord, clock: datetime) -> Effects:
         dossier_id = record.history[0].dossier_id
         evaluation = evaluate(dossier_id, record.history, self.catalog, clock)
         return self._settle(record, evaluation, clock)
 
-    def _settle(self, record: DossierRecord, evaluation: Evaluation, clock: datetime) -> Outcome:
+    def _settle(self, record: DossierRecord, evaluation: Evaluation, clock: datetime) -> Effects:
         emitted = set(record.emitted)
         fresh: list[Alert] = [a for a in evaluation.alerts if a.alert_id not in emitted]
         record.emitted.extend(a.alert_id for a in fresh)
@@ -113,11 +116,11 @@ class DossierProcessor:
         pending = evaluation.next_alert_at
         if closed_at is None or state.is_open:
             record.next_timer_at = pending
-            return Outcome(record=record, alerts=alerts, evaluation=evaluation)
+            return Effects(record=record, alerts=alerts, evaluation=evaluation)
         # A closed dossier may still owe alerts whose instants come before its closing event
         # (the clock, the watermark in event-time mode, has not passed them yet): it stays
         # in the table and its timer is the next of them until none is left.
         expires = closed_at + self.closed_retention
         record.next_timer_at = expires if pending is None else min(pending, expires)
         kept = record if pending is not None or clock < expires else None  # None: leaves
-        return Outcome(record=kept, alerts=alerts, evaluation=evaluation)
+        return Effects(record=kept, alerts=alerts, evaluation=evaluation)

@@ -34,12 +34,11 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from dossierflow.rules.catalog import Catalog, load_catalog
 from dossierflow.schemas.event import DossierEvent, InvalidEvent, decode_event
-from dossierflow.schemas.facts import fact_encoder
+from dossierflow.schemas.facts import output_encoder
 from dossierflow.streams import faust_internals, metrics
-from dossierflow.streams.faust_patches import PatchedTableManager
 from dossierflow.streams.offsets import AppliedOffsets
 from dossierflow.streams.outbox import Outbox
-from dossierflow.streams.processor import DossierProcessor, Outcome
+from dossierflow.streams.processor import DossierProcessor, Effects
 from dossierflow.streams.settings import WorkerSettings
 from dossierflow.streams.state import DossierRecord, decode_record, encode_record
 from dossierflow.streams.table import DossierTable
@@ -109,7 +108,6 @@ class DossierWorker:
             table_cleanup_interval=3600.0,
             broker_session_timeout=settings.session_timeout,
             broker_heartbeat_interval=settings.session_timeout / 4,
-            TableManager=PatchedTableManager,  # see streams/faust_patches.py
         )
         self.events = self.app.topic(
             settings.events_topic, key_serializer="raw", value_serializer="raw"
@@ -326,21 +324,21 @@ class DossierWorker:
                     time.monotonic(),
                 )
                 self.clock(highwaters)
-            outcome = self.processor.on_event(
+            effects = self.processor.on_event(
                 self._load(dossier_event.dossier_id),
                 dossier_event,
                 message.partition,
                 self.clock_of(message.partition),
                 late,
             )
-            if late and not outcome.duplicate:
-                self._count_late(dossier_event, outcome)
-            if outcome.newly_unknown_procedure:
+            if late and not effects.duplicate:
+                self._count_late(dossier_event, effects)
+            if effects.newly_unknown_procedure:
                 self._warn_unknown_procedure(dossier_event)
-            result = "duplicate" if outcome.duplicate else "applied"
+            result = "duplicate" if effects.duplicate else "applied"
             metrics.EVENTS.labels(dossier_event.type.value, result).inc()
-            if not outcome.duplicate:
-                self._publish(outbox, dossier_event.dossier_id, outcome)
+            if not effects.duplicate:
+                self._publish(outbox, dossier_event.dossier_id, effects)
         await self._deliver_then_save(outbox)
         done = time.time()
         for event in batch:
@@ -355,15 +353,15 @@ class DossierWorker:
             event.dossier_id, event.procedure_code, self.settings.catalog or "(the sample)",
         )
 
-    def _count_late(self, event: DossierEvent, outcome: Outcome) -> None:
+    def _count_late(self, event: DossierEvent, effects: Effects) -> None:
         metrics.LATE_EVENTS.inc()
-        for alert in outcome.contradicted:
+        for alert in effects.contradicted:
             metrics.ALERTS_CONTRADICTED.labels(alert.kind.value).inc()
-        if outcome.contradicted:
+        if effects.contradicted:
             log.warning(
                 "late event %s of dossier %s (occurred %s) contradicts published alerts: %s",
                 event.event_id, event.dossier_id, event.occurred_at.isoformat(),
-                ", ".join(f"{a.kind.value} {a.alert_id}" for a in outcome.contradicted),
+                ", ".join(f"{a.kind.value} {a.alert_id}" for a in effects.contradicted),
             )
 
     def _dead_letter(self, outbox: Outbox, message: Any, reason: str) -> None:
@@ -414,16 +412,16 @@ class DossierWorker:
         self._unsaved.clear()
         await self.table.changelog_delivered()
 
-    def _publish(self, outbox: Outbox, dossier_id: str, outcome: Outcome) -> None:
+    def _publish(self, outbox: Outbox, dossier_id: str, effects: Effects) -> None:
         """Queue alerts and facts; the record is saved after their delivery."""
-        for alert in outcome.alerts:
+        for alert in effects.alerts:
             unit = (alert.handling_unit_code or alert.unit_code or "").encode()
-            outbox.add(self.settings.alerts_topic, unit, fact_encoder.encode(alert))
+            outbox.add(self.settings.alerts_topic, unit, output_encoder.encode(alert))
             metrics.ALERTS.labels(alert.kind).inc()
         key = dossier_id.encode()
-        for fact in outcome.facts:
-            outbox.add(self.settings.facts_topic, key, fact_encoder.encode(fact))
-        self._unsaved[dossier_id] = outcome.record
+        for fact in effects.facts:
+            outbox.add(self.settings.facts_topic, key, output_encoder.encode(fact))
+        self._unsaved[dossier_id] = effects.record
 
     def _index(self, dossier_id: str, record: DossierRecord) -> None:
         self.timers.schedule(dossier_id, record.next_timer_at, record.partition)
@@ -478,10 +476,10 @@ class DossierWorker:
         outbox = await self._outbox()
         known = 0
         for dossier_id, record in waiting.items():
-            outcome = self.processor.on_catalog_reloaded(record, self.clock_of(record.partition))
-            if outcome is not None:
+            effects = self.processor.on_catalog_reloaded(record, self.clock_of(record.partition))
+            if effects is not None:
                 known += 1
-                self._publish(outbox, dossier_id, outcome)
+                self._publish(outbox, dossier_id, effects)
         await self._deliver_then_save(outbox)
         return known
 

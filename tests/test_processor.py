@@ -14,7 +14,7 @@ from typing import Any
 from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import load_catalog, parse_catalog
 from dossierflow.schemas.event import DossierEvent, EventType, ProcessingTime, TimeUnit
-from dossierflow.streams.processor import DossierProcessor, Outcome
+from dossierflow.streams.processor import DossierProcessor, Effects
 from dossierflow.streams.state import DossierRecord
 
 PROCESSOR = DossierProcessor(load_catalog(), closed_retention=timedelta(days=30))
@@ -40,18 +40,18 @@ def received(at: datetime, value: float, unit: TimeUnit, dossier_id: str = "D1")
     )
 
 
-def apply_all(events: list[DossierEvent], clock: datetime) -> Outcome:
+def apply_all(events: list[DossierEvent], clock: datetime) -> Effects:
     record: DossierRecord | None = None
-    outcome = None
+    effects = None
     for event in events:
-        outcome = PROCESSOR.on_event(record, event, partition=0, clock=clock)
-        record = outcome.record
-    assert outcome is not None
-    return outcome
+        effects = PROCESSOR.on_event(record, event, partition=0, clock=clock)
+        record = effects.record
+    assert effects is not None
+    return effects
 
 
-def kinds_and_instants(outcome: Outcome) -> list[tuple[str, datetime]]:
-    return [(alert.kind, alert.at) for alert in outcome.alerts]
+def kinds_and_instants(effects: Effects) -> list[tuple[str, datetime]]:
+    return [(alert.kind, alert.at) for alert in effects.alerts]
 
 
 def test_alert_before_closing_event_fires_when_clock_passes_it() -> None:
@@ -156,9 +156,9 @@ def test_a_procedure_given_its_time_on_the_event_is_not_unknown() -> None:
     event = ev(T.RECEIVED, vn(2026, 3, 2, 8), "U2", unit_code="X-01",
                procedure_code=UNKNOWN_CODE, channel="ONLINE",
                processing_time=ProcessingTime(value=5, unit=TimeUnit.WORKING_DAYS))
-    outcome = PROCESSOR.on_event(None, event, 0, vn(2026, 3, 2, 8))
-    assert not outcome.newly_unknown_procedure
-    assert outcome.record is not None and not outcome.record.procedure_unknown
+    effects = PROCESSOR.on_event(None, event, 0, vn(2026, 3, 2, 8))
+    assert not effects.newly_unknown_procedure
+    assert effects.record is not None and not effects.record.procedure_unknown
 
 
 def test_a_reloaded_catalogue_that_knows_the_procedure_gives_the_deadline_and_alerts() -> None:

@@ -99,6 +99,7 @@ def test_a_partition_whose_last_messages_are_dead_letters_holds_nothing_back() -
     mark.assign({0, 1}, now=0.0)
     mark.observe(0, offset=0, occurred_at=at(5), now=0.1)
     mark.observe(1, offset=0, occurred_at=at(2), now=0.1)
+    assert mark.advance({0: 1, 1: 3}, now=0.1) == at(2)  # partition 1 has two more messages
     mark.observe(1, offset=1, occurred_at=None, now=0.2)  # the last two are dead letters
     mark.observe(1, offset=2, occurred_at=None, now=0.2)
     assert mark.advance({0: 1, 1: 3}, now=0.2) == at(5)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.evaluation import Evaluation
 from dossierflow.rules.records import alert_record, fact_records
-from dossierflow.schemas.facts import DossierAlert, DossierFact, fact_encoder
+from dossierflow.schemas.facts import DossierAlert, DossierFact, output_encoder
 from dossierflow.sinks.base import SinkBatch, digest_payloads
 from dossierflow.sinks.clickhouse import ClickHouseSink
 
@@ -47,7 +47,7 @@ def backfill(
 
     def flush() -> None:
         nonlocal offset
-        payloads = [fact_encoder.encode(record) for record in batch]
+        payloads = [output_encoder.encode(record) for record in batch]
         sink.write(
             SinkBatch(
                 topic=f"backfill:{source}",

@@ -83,7 +83,7 @@ class Counters:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class DemoResult:
     events: int
     alerts_published: int
     messages_delivered: int
@@ -263,7 +263,7 @@ class Demo:
 
     # --- the month ----------------------------------------------------------------------
 
-    def stream_month(self) -> Outcome:
+    def stream_month(self) -> DemoResult:
         """Produce the month at the chosen rate while showing progress; returns when the
         worker, the sink and the notifier have handled everything."""
         events = list(generate_events(
@@ -315,7 +315,7 @@ class Demo:
         (self.dir / "report.json").write_text(
             json.dumps(report_json(report), ensure_ascii=False, indent=1)
         )
-        return Outcome(len(events), int(scrape.alerts), delivered, report)
+        return DemoResult(len(events), int(scrape.alerts), delivered, report)
 
     def _produce(self, events: list[dict[str, Any]], rate: float) -> None:
         from dossierflow.kafka.producer import produce_paced
