@@ -4,9 +4,12 @@ DOMAIN.md: the smallest of the partitions' largest `occurred_at`, where a partit
 nothing left to read holds nothing back. A partition counts as having nothing left when it
 was read up to its high-water mark (aiokafka learns it from every fetch response, empty or
 not; before the first fetch, the end offset the worker looked up at the assignment stands
-in for it). A partition whose end is not known at all is let go after `idle_after` seconds
-without data (the idleness rule of Flink's watermarks), so that it cannot stall the clock
-for ever.
+in for it) and nothing new came from it for `idle_after` seconds (the idleness rule of
+Flink's watermarks). Both are needed: a high-water mark is only as fresh as the last fetch
+response, so a partition read up to it may already hold events a producer wrote since
+(events in flight); letting it go at once made the clock leap days ahead of them in a live
+stream. A partition whose end is not known at all is let go by idleness alone, so that it
+cannot stall the clock for ever.
 
 With a bounded out-of-orderness (Flink's `BoundedOutOfOrdernessWatermarks`) the clock trails
 the smallest of the holding partitions' largest `occurred_at` by `out_of_orderness`, so an
@@ -114,12 +117,9 @@ class Watermark:
             highwater = highwaters.get(partition)
             if highwater is None:
                 highwater = progress.end_at_assignment
-            if highwater is None:
-                done = now - progress.last_seen >= self.idle_after
-            else:
-                done = progress.next_offset >= highwater
-            if done:
-                continue
+            more_to_read = highwater is not None and progress.next_offset < highwater
+            if not more_to_read and now - progress.last_seen >= self.idle_after:
+                continue  # nothing left to read
             if progress.latest is None:
                 unknown.add(partition)
             else:
