@@ -64,8 +64,9 @@ class WorkerSettings:
     )
     idle_partition_seconds: float = setting(
         10.0,
-        "event time: seconds after which a partition whose end is unknown and that sent "
-        "nothing stops holding the clock back",
+        "event time: seconds a partition must send nothing new before it stops holding the "
+        "clock back, once read to its high-water mark (which may be stale while producers "
+        "write) or when its end is unknown",
         minimum=0,
     )
     out_of_orderness: timedelta = setting(

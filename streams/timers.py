@@ -1,39 +1,52 @@
-"""An in-memory index of the next timer of every dossier this worker owns."""
+"""An in-memory index of the next timer of every dossier this worker owns.
+
+One heap per events partition: a dossier's timer fires by the clock of its partition
+(streams/watermark.py), which after a rebalance may lag the others'.
+"""
 
 from __future__ import annotations
 
 import heapq
+from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime
 
 
 class TimerIndex:
-    """A min-heap with lazy deletion: a dossier's latest schedule wins."""
+    """Min-heaps with lazy deletion: a dossier's latest schedule wins."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[datetime, str]] = []
-        self._current: dict[str, datetime] = {}
+        self._heaps: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
+        self._current: dict[str, tuple[int, datetime]] = {}
 
     def __len__(self) -> int:
         return len(self._current)
 
-    def schedule(self, dossier_id: str, when: datetime | None) -> None:
+    def schedule(self, dossier_id: str, when: datetime | None, partition: int) -> None:
+        """The dossier's next timer is `when` (None: it has none), on `partition`."""
         if when is None:
-            self._current.pop(dossier_id, None)
+            self.unschedule(dossier_id)
             return
-        if self._current.get(dossier_id) != when:
-            self._current[dossier_id] = when
-            heapq.heappush(self._heap, (when, dossier_id))
+        if self._current.get(dossier_id) != (partition, when):
+            self._current[dossier_id] = (partition, when)
+            heapq.heappush(self._heaps[partition], (when, dossier_id))
 
-    def pop_due(self, now: datetime, limit: int) -> list[str]:
-        """Up to `limit` dossiers whose timer is at or before `now` (unscheduled)."""
+    def unschedule(self, dossier_id: str) -> None:
+        self._current.pop(dossier_id, None)
+
+    def pop_due(self, clocks: Mapping[int, datetime], limit: int) -> list[str]:
+        """Up to `limit` dossiers whose timer is at or before the clock of their partition
+        (unscheduled); a partition without a clock fires nothing."""
         due: list[str] = []
-        while self._heap and self._heap[0][0] <= now and len(due) < limit:
-            when, dossier_id = heapq.heappop(self._heap)
-            if self._current.get(dossier_id) == when:
-                del self._current[dossier_id]
-                due.append(dossier_id)
+        for partition, now in clocks.items():
+            heap = self._heaps.get(partition)
+            while heap and heap[0][0] <= now and len(due) < limit:
+                when, dossier_id = heapq.heappop(heap)
+                if self._current.get(dossier_id) == (partition, when):
+                    del self._current[dossier_id]
+                    due.append(dossier_id)
         return due
 
     def clear(self) -> None:
-        self._heap.clear()
+        self._heaps.clear()
         self._current.clear()

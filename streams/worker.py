@@ -8,7 +8,12 @@ to end. A batch that fails ends the process (exit code 1) rather than being ackn
 
 The table uses the producer's partitioner (`use_partitioner=True`, raw keys = dossier_id):
 a changelog entry lands on the partition of its key, the same number as the events-topic
-partition of that dossier, so the timer may update records outside stream iteration.
+partition of that dossier, so the timer may update records outside stream iteration. The
+changelog records too are awaited before the events are acknowledged (streams/table.py).
+
+In --event-time mode a dossier is evaluated, on its events and its timer alike, by the clock
+of its partition (streams/watermark.py): after a rebalance, the dossiers of a partition
+taken over wait for its events still to be read, although the watermark is past them.
 """
 
 from __future__ import annotations
@@ -159,6 +164,13 @@ class DossierWorker:
             highwaters = self._highwaters()
         return self.watermark.advance(highwaters, time.monotonic())
 
+    def clock_of(self, partition: int) -> datetime:
+        """The clock a dossier of `partition` is evaluated by: wall time live; in
+        --event-time mode its partition's, as the last `clock()` advanced it."""
+        if not self.settings.event_time:
+            return datetime.now(UTC)
+        return self.watermark.value_for(partition) or BEFORE_ANY_EVENT
+
     def _highwaters(self) -> dict[int, int | None]:
         return {p: self._highwater(p) for p in self._owned or ()}
 
@@ -296,14 +308,14 @@ class DossierWorker:
                 dossier_event = decode_event(event.value, self.settings.max_event_bytes)
             except InvalidEvent as exc:
                 self._dead_letter(outbox, message, exc.reason)
-                if self.settings.event_time:
+                if self.settings.event_time:  # read all the same: on towards the partition's end
                     self.watermark.observe(
                         message.partition, message.offset, None, time.monotonic()
                     )
                 continue
             late = False
             if self.settings.event_time:
-                reached = self.watermark.value
+                reached = self.watermark.value_for(message.partition)
                 late = reached is not None and dossier_event.occurred_at < reached
                 # Per event, not per batch: a later event of the same dossier in this batch
                 # must not already be behind the clock when an earlier one is evaluated.
@@ -311,11 +323,12 @@ class DossierWorker:
                     message.partition, message.offset, dossier_event.occurred_at,
                     time.monotonic(),
                 )
+                self.clock(highwaters)
             effects = self.processor.on_event(
                 self._load(dossier_event.dossier_id),
                 dossier_event,
                 message.partition,
-                self.clock(highwaters) or BEFORE_ANY_EVENT,
+                self.clock_of(message.partition),
                 late,
             )
             if late and not effects.duplicate:
@@ -374,7 +387,8 @@ class DossierWorker:
         return decode_record(data) if data is not None else None
 
     async def _deliver_then_save(self, outbox: Outbox) -> None:
-        """Deliver what the batch or scan caused, then write its records.
+        """Deliver what the batch or scan caused, then write its records and await their
+        changelog records.
 
         Outputs first, state second: a crash in between replays the events and re-sends
         their alerts and facts (same ids, de-duplicated downstream) instead of losing them.
@@ -390,12 +404,13 @@ class DossierWorker:
             if record is None:
                 if key in self.table:
                     del self.table[key]
-                self.timers.schedule(dossier_id, None)
+                self.timers.unschedule(dossier_id)
                 self._open.pop(dossier_id, None)
             else:
                 self.table.put(key, encode_record(record), record.partition)
                 self._index(dossier_id, record)
         self._unsaved.clear()
+        await self.table.changelog_delivered()
 
     def _publish(self, outbox: Outbox, dossier_id: str, effects: Effects) -> None:
         """Queue alerts and facts; the record is saved after their delivery."""
@@ -409,7 +424,7 @@ class DossierWorker:
         self._unsaved[dossier_id] = effects.record
 
     def _index(self, dossier_id: str, record: DossierRecord) -> None:
-        self.timers.schedule(dossier_id, record.next_timer_at)
+        self.timers.schedule(dossier_id, record.next_timer_at, record.partition)
         if record.open:
             overdue = record.overdue_at
             self._open[dossier_id] = overdue.timestamp() if overdue else math.inf
@@ -457,11 +472,11 @@ class DossierWorker:
     async def _reevaluate_unknown_procedures(self, waiting: dict[str, DossierRecord]) -> int:
         """Publish the facts and due alerts of the `waiting` dossiers whose procedure the
         catalogue now knows; how many it knows."""
-        clock = self.clock() or BEFORE_ANY_EVENT
+        self.clock()
         outbox = await self._outbox()
         known = 0
         for dossier_id, record in waiting.items():
-            effects = self.processor.on_catalog_reloaded(record, clock)
+            effects = self.processor.on_catalog_reloaded(record, self.clock_of(record.partition))
             if effects is not None:
                 known += 1
                 self._publish(outbox, dossier_id, effects)
@@ -490,12 +505,16 @@ class DossierWorker:
         self.timers.clear()
         self._open.clear()
         waiting: dict[str, DossierRecord] = {}
+        seen: dict[int, datetime] = {}
         for key, data in self.table.items():
             record = decode_record(data)
             if record.partition in owned:
                 self._index(key.decode(), record)
                 if record.procedure_unknown:
                     waiting[key.decode()] = record
+                latest = max(event.occurred_at for event in record.history)
+                if record.partition not in seen or latest > seen[record.partition]:
+                    seen[record.partition] = latest
         starts = await self._reading_starts(owned)
         if self.settings.event_time:
             tps = {p: faust.types.TP(self.settings.events_topic, p) for p in owned}
@@ -505,6 +524,7 @@ class DossierWorker:
                 time.monotonic(),
                 positions=dict(starts),
                 ends={p: int(ends[tp]) for p, tp in tps.items() if ends.get(tp) is not None},
+                seen=seen,
             )
         self._starts = starts
         self._owned = owned
@@ -530,10 +550,12 @@ class DossierWorker:
         async with self.lock:
             started = time.perf_counter()
             outbox = await self._outbox()
-            for dossier_id in self.timers.pop_due(clock, limit=10_000):
+            clocks = {p: self.clock_of(p) for p in owned}
+            for dossier_id in self.timers.pop_due(clocks, limit=10_000):
                 record = self._load(dossier_id)
                 if record is not None:
-                    self._publish(outbox, dossier_id, self.processor.on_timer(record, clock))
+                    outcome = self.processor.on_timer(record, self.clock_of(record.partition))
+                    self._publish(outbox, dossier_id, outcome)
             await self._deliver_then_save(outbox)
             metrics.TIMER_SCAN_SECONDS.observe(time.perf_counter() - started)
         if time.monotonic() - self._gauges_at >= GAUGE_INTERVAL:

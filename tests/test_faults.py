@@ -304,13 +304,6 @@ def test_ten_thousand_malformed_events_go_to_dead_letters_and_change_nothing(
 # --- (e) two workers, one killed ---------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="known defect (README): after a takeover the surviving worker's event-time clock is "
-    "already past the partitions it takes over, so their restored dossiers' timers fire before "
-    "their remaining events are re-read (alerts replay does not have)",
-)
 def test_one_of_two_workers_killed_mid_run_gives_replays_alerts_and_report(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
