@@ -9,7 +9,7 @@ each forced one, so nothing moves the time between the two readings.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,24 +38,23 @@ WHERE database = currentDatabase() AND view = 'unit_day_changes_mv'
 """
 
 
+Client = TestClient[web.Request, web.Application]
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = connect(f"chdb://{tmp_path / 'ch'}")
-    migrate(opened)
+async def served(tmp_path: Path) -> AsyncIterator[tuple[Store, Client]]:
+    """A fresh store and the dashboard's routes over it."""
+    store = connect(f"chdb://{tmp_path / 'ch'}")
     try:
-        yield opened
+        migrate(store)
+        app = web.Application()
+        add_dashboard_routes(
+            app, QueryRunner(store), Catalog(units=UNITS), lambda: datetime.now(LOCAL)
+        )
+        async with TestClient(TestServer(app)) as client:
+            yield store, client
     finally:
-        opened.close()
-
-
-@pytest.fixture
-async def client(store: Store) -> AsyncIterator[TestClient[web.Request, web.Application]]:
-    app = web.Application()
-    add_dashboard_routes(
-        app, QueryRunner(store), Catalog(units=UNITS), lambda: datetime.now(LOCAL)
-    )
-    async with TestClient(TestServer(app)) as test_client:
-        yield test_client
+        store.close()
 
 
 def refresh_and_hold(store: Store) -> tuple[str, str]:
@@ -73,7 +72,7 @@ def wait_for_the_next_second(store: Store) -> None:
         time.sleep(0.2)
 
 
-async def get(client: TestClient[web.Request, web.Application], path: str) -> dict[str, Any]:
+async def get(client: Client, path: str) -> dict[str, Any]:
     response = await client.get(path, params=MARCH)
     assert response.status == 200, await response.text()
     body: dict[str, Any] = await response.json()
@@ -81,8 +80,9 @@ async def get(client: TestClient[web.Request, web.Application], path: str) -> di
 
 
 async def test_figures_are_as_of_the_rollups_last_refresh(
-    store: Store, client: TestClient[web.Request, web.Application]
+    served: tuple[Store, Client],
 ) -> None:
+    store, client = served
     write(store, History("D1").received("2026-03-02 09:00", due="2026-03-20 17:00").facts())
     first_iso, first_shown = refresh_and_hold(store)
 
