@@ -6,7 +6,9 @@ Generates synthetic facts (a year of dossiers: RECEIVED, sometimes a pause and R
 apology, then RESOLVED/WITHDRAWN/STOPPED or still open), measures rows/s for one 100k-fact
 batch and for the sink's default 10k batches, then in the same run:
 - the period report for 2025 (province and one unit): cold (first) and median of 5;
-- every panel of the Grafana dashboard (devtools/grafana_panels.py) for 2025: median of 5;
+- the rebuild of the dashboards' rollup (migration 008), then every panel of the Grafana
+  dashboard (devtools/grafana_panels.py) and the built-in dashboard's data for 2025: cold and
+  median of 5;
 - the physical-limit anchor: the report's aggregation as a plain GROUP BY over a plain
   MergeTree holding one row per dossier (no FINAL, no look-ups), and the ratio to it;
 - start-up: `dossierflow --help`, `dossierflow migrate` on the ready store, and the bare
@@ -37,8 +39,9 @@ from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
 
 from devtools import grafana_panels as panels
-from dossierflow.reporting.queries import fetch_figures, run_report
-from dossierflow.store import connect, migrate
+from dossierflow.reporting.queries import fetch_figures, weekly_trend
+from dossierflow.reporting.report import build_report
+from dossierflow.store import connect, migrate, refresh_rollups
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 CHANNELS = ("ONLINE", "IN_PERSON", "POSTAL")
@@ -126,6 +129,11 @@ def timed(run: Callable[[], Any], times: int = 5) -> tuple[list[float], Any]:
     return timings, result
 
 
+def whole_report(store: Any, period: tuple[date, date], unit: str | None) -> Any:
+    """The report as `dossierflow report` makes it: the store's figures, then the rows."""
+    return build_report(fetch_figures(store, *period), UNITS, *period, unit=unit)
+
+
 def bench_dashboard(store: Any, year: tuple[date, date]) -> None:
     """Each Grafana panel's SQL for the year, macros expanded as the plugin does."""
     start = datetime.combine(year[0], datetime.min.time(), HCM)
@@ -135,6 +143,18 @@ def bench_dashboard(store: Any, year: tuple[date, date]) -> None:
         timings, _ = timed(partial(store.client.query, sql))
         print(f"dashboard panel {panel.title.split(' / ')[-1]!r}: cold {timings[0]:.3f} s, "
               f"median of 5 {statistics.median(timings):.3f} s")
+
+
+def bench_builtin_dashboard(store: Any, year: tuple[date, date]) -> None:
+    """The built-in dashboard's figures for the year: the pre-aggregated report and the
+    weekly trend, as its page and its refresh read them."""
+    def page() -> None:
+        build_report(fetch_figures(store, *year, pre_aggregated=True), UNITS, *year)
+        weekly_trend(store, *year, None)
+
+    timings, _ = timed(page)
+    print(f"built-in dashboard data (report + weekly trend, rollup): cold {timings[0]:.3f} s, "
+          f"median of 5 {statistics.median(timings):.3f} s")
 
 
 ANCHOR_SQL = """
@@ -235,13 +255,18 @@ def main() -> int:
         report_against_anchor(store, year, len(facts))
         scopes: tuple[tuple[str, str | None], ...] = (("province", None), ("one unit", "X-001"))
         for label, unit in scopes:
-            timings, report = timed(partial(run_report, store, UNITS, *year, unit=unit))
+            timings, report = timed(partial(whole_report, store, year, unit))
             print(
                 f"report 2025 ({label}, whole command path): median of 5 "
                 f"{statistics.median(timings):.3f} s; "
                 f"reconciles: {not report.violations}, received {report.total.received:,}"
             )
+        began = time.perf_counter()
+        refresh_rollups(store)
+        print(f"rollup refresh (the dashboards' unit_day_changes, rebuilt every minute): "
+              f"{time.perf_counter() - began:.2f} s")
         bench_dashboard(store, year)
+        bench_builtin_dashboard(store, year)
         store.close()
         bench_startup(Path(tmp) / "startup")
     return 0

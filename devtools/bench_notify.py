@@ -104,8 +104,10 @@ def make_alert(n: int, at: datetime) -> bytes:
     unit = UNITS[n % len(UNITS)]
     deadline = at - timedelta(hours=1)
     dossier = f"BENCH-{uuid.uuid4().hex[:12]}"
-    alert = Alert(alert_id(dossier, AlertKind.AT_RISK, deadline), AlertKind.AT_RISK, dossier,
-                  at, deadline, unit, unit, "1.000894", False)
+    alert = Alert(alert_id=alert_id(dossier, AlertKind.AT_RISK, deadline),
+                  kind=AlertKind.AT_RISK, dossier_id=dossier, at=at, deadline=deadline,
+                  unit_code=unit, handling_unit_code=unit, procedure_code="1.000894",
+                  apology_issued=False)
     return msgspec.json.encode(alert_record(alert, CATALOG))
 
 

@@ -11,6 +11,7 @@ import msgspec
 from dossierflow.rules.calendar import WorkingCalendar
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.lifecycle import DossierState, Status
+from dossierflow.schemas.facts import AlertFields
 
 _ALERT_NAMESPACE = uuid.UUID("5f0d7d52-3c1e-4d4e-9a57-6f1c2b8e0a11")
 
@@ -50,18 +51,11 @@ class PlannedAlert(msgspec.Struct, frozen=True, gc=False):
     deadline: datetime
 
 
-class Alert(msgspec.Struct, frozen=True, gc=False):
-    """An alert that fired at `at` (its instant, or later when a pause held it back)."""
+class Alert(AlertFields, frozen=True, kw_only=True, gc=False):
+    """An alert that fired at `at` (its instant, or later when a pause held it back);
+    `rules.records.alert_record` makes it the published `DossierAlert`."""
 
-    alert_id: str
     kind: AlertKind
-    dossier_id: str
-    at: datetime
-    deadline: datetime
-    unit_code: str | None
-    handling_unit_code: str | None
-    procedure_code: str | None
-    apology_issued: bool
 
     @property
     def roles(self) -> tuple[Role, ...]:

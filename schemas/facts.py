@@ -55,10 +55,12 @@ class Recipient(msgspec.Struct, frozen=True):
     unit_code: str | None
 
 
-class DossierAlert(msgspec.Struct, frozen=True, kw_only=True):
-    """A deadline alert. `alert_id` is deterministic from dossier, kind and deadline."""
+class AlertFields(msgspec.Struct, frozen=True, kw_only=True):
+    """What an alert says, shared by the rules' `Alert` (which types `kind` as its enum) and
+    the published `DossierAlert`, so that the two cannot drift apart."""
 
     alert_id: str
+    """Deterministic from dossier, kind and deadline, so a re-sent alert keeps its id."""
     kind: str
     dossier_id: str
     at: datetime
@@ -67,6 +69,12 @@ class DossierAlert(msgspec.Struct, frozen=True, kw_only=True):
     handling_unit_code: str | None
     procedure_code: str | None
     apology_issued: bool
+
+
+class DossierAlert(AlertFields, frozen=True, kw_only=True):
+    """A deadline alert as the alerts topic and the alert log carry it: the alert's fields,
+    then to whom it goes and its texts."""
+
     recipients: tuple[Recipient, ...]
     text_vi: str
     text_en: str

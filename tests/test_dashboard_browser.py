@@ -42,7 +42,7 @@ from dossierflow.kafka.local_broker import free_port
 from dossierflow.replay import read_events, replay
 from dossierflow.reporting.report import LOCAL
 from dossierflow.simulate import DEFAULT_START, generate_lines
-from dossierflow.store import Store, connect, migrate
+from dossierflow.store import Store, connect, migrate, refresh_rollups
 from tests.test_report import History, write
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.browser, pytest.mark.timeout(600)]
@@ -141,6 +141,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     try:
         migrate(store)
         fill(store, catalog, directory)
+        refresh_rollups(store)  # the dashboard reads the rollup, /report the live view
         with Served(store, catalog) as server:
             yield server
     finally:

@@ -27,8 +27,8 @@ from dossierflow.sinks.clickhouse import ClickHouseSink
 
 from dossierflow.backfill import backfill
 from dossierflow.replay import read_events, replay
-from dossierflow.reporting.queries import run_report
-from dossierflow.reporting.report import Report, report_from_json
+from dossierflow.reporting.queries import fetch_figures
+from dossierflow.reporting.report import Report, build_report, report_from_json
 from dossierflow.simulate import load_profile
 from dossierflow.store import connect, migrate
 
@@ -73,7 +73,7 @@ def _replayed_report(events_path: Path, store_dir: Path, period: tuple[date, dat
         migrate(store)
         backfill(replay(events, catalog, events.latest), catalog, ClickHouseSink(store),
                  str(events_path))
-        return run_report(store, catalog.units, *period)
+        return build_report(fetch_figures(store, *period), catalog.units, *period)
     finally:
         store.close()
 

@@ -135,6 +135,17 @@ async def test_overdue_silences_the_waiting_at_risk_of_the_same_dossier(rig: Rig
     assert rig.notifier.store.deliveries(late.alert_id) == [("x01-head", "email", "inhibited")]
 
 
+async def test_an_at_risk_after_its_overdue_in_the_same_batch_is_moot(rig: Rig) -> None:
+    overdue = make_alert(AlertKind.OVERDUE, "HS-1", "X-01")
+    at_risk = make_alert(AlertKind.AT_RISK, "HS-1", "X-01")
+    rig.notifier.accept([overdue, at_risk, make_alert(AlertKind.AT_RISK, "HS-2", "X-01")])
+    assert ("x01-head", "email", "waiting") in rig.notifier.store.deliveries(overdue.alert_id)
+    assert rig.notifier.store.deliveries(at_risk.alert_id) == [("x01-head", "email", "inhibited")]
+    await rig.tick_at(vn("2026-03-02 10:00:30"))
+    [to_head] = rig.inbox.to("head@x01.example.gov.vn")
+    assert dossiers(to_head) == ["HS-1", "HS-2"]
+
+
 async def test_an_at_risk_of_a_later_deadline_after_an_overdue_is_news(rig: Rig) -> None:
     # Overdue on 2 March, then a supplement request and a restart: a new deadline.
     overdue = make_alert(AlertKind.OVERDUE, "HS-1", "X-01", deadline=vn("2026-02-27 17:00"))

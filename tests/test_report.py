@@ -23,10 +23,11 @@ from dossierflow.schemas.facts import DossierFact
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
 
-from dossierflow.reporting.queries import run_report
+from dossierflow.reporting.queries import fetch_figures
 from dossierflow.reporting.report import (
     REPORT_KEYS,
     Figures,
+    Report,
     ReportError,
     build_report,
     parse_date,
@@ -195,6 +196,12 @@ def store(tmp_path: Path) -> Iterator[Store]:
         opened.close()
 
 
+def store_report(store: Store, period_from: date, period_to: date, **scope: str) -> Report:
+    """The report of the store's figures, as `dossierflow report` builds it."""
+    return build_report(fetch_figures(store, period_from, period_to), UNITS, period_from,
+                        period_to, **scope)
+
+
 def write(store: Store, facts: Sequence[DossierFact], first_offset: int = 0) -> None:
     ClickHouseSink(store).write(
         SinkBatch("facts", 0, first_offset, first_offset + len(facts) - 1, tuple(facts), "t")
@@ -203,7 +210,7 @@ def write(store: Store, facts: Sequence[DossierFact], first_offset: int = 0) -> 
 
 def test_hand_built_figures(store: Store) -> None:
     write(store, all_facts())
-    report = run_report(store, UNITS, FROM, TO)
+    report = store_report(store, FROM, TO)
     assert {r.unit_code: r.figures for r in report.rows} == EXPECTED
     assert report.total == EXPECTED_TOTAL
     assert report.violations == []
@@ -217,7 +224,7 @@ def test_hand_built_figures(store: Store) -> None:
 def test_redelivery_and_reissued_versions_do_not_double_count(store: Store) -> None:
     facts = all_facts()
     write(store, facts)
-    before = report_json(run_report(store, UNITS, FROM, TO))
+    before = report_json(store_report(store, FROM, TO))
     # re-delivered in other batch boundaries (other dedup tokens: real duplicate rows) ...
     write(store, facts[:7], first_offset=100)
     write(store, facts[5:], first_offset=200)
@@ -231,7 +238,7 @@ def test_redelivery_and_reissued_versions_do_not_double_count(store: Store) -> N
     write(store, [f for f in facts if f.dossier_id == "D2"], first_offset=400)  # stale copy
     raw = store.client.query("SELECT count() FROM dossier_facts").result_rows[0][0]
     assert raw > len(facts) + 3  # the duplicates are physically there
-    assert report_json(run_report(store, UNITS, FROM, TO)) == before
+    assert report_json(store_report(store, FROM, TO)) == before
     state = store.client.query(
         "SELECT status, state_version FROM dossier_state FINAL WHERE dossier_id = 'D2'"
     ).result_rows
@@ -248,13 +255,13 @@ def test_same_batch_twice_is_dropped_by_the_dedup_token(store: Store) -> None:
 
 def test_scope_by_unit_tree_and_level(store: Store) -> None:
     write(store, all_facts())
-    by_unit = run_report(store, UNITS, FROM, TO, unit="H")
+    by_unit = store_report(store, FROM, TO, unit="H")
     assert [r.unit_code for r in by_unit.rows] == ["H", "X1"]
     assert by_unit.total == EXPECTED["H"] + EXPECTED["X1"]
-    communes = run_report(store, UNITS, FROM, TO, level="commune")
+    communes = store_report(store, FROM, TO, level="commune")
     assert [r.unit_code for r in communes.rows] == ["X1", "X2"]
     assert communes.total == EXPECTED["X1"] + EXPECTED["X2"]
-    quiet = run_report(store, UNITS, FROM, TO, unit="P")
+    quiet = store_report(store, FROM, TO, unit="P")
     assert quiet.total == EXPECTED_TOTAL
     province_only = build_report({}, UNITS, FROM, TO, unit="P")
     assert [(r.unit_code, r.figures) for r in province_only.rows] == [("P", Figures())]
@@ -352,19 +359,19 @@ def test_late_event_reissues_a_history_and_changes_the_outcome(store: Store) -> 
     march, ten_days = (FROM, TO), (FROM, date(2026, 3, 11))
     common = {"carried_over": 1, "received": 2, "received_in_person": 2}
     write(store, first.facts() + other.facts() + moved.facts())
-    assert run_report(store, UNITS, *march).total == figures(
+    assert store_report(store, *march).total == figures(
         **common, resolved_early=1, resolved_overdue=1, in_progress=1, in_progress_overdue=1)
-    assert run_report(store, UNITS, *ten_days).total == figures(
+    assert store_report(store, *ten_days).total == figures(
         **common, in_progress=3, in_progress_overdue=2)
 
     write(store, late.facts(version=4)[2:], first_offset=100)  # the worker re-issues from 2
     after_march = figures(**common, resolved_early=2, in_progress=1, in_progress_overdue=1)
     after_ten_days = figures(**common, in_progress=3, in_progress_overdue=1)
-    assert run_report(store, UNITS, *march).total == after_march
-    assert run_report(store, UNITS, *ten_days).total == after_ten_days
+    assert store_report(store, *march).total == after_march
+    assert store_report(store, *ten_days).total == after_ten_days
     write(store, first.facts(), first_offset=200)  # a stale copy re-delivered afterwards
-    assert run_report(store, UNITS, *march).total == after_march
-    assert run_report(store, UNITS, *ten_days).total == after_ten_days
+    assert store_report(store, *march).total == after_march
+    assert store_report(store, *ten_days).total == after_ten_days
 
 
 def test_unknown_procedure_counts_dossiers_in_progress_at_the_end(store: Store) -> None:
@@ -375,7 +382,7 @@ def test_unknown_procedure_counts_dossiers_in_progress_at_the_end(store: Store) 
     ]
     known = History("D32", "X1").received("2026-03-03 08:00", due="2026-03-10 17:00").facts()
     write(store, [*(msgspec.structs.replace(f, procedure_unknown=True) for f in unknown), *known])
-    report = run_report(store, UNITS, FROM, TO)
+    report = store_report(store, FROM, TO)
     assert report.total.unknown_procedure == 1  # D31 was resolved: no longer in progress
     assert report.total.in_progress == 2
 
@@ -421,6 +428,12 @@ def test_the_end_of_the_period_is_given_once(
 ) -> None:
     with pytest.raises(ReportError, match=message):
         report_period("2026-01-01", end, through)
+
+
+@pytest.mark.parametrize("prefix", ["--", ""])
+def test_a_period_without_its_first_day_names_the_parameter(prefix: str) -> None:
+    with pytest.raises(ReportError, match=f"^{prefix}from is required"):
+        report_period(None, "2026-07-01", None, prefix)
 
 
 def test_the_heading_names_the_period_with_both_ends_included() -> None:

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dossierflow.cli import build_parser
-from dossierflow.simulate import main as synth
+from dossierflow.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "sample-events.jsonl"
@@ -54,11 +53,12 @@ def test_each_walkthrough_command_is_accepted_by_the_cli(words: list[str]) -> No
 
 
 def test_the_sample_file_is_what_its_documented_command_makes(tmp_path: Path) -> None:
-    (documented,) = _commands("python -m dossierflow.simulate")
+    (documented,) = _commands("dossierflow simulate")
     out = documented.index("--out")
     assert documented[out + 1] == "examples/sample-events.jsonl"
     regenerated = tmp_path / "sample-events.jsonl"
-    assert synth([*documented[:out], "--out", str(regenerated), *documented[out + 2 :]]) == 0
+    argv = ["simulate", *documented[:out], "--out", str(regenerated), *documented[out + 2 :]]
+    assert main(argv) == 0
     assert regenerated.read_bytes() == SAMPLE.read_bytes(), (
         "the generator changed: regenerate examples/sample-events.jsonl with the README's "
         "command and re-check the figures the walkthrough quotes"

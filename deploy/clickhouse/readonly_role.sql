@@ -17,11 +17,14 @@ CREATE ROLE IF NOT EXISTS dossierflow_bi_reader SETTINGS PROFILE 'dossierflow_bi
 GRANT SELECT ON dossierflow.bi_dossiers TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.bi_daily TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.bi_period_report TO dossierflow_bi_reader;
+GRANT SELECT ON dossierflow.bi_period_report_daily TO dossierflow_bi_reader;
+GRANT SELECT ON dossierflow.bi_unit_daily TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.bi_alerts TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.dossier_state TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.dossier_milestones TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.dossier_facts TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.dossier_alerts TO dossierflow_bi_reader;
+GRANT SELECT ON dossierflow.unit_day_changes TO dossierflow_bi_reader;
 
 CREATE USER IF NOT EXISTS dossierflow_bi
     IDENTIFIED WITH sha256_password BY 'change-me'

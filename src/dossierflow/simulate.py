@@ -12,14 +12,17 @@ give the same events.
 A `Profile` (YAML, see `data/profiles/`) sets the shares and the arrival pattern by weekday
 and office hour; `load_profile` validates it with msgspec, as the catalogue is validated, so
 an error names the file and the field. The default profile is the generator's historical
-one, which keeps benchmark inputs and the walkthrough's sample file unchanged.
+one (shipped as `historical`), which keeps benchmark inputs and the walkthrough's sample
+file unchanged.
 
-    python -m dossierflow.simulate --count 1000000 --seed 1 --out events.jsonl
+    dossierflow simulate --profile historical --count 1000000 --seed 1 --out events.jsonl
+
+`python -m dossierflow.simulate ARGS` still runs `dossierflow simulate --profile historical
+--count 1000 ARGS`.
 """
 
 from __future__ import annotations
 
-import argparse
 import random
 import sys
 from collections.abc import Iterator
@@ -125,9 +128,9 @@ class Profile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 DEFAULT_PROFILE = Profile()
 
 
-def profile_start(profile: Profile) -> datetime:
-    """Midnight in Vietnam of the profile's first day."""
-    return datetime.combine(profile.start, time(), _TZ)
+def profile_start(profile: Profile, first_day: date | None = None) -> datetime:
+    """Midnight in Vietnam of `first_day`, else of the profile's first day."""
+    return datetime.combine(first_day or profile.start, time(), _TZ)
 
 
 class ProfileError(ValueError):
@@ -432,40 +435,8 @@ def write_jsonl(path: Path, count: int | None, seed: int = 0, **options: Any) ->
     return size
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m dossierflow.simulate --count N --seed S --out FILE` (stdout without --out)."""
-    parser = argparse.ArgumentParser(prog="python -m dossierflow.simulate", description=__doc__)
-    parser.add_argument("--count", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--start",
-        type=date.fromisoformat,
-        default=DEFAULT_START.date(),
-        help=f"first day of the history (default {DEFAULT_START.date().isoformat()})",
-    )
-    parser.add_argument("--days", type=int, default=365, help="days of history (365)")
-    parser.add_argument(
-        "--today",
-        type=date.fromisoformat,
-        help="the history ends before this day (default: the machine's date)",
-    )
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args(argv)
-    options = {
-        "start": datetime.combine(args.start, time(), _TZ),
-        "days": args.days,
-        "today": args.today,
-    }
-    try:
-        if args.out:
-            write_jsonl(args.out, args.count, args.seed, **options)
-        else:
-            for line in generate_lines(args.count, args.seed, **options):
-                sys.stdout.buffer.write(line)
-    except ValueError as exc:
-        parser.error(str(exc))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # The module's former command line: `dossierflow simulate` with the historical profile.
+    from dossierflow.cli import main
+
+    sys.exit(main(["simulate", "--profile", "historical", "--count", "1000", *sys.argv[1:]]))

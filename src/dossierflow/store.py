@@ -305,6 +305,43 @@ def parse_migrations(files: Mapping[str, str]) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
+ROLLUP_VIEWS = ("unit_day_changes_mv",)
+"""The refreshable materialized views (migration 008) that rebuild the dashboards' rollups."""
+
+
+def refresh_rollups(store: Store) -> None:
+    """Rebuild the rollups now and wait until they are in place (resuming their refreshes
+    if `pause_rollup_refreshes` stopped them in this process).
+
+    They refresh on their own every minute; call this where a reader must see every fact
+    written so far (tests, benchmarks, right after a bulk load).
+    """
+    for view in ROLLUP_VIEWS:
+        store.client.command(f"SYSTEM START VIEW {view}")
+        store.client.command(f"SYSTEM REFRESH VIEW {view}")
+        store.client.command(f"SYSTEM WAIT VIEW {view}")
+
+
+def pause_rollup_refreshes(store: Store) -> None:
+    """Stop the embedded engine of this process from rebuilding the rollups.
+
+    chDB runs the engine inside whichever process opens the store, and the engine starts a
+    rebuild at once (2-4 s of CPU over ten million facts) and then every minute. The sink,
+    which serves the dashboards, wants that; a one-shot command (report, migrate, replay)
+    does not read the rollups and would only compete with its own work. Not persisted: the
+    next process to open the store refreshes again. A ClickHouse server runs the refreshes
+    itself for everyone, so nothing is stopped there.
+    """
+    if store.url.kind != "chdb":
+        return
+    present = store.client.query(
+        "SELECT view FROM system.view_refreshes WHERE database = currentDatabase()"
+    ).result_rows
+    for (view,) in present:
+        if view in ROLLUP_VIEWS:
+            store.client.command(f"SYSTEM STOP VIEW {view}")
+
+
 _SCHEMA_MIGRATIONS_DDL = f"""
 CREATE TABLE IF NOT EXISTS schema_migrations
 (

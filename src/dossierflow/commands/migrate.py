@@ -20,11 +20,12 @@ def add_commands(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dossierflow.config import StoreSettings
-    from dossierflow.store import connect, migrate
+    from dossierflow.store import connect, migrate, pause_rollup_refreshes
 
     store = connect(StoreSettings.from_env(clickhouse_url=args.store).url())
     try:
         applied = migrate(store)
+        pause_rollup_refreshes(store)
     finally:
         store.close()
     if applied:

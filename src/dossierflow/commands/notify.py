@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dossierflow.commands.options import add_catalog_option, add_kafka_options
+
 
 def add_commands(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -22,9 +24,9 @@ def add_commands(subparsers: Any) -> None:
     parser.add_argument("--recipients", type=Path,
                         help="recipients YAML (default recipients.yaml; "
                         "DOSSIERFLOW_NOTIFY_RECIPIENTS)")
-    parser.add_argument("--catalog", type=Path, help="catalogue YAML (default: the sample)")
+    add_catalog_option(parser)
     parser.add_argument("--state", type=Path, help="SQLite state file")
-    parser.add_argument("--bootstrap", help="Kafka bootstrap servers")
+    add_kafka_options(parser)
     parser.add_argument("--metrics-port", type=int, help="port of /metrics (0: none)")
     parser.add_argument("--test", metavar="UNIT",
                         help="send a test message to UNIT's recipients, report per channel, exit")

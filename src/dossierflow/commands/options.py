@@ -4,6 +4,38 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from dossierflow import config
+
+TOPIC_DEFAULTS = {
+    "events": config.EVENTS_TOPIC,
+    "alerts": config.ALERTS_TOPIC,
+    "facts": config.FACTS_TOPIC,
+    "dead-letter": config.DEAD_LETTER_TOPIC,
+}
+
+
+def add_kafka_options(parser: argparse.ArgumentParser, *topics: str) -> None:
+    """`--bootstrap` and a `--<topic>-topic` per topic of `TOPIC_DEFAULTS` the command uses.
+    They default to None: the command's settings model fills in the environment's value
+    (`DOSSIERFLOW_BOOTSTRAP`, `DOSSIERFLOW_<TOPIC>_TOPIC`), else its default."""
+    parser.add_argument(
+        "--bootstrap",
+        metavar="HOST:PORT[,...]",
+        help=f"Kafka bootstrap servers (default: $DOSSIERFLOW_BOOTSTRAP, else {config.BOOTSTRAP})",
+    )
+    for topic in topics:
+        variable = f"DOSSIERFLOW_{topic.upper().replace('-', '_')}_TOPIC"
+        parser.add_argument(
+            f"--{topic}-topic",
+            metavar="TOPIC",
+            help=f"default: ${variable}, else {TOPIC_DEFAULTS[topic]}",
+        )
+
+
+def add_catalog_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--catalog", type=Path, help="catalogue YAML (default: the sample)")
 
 
 def add_store_option(parser: argparse.ArgumentParser) -> None:

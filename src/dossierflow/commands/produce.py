@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dossierflow import config
+from dossierflow.commands.options import add_kafka_options
 from dossierflow.config import setting
 
 
@@ -37,10 +38,7 @@ def add_commands(subparsers: Any) -> None:
         "could not be delivered.",
     )
     produce.add_argument("events", type=Path, metavar="EVENTS.jsonl")
-    produce.add_argument(
-        "--bootstrap",
-        help=f"HOST:PORT[,...] (default: $DOSSIERFLOW_BOOTSTRAP or {config.BOOTSTRAP})",
-    )
+    add_kafka_options(produce)
     produce.add_argument(
         "--topic",
         help=f"events topic (default: $DOSSIERFLOW_EVENTS_TOPIC or {config.EVENTS_TOPIC})",

@@ -8,6 +8,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dossierflow.commands.options import add_catalog_option
+
 if TYPE_CHECKING:
     from collections import Counter
 
@@ -40,7 +42,7 @@ def add_commands(subparsers: Any) -> None:
     parser.add_argument(
         "--as-of", type=rfc3339, help="the clock (default: the largest occurred_at)"
     )
-    parser.add_argument("--catalog", type=Path, help="catalogue YAML (default: the sample)")
+    add_catalog_option(parser)
     parser.add_argument(
         "--store",
         help="also write facts and alerts through the ClickHouse sink to this store "
@@ -98,11 +100,12 @@ def _warn_unknown_procedures(by_code: Counter[str], catalog: Path | None) -> Non
 def _store(args: argparse.Namespace, evaluations: list[Evaluation], catalog: Catalog) -> int:
     from dossierflow.backfill import backfill
     from dossierflow.sinks.clickhouse import ClickHouseSink
-    from dossierflow.store import StoreError, connect, migrate
+    from dossierflow.store import StoreError, connect, migrate, pause_rollup_refreshes
 
     try:
         store = connect(args.store)
         migrate(store)
+        pause_rollup_refreshes(store)  # the sink rebuilds them when it opens the store
         result = backfill(evaluations, catalog, ClickHouseSink(store), str(args.events))
     except StoreError as exc:
         print(f"dossierflow replay: {exc}", file=sys.stderr)

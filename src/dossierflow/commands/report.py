@@ -12,10 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import add_store_option
+from dossierflow.commands.options import add_catalog_option, add_store_option
 from dossierflow.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -61,7 +60,7 @@ def add_commands(subparsers: Any) -> None:
     scope.add_argument("--level", metavar="LEVEL", help="the units of one level")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--lang", choices=("vi", "en"), default="vi")
-    p.add_argument("--catalog", type=Path, help="catalogue YAML (default: the sample)")
+    add_catalog_option(p)
     p.add_argument(
         "--sink-url",
         metavar="URL",
@@ -122,13 +121,15 @@ def _report_directly(
     sink_url: str,
     sink_problem: str,
 ) -> Report:
-    from dossierflow.reporting.queries import run_report
+    from dossierflow.reporting.queries import fetch_figures
+    from dossierflow.reporting.report import build_report
     from dossierflow.store import (
         StoreEmpty,
         StoreError,
         StoreLocked,
         connect,
         count_facts,
+        pause_rollup_refreshes,
         require_migrated,
     )
 
@@ -142,12 +143,16 @@ def _report_directly(
         ) from None
     try:
         require_migrated(store)
+        pause_rollup_refreshes(store)  # the report reads the live view, not the rollup
         if count_facts(store) == 0:
             raise StoreEmpty(
                 f"the store {store.url.display} holds no facts at all, so there is nothing to "
                 "report; give the store the sink writes (--store or DOSSIERFLOW_CLICKHOUSE_URL)"
             )
-        return run_report(store, units, period_from, period_to, unit=args.unit, level=args.level)
+        figures = fetch_figures(store, period_from, period_to)
+        return build_report(
+            figures, units, period_from, period_to, unit=args.unit, level=args.level
+        )
     finally:
         store.close()
 

@@ -8,7 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from dossierflow.commands.options import fail
+from dossierflow.commands.options import add_kafka_options, fail
 
 DEFAULT_PROFILE_NAME = "province-small"
 
@@ -24,7 +24,11 @@ def add_commands(subparsers: Any) -> None:
     )
     parser.add_argument("--profile", default=DEFAULT_PROFILE_NAME,
                         help=f"shipped profile name or YAML path (default {DEFAULT_PROFILE_NAME})")
+    parser.add_argument("--start", type=date.fromisoformat,
+                        help="first day of the history, YYYY-MM-DD (default: the profile's)")
     parser.add_argument("--days", type=int, help="days of history (default: the profile's)")
+    parser.add_argument("--count", type=int,
+                        help="stop after this many events (default: the whole history)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--today", type=date.fromisoformat,
                         help="the history ends before this day (default: the machine's date)")
@@ -33,7 +37,7 @@ def add_commands(subparsers: Any) -> None:
     target.add_argument("--produce", action="store_true",
                         help="publish to the events topic instead ($DOSSIERFLOW_BOOTSTRAP)")
     parser.add_argument("--rate", type=float, help="with --produce: events per second")
-    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default localhost:9092)")
+    add_kafka_options(parser)
     parser.add_argument("--topic", help="events topic (default dossier-events)")
     parser.set_defaults(func=run)
 
@@ -54,12 +58,14 @@ def run(args: argparse.Namespace) -> int:
         return fail("simulate", "--rate needs --produce and a positive number of events/s")
     if args.days is not None and args.days < 1:
         return fail("simulate", "--days must be >= 1")
+    if args.count is not None and args.count < 0:
+        return fail("simulate", "--count must be >= 0")
     try:
         profile = load_profile(args.profile)
     except ProfileError as exc:
         return fail("simulate", str(exc))
     options: dict[str, Any] = {
-        "start": profile_start(profile),
+        "start": profile_start(profile, args.start),
         "days": args.days or profile.days,
         "today": args.today,
         "profile": profile,
@@ -70,16 +76,16 @@ def run(args: argparse.Namespace) -> int:
                 ProduceSettings, bootstrap=args.bootstrap, events_topic=args.topic
             )
             return _produce(
-                generate_events(None, args.seed, **options),
+                generate_events(args.count, args.seed, **options),
                 settings.bootstrap,
                 settings.events_topic,
                 settings.partitions,
                 args.rate,
             )
         if args.out:
-            write_jsonl(args.out, None, args.seed, **options)
+            write_jsonl(args.out, args.count, args.seed, **options)
         else:
-            for line in generate_lines(None, args.seed, **options):
+            for line in generate_lines(args.count, args.seed, **options):
                 sys.stdout.buffer.write(line)
     except ValueError as exc:  # a history with no working day before --today
         return fail("simulate", str(exc))

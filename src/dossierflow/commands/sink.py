@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import add_store_option
+from dossierflow.commands.options import add_catalog_option, add_kafka_options, add_store_option
 from dossierflow.errors import DossierflowError
 
 if TYPE_CHECKING:
@@ -27,9 +26,7 @@ def add_commands(subparsers: Any) -> None:
         "only after the store acknowledged; serve GET /report, the dashboard at "
         "GET /dashboard, GET /healthz, GET /readyz and GET /metrics.",
     )
-    p.add_argument("--bootstrap", help="Kafka bootstrap servers (default: $DOSSIERFLOW_BOOTSTRAP)")
-    p.add_argument("--facts-topic", help="default: dossier-facts")
-    p.add_argument("--alerts-topic", help="default: dossier-alerts")
+    add_kafka_options(p, "facts", "alerts")
     p.add_argument("--group", dest="group_id", help="consumer group of the sink")
     p.add_argument(
         "--http-host",
@@ -43,7 +40,7 @@ def add_commands(subparsers: Any) -> None:
     )
     p.add_argument("--batch-size", type=int, help="records per partition batch (10000)")
     p.add_argument("--batch-max-age", type=float, help="seconds a record may wait (1.0)")
-    p.add_argument("--catalog", type=Path, help="catalogue YAML (default: the sample)")
+    add_catalog_option(p)
     add_store_option(p)
     p.set_defaults(func=run)
 

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from dossierflow.commands.options import add_catalog_option, add_kafka_options
+
 
 def add_commands(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -15,17 +17,13 @@ def add_commands(subparsers: Any) -> None:
         "deadline alerts, publish facts and dead letters. Every option also reads "
         "DOSSIERFLOW_<OPTION> from the environment.",
     )
-    parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default localhost:9092)")
+    add_kafka_options(parser, "events", "alerts", "facts", "dead-letter")
     parser.add_argument("--app-id", help="consumer group / Faust app id (default dossierflow)")
-    parser.add_argument("--events-topic")
-    parser.add_argument("--alerts-topic")
-    parser.add_argument("--facts-topic")
-    parser.add_argument("--dead-letter-topic")
     parser.add_argument("--partitions", type=int, help="partitions of the topics it creates")
     parser.add_argument("--store", help="rocksdb:// (default) or memory://")
     parser.add_argument("--data-dir", type=Path, help="Faust table data (RocksDB)")
     parser.add_argument("--metrics-port", type=int, help="port of /metrics (default 9108)")
-    parser.add_argument("--catalog", type=Path, help="catalogue YAML (default: the sample)")
+    add_catalog_option(parser)
     parser.add_argument(
         "--event-time", action="store_const", const=True,
         help="use the event-time watermark as the clock (replays of history)",

@@ -146,6 +146,13 @@ class NotifyStore:
         """Store the deliveries of a batch of alerts in one transaction, applying
         inhibition and keeping the open-dossier list; returns the deliveries new to the store
         (re-read alerts add none)."""
+        encoded: dict[int, bytes] = {}  # by id(): each alert is encoded once per batch
+
+        def encode(alert: DossierAlert) -> bytes:
+            if id(alert) not in encoded:
+                encoded[id(alert)] = _encode(alert)
+            return encoded[id(alert)]
+
         with self._transaction() as db:
             for alert in alerts:
                 self._inhibit(alert)
@@ -156,26 +163,38 @@ class NotifyStore:
                             "INSERT INTO open_alerts VALUES (?, ?, ?, ?) "
                             "ON CONFLICT (dossier_id) DO UPDATE SET unit_code = excluded.unit_code,"
                             " at = excluded.at, alert = excluded.alert WHERE excluded.at >= at",
-                            (alert.dossier_id, unit, alert.at.timestamp(), _encode(alert)),
+                            (alert.dossier_id, unit, alert.at.timestamp(), encode(alert)),
                         )
+            # The earliest waiting send instant of each person and channel, read once and
+            # kept up to date as this batch adds waiting deliveries.
+            earliest_waiting: dict[tuple[str, str], float] = {
+                (person_id, channel): send_at
+                for person_id, channel, send_at in db.execute(
+                    "SELECT person_id, channel, MIN(send_at) FROM deliveries "
+                    "WHERE state = 'waiting' GROUP BY person_id, channel"
+                )
+            }
             added = 0
+            moot_alert, moot = None, False
             for item in planned:
                 alert = item.alert
-                state = "inhibited" if self._is_moot(alert) else "waiting"
-                waiting = db.execute(
-                    "SELECT MIN(send_at) FROM deliveries WHERE state = 'waiting' "
-                    "AND person_id = ? AND channel = ?",
-                    (item.person_id, item.channel),
-                ).fetchone()[0]
+                # An alert's own deliveries cannot make it moot: ask once per run of them.
+                if alert is not moot_alert:
+                    moot_alert, moot = alert, self._is_moot(alert)
+                target = (item.person_id, item.channel)
+                waiting = earliest_waiting.get(target)
                 since = None if waiting is None else datetime.fromtimestamp(waiting, now.tzinfo)
+                send_at = item.send_at(since).timestamp()
                 cursor = db.execute(
                     "INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                     (
                         alert.alert_id, item.person_id, item.channel, alert.dossier_id,
-                        alert.kind, alert.deadline.timestamp(), _encode(alert), now.timestamp(),
-                        item.send_at(since).timestamp(), state,
+                        alert.kind, alert.deadline.timestamp(), encode(alert), now.timestamp(),
+                        send_at, "inhibited" if moot else "waiting",
                     ),
                 )
+                if cursor.rowcount and not moot:
+                    earliest_waiting[target] = send_at if waiting is None else min(waiting, send_at)
                 added += cursor.rowcount
         return added
 

@@ -14,8 +14,14 @@ from aiohttp import web
 
 from dossierflow.reporting.client import FACTS_HEADER
 from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
-from dossierflow.reporting.queries import run_report
-from dossierflow.reporting.report import LOCAL, ReportError, render, report_period
+from dossierflow.reporting.queries import fetch_figures
+from dossierflow.reporting.report import (
+    LOCAL,
+    ReportError,
+    build_report,
+    render,
+    report_period,
+)
 from dossierflow.reporting.runner import QueryRunner
 from dossierflow.rules.catalog import Catalog, Unit
 from dossierflow.store import Store, StoreError, count_facts
@@ -53,15 +59,14 @@ def report_handler(
         fmt = query.get("format", "json")
         lang = query.get("lang", "vi")
         try:
-            if "from" not in query:
-                raise ReportError("from is required (YYYY-MM-DD or dd/mm/yyyy)")
             period_from, period_to = report_period(
-                query["from"], query.get("to"), query.get("through"), prefix=""
+                query.get("from"), query.get("to"), query.get("through"), prefix=""
             )
             if fmt not in CONTENT_TYPES:
                 raise ReportError(f"format {fmt!r}: use one of json, csv, table")
-            result = await runner.run(
-                run_report,
+            figures = await runner.run(fetch_figures, period_from, period_to)
+            result = build_report(
+                figures,
                 units,
                 period_from,
                 period_to,

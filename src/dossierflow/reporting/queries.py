@@ -1,10 +1,14 @@
 """Every query the report and the dashboard run on the store, over the BI views of
-schemas/clickhouse/007_bi_views.sql; each function takes an open `Store` and returns plain
-values or the pure report's `Figures` and `Report`.
+schemas/clickhouse/007_bi_views.sql and 008_bi_period_rollup.sql; each function takes an open
+`Store` and returns plain values or the pure report's `Figures` (which `report.build_report`
+makes into the report).
 
 Reading the same views as the BI tools keeps every number of the report and the dashboard
-equal to theirs. `REPORT_SQL` gives the period report's figures; the dashboard adds receipts
-and resolutions per week (`bi_daily`) and the open dossiers of a unit (`bi_dossiers`).
+equal to theirs. `REPORT_SQL` gives the period report's figures, live (`bi_period_report`) or
+pre-aggregated (`bi_period_report_daily`, as of the rollup's last refresh, at most about a
+minute old); the dashboard reads the pre-aggregated figures, adds receipts and resolutions
+per week (`bi_unit_daily`, the same rollup) and the open dossiers of a unit (`bi_dossiers`,
+live).
 
 How the report's figures are derived. The facts table holds, per event, the dossier's state
 right after it, and `position` orders a dossier's history; the state of a dossier *as of* an
@@ -21,7 +25,7 @@ docs/bi.md says why this stays exact under re-delivery, re-issued histories and 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -29,33 +33,32 @@ from dossierflow.reporting.report import (
     COUNT_KEYS,
     LOCAL,
     Figures,
-    Report,
-    build_report,
     period_bounds,
 )
-from dossierflow.rules.catalog import Unit
 from dossierflow.store import Store
 
-REPORT_SQL = f"""
-SELECT unit_code, {", ".join(COUNT_KEYS)}
-FROM bi_period_report(period_from = {{period_from:String}}, period_to = {{period_to:String}})
+REPORT_SQL = """
+SELECT unit_code, {keys}
+FROM {view}(period_from = {{period_from:String}}, period_to = {{period_to:String}})
 """
 """Per receiving unit, the integer keys of the report for [from, to) (local midnights), from
-the `bi_period_report` view that BI tools read too."""
+the `bi_period_report` view that BI tools read too, or its pre-aggregated twin
+`bi_period_report_daily` (the same figures as of the rollup's last refresh, migration 008)."""
 
 WEEKLY_TREND_SQL = """
 SELECT
     toMonday(day) AS week,
     sum(received) AS received,
     sum(resolved_early + resolved_on_time + resolved_overdue) AS resolved
-FROM bi_daily
+FROM bi_unit_daily
 WHERE day >= {period_from:Date} AND day < {period_to:Date}
-    AND ({all_units:Bool} OR ifNull(unit_code, '') IN {unit_codes:Array(String)})
+    AND ({all_units:Bool} OR unit_code IN {unit_codes:Array(String)})
 GROUP BY week
 ORDER BY week
 """
 """Receipts and resolutions per week (Monday) in [from, to), by receiving unit like the
-report; summed over the weeks they equal the report's `received` and resolved counts."""
+report, from the rollup (as of its last refresh, like the dashboard's figures); summed over
+the weeks they equal the pre-aggregated report's `received` and resolved counts."""
 
 OPEN_DOSSIERS_SQL = """
 SELECT dossier_id, procedure_code, unit_code, handling_unit_code, status,
@@ -136,28 +139,20 @@ def open_dossiers(
     ]
 
 
-def fetch_figures(store: Store, period_from: date, period_to: date) -> dict[str, Figures]:
-    """Run `REPORT_SQL`; '' stands for dossiers without a receiving unit."""
+def fetch_figures(
+    store: Store, period_from: date, period_to: date, *, pre_aggregated: bool = False
+) -> dict[str, Figures]:
+    """Run `REPORT_SQL`; '' stands for dossiers without a receiving unit. `pre_aggregated`
+    reads the rollup (fast, as of its last refresh) instead of the live view."""
     start, end = period_bounds(period_from, period_to)
+    if pre_aggregated:  # whole local days: the view takes dates
+        view, bounds = "bi_period_report_daily", (period_from.isoformat(), period_to.isoformat())
+    else:
+        view = "bi_period_report"
+        bounds = (start.strftime("%Y-%m-%d %H:%M:%S"), end.strftime("%Y-%m-%d %H:%M:%S"))
     result = store.client.query(
-        REPORT_SQL,
-        parameters={
-            "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
-            "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
-        },
+        REPORT_SQL.format(keys=", ".join(COUNT_KEYS), view=view),
+        parameters={"period_from": bounds[0], "period_to": bounds[1]},
     )
     return {str(row[0]): Figures(*(int(v) for v in row[1:])) for row in result.result_rows}
 
-
-def run_report(
-    store: Store,
-    units: Mapping[str, Unit],
-    period_from: date,
-    period_to: date,
-    *,
-    unit: str | None = None,
-    level: str | None = None,
-) -> Report:
-    """The store's figures made into the report (`report.build_report` says how)."""
-    figures = fetch_figures(store, period_from, period_to)
-    return build_report(figures, units, period_from, period_to, unit=unit, level=level)

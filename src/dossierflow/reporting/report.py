@@ -2,8 +2,7 @@
 
 Functional core, imperative shell: this module is pure. It chooses rows, sums totals, computes
 rates, checks the reconciliation and renders JSON, CSV and printed tables from the figures and
-the unit catalogue; the store's figures come from `reporting.queries.fetch_figures`, and
-`reporting.queries.run_report` puts the two together.
+the unit catalogue; the store's figures come from `reporting.queries.fetch_figures`.
 """
 
 from __future__ import annotations
@@ -575,7 +574,7 @@ def parse_date(text: str, parameter: str) -> date:
 
 
 def report_period(
-    start: str, end: str | None, through: str | None, prefix: str = "--"
+    start: str | None, end: str | None, through: str | None, prefix: str = "--"
 ) -> tuple[date, date]:
     """The period `[from, to)` from `from` and exactly one of `to` (the first day *after* the
     period, as scripts give it) and `through` (its last day, as reports name it).
@@ -583,6 +582,8 @@ def report_period(
     `prefix` is how the caller spells its parameters in errors: `--` on the command line,
     nothing in the HTTP query.
     """
+    if start is None:
+        raise ReportError(f"{prefix}from is required (YYYY-MM-DD or dd/mm/yyyy)")
     if (end is None) == (through is None):
         raise ReportError(
             f"give one of {prefix}to (the day after the period) and {prefix}through "

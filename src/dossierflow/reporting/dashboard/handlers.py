@@ -7,7 +7,10 @@
     GET /dashboard/static/...                  stylesheet and script (package data)
 
 `from`/`to` are local days, [from, to) as for `GET /report`; without them, this month so far.
-Every query goes through the process's one `QueryRunner`, shared with `GET /report`.
+Every query goes through the process's one `QueryRunner`, shared with `GET /report`. The
+figures and the weekly trend come from the rollup (migration 008: a few hundred thousand rows
+instead of every dossier), as of its last refresh, so they may trail `GET /report` by up to
+about a minute; the open dossiers of a unit page are read live.
 """
 
 from __future__ import annotations
@@ -36,10 +39,11 @@ from dossierflow.reporting.dashboard.views import (
     default_period,
     texts,
 )
-from dossierflow.reporting.queries import WeekCount, open_dossiers, run_report, weekly_trend
+from dossierflow.reporting.queries import WeekCount, fetch_figures, open_dossiers, weekly_trend
 from dossierflow.reporting.report import (
     Report,
     ReportError,
+    build_report,
     check_period,
     report_json,
     report_period,
@@ -62,9 +66,7 @@ def parse_selection(
     lang = query.get("lang", "vi")
     texts(lang)
     if {"from", "to", "through"} & query.keys():
-        if "from" not in query:
-            raise ReportError("from is required with to or through (YYYY-MM-DD or dd/mm/yyyy)")
-        start, end = report_period(query["from"], query.get("to"), query.get("through"), "")
+        start, end = report_period(query.get("from"), query.get("to"), query.get("through"), "")
         check_period(start, end)
         period = Period(start, end)
     else:
@@ -72,11 +74,16 @@ def parse_selection(
     return Selection(period, unit or query.get("unit") or None, lang)
 
 
+def _report(store: Store, catalog: Catalog, period: Period, unit: str | None) -> Report:
+    figures = fetch_figures(store, period.start, period.end, pre_aggregated=True)
+    return build_report(figures, catalog.units, period.start, period.end, unit=unit)
+
+
 def _dashboard_data(
     store: Store, catalog: Catalog, selection: Selection
 ) -> tuple[Report, list[WeekCount]]:
     period, unit = selection.period, selection.unit
-    report = run_report(store, catalog.units, period.start, period.end, unit=unit)
+    report = _report(store, catalog, period, unit)
     scope = None if unit is None else catalog.descendants(unit)
     return report, weekly_trend(store, period.start, period.end, scope)
 
@@ -85,8 +92,7 @@ def _unit_data(
     store: Store, catalog: Catalog, selection: Selection, now: datetime
 ) -> tuple[Report, list[OpenItem], int | None]:
     assert selection.unit is not None
-    period = selection.period
-    report = run_report(store, catalog.units, period.start, period.end, unit=selection.unit)
+    report = _report(store, catalog, selection.period, selection.unit)
     rows = open_dossiers(
         store,
         catalog.descendants(selection.unit),
@@ -124,9 +130,9 @@ def _open_json(items: list[OpenItem]) -> list[dict[str, Any]]:
 
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
-Answer = tuple[dict[str, Any], Callable[[], str]]
+Answer = tuple[Callable[[], dict[str, Any]], Callable[[], str]]
 """A view's answer in both forms: the JSON body (data and fragments) and the whole page,
-rendered only when asked for; one view per page keeps the two equal."""
+each built only when asked for; one view per page keeps the two equal."""
 View = Callable[[web.Request, datetime], Awaitable[Answer]]
 
 
@@ -146,24 +152,24 @@ def add_dashboard_routes(
         selection = selection_of(request, now)
         report, weeks = await runner.run(_dashboard_data, catalog, selection)
         fragments = dashboard_fragments(report, weeks, selection, now)
-        body = {**report_json(report), "unit": selection.unit, "trend": _trend_json(weeks)}
-        return {**body, "html": fragments}, lambda: dashboard_page(
-            selection, catalog.units, now, fragments
-        )
+        return lambda: {
+            **report_json(report),
+            "unit": selection.unit,
+            "trend": _trend_json(weeks),
+            "html": fragments,
+        }, lambda: dashboard_page(selection, catalog.units, now, fragments)
 
     async def unit(request: web.Request, now: datetime) -> Answer:
         selection = selection_of(request, now)
         report, items, truncated_at = await runner.run(_unit_data, catalog, selection, now)
         fragments = unit_fragments(report, items, truncated_at, catalog.units, selection, now)
-        body = {
+        return lambda: {
             **report_json(report),
             "unit": selection.unit,
             "as_of": now.isoformat(),
             "open": _open_json(items),
-        }
-        return {**body, "html": fragments}, lambda: unit_page(
-            selection, catalog.units, now, fragments
-        )
+            "html": fragments,
+        }, lambda: unit_page(selection, catalog.units, now, fragments)
 
     async def home(request: web.Request) -> web.Response:
         raise web.HTTPFound("/dashboard")
@@ -186,7 +192,7 @@ def _as_json(view: View, clock: Callable[[], datetime]) -> Handler:
             body, _page = await view(request, clock())
         except (ReportError, StoreError) as exc:
             return web.json_response({"error": str(exc)}, status=_status(exc))
-        return web.json_response(body)
+        return web.json_response(body())
 
     return handler
 
