@@ -25,9 +25,11 @@ from typing import Any, cast
 
 import faust
 import pytest
+from aiokafka.consumer.fetcher import Fetcher
 from dossierflow.streams.faust_patches import PatchedTableManager, use_patched_transport
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
+from faust.transport.consumer import ThreadDelegateConsumer
 from kafka import KafkaProducer
 
 from dossierflow.kafka.topics import TopicSpec, ensure_topics
@@ -39,17 +41,22 @@ PARTITIONS = 2
 SEEK_DELAY = 2.0
 EVERY_OFFSET = list(range(EVENTS_PER_PARTITION + 1))
 
-CHECKED_ON_RECOVERY_COMPLETED = "6ef567acf072e46d"
-"""The start of the SHA-256 of faust-streaming 0.15.3's `Recovery.on_recovery_completed`,
-the method `SeekBeforeResumeRecovery` replaces."""
+CHECKED_SOURCES: dict[str, tuple[Callable[..., Any], str]] = {
+    "replaced": (Recovery.on_recovery_completed, "6ef567acf072e46d"),
+    "overridden": (ThreadDelegateConsumer._getmany, "f9d47aa9010b5ff2"),
+    "read as every partition when empty": (Fetcher.fetched_records, "be4348896b9b66af"),
+}
+"""The start of the SHA-256 of each method the patches replace or rely on, in
+faust-streaming 0.15.3 and aiokafka 0.14.0."""
 
 
-def test_the_replaced_recovery_method_is_the_one_the_patch_was_checked_against() -> None:
-    source = inspect.getsource(Recovery.on_recovery_completed)
-    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    assert digest == CHECKED_ON_RECOVERY_COMPLETED, (
-        "Faust's Recovery.on_recovery_completed changed: check whether "
-        "streams/faust_patches.py still applies (faust-streaming #596), then update the digest"
+@pytest.mark.parametrize("role", CHECKED_SOURCES)
+def test_the_methods_the_patches_touch_are_those_they_were_checked_against(role: str) -> None:
+    method, checked = CHECKED_SOURCES[role]
+    digest = hashlib.sha256(inspect.getsource(method).encode()).hexdigest()[:16]
+    assert digest == checked, (
+        f"{method.__qualname__} ({role}) changed: check whether streams/faust_patches.py "
+        "still applies (faust-streaming #596), then update the digest"
     )
 
 
@@ -111,21 +118,13 @@ async def _offsets_reaching_the_agent(
     _produce(bootstrap, changelog, range(1), range(1), key=b"k")  # something to recover
     _produce(bootstrap, events, partitions, range(EVENTS_PER_PARTITION))
 
-    app = faust.App(
-        app_id,
-        broker=f"kafka://{bootstrap}",
-        store="memory://",
-        datadir=str(tmp / app_id),
-        web_enabled=False,
-        topic_partitions=PARTITIONS,
-        consumer_auto_offset_reset="earliest",
+    app = _app(
+        bootstrap, tmp, app_id, patched_transport,
         # Nothing is committed while the test runs: no partition has a committed offset.
         broker_commit_interval=600.0,
         broker_commit_every=1_000_000,
         TableManager=table_manager,
     )
-    if patched_transport:
-        use_patched_transport(app)
     app.Table("counts", default=int, key_type=bytes, value_type=bytes)
     received: dict[int, list[int]] = defaultdict(list)
     last_arrived = asyncio.Event()
@@ -160,17 +159,7 @@ async def _offsets_lost_while_no_partition_is_active(
     events = f"{app_id}-events"
     partitions = range(PARTITIONS)
     ensure_topics(bootstrap, [TopicSpec(events, PARTITIONS)])
-    app = faust.App(
-        app_id,
-        broker=f"kafka://{bootstrap}",
-        store="memory://",
-        datadir=str(tmp / app_id),
-        web_enabled=False,
-        topic_partitions=PARTITIONS,
-        consumer_auto_offset_reset="earliest",
-    )
-    if patched_transport:
-        use_patched_transport(app)
+    app = _app(bootstrap, tmp, app_id, patched_transport)
     received: dict[int, set[int]] = defaultdict(set)
 
     @app.agent(app.topic(events, value_serializer="raw"))
@@ -200,6 +189,25 @@ async def _offsets_lost_while_no_partition_is_active(
     finally:
         await app.stop()
     return {p: sorted(set(range(2 * batch)) - received[p]) for p in partitions}
+
+
+def _app(
+    bootstrap: str, tmp: Path, app_id: str, patched_transport: bool, **settings: Any
+) -> faust.App:
+    """A Faust app on the test's broker, with the worker's patched transport or Faust's."""
+    app = faust.App(
+        app_id,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        datadir=str(tmp / app_id),
+        web_enabled=False,
+        topic_partitions=PARTITIONS,
+        consumer_auto_offset_reset="earliest",
+        **settings,
+    )
+    if patched_transport:
+        use_patched_transport(app)
+    return app
 
 
 async def _all_arrived(received: dict[int, set[int]], count: int) -> None:
