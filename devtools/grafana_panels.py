@@ -34,6 +34,16 @@ REPORT = (
     f"bi_period_report_daily(period_from = toString({FIRST_DAY}), "
     f"period_to = toString({LAST_DAY} + 1))"
 )
+ROLLUP_READERS = ("bi_period_report_daily", "bi_unit_daily")
+"""The views over the rollup `unit_day_changes` (as of its last refresh, every minute)."""
+ROLLUP_LAG = (
+    "Số liệu từ bảng tổng hợp, tính lại mỗi phút: có thể chậm khoảng một phút so với báo cáo "
+    "(`dossierflow report`). / Figures from the rollup, rebuilt every minute: up to about a "
+    "minute behind the report (`dossierflow report`). Lần tính gần nhất / last refresh: "
+    "`SELECT toTimeZone(last_success_time, 'Asia/Ho_Chi_Minh') FROM system.view_refreshes "
+    "WHERE view = 'unit_day_changes_mv'`."
+)
+"""The description of every panel that reads the rollup."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,10 @@ class Panel:
     sql: str
     columns: tuple[str, ...]
     """The columns the SQL returns, in order (checked by tests/test_grafana_dashboard.py)."""
+
+    @property
+    def description(self) -> str:
+        return ROLLUP_LAG if any(view in self.sql for view in ROLLUP_READERS) else ""
 
 
 PANELS: tuple[Panel, ...] = (
@@ -169,6 +183,7 @@ def dashboard() -> dict[str, Any]:
             "id": number + 1,
             "type": panel.kind,
             "title": panel.title,
+            "description": panel.description,
             "datasource": DATASOURCE,
             "gridPos": {"h": 9, "w": width, "x": (number % 2) * 12 if width == 12 else 0,
                         "y": (number // 2) * 9},

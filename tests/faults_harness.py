@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import re
 import signal
@@ -42,6 +43,7 @@ from dossierflow.schemas.facts import alert_decoder
 from dossierflow.sinks.clickhouse import ClickHouseSink
 from dossierflow.sinks.kafka_sink import SinkStatus, serve
 from dossierflow.sinks.settings import SinkSettings
+from dossierflow.streams.settings import WorkerSettings
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
@@ -309,6 +311,11 @@ class Pipeline:
             assert time.monotonic() < deadline, f"fewer than {count} facts in {timeout} s"
             await asyncio.sleep(0.05)
 
+    def quiet_period(self) -> float:
+        """The workers' `idle_partition_seconds`, as their environment sets it."""
+        settings = WorkerSettings.from_env({**os.environ, **self.worker_env})
+        return settings.idle_partition_seconds
+
     def supervise(self) -> None:
         """Restart a worker that stopped itself (exit code 1, fail fast), as a supervisor
         (systemd Restart=on-failure) does; any other stop is a failure."""
@@ -324,8 +331,10 @@ class Pipeline:
 
     async def settle(self, sink: asyncio.Task[SinkStatus], timeout: float = 300) -> None:
         """Until the worker group committed the end of every events partition and the sink
-        stored and committed every fact and alert, with no new output for 3 s (event-time
-        alerts come from timers)."""
+        stored and committed every fact and alert, with no new output for 3 s beyond the
+        workers' quiet period (event-time alerts come from timers, and the last ones only
+        once every partition has been quiet for `idle_partition_seconds`)."""
+        stable_for = 3.0 + self.quiet_period()
         deadline = time.monotonic() + timeout
         stable_since: float | None = None
         last: tuple[Positions | None, int] | None = None
@@ -341,7 +350,7 @@ class Pipeline:
             now = (committed, produced)
             if committed == ends and stored == produced and now == last:
                 stable_since = stable_since or time.monotonic()
-                if time.monotonic() - stable_since >= 3:
+                if time.monotonic() - stable_since >= stable_for:
                     return
             else:
                 stable_since = None

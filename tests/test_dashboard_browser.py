@@ -267,6 +267,27 @@ def series_total(driver: WebDriver, series: str) -> int:
     return sum(int(p.get_attribute("data-value") or 0) for p in points)
 
 
+def as_of_text(figures_as_of: str, lang: str) -> str:
+    """The as-of line for the JSON's `figures_as_of`, in the format of the brief."""
+    instant = datetime.fromisoformat(figures_as_of)
+    assert instant.utcoffset() == timedelta(hours=7), "not in the province's time zone"
+    if lang == "vi":
+        return f"Số liệu tính đến {instant:%H:%M:%S %d/%m/%Y}"
+    return f"Figures as of {instant:%Y-%m-%d %H:%M:%S}"
+
+
+def figures_as_of(served: Served, api: str, query: dict[str, str]) -> str:
+    as_of: str = served.json(api, **query)["figures_as_of"]
+    return as_of
+
+
+def check_as_of_line(driver: WebDriver, lang: str, *readings: str) -> None:
+    """The page's as-of line is one of the JSON's `figures_as_of` read just before and just
+    after the page's own reading (the rollup refreshes every minute meanwhile)."""
+    shown = driver.find_element(By.ID, "figures-as-of").text
+    assert shown in {as_of_text(reading, lang) for reading in readings}, shown
+
+
 # --- the tests ------------------------------------------------------------------------
 
 
@@ -278,8 +299,13 @@ def test_dashboard_shows_the_figures_of_the_json_report(
     report = served.report(QUARTER)
     assert report["total"]["received"] > 500 and report["total"]["resolved_overdue"] > 0
 
+    query = {"from": str(start), "to": str(end), "lang": lang}
+    as_of_before = figures_as_of(served, "/api/dashboard", query)
     open_page(browser, f"{served.base}/dashboard?from={start}&to={end}&lang={lang}")
     assert console_errors(browser) == []
+    check_as_of_line(
+        browser, lang, as_of_before, figures_as_of(served, "/api/dashboard", query)
+    )
     title = {"vi": "Tỷ lệ giải quyết đúng hạn theo đơn vị", "en": "On-time rate by unit"}[lang]
     assert title in browser.find_element(By.TAG_NAME, "main").text
 
@@ -325,8 +351,13 @@ def test_pickers_refresh_the_figures_without_reloading(
     assert f"unit={UNIT}" in browser.current_url
 
     before = refreshes(browser)
+    feb_query = {"from": str(FEBRUARY[0]), "to": str(FEBRUARY[1]), "unit": UNIT}
+    as_of_before = figures_as_of(served, "/api/dashboard", feb_query)
     Select(browser.find_element(By.ID, "period-picker")).select_by_visible_text("Tháng 2/2026")
     wait_for_refresh(browser, before)
+    check_as_of_line(
+        browser, "vi", as_of_before, figures_as_of(served, "/api/dashboard", feb_query)
+    )
     feb_report = served.report(FEBRUARY, UNIT)
     assert cards_on_page(browser, "vi") == expected_cards(feb_report["total"])
     period_text = browser.find_element(By.ID, "period-text").text
@@ -343,9 +374,18 @@ def test_unit_page_lists_open_dossiers_at_risk_and_overdue(
     served: Served, browser: WebDriver, tmp_path: Path
 ) -> None:
     start, end = QUARTER
+    query = {"from": str(start), "to": str(end)}
+    as_of_before = figures_as_of(served, f"/api/units/{UNIT}/open", query)
     open_page(browser, f"{served.base}/dashboard/units/{UNIT}?from={start}&to={end}")
     assert console_errors(browser) == []
     assert browser.find_element(By.ID, "unit-title").text == "UBND phường Hạc Thành"
+    check_as_of_line(
+        browser, "vi", as_of_before, figures_as_of(served, f"/api/units/{UNIT}/open", query)
+    )
+    # the open list is read live, at the time of the request: it keeps its own time
+    open_list = browser.find_element(By.ID, "open-list")
+    assert "Số liệu tính đến" not in open_list.text
+    assert open_list.find_elements(By.ID, "figures-as-of") == []
 
     unit_report = served.report(QUARTER, UNIT)
     assert cards_on_page(browser, "vi") == expected_cards(unit_report["total"])

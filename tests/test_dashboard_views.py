@@ -16,12 +16,13 @@ from dossierflow.rules.catalog import Catalog
 from dossierflow.reporting.dashboard import charts
 from dossierflow.reporting.dashboard.charts import BacklogBar, RateBar, TrendPoint
 from dossierflow.reporting.dashboard.handlers import parse_selection
-from dossierflow.reporting.dashboard.pages import Selection, dashboard_fragments
+from dossierflow.reporting.dashboard.pages import Selection, dashboard_fragments, unit_fragments
 from dossierflow.reporting.dashboard.views import (
     Period,
     cards,
     classify_open,
     default_period,
+    freshness,
     period_choices,
     trend_points,
     unit_options,
@@ -194,10 +195,39 @@ def test_fragments_link_units_and_escape_names() -> None:
         {"X9": Figures(received=1, in_progress=1)}, units, date(2026, 3, 1), date(2026, 4, 1)
     )
     selection = Selection(Period(date(2026, 3, 1), date(2026, 4, 1)), None, "vi")
-    html = dashboard_fragments(report, [], selection, at("2026-03-10 10:00"))
+    html = dashboard_fragments(report, None, [], selection, at("2026-03-10 10:00"))
     assert "Xã &lt;b&gt;" in html["report-table"]
     assert 'href="/dashboard/units/X9?from=2026-03-01&amp;to=2026-04-01"' in html["report-table"]
     parse(html["chart-backlog"])
+
+
+# --- how old the figures are ---------------------------------------------------------
+
+
+def test_figures_say_when_the_rollup_was_refreshed_to_the_second() -> None:
+    refreshed = at("2026-03-10 09:04:05")
+    vi, en = freshness(refreshed, "vi"), freshness(refreshed, "en")
+    assert (vi.text, vi.pending) == ("Số liệu tính đến 09:04:05 10/03/2026", False)
+    assert (en.text, en.pending) == ("Figures as of 2026-03-10 09:04:05", False)
+
+
+def test_figures_before_the_first_refresh_are_marked_as_being_computed() -> None:
+    report = build_report({}, UNITS, date(2026, 3, 1), date(2026, 4, 1))
+    selection = Selection(Period(date(2026, 3, 1), date(2026, 4, 1)), None, "vi")
+    html = dashboard_fragments(report, None, [], selection, at("2026-03-10 10:00"))
+    assert "Số liệu đang tính…" in html["figures-as-of"]
+    assert 'class="pending"' in html["figures-as-of"]
+    assert freshness(None, "en").text == "Figures being computed…"
+
+
+def test_the_unit_pages_open_list_keeps_its_own_time() -> None:
+    now = at("2026-03-10 10:00")
+    report = build_report({}, UNITS, date(2026, 3, 1), date(2026, 4, 1), unit="X1")
+    selection = Selection(Period(date(2026, 3, 1), date(2026, 4, 1)), "X1", "vi")
+    html = unit_fragments(report, at("2026-03-10 09:59:30"), [], None, UNITS, selection, now)
+    assert html["figures-as-of"] == "Số liệu tính đến 09:59:30 10/03/2026"
+    assert "tính đến 10:00 10/03/2026" in html["open-list"]
+    assert "09:59:30" not in html["open-list"]
 
 
 # --- open dossiers at risk and overdue ------------------------------------------------

@@ -84,6 +84,22 @@ def test_the_json_is_generated_from_the_panel_definitions() -> None:
         assert "$__fromTime" in panel["targets"][0]["rawSql"]
 
 
+def test_panels_reading_the_rollup_say_they_may_trail_the_report() -> None:
+    described = {
+        title.split(" / ")[1]: panel["description"]
+        for title, panel in dashboard_panels().items()
+    }
+    trailing = {name for name, text in described.items() if "about a minute behind" in text}
+    assert trailing == {
+        "On-time rate by unit", "Received and resolved per week", "Overdue backlog by unit",
+        "Online share", "Period report by unit",
+    }
+    for name in trailing:
+        assert "chậm khoảng một phút" in described[name]
+        assert "system.view_refreshes" in described[name]
+    assert described["Procedures most often late"] == described["Alerts per day"] == ""
+
+
 def test_macros_expand_as_the_plugin_does() -> None:
     start = datetime.fromisoformat("2014-11-12T11:45:26+00:00")
     end = datetime.fromisoformat("2015-11-12T11:45:26.456+00:00")

@@ -305,9 +305,11 @@ def test_a_late_event_within_the_out_of_orderness_bound_contradicts_no_published
     history = tmp_path / "history.jsonl"
     history.write_bytes(b"\n".join(lines))
     assert _replay_alert_ids(history) == set()
-    topics = WorkerTopics(kafka_bootstrap)
+    # One partition only: an empty one would hold the clock for idle_partition_seconds
+    # (its end may be stale), and every event would be read before it lets go.
+    topics = WorkerTopics(kafka_bootstrap, partitions=1)
     topics.create()
-    topics.produce(lines, [b"one partition"] * len(lines))
+    topics.produce(lines)
     port = free_port()
     env = {"DOSSIERFLOW_OUT_OF_ORDERNESS": bound, "DOSSIERFLOW_BATCH_SIZE": "10"}
     with running_worker(topics, tmp_path, "--event-time", env=env, metrics_port=port):

@@ -72,7 +72,8 @@ class Counters:
 
     total: int = 0
     sent: int = 0
-    last_event_time: str = ""
+    latest_occurred_at: float = 0.0
+    """POSIX seconds of the latest `occurred_at` sent: where the worker's clock ends."""
     produced_done: bool = False
     messages: list[tuple[str, list[str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -322,7 +323,8 @@ class Demo:
 
         def sent(event: dict[str, Any]) -> None:
             self.counters.sent += 1
-            self.counters.last_event_time = event["occurred_at"]
+            occurred = datetime.fromisoformat(event["occurred_at"]).timestamp()
+            self.counters.latest_occurred_at = max(self.counters.latest_occurred_at, occurred)
 
         try:
             result = produce_paced(self.bootstrap, TOPICS["events"], events, rate,
@@ -370,6 +372,9 @@ class Demo:
             c.produced_done and s.consumed >= c.sent and s.lag == 0
             and s.stored_offsets == s.topic_ends
             and s.alerts_received >= s.alerts and s.waiting == 0 and delivered >= s.sent
+            # The last alerts are due once the clock reaches the last event, which waits
+            # until every partition was quiet for a while (streams/watermark.py).
+            and s.watermark >= c.latest_occurred_at
         )
 
     def _view(self, s: _Scrape, delivered: int) -> Table:

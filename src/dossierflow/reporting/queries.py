@@ -8,7 +8,7 @@ equal to theirs. `REPORT_SQL` gives the period report's figures, live (`bi_perio
 pre-aggregated (`bi_period_report_daily`, as of the rollup's last refresh, at most about a
 minute old); the dashboard reads the pre-aggregated figures, adds receipts and resolutions
 per week (`bi_unit_daily`, the same rollup) and the open dossiers of a unit (`bi_dossiers`,
-live).
+live), and says how old the rollup is (`rollup_refreshed_at`, from `system.view_refreshes`).
 
 How the report's figures are derived. The facts table holds, per event, the dossier's state
 right after it, and `position` orders a dossier's history; the state of a dossier *as of* an
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from dossierflow.reporting.report import (
     COUNT_KEYS,
@@ -35,7 +35,7 @@ from dossierflow.reporting.report import (
     Figures,
     period_bounds,
 )
-from dossierflow.store import Store
+from dossierflow.store import ROLLUP_VIEWS, Store
 
 REPORT_SQL = """
 SELECT unit_code, {keys}
@@ -72,6 +72,15 @@ LIMIT {limit:UInt32}
 """
 """Open dossiers handled or received by the units whose deadline is at most `due_until`
 (the caller picks a bound that includes every dossier at risk now)."""
+
+
+ROLLUP_REFRESHED_SQL = """
+SELECT view, toUnixTimestamp(last_success_time)
+FROM system.view_refreshes
+WHERE database = currentDatabase() AND view IN {views:Array(String)}
+"""
+"""Per rollup view, when its latest successful refresh started (NULL when none has completed
+since the engine started or the view was created; second precision)."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,21 @@ def open_dossiers(
         )
         for row in result.result_rows
     ]
+
+
+def rollup_refreshed_at(store: Store) -> datetime | None:
+    """The instant the pre-aggregated figures are as of: when the refresh that built the
+    rollups' current contents started (the oldest over `ROLLUP_VIEWS`), in UTC. Every fact
+    written before it is counted. None until every rollup has completed a refresh since the
+    engine started: the table may then still hold an older process's figures, of unknown age.
+
+    Read it before the figures: a refresh finishing in between then makes the figures newer
+    than stated, never older."""
+    result = store.client.query(ROLLUP_REFRESHED_SQL, parameters={"views": list(ROLLUP_VIEWS)})
+    started = {str(view): seconds for view, seconds in result.result_rows}
+    if any(started.get(view) is None for view in ROLLUP_VIEWS):
+        return None
+    return datetime.fromtimestamp(min(int(started[view]) for view in ROLLUP_VIEWS), UTC)
 
 
 def fetch_figures(

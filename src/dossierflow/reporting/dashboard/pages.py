@@ -26,6 +26,7 @@ from dossierflow.reporting.dashboard.views import (
     cards,
     format_day,
     format_instant,
+    freshness,
     period_choices,
     rate_rows,
     texts,
@@ -89,8 +90,33 @@ def period_text(selection: Selection) -> str:
     )
 
 
+def _figures_as_of(as_of: datetime | None, lang: str) -> str:
+    shown = freshness(as_of, lang)
+    if shown.pending:
+        return Markup('<span class="pending" title="{}">{}</span>').format(shown.note, shown.text)
+    return str(Markup.escape(shown.text))
+
+
+def _common_fragments(
+    report: Report, as_of: datetime | None, selection: Selection, now: datetime
+) -> dict[str, str]:
+    """The parts both pages share: the period, the time of this answer, the summary cards and
+    how old their figures are (`as_of`: the rollup's last refresh, local time)."""
+    lang = selection.lang
+    return {
+        "period-text": period_text(selection),
+        "updated": texts(lang)["updated"].format(time=now.strftime("%H:%M:%S")),
+        "figures-as-of": _figures_as_of(as_of, lang),
+        "summary": _render("_cards.html", cards=cards(report.total, lang)),
+    }
+
+
 def dashboard_fragments(
-    report: Report, weeks: Sequence[WeekCount], selection: Selection, now: datetime
+    report: Report,
+    as_of: datetime | None,
+    weeks: Sequence[WeekCount],
+    selection: Selection,
+    now: datetime,
 ) -> dict[str, str]:
     """Element id -> inner HTML, for everything that changes with the figures."""
     lang = selection.lang
@@ -109,9 +135,7 @@ def dashboard_fragments(
     ]
     total = [(k, _cell(k, v, lang)) for k, v in report.total.as_dict().items()]
     return {
-        "period-text": period_text(selection),
-        "updated": t["updated"].format(time=now.strftime("%H:%M:%S")),
-        "summary": _render("_cards.html", cards=cards(report.total, lang)),
+        **_common_fragments(report, as_of, selection, now),
         "chart-rate": charts.rate_bars(
             t["chart_rate"], rate_rows(report, lang), t["no_resolved"]
         ),
@@ -141,6 +165,7 @@ def dashboard_fragments(
 
 def unit_fragments(
     report: Report,
+    as_of: datetime | None,
     items: Sequence[OpenItem],
     truncated_at: int | None,
     units: Mapping[str, Unit],
@@ -166,10 +191,8 @@ def unit_fragments(
         for item in items
     ]
     return {
-        "period-text": period_text(selection),
-        "updated": t["updated"].format(time=now.strftime("%H:%M:%S")),
+        **_common_fragments(report, as_of, selection, now),
         "unit-title": unit_name(units, selection.unit),
-        "summary": _render("_cards.html", cards=cards(report.total, lang)),
         "open-list": _render(
             "_open.html",
             t=t,

@@ -62,6 +62,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "rate_detail": "{good}/{all} trước và đúng hạn",
         "table": "Báo cáo chi tiết theo đơn vị",
         "updated": "Cập nhật lúc {time}",
+        "figures_as_of": "Số liệu tính đến {time}",
+        "figures_pending": "Số liệu đang tính…",
+        "figures_pending_note": "Bảng tổng hợp chưa được tính xong từ khi khởi động; các con số "
+        "có thể chưa đầy đủ, sẽ tự cập nhật trong khoảng một phút.",
         "refreshing": "Tự động làm mới mỗi {seconds} giây",
         "refresh_failed": "Không làm mới được số liệu: {error}",
         "open_list": "Hồ sơ sắp đến hạn và quá hạn đang xử lý",
@@ -118,6 +122,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "rate_detail": "{good}/{all} early or on time",
         "table": "Report by unit",
         "updated": "Updated at {time}",
+        "figures_as_of": "Figures as of {time}",
+        "figures_pending": "Figures being computed…",
+        "figures_pending_note": "The rollup has not been computed since start-up; the numbers "
+        "may be incomplete and will update within about a minute.",
         "refreshing": "Refreshes every {seconds} s",
         "refresh_failed": "Could not refresh the figures: {error}",
         "open_list": "Open dossiers at risk or overdue",
@@ -162,6 +170,32 @@ def format_instant(instant: datetime, lang: str) -> str:
     return instant.strftime("%H:%M %d/%m/%Y") if lang == "vi" else instant.strftime(
         "%Y-%m-%d %H:%M"
     )
+
+
+def format_moment(instant: datetime, lang: str) -> str:
+    """To the second, for the figures' as-of time (refreshes are a minute apart)."""
+    return instant.strftime("%H:%M:%S %d/%m/%Y") if lang == "vi" else instant.strftime(
+        "%Y-%m-%d %H:%M:%S"
+    )
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """The line that says how old the figures are."""
+
+    text: str
+    note: str
+    """Shown on hover; empty when the as-of time says it all."""
+    pending: bool
+
+
+def freshness(as_of: datetime | None, lang: str) -> Freshness:
+    """`as_of` is when the rollup's last refresh started, in local time; None while the first
+    refresh since start-up runs (the figures shown may then be an older run's or none)."""
+    t = texts(lang)
+    if as_of is None:
+        return Freshness(t["figures_pending"], t["figures_pending_note"], pending=True)
+    return Freshness(t["figures_as_of"].format(time=format_moment(as_of, lang)), "", False)
 
 
 # --- periods --------------------------------------------------------------------------

@@ -1,0 +1,108 @@
+"""The dashboard says how old its figures are: the rollup's last refresh, from ClickHouse.
+
+Served by the dashboard's real routes over a real chDB store. The expected instant and text
+are formatted by ClickHouse itself from `system.view_refreshes` (its own time zone
+conversion), not by the code under test. The rollup's scheduled refreshes are paused after
+each forced one, so nothing moves the time between the two readings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from dossierflow.rules.catalog import Catalog
+
+from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
+from dossierflow.reporting.report import LOCAL
+from dossierflow.reporting.runner import QueryRunner
+from dossierflow.store import Store, connect, migrate, pause_rollup_refreshes, refresh_rollups
+from tests.test_report import UNITS, History, write
+
+pytestmark = pytest.mark.clickhouse
+
+MARCH = {"from": "2026-03-01", "to": "2026-04-01"}
+LAST_REFRESH_SQL = """
+SELECT
+    formatDateTime(last_success_time, '%Y-%m-%dT%H:%i:%S+07:00', 'Asia/Ho_Chi_Minh'),
+    formatDateTime(last_success_time, '%H:%i:%S %d/%m/%Y', 'Asia/Ho_Chi_Minh'),
+    last_success_time < now()
+FROM system.view_refreshes
+WHERE database = currentDatabase() AND view = 'unit_day_changes_mv'
+"""
+
+
+Client = TestClient[web.Request, web.Application]
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[Store, Client]]:
+    """A fresh store and the dashboard's routes over it."""
+    store = connect(f"chdb://{tmp_path / 'ch'}")
+    try:
+        migrate(store)
+        app = web.Application()
+        add_dashboard_routes(
+            app, QueryRunner(store), Catalog(units=UNITS), lambda: datetime.now(LOCAL)
+        )
+        async with TestClient(TestServer(app)) as client:
+            yield store, client
+    finally:
+        store.close()
+
+
+def refresh_and_hold(store: Store) -> tuple[str, str]:
+    """Refresh the rollup now, then stop its schedule; the last refresh as ClickHouse gives
+    it: ISO 8601 with the offset, and the Vietnamese page's format."""
+    refresh_rollups(store)
+    pause_rollup_refreshes(store)
+    ((iso, shown, _past),) = store.client.query(LAST_REFRESH_SQL).result_rows
+    return str(iso), str(shown)
+
+
+def wait_for_the_next_second(store: Store) -> None:
+    """The refresh time has whole seconds: a later refresh shows only in a later second."""
+    while not store.client.query(LAST_REFRESH_SQL).result_rows[0][2]:
+        time.sleep(0.2)
+
+
+async def get(client: Client, path: str) -> dict[str, Any]:
+    response = await client.get(path, params=MARCH)
+    assert response.status == 200, await response.text()
+    body: dict[str, Any] = await response.json()
+    return body
+
+
+async def test_figures_are_as_of_the_rollups_last_refresh(
+    served: tuple[Store, Client],
+) -> None:
+    store, client = served
+    write(store, History("D1").received("2026-03-02 09:00", due="2026-03-20 17:00").facts())
+    first_iso, first_shown = refresh_and_hold(store)
+
+    body = await get(client, "/api/dashboard")
+    assert body["total"]["received"] == 1
+    assert body["figures_as_of"] == first_iso
+    assert body["html"]["figures-as-of"] == f"Số liệu tính đến {first_shown}"
+
+    # a fact written after the refresh is not in the figures yet, and the time says so
+    write(store, History("D2").received("2026-03-03 09:00", due="2026-03-20 17:00").facts(), 10)
+    body = await get(client, "/api/dashboard")
+    assert (body["total"]["received"], body["figures_as_of"]) == (1, first_iso)
+
+    wait_for_the_next_second(store)
+    second_iso, second_shown = refresh_and_hold(store)
+    assert second_iso > first_iso
+    body = await get(client, "/api/dashboard")
+    assert (body["total"]["received"], body["figures_as_of"]) == (2, second_iso)
+    assert body["html"]["figures-as-of"] == f"Số liệu tính đến {second_shown}"
+
+    unit = await get(client, "/api/units/X1/open")
+    assert unit["figures_as_of"] == second_iso
+    assert "Số liệu tính đến" not in unit["html"]["open-list"]
