@@ -3,9 +3,10 @@
 A guard. Faust lost fetched messages when a table recovery completed: a restarted worker
 applied offsets 0–24 of every partition and then 42 onwards, and Faust then withheld
 commits behind the gap (faust-streaming #378), or committed past it when it was one offset
-wide (#606): a silent stall, or a lost event. The cause is Faust's (faust-streaming #596,
-README *Known defects*); the worker checks every batch against this record and stops rather
-than apply events past a gap; restarted, it resumes from the committed offsets.
+wide (#606): a silent stall, or a lost event. `streams/faust_patches.py` corrects the causes
+(faust-streaming #596, README *Known defects*); should an event still go missing, the worker
+checks every batch against this record and stops rather than apply events past a gap;
+restarted, it resumes from the committed offsets.
 
 Reading a partition starts where the worker `start`s it: the committed offset (or the log
 start, when nothing was committed or retention removed it). Without that, messages dropped

@@ -36,6 +36,7 @@ from dossierflow.rules.catalog import Catalog, load_catalog
 from dossierflow.schemas.event import DossierEvent, InvalidEvent, decode_event
 from dossierflow.schemas.facts import output_encoder
 from dossierflow.streams import faust_internals, metrics
+from dossierflow.streams.faust_patches import PatchedTableManager, use_patched_transport
 from dossierflow.streams.offsets import AppliedOffsets
 from dossierflow.streams.outbox import Outbox
 from dossierflow.streams.processor import DossierProcessor, Effects
@@ -108,7 +109,9 @@ class DossierWorker:
             table_cleanup_interval=3600.0,
             broker_session_timeout=settings.session_timeout,
             broker_heartbeat_interval=settings.session_timeout / 4,
+            TableManager=PatchedTableManager,  # see streams/faust_patches.py
         )
+        use_patched_transport(self.app)  # see streams/faust_patches.py
         self.events = self.app.topic(
             settings.events_topic, key_serializer="raw", value_serializer="raw"
         )

@@ -1,0 +1,159 @@
+"""Corrections to Faust that the worker applies through Faust's own extension points.
+
+**Events lost when a recovery completes** (faust-streaming #596, open; aiokafka #1003).
+Two defects, each corrected here; checked against faust-streaming 0.15.3 and aiokafka
+0.14.0 (pinned in constraints.txt).
+
+1. *Resume before seek.* Faust's `Recovery.on_recovery_completed` resumes the stream
+   partitions, awaits the seek to the committed offsets, then resumes the flow control,
+   which empties every stream buffer (the order since faust-streaming #241). The fetcher
+   already runs (it read the changelogs), so while the seek awaits the broker it hands the
+   agent events that are then thrown away, or dropped as already read once the seek has
+   moved the fetch position back; a partition without a committed offset, or with 0, is
+   not sought at all (aiokafka's `seek_to_committed`, aiokafka #1003), so reading goes on
+   after the thrown-away events. `SeekBeforeResumeRecovery` seeks while the stream
+   partitions are still paused (those without a committed offset to where
+   `consumer_auto_offset_reset` starts reading, in the consumer's thread as every aiokafka
+   call must be), empties the buffers and only then resumes them, with no await between.
+
+2. *An empty set of active partitions reads as "every partition".* Faust's aiokafka
+   driver runs aiokafka in a thread of its own; each fetch hands it Faust's live set of
+   active partitions (`Consumer._wait_next_records` -> `AIOKafkaConsumerThread._fetch_records`
+   -> aiokafka `Fetcher.fetched_records(partitions)`), and aiokafka returns only the
+   partitions in that set, unless it is empty (`if partitions and tp not in partitions`):
+   then it returns, and moves the fetch position past, the records of every assigned
+   partition. Faust checks the set only when it sends the request; a fetch waits up to a
+   second for records, and between the end of the changelog reading (the changelog
+   partitions paused) and the resumption of the stream partitions the set is empty. A
+   fetch under way then takes the stream partitions' records (just read again from the
+   committed offsets by the seek of 1.) and Faust drops them, as not active: the fetch
+   positions are at the end, Faust's read offsets still at the committed ones, and the
+   restarted worker reads nothing until new events come (then the offsets guard stops it
+   on the gap). This left 1 restart in 3 of the restart test hanging with 1. alone.
+   `ActivePartitionsConsumer` hands aiokafka a view of the live set that is never empty
+   (`_OnlyThese`): no partition, not every partition, when Faust has none active.
+
+`tests/test_faust_patches.py` fails when an upgrade changes a method replaced or relied on
+here, or when Faust no longer loses the events without these patches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Container
+from typing import Any, cast
+
+from faust.tables import TableManager
+from faust.tables.recovery import Recovery
+from faust.transport.consumer import RecordMap
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TP
+
+
+class _OnlyThese:
+    """Membership in Faust's live set of active partitions, true even when it is empty
+    (aiokafka's fetcher reads a false `partitions` as every partition)."""
+
+    __slots__ = ("_live",)
+
+    def __init__(self, live: Container[TP]) -> None:
+        self._live = live
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __contains__(self, tp: object) -> bool:
+        return tp in self._live
+
+
+class ActivePartitionsConsumer(aiokafka_driver.Consumer):
+    """Faust's aiokafka consumer, fetching no partition when none is active (see above)."""
+
+    async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> RecordMap:
+        if active_partitions is None:  # a client-only app reads every assigned partition
+            return await super()._getmany(None, timeout)
+        only = cast(set[TP], _OnlyThese(active_partitions))
+        return await super()._getmany(only, timeout)
+
+
+class PatchedTransport(aiokafka_driver.Transport):
+    """Faust's aiokafka transport with `ActivePartitionsConsumer`; `use_patched_transport`."""
+
+    Consumer = ActivePartitionsConsumer
+
+
+def use_patched_transport(app: Any) -> None:
+    """Give `app` (a faust.App, before its first topic or consumer) `PatchedTransport`."""
+    app.transport = PatchedTransport(app.conf.broker_consumer, app)
+
+
+class SeekBeforeResumeRecovery(Recovery):
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        """Faust's method, with the stream partitions resumed after the seek (see above)."""
+        app = cast(Any, self.app)
+        consumer = app.consumer
+        self.log.info("Restore complete!")
+        await app.on_rebalance_complete.send()
+        self._set_recovery_ended()
+        callbacks = [
+            asyncio.ensure_future(
+                table.on_recovery_completed(
+                    self.actives_for_table[table], self.standbys_for_table[table]
+                )
+            )
+            for table in self.tables.values()
+        ]
+        if callbacks:
+            await asyncio.wait(callbacks)
+        if app.consumer_generation_id != generation_id:
+            self.log.warning(
+                "Recovery rebalancing again app id %s param %s",
+                app.consumer_generation_id, generation_id,
+            )
+            return
+        assignment = consumer.assignment()
+        streams = {tp for tp in assignment if not self._is_changelog_tp(tp)}
+        if assignment:
+            self.log.info("Seek stream partitions to committed offsets.")
+            await self._wait(
+                self._seek_to_reading_start(consumer, streams),
+                timeout=app.conf.broker_request_timeout,
+            )
+        self.completed.set()
+        app.flow_control.resume()  # empties the stream buffers
+        consumer.resume_partitions(streams)
+        consumer.resume_flow()
+        await app._fetcher.maybe_start()
+        self.tables.on_actives_ready()
+        if not app.assignor.assigned_standbys():
+            self.tables.on_standbys_ready()
+        app.on_rebalance_end()
+        self.log.info("Worker ready")
+
+    async def _seek_to_reading_start(self, consumer: Any, streams: set[Any]) -> None:
+        """Every stream partition to its committed offset; one without (or with 0, which
+        aiokafka does not seek to either) to where `consumer_auto_offset_reset` starts."""
+        await consumer.perform_seek()
+        # Faust keeps no public getter for the committed offsets perform_seek read.
+        uncommitted = [tp for tp in streams if not consumer._committed_offset.get(tp)]
+        if not uncommitted:
+            return
+        if self.app.conf.consumer_auto_offset_reset == "latest":
+            starts = await consumer.highwaters(*uncommitted)
+        else:
+            starts = await consumer.earliest_offsets(*uncommitted)
+        # seek_wait seeks in the consumer's thread (Consumer.seek would call aiokafka from
+        # this one) and sets Faust's read offsets as Consumer.seek does.
+        await consumer.seek_wait(starts)
+
+
+class PatchedTableManager(TableManager):
+    """Faust's table manager with `SeekBeforeResumeRecovery`; `faust.App(TableManager=...)`."""
+
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = SeekBeforeResumeRecovery(
+                self.app, self, beacon=self.beacon, loop=self.loop
+            )
+        return self._recovery

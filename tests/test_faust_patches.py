@@ -1,0 +1,249 @@
+"""The corrections of streams/faust_patches.py, on Faust apps against the real broker.
+
+Recovery (defect 1): a fresh app (no committed offsets) whose table has a changelog to
+recover starts with 1,500 events per partition already in Kafka; its agent is slower than
+the fetcher, so events wait in the stream buffer; the seek to the committed offsets after
+the recovery takes 2 s (the test delays Faust's real seek, as a busy broker would). Once the
+app is ready, one more event per partition is sent; the test ends when it arrives.
+
+No active partition (defect 2): a running app pauses every partition (Faust's set of active
+partitions is then empty, as between the end of a recovery and the resumption of the
+streams), a fetch is under way with that set, events come, the partitions are resumed and
+one more event per partition is sent; the test ends when it arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, cast
+
+import faust
+import pytest
+from aiokafka.consumer.fetcher import Fetcher
+from dossierflow.streams.faust_patches import PatchedTableManager, use_patched_transport
+from faust.tables import TableManager
+from faust.tables.recovery import Recovery
+from faust.transport.consumer import ThreadDelegateConsumer
+from kafka import KafkaProducer
+
+from dossierflow.kafka.topics import TopicSpec, ensure_topics
+
+pytestmark = pytest.mark.timeout(180)
+
+EVENTS_PER_PARTITION = 1500
+PARTITIONS = 2
+SEEK_DELAY = 2.0
+EVERY_OFFSET = list(range(EVENTS_PER_PARTITION + 1))
+
+CHECKED_SOURCES: dict[str, tuple[Callable[..., Any], str]] = {
+    "replaced": (Recovery.on_recovery_completed, "6ef567acf072e46d"),
+    "overridden": (ThreadDelegateConsumer._getmany, "f9d47aa9010b5ff2"),
+    "read as every partition when empty": (Fetcher.fetched_records, "be4348896b9b66af"),
+}
+"""The start of the SHA-256 of each method the patches replace or rely on, in
+faust-streaming 0.15.3 and aiokafka 0.14.0."""
+
+
+@pytest.mark.parametrize("role", CHECKED_SOURCES)
+def test_the_methods_the_patches_touch_are_those_they_were_checked_against(role: str) -> None:
+    method, checked = CHECKED_SOURCES[role]
+    digest = hashlib.sha256(inspect.getsource(method).encode()).hexdigest()[:16]
+    assert digest == checked, (
+        f"{method.__qualname__} ({role}) changed: check whether streams/faust_patches.py "
+        "still applies (faust-streaming #596), then update the digest"
+    )
+
+
+async def test_a_recovered_app_hands_every_event_to_its_agent_once_and_in_order(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    received, seeks = await _offsets_reaching_the_agent(
+        kafka_bootstrap, tmp_path, PatchedTableManager, patched_transport=True
+    )
+    assert seeks, "Faust no longer seeks to the committed offsets after the recovery"
+    for partition in range(PARTITIONS):
+        offsets = received[partition]
+        assert offsets == EVERY_OFFSET, f"partition {partition}: {_describe(offsets)}"
+
+
+async def test_without_the_patch_faust_loses_events_in_the_same_scenario(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Shows that the scenario catches the defect; fails once Faust itself is fixed."""
+    received, _ = await _offsets_reaching_the_agent(
+        kafka_bootstrap, tmp_path, TableManager, patched_transport=False
+    )
+    assert any(received[p] != EVERY_OFFSET for p in range(PARTITIONS)), (
+        "Faust no longer loses events here: streams/faust_patches.py may not be needed"
+    )
+
+
+async def test_with_no_active_partition_none_is_fetched(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    lost = await _offsets_lost_while_no_partition_is_active(
+        kafka_bootstrap, tmp_path, patched_transport=True
+    )
+    assert lost == {partition: [] for partition in range(PARTITIONS)}
+
+
+async def test_without_the_patch_no_active_partition_means_every_partition(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Shows that the scenario catches the defect; fails once Faust or aiokafka is fixed."""
+    lost = await _offsets_lost_while_no_partition_is_active(
+        kafka_bootstrap, tmp_path, patched_transport=False
+    )
+    assert any(lost.values()), (
+        "an empty set of active partitions no longer hands out every partition: "
+        "ActivePartitionsConsumer in streams/faust_patches.py may not be needed"
+    )
+
+
+async def _offsets_reaching_the_agent(
+    bootstrap: str, tmp: Path, table_manager: type[TableManager], patched_transport: bool
+) -> tuple[dict[int, list[int]], list[float]]:
+    """The offsets that reach the agent, per partition, and the seeks made."""
+    app_id = f"patch-{uuid.uuid4().hex[:8]}"
+    events = f"{app_id}-events"
+    changelog = f"{app_id}-counts-changelog"
+    partitions = range(PARTITIONS)
+    ensure_topics(bootstrap, [TopicSpec(events, PARTITIONS), TopicSpec(changelog, PARTITIONS)])
+    _produce(bootstrap, changelog, range(1), range(1), key=b"k")  # something to recover
+    _produce(bootstrap, events, partitions, range(EVENTS_PER_PARTITION))
+
+    app = _app(
+        bootstrap, tmp, app_id, patched_transport,
+        # Nothing is committed while the test runs: no partition has a committed offset.
+        broker_commit_interval=600.0,
+        broker_commit_every=1_000_000,
+        TableManager=table_manager,
+    )
+    app.Table("counts", default=int, key_type=bytes, value_type=bytes)
+    received: dict[int, list[int]] = defaultdict(list)
+    last_arrived = asyncio.Event()
+
+    @app.agent(app.topic(events, value_serializer="raw"))
+    async def record(stream: Any) -> None:
+        async for event in stream.events():
+            received[event.message.partition].append(event.message.offset)
+            if all(EVENTS_PER_PARTITION in received[p] for p in partitions):
+                last_arrived.set()
+            await asyncio.sleep(0.002)  # slower than the fetcher: events wait in the buffer
+
+    seeks: list[float] = []
+    consumer: Any = app.consumer  # its private seek is the subject of the test
+    consumer.perform_seek = _slowed(consumer.perform_seek, seeks)
+    await app.start()
+    try:
+        await asyncio.wait_for(cast(Any, app.tables).recovery.completed.wait(), timeout=60)
+        last = range(EVENTS_PER_PARTITION, EVENTS_PER_PARTITION + 1)
+        await asyncio.to_thread(_produce, bootstrap, events, partitions, last)
+        await asyncio.wait_for(last_arrived.wait(), timeout=120)
+    finally:
+        await app.stop()
+    return received, seeks
+
+
+async def _offsets_lost_while_no_partition_is_active(
+    bootstrap: str, tmp: Path, patched_transport: bool
+) -> dict[int, list[int]]:
+    """Per partition, the offsets before the last one that never reached the agent."""
+    app_id = f"idle-{uuid.uuid4().hex[:8]}"
+    events = f"{app_id}-events"
+    partitions = range(PARTITIONS)
+    ensure_topics(bootstrap, [TopicSpec(events, PARTITIONS)])
+    app = _app(bootstrap, tmp, app_id, patched_transport)
+    received: dict[int, set[int]] = defaultdict(set)
+
+    @app.agent(app.topic(events, value_serializer="raw"))
+    async def record(stream: Any) -> None:
+        async for event in stream.events():
+            received[event.message.partition].add(event.message.offset)
+
+    batch = 10
+    await app.start()
+    try:
+        await asyncio.to_thread(_produce, bootstrap, events, partitions, range(batch))
+        await asyncio.wait_for(_all_arrived(received, batch), timeout=120)
+        consumer: Any = app.consumer  # its private fetch is the subject of the test
+        assignment = consumer.assignment()
+        consumer.pause_partitions(assignment)
+        # Faust's own fetcher sends no request while no partition is active; one already
+        # under way when the last partition was paused gets this very set.
+        active = consumer._get_active_partitions()
+        assert not active
+        under_way = asyncio.ensure_future(consumer._getmany(active, timeout=3.0))
+        await asyncio.to_thread(_produce, bootstrap, events, partitions, range(batch, 2 * batch))
+        await under_way  # what it returns, Faust drops: no partition is active
+        consumer.resume_partitions(assignment)
+        last = range(2 * batch, 2 * batch + 1)
+        await asyncio.to_thread(_produce, bootstrap, events, partitions, last)
+        await asyncio.wait_for(_all_arrived(received, 2 * batch + 1), timeout=120)
+    finally:
+        await app.stop()
+    return {p: sorted(set(range(2 * batch)) - received[p]) for p in partitions}
+
+
+def _app(
+    bootstrap: str, tmp: Path, app_id: str, patched_transport: bool, **settings: Any
+) -> faust.App:
+    """A Faust app on the test's broker, with the worker's patched transport or Faust's."""
+    app = faust.App(
+        app_id,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        datadir=str(tmp / app_id),
+        web_enabled=False,
+        topic_partitions=PARTITIONS,
+        consumer_auto_offset_reset="earliest",
+        **settings,
+    )
+    if patched_transport:
+        use_patched_transport(app)
+    return app
+
+
+async def _all_arrived(received: dict[int, set[int]], count: int) -> None:
+    """Until offset `count - 1` of every partition reached the agent."""
+    while not all(count - 1 in received[p] for p in range(PARTITIONS)):
+        await asyncio.sleep(0.05)
+
+
+def _slowed(seek: Callable[[], Awaitable[None]], calls: list[float]) -> Callable[[], Any]:
+    async def slow_seek() -> None:
+        calls.append(SEEK_DELAY)
+        await asyncio.sleep(SEEK_DELAY)
+        await seek()
+
+    return slow_seek
+
+
+def _produce(
+    bootstrap: str, topic: str, partitions: range, offsets: range, key: bytes | None = None
+) -> None:
+    """One record per partition and offset, in offset order (a fresh topic's offsets)."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    for offset in offsets:
+        for partition in partitions:
+            producer.send(topic, key=key, value=str(offset).encode(), partition=partition)
+    producer.flush()
+    producer.close()
+
+
+def _describe(offsets: list[int]) -> str:
+    missing = sorted(set(EVERY_OFFSET) - set(offsets))
+    runs: list[list[int]] = []
+    for offset in missing:
+        if runs and runs[-1][1] == offset - 1:
+            runs[-1][1] = offset
+        else:
+            runs.append([offset, offset])
+    twice = len(offsets) - len(set(offsets))
+    return f"offsets missing {[tuple(run) for run in runs]}, {twice} received twice"
