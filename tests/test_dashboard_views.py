@@ -27,8 +27,9 @@ from dossierflow.reporting.dashboard.views import (
     trend_points,
     unit_options,
 )
-from dossierflow.reporting.queries import OpenDossier, RollupState, WeekCount, error_summary
+from dossierflow.reporting.queries import OpenDossier, RollupState, WeekCount
 from dossierflow.reporting.report import Figures, ReportError, build_report
+from dossierflow.store import error_summary
 from tests.test_report import UNITS
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -258,6 +259,9 @@ def test_error_summary_drops_the_stack_trace_and_long_tails() -> None:
     assert error_summary("Code: 60. Unknown table x. (UNKNOWN_TABLE), Stack trace (when copying"
                          " this message, always include the lines below):\n\n0. ? @ 0x1") == (
         "Code: 60. Unknown table x. (UNKNOWN_TABLE)"
+    )
+    assert error_summary(":HTTPDriver for http://ch:8123 received error\n Code: 62. Syntax") == (
+        "Code: 62. Syntax"
     )
     long = error_summary("x" * 1000)
     assert long is not None and len(long) == 300 and long.endswith("…")

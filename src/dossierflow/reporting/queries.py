@@ -37,7 +37,7 @@ from dossierflow.reporting.report import (
     Figures,
     period_bounds,
 )
-from dossierflow.store import ROLLUP_VIEWS, Store
+from dossierflow.store import ROLLUP_VIEWS, Store, error_summary
 
 REPORT_SQL = """
 SELECT unit_code, {keys}
@@ -106,18 +106,6 @@ class RollupState:
         if self.refreshed_at is None:
             return math.nan
         return max(0.0, (now - self.refreshed_at).total_seconds())
-
-
-ERROR_SUMMARY_CHARS = 300
-"""An error's summary at most (the engine's messages can quote the whole query)."""
-
-
-def error_summary(exception: str) -> str | None:
-    """The engine's error message without its stack trace, shortened ('' is no error)."""
-    first = exception.split(", Stack trace", 1)[0].split("\n", 1)[0].strip()
-    if len(first) > ERROR_SUMMARY_CHARS:
-        return first[: ERROR_SUMMARY_CHARS - 1] + "…"
-    return first or None
 
 
 @dataclass(frozen=True)
