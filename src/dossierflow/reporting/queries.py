@@ -1,6 +1,6 @@
 """Every query the report and the dashboard run on the store, over the BI views of
-schemas/clickhouse/007_bi_views.sql and 008_bi_period_rollup.sql; each function takes an open
-`Store` and returns plain values or the pure report's `Figures` (which `report.build_report`
+schemas/clickhouse/007_bi_views.sql, 008_bi_period_rollup.sql and 009; each function takes
+an open `Store` and returns plain values or the pure report's `Figures` (which `report.build_report`
 makes into the report).
 
 Reading the same views as the BI tools keeps every number of the report and the dashboard
@@ -9,7 +9,7 @@ pre-aggregated (`bi_period_report_daily`, as of the rollup's last refresh, at mo
 minute old); the dashboard reads the pre-aggregated figures, adds receipts and resolutions
 per week (`bi_unit_daily`, the same rollup) and the open dossiers of a unit (`bi_dossiers`,
 live), and says how old the rollup is and whether its last refresh failed (`rollup_state`, from
-`system.view_refreshes`).
+`bi_rollup_freshness`).
 
 How the report's figures are derived. The facts table holds, per event, the dossier's state
 right after it, and `position` orders a dossier's history; the state of a dossier *as of* an
@@ -77,14 +77,15 @@ LIMIT {limit:UInt32}
 
 
 ROLLUP_STATE_SQL = """
-SELECT view, toUnixTimestamp(last_success_time), toUnixTimestamp(last_refresh_time), exception
-FROM system.view_refreshes
-WHERE database = currentDatabase() AND view IN {views:Array(String)}
+SELECT view, toUnixTimestamp(as_of), toUnixTimestamp(last_attempt_at), error
+FROM bi_rollup_freshness
+WHERE view IN {views:Array(String)}
 """
-"""Per rollup view: when its latest successful refresh started (NULL when none has completed
-since the engine started or the view was created; second precision), when its latest
-attempt finished (or started, while it runs) and the error of that attempt ('' unless it
-failed; the engine keeps it until an attempt succeeds)."""
+"""Per rollup view, from `bi_rollup_freshness` (migration 009, over `system.view_refreshes`;
+the view Grafana's descriptions point at too): when its latest successful refresh started
+(NULL when none has completed since the engine started or the view was created; second
+precision), when its latest attempt finished (or started, while it runs) and the error of
+that attempt ('' unless it failed; the engine keeps it until an attempt succeeds)."""
 
 
 @dataclass(frozen=True)
