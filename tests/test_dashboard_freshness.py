@@ -24,7 +24,9 @@ from dossierflow.sinks.kafka_sink import SinkStatus, build_app
 from dossierflow.sinks.settings import SinkSettings
 from prometheus_client.parser import text_string_to_metric_families
 
+from dossierflow.reporting.dashboard import handlers
 from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
+from dossierflow.reporting.queries import WeekCount
 from dossierflow.reporting.report import LOCAL
 from dossierflow.reporting.runner import QueryRunner
 from dossierflow.store import Store, connect, migrate, pause_rollup_refreshes, refresh_rollups
@@ -181,3 +183,39 @@ async def test_a_failing_refresh_is_shown_on_the_dashboard_and_in_the_metrics(
     body = await get(client, "/api/dashboard")
     assert body["figures_error"] is None
     assert "failed" not in body["html"]["figures-as-of"]
+
+
+def test_a_refresh_between_the_figures_and_the_trend_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real refresh lands, with a new dossier, right after the figures were read (the
+    trend's query is wrapped to run it first, once): the figures and the trend then come
+    from different contents, and the dashboard must read both again."""
+    store = connect(f"chdb://{tmp_path / 'ch'}")
+    try:
+        migrate(store)
+        write(store, History("D1").received("2026-03-02 09:00", due="2026-03-20 17:00").facts())
+        refresh_and_hold(store)
+        wait_for_the_next_second(store)
+        real_trend = handlers.weekly_trend
+        calls = []
+
+        def refresh_first(*args: Any) -> list[WeekCount]:
+            if not calls:
+                write(
+                    store,
+                    History("D2").received("2026-03-03 09:00", due="2026-03-20 17:00").facts(),
+                    10,
+                )
+                refresh_and_hold(store)
+            calls.append(args)
+            return real_trend(*args)
+
+        monkeypatch.setattr(handlers, "weekly_trend", refresh_first)
+        selection = handlers.parse_selection(MARCH, datetime.now(LOCAL).date())
+        report, rollup, weeks = handlers._dashboard_data(store, Catalog(units=UNITS), selection)
+        assert report.total.received == sum(w.received for w in weeks) == 2
+        assert len(calls) == 2
+        assert rollup.refreshed_at is not None
+    finally:
+        store.close()

@@ -107,10 +107,18 @@ def _report(
 def _dashboard_data(
     store: Store, catalog: Catalog, selection: Selection
 ) -> tuple[Report, RollupState, list[WeekCount]]:
+    """The figures and the weekly trend from the same contents of the rollup, so that summed
+    over the weeks they equal the report: a refresh completing between the two reads moves
+    the as-of time, read again after the trend, and the pair is read once more (refreshes
+    are a minute apart, so the second pair is consistent)."""
     period, unit = selection.period, selection.unit
-    report, rollup = _report(store, catalog, period, unit)
     scope = None if unit is None else catalog.descendants(unit)
-    return report, rollup, weekly_trend(store, period.start, period.end, scope)
+    for _attempt in range(2):
+        report, rollup = _report(store, catalog, period, unit)
+        weeks = weekly_trend(store, period.start, period.end, scope)
+        if _local(rollup_state(store), catalog).refreshed_at == rollup.refreshed_at:
+            break
+    return report, rollup, weeks
 
 
 def _unit_data(
