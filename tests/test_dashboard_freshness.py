@@ -24,6 +24,7 @@ from dossierflow.sinks.kafka_sink import SinkStatus, build_app
 from dossierflow.sinks.settings import SinkSettings
 from prometheus_client.parser import text_string_to_metric_families
 
+from dossierflow.reporting import queries
 from dossierflow.reporting.dashboard import handlers
 from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
 from dossierflow.reporting.queries import WeekCount
@@ -197,8 +198,8 @@ def test_a_refresh_between_the_figures_and_the_trend_is_read_again(
         write(store, History("D1").received("2026-03-02 09:00", due="2026-03-20 17:00").facts())
         refresh_and_hold(store)
         wait_for_the_next_second(store)
-        real_trend = handlers.weekly_trend
-        calls = []
+        real_trend = queries.weekly_trend
+        calls: list[tuple[Any, ...]] = []
 
         def refresh_first(*args: Any) -> list[WeekCount]:
             if not calls:

@@ -186,10 +186,11 @@ def rollup_state(store: Store) -> RollupState:
     started = [rows[view][1] if view in rows else None for view in ROLLUP_VIEWS]
     attempts = [int(rows[view][2]) for view in ROLLUP_VIEWS if view in rows and rows[view][2]]
     errors = [error_summary(str(rows[view][3])) for view in ROLLUP_VIEWS if view in rows]
+    complete = [int(seconds) for seconds in started if seconds is not None]
     return RollupState(
-        refreshed_at=None
-        if any(seconds is None for seconds in started)
-        else datetime.fromtimestamp(min(int(seconds) for seconds in started), UTC),
+        refreshed_at=datetime.fromtimestamp(min(complete), UTC)
+        if len(complete) == len(ROLLUP_VIEWS)
+        else None,
         attempted_at=datetime.fromtimestamp(max(attempts), UTC) if attempts else None,
         error=next((error for error in errors if error), None),
     )
