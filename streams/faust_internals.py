@@ -3,7 +3,9 @@
 Faust has no public getter for these; each function says why the worker needs it. They were
 checked against the faust-streaming versions pinned in pyproject.toml, and
 tests/test_faust_internals.py fails loudly if an upgrade removes or changes one of them:
-run it before raising the pin.
+run it before raising the pin. One more reliance lives where it is used:
+`streams/table.py` overrides `Collection.send_changelog`, counting on every table write and
+delete going through it and on its `FutureMessage` resolving when Kafka acknowledges.
 """
 
 from __future__ import annotations

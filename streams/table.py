@@ -11,8 +11,8 @@ and then aiokafka's producer. That flush does not wait for a record the buffer h
 handed on but aiokafka has not yet accepted (its `send` waits while the topic-partition's
 batch is full): the offsets can be committed before the changelog records of the events
 they cover are in Kafka, and a worker killed then leaves its successor a stale record,
-to which it applies later events (a dossier held only its SUBMITTED when its RETURNED came,
-though RECEIVED and RESOLVED had been committed). So the table keeps the future of every
+to which it would apply later events (a record missing events whose offsets are
+committed). So the table keeps the future of every
 changelog record it sends, and `changelog_delivered` awaits them: the worker acknowledges
 a batch only after that (at-least-once, like its alerts and facts).
 """

@@ -36,15 +36,24 @@ class TimerIndex:
 
     def pop_due(self, clocks: Mapping[int, datetime], limit: int) -> list[str]:
         """Up to `limit` dossiers whose timer is at or before the clock of their partition
-        (unscheduled); a partition without a clock fires nothing."""
+        (unscheduled), earliest first across partitions, so that a partition with many due
+        timers does not hold back the others; a partition without a clock fires nothing."""
         due: list[str] = []
-        for partition, now in clocks.items():
-            heap = self._heaps.get(partition)
-            while heap and heap[0][0] <= now and len(due) < limit:
-                when, dossier_id = heapq.heappop(heap)
-                if self._current.get(dossier_id) == (partition, when):
-                    del self._current[dossier_id]
-                    due.append(dossier_id)
+        heads = [
+            (heap[0][0], partition)
+            for partition, heap in self._heaps.items()
+            if heap and partition in clocks and heap[0][0] <= clocks[partition]
+        ]
+        heapq.heapify(heads)
+        while heads and len(due) < limit:
+            _, partition = heapq.heappop(heads)
+            heap = self._heaps[partition]
+            when, dossier_id = heapq.heappop(heap)
+            if self._current.get(dossier_id) == (partition, when):
+                del self._current[dossier_id]
+                due.append(dossier_id)
+            if heap and heap[0][0] <= clocks[partition]:
+                heapq.heappush(heads, (heap[0][0], partition))
         return due
 
     def clear(self) -> None:

@@ -7,8 +7,8 @@ not; before the first fetch, the end offset the worker looked up at the assignme
 in for it) and nothing new came from it for `idle_after` seconds (the idleness rule of
 Flink's watermarks). Both are needed: a high-water mark is only as fresh as the last fetch
 response, so a partition read up to it may already hold events a producer wrote since
-(events in flight); letting it go at once made the clock leap days ahead of them in a live
-stream. A partition whose end is not known at all is let go by idleness alone, so that it
+(events in flight), and in a live stream letting it go at once would put the clock days
+ahead of them. A partition whose end is not known at all is let go by idleness alone, so that it
 cannot stall the clock for ever.
 
 With a bounded out-of-orderness (Flink's `BoundedOutOfOrdernessWatermarks`) the clock trails

@@ -153,9 +153,12 @@ class DossierWorker:
 
     # --- clock ---------------------------------------------------------------------
 
-    def clock(self, highwaters: dict[int, int | None] | None = None) -> datetime | None:
-        """Wall time live; in --event-time mode the watermark (None until it is known),
-        over `highwaters` when the caller already read them."""
+    def advance_clocks(
+        self, highwaters: dict[int, int | None] | None = None
+    ) -> datetime | None:
+        """Wall time live; in --event-time mode advance the watermark and every partition's
+        clock (over `highwaters` when the caller already read them) and return the
+        watermark (None until it is known)."""
         if not self.settings.event_time:
             return datetime.now(UTC)
         if self._owned is None:  # the partitions to watch are not known before assignment
@@ -166,7 +169,7 @@ class DossierWorker:
 
     def clock_of(self, partition: int) -> datetime:
         """The clock a dossier of `partition` is evaluated by: wall time live; in
-        --event-time mode its partition's, as the last `clock()` advanced it."""
+        --event-time mode its partition's, as `advance_clocks()` last left it."""
         if not self.settings.event_time:
             return datetime.now(UTC)
         return self.watermark.value_for(partition) or BEFORE_ANY_EVENT
@@ -323,7 +326,7 @@ class DossierWorker:
                     message.partition, message.offset, dossier_event.occurred_at,
                     time.monotonic(),
                 )
-                self.clock(highwaters)
+                self.advance_clocks(highwaters)
             effects = self.processor.on_event(
                 self._load(dossier_event.dossier_id),
                 dossier_event,
@@ -472,7 +475,7 @@ class DossierWorker:
     async def _reevaluate_unknown_procedures(self, waiting: dict[str, DossierRecord]) -> int:
         """Publish the facts and due alerts of the `waiting` dossiers whose procedure the
         catalogue now knows; how many it knows."""
-        self.clock()
+        self.advance_clocks()
         outbox = await self._outbox()
         known = 0
         for dossier_id, record in waiting.items():
@@ -544,7 +547,7 @@ class DossierWorker:
         owned = self._owned
         if owned is None:
             return
-        clock = self.clock()
+        clock = self.advance_clocks()
         if clock is None:
             return
         async with self.lock:

@@ -20,9 +20,11 @@ from dossierflow.streams.faust_internals import (
 from dossierflow.streams.settings import WorkerSettings
 from dossierflow.streams.worker import DossierWorker
 from faust.streams import _current_event as current_event
+from faust.tables.base import Collection
 from faust.tables.recovery import Recovery
+from faust.tables.table import Table
 from faust.transport.consumer import Consumer
-from faust.types import TP
+from faust.types import TP, FutureMessage
 
 
 @pytest.fixture
@@ -62,3 +64,13 @@ def test_a_stand_in_event_lets_the_rocksdb_store_write_outside_stream_iteration(
         store._set(b"D-1", b"record")
     assert store._dbs[2][b"D-1"] == b"record"
     assert current_event.get(None) is None  # restored after the block
+
+
+def test_every_table_write_and_delete_sends_its_changelog_through_send_changelog() -> None:
+    """streams/table.py keeps the future `send_changelog` returns, to await the changelog
+    before acknowledging a batch: a write that bypassed it would go unawaited."""
+    assert "self.send_changelog(" in inspect.getsource(Table.on_key_set)
+    assert "self.send_changelog(" in inspect.getsource(Table.on_key_del)
+    assert inspect.signature(Collection.send_changelog).return_annotation in (
+        FutureMessage, "FutureMessage"
+    )

@@ -45,3 +45,16 @@ def test_at_most_limit_timers_per_scan_the_earliest_first() -> None:
         timers.schedule(f"D{hour}", at(hour), partition=0)
     assert timers.pop_due({0: at(10)}, limit=2) == ["D0", "D1"]
     assert len(timers) == 3
+
+
+def test_the_limit_takes_the_earliest_across_partitions() -> None:
+    """A partition with many due timers does not hold back another's earlier one."""
+    timers = TimerIndex()
+    for hour in range(1, 6):
+        timers.schedule(f"P0-{hour}", at(hour), partition=0)
+    timers.schedule("P1-0", at(0), partition=1)
+    timers.schedule("P1-3", at(3.5), partition=1)
+    clocks = {0: at(10), 1: at(10)}
+    assert timers.pop_due(clocks, limit=3) == ["P1-0", "P0-1", "P0-2"]
+    assert timers.pop_due(clocks, limit=3) == ["P0-3", "P1-3", "P0-4"]
+    assert timers.pop_due(clocks, limit=3) == ["P0-5"]
