@@ -251,6 +251,7 @@ def test_redelivery_and_reissued_versions_do_not_double_count(
     facts = all_facts()
     write(store, facts)
     before = report_json(report_of(store, FROM, TO))
+    assert report_of(store, FROM, TO).total == EXPECTED_TOTAL
     # re-delivered in other batch boundaries (other dedup tokens: real duplicate rows) ...
     write(store, facts[:7], first_offset=100)
     write(store, facts[5:], first_offset=200)
