@@ -39,9 +39,8 @@ ROLLUP_READERS = ("bi_period_report_daily", "bi_unit_daily")
 ROLLUP_LAG = (
     "Số liệu từ bảng tổng hợp, tính lại mỗi phút: có thể chậm khoảng một phút so với báo cáo "
     "(`dossierflow report`). / Figures from the rollup, rebuilt every minute: up to about a "
-    "minute behind the report (`dossierflow report`). Lần tính gần nhất / last refresh: "
-    "`SELECT toTimeZone(last_success_time, 'Asia/Ho_Chi_Minh') FROM system.view_refreshes "
-    "WHERE view = 'unit_day_changes_mv'`."
+    "minute behind the report (`dossierflow report`). Lần tính gần nhất, lỗi nếu có / last "
+    "refresh and its error if it failed: `SELECT as_of, status, error FROM bi_rollup_freshness`."
 )
 """The description of every panel that reads the rollup."""
 

@@ -29,6 +29,7 @@ import msgspec
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
+from clickhouse_connect.driver.exceptions import ClickHouseError
 from dossierflow.rules.catalog import Catalog
 from dossierflow.schemas.facts import DossierAlert, DossierFact, alert_decoder, fact_decoder
 from dossierflow.sinks import metrics
@@ -38,12 +39,14 @@ from dossierflow.sinks.base import (
     SinkBatch,
     digest_payloads,
 )
+from dossierflow.sinks.metrics import RollupWatch
 from dossierflow.sinks.settings import SinkSettings
 
 from dossierflow.health import KafkaProbe, Readiness, ReadinessLog, metrics_text
 from dossierflow.kafka.consumer import committing_consumer
 from dossierflow.kafka.errors import KafkaUnavailable
 from dossierflow.reporting.http import add_reporting_routes
+from dossierflow.reporting.queries import rollup_state
 from dossierflow.store import Store
 
 log = logging.getLogger(__name__)
@@ -279,8 +282,9 @@ def build_app(
     catalog: Catalog,
 ) -> web.Application:
     """`GET /healthz` (200 while the process runs, with the sink's state), `/readyz` (503
-    with the reasons until it consumes and stores), `/metrics` (Prometheus), `/report` and
-    the dashboard (`/dashboard`, reporting/http.py)."""
+    with the reasons until it consumes and stores), `/metrics` (Prometheus; the rollup's
+    gauges are read at each scrape), `/report` and the dashboard (`/dashboard`,
+    reporting/http.py)."""
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response(status.as_dict())
@@ -290,6 +294,10 @@ def build_app(
         return web.Response(text=readiness.text(), status=readiness.http_status)
 
     async def metrics(request: web.Request) -> web.Response:
+        try:
+            rollup_watch.observe(await runner.run(rollup_state))
+        except (ClickHouseError, OSError) as exc:  # the scrape still answers
+            log.warning("could not read the rollup's state: %s", exc)
         body, content_type = metrics_text()
         return web.Response(body=body, headers={"Content-Type": content_type})
 
@@ -297,7 +305,8 @@ def build_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
-    add_reporting_routes(app, report_store, catalog)
+    runner = add_reporting_routes(app, report_store, catalog)
+    rollup_watch = RollupWatch()
     return app
 
 

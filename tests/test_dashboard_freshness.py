@@ -8,6 +8,7 @@ each forced one, so nothing moves the time between the two readings.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -17,9 +18,16 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from clickhouse_connect.driver.exceptions import DatabaseError
 from dossierflow.rules.catalog import Catalog
+from dossierflow.sinks.kafka_sink import SinkStatus, build_app
+from dossierflow.sinks.settings import SinkSettings
+from prometheus_client.parser import text_string_to_metric_families
 
+from dossierflow.reporting import queries
+from dossierflow.reporting.dashboard import handlers
 from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
+from dossierflow.reporting.queries import WeekCount
 from dossierflow.reporting.report import LOCAL
 from dossierflow.reporting.runner import QueryRunner
 from dossierflow.store import Store, connect, migrate, pause_rollup_refreshes, refresh_rollups
@@ -106,3 +114,109 @@ async def test_figures_are_as_of_the_rollups_last_refresh(
     unit = await get(client, "/api/units/X1/open")
     assert unit["figures_as_of"] == second_iso
     assert "Số liệu tính đến" not in unit["html"]["open-list"]
+
+
+# --- a refresh that fails -------------------------------------------------------------
+
+
+@pytest.fixture
+async def sink_served(tmp_path: Path) -> AsyncIterator[tuple[Store, Client]]:
+    """A fresh store and the sink's whole HTTP app over it (dashboard and /metrics)."""
+    store = connect(f"chdb://{tmp_path / 'ch'}")
+    try:
+        migrate(store)
+        app = build_app(
+            SinkStatus(store=store.url.display), SinkSettings(), store, Catalog(units=UNITS)
+        )
+        async with TestClient(TestServer(app)) as client:
+            yield store, client
+    finally:
+        store.close()
+
+
+async def scrape(client: Client) -> dict[str, float]:
+    response = await client.get("/metrics")
+    assert response.status == 200
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(await response.text())
+        for sample in family.samples
+        if sample.name.startswith("dossierflow_rollup_")
+    }
+
+
+async def test_a_failing_refresh_is_shown_on_the_dashboard_and_in_the_metrics(
+    sink_served: tuple[Store, Client], caplog: pytest.LogCaptureFixture
+) -> None:
+    store, client = sink_served
+    write(store, History("D1").received("2026-03-02 09:00", due="2026-03-20 17:00").facts())
+    _iso, shown = refresh_and_hold(store)
+    healthy = await scrape(client)
+    assert healthy["dossierflow_rollup_refresh_failed"] == 0
+    assert 0 <= healthy["dossierflow_rollup_age_seconds"] < 3600
+
+    # a genuine failure of the real view: a table its query reads is gone
+    store.client.command("RENAME TABLE dossier_milestones TO dossier_milestones_away")
+    with pytest.raises(DatabaseError, match="UNKNOWN_TABLE"):
+        refresh_rollups(store)
+    pause_rollup_refreshes(store)
+
+    body = await get(client, "/api/dashboard")
+    assert body["total"]["received"] == 1  # the last good figures stay
+    assert "Unknown table" in body["figures_error"]
+    note = body["html"]["figures-as-of"]
+    assert note.startswith(f'Số liệu tính đến {shown} <span class="failed">')
+    assert "Lần tính gần nhất bị lỗi" in note and "Unknown table" in note
+    assert "một phút" not in note
+
+    with caplog.at_level(logging.ERROR, logger="dossierflow.sinks.metrics"):
+        failed = await scrape(client)
+        await scrape(client)
+    assert failed["dossierflow_rollup_refresh_failed"] == 1
+    assert failed["dossierflow_rollup_age_seconds"] >= healthy["dossierflow_rollup_age_seconds"]
+    logged = [r.getMessage() for r in caplog.records if "rollup failed" in r.getMessage()]
+    assert len(logged) == 1 and "Unknown table" in logged[0]  # once per distinct error
+
+    store.client.command("RENAME TABLE dossier_milestones_away TO dossier_milestones")
+    refresh_rollups(store)
+    pause_rollup_refreshes(store)
+    assert (await scrape(client))["dossierflow_rollup_refresh_failed"] == 0
+    body = await get(client, "/api/dashboard")
+    assert body["figures_error"] is None
+    assert "failed" not in body["html"]["figures-as-of"]
+
+
+def test_a_refresh_between_the_figures_and_the_trend_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real refresh lands, with a new dossier, right after the figures were read (the
+    trend's query is wrapped to run it first, once): the figures and the trend then come
+    from different contents, and the dashboard must read both again."""
+    store = connect(f"chdb://{tmp_path / 'ch'}")
+    try:
+        migrate(store)
+        write(store, History("D1").received("2026-03-02 09:00", due="2026-03-20 17:00").facts())
+        refresh_and_hold(store)
+        wait_for_the_next_second(store)
+        real_trend = queries.weekly_trend
+        calls: list[tuple[Any, ...]] = []
+
+        def refresh_first(*args: Any) -> list[WeekCount]:
+            if not calls:
+                write(
+                    store,
+                    History("D2").received("2026-03-03 09:00", due="2026-03-20 17:00").facts(),
+                    10,
+                )
+                refresh_and_hold(store)
+            calls.append(args)
+            return real_trend(*args)
+
+        monkeypatch.setattr(handlers, "weekly_trend", refresh_first)
+        selection = handlers.parse_selection(MARCH, datetime.now(LOCAL).date())
+        report, rollup, weeks = handlers._dashboard_data(store, Catalog(units=UNITS), selection)
+        assert report.total.received == sum(w.received for w in weeks) == 2
+        assert len(calls) == 2
+        assert rollup.refreshed_at is not None
+    finally:
+        store.close()

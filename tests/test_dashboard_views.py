@@ -27,8 +27,9 @@ from dossierflow.reporting.dashboard.views import (
     trend_points,
     unit_options,
 )
-from dossierflow.reporting.queries import OpenDossier, WeekCount
+from dossierflow.reporting.queries import OpenDossier, RollupState, WeekCount
 from dossierflow.reporting.report import Figures, ReportError, build_report
+from dossierflow.store import error_summary
 from tests.test_report import UNITS
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -37,6 +38,19 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=HCM)
+
+
+def refreshed(
+    text: str | None, error: str | None = None, attempted: str | None = None
+) -> RollupState:
+    return RollupState(
+        refreshed_at=at(text) if text else None,
+        attempted_at=at(attempted) if attempted else None,
+        error=error,
+    )
+
+
+NEVER = refreshed(None)
 
 
 def parse(svg: str) -> ET.Element:
@@ -195,7 +209,7 @@ def test_fragments_link_units_and_escape_names() -> None:
         {"X9": Figures(received=1, in_progress=1)}, units, date(2026, 3, 1), date(2026, 4, 1)
     )
     selection = Selection(Period(date(2026, 3, 1), date(2026, 4, 1)), None, "vi")
-    html = dashboard_fragments(report, None, [], selection, at("2026-03-10 10:00"))
+    html = dashboard_fragments(report, NEVER, [], selection, at("2026-03-10 10:00"))
     assert "Xã &lt;b&gt;" in html["report-table"]
     assert 'href="/dashboard/units/X9?from=2026-03-01&amp;to=2026-04-01"' in html["report-table"]
     parse(html["chart-backlog"])
@@ -205,8 +219,8 @@ def test_fragments_link_units_and_escape_names() -> None:
 
 
 def test_figures_say_when_the_rollup_was_refreshed_to_the_second() -> None:
-    refreshed = at("2026-03-10 09:04:05")
-    vi, en = freshness(refreshed, "vi"), freshness(refreshed, "en")
+    rollup = refreshed("2026-03-10 09:04:05")
+    vi, en = freshness(rollup, "vi"), freshness(rollup, "en")
     assert (vi.text, vi.pending) == ("Số liệu tính đến 09:04:05 10/03/2026", False)
     assert (en.text, en.pending) == ("Figures as of 2026-03-10 09:04:05", False)
 
@@ -214,17 +228,52 @@ def test_figures_say_when_the_rollup_was_refreshed_to_the_second() -> None:
 def test_figures_before_the_first_refresh_are_marked_as_being_computed() -> None:
     report = build_report({}, UNITS, date(2026, 3, 1), date(2026, 4, 1))
     selection = Selection(Period(date(2026, 3, 1), date(2026, 4, 1)), None, "vi")
-    html = dashboard_fragments(report, None, [], selection, at("2026-03-10 10:00"))
+    html = dashboard_fragments(report, NEVER, [], selection, at("2026-03-10 10:00"))
     assert "Số liệu đang tính…" in html["figures-as-of"]
     assert 'class="pending"' in html["figures-as-of"]
-    assert freshness(None, "en").text == "Figures being computed…"
+    assert freshness(NEVER, "en").text == "Figures being computed…"
+
+
+def test_a_failed_refresh_shows_its_error_instead_of_promising_an_update() -> None:
+    rollup = refreshed("2026-03-10 09:04:05", "Code: 60. Unknown table", "2026-03-10 09:10:07")
+    vi = freshness(rollup, "vi")
+    assert vi.failed and not vi.pending
+    assert vi.text == "Số liệu tính đến 09:04:05 10/03/2026"
+    assert vi.note.startswith("Lần tính gần nhất bị lỗi (09:10:07 10/03/2026): Code: 60.")
+    report = build_report({}, UNITS, date(2026, 3, 1), date(2026, 4, 1))
+    selection = Selection(Period(date(2026, 3, 1), date(2026, 4, 1)), None, "vi")
+    html = dashboard_fragments(report, rollup, [], selection, at("2026-03-10 10:00"))
+    assert 'class="failed"' in html["figures-as-of"]
+    assert "Lần tính gần nhất bị lỗi" in html["figures-as-of"]
+    # failing before any success: no promise of "within about a minute" either
+    never = freshness(refreshed(None, "boom <b>", "2026-03-10 09:10:07"), "vi")
+    assert never.failed and "một phút" not in never.note
+    html = dashboard_fragments(
+        report, refreshed(None, "boom <b>"), [], selection, at("2026-03-10 10:00")
+    )
+    assert "boom &lt;b&gt;" in html["figures-as-of"]
+
+
+def test_error_summary_drops_the_stack_trace_and_long_tails() -> None:
+    assert error_summary("") is None
+    assert error_summary("Code: 60. Unknown table x. (UNKNOWN_TABLE), Stack trace (when copying"
+                         " this message, always include the lines below):\n\n0. ? @ 0x1") == (
+        "Code: 60. Unknown table x. (UNKNOWN_TABLE)"
+    )
+    assert error_summary(":HTTPDriver for http://ch:8123 received error\n Code: 62. Syntax") == (
+        "Code: 62. Syntax"
+    )
+    long = error_summary("x" * 1000)
+    assert long is not None and len(long) == 300 and long.endswith("…")
 
 
 def test_the_unit_pages_open_list_keeps_its_own_time() -> None:
     now = at("2026-03-10 10:00")
     report = build_report({}, UNITS, date(2026, 3, 1), date(2026, 4, 1), unit="X1")
     selection = Selection(Period(date(2026, 3, 1), date(2026, 4, 1)), "X1", "vi")
-    html = unit_fragments(report, at("2026-03-10 09:59:30"), [], None, UNITS, selection, now)
+    html = unit_fragments(
+        report, refreshed("2026-03-10 09:59:30"), [], None, UNITS, selection, now
+    )
     assert html["figures-as-of"] == "Số liệu tính đến 09:59:30 10/03/2026"
     assert "tính đến 10:00 10/03/2026" in html["open-list"]
     assert "09:59:30" not in html["open-list"]

@@ -84,7 +84,9 @@ def test_the_json_is_generated_from_the_panel_definitions() -> None:
         assert "$__fromTime" in panel["targets"][0]["rawSql"]
 
 
-def test_panels_reading_the_rollup_say_they_may_trail_the_report() -> None:
+def test_panels_reading_the_rollup_say_they_may_trail_the_report(
+    loaded: tuple[Store, list[DossierAlert]],
+) -> None:
     described = {
         title.split(" / ")[1]: panel["description"]
         for title, panel in dashboard_panels().items()
@@ -96,7 +98,11 @@ def test_panels_reading_the_rollup_say_they_may_trail_the_report() -> None:
     }
     for name in trailing:
         assert "chậm khoảng một phút" in described[name]
-        assert "system.view_refreshes" in described[name]
+        assert "bi_rollup_freshness" in described[name]
+    # the description's query answers (as of the fixture's refresh, no error)
+    query = described[trailing.pop()].split("`")[-2]
+    ((as_of, status, error),) = loaded[0].client.query(query).result_rows
+    assert isinstance(as_of, datetime) and status and error == ""
     assert described["Procedures most often late"] == described["Alerts per day"] == ""
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -37,7 +37,7 @@ from dossierflow.reporting.report import (
     report_json,
     report_period,
 )
-from dossierflow.store import Store, connect, migrate
+from dossierflow.store import Store, connect, migrate, refresh_rollups
 
 pytestmark = pytest.mark.clickhouse
 
@@ -196,10 +196,32 @@ def store(tmp_path: Path) -> Iterator[Store]:
         opened.close()
 
 
-def store_report(store: Store, period_from: date, period_to: date, **scope: str) -> Report:
-    """The report of the store's figures, as `dossierflow report` builds it."""
-    return build_report(fetch_figures(store, period_from, period_to), UNITS, period_from,
-                        period_to, **scope)
+def store_report(
+    store: Store, period_from: date, period_to: date, *, rollup: bool = False, **scope: str
+) -> Report:
+    """The report of the store's figures, as `dossierflow report` builds it (live), or as the
+    dashboard does (`rollup`: from the rollup, brought up to every fact written so far)."""
+    if rollup:
+        refresh_rollups(store)
+    figures = fetch_figures(store, period_from, period_to, pre_aggregated=rollup)
+    return build_report(figures, UNITS, period_from, period_to, **scope)
+
+
+class ReportOf(Protocol):
+    def __call__(self, store: Store, period_from: date, period_to: date, **scope: str) -> Report:
+        ...
+
+
+@pytest.fixture(params=["live", "rollup"])
+def report_of(request: pytest.FixtureRequest) -> ReportOf:
+    """The hand-worked cases hold for the live report and for the dashboards' rollup alike
+    (their periods are whole local days, which is all the rollup serves)."""
+    rollup = request.param == "rollup"
+
+    def report(store: Store, period_from: date, period_to: date, **scope: str) -> Report:
+        return store_report(store, period_from, period_to, rollup=rollup, **scope)
+
+    return report
 
 
 def write(store: Store, facts: Sequence[DossierFact], first_offset: int = 0) -> None:
@@ -208,9 +230,11 @@ def write(store: Store, facts: Sequence[DossierFact], first_offset: int = 0) -> 
     )
 
 
-def test_hand_built_figures(store: Store) -> None:
+def test_hand_built_figures(
+    store: Store, report_of: ReportOf
+) -> None:
     write(store, all_facts())
-    report = store_report(store, FROM, TO)
+    report = report_of(store, FROM, TO)
     assert {r.unit_code: r.figures for r in report.rows} == EXPECTED
     assert report.total == EXPECTED_TOTAL
     assert report.violations == []
@@ -221,10 +245,13 @@ def test_hand_built_figures(store: Store) -> None:
     assert next(r for r in report.rows if r.unit_code == "X2").figures.on_time_rate is None
 
 
-def test_redelivery_and_reissued_versions_do_not_double_count(store: Store) -> None:
+def test_redelivery_and_reissued_versions_do_not_double_count(
+    store: Store, report_of: ReportOf
+) -> None:
     facts = all_facts()
     write(store, facts)
-    before = report_json(store_report(store, FROM, TO))
+    before = report_json(report_of(store, FROM, TO))
+    assert report_of(store, FROM, TO).total == EXPECTED_TOTAL
     # re-delivered in other batch boundaries (other dedup tokens: real duplicate rows) ...
     write(store, facts[:7], first_offset=100)
     write(store, facts[5:], first_offset=200)
@@ -238,7 +265,7 @@ def test_redelivery_and_reissued_versions_do_not_double_count(store: Store) -> N
     write(store, [f for f in facts if f.dossier_id == "D2"], first_offset=400)  # stale copy
     raw = store.client.query("SELECT count() FROM dossier_facts").result_rows[0][0]
     assert raw > len(facts) + 3  # the duplicates are physically there
-    assert report_json(store_report(store, FROM, TO)) == before
+    assert report_json(report_of(store, FROM, TO)) == before
     state = store.client.query(
         "SELECT status, state_version FROM dossier_state FINAL WHERE dossier_id = 'D2'"
     ).result_rows
@@ -253,15 +280,17 @@ def test_same_batch_twice_is_dropped_by_the_dedup_token(store: Store) -> None:
     assert raw == len(facts)
 
 
-def test_scope_by_unit_tree_and_level(store: Store) -> None:
+def test_scope_by_unit_tree_and_level(
+    store: Store, report_of: ReportOf
+) -> None:
     write(store, all_facts())
-    by_unit = store_report(store, FROM, TO, unit="H")
+    by_unit = report_of(store, FROM, TO, unit="H")
     assert [r.unit_code for r in by_unit.rows] == ["H", "X1"]
     assert by_unit.total == EXPECTED["H"] + EXPECTED["X1"]
-    communes = store_report(store, FROM, TO, level="commune")
+    communes = report_of(store, FROM, TO, level="commune")
     assert [r.unit_code for r in communes.rows] == ["X1", "X2"]
     assert communes.total == EXPECTED["X1"] + EXPECTED["X2"]
-    quiet = store_report(store, FROM, TO, unit="P")
+    quiet = report_of(store, FROM, TO, unit="P")
     assert quiet.total == EXPECTED_TOTAL
     province_only = build_report({}, UNITS, FROM, TO, unit="P")
     assert [(r.unit_code, r.figures) for r in province_only.rows] == [("P", Figures())]
@@ -328,7 +357,9 @@ def test_period_must_be_forward() -> None:
         build_report({}, UNITS, TO - timedelta(days=31), FROM)
 
 
-def test_late_event_reissues_a_history_and_changes_the_outcome(store: Store) -> None:
+def test_late_event_reissues_a_history_and_changes_the_outcome(
+    store: Store, report_of: ReportOf
+) -> None:
     """D20 was resolved while paused, so OVERDUE against its first deadline; a RESUMED that
     arrives late restarts the clock (a new deadline) and re-issues the facts from its
     position with a higher version: the outcome becomes EARLY, and on 11 March the dossier
@@ -359,22 +390,24 @@ def test_late_event_reissues_a_history_and_changes_the_outcome(store: Store) -> 
     march, ten_days = (FROM, TO), (FROM, date(2026, 3, 11))
     common = {"carried_over": 1, "received": 2, "received_in_person": 2}
     write(store, first.facts() + other.facts() + moved.facts())
-    assert store_report(store, *march).total == figures(
+    assert report_of(store, *march).total == figures(
         **common, resolved_early=1, resolved_overdue=1, in_progress=1, in_progress_overdue=1)
-    assert store_report(store, *ten_days).total == figures(
+    assert report_of(store, *ten_days).total == figures(
         **common, in_progress=3, in_progress_overdue=2)
 
     write(store, late.facts(version=4)[2:], first_offset=100)  # the worker re-issues from 2
     after_march = figures(**common, resolved_early=2, in_progress=1, in_progress_overdue=1)
     after_ten_days = figures(**common, in_progress=3, in_progress_overdue=1)
-    assert store_report(store, *march).total == after_march
-    assert store_report(store, *ten_days).total == after_ten_days
+    assert report_of(store, *march).total == after_march
+    assert report_of(store, *ten_days).total == after_ten_days
     write(store, first.facts(), first_offset=200)  # a stale copy re-delivered afterwards
-    assert store_report(store, *march).total == after_march
-    assert store_report(store, *ten_days).total == after_ten_days
+    assert report_of(store, *march).total == after_march
+    assert report_of(store, *ten_days).total == after_ten_days
 
 
-def test_unknown_procedure_counts_dossiers_in_progress_at_the_end(store: Store) -> None:
+def test_unknown_procedure_counts_dossiers_in_progress_at_the_end(
+    store: Store, report_of: ReportOf
+) -> None:
     unknown = [
         *History("D30", "X1").received("2026-03-02 08:00", due="2026-03-10 17:00").facts(),
         *History("D31", "X1").received("2026-03-03 08:00", due="2026-03-10 17:00")
@@ -382,7 +415,7 @@ def test_unknown_procedure_counts_dossiers_in_progress_at_the_end(store: Store) 
     ]
     known = History("D32", "X1").received("2026-03-03 08:00", due="2026-03-10 17:00").facts()
     write(store, [*(msgspec.structs.replace(f, procedure_unknown=True) for f in unknown), *known])
-    report = store_report(store, FROM, TO)
+    report = report_of(store, FROM, TO)
     assert report.total.unknown_procedure == 1  # D31 was resolved: no longer in progress
     assert report.total.in_progress == 2
 

@@ -15,6 +15,7 @@ from dossierflow.store import (
     URL_ENV,
     Migration,
     MigrationError,
+    Store,
     StoreError,
     StoreLocked,
     StoreNotMigrated,
@@ -23,10 +24,12 @@ from dossierflow.store import (
     default_url,
     migrate,
     parse_migrations,
+    parse_server_version,
     parse_store_url,
     pause_rollup_refreshes,
     refresh_rollups,
     require_migrated,
+    server_version_problem,
 )
 
 pytestmark = pytest.mark.clickhouse
@@ -38,6 +41,7 @@ TABLES = {
     "schema_migrations", "dossier_milestones", "dossier_milestones_mv",
     "bi_dossiers", "bi_daily", "bi_period_report", "bi_alerts",
     "unit_day_changes", "unit_day_changes_mv", "bi_period_report_daily", "bi_unit_daily",
+    "bi_rollup_freshness",
 }
 
 
@@ -144,6 +148,55 @@ def test_a_changed_applied_migration_is_refused(tmp_path: Path) -> None:
         assert migrate(store, [*bundled_migrations(), extra]) == ["099_extra.sql"]
     finally:
         store.close()
+
+
+def test_a_statement_the_server_refuses_names_the_file_and_the_statement(
+    tmp_path: Path,
+) -> None:
+    store = connect(f"chdb://{tmp_path / 'ch'}")
+    try:
+        migrate(store)
+        broken = Migration(
+            99,
+            "099_broken.sql",
+            "-- a table on a column that does not exist\n"
+            "CREATE TABLE IF NOT EXISTS broken (a UInt8)\n"
+            "ENGINE = MergeTree ORDER BY missing_column;\n",
+        )
+        with pytest.raises(MigrationError) as caught:
+            migrate(store, [*bundled_migrations(), broken])
+        message = str(caught.value)
+        assert message.startswith(
+            "migration 099_broken.sql failed at `CREATE TABLE IF NOT EXISTS broken (a UInt8)`: "
+            "Code: "
+        )
+        assert "missing_column" in message and "Stack trace" not in message
+        assert "099_broken.sql" not in {name for name, _ in applied(store)}
+    finally:
+        store.close()
+
+
+def applied(store: Store) -> list[tuple[str, str]]:
+    rows = store.client.query("SELECT name, checksum FROM schema_migrations FINAL").result_rows
+    return [(str(name), str(checksum)) for name, checksum in rows]
+
+
+def test_migrations_from_008_need_clickhouse_24_10() -> None:
+    rollup = Migration(8, "008_bi_period_rollup.sql", "")
+    older = Migration(7, "007_bi_views.sql", "")
+    assert parse_server_version("24.10.2.80") == (24, 10, 2, 80)
+    assert parse_server_version("26.9.2.1-chdb") == (26, 9, 2, 1)
+    assert server_version_problem("24.10.1.2812", rollup) is None
+    assert server_version_problem("25.3.2.39", Migration(9, "009_x.sql", "")) is None
+    assert server_version_problem("24.3.12.75", older) is None
+    assert server_version_problem("24.9.3.128", rollup) == (
+        "migration 008_bi_period_rollup.sql needs ClickHouse 24.10 or later (refreshable "
+        "materialized views); this server is 24.9.3.128: upgrade it, then run "
+        "`dossierflow migrate` again"
+    )
+    assert server_version_problem("23.8.16.16", Migration(9, "009_x.sql", "")) is not None
+    with pytest.raises(MigrationError, match="not a version"):
+        parse_server_version("unknown")
 
 
 def test_migration_files_are_validated() -> None:

@@ -342,6 +342,55 @@ def pause_rollup_refreshes(store: Store) -> None:
             store.client.command(f"SYSTEM STOP VIEW {view}")
 
 
+MINIMUM_SERVER_VERSION = (24, 10)
+"""The ClickHouse release migration 008 and later need: refreshable materialized views without
+the experimental setting (generally available from 24.10; experimental since 23.12), `SYSTEM
+WAIT VIEW` (24.1) and `system.view_refreshes.last_success_time`. Tested on chDB's engine 26.9."""
+
+_NEEDS_MINIMUM_FROM = 8
+"""The first migration that needs `MINIMUM_SERVER_VERSION` (its refreshable view)."""
+
+
+def parse_server_version(text: str) -> tuple[int, ...]:
+    """`version()`'s answer as numbers: '24.10.2.80' -> (24, 10, 2, 80)."""
+    match = re.match(r"(\d+(?:\.\d+)*)", text.strip())
+    if not match:
+        raise MigrationError(f"ClickHouse answered version() with {text!r}, not a version")
+    return tuple(int(part) for part in match.group(1).split("."))
+
+
+def server_version_problem(server_version: str, migration: Migration) -> str | None:
+    """Why the server cannot take `migration`, in one line, or None when it can."""
+    if migration.version < _NEEDS_MINIMUM_FROM:
+        return None
+    if parse_server_version(server_version) >= MINIMUM_SERVER_VERSION:
+        return None
+    needed = ".".join(map(str, MINIMUM_SERVER_VERSION))
+    return (
+        f"migration {migration.name} needs ClickHouse {needed} or later (refreshable "
+        f"materialized views); this server is {server_version}: upgrade it, then run "
+        "`dossierflow migrate` again"
+    )
+
+
+ERROR_SUMMARY_CHARS = 300
+"""An error's summary at most (the engine's messages can quote the whole query)."""
+
+
+def error_summary(exception: str) -> str | None:
+    """An engine error's message without its stack trace, shortened ('' is no error)."""
+    start = exception.find("Code: ")  # the HTTP driver puts its own line before the server's
+    first = exception[max(start, 0) :].split(", Stack trace", 1)[0].split("\n", 1)[0].strip()
+    if len(first) > ERROR_SUMMARY_CHARS:
+        return first[: ERROR_SUMMARY_CHARS - 1] + "…"
+    return first or None
+
+
+def _first_line(statement: str) -> str:
+    line = statement.splitlines()[0].strip()
+    return line if len(line) <= 80 else line[:79] + "…"
+
+
 _SCHEMA_MIGRATIONS_DDL = f"""
 CREATE TABLE IF NOT EXISTS schema_migrations
 (
@@ -366,7 +415,9 @@ def migrate(store: Store, migrations: list[Migration] | None = None) -> list[str
     """Apply the migrations not applied yet; returns their names. Safe to run twice.
 
     Every statement is `IF NOT EXISTS`, and a migration is recorded only after all its
-    statements ran, so an interrupted run is completed by the next one. An applied file
+    statements ran, so an interrupted run is completed by the next one. A statement the server
+    refuses, or a server older than `MINIMUM_SERVER_VERSION` for migration 008 on, is a
+    `MigrationError` naming the file (and the statement). An applied file
     whose text changed is refused: the fix is a new numbered file, never an edit.
     """
     todo = bundled_migrations() if migrations is None else migrations
@@ -376,6 +427,9 @@ def migrate(store: Store, migrations: list[Migration] | None = None) -> list[str
     client.command(_SCHEMA_MIGRATIONS_DDL)
     applied = applied_migrations(store)
     done: list[str] = []
+    from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+
+    server_version: str | None = None
     for migration in todo:
         if migration.version in applied:
             name, checksum = applied[migration.version]
@@ -385,8 +439,22 @@ def migrate(store: Store, migrations: list[Migration] | None = None) -> list[str
                     f"(checksum {checksum[:12]} in the store); add a new numbered file instead"
                 )
             continue
+        if migration.version >= _NEEDS_MINIMUM_FROM and server_version is None:
+            server_version = str(client.command("SELECT version()"))
+        if server_version is not None and (
+            problem := server_version_problem(server_version, migration)
+        ):
+            raise MigrationError(problem)
         for statement in migration.statements():
-            client.command(statement)
+            try:
+                client.command(statement)
+            except DatabaseError as exc:
+                if isinstance(exc, OperationalError):  # unreachable: not the statement's fault
+                    raise
+                raise MigrationError(
+                    f"migration {migration.name} failed at `{_first_line(statement)}`: "
+                    f"{error_summary(str(exc)) or type(exc).__name__}"
+                ) from exc
         client.insert(
             "schema_migrations",
             [[migration.version, migration.name, migration.checksum]],

@@ -42,11 +42,13 @@ def add_reporting_routes(
     report_store: Store,
     catalog: Catalog,
     clock: Callable[[], datetime] = local_now,
-) -> None:
-    """`GET /report` and the dashboard (`/dashboard`, `/api/...`) over `report_store`."""
+) -> QueryRunner:
+    """`GET /report` and the dashboard (`/dashboard`, `/api/...`) over `report_store`;
+    returns the runner their queries share (for any other reader of `report_store`)."""
     runner = QueryRunner(report_store)
     app.router.add_get("/report", report_handler(runner, catalog.units))
     add_dashboard_routes(app, runner, catalog, clock)
+    return runner
 
 
 def report_handler(

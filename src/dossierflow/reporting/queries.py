@@ -1,6 +1,6 @@
 """Every query the report and the dashboard run on the store, over the BI views of
-schemas/clickhouse/007_bi_views.sql and 008_bi_period_rollup.sql; each function takes an open
-`Store` and returns plain values or the pure report's `Figures` (which `report.build_report`
+schemas/clickhouse/007_bi_views.sql, 008_bi_period_rollup.sql and 009; each function takes
+an open `Store` and returns plain values or the pure report's `Figures` (which `report.build_report`
 makes into the report).
 
 Reading the same views as the BI tools keeps every number of the report and the dashboard
@@ -8,7 +8,8 @@ equal to theirs. `REPORT_SQL` gives the period report's figures, live (`bi_perio
 pre-aggregated (`bi_period_report_daily`, as of the rollup's last refresh, at most about a
 minute old); the dashboard reads the pre-aggregated figures, adds receipts and resolutions
 per week (`bi_unit_daily`, the same rollup) and the open dossiers of a unit (`bi_dossiers`,
-live), and says how old the rollup is (`rollup_refreshed_at`, from `system.view_refreshes`).
+live), and says how old the rollup is and whether its last refresh failed (`rollup_state`, from
+`bi_rollup_freshness`).
 
 How the report's figures are derived. The facts table holds, per event, the dossier's state
 right after it, and `position` orders a dossier's history; the state of a dossier *as of* an
@@ -25,6 +26,7 @@ docs/bi.md says why this stays exact under re-delivery, re-issued histories and 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -35,7 +37,7 @@ from dossierflow.reporting.report import (
     Figures,
     period_bounds,
 )
-from dossierflow.store import ROLLUP_VIEWS, Store
+from dossierflow.store import ROLLUP_VIEWS, Store, error_summary
 
 REPORT_SQL = """
 SELECT unit_code, {keys}
@@ -74,13 +76,37 @@ LIMIT {limit:UInt32}
 (the caller picks a bound that includes every dossier at risk now)."""
 
 
-ROLLUP_REFRESHED_SQL = """
-SELECT view, toUnixTimestamp(last_success_time)
-FROM system.view_refreshes
-WHERE database = currentDatabase() AND view IN {views:Array(String)}
+ROLLUP_STATE_SQL = """
+SELECT view, toUnixTimestamp(as_of), toUnixTimestamp(last_attempt_at), error
+FROM bi_rollup_freshness
+WHERE view IN {views:Array(String)}
 """
-"""Per rollup view, when its latest successful refresh started (NULL when none has completed
-since the engine started or the view was created; second precision)."""
+"""Per rollup view, from `bi_rollup_freshness` (migration 009, over `system.view_refreshes`;
+the view Grafana's descriptions point at too): when its latest successful refresh started
+(NULL when none has completed since the engine started or the view was created; second
+precision), when its latest attempt finished (or started, while it runs) and the error of
+that attempt ('' unless it failed; the engine keeps it until an attempt succeeds)."""
+
+
+@dataclass(frozen=True)
+class RollupState:
+    """How current the rollups are, over every view of `ROLLUP_VIEWS`."""
+
+    refreshed_at: datetime | None
+    """When the refresh that built the current contents started (the oldest over the views),
+    in UTC; None until every rollup has completed a refresh since the engine started."""
+    attempted_at: datetime | None
+    """When the latest refresh attempt of a view finished (or started, while it runs), the
+    newest over the views, in UTC; None before any attempt."""
+    error: str | None
+    """The first line of the error of a view's latest refresh attempt when it failed (the
+    figures then stay as of `refreshed_at` until an attempt succeeds), else None."""
+
+    def age_seconds(self, now: datetime) -> float:
+        """Seconds since `refreshed_at` (NaN before the first refresh: unknown, not 0)."""
+        if self.refreshed_at is None:
+            return math.nan
+        return max(0.0, (now - self.refreshed_at).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -148,19 +174,26 @@ def open_dossiers(
     ]
 
 
-def rollup_refreshed_at(store: Store) -> datetime | None:
-    """The instant the pre-aggregated figures are as of: when the refresh that built the
-    rollups' current contents started (the oldest over `ROLLUP_VIEWS`), in UTC. Every fact
-    written before it is counted. None until every rollup has completed a refresh since the
-    engine started: the table may then still hold an older process's figures, of unknown age.
+def rollup_state(store: Store) -> RollupState:
+    """How current the pre-aggregated figures are. Every fact written before `refreshed_at`
+    is counted; before the first refresh since the engine started the table may still hold
+    an older process's figures, of unknown age.
 
     Read it before the figures: a refresh finishing in between then makes the figures newer
     than stated, never older."""
-    result = store.client.query(ROLLUP_REFRESHED_SQL, parameters={"views": list(ROLLUP_VIEWS)})
-    started = {str(view): seconds for view, seconds in result.result_rows}
-    if any(started.get(view) is None for view in ROLLUP_VIEWS):
-        return None
-    return datetime.fromtimestamp(min(int(started[view]) for view in ROLLUP_VIEWS), UTC)
+    result = store.client.query(ROLLUP_STATE_SQL, parameters={"views": list(ROLLUP_VIEWS)})
+    rows = {str(row[0]): row for row in result.result_rows}
+    started = [rows[view][1] if view in rows else None for view in ROLLUP_VIEWS]
+    attempts = [int(rows[view][2]) for view in ROLLUP_VIEWS if view in rows and rows[view][2]]
+    errors = [error_summary(str(rows[view][3])) for view in ROLLUP_VIEWS if view in rows]
+    complete = [int(seconds) for seconds in started if seconds is not None]
+    return RollupState(
+        refreshed_at=datetime.fromtimestamp(min(complete), UTC)
+        if len(complete) == len(ROLLUP_VIEWS)
+        else None,
+        attempted_at=datetime.fromtimestamp(max(attempts), UTC) if attempts else None,
+        error=next((error for error in errors if error), None),
+    )
 
 
 def fetch_figures(

@@ -11,7 +11,8 @@ Every query goes through the process's one `QueryRunner`, shared with `GET /repo
 figures and the weekly trend come from the rollup (migration 008: a few hundred thousand rows
 instead of every dossier), as of its last refresh, so they may trail `GET /report` by up to
 about a minute: both pages say as of when (`figures_as_of` in the JSON, the time the refresh
-started in the calendar's time zone; null while the first refresh since start-up runs). The
+started in the calendar's time zone; null while the first refresh since start-up runs;
+`figures_error` the error of the last refresh when it failed, else null). The
 open dossiers of a unit page are read live, at the time of the request (`as_of`).
 """
 
@@ -42,10 +43,11 @@ from dossierflow.reporting.dashboard.views import (
     texts,
 )
 from dossierflow.reporting.queries import (
+    RollupState,
     WeekCount,
     fetch_figures,
     open_dossiers,
-    rollup_refreshed_at,
+    rollup_state,
     weekly_trend,
 )
 from dossierflow.reporting.report import (
@@ -82,31 +84,48 @@ def parse_selection(
     return Selection(period, unit or query.get("unit") or None, lang)
 
 
+def _local(rollup: RollupState, catalog: Catalog) -> RollupState:
+    tz = catalog.calendar.tz
+    return RollupState(
+        refreshed_at=rollup.refreshed_at.astimezone(tz) if rollup.refreshed_at else None,
+        attempted_at=rollup.attempted_at.astimezone(tz) if rollup.attempted_at else None,
+        error=rollup.error,
+    )
+
+
 def _report(
     store: Store, catalog: Catalog, period: Period, unit: str | None
-) -> tuple[Report, datetime | None]:
-    """The report from the rollup and the local time it is as of (read first: see
-    `rollup_refreshed_at`)."""
-    refreshed_at = rollup_refreshed_at(store)
+) -> tuple[Report, RollupState]:
+    """The report from the rollup and, in local time, how current it is (read first: see
+    `rollup_state`)."""
+    rollup = rollup_state(store)
     figures = fetch_figures(store, period.start, period.end, pre_aggregated=True)
     report = build_report(figures, catalog.units, period.start, period.end, unit=unit)
-    return report, None if refreshed_at is None else refreshed_at.astimezone(catalog.calendar.tz)
+    return report, _local(rollup, catalog)
 
 
 def _dashboard_data(
     store: Store, catalog: Catalog, selection: Selection
-) -> tuple[Report, datetime | None, list[WeekCount]]:
+) -> tuple[Report, RollupState, list[WeekCount]]:
+    """The figures and the weekly trend from the same contents of the rollup, so that summed
+    over the weeks they equal the report: a refresh completing between the two reads moves
+    the as-of time, read again after the trend, and the pair is read once more (refreshes
+    are a minute apart, so the second pair is consistent)."""
     period, unit = selection.period, selection.unit
-    report, as_of = _report(store, catalog, period, unit)
     scope = None if unit is None else catalog.descendants(unit)
-    return report, as_of, weekly_trend(store, period.start, period.end, scope)
+    for _attempt in range(2):
+        report, rollup = _report(store, catalog, period, unit)
+        weeks = weekly_trend(store, period.start, period.end, scope)
+        if _local(rollup_state(store), catalog).refreshed_at == rollup.refreshed_at:
+            break
+    return report, rollup, weeks
 
 
 def _unit_data(
     store: Store, catalog: Catalog, selection: Selection, now: datetime
-) -> tuple[Report, datetime | None, list[OpenItem], int | None]:
+) -> tuple[Report, RollupState, list[OpenItem], int | None]:
     assert selection.unit is not None
-    report, as_of = _report(store, catalog, selection.period, selection.unit)
+    report, rollup = _report(store, catalog, selection.period, selection.unit)
     rows = open_dossiers(
         store,
         catalog.descendants(selection.unit),
@@ -114,11 +133,14 @@ def _unit_data(
         limit=OPEN_LIST_LIMIT + 1,
     )
     truncated_at = OPEN_LIST_LIMIT if len(rows) > OPEN_LIST_LIMIT else None
-    return report, as_of, classify_open(rows[:OPEN_LIST_LIMIT], now, catalog), truncated_at
+    return report, rollup, classify_open(rows[:OPEN_LIST_LIMIT], now, catalog), truncated_at
 
 
-def _as_of_json(as_of: datetime | None) -> str | None:
-    return as_of.isoformat() if as_of else None
+def _as_of_json(rollup: RollupState) -> dict[str, str | None]:
+    return {
+        "figures_as_of": rollup.refreshed_at.isoformat() if rollup.refreshed_at else None,
+        "figures_error": rollup.error,
+    }
 
 
 def _trend_json(weeks: list[WeekCount]) -> list[dict[str, Any]]:
@@ -168,28 +190,28 @@ def add_dashboard_routes(
 
     async def dashboard(request: web.Request, now: datetime) -> Answer:
         selection = selection_of(request, now)
-        report, as_of, weeks = await runner.run(_dashboard_data, catalog, selection)
-        fragments = dashboard_fragments(report, as_of, weeks, selection, now)
+        report, rollup, weeks = await runner.run(_dashboard_data, catalog, selection)
+        fragments = dashboard_fragments(report, rollup, weeks, selection, now)
         return lambda: {
             **report_json(report),
             "unit": selection.unit,
-            "figures_as_of": _as_of_json(as_of),
+            **_as_of_json(rollup),
             "trend": _trend_json(weeks),
             "html": fragments,
         }, lambda: dashboard_page(selection, catalog.units, now, fragments)
 
     async def unit(request: web.Request, now: datetime) -> Answer:
         selection = selection_of(request, now)
-        report, as_of, items, truncated_at = await runner.run(
+        report, rollup, items, truncated_at = await runner.run(
             _unit_data, catalog, selection, now
         )
         fragments = unit_fragments(
-            report, as_of, items, truncated_at, catalog.units, selection, now
+            report, rollup, items, truncated_at, catalog.units, selection, now
         )
         return lambda: {
             **report_json(report),
             "unit": selection.unit,
-            "figures_as_of": _as_of_json(as_of),
+            **_as_of_json(rollup),
             "as_of": now.isoformat(),
             "open": _open_json(items),
             "html": fragments,

@@ -34,7 +34,7 @@ from dossierflow.reporting.dashboard.views import (
     unit_name,
     unit_options,
 )
-from dossierflow.reporting.queries import WeekCount
+from dossierflow.reporting.queries import RollupState, WeekCount
 from dossierflow.reporting.report import (
     LABELS,
     RATE_KEYS,
@@ -90,30 +90,32 @@ def period_text(selection: Selection) -> str:
     )
 
 
-def _figures_as_of(as_of: datetime | None, lang: str) -> str:
-    shown = freshness(as_of, lang)
+def _figures_as_of(rollup: RollupState, lang: str) -> str:
+    shown = freshness(rollup, lang)
+    if shown.failed:
+        return Markup('{} <span class="failed">{}</span>').format(shown.text, shown.note)
     if shown.pending:
         return Markup('<span class="pending" title="{}">{}</span>').format(shown.note, shown.text)
     return str(Markup.escape(shown.text))
 
 
 def _common_fragments(
-    report: Report, as_of: datetime | None, selection: Selection, now: datetime
+    report: Report, rollup: RollupState, selection: Selection, now: datetime
 ) -> dict[str, str]:
     """The parts both pages share: the period, the time of this answer, the summary cards and
-    how old their figures are (`as_of`: the rollup's last refresh, local time)."""
+    how old their figures are (`rollup`: the rollup's last refresh, local time)."""
     lang = selection.lang
     return {
         "period-text": period_text(selection),
         "updated": texts(lang)["updated"].format(time=now.strftime("%H:%M:%S")),
-        "figures-as-of": _figures_as_of(as_of, lang),
+        "figures-as-of": _figures_as_of(rollup, lang),
         "summary": _render("_cards.html", cards=cards(report.total, lang)),
     }
 
 
 def dashboard_fragments(
     report: Report,
-    as_of: datetime | None,
+    rollup: RollupState,
     weeks: Sequence[WeekCount],
     selection: Selection,
     now: datetime,
@@ -135,7 +137,7 @@ def dashboard_fragments(
     ]
     total = [(k, _cell(k, v, lang)) for k, v in report.total.as_dict().items()]
     return {
-        **_common_fragments(report, as_of, selection, now),
+        **_common_fragments(report, rollup, selection, now),
         "chart-rate": charts.rate_bars(
             t["chart_rate"], rate_rows(report, lang), t["no_resolved"]
         ),
@@ -165,7 +167,7 @@ def dashboard_fragments(
 
 def unit_fragments(
     report: Report,
-    as_of: datetime | None,
+    rollup: RollupState,
     items: Sequence[OpenItem],
     truncated_at: int | None,
     units: Mapping[str, Unit],
@@ -191,7 +193,7 @@ def unit_fragments(
         for item in items
     ]
     return {
-        **_common_fragments(report, as_of, selection, now),
+        **_common_fragments(report, rollup, selection, now),
         "unit-title": unit_name(units, selection.unit),
         "open-list": _render(
             "_open.html",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from dossierflow.reporting.dashboard.charts import BacklogBar, RateBar, TrendPoint, rate_band
-from dossierflow.reporting.queries import OpenDossier, WeekCount
+from dossierflow.reporting.queries import OpenDossier, RollupState, WeekCount
 from dossierflow.reporting.report import (
     LANGS,
     LEVEL_ORDER,
@@ -66,6 +66,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "figures_pending": "Số liệu đang tính…",
         "figures_pending_note": "Bảng tổng hợp chưa được tính xong từ khi khởi động; các con số "
         "có thể chưa đầy đủ, sẽ tự cập nhật trong khoảng một phút.",
+        "figures_failed": "Lần tính gần nhất bị lỗi ({time}): {error}. Số liệu chưa được cập "
+        "nhật; hãy báo cho bộ phận vận hành.",
         "refreshing": "Tự động làm mới mỗi {seconds} giây",
         "refresh_failed": "Không làm mới được số liệu: {error}",
         "open_list": "Hồ sơ sắp đến hạn và quá hạn đang xử lý",
@@ -126,6 +128,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "figures_pending": "Figures being computed…",
         "figures_pending_note": "The rollup has not been computed since start-up; the numbers "
         "may be incomplete and will update within about a minute.",
+        "figures_failed": "The last computation failed ({time}): {error}. The figures are not "
+        "being updated; tell the operators.",
         "refreshing": "Refreshes every {seconds} s",
         "refresh_failed": "Could not refresh the figures: {error}",
         "open_list": "Open dossiers at risk or overdue",
@@ -166,16 +170,12 @@ def format_day(day: date, lang: str) -> str:
     return day.strftime("%d/%m/%Y") if lang == "vi" else day.isoformat()
 
 
-def format_instant(instant: datetime, lang: str) -> str:
-    return instant.strftime("%H:%M %d/%m/%Y") if lang == "vi" else instant.strftime(
-        "%Y-%m-%d %H:%M"
-    )
-
-
-def format_moment(instant: datetime, lang: str) -> str:
-    """To the second, for the figures' as-of time (refreshes are a minute apart)."""
-    return instant.strftime("%H:%M:%S %d/%m/%Y") if lang == "vi" else instant.strftime(
-        "%Y-%m-%d %H:%M:%S"
+def format_instant(instant: datetime, lang: str, *, seconds: bool = False) -> str:
+    """To the minute, or to the second (the figures' as-of time: refreshes are a minute
+    apart)."""
+    clock = "%H:%M:%S" if seconds else "%H:%M"
+    return instant.strftime(f"{clock} %d/%m/%Y") if lang == "vi" else instant.strftime(
+        f"%Y-%m-%d {clock}"
     )
 
 
@@ -185,17 +185,31 @@ class Freshness:
 
     text: str
     note: str
-    """Shown on hover; empty when the as-of time says it all."""
+    """Shown on hover, or beside the time when the last refresh failed; empty when the as-of
+    time says it all."""
     pending: bool
+    failed: bool = False
 
 
-def freshness(as_of: datetime | None, lang: str) -> Freshness:
-    """`as_of` is when the rollup's last refresh started, in local time; None while the first
-    refresh since start-up runs (the figures shown may then be an older run's or none)."""
+def freshness(rollup: RollupState, lang: str) -> Freshness:
+    """`rollup` in local time: `refreshed_at` None while the first refresh since start-up runs
+    (the figures shown may then be an older run's or none); a failed last refresh is said
+    with its error instead of promising an update that is not coming."""
     t = texts(lang)
-    if as_of is None:
-        return Freshness(t["figures_pending"], t["figures_pending_note"], pending=True)
-    return Freshness(t["figures_as_of"].format(time=format_moment(as_of, lang)), "", False)
+    if rollup.refreshed_at is None:
+        text, pending = t["figures_pending"], True
+    else:
+        shown_time = format_instant(rollup.refreshed_at, lang, seconds=True)
+        text = t["figures_as_of"].format(time=shown_time)
+        pending = False
+    if rollup.error is not None:
+        attempted = rollup.attempted_at or rollup.refreshed_at
+        when = format_instant(attempted, lang, seconds=True) if attempted else "?"
+        note = t["figures_failed"].format(time=when, error=rollup.error)
+        return Freshness(text, note, pending, failed=True)
+    if pending:
+        return Freshness(text, t["figures_pending_note"], pending=True)
+    return Freshness(text, "", pending=False)
 
 
 # --- periods --------------------------------------------------------------------------
