@@ -295,12 +295,13 @@ def _metrics_when(port: int, wanted: str, timeout: float = 60) -> str:
 def test_a_late_event_within_the_out_of_orderness_bound_contradicts_no_published_alert(
     kafka_bootstrap: str, tmp_path: Path, bound: str, contradicted: int
 ) -> None:
-    """Issue 9, defect 4. With a day's bound the clock stays a day behind the ON-TIME
-    dossiers while the partition has more to read, so LATE-1's AT_RISK (Fri 08:00) is not
-    due before its pause arrives: the worker publishes what `replay` fires (nothing). With
-    no bound the clock passes Fri 08:00 as soon as the ON-TIME dossiers are read; small
-    batches let the timer publish the AT_RISK before the pause arrives, and the metrics
-    count the late event and the contradicted alert."""
+    """Issue 9, defect 4. LATE-1's pause arrives after 500 ON-TIME dossiers of Fri 10:00 on.
+    With a day's bound the clock stays a day behind them while the partition has more to
+    read, so LATE-1's AT_RISK (Fri 08:00) is not due before its pause is read, however the
+    worker's batches and timer interleave: it publishes what `replay` fires (nothing). With
+    no bound the clock passes Fri 08:00 as soon as they are read and the AT_RISK goes out (the
+    test sends the rest only once it has); the pause, read then, is a late event, and the
+    metrics count it and the alert it contradicts."""
     lines = _late_pause_history()
     history = tmp_path / "history.jsonl"
     history.write_bytes(b"\n".join(lines))
@@ -309,10 +310,15 @@ def test_a_late_event_within_the_out_of_orderness_bound_contradicts_no_published
     # (its end may be stale), and every event would be read before it lets go.
     topics = WorkerTopics(kafka_bootstrap, partitions=1)
     topics.create()
-    topics.produce(lines)
+    pause_at = next(i for i, line in enumerate(lines) if b"SUPPLEMENT_REQUESTED" in line)
+    first = lines if not contradicted else lines[:pause_at]
+    topics.produce(first)
     port = free_port()
     env = {"DOSSIERFLOW_OUT_OF_ORDERNESS": bound, "DOSSIERFLOW_BATCH_SIZE": "10"}
     with running_worker(topics, tmp_path, "--event-time", env=env, metrics_port=port):
+        if contradicted:
+            assert _alerts(topics.read(topics.alerts, 1, timeout=120))[0]["kind"] == "AT_RISK"
+            topics.produce(lines[pause_at:])
         topics.read(topics.facts, len(lines), timeout=120)
         text = _metrics_when(port, "dossierflow_late_events_total 1.0")
         alerts = _alerts(topics.read(topics.alerts, 1, timeout=3))
