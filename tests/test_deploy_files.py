@@ -476,3 +476,15 @@ def test_the_sink_probes_point_at_paths_the_sink_serves() -> None:
     (container,) = sink["spec"]["template"]["spec"]["containers"]
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"]["path"] in served, probe
+
+
+def test_the_cluster_guide_names_every_table_and_view_the_migrations_create() -> None:
+    # docs/operations.md, "A ClickHouse cluster": how each stored object becomes a cluster one.
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    guide = operations.split("### A ClickHouse cluster", 1)[1].split("\n## ", 1)[0]
+    sql = "\n".join(path.read_text() for path in (ROOT / "schemas" / "clickhouse").glob("*.sql"))
+    created = set(re.findall(
+        r"CREATE (?:TABLE|MATERIALIZED VIEW) IF NOT EXISTS (\w+)", sql
+    ))
+    assert {"dossier_facts", "dossier_state_mv", "unit_day_changes"} <= created
+    assert sorted(name for name in created if f"`{name}`" not in guide) == []
