@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -104,6 +104,26 @@ def test_the_demo_delivers_alerts_and_prints_the_report_replay_gives(tmp_path: P
     published, delivered = (int(n.replace(",", "")) for n in summary.groups())
     assert published > 0
     assert delivered == len(messages)
+
+    # The console showed the e-mails as they arrived, and the live view ended on the month's
+    # last event time with every event processed and every e-mail counted.
+    shown = re.findall(r"✉ (\S+@\S+): (\[.+)", result.stdout)
+    assert shown, result.stdout[-3000:]
+    addressed = {(m["To"].addresses[0].addr_spec, str(m["Subject"])) for m in messages}
+    assert set(shown) <= addressed
+    events = [json.loads(line) for line in (demo_dir / "events.jsonl").read_text().splitlines()]
+    figures = r"\s*│\s*".join([r"(\d\d/\d\d/\d{4} \d\d:\d\d)", r"([\d,]+) / ([\d,]+)",
+                                  *[r"([\d,]+)"] * 4])
+    live = re.findall(f"│\\s*{figures}\\s*│", result.stdout)
+    assert live, result.stdout[-3000:]
+    clock, *counts = live[-1]
+    sent, total, processed, alerts, at_notifier, e_mails = (int(n.replace(",", ""))
+                                                             for n in counts)
+    assert sent == total == processed == len(events)
+    assert alerts == at_notifier == published and e_mails == delivered
+    last_event = max(datetime.fromisoformat(e["occurred_at"]) for e in events)
+    assert datetime.strptime(clock, "%d/%m/%Y %H:%M") >= last_event.replace(
+        tzinfo=None, second=0, microsecond=0)
 
     # The printed report reconciles and is the one the batch path computes from the same events.
     printed = report_from_json(json.loads((demo_dir / "report.json").read_text()))
