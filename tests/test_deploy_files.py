@@ -488,3 +488,31 @@ def test_the_cluster_guide_names_every_table_and_view_the_migrations_create() ->
     ))
     assert {"dossier_facts", "dossier_state_mv", "unit_day_changes"} <= created
     assert sorted(name for name in created if f"`{name}`" not in guide) == []
+
+
+def test_compose_creates_the_user_grafanas_clickhouse_source_logs_in_as() -> None:
+    (source,) = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "datasources" / "clickhouse.yaml").read_text()
+    )["datasources"]
+    user = source["jsonData"]["username"]
+    password_variable = source["secureJsonData"]["password"].strip("${}")
+    role_sql = (DEPLOY / "clickhouse" / "readonly_role.sql").read_text()
+    assert f"CREATE USER IF NOT EXISTS {user}\n" in role_sql
+    services = compose()["services"]
+    assert password_variable in services["grafana"]["environment"]
+    (creator,) = [
+        name for name, service in services.items()
+        if "readonly_role.sql" in " ".join(service.get("command") or [])
+    ]
+    service = services[creator]
+    (sql_mount,) = [v for v in service["volumes"] if v.startswith("./clickhouse:")]
+    assert (DEPLOY / "clickhouse" / "readonly_role.sql").is_file()
+    assert f"{sql_mount.split(':')[1]}/readonly_role.sql" in service["command"][0]
+    assert f"$${password_variable}" in service["command"][0]  # the password Grafana is given
+    assert service["environment"][password_variable] == (
+        services["grafana"]["environment"][password_variable]
+    )
+    assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["grafana"]["depends_on"][creator]["condition"] == (
+        "service_completed_successfully"
+    )
