@@ -320,6 +320,15 @@ def test_every_image_is_pinned() -> None:
     assert compose()["services"]["kafka"]["image"] == f"apache/kafka:{kafka_version[1]}"
 
 
+def test_grafana_plugins_are_pinned_like_the_images() -> None:
+    environment = compose()["services"]["grafana"]["environment"]
+    assert "GF_INSTALL_PLUGINS" not in environment, "it installs the newest plugin version"
+    plugins = str(environment["GF_PLUGINS_PREINSTALL_SYNC"]).split(",")
+    assert "grafana-clickhouse-datasource" in {p.partition("@")[0] for p in plugins}
+    for plugin in plugins:
+        assert re.fullmatch(r"[\w-]+@\d+\.\d+\.\d+", plugin), f"{plugin}: pin id@x.y.z"
+
+
 def test_the_image_build_copies_every_package_folder() -> None:
     package_dirs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-dir"
