@@ -7,7 +7,8 @@ run it before raising the pin. The Faust classes the worker replaces, with the p
 attributes they use, are in streams/faust_patches.py (tests/test_faust_patches.py). One more
 reliance lives where it is used: `streams/table.py` overrides `Collection.send_changelog`,
 counting on every table write and delete going through it and on its `FutureMessage`
-resolving when Kafka acknowledges.
+resolving when Kafka acknowledges, and `Collection.partition_for_key`, counting on every
+write and delete taking its changelog partition from it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,19 @@
-"""What the worker keeps per dossier in its Faust table, next to its timer.
+"""What the worker keeps in its Faust table: a record per dossier, next to its timer, and
+the progress of each events partition.
 
 Like Kafka Streams and Flink, the timer lives beside the keyed state: `next_timer_at` is
 stored in the record, so after a restart or a rebalance the timer index is rebuilt from the
 table and timers missed while nobody owned the partition fire at once.
+
+**Partition progress under a reserved key.** The event-time clock of a restarted worker
+counts a partition committed to its end as read up to the largest `occurred_at` of the
+events applied from it (streams/watermark.py). The dossier records alone cannot tell: a
+closed dossier leaves the table `closed_retention` after it closed, and its events with it.
+So each partition's largest `occurred_at` is a table record of its own, written with the
+batch that raised it (through the same changelog, before the offsets are committed) and
+restored with the table. Its key starts with the byte 0xFF, which never occurs in UTF-8,
+while a dossier's key is its `dossier_id` encoded in UTF-8: no dossier can take it. Code
+that iterates the table tells the two apart with `progress_partition`.
 """
 
 from __future__ import annotations
@@ -29,8 +40,18 @@ class DossierRecord(msgspec.Struct, kw_only=True):
     reloads the catalogue."""
 
 
+class PartitionProgress(msgspec.Struct, kw_only=True):
+    latest_occurred_at: datetime
+    """The largest `occurred_at` of the events applied from the partition, those of
+    dossiers that have since left the table included."""
+
+
+_PROGRESS_KEY_PREFIX = b"\xffpartition-progress/"
+"""0xFF never occurs in UTF-8: no dossier's key starts with it."""
+
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(DossierRecord)
+_progress_decoder = msgspec.msgpack.Decoder(PartitionProgress)
 
 
 def encode_record(record: DossierRecord) -> bytes:
@@ -39,3 +60,23 @@ def encode_record(record: DossierRecord) -> bytes:
 
 def decode_record(data: bytes) -> DossierRecord:
     return _decoder.decode(data)
+
+
+def progress_key(partition: int) -> bytes:
+    """The reserved table key of events partition `partition`'s progress."""
+    return _PROGRESS_KEY_PREFIX + str(partition).encode()
+
+
+def progress_partition(key: bytes) -> int | None:
+    """The partition whose progress `key` holds; None for a dossier's key."""
+    if not key.startswith(_PROGRESS_KEY_PREFIX):
+        return None
+    return int(key[len(_PROGRESS_KEY_PREFIX):])
+
+
+def encode_progress(progress: PartitionProgress) -> bytes:
+    return _encoder.encode(progress)
+
+
+def decode_progress(data: bytes) -> PartitionProgress:
+    return _progress_decoder.decode(data)

@@ -5,6 +5,12 @@ worker writes after a batch is applied (or from a timer), where there is none: `
 stand-in event of the dossier's partition current around the write. The changelog record is
 Faust's own (raw key and value, the key's partition).
 
+**A partition's progress record stays on its partition.** A dossier's changelog record goes
+where the producer's partitioner puts its key (`use_partitioner=True`), the partition of
+its events. The reserved key of a partition's progress (streams/state.py) would hash
+anywhere: `partition_for_key` sends it to the partition it belongs to, so that it is
+restored with that partition's dossiers, into that partition's store, and by its owner.
+
 **Changelog delivered before the offsets are committed.** Faust queues a changelog record
 in its producer's buffer (`send_soon`) and, before committing offsets, flushes the buffer
 and then aiokafka's producer. That flush does not wait for a record the buffer has already
@@ -24,6 +30,7 @@ from typing import Any
 
 import faust
 from dossierflow.streams.faust_internals import current_event_of_partition
+from dossierflow.streams.state import progress_partition
 from faust.types import FutureMessage
 
 
@@ -36,6 +43,11 @@ class DossierTable(faust.Table[bytes, bytes]):
         """`self[key] = value` for a dossier of events-topic `partition`."""
         with current_event_of_partition(partition):
             self[key] = value
+
+    def partition_for_key(self, key: Any) -> int | None:
+        """Faust's (None: the producer's partitioner) but for a partition's progress."""
+        partition = progress_partition(key)
+        return partition if partition is not None else super().partition_for_key(key)
 
     def send_changelog(self, *args: Any, **kwargs: Any) -> FutureMessage:
         """Faust's, keeping the record's future for `changelog_delivered`."""

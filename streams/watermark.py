@@ -68,7 +68,8 @@ class Watermark:
         read to its end instead of holding the clock back for ever. `ends`: their end
         offsets now, so that a partition not fetched yet holds the clock until it is read
         to there, however slow its first fetch. `seen`: the largest `occurred_at` of the
-        events already applied from each (its restored records); a newly watched partition
+        events already applied from each (its progress record, restored with the table:
+        streams/state.py); a newly watched partition
         with nothing left to read counts as read up to there, else a restart would leave
         the partitions committed to their end out of the clock. One with more to read learns
         its time from the events it reads: those before its restored ones come again."""

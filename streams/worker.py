@@ -24,7 +24,7 @@ import math
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -41,7 +41,16 @@ from dossierflow.streams.offsets import AppliedOffsets
 from dossierflow.streams.outbox import Outbox
 from dossierflow.streams.processor import DossierProcessor, Effects
 from dossierflow.streams.settings import WorkerSettings
-from dossierflow.streams.state import DossierRecord, decode_record, encode_record
+from dossierflow.streams.state import (
+    DossierRecord,
+    PartitionProgress,
+    decode_progress,
+    decode_record,
+    encode_progress,
+    encode_record,
+    progress_key,
+    progress_partition,
+)
 from dossierflow.streams.table import DossierTable
 from dossierflow.streams.timers import TimerIndex
 from dossierflow.streams.watermark import Watermark
@@ -135,6 +144,9 @@ class DossierWorker:
         self._owned: frozenset[int] | None = None
         self._unsaved: dict[str, DossierRecord | None] = {}
         """Records changed by the batch or scan in progress, not yet in the table."""
+        self._unsaved_latest: dict[int, datetime] = {}
+        """The largest `occurred_at` the batch in progress read from each partition, not yet
+        in the partition's progress record (streams/state.py)."""
         self._open: dict[str, float] = {}
         """Open dossiers this worker owns and their overdue instant (Unix seconds; infinity
         when it has none), for the gauges: floats, because comparing every open dossier's
@@ -319,6 +331,7 @@ class DossierWorker:
                         message.partition, message.offset, None, time.monotonic()
                     )
                 continue
+            self._note_read(message.partition, dossier_event.occurred_at)
             late = False
             if self.settings.event_time:
                 reached = self.watermark.value_for(message.partition)
@@ -386,6 +399,22 @@ class DossierWorker:
 
     # --- state and outputs -----------------------------------------------------------
 
+    def _note_read(self, partition: int, occurred_at: datetime) -> None:
+        latest = self._unsaved_latest.get(partition)
+        if latest is None or occurred_at > latest:
+            self._unsaved_latest[partition] = occurred_at
+
+    def _dossiers(self) -> Iterator[tuple[str, DossierRecord]]:
+        """Every dossier record in the table (not the partitions' progress records)."""
+        for key, data in self.table.items():
+            if progress_partition(key) is None:
+                yield key.decode(), decode_record(data)
+
+    def _saved_latest(self, partition: int) -> datetime | None:
+        """The largest `occurred_at` applied from `partition` as its progress record says."""
+        data = self.table.get(progress_key(partition))
+        return decode_progress(data).latest_occurred_at if data is not None else None
+
     def _load(self, dossier_id: str) -> DossierRecord | None:
         if dossier_id in self._unsaved:
             return self._unsaved[dossier_id]
@@ -404,6 +433,7 @@ class DossierWorker:
             await outbox.deliver()
         except BaseException:
             self._unsaved.clear()
+            self._unsaved_latest.clear()
             raise
         for dossier_id, record in self._unsaved.items():
             key = dossier_id.encode()
@@ -416,6 +446,12 @@ class DossierWorker:
                 self.table.put(key, encode_record(record), record.partition)
                 self._index(dossier_id, record)
         self._unsaved.clear()
+        for partition, latest in self._unsaved_latest.items():
+            saved = self._saved_latest(partition)
+            if saved is None or latest > saved:
+                progress = PartitionProgress(latest_occurred_at=latest)
+                self.table.put(progress_key(partition), encode_progress(progress), partition)
+        self._unsaved_latest.clear()
         await self.table.changelog_delivered()
 
     def _publish(self, outbox: Outbox, dossier_id: str, effects: Effects) -> None:
@@ -464,8 +500,8 @@ class DossierWorker:
             self.processor = replace(self.processor, catalog=catalog)
             owned = self._owned or frozenset()
             waiting = {
-                key.decode(): record
-                for key, record in ((k, decode_record(v)) for k, v in self.table.items())
+                dossier_id: record
+                for dossier_id, record in self._dossiers()
                 if record.procedure_unknown and record.partition in owned
             }
             try:
@@ -511,13 +547,14 @@ class DossierWorker:
         self.timers.clear()
         self._open.clear()
         waiting: dict[str, DossierRecord] = {}
-        seen: dict[int, datetime] = {}
-        for key, data in self.table.items():
-            record = decode_record(data)
+        # The largest `occurred_at` applied from each partition: its progress record, or
+        # its dossiers' records in a table written before progress records existed.
+        seen = {p: latest for p in owned if (latest := self._saved_latest(p)) is not None}
+        for dossier_id, record in self._dossiers():
             if record.partition in owned:
-                self._index(key.decode(), record)
+                self._index(dossier_id, record)
                 if record.procedure_unknown:
-                    waiting[key.decode()] = record
+                    waiting[dossier_id] = record
                 latest = max(event.occurred_at for event in record.history)
                 if record.partition not in seen or latest > seen[record.partition]:
                     seen[record.partition] = latest

@@ -74,3 +74,13 @@ def test_every_table_write_and_delete_sends_its_changelog_through_send_changelog
     assert inspect.signature(Collection.send_changelog).return_annotation in (
         FutureMessage, "FutureMessage"
     )
+
+
+def test_every_table_write_and_delete_takes_its_changelog_partition_from_partition_for_key(
+) -> None:
+    """streams/table.py overrides `partition_for_key` to keep a partition's progress record
+    on that partition's changelog."""
+    assert "self.send_changelog(self.partition_for_key(key)" in inspect.getsource(
+        Table.on_key_set
+    )
+    assert "self.partition_for_key(key)" in inspect.getsource(Table.on_key_del)

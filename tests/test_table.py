@@ -1,16 +1,21 @@
 """The dossiers table (streams/table.py) on a Faust app against the real broker: once
 `changelog_delivered` returns, every changelog record of the writes before it is in Kafka
-(the worker acknowledges a batch's events only then)."""
+(the worker acknowledges a batch's events only then), and a partition's progress record
+is in that partition's changelog."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
 import faust
 import pytest
+from dossierflow.streams.state import progress_key
 from dossierflow.streams.table import DossierTable
 from kafka import KafkaConsumer, TopicPartition
 
@@ -33,13 +38,13 @@ def _changelog_ends(bootstrap: str, topic: str) -> dict[int, int]:
     return {tp.partition: offset for tp, offset in ends.items()}
 
 
-async def test_changelog_delivered_returns_once_every_write_is_in_kafka(
-    kafka_bootstrap: str, tmp_path: Path
-) -> None:
+@asynccontextmanager
+async def _started_table(bootstrap: str, tmp_path: Path) -> AsyncIterator[tuple[DossierTable, str]]:
+    """A started app's dossiers table, recovered, and the name of its changelog topic."""
     app_id = f"table-{uuid.uuid4().hex[:8]}"
     changelog = f"{app_id}-dossiers-changelog"
-    ensure_topics(kafka_bootstrap, [TopicSpec(changelog, PARTITIONS)])
-    app = faust.App(app_id, broker=f"kafka://{kafka_bootstrap}", datadir=str(tmp_path),
+    ensure_topics(bootstrap, [TopicSpec(changelog, PARTITIONS)])
+    app = faust.App(app_id, broker=f"kafka://{bootstrap}", datadir=str(tmp_path),
                     web_enabled=False)
     table = DossierTable(
         app, name="dossiers", default=None, partitions=PARTITIONS, key_type=bytes,
@@ -49,6 +54,15 @@ async def test_changelog_delivered_returns_once_every_write_is_in_kafka(
     await app.start()
     try:
         await asyncio.wait_for(cast(Any, app.tables).recovery.completed.wait(), timeout=60)
+        yield table, changelog
+    finally:
+        await app.stop()
+
+
+async def test_changelog_delivered_returns_once_every_write_is_in_kafka(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    async with _started_table(kafka_bootstrap, tmp_path) as (table, changelog):
         keys = [f"HS-{i:06d}".encode() for i in range(RECORDS)]
         for key in keys:
             table.put(key, VALUE, partition=0)  # the partition of the stand-in event
@@ -56,5 +70,31 @@ async def test_changelog_delivered_returns_once_every_write_is_in_kafka(
         ends = await asyncio.to_thread(_changelog_ends, kafka_bootstrap, changelog)
         assert sum(ends.values()) == RECORDS
         await table.changelog_delivered()  # nothing more to wait for
+
+
+def _changelog_keys(bootstrap: str, topic: str, expected: int) -> dict[bytes, int]:
+    """The key of each of the first `expected` changelog records and its partition."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             consumer_timeout_ms=500)
+    found: dict[bytes, int] = {}
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and len(found) < expected:
+            found.update((message.key, message.partition) for message in consumer)
     finally:
-        await app.stop()
+        consumer.close()
+    return found
+
+
+async def test_a_partition_progress_record_goes_to_the_changelog_of_its_partition(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A dossier's record goes where the producer's partitioner puts its key; a partition's
+    progress record must be restored with that partition, whatever its key hashes to."""
+    async with _started_table(kafka_bootstrap, tmp_path) as (table, changelog):
+        for partition in range(PARTITIONS):
+            table.put(progress_key(partition), VALUE, partition)
+        await table.changelog_delivered()
+        landed = await asyncio.to_thread(_changelog_keys, kafka_bootstrap, changelog,
+                                         PARTITIONS)
+    assert landed == {progress_key(partition): partition for partition in range(PARTITIONS)}

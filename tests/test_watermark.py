@@ -169,13 +169,15 @@ def test_after_a_restart_a_partition_with_nothing_new_goes_by_the_watermark() ->
     assert mark.value_for(1) == at(4)
 
 
-def test_after_a_restart_a_partition_with_nothing_new_counts_as_read_up_to_its_records() -> None:
-    """Its events were all committed before the restart: the largest `occurred_at` of its
-    restored records stands in for them, else the clock would ignore them."""
+def test_after_a_restart_a_partition_with_nothing_new_counts_as_read_up_to_what_it_applied(
+) -> None:
+    """Its events were all committed before the restart: the largest `occurred_at` applied
+    from it (its restored progress record) stands in for them, else the clock would ignore
+    them."""
     mark = Watermark(idle_after=10)
     mark.assign({0, 1}, now=0.0, positions={0: 0, 1: 7}, ends={0: 2, 1: 7},
                 seen={0: at(20), 1: at(9)})
     mark.observe(0, offset=0, occurred_at=at(3), now=10.1)
-    assert mark.advance({0: 2, 1: 7}, now=10.1) == at(3)  # not partition 0's records' at(20)
+    assert mark.advance({0: 2, 1: 7}, now=10.1) == at(3)  # not partition 0's restored at(20)
     mark.observe(0, offset=1, occurred_at=at(4), now=10.2)
     assert mark.advance({0: 2, 1: 7}, now=20.2) == at(9)
