@@ -254,6 +254,74 @@ def test_restart_mid_stream_loses_nothing_and_alerts_once(
         print(f"the worker stopped itself {stopped_itself} time(s) on a gap of offsets")
 
 
+def _changelog_tombstone(topics: WorkerTopics, key: bytes, timeout: float = 60) -> bool:
+    """Whether the worker deleted `key` from its table (a tombstone in the changelog)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        changelog = topics.read(f"{topics.app_id}-dossiers-changelog", 1_000, timeout=2)
+        if any(m.key == key and m.value is None for m in changelog):
+            return True
+    return False
+
+
+def _all_committed(topics: WorkerTopics, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        committed, ends = _events_offsets(topics)
+        if committed == ends:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _watermark_gauge(port: int, reaching: float, timeout: float = 60) -> float:
+    """The worker's event-time watermark gauge once it reaches `reaching`, or as it is
+    after `timeout` seconds (0.0: never set)."""
+    value = 0.0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and value < reaching:
+        time.sleep(0.5)
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+        except OSError:  # not serving yet
+            continue
+        for line in text.splitlines():
+            if line.startswith("dossierflow_event_time_watermark_seconds "):
+                value = float(line.split()[1])
+    return value
+
+
+def test_after_a_restart_the_clock_counts_the_events_of_a_dossier_that_left_the_table(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """One partition: OPEN-1 received at 08:00, then SHORT-1 received at 09:00 and resolved
+    at 10:00. With no retention SHORT-1 leaves the table once resolved; every event is
+    committed and the worker restarts. The partition has nothing new, so it counts as read
+    up to the largest `occurred_at` applied from it: 10:00, not OPEN-1's 08:00 (the latest
+    of the records restored), which would leave the clock two hours behind the events read
+    before the restart."""
+    received = datetime(2026, 3, 2, 8, 0, tzinfo=timezone(timedelta(hours=7)))
+    resolved = received + timedelta(hours=2)
+    lines = [
+        _received("OPEN-1", received, 100),
+        _received("SHORT-1", received + timedelta(hours=1), 8),
+        json.dumps({"schema_version": 1, "event_id": "SHORT-1-2", "dossier_id": "SHORT-1",
+                    "type": "RESOLVED", "occurred_at": resolved.isoformat()}).encode(),
+    ]
+    topics = WorkerTopics(kafka_bootstrap, partitions=1)
+    # Read to its end, the partition holds the clock back by the out-of-orderness bound
+    # until it has been idle for a second.
+    env = {"DOSSIERFLOW_CLOSED_RETENTION_DAYS": "0", "DOSSIERFLOW_IDLE_PARTITION_SECONDS": "1"}
+    with running_worker(topics, tmp_path, "--event-time", env=env):
+        topics.produce(lines)
+        assert _changelog_tombstone(topics, b"SHORT-1"), "SHORT-1 never left the table"
+        assert _all_committed(topics), "not every event was committed"
+    port = free_port()
+    with running_worker(topics, tmp_path, "--event-time", env=env, metrics_port=port):
+        watermark = _watermark_gauge(port, reaching=resolved.timestamp())
+    assert datetime.fromtimestamp(watermark, UTC) == resolved
+
+
 def _late_pause_history() -> list[bytes]:
     """One partition: dossier LATE-1 received Mon 2026-03-02 08:00 (5 working days: due Mon
     03-09 08:00, AT_RISK Fri 03-06 08:00, DOMAIN.md's worked example 3), 1,500 one-day
