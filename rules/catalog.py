@@ -37,7 +37,7 @@ class CatalogError(DossierflowError, ValueError):
 _YAML_PLACE = re.compile(r'in "[^"]*", (line \d+, column \d+)')
 
 
-def yaml_error_text(exc: ValueError) -> str:
+def yaml_error_text(exc: Exception) -> str:
     """msgspec's error for YAML that does not parse is PyYAML's, over several lines: the
     context ("while parsing a flow node"), the problem, each followed by `in "<byte
     string>", line L, column C`. The command line prints one line, so join them, each part
