@@ -31,6 +31,7 @@ from dossierflow.kafka.local_broker import (
     default_port,
     ensure_jars,
     free_port,
+    jars_ready,
     kafka_classpath,
     kafka_version,
     new_cluster_id,
@@ -180,6 +181,15 @@ def test_jars_match_the_pinned_version() -> None:
     assert kafka_classpath() == f"{libs}/*"
     with zipfile.ZipFile(libs / f"kafka-tools-{version}.jar") as jar:  # for the benchmark
         assert "org/apache/kafka/tools/ConsumerPerformance.class" in jar.namelist()
+
+
+def test_collected_jars_are_ready_so_the_demo_needs_no_maven(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ensure_jars()
+    assert jars_ready()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # a cache nothing was fetched into
+    assert not jars_ready()
 
 
 def test_cluster_id_and_port_settings(monkeypatch: pytest.MonkeyPatch) -> None:
