@@ -57,7 +57,10 @@ async def test_email_goes_over_starttls_with_login_in_vietnamese_text_and_html(
     assert plain.startswith("Kính gửi Lê Văn Cường,")
     assert "Hồ sơ HS-2026-000123 (Chứng thực bản sao từ bản chính) tại UBND xã Đông Tiến " \
         "đã quá hạn trả kết quả (17:00 03/03/2026)." in plain
-    assert "HS-2026-000123" in html and html.lstrip().startswith("<!DOCTYPE html>")
+    assert html.lstrip().startswith('<!DOCTYPE html><html lang="vi">')
+    assert "<p>Kính gửi Lê Văn Cường,</p>" in html
+    assert "Hồ sơ HS-2026-000123 (Chứng thực bản sao từ bản chính) tại UBND xã Đông Tiến " \
+        "đã quá hạn trả kết quả (17:00 03/03/2026)." in html
 
 
 async def test_resent_email_carries_the_same_message_id(inbox: SmtpInbox) -> None:

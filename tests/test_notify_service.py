@@ -385,3 +385,41 @@ async def test_metrics_count_digests_waiting_and_the_alert_to_delivery_latency(r
     # Friday 13 February 17:00 to Monday 23 February 07:30: 9 days 14 h 30 min, per message.
     assert _sample("dossierflow_notify_alert_to_delivery_seconds_sum", channel="email") \
         - total == 2 * (9 * 24 + 14.5) * 3600
+
+
+async def test_an_email_resent_after_a_crash_before_its_sent_mark_keeps_its_message_id(
+    rig: Rig, tmp_path: Path,
+) -> None:
+    rig.notifier.accept([make_alert(AlertKind.AT_RISK, "HS-1", "X-01")])
+    rig.clock.now = vn("2026-03-02 10:00:30")
+    await rig.notifier.tick()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while not rig.inbox.messages:
+        assert loop.time() < deadline, "the e-mail never arrived"
+        await asyncio.sleep(0.05)
+    # The server accepted it, but the process dies before the sent mark is written: a new
+    # notifier on the same state file sends it again, as the same message.
+    store = NotifyStore(tmp_path / "notify.sqlite")
+    restarted = Notifier(store, rig.notifier.book, CATALOG, rig.notifier.senders, rig.clock,
+                         rig.notifier.policy)
+    try:
+        await restarted.tick()
+        await restarted.drain()
+    finally:
+        store.close()
+    first, again = rig.inbox.messages
+    assert again["Message-ID"] == first["Message-ID"]
+    assert dossiers(again) == dossiers(first) == ["HS-1"]
+
+
+async def test_a_failing_recipient_dropped_from_the_file_is_no_longer_counted_as_failing(
+    rig: Rig,
+) -> None:
+    rig.notifier.senders = {Channel.EMAIL: rig.inbox.sender(password="wrong")}
+    rig.notifier.accept([make_alert(AlertKind.AT_RISK, "HS-1", "X-01")])
+    await rig.tick_at(vn("2026-03-02 10:00:30"))
+    assert _sample("dossierflow_notify_failing_recipients") == 1
+    rig.notifier.reload(parse_recipients("units: {}\n", "book", CATALOG.units))
+    await rig.tick_at(vn("2026-03-02 10:10"))  # past the backoff: the message is dropped
+    assert _sample("dossierflow_notify_failing_recipients") == 0

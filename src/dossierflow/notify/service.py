@@ -197,25 +197,29 @@ class Notifier:
             log.exception("unexpected error in the %s sender", type(sender).__name__)
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
 
+    def _drop(self, message: StoredMessage, who: str, why: str) -> None:
+        """No retry can deliver it: counted and logged once. The recipient no longer counts
+        as failing: nothing of it is left to retry, and the gauge must not stay up for ever."""
+        self._dropped.append((message.message_id, why))
+        self._failing.discard((message.person_id, message.channel))
+        metrics.FAILING.set(len(self._failing))
+        metrics.DELIVERIES.labels(message.channel, "dropped").inc()
+        log.error("message %s to %s dropped: %s", message.message_id, who, why)
+
     async def _deliver(self, message: StoredMessage) -> None:
         channel = message.channel
         outgoing = self.outgoing(message)
         sender = self.senders.get(Channel(channel))
         if outgoing is None or sender is None:
             why = "not in the recipients file" if outgoing is None else "channel not configured"
-            self._dropped.append((message.message_id, why))
-            metrics.DELIVERIES.labels(channel, "dropped").inc()
-            log.error("message %s to %s dropped: %s", message.message_id, message.person_id, why)
+            self._drop(message, message.person_id, why)
             return
         key = (message.person_id, channel)
         try:
             await self._send(sender, outgoing)
         except DeliveryError as exc:
             if exc.permanent:
-                self._dropped.append((message.message_id, exc.reason))
-                metrics.DELIVERIES.labels(channel, "dropped").inc()
-                log.error("message %s to %s dropped: %s", message.message_id,
-                          describe(outgoing, channel), exc.reason)
+                self._drop(message, describe(outgoing, channel), exc.reason)
                 return
             attempts = message.attempts + 1
             delay = retry_delay(attempts, self.policy.retry_base, self.policy.retry_cap, self._rng)
