@@ -423,3 +423,29 @@ async def test_a_failing_recipient_dropped_from_the_file_is_no_longer_counted_as
     rig.notifier.reload(parse_recipients("units: {}\n", "book", CATALOG.units))
     await rig.tick_at(vn("2026-03-02 10:10"))  # past the backoff: the message is dropped
     assert _sample("dossierflow_notify_failing_recipients") == 0
+
+
+async def test_alerts_for_a_recipient_that_is_down_wait_and_leave_together_when_it_is_back(
+    rig: Rig,
+) -> None:
+    rig.receiver.fail_next = 1000  # the operations webhook is down
+    rig.notifier.accept([make_alert(AlertKind.RESCHEDULE_LIMIT_EXCEEDED, "HS-1", "X-01")])
+    await rig.tick_at(vn("2026-03-02 10:00:30"))
+    rig.clock.now = vn("2026-03-02 10:00:40")
+    rig.notifier.accept([make_alert(AlertKind.RESCHEDULE_LIMIT_EXCEEDED, "HS-2", "X-01")])
+    await rig.tick_at(vn("2026-03-02 10:01:10"))
+    rig.clock.now = vn("2026-03-02 10:01:20")
+    rig.notifier.accept([make_alert(AlertKind.RESCHEDULE_LIMIT_EXCEEDED, "HS-3", "X-01")])
+    await rig.tick_at(vn("2026-03-02 10:01:50"))
+    # While down, only the first message was tried (once per backoff), nothing queued up.
+    assert len({call.headers["webhook-id"] for call in rig.receiver.calls}) == 1
+    rig.receiver.fail_next = 0
+    for minute in (15, 16, 17):
+        await rig.tick_at(vn(f"2026-03-02 10:{minute}:00"))
+    by_id: dict[str, list[str]] = {}
+    for call in rig.receiver.calls:
+        assert call.payload is not None
+        by_id[call.headers["webhook-id"]] = sorted(
+            alert["dossier_id"] for alert in call.payload["data"]["alerts"]
+        )
+    assert sorted(by_id.values()) == [["HS-1"], ["HS-2", "HS-3"]]

@@ -264,12 +264,19 @@ class NotifyStore:
 
     def claim_due(self, now: datetime, window_seconds: float, max_alerts: int = 100) -> int:
         """Group each person's due deliveries per channel into messages of at most
-        `max_alerts` alerts; returns how many messages were created."""
+        `max_alerts` alerts; returns how many messages were created. A recipient with a
+        message not yet accepted (in flight, or failing and waiting to be retried) gets no new
+        one: its deliveries keep waiting and leave together in the next message, so a slow
+        or failing recipient gets fewer, fuller messages instead of a queue of small ones,
+        and an OVERDUE can still silence an AT_RISK waiting behind it."""
         with self._transaction() as db:
             groups: dict[tuple[str, str], list[tuple[str, bytes, float, float]]] = {}
             for row in db.execute(
                 "SELECT person_id, channel, alert_id, alert, planned_at, send_at "
                 "FROM deliveries WHERE state = 'waiting' AND send_at <= ? "
+                "AND NOT EXISTS (SELECT 1 FROM messages WHERE messages.state = 'ready' "
+                "AND messages.person_id = deliveries.person_id "
+                "AND messages.channel = deliveries.channel) "
                 "ORDER BY planned_at, alert_id",
                 (now.timestamp(),),
             ):
