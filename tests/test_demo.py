@@ -13,12 +13,14 @@ import email.policy
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from datetime import date, timedelta
+import urllib.request
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,7 @@ from dossierflow.rules.catalog import load_catalog
 from dossierflow.sinks.clickhouse import ClickHouseSink
 
 from dossierflow.backfill import backfill
+from dossierflow.kafka.local_broker import free_port
 from dossierflow.replay import read_events, replay
 from dossierflow.reporting.queries import fetch_figures
 from dossierflow.reporting.report import Report, build_report, report_from_json
@@ -102,6 +105,26 @@ def test_the_demo_delivers_alerts_and_prints_the_report_replay_gives(tmp_path: P
     assert published > 0
     assert delivered == len(messages)
 
+    # The console showed the e-mails as they arrived, and the live view ended on the month's
+    # last event time with every event processed and every e-mail counted.
+    shown = re.findall(r"✉ (\S+@\S+): (\[.+)", result.stdout)
+    assert shown, result.stdout[-3000:]
+    addressed = {(m["To"].addresses[0].addr_spec, str(m["Subject"])) for m in messages}
+    assert set(shown) <= addressed
+    events = [json.loads(line) for line in (demo_dir / "events.jsonl").read_text().splitlines()]
+    figures = r"\s*│\s*".join([r"(\d\d/\d\d/\d{4} \d\d:\d\d)", r"([\d,]+) / ([\d,]+)",
+                                  *[r"([\d,]+)"] * 4])
+    live = re.findall(f"│\\s*{figures}\\s*│", result.stdout)
+    assert live, result.stdout[-3000:]
+    clock, *counts = live[-1]
+    sent, total, processed, alerts, at_notifier, e_mails = (int(n.replace(",", ""))
+                                                             for n in counts)
+    assert sent == total == processed == len(events)
+    assert alerts == at_notifier == published and e_mails == delivered
+    last_event = max(datetime.fromisoformat(e["occurred_at"]) for e in events)
+    assert datetime.strptime(clock, "%d/%m/%Y %H:%M") >= last_event.replace(
+        tzinfo=None, second=0, microsecond=0)
+
     # The printed report reconciles and is the one the batch path computes from the same events.
     printed = report_from_json(json.loads((demo_dir / "report.json").read_text()))
     assert printed.violations == []
@@ -137,6 +160,67 @@ def test_ctrl_c_in_the_middle_of_the_month_stops_everything_it_started(tmp_path:
     assert _processes_mentioning(str(demo_dir)) == []
 
 
+def _get(url: str) -> tuple[int, str, str]:
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return response.status, response.headers["Content-Type"], response.read().decode()
+
+
+def test_after_the_report_it_serves_until_stopped_and_a_dead_child_stops_everything(
+    tmp_path: Path,
+) -> None:
+    demo_dir = tmp_path / ".dossierflow" / "demo"
+    ports = {option: free_port() for option in
+             ("--http-port", "--worker-metrics-port", "--notify-metrics-port")}
+    output = tmp_path / "demo.out"
+    with output.open("w") as out:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "dossierflow.cli", "demo",
+             *(str(part) for pair in ports.items() for part in pair)],
+            cwd=tmp_path, stdout=out, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "COLUMNS": str(WIDTH), "TERM": "dumb"},
+        )
+    try:
+        deadline = time.monotonic() + 600
+        while "Up until Ctrl-C" not in output.read_text():
+            assert demo.poll() is None, output.read_text()[-3000:] + demo.communicate()[1]
+            assert time.monotonic() < deadline, "the month did not end within 600 s"
+            time.sleep(1)
+        # The month is over and the report printed; everything still answers.
+        profile = load_profile("province-small")
+        month = f"from={profile.start}&through={profile.start + timedelta(days=profile.days - 1)}"
+        sink = f"http://127.0.0.1:{ports['--http-port']}"
+        status, kind, body = _get(f"{sink}/report?{month}&format=json")
+        assert status == 200
+        served = report_from_json(json.loads(body))
+        printed = report_from_json(json.loads((demo_dir / "report.json").read_text()))
+        assert served.total == printed.total and served.total.received > 0
+        status, kind, body = _get(f"{sink}/dashboard?{month}")
+        assert status == 200 and kind.startswith("text/html")
+        assert "Theo dõi giải quyết hồ sơ thủ tục hành chính" in body  # Vietnamese by default
+        exported = {
+            f"{sink}/metrics": "dossierflow_sink_insert_failures_total",
+            f"http://127.0.0.1:{ports['--worker-metrics-port']}/metrics":
+                "dossierflow_events_total",
+            f"http://127.0.0.1:{ports['--notify-metrics-port']}/metrics":
+                "dossierflow_notify_deliveries_total",
+        }
+        for url, series in exported.items():
+            status, kind, body = _get(url)
+            assert status == 200 and series in body, url
+        assert demo.poll() is None  # still up: only Ctrl-C or a failure ends it
+
+        # A child that dies (here the worker, killed) ends the demo with everything it started.
+        (worker,) = [line for line in _processes_mentioning(str(demo_dir))
+                     if "dossierflow.cli worker " in line]
+        os.kill(int(worker.split(":")[0]), signal.SIGKILL)
+        stderr = demo.communicate(timeout=180)[1]
+    finally:
+        demo.kill()
+    assert demo.returncode == 1, stderr
+    assert stderr.splitlines()[0].startswith("dossierflow demo: the worker stopped (exit -9)")
+    assert _processes_mentioning(str(demo_dir)) == []
+
+
 def test_a_busy_port_is_one_line_saying_what_to_do(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -158,4 +242,22 @@ def test_without_java_it_says_what_to_install(tmp_path: Path) -> None:
     lines = result.stderr.splitlines()
     assert "dossierflow demo: `java` not found: install a JDK 17+ or set JAVA_HOME" in lines
     assert all(line.startswith("dossierflow demo: ") for line in lines)
+    assert not (tmp_path / ".dossierflow").exists()
+
+
+def test_without_maven_before_the_jars_are_fetched_it_says_what_to_install(
+    tmp_path: Path,
+) -> None:
+    java = shutil.which("java")
+    assert java, "the Kafka tests need a JDK"
+    only_java = tmp_path / "bin"
+    only_java.mkdir()
+    (only_java / "java").symlink_to(java)
+    cache = tmp_path / "cache"  # nothing fetched into it yet
+    env = {**os.environ, "PATH": str(only_java), "XDG_CACHE_HOME": str(cache)}
+    result = _demo(tmp_path, env=env, timeout=120)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line == ("dossierflow demo: `mvn` not found and the Kafka jars are not fetched yet: "
+                    f"install Maven 3.8+ (it fetches them once into {cache}/dossierflow/kafka)")
     assert not (tmp_path / ".dossierflow").exists()

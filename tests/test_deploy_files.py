@@ -320,6 +320,15 @@ def test_every_image_is_pinned() -> None:
     assert compose()["services"]["kafka"]["image"] == f"apache/kafka:{kafka_version[1]}"
 
 
+def test_grafana_plugins_are_pinned_like_the_images() -> None:
+    environment = compose()["services"]["grafana"]["environment"]
+    assert "GF_INSTALL_PLUGINS" not in environment, "it installs the newest plugin version"
+    plugins = str(environment["GF_PLUGINS_PREINSTALL_SYNC"]).split(",")
+    assert "grafana-clickhouse-datasource" in {p.partition("@")[0] for p in plugins}
+    for plugin in plugins:
+        assert re.fullmatch(r"[\w-]+@\d+\.\d+\.\d+", plugin), f"{plugin}: pin id@x.y.z"
+
+
 def test_the_image_build_copies_every_package_folder() -> None:
     package_dirs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
         "package-dir"
@@ -476,3 +485,43 @@ def test_the_sink_probes_point_at_paths_the_sink_serves() -> None:
     (container,) = sink["spec"]["template"]["spec"]["containers"]
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"]["path"] in served, probe
+
+
+def test_the_cluster_guide_names_every_table_and_view_the_migrations_create() -> None:
+    # docs/operations.md, "A ClickHouse cluster": how each stored object becomes a cluster one.
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    guide = operations.split("### A ClickHouse cluster", 1)[1].split("\n## ", 1)[0]
+    sql = "\n".join(path.read_text() for path in (ROOT / "schemas" / "clickhouse").glob("*.sql"))
+    created = set(re.findall(
+        r"CREATE (?:TABLE|MATERIALIZED VIEW) IF NOT EXISTS (\w+)", sql
+    ))
+    assert {"dossier_facts", "dossier_state_mv", "unit_day_changes"} <= created
+    assert sorted(name for name in created if f"`{name}`" not in guide) == []
+
+
+def test_compose_creates_the_user_grafanas_clickhouse_source_logs_in_as() -> None:
+    (source,) = yaml.safe_load(
+        (DEPLOY / "grafana" / "provisioning" / "datasources" / "clickhouse.yaml").read_text()
+    )["datasources"]
+    user = source["jsonData"]["username"]
+    password_variable = source["secureJsonData"]["password"].strip("${}")
+    role_sql = (DEPLOY / "clickhouse" / "readonly_role.sql").read_text()
+    assert f"CREATE USER IF NOT EXISTS {user}\n" in role_sql
+    services = compose()["services"]
+    assert password_variable in services["grafana"]["environment"]
+    (creator,) = [
+        name for name, service in services.items()
+        if "readonly_role.sql" in " ".join(service.get("command") or [])
+    ]
+    service = services[creator]
+    (sql_mount,) = [v for v in service["volumes"] if v.startswith("./clickhouse:")]
+    assert (DEPLOY / "clickhouse" / "readonly_role.sql").is_file()
+    assert f"{sql_mount.split(':')[1]}/readonly_role.sql" in service["command"][0]
+    assert f"$${password_variable}" in service["command"][0]  # the password Grafana is given
+    assert service["environment"][password_variable] == (
+        services["grafana"]["environment"][password_variable]
+    )
+    assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["grafana"]["depends_on"][creator]["condition"] == (
+        "service_completed_successfully"
+    )

@@ -105,3 +105,21 @@ def test_grafana_provisions_the_prometheus_source_and_the_dashboards_folder() ->
     ]
     # docker-compose.yml mounts deploy/grafana/dashboards at this path.
     assert [p["options"]["path"] for p in providers] == ["/var/lib/grafana/dashboards/dossierflow"]
+
+
+def test_every_data_source_a_dashboard_uses_is_provisioned() -> None:
+    provisioned = {
+        source["uid"]: source["type"]
+        for path in (GRAFANA / "provisioning" / "datasources").glob("*.yaml")
+        for source in yaml.safe_load(path.read_text())["datasources"]
+    }
+    used = {
+        (path.name, source["uid"], source["type"])
+        for path in sorted(DASHBOARDS.glob("*.json"))
+        for panel in _panels(json.loads(path.read_text()))
+        if panel["type"] != "row"
+        for source in [panel["datasource"], *(t.get("datasource") for t in panel["targets"])]
+        if source
+    }
+    assert {name for name, _, _ in used} == {"ops.json", "province.json"}
+    assert [(name, uid) for name, uid, kind in used if provisioned.get(uid) != kind] == []

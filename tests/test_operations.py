@@ -113,10 +113,11 @@ def wait_until(url: str, status: int, timeout: float = 180) -> str:
 
 
 @contextmanager
-def process(args: list[str], log: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+def process(args: list[str], log: Path, env: dict[str, str], cwd: Path | None = None
+            ) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "dossierflow.cli", *args], stdout=out,
-                                stderr=subprocess.STDOUT, env={**os.environ, **env})
+                                stderr=subprocess.STDOUT, env={**os.environ, **env}, cwd=cwd)
     try:
         yield proc
     finally:
@@ -177,3 +178,41 @@ def test_readyz_says_503_while_kafka_is_down_and_200_once_it_is_up(tmp_path: Pat
     assert down_lines < 40, worker_log.read_text()[-4000:]
     assert sink_down_lines < 40, sink_log.read_text()[-4000:]
     assert worker_log.read_text().count("ready: applying") == 1
+
+
+@pytest.mark.kafka
+def test_worker_started_in_a_fresh_folder_makes_its_table_folder(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    """A fresh clone has no `.dossierflow/`: the worker's default table folder,
+    `.dossierflow/worker`, is made with its parents (Faust makes only the last one)."""
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    port = free_port()
+    options = worker_args(tmp_path, kafka_bootstrap, port)
+    at = options.index("--store")
+    del options[at:at + 4]  # the default store (RocksDB) in the default folder
+    assert "--data-dir" not in options and "DOSSIERFLOW_DATA_DIR" not in os.environ
+    log = tmp_path / "worker.log"
+    with process(options, log, {}, cwd=clone) as worker:
+        url = f"http://127.0.0.1:{port}/readyz"
+        deadline = time.monotonic() + 180
+        while get(url)[0] != 200:
+            assert worker.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+    assert (clone / ".dossierflow" / "worker").is_dir()
+    assert "Traceback" not in log.read_text()
+
+
+def test_a_worker_table_folder_that_cannot_be_made_is_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    args = worker_args(tmp_path, f"127.0.0.1:{free_port()}", free_port())
+    args[args.index("--data-dir") + 1] = str(blocker / "worker")
+    done = dossierflow(*args, env={"DOSSIERFLOW_STARTUP_WAIT": "6"})
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"dossierflow worker: cannot make the table folder {blocker / 'worker'}: Not a "
+        "directory; give a folder it may write (--data-dir or DOSSIERFLOW_DATA_DIR)"
+    ]

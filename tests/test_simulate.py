@@ -83,6 +83,10 @@ def test_the_command_says_what_is_wrong_in_one_line(
     assert line.startswith("dossierflow simulate: ") and "$.shares.stopped" in line
     assert main(["simulate", "--profile", "no-such-province"]) == 2
     assert "province-small" in capsys.readouterr().err  # names what exists
+    path.write_text("shares: {stopped: 0.1\n")  # not YAML: its place on the one line
+    assert main(["simulate", "--profile", str(path)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"dossierflow simulate: {path}: ") and "line 2, column 1" in line
 
 
 def test_the_same_profile_and_seed_give_the_same_file(tmp_path: Path) -> None:
@@ -136,6 +140,54 @@ def test_weekday_and_hour_weights_shape_the_arrivals() -> None:
     assert by_day["Mon"] > 3 * by_day["Tue"] * 0.8  # weight 4 against 1
     assert {at.hour for at in received} == {8, 14}
     assert sum(at.hour == 14 for at in received) > 2 * sum(at.hour == 8 for at in received)
+
+
+def _share_of_received_with(events: list[dict[str, Any]], event_type: str) -> float:
+    received = {e["dossier_id"] for e in events if e["type"] == "RECEIVED"}
+    having = {e["dossier_id"] for e in events if e["type"] == event_type}
+    return len(having & received) / len(received)
+
+
+@pytest.mark.parametrize(
+    ("shares", "event_type"),
+    [
+        ("supplement: {}", "SUPPLEMENT_REQUESTED"),
+        ("financial_obligation: {}", "FINANCIAL_OBLIGATION_REQUESTED"),
+        ("apology: {}", "APOLOGY_ISSUED"),
+        ("withdrawn: {}, resolved: 0.3", "WITHDRAWN"),
+    ],
+)
+def test_each_step_share_is_the_share_of_dossiers_that_take_that_step(
+    shares: str, event_type: str
+) -> None:
+    # Every paused dossier resumes, so each step is reached by every received dossier.
+    base = ("start: 2026-03-02\ndays: 28\ndossiers_per_working_day: 40\n"
+            "shares: {resumed: 1, %s}\n")
+    never = _events(parse_profile((base % shares.format(0)).encode(), "t"))
+    assert _share_of_received_with(never, event_type) == 0
+    half = _events(parse_profile((base % shares.format(0.5)).encode(), "t"))
+    assert 0.44 < _share_of_received_with(half, event_type) < 0.56
+
+
+def test_channel_shares_set_how_dossiers_arrive() -> None:
+    profile = parse_profile(
+        b"start: 2026-03-02\ndays: 28\ndossiers_per_working_day: 40\n"
+        b"channels: {online: 0.7, postal: 0.2, online_full: 0.25}\n"
+        b"shares: {not_accepted: 0.5}\n",
+        "t",
+    )
+    events = _events(profile)
+    submitted = {e["dossier_id"] for e in events if e["type"] == "SUBMITTED"}
+    refused = {e["dossier_id"] for e in events if e["type"] == "NOT_ACCEPTED"}
+    received = list({e["dossier_id"]: e for e in events if e["type"] == "RECEIVED"}.values())
+    dossiers = len(received) + len(refused)
+    assert 0.64 < len(submitted) / dossiers < 0.76  # every online filing is submitted first
+    assert 0.44 < len(refused) / len(submitted) < 0.56
+    channels = Counter(e["channel"] for e in received)
+    assert 0.15 < channels["POSTAL"] / dossiers < 0.25
+    assert 0.07 < channels["IN_PERSON"] / dossiers < 0.13
+    online = [e for e in received if e["channel"] == "ONLINE"]
+    assert 0.19 < sum(e["online_level"] == "FULL" for e in online) / len(online) < 0.31
 
 
 def _resolution_days(events: list[dict[str, Any]]) -> list[float]:

@@ -58,6 +58,7 @@ def missing_requirements(args: argparse.Namespace) -> list[str]:
     """What stops the demo from starting, one line each with what to do (empty: nothing)."""
     from dossierflow.kafka.local_broker import (
         KafkaLocalError,
+        jars_home,
         jars_ready,
         java_executable,
         port_bindable,
@@ -71,7 +72,7 @@ def missing_requirements(args: argparse.Namespace) -> list[str]:
     try:
         if not jars_ready() and shutil.which("mvn") is None:
             problems.append("`mvn` not found and the Kafka jars are not fetched yet: install "
-                            "Maven 3.8+ (it fetches them once into ~/.cache/dossierflow/kafka/)")
+                            f"Maven 3.8+ (it fetches them once into {jars_home()})")
     except KafkaLocalError as exc:
         problems.append(str(exc))
     for name, option in _PORT_OPTIONS.items():

@@ -172,14 +172,13 @@ def ensure_jars(home: Path | None = None) -> Path:
         raise KafkaLocalError(f"{pom} not found (check {KAFKA_HOME_ENV})")
     version = kafka_version(home)
     libs = jars_home() / version
-    marker = libs / _COMPLETE_MARKER
     digest = _pom_digest(home)
-    if marker.is_file() and marker.read_text().strip() == digest:
+    if _collected(libs, digest):
         return libs
     jars_home().mkdir(parents=True, exist_ok=True)
     with open(jars_home() / "libs.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.is_file() and marker.read_text().strip() == digest:
+        if _collected(libs, digest):
             return libs  # another process finished while we waited
         mvn = shutil.which("mvn")
         if mvn is None:
@@ -199,15 +198,20 @@ def ensure_jars(home: Path | None = None) -> Path:
                 f"fetching the Kafka jars failed ({' '.join(cmd)}, exit {proc.returncode}):\n"
                 + "\n".join(output)
             )
-        marker.write_text(digest + "\n")
+        (libs / _COMPLETE_MARKER).write_text(digest + "\n")
     return libs
 
 
+def _collected(libs: Path, digest: str) -> bool:
+    """`libs` holds every jar of the pom.xml whose digest is `digest` (its marker says so)."""
+    marker = libs / _COMPLETE_MARKER
+    return marker.is_file() and marker.read_text().strip() == digest
+
+
 def jars_ready(home: Path | None = None) -> bool:
-    """The jars of the current pom.xml are in libs/ already (no Maven needed to start)."""
+    """The jars of the current pom.xml are in the cache already (no Maven needed to start)."""
     home = home or kafka_home()
-    marker = home / "libs" / kafka_version(home) / _COMPLETE_MARKER
-    return marker.is_file() and marker.read_text().strip() == _pom_digest(home)
+    return _collected(jars_home() / kafka_version(home), _pom_digest(home))
 
 
 def kafka_classpath(home: Path | None = None) -> str:
