@@ -310,6 +310,7 @@ async def _list_paths_when_not_found(request: web.Request, handler: Any) -> web.
     response: web.StreamResponse = await handler(request)
     return response
 
+
 def build_app(
     status: SinkStatus,
     settings: SinkSettings,
