@@ -7,6 +7,7 @@ path of the offending field; the specs are then turned into small immutable valu
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
@@ -31,6 +32,24 @@ class CatalogError(DossierflowError, ValueError):
     """The catalogue cannot be read or is invalid; the message names the file and field."""
 
     exit_code = ExitCode.USAGE
+
+
+_YAML_PLACE = re.compile(r'in "[^"]*", (line \d+, column \d+)')
+
+
+def yaml_error_text(exc: Exception) -> str:
+    """msgspec's error for YAML that does not parse is PyYAML's, over several lines: the
+    context ("while parsing a flow node"), the problem, each followed by `in "<byte
+    string>", line L, column C`. The command line prints one line, so join them, each part
+    with its place; a validation error (one line already) is kept as it is."""
+    parts: list[str] = []
+    for line in filter(None, (line.strip() for line in str(exc).splitlines())):
+        place = _YAML_PLACE.fullmatch(line)
+        if place and parts:
+            parts[-1] += f" at {place[1]}"
+        else:
+            parts.append(line)
+    return "; ".join(parts)
 
 
 class PauseKind(enum.StrEnum):
@@ -159,7 +178,7 @@ def _read_overrides(text: bytes, source: str) -> dict[int, _OverrideYear]:
     try:
         return msgspec.yaml.decode(text, type=dict[int, _OverrideYear])
     except ValueError as exc:  # msgspec's errors, and PyYAML's for dates such as 2026-02-30
-        raise CatalogError(f"{source}: {exc}") from None
+        raise CatalogError(f"{source}: {yaml_error_text(exc)}") from None
 
 
 def default_overrides_text() -> bytes:
@@ -216,7 +235,7 @@ def parse_catalog(text: bytes, source: str = "catalog", base_dir: Path | None = 
     try:
         spec = msgspec.yaml.decode(text, type=_CatalogSpec)
     except ValueError as exc:  # msgspec's errors, and PyYAML's for dates such as 2026-02-30
-        raise CatalogError(f"{source}: {exc}") from None
+        raise CatalogError(f"{source}: {yaml_error_text(exc)}") from None
     return _build(spec, base_dir, source)
 
 

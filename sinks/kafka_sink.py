@@ -27,6 +27,7 @@ from typing import Any
 
 import msgspec
 from aiohttp import web
+from aiohttp.web_log import AccessLogger
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
 from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -42,7 +43,15 @@ from dossierflow.sinks.base import (
 from dossierflow.sinks.metrics import RollupWatch
 from dossierflow.sinks.settings import SinkSettings
 
-from dossierflow.health import KafkaProbe, Readiness, ReadinessLog, metrics_text
+from dossierflow.health import (
+    HEALTH_PATHS,
+    KafkaProbe,
+    Readiness,
+    ReadinessLog,
+    is_routine_probe,
+    metrics_text,
+    not_found_text,
+)
 from dossierflow.kafka.consumer import committing_consumer
 from dossierflow.kafka.errors import KafkaUnavailable
 from dossierflow.reporting.http import add_reporting_routes
@@ -275,6 +284,33 @@ class SinkRunner:
 
 # --- HTTP -----------------------------------------------------------------------------
 
+SINK_PATHS = (*HEALTH_PATHS, "/report", "/dashboard")
+"""The paths a 404 of the sink suggests."""
+
+
+class QuietProbesAccessLog(AccessLogger):
+    """aiohttp's access log without the routine probes and scrapes (`is_routine_probe`),
+    which would bury the requests of people (reports, the dashboard) and the failures;
+    with `--loglevel debug` they are logged too."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if is_routine_probe(request.path, response.status) and not self.logger.isEnabledFor(
+            logging.DEBUG
+        ):
+            return
+        super().log(request, response, time)
+
+
+@web.middleware
+async def _list_paths_when_not_found(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A path no route matches is answered with the paths that exist, as the worker does; a
+    route's own 404 (a missing static file) is left as it is."""
+    if isinstance(request.match_info.http_exception, web.HTTPNotFound):
+        return web.Response(status=404, text=not_found_text(SINK_PATHS))
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
 def build_app(
     status: SinkStatus,
     settings: SinkSettings,
@@ -301,7 +337,7 @@ def build_app(
         body, content_type = metrics_text()
         return web.Response(body=body, headers={"Content-Type": content_type})
 
-    app = web.Application()
+    app = web.Application(middlewares=[_list_paths_when_not_found])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -368,7 +404,9 @@ async def serve(
     consumer = consumer or make_consumer(settings)
     runner = SinkRunner(consumer, sink, settings, status)
     consumer.subscribe(list(runner.topics), listener=runner.listener())
-    app_runner = web.AppRunner(build_app(status, settings, report_store, catalog))
+    app_runner = web.AppRunner(
+        build_app(status, settings, report_store, catalog), access_log_class=QuietProbesAccessLog
+    )
     await app_runner.setup()
     site = web.TCPSite(app_runner, settings.http_host, settings.http_port)
     await site.start()

@@ -553,3 +553,22 @@ def test_calendar_settings_errors_name_the_field(text: bytes, field: str) -> Non
 def test_calendar_with_only_weekend_days_is_rejected() -> None:
     with pytest.raises(ValueError, match="weekend"):
         WorkingCalendar(weekend=frozenset(range(7)))
+
+
+@pytest.mark.parametrize(
+    ("text", "place"),
+    [
+        (b"procedures: [\n", "line 2, column 1"),
+        (b"procedures:\n  - code: X\n   name: x\n", "line 3, column 4"),
+    ],
+)
+def test_a_catalogue_that_is_not_yaml_is_said_on_one_line_with_its_place(
+    text: bytes, place: str
+) -> None:
+    """The command line prints only the first line of an error, and PyYAML's first line
+    is its context ("while parsing ..."): the line and column must be on that line."""
+    with pytest.raises(ValueError) as info:
+        parse_catalog(text, "cat.yaml")
+    message = str(info.value)
+    assert message.startswith("cat.yaml: ") and "\n" not in message
+    assert place in message

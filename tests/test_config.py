@@ -151,3 +151,32 @@ def test_a_setting_given_is_shown_as_given_and_not_as_a_default(tmp_path: Path) 
     rows.update(effective(StoreSettings.from_env(env), env))
     assert rows["DOSSIERFLOW_KAFKA_DATA_DIR"] == str(tmp_path / "k")
     assert rows["DOSSIERFLOW_CLICKHOUSE_URL"] == f"chdb://{tmp_path / 'ch'}"
+
+
+# Faust's timer ticks as the worker's event loop runs it: due at 1 s, woken at 2.5 s because a
+# burst of events kept the loop busy, then its callback ran for 1.5 s, longer than the interval.
+LATE_TIMER = """
+import sys
+from mode.timers import Timer
+from dossierflow import logs
+logs.configure(sys.argv[1])
+now = [0.0]
+timer = Timer(1.0, name="DossierWorker._on_timer", clock=lambda: now[0])
+timer.tick()
+now[0] = 2.5
+timer.on_before_yield()
+now[0] = 4.0
+timer.tick()
+"""
+
+
+@pytest.mark.parametrize(
+    ("level", "shown"), [("warning", False), ("info", False), ("debug", True)]
+)
+def test_timer_drift_of_a_busy_worker_is_said_only_at_debug(level: str, shown: bool) -> None:
+    done = subprocess.run([sys.executable, "-c", LATE_TIMER, level], capture_output=True,
+                          text=True, timeout=60, check=True)
+    said = [line for line in done.stderr.splitlines() if "mode.timers" in line]
+    expected = ["Timer DossierWorker._on_timer woke up too late",
+                "Timer DossierWorker._on_timer is overlapping"]
+    assert [any(text in line for line in said) for text in expected] == [shown, shown], said

@@ -22,6 +22,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from dossierflow.cli import main
 from dossierflow.commands import produce
 from dossierflow.kafka.local_broker import (
     KafkaAlreadyRunning,
@@ -368,7 +369,19 @@ def test_produce_command_without_broker_fails_clearly(
         ["produce", str(path), "--bootstrap", f"127.0.0.1:{port}", "--timeout", "2"]
     )
     assert args.func(args) == 1
-    assert f"127.0.0.1:{port}" in capsys.readouterr().err
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"dossierflow produce: 127.0.0.1:{port}: ")
+
+
+def test_produce_of_a_missing_file_says_so_in_the_house_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "none.jsonl"
+    assert main(["produce", str(missing), "--bootstrap", f"127.0.0.1:{free_port()}"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"dossierflow produce: {missing}: cannot read it: no such file; give a file of "
+        "events, one JSON object a line"
+    ]
 
 
 # --------------------------------------------------------------------------- security

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 from dossierflow.rules.alerts import AlertKind
+from dossierflow.schemas.facts import alert_decoder
 
 from dossierflow.notify.channels.base import DeliveryError, Outgoing
 from dossierflow.notify.channels.webhook import WebhookSender
@@ -57,7 +59,10 @@ async def test_email_goes_over_starttls_with_login_in_vietnamese_text_and_html(
     assert plain.startswith("Kính gửi Lê Văn Cường,")
     assert "Hồ sơ HS-2026-000123 (Chứng thực bản sao từ bản chính) tại UBND xã Đông Tiến " \
         "đã quá hạn trả kết quả (17:00 03/03/2026)." in plain
-    assert "HS-2026-000123" in html and html.lstrip().startswith("<!DOCTYPE html>")
+    assert html.lstrip().startswith('<!DOCTYPE html><html lang="vi">')
+    assert "<p>Kính gửi Lê Văn Cường,</p>" in html
+    assert "Hồ sơ HS-2026-000123 (Chứng thực bản sao từ bản chính) tại UBND xã Đông Tiến " \
+        "đã quá hạn trả kết quả (17:00 03/03/2026)." in html
 
 
 async def test_resent_email_carries_the_same_message_id(inbox: SmtpInbox) -> None:
@@ -152,3 +157,27 @@ async def test_zalo_with_a_wrong_token_is_a_delivery_error(zalo: ZaloReceiver) -
     finally:
         await sender.close()
     assert zalo.refused == ["access_token"]
+
+
+async def test_applicant_details_slipped_into_an_alert_record_reach_no_message(
+    inbox: SmtpInbox, receiver: WebhookReceiver,
+) -> None:
+    # A producer that adds personal data to the alerts topic: the notifier decodes only the
+    # alert's fields, so neither the e-mail nor the webhook carries them.
+    record = {**msgspec.to_builtins(ALERT), "applicant_name": "Nguyễn Thị Hoa",
+              "applicant_phone": "84987654321", "applicant_address": "12 Lê Lợi"}
+    alert = alert_decoder.decode(msgspec.json.encode(record))
+    person = Person(id="x01-head", name="Lê Văn Cường", email="cuong@x01.example.gov.vn",
+                    channels=(), webhook=WebhookTarget(f"{receiver.url}/hook", WEBHOOK_SECRET))
+    await inbox.sender().send(_outgoing(person, (alert,)))
+    sender = WebhookSender()
+    try:
+        await sender.send(_outgoing(person, (alert,)))
+    finally:
+        await sender.close()
+    [message], [call] = inbox.messages, receiver.calls
+    received = "\n".join([str(message["Subject"]), body_text(message, "plain"),
+                          body_text(message, "html"), call.body.decode()])
+    assert "HS-2026-000123" in received
+    for detail in ("Hoa", "84987654321", "Lê Lợi", "applicant"):
+        assert detail not in received

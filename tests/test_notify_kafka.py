@@ -165,7 +165,10 @@ async def test_sigkilled_notifier_restarts_and_delivers_everything_once_per_key(
                      for d in receiver.calls) > 1]
     assert resent, "no message was re-sent after the kill: the test did not exercise it"
     assert all(c.payload is not None for c in receiver.calls)
-    assert 'dossierflow_notify_deliveries_total{channel="webhook",result="sent"}' in metrics_text
+    for served in ('dossierflow_notify_deliveries_total{channel="webhook",result="sent"}',
+                   'dossierflow_notify_alert_to_delivery_seconds_count{channel="webhook"}',
+                   "dossierflow_notify_digests_waiting ", "dossierflow_notify_failing_recipients "):
+        assert served in metrics_text, f"{served} is not on /metrics"
     assert process.returncode == 0
 
 

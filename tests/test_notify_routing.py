@@ -88,3 +88,20 @@ def test_rule_with_deputies_adds_the_units_deputies() -> None:
 def test_no_one_listed_anywhere_means_no_targets() -> None:
     book = parse_recipients("units: {}\n", "book", CATALOG.units)
     assert route(make_alert(AlertKind.OVERDUE, "D1", "X-01"), book, CATALOG.units) == ()
+
+
+def test_rules_in_the_file_turn_escalation_on_for_at_risk_and_off_for_overdue() -> None:
+    book = parse_recipients(
+        "units:\n  P:\n    heads: [{id: p, name: P, email: p@x.vn}]\n"
+        "  X-01:\n    heads: [{id: h, name: H, email: h@x.vn}]\n"
+        "rules:\n  AT_RISK: {escalate_to_parent: true}\n"
+        "  OVERDUE: {escalate_to_parent: false}\n",
+        "book", CATALOG.units,
+    )
+    at_risk = make_alert(AlertKind.AT_RISK, "D1", "X-01")
+    overdue = make_alert(AlertKind.OVERDUE, "D1", "X-01")
+    assert [t.person.id for t in route(at_risk, book, CATALOG.units)] == ["h", "p"]
+    assert [t.person.id for t in route(overdue, book, CATALOG.units)] == ["h"]
+    # RESCHEDULED_OVERDUE keeps its default escalation.
+    rescheduled = make_alert(AlertKind.RESCHEDULED_OVERDUE, "D1", "X-01")
+    assert [t.person.id for t in route(rescheduled, book, CATALOG.units)] == ["h", "p"]

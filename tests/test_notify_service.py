@@ -3,6 +3,7 @@ injected and moved over windows, nights and holidays, never slept."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sqlite3
 from collections.abc import AsyncIterator
@@ -251,7 +252,9 @@ async def test_an_alert_read_twice_is_delivered_once(rig: Rig) -> None:
 async def test_a_long_burst_is_split_into_messages_of_at_most_the_limit(rig: Rig) -> None:
     rig.notifier.policy = replace(rig.notifier.policy, max_alerts_per_message=2)
     rig.notifier.accept([make_alert(AlertKind.AT_RISK, f"HS-{n}", "X-01") for n in range(5)])
-    await rig.tick_at(vn("2026-03-02 10:00:30"))
+    # One message at a time to a recipient: one pass of the outbox each.
+    for second in (30, 31, 32):
+        await rig.tick_at(vn(f"2026-03-02 10:00:{second}"))
     assert sorted(len(dossiers(m)) for m in rig.inbox.messages) == [1, 2, 2]
     assert sorted(d for m in rig.inbox.messages for d in dossiers(m)) == [
         f"HS-{n}" for n in range(5)
@@ -323,3 +326,126 @@ async def test_zalo_person_gets_the_alert_with_the_message_id_as_tracking_id(
             "SELECT message_id FROM deliveries WHERE alert_id = ?", (alert.alert_id,)
         ).fetchall()
     assert request["tracking_id"] == stored_id
+
+
+async def test_a_hanging_recipient_holds_one_slot_and_never_blocks_the_others(rig: Rig) -> None:
+    # The operations webhook hangs with three messages due; two slots in all. The head's
+    # e-mail must still leave, and the webhook gets all three once it answers again.
+    hanging = WebhookSender(timeout=300)
+    rig.notifier.senders = {**rig.notifier.senders, Channel.WEBHOOK: hanging}
+    rig.notifier.policy = replace(rig.notifier.policy, concurrency=2, max_alerts_per_message=1)
+    hold = rig.receiver.hold = asyncio.Event()
+    try:
+        await _hanging_webhook_scenario(rig, hold)
+    finally:
+        hold.set()
+        await rig.notifier.drain()
+        await hanging.close()
+
+
+async def _hanging_webhook_scenario(rig: Rig, hold: asyncio.Event) -> None:
+    to_ops = [make_alert(AlertKind.RESCHEDULE_LIMIT_EXCEEDED, f"HS-{n}", "X-01") for n in range(3)]
+    rig.notifier.accept(to_ops)
+    rig.clock.now = vn("2026-03-02 10:00:30")
+    await rig.notifier.tick()
+    await rig.receiver.wait_for(lambda calls: len(calls) >= 1)
+    rig.notifier.accept([make_alert(AlertKind.AT_RISK, "HS-9", "X-01")])
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while not rig.inbox.messages:
+        assert loop.time() < deadline, "the head's e-mail waited for the hanging webhook"
+        rig.clock.now += timedelta(seconds=30)
+        await rig.notifier.tick()
+        await asyncio.sleep(0.1)
+    assert len(rig.receiver.calls) == 1, "the hanging webhook was offered a second message"
+    hold.set()
+    rig.receiver.hold = None
+    for _ in range(3):
+        await rig.tick_at(rig.clock.now + timedelta(seconds=1))
+    payloads = [call.payload for call in rig.receiver.calls if call.payload is not None]
+    delivered = [alert["dossier_id"] for p in payloads for alert in p["data"]["alerts"]]
+    assert sorted(delivered) == ["HS-0", "HS-1", "HS-2"]
+
+
+async def test_metrics_count_digests_waiting_and_the_alert_to_delivery_latency(rig: Rig) -> None:
+    count = _sample("dossierflow_notify_alert_to_delivery_seconds_count", channel="email")
+    total = _sample("dossierflow_notify_alert_to_delivery_seconds_sum", channel="email")
+    fired = vn("2026-02-13 17:00")  # Friday before Tết
+    rig.clock.now = vn("2026-02-13 17:30")
+    rig.notifier.accept([make_alert(AlertKind.AT_RISK, "HS-1", "X-01", at=fired),
+                         make_alert(AlertKind.OVERDUE, "HS-2", "X-01", at=fired)])
+    await rig.tick_at(vn("2026-02-13 18:00"))
+    # The head of X-01 and, for the escalated OVERDUE, P's head: two digests wait.
+    assert _sample("dossierflow_notify_digests_waiting") == 2
+    await rig.tick_at(vn("2026-02-23 07:30"))
+    assert _sample("dossierflow_notify_digests_waiting") == 0
+    assert len(rig.inbox.messages) == 2
+    assert _sample("dossierflow_notify_alert_to_delivery_seconds_count", channel="email") \
+        - count == 2
+    # Friday 13 February 17:00 to Monday 23 February 07:30: 9 days 14 h 30 min, per message.
+    assert _sample("dossierflow_notify_alert_to_delivery_seconds_sum", channel="email") \
+        - total == 2 * (9 * 24 + 14.5) * 3600
+
+
+async def test_an_email_resent_after_a_crash_before_its_sent_mark_keeps_its_message_id(
+    rig: Rig, tmp_path: Path,
+) -> None:
+    rig.notifier.accept([make_alert(AlertKind.AT_RISK, "HS-1", "X-01")])
+    rig.clock.now = vn("2026-03-02 10:00:30")
+    await rig.notifier.tick()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60
+    while not rig.inbox.messages:
+        assert loop.time() < deadline, "the e-mail never arrived"
+        await asyncio.sleep(0.05)
+    # The server accepted it, but the process dies before the sent mark is written: a new
+    # notifier on the same state file sends it again, as the same message.
+    store = NotifyStore(tmp_path / "notify.sqlite")
+    restarted = Notifier(store, rig.notifier.book, CATALOG, rig.notifier.senders, rig.clock,
+                         rig.notifier.policy)
+    try:
+        await restarted.tick()
+        await restarted.drain()
+    finally:
+        store.close()
+    first, again = rig.inbox.messages
+    assert again["Message-ID"] == first["Message-ID"]
+    assert dossiers(again) == dossiers(first) == ["HS-1"]
+
+
+async def test_a_failing_recipient_dropped_from_the_file_is_no_longer_counted_as_failing(
+    rig: Rig,
+) -> None:
+    rig.notifier.senders = {Channel.EMAIL: rig.inbox.sender(password="wrong")}
+    rig.notifier.accept([make_alert(AlertKind.AT_RISK, "HS-1", "X-01")])
+    await rig.tick_at(vn("2026-03-02 10:00:30"))
+    assert _sample("dossierflow_notify_failing_recipients") == 1
+    rig.notifier.reload(parse_recipients("units: {}\n", "book", CATALOG.units))
+    await rig.tick_at(vn("2026-03-02 10:10"))  # past the backoff: the message is dropped
+    assert _sample("dossierflow_notify_failing_recipients") == 0
+
+
+async def test_alerts_for_a_recipient_that_is_down_wait_and_leave_together_when_it_is_back(
+    rig: Rig,
+) -> None:
+    rig.receiver.fail_next = 1000  # the operations webhook is down
+    rig.notifier.accept([make_alert(AlertKind.RESCHEDULE_LIMIT_EXCEEDED, "HS-1", "X-01")])
+    await rig.tick_at(vn("2026-03-02 10:00:30"))
+    rig.clock.now = vn("2026-03-02 10:00:40")
+    rig.notifier.accept([make_alert(AlertKind.RESCHEDULE_LIMIT_EXCEEDED, "HS-2", "X-01")])
+    await rig.tick_at(vn("2026-03-02 10:01:10"))
+    rig.clock.now = vn("2026-03-02 10:01:20")
+    rig.notifier.accept([make_alert(AlertKind.RESCHEDULE_LIMIT_EXCEEDED, "HS-3", "X-01")])
+    await rig.tick_at(vn("2026-03-02 10:01:50"))
+    # While down, only the first message was tried (once per backoff), nothing queued up.
+    assert len({call.headers["webhook-id"] for call in rig.receiver.calls}) == 1
+    rig.receiver.fail_next = 0
+    for minute in (15, 16, 17):
+        await rig.tick_at(vn(f"2026-03-02 10:{minute}:00"))
+    by_id: dict[str, list[str]] = {}
+    for call in rig.receiver.calls:
+        assert call.payload is not None
+        by_id[call.headers["webhook-id"]] = sorted(
+            alert["dossier_id"] for alert in call.payload["data"]["alerts"]
+        )
+    assert sorted(by_id.values()) == [["HS-1"], ["HS-2", "HS-3"]]

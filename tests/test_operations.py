@@ -113,10 +113,11 @@ def wait_until(url: str, status: int, timeout: float = 180) -> str:
 
 
 @contextmanager
-def process(args: list[str], log: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+def process(args: list[str], log: Path, env: dict[str, str], cwd: Path | None = None
+            ) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "dossierflow.cli", *args], stdout=out,
-                                stderr=subprocess.STDOUT, env={**os.environ, **env})
+                                stderr=subprocess.STDOUT, env={**os.environ, **env}, cwd=cwd)
     try:
         yield proc
     finally:
@@ -177,3 +178,116 @@ def test_readyz_says_503_while_kafka_is_down_and_200_once_it_is_up(tmp_path: Pat
     assert down_lines < 40, worker_log.read_text()[-4000:]
     assert sink_down_lines < 40, sink_log.read_text()[-4000:]
     assert worker_log.read_text().count("ready: applying") == 1
+
+
+@pytest.mark.kafka
+def test_worker_started_in_a_fresh_folder_makes_its_table_folder(
+    tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    """A fresh clone has no `.dossierflow/`: the worker's default table folder,
+    `.dossierflow/worker`, is made with its parents (Faust makes only the last one)."""
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    port = free_port()
+    options = worker_args(tmp_path, kafka_bootstrap, port)
+    at = options.index("--store")
+    del options[at:at + 4]  # the default store (RocksDB) in the default folder
+    assert "--data-dir" not in options and "DOSSIERFLOW_DATA_DIR" not in os.environ
+    log = tmp_path / "worker.log"
+    with process(options, log, {}, cwd=clone) as worker:
+        url = f"http://127.0.0.1:{port}/readyz"
+        deadline = time.monotonic() + 180
+        while get(url)[0] != 200:
+            assert worker.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+    assert (clone / ".dossierflow" / "worker").is_dir()
+    assert "Traceback" not in log.read_text()
+
+
+def test_a_worker_table_folder_that_cannot_be_made_is_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    args = worker_args(tmp_path, f"127.0.0.1:{free_port()}", free_port())
+    args[args.index("--data-dir") + 1] = str(blocker / "worker")
+    done = dossierflow(*args, env={"DOSSIERFLOW_STARTUP_WAIT": "6"})
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"dossierflow worker: cannot make the table folder {blocker / 'worker'}: Not a "
+        "directory; give a folder it may write (--data-dir or DOSSIERFLOW_DATA_DIR)"
+    ]
+
+
+def _sink_args(tmp_path: Path, http_port: int) -> list[str]:
+    return ["sink", "--bootstrap", f"127.0.0.1:{free_port()}", "--http-port", str(http_port),
+            "--store", f"chdb://{tmp_path / 'ch'}"]
+
+
+def _access_lines(log: Path) -> list[str]:
+    return [line for line in log.read_text().splitlines() if "aiohttp.access" in line]
+
+
+def test_the_sink_logs_requests_and_failures_but_not_its_probes_and_scrapes(
+    tmp_path: Path,
+) -> None:
+    """A kubelet probes /healthz and /readyz and Prometheus scrapes /metrics every few
+    seconds: those answers are not logged (a 503 of /readyz neither: its reasons are logged
+    once, when readiness changes); a report, a request that fails and any path with
+    `--loglevel debug` are. Kafka stays down: the sink answers HTTP while it waits."""
+    port = free_port()
+    sink = f"http://127.0.0.1:{port}"
+    log = tmp_path / "sink.log"
+    with process(_sink_args(tmp_path, port), log, {"DOSSIERFLOW_STARTUP_WAIT": "0"}):
+        wait_until(f"{sink}/healthz", 200, timeout=120)
+        for _ in range(3):
+            assert get(f"{sink}/healthz")[0] == 200
+            assert get(f"{sink}/readyz")[0] == 503
+            assert get(f"{sink}/metrics")[0] == 200
+        assert get(f"{sink}/report?from=2026-03-01&to=2026-04-01")[0] == 200
+        assert get(f"{sink}/report?from=2026-03-31&to=2026-03-01")[0] == 400
+        assert get(f"{sink}/nope")[0] == 404
+    lines = _access_lines(log)
+    assert [line for line in lines if "/healthz" in line or "/readyz" in line
+            or "/metrics" in line] == [], lines
+    assert [line for line in lines if '"GET /report?from=2026-03-01' in line and " 200 " in line]
+    assert [line for line in lines if '"GET /report?from=2026-03-31' in line and " 400 " in line]
+    assert [line for line in lines if '"GET /nope HTTP/1.1" 404 ' in line]
+
+    debug_port = free_port()
+    debug_log = tmp_path / "sink-debug.log"
+    with process([*_sink_args(tmp_path, debug_port), "--loglevel", "debug"], debug_log,
+                 {"DOSSIERFLOW_STARTUP_WAIT": "0"}):
+        wait_until(f"http://127.0.0.1:{debug_port}/healthz", 200, timeout=120)
+    assert [line for line in _access_lines(debug_log) if '"GET /healthz HTTP/1.1" 200 ' in line]
+
+
+def test_the_sink_says_what_a_bad_request_should_have_been(tmp_path: Path) -> None:
+    """An unknown path is answered with the paths that exist, as the worker's port does, so a
+    mistyped probe or scrape URL is corrected at a glance; a period that ends before it
+    begins is a 400 naming the parameters as the query spells them."""
+    port, worker_port = free_port(), free_port()
+    env = {"DOSSIERFLOW_STARTUP_WAIT": "0"}
+    with (
+        process(_sink_args(tmp_path, port), tmp_path / "sink.log", env),
+        process(worker_args(tmp_path, f"127.0.0.1:{free_port()}", worker_port),
+                tmp_path / "worker.log", env),
+    ):
+        wait_until(f"http://127.0.0.1:{port}/healthz", 200, timeout=120)
+        wait_until(f"http://127.0.0.1:{worker_port}/healthz", 200, timeout=120)
+        assert get(f"http://127.0.0.1:{port}/healtz") == (
+            404, "not found: try /healthz, /readyz, /metrics, /report or /dashboard\n"
+        )
+        assert get(f"http://127.0.0.1:{worker_port}/healtz") == (
+            404, "not found: try /healthz, /readyz or /metrics\n"
+        )
+        # A page the dashboard itself does not find keeps its own answer.
+        assert get(f"http://127.0.0.1:{port}/dashboard/static/nope.js")[0] == 404
+        status, body = get(f"http://127.0.0.1:{port}/report?from=2026-03-31&to=2026-03-01")
+        assert status == 400 and json.loads(body) == {
+            "error": "to (2026-03-01) must be after from (2026-03-31); the period is "
+            "[from 00:00, to 00:00)"
+        }
+        status, body = get(f"http://127.0.0.1:{port}/report?from=2026-03-31&through=2026-03-30")
+        assert status == 400 and json.loads(body)["error"].startswith(
+            "through (2026-03-30) is before from (2026-03-31)"
+        )

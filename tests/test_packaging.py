@@ -17,15 +17,28 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def wheel_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The wheel, and what its build wrote on stderr."""
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
          "--wheel-dir", str(out), str(ROOT)],
-        check=True, capture_output=True, timeout=300,
+        check=True, capture_output=True, text=True, timeout=300,
     )
     [built] = out.glob("dossierflow-*.whl")
-    return built
+    return built, done.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel(wheel_build: tuple[Path, str]) -> Path:
+    return wheel_build[0]
+
+
+def test_the_build_gives_a_newcomer_no_warnings_to_read(wheel_build: tuple[Path, str]) -> None:
+    """`bash deploy/dev.sh install` shows what the build backend warns about, even quiet:
+    every folder of package data is declared as a package, so setuptools has nothing to
+    say (it said "Package would be ignored" in 40 lines for each of four folders)."""
+    assert "Warning" not in wheel_build[1], wheel_build[1]
 
 
 def test_the_wheel_ships_the_broker_files_and_no_development_tools(wheel: Path) -> None:

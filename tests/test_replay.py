@@ -218,7 +218,18 @@ def test_times_are_printed_in_plus_seven(tmp_path: Path) -> None:
 
 
 def test_bad_as_of_and_missing_file(tmp_path: Path) -> None:
-    assert replay(tmp_path / "none.jsonl").returncode == 2
+    missing = replay(tmp_path / "none.jsonl")
+    assert missing.returncode == 2
+    assert missing.stderr.splitlines() == [
+        f"dossierflow replay: {tmp_path / 'none.jsonl'}: cannot read it: No such file or "
+        "directory; give a file of events, one JSON object a line"
+    ]
+    no_catalogue = replay(WORKED_EXAMPLES, "--catalog", tmp_path / "none.yaml")
+    assert no_catalogue.returncode == 2
+    assert no_catalogue.stderr.splitlines() == [
+        f"dossierflow replay: catalogue {tmp_path / 'none.yaml'}: cannot read it: No such "
+        "file or directory"
+    ]
     events = tmp_path / "events.jsonl"
     events.write_text("")
     result = replay(events, "--as-of", "2026-03-04T00:00:00")

@@ -454,6 +454,8 @@ def test_to_is_exclusive_and_through_inclusive() -> None:
         ("2026-07-01", "2026-06-30", "give one of --to .* and --through"),
         (None, None, "give one of --to .* and --through"),
         (None, "2025-12-31", r"--through \(2025-12-31\) is before --from \(2026-01-01\)"),
+        ("2025-12-31", None, r"--to \(2025-12-31\) must be after --from \(2026-01-01\)"),
+        ("01/01/2026", None, r"--to \(2026-01-01\) must be after --from \(2026-01-01\)"),
     ],
 )
 def test_the_end_of_the_period_is_given_once(
@@ -467,6 +469,34 @@ def test_the_end_of_the_period_is_given_once(
 def test_a_period_without_its_first_day_names_the_parameter(prefix: str) -> None:
     with pytest.raises(ReportError, match=f"^{prefix}from is required"):
         report_period(None, "2026-07-01", None, prefix)
+
+
+def test_a_period_that_ends_before_it_begins_is_named_as_the_query_spells_it() -> None:
+    with pytest.raises(ReportError, match=r"^to \(2026-03-01\) must be after from \(2026-03-31\)"):
+        report_period("2026-03-31", "2026-03-01", None, prefix="")
+
+
+@pytest.mark.parametrize(
+    ("end", "line"),
+    [
+        (["--to", "2026-03-01"], "--to (2026-03-01) must be after --from (2026-03-31); the "
+         "period is [from 00:00, to 00:00)"),
+        (["--through", "30/03/2026"], "--through (2026-03-30) is before --from (2026-03-31); "
+         "the period is [from, through], both days included"),
+    ],
+)
+def test_the_report_command_refuses_a_backward_period_before_asking_anyone(
+    tmp_path: Path, end: list[str], line: str
+) -> None:
+    """Said at once, in one line, exit 2: no sink is asked (none answers at port 9) and no
+    store opened (none exists, which would be exit 4)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dossierflow.cli", "report", "--store",
+         f"chdb://{tmp_path / 'none'}", "--sink-url", "http://127.0.0.1:9",
+         "--from", "31/03/2026", *end],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert (done.returncode, done.stderr.splitlines()) == (2, [f"dossierflow report: {line}"])
 
 
 def test_the_heading_names_the_period_with_both_ends_included() -> None:

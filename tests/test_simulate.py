@@ -83,6 +83,10 @@ def test_the_command_says_what_is_wrong_in_one_line(
     assert line.startswith("dossierflow simulate: ") and "$.shares.stopped" in line
     assert main(["simulate", "--profile", "no-such-province"]) == 2
     assert "province-small" in capsys.readouterr().err  # names what exists
+    path.write_text("shares: {stopped: 0.1\n")  # not YAML: its place on the one line
+    assert main(["simulate", "--profile", str(path)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"dossierflow simulate: {path}: ") and "line 2, column 1" in line
 
 
 def test_the_same_profile_and_seed_give_the_same_file(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@
   when Kafka or the store is down, so their state does not change this code).
 - `/readyz` answers 200 once the process does its job (connected to Kafka and its store,
   partitions assigned, state recovered) and 503 with the reasons otherwise.
-- `/metrics` is the Prometheus exposition of this process; every other path is 404.
+- `/metrics` is the Prometheus exposition of this process; every other path is 404, whose
+  body names the paths that exist (`not_found_text`).
 
 The worker serves them from a thread (`start_health_server`), because it must answer
 before Faust's event loop runs: while it waits for Kafka at start. The sink serves the
@@ -17,13 +18,29 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from dossierflow.errors import DossierflowError
 
 log = logging.getLogger(__name__)
+
+HEALTH_PATHS = ("/healthz", "/readyz", "/metrics")
+"""What every long-running process serves: its probes and its Prometheus scrape."""
+
+
+def not_found_text(paths: Sequence[str]) -> str:
+    """The body of a 404: the paths that exist, so a mistyped probe or scrape URL is
+    corrected at a glance."""
+    return f"not found: try {', '.join(paths[:-1])} or {paths[-1]}\n"
+
+
+def is_routine_probe(path: str, status: int) -> bool:
+    """A probe or scrape whose answer tells the log nothing: a kubelet or Prometheus asks
+    every few seconds. It succeeded, or it is the 503 of `/readyz`, whose reasons
+    `ReadinessLog` logs once, when readiness changes."""
+    return path in HEALTH_PATHS and (status < 400 or (path == "/readyz" and status == 503))
 
 
 @dataclass(frozen=True)
@@ -128,7 +145,7 @@ def start_health_server(
             elif path == "/metrics":
                 self._send(200, *metrics_text())
             else:
-                self._send(404, b"not found: try /healthz, /readyz or /metrics\n",
+                self._send(404, not_found_text(HEALTH_PATHS).encode(),
                            "text/plain; charset=utf-8")
 
         def _send(self, status: int, body: bytes, content_type: str) -> None:

@@ -79,8 +79,18 @@ def logging_config(level: str | int, interval: float = DEFAULT_INTERVAL) -> dict
             }
         },
         "root": {"level": root_level, "handlers": ["default"]},
-        # dossierflow's own lines ("ready: ...", "waiting for Kafka") show at any level.
-        "loggers": {"dossierflow": {"level": min(root_level, logging.INFO)}},
+        "loggers": {
+            # dossierflow's own lines ("ready: ...", "waiting for Kafka") show at any level.
+            "dossierflow": {"level": min(root_level, logging.INFO)},
+            # Faust's timers say when a burst of events kept the event loop from waking them
+            # on time ("woke up too late", "is overlapping"): expected under load, corrected
+            # by the next tick, and measured where an operator acts on it (the timer scan's
+            # duration and the consumer lag in /metrics). Said only at debug.
+            "mode.timers": {
+                "level": root_level if root_level <= logging.DEBUG
+                else max(root_level, logging.ERROR)
+            },
+        },
     }
 
 

@@ -33,7 +33,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from dossierflow.rules.catalog import Catalog, Unit, load_catalog
+from dossierflow.rules.catalog import Catalog, Unit, load_catalog, yaml_error_text
 
 _TZ = timezone(timedelta(hours=7))
 _HOUR = 3600
@@ -142,7 +142,7 @@ def parse_profile(text: bytes, source: str) -> Profile:
         data = msgspec.yaml.decode(text)
         return msgspec.convert({} if data is None else data, Profile)  # empty: all defaults
     except (msgspec.ValidationError, ValueError) as exc:  # ValueError: PyYAML's, and sums
-        raise ProfileError(f"{source}: {exc}") from None
+        raise ProfileError(f"{source}: {yaml_error_text(exc)}") from None
 
 
 def shipped_profiles() -> list[str]:

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from dossierflow import config
 
+EVENTS_FILE_HINT = "give a file of events, one JSON object a line"
+"""What to do, in the error of `replay` and `produce` on a file they cannot read."""
+
 TOPIC_DEFAULTS = {
     "events": config.EVENTS_TOPIC,
     "alerts": config.ALERTS_TOPIC,

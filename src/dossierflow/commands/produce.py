@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dossierflow import config
-from dossierflow.commands.options import add_kafka_options
+from dossierflow.commands.options import EVENTS_FILE_HINT, add_kafka_options
 from dossierflow.config import setting
 
 
@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.kafka.topics import TopicSpec, ensure_topics
 
     if not args.events.is_file():
-        print(f"produce: {args.events}: no such file", file=sys.stderr)
+        print(f"dossierflow produce: {args.events}: cannot read it: no such file; "
+              f"{EVENTS_FILE_HINT}", file=sys.stderr)
         return 2
     settings = config.load(
         ProduceSettings,
@@ -92,10 +93,11 @@ def run(args: argparse.Namespace) -> int:
             security=security,
         )
     except KafkaConfigError as exc:
-        print(f"produce: {exc}", file=sys.stderr)
+        print(f"dossierflow produce: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # kafka-python errors: no broker, auth, timeouts
-        print(f"produce: {settings.bootstrap}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"dossierflow produce: {settings.bootstrap}: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
         return 1
     print(
         f"produce: {result.published} events to {settings.events_topic} "

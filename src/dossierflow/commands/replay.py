@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import add_catalog_option
+from dossierflow.commands.options import EVENTS_FILE_HINT, add_catalog_option
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -56,11 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.replay import read_events, replay, summary, unknown_procedures, write_jsonl
     from dossierflow.rules.catalog import load_catalog
 
-    try:
-        catalog = load_catalog(args.catalog)
-    except (OSError, ValueError) as exc:
-        print(f"dossierflow replay: catalogue: {exc}", file=sys.stderr)
-        return 2
+    catalog = load_catalog(args.catalog)  # CatalogError: one line, exit 2, from the cli
     try:
         events = read_events(
             args.events,
@@ -69,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
             ),
         )
     except OSError as exc:
-        print(f"dossierflow replay: {exc}", file=sys.stderr)
+        print(f"dossierflow replay: {args.events}: cannot read it: {exc.strerror}; "
+              f"{EVENTS_FILE_HINT}", file=sys.stderr)
         return 2
     clock = args.as_of or events.latest
     if clock is None:

@@ -42,6 +42,12 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--batch-max-age", type=float, help="seconds a record may wait (1.0)")
     add_catalog_option(p)
     add_store_option(p)
+    p.add_argument(
+        "--loglevel",
+        default="info",
+        help="info (default) logs each request but the probes and scrapes that answered as "
+        "expected; debug logs those too",
+    )
     p.set_defaults(func=run)
 
 
@@ -63,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     options["http_port"] = args.http_port or listen.port
     settings = SinkSettings.from_env(**options)
     store_url = store_settings.url()
-    logs.configure("info")
+    logs.configure(args.loglevel)
     catalog = load_catalog(args.catalog)
     write_store = connect(store_url)
     try:

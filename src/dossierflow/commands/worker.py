@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     settings = WorkerSettings.from_env(**config.options(args, WorkerSettings))
     logs.configure(args.loglevel)
     catalog = load_catalog(settings.catalog)
+    _make_table_folder(settings.data_dir)
     security = KafkaSecurity.from_env()
     health = WorkerHealth(settings)
     server = start_health_server("", settings.metrics_port, health.readiness,
@@ -79,3 +80,18 @@ def run(args: argparse.Namespace) -> int:
     finally:
         server.shutdown()
     return 0
+
+
+def _make_table_folder(folder: Path) -> None:
+    """Faust makes only the last folder of its data dir, and a fresh clone has no
+    `.dossierflow/`: make the parents too, before waiting for Kafka, so a folder that
+    cannot be made is said at once."""
+    from dossierflow.config import ConfigError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot make the table folder {folder}: {exc.strerror}; give a folder it may "
+            "write (--data-dir or DOSSIERFLOW_DATA_DIR)"
+        ) from None

@@ -24,7 +24,7 @@ UNSENT = Gauge(
 )
 FAILING = Gauge(
     "dossierflow_notify_failing_recipients",
-    "Person × channel pairs whose last attempt failed",
+    "Person × channel pairs whose last attempt failed (and whose message was not dropped)",
 )
 ALERTS_RECEIVED = Counter(
     "dossierflow_notify_alerts_received", "Alerts read from the alerts topic"

@@ -3,7 +3,8 @@
 `accept` routes a batch of alerts and stores their deliveries (the caller commits Kafka
 offsets after it returns). `tick` is called on a schedule: it claims the deliveries that are
 due into messages, plans the morning digest once the office opens, and starts sending the
-ready messages, each in its own task, so a slow or failing recipient never holds the others.
+ready messages, each in its own task and one at a time per recipient (person and channel), so
+a slow or failing recipient holds one slot at most and never the others.
 A failed message is retried with backoff and jitter, for ever: what a recipient missed while
 its server was down reaches it when the server is back. The clock is injected: tests move
 it over nights and holidays without sleeping.
@@ -66,7 +67,8 @@ class Notifier:
         self.clock = clock
         self.policy = policy
         self._rng = rng or random.Random()
-        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._in_flight: dict[tuple[str, str], asyncio.Task[None]] = {}
+        """(person, channel) -> the task sending its message: one at a time per recipient."""
         self._failing: set[tuple[str, str]] = set()
         self._sent: list[tuple[str, datetime]] = []
         self._failed: list[tuple[str, datetime, str]] = []
@@ -142,9 +144,9 @@ class Notifier:
         self.store.record_outcomes(sent, failed, dropped)
 
     async def tick(self) -> None:
-        """Record finished attempts, plan, then start sending every ready message not
-        already in flight (no await in between: a finished message is never picked again
-        before its outcome is recorded)."""
+        """Record finished attempts, plan, then start sending the earliest ready message of
+        each recipient with none in flight (no await in between: a finished message is never
+        picked again before its outcome is recorded)."""
         self.activity.clear()
         self._record_outcomes()
         self.plan()
@@ -152,12 +154,14 @@ class Notifier:
         if free <= 0:
             return
         for message in self.store.ready(self.clock(), self._in_flight, free):
+            key = (message.person_id, message.channel)
             task = asyncio.create_task(self._deliver(message))
-            self._in_flight[message.message_id] = task
-            task.add_done_callback(partial(self._done, message.message_id))
+            self._in_flight[key] = task
+            task.add_done_callback(partial(self._done, key))
 
-    def _done(self, message_id: str, task: asyncio.Task[None]) -> None:
-        self._in_flight.pop(message_id, None)
+    def _done(self, key: tuple[str, str], task: asyncio.Task[None]) -> None:
+        if self._in_flight.get(key) is task:
+            del self._in_flight[key]
         self.activity.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task failed", exc_info=task.exception())
@@ -193,25 +197,29 @@ class Notifier:
             log.exception("unexpected error in the %s sender", type(sender).__name__)
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
 
+    def _drop(self, message: StoredMessage, who: str, why: str) -> None:
+        """No retry can deliver it: counted and logged once. The recipient no longer counts
+        as failing: nothing of it is left to retry, and the gauge must not stay up for ever."""
+        self._dropped.append((message.message_id, why))
+        self._failing.discard((message.person_id, message.channel))
+        metrics.FAILING.set(len(self._failing))
+        metrics.DELIVERIES.labels(message.channel, "dropped").inc()
+        log.error("message %s to %s dropped: %s", message.message_id, who, why)
+
     async def _deliver(self, message: StoredMessage) -> None:
         channel = message.channel
         outgoing = self.outgoing(message)
         sender = self.senders.get(Channel(channel))
         if outgoing is None or sender is None:
             why = "not in the recipients file" if outgoing is None else "channel not configured"
-            self._dropped.append((message.message_id, why))
-            metrics.DELIVERIES.labels(channel, "dropped").inc()
-            log.error("message %s to %s dropped: %s", message.message_id, message.person_id, why)
+            self._drop(message, message.person_id, why)
             return
         key = (message.person_id, channel)
         try:
             await self._send(sender, outgoing)
         except DeliveryError as exc:
             if exc.permanent:
-                self._dropped.append((message.message_id, exc.reason))
-                metrics.DELIVERIES.labels(channel, "dropped").inc()
-                log.error("message %s to %s dropped: %s", message.message_id,
-                          describe(outgoing, channel), exc.reason)
+                self._drop(message, describe(outgoing, channel), exc.reason)
                 return
             attempts = message.attempts + 1
             delay = retry_delay(attempts, self.policy.retry_base, self.policy.retry_cap, self._rng)

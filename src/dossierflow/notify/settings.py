@@ -64,7 +64,7 @@ class NotifySettings:
                                env="NOTIFY_RETRY_CAP")
     tick: float = setting(0.2, "seconds between two looks at the outbox", minimum=0.01,
                           env="NOTIFY_TICK")
-    concurrency: int = setting(32, "messages in flight at once (each to one person on one "
+    concurrency: int = setting(32, "messages in flight at once (at most one per person and "
                                "channel)", minimum=1, env="NOTIFY_CONCURRENCY")
     max_alerts_per_message: int = setting(
         100, "a longer burst or digest is split: past this a list is not read, and payloads "

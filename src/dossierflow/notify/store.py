@@ -70,6 +70,8 @@ CREATE TABLE IF NOT EXISTS messages (
     last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_ready ON messages (state, next_attempt);
+CREATE INDEX IF NOT EXISTS messages_ready_by_person
+    ON messages (state, person_id, channel, next_attempt, message_id);
 CREATE TABLE IF NOT EXISTS open_alerts (
     dossier_id TEXT PRIMARY KEY,
     unit_code TEXT NOT NULL,
@@ -262,12 +264,19 @@ class NotifyStore:
 
     def claim_due(self, now: datetime, window_seconds: float, max_alerts: int = 100) -> int:
         """Group each person's due deliveries per channel into messages of at most
-        `max_alerts` alerts; returns how many messages were created."""
+        `max_alerts` alerts; returns how many messages were created. A recipient with a
+        message not yet accepted (in flight, or failing and waiting to be retried) gets no new
+        one: its deliveries keep waiting and leave together in the next message, so a slow
+        or failing recipient gets fewer, fuller messages instead of a queue of small ones,
+        and an OVERDUE can still silence an AT_RISK waiting behind it."""
         with self._transaction() as db:
             groups: dict[tuple[str, str], list[tuple[str, bytes, float, float]]] = {}
             for row in db.execute(
                 "SELECT person_id, channel, alert_id, alert, planned_at, send_at "
                 "FROM deliveries WHERE state = 'waiting' AND send_at <= ? "
+                "AND NOT EXISTS (SELECT 1 FROM messages WHERE messages.state = 'ready' "
+                "AND messages.person_id = deliveries.person_id "
+                "AND messages.channel = deliveries.channel) "
                 "ORDER BY planned_at, alert_id",
                 (now.timestamp(),),
             ):
@@ -308,23 +317,35 @@ class NotifyStore:
              now.timestamp(), now.timestamp(), first_alert_at),
         )
 
-    def ready(self, now: datetime, exclude: Iterable[str] = (), limit: int = 500
+    def ready(self, now: datetime, busy: Iterable[tuple[str, str]] = (), limit: int = 500
               ) -> list[StoredMessage]:
-        skip = set(exclude)
+        """The due messages to send now: each person's earliest on each channel, leaving out
+        the (person, channel) pairs in `busy` (a message of theirs is in flight). One at a
+        time per recipient: a recipient whose server hangs holds one slot, not all of them,
+        and gets its messages in order."""
+        skip = set(busy)
+        chosen = [
+            message_id
+            for person_id, channel, message_id, _ in self._db.execute(
+                "SELECT person_id, channel, message_id, MIN(next_attempt) AS first FROM messages"
+                " WHERE state = 'ready' AND next_attempt <= ? GROUP BY person_id, channel"
+                " ORDER BY first",
+                (now.timestamp(),),
+            )
+            if (person_id, channel) not in skip
+        ][:limit]
         found = []
-        for row in self._db.execute(
-            "SELECT message_id, person_id, channel, kind, unit_code, alerts, attempts,"
-            " first_alert_at FROM messages WHERE state = 'ready' AND next_attempt <= ?"
-            " ORDER BY next_attempt LIMIT ?",
-            (now.timestamp(), limit + len(skip)),
-        ):
-            if row[0] in skip:
-                continue
+        for mid in chosen:
+            row = self._db.execute(
+                "SELECT message_id, person_id, channel, kind, unit_code, alerts, attempts,"
+                " first_alert_at FROM messages WHERE message_id = ?",
+                (mid,),
+            ).fetchone()
             found.append(
                 StoredMessage(row[0], row[1], row[2], row[3], row[4],
                               tuple(_decode_alerts(row[5])), row[6], row[7])
             )
-        return found[:limit]
+        return found
 
     def record_outcomes(
         self,

@@ -138,12 +138,12 @@ class ReportError(DossierflowError, ValueError):
     exit_code = ExitCode.USAGE
 
 
-def check_period(period_from: date, period_to: date) -> None:
-    """Refuse a period whose `to` is not after its `from`."""
+def check_period(period_from: date, period_to: date, prefix: str = "--") -> None:
+    """Refuse a period whose `to` is not after its `from`; `prefix` as in `report_period`."""
     if period_to <= period_from:
         raise ReportError(
-            f"--to ({period_to.isoformat()}) must be after --from ({period_from.isoformat()}); "
-            "the period is [from 00:00, to 00:00)"
+            f"{prefix}to ({period_to.isoformat()}) must be after {prefix}from "
+            f"({period_from.isoformat()}); the period is [from 00:00, to 00:00)"
         )
 
 
@@ -591,7 +591,9 @@ def report_period(
         )
     period_from = parse_date(start, f"{prefix}from")
     if end is not None:
-        return period_from, parse_date(end, f"{prefix}to")
+        period_to = parse_date(end, f"{prefix}to")
+        check_period(period_from, period_to, prefix)
+        return period_from, period_to
     last_day = parse_date(str(through), f"{prefix}through")
     if last_day < period_from:
         raise ReportError(

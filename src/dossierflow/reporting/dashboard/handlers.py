@@ -54,7 +54,6 @@ from dossierflow.reporting.report import (
     Report,
     ReportError,
     build_report,
-    check_period,
     report_json,
     report_period,
 )
@@ -76,9 +75,9 @@ def parse_selection(
     lang = query.get("lang", "vi")
     texts(lang)
     if {"from", "to", "through"} & query.keys():
-        start, end = report_period(query.get("from"), query.get("to"), query.get("through"), "")
-        check_period(start, end)
-        period = Period(start, end)
+        period = Period(
+            *report_period(query.get("from"), query.get("to"), query.get("through"), "")
+        )
     else:
         period = default_period(today)
     return Selection(period, unit or query.get("unit") or None, lang)
