@@ -11,7 +11,8 @@ events applied from it (streams/watermark.py). The dossier records alone cannot 
 closed dossier leaves the table `closed_retention` after it closed, and its events with it.
 So each partition's largest `occurred_at` is a table record of its own, written with the
 batch that raised it (through the same changelog, before the offsets are committed) and
-restored with the table. Its key starts with the byte 0xFF, which never occurs in UTF-8,
+restored with the table; in wall-clock mode too, so that a worker later switched to
+`--event-time` finds it. Its key starts with the byte 0xFF, which never occurs in UTF-8,
 while a dossier's key is its `dossier_id` encoded in UTF-8: no dossier can take it. Code
 that iterates the table tells the two apart with `progress_partition`.
 """
