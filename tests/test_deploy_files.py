@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import configparser
 import json
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -525,3 +528,32 @@ def test_compose_creates_the_user_grafanas_clickhouse_source_logs_in_as() -> Non
     assert services["grafana"]["depends_on"][creator]["condition"] == (
         "service_completed_successfully"
     )
+
+
+def test_compose_gives_the_bi_user_the_password_of_deploy_env_whatever_it_holds(
+    tmp_path: Path,
+) -> None:
+    """The bi-user service's script, run by dash (the image's /bin/sh) with clickhouse-client
+    replaced by `cat`, writes a SQL string that ClickHouse (chDB) reads back as the password."""
+    script = compose()["services"]["bi-user"]["command"][0]
+    script = script.replace("$$", "$").replace("/sql/", f"{DEPLOY / 'clickhouse'}/")
+    client = tmp_path / "clickhouse-client"
+    client.write_text("#!/bin/sh\nexec cat\n")
+    client.chmod(0o755)
+    passwords = ["plain", "a&b", "back\\slash", "pi|pe", "it's", "\\'&|$HOME \\\\", "Mật khẩu"]
+    literals = []
+    for password in passwords:
+        sent = subprocess.run(
+            ["/bin/sh", "-c", script],
+            env={"PATH": f"{tmp_path}:{os.environ['PATH']}", "DOSSIERFLOW_BI_PASSWORD": password,
+                 "CLICKHOUSE_PASSWORD": "admin"},
+            capture_output=True, text=True, check=True, timeout=30,
+        ).stdout
+        literals += re.findall(r"sha256_password BY ('(?:[^'\\]|\\.)*')\n", sent)
+    assert len(literals) == len(passwords), literals
+    query = "SELECT " + ", ".join(f"hex({literal})" for literal in literals)
+    read = subprocess.run(
+        [sys.executable, "-c", f"import chdb; print(chdb.query({query!r}, 'TSV'), end='')"],
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout
+    assert read.split() == [password.encode().hex().upper() for password in passwords]
