@@ -373,13 +373,41 @@ def test_produce_command_without_broker_fails_clearly(
     assert line.startswith(f"dossierflow produce: 127.0.0.1:{port}: ")
 
 
-def test_produce_of_a_missing_file_says_so_in_the_house_format(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_produce_warns_in_the_house_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    missing = tmp_path / "none.jsonl"
-    assert main(["produce", str(missing), "--bootstrap", f"127.0.0.1:{free_port()}"]) == 2
+    path = tmp_path / "e.jsonl"
+    path.write_text(json.dumps(_event("D1", 1)) + "\n")
+    monkeypatch.delenv("DOSSIERFLOW_BOOTSTRAP", raising=False)
+    monkeypatch.setenv("DOSSIERFLOW_KAFKA_BOOTSTRAP", f"127.0.0.1:{free_port()}")
+    assert main(["produce", str(path), "--timeout", "2"]) == 1  # no broker there
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "dossierflow produce: warning: DOSSIERFLOW_KAFKA_BOOTSTRAP is deprecated; "
+        "use DOSSIERFLOW_BOOTSTRAP"
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda path: None, "No such file or directory"),
+        (lambda path: path.mkdir(), "Is a directory"),
+        pytest.param(
+            lambda path: (path.write_text("{}\n"), path.chmod(0)), "Permission denied",
+            marks=pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file"),
+        ),
+    ],
+    ids=["missing", "directory", "unreadable"],
+)
+def test_produce_of_a_file_it_cannot_read_says_why_before_trying_kafka(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    make: Callable[[Path], object], reason: str,
+) -> None:
+    path = tmp_path / "events.jsonl"
+    make(path)
+    assert main(["produce", str(path), "--bootstrap", f"127.0.0.1:{free_port()}"]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        f"dossierflow produce: {missing}: cannot read it: no such file; give a file of "
+        f"dossierflow produce: {path}: cannot read it: {reason}; give a file of "
         "events, one JSON object a line"
     ]
 

@@ -217,6 +217,15 @@ def test_times_are_printed_in_plus_seven(tmp_path: Path) -> None:
     assert row["due_at"] == "2026-03-03T08:00:00+07:00"
 
 
+def test_a_directory_given_as_the_events_file_is_named_as_such(tmp_path: Path) -> None:
+    result = replay(tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"dossierflow replay: {tmp_path}: cannot read it: Is a directory; give a file of "
+        "events, one JSON object a line"
+    ]
+
+
 def test_bad_as_of_and_missing_file(tmp_path: Path) -> None:
     missing = replay(tmp_path / "none.jsonl")
     assert missing.returncode == 2

@@ -7,9 +7,30 @@ import sys
 from pathlib import Path
 
 from dossierflow import config
+from dossierflow.errors import DossierflowError, ExitCode
 
 EVENTS_FILE_HINT = "give a file of events, one JSON object a line"
 """What to do, in the error of `replay` and `produce` on a file they cannot read."""
+
+
+class EventsFileError(DossierflowError):
+    """The events file given to `replay` or `produce` cannot be read."""
+
+    exit_code = ExitCode.USAGE
+
+
+def check_events_file(path: Path) -> None:
+    """Raise `EventsFileError` (one line, exit 2) with the system's reason (missing, a
+    directory, no permission) unless `path` opens for reading. Opening it, not testing its
+    type, is what tells them all apart, and `produce` checks before it connects to Kafka,
+    which would otherwise be blamed."""
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise EventsFileError(
+            f"{path}: cannot read it: {exc.strerror}; {EVENTS_FILE_HINT}"
+        ) from exc
 
 TOPIC_DEFAULTS = {
     "events": config.EVENTS_TOPIC,

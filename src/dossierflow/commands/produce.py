@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dossierflow import config
-from dossierflow.commands.options import EVENTS_FILE_HINT, add_kafka_options
+from dossierflow.commands.options import add_kafka_options, check_events_file
 from dossierflow.config import setting
 
 
@@ -66,13 +66,11 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.kafka.security import KafkaConfigError, KafkaSecurity
     from dossierflow.kafka.topics import TopicSpec, ensure_topics
 
-    if not args.events.is_file():
-        print(f"dossierflow produce: {args.events}: cannot read it: no such file; "
-              f"{EVENTS_FILE_HINT}", file=sys.stderr)
-        return 2
+    check_events_file(args.events)
     settings = config.load(
         ProduceSettings,
-        warn=lambda message: print(f"produce: warning: {message}", file=sys.stderr),
+        warn=lambda message: print(f"dossierflow produce: warning: {message}",
+                                   file=sys.stderr),
         bootstrap=args.bootstrap,
         events_topic=args.topic,
         partitions=args.partitions,

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import EVENTS_FILE_HINT, add_catalog_option
+from dossierflow.commands.options import add_catalog_option, check_events_file
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -57,17 +57,11 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.rules.catalog import load_catalog
 
     catalog = load_catalog(args.catalog)  # CatalogError: one line, exit 2, from the cli
-    try:
-        events = read_events(
-            args.events,
-            lambda number, reason: print(
-                f"{args.events}:{number}: skipped: {reason}", file=sys.stderr
-            ),
-        )
-    except OSError as exc:
-        print(f"dossierflow replay: {args.events}: cannot read it: {exc.strerror}; "
-              f"{EVENTS_FILE_HINT}", file=sys.stderr)
-        return 2
+    check_events_file(args.events)
+    events = read_events(
+        args.events,
+        lambda number, reason: print(f"{args.events}:{number}: skipped: {reason}", file=sys.stderr),
+    )
     clock = args.as_of or events.latest
     if clock is None:
         print("dossierflow replay: no valid events", file=sys.stderr)
