@@ -13,7 +13,6 @@ import email.policy
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -28,7 +27,7 @@ from dossierflow.rules.catalog import load_catalog
 from dossierflow.sinks.clickhouse import ClickHouseSink
 
 from dossierflow.backfill import backfill
-from dossierflow.kafka.local_broker import free_port
+from dossierflow.kafka.local_broker import free_port, java_executable
 from dossierflow.replay import read_events, replay
 from dossierflow.reporting.queries import fetch_figures
 from dossierflow.reporting.report import Report, build_report, report_from_json
@@ -140,23 +139,25 @@ def test_the_demo_delivers_alerts_and_prints_the_report_replay_gives(tmp_path: P
 
 def test_ctrl_c_in_the_middle_of_the_month_stops_everything_it_started(tmp_path: Path) -> None:
     demo_dir = tmp_path / ".dossierflow" / "demo"
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "dossierflow.cli", "demo"], cwd=tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    output = tmp_path / "demo.out"  # a file: a pipe nobody reads while waiting could fill up
+    with output.open("w") as out:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "dossierflow.cli", "demo"], cwd=tmp_path,
+            stdout=out, stderr=subprocess.STDOUT, text=True,
+        )
     try:
         deadline = time.monotonic() + 300
         # The first e-mail: broker, worker, sink and notifier all run, the month streams.
         while not any((demo_dir / "maildir" / "new").glob("*")):
-            assert demo.poll() is None, demo.communicate()[0][-3000:]
+            assert demo.poll() is None, output.read_text()[-3000:]
             assert time.monotonic() < deadline, "no e-mail within 300 s"
             time.sleep(0.5)
         assert _processes_mentioning(str(demo_dir))  # its children, to be stopped
         demo.send_signal(signal.SIGINT)
-        output = demo.communicate(timeout=120)[0]
+        demo.wait(timeout=120)
     finally:
         demo.kill()
-    assert demo.returncode == 130, output[-3000:]
+    assert demo.returncode == 130, output.read_text()[-3000:]
     assert _processes_mentioning(str(demo_dir)) == []
 
 
@@ -171,18 +172,20 @@ def test_after_the_report_it_serves_until_stopped_and_a_dead_child_stops_everyth
     demo_dir = tmp_path / ".dossierflow" / "demo"
     ports = {option: free_port() for option in
              ("--http-port", "--worker-metrics-port", "--notify-metrics-port")}
-    output = tmp_path / "demo.out"
-    with output.open("w") as out:
+    # Files, not pipes: nobody reads a pipe while the month runs, and a full one would
+    # block the demo.
+    output, errors = tmp_path / "demo.out", tmp_path / "demo.err"
+    with output.open("w") as out, errors.open("w") as err:
         demo = subprocess.Popen(
             [sys.executable, "-m", "dossierflow.cli", "demo",
              *(str(part) for pair in ports.items() for part in pair)],
-            cwd=tmp_path, stdout=out, stderr=subprocess.PIPE, text=True,
+            cwd=tmp_path, stdout=out, stderr=err, text=True,
             env={**os.environ, "COLUMNS": str(WIDTH), "TERM": "dumb"},
         )
     try:
         deadline = time.monotonic() + 600
         while "Up until Ctrl-C" not in output.read_text():
-            assert demo.poll() is None, output.read_text()[-3000:] + demo.communicate()[1]
+            assert demo.poll() is None, output.read_text()[-3000:] + errors.read_text()
             assert time.monotonic() < deadline, "the month did not end within 600 s"
             time.sleep(1)
         # The month is over and the report printed; everything still answers.
@@ -213,9 +216,10 @@ def test_after_the_report_it_serves_until_stopped_and_a_dead_child_stops_everyth
         (worker,) = [line for line in _processes_mentioning(str(demo_dir))
                      if "dossierflow.cli worker " in line]
         os.kill(int(worker.split(":")[0]), signal.SIGKILL)
-        stderr = demo.communicate(timeout=180)[1]
+        demo.wait(timeout=180)
     finally:
         demo.kill()
+    stderr = errors.read_text()
     assert demo.returncode == 1, stderr
     assert stderr.splitlines()[0].startswith("dossierflow demo: the worker stopped (exit -9)")
     assert _processes_mentioning(str(demo_dir)) == []
@@ -248,8 +252,7 @@ def test_without_java_it_says_what_to_install(tmp_path: Path) -> None:
 def test_without_maven_before_the_jars_are_fetched_it_says_what_to_install(
     tmp_path: Path,
 ) -> None:
-    java = shutil.which("java")
-    assert java, "the Kafka tests need a JDK"
+    java = java_executable()  # as the product finds it: JAVA_HOME, else PATH
     only_java = tmp_path / "bin"
     only_java.mkdir()
     (only_java / "java").symlink_to(java)
