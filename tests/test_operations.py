@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from dossierflow.cli import build_parser, main
 from dossierflow.kafka.local_broker import LocalKafka, free_port
 
 BAD_CATALOGUE = "procedures:\n  - code: X\n    name: 1\n"
@@ -89,6 +90,18 @@ def test_a_bad_setting_is_named_by_its_variable(tmp_path: Path) -> None:
     assert done.stderr.splitlines() == [
         "dossierflow worker: DOSSIERFLOW_BATCH_SIZE='many': expected a whole number"
     ]
+
+
+@pytest.mark.parametrize("command", ["worker", "sink"])
+def test_a_misspelt_loglevel_is_a_usage_error_naming_the_levels(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--loglevel", "verbose"])
+    assert exited.value.code == 2
+    assert ("argument --loglevel: invalid choice: 'verbose' (choose from 'debug', 'info', "
+            "'warning', 'error')") in capsys.readouterr().err
+    assert build_parser().parse_args([command, "--loglevel", "DEBUG"]).loglevel == "debug"
 
 
 def get(url: str) -> tuple[int, str]:

@@ -18,6 +18,8 @@ RATE_LIMITED_LOGGERS = ("aiokafka", "kafka")
 """Loggers (and their children) whose records are rate-limited."""
 DEFAULT_INTERVAL = 30.0
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LEVELS = ("debug", "info", "warning", "error")
+"""What `--loglevel` accepts (in any case)."""
 
 
 class RateLimitFilter(logging.Filter):

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import add_catalog_option, add_kafka_options, add_store_option
+from dossierflow.commands.options import (
+    add_catalog_option,
+    add_kafka_options,
+    add_loglevel_option,
+    add_store_option,
+)
 from dossierflow.errors import DossierflowError
 
 if TYPE_CHECKING:
@@ -42,10 +47,8 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--batch-max-age", type=float, help="seconds a record may wait (1.0)")
     add_catalog_option(p)
     add_store_option(p)
-    p.add_argument(
-        "--loglevel",
-        default="info",
-        help="info (default) logs each request but the probes and scrapes that answered as "
+    add_loglevel_option(
+        p, "info", "info logs each request but the probes and scrapes that answered as "
         "expected; debug logs those too",
     )
     p.set_defaults(func=run)

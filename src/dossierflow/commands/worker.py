@@ -6,7 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dossierflow.commands.options import add_catalog_option, add_kafka_options
+from dossierflow.commands.options import (
+    add_catalog_option,
+    add_kafka_options,
+    add_loglevel_option,
+)
 
 
 def add_commands(subparsers: Any) -> None:
@@ -28,7 +32,7 @@ def add_commands(subparsers: Any) -> None:
         "--event-time", action="store_const", const=True,
         help="use the event-time watermark as the clock (replays of history)",
     )
-    parser.add_argument("--loglevel", default="warning")
+    add_loglevel_option(parser, "warning")
     parser.set_defaults(func=run)
 
 
