@@ -66,13 +66,13 @@ class Watermark:
         """Watch `partitions` from now on. `positions`: where reading starts in each (the
         committed offset), so that a partition with nothing new since a restart counts as
         read to its end instead of holding the clock back for ever. `ends`: their end
-        offsets now, so that a partition not fetched yet holds the clock until it is read
-        to there, however slow its first fetch. `seen`: the largest `occurred_at` of the
-        events already applied from each (its progress record, restored with the table:
-        streams/state.py); a newly watched partition
-        with nothing left to read counts as read up to there, else a restart would leave
-        the partitions committed to their end out of the clock. One with more to read learns
-        its time from the events it reads: those before its restored ones come again."""
+        offsets now, so that a partition not fetched yet holds the clock until it is read to
+        there, however slow its first fetch. `seen`: the largest `occurred_at` of the events
+        already applied from each (its progress record, restored with the table:
+        streams/state.py); a newly watched partition with nothing left to read counts as
+        read up to there, else a restart would leave the partitions committed to their end
+        out of the clock. One with more to read learns its time from the events it reads:
+        those before its restored ones come again."""
         positions = positions or {}
         ends = ends or {}
         seen = seen or {}
