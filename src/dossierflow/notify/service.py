@@ -148,9 +148,9 @@ class Notifier:
         self.store.record_outcomes(sent, failed, dropped)
 
     async def tick(self) -> None:
-        """Record finished attempts, plan, then start sending the earliest ready message of
-        each recipient with none in flight (no await in between: a finished message is never
-        picked again before its outcome is recorded)."""
+        """Record finished attempts, plan, then start sending one due message of each
+        recipient with none in flight (`NotifyStore.ready`; no await in between: a finished
+        message is never picked again before its outcome is recorded)."""
         self.activity.clear()
         self._record_outcomes()
         self.plan()
