@@ -108,12 +108,15 @@ class WebhookCall:
 
 class WebhookReceiver:
     """POST /<anything>: records every call, verifies its signature; answers 503 while
-    `fail_next` > 0, and holds its answer while `hold` is set (a slow receiver)."""
+    `fail_next` > 0, 422 to every message carrying a dossier of `refuse_dossiers` (a
+    receiver that refuses one message for ever), and holds its answer while `hold` is set
+    (a slow receiver)."""
 
     def __init__(self, secret: str = WEBHOOK_SECRET) -> None:
         self.webhook = Webhook(secret)
         self.calls: list[WebhookCall] = []
         self.fail_next = 0
+        self.refuse_dossiers: set[str] = set()
         self.hold: asyncio.Event | None = None
         self.arrived = asyncio.Condition()
         self.url = ""
@@ -136,6 +139,8 @@ class WebhookReceiver:
         if self.fail_next > 0:
             self.fail_next -= 1
             return web.Response(status=503, text="try later")
+        if self.refuse_dossiers & set(dossiers_of(payload)):
+            return web.Response(status=422, text="unprocessable")
         return web.Response(status=204)
 
     async def start(self) -> str:
@@ -159,6 +164,11 @@ class WebhookReceiver:
 
     def verified(self) -> list[WebhookCall]:
         return [c for c in self.calls if c.payload is not None]
+
+
+def dossiers_of(payload: dict[str, Any]) -> list[str]:
+    """The dossier codes of a webhook message's alerts, in its order."""
+    return [alert["dossier_id"] for alert in payload["data"]["alerts"]]
 
 
 class ZaloReceiver:

@@ -16,16 +16,18 @@ import pytest
 from dossierflow.rules.alerts import AlertKind
 from prometheus_client import REGISTRY
 
+from dossierflow.notify import metrics
 from dossierflow.notify.channels.webhook import WebhookSender
 from dossierflow.notify.recipients import Channel, RecipientsBook, parse_recipients
 from dossierflow.notify.service import Notifier, Policy
-from dossierflow.notify.store import NotifyStore
+from dossierflow.notify.store import HOLDING_FAILURES, NotifyStore
 from tests.notify_alerts import CATALOG, make_alert, vn
 from tests.notify_servers import (
     WEBHOOK_SECRET,
     SmtpInbox,
     WebhookReceiver,
     ZaloReceiver,
+    dossiers_of,
 )
 
 
@@ -363,7 +365,7 @@ async def _hanging_webhook_scenario(rig: Rig, hold: asyncio.Event) -> None:
     for _ in range(3):
         await rig.tick_at(rig.clock.now + timedelta(seconds=1))
     payloads = [call.payload for call in rig.receiver.calls if call.payload is not None]
-    delivered = [alert["dossier_id"] for p in payloads for alert in p["data"]["alerts"]]
+    delivered = [dossier for payload in payloads for dossier in dossiers_of(payload)]
     assert sorted(delivered) == ["HS-0", "HS-1", "HS-2"]
 
 
@@ -445,7 +447,71 @@ async def test_alerts_for_a_recipient_that_is_down_wait_and_leave_together_when_
     by_id: dict[str, list[str]] = {}
     for call in rig.receiver.calls:
         assert call.payload is not None
-        by_id[call.headers["webhook-id"]] = sorted(
-            alert["dossier_id"] for alert in call.payload["data"]["alerts"]
-        )
+        by_id[call.headers["webhook-id"]] = sorted(dossiers_of(call.payload))
     assert sorted(by_id.values()) == [["HS-1"], ["HS-2", "HS-3"]]
+
+
+async def test_a_message_the_receiver_refuses_for_ever_does_not_silence_the_recipient(
+    rig: Rig,
+) -> None:
+    # The operations webhook answers 422 to any message carrying HS-1, and only to those.
+    rig.receiver.refuse_dossiers = {"HS-1"}
+    refused = make_alert(AlertKind.RESCHEDULE_LIMIT_EXCEEDED, "HS-1", "X-01")
+    rig.notifier.accept([refused])
+    await rig.tick_at(vn("2026-03-02 10:00:30"))
+    rig.clock.now = vn("2026-03-02 10:00:40")
+    rig.notifier.accept([make_alert(AlertKind.RESCHEDULED_OVERDUE, "HS-2", "X-01")])
+    when = rig.clock.now
+    for _ in range(3 * HOLDING_FAILURES):
+        when += timedelta(seconds=8)  # the backoff's cap: every retry is due
+        await rig.tick_at(when)
+    to_ops = [call for call in rig.receiver.calls if call.path == "/ops"]
+    assert all(call.payload is not None for call in to_ops)
+    carrying = [dossiers_of(call.payload) for call in to_ops if call.payload is not None]
+    hs1 = [n for n, dossiers in enumerate(carrying) if "HS-1" in dossiers]
+    hs2 = [n for n, dossiers in enumerate(carrying) if "HS-2" in dossiers]
+    assert len(hs2) == 1, "the alert after the refused message never reached the recipient"
+    assert carrying[hs2[0]] == ["HS-2"]
+    # HS-2 waited behind HS-1 for its first failures (an outage gathers alerts), no longer.
+    assert hs1[HOLDING_FAILURES - 1] < hs2[0] < hs1[HOLDING_FAILURES + 1]
+    # HS-1 is still retried after HS-2 went out, always as the same message, never dropped.
+    assert hs1[-1] > hs2[0]
+    assert len({to_ops[n].headers["webhook-id"] for n in hs1}) == 1
+    assert rig.notifier.store.deliveries(refused.alert_id) == [("ops", "webhook", "claimed")]
+
+
+async def test_a_recipient_counts_as_failing_while_any_of_its_messages_fails(rig: Rig) -> None:
+    rig.notifier.senders = {Channel.EMAIL: rig.inbox.sender(password="wrong")}
+    rig.notifier.policy = replace(rig.notifier.policy, max_alerts_per_message=1)
+    rig.notifier.accept([make_alert(AlertKind.AT_RISK, f"HS-{n}", "X-01") for n in (1, 2)])
+    # Two messages to the head's e-mail, one attempt per pass: both have failed after two.
+    await rig.tick_at(vn("2026-03-02 10:00:30"))
+    await rig.tick_at(vn("2026-03-02 10:00:38"))
+    assert rig.notifier.store.counts()["unsent"] == 2
+    assert _sample("dossierflow_notify_failing_recipients") == 1
+    rig.notifier.reload(parse_recipients("units: {}\n", "book", CATALOG.units))
+    await rig.tick_at(vn("2026-03-02 10:00:46"))  # one message dropped, the other still failing
+    assert rig.notifier.store.counts()["unsent"] == 1
+    assert _sample("dossierflow_notify_failing_recipients") == 1
+    await rig.tick_at(vn("2026-03-02 10:00:54"))
+    assert _sample("dossierflow_notify_failing_recipients") == 0
+
+
+async def test_the_failing_recipients_gauge_reads_the_state_file_after_a_restart(
+    rig: Rig, tmp_path: Path,
+) -> None:
+    rig.notifier.senders = {Channel.EMAIL: rig.inbox.sender(password="wrong")}
+    rig.notifier.accept([make_alert(AlertKind.AT_RISK, "HS-1", "X-01")])
+    await rig.tick_at(vn("2026-03-02 10:00:30"))
+    assert _sample("dossierflow_notify_failing_recipients") == 1
+    metrics.FAILING.set(0)  # a new process starts with the gauge at 0
+    store = NotifyStore(tmp_path / "notify.sqlite")
+    restarted = Notifier(store, rig.notifier.book, CATALOG, rig.notifier.senders, rig.clock,
+                         rig.notifier.policy)
+    try:
+        await restarted.tick()  # the same instant: the failed message is not due yet
+        await restarted.drain()
+    finally:
+        store.close()
+    assert len(rig.inbox.messages) == 0
+    assert _sample("dossierflow_notify_failing_recipients") == 1

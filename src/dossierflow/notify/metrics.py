@@ -17,14 +17,15 @@ LATENCY = Histogram(
 )
 DIGESTS_WAITING = Gauge(
     "dossierflow_notify_digests_waiting",
-    "Person × channel messages waiting for their instant (office hours or batch window)",
+    "Person × channel messages waiting for their instant (office hours or batch window) or "
+    "behind the recipient's message not yet accepted",
 )
 UNSENT = Gauge(
     "dossierflow_notify_unsent_messages", "Messages claimed but not yet accepted by a channel"
 )
 FAILING = Gauge(
     "dossierflow_notify_failing_recipients",
-    "Person × channel pairs whose last attempt failed (and whose message was not dropped)",
+    "Person × channel pairs with a message not yet accepted that has failed at least once",
 )
 ALERTS_RECEIVED = Counter(
     "dossierflow_notify_alerts_received", "Alerts read from the alerts topic"

@@ -69,7 +69,6 @@ class Notifier:
         self._rng = rng or random.Random()
         self._in_flight: dict[tuple[str, str], asyncio.Task[None]] = {}
         """(person, channel) -> the task sending its message: one at a time per recipient."""
-        self._failing: set[tuple[str, str]] = set()
         self._sent: list[tuple[str, datetime]] = []
         self._failed: list[tuple[str, datetime, str]] = []
         self._dropped: list[tuple[str, str]] = []
@@ -120,9 +119,14 @@ class Notifier:
         )
         if morning_digest_due(now, self.catalog.calendar, self.store.last_morning()):
             self._start_of_day(now)
+        self._publish_counts()
+
+    def _publish_counts(self) -> None:
+        """The gauges read from the store, so that they survive a restart."""
         counts = self.store.counts()
         metrics.DIGESTS_WAITING.set(counts["digests"])
         metrics.UNSENT.set(counts["unsent"])
+        metrics.FAILING.set(counts["failing"])
 
     def _start_of_day(self, now: datetime) -> None:
         """At a working day's opening: the morning digest of open dossiers to every unit's
@@ -144,9 +148,9 @@ class Notifier:
         self.store.record_outcomes(sent, failed, dropped)
 
     async def tick(self) -> None:
-        """Record finished attempts, plan, then start sending the earliest ready message of
-        each recipient with none in flight (no await in between: a finished message is never
-        picked again before its outcome is recorded)."""
+        """Record finished attempts, plan, then start sending one due message of each
+        recipient with none in flight (`NotifyStore.ready`; no await in between: a finished
+        message is never picked again before its outcome is recorded)."""
         self.activity.clear()
         self._record_outcomes()
         self.plan()
@@ -160,8 +164,8 @@ class Notifier:
             task.add_done_callback(partial(self._done, key))
 
     def _done(self, key: tuple[str, str], task: asyncio.Task[None]) -> None:
-        if self._in_flight.get(key) is task:
-            del self._in_flight[key]
+        # `tick` starts no message for a key still in flight: the task is the key's own.
+        del self._in_flight[key]
         self.activity.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task failed", exc_info=task.exception())
@@ -171,6 +175,7 @@ class Notifier:
         while self._in_flight:
             await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
         self._record_outcomes()
+        self._publish_counts()
 
     def outgoing(self, message: StoredMessage) -> Outgoing | None:
         person = self.book.people.get(message.person_id)
@@ -198,11 +203,8 @@ class Notifier:
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
 
     def _drop(self, message: StoredMessage, who: str, why: str) -> None:
-        """No retry can deliver it: counted and logged once. The recipient no longer counts
-        as failing: nothing of it is left to retry, and the gauge must not stay up for ever."""
+        """No retry can deliver it: counted and logged once."""
         self._dropped.append((message.message_id, why))
-        self._failing.discard((message.person_id, message.channel))
-        metrics.FAILING.set(len(self._failing))
         metrics.DELIVERIES.labels(message.channel, "dropped").inc()
         log.error("message %s to %s dropped: %s", message.message_id, who, why)
 
@@ -214,7 +216,6 @@ class Notifier:
             why = "not in the recipients file" if outgoing is None else "channel not configured"
             self._drop(message, message.person_id, why)
             return
-        key = (message.person_id, channel)
         try:
             await self._send(sender, outgoing)
         except DeliveryError as exc:
@@ -226,9 +227,7 @@ class Notifier:
             self._failed.append(
                 (message.message_id, self.clock() + timedelta(seconds=delay), exc.reason)
             )
-            self._failing.add(key)
             metrics.DELIVERIES.labels(channel, "failed").inc()
-            metrics.FAILING.set(len(self._failing))
             log.warning(
                 "message %s to %s failed (attempt %d, next in %.0f s): %s",
                 message.message_id, describe(outgoing, channel), attempts, delay, exc.reason,
@@ -236,8 +235,6 @@ class Notifier:
             return
         now = self.clock()
         self._sent.append((message.message_id, now))
-        self._failing.discard(key)
-        metrics.FAILING.set(len(self._failing))
         metrics.DELIVERIES.labels(channel, "sent").inc()
         metrics.LATENCY.labels(channel).observe(max(0.0, now.timestamp() - message.first_alert_at))
         log.info("message %s (%s, %d alerts) sent to %s", message.message_id, message.kind,

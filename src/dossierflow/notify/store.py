@@ -82,6 +82,16 @@ CREATE TABLE IF NOT EXISTS closed_dossiers (dossier_id TEXT PRIMARY KEY, at REAL
 CREATE TABLE IF NOT EXISTS mornings (day TEXT PRIMARY KEY);
 """
 
+HOLDING_FAILURES = 8
+"""Failures of a recipient's unaccepted message after which its new deliveries no longer wait
+behind it. The wait gathers what a recipient misses while its server is down into one
+message; but a receiver may refuse one message for ever (a webhook's 400/413/422, an SMTP
+552/554 on its content, all retried as temporary), and that one must not hold back the
+recipient's later alerts, OVERDUE included. With the default backoff (2 s doubled, jittered
+to [c/2, c]) the 8th failure comes 2–4 minutes after the first: a receiver's restart or a
+short network cut still yields one message, while a refused message delays the others by
+minutes, against deadlines counted in working days."""
+
 _OPEN_KINDS = ("AT_RISK", "OVERDUE", "RESCHEDULED_OVERDUE")
 """Alerts that put a dossier on its unit's morning digest until it closes."""
 
@@ -265,10 +275,13 @@ class NotifyStore:
     def claim_due(self, now: datetime, window_seconds: float, max_alerts: int = 100) -> int:
         """Group each person's due deliveries per channel into messages of at most
         `max_alerts` alerts; returns how many messages were created. A recipient with a
-        message not yet accepted (in flight, or failing and waiting to be retried) gets no new
-        one: its deliveries keep waiting and leave together in the next message, so a slow
-        or failing recipient gets fewer, fuller messages instead of a queue of small ones,
-        and an OVERDUE can still silence an AT_RISK waiting behind it."""
+        message not yet accepted (in flight, or failing and waiting to be retried) that has
+        failed fewer than `HOLDING_FAILURES` times gets no new one: its deliveries keep
+        waiting and leave together in the next message, so a recipient that is down gets
+        fewer, fuller messages instead of a queue of small ones, and an OVERDUE can still
+        silence an AT_RISK waiting behind it. Past that many failures the message may be
+        one its receiver refuses for ever: new deliveries form messages again, each retried
+        on its own backoff (and holding the next ones in turn while it fails)."""
         with self._transaction() as db:
             groups: dict[tuple[str, str], list[tuple[str, bytes, float, float]]] = {}
             for row in db.execute(
@@ -276,9 +289,9 @@ class NotifyStore:
                 "FROM deliveries WHERE state = 'waiting' AND send_at <= ? "
                 "AND NOT EXISTS (SELECT 1 FROM messages WHERE messages.state = 'ready' "
                 "AND messages.person_id = deliveries.person_id "
-                "AND messages.channel = deliveries.channel) "
+                "AND messages.channel = deliveries.channel AND messages.attempts < ?) "
                 "ORDER BY planned_at, alert_id",
-                (now.timestamp(),),
+                (now.timestamp(), HOLDING_FAILURES),
             ):
                 groups.setdefault((row[0], row[1]), []).append(row[2:])
             created = 0
@@ -319,32 +332,27 @@ class NotifyStore:
 
     def ready(self, now: datetime, busy: Iterable[tuple[str, str]] = (), limit: int = 500
               ) -> list[StoredMessage]:
-        """The due messages to send now: each person's earliest on each channel, leaving out
-        the (person, channel) pairs in `busy` (a message of theirs is in flight). One at a
-        time per recipient: a recipient whose server hangs holds one slot, not all of them,
-        and gets its messages in order."""
+        """The messages to send now: of each recipient (person, channel) not in `busy` (a
+        message of theirs is in flight), the due message with the earliest next attempt (ties
+        by id). One at a time per recipient: a recipient whose server hangs holds one slot,
+        not all of them. No delivery order: each unaccepted message is retried on its own
+        backoff, so after a failure the recipient's next due message is tried at once, and a
+        later message may be accepted before an earlier one that keeps failing."""
         skip = set(busy)
-        chosen = [
-            message_id
-            for person_id, channel, message_id, _ in self._db.execute(
-                "SELECT person_id, channel, message_id, MIN(next_attempt) AS first FROM messages"
-                " WHERE state = 'ready' AND next_attempt <= ? GROUP BY person_id, channel"
-                " ORDER BY first",
-                (now.timestamp(),),
-            )
-            if (person_id, channel) not in skip
-        ][:limit]
-        found = []
-        for mid in chosen:
-            row = self._db.execute(
-                "SELECT message_id, person_id, channel, kind, unit_code, alerts, attempts,"
-                " first_alert_at FROM messages WHERE message_id = ?",
-                (mid,),
-            ).fetchone()
-            found.append(
-                StoredMessage(row[0], row[1], row[2], row[3], row[4],
-                              tuple(_decode_alerts(row[5])), row[6], row[7])
-            )
+        found: list[StoredMessage] = []
+        for row in self._db.execute(
+            "SELECT message_id, person_id, channel, kind, unit_code, alerts, attempts,"
+            " first_alert_at FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY person_id, channel"
+            " ORDER BY next_attempt, message_id) AS turn FROM messages"
+            " WHERE state = 'ready' AND next_attempt <= ?)"
+            " WHERE turn = 1 ORDER BY next_attempt, message_id",
+            (now.timestamp(),),
+        ):
+            if len(found) == limit:
+                break
+            if (row[1], row[2]) not in skip:
+                found.append(StoredMessage(row[0], row[1], row[2], row[3], row[4],
+                                           tuple(_decode_alerts(row[5])), row[6], row[7]))
         return found
 
     def record_outcomes(
@@ -410,16 +418,19 @@ class NotifyStore:
     # --- figures --------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        """The person × channel messages the deliveries waiting for their instant will make,
-        and messages not yet accepted by a channel."""
+        """`digests`: the person × channel messages the waiting deliveries will make (waiting
+        for their instant or behind the recipient's unaccepted message); `unsent`: messages
+        not yet accepted by a channel; `failing`: the person × channel pairs with an
+        unaccepted message that has failed at least once (a dropped one no longer counts)."""
         digests = self._db.execute(
             "SELECT COUNT(DISTINCT person_id || ' ' || channel) FROM deliveries "
             "WHERE state = 'waiting'"
         ).fetchone()[0]
-        unsent = self._db.execute(
-            "SELECT COUNT(*) FROM messages WHERE state = 'ready'"
-        ).fetchone()[0]
-        return {"digests": int(digests), "unsent": int(unsent)}
+        unsent, failing = self._db.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT CASE WHEN attempts > 0 THEN person_id || ' ' || "
+            "channel END) FROM messages WHERE state = 'ready'"
+        ).fetchone()
+        return {"digests": int(digests), "unsent": int(unsent), "failing": int(failing)}
 
     def deliveries(self, alert_id: str) -> list[tuple[str, str, str]]:
         """(person, channel, state) of one alert, for operators and tests."""
