@@ -92,7 +92,7 @@ def test_a_bad_setting_is_named_by_its_variable(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize("command", ["worker", "sink"])
+@pytest.mark.parametrize("command", ["worker", "sink", "notify"])
 def test_a_misspelt_loglevel_is_a_usage_error_naming_the_levels(
     command: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -9,7 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dossierflow.commands.options import add_catalog_option, add_kafka_options
+from dossierflow.commands.options import (
+    add_catalog_option,
+    add_kafka_options,
+    add_loglevel_option,
+)
 
 
 def add_commands(subparsers: Any) -> None:
@@ -32,7 +36,7 @@ def add_commands(subparsers: Any) -> None:
                         help="send a test message to UNIT's recipients, report per channel, exit")
     parser.add_argument("--check", action="store_true",
                         help="validate the recipients file against the catalogue and exit")
-    parser.add_argument("--loglevel", default="info")
+    add_loglevel_option(parser, "info")
     parser.set_defaults(func=run)
 
 
