@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
+from dossierflow import logs
 from dossierflow.commands.options import (
     add_catalog_option,
     add_kafka_options,
@@ -48,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.notify.testsend import send_test
     from dossierflow.rules.catalog import load_catalog
 
-    logging.basicConfig(level=args.loglevel.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(args.loglevel)
     try:
         settings = notify_settings(
             recipients=args.recipients, catalog=args.catalog, state=args.state,
