@@ -101,6 +101,29 @@ def test_the_same_profile_and_seed_give_the_same_file(tmp_path: Path) -> None:
     assert outputs[0] == outputs[1] and outputs[0] != outputs[2]
 
 
+def test_dates_are_read_as_report_reads_them_and_success_says_what_was_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outputs = []
+    for start, today in (("2026-03-02", "2026-06-01"), ("02/03/2026", "1/6/2026")):
+        out = tmp_path / f"{start.replace('/', '-')}.jsonl"
+        argv = ["simulate", "--start", start, "--today", today, "--days", "5", "--out", str(out)]
+        assert main(argv) == 0
+        lines = out.read_bytes().splitlines()
+        assert capsys.readouterr().err == (
+            f"simulate: {len(lines)} events of profile 'province-small' from 02/03/2026, "
+            f"5 days, to {out}\n"
+        )
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1] and outputs[0]
+    with pytest.raises(SystemExit) as usage:
+        main(["simulate", "--start", "31/02/2026", "--out", str(tmp_path / "x.jsonl")])
+    assert usage.value.code == 2
+    assert "--start: '31/02/2026': not a date; write YYYY-MM-DD or dd/mm/yyyy" in (
+        capsys.readouterr().err
+    )
+
+
 def test_the_module_command_line_is_the_historical_profile_with_a_count(tmp_path: Path) -> None:
     common = ["--seed", "3", "--start", "2026-02-02", "--days", "20", "--today", TODAY.isoformat()]
     module = subprocess.run(

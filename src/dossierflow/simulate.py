@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import msgspec
 
@@ -421,18 +421,18 @@ def generate_lines(count: int | None, seed: int = 0, **options: Any) -> Iterator
         yield encode(event) + b"\n"
 
 
-def write_jsonl(path: Path, count: int | None, seed: int = 0, **options: Any) -> int:
-    """Write `count` events to `path`; returns the number of bytes written."""
-    size = 0
-    with path.open("wb") as out:
-        batch: list[bytes] = []
-        for line in generate_lines(count, seed, **options):
-            batch.append(line)
-            if len(batch) >= 10_000:
-                size += out.write(b"".join(batch))
-                batch.clear()
-        size += out.write(b"".join(batch))
-    return size
+def write_jsonl(out: BinaryIO, count: int | None, seed: int = 0, **options: Any) -> int:
+    """Write `count` events to `out` (a file, or standard output); returns how many."""
+    written = 0
+    batch: list[bytes] = []
+    for line in generate_lines(count, seed, **options):
+        batch.append(line)
+        if len(batch) >= 10_000:
+            out.write(b"".join(batch))
+            written += len(batch)
+            batch.clear()
+    out.write(b"".join(batch))
+    return written + len(batch)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date
 from pathlib import Path
 
 from dossierflow import config, logs
@@ -11,6 +12,17 @@ from dossierflow.errors import DossierflowError, ExitCode
 
 EVENTS_FILE_HINT = "give a file of events, one JSON object a line"
 """What to do, in the error of `replay` and `produce` on a file they cannot read."""
+
+
+def local_date(text: str) -> date:
+    """An argparse type for a local date: `YYYY-MM-DD` or `dd/mm/yyyy`, the forms `report`
+    accepts (one parser, so every command reads a date the same way)."""
+    from dossierflow.reporting.report import ReportError, parse_date
+
+    try:
+        return parse_date(text, "date")
+    except ReportError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("date ")) from None
 
 
 class EventsFileError(DossierflowError):

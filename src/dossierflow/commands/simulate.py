@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-from dossierflow.commands.options import add_kafka_options, fail
+from dossierflow.commands.options import add_kafka_options, fail, local_date
 
 DEFAULT_PROFILE_NAME = "province-small"
 
@@ -24,14 +23,16 @@ def add_commands(subparsers: Any) -> None:
     )
     parser.add_argument("--profile", default=DEFAULT_PROFILE_NAME,
                         help=f"shipped profile name or YAML path (default {DEFAULT_PROFILE_NAME})")
-    parser.add_argument("--start", type=date.fromisoformat,
-                        help="first day of the history, YYYY-MM-DD (default: the profile's)")
+    parser.add_argument("--start", type=local_date,
+                        help="first day of the history, YYYY-MM-DD or dd/mm/yyyy "
+                        "(default: the profile's)")
     parser.add_argument("--days", type=int, help="days of history (default: the profile's)")
     parser.add_argument("--count", type=int,
                         help="stop after this many events (default: the whole history)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--today", type=date.fromisoformat,
-                        help="the history ends before this day (default: the machine's date)")
+    parser.add_argument("--today", type=local_date,
+                        help="the history ends before this day, YYYY-MM-DD or dd/mm/yyyy "
+                        "(default: the machine's date)")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--out", type=Path, help="JSONL file (default: stdout)")
     target.add_argument("--produce", action="store_true",
@@ -48,7 +49,6 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.simulate import (
         ProfileError,
         generate_events,
-        generate_lines,
         load_profile,
         profile_start,
         write_jsonl,
@@ -83,12 +83,18 @@ def run(args: argparse.Namespace) -> int:
                 args.rate,
             )
         if args.out:
-            write_jsonl(args.out, args.count, args.seed, **options)
+            with args.out.open("wb") as out:
+                written = write_jsonl(out, args.count, args.seed, **options)
         else:
-            for line in generate_lines(args.count, args.seed, **options):
-                sys.stdout.buffer.write(line)
+            written = write_jsonl(sys.stdout.buffer, args.count, args.seed, **options)
     except ValueError as exc:  # a history with no working day before --today
         return fail("simulate", str(exc))
+    except OSError as exc:  # --out in a missing folder, no permission
+        return fail("simulate", f"{args.out}: {exc.strerror or exc}")
+    start = options["start"]
+    print(f"simulate: {written} events of profile {args.profile!r} from "
+          f"{start:%d/%m/%Y}, {options['days']} days, to {args.out or 'standard output'}",
+          file=sys.stderr)
     return 0
 
 
