@@ -239,10 +239,19 @@ def parse_catalog(text: bytes, source: str = "catalog", base_dir: Path | None = 
     return _build(spec, base_dir, source)
 
 
+_SHIPPED_CATALOG = "data/catalog.yaml"
+
+
+def shipped_catalog(_environ: Mapping[str, str] | None = None) -> Path:
+    """Where the shipped sample catalogue is: the catalogue in effect when none is given
+    (the fallback `dossierflow config` shows)."""
+    return Path(str(resources.files("dossierflow").joinpath(_SHIPPED_CATALOG)))
+
+
 def load_catalog(path: Path | None = None) -> Catalog:
     """The catalogue at `path`, or the shipped sample catalogue."""
     if path is None:
-        text = resources.files("dossierflow").joinpath("data/catalog.yaml").read_bytes()
+        text = resources.files("dossierflow").joinpath(_SHIPPED_CATALOG).read_bytes()
         return parse_catalog(text, "catalog.yaml (default)")
     try:
         text = path.read_bytes()

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from dossierflow.rules.catalog import shipped_catalog
 from dossierflow.schemas.event import MAX_EVENT_BYTES
 
 from dossierflow import config
@@ -81,7 +82,7 @@ class WorkerSettings:
         minimum=1,
     )
     catalog: Path | None = setting(None, "catalogue YAML (default: the shipped sample)",
-                                   option="--catalog")
+                                   option="--catalog", fallback=shipped_catalog)
     max_event_bytes: int = setting(MAX_EVENT_BYTES, "largest event accepted, in bytes",
                                    minimum=1)
     startup_wait: float = config.startup_wait_setting()

@@ -138,6 +138,13 @@ def test_config_command_shows_the_data_home_paths_used_by_default(tmp_path: Path
     home = tmp_path / "data" / "dossierflow"
     assert f"DOSSIERFLOW_CLICKHOUSE_URL=chdb://{home / 'clickhouse'} (default)" in lines
     assert f"DOSSIERFLOW_KAFKA_DATA_DIR={(home / 'kafka').resolve()} (default)" in lines
+    # The catalogue in effect when none is given is the shipped one, and it is that file.
+    import dossierflow
+
+    shipped = Path(dossierflow.__file__).parent / "data" / "catalog.yaml"
+    assert shipped.is_file()
+    for variable in ("DOSSIERFLOW_CATALOG", "DOSSIERFLOW_NOTIFY_CATALOG"):
+        assert f"{variable}={shipped} (default)" in lines
 
 
 def test_a_setting_given_is_shown_as_given_and_not_as_a_default(tmp_path: Path) -> None:

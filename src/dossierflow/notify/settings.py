@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dossierflow.rules.catalog import shipped_catalog
+
 from dossierflow import config
 from dossierflow.config import setting
 from dossierflow.notify.channels.smtp import SmtpSettings
@@ -37,7 +39,7 @@ class NotifySettings:
     )
     catalog: Path | None = setting(
         None, "catalogue YAML, for the units tree and the working calendar (default: the "
-        "shipped sample)", option="--catalog", env="NOTIFY_CATALOG",
+        "shipped sample)", option="--catalog", env="NOTIFY_CATALOG", fallback=shipped_catalog,
     )
     state: Path = setting(
         Path(".dossierflow/notify.sqlite"), "SQLite file of the outbox, the deliveries and "
