@@ -14,7 +14,7 @@ from dossierflow.streams.settings import WorkerSettings
 from deploy.gen_config_docs import README, with_reference
 from dossierflow.commands.produce import ProduceSettings
 from dossierflow.config import ConfigError, effective, load
-from dossierflow.logs import RateLimitFilter
+from dossierflow.logs import RateLimitFilter, StartupTransientFilter
 
 
 def test_readme_configuration_reference_is_the_generated_one() -> None:
@@ -107,6 +107,17 @@ def test_effective_lists_every_variable_of_the_model() -> None:
 
 def _record(name: str, message: str, *args: object) -> logging.LogRecord:
     return logging.LogRecord(name, logging.ERROR, __file__, 1, message, args, None)
+
+
+def test_a_group_coordinator_error_is_held_back_during_a_start_and_shown_after_it() -> None:
+    now = [100.0]
+    startup = StartupTransientFilter(grace=30, clock=lambda: now[0])
+    transient = _record("aiokafka.consumer.group_coordinator",
+                        "Group Coordinator Request failed: %s", "[Error 15]")
+    other = _record("aiokafka.consumer.group_coordinator", "Error sending JoinGroup")
+    assert not startup.filter(transient) and startup.filter(other)
+    now[0] = 131.0  # still failing after the start: a real problem, shown
+    assert startup.filter(transient)
 
 
 def test_kafka_client_errors_are_let_through_once_then_at_a_bounded_rate() -> None:

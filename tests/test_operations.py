@@ -193,6 +193,58 @@ def test_readyz_says_503_while_kafka_is_down_and_200_once_it_is_up(tmp_path: Pat
     assert worker_log.read_text().count("ready: applying") == 1
 
 
+def _stopped_when_ready(args: list[str], ready_url: str, log: Path, sig: signal.Signals
+                       ) -> int:
+    """The exit code of a process sent `sig` once `ready_url` answers 200 and it has logged
+    its `ready:` line."""
+    with process(args, log, {}) as proc:
+        deadline = time.monotonic() + 180
+        while get(ready_url)[0] != 200 or " ready: " not in log.read_text():
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        proc.send_signal(sig)
+        return proc.wait(timeout=60)
+
+
+@pytest.mark.kafka
+def test_a_healthy_start_is_quiet_and_ctrl_c_exits_130_while_sigterm_exits_0(
+    tmp_path: Path,
+) -> None:
+    """On a broker just created (its offsets topic not there yet, so aiokafka's group
+    coordinator fails for a second), the worker at its default level says only its own lines:
+    no Faust service chatter, no recovery tables, no transient ERROR. Ctrl-C (SIGINT) is an
+    interruption, exit 130, as the exit-code table says; a supervisor's SIGTERM a clean stop."""
+    broker = LocalKafka(tmp_path / "kafka", free_port(), die_with_parent=True)
+    broker.start()
+    try:
+        port = free_port()
+        args = worker_args(tmp_path, broker.bootstrap, port)
+        ready = f"http://127.0.0.1:{port}/readyz"
+        log = tmp_path / "worker.log"
+        assert _stopped_when_ready(args, ready, log, signal.SIGINT) == 130, log.read_text()
+        lines = log.read_text().splitlines()
+        assert [line.split(" ", 3)[2:3] for line in lines] == [
+            ["INFO"] for _ in lines
+        ], lines
+        assert " INFO dossierflow.health: ready: applying " in lines[0], lines
+        assert all(" dossierflow.health: " in line or " dossierflow.streams.worker: " in line
+                   for line in lines), lines
+        assert len(lines) <= 3, lines
+        assert _stopped_when_ready(args, ready, log, signal.SIGTERM) == 0, log.read_text()
+        sink_port = free_port()
+        sink = ["sink", "--bootstrap", broker.bootstrap, "--http-port", str(sink_port),
+                "--group", f"ops-{sink_port}", "--facts-topic", f"ops-{port}-facts",
+                "--alerts-topic", f"ops-{port}-alerts", "--store", f"chdb://{tmp_path / 'ch'}"]
+        sink_ready, sink_log = f"http://127.0.0.1:{sink_port}/readyz", tmp_path / "sink.log"
+        for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 0)):
+            assert _stopped_when_ready(sink, sink_ready, sink_log, sig) == code, (
+                sink_log.read_text()[-3000:]
+            )
+    finally:
+        broker.stop()
+
+
 @pytest.mark.kafka
 def test_worker_started_in_a_fresh_folder_makes_its_table_folder(
     tmp_path: Path, kafka_bootstrap: str

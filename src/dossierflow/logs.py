@@ -16,6 +16,18 @@ from typing import Any
 
 RATE_LIMITED_LOGGERS = ("aiokafka", "kafka")
 """Loggers (and their children) whose records are rate-limited."""
+FAUST_SERVICE_LOGGERS = ("dossierflow.streams.faust_patches", "dossierflow.streams.table")
+"""The modules of dossierflow's subclasses of Faust services. `mode` logs a service under its
+class's module, so Faust's own start-up chatter ("Starting...", the recovery tables) comes
+from these names: it follows `--loglevel`, not the level of dossierflow's own lines."""
+STARTUP_TRANSIENTS = (
+    ("aiokafka.consumer.group_coordinator", "Group Coordinator Request failed"),
+    ("aiokafka.consumer.group_coordinator", "Marking the coordinator dead"),
+)
+"""(logger, message start) of errors a healthy start gives while a new broker creates its
+offsets topic (GroupCoordinatorNotAvailableError, for a second or two)."""
+STARTUP_GRACE = 30.0
+"""Seconds in which `STARTUP_TRANSIENTS` are held back; later ones are real and shown."""
 DEFAULT_INTERVAL = 30.0
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LEVELS = ("debug", "info", "warning", "error")
@@ -64,19 +76,44 @@ class RateLimitFilter(logging.Filter):
         return True
 
 
+class StartupTransientFilter(logging.Filter):
+    """Drops the records of `STARTUP_TRANSIENTS` during the first `grace` seconds of the
+    process (from the filter's creation), and at debug level never: an error that lasts
+    longer than a start is shown, one that is part of every start on a new broker is not."""
+
+    def __init__(
+        self, grace: float = STARTUP_GRACE, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self.clock = clock
+        self.until = clock() + grace
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.clock() >= self.until or logging.getLogger().level <= logging.DEBUG:
+            return True
+        message = str(record.msg)
+        return not any(
+            record.name == name and message.startswith(start)
+            for name, start in STARTUP_TRANSIENTS
+        )
+
+
 def logging_config(level: str | int, interval: float = DEFAULT_INTERVAL) -> dict[str, Any]:
     """A `logging.config.dictConfig` configuration: one stderr handler, rate-limited."""
     root_level = level if isinstance(level, int) else logging.getLevelNamesMapping()[level.upper()]
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"rate_limit": {"()": RateLimitFilter, "interval": interval}},
+        "filters": {
+            "rate_limit": {"()": RateLimitFilter, "interval": interval},
+            "startup": {"()": StartupTransientFilter},
+        },
         "formatters": {"plain": {"format": FORMAT}},
         "handlers": {
             "default": {
                 "class": "logging.StreamHandler",
                 "formatter": "plain",
-                "filters": ["rate_limit"],
+                "filters": ["startup", "rate_limit"],
                 "stream": "ext://sys.stderr",
             }
         },
@@ -84,6 +121,7 @@ def logging_config(level: str | int, interval: float = DEFAULT_INTERVAL) -> dict
         "loggers": {
             # dossierflow's own lines ("ready: ...", "waiting for Kafka") show at any level.
             "dossierflow": {"level": min(root_level, logging.INFO)},
+            **{name: {"level": root_level} for name in FAUST_SERVICE_LOGGERS},
             # Faust's timers say when a burst of events kept the event loop from waking them
             # on time ("woke up too late", "is overlapping"): expected under load, corrected
             # by the next tick, and measured where an operator acts on it (the timer scan's

@@ -84,5 +84,4 @@ def run(args: argparse.Namespace) -> int:
         if not results:
             print(f"no recipients for {args.test} (nor for its parent units)", file=sys.stderr)
         return 0 if results and all(r.ok for r in results) else 1
-    asyncio.run(run_notifier(settings, smtp, zalo, catalog, book))
-    return 0
+    return asyncio.run(run_notifier(settings, smtp, zalo, catalog, book))

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         write_store.close()
         raise
     try:
-        asyncio.run(_serve_until_signal(settings, write_store, report_store, catalog))
+        return asyncio.run(_serve_until_signal(settings, write_store, report_store, catalog))
     except OSError as exc:
         raise SinkHttpError(
             f"cannot serve HTTP on {settings.http_host}:{settings.http_port}: {exc.strerror}; "
@@ -91,20 +91,19 @@ def run(args: argparse.Namespace) -> int:
     finally:
         report_store.close()
         write_store.close()
-    return 0
 
 
 async def _serve_until_signal(
     settings: SinkSettings, write_store: Store, report_store: Store, catalog: Catalog
-) -> None:
+) -> int:
+    """Serve until SIGINT or SIGTERM; the exit code for the signal (`dossierflow.stopping`)."""
     import asyncio
-    import signal
 
     from dossierflow.sinks.clickhouse import ClickHouseSink
     from dossierflow.sinks.kafka_sink import serve
+    from dossierflow.stopping import StopOnSignal
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await serve(settings, ClickHouseSink(write_store), report_store, catalog, stop)
+    stopping = StopOnSignal()
+    stopping.install(asyncio.get_running_loop())
+    await serve(settings, ClickHouseSink(write_store), report_store, catalog, stopping.event)
+    return stopping.exit_code

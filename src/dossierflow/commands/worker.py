@@ -37,8 +37,9 @@ def add_commands(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faust.worker import Worker
+    from dossierflow.stopping import exit_code_for
 
+    Worker = _worker_class()
     from dossierflow import config, logs
     from dossierflow.health import start_health_server
     from dossierflow.kafka.security import KafkaSecurity
@@ -81,9 +82,12 @@ def run(args: argparse.Namespace) -> int:
     faust_worker.spinner = None
     try:
         faust_worker.execute_from_commandline()
+    except SystemExit as done:  # how Faust's worker always ends
+        if done.code not in (0, None):
+            raise
     finally:
         server.shutdown()
-    return 0
+    return exit_code_for(faust_worker.received)
 
 
 def _make_table_folder(folder: Path) -> None:
@@ -99,3 +103,25 @@ def _make_table_folder(folder: Path) -> None:
             f"cannot make the table folder {folder}: {exc.strerror}; give a folder it may "
             "write (--data-dir or DOSSIERFLOW_DATA_DIR)"
         ) from None
+
+
+def _worker_class() -> Any:
+    """Faust's worker, remembering which signal stopped it (so Ctrl-C exits 130 and a
+    supervisor's SIGTERM 0, as for every process: `dossierflow.stopping`). mode's worker
+    handles the signals in `_on_sigint` and `_on_sigterm` (mode-streaming, pinned)."""
+    import signal
+
+    from faust.worker import Worker
+
+    class SignalRecordingWorker(Worker):
+        received: signal.Signals | None = None
+
+        def _on_sigint(self) -> None:
+            self.received = self.received or signal.SIGINT
+            super()._on_sigint()
+
+        def _on_sigterm(self) -> None:
+            self.received = self.received or signal.SIGTERM
+            super()._on_sigterm()
+
+    return SignalRecordingWorker

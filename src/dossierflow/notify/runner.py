@@ -26,6 +26,7 @@ from dossierflow.notify.recipients import (
 from dossierflow.notify.service import Notifier, Policy
 from dossierflow.notify.settings import NotifySettings
 from dossierflow.notify.store import NotifyStore
+from dossierflow.stopping import StopOnSignal
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +68,15 @@ async def run(
     zalo: ZaloSettings,
     catalog: Catalog,
     book: RecipientsBook,
-) -> None:
+) -> int:
     """Until SIGTERM or SIGINT, with the catalogue and recipients the command loaded and
     checked; SIGHUP reloads the recipients file (a bad file is logged and the previous one
-    kept)."""
+    kept). Returns the exit code for the signal that stopped it (`stopping`)."""
     senders = build_senders(smtp, zalo)
     store = NotifyStore(settings.state)
     notifier = build_notifier(settings, catalog, book, senders, store)
-    stop = asyncio.Event()
+    stopping = StopOnSignal()
+    stop = stopping.event
     loop = asyncio.get_running_loop()
 
     def reload() -> None:
@@ -86,8 +88,7 @@ async def run(
             log.info("recipients file reloaded: %d people", len(notifier.book.people))
 
     loop.add_signal_handler(signal.SIGHUP, reload)
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
+    stopping.install(loop)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, settings.http_host)
     consumer = make_consumer(settings)
@@ -111,3 +112,4 @@ async def run(
         for sender in senders.values():
             await sender.close()
         store.close()
+    return stopping.exit_code
