@@ -78,3 +78,36 @@ async def test_check_reports_a_bad_file_in_one_line_with_its_line_number(
     assert status == 2
     assert err.strip().startswith(f"dossierflow notify: {recipients}:4: units.X-01.heads[0].email:")
     assert len(err.strip().splitlines()) == 1
+
+
+async def test_check_refuses_zalo_recipients_while_zalo_is_not_configured(tmp_path: Path) -> None:
+    recipients = tmp_path / "r.yaml"
+    recipients.write_text(
+        "units:\n  X-01:\n    heads:\n      - {id: x01-head, name: H, email: h@x01.example.gov.vn,"
+        " channels: [email, zalo], phone: '84912345678'}\n", encoding="utf-8",
+    )
+    status, out, err = await run_notify("--recipients", str(recipients), "--check", env={})
+    assert (status, out) == (2, "")
+    assert err.splitlines() == [
+        f"dossierflow notify: {recipients}: x01-head use the channel zalo, but "
+        "DOSSIERFLOW_ZALO_ACCESS_TOKEN, DOSSIERFLOW_ZALO_TEMPLATE_ALERT, "
+        "DOSSIERFLOW_ZALO_TEMPLATE_DIGEST are not set; set them, or take zalo out of their "
+        "channels"
+    ]
+    zalo = {"DOSSIERFLOW_ZALO_ACCESS_TOKEN": "t", "DOSSIERFLOW_ZALO_TEMPLATE_ALERT": "1",
+            "DOSSIERFLOW_ZALO_TEMPLATE_DIGEST": "2"}
+    status, out, err = await run_notify("--recipients", str(recipients), "--check", env=zalo)
+    assert status == 0, err
+    assert out == f"{recipients}: 1 people, 1 units: ok\n"
+
+
+async def test_a_missing_recipients_file_names_the_example_where_it_really_is(
+    tmp_path: Path,
+) -> None:
+    import dossierflow
+
+    example = Path(dossierflow.__file__).parent / "data" / "recipients.example.yaml"
+    assert example.is_file()
+    status, _, err = await run_notify("--recipients", str(tmp_path / "none.yaml"), "--check",
+                                      env={})
+    assert status == 2 and f"(format: {example})" in err, err

@@ -41,7 +41,7 @@ def add_commands(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dossierflow.notify.recipients import RecipientsError, load_recipients
+    from dossierflow.notify.recipients import Channel, RecipientsError, load_recipients
     from dossierflow.notify.runner import build_senders
     from dossierflow.notify.runner import run as run_notifier
     from dossierflow.notify.settings import notify_settings, smtp_settings, zalo_settings
@@ -59,6 +59,14 @@ def run(args: argparse.Namespace) -> int:
         book = load_recipients(settings.recipients, catalog.units)
     except (RecipientsError, ValueError) as exc:
         print(f"dossierflow notify: {exc}", file=sys.stderr)
+        return 2
+    # A recipient on a channel that is not configured would be retried for ever: refused at
+    # start and by --check. `--test` reports each channel's failure instead.
+    zalo_users = sorted(p.id for p in book.people.values() if Channel.ZALO in p.channels)
+    if not args.test and zalo_users and (missing := zalo.missing()):
+        print(f"dossierflow notify: {settings.recipients}: {', '.join(zalo_users)} use the "
+              f"channel zalo, but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+              "not set; set them, or take zalo out of their channels", file=sys.stderr)
         return 2
     if args.check:
         print(f"{settings.recipients}: {len(book.people)} people, {len(book.units)} units: ok")

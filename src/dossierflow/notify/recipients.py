@@ -19,6 +19,7 @@ import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any
@@ -202,13 +203,19 @@ def parse_recipients(
     )
 
 
+def example_recipients() -> Path:
+    """The shipped example recipients file, which documents the format (where it is: in
+    the clone or in the installed package)."""
+    return Path(str(resources.files("dossierflow").joinpath("data/recipients.example.yaml")))
+
+
 def load_recipients(path: Path, units: Mapping[str, Unit] | None = None) -> RecipientsBook:
     try:
         text = path.read_bytes()
     except OSError as exc:
         raise RecipientsError(
             str(path), None, "file", f"{exc.strerror or exc}; give --recipients FILE or "
-            "DOSSIERFLOW_NOTIFY_RECIPIENTS (format: dossierflow/data/recipients.example.yaml)",
+            f"DOSSIERFLOW_NOTIFY_RECIPIENTS (format: {example_recipients()})",
         ) from None
     return parse_recipients(text, str(path), units)
 

@@ -42,6 +42,12 @@ class ZaloSettings:
     )
     timeout: float = setting(10.0, "seconds one request may take", minimum=0.1)
 
+    def missing(self) -> list[str]:
+        """The variables a Zalo message cannot leave without, left unset."""
+        needed = {"access_token": self.access_token, "template_alert": self.template_alert,
+                  "template_digest": self.template_digest}
+        return [f"{self.ENV_PREFIX}{name.upper()}" for name, value in needed.items() if not value]
+
 
 def template_request(message: Outgoing, settings: ZaloSettings) -> dict[str, Any]:
     phone = message.person.phone
