@@ -4,8 +4,9 @@ Results are aware datetimes in the calendar's time zone. Working time is what fa
 office hours on working days; every working day has the same office hours, so working-time
 arithmetic is integer arithmetic on (day, microsecond of the day) over a sorted table of
 each year's working days (wall-clock time of the calendar's time zone). A working day is a
-make-up working day (ngày làm bù) or a weekday that is neither a public holiday of Vietnam
-(the `holidays` package) nor an extra day off of the yearly override file.
+make-up working day (ngày làm bù) or a weekday that is neither an extra day off of the yearly
+override file nor, in a year the file does not confirm, a public holiday of Vietnam (the
+`holidays` package). A confirmed year states all its days off itself (rules/calendar_years.py).
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ class WorkingCalendar:
     make_up_days: frozenset[date] = frozenset()
     weekend: frozenset[int] = frozenset({5, 6})
     tz: ZoneInfo = VIETNAM
+    confirmed_years: frozenset[int] = frozenset()
+    """Years whose days off are all in `extra_days_off`: the package is not consulted."""
     _public_holidays: holidays.HolidayBase = field(
         default_factory=lambda: holidays.country_holidays("VN"), repr=False
     )
@@ -92,11 +95,17 @@ class WorkingCalendar:
     def _is_working_day(self, day: date) -> bool:
         if day in self.make_up_days:
             return True
-        return (
-            day.weekday() not in self.weekend
-            and day not in self.extra_days_off
-            and day not in self._public_holidays
-        )
+        if day.weekday() in self.weekend or day in self.extra_days_off:
+            return False
+        return self.public_holiday(day) is None
+
+    def public_holiday(self, day: date) -> str | None:
+        """The `holidays` package's name of `day`, in a year the override file does not
+        confirm (None in a confirmed year: the file says it all)."""
+        if day.year in self.confirmed_years:
+            return None
+        name: str | None = self._public_holidays.get(day)
+        return name
 
     def _windows(self, day: date) -> tuple[Window, ...]:
         if not self.is_working_day(day):

@@ -1,8 +1,8 @@
 """Working-time calendar: holidays, make-up days, office hours and the deadline arithmetic.
 
 Every expected instant below is worked out by hand from DOMAIN.md ("Calendar and deadlines"):
-office hours 07:30–11:30 and 13:00–17:00, Monday–Friday, Vietnamese public holidays, and
-the shipped 2025/2026 override file.
+office hours 07:30–11:30 and 13:00–17:00, Monday–Friday, and the civil servants' days off
+of each year as the Government's notices state them (tests/official_calendar.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dossierflow.schemas.event import ProcessingTime, TimeUnit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests import official_calendar as official
 from tests import reference_calendar as walk
 from tests.district2022 import working_days_2022
 
@@ -79,6 +80,35 @@ def test_working_days_of_2022_are_the_hand_written_ones() -> None:
     first = date(2022, 1, 1)
     year = [first + timedelta(days=n) for n in range(365)]
     assert [d for d in year if CAL.is_working_day(d)] == working_days_2022()
+
+
+@pytest.mark.parametrize("year", sorted(official.HOLIDAYS))
+def test_every_day_of_the_year_is_as_the_notices_say(year: int) -> None:
+    """Each day of 2019–2026 against the holiday periods and make-up Saturdays written out
+    from the year's notices; the mismatches are listed, so a failure names the days."""
+    wrong = [
+        (day.isoformat(), "working" if official.is_working_day(day) else "off")
+        for day in official.days_of(year)
+        if CAL.is_working_day(day) != official.is_working_day(day)
+    ]
+    assert wrong == []
+
+
+def test_new_year_2026_swap_gives_the_official_deadline() -> None:
+    """Official Dispatch 12729/VPCP-KGVX: Friday 2/1/2026 off, Saturday 10/1 worked. Received
+    Wednesday 31/12/2025 09:00 with 1 working day: 6 h on 31/12 (09:00–11:30, 13:00–17:00),
+    1/1 and 2/1 off, 3–4/1 weekend, 2 h on Monday 5/1 -> 09:00."""
+    start = clock_start(CAL, vn(2025, 12, 31, 9), None)
+    assert deadline(CAL, start, ProcessingTime(1, TimeUnit.WORKING_DAYS)) == vn(2026, 1, 5, 9)
+    # And Friday 9/1 17:00 + 1 h ends on the make-up Saturday 10/1 at 08:30.
+    assert CAL.add(vn(2026, 1, 9, 17), H) == vn(2026, 1, 10, 8, 30)
+
+
+def test_culture_day_2026_is_a_working_day_whatever_the_package_says() -> None:
+    """`holidays` 0.109 makes 24/11/2026 a day off on Resolution 80-NQ/TW; no amended Labour
+    Code or Government notice for 2026 was found, so the shipped file keeps it a working day."""
+    assert CAL.public_holiday(date(2026, 11, 24)) is None
+    assert CAL.is_working_day(date(2026, 11, 24))
 
 
 def test_ordinary_saturday_is_off() -> None:
@@ -485,15 +515,63 @@ def test_override_file_loading(tmp_path: Path) -> None:
     assert not calendar.is_working_day(date(2026, 8, 22))
 
 
-def test_inline_overrides_win_over_the_file(tmp_path: Path) -> None:
+def test_inline_overrides_merge_with_the_file(tmp_path: Path) -> None:
     (tmp_path / "o.yaml").write_text("2027:\n  days_off: [2027-03-03]\n", encoding="utf-8")
     text = (
         b"calendar:\n  overrides_file: o.yaml\n"
         b"  overrides:\n    2027:\n      days_off: [2027-03-04]\n"
     )
     calendar = parse_catalog(text, "inline", tmp_path).calendar
-    assert calendar.is_working_day(date(2027, 3, 3))
+    assert not calendar.is_working_day(date(2027, 3, 3))
     assert not calendar.is_working_day(date(2027, 3, 4))
+
+
+def test_adding_a_day_inline_keeps_the_shipped_days_of_that_year() -> None:
+    """Before, a catalogue's 2026 overrides replaced the shipped 2026: adding a day dropped
+    the make-up Saturday 22/8 and the swapped Monday 31/8."""
+    text = (
+        "calendar:\n  overrides_file: default\n"
+        "  overrides:\n    2026:\n      days_off: {2026-06-01: nghỉ địa phương}\n"
+    ).encode()
+    catalog = parse_catalog(text, "cat.yaml")
+    calendar = catalog.calendar
+    assert not calendar.is_working_day(date(2026, 6, 1))
+    assert calendar.is_working_day(date(2026, 8, 22))
+    assert not calendar.is_working_day(date(2026, 8, 31))
+    assert not calendar.is_working_day(date(2026, 1, 2))
+    statement = catalog.arrangements.statement(date(2026, 6, 1))
+    assert statement is not None and statement.source == "cat.yaml (calendar.overrides)"
+
+
+def test_a_catalogue_turns_a_shipped_day_back_by_stating_it_the_other_way() -> None:
+    text = (
+        b"calendar:\n  overrides_file: default\n  overrides:\n    2026:\n"
+        b"      working_days: [2026-01-02]\n      days_off: [2026-08-22]\n"
+    )
+    calendar = parse_catalog(text, "cat.yaml").calendar
+    assert calendar.is_working_day(date(2026, 1, 2))
+    assert not calendar.is_working_day(date(2026, 8, 22))
+    assert calendar.is_working_day(date(2026, 1, 10))  # the rest of 2026 stays
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (b"2026: {days_off: [2025-12-31]}", "2026: 2025-12-31 is not in 2026"),
+        (
+            b"2026: {days_off: [2026-03-03], working_days: [2026-03-03]}",
+            "2026-03-03 is both a day off and a working day",
+        ),
+    ],
+)
+def test_override_days_must_be_in_their_year_and_stated_once(
+    tmp_path: Path, text: bytes, message: str
+) -> None:
+    (tmp_path / "o.yaml").write_bytes(text)
+    (tmp_path / "catalog.yaml").write_text("calendar: {overrides_file: o.yaml}\n")
+    with pytest.raises(ValueError) as info:
+        load_catalog(tmp_path / "catalog.yaml")
+    assert "o.yaml" in str(info.value) and message in str(info.value)
 
 
 def test_default_overrides_keyword() -> None:
