@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import holidays
 import pytest
 from dossierflow.rules.calendar import VIETNAM, OfficeHours, WorkingCalendar
 from dossierflow.rules.catalog import load_catalog, parse_catalog
@@ -109,6 +110,23 @@ def test_culture_day_2026_is_a_working_day_whatever_the_package_says() -> None:
     Code or Government notice for 2026 was found, so the shipped file keeps it a working day."""
     assert CAL.public_holiday(date(2026, 11, 24)) is None
     assert CAL.is_working_day(date(2026, 11, 24))
+
+
+PACKAGE_DIFFERENCES = {2026: ({date(2026, 11, 24)}, {date(2026, 1, 2)})}
+"""Per confirmed year, (weekdays off in `holidays` only, weekdays off in the file only) as
+checked for holidays 0.109: Culture Day 24/11/2026 (decided a working day) and the New Year
+swap of 2/1/2026 (Công văn 12729/VPCP-KGVX, after the package's release)."""
+
+
+@pytest.mark.parametrize("year", range(2019, 2027))
+def test_the_package_differs_from_the_confirmed_years_only_where_known(year: int) -> None:
+    """Fails when an upgrade of `holidays` changes a confirmed year: check the change against
+    the year's notices, then update the file or this table (docs/calendar.md)."""
+    catalog = load_catalog()
+    assert year in catalog.arrangements.confirmed_years
+    package = {d for d in holidays.country_holidays("VN", years=year) if d.weekday() < 5}
+    shipped = {d for d in catalog.arrangements.days_off if d.year == year}
+    assert (package - shipped, shipped - package) == PACKAGE_DIFFERENCES.get(year, (set(), set()))
 
 
 def test_ordinary_saturday_is_off() -> None:
