@@ -75,7 +75,7 @@ class WorkingCalendar:
     confirmed_years: frozenset[int] = frozenset()
     """Years whose days off are all in `extra_days_off`: the package is not consulted."""
     _public_holidays: holidays.HolidayBase = field(
-        default_factory=lambda: holidays.country_holidays("VN"), repr=False
+        default_factory=lambda: holidays.country_holidays("VN", language="vi"), repr=False
     )
     _office_day: OfficeDay = field(init=False, repr=False)
 

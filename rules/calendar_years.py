@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
+from importlib import metadata
 from types import MappingProxyType
 
 import msgspec
+from dossierflow.rules.calendar import WorkingCalendar
 
 
 @dataclass(frozen=True)
@@ -120,3 +122,45 @@ def arrangements_of(specs: Mapping[int, YearSpec], source: str) -> Arrangements:
         confirmed = spec.confirmed.strip() if spec.confirmed else None
         years[year] = YearArrangement(year, confirmed or None, MappingProxyType(days))
     return Arrangements(MappingProxyType(years))
+
+
+# --- a year as the product sees it ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListedDay:
+    day: date
+    reason: str
+    source: str
+
+
+@dataclass(frozen=True)
+class YearView:
+    """The days of a year that differ from the weekly pattern, for `dossierflow calendar`."""
+
+    year: int
+    confirmed_by: str | None
+    days_off: tuple[ListedDay, ...]
+    """Days that are not working days although not weekly rest days."""
+    make_up_days: tuple[ListedDay, ...]
+    """Weekly rest days that are working days."""
+
+
+PACKAGE_SOURCE = f"holidays {metadata.version('holidays')} (năm chưa xác nhận)"
+
+
+def year_view(calendar: WorkingCalendar, arrangements: Arrangements, year: int) -> YearView:
+    days_off: list[ListedDay] = []
+    make_up: list[ListedDay] = []
+    day, end = date(year, 1, 1), date(year + 1, 1, 1)
+    while day < end:
+        working = calendar.is_working_day(day)
+        if working is (day.weekday() in calendar.weekend):
+            statement = arrangements.statement(day)
+            if statement is not None:
+                listed = ListedDay(day, statement.reason, statement.source)
+            else:  # only the package can have made a weekday a day off
+                listed = ListedDay(day, calendar.public_holiday(day) or "", PACKAGE_SOURCE)
+            (make_up if working else days_off).append(listed)
+        day += timedelta(days=1)
+    return YearView(year, arrangements.confirmation(year), tuple(days_off), tuple(make_up))
