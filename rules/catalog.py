@@ -18,7 +18,7 @@ from typing import Annotated
 
 import msgspec
 import msgspec.yaml
-from dossierflow.rules.calendar import OfficeHours, WorkingCalendar
+from dossierflow.rules.calendar import OfficeHours, Season, WorkingCalendar
 from dossierflow.rules.calendar_years import Arrangements, YearSpec, arrangements_of
 from dossierflow.schemas.event import ProcessingTime
 
@@ -26,6 +26,7 @@ from dossierflow.errors import DossierflowError, ExitCode
 
 HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 Weekday = Annotated[str, msgspec.Meta(pattern="^(mon|tue|wed|thu|fri|sat|sun)$")]
+MMDD = Annotated[str, msgspec.Meta(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")]
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -153,8 +154,19 @@ class _UnitSpec(msgspec.Struct, forbid_unknown_fields=True):
     until: date | None = None
 
 
+OfficeHoursSpec = tuple[tuple[HHMM, HHMM], ...]
+
+
+class _SeasonSpec(msgspec.Struct, forbid_unknown_fields=True):
+    first: MMDD = msgspec.field(name="from")
+    last: MMDD = msgspec.field(name="until")
+    office_hours: OfficeHoursSpec
+
+
 class _CalendarSpec(msgspec.Struct, forbid_unknown_fields=True):
-    office_hours: tuple[tuple[HHMM, HHMM], ...] = (("07:30", "11:30"), ("13:00", "17:00"))
+    office_hours: OfficeHoursSpec = (("07:30", "11:30"), ("13:00", "17:00"))
+    seasons: list[_SeasonSpec] = []
+    """Office hours from one MM-DD to another of every year (docs/calendar.md)."""
     weekend: tuple[Weekday, ...] = ("sat", "sun")
     at_risk_lead_hours: Annotated[float, msgspec.Meta(ge=0)] = 8
     overrides: dict[int, YearSpec] = {}
@@ -171,6 +183,15 @@ class _CatalogSpec(msgspec.Struct, forbid_unknown_fields=True):
 
 def _hhmm(text: str) -> time:
     return time.fromisoformat(text)
+
+
+def _office_hours(spec: OfficeHoursSpec) -> OfficeHours:
+    return OfficeHours(tuple((_hhmm(a), _hhmm(b)) for a, b in spec))
+
+
+def _month_day(text: str) -> tuple[int, int]:
+    month, day = text.split("-")
+    return int(month), int(day)
 
 
 def _arrangements(specs: dict[int, YearSpec], source: str) -> Arrangements:
@@ -209,8 +230,13 @@ def _build(spec: _CatalogSpec, base_dir: Path | None, source: str) -> Catalog:
     inline = _arrangements(cal.overrides, f"{source} (calendar.overrides)")
     arrangements = arrangements.merged_with(inline)
     try:
+        seasons = tuple(
+            Season(_month_day(s.first), _month_day(s.last), _office_hours(s.office_hours))
+            for s in cal.seasons
+        )
         calendar = WorkingCalendar(
-            office_hours=OfficeHours(tuple((_hhmm(a), _hhmm(b)) for a, b in cal.office_hours)),
+            office_hours=_office_hours(cal.office_hours),
+            seasons=seasons,
             extra_days_off=arrangements.days_off,
             make_up_days=arrangements.working_days,
             weekend=frozenset(_WEEKDAYS.index(d) for d in cal.weekend),

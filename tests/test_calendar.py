@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import holidays
 import pytest
-from dossierflow.rules.calendar import VIETNAM, OfficeHours, WorkingCalendar
+from dossierflow.rules.calendar import VIETNAM, OfficeHours, Season, WorkingCalendar
 from dossierflow.rules.catalog import load_catalog, parse_catalog
 from dossierflow.rules.lifecycle import clock_start, deadline
 from dossierflow.rules.office_day import OfficeDay, moment_of_day
@@ -367,6 +367,20 @@ ODD = WorkingCalendar(
     weekend=frozenset({6}),
     tz=ZoneInfo("Asia/Bangkok"),
 )
+# Nghệ An's hours (UBND tỉnh Nghệ An: winter 07:30–12:00, 13:30–17:00; summer 16/4–15/10
+# 07:00–11:30, 13:30–17:00), and a made-up season across the new year.
+WINTER = OfficeHours(((time(7, 30), time(12)), (time(13, 30), time(17))))
+SUMMER = OfficeHours(((time(7), time(11, 30)), (time(13, 30), time(17))))
+SEASONAL = WorkingCalendar(
+    office_hours=WINTER,
+    seasons=(
+        Season((4, 16), (10, 15), SUMMER),
+        Season((12, 24), (1, 3), OfficeHours(((time(8), time(12)), (time(13), time(17))))),
+    ),
+    extra_days_off=CAL.extra_days_off,
+    make_up_days=CAL.make_up_days,
+    confirmed_years=CAL.confirmed_years,
+)
 _OFFSETS = st.sampled_from([VIETNAM, UTC, timezone(timedelta(hours=7)), timezone(-5 * H)])
 
 
@@ -379,7 +393,7 @@ def instants(draw: st.DrawFn) -> datetime:
     return local.astimezone(draw(_OFFSETS))
 
 
-_CALENDARS = st.sampled_from([CAL, ODD])
+_CALENDARS = st.sampled_from([CAL, ODD, SEASONAL])
 _ANY_SPANS = st.one_of(
     st.integers(-(10**6), 60 * 8 * 3600 * 10**6).map(lambda us: timedelta(microseconds=us)),
     st.integers(-3 * 8 * 60, 60 * 8 * 60).map(lambda m: timedelta(minutes=m)),
@@ -423,14 +437,70 @@ def test_period_boundaries_agree_with_the_walk(instant: datetime, hours: float) 
     _same(CAL.next_opening(instant), walk.next_opening(CAL, instant))
 
 
-def test_spans_across_years_agree_with_the_walk() -> None:
+@pytest.mark.parametrize("cal", [CAL, SEASONAL])
+def test_spans_across_years_agree_with_the_walk(cal: WorkingCalendar) -> None:
     start = vn(2025, 11, 3, 9, 15)
     for days in (40, 300, 1000):
-        span = days * CAL.office_hours.per_day
-        _same(CAL.add(start, span), walk.add(CAL, start, span))
-        _same(CAL.subtract(start, span), walk.subtract(CAL, start, span))
-        end = CAL.add(start, span)
-        assert CAL.working_time_between(start, end) == walk.working_time_between(CAL, start, end)
+        span = days * cal.office_hours.per_day
+        _same(cal.add(start, span), walk.add(cal, start, span))
+        _same(cal.subtract(start, span), walk.subtract(cal, start, span))
+        end = cal.add(start, span)
+        assert cal.working_time_between(start, end) == walk.working_time_between(cal, start, end)
+
+
+def test_office_hours_change_with_the_season() -> None:
+    """Wednesday 15/10/2025 is the last summer day, Thursday 16/10 the first winter one."""
+    assert SEASONAL.windows(date(2025, 10, 15))[0][0] == vn(2025, 10, 15, 7)
+    assert SEASONAL.windows(date(2025, 10, 16))[0][1] == vn(2025, 10, 16, 12)
+    # 16:00 + 2 h: 1 h to the summer close at 17:00, 1 h from the winter opening at 07:30.
+    assert SEASONAL.add(vn(2025, 10, 15, 16), 2 * H) == vn(2025, 10, 16, 8, 30)
+    assert SEASONAL.subtract(vn(2025, 10, 16, 8, 30), 2 * H) == vn(2025, 10, 15, 16)
+    # 11:45 is lunch in summer and working time in winter.
+    assert SEASONAL.next_opening(vn(2025, 10, 15, 11, 45)) == vn(2025, 10, 15, 13, 30)
+    assert SEASONAL.next_opening(vn(2025, 10, 16, 11, 45)) == vn(2025, 10, 16, 11, 45)
+    # 31/12 has the new-year season's hours (to 17:00): 1 h; 1/1 and 2/1 off, 3–4/1 the
+    # weekend; Monday 5/1/2026 is winter again: 07:30 + 1 h.
+    assert SEASONAL.add(vn(2025, 12, 31, 16), 2 * H) == vn(2026, 1, 5, 8, 30)
+
+
+@pytest.mark.parametrize(
+    ("seasons", "message"),
+    [
+        ((Season((4, 16), (10, 15), OfficeHours(((time(7), time(11)),))),), "not the 8:00:00"),
+        ((Season((4, 1), (6, 30), SUMMER), Season((6, 1), (9, 30), SUMMER)), "1/6 is in two"),
+    ],
+)
+def test_seasons_keep_the_day_length_and_do_not_overlap(
+    seasons: tuple[Season, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        WorkingCalendar(seasons=seasons)
+
+
+def test_seasons_in_the_catalogue() -> None:
+    text = (
+        b'calendar:\n  office_hours: [["07:30", "12:00"], ["13:30", "17:00"]]\n  seasons:\n'
+        b'    - {from: 04-16, until: 10-15,\n'
+        b'       office_hours: [["07:00", "11:30"], ["13:30", "17:00"]]}\n'
+    )
+    calendar = parse_catalog(text, "cat.yaml").calendar
+    assert calendar.office_hours_of(date(2026, 4, 16)) == SUMMER
+    assert calendar.office_hours_of(date(2026, 4, 15)) == WINTER
+    assert calendar.add(vn(2026, 10, 15, 16), 2 * H) == vn(2026, 10, 16, 8, 30)
+
+
+@pytest.mark.parametrize(
+    ("season", "field"),
+    [
+        (b"{from: 04-31, until: 10-15, office_hours: [['07:00', '15:00']]}", "31/4 is not a day"),
+        (b"{from: 4-16, until: 10-15, office_hours: [['07:00', '15:00']]}", "seasons[0].from"),
+        (b"{from: 04-16, until: 10-15, office_hours: []}", "at least one period"),
+    ],
+)
+def test_a_bad_season_is_refused_with_its_field(season: bytes, field: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_catalog(b"calendar: {seasons: [" + season + b"]}", "cat.yaml")
+    assert str(info.value).startswith("cat.yaml: ") and field in str(info.value)
 
 
 LONELY = WorkingCalendar(weekend=frozenset(range(7)), make_up_days=frozenset({date(2026, 3, 2)}))
