@@ -1,11 +1,14 @@
 """Working-time calendar (lịch làm việc): office hours, public holidays, make-up days.
 
 Results are aware datetimes in the calendar's time zone. Working time is what falls inside
-office hours on working days; every working day has the same office hours, so working-time
-arithmetic is integer arithmetic on (day, microsecond of the day) over a sorted table of
-each year's working days (wall-clock time of the calendar's time zone). A working day is a
-make-up working day (ngày làm bù) or a weekday that is neither a public holiday of Vietnam
-(the `holidays` package) nor an extra day off of the yearly override file.
+office hours on working days. Office hours may change with the season (giờ làm việc mùa hè,
+mùa đông), but every working day has the same length, so working-time arithmetic is integer
+arithmetic on (day, microsecond of the day) over a sorted table of each year's working days
+(wall-clock time of the calendar's time zone), the day's own periods placing the moment.
+A working day is a make-up working day (ngày làm bù) or a weekday that is neither an extra
+day off of the yearly override file nor, in a year the file does not confirm, a public
+holiday of Vietnam (the `holidays` package). A confirmed year states all its days off
+itself (rules/calendar_years.py).
 """
 
 from __future__ import annotations
@@ -61,6 +64,60 @@ class OfficeHours:
         )
 
 
+MonthDay = tuple[int, int]
+"""(month, day) of every year."""
+
+
+@dataclass(frozen=True)
+class Season:
+    """Office hours from `first` to `last` (both included) of every year; `last` before
+    `first` runs across the new year (e.g. winter hours 16/10 – 15/4)."""
+
+    first: MonthDay
+    last: MonthDay
+    office_hours: OfficeHours
+
+    def __post_init__(self) -> None:
+        for month, day in (self.first, self.last):
+            try:
+                date(2000, month, day)  # 2000 has a 29/2
+            except ValueError:
+                raise ValueError(f"seasons: {day}/{month} is not a day of the year") from None
+
+    def contains(self, month_day: MonthDay) -> bool:
+        if self.first <= self.last:
+            return self.first <= month_day <= self.last
+        return month_day >= self.first or month_day <= self.last
+
+
+_LEAP_YEAR_DAYS = tuple(
+    (d.month, d.day) for d in (date(2000, 1, 1) + timedelta(days=n) for n in range(366))
+)
+
+
+def _office_days_by_month_day(
+    default: OfficeHours, seasons: tuple[Season, ...]
+) -> dict[MonthDay, OfficeDay]:
+    """Each day of the year's office day; ValueError when seasons overlap or change the
+    length of a working day (working_days N is N × that length)."""
+    for season in seasons:
+        if season.office_hours.per_day != default.per_day:
+            raise ValueError(
+                f"seasons: {season.first[1]}/{season.first[0]} – {season.last[1]}/"
+                f"{season.last[0]}: {season.office_hours.per_day} a day, not the "
+                f"{default.per_day} of office_hours"
+            )
+    offices = {hours: OfficeDay.of(hours.periods) for hours in (default, *(
+        s.office_hours for s in seasons))}
+    table: dict[MonthDay, OfficeDay] = {}
+    for month_day in _LEAP_YEAR_DAYS:
+        holding = [s for s in seasons if s.contains(month_day)]
+        if len(holding) > 1:
+            raise ValueError(f"seasons: {month_day[1]}/{month_day[0]} is in two seasons")
+        table[month_day] = offices[holding[0].office_hours if holding else default]
+    return table
+
+
 @dataclass(frozen=True, eq=False)
 class WorkingCalendar:
     """Working-time arithmetic over one province's calendar (immutable; memoised per date
@@ -71,10 +128,15 @@ class WorkingCalendar:
     make_up_days: frozenset[date] = frozenset()
     weekend: frozenset[int] = frozenset({5, 6})
     tz: ZoneInfo = VIETNAM
+    confirmed_years: frozenset[int] = frozenset()
+    """Years whose days off are all in `extra_days_off`: the package is not consulted."""
+    seasons: tuple[Season, ...] = ()
+    """Office hours of parts of the year; `office_hours` the rest of it."""
     _public_holidays: holidays.HolidayBase = field(
-        default_factory=lambda: holidays.country_holidays("VN"), repr=False
+        default_factory=lambda: holidays.country_holidays("VN", language="vi"), repr=False
     )
     _office_day: OfficeDay = field(init=False, repr=False)
+    _office_days: dict[MonthDay, OfficeDay] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.weekend) >= 7 and not self.make_up_days:
@@ -84,6 +146,9 @@ class WorkingCalendar:
         object.__setattr__(self, "windows", functools.cache(self._windows))
         object.__setattr__(self, "_office_day", OfficeDay.of(self.office_hours.periods))
         object.__setattr__(
+            self, "_office_days", _office_days_by_month_day(self.office_hours, self.seasons)
+        )
+        object.__setattr__(
             self,
             "working_days_of_year",
             functools.lru_cache(maxsize=_YEARS_CACHED)(self._working_days_of_year),
@@ -92,18 +157,42 @@ class WorkingCalendar:
     def _is_working_day(self, day: date) -> bool:
         if day in self.make_up_days:
             return True
-        return (
-            day.weekday() not in self.weekend
-            and day not in self.extra_days_off
-            and day not in self._public_holidays
-        )
+        if day.weekday() in self.weekend or day in self.extra_days_off:
+            return False
+        return self.public_holiday(day) is None
+
+    def public_holiday(self, day: date) -> str | None:
+        """The `holidays` package's name of `day`, in a year the override file does not
+        confirm (None in a confirmed year: the file says it all)."""
+        if day.year in self.confirmed_years:
+            return None
+        name: str | None = self._public_holidays.get(day)
+        return name
+
+    def _office_of(self, day: date) -> OfficeDay:
+        if not self.seasons:
+            return self._office_day
+        return self._office_days[day.month, day.day]
+
+    def _office_after(self, day: date, days: int) -> OfficeDay:
+        if not self.seasons:
+            return self._office_day
+        later = date.fromordinal(day.toordinal() + days)
+        return self._office_days[later.month, later.day]
+
+    def office_hours_of(self, day: date) -> OfficeHours:
+        """The office hours in force on `day` (its season's, or `office_hours`)."""
+        for season in self.seasons:
+            if season.contains((day.month, day.day)):
+                return season.office_hours
+        return self.office_hours
 
     def _windows(self, day: date) -> tuple[Window, ...]:
         if not self.is_working_day(day):
             return ()
         return tuple(
             (datetime.combine(day, start, self.tz), datetime.combine(day, end, self.tz))
-            for start, end in self.office_hours.periods
+            for start, end in self.office_hours_of(day).periods
         )
 
     # Replaced per instance by memoised versions in __post_init__.
@@ -127,13 +216,13 @@ class WorkingCalendar:
         instant = self.local(instant)
         today, moment = instant.date(), moment_of_day(instant)
         if self.is_working_day(today):
-            opening = self._office_day.next_opening(moment)
+            opening = self._office_of(today).next_opening(moment)
             if opening == moment:
                 return instant
             if opening is not None:
                 return _shifted(instant, 0, opening - moment)
         days_on = self._days_to_working_day(today, 1)
-        return _shifted(instant, days_on, self._office_day.opening - moment)
+        return _shifted(instant, days_on, self._office_after(today, days_on).opening - moment)
 
     def next_working_day_opening(self, instant: datetime) -> datetime:
         """The opening of the first working day after the date of `instant`."""
@@ -148,18 +237,19 @@ class WorkingCalendar:
         cursor = self.local(start)
         if amount <= _NOTHING:
             return cursor if amount == _NOTHING else self.subtract(cursor, -amount)
-        office, span = self._office_day, amount // _MICROSECOND
+        length, span = self._office_day.length, amount // _MICROSECOND
         today, moment = cursor.date(), moment_of_day(cursor)
         if self.is_working_day(today):
             # Working time from this day's opening to the result.
+            office = self._office_of(today)
             position = office.worked_before(moment) + span
-            if position <= office.length:
+            if position <= length:
                 return _shifted(cursor, 0, office.earliest(position) - moment)
         else:
-            position = office.length + span  # as if this day had been worked in full
-        later_days = -(-position // office.length) - 1
+            position = length + span  # as if this day had been worked in full
+        later_days = -(-position // length) - 1
         days_on = self._days_to_working_day(today, later_days)
-        last_moment = office.earliest(position - later_days * office.length)
+        last_moment = self._office_after(today, days_on).earliest(position - later_days * length)
         return _shifted(cursor, days_on, last_moment - moment)
 
     def subtract(self, end: datetime, amount: timedelta) -> datetime:
@@ -171,17 +261,18 @@ class WorkingCalendar:
         cursor = self.local(end)
         if amount <= _NOTHING:
             return cursor if amount == _NOTHING else self.add(cursor, -amount)
-        office, span = self._office_day, amount // _MICROSECOND
+        length, span = self._office_day.length, amount // _MICROSECOND
         today, moment = cursor.date(), moment_of_day(cursor)
         # Working time from this day's opening to the result; negative on earlier days.
         position = -span
         if self.is_working_day(today):
+            office = self._office_of(today)
             position += office.worked_before(moment)
             if position >= 0:
                 return _shifted(cursor, 0, office.latest(position) - moment)
-        earlier_days = -(position // office.length)
+        earlier_days = -(position // length)
         days_back = self._days_to_working_day(today, -earlier_days)
-        first_moment = office.latest(position + earlier_days * office.length)
+        first_moment = self._office_after(today, days_back).latest(position + earlier_days * length)
         return _shifted(cursor, days_back, first_moment - moment)
 
     def working_time_between(self, start: datetime, end: datetime) -> timedelta:
@@ -201,7 +292,7 @@ class WorkingCalendar:
         """Working microseconds of the local date of `local` before it."""
         if not self.is_working_day(local.date()):
             return 0
-        return self._office_day.worked_before(moment_of_day(local))
+        return self._office_of(local.date()).worked_before(moment_of_day(local))
 
     def _days_to_working_day(self, day: date, count: int) -> int:
         """How many days after `day` the `count`-th working day after it comes (before it,

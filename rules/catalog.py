@@ -18,13 +18,15 @@ from typing import Annotated
 
 import msgspec
 import msgspec.yaml
-from dossierflow.rules.calendar import OfficeHours, WorkingCalendar
+from dossierflow.rules.calendar import OfficeHours, Season, WorkingCalendar
+from dossierflow.rules.calendar_years import Arrangements, YearSpec, arrangements_of
 from dossierflow.schemas.event import ProcessingTime
 
 from dossierflow.errors import DossierflowError, ExitCode
 
 HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 Weekday = Annotated[str, msgspec.Meta(pattern="^(mon|tue|wed|thu|fri|sat|sun)$")]
+MMDD = Annotated[str, msgspec.Meta(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")]
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -110,6 +112,8 @@ class Catalog:
     units: Mapping[str, Unit] = field(default_factory=dict)
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
     at_risk_lead: timedelta = timedelta(hours=8)
+    arrangements: Arrangements = field(default_factory=Arrangements)
+    """The yearly days off and working days behind `calendar`, each with its reason."""
 
     def procedure(self, code: str | None) -> Procedure:
         """The procedure, or defaults (no processing time, default pause policies)."""
@@ -150,18 +154,25 @@ class _UnitSpec(msgspec.Struct, forbid_unknown_fields=True):
     until: date | None = None
 
 
-class _OverrideYear(msgspec.Struct, forbid_unknown_fields=True):
-    days_off: list[date] = []
-    working_days: list[date] = []
+OfficeHoursSpec = tuple[tuple[HHMM, HHMM], ...]
+
+
+class _SeasonSpec(msgspec.Struct, forbid_unknown_fields=True):
+    first: MMDD = msgspec.field(name="from")
+    last: MMDD = msgspec.field(name="until")
+    office_hours: OfficeHoursSpec
 
 
 class _CalendarSpec(msgspec.Struct, forbid_unknown_fields=True):
-    office_hours: tuple[tuple[HHMM, HHMM], ...] = (("07:30", "11:30"), ("13:00", "17:00"))
+    office_hours: OfficeHoursSpec = (("07:30", "11:30"), ("13:00", "17:00"))
+    seasons: list[_SeasonSpec] = []
+    """Office hours from one MM-DD to another of every year (docs/calendar.md)."""
     weekend: tuple[Weekday, ...] = ("sat", "sun")
     at_risk_lead_hours: Annotated[float, msgspec.Meta(ge=0)] = 8
-    overrides: dict[int, _OverrideYear] = {}
+    overrides: dict[int, YearSpec] = {}
+    """Merged day by day over the overrides file (rules/calendar_years.py)."""
     overrides_file: str | None = None
-    """Relative to the catalogue file; `default` is the shipped 2025–2026 overrides."""
+    """Relative to the catalogue file; `default` is the shipped file (2019–2026)."""
 
 
 class _CatalogSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -174,11 +185,32 @@ def _hhmm(text: str) -> time:
     return time.fromisoformat(text)
 
 
-def _read_overrides(text: bytes, source: str) -> dict[int, _OverrideYear]:
+def _office_hours(spec: OfficeHoursSpec) -> OfficeHours:
+    return OfficeHours(tuple((_hhmm(a), _hhmm(b)) for a, b in spec))
+
+
+def _month_day(text: str) -> tuple[int, int]:
+    month, day = text.split("-")
+    return int(month), int(day)
+
+
+def _arrangements(specs: dict[int, YearSpec], source: str) -> Arrangements:
     try:
-        return msgspec.yaml.decode(text, type=dict[int, _OverrideYear])
+        return arrangements_of(specs, source)
+    except ValueError as exc:
+        raise CatalogError(f"{source}: {exc}") from None
+
+
+def read_overrides(text: bytes, source: str) -> Arrangements:
+    """The arrangements of an override file; errors name the file and the field."""
+    try:
+        specs = msgspec.yaml.decode(text, type=dict[int, YearSpec])
     except ValueError as exc:  # msgspec's errors, and PyYAML's for dates such as 2026-02-30
         raise CatalogError(f"{source}: {yaml_error_text(exc)}") from None
+    return _arrangements(specs, source)
+
+
+DEFAULT_OVERRIDES_SOURCE = "calendar-overrides.yaml (default)"
 
 
 def default_overrides_text() -> bytes:
@@ -187,23 +219,28 @@ def default_overrides_text() -> bytes:
 
 def _build(spec: _CatalogSpec, base_dir: Path | None, source: str) -> Catalog:
     cal = spec.calendar
-    years = dict(cal.overrides)
+    arrangements = Arrangements()
     if cal.overrides_file:
         if cal.overrides_file == "default":
-            text, where = default_overrides_text(), "calendar-overrides.yaml (default)"
+            text, where = default_overrides_text(), DEFAULT_OVERRIDES_SOURCE
         else:
             path = (base_dir or Path.cwd()) / cal.overrides_file
             text, where = path.read_bytes(), str(path)
-        for year, override in _read_overrides(text, where).items():
-            years.setdefault(year, override)
-    days_off = frozenset(d for y in years.values() for d in y.days_off)
-    make_up = frozenset(d for y in years.values() for d in y.working_days)
+        arrangements = read_overrides(text, where)
+    inline = _arrangements(cal.overrides, f"{source} (calendar.overrides)")
+    arrangements = arrangements.merged_with(inline)
     try:
+        seasons = tuple(
+            Season(_month_day(s.first), _month_day(s.last), _office_hours(s.office_hours))
+            for s in cal.seasons
+        )
         calendar = WorkingCalendar(
-            office_hours=OfficeHours(tuple((_hhmm(a), _hhmm(b)) for a, b in cal.office_hours)),
-            extra_days_off=days_off,
-            make_up_days=make_up,
+            office_hours=_office_hours(cal.office_hours),
+            seasons=seasons,
+            extra_days_off=arrangements.days_off,
+            make_up_days=arrangements.working_days,
             weekend=frozenset(_WEEKDAYS.index(d) for d in cal.weekend),
+            confirmed_years=arrangements.confirmed_years,
         )
     except ValueError as exc:
         raise CatalogError(f"{source}: calendar: {exc}") from None
@@ -227,6 +264,7 @@ def _build(spec: _CatalogSpec, base_dir: Path | None, source: str) -> Catalog:
         units=MappingProxyType(units),
         calendar=calendar,
         at_risk_lead=timedelta(hours=cal.at_risk_lead_hours),
+        arrangements=arrangements,
     )
 
 

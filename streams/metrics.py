@@ -62,6 +62,12 @@ CATALOG_RELOADS = Counter(
     "Catalogue reloads on SIGHUP, by result (loaded, refused).",
     ["result"],
 )
+CALENDAR_YEAR_UNCONFIRMED = Gauge(
+    "dossierflow_calendar_year_unconfirmed",
+    "1 while the worker's clock is in a year whose days off the calendar override file does "
+    "not confirm (the holidays package's guess is used; make-up days are missing).",
+    ["year"],
+)
 
 
 _lag_partitions: set[int] = set()

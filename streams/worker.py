@@ -36,6 +36,7 @@ from dossierflow.rules.catalog import Catalog, load_catalog
 from dossierflow.schemas.event import DossierEvent, InvalidEvent, decode_event
 from dossierflow.schemas.facts import output_encoder
 from dossierflow.streams import faust_internals, metrics
+from dossierflow.streams.calendar_watch import CalendarYearWatch
 from dossierflow.streams.faust_patches import PatchedTableManager, use_patched_transport
 from dossierflow.streams.offsets import AppliedOffsets
 from dossierflow.streams.outbox import Outbox
@@ -136,6 +137,7 @@ class DossierWorker:
         )
         self.app.tables.add(self.table)
         self.timers = TimerIndex()
+        self.calendar_watch = CalendarYearWatch()
         self.watermark = Watermark(
             idle_after=settings.idle_partition_seconds,
             out_of_orderness=settings.out_of_orderness,
@@ -590,6 +592,7 @@ class DossierWorker:
         clock = self.advance_clocks()
         if clock is None:
             return
+        self.calendar_watch.observe(self.catalog.calendar, clock)
         async with self.lock:
             started = time.perf_counter()
             outbox = await self._outbox()

@@ -1,8 +1,8 @@
 """Working-time calendar: holidays, make-up days, office hours and the deadline arithmetic.
 
 Every expected instant below is worked out by hand from DOMAIN.md ("Calendar and deadlines"):
-office hours 07:30–11:30 and 13:00–17:00, Monday–Friday, Vietnamese public holidays, and
-the shipped 2025/2026 override file.
+office hours 07:30–11:30 and 13:00–17:00, Monday–Friday, and the civil servants' days off
+of each year as the Government's notices state them (tests/official_calendar.py).
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import holidays
 import pytest
-from dossierflow.rules.calendar import VIETNAM, OfficeHours, WorkingCalendar
+from dossierflow.rules.calendar import VIETNAM, OfficeHours, Season, WorkingCalendar
 from dossierflow.rules.catalog import load_catalog, parse_catalog
 from dossierflow.rules.lifecycle import clock_start, deadline
 from dossierflow.rules.office_day import OfficeDay, moment_of_day
@@ -20,6 +21,7 @@ from dossierflow.schemas.event import ProcessingTime, TimeUnit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests import official_calendar as official
 from tests import reference_calendar as walk
 from tests.district2022 import working_days_2022
 
@@ -79,6 +81,52 @@ def test_working_days_of_2022_are_the_hand_written_ones() -> None:
     first = date(2022, 1, 1)
     year = [first + timedelta(days=n) for n in range(365)]
     assert [d for d in year if CAL.is_working_day(d)] == working_days_2022()
+
+
+@pytest.mark.parametrize("year", sorted(official.HOLIDAYS))
+def test_every_day_of_the_year_is_as_the_notices_say(year: int) -> None:
+    """Each day of 2019–2026 against the holiday periods and make-up Saturdays written out
+    from the year's notices; the mismatches are listed, so a failure names the days."""
+    wrong = [
+        (day.isoformat(), "working" if official.is_working_day(day) else "off")
+        for day in official.days_of(year)
+        if CAL.is_working_day(day) != official.is_working_day(day)
+    ]
+    assert wrong == []
+
+
+def test_new_year_2026_swap_gives_the_official_deadline() -> None:
+    """Official Dispatch 12729/VPCP-KGVX: Friday 2/1/2026 off, Saturday 10/1 worked. Received
+    Wednesday 31/12/2025 09:00 with 1 working day: 6 h on 31/12 (09:00–11:30, 13:00–17:00),
+    1/1 and 2/1 off, 3–4/1 weekend, 2 h on Monday 5/1 -> 09:00."""
+    start = clock_start(CAL, vn(2025, 12, 31, 9), None)
+    assert deadline(CAL, start, ProcessingTime(1, TimeUnit.WORKING_DAYS)) == vn(2026, 1, 5, 9)
+    # And Friday 9/1 17:00 + 1 h ends on the make-up Saturday 10/1 at 08:30.
+    assert CAL.add(vn(2026, 1, 9, 17), H) == vn(2026, 1, 10, 8, 30)
+
+
+def test_culture_day_2026_is_a_working_day_whatever_the_package_says() -> None:
+    """`holidays` 0.109 makes 24/11/2026 a day off on Resolution 80-NQ/TW; no amended Labour
+    Code or Government notice for 2026 was found, so the shipped file keeps it a working day."""
+    assert CAL.public_holiday(date(2026, 11, 24)) is None
+    assert CAL.is_working_day(date(2026, 11, 24))
+
+
+PACKAGE_DIFFERENCES = {2026: ({date(2026, 11, 24)}, {date(2026, 1, 2)})}
+"""Per confirmed year, (weekdays off in `holidays` only, weekdays off in the file only) as
+checked for holidays 0.109: Culture Day 24/11/2026 (decided a working day) and the New Year
+swap of 2/1/2026 (Công văn 12729/VPCP-KGVX, after the package's release)."""
+
+
+@pytest.mark.parametrize("year", range(2019, 2027))
+def test_the_package_differs_from_the_confirmed_years_only_where_known(year: int) -> None:
+    """Fails when an upgrade of `holidays` changes a confirmed year: check the change against
+    the year's notices, then update the file or this table (docs/calendar.md)."""
+    catalog = load_catalog()
+    assert year in catalog.arrangements.confirmed_years
+    package = {d for d in holidays.country_holidays("VN", years=year) if d.weekday() < 5}
+    shipped = {d for d in catalog.arrangements.days_off if d.year == year}
+    assert (package - shipped, shipped - package) == PACKAGE_DIFFERENCES.get(year, (set(), set()))
 
 
 def test_ordinary_saturday_is_off() -> None:
@@ -319,6 +367,20 @@ ODD = WorkingCalendar(
     weekend=frozenset({6}),
     tz=ZoneInfo("Asia/Bangkok"),
 )
+# Nghệ An's hours (UBND tỉnh Nghệ An: winter 07:30–12:00, 13:30–17:00; summer 16/4–15/10
+# 07:00–11:30, 13:30–17:00), and a made-up season across the new year.
+WINTER = OfficeHours(((time(7, 30), time(12)), (time(13, 30), time(17))))
+SUMMER = OfficeHours(((time(7), time(11, 30)), (time(13, 30), time(17))))
+SEASONAL = WorkingCalendar(
+    office_hours=WINTER,
+    seasons=(
+        Season((4, 16), (10, 15), SUMMER),
+        Season((12, 24), (1, 3), OfficeHours(((time(8), time(12)), (time(13), time(17))))),
+    ),
+    extra_days_off=CAL.extra_days_off,
+    make_up_days=CAL.make_up_days,
+    confirmed_years=CAL.confirmed_years,
+)
 _OFFSETS = st.sampled_from([VIETNAM, UTC, timezone(timedelta(hours=7)), timezone(-5 * H)])
 
 
@@ -331,7 +393,7 @@ def instants(draw: st.DrawFn) -> datetime:
     return local.astimezone(draw(_OFFSETS))
 
 
-_CALENDARS = st.sampled_from([CAL, ODD])
+_CALENDARS = st.sampled_from([CAL, ODD, SEASONAL])
 _ANY_SPANS = st.one_of(
     st.integers(-(10**6), 60 * 8 * 3600 * 10**6).map(lambda us: timedelta(microseconds=us)),
     st.integers(-3 * 8 * 60, 60 * 8 * 60).map(lambda m: timedelta(minutes=m)),
@@ -375,14 +437,70 @@ def test_period_boundaries_agree_with_the_walk(instant: datetime, hours: float) 
     _same(CAL.next_opening(instant), walk.next_opening(CAL, instant))
 
 
-def test_spans_across_years_agree_with_the_walk() -> None:
+@pytest.mark.parametrize("cal", [CAL, SEASONAL])
+def test_spans_across_years_agree_with_the_walk(cal: WorkingCalendar) -> None:
     start = vn(2025, 11, 3, 9, 15)
     for days in (40, 300, 1000):
-        span = days * CAL.office_hours.per_day
-        _same(CAL.add(start, span), walk.add(CAL, start, span))
-        _same(CAL.subtract(start, span), walk.subtract(CAL, start, span))
-        end = CAL.add(start, span)
-        assert CAL.working_time_between(start, end) == walk.working_time_between(CAL, start, end)
+        span = days * cal.office_hours.per_day
+        _same(cal.add(start, span), walk.add(cal, start, span))
+        _same(cal.subtract(start, span), walk.subtract(cal, start, span))
+        end = cal.add(start, span)
+        assert cal.working_time_between(start, end) == walk.working_time_between(cal, start, end)
+
+
+def test_office_hours_change_with_the_season() -> None:
+    """Wednesday 15/10/2025 is the last summer day, Thursday 16/10 the first winter one."""
+    assert SEASONAL.windows(date(2025, 10, 15))[0][0] == vn(2025, 10, 15, 7)
+    assert SEASONAL.windows(date(2025, 10, 16))[0][1] == vn(2025, 10, 16, 12)
+    # 16:00 + 2 h: 1 h to the summer close at 17:00, 1 h from the winter opening at 07:30.
+    assert SEASONAL.add(vn(2025, 10, 15, 16), 2 * H) == vn(2025, 10, 16, 8, 30)
+    assert SEASONAL.subtract(vn(2025, 10, 16, 8, 30), 2 * H) == vn(2025, 10, 15, 16)
+    # 11:45 is lunch in summer and working time in winter.
+    assert SEASONAL.next_opening(vn(2025, 10, 15, 11, 45)) == vn(2025, 10, 15, 13, 30)
+    assert SEASONAL.next_opening(vn(2025, 10, 16, 11, 45)) == vn(2025, 10, 16, 11, 45)
+    # 31/12 has the new-year season's hours (to 17:00): 1 h; 1/1 and 2/1 off, 3–4/1 the
+    # weekend; Monday 5/1/2026 is winter again: 07:30 + 1 h.
+    assert SEASONAL.add(vn(2025, 12, 31, 16), 2 * H) == vn(2026, 1, 5, 8, 30)
+
+
+@pytest.mark.parametrize(
+    ("seasons", "message"),
+    [
+        ((Season((4, 16), (10, 15), OfficeHours(((time(7), time(11)),))),), "not the 8:00:00"),
+        ((Season((4, 1), (6, 30), SUMMER), Season((6, 1), (9, 30), SUMMER)), "1/6 is in two"),
+    ],
+)
+def test_seasons_keep_the_day_length_and_do_not_overlap(
+    seasons: tuple[Season, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        WorkingCalendar(seasons=seasons)
+
+
+def test_seasons_in_the_catalogue() -> None:
+    text = (
+        b'calendar:\n  office_hours: [["07:30", "12:00"], ["13:30", "17:00"]]\n  seasons:\n'
+        b'    - {from: 04-16, until: 10-15,\n'
+        b'       office_hours: [["07:00", "11:30"], ["13:30", "17:00"]]}\n'
+    )
+    calendar = parse_catalog(text, "cat.yaml").calendar
+    assert calendar.office_hours_of(date(2026, 4, 16)) == SUMMER
+    assert calendar.office_hours_of(date(2026, 4, 15)) == WINTER
+    assert calendar.add(vn(2026, 10, 15, 16), 2 * H) == vn(2026, 10, 16, 8, 30)
+
+
+@pytest.mark.parametrize(
+    ("season", "field"),
+    [
+        (b"{from: 04-31, until: 10-15, office_hours: [['07:00', '15:00']]}", "31/4 is not a day"),
+        (b"{from: 4-16, until: 10-15, office_hours: [['07:00', '15:00']]}", "seasons[0].from"),
+        (b"{from: 04-16, until: 10-15, office_hours: []}", "at least one period"),
+    ],
+)
+def test_a_bad_season_is_refused_with_its_field(season: bytes, field: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_catalog(b"calendar: {seasons: [" + season + b"]}", "cat.yaml")
+    assert str(info.value).startswith("cat.yaml: ") and field in str(info.value)
 
 
 LONELY = WorkingCalendar(weekend=frozenset(range(7)), make_up_days=frozenset({date(2026, 3, 2)}))
@@ -485,15 +603,43 @@ def test_override_file_loading(tmp_path: Path) -> None:
     assert not calendar.is_working_day(date(2026, 8, 22))
 
 
-def test_inline_overrides_win_over_the_file(tmp_path: Path) -> None:
+def test_inline_overrides_merge_with_the_file(tmp_path: Path) -> None:
     (tmp_path / "o.yaml").write_text("2027:\n  days_off: [2027-03-03]\n", encoding="utf-8")
     text = (
         b"calendar:\n  overrides_file: o.yaml\n"
         b"  overrides:\n    2027:\n      days_off: [2027-03-04]\n"
     )
     calendar = parse_catalog(text, "inline", tmp_path).calendar
-    assert calendar.is_working_day(date(2027, 3, 3))
+    assert not calendar.is_working_day(date(2027, 3, 3))
     assert not calendar.is_working_day(date(2027, 3, 4))
+
+
+def test_adding_a_day_inline_keeps_the_shipped_days_of_that_year() -> None:
+    """Before, a catalogue's 2026 overrides replaced the shipped 2026: adding a day dropped
+    the make-up Saturday 22/8 and the swapped Monday 31/8."""
+    text = (
+        "calendar:\n  overrides_file: default\n"
+        "  overrides:\n    2026:\n      days_off: {2026-06-01: nghỉ địa phương}\n"
+    ).encode()
+    catalog = parse_catalog(text, "cat.yaml")
+    calendar = catalog.calendar
+    assert not calendar.is_working_day(date(2026, 6, 1))
+    assert calendar.is_working_day(date(2026, 8, 22))
+    assert not calendar.is_working_day(date(2026, 8, 31))
+    assert not calendar.is_working_day(date(2026, 1, 2))
+    statement = catalog.arrangements.statement(date(2026, 6, 1))
+    assert statement is not None and statement.source == "cat.yaml (calendar.overrides)"
+
+
+def test_a_catalogue_turns_a_shipped_day_back_by_stating_it_the_other_way() -> None:
+    text = (
+        b"calendar:\n  overrides_file: default\n  overrides:\n    2026:\n"
+        b"      working_days: [2026-01-02]\n      days_off: [2026-08-22]\n"
+    )
+    calendar = parse_catalog(text, "cat.yaml").calendar
+    assert calendar.is_working_day(date(2026, 1, 2))
+    assert not calendar.is_working_day(date(2026, 8, 22))
+    assert calendar.is_working_day(date(2026, 1, 10))  # the rest of 2026 stays
 
 
 def test_default_overrides_keyword() -> None:
@@ -519,6 +665,11 @@ def test_custom_office_hours_and_weekend() -> None:
         # PyYAML rejects impossible dates itself, without a path; the file is still named.
         (b"2026: {days_off: [2026-02-30]}", "day is out of range"),
         (b"2026: {days_off: [", "line 2"),
+        (b"2026: {days_off: [2025-12-31]}", "2026: 2025-12-31 is not in 2026"),
+        (
+            b"2026: {days_off: [2026-03-03], working_days: [2026-03-03]}",
+            "2026-03-03 is both a day off and a working day",
+        ),
     ],
 )
 def test_override_file_errors_name_the_file_and_field(

@@ -243,3 +243,23 @@ def test_bad_as_of_and_missing_file(tmp_path: Path) -> None:
     events.write_text("")
     result = replay(events, "--as-of", "2026-03-04T00:00:00")
     assert result.returncode == 2 and "offset" in result.stderr
+
+
+def test_new_year_2026_swap_moves_the_deadline_and_the_overdue_alert(tmp_path: Path) -> None:
+    """Công văn 12729/VPCP-KGVX: Friday 2/1/2026 off. Received Wed 31/12/2025 09:00 with 1
+    working day: due Mon 5/1/2026 09:00 (6 h on 31/12, 2 h on 5/1), so at Sat 3/1 it is not
+    overdue and its OVERDUE alert comes at 00:00 after the due date (DOMAIN.md), Tuesday 6/1,
+    not at 00:00 of Saturday 3/1 as with a 2/1 that was a working day."""
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps({
+        "schema_version": 1, "event_id": "NY-1", "dossier_id": "NY", "type": "RECEIVED",
+        "occurred_at": "2025-12-31T09:00:00+07:00", "unit_code": "X-01",
+        "procedure_code": "1.000894", "channel": "IN_PERSON",
+        "processing_time": {"value": 1, "unit": "working_days"},
+    }) + "\n", encoding="utf-8")
+    (on_saturday,) = rows(replay(events, "--as-of", "2026-01-03T12:00:00+07:00").stdout)
+    assert on_saturday["due_at"] == "2026-01-05T09:00:00+07:00"
+    assert on_saturday["overdue"] is False
+    (on_tuesday,) = rows(replay(events, "--as-of", "2026-01-06T10:00:00+07:00").stdout)
+    overdue = [a["at"] for a in on_tuesday["alerts"] if a["kind"] == "OVERDUE"]
+    assert (on_tuesday["overdue"], overdue) == (True, ["2026-01-06T00:00:00+07:00"])

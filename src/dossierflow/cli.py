@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "dossierflow.commands.demo",
     "dossierflow.commands.notify",
     "dossierflow.commands.config",
+    "dossierflow.commands.calendar",
 )
 
 DEBUG_HELP = "show the traceback of a failure"
