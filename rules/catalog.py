@@ -17,8 +17,10 @@ from types import MappingProxyType
 from typing import Annotated
 
 import msgspec
+import msgspec.structs
 import msgspec.yaml
 from dossierflow.rules.calendar import OfficeHours, WorkingCalendar
+from dossierflow.rules.compliance import ComplianceRules
 from dossierflow.schemas.event import ProcessingTime
 
 from dossierflow.errors import DossierflowError, ExitCode
@@ -110,6 +112,7 @@ class Catalog:
     units: Mapping[str, Unit] = field(default_factory=dict)
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
     at_risk_lead: timedelta = timedelta(hours=8)
+    compliance: ComplianceRules = field(default_factory=ComplianceRules)
 
     def procedure(self, code: str | None) -> Procedure:
         """The procedure, or defaults (no processing time, default pause policies)."""
@@ -164,8 +167,17 @@ class _CalendarSpec(msgspec.Struct, forbid_unknown_fields=True):
     """Relative to the catalogue file; `default` is the shipped 2025–2026 overrides."""
 
 
+class _ComplianceSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """rules/compliance.py; docs/compliance.md gives the sources."""
+
+    supplement_request_days: Annotated[int, msgspec.Meta(ge=0)] = 3
+    apology_lead_days: Annotated[int, msgspec.Meta(ge=0)] = 1
+    apology_due_alert: bool = False
+
+
 class _CatalogSpec(msgspec.Struct, forbid_unknown_fields=True):
     calendar: _CalendarSpec = msgspec.field(default_factory=_CalendarSpec)
+    compliance: _ComplianceSpec = msgspec.field(default_factory=_ComplianceSpec)
     procedures: list[_ProcedureSpec] = []
     units: list[_UnitSpec] = []
 
@@ -227,6 +239,7 @@ def _build(spec: _CatalogSpec, base_dir: Path | None, source: str) -> Catalog:
         units=MappingProxyType(units),
         calendar=calendar,
         at_risk_lead=timedelta(hours=cal.at_risk_lead_hours),
+        compliance=ComplianceRules(**msgspec.structs.asdict(spec.compliance)),
     )
 
 
