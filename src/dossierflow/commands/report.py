@@ -121,7 +121,7 @@ def _report_directly(
     sink_url: str,
     sink_problem: str,
 ) -> Report:
-    from dossierflow.reporting.queries import fetch_figures
+    from dossierflow.reporting.queries import fetch_compliance, fetch_figures
     from dossierflow.reporting.report import build_report
     from dossierflow.store import (
         StoreEmpty,
@@ -150,8 +150,10 @@ def _report_directly(
                 "report; give the store the sink writes (--store or DOSSIERFLOW_CLICKHOUSE_URL)"
             )
         figures = fetch_figures(store, period_from, period_to)
+        compliance = fetch_compliance(store, period_from, period_to)
         return build_report(
-            figures, units, period_from, period_to, unit=args.unit, level=args.level
+            figures, units, period_from, period_to, unit=args.unit, level=args.level,
+            compliance=compliance,
         )
     finally:
         store.close()

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from dossierflow.reporting.client import FACTS_HEADER
 from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
-from dossierflow.reporting.queries import fetch_figures
+from dossierflow.reporting.queries import fetch_compliance, fetch_figures
 from dossierflow.reporting.report import (
     LOCAL,
     ReportError,
@@ -67,6 +67,7 @@ def report_handler(
             if fmt not in CONTENT_TYPES:
                 raise ReportError(f"format {fmt!r}: use one of json, csv, table")
             figures = await runner.run(fetch_figures, period_from, period_to)
+            compliance = await runner.run(fetch_compliance, period_from, period_to)
             result = build_report(
                 figures,
                 units,
@@ -74,6 +75,7 @@ def report_handler(
                 period_to,
                 unit=query.get("unit") or None,
                 level=query.get("level") or None,
+                compliance=compliance,
             )
             facts = await runner.run(count_facts)
             text = render(result, fmt, lang)

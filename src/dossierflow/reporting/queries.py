@@ -32,8 +32,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from dossierflow.reporting.report import (
+    COMPLIANCE_KEYS,
     COUNT_KEYS,
     LOCAL,
+    Compliance,
     Figures,
     period_bounds,
 )
@@ -46,6 +48,13 @@ FROM {view}(period_from = {{period_from:String}}, period_to = {{period_to:String
 """Per receiving unit, the integer keys of the report for [from, to) (local midnights), from
 the `bi_period_report` view that BI tools read too, or its pre-aggregated twin
 `bi_period_report_daily` (the same figures as of the rollup's last refresh, migration 008)."""
+
+COMPLIANCE_SQL = f"""
+SELECT unit_code, {", ".join(COMPLIANCE_KEYS)}
+FROM bi_compliance_report(period_from = {{period_from:String}}, period_to = {{period_to:String}})
+"""
+"""Per receiving unit with any, the compliance figures of [from, to) (migration 011), live:
+they read the small `dossier_compliance_events`, the milestones and the dossiers' states."""
 
 WEEKLY_TREND_SQL = """
 SELECT
@@ -213,3 +222,16 @@ def fetch_figures(
     )
     return {str(row[0]): Figures(*(int(v) for v in row[1:])) for row in result.result_rows}
 
+
+
+def fetch_compliance(store: Store, period_from: date, period_to: date) -> dict[str, Compliance]:
+    """Run `COMPLIANCE_SQL`; units without any compliance figure are left out."""
+    start, end = period_bounds(period_from, period_to)
+    result = store.client.query(
+        COMPLIANCE_SQL,
+        parameters={
+            "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
+            "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
+        },
+    )
+    return {str(row[0]): Compliance(*(int(v) for v in row[1:])) for row in result.result_rows}

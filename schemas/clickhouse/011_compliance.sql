@@ -1,0 +1,125 @@
+-- Compliance with the one-stop limits (rules/compliance.py; sources in docs/compliance.md).
+-- Backward compatible: two columns with defaults, a new table fed from the fact log, a new
+-- view; nothing existing changes. Facts stored before this migration carry `false` in both
+-- flags (they were never judged): `dossierflow replay --store` recomputes them.
+--
+-- Each fact says whether its event broke a limit: a SUPPLEMENT_REQUESTED made after the last
+-- day the catalogue's `compliance.supplement_request_days` allow after reception; the first
+-- APOLOGY_ISSUED made after the last day to apologise in time.
+ALTER TABLE dossier_facts ADD COLUMN IF NOT EXISTS supplement_request_late Bool DEFAULT false;
+ALTER TABLE dossier_facts ADD COLUMN IF NOT EXISTS apology_late Bool DEFAULT false;
+
+-- Every SUPPLEMENT_REQUESTED and APOLOGY_ISSUED fact, late or not: a re-issued history (a late
+-- event moved the deadline) may turn a flag off, and the newer version must replace the row.
+-- Keyed by the event with `version`, like dossier_milestones (006); read with FINAL. `unit_code`
+-- is the receiving unit known after the event (NULL before RECEIVED).
+CREATE TABLE IF NOT EXISTS dossier_compliance_events
+(
+    dossier_id String,
+    event_id String,
+    type LowCardinality(String),
+    occurred_at DateTime64(3, 'Asia/Ho_Chi_Minh'),
+    version UInt32,
+    unit_code LowCardinality(Nullable(String)),
+    supplement_request_late Bool,
+    apology_late Bool
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY (type, dossier_id, event_id);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS dossier_compliance_events_mv TO dossier_compliance_events AS
+SELECT dossier_id, event_id, type, occurred_at, version, unit_code,
+    supplement_request_late, apology_late
+FROM dossier_facts
+WHERE type IN ('SUPPLEMENT_REQUESTED', 'APOLOGY_ISSUED');
+
+-- Facts stored before this migration; a re-run inserts rows that FINAL collapses.
+INSERT INTO dossier_compliance_events
+SELECT dossier_id, event_id, type, occurred_at, version, unit_code,
+    supplement_request_late, apology_late
+FROM dossier_facts
+WHERE type IN ('SUPPLEMENT_REQUESTED', 'APOLOGY_ISSUED');
+
+-- The compliance columns of the period report for [period_from, period_to) (local instants, as
+-- bi_period_report takes them), a row per receiving unit with any of them:
+--     SELECT * FROM bi_compliance_report(period_from = '2026-01-01', period_to = '2026-07-01')
+--   supplement_requests_late: late SUPPLEMENT_REQUESTED made in the period;
+--   apologies_late: late first apologies issued in the period;
+--   resolved_overdue_no_apology: of resolved_overdue, the dossiers that never had an apology;
+--   in_progress_overdue_no_apology: of in_progress_overdue, those without an apology before
+--     `period_to` (the deadline in force at `period_to`, as bi_period_report reads it).
+-- Overdue here is the report's own reading (local dates, the original deadline): the law keeps
+-- the first appointment, the apology does not make a late dossier on time.
+CREATE VIEW IF NOT EXISTS bi_compliance_report AS
+WITH
+    toDateTime64({period_from:String}, 3, 'Asia/Ho_Chi_Minh') AS p_from,
+    toDateTime64({period_to:String}, 3, 'Asia/Ho_Chi_Minh') AS p_to
+SELECT
+    unit_code,
+    sum(supplement_requests_late) AS supplement_requests_late,
+    sum(apologies_late) AS apologies_late,
+    sum(resolved_overdue_no_apology) AS resolved_overdue_no_apology,
+    sum(in_progress_overdue_no_apology) AS in_progress_overdue_no_apology
+FROM
+(
+    SELECT
+        ifNull(unit_code, '') AS unit_code,
+        countIf(type = 'SUPPLEMENT_REQUESTED' AND supplement_request_late)
+            AS supplement_requests_late,
+        countIf(type = 'APOLOGY_ISSUED' AND apology_late) AS apologies_late,
+        toUInt64(0) AS resolved_overdue_no_apology,
+        toUInt64(0) AS in_progress_overdue_no_apology
+    FROM dossier_compliance_events FINAL
+    WHERE occurred_at >= p_from AND occurred_at < p_to AND unit_code IS NOT NULL
+        AND (supplement_request_late OR apology_late)
+    GROUP BY unit_code
+
+    UNION ALL
+
+    -- one row per dossier received before `to`; its deadline in force at `to` is its latest
+    -- unless it resumed since (next part)
+    SELECT
+        ifNull(unit_code, '') AS unit_code,
+        0, 0,
+        countIf(closed_at >= p_from AND closed_at < p_to AND status IN ('RESOLVED', 'RETURNED')
+                AND outcome = 'OVERDUE' AND apologies = 0),
+        countIf((closed_at IS NULL OR closed_at >= p_to) AND toDate(due_at) < toDate(p_to)
+            AND dossier_id NOT IN
+                (SELECT dossier_id FROM dossier_milestones
+                 WHERE type = 'RESUMED' AND occurred_at >= p_to)
+            AND dossier_id NOT IN
+                (SELECT dossier_id FROM dossier_milestones
+                 WHERE type = 'APOLOGY_ISSUED' AND occurred_at < p_to))
+    FROM dossier_state FINAL
+    WHERE received_at < p_to
+    GROUP BY unit_code
+
+    UNION ALL
+
+    -- open at `to` and resumed since: the deadline at `to` from the RECEIVED/RESUMED milestones
+    SELECT
+        ifNull(unit_code, '') AS unit_code,
+        0, 0, 0,
+        countIf(toDate(tupleElement(due_at_to, 1)) < toDate(p_to))
+    FROM
+    (
+        SELECT dossier_id, any(unit_code) AS unit_code,
+            argMax(tuple(due_at), position) AS due_at_to
+        FROM dossier_milestones FINAL
+        WHERE type IN ('RECEIVED', 'RESUMED') AND occurred_at < p_to
+            AND dossier_id IN
+            (
+                SELECT dossier_id FROM dossier_state FINAL
+                WHERE received_at < p_to AND (closed_at IS NULL OR closed_at >= p_to)
+                    AND dossier_id IN (SELECT dossier_id FROM dossier_milestones
+                                       WHERE type = 'RESUMED' AND occurred_at >= p_to)
+            )
+            AND dossier_id NOT IN (SELECT dossier_id FROM dossier_milestones
+                                   WHERE type = 'APOLOGY_ISSUED' AND occurred_at < p_to)
+        GROUP BY dossier_id
+    )
+    GROUP BY unit_code
+)
+GROUP BY unit_code
+HAVING supplement_requests_late + apologies_late + resolved_overdue_no_apology
+    + in_progress_overdue_no_apology > 0;
