@@ -122,7 +122,7 @@ def _report_directly(
     sink_problem: str,
 ) -> Report:
     from dossierflow.reporting.queries import fetch_compliance, fetch_figures
-    from dossierflow.reporting.report import build_report
+    from dossierflow.reporting.report import build_report, with_compliance
     from dossierflow.store import (
         StoreEmpty,
         StoreError,
@@ -150,11 +150,10 @@ def _report_directly(
                 "report; give the store the sink writes (--store or DOSSIERFLOW_CLICKHOUSE_URL)"
             )
         figures = fetch_figures(store, period_from, period_to)
-        compliance = fetch_compliance(store, period_from, period_to)
-        return build_report(
-            figures, units, period_from, period_to, unit=args.unit, level=args.level,
-            compliance=compliance,
+        report = build_report(
+            figures, units, period_from, period_to, unit=args.unit, level=args.level
         )
+        return with_compliance(report, fetch_compliance(store, period_from, period_to))
     finally:
         store.close()
 

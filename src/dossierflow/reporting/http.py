@@ -21,6 +21,7 @@ from dossierflow.reporting.report import (
     build_report,
     render,
     report_period,
+    with_compliance,
 )
 from dossierflow.reporting.runner import QueryRunner
 from dossierflow.rules.catalog import Catalog, Unit
@@ -75,8 +76,8 @@ def report_handler(
                 period_to,
                 unit=query.get("unit") or None,
                 level=query.get("level") or None,
-                compliance=compliance,
             )
+            result = with_compliance(result, compliance)
             facts = await runner.run(count_facts)
             text = render(result, fmt, lang)
         except ReportError as exc:

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -210,7 +210,6 @@ def build_report(
     *,
     unit: str | None = None,
     level: str | None = None,
-    compliance: Mapping[str, Compliance] | None = None,
 ) -> Report:
     """Rows for the units in scope that have any figure, ordered by level then code.
 
@@ -238,23 +237,27 @@ def build_report(
     }
     if unit is not None:
         chosen.setdefault(unit, Figures())
-    kept = compliance or {}
     rows = []
     for code, f in chosen.items():
         info = units.get(code)
         row_level = info.level if info else UNKNOWN_LEVEL
         if level is not None and row_level != level:
             continue
-        c = kept.get(code, Compliance())
-        if f == Figures() and c == Compliance() and code != unit:
+        if f == Figures() and code != unit:
             continue
-        rows.append(ReportRow(code, info.name if info else code, row_level, f, c))
+        rows.append(ReportRow(code, info.name if info else code, row_level, f))
     rows.sort(key=lambda r: (_level_rank(r.level), r.unit_code))
-    total_compliance = sum((r.compliance for r in rows), Compliance())
-    return Report(
-        period_from, period_to, tuple(rows), sum_figures(r.figures for r in rows),
-        total_compliance,
+    return Report(period_from, period_to, tuple(rows), sum_figures(r.figures for r in rows))
+
+
+def with_compliance(report: Report, compliance: Mapping[str, Compliance]) -> Report:
+    """The report with each row's compliance figures and their total. A unit with any has a
+    row already: each of them concerns a dossier received before `to`."""
+    rows = tuple(
+        replace(r, compliance=compliance.get(r.unit_code, Compliance())) for r in report.rows
     )
+    total = sum((r.compliance for r in rows), Compliance())
+    return replace(report, rows=rows, total_compliance=total)
 
 
 def sum_figures(items: Iterable[Figures]) -> Figures:
