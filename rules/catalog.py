@@ -21,6 +21,7 @@ import msgspec.structs
 import msgspec.yaml
 from dossierflow.rules.calendar import OfficeHours, WorkingCalendar
 from dossierflow.rules.compliance import ComplianceRules
+from dossierflow.rules.readings import Appointment, OutcomeReading, ReportReadings
 from dossierflow.schemas.event import ProcessingTime
 
 from dossierflow.errors import DossierflowError, ExitCode
@@ -113,6 +114,7 @@ class Catalog:
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
     at_risk_lead: timedelta = timedelta(hours=8)
     compliance: ComplianceRules = field(default_factory=ComplianceRules)
+    report: ReportReadings = field(default_factory=ReportReadings)
 
     def procedure(self, code: str | None) -> Procedure:
         """The procedure, or defaults (no processing time, default pause policies)."""
@@ -175,9 +177,17 @@ class _ComplianceSpec(msgspec.Struct, forbid_unknown_fields=True):
     apology_due_alert: bool = False
 
 
+class _ReportSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """rules/readings.py: the reading the period report's outcome classes use."""
+
+    outcome_reading: OutcomeReading = OutcomeReading.DATE
+    appointment: Appointment = Appointment.ORIGINAL
+
+
 class _CatalogSpec(msgspec.Struct, forbid_unknown_fields=True):
     calendar: _CalendarSpec = msgspec.field(default_factory=_CalendarSpec)
     compliance: _ComplianceSpec = msgspec.field(default_factory=_ComplianceSpec)
+    report: _ReportSpec = msgspec.field(default_factory=_ReportSpec)
     procedures: list[_ProcedureSpec] = []
     units: list[_UnitSpec] = []
 
@@ -240,6 +250,7 @@ def _build(spec: _CatalogSpec, base_dir: Path | None, source: str) -> Catalog:
         calendar=calendar,
         at_risk_lead=timedelta(hours=cal.at_risk_lead_hours),
         compliance=ComplianceRules(**msgspec.structs.asdict(spec.compliance)),
+        report=ReportReadings(spec.report.outcome_reading, spec.report.appointment),
     )
 
 

@@ -22,6 +22,7 @@ from dossierflow.rules.compliance import (
     apology_late,
     supplement_request_limit,
 )
+from dossierflow.rules.readings import OutcomeReading
 from dossierflow.schemas.event import DossierEvent, EventType, ProcessingTime, TimeUnit
 from msgspec.structs import replace
 
@@ -136,6 +137,17 @@ def outcome_of(calendar: WorkingCalendar, resolved_at: datetime, due_at: datetim
     if resolved_day < due_day:
         return Outcome.EARLY
     return Outcome.ON_TIME if resolved_day == due_day else Outcome.OVERDUE
+
+
+def outcome_under(
+    calendar: WorkingCalendar, resolved_at: datetime, appointment: datetime,
+    reading: OutcomeReading,
+) -> Outcome:
+    """The class under a report's reading (rules/readings.py): with `instant`, resolved after
+    the appointment instant is overdue even on its date."""
+    if reading is OutcomeReading.INSTANT and resolved_at > appointment:
+        return Outcome.OVERDUE
+    return outcome_of(calendar, resolved_at, appointment)
 
 
 # --- transitions: the state after an event at local instant `at`, given the state before it

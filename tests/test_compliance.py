@@ -23,6 +23,8 @@ from dossierflow.rules.compliance import (
     supplement_request_limit,
 )
 from dossierflow.rules.evaluation import Evaluation, evaluate
+from dossierflow.rules.lifecycle import Outcome, outcome_under
+from dossierflow.rules.readings import Appointment, OutcomeReading, ReportReadings
 from dossierflow.rules.records import alert_record, fact_records
 from dossierflow.schemas.event import DossierEvent, EventType
 
@@ -239,3 +241,32 @@ def test_apology_due_is_off_unless_the_catalogue_turns_it_on() -> None:
     off = parse_catalog(CATALOG_TEXT.replace(b"apology_due_alert: true", b""), "off")
     kinds = {a.kind for a in evaluate("D1", [received(FRI_24_APRIL)], off, vn(2026, 6, 1)).alerts}
     assert kinds == {K.AT_RISK, K.OVERDUE}
+
+
+# --- the report's readings -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("resolved_at", "by_date", "by_instant"),
+    [
+        (vn(2026, 5, 4, 8, 59), Outcome.ON_TIME, Outcome.ON_TIME),  # due Mon 4/5 09:00
+        (vn(2026, 5, 4, 9), Outcome.ON_TIME, Outcome.ON_TIME),  # at the instant itself
+        (vn(2026, 5, 4, 16), Outcome.ON_TIME, Outcome.OVERDUE),  # same day, after it
+        (vn(2026, 4, 29, 16), Outcome.EARLY, Outcome.EARLY),
+        (vn(2026, 5, 5, 8), Outcome.OVERDUE, Outcome.OVERDUE),
+    ],
+)
+def test_the_instant_reading_differs_only_after_the_hour_on_the_due_date(
+    resolved_at: datetime, by_date: Outcome, by_instant: Outcome
+) -> None:
+    due = vn(2026, 5, 4, 9)
+    assert outcome_under(CAL, resolved_at, due, OutcomeReading.DATE) is by_date
+    assert outcome_under(CAL, resolved_at, due, OutcomeReading.INSTANT) is by_instant
+
+
+def test_report_readings_come_from_the_catalogue() -> None:
+    assert load_catalog().report == ReportReadings()
+    chosen = parse_catalog(b"report: {outcome_reading: instant, appointment: rescheduled}")
+    assert chosen.report == ReportReadings(OutcomeReading.INSTANT, Appointment.RESCHEDULED)
+    with pytest.raises(CatalogError, match=r"\$\.report\.appointment"):
+        parse_catalog(b"report: {appointment: latest}")

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dossierflow.rules.calendar import VIETNAM
 
 pytestmark = pytest.mark.clickhouse
 
@@ -135,3 +137,112 @@ def test_replay_fires_apology_due_when_the_catalogue_turns_it_on(tmp_path: Path)
     assert "APOLOGY_DUE" not in {a["kind"] for a in alerts["OPEN"]}
     plain = cli("replay", str(events), "--as-of", "2026-06-01T00:00:00+07:00")
     assert "APOLOGY_DUE" not in plain.stdout  # off in the sample catalogue
+
+
+# --- the report's readings (rules/readings.py, bi_period_outcomes) ---------------------------
+
+READINGS_EVENTS = [
+    # due Tue 5/5 08:00; resolved that day at 10:00: on time by date, overdue by instant
+    received("R1", "2026-05-04T08:00:00+07:00", COPY),
+    line("R1-z", "R1", "RESOLVED", "2026-05-05T10:00:00+07:00"),
+    # apologised in time with a new date Thu 7/5 17:00, resolved Wed 6/5: overdue against the
+    # slip, early against the new date
+    received("R2", "2026-05-04T08:00:00+07:00", COPY),
+    line("R2-a", "R2", "APOLOGY_ISSUED", "2026-05-04T16:00:00+07:00",
+         new_due_at="2026-05-07T17:00:00+07:00"),
+    line("R2-z", "R2", "RESOLVED", "2026-05-06T10:00:00+07:00"),
+    # due Tue 26/5 08:00, new date Wed 10/6 17:00, open on 1/6
+    received("R3", "2026-05-25T08:00:00+07:00", COPY),
+    line("R3-a", "R3", "APOLOGY_ISSUED", "2026-05-25T16:00:00+07:00",
+         new_due_at="2026-06-10T17:00:00+07:00"),
+    # resolved Tue 5/5 07:45, before its 08:00 deadline: on time either way
+    received("R4", "2026-05-04T08:00:00+07:00", COPY),
+    line("R4-z", "R4", "RESOLVED", "2026-05-05T07:45:00+07:00"),
+]
+CLASSES = ("resolved_early", "resolved_on_time", "resolved_overdue", "in_progress_overdue")
+
+
+@pytest.fixture(scope="module")
+def readings_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    folder = tmp_path_factory.mktemp("readings")
+    events = folder / "events.jsonl"
+    events.write_text("\n".join(READINGS_EVENTS) + "\n", encoding="utf-8")
+    url = f"chdb://{folder / 'ch'}"
+    done = cli("replay", str(events), "--store", url)
+    assert done.returncode == 0, done.stderr
+    sample = Path(__file__).resolve().parents[1] / "src/dossierflow/data/catalog.yaml"
+    catalog = folder / "instant.yaml"
+    catalog.write_text(
+        "report: {outcome_reading: instant}\n" + sample.read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    return url, catalog
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ((), (0, 2, 1, 1)),  # R1 R4 on time; R2 overdue; R3 open past 26/5
+        (("--outcome-reading", "instant"), (0, 1, 2, 1)),  # R1 overdue at 10:00 > 08:00
+        (("--appointment", "rescheduled"), (1, 2, 0, 0)),  # R2 early for 7/5; R3 due 10/6
+        (("--outcome-reading", "instant", "--appointment", "rescheduled"), (1, 1, 1, 0)),
+    ],
+)
+def test_each_reading_gives_its_hand_worked_classes(
+    readings_store: tuple[str, Path], options: tuple[str, ...], expected: tuple[int, ...]
+) -> None:
+    done = cli("report", "--from", "2026-05-01", "--to", "2026-06-01", "--store",
+               readings_store[0], "--format", "json", "--sink-url", "http://127.0.0.1:9",
+               *options)
+    assert done.returncode == 0, done.stderr
+    total = json.loads(done.stdout)["total"]
+    assert tuple(total[k] for k in CLASSES) == expected
+    assert total["resolved_early"] + total["resolved_on_time"] + total["resolved_overdue"] == 3
+
+
+def test_the_catalogue_chooses_the_reading_and_the_option_overrides_it(
+    readings_store: tuple[str, Path],
+) -> None:
+    url, catalog = readings_store
+    base = ("report", "--from", "2026-05-01", "--to", "2026-06-01", "--store", url,
+            "--format", "json", "--sink-url", "http://127.0.0.1:9", "--catalog", str(catalog))
+    by_catalogue = json.loads(cli(*base).stdout)["total"]
+    assert tuple(by_catalogue[k] for k in CLASSES) == (0, 1, 2, 1)
+    overridden = json.loads(cli(*base, "--outcome-reading", "date").stdout)["total"]
+    assert tuple(overridden[k] for k in CLASSES) == (0, 2, 1, 1)
+    refused = cli(*base, "--appointment", "later")
+    assert refused.returncode != 0 and "--appointment" in refused.stderr
+
+
+def test_the_default_reading_of_the_outcomes_view_is_the_period_reports(tmp_path: Path) -> None:
+    """bi_period_outcomes with date/original must give bi_period_report's classes, here on
+    test_report's hand-built dossiers and a dossier whose RESUMED on 12/3 moved its deadline
+    from 6/3 to 20/3 (overdue on 11/3, not on 1/4)."""
+    from dossierflow.reporting.queries import OUTCOME_KEYS, OUTCOMES_SQL, fetch_figures
+    from dossierflow.store import connect, migrate
+    from tests.test_report import History, all_facts, write
+
+    moved = (
+        History("D22", "X2").received("2026-03-02 08:00", due="2026-03-06 17:00")
+        .add("SUPPLEMENT_REQUESTED", "2026-03-04 08:00")
+        .add("RESUMED", "2026-03-12 08:00", status="OPEN", due_at=datetime(
+            2026, 3, 20, 17, tzinfo=VIETNAM))
+    )
+    store = connect(f"chdb://{tmp_path / 'ch'}")
+    try:
+        migrate(store)
+        write(store, all_facts() + moved.facts())
+        for start, end in ((date(2026, 3, 1), date(2026, 4, 1)),
+                           (date(2026, 3, 1), date(2026, 3, 11))):
+            figures = fetch_figures(store, start, end)
+            rows = store.client.query(OUTCOMES_SQL, parameters={
+                "period_from": f"{start} 00:00:00", "period_to": f"{end} 00:00:00",
+                "reading": "date", "appointment": "original",
+            }).result_rows
+            got = {str(r[0]): tuple(map(int, r[1:])) for r in rows}
+            assert got == {
+                unit: tuple(getattr(f, k) for k in OUTCOME_KEYS) for unit, f in figures.items()
+            }
+        assert got["X2"][3] == 1  # D22 overdue on 11/3 by the deadline it had then
+    finally:
+        store.close()

@@ -123,3 +123,90 @@ FROM
 GROUP BY unit_code
 HAVING supplement_requests_late + apologies_late + resolved_overdue_no_apology
     + in_progress_overdue_no_apology > 0;
+
+-- The outcome classes of the period report under a province's chosen reading (rules/readings.py,
+-- docs/domain.md "Two readings"), a row per receiving unit:
+--     SELECT * FROM bi_period_outcomes(period_from = '2026-01-01', period_to = '2026-07-01',
+--                                      reading = 'instant', appointment = 'rescheduled')
+--   reading 'date': the lifecycle's classes (local dates: early before the appointment's date,
+--     on time on it, overdue after it); 'instant': overdue iff resolved after the appointment
+--     instant, else early or on time by date as before.
+--   appointment 'original': the deadline of the receipt slip (in force when resolved; the law
+--     keeps it after an apology); 'rescheduled': the apology's new date when there was one, as
+--     the national portal compares with the synced NgayHenTra.
+-- `in_progress_overdue` depends on the appointment only: at a local midnight `to`, a date
+-- before `to`'s and an instant before `to` are the same thing.
+CREATE VIEW IF NOT EXISTS bi_period_outcomes AS
+WITH
+    toDateTime64({period_from:String}, 3, 'Asia/Ho_Chi_Minh') AS p_from,
+    toDateTime64({period_to:String}, 3, 'Asia/Ho_Chi_Minh') AS p_to,
+    {reading:String} AS p_reading,
+    {appointment:String} = 'rescheduled' AS p_rescheduled
+SELECT
+    unit_code,
+    sum(resolved_early) AS resolved_early,
+    sum(resolved_on_time) AS resolved_on_time,
+    sum(resolved_overdue) AS resolved_overdue,
+    sum(in_progress_overdue) AS in_progress_overdue
+FROM
+(
+    SELECT
+        ifNull(unit_code, '') AS unit_code,
+        countIf(resolved_in_period AND class = 'EARLY') AS resolved_early,
+        countIf(resolved_in_period AND class = 'ON_TIME') AS resolved_on_time,
+        countIf(resolved_in_period AND class = 'OVERDUE') AS resolved_overdue,
+        countIf(open_at_to AND toDate(appointment_at) < toDate(p_to)
+            AND ((p_rescheduled AND apologised_by_to) OR dossier_id NOT IN
+                (SELECT dossier_id FROM dossier_milestones
+                 WHERE type = 'RESUMED' AND occurred_at >= p_to))) AS in_progress_overdue
+    FROM
+    (
+        SELECT
+            dossier_id, unit_code,
+            closed_at >= p_from AND closed_at < p_to AND status IN ('RESOLVED', 'RETURNED')
+                AND due_at IS NOT NULL AS resolved_in_period,
+            closed_at IS NULL OR closed_at >= p_to AS open_at_to,
+            -- an open dossier's apology before `to`; a resolved one's came before resolution
+            rescheduled_due_at IS NOT NULL AND dossier_id IN
+                (SELECT dossier_id FROM dossier_milestones
+                 WHERE type = 'APOLOGY_ISSUED' AND occurred_at < p_to) AS apologised_by_to,
+            if(p_rescheduled AND apologised_by_to, rescheduled_due_at, due_at) AS appointment_at,
+            multiIf(
+                p_reading = 'instant' AND resolved_at > appointment_at, 'OVERDUE',
+                toDate(resolved_at) < toDate(appointment_at), 'EARLY',
+                toDate(resolved_at) = toDate(appointment_at), 'ON_TIME',
+                'OVERDUE') AS class
+        FROM dossier_state FINAL
+        WHERE received_at < p_to
+    )
+    GROUP BY unit_code
+
+    UNION ALL
+
+    -- open at `to`, resumed since and not apologised by then (with `rescheduled`; every one with
+    -- `original`): the deadline at `to` from the RECEIVED/RESUMED milestones
+    SELECT
+        ifNull(unit_code, '') AS unit_code,
+        0, 0, 0,
+        countIf(toDate(tupleElement(due_at_to, 1)) < toDate(p_to))
+    FROM
+    (
+        SELECT dossier_id, any(unit_code) AS unit_code,
+            argMax(tuple(due_at), position) AS due_at_to
+        FROM dossier_milestones FINAL
+        WHERE type IN ('RECEIVED', 'RESUMED') AND occurred_at < p_to
+            AND dossier_id IN
+            (
+                SELECT dossier_id FROM dossier_state FINAL
+                WHERE received_at < p_to AND (closed_at IS NULL OR closed_at >= p_to)
+                    AND dossier_id IN (SELECT dossier_id FROM dossier_milestones
+                                       WHERE type = 'RESUMED' AND occurred_at >= p_to)
+            )
+            AND NOT (p_rescheduled AND dossier_id IN
+                (SELECT dossier_id FROM dossier_milestones
+                 WHERE type = 'APOLOGY_ISSUED' AND occurred_at < p_to))
+        GROUP BY dossier_id
+    )
+    GROUP BY unit_code
+)
+GROUP BY unit_code;

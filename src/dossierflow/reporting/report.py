@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from rich import box
 from rich.cells import cell_len
@@ -24,6 +24,7 @@ from rich.text import Text
 from dossierflow.errors import DossierflowError, ExitCode
 from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import Catalog, Unit
+from dossierflow.rules.readings import Appointment, OutcomeReading, ReportReadings
 
 LOCAL = VIETNAM
 UNKNOWN_LEVEL = ""
@@ -630,6 +631,36 @@ def render(report: Report, fmt: str, lang: str = "vi") -> str:
     if fmt == "table":
         return render_text(report, lang)
     raise ReportError(f"--format {fmt!r}: use one of json, csv, table")
+
+
+def report_readings(
+    default: ReportReadings, outcome_reading: str | None, appointment: str | None,
+    prefix: str = "--",
+) -> ReportReadings:
+    """The catalogue's readings with the request's overrides; errors name the parameter
+    (`--outcome-reading` on the command line, `outcome_reading` in the HTTP query)."""
+    return ReportReadings(
+        _choice(
+            OutcomeReading, outcome_reading, default.outcome_reading, "outcome-reading", prefix
+        ),
+        _choice(Appointment, appointment, default.appointment, "appointment", prefix),
+    )
+
+
+Choice = TypeVar("Choice", OutcomeReading, Appointment)
+
+
+def _choice(
+    kind: type[Choice], text: str | None, default: Choice, option: str, prefix: str
+) -> Choice:
+    if not text:
+        return default
+    try:
+        return kind(text)
+    except ValueError:
+        parameter = option if prefix else option.replace("-", "_")
+        values = ", ".join(member.value for member in kind)
+        raise ReportError(f"{prefix}{parameter} {text!r}: use one of {values}") from None
 
 
 def parse_date(text: str, parameter: str) -> date:

@@ -98,7 +98,9 @@ def _report(
     """The report from the rollup and, in local time, how current it is (read first: see
     `rollup_state`)."""
     rollup = rollup_state(store)
-    figures = fetch_figures(store, period.start, period.end, pre_aggregated=True)
+    figures = fetch_figures(
+        store, period.start, period.end, pre_aggregated=True, readings=catalog.report
+    )
     report = build_report(figures, catalog.units, period.start, period.end, unit=unit)
     return report, _local(rollup, catalog)
 
