@@ -122,8 +122,9 @@ def test_replay_fires_apology_due_when_the_catalogue_turns_it_on(tmp_path: Path)
     sample = Path(__file__).resolve().parents[1] / "src/dossierflow/data/catalog.yaml"
     catalog = tmp_path / "catalog.yaml"
     text = sample.read_text(encoding="utf-8")
-    catalog.write_text(text.replace("calendar:\n", "compliance: {apology_due_alert: true}\n"
-                                    "calendar:\n", 1), encoding="utf-8")
+    assert "  apology_due_alert: false\n" in text
+    catalog.write_text(text.replace("  apology_due_alert: false\n", "  apology_due_alert: true\n"),
+                       encoding="utf-8")
     events = tmp_path / "events.jsonl"
     events.write_text(received("LAND", "2026-04-24T09:00:00+07:00", LAND) + "\n"
                       + received("OPEN", "2026-05-25T08:00:00+07:00", COPY) + "\n",
@@ -172,10 +173,10 @@ def readings_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]
     assert done.returncode == 0, done.stderr
     sample = Path(__file__).resolve().parents[1] / "src/dossierflow/data/catalog.yaml"
     catalog = folder / "instant.yaml"
-    catalog.write_text(
-        "report: {outcome_reading: instant}\n" + sample.read_text(encoding="utf-8"),
-        encoding="utf-8",
-    )
+    text = sample.read_text(encoding="utf-8")
+    assert "  outcome_reading: date\n" in text
+    catalog.write_text(text.replace("  outcome_reading: date\n", "  outcome_reading: instant\n"),
+                       encoding="utf-8")
     return url, catalog
 
 
@@ -246,3 +247,50 @@ def test_the_default_reading_of_the_outcomes_view_is_the_period_reports(tmp_path
         assert got["X2"][3] == 1  # D22 overdue on 11/3 by the deadline it had then
     finally:
         store.close()
+
+
+async def test_get_report_and_the_dashboard_follow_the_catalogues_reading(
+    readings_store: tuple[str, Path],
+) -> None:
+    """The sink's GET /report and the dashboard's JSON, over the same store: the catalogue says
+    `instant`, a query parameter overrides it, a bad one is a 400 naming it."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+    from dossierflow.rules.catalog import load_catalog, parse_catalog
+
+    from dossierflow.reporting.http import add_reporting_routes
+    from dossierflow.store import connect, refresh_rollups
+
+    catalog = parse_catalog(readings_store[1].read_bytes(), "instant.yaml", load_catalog_dir())
+    assert catalog.report.outcome_reading.value == "instant"
+    store = connect(readings_store[0], create=False)
+    try:
+        refresh_rollups(store)
+        app = web.Application()
+        add_reporting_routes(app, store, catalog)
+        async with TestClient(TestServer(app)) as client:
+            may = "from=2026-05-01&to=2026-06-01"
+
+            async def classes(path: str) -> tuple[int, ...]:
+                response = await client.get(path)
+                assert response.status == 200, await response.text()
+                total = (await response.json())["total"]
+                return tuple(total[k] for k in CLASSES)
+
+            assert await classes(f"/report?{may}") == (0, 1, 2, 1)
+            assert await classes(f"/report?{may}&outcome_reading=date") == (0, 2, 1, 1)
+            assert await classes(f"/api/dashboard?{may}") == (0, 1, 2, 1)
+            response = await client.get(f"/report?{may}&appointment=later")
+            assert response.status == 400
+            assert (await response.json())["error"] == (
+                "appointment 'later': use one of original, rescheduled"
+            )
+            body = await (await client.get(f"/report?{may}")).json()
+            assert body["total"]["in_progress_overdue_no_apology"] == 0  # R3 apologised
+            assert load_catalog().report.outcome_reading.value == "date"
+    finally:
+        store.close()
+
+
+def load_catalog_dir() -> Path:
+    return Path(__file__).resolve().parents[1] / "src/dossierflow/data"
