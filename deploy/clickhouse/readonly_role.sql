@@ -22,6 +22,7 @@ GRANT SELECT ON dossierflow.bi_unit_daily TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.bi_alerts TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.bi_compliance_report TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.bi_period_outcomes TO dossierflow_bi_reader;
+GRANT SELECT ON dossierflow.dossiers_open_at TO dossierflow_bi_reader;  -- read by the two above
 -- SQL SECURITY DEFINER (migration 009): reads system.view_refreshes with the migrator's rights
 GRANT SELECT ON dossierflow.bi_rollup_freshness TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.dossier_state TO dossierflow_bi_reader;

@@ -40,6 +40,35 @@ SELECT dossier_id, event_id, type, occurred_at, version, unit_code,
 FROM dossier_facts
 WHERE type IN ('SUPPLEMENT_REQUESTED', 'APOLOGY_ISSUED');
 
+-- Internal: the dossiers open at `period_to` (a local instant), one row each, with the deadline
+-- in force then: the latest one, unless the dossier resumed since (only RESUMED moves a
+-- deadline), then the last RECEIVED/RESUMED milestone before `period_to`, as bi_period_report
+-- reads it; and whether an apology had been issued by then. The two views below read it.
+CREATE VIEW IF NOT EXISTS dossiers_open_at AS
+WITH toDateTime64({period_to:String}, 3, 'Asia/Ho_Chi_Minh') AS p_to
+SELECT
+    s.dossier_id AS dossier_id,
+    ifNull(s.unit_code, '') AS unit_code,
+    if(r.dossier_id = '', s.due_at, tupleElement(r.due_at_then, 1)) AS due_at_to,
+    s.rescheduled_due_at AS rescheduled_due_at,
+    s.dossier_id IN (SELECT dossier_id FROM dossier_milestones
+                     WHERE type = 'APOLOGY_ISSUED' AND occurred_at < p_to) AS apologised_by_to
+FROM
+(
+    SELECT dossier_id, unit_code, due_at, rescheduled_due_at FROM dossier_state FINAL
+    WHERE received_at < p_to AND (closed_at IS NULL OR closed_at >= p_to)
+) AS s
+LEFT JOIN
+(
+    -- a tuple, so that a NULL deadline is not skipped by argMax
+    SELECT dossier_id, argMax(tuple(due_at), position) AS due_at_then
+    FROM dossier_milestones FINAL
+    WHERE type IN ('RECEIVED', 'RESUMED') AND occurred_at < p_to
+        AND dossier_id IN (SELECT dossier_id FROM dossier_milestones
+                           WHERE type = 'RESUMED' AND occurred_at >= p_to)
+    GROUP BY dossier_id
+) AS r ON s.dossier_id = r.dossier_id;
+
 -- The compliance columns of the period report for [period_from, period_to) (local instants, as
 -- bi_period_report takes them), a row per receiving unit with any of them:
 --     SELECT * FROM bi_compliance_report(period_from = '2026-01-01', period_to = '2026-07-01')
@@ -76,48 +105,21 @@ FROM
 
     UNION ALL
 
-    -- one row per dossier received before `to`; its deadline in force at `to` is its latest
-    -- unless it resumed since (next part)
     SELECT
         ifNull(unit_code, '') AS unit_code,
         0, 0,
         countIf(closed_at >= p_from AND closed_at < p_to AND status IN ('RESOLVED', 'RETURNED')
                 AND outcome = 'OVERDUE' AND apologies = 0),
-        countIf((closed_at IS NULL OR closed_at >= p_to) AND toDate(due_at) < toDate(p_to)
-            AND dossier_id NOT IN
-                (SELECT dossier_id FROM dossier_milestones
-                 WHERE type = 'RESUMED' AND occurred_at >= p_to)
-            AND dossier_id NOT IN
-                (SELECT dossier_id FROM dossier_milestones
-                 WHERE type = 'APOLOGY_ISSUED' AND occurred_at < p_to))
+        0
     FROM dossier_state FINAL
     WHERE received_at < p_to
     GROUP BY unit_code
 
     UNION ALL
 
-    -- open at `to` and resumed since: the deadline at `to` from the RECEIVED/RESUMED milestones
-    SELECT
-        ifNull(unit_code, '') AS unit_code,
-        0, 0, 0,
-        countIf(toDate(tupleElement(due_at_to, 1)) < toDate(p_to))
-    FROM
-    (
-        SELECT dossier_id, any(unit_code) AS unit_code,
-            argMax(tuple(due_at), position) AS due_at_to
-        FROM dossier_milestones FINAL
-        WHERE type IN ('RECEIVED', 'RESUMED') AND occurred_at < p_to
-            AND dossier_id IN
-            (
-                SELECT dossier_id FROM dossier_state FINAL
-                WHERE received_at < p_to AND (closed_at IS NULL OR closed_at >= p_to)
-                    AND dossier_id IN (SELECT dossier_id FROM dossier_milestones
-                                       WHERE type = 'RESUMED' AND occurred_at >= p_to)
-            )
-            AND dossier_id NOT IN (SELECT dossier_id FROM dossier_milestones
-                                   WHERE type = 'APOLOGY_ISSUED' AND occurred_at < p_to)
-        GROUP BY dossier_id
-    )
+    SELECT unit_code, 0, 0, 0,
+        countIf(toDate(due_at_to) < toDate(p_to) AND NOT apologised_by_to)
+    FROM dossiers_open_at(period_to = {period_to:String})
     GROUP BY unit_code
 )
 GROUP BY unit_code
@@ -155,22 +157,16 @@ FROM
         countIf(resolved_in_period AND class = 'EARLY') AS resolved_early,
         countIf(resolved_in_period AND class = 'ON_TIME') AS resolved_on_time,
         countIf(resolved_in_period AND class = 'OVERDUE') AS resolved_overdue,
-        countIf(open_at_to AND toDate(appointment_at) < toDate(p_to)
-            AND ((p_rescheduled AND apologised_by_to) OR dossier_id NOT IN
-                (SELECT dossier_id FROM dossier_milestones
-                 WHERE type = 'RESUMED' AND occurred_at >= p_to))) AS in_progress_overdue
+        toUInt64(0) AS in_progress_overdue
     FROM
     (
         SELECT
             dossier_id, unit_code,
             closed_at >= p_from AND closed_at < p_to AND status IN ('RESOLVED', 'RETURNED')
                 AND due_at IS NOT NULL AS resolved_in_period,
-            closed_at IS NULL OR closed_at >= p_to AS open_at_to,
-            -- an open dossier's apology before `to`; a resolved one's came before resolution
-            rescheduled_due_at IS NOT NULL AND dossier_id IN
-                (SELECT dossier_id FROM dossier_milestones
-                 WHERE type = 'APOLOGY_ISSUED' AND occurred_at < p_to) AS apologised_by_to,
-            if(p_rescheduled AND apologised_by_to, rescheduled_due_at, due_at) AS appointment_at,
+            -- a resolved dossier's apology came before its resolution
+            if(p_rescheduled AND rescheduled_due_at IS NOT NULL, rescheduled_due_at, due_at)
+                AS appointment_at,
             multiIf(
                 p_reading = 'instant' AND resolved_at > appointment_at, 'OVERDUE',
                 toDate(resolved_at) < toDate(appointment_at), 'EARLY',
@@ -183,30 +179,10 @@ FROM
 
     UNION ALL
 
-    -- open at `to`, resumed since and not apologised by then (with `rescheduled`; every one with
-    -- `original`): the deadline at `to` from the RECEIVED/RESUMED milestones
-    SELECT
-        ifNull(unit_code, '') AS unit_code,
-        0, 0, 0,
-        countIf(toDate(tupleElement(due_at_to, 1)) < toDate(p_to))
-    FROM
-    (
-        SELECT dossier_id, any(unit_code) AS unit_code,
-            argMax(tuple(due_at), position) AS due_at_to
-        FROM dossier_milestones FINAL
-        WHERE type IN ('RECEIVED', 'RESUMED') AND occurred_at < p_to
-            AND dossier_id IN
-            (
-                SELECT dossier_id FROM dossier_state FINAL
-                WHERE received_at < p_to AND (closed_at IS NULL OR closed_at >= p_to)
-                    AND dossier_id IN (SELECT dossier_id FROM dossier_milestones
-                                       WHERE type = 'RESUMED' AND occurred_at >= p_to)
-            )
-            AND NOT (p_rescheduled AND dossier_id IN
-                (SELECT dossier_id FROM dossier_milestones
-                 WHERE type = 'APOLOGY_ISSUED' AND occurred_at < p_to))
-        GROUP BY dossier_id
-    )
+    SELECT unit_code, 0, 0, 0,
+        countIf(toDate(if(p_rescheduled AND apologised_by_to, rescheduled_due_at, due_at_to))
+                < toDate(p_to))
+    FROM dossiers_open_at(period_to = {period_to:String})
     GROUP BY unit_code
 )
 GROUP BY unit_code;
