@@ -270,3 +270,16 @@ def test_report_readings_come_from_the_catalogue() -> None:
     assert chosen.report == ReportReadings(OutcomeReading.INSTANT, Appointment.RESCHEDULED)
     with pytest.raises(CatalogError, match=r"\$\.report\.appointment"):
         parse_catalog(b"report: {appointment: latest}")
+
+
+def test_the_notifier_renders_apology_due_with_its_label_and_text() -> None:
+    from dossierflow.notify.render import render
+
+    record = alert_record(run([received(FRI_24_APRIL)]).alerts[0], CATALOG)
+    for lang, label in (("vi", "Hạn cuối gửi phiếu xin lỗi"), ("en", "Last day to apologise")):
+        message = render("alert", [record], person_name="Trưởng phòng", lang=lang,
+                         message_id="m1", units=CATALOG.units, procedures=CATALOG.procedures)
+        assert message.subject.endswith(f"{label}: hồ sơ D1" if lang == "vi"
+                                        else f"{label}: dossier D1")
+        assert (record.text_vi if lang == "vi" else record.text_en) in message.text
+        assert label in message.lines[0]
