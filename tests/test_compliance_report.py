@@ -294,3 +294,32 @@ async def test_get_report_and_the_dashboard_follow_the_catalogues_reading(
 
 def load_catalog_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "src/dossierflow/data"
+
+
+async def test_the_dashboard_shows_the_compliance_figures_of_get_report(store: str) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+    from dossierflow.rules.catalog import load_catalog
+
+    from dossierflow.reporting.http import add_reporting_routes
+    from dossierflow.store import connect, refresh_rollups
+
+    opened = connect(store, create=False)
+    try:
+        refresh_rollups(opened)
+        app = web.Application()
+        add_reporting_routes(app, opened, load_catalog())
+        async with TestClient(TestServer(app)) as client:
+            may = "from=2026-05-01&to=2026-06-01"
+            report = await (await client.get(f"/report?{may}")).json()
+            dashboard = await (await client.get(f"/api/dashboard?{may}&lang=vi")).json()
+    finally:
+        opened.close()
+    keys = ("supplement_requests_late", "apologies_late", "resolved_overdue_no_apology",
+            "in_progress_overdue_no_apology")
+    assert {k: dashboard["total"][k] for k in keys} == {k: report["total"][k] for k in keys}
+    assert dashboard["compliance_error"] is None
+    panel = dashboard["html"]["compliance"]
+    # 1 late request, 1 late apology, 1 + 3 overdue without an apology (worked out above)
+    assert 'data-key="apologies_late"' in panel and "Xin lỗi muộn" in panel
+    assert "1 đã giải quyết, 3 đang xử lý" in panel
