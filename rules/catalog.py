@@ -111,10 +111,10 @@ UNKNOWN_PROCEDURE = Procedure(code="", name="")
 class Catalog:
     procedures: Mapping[str, Procedure] = field(default_factory=dict)
     units: Mapping[str, Unit] = field(default_factory=dict)
-    calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
-    at_risk_lead: timedelta = timedelta(hours=8)
     compliance: ComplianceRules = field(default_factory=ComplianceRules)
     report: ReportReadings = field(default_factory=ReportReadings)
+    calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
+    at_risk_lead: timedelta = timedelta(hours=8)
 
     def procedure(self, code: str | None) -> Procedure:
         """The procedure, or defaults (no processing time, default pause policies)."""
@@ -247,10 +247,10 @@ def _build(spec: _CatalogSpec, base_dir: Path | None, source: str) -> Catalog:
     return Catalog(
         procedures=MappingProxyType(procedures),
         units=MappingProxyType(units),
-        calendar=calendar,
-        at_risk_lead=timedelta(hours=cal.at_risk_lead_hours),
         compliance=ComplianceRules(**msgspec.structs.asdict(spec.compliance)),
         report=ReportReadings(spec.report.outcome_reading, spec.report.appointment),
+        calendar=calendar,
+        at_risk_lead=timedelta(hours=cal.at_risk_lead_hours),
     )
 
 
