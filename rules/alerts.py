@@ -10,6 +10,7 @@ from datetime import datetime, time, timedelta
 import msgspec
 from dossierflow.rules.calendar import WorkingCalendar
 from dossierflow.rules.catalog import Catalog
+from dossierflow.rules.compliance import apology_due_window
 from dossierflow.rules.lifecycle import DossierState, Status
 from dossierflow.schemas.facts import AlertFields
 
@@ -18,6 +19,8 @@ _ALERT_NAMESPACE = uuid.UUID("5f0d7d52-3c1e-4d4e-9a57-6f1c2b8e0a11")
 
 class AlertKind(enum.StrEnum):
     AT_RISK = "AT_RISK"
+    APOLOGY_DUE = "APOLOGY_DUE"
+    """Last day to send an apology in time (rules/compliance.py)."""
     OVERDUE = "OVERDUE"
     RESCHEDULED_OVERDUE = "RESCHEDULED_OVERDUE"
     RESCHEDULE_LIMIT_EXCEEDED = "RESCHEDULE_LIMIT_EXCEEDED"
@@ -31,6 +34,7 @@ class Role(enum.StrEnum):
 
 ROLES_BY_KIND: dict[AlertKind, tuple[Role, ...]] = {
     AlertKind.AT_RISK: (Role.HANDLING_UNIT_HEAD,),
+    AlertKind.APOLOGY_DUE: (Role.HANDLING_UNIT_HEAD,),
     AlertKind.OVERDUE: (Role.HANDLING_UNIT_HEAD, Role.RECEIVING_UNIT_HEAD),
     AlertKind.RESCHEDULED_OVERDUE: (
         Role.HANDLING_UNIT_HEAD,
@@ -49,6 +53,9 @@ class PlannedAlert(msgspec.Struct, frozen=True, gc=False):
     kind: AlertKind
     instant: datetime
     deadline: datetime
+    expires: datetime | None = None
+    """Held back (paused, or the deadline only just set) until this instant, the alert no
+    longer fires: its message would be false by then."""
 
 
 class Alert(AlertFields, frozen=True, kw_only=True, gc=False):
@@ -96,6 +103,9 @@ def planned_alerts(state: DossierState, catalog: Catalog) -> tuple[PlannedAlert,
         at_risk = calendar.subtract(state.due_at, catalog.at_risk_lead)
         if state.clock_start is not None and at_risk > state.clock_start:
             planned.append(PlannedAlert(AlertKind.AT_RISK, at_risk, state.due_at))
+        apology_due = _apology_due(state, catalog)
+        if apology_due is not None:
+            planned.append(apology_due)
         planned.append(
             PlannedAlert(AlertKind.OVERDUE, overdue_at(calendar, state.due_at), state.due_at)
         )
@@ -110,6 +120,21 @@ def planned_alerts(state: DossierState, catalog: Catalog) -> tuple[PlannedAlert,
     return tuple(planned)
 
 
+def _apology_due(state: DossierState, catalog: Catalog) -> PlannedAlert | None:
+    """APOLOGY_DUE: at the opening of the last working day on which an apology is still in
+    time, for a dossier without one, open and not paused then (whether the deadline will be
+    missed nobody knows yet: the text says "if"). None when that opening is not after the
+    clock start (received on that day or later: the unit knew it on receipt), and it fires
+    at the latest before that day ends: resumed after it, an apology can only be late."""
+    rules = catalog.compliance
+    if not rules.apology_due_alert or state.apologies or state.due_at is None:
+        return None
+    opening, day_end = apology_due_window(catalog.calendar, state.due_at, rules)
+    if state.clock_start is None or opening <= state.clock_start:
+        return None
+    return PlannedAlert(AlertKind.APOLOGY_DUE, opening, state.due_at, expires=day_end)
+
+
 def same_plan(before: DossierState, after: DossierState) -> bool:
     """Whether `planned_alerts` plans the same for both states (it reads nothing else)."""
     return (
@@ -117,6 +142,7 @@ def same_plan(before: DossierState, after: DossierState) -> bool:
         and after.due_at is before.due_at
         and after.clock_start is before.clock_start
         and after.rescheduled_due_at is before.rescheduled_due_at
+        and after.apologies == before.apologies
     )
 
 

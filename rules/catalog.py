@@ -17,9 +17,12 @@ from types import MappingProxyType
 from typing import Annotated
 
 import msgspec
+import msgspec.structs
 import msgspec.yaml
 from dossierflow.rules.calendar import OfficeHours, Season, WorkingCalendar
 from dossierflow.rules.calendar_years import Arrangements, YearSpec, arrangements_of
+from dossierflow.rules.compliance import ComplianceRules
+from dossierflow.rules.readings import Appointment, OutcomeReading, ReportReadings
 from dossierflow.schemas.event import ProcessingTime
 
 from dossierflow.errors import DossierflowError, ExitCode
@@ -110,6 +113,8 @@ UNKNOWN_PROCEDURE = Procedure(code="", name="")
 class Catalog:
     procedures: Mapping[str, Procedure] = field(default_factory=dict)
     units: Mapping[str, Unit] = field(default_factory=dict)
+    compliance: ComplianceRules = field(default_factory=ComplianceRules)
+    report: ReportReadings = field(default_factory=ReportReadings)
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
     at_risk_lead: timedelta = timedelta(hours=8)
     arrangements: Arrangements = field(default_factory=Arrangements)
@@ -175,8 +180,25 @@ class _CalendarSpec(msgspec.Struct, forbid_unknown_fields=True):
     """Relative to the catalogue file; `default` is the shipped file (2019–2026)."""
 
 
+class _ComplianceSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """rules/compliance.py; docs/compliance.md gives the sources."""
+
+    supplement_request_days: Annotated[int, msgspec.Meta(ge=0)] = 3
+    apology_lead_days: Annotated[int, msgspec.Meta(ge=0)] = 1
+    apology_due_alert: bool = False
+
+
+class _ReportSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """rules/readings.py: the reading the period report's outcome classes use."""
+
+    outcome_reading: OutcomeReading = OutcomeReading.DATE
+    appointment: Appointment = Appointment.ORIGINAL
+
+
 class _CatalogSpec(msgspec.Struct, forbid_unknown_fields=True):
     calendar: _CalendarSpec = msgspec.field(default_factory=_CalendarSpec)
+    compliance: _ComplianceSpec = msgspec.field(default_factory=_ComplianceSpec)
+    report: _ReportSpec = msgspec.field(default_factory=_ReportSpec)
     procedures: list[_ProcedureSpec] = []
     units: list[_UnitSpec] = []
 
@@ -262,6 +284,8 @@ def _build(spec: _CatalogSpec, base_dir: Path | None, source: str) -> Catalog:
     return Catalog(
         procedures=MappingProxyType(procedures),
         units=MappingProxyType(units),
+        compliance=ComplianceRules(**msgspec.structs.asdict(spec.compliance)),
+        report=ReportReadings(spec.report.outcome_reading, spec.report.appointment),
         calendar=calendar,
         at_risk_lead=timedelta(hours=cal.at_risk_lead_hours),
         arrangements=arrangements,

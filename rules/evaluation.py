@@ -114,7 +114,8 @@ def alert_timeline(steps: list[Step], catalog: Catalog) -> Timeline:
         for alert in planned:
             if until is None or alert.instant <= until:
                 at = max(alert.instant, as_of)
-                timeline.setdefault((alert.kind, alert.deadline), (at, state))
+                if alert.expires is None or at < alert.expires:
+                    timeline.setdefault((alert.kind, alert.deadline), (at, state))
     return timeline
 
 

@@ -17,6 +17,12 @@ from typing import Final
 import msgspec
 from dossierflow.rules.calendar import WorkingCalendar
 from dossierflow.rules.catalog import Catalog, PauseKind, PausePolicy, Procedure
+from dossierflow.rules.compliance import (
+    after_the_day_of,
+    apology_late,
+    supplement_request_limit,
+)
+from dossierflow.rules.readings import OutcomeReading
 from dossierflow.schemas.event import DossierEvent, EventType, ProcessingTime, TimeUnit
 from msgspec.structs import replace
 
@@ -77,6 +83,13 @@ class DossierState(msgspec.Struct, frozen=True, gc=False):
     procedure_unknown: bool = False
     """Received for a procedure the catalogue does not know, with neither `due_at` nor
     `processing_time` on the event: no deadline, so no alert, until the catalogue knows it."""
+    # --- compliance (rules/compliance.py) ---
+    supplement_request_limit: datetime | None = None
+    """Until the end of this instant's local date a supplement request is in time."""
+    late_supplement_requests: int = 0
+    """SUPPLEMENT_REQUESTED applied on a local date after `supplement_request_limit`'s."""
+    apology_late: bool = False
+    """The first apology came after the last day to apologise for the deadline in force."""
 
     @property
     def is_open(self) -> bool:
@@ -118,11 +131,23 @@ def deadline(calendar: WorkingCalendar, start: datetime, processing: ProcessingT
 
 
 def outcome_of(calendar: WorkingCalendar, resolved_at: datetime, due_at: datetime) -> Outcome:
-    """Compare local dates, as national statistics do."""
+    """Compare local dates, as provincial report forms print the three classes (the
+    Decision 766 index compares instants instead: docs/domain.md, "Two readings")."""
     resolved_day, due_day = calendar.local(resolved_at).date(), calendar.local(due_at).date()
     if resolved_day < due_day:
         return Outcome.EARLY
     return Outcome.ON_TIME if resolved_day == due_day else Outcome.OVERDUE
+
+
+def outcome_under(
+    calendar: WorkingCalendar, resolved_at: datetime, appointment: datetime,
+    reading: OutcomeReading,
+) -> Outcome:
+    """The class under a report's reading (rules/readings.py): with `instant`, resolved after
+    the appointment instant is overdue even on its date."""
+    if reading is OutcomeReading.INSTANT and resolved_at > appointment:
+        return Outcome.OVERDUE
+    return outcome_of(calendar, resolved_at, appointment)
 
 
 # --- transitions: the state after an event at local instant `at`, given the state before it
@@ -162,6 +187,7 @@ def _received(
         clock_start=start,
         due_at=due,
         procedure_unknown=due is None and event.procedure_code not in catalog.procedures,
+        supplement_request_limit=supplement_request_limit(calendar, start, catalog.compliance),
     )
 
 
@@ -226,7 +252,14 @@ def _paused(
     if state.status is not Status.OPEN:
         return state
     kind = _PAUSE_KINDS[event.type]
-    return replace(state, status=Status.PAUSED, paused_since=at, pause_kind=kind)
+    limit = state.supplement_request_limit
+    late = kind is PauseKind.SUPPLEMENT and limit is not None and after_the_day_of(
+        catalog.calendar, at, limit
+    )
+    return replace(
+        state, status=Status.PAUSED, paused_since=at, pause_kind=kind,
+        late_supplement_requests=state.late_supplement_requests + late,
+    )
 
 
 def _resumed(
@@ -257,8 +290,13 @@ def _apology(
         return state
     if state.apologies == 0:
         assert event.new_due_at is not None
+        calendar = catalog.calendar
+        late = state.due_at is not None and apology_late(
+            calendar, at, state.due_at, catalog.compliance
+        )
         return replace(
-            state, apologies=1, rescheduled_due_at=catalog.calendar.local(event.new_due_at)
+            state, apologies=1, rescheduled_due_at=calendar.local(event.new_due_at),
+            apology_late=late,
         )
     return replace(state, apologies=state.apologies + 1)
 

@@ -20,6 +20,7 @@ def fact_records(evaluation: Evaluation, from_position: int = 0) -> list[Dossier
     for position in range(from_position, version):
         step = evaluation.steps[position]
         event, state = step.event, step.state
+        before = evaluation.steps[position - 1].state if position else None
         facts.append(
             DossierFact(
                 event_id=event.event_id,
@@ -44,6 +45,9 @@ def fact_records(evaluation: Evaluation, from_position: int = 0) -> list[Dossier
                 outcome=state.outcome.value if state.outcome else None,
                 apologies=state.apologies,
                 procedure_unknown=state.procedure_unknown,
+                supplement_request_late=state.late_supplement_requests
+                > (before.late_supplement_requests if before else 0),
+                apology_late=state.apology_late and not (before and before.apology_late),
             )
         )
     return facts

@@ -11,6 +11,9 @@ _VI = {
     AlertKind.AT_RISK: "Hồ sơ {dossier} ({procedure}) tại {unit} sắp đến hạn trả kết quả "
     "lúc {deadline}. Nếu không kịp, đơn vị phải gửi phiếu xin lỗi và hẹn lại ngày trả "
     "chậm nhất trước hạn một ngày làm việc.",
+    AlertKind.APOLOGY_DUE: "Hồ sơ {dossier} ({procedure}) tại {unit} có hạn trả kết quả lúc "
+    "{deadline}. Nếu không kịp trả đúng hạn, hôm nay ({day}) là ngày cuối cùng để gửi phiếu "
+    "xin lỗi và hẹn lại ngày trả kết quả đúng quy định (chậm nhất trước hạn một ngày).",
     AlertKind.OVERDUE: "Hồ sơ {dossier} ({procedure}) tại {unit} đã quá hạn trả kết quả "
     "({deadline}). {apology}",
     AlertKind.RESCHEDULED_OVERDUE: "Hồ sơ {dossier} ({procedure}) tại {unit} đã quá ngày "
@@ -22,6 +25,9 @@ _EN = {
     AlertKind.AT_RISK: "Dossier {dossier} ({procedure}) at {unit} is due at {deadline}. "
     "If it cannot be met, the unit must send an apology with a new date at least one "
     "working day before.",
+    AlertKind.APOLOGY_DUE: "Dossier {dossier} ({procedure}) at {unit} is due at {deadline}. "
+    "If it cannot be met, today ({day}) is the last day to send the apology with a new date "
+    "in time (at the latest one day before the deadline).",
     AlertKind.OVERDUE: "Dossier {dossier} ({procedure}) at {unit} is overdue (due {deadline}). "
     "{apology}",
     AlertKind.RESCHEDULED_OVERDUE: "Dossier {dossier} ({procedure}) at {unit} missed the "
@@ -49,6 +55,7 @@ def alert_texts(alert: Alert, catalog: Catalog) -> tuple[str, str]:
         "unit": unit.name if unit else unit_code,
         "procedure": procedure.name if procedure else (alert.procedure_code or "?"),
         "deadline": _when(catalog.calendar.local(alert.deadline)),
+        "day": f"{catalog.calendar.local(alert.at):%d/%m/%Y}",
     }
     index = 0 if alert.apology_issued else 1
     vi = _VI[alert.kind].format(apology=_APOLOGY["vi"][index], **values).strip()

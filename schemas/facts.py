@@ -47,6 +47,13 @@ class DossierFact(msgspec.Struct, frozen=True, kw_only=True):
     """The dossier was received for a procedure code the catalogue does not hold, and the
     event gave neither `due_at` nor `processing_time`: it has no deadline and raises no alert
     until the catalogue learns the code (a reloaded catalogue re-evaluates it)."""
+    # --- compliance of this event (rules/compliance.py, docs/compliance.md) ---
+    supplement_request_late: bool = False
+    """A SUPPLEMENT_REQUESTED made on a local date after the last day the catalogue's
+    `compliance.supplement_request_days` allow after reception."""
+    apology_late: bool = False
+    """The dossier's first APOLOGY_ISSUED, made after the last day to apologise in time for
+    the deadline in force (`compliance.apology_lead_days` working days before its date)."""
 
 
 class Recipient(msgspec.Struct, frozen=True):

@@ -168,6 +168,9 @@ async def test_a_failing_refresh_is_shown_on_the_dashboard_and_in_the_metrics(
     assert note.startswith(f'Số liệu tính đến {shown} <span class="failed">')
     assert "Lần tính gần nhất bị lỗi" in note and "Unknown table" in note
     assert "một phút" not in note
+    # the live compliance figures read that table too: their panel says so, the rest stays
+    assert "Unknown table" in body["compliance_error"]
+    assert "Không đọc được số liệu tuân thủ" in body["html"]["compliance"]
 
     with caplog.at_level(logging.ERROR, logger="dossierflow.sinks.metrics"):
         failed = await scrape(client)
@@ -182,7 +185,8 @@ async def test_a_failing_refresh_is_shown_on_the_dashboard_and_in_the_metrics(
     pause_rollup_refreshes(store)
     assert (await scrape(client))["dossierflow_rollup_refresh_failed"] == 0
     body = await get(client, "/api/dashboard")
-    assert body["figures_error"] is None
+    assert body["figures_error"] is None and body["compliance_error"] is None
+    assert 'data-key="apologies_late"' in body["html"]["compliance"]
     assert "failed" not in body["html"]["figures-as-of"]
 
 
@@ -214,7 +218,9 @@ def test_a_refresh_between_the_figures_and_the_trend_is_read_again(
 
         monkeypatch.setattr(handlers, "weekly_trend", refresh_first)
         selection = handlers.parse_selection(MARCH, datetime.now(LOCAL).date())
-        report, rollup, weeks = handlers._dashboard_data(store, Catalog(units=UNITS), selection)
+        report, rollup, weeks, _ = handlers._dashboard_data(
+            store, Catalog(units=UNITS), selection
+        )
         assert report.total.received == sum(w.received for w in weeks) == 2
         assert len(calls) == 2
         assert rollup.refreshed_at is not None

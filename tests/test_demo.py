@@ -29,8 +29,8 @@ from dossierflow.sinks.clickhouse import ClickHouseSink
 from dossierflow.backfill import backfill
 from dossierflow.kafka.local_broker import free_port, java_executable
 from dossierflow.replay import read_events, replay
-from dossierflow.reporting.queries import fetch_figures
-from dossierflow.reporting.report import Report, build_report, report_from_json
+from dossierflow.reporting.queries import fetch_compliance, fetch_figures
+from dossierflow.reporting.report import Report, build_report, report_from_json, with_compliance
 from dossierflow.simulate import load_profile
 from dossierflow.store import connect, migrate
 
@@ -75,7 +75,8 @@ def _replayed_report(events_path: Path, store_dir: Path, period: tuple[date, dat
         migrate(store)
         backfill(replay(events, catalog, events.latest), catalog, ClickHouseSink(store),
                  str(events_path))
-        return build_report(fetch_figures(store, *period), catalog.units, *period)
+        report = build_report(fetch_figures(store, *period), catalog.units, *period)
+        return with_compliance(report, fetch_compliance(store, *period))
     finally:
         store.close()
 

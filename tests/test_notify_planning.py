@@ -63,11 +63,13 @@ def test_morning_digest_is_due_once_per_working_day_after_opening() -> None:
 
 
 def test_overdue_silences_at_risk_and_rescheduled_overdue_silences_both() -> None:
-    assert inhibited_kinds(AlertKind.OVERDUE) == {AlertKind.AT_RISK}
+    # Once overdue, neither "at risk" nor "last day to apologise in time" is news.
+    assert inhibited_kinds(AlertKind.OVERDUE) == {AlertKind.AT_RISK, AlertKind.APOLOGY_DUE}
     assert inhibited_kinds(AlertKind.RESCHEDULED_OVERDUE) == {
-        AlertKind.AT_RISK, AlertKind.OVERDUE,
+        AlertKind.AT_RISK, AlertKind.APOLOGY_DUE, AlertKind.OVERDUE,
     }
     assert inhibited_kinds(AlertKind.AT_RISK) == frozenset()
+    assert inhibited_kinds(AlertKind.APOLOGY_DUE) == frozenset()
 
 
 def test_message_id_depends_on_person_channel_and_the_set_of_alerts_only() -> None:

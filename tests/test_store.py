@@ -42,6 +42,8 @@ TABLES = {
     "bi_dossiers", "bi_daily", "bi_period_report", "bi_alerts",
     "unit_day_changes", "unit_day_changes_mv", "bi_period_report_daily", "bi_unit_daily",
     "bi_rollup_freshness",
+    "dossier_compliance_events", "dossier_compliance_events_mv", "bi_compliance_report",
+    "bi_period_outcomes", "dossiers_open_at",
 }
 
 

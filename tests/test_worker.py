@@ -517,3 +517,35 @@ def test_outputs_kafka_refuses_stop_the_worker_and_nothing_past_them_is_committe
     assert {json.loads(f.value)["event_id"] for f in facts} >= unique
     committed, ends = _events_offsets(topics)
     assert committed == ends, "not every event was committed after the restart"
+
+
+def test_event_time_worker_fires_apology_due_on_its_timer(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """With `compliance.apology_due_alert` on, APOLOGY_DUE is one more timer of the dossier:
+    A (3 working days from Fri 24/4/2026 09:00, across the 27/4, 30/4 and 1/5 days off) is due
+    Mon 4/5 09:00, so APOLOGY_DUE at the opening of Wed 29/4, AT_RISK Wed 29/4 09:00 and
+    OVERDUE Tue 5/5 00:00, all fired by the clock that B's receipt on Thu 7/5 moves, with no
+    event of A's. B itself was received on its own last day to apologise: none for it."""
+    sample = resources.files("dossierflow").joinpath("data/catalog.yaml").read_text("utf-8")
+    assert "  apology_due_alert: false\n" in sample
+    catalog = tmp_path / "catalog.yaml"
+    on = sample.replace("  apology_due_alert: false\n", "  apology_due_alert: true\n")
+    catalog.write_text(on)
+    vn = timezone(timedelta(hours=7))
+    a = json.loads(_received("A", datetime(2026, 4, 24, 9, tzinfo=vn), 24))
+    a["processing_time"] = {"value": 3, "unit": "working_days"}
+    b = _received("B", datetime(2026, 5, 7, 8, tzinfo=vn), 8)
+    topics = WorkerTopics(kafka_bootstrap)
+    topics.create()
+    topics.produce([json.dumps(a).encode(), b])
+    with running_worker(topics, tmp_path, "--event-time", "--catalog", str(catalog)):
+        alerts = _all_alerts(topics, 3)
+    assert sorted((x["dossier_id"], x["kind"], x["at"]) for x in alerts) == [
+        ("A", "APOLOGY_DUE", "2026-04-29T07:30:00+07:00"),
+        ("A", "AT_RISK", "2026-04-29T09:00:00+07:00"),
+        ("A", "OVERDUE", "2026-05-05T00:00:00+07:00"),
+    ]
+    (due,) = [x for x in alerts if x["kind"] == "APOLOGY_DUE"]
+    assert due["recipients"] == [{"role": "handling_unit_head", "unit_code": "X-01"}]
+    assert "29/04/2026" in due["text_vi"] and due["deadline"] == "2026-05-04T09:00:00+07:00"

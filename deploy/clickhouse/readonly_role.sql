@@ -3,7 +3,7 @@
 -- `dossierflow migrate`; replace the password (or use IDENTIFIED WITH sha256_hash BY '...').
 -- The role reads the documented bi_* views (docs/bi.md) and, because a normal view runs with
 -- the rights of whoever queries it (SQL SECURITY INVOKER, ClickHouse's default for views),
--- the four tables they read. A settings profile keeps it read-only while letting clients set
+-- the tables they read. A settings profile keeps it read-only while letting clients set
 -- the query timeout the Grafana plugin sends (max_execution_time, changeable in readonly).
 
 CREATE SETTINGS PROFILE IF NOT EXISTS dossierflow_bi_profile SETTINGS
@@ -20,10 +20,14 @@ GRANT SELECT ON dossierflow.bi_period_report TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.bi_period_report_daily TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.bi_unit_daily TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.bi_alerts TO dossierflow_bi_reader;
+GRANT SELECT ON dossierflow.bi_compliance_report TO dossierflow_bi_reader;
+GRANT SELECT ON dossierflow.bi_period_outcomes TO dossierflow_bi_reader;
+GRANT SELECT ON dossierflow.dossiers_open_at TO dossierflow_bi_reader;  -- read by the two above
 -- SQL SECURITY DEFINER (migration 009): reads system.view_refreshes with the migrator's rights
 GRANT SELECT ON dossierflow.bi_rollup_freshness TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.dossier_state TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.dossier_milestones TO dossierflow_bi_reader;
+GRANT SELECT ON dossierflow.dossier_compliance_events TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.dossier_facts TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.dossier_alerts TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.unit_day_changes TO dossierflow_bi_reader;

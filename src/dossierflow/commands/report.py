@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from dossierflow.reporting.report import Report
     from dossierflow.rules.catalog import Unit
+    from dossierflow.rules.readings import ReportReadings
 
 def add_commands(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -58,6 +59,20 @@ def add_commands(subparsers: Any) -> None:
     scope = p.add_mutually_exclusive_group()
     scope.add_argument("--unit", metavar="CODE", help="this unit and the units below it")
     scope.add_argument("--level", metavar="LEVEL", help="the units of one level")
+    p.add_argument(
+        "--outcome-reading",
+        choices=("date", "instant"),
+        help="early / on time / overdue by local date (provincial forms) or overdue once the "
+        "appointment instant has passed (Decision 766); default: the catalogue's "
+        "report.outcome_reading, else date",
+    )
+    p.add_argument(
+        "--appointment",
+        choices=("original", "rescheduled"),
+        help="judge against the receipt slip's deadline (the law) or the apology's new date "
+        "(the national portal's NgayHenTra); default: the catalogue's report.appointment, "
+        "else original",
+    )
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--lang", choices=("vi", "en"), default="vi")
     add_catalog_option(p)
@@ -74,27 +89,37 @@ def add_commands(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from dossierflow.config import StoreSettings
     from dossierflow.reporting.client import fetch_from_sink
-    from dossierflow.reporting.report import render, report_period, report_table
+    from dossierflow.reporting.report import (
+        render,
+        report_period,
+        report_readings,
+        report_table,
+    )
     from dossierflow.rules.catalog import load_catalog
     from dossierflow.store import parse_store_url
 
     period_from, period_to = report_period(args.period_from, args.period_to, args.period_through)
     settings = StoreSettings.from_env(clickhouse_url=args.store, sink_url=args.sink_url)
     store_url = parse_store_url(settings.url())
-    units = load_catalog(args.catalog).units
+    catalog = load_catalog(args.catalog)
+    units = catalog.units
+    readings = report_readings(catalog.report, args.outcome_reading, args.appointment)
     sink_url = settings.sink_url
     params = {"from": period_from.isoformat(), "to": period_to.isoformat()}
     if args.unit:
         params["unit"] = args.unit
     if args.level:
         params["level"] = args.level
+    params["outcome_reading"] = readings.outcome_reading.value
+    params["appointment"] = readings.appointment.value
     report = None
     sink_problem = ""
     if store_url.kind == "chdb":
         report, sink_problem = fetch_from_sink(sink_url, store_url.display, params)
     if report is None:
         report = _report_directly(
-            settings.url(), args, units, period_from, period_to, sink_url, sink_problem
+            settings.url(), args, units, readings, (period_from, period_to), sink_url,
+            sink_problem,
         )
     if args.format == "table":
         from rich.console import Console
@@ -116,13 +141,13 @@ def _report_directly(
     url: str,
     args: argparse.Namespace,
     units: Mapping[str, Unit],
-    period_from: date,
-    period_to: date,
+    readings: ReportReadings,
+    period: tuple[date, date],
     sink_url: str,
     sink_problem: str,
 ) -> Report:
-    from dossierflow.reporting.queries import fetch_figures
-    from dossierflow.reporting.report import build_report
+    from dossierflow.reporting.queries import fetch_compliance, fetch_figures
+    from dossierflow.reporting.report import build_report, with_compliance
     from dossierflow.store import (
         StoreEmpty,
         StoreError,
@@ -149,10 +174,12 @@ def _report_directly(
                 f"the store {store.url.display} holds no facts at all, so there is nothing to "
                 "report; give the store the sink writes (--store or DOSSIERFLOW_CLICKHOUSE_URL)"
             )
-        figures = fetch_figures(store, period_from, period_to)
-        return build_report(
+        period_from, period_to = period
+        figures = fetch_figures(store, period_from, period_to, readings=readings)
+        report = build_report(
             figures, units, period_from, period_to, unit=args.unit, level=args.level
         )
+        return with_compliance(report, fetch_compliance(store, period_from, period_to))
     finally:
         store.close()
 

@@ -28,8 +28,10 @@ from dossierflow.notify.recipients import Hours
 _MESSAGE_NAMESPACE = uuid.UUID("a3c7f0e2-5b1d-4c8e-9f2a-1d6e4b7c9a05")
 
 INHIBITS: dict[str, frozenset[str]] = {
-    AlertKind.OVERDUE: frozenset({AlertKind.AT_RISK}),
-    AlertKind.RESCHEDULED_OVERDUE: frozenset({AlertKind.AT_RISK, AlertKind.OVERDUE}),
+    AlertKind.OVERDUE: frozenset({AlertKind.AT_RISK, AlertKind.APOLOGY_DUE}),
+    AlertKind.RESCHEDULED_OVERDUE: frozenset(
+        {AlertKind.AT_RISK, AlertKind.APOLOGY_DUE, AlertKind.OVERDUE}
+    ),
 }
 """kind -> the kinds it silences for the same dossier while they still wait."""
 

@@ -20,12 +20,14 @@ from dossierflow.schemas.facts import DossierAlert
 KIND_LABELS = {
     "vi": {
         "AT_RISK": "Sắp đến hạn",
+        "APOLOGY_DUE": "Hạn cuối gửi phiếu xin lỗi",
         "OVERDUE": "Quá hạn",
         "RESCHEDULED_OVERDUE": "Quá ngày hẹn lại",
         "RESCHEDULE_LIMIT_EXCEEDED": "Hẹn lại quá một lần",
     },
     "en": {
         "AT_RISK": "At risk",
+        "APOLOGY_DUE": "Last day to apologise",
         "OVERDUE": "Overdue",
         "RESCHEDULED_OVERDUE": "Rescheduled date missed",
         "RESCHEDULE_LIMIT_EXCEEDED": "Rescheduled more than once",

@@ -92,7 +92,7 @@ to [c/2, c]) the 8th failure comes 2–4 minutes after the first: a receiver's r
 short network cut still yields one message, while a refused message delays the others by
 minutes, against deadlines counted in working days."""
 
-_OPEN_KINDS = ("AT_RISK", "OVERDUE", "RESCHEDULED_OVERDUE")
+_OPEN_KINDS = ("AT_RISK", "APOLOGY_DUE", "OVERDUE", "RESCHEDULED_OVERDUE")
 """Alerts that put a dossier on its unit's morning digest until it closes."""
 
 _encode = msgspec.json.Encoder().encode

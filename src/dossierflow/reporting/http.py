@@ -7,23 +7,25 @@ serves the report and the dashboard for everyone else. Both read the store throu
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from aiohttp import web
 
 from dossierflow.reporting.client import FACTS_HEADER
 from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
-from dossierflow.reporting.queries import fetch_figures
+from dossierflow.reporting.queries import fetch_compliance, fetch_figures
 from dossierflow.reporting.report import (
     LOCAL,
     ReportError,
     build_report,
     render,
     report_period,
+    report_readings,
+    with_compliance,
 )
 from dossierflow.reporting.runner import QueryRunner
-from dossierflow.rules.catalog import Catalog, Unit
+from dossierflow.rules.catalog import Catalog
 from dossierflow.store import Store, StoreError, count_facts
 
 CONTENT_TYPES = {
@@ -46,15 +48,17 @@ def add_reporting_routes(
     """`GET /report` and the dashboard (`/dashboard`, `/api/...`) over `report_store`;
     returns the runner their queries share (for any other reader of `report_store`)."""
     runner = QueryRunner(report_store)
-    app.router.add_get("/report", report_handler(runner, catalog.units))
+    app.router.add_get("/report", report_handler(runner, catalog))
     add_dashboard_routes(app, runner, catalog, clock)
     return runner
 
 
 def report_handler(
-    runner: QueryRunner, units: Mapping[str, Unit]
+    runner: QueryRunner, catalog: Catalog
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """The aiohttp handler of `GET /report`."""
+    """The aiohttp handler of `GET /report`; `outcome_reading` and `appointment` override the
+    catalogue's `report:` readings."""
+    units = catalog.units
 
     async def report(request: web.Request) -> web.Response:
         query = request.query
@@ -66,7 +70,11 @@ def report_handler(
             )
             if fmt not in CONTENT_TYPES:
                 raise ReportError(f"format {fmt!r}: use one of json, csv, table")
-            figures = await runner.run(fetch_figures, period_from, period_to)
+            readings = report_readings(
+                catalog.report, query.get("outcome_reading"), query.get("appointment"), ""
+            )
+            figures = await runner.run(fetch_figures, period_from, period_to, readings=readings)
+            compliance = await runner.run(fetch_compliance, period_from, period_to)
             result = build_report(
                 figures,
                 units,
@@ -75,6 +83,7 @@ def report_handler(
                 unit=query.get("unit") or None,
                 level=query.get("level") or None,
             )
+            result = with_compliance(result, compliance)
             facts = await runner.run(count_facts)
             text = render(result, fmt, lang)
         except ReportError as exc:

@@ -26,17 +26,21 @@ docs/bi.md says why this stays exact under re-delivery, re-issued histories and 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from dossierflow.reporting.report import (
+    COMPLIANCE_KEYS,
     COUNT_KEYS,
     LOCAL,
+    Compliance,
     Figures,
     period_bounds,
 )
+from dossierflow.rules.readings import ReportReadings
 from dossierflow.store import ROLLUP_VIEWS, Store, error_summary
 
 REPORT_SQL = """
@@ -46,6 +50,22 @@ FROM {view}(period_from = {{period_from:String}}, period_to = {{period_to:String
 """Per receiving unit, the integer keys of the report for [from, to) (local midnights), from
 the `bi_period_report` view that BI tools read too, or its pre-aggregated twin
 `bi_period_report_daily` (the same figures as of the rollup's last refresh, migration 008)."""
+
+COMPLIANCE_SQL = f"""
+SELECT unit_code, {", ".join(COMPLIANCE_KEYS)}
+FROM bi_compliance_report(period_from = {{period_from:String}}, period_to = {{period_to:String}})
+"""
+"""Per receiving unit with any, the compliance figures of [from, to) (migration 011), live:
+they read the small `dossier_compliance_events`, the milestones and the dossiers' states."""
+
+OUTCOME_KEYS = ("resolved_early", "resolved_on_time", "resolved_overdue", "in_progress_overdue")
+OUTCOMES_SQL = f"""
+SELECT unit_code, {", ".join(OUTCOME_KEYS)}
+FROM bi_period_outcomes(period_from = {{period_from:String}}, period_to = {{period_to:String}},
+                        reading = {{reading:String}}, appointment = {{appointment:String}})
+"""
+"""Per receiving unit, the outcome classes of [from, to) under a province's reading (migration
+011; rules/readings.py), live; with the default reading they equal `bi_period_report`'s."""
 
 WEEKLY_TREND_SQL = """
 SELECT
@@ -197,10 +217,17 @@ def rollup_state(store: Store) -> RollupState:
 
 
 def fetch_figures(
-    store: Store, period_from: date, period_to: date, *, pre_aggregated: bool = False
+    store: Store,
+    period_from: date,
+    period_to: date,
+    *,
+    pre_aggregated: bool = False,
+    readings: ReportReadings | None = None,
 ) -> dict[str, Figures]:
     """Run `REPORT_SQL`; '' stands for dossiers without a receiving unit. `pre_aggregated`
-    reads the rollup (fast, as of its last refresh) instead of the live view."""
+    reads the rollup (fast, as of its last refresh) instead of the live view. A `readings`
+    other than the lifecycle's own replaces the outcome classes and `in_progress_overdue` by
+    `OUTCOMES_SQL`'s (live, for the rollup's figures too, so that the two never disagree)."""
     start, end = period_bounds(period_from, period_to)
     if pre_aggregated:  # whole local days: the view takes dates
         view, bounds = "bi_period_report_daily", (period_from.isoformat(), period_to.isoformat())
@@ -211,5 +238,35 @@ def fetch_figures(
         REPORT_SQL.format(keys=", ".join(COUNT_KEYS), view=view),
         parameters={"period_from": bounds[0], "period_to": bounds[1]},
     )
-    return {str(row[0]): Figures(*(int(v) for v in row[1:])) for row in result.result_rows}
+    figures = {str(row[0]): Figures(*(int(v) for v in row[1:])) for row in result.result_rows}
+    if readings is None or readings.is_default:
+        return figures
+    outcomes = store.client.query(
+        OUTCOMES_SQL,
+        parameters={
+            "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
+            "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
+            "reading": readings.outcome_reading.value,
+            "appointment": readings.appointment.value,
+        },
+    )
+    for row in outcomes.result_rows:
+        unit = str(row[0])
+        if unit in figures:
+            values = dict(zip(OUTCOME_KEYS, map(int, row[1:]), strict=True))
+            figures[unit] = dataclasses.replace(figures[unit], **values)
+    return figures
 
+
+
+def fetch_compliance(store: Store, period_from: date, period_to: date) -> dict[str, Compliance]:
+    """Run `COMPLIANCE_SQL`; units without any compliance figure are left out."""
+    start, end = period_bounds(period_from, period_to)
+    result = store.client.query(
+        COMPLIANCE_SQL,
+        parameters={
+            "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
+            "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
+        },
+    )
+    return {str(row[0]): Compliance(*(int(v) for v in row[1:])) for row in result.result_rows}

@@ -11,9 +11,9 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from rich import box
 from rich.cells import cell_len
@@ -24,6 +24,7 @@ from rich.text import Text
 from dossierflow.errors import DossierflowError, ExitCode
 from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import Catalog, Unit
+from dossierflow.rules.readings import Appointment, OutcomeReading, ReportReadings
 
 LOCAL = VIETNAM
 UNKNOWN_LEVEL = ""
@@ -94,6 +95,33 @@ RATE_KEYS: tuple[str, ...] = ("on_time_rate", "online_rate")
 REPORT_KEYS: tuple[str, ...] = COUNT_KEYS + RATE_KEYS
 
 
+@dataclass(frozen=True)
+class Compliance:
+    """Beyond DOMAIN.md's keys: how a unit kept the one-stop limits in the period
+    (`bi_compliance_report`, migration 011; docs/compliance.md). Not part of the
+    reconciliation: each is a count of events or a subset of an overdue figure."""
+
+    supplement_requests_late: int = 0
+    """Supplement requests made in the period later than the limit after reception."""
+    apologies_late: int = 0
+    """First apologies issued in the period after the last day to apologise in time."""
+    resolved_overdue_no_apology: int = 0
+    """Of `resolved_overdue`, the dossiers that never had an apology."""
+    in_progress_overdue_no_apology: int = 0
+    """Of `in_progress_overdue`, the dossiers without an apology before `to`."""
+
+    def __add__(self, other: Compliance) -> Compliance:
+        return Compliance(*(getattr(self, k) + getattr(other, k) for k in COMPLIANCE_KEYS))
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in COMPLIANCE_KEYS}
+
+
+COMPLIANCE_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Compliance))
+ROW_KEYS: tuple[str, ...] = REPORT_KEYS + COMPLIANCE_KEYS
+"""Every key of a report row, as JSON, CSV and the table give them."""
+
+
 def _ratio(numerator: int, denominator: int) -> float | None:
     return round(numerator / denominator, 4) if denominator else None
 
@@ -104,6 +132,10 @@ class ReportRow:
     unit_name: str
     level: str
     figures: Figures
+    compliance: Compliance = field(default_factory=Compliance)
+
+    def values(self) -> dict[str, int | float | None]:
+        return {**self.figures.as_dict(), **self.compliance.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -112,6 +144,10 @@ class Report:
     period_to: date
     rows: tuple[ReportRow, ...]
     total: Figures
+    total_compliance: Compliance = field(default_factory=Compliance)
+
+    def total_values(self) -> dict[str, int | float | None]:
+        return {**self.total.as_dict(), **self.total_compliance.as_dict()}
 
     @property
     def violations(self) -> list[str]:
@@ -215,6 +251,16 @@ def build_report(
     return Report(period_from, period_to, tuple(rows), sum_figures(r.figures for r in rows))
 
 
+def with_compliance(report: Report, compliance: Mapping[str, Compliance]) -> Report:
+    """The report with each row's compliance figures and their total. A unit with any has a
+    row already: each of them concerns a dossier received before `to`."""
+    rows = tuple(
+        replace(r, compliance=compliance.get(r.unit_code, Compliance())) for r in report.rows
+    )
+    total = sum((r.compliance for r in rows), Compliance())
+    return replace(report, rows=rows, total_compliance=total)
+
+
 def sum_figures(items: Iterable[Figures]) -> Figures:
     total = Figures()
     for f in items:
@@ -234,11 +280,11 @@ def report_json(report: Report) -> dict[str, Any]:
                 "unit_code": r.unit_code,
                 "unit_name": r.unit_name,
                 "level": r.level,
-                **r.figures.as_dict(),
+                **r.values(),
             }
             for r in report.rows
         ],
-        "total": report.total.as_dict(),
+        "total": report.total_values(),
     }
 
 
@@ -251,6 +297,7 @@ def report_from_json(data: Mapping[str, Any]) -> Report:
                 str(r["unit_name"]),
                 str(r["level"]),
                 Figures(*(int(r[k]) for k in COUNT_KEYS)),
+                _compliance_from_json(r),
             )
             for r in data["rows"]
         )
@@ -259,9 +306,15 @@ def report_from_json(data: Mapping[str, Any]) -> Report:
             date.fromisoformat(data["period"]["to"]),
             rows,
             Figures(*(int(data["total"][k]) for k in COUNT_KEYS)),
+            _compliance_from_json(data["total"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"not a period report: {exc!r}") from None
+
+
+def _compliance_from_json(values: Mapping[str, Any]) -> Compliance:
+    """A sink older than migration 011 sends no compliance keys: they read as 0."""
+    return Compliance(*(int(values.get(k, 0)) for k in COMPLIANCE_KEYS))
 
 
 # --- labels ---------------------------------------------------------------------------
@@ -288,8 +341,13 @@ LABELS: dict[str, dict[str, str]] = {
         "in_progress_overdue": "Trong đó quá hạn",
         "apologies": "Văn bản xin lỗi",
         "unknown_procedure": "Thủ tục ngoài danh mục",
+        "supplement_requests_late": "Yêu cầu bổ sung quá hạn",
+        "apologies_late": "Xin lỗi muộn",
+        "resolved_overdue_no_apology": "Giải quyết quá hạn không xin lỗi",
+        "in_progress_overdue_no_apology": "Đang quá hạn chưa xin lỗi",
         "on_time_rate": "Tỷ lệ đúng hạn",
         "online_rate": "Tỷ lệ trực tuyến",
+        "compliance": "Tuân thủ quy định về yêu cầu bổ sung hồ sơ và xin lỗi khi quá hạn",
         "subtotal": "Cộng {level}",
         "total": "TỔNG CỘNG",
         "ok": "Đối soát: tất cả các dòng khớp (kỳ trước + mới tiếp nhận = đã giải quyết "
@@ -318,8 +376,13 @@ LABELS: dict[str, dict[str, str]] = {
         "in_progress_overdue": "of which overdue",
         "apologies": "Apologies",
         "unknown_procedure": "Unknown procedure",
+        "supplement_requests_late": "Late supplement requests",
+        "apologies_late": "Late apologies",
+        "resolved_overdue_no_apology": "Resolved overdue, no apology",
+        "in_progress_overdue_no_apology": "Overdue in progress, no apology",
         "on_time_rate": "On-time rate",
         "online_rate": "Online rate",
+        "compliance": "Compliance: supplement requests and apologies for missed deadlines",
         "subtotal": "Subtotal {level}",
         "total": "TOTAL",
         "ok": "Reconciliation: every row reconciles (carried over + received = resolved "
@@ -377,16 +440,16 @@ def report_csv(report: Report, lang: str = "vi") -> str:
     labels = _labels(lang)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["unit_code", "unit_name", "level", *REPORT_KEYS])
+    writer.writerow(["unit_code", "unit_name", "level", *ROW_KEYS])
     for row in report.rows:
-        values = row.figures.as_dict()
+        values = row.values()
         writer.writerow([row.unit_code, row.unit_name, row.level, *_csv_values(values)])
-    writer.writerow(["", labels["total"], "", *_csv_values(report.total.as_dict())])
+    writer.writerow(["", labels["total"], "", *_csv_values(report.total_values())])
     return out.getvalue()
 
 
 def _csv_values(values: Mapping[str, int | float | None]) -> list[str]:
-    return ["" if values[k] is None else str(values[k]) for k in REPORT_KEYS]
+    return ["" if values[k] is None else str(values[k]) for k in ROW_KEYS]
 
 
 # --- the printed table ----------------------------------------------------------------
@@ -416,7 +479,7 @@ def report_table(report: Report, lang: str = "vi") -> Group:
     labels = _labels(lang)
     title = Text(labels["title"], style="bold", justify="center")
     period = Text(period_heading(report, lang), justify="center")
-    rows: list[tuple[str, str, list[str], str]] = []
+    lines: list[tuple[str, str, Mapping[str, int | float | None], str]] = []
     levels: dict[str, list[ReportRow]] = {}
     for row in report.rows:
         levels.setdefault(row.level, []).append(row)
@@ -424,15 +487,27 @@ def report_table(report: Report, lang: str = "vi") -> Group:
     for lvl, level_rows in levels.items():
         for row in level_rows:
             number += 1
-            rows.append((str(number), row.unit_name, _cells(row.figures, lang), ""))
+            lines.append((str(number), row.unit_name, row.values(), ""))
         if len(levels) > 1 and len(level_rows) > 1:
             subtotal = labels["subtotal"].format(level=level_name(lvl, lang))
-            figures = _cells(sum_figures(r.figures for r in level_rows), lang)
-            rows.append(("", subtotal, figures, "italic"))
-        rows.append(("", "", [], "section"))
-    rows.append(("", labels["total"], _cells(report.total, lang), "bold"))
-    table = FittedTable(
-        (labels["no"], labels["unit_name"]), [labels[k] for k in REPORT_KEYS], rows
+            summed = {
+                **sum_figures(r.figures for r in level_rows).as_dict(),
+                **sum((r.compliance for r in level_rows), Compliance()).as_dict(),
+            }
+            lines.append(("", subtotal, summed, "italic"))
+        lines.append(("", "", {}, "section"))
+    lines.append(("", labels["total"], report.total_values(), "bold"))
+
+    def table_of(keys: tuple[str, ...]) -> FittedTable:
+        rows = [(n, name, _cells(v, keys, lang) if v else [], st) for n, name, v, st in lines]
+        return FittedTable((labels["no"], labels["unit_name"]), [labels[k] for k in keys], rows)
+
+    # The provincial form's columns, then the compliance figures as a table of their own, so
+    # that the form keeps its printed layout.
+    table = Group(
+        table_of(REPORT_KEYS),
+        Text(labels["compliance"], style="bold"),
+        table_of(COMPLIANCE_KEYS),
     )
     parts: list[Any] = [title, period, table]
     if not report.rows:
@@ -531,11 +606,12 @@ def _longest_word(text: str) -> int:
     return max((cell_len(word) for word in text.split()), default=0)
 
 
-def _cells(figures: Figures, lang: str) -> list[str]:
-    values = figures.as_dict()
+def _cells(
+    values: Mapping[str, int | float | None], keys: tuple[str, ...], lang: str
+) -> list[str]:
     return [
         format_rate(values[k], lang) if k in RATE_KEYS else format_count(int(values[k] or 0), lang)
-        for k in REPORT_KEYS
+        for k in keys
     ]
 
 
@@ -555,6 +631,36 @@ def render(report: Report, fmt: str, lang: str = "vi") -> str:
     if fmt == "table":
         return render_text(report, lang)
     raise ReportError(f"--format {fmt!r}: use one of json, csv, table")
+
+
+def report_readings(
+    default: ReportReadings, outcome_reading: str | None, appointment: str | None,
+    prefix: str = "--",
+) -> ReportReadings:
+    """The catalogue's readings with the request's overrides; errors name the parameter
+    (`--outcome-reading` on the command line, `outcome_reading` in the HTTP query)."""
+    return ReportReadings(
+        _choice(
+            OutcomeReading, outcome_reading, default.outcome_reading, "outcome-reading", prefix
+        ),
+        _choice(Appointment, appointment, default.appointment, "appointment", prefix),
+    )
+
+
+Choice = TypeVar("Choice", OutcomeReading, Appointment)
+
+
+def _choice(
+    kind: type[Choice], text: str | None, default: Choice, option: str, prefix: str
+) -> Choice:
+    if not text:
+        return default
+    try:
+        return kind(text)
+    except ValueError:
+        parameter = option if prefix else option.replace("-", "_")
+        values = ", ".join(member.value for member in kind)
+        raise ReportError(f"{prefix}{parameter} {text!r}: use one of {values}") from None
 
 
 def parse_date(text: str, parameter: str) -> date:

@@ -18,6 +18,7 @@ open dossiers of a unit page are read live, at the time of the request (`as_of`)
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime
 from importlib import resources
@@ -45,6 +46,7 @@ from dossierflow.reporting.dashboard.views import (
 from dossierflow.reporting.queries import (
     RollupState,
     WeekCount,
+    fetch_compliance,
     fetch_figures,
     open_dossiers,
     rollup_state,
@@ -56,10 +58,13 @@ from dossierflow.reporting.report import (
     build_report,
     report_json,
     report_period,
+    with_compliance,
 )
 from dossierflow.reporting.runner import QueryRunner
 from dossierflow.rules.catalog import Catalog
-from dossierflow.store import Store, StoreError
+from dossierflow.store import Store, StoreError, error_summary
+
+log = logging.getLogger(__name__)
 
 OPEN_LIST_LIMIT = 500
 """Open dossiers listed on a unit page at most (earliest deadlines first)."""
@@ -98,14 +103,30 @@ def _report(
     """The report from the rollup and, in local time, how current it is (read first: see
     `rollup_state`)."""
     rollup = rollup_state(store)
-    figures = fetch_figures(store, period.start, period.end, pre_aggregated=True)
+    figures = fetch_figures(
+        store, period.start, period.end, pre_aggregated=True, readings=catalog.report
+    )
     report = build_report(figures, catalog.units, period.start, period.end, unit=unit)
     return report, _local(rollup, catalog)
 
 
+def _with_compliance(store: Store, report: Report) -> tuple[Report, str | None]:
+    """The report with its compliance figures, read live (they are not in the rollup): when
+    they cannot be read, the report without them and why, for the page to say so while the
+    rollup's figures stay."""
+    from clickhouse_connect.driver.exceptions import DatabaseError
+
+    try:
+        compliance = fetch_compliance(store, report.period_from, report.period_to)
+    except (DatabaseError, StoreError) as exc:
+        log.warning("dashboard: compliance figures unavailable: %s", error_summary(str(exc)))
+        return report, error_summary(str(exc))
+    return with_compliance(report, compliance), None
+
+
 def _dashboard_data(
     store: Store, catalog: Catalog, selection: Selection
-) -> tuple[Report, RollupState, list[WeekCount]]:
+) -> tuple[Report, RollupState, list[WeekCount], str | None]:
     """The figures and the weekly trend from the same contents of the rollup, so that summed
     over the weeks they equal the report: a refresh completing between the two reads moves
     the as-of time, read again after the trend, and the pair is read once more (refreshes
@@ -117,7 +138,8 @@ def _dashboard_data(
         weeks = weekly_trend(store, period.start, period.end, scope)
         if _local(rollup_state(store), catalog).refreshed_at == rollup.refreshed_at:
             break
-    return report, rollup, weeks
+    report, compliance_error = _with_compliance(store, report)
+    return report, rollup, weeks, compliance_error
 
 
 def _unit_data(
@@ -189,12 +211,15 @@ def add_dashboard_routes(
 
     async def dashboard(request: web.Request, now: datetime) -> Answer:
         selection = selection_of(request, now)
-        report, rollup, weeks = await runner.run(_dashboard_data, catalog, selection)
-        fragments = dashboard_fragments(report, rollup, weeks, selection, now)
+        report, rollup, weeks, compliance_error = await runner.run(
+            _dashboard_data, catalog, selection
+        )
+        fragments = dashboard_fragments(report, rollup, weeks, selection, now, compliance_error)
         return lambda: {
             **report_json(report),
             "unit": selection.unit,
             **_as_of_json(rollup),
+            "compliance_error": compliance_error,
             "trend": _trend_json(weeks),
             "html": fragments,
         }, lambda: dashboard_page(selection, catalog.units, now, fragments)

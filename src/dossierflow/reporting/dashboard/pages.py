@@ -24,6 +24,7 @@ from dossierflow.reporting.dashboard.views import (
     Period,
     backlog_rows,
     cards,
+    compliance_cards,
     format_day,
     format_instant,
     freshness,
@@ -119,8 +120,10 @@ def dashboard_fragments(
     weeks: Sequence[WeekCount],
     selection: Selection,
     now: datetime,
+    compliance_error: str | None = None,
 ) -> dict[str, str]:
-    """Element id -> inner HTML, for everything that changes with the figures."""
+    """Element id -> inner HTML, for everything that changes with the figures;
+    `compliance_error` when the live compliance figures could not be read."""
     lang = selection.lang
     t = texts(lang)
     rows = [
@@ -153,6 +156,13 @@ def dashboard_fragments(
             (t["legend_overdue"], t["legend_within"]),
             t["no_backlog"],
         ),
+        "compliance": _render(
+            "_cards.html", cards=compliance_cards(report.total_compliance, lang)
+        )
+        if compliance_error is None
+        else str(Markup('<p class="failed">{}</p>').format(
+            t["compliance_failed"].format(error=compliance_error)
+        )),
         "report-table": _render(
             "_table.html",
             t=t,

@@ -16,6 +16,7 @@ from dossierflow.reporting.queries import OpenDossier, RollupState, WeekCount
 from dossierflow.reporting.report import (
     LANGS,
     LEVEL_ORDER,
+    Compliance,
     Figures,
     Report,
     ReportError,
@@ -61,6 +62,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "no_backlog": "Không có hồ sơ đang giải quyết.",
         "rate_detail": "{good}/{all} trước và đúng hạn",
         "table": "Báo cáo chi tiết theo đơn vị",
+        "compliance": "Tuân thủ quy định bổ sung hồ sơ và xin lỗi",
+        "compliance_failed": "Không đọc được số liệu tuân thủ: {error}",
+        "supplement_requests_late": "Yêu cầu bổ sung quá hạn",
+        "apologies_late": "Xin lỗi muộn",
+        "overdue_no_apology": "Quá hạn không xin lỗi",
+        "of_overdue_no_apology": "{resolved} đã giải quyết, {open} đang xử lý",
         "updated": "Cập nhật lúc {time}",
         "figures_as_of": "Số liệu tính đến {time}",
         "figures_pending": "Số liệu đang tính…",
@@ -132,6 +139,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "being updated; tell the operators.",
         "refreshing": "Refreshes every {seconds} s",
         "refresh_failed": "Could not refresh the figures: {error}",
+        "compliance": "Compliance: supplement requests and apologies",
+        "compliance_failed": "The compliance figures could not be read: {error}",
+        "supplement_requests_late": "Late supplement requests",
+        "apologies_late": "Late apologies",
+        "overdue_no_apology": "Overdue, no apology",
+        "of_overdue_no_apology": "{resolved} resolved, {open} in progress",
         "open_list": "Open dossiers at risk or overdue",
         "open_note": "Open dossiers handled or received by the unit, as of {now}.",
         "open_counts": "{overdue} overdue, {at_risk} at risk",
@@ -355,6 +368,24 @@ def cards(total: Figures, lang: str) -> list[Card]:
             tone="bad" if total.in_progress_overdue else "good",
         ),
         Card("online_rate", t["online_rate"], format_rate(total.online_rate, lang) or "—"),
+    ]
+
+
+def compliance_cards(total: Compliance, lang: str) -> list[Card]:
+    """The period's breaches of the one-stop limits (docs/compliance.md); `bad` when any."""
+    t = texts(lang)
+    without = total.resolved_overdue_no_apology + total.in_progress_overdue_no_apology
+
+    def card(key: str, value: int, note: str = "") -> Card:
+        return Card(key, t[key], format_count(value, lang), note, "bad" if value else "good")
+
+    return [
+        card("supplement_requests_late", total.supplement_requests_late),
+        card("apologies_late", total.apologies_late),
+        card("overdue_no_apology", without, t["of_overdue_no_apology"].format(
+            resolved=format_count(total.resolved_overdue_no_apology, lang),
+            open=format_count(total.in_progress_overdue_no_apology, lang),
+        )),
     ]
 
 
