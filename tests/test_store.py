@@ -41,7 +41,7 @@ TABLES = {
     "schema_migrations", "dossier_milestones", "dossier_milestones_mv",
     "bi_dossiers", "bi_daily", "bi_period_report", "bi_alerts",
     "unit_day_changes", "unit_day_changes_mv", "bi_period_report_daily", "bi_unit_daily",
-    "bi_rollup_freshness",
+    "bi_rollup_freshness", "bi_progress_766", "bi_progress_766_procedures",
 }
 
 

@@ -1,0 +1,293 @@
+"""The Decision 766 progress index: hand-worked dossiers, read by the pure rules and by the
+store's `bi_progress_766` view after a backfill, against figures worked out here by hand.
+
+Office hours 07:30–11:30 and 13:00–17:00, Monday–Friday (8 working hours a day); March 2026
+has no holiday. Every dossier of procedure P5 is due 5 working days (40 h) after its clock
+starts; received Mon 2/3 08:00 it is due Mon 9/3 08:00 (Mon 7.5 h + Tue–Fri 32 h + 0.5 h).
+The period is March 2026, [1/3 00:00, 1/4 00:00).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dossierflow.rules.calendar import VIETNAM
+from dossierflow.rules.catalog import Catalog, parse_catalog
+from dossierflow.rules.evaluation import evaluate
+from dossierflow.rules.lifecycle import DossierState
+from dossierflow.rules.progress_index import (
+    ApologyAppointment,
+    IndexCounts,
+    IndexSettings,
+    Reading,
+    build_index,
+    parse_bands,
+    processing_duration,
+    reading,
+    tally,
+)
+from dossierflow.schemas.event import DossierEvent, EventType
+from dossierflow.sinks.clickhouse import ClickHouseSink
+
+from dossierflow.backfill import backfill
+from dossierflow.reporting.progress import progress_report, render_progress
+from dossierflow.store import Store, connect, migrate
+
+T = EventType
+CATALOG: Catalog = parse_catalog(
+    b"""
+calendar: {overrides_file: default}
+procedures:
+  - {code: P5, name: p5, processing_time: {value: 5, unit: working_days},
+     pause_policy: {supplement: ignore, financial: ignore}}
+units:
+  - {code: P, name: UBND tinh, level: province}
+  - {code: S1, name: So Mot, level: department, parent: P}
+  - {code: S2, name: So Hai, level: department, parent: P}
+  - {code: X1, name: Xa Mot, level: commune, parent: P}
+  - {code: X2, name: Xa Hai, level: commune, parent: P}
+""",
+    "index-catalog",
+)
+_ids = itertools.count()
+START = datetime(2026, 3, 1, tzinfo=VIETNAM)
+END = datetime(2026, 4, 1, tzinfo=VIETNAM)
+CLOCK = datetime(2026, 6, 1, tzinfo=VIETNAM)
+
+
+def vn(mo: int, d: int, h: int = 0, mi: int = 0) -> datetime:
+    return datetime(2026, mo, d, h, mi, tzinfo=VIETNAM)
+
+
+def ev(dossier: str, kind: EventType, at: datetime, **fields: Any) -> DossierEvent:
+    return DossierEvent(
+        schema_version=1, event_id=f"E{next(_ids)}", dossier_id=dossier, type=kind,
+        occurred_at=at, **fields,
+    )
+
+
+def received(dossier: str, unit: str, at: datetime) -> DossierEvent:
+    return ev(dossier, T.RECEIVED, at, unit_code=unit, procedure_code="P5", channel="ONLINE")
+
+
+# Each dossier with its hand-worked reading for March (appointment 9/3 08:00 unless said).
+HISTORIES: dict[str, list[DossierEvent]] = {
+    # on time by local date (same day), overdue by instant: 15:00 > 08:00
+    "D1": [received("D1", "S1", vn(3, 2, 8)), ev("D1", T.RESOLVED, vn(3, 9, 15))],
+    # on time by instant but not by date: resolved Tue 10/3 10:00, a day after the
+    # appointment (by date OVERDUE: the policy `ignore` leaves the deadline), but 48 h of
+    # supplement waiting (Tue 3/3 08:00 to Thu 5/3 08:00) are subtracted: Sun 8/3 10:00
+    "D2": [
+        received("D2", "S1", vn(3, 2, 8)),
+        ev("D2", T.SUPPLEMENT_REQUESTED, vn(3, 3, 8)),
+        ev("D2", T.RESUMED, vn(3, 5, 8)),
+        ev("D2", T.RESOLVED, vn(3, 10, 10)),
+    ],
+    # two supplements, still waiting for the second at the period's end: OVERDUE although
+    # subtracting the waits would leave it far before its appointment (Mon 30/3 08:00)
+    "D3": [
+        received("D3", "S1", vn(3, 23, 8)),
+        ev("D3", T.SUPPLEMENT_REQUESTED, vn(3, 24, 8)),
+        ev("D3", T.RESUMED, vn(3, 25, 8)),
+        ev("D3", T.SUPPLEMENT_REQUESTED, vn(3, 26, 8)),
+    ],
+    # one supplement, requested after the appointment and still waited for: ON_TIME
+    "D4": [
+        received("D4", "S2", vn(3, 2, 8)),
+        ev("D4", T.SUPPLEMENT_REQUESTED, vn(3, 20, 8)),
+    ],
+    # received in February, resolved in March before its appointment Thu 5/3 08:00: ON_TIME
+    "D5": [received("D5", "S2", vn(2, 26, 8)), ev("D5", T.RESOLVED, vn(3, 4, 10))],
+    # ended before the period: not counted
+    "D6": [received("D6", "S2", vn(2, 23, 8)), ev("D6", T.RESOLVED, vn(2, 27, 10))],
+    # withdrawn Wed 11/3 09:00, after its appointment: its end of processing, OVERDUE
+    "D7": [received("D7", "X1", vn(3, 2, 8)), ev("D7", T.WITHDRAWN, vn(3, 11, 9))],
+    # in progress at the period's end, due Wed 1/4 08:00: judged at 1/4 00:00, ON_TIME
+    # (it ends overdue in April); its AT_RISK alert fired Tue 31/3 08:00 (8 working hours)
+    "D8": [received("D8", "X1", vn(3, 25, 8)), ev("D8", T.RESOLVED, vn(4, 3, 10))],
+    # in progress at the period's end, due Mon 23/3 08:00: OVERDUE
+    "D9": [received("D9", "X2", vn(3, 16, 8)), ev("D9", T.RESOLVED, vn(4, 2, 10))],
+    # apology on Fri 6/3 with a new appointment Fri 13/3 17:00, resolved Thu 12/3 10:00:
+    # ON_TIME against the synced appointment, OVERDUE against the original one
+    "D10": [
+        received("D10", "X2", vn(3, 2, 8)),
+        ev("D10", T.APOLOGY_ISSUED, vn(3, 6, 10), new_due_at=vn(3, 13, 17)),
+        ev("D10", T.RESOLVED, vn(3, 12, 10)),
+    ],
+    # payment waiting is not subtracted: D2's history with a financial obligation, OVERDUE
+    "D11": [
+        received("D11", "X2", vn(3, 2, 8)),
+        ev("D11", T.FINANCIAL_OBLIGATION_REQUESTED, vn(3, 3, 8)),
+        ev("D11", T.RESUMED, vn(3, 5, 8)),
+        ev("D11", T.RESOLVED, vn(3, 10, 10)),
+    ],
+}
+
+# By hand, per unit: (received or processed, on time, overdue, resolved in March, at risk)
+SYNCED = {
+    "S1": (3, 1, 2, 2, 0),   # D1 overdue, D2 on time, D3 overdue; D1 and D2 resolved
+    "S2": (2, 2, 0, 1, 1),   # D4 and D5 on time; D5 resolved; D4 open, on time, AT_RISK fired 6/3
+    "X1": (2, 1, 1, 0, 1),   # D7 overdue (withdrawn), D8 on time and at risk
+    "X2": (3, 1, 2, 2, 0),   # D9 overdue, D10 on time, D11 overdue; D10 and D11 resolved
+}
+# Processing days (reception to result, working time / 8 h) of the March resolutions:
+# D1 2/3 08:00 -> 9/3 15:00 = 40 + 3.5 + 2 = 45.5 h = 5.6875; D2 and D11 2/3 08:00 -> 10/3
+# 10:00 = 40 (to 9/3 08:00) + 7.5 + 2.5 = 50 h = 6.25; D5 26/2 08:00 -> 4/3 10:00
+# = 7.5 + 8 + 8 + 8 + 2.5 = 34 h = 4.25; D10 2/3 08:00 -> 12/3 10:00
+# = 40 + 7.5 + 8 + 8 + 2.5 = 66 h = 8.25.
+AVERAGE_DAYS = {"S1": 5.97, "S2": 4.25, "X1": None, "X2": 7.25}  # S1 11.9375 / 2, X2 14.5 / 2
+
+
+def states_at(instant: datetime) -> Iterator[DossierState]:
+    for dossier, events in HISTORIES.items():
+        steps = [s for s in evaluate(dossier, events, CATALOG, CLOCK).steps
+                 if s.event.occurred_at < instant]
+        if steps:
+            yield steps[-1].state
+
+
+def at_risk_before(instant: datetime) -> frozenset[str]:
+    return frozenset(
+        dossier
+        for dossier, events in HISTORIES.items()
+        for alert in evaluate(dossier, events, CATALOG, CLOCK).alerts
+        if alert.kind.value == "AT_RISK" and alert.at < instant
+    )
+
+
+def as_tuple(counts: IndexCounts) -> tuple[int, int, int, int, int]:
+    return (counts.received, counts.on_time, counts.overdue, counts.completed, counts.at_risk)
+
+
+# --- the pure rules -------------------------------------------------------------------
+
+
+def test_each_dossier_reads_as_worked_out_by_hand() -> None:
+    settings = IndexSettings()
+    got = {s.dossier_id: reading(s, END, settings) for s in states_at(END)}
+    on, late = Reading.ON_TIME, Reading.OVERDUE
+    assert got == {
+        "D1": late, "D2": on, "D3": late, "D4": on, "D5": on, "D6": on, "D7": late,
+        "D8": on, "D9": late, "D10": on, "D11": late,
+    }
+    original = IndexSettings(apology_appointment=ApologyAppointment.ORIGINAL)
+    assert reading(next(s for s in states_at(END) if s.dossier_id == "D10"), END, original) \
+        is Reading.OVERDUE
+
+
+def test_by_instant_and_by_date_disagree_both_ways() -> None:
+    by_id = {s.dossier_id: s for s in states_at(CLOCK)}
+    assert by_id["D1"].outcome is not None and by_id["D1"].outcome.value == "ON_TIME"
+    assert reading(by_id["D1"], CLOCK, IndexSettings()) is Reading.OVERDUE
+    assert by_id["D2"].outcome is not None and by_id["D2"].outcome.value == "OVERDUE"
+    assert reading(by_id["D2"], CLOCK, IndexSettings()) is Reading.ON_TIME
+    assert by_id["D2"].supplement_wait == timedelta(hours=48)
+    assert by_id["D11"].supplement_wait == timedelta(0)
+
+
+def test_a_third_supplement_allowed_makes_the_two_supplement_dossier_on_time() -> None:
+    d3 = next(s for s in states_at(END) if s.dossier_id == "D3")
+    assert d3.supplement_requests == 2
+    assert reading(d3, END, IndexSettings(max_supplements_while_waiting=2)) is Reading.ON_TIME
+
+
+def test_tally_per_unit_equals_the_hand_worked_counts() -> None:
+    counts = tally(states_at(END), START, END, IndexSettings(), CATALOG.calendar,
+                   at_risk_before(END))
+    assert {unit: as_tuple(c) for unit, c in counts.items()} == SYNCED
+    assert {unit: c.average_days for unit, c in counts.items()} == AVERAGE_DAYS
+
+
+def test_scores_ranks_and_classes_by_hand() -> None:
+    counts = tally(states_at(END), START, END, IndexSettings(), CATALOG.calendar,
+                   at_risk_before(END))
+    index = build_index(counts, CATALOG.units, IndexSettings())
+    units = {row.code: row for row in index.units}
+    # 20 x on time / received: S1 20/3, S2 20, X1 10, X2 20/3; province 20 x 5/10
+    assert {c: r.score for c, r in units.items()} == {
+        "S1": 6.67, "S2": 20.0, "X1": 10.0, "X2": 6.67}
+    assert {c: r.rank for c, r in units.items()} == {"S2": 1, "S1": 2, "X1": 1, "X2": 2}
+    # bands on the share of 20: S2 1.0 Tốt; X1 0.5, S1 and X2 0.33: Yếu
+    assert {c: r.band.label_vi for c, r in units.items() if r.band} == {
+        "S1": "Yếu", "S2": "Tốt", "X1": "Yếu", "X2": "Yếu"}
+    assert index.province.score == 10.0 and index.province.counts.received == 10
+    groups = {g.code: as_tuple(g.counts) for g in index.groups}
+    assert groups == {"commune": (5, 2, 3, 2, 1), "department": (5, 3, 2, 3, 1)}
+    # if the at-risk dossiers went overdue: X1 20 x 0/2, S2 20 x 1/2
+    assert units["X1"].score_if_at_risk_overdue == 0.0
+    assert units["S2"].score_if_at_risk_overdue == 10.0
+
+
+def test_processing_duration_in_the_procedures_unit() -> None:
+    d1 = next(s for s in states_at(CLOCK) if s.dossier_id == "D1")
+    duration = processing_duration(d1, CATALOG.calendar)
+    assert duration is not None and duration.value == 5.6875 and duration.days == 5.6875
+
+
+def test_bands_are_checked() -> None:
+    assert parse_bands("0.5:Đạt:pass,0:Chưa đạt:fail")[0].label_vi == "Đạt"
+    with pytest.raises(ValueError, match="last band must start at 0"):
+        parse_bands("0.9:Tốt:good,0.5:Khá:fair")
+    with pytest.raises(ValueError, match="from the best down"):
+        parse_bands("0.5:Khá:fair,0.9:Tốt:good,0:Yếu:weak")
+
+
+# --- the store ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = connect(f"chdb://{tmp_path / 'ch'}")
+    migrate(opened)
+    evaluations = [evaluate(d, events, CATALOG, CLOCK) for d, events in HISTORIES.items()]
+    backfill(evaluations, CATALOG, ClickHouseSink(opened), "hand-worked")
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.mark.clickhouse
+def test_the_store_reads_the_hand_worked_index(store: Store) -> None:
+    report = progress_report(store, CATALOG.units, date(2026, 3, 1), date(2026, 4, 1), CLOCK,
+                             IndexSettings())
+    assert {r.code: as_tuple(r.counts) for r in report.index.units} == SYNCED
+    assert {r.code: r.counts.average_days for r in report.index.units} == AVERAGE_DAYS
+    assert report.index.province.score == 10.0
+    times = {(p.unit_code, p.procedure_code): (p.completed, p.average) for p in report.procedures}
+    assert times == {("S1", "P5"): (2, 5.97), ("S2", "P5"): (1, 4.25), ("X2", "P5"): (2, 7.25)}
+    original = progress_report(
+        store, CATALOG.units, date(2026, 3, 1), date(2026, 4, 1), CLOCK,
+        IndexSettings(apology_appointment=ApologyAppointment.ORIGINAL),
+    )
+    assert {r.code: r.counts.on_time for r in original.index.units}["X2"] == 0
+
+
+@pytest.mark.clickhouse
+def test_this_month_so_far_is_judged_now(store: Store) -> None:
+    """On 31/3 at 12:00, D8 (due 1/4 08:00) is on time and at risk; D9 (due 23/3) overdue;
+    D3 waits for its second supplement (overdue); the others as at the month's end."""
+    now = vn(3, 31, 12)
+    report = progress_report(store, CATALOG.units, date(2026, 3, 1), date(2026, 4, 1), now,
+                             IndexSettings())
+    assert report.as_of == now
+    expected = tally(states_at(now), START, now, IndexSettings(), CATALOG.calendar,
+                     at_risk_before(now))
+    assert {r.code: as_tuple(r.counts) for r in report.index.units} == {
+        u: as_tuple(c) for u, c in expected.items()}
+    assert as_tuple(expected["X1"]) == (2, 1, 1, 0, 1)
+
+
+@pytest.mark.clickhouse
+def test_renderings_carry_the_figures(store: Store) -> None:
+    report = progress_report(store, CATALOG.units, date(2026, 3, 1), date(2026, 4, 1), CLOCK,
+                             IndexSettings())
+    csv_text = render_progress(report, "csv", "en")
+    assert "S2,So Hai,department,2,2,0,1.0,20.0,1,good,4.25,1,1,10.0" in csv_text
+    table = render_progress(report, "table", "vi")
+    assert "TOÀN TỈNH" in table and "Sở, ban, ngành" in table and "6,67" in table
