@@ -9,13 +9,20 @@ The period is March 2026, [1/3 00:00, 1/4 00:00).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import Catalog, parse_catalog
 from dossierflow.rules.evaluation import evaluate
@@ -35,6 +42,7 @@ from dossierflow.schemas.event import DossierEvent, EventType
 from dossierflow.sinks.clickhouse import ClickHouseSink
 
 from dossierflow.backfill import backfill
+from dossierflow.reporting.http import add_reporting_routes
 from dossierflow.reporting.progress import progress_report, render_progress
 from dossierflow.store import Store, connect, migrate
 
@@ -291,3 +299,68 @@ def test_renderings_carry_the_figures(store: Store) -> None:
     assert "S2,So Hai,department,2,2,0,1.0,20.0,1,good,4.25,1,1,10.0" in csv_text
     table = render_progress(report, "table", "vi")
     assert "TOÀN TỈNH" in table and "Sở, ban, ngành" in table and "6,67" in table
+
+
+def _closed_store(tmp_path: Path) -> str:
+    url = f"chdb://{tmp_path / 'cli'}"
+    opened = connect(url)
+    migrate(opened)
+    evaluations = [evaluate(d, events, CATALOG, CLOCK) for d, events in HISTORIES.items()]
+    backfill(evaluations, CATALOG, ClickHouseSink(opened), "hand-worked")
+    opened.close()
+    return url
+
+
+CATALOG_FILE = b"""
+procedures:
+  - {code: P5, name: p5, processing_time: {value: 5, unit: working_days},
+     pause_policy: {supplement: ignore, financial: ignore}}
+units:
+  - {code: P, name: UBND tinh, level: province}
+  - {code: S1, name: So Mot, level: department, parent: P}
+  - {code: S2, name: So Hai, level: department, parent: P}
+  - {code: X1, name: Xa Mot, level: commune, parent: P}
+  - {code: X2, name: Xa Hai, level: commune, parent: P}
+"""
+
+
+@pytest.mark.clickhouse
+def test_the_report_command_prints_the_index(tmp_path: Path) -> None:
+    url = _closed_store(tmp_path)
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_bytes(CATALOG_FILE)
+    done = subprocess.run(
+        [sys.executable, "-m", "dossierflow.cli", "report", "--index", "766", "--store", url,
+         "--sink-url", "http://127.0.0.1:9", "--catalog", str(catalog),
+         "--from", "01/03/2026", "--through", "31/03/2026", "--format", "json"],
+        capture_output=True, text=True, timeout=180, check=False,
+        env={**os.environ, "DOSSIERFLOW_INDEX766_APOLOGY_APPOINTMENT": "original"},
+    )
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["settings"]["apology_appointment"] == "original"
+    # the original appointment makes D10 overdue: X2 0 of 3, the province 4 of 10
+    assert {u["code"]: (u["received"], u["on_time"]) for u in data["units"]} == {
+        "S1": (3, 1), "S2": (2, 2), "X1": (2, 1), "X2": (3, 0)}
+    assert data["province"]["score"] == 8.0
+
+
+@pytest.mark.clickhouse
+def test_get_report_index_766_over_http(store: Store) -> None:
+    async def scenario() -> tuple[int, dict[str, Any], int, str]:
+        app = web.Application()
+        add_reporting_routes(app, store, CATALOG, clock=lambda: CLOCK,
+                             index_settings=IndexSettings())
+        async with TestClient(TestServer(app)) as client:
+            good = await client.get("/report", params={
+                "from": "2026-03-01", "to": "2026-04-01", "index": "766", "lang": "en"})
+            bad = await client.get("/report", params={
+                "from": "2026-03-01", "to": "2026-04-01", "index": "767"})
+            return good.status, await good.json(), bad.status, (await bad.json())["error"]
+
+    status, data, bad_status, error = asyncio.run(scenario())
+    assert status == 200
+    assert {u["code"]: u["score"] for u in data["units"]} == {
+        "S1": 6.67, "S2": 20.0, "X1": 10.0, "X2": 6.67}
+    assert {g["code"]: g["score"] for g in data["groups"]} == {"commune": 8.0, "department": 12.0}
+    assert (bad_status, error) == (400, "index '767': the one index known is 766")

@@ -58,6 +58,13 @@ def add_commands(subparsers: Any) -> None:
     scope = p.add_mutually_exclusive_group()
     scope.add_argument("--unit", metavar="CODE", help="this unit and the units below it")
     scope.add_argument("--level", metavar="LEVEL", help="the units of one level")
+    p.add_argument(
+        "--index",
+        choices=("766",),
+        help="instead of the period report, the Decision 766 progress index (2.1 on-time "
+        "ratio and score, 2.2 average time; per unit, group and the province, ranked; a "
+        "period not over yet is judged now). Settings: DOSSIERFLOW_INDEX766_*",
+    )
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--lang", choices=("vi", "en"), default="vi")
     add_catalog_option(p)
@@ -83,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     store_url = parse_store_url(settings.url())
     units = load_catalog(args.catalog).units
     sink_url = settings.sink_url
+    if args.index:
+        return _progress_index(args, settings, units, period_from, period_to)
     params = {"from": period_from.isoformat(), "to": period_to.isoformat()}
     if args.unit:
         params["unit"] = args.unit
@@ -112,17 +121,46 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_directly(
-    url: str,
+def _progress_index(
     args: argparse.Namespace,
+    settings: Any,
     units: Mapping[str, Unit],
     period_from: date,
     period_to: date,
-    sink_url: str,
-    sink_problem: str,
-) -> Report:
-    from dossierflow.reporting.queries import fetch_figures
-    from dossierflow.reporting.report import build_report
+) -> int:
+    """`--index 766`: from the sink when it owns the chDB store, else from the store."""
+    from datetime import datetime
+
+    from dossierflow.config import ProgressIndexSettings
+    from dossierflow.reporting.client import fetch_text_from_sink
+    from dossierflow.reporting.progress import progress_report, render_progress
+    from dossierflow.reporting.report import LOCAL
+    from dossierflow.store import parse_store_url
+
+    index_settings = ProgressIndexSettings.from_env().index_settings()
+    store_url = parse_store_url(settings.url())
+    text: str | None = None
+    problem = ""
+    if store_url.kind == "chdb":
+        params = {"from": period_from.isoformat(), "to": period_to.isoformat(),
+                  "index": args.index, "format": args.format, "lang": args.lang}
+        text, problem = fetch_text_from_sink(settings.sink_url, store_url.display, params)
+    if text is None:
+        store = _open_for_report(settings.url(), settings.sink_url, problem)
+        try:
+            report = progress_report(
+                store, units, period_from, period_to, datetime.now(LOCAL), index_settings
+            )
+        finally:
+            store.close()
+        text = render_progress(report, args.format, args.lang)
+    sys.stdout.write(text)
+    return 0
+
+
+def _open_for_report(url: str, sink_url: str, sink_problem: str) -> Any:
+    """The store, migrated, holding facts, its rollup refreshes paused (the report reads
+    live views); a clear error when another process holds it or it is empty."""
     from dossierflow.store import (
         StoreEmpty,
         StoreError,
@@ -143,12 +181,32 @@ def _report_directly(
         ) from None
     try:
         require_migrated(store)
-        pause_rollup_refreshes(store)  # the report reads the live view, not the rollup
+        pause_rollup_refreshes(store)
         if count_facts(store) == 0:
             raise StoreEmpty(
                 f"the store {store.url.display} holds no facts at all, so there is nothing to "
                 "report; give the store the sink writes (--store or DOSSIERFLOW_CLICKHOUSE_URL)"
             )
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _report_directly(
+    url: str,
+    args: argparse.Namespace,
+    units: Mapping[str, Unit],
+    period_from: date,
+    period_to: date,
+    sink_url: str,
+    sink_problem: str,
+) -> Report:
+    from dossierflow.reporting.queries import fetch_figures
+    from dossierflow.reporting.report import build_report
+
+    store = _open_for_report(url, sink_url, sink_problem)
+    try:
         figures = fetch_figures(store, period_from, period_to)
         return build_report(
             figures, units, period_from, period_to, unit=args.unit, level=args.level

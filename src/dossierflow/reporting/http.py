@@ -12,8 +12,10 @@ from datetime import datetime
 
 from aiohttp import web
 
+from dossierflow.config import ProgressIndexSettings
 from dossierflow.reporting.client import FACTS_HEADER
 from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
+from dossierflow.reporting.progress import progress_report, render_progress
 from dossierflow.reporting.queries import fetch_figures
 from dossierflow.reporting.report import (
     LOCAL,
@@ -24,6 +26,7 @@ from dossierflow.reporting.report import (
 )
 from dossierflow.reporting.runner import QueryRunner
 from dossierflow.rules.catalog import Catalog, Unit
+from dossierflow.rules.progress_index import IndexSettings
 from dossierflow.store import Store, StoreError, count_facts
 
 CONTENT_TYPES = {
@@ -42,19 +45,30 @@ def add_reporting_routes(
     report_store: Store,
     catalog: Catalog,
     clock: Callable[[], datetime] = local_now,
+    index_settings: IndexSettings | None = None,
 ) -> QueryRunner:
     """`GET /report` and the dashboard (`/dashboard`, `/api/...`) over `report_store`;
-    returns the runner their queries share (for any other reader of `report_store`)."""
+    returns the runner their queries share (for any other reader of `report_store`).
+    `index_settings`: how the 766 index is read (default: `ProgressIndexSettings` from the
+    environment, read now so that a bad value stops the process at start)."""
     runner = QueryRunner(report_store)
-    app.router.add_get("/report", report_handler(runner, catalog.units))
+    if index_settings is None:
+        index_settings = ProgressIndexSettings.from_env().index_settings()
+    app.router.add_get(
+        "/report", report_handler(runner, catalog.units, index_settings, clock)
+    )
     add_dashboard_routes(app, runner, catalog, clock)
     return runner
 
 
 def report_handler(
-    runner: QueryRunner, units: Mapping[str, Unit]
+    runner: QueryRunner,
+    units: Mapping[str, Unit],
+    index_settings: IndexSettings,
+    clock: Callable[[], datetime] = local_now,
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
-    """The aiohttp handler of `GET /report`."""
+    """The aiohttp handler of `GET /report`; `index=766` gives the Decision 766 progress
+    index (reporting/progress.py) instead of the period report."""
 
     async def report(request: web.Request) -> web.Response:
         query = request.query
@@ -66,6 +80,19 @@ def report_handler(
             )
             if fmt not in CONTENT_TYPES:
                 raise ReportError(f"format {fmt!r}: use one of json, csv, table")
+            index = query.get("index")
+            if index is not None:
+                if index != "766":
+                    raise ReportError(f"index {index!r}: the one index known is 766")
+                progress = await runner.run(
+                    progress_report, units, period_from, period_to, clock(), index_settings
+                )
+                text = render_progress(progress, fmt, lang)
+                facts = await runner.run(count_facts)
+                return web.Response(
+                    text=text, content_type=CONTENT_TYPES[fmt], charset="utf-8",
+                    headers={FACTS_HEADER: str(facts)},
+                )
             figures = await runner.run(fetch_figures, period_from, period_to)
             result = build_report(
                 figures,
