@@ -15,6 +15,7 @@ from aiohttp import web
 from dossierflow.config import ProgressIndexSettings
 from dossierflow.reporting.client import FACTS_HEADER
 from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
+from dossierflow.reporting.dashboard.progress_page import progress_page_handler
 from dossierflow.reporting.progress import progress_report, render_progress
 from dossierflow.reporting.queries import fetch_figures
 from dossierflow.reporting.report import (
@@ -58,6 +59,9 @@ def add_reporting_routes(
         "/report", report_handler(runner, catalog.units, index_settings, clock)
     )
     add_dashboard_routes(app, runner, catalog, clock)
+    app.router.add_get(
+        "/dashboard/766", progress_page_handler(runner, catalog.units, index_settings, clock)
+    )
     return runner
 
 

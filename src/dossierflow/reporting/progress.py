@@ -238,7 +238,7 @@ def progress_json(report: ProgressReport, lang: str = "vi") -> dict[str, Any]:
     }
 
 
-def _rows(report: ProgressReport) -> list[IndexRow]:
+def rows_in_order(report: ProgressReport) -> list[IndexRow]:
     """Units group by group, each group's total after its units, the province last."""
     out: list[IndexRow] = []
     for group in report.index.groups:
@@ -253,7 +253,7 @@ def progress_csv(report: ProgressReport, lang: str = "vi") -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
-    for row in _rows(report):
+    for row in rows_in_order(report):
         values = row_values(row, lang)
         writer.writerow(["" if values[k] is None else values[k] for k in COLUMNS])
     return out.getvalue()
@@ -284,7 +284,7 @@ def progress_text(report: ProgressReport, lang: str = "vi", width: int = 200) ->
     shown = [k for k in COLUMNS if k != "group"]
     for key in shown:
         table.add_column(labels[key], justify="left" if key in ("code", "name") else "right")
-    for row in _rows(report):
+    for row in rows_in_order(report):
         values = row_values(row, lang)
         if row.group == "group":
             values["name"] = names.get(row.code, row.code)
