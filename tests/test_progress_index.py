@@ -47,9 +47,7 @@ from dossierflow.reporting.progress import progress_report, render_progress
 from dossierflow.store import Store, connect, migrate
 
 T = EventType
-CATALOG: Catalog = parse_catalog(
-    b"""
-calendar: {overrides_file: default}
+CATALOG_YAML = b"""
 procedures:
   - {code: P5, name: p5, processing_time: {value: 5, unit: working_days},
      pause_policy: {supplement: ignore, financial: ignore}}
@@ -59,9 +57,8 @@ units:
   - {code: S2, name: So Hai, level: department, parent: P}
   - {code: X1, name: Xa Mot, level: commune, parent: P}
   - {code: X2, name: Xa Hai, level: commune, parent: P}
-""",
-    "index-catalog",
-)
+"""
+CATALOG: Catalog = parse_catalog(CATALOG_YAML, "index-catalog")
 _ids = itertools.count()
 START = datetime(2026, 3, 1, tzinfo=VIETNAM)
 END = datetime(2026, 4, 1, tzinfo=VIETNAM)
@@ -311,24 +308,11 @@ def _closed_store(tmp_path: Path) -> str:
     return url
 
 
-CATALOG_FILE = b"""
-procedures:
-  - {code: P5, name: p5, processing_time: {value: 5, unit: working_days},
-     pause_policy: {supplement: ignore, financial: ignore}}
-units:
-  - {code: P, name: UBND tinh, level: province}
-  - {code: S1, name: So Mot, level: department, parent: P}
-  - {code: S2, name: So Hai, level: department, parent: P}
-  - {code: X1, name: Xa Mot, level: commune, parent: P}
-  - {code: X2, name: Xa Hai, level: commune, parent: P}
-"""
-
-
 @pytest.mark.clickhouse
 def test_the_report_command_prints_the_index(tmp_path: Path) -> None:
     url = _closed_store(tmp_path)
     catalog = tmp_path / "catalog.yaml"
-    catalog.write_bytes(CATALOG_FILE)
+    catalog.write_bytes(CATALOG_YAML)
     done = subprocess.run(
         [sys.executable, "-m", "dossierflow.cli", "report", "--index", "766", "--store", url,
          "--sink-url", "http://127.0.0.1:9", "--catalog", str(catalog),

@@ -7,7 +7,6 @@ province-month reconciles with the period report's counts.
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -26,7 +25,7 @@ from dossierflow.reporting.progress import fetch_progress
 from dossierflow.reporting.queries import fetch_figures
 from dossierflow.reporting.report import period_bounds
 from dossierflow.store import Store, connect, migrate
-from tests.test_bi_exactness import batches, events, worker_output
+from tests.test_bi_exactness import batches, events, histories_of, worker_output
 
 pytestmark = pytest.mark.clickhouse
 
@@ -61,10 +60,7 @@ def test_live_and_replay_give_the_rules_766_figures_and_reconcile_with_the_repor
 ) -> None:
     catalog = load_catalog()
     arrivals = events(4000, seed=7)
-    histories: dict[str, list[DossierEvent]] = defaultdict(list)
-    for event in arrivals:
-        if all(seen.event_id != event.event_id for seen in histories[event.dossier_id]):
-            histories[event.dossier_id].append(event)
+    histories = histories_of(arrivals)
     clock = max(e.occurred_at for e in arrivals) + timedelta(days=1)
 
     facts, alerts = worker_output(arrivals, catalog)
