@@ -38,6 +38,7 @@ from dossierflow.rules.progress_index import (
     reading,
     tally,
 )
+from dossierflow.rules.records import fact_records
 from dossierflow.schemas.event import DossierEvent, EventType
 from dossierflow.sinks.clickhouse import ClickHouseSink
 
@@ -348,3 +349,45 @@ def test_get_report_index_766_over_http(store: Store) -> None:
         "S1": 6.67, "S2": 20.0, "X1": 10.0, "X2": 6.67}
     assert {g["code"]: g["score"] for g in data["groups"]} == {"commune": 8.0, "department": 12.0}
     assert (bad_status, error) == (400, "index '767': the one index known is 766")
+
+
+# --- what the lifecycle keeps for the index ----------------------------------------------
+
+
+def fold_of(events: list[DossierEvent]) -> DossierState:
+    return evaluate(events[0].dossier_id, events, CATALOG, CLOCK).state
+
+
+def test_a_supplement_wait_ended_by_resolution_or_withdrawal_is_counted() -> None:
+    """Requested Mon 2/3 09:00; resolved (or withdrawn) while waiting, Wed 4/3 09:00: 48 h."""
+    for ending in (T.RESOLVED, T.WITHDRAWN):
+        state = fold_of([
+            received("W1", "S1", vn(3, 2, 8)),
+            ev("W1", T.SUPPLEMENT_REQUESTED, vn(3, 2, 9)),
+            ev("W1", ending, vn(3, 4, 9)),
+        ])
+        assert (state.supplement_requests, state.supplement_wait) == (1, timedelta(hours=48))
+        assert state.pause_kind is None and state.appointment_at == vn(3, 9, 8)
+
+
+def test_a_financial_wait_is_not_a_supplement_wait_and_pauses_never_move_the_appointment() -> None:
+    """EXTEND moves the deadline in force by the working time paused; the appointment stays."""
+    catalog = parse_catalog(CATALOG_YAML.replace(b"ignore", b"extend"), "extend")
+    events = [
+        received("F1", "S1", vn(3, 2, 8)),
+        ev("F1", T.FINANCIAL_OBLIGATION_REQUESTED, vn(3, 3, 8)),
+        ev("F1", T.RESUMED, vn(3, 4, 8)),  # 8 working hours paused
+    ]
+    state = evaluate("F1", events, catalog, CLOCK).state
+    assert (state.supplement_requests, state.supplement_wait) == (0, timedelta(0))
+    assert state.appointment_at == vn(3, 9, 8) and state.due_at == vn(3, 10, 8)
+
+
+def test_the_facts_carry_both_readings_and_the_supplements() -> None:
+    facts = fact_records(evaluate("D2", HISTORIES["D2"], CATALOG, CLOCK), CATALOG)
+    waiting, resolved = facts[1], facts[-1]
+    assert waiting.supplement_waiting_since == vn(3, 3, 8) and waiting.supplement_requests == 1
+    assert (resolved.outcome, resolved.outcome_by_instant) == ("OVERDUE", "ON_TIME")
+    assert resolved.supplement_wait_ms == 48 * 3600 * 1000
+    assert resolved.processing_ended_at == vn(3, 10, 10)
+    assert (resolved.processing_unit, resolved.processing_duration) == ("working_days", 6.25)
