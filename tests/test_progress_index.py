@@ -44,8 +44,9 @@ from dossierflow.sinks.clickhouse import ClickHouseSink
 
 from dossierflow.backfill import backfill
 from dossierflow.reporting.http import add_reporting_routes
-from dossierflow.reporting.progress import progress_report, render_progress
+from dossierflow.reporting.progress import fetch_progress, progress_report, render_progress
 from dossierflow.store import Store, connect, migrate
+from tests.test_report import History, write
 
 T = EventType
 CATALOG_YAML = b"""
@@ -391,3 +392,25 @@ def test_the_facts_carry_both_readings_and_the_supplements() -> None:
     assert resolved.supplement_wait_ms == 48 * 3600 * 1000
     assert resolved.processing_ended_at == vn(3, 10, 10)
     assert (resolved.processing_unit, resolved.processing_duration) == ("working_days", 6.25)
+
+
+def test_facts_stored_before_migration_010_are_read_against_their_receipts_deadline(
+    tmp_path: Path,
+) -> None:
+    """Facts without the 766 columns (as stored before migration 010): the RECEIVED fact's
+    deadline stands for the appointment. Due 9/3 17:00, resolved 10/3 10:00: overdue; due
+    9/3 17:00, resolved 9/3 16:00: on time."""
+    old = [
+        History("OLD1", "X1").received("2026-03-02 08:00", due="2026-03-09 17:00")
+        .add("RESOLVED", "2026-03-10 10:00", outcome="OVERDUE"),
+        History("OLD2", "X1").received("2026-03-02 08:00", due="2026-03-09 17:00")
+        .add("RESOLVED", "2026-03-09 16:00", outcome="ON_TIME"),
+    ]
+    opened = connect(f"chdb://{tmp_path / 'old'}")
+    try:
+        migrate(opened)
+        write(opened, [fact for history in old for fact in history.facts()])
+        counts = fetch_progress(opened, START, END, IndexSettings())
+    finally:
+        opened.close()
+    assert as_tuple(counts["X1"]) == (2, 1, 1, 0, 0)

@@ -62,7 +62,10 @@ FROM
             ifNull(argMax(unit_code, position), '') AS unit_code,
             argMax(status, position) AS status,
             argMax(tuple(closed_at), position).1 AS closed_at,
-            argMax(tuple(appointment_at), position).1 AS appointment_at,
+            -- facts stored before this migration have no appointment_at: their RECEIVED
+            -- fact's deadline is the receipt's appointment
+            ifNull(argMax(tuple(appointment_at), position).1,
+                   argMinIf(due_at, position, type = 'RECEIVED')) AS appointment_at,
             argMax(tuple(rescheduled_due_at), position).1 AS rescheduled_due_at,
             argMax(supplement_requests, position) AS supplement_requests,
             argMax(supplement_wait_ms, position) AS supplement_wait_ms,
