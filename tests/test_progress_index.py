@@ -342,6 +342,9 @@ def test_get_report_index_766_over_http(store: Store) -> None:
                 "from": "2026-03-01", "to": "2026-04-01", "index": "766", "lang": "en"})
             bad = await client.get("/report", params={
                 "from": "2026-03-01", "to": "2026-04-01", "index": "767"})
+            scoped = await client.get("/report", params={
+                "from": "2026-03-01", "to": "2026-04-01", "index": "766", "unit": "X1"})
+            assert scoped.status == 400
             return good.status, await good.json(), bad.status, (await bad.json())["error"]
 
     status, data, bad_status, error = asyncio.run(scenario())
@@ -414,3 +417,15 @@ def test_facts_stored_before_migration_010_are_read_against_their_receipts_deadl
     finally:
         opened.close()
     assert as_tuple(counts["X1"]) == (2, 1, 1, 0, 0)
+
+
+def test_the_index_refuses_a_unit_or_level_scope_in_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "dossierflow.cli", "report", "--index", "766", "--store",
+         f"chdb://{tmp_path / 'none'}", "--sink-url", "http://127.0.0.1:9", "--level",
+         "commune", "--from", "01/03/2026", "--through", "31/03/2026"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert (done.returncode, done.stderr.splitlines()) == (2, [
+        "dossierflow report: --unit and --level do not apply to --index 766: it lists every "
+        "unit, ranked within its group, with each group's total and the province's"])

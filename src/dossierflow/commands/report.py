@@ -81,7 +81,7 @@ def add_commands(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from dossierflow.config import StoreSettings
     from dossierflow.reporting.client import fetch_from_sink
-    from dossierflow.reporting.report import render, report_period, report_table
+    from dossierflow.reporting.report import ReportError, render, report_period, report_table
     from dossierflow.rules.catalog import load_catalog
     from dossierflow.store import parse_store_url
 
@@ -91,6 +91,11 @@ def run(args: argparse.Namespace) -> int:
     units = load_catalog(args.catalog).units
     sink_url = settings.sink_url
     if args.index:
+        if args.unit or args.level:
+            raise ReportError(
+                "--unit and --level do not apply to --index 766: it lists every unit, ranked "
+                "within its group, with each group's total and the province's"
+            )
         return _progress_index(args, settings, units, period_from, period_to)
     params = {"from": period_from.isoformat(), "to": period_to.isoformat()}
     if args.unit:

@@ -88,6 +88,11 @@ def report_handler(
             if index is not None:
                 if index != "766":
                     raise ReportError(f"index {index!r}: the one index known is 766")
+                if query.get("unit") or query.get("level"):
+                    raise ReportError(
+                        "unit and level do not apply to index=766: it lists every unit, "
+                        "ranked within its group"
+                    )
                 progress = await runner.run(
                     progress_report, units, period_from, period_to, clock(), index_settings
                 )
