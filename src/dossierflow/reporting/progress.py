@@ -22,7 +22,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from dossierflow.reporting.report import LOCAL, ReportError, period_bounds
+from dossierflow.reporting.report import LOCAL, ReportError, format_rate, period_bounds
 from dossierflow.rules.catalog import Unit
 from dossierflow.rules.progress_index import (
     IndexCounts,
@@ -291,7 +291,11 @@ def progress_text(report: ProgressReport, lang: str = "vi", width: int = 200) ->
         elif row.group == "province":
             values["name"] = labels["province"]
         style = "bold" if row.group in ("group", "province") else None
-        table.add_row(*(_number(values[k], lang) for k in shown), style=style)
+        cells = (
+            format_rate(values[k], lang) if k == "ratio" else _number(values[k], lang)
+            for k in shown
+        )
+        table.add_row(*cells, style=style)
     console.print(table)
     if report.procedures:
         console.print(labels["procedures"])
