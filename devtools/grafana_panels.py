@@ -59,6 +59,14 @@ class Panel:
         return ROLLUP_LAG if any(view in self.sql for view in ROLLUP_READERS) else ""
 
 
+PROGRESS_766 = (
+    f"bi_progress_766(period_from = toString({FIRST_DAY}), "
+    f"period_to = toString(least(toDateTime({LAST_DAY} + 1, {TZ}), toDateTime(now(), {TZ}))), "
+    "apology_appointment = 'synced', max_supplements = 1)"
+)
+"""The 766 index of the range's days, judged now while the range is not over (docs/domain.md),
+with the portal's settings (`dossierflow report --index 766` follows DOSSIERFLOW_INDEX766_*)."""
+
 PANELS: tuple[Panel, ...] = (
     Panel(
         "Tỷ lệ đúng hạn theo đơn vị / On-time rate by unit",
@@ -144,6 +152,23 @@ ORDER BY unit_code""",
             "withdrawn", "stopped", "in_progress", "in_progress_overdue", "apologies",
             "unknown_procedure", "on_time_rate", "online_rate",
         ),
+    ),
+    Panel(
+        "Chỉ số 766 – tiến độ giải quyết theo đơn vị / Decision 766 progress by unit",
+        "table",
+        f"""SELECT
+    unit_code,
+    received,
+    on_time,
+    overdue,
+    score,
+    at_risk,
+    round(20 * (on_time - at_risk) / received, 2) AS score_if_at_risk_overdue,
+    round(processing_days / nullIf(completed, 0), 2) AS average_days
+FROM {PROGRESS_766}
+ORDER BY score DESC, unit_code""",
+        ("unit_code", "received", "on_time", "overdue", "score", "at_risk",
+         "score_if_at_risk_overdue", "average_days"),
     ),
 )
 

@@ -90,6 +90,15 @@ class DossierState(msgspec.Struct, frozen=True, gc=False):
     """SUPPLEMENT_REQUESTED applied on a local date after `supplement_request_limit`'s."""
     apology_late: bool = False
     """The first apology came after the last day to apologise for the deadline in force."""
+    # --- what the Decision 766 progress index needs (rules/progress_index.py) -------------
+    appointment_at: datetime | None = None
+    """The appointment of the receipt (ngày hẹn trả, `NgayHenTra`): the deadline set at
+    RECEIVED, never moved by a pause (766 subtracts supplement waits from the end instead)."""
+    supplement_requests: int = 0
+    """SUPPLEMENT_REQUESTED events that paused the dossier."""
+    supplement_wait: timedelta = timedelta(0)
+    """Elapsed time of the finished supplement waits (a wait still under way is the time
+    since `paused_since` while `pause_kind` is SUPPLEMENT)."""
 
     @property
     def is_open(self) -> bool:
@@ -186,6 +195,7 @@ def _received(
         received_at=at,
         clock_start=start,
         due_at=due,
+        appointment_at=due,
         procedure_unknown=due is None and event.procedure_code not in catalog.procedures,
         supplement_request_limit=supplement_request_limit(calendar, start, catalog.compliance),
     )
@@ -219,15 +229,23 @@ def _ended(
     """WITHDRAWN or STOPPED."""
     if state.status in NOT_RECEIVED or state.is_open:
         status = Status(event.type.value)
+        state = _end_supplement_wait(state, at)
         return replace(state, status=status, closed_at=at, paused_since=None, pause_kind=None)
     return state
+
+
+def _end_supplement_wait(state: DossierState, at: datetime) -> DossierState:
+    """Add a supplement wait that ends at `at` (resumed, resolved, withdrawn or stopped)."""
+    if state.pause_kind is not PauseKind.SUPPLEMENT or state.paused_since is None:
+        return state
+    return replace(state, supplement_wait=state.supplement_wait + (at - state.paused_since))
 
 
 def _resolve(state: DossierState, at: datetime, status: Status, catalog: Catalog) -> DossierState:
     outcome = outcome_of(catalog.calendar, at, state.due_at) if state.due_at else None
     return replace(
-        state, status=status, resolved_at=at, closed_at=at, outcome=outcome,
-        paused_since=None, pause_kind=None,
+        _end_supplement_wait(state, at), status=status, resolved_at=at, closed_at=at,
+        outcome=outcome, paused_since=None, pause_kind=None,
     )
 
 
@@ -259,6 +277,7 @@ def _paused(
     return replace(
         state, status=Status.PAUSED, paused_since=at, pause_kind=kind,
         late_supplement_requests=state.late_supplement_requests + late,
+        supplement_requests=state.supplement_requests + (kind is PauseKind.SUPPLEMENT),
     )
 
 
@@ -271,7 +290,9 @@ def _resumed(
     procedure: Procedure = catalog.procedure(state.procedure_code)
     assert state.pause_kind is not None and state.paused_since is not None
     policy = procedure.pause_policy(state.pause_kind)
-    resumed = replace(state, status=Status.OPEN, paused_since=None, pause_kind=None)
+    resumed = replace(
+        _end_supplement_wait(state, at), status=Status.OPEN, paused_since=None, pause_kind=None
+    )
     if state.due_at is None or policy is PausePolicy.IGNORE:
         return resumed
     if policy is PausePolicy.EXTEND:

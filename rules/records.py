@@ -6,14 +6,25 @@ stream write identical rows.
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 from dossierflow.rules.alerts import Alert, Role
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.evaluation import Evaluation
+from dossierflow.rules.lifecycle import DossierState
+from dossierflow.rules.progress_index import (
+    outcome_by_instant,
+    processing_duration,
+    waiting_for_supplement,
+)
 from dossierflow.rules.texts import alert_texts
 from dossierflow.schemas.facts import DossierAlert, DossierFact, Recipient
 
 
-def fact_records(evaluation: Evaluation, from_position: int = 0) -> list[DossierFact]:
+def fact_records(
+    evaluation: Evaluation, catalog: Catalog, from_position: int = 0
+) -> list[DossierFact]:
     """Facts of the steps from `from_position` on; `version` is the history length."""
     version = len(evaluation.steps)
     facts = []
@@ -48,9 +59,27 @@ def fact_records(evaluation: Evaluation, from_position: int = 0) -> list[Dossier
                 supplement_request_late=state.late_supplement_requests
                 > (before.late_supplement_requests if before else 0),
                 apology_late=state.apology_late and not (before and before.apology_late),
+                **progress_fields(state, catalog),
             )
         )
     return facts
+
+
+def progress_fields(state: DossierState, catalog: Catalog) -> dict[str, Any]:
+    """The facts' Decision 766 fields (schemas/facts.py) of one state."""
+    duration = processing_duration(state, catalog.calendar)
+    reading = outcome_by_instant(state)
+    return {
+        "appointment_at": state.appointment_at,
+        "supplement_requests": state.supplement_requests,
+        "supplement_wait_ms": state.supplement_wait // timedelta(milliseconds=1),
+        "supplement_waiting_since": state.paused_since if waiting_for_supplement(state) else None,
+        "processing_ended_at": state.closed_at if state.received_at else None,
+        "outcome_by_instant": reading.value if reading else None,
+        "processing_duration": duration.value if duration else None,
+        "processing_unit": duration.unit.value if duration else None,
+        "processing_days": duration.days if duration else None,
+    }
 
 
 def alert_record(alert: Alert, catalog: Catalog) -> DossierAlert:

@@ -54,6 +54,25 @@ class DossierFact(msgspec.Struct, frozen=True, kw_only=True):
     apology_late: bool = False
     """The dossier's first APOLOGY_ISSUED, made after the last day to apologise in time for
     the deadline in force (`compliance.apology_lead_days` working days before its date)."""
+    # --- the Decision 766 progress index (rules/progress_index.py; migration 010) ---------
+    # Defaults let facts written before these fields decode.
+    appointment_at: datetime | None = None
+    """The receipt's appointment (NgayHenTra), never moved by pauses."""
+    supplement_requests: int = 0
+    supplement_wait_ms: int = 0
+    """Milliseconds of finished supplement waits (766 subtracts them from the end)."""
+    supplement_waiting_since: datetime | None = None
+    """When the supplement wait under way began; None unless waiting for a supplement."""
+    processing_ended_at: datetime | None = None
+    """End of processing: the first of resolved, returned, stopped, withdrawn."""
+    outcome_by_instant: str | None = None
+    """`ON_TIME`/`OVERDUE` by 766's instant reading with the portal's appointment, once
+    processing ended (`outcome` is the reading by local date)."""
+    processing_duration: float | None = None
+    """2.2: reception to result of a resolved dossier, in `processing_unit`."""
+    processing_unit: str | None = None
+    processing_days: float | None = None
+    """The same duration in days (working days, or calendar days for calendar-day units)."""
 
 
 class Recipient(msgspec.Struct, frozen=True):

@@ -64,7 +64,7 @@ class DossierProcessor:
         published = set(record.emitted) if late and record.emitted else None
         # A late event shifts every later step: re-issue their facts with the new version.
         effects = self._settle(record, evaluation, clock)
-        effects.facts = fact_records(evaluation, position)
+        effects.facts = fact_records(evaluation, self.catalog, position)
         if published:
             effects.contradicted = self._contradicted(record, published, evaluation, clock)
         unknown = evaluation.state.procedure_unknown
@@ -82,7 +82,7 @@ class DossierProcessor:
             return None
         record.procedure_unknown = False
         effects = self._settle(record, evaluation, clock)
-        effects.facts = fact_records(evaluation)
+        effects.facts = fact_records(evaluation, self.catalog)
         return effects
 
     def _contradicted(

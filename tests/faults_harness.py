@@ -453,14 +453,22 @@ def alert_diff(
     )
 
 
+def _report_rows(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A report's rows by name: units and `total` (period report), or `group:code` and
+    `province` (`--index 766`)."""
+    if "units" in report or "province" in report:
+        parts = [*report.get("units", []), *report.get("groups", [])]
+        rows = {f"{row['group']}:{row['code']}": row for row in parts}
+        return rows | {"province": report.get("province", {})}
+    rows = {row["unit_code"]: row for row in report.get("rows", [])}
+    return rows | {"total": report.get("total", {})}
+
+
 def report_diff(got: Reports, expected: Reports) -> str:
     """The figures that differ, per report and unit (`total` for the province total)."""
     lines: list[str] = []
     for name, report in expected.items():
-        rows = {row["unit_code"]: row for row in report["rows"]} | {"total": report["total"]}
-        other = got.get(name, {})
-        other_rows = {row["unit_code"]: row for row in other.get("rows", [])}
-        other_rows["total"] = other.get("total", {})
+        rows, other_rows = _report_rows(report), _report_rows(got.get(name, {}))
         for unit in sorted(rows.keys() | other_rows.keys()):
             mine, theirs = other_rows.get(unit, {}), rows.get(unit, {})
             for key in sorted(mine.keys() | theirs.keys()):

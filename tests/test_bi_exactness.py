@@ -95,6 +95,15 @@ def events(count: int, seed: int) -> list[DossierEvent]:
     return [decode_event(msgspec.json.encode(e)) for e in generate_events(count, seed, days=90)]
 
 
+def histories_of(arrivals: Sequence[DossierEvent]) -> dict[str, list[DossierEvent]]:
+    """Each dossier's events in arrival order, duplicates dropped (first arrival wins)."""
+    histories: dict[str, list[DossierEvent]] = defaultdict(list)
+    for event in arrivals:
+        if all(seen.event_id != event.event_id for seen in histories[event.dossier_id]):
+            histories[event.dossier_id].append(event)
+    return histories
+
+
 def worker_output(
     arrivals: Sequence[DossierEvent], catalog: Catalog
 ) -> tuple[list[DossierFact], list[DossierAlert]]:
@@ -127,10 +136,7 @@ def test_report_equals_the_fold_after_late_events_redeliveries_and_stale_copies(
 ) -> None:
     catalog = load_catalog()
     arrivals = events(6000, seed=11)
-    histories: dict[str, list[DossierEvent]] = defaultdict(list)
-    for event in arrivals:
-        if all(seen.event_id != event.event_id for seen in histories[event.dossier_id]):
-            histories[event.dossier_id].append(event)
+    histories = histories_of(arrivals)
     facts, _ = worker_output(arrivals, catalog)
     reissued = len(facts) - sum(len(h) for h in histories.values())
     assert reissued > 20  # late events did re-issue histories with higher versions

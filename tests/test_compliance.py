@@ -96,7 +96,7 @@ def test_a_supplement_request_on_the_fourth_working_day_is_flagged(
     events = [received(FRI_24_APRIL), ev(T.SUPPLEMENT_REQUESTED, requested_at)]
     evaluation = run(events)
     assert evaluation.state.late_supplement_requests == int(late)
-    facts = fact_records(evaluation)
+    facts = fact_records(evaluation, CATALOG)
     assert [(f.type, f.supplement_request_late) for f in facts] == [
         ("RECEIVED", False), ("SUPPLEMENT_REQUESTED", late),
     ]
@@ -112,7 +112,7 @@ def test_only_the_late_request_event_carries_the_flag() -> None:
         ev(T.SUPPLEMENT_REQUESTED, vn(2026, 5, 5, 9)),
         ev(T.RESUMED, vn(2026, 5, 6, 9)),
     ]
-    facts = fact_records(run(events))
+    facts = fact_records(run(events), CATALOG)
     assert [f.supplement_request_late for f in facts] == [False, False, False, True, False]
 
 
@@ -159,7 +159,7 @@ def test_an_apology_after_the_last_day_is_late(issued_at: datetime, late: bool) 
     evaluation = run(events)
     assert evaluation.state.apology_late is late
     # the flag is the first apology's; the second one is another violation
-    assert [f.apology_late for f in fact_records(evaluation)] == [False, late, False]
+    assert [f.apology_late for f in fact_records(evaluation, CATALOG)] == [False, late, False]
 
 
 # --- the APOLOGY_DUE alert -------------------------------------------------------------------

@@ -419,3 +419,39 @@ def test_unit_page_lists_open_dossiers_at_risk_and_overdue(
 def test_a_bad_period_is_explained_in_the_page(served: Served, browser: WebDriver) -> None:
     open_page(browser, f"{served.base}/dashboard?from=2026-03-01&to=2026-02-01")
     assert "must be after" in browser.find_element(By.TAG_NAME, "body").text
+
+
+# --- the Decision 766 page --------------------------------------------------------------
+
+
+def index_on_page(driver: WebDriver, lang: str) -> dict[tuple[str, str], dict[str, str]]:
+    """(group, code) -> key -> the text shown, for every row of the 766 table."""
+    return {
+        (row.get_attribute("data-group") or "", row.get_attribute("data-code") or ""): {
+            cell.get_attribute("data-key") or "": cell.text
+            for cell in row.find_elements(By.CSS_SELECTOR, "td[data-key]")
+        }
+        for row in driver.find_elements(By.CSS_SELECTOR, "#index-table tr[data-code]")
+    }
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_the_766_page_shows_what_get_report_index_766_gives(
+    served: Served, browser: WebDriver, lang: str, tmp_path: Path
+) -> None:
+    params = {"from": FEBRUARY[0].isoformat(), "to": FEBRUARY[1].isoformat()}
+    expected = served.json("/report", **params, index="766", format="json", lang=lang)
+    open_page(browser, f"{served.base}/dashboard/766?" + urllib.parse.urlencode(
+        {"from": FEBRUARY[0].isoformat(), "through": "2026-02-28", "lang": lang}))
+    assert console_errors(browser) == []
+    shown = index_on_page(browser, lang)
+    rows = [*expected["units"], *expected["groups"], expected["province"]]
+    assert len(shown) == len(rows) and expected["province"]["received"] > 0
+    for row in rows:
+        cells = shown[row["group"], row["code"]]
+        for key in ("received", "on_time", "overdue", "rank", "at_risk", "completed"):
+            assert cells[key] == ("—" if row[key] is None else str(row[key])), (row["code"], key)
+        score = cells["score"].replace(",", ".") if lang == "vi" else cells["score"]
+        assert (None if score == "—" else float(score)) == row["score"], row["code"]
+        assert cells["class"] == (row["class"] or "—")
+    screenshot(browser, tmp_path / f"dashboard-766-{lang}.png")

@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 from dossierflow.rules.catalog import load_catalog
+from dossierflow.rules.progress_index import IndexSettings
 from dossierflow.schemas.facts import DossierAlert, DossierFact
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
 
 from devtools import grafana_panels as panels
+from dossierflow.reporting.progress import fetch_progress
 from dossierflow.reporting.queries import fetch_figures
 from dossierflow.reporting.report import LOCAL, Report, build_report, period_bounds
 from dossierflow.store import Store, connect, migrate, refresh_rollups
@@ -166,3 +168,16 @@ def test_every_panel_agrees_with_the_period_report(
     assert {r["unit_code"]: r["received"] for r in table} == {
         code: f.received for code, f in rows.items()
     }
+
+
+@pytest.mark.parametrize("period", PERIODS, ids=lambda p: str(p))
+def test_the_766_panel_equals_the_index_of_the_report(
+    loaded: tuple[Store, list[DossierAlert]], period: tuple[date, date]
+) -> None:
+    store, _ = loaded
+    expected = fetch_progress(store, *period_bounds(*period), IndexSettings())
+    got = run_panel(store, title("Chỉ số 766"), period)
+    assert {r["unit_code"]: (r["received"], r["on_time"], r["score"]) for r in got} == {
+        code: (c.received, c.on_time, c.score(20.0)) for code, c in expected.items()
+    }
+    assert sum(r["received"] for r in got) > sum(r["on_time"] for r in got) > 0

@@ -151,9 +151,11 @@ def test_the_flag_survives_later_events_and_reaches_the_facts() -> None:
     state = fold(events)
     assert state.status is Status.RESOLVED and state.outcome is None
     assert state.procedure_unknown
-    facts = fact_records(evaluate("D1", events, SAMPLE, vn(2026, 3, 5)))
+    facts = fact_records(evaluate("D1", events, SAMPLE, vn(2026, 3, 5)), SAMPLE)
     assert [f.procedure_unknown for f in facts] == [True, True]
-    known = fact_records(evaluate("D1", [received(vn(2026, 3, 2, 8))], SAMPLE, vn(2026, 3, 5)))
+    known = fact_records(
+        evaluate("D1", [received(vn(2026, 3, 2, 8))], SAMPLE, vn(2026, 3, 5)), SAMPLE
+    )
     assert [f.procedure_unknown for f in known] == [False]
 
 

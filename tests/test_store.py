@@ -43,7 +43,7 @@ TABLES = {
     "unit_day_changes", "unit_day_changes_mv", "bi_period_report_daily", "bi_unit_daily",
     "bi_rollup_freshness",
     "dossier_compliance_events", "dossier_compliance_events_mv", "bi_compliance_report",
-    "bi_period_outcomes", "dossiers_open_at",
+    "bi_period_outcomes", "dossiers_open_at", "bi_progress_766", "bi_progress_766_procedures",
 }
 
 

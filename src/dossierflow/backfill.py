@@ -32,7 +32,7 @@ def _records(
     evaluations: Iterable[Evaluation], catalog: Catalog
 ) -> Iterator[DossierFact | DossierAlert]:
     for evaluation in evaluations:
-        yield from fact_records(evaluation)
+        yield from fact_records(evaluation, catalog)
         for alert in evaluation.alerts:
             yield alert_record(alert, catalog)
 

@@ -374,3 +374,48 @@ class StoreSettings:
     def url(self, environ: Mapping[str, str] | None = None) -> str:
         """The store URL, with the default location filled in."""
         return self.clickhouse_url or default_store_url(environ)
+
+
+@dataclass(frozen=True)
+class ProgressIndexSettings:
+    """How `report --index 766`, `GET /report?index=766` and the dashboard read the Decision
+    766 progress index (docs/domain.md, "The Decision 766 progress index")."""
+
+    index766_apology_appointment: str = setting(
+        "synced",
+        "which appointment decides after an apology letter: `synced`, the new one the letter "
+        "gives (the portal compares with the synced NgayHenTra), or `original`, the receipt's "
+        "(the law: a delay an apology explains remains a delay)",
+        choices=("synced", "original"),
+    )
+    index766_max_supplements: int = setting(
+        1,
+        "a dossier waiting for a supplement is on time unless more supplements than this were "
+        "requested",
+        minimum=0,
+    )
+    index766_bands: str = setting(
+        "0.9:Tốt:good,0.8:Khá:fair,0.65:Trung bình:average,0:Yếu:weak",
+        "classes of units, best first, as min_share_of_max_score:label_vi:label_en "
+        "(a documented default; set the bands of your province's CCHC ranking)",
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ProgressIndexSettings:
+        settings = load(cls, environ)
+        settings.index_settings()  # a bad band list fails at start, naming the variable
+        return settings
+
+    def index_settings(self) -> Any:
+        """The rules' `IndexSettings` (rules/progress_index.py)."""
+        from dossierflow.rules.progress_index import ApologyAppointment, IndexSettings, parse_bands
+
+        try:
+            bands = parse_bands(self.index766_bands)
+        except ValueError as exc:
+            raise ConfigError(f"{env_name(type(self), 'index766_bands')}: {exc}") from None
+        return IndexSettings(
+            apology_appointment=ApologyAppointment(self.index766_apology_appointment),
+            max_supplements_while_waiting=self.index766_max_supplements,
+            bands=bands,
+        )

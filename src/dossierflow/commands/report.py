@@ -73,6 +73,13 @@ def add_commands(subparsers: Any) -> None:
         "(the national portal's NgayHenTra); default: the catalogue's report.appointment, "
         "else original",
     )
+    p.add_argument(
+        "--index",
+        choices=("766",),
+        help="instead of the period report, the Decision 766 progress index (2.1 on-time "
+        "ratio and score, 2.2 average time; per unit, group and the province, ranked; a "
+        "period not over yet is judged now). Settings: DOSSIERFLOW_INDEX766_*",
+    )
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--lang", choices=("vi", "en"), default="vi")
     add_catalog_option(p)
@@ -90,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.config import StoreSettings
     from dossierflow.reporting.client import fetch_from_sink
     from dossierflow.reporting.report import (
+        ReportError,
         render,
         report_period,
         report_readings,
@@ -103,8 +111,15 @@ def run(args: argparse.Namespace) -> int:
     store_url = parse_store_url(settings.url())
     catalog = load_catalog(args.catalog)
     units = catalog.units
-    readings = report_readings(catalog.report, args.outcome_reading, args.appointment)
     sink_url = settings.sink_url
+    if args.index:
+        if args.unit or args.level:
+            raise ReportError(
+                "--unit and --level do not apply to --index 766: it lists every unit, ranked "
+                "within its group, with each group's total and the province's"
+            )
+        return _progress_index(args, settings, units, period_from, period_to)
+    readings = report_readings(catalog.report, args.outcome_reading, args.appointment)
     params = {"from": period_from.isoformat(), "to": period_to.isoformat()}
     if args.unit:
         params["unit"] = args.unit
@@ -137,17 +152,46 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_directly(
-    url: str,
+def _progress_index(
     args: argparse.Namespace,
+    settings: Any,
     units: Mapping[str, Unit],
-    readings: ReportReadings,
-    period: tuple[date, date],
-    sink_url: str,
-    sink_problem: str,
-) -> Report:
-    from dossierflow.reporting.queries import fetch_compliance, fetch_figures
-    from dossierflow.reporting.report import build_report, with_compliance
+    period_from: date,
+    period_to: date,
+) -> int:
+    """`--index 766`: from the sink when it owns the chDB store, else from the store."""
+    from datetime import datetime
+
+    from dossierflow.config import ProgressIndexSettings
+    from dossierflow.reporting.client import fetch_text_from_sink
+    from dossierflow.reporting.progress import progress_report, render_progress
+    from dossierflow.reporting.report import LOCAL
+    from dossierflow.store import parse_store_url
+
+    index_settings = ProgressIndexSettings.from_env().index_settings()
+    store_url = parse_store_url(settings.url())
+    text: str | None = None
+    problem = ""
+    if store_url.kind == "chdb":
+        params = {"from": period_from.isoformat(), "to": period_to.isoformat(),
+                  "index": args.index, "format": args.format, "lang": args.lang}
+        text, problem = fetch_text_from_sink(settings.sink_url, store_url.display, params)
+    if text is None:
+        store = _open_for_report(settings.url(), settings.sink_url, problem)
+        try:
+            report = progress_report(
+                store, units, period_from, period_to, datetime.now(LOCAL), index_settings
+            )
+        finally:
+            store.close()
+        text = render_progress(report, args.format, args.lang)
+    sys.stdout.write(text)
+    return 0
+
+
+def _open_for_report(url: str, sink_url: str, sink_problem: str) -> Any:
+    """The store, migrated, holding facts, its rollup refreshes paused (the report reads
+    live views); a clear error when another process holds it or it is empty."""
     from dossierflow.store import (
         StoreEmpty,
         StoreError,
@@ -168,12 +212,32 @@ def _report_directly(
         ) from None
     try:
         require_migrated(store)
-        pause_rollup_refreshes(store)  # the report reads the live view, not the rollup
+        pause_rollup_refreshes(store)
         if count_facts(store) == 0:
             raise StoreEmpty(
                 f"the store {store.url.display} holds no facts at all, so there is nothing to "
                 "report; give the store the sink writes (--store or DOSSIERFLOW_CLICKHOUSE_URL)"
             )
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _report_directly(
+    url: str,
+    args: argparse.Namespace,
+    units: Mapping[str, Unit],
+    readings: ReportReadings,
+    period: tuple[date, date],
+    sink_url: str,
+    sink_problem: str,
+) -> Report:
+    from dossierflow.reporting.queries import fetch_compliance, fetch_figures
+    from dossierflow.reporting.report import build_report, with_compliance
+
+    store = _open_for_report(url, sink_url, sink_problem)
+    try:
         period_from, period_to = period
         figures = fetch_figures(store, period_from, period_to, readings=readings)
         report = build_report(

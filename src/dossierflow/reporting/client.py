@@ -19,6 +19,17 @@ def fetch_from_sink(
     sink_url: str, store_display: str, params: Mapping[str, str], timeout: float = 30.0
 ) -> tuple[Report | None, str]:
     """The report from a running sink serving `store_display`, or (None, why not)."""
+    text, problem = fetch_text_from_sink(
+        sink_url, store_display, {**params, "format": "json"}, timeout
+    )
+    return (report_from_json(json.loads(text)) if text is not None else None), problem
+
+
+def fetch_text_from_sink(
+    sink_url: str, store_display: str, params: Mapping[str, str], timeout: float = 30.0
+) -> tuple[str | None, str]:
+    """`GET /report?params` of a running sink serving `store_display` as text, or
+    (None, why not)."""
     base = sink_url.rstrip("/")
     try:
         with urllib.request.urlopen(f"{base}/healthz", timeout=2.0) as response:
@@ -29,7 +40,7 @@ def fetch_from_sink(
         return None, f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
     if health.get("store") != store_display:
         return None, f"it serves {health.get('store')!r}, not {store_display!r}"
-    query = urllib.parse.urlencode({**params, "format": "json"})
+    query = urllib.parse.urlencode(params)
     try:
         with urllib.request.urlopen(f"{base}/report?{query}", timeout=timeout) as response:
             if response.headers.get(FACTS_HEADER) == "0":
@@ -37,7 +48,7 @@ def fetch_from_sink(
                     f"the store {store_display} served by the sink at {base} holds no facts at "
                     "all, so there is nothing to report; is the worker producing facts?"
                 )
-            return report_from_json(json.load(response)), ""
+            return response.read().decode("utf-8"), ""
     except urllib.error.HTTPError as exc:
         detail = json.load(exc).get("error", exc.reason)
         raise ReportError(f"the sink at {base} refused the report: {detail}") from None

@@ -12,8 +12,11 @@ from datetime import datetime
 
 from aiohttp import web
 
+from dossierflow.config import ProgressIndexSettings
 from dossierflow.reporting.client import FACTS_HEADER
 from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
+from dossierflow.reporting.dashboard.progress_page import progress_page_handler
+from dossierflow.reporting.progress import progress_report, render_progress
 from dossierflow.reporting.queries import fetch_compliance, fetch_figures
 from dossierflow.reporting.report import (
     LOCAL,
@@ -26,6 +29,7 @@ from dossierflow.reporting.report import (
 )
 from dossierflow.reporting.runner import QueryRunner
 from dossierflow.rules.catalog import Catalog
+from dossierflow.rules.progress_index import IndexSettings
 from dossierflow.store import Store, StoreError, count_facts
 
 CONTENT_TYPES = {
@@ -44,20 +48,34 @@ def add_reporting_routes(
     report_store: Store,
     catalog: Catalog,
     clock: Callable[[], datetime] = local_now,
+    index_settings: IndexSettings | None = None,
 ) -> QueryRunner:
     """`GET /report` and the dashboard (`/dashboard`, `/api/...`) over `report_store`;
-    returns the runner their queries share (for any other reader of `report_store`)."""
+    returns the runner their queries share (for any other reader of `report_store`).
+    `index_settings`: how the 766 index is read (default: `ProgressIndexSettings` from the
+    environment, read now so that a bad value stops the process at start)."""
     runner = QueryRunner(report_store)
-    app.router.add_get("/report", report_handler(runner, catalog))
+    if index_settings is None:
+        index_settings = ProgressIndexSettings.from_env().index_settings()
+    app.router.add_get(
+        "/report", report_handler(runner, catalog, index_settings, clock)
+    )
     add_dashboard_routes(app, runner, catalog, clock)
+    app.router.add_get(
+        "/dashboard/766", progress_page_handler(runner, catalog.units, index_settings, clock)
+    )
     return runner
 
 
 def report_handler(
-    runner: QueryRunner, catalog: Catalog
+    runner: QueryRunner,
+    catalog: Catalog,
+    index_settings: IndexSettings,
+    clock: Callable[[], datetime] = local_now,
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """The aiohttp handler of `GET /report`; `outcome_reading` and `appointment` override the
-    catalogue's `report:` readings."""
+    catalogue's `report:` readings; `index=766` gives the Decision 766 progress index
+    (reporting/progress.py) instead of the period report."""
     units = catalog.units
 
     async def report(request: web.Request) -> web.Response:
@@ -70,6 +88,24 @@ def report_handler(
             )
             if fmt not in CONTENT_TYPES:
                 raise ReportError(f"format {fmt!r}: use one of json, csv, table")
+            index = query.get("index")
+            if index is not None:
+                if index != "766":
+                    raise ReportError(f"index {index!r}: the one index known is 766")
+                if query.get("unit") or query.get("level"):
+                    raise ReportError(
+                        "unit and level do not apply to index=766: it lists every unit, "
+                        "ranked within its group"
+                    )
+                progress = await runner.run(
+                    progress_report, units, period_from, period_to, clock(), index_settings
+                )
+                text = render_progress(progress, fmt, lang)
+                facts = await runner.run(count_facts)
+                return web.Response(
+                    text=text, content_type=CONTENT_TYPES[fmt], charset="utf-8",
+                    headers={FACTS_HEADER: str(facts)},
+                )
             readings = report_readings(
                 catalog.report, query.get("outcome_reading"), query.get("appointment"), ""
             )
