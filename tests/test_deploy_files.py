@@ -323,6 +323,15 @@ def test_every_image_is_pinned() -> None:
     assert compose()["services"]["kafka"]["image"] == f"apache/kafka:{kafka_version[1]}"
 
 
+def test_the_image_base_is_pinned_by_digest() -> None:
+    # A tag can be re-pointed at other content; a digest names the content itself.
+    bases = re.findall(r"^FROM\s+(\S+)", (DEPLOY / "Dockerfile").read_text(), re.MULTILINE)
+    assert len(bases) == 2
+    for reference in bases:
+        assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", reference), reference
+    assert len(set(bases)) == 1, "build and run on the same base: the venv moves between them"
+
+
 def test_grafana_plugins_are_pinned_like_the_images() -> None:
     environment = compose()["services"]["grafana"]["environment"]
     assert "GF_INSTALL_PLUGINS" not in environment, "it installs the newest plugin version"
