@@ -29,6 +29,7 @@ from dossierflow.sinks.kafka_sink import SinkStatus, build_app
 from dossierflow.sinks.settings import SinkSettings
 from dossierflow.streams.settings import WorkerSettings
 
+from dossierflow.config import StoreSettings
 from dossierflow.kafka.security import KafkaSecurity
 from dossierflow.notify.settings import (
     NotifySettings,
@@ -78,9 +79,9 @@ def loaders(command: str) -> list[Loader]:
     if command == "worker":
         return [lambda env: WorkerSettings.from_env(dict(env)), *kafka]
     if command == "sink":
-        return [SinkSettings.from_env, *kafka]
+        return [SinkSettings.from_env, StoreSettings.from_env, *kafka]
     if command == "migrate":
-        return []  # DOSSIERFLOW_CLICKHOUSE_URL only, a source literal
+        return [StoreSettings.from_env]
     if command == "notify":
         return [notify_settings, smtp_settings, zalo_settings, *kafka]
     raise AssertionError(f"unknown dossierflow command {command!r}")
@@ -414,7 +415,8 @@ def _under(path: str, mounts: dict[str, str]) -> str | None:
 
 
 def test_paths_given_to_the_processes_are_on_the_right_volumes() -> None:
-    files = {"DOSSIERFLOW_CATALOG", "DOSSIERFLOW_NOTIFY_CATALOG", "DOSSIERFLOW_NOTIFY_RECIPIENTS"}
+    # The recipients are personal data: on a secret (tests/test_deploy_security.py).
+    files = {"DOSSIERFLOW_CATALOG", "DOSSIERFLOW_NOTIFY_CATALOG"}
     state = {"DOSSIERFLOW_DATA_DIR", "DOSSIERFLOW_NOTIFY_STATE"}
     generated = yaml.safe_load((K8S / "kustomization.yaml").read_text())["configMapGenerator"]
     (file_keys,) = [
@@ -450,18 +452,6 @@ def test_the_worker_state_lives_on_its_own_volume_and_replicas_fit_the_partition
     service = compose()["services"]["worker"]
     partitions = int(service["environment"]["DOSSIERFLOW_PARTITIONS"])
     assert 1 < service["deploy"]["replicas"] <= partitions
-
-
-def test_passwords_come_from_secrets_in_kubernetes() -> None:
-    for process in processes():
-        if not process.where.startswith("k8s"):
-            continue
-        for item in process.spec.get("env", []):
-            secret = "PASSWORD" in item["name"] or item["name"] == "DOSSIERFLOW_CLICKHOUSE_URL"
-            if secret:
-                assert "secretKeyRef" in item.get("valueFrom", {}), f"{process.where}: {item}"
-    for key in _config_map("dossierflow-env"):
-        assert "PASSWORD" not in key or key.endswith("_FILE"), key
 
 
 def test_systemd_restarts_every_process_on_failure() -> None:

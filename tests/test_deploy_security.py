@@ -1,0 +1,242 @@
+"""The deploy files against docs/operations.md, *Security*, *Deployment files*: each process
+holds only its own secrets, secrets and personal data never sit in environment variables,
+ConfigMaps or command lines, pods and units run with least privilege, and nothing but the
+named peers reaches a process. Static, as tests/test_deploy_files.py (whose readers of the
+files this reuses), plus `kubectl kustomize` where kubectl is installed."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dossierflow.commands.config import PROCESSES, model
+from dossierflow.config import describe
+from tests.test_deploy_files import K8S, k8s_objects, k8s_workloads, processes
+
+RECIPIENTS = "DOSSIERFLOW_NOTIFY_RECIPIENTS"
+KAFKA_USER = "DOSSIERFLOW_KAFKA_SASL_USERNAME"
+NEEDS = {
+    "worker": {"DOSSIERFLOW_KAFKA_SASL_PASSWORD"},
+    "sink": {"DOSSIERFLOW_KAFKA_SASL_PASSWORD", "DOSSIERFLOW_CLICKHOUSE_URL"},
+    "notify": {"DOSSIERFLOW_KAFKA_SASL_PASSWORD", "DOSSIERFLOW_SMTP_PASSWORD"},
+    "migrate": {"DOSSIERFLOW_CLICKHOUSE_URL"},
+}
+"""The secrets each process is given (as files) in every deploy file."""
+
+
+def secret_variables() -> set[str]:
+    """The variables of every setting the code declares secret."""
+    return {
+        entry.env
+        for paths in PROCESSES.values()
+        for path in paths
+        for entry in describe(model(path))
+        if entry.secret and entry.env
+    }
+
+
+def test_the_secret_variables_are_found_in_the_code() -> None:
+    assert set().union(*NEEDS.values()) <= secret_variables()
+
+
+# --- Kubernetes --------------------------------------------------------------------------
+
+
+def _k8s_containers() -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    for workload in k8s_workloads():
+        pod = workload["spec"]["template"]["spec"]
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            yield f"{workload['metadata']['name']}/{container['name']}", pod, container
+
+
+def _secret_mounts(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
+    """Mount path -> Secret name, for the Secret volumes a container mounts."""
+    secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    return {
+        m["mountPath"]: secrets[m["name"]]
+        for m in container.get("volumeMounts", [])
+        if m["name"] in secrets
+    }
+
+
+def _generated(kind: str) -> dict[str, set[str]]:
+    """Name -> keys of the ConfigMaps or Secrets kustomization.yaml generates."""
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    return {
+        generator["name"]: {entry.split("=")[0] for entry in generator["files"]}
+        for generator in kustomization.get(f"{kind}Generator", [])
+    }
+
+
+def _environment(where: str) -> dict[str, str]:
+    (found,) = [process.environment for process in processes() if process.where == where]
+    return {name: value or "" for name, value in found.items()}
+
+
+def test_kubernetes_gives_each_process_its_own_secret_and_no_other() -> None:
+    owners = []
+    for where, pod, container in _k8s_containers():
+        own = f"dossierflow-{container['args'][0]}"
+        referenced = {
+            item["valueFrom"]["secretKeyRef"]["name"]
+            for item in container.get("env", [])
+            if "secretKeyRef" in item.get("valueFrom", {})
+        } | {s["secretRef"]["name"] for s in container.get("envFrom", []) if "secretRef" in s}
+        assert set(_secret_mounts(pod, container).values()) | referenced == {own}, where
+        owners.append(own)
+    assert sorted(owners) == sorted(_generated("secret")), "one Secret per process"
+
+
+def test_kubernetes_gives_secrets_and_recipients_as_files_of_the_processs_own_secret() -> None:
+    secrets, generated = secret_variables(), _generated("secret")
+    for where, pod, container in _k8s_containers():
+        command = container["args"][0]
+        environment = _environment(f"k8s {where}")
+        assert not secrets & set(environment), f"{where}: a secret in a variable"
+        wanted = {f"{name}_FILE" for name in NEEDS[command]}
+        wanted |= {RECIPIENTS} if command == "notify" else set()
+        assert wanted <= set(environment), where
+        mounts = _secret_mounts(pod, container)
+        for name in wanted:
+            path = Path(environment[name])
+            assert str(path.parent) in mounts, f"{where}: {name}={path} is on no Secret volume"
+            assert path.name in generated[mounts[str(path.parent)]], f"{where}: {name}"
+
+
+def test_no_config_map_holds_recipients_or_secrets() -> None:
+    for name, keys in _generated("configMap").items():
+        assert not {key for key in keys if "recipients" in key or "password" in key}, name
+    for obj in k8s_objects():
+        if obj["kind"] == "ConfigMap":
+            data = obj.get("data", {})
+            assert not secret_variables() & set(data), obj["metadata"]["name"]
+            assert RECIPIENTS not in data
+
+
+def test_secret_files_are_readable_by_the_process_only() -> None:
+    for where, pod, _ in _k8s_containers():
+        group = pod["securityContext"]["fsGroup"]
+        assert group == pod["securityContext"]["runAsGroup"], where
+        for volume in pod["volumes"]:
+            if "secret" in volume:
+                # 0440 root:fsGroup: the process's group reads it, nobody else does.
+                assert volume["secret"]["defaultMode"] == 0o440, f"{where}: {volume['name']}"
+
+
+def test_pods_run_with_least_privilege() -> None:
+    (namespace,) = [o for o in k8s_objects() if o["kind"] == "Namespace"]
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for where, pod, container in _k8s_containers():
+        assert pod["automountServiceAccountToken"] is False, where
+        assert not {"hostNetwork", "hostPID", "hostIPC"} & set(pod), where
+        assert not [v for v in pod["volumes"] if "hostPath" in v], where
+        context = pod["securityContext"]
+        assert context["runAsNonRoot"] is True and context["runAsUser"] != 0, where
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        own = container["securityContext"]
+        assert own["allowPrivilegeEscalation"] is False, where
+        assert own["readOnlyRootFilesystem"] is True, where
+        assert own["capabilities"] == {"drop": ["ALL"]}, where
+        assert not own.get("privileged"), where
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    assert set(selector) <= {"matchLabels"}, selector
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def _peer(peer: dict[str, Any]) -> str:
+    """A NetworkPolicy peer as `namespace/app` or a CIDR; anything broader fails."""
+    if "ipBlock" in peer:
+        return str(peer["ipBlock"]["cidr"])
+    namespace = peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+    app = peer.get("podSelector", {}).get("matchLabels", {})
+    return f"{namespace}/{app.get('app.kubernetes.io/name') or app.get('k8s-app') or '*'}"
+
+
+def _allowed(labels: dict[str, str], direction: str) -> set[tuple[int, str]]:
+    """(port, peer) pairs the NetworkPolicies let reach (ingress) or be reached (egress)."""
+    allowed = set()
+    for policy in (o for o in k8s_objects() if o["kind"] == "NetworkPolicy"):
+        spec = policy["spec"]
+        if not _selects(spec["podSelector"], labels):
+            continue
+        for rule in spec.get(direction, []):
+            assert rule.get("ports"), f"{policy['metadata']['name']}: a rule for every port"
+            peers = rule.get("from" if direction == "ingress" else "to")
+            assert peers, f"{policy['metadata']['name']}: a rule for every peer"
+            allowed |= {(p["port"], _peer(peer)) for p in rule["ports"] for peer in peers}
+    return allowed
+
+
+DNS = {(53, "kube-system/kube-dns")}
+PROMETHEUS = "monitoring/prometheus"
+DATA = "data/*"
+
+
+def test_network_policies_deny_by_default_and_let_each_process_reach_only_its_peers() -> None:
+    policies = [o["spec"] for o in k8s_objects() if o["kind"] == "NetworkPolicy"]
+    assert {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]} in policies
+    internet = "0.0.0.0/0"
+    expected = {
+        "worker": ({(9108, PROMETHEUS)}, {(9093, DATA)}),
+        "sink": ({(8686, PROMETHEUS), (8686, "ingress-nginx/ingress-nginx")},
+                 {(9093, DATA), (8443, DATA)}),
+        "notify": ({(9110, PROMETHEUS)}, {(9093, DATA), (587, "192.0.2.25/32"),
+                                          (443, internet)}),
+    }
+    for workload in k8s_workloads():
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        command = workload["spec"]["template"]["spec"]["containers"][0]["args"][0]
+        ingress, egress = expected[command]
+        assert _allowed(labels, "ingress") == ingress, command
+        assert _allowed(labels, "egress") == egress | DNS, command
+    (webhooks,) = [
+        peer["ipBlock"] for spec in policies for rule in spec.get("egress", [])
+        for peer in rule["to"] if peer.get("ipBlock", {}).get("cidr") == internet
+    ]
+    private = {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"}
+    assert private <= set(webhooks["except"]), "webhooks must not reach private addresses"
+
+
+def test_each_process_logs_in_to_kafka_as_its_own_principal() -> None:
+    principals: dict[str, set[str]] = {}
+    for process in processes():
+        if process.command == "migrate" or not process.where.startswith("k8s"):
+            continue
+        user = process.environment.get(KAFKA_USER)
+        assert user == f"dossierflow-{process.command}", process.where
+        principals.setdefault(process.where.split()[0], set()).add(user)
+    assert principals["k8s"] == {"dossierflow-worker", "dossierflow-sink", "dossierflow-notify"}
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
+def test_kustomize_builds_each_secret_and_no_personal_data_in_clear(tmp_path: Path) -> None:
+    shutil.copytree(K8S, tmp_path / "deploy" / "k8s")
+    person = "an.nv@stp.example.gov.vn"
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    for generator in kustomization["configMapGenerator"] + kustomization["secretGenerator"]:
+        for entry in generator["files"]:
+            site_file = (tmp_path / "deploy" / "k8s" / entry.split("=", 1)[1]).resolve()
+            site_file.parent.mkdir(parents=True, exist_ok=True)
+            site_file.write_text(f"{person}\n" if "recipients" in entry else "x\n")
+    built = subprocess.run(
+        ["kubectl", "kustomize", "--load-restrictor", "LoadRestrictionsNone",
+         str(tmp_path / "deploy" / "k8s")],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+    assert person not in built, "the recipients file is in clear in a rendered object"
+    objects = [o for o in yaml.safe_load_all(built) if o]
+    secrets = {o["metadata"]["name"] for o in objects if o["kind"] == "Secret"}
+    assert len(secrets) == len(kustomization["secretGenerator"])
+    for obj in objects:
+        if obj["kind"] in {"Deployment", "StatefulSet"}:
+            for volume in obj["spec"]["template"]["spec"]["volumes"]:
+                if "secret" in volume:
+                    assert volume["secret"]["secretName"] in secrets, volume
