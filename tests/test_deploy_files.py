@@ -238,11 +238,8 @@ def processes() -> list[Process]:
             key, value = line.split("=", 1)
             env[key] = value
         (main,) = _unit_values(unit, "ExecStart")
+        assert not _unit_values(unit, "ExecStartPre"), f"{name}: one process per unit"
         found.append(Process(f"systemd {name}", main.split()[1], env))
-        # A unit's environment is its main process's; a preparing step (migrate) reads a
-        # part of it and is only checked to be a dossierflow command.
-        for line in _unit_values(unit, "ExecStartPre"):
-            found.append(Process(f"systemd {name} ExecStartPre", line.split()[1], {}))
     return found
 
 
@@ -456,7 +453,7 @@ def test_the_worker_state_lives_on_its_own_volume_and_replicas_fit_the_partition
 
 def test_systemd_restarts_every_process_on_failure() -> None:
     units = systemd_units()
-    assert set(units) == {f"dossierflow-{c}.service" for c in ("worker", "sink", "notify")}
+    assert set(units) == {f"dossierflow-{c}.service" for c in PROCESSES}
     for name, unit in units.items():
         assert _unit_values(unit, "Restart") == ["on-failure"], name
         assert _unit_values(unit, "User") == ["dossierflow"], name

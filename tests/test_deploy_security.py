@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,15 @@ import yaml
 
 from dossierflow.commands.config import PROCESSES, model
 from dossierflow.config import describe
-from tests.test_deploy_files import K8S, k8s_objects, k8s_workloads, processes
+from tests.test_deploy_files import (
+    K8S,
+    SYSTEMD,
+    _unit_values,
+    k8s_objects,
+    k8s_workloads,
+    processes,
+    systemd_units,
+)
 
 RECIPIENTS = "DOSSIERFLOW_NOTIFY_RECIPIENTS"
 KAFKA_USER = "DOSSIERFLOW_KAFKA_SASL_USERNAME"
@@ -205,15 +214,117 @@ def test_network_policies_deny_by_default_and_let_each_process_reach_only_its_pe
     assert private <= set(webhooks["except"]), "webhooks must not reach private addresses"
 
 
+KINDS_WITH_PRINCIPALS = ("k8s", "systemd")
+
+
 def test_each_process_logs_in_to_kafka_as_its_own_principal() -> None:
-    principals: dict[str, set[str]] = {}
+    principals: dict[str, set[str]] = {kind: set() for kind in KINDS_WITH_PRINCIPALS}
     for process in processes():
-        if process.command == "migrate" or not process.where.startswith("k8s"):
+        kind = process.where.split()[0]
+        if process.command == "migrate" or kind not in KINDS_WITH_PRINCIPALS:
             continue
         user = process.environment.get(KAFKA_USER)
         assert user == f"dossierflow-{process.command}", process.where
-        principals.setdefault(process.where.split()[0], set()).add(user)
-    assert principals["k8s"] == {"dossierflow-worker", "dossierflow-sink", "dossierflow-notify"}
+        principals[kind].add(user)
+    everyone = {"dossierflow-worker", "dossierflow-sink", "dossierflow-notify"}
+    assert principals == {kind: everyone for kind in KINDS_WITH_PRINCIPALS}
+
+
+# --- systemd -----------------------------------------------------------------------------
+
+SANDBOX = {
+    "NoNewPrivileges": "yes",
+    "CapabilityBoundingSet": "",
+    "AmbientCapabilities": "",
+    "UMask": "0077",
+    "ProtectSystem": "strict",
+    "ProtectHome": "yes",
+    "PrivateTmp": "yes",
+    "PrivateDevices": "yes",
+    "PrivateUsers": "yes",
+    "ProtectKernelTunables": "yes",
+    "ProtectKernelModules": "yes",
+    "ProtectControlGroups": "yes",
+    "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
+    "RestrictNamespaces": "yes",
+    "RestrictSUIDSGID": "yes",
+    "LockPersonality": "yes",
+    "MemoryDenyWriteExecute": "yes",
+    "SystemCallArchitectures": "native",
+}
+
+
+def _unit_value(unit: Any, key: str) -> str | None:
+    raw = unit["Service"].get(key)
+    return None if raw is None else str(raw).strip()
+
+
+def test_systemd_units_are_sandboxed_and_create_private_files() -> None:
+    for name, unit in systemd_units().items():
+        for key, value in SANDBOX.items():
+            assert _unit_value(unit, key) == value, f"{name}: {key}={value}"
+        filters = _unit_values(unit, "SystemCallFilter")
+        assert filters[0] == "@system-service", name
+        for directory in _unit_values(unit, "StateDirectory"):
+            assert _unit_value(unit, "StateDirectoryMode") == "0700", f"{name}: {directory}"
+
+
+def test_systemd_gives_each_process_its_own_credentials_as_files() -> None:
+    secrets = secret_variables()
+    for name, unit in systemd_units().items():
+        command = _unit_values(unit, "ExecStart")[0].split()[1]
+        credentials = dict(line.split(":", 1) for line in _unit_values(unit, "LoadCredential"))
+        for source in credentials.values():
+            assert source.startswith(f"/etc/dossierflow/credentials/{command}/"), name
+        (process,) = [p for p in processes() if p.where == f"systemd {name}"]
+        environment = {k: v or "" for k, v in process.environment.items()}
+        assert not secrets & set(environment), f"{name}: a secret in the environment"
+        wanted = {f"{variable}_FILE" for variable in NEEDS[command]}
+        wanted |= {RECIPIENTS} if command == "notify" else set()
+        assert wanted <= set(environment), name
+        for variable in wanted:
+            location, _, credential = environment[variable].partition("/")
+            assert location == "%d" and credential in credentials, f"{name}: {variable}"
+    for example in SYSTEMD.glob("*.env*"):
+        assert not [s for s in secrets if s in example.read_text()], example.name
+
+
+def test_systemd_listeners_are_bound_to_the_loopback() -> None:
+    for name in systemd_units():
+        assert "0.0.0.0" not in (SYSTEMD / name).read_text(), name
+    sink = systemd_units()["dossierflow-sink.service"]
+    assert "--http-host 127.0.0.1" in _unit_values(sink, "ExecStart")[0]
+    (notify,) = [p for p in processes() if p.where == "systemd dossierflow-notify.service"]
+    assert notify.environment["DOSSIERFLOW_NOTIFY_HTTP_HOST"] == "127.0.0.1"
+
+
+def _analyzable_copies(tmp_path: Path) -> list[Path]:
+    """The units with ExecStart pointing at this checkout's venv (verify checks it exists)."""
+    venv = Path(sys.executable).parent
+    copies = []
+    for unit in sorted(SYSTEMD.glob("*.service")):
+        copy = tmp_path / unit.name
+        copy.write_text(unit.read_text().replace("/opt/dossierflow/venv/bin/", f"{venv}/"))
+        copies.append(copy)
+    return copies
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+def test_systemd_analyze_accepts_every_directive_and_rates_the_units_ok(tmp_path: Path) -> None:
+    copies = _analyzable_copies(tmp_path)
+    verified = subprocess.run(
+        ["systemd-analyze", "verify", *map(str, copies)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert (verified.returncode, verified.stdout + verified.stderr) == (0, "")
+    for copy in copies:
+        # The exposure score, 0 (locked down) to 10 (exposed), was 8.5 before the
+        # sandboxing; at most 2.0 (--threshold counts in tenths).
+        rated = subprocess.run(
+            ["systemd-analyze", "security", "--offline=yes", "--threshold=20", str(copy)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert rated.returncode == 0, rated.stdout[-600:]
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
@@ -240,3 +351,41 @@ def test_kustomize_builds_each_secret_and_no_personal_data_in_clear(tmp_path: Pa
             for volume in obj["spec"]["template"]["spec"]["volumes"]:
                 if "secret" in volume:
                     assert volume["secret"]["secretName"] in secrets, volume
+
+
+# Run under the kernel's own "memory-deny-write-execute" (prctl PR_SET_MDWE, Linux 6.3):
+# what MemoryDenyWriteExecute=yes enforces, a mapping both writable and executable is
+# refused. The code loads the native extensions each process uses and exercises them.
+UNDER_MDWE = """
+import ctypes, mmap, os, sqlite3, sys, tempfile
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
+    sys.exit(77)
+try:
+    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    sys.exit("a writable and executable mapping was allowed: MDWE is not in force")
+except OSError:
+    pass
+import aiohttp, aiokafka, clickhouse_connect, faust, jinja2, kafka, msgspec, rocksdict, yaml
+import dossierflow.commands.notify, dossierflow.commands.sink, dossierflow.commands.worker
+callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int)(lambda x: x + 1)
+assert callback(1) == 2
+with tempfile.TemporaryDirectory() as folder:
+    table = rocksdict.Rdict(os.path.join(folder, "table"))
+    table[b"k"] = b"v"
+    assert table[b"k"] == b"v"
+    table.close()
+    sqlite3.connect(os.path.join(folder, "outbox.sqlite")).execute("CREATE TABLE t (x)")
+assert msgspec.json.decode(b'{"a": [1]}') == {"a": [1]}
+print("ok")
+"""
+
+
+def test_the_processes_code_runs_where_memory_cannot_be_writable_and_executable() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", UNDER_MDWE], capture_output=True, text=True, timeout=300,
+        check=False,
+    )
+    if run.returncode == 77:
+        pytest.skip("the kernel has no PR_SET_MDWE (Linux < 6.3)")
+    assert (run.returncode, run.stdout.strip()) == (0, "ok"), run.stderr[-2000:]
