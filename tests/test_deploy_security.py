@@ -19,9 +19,11 @@ import yaml
 from dossierflow.commands.config import PROCESSES, model
 from dossierflow.config import describe
 from tests.test_deploy_files import (
+    COMPOSE,
     K8S,
     SYSTEMD,
     _unit_values,
+    compose,
     k8s_objects,
     k8s_workloads,
     processes,
@@ -351,6 +353,68 @@ def test_kustomize_builds_each_secret_and_no_personal_data_in_clear(tmp_path: Pa
             for volume in obj["spec"]["template"]["spec"]["volumes"]:
                 if "secret" in volume:
                     assert volume["secret"]["secretName"] in secrets, volume
+
+
+# --- docker compose -----------------------------------------------------------------------
+
+
+def _secret_targets(service: dict[str, Any]) -> dict[str, str]:
+    """/run/secrets path -> secret name, of the secrets a compose service is given."""
+    targets = {}
+    for entry in service.get("secrets", []):
+        source, target = (entry, entry) if isinstance(entry, str) else (
+            entry["source"], entry.get("target", entry["source"]))
+        targets[f"/run/secrets/{target}"] = source
+    return targets
+
+
+def test_compose_publishes_ports_on_the_loopback_only() -> None:
+    services = compose()["services"]
+    published = {name: s["ports"] for name, s in services.items() if "ports" in s}
+    assert {"sink", "prometheus"} <= set(published)
+    for name, ports in published.items():
+        for port in ports:
+            assert str(port).startswith("127.0.0.1:"), f"{name}: {port}"
+    assert "ports" not in services["kafka"] and "ports" not in services["clickhouse"]
+
+
+def test_compose_gives_secrets_as_files_never_as_variables_or_arguments() -> None:
+    data = compose()
+    services, declared = data["services"], data["secrets"]
+    secret_names = secret_variables() | {"CLICKHOUSE_PASSWORD", "GF_SECURITY_ADMIN_PASSWORD"}
+    for name, service in services.items():
+        environment = service.get("environment") or {}
+        for variable, value in environment.items():
+            assert variable not in secret_names, f"{name}: {variable} holds a secret"
+            assert "PASSWORD}" not in str(value) and "SECRET" not in variable, f"{name}: {variable}"
+        commands = service.get("command") or []
+        text = " ".join([*commands] if isinstance(commands, list) else [commands])
+        assert "--password" not in text, f"{name}: a password argument"
+        for source in _secret_targets(service).values():
+            assert source in declared, f"{name}: {source}"
+        for volume in service.get("volumes", []):
+            assert volume.split(":")[0] != "./site", f"{name}: mounts every secret of site/"
+    text = COMPOSE.read_text()
+    assert not [line for line in text.splitlines() if "PASSWORD" in line and "${" in line]
+
+
+def test_compose_gives_each_process_its_own_secret_files() -> None:
+    owners: dict[str, set[str]] = {}
+    for process in processes():
+        if not process.where.startswith("compose"):
+            continue
+        service = process.spec
+        targets = _secret_targets(service)
+        environment = {k: v or "" for k, v in process.environment.items()}
+        # Compose's Kafka is PLAINTEXT (docs/operations.md): no Kafka password here.
+        wanted = {f"{v}_FILE" for v in NEEDS[process.command] if "KAFKA" not in v}
+        wanted |= {RECIPIENTS} if process.command == "notify" else set()
+        assert wanted <= set(environment), process.where
+        for variable in wanted:
+            assert environment[variable] in targets, f"{process.where}: {variable}"
+        for source in targets.values():
+            owners.setdefault(source, set()).add(process.command)
+    assert all(len(commands) == 1 for commands in owners.values()), owners
 
 
 # Run under the kernel's own "memory-deny-write-execute" (prctl PR_SET_MDWE, Linux 6.3):
