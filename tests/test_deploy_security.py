@@ -453,3 +453,8 @@ def test_the_processes_code_runs_where_memory_cannot_be_writable_and_executable(
     if run.returncode == 77:
         pytest.skip("the kernel has no PR_SET_MDWE (Linux < 6.3)")
     assert (run.returncode, run.stdout.strip()) == (0, "ok"), run.stderr[-2000:]
+
+
+def test_the_image_build_context_leaves_out_the_installations_secrets() -> None:
+    ignored = (K8S.parents[1] / ".dockerignore").read_text().splitlines()
+    assert {"deploy/site", "deploy/.env"} <= set(ignored)
