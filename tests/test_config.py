@@ -13,8 +13,9 @@ from dossierflow.streams.settings import WorkerSettings
 
 from deploy.gen_config_docs import README, with_reference
 from dossierflow.commands.produce import ProduceSettings
-from dossierflow.config import ConfigError, effective, load
+from dossierflow.config import ConfigError, StoreSettings, effective, load
 from dossierflow.logs import RateLimitFilter, StartupTransientFilter
+from dossierflow.notify.settings import smtp_settings
 
 
 def test_readme_configuration_reference_is_the_generated_one() -> None:
@@ -198,3 +199,28 @@ def test_timer_drift_of_a_busy_worker_is_said_only_at_debug(level: str, shown: b
     expected = ["Timer DossierWorker._on_timer woke up too late",
                 "Timer DossierWorker._on_timer is overlapping"]
     assert [any(text in line for line in said) for text in expected] == [shown, shown], said
+
+
+def test_a_secret_setting_is_read_from_the_file_its_file_variable_names(tmp_path: Path) -> None:
+    # A Docker/Kubernetes secret or a systemd credential: one line, ending with a newline.
+    secret = tmp_path / "smtp-password"
+    secret.write_text("Mật khẩu $ ' \\ \n")
+    settings = smtp_settings({"DOSSIERFLOW_SMTP_PASSWORD_FILE": str(secret)})
+    assert settings.password == "Mật khẩu $ ' \\ "
+    store = StoreSettings.from_env({"DOSSIERFLOW_CLICKHOUSE_URL_FILE": str(secret)})
+    assert store.clickhouse_url == "Mật khẩu $ ' \\ "
+
+
+def test_a_secret_file_that_cannot_be_read_or_given_twice_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "absent"
+    with pytest.raises(ConfigError, match=f"DOSSIERFLOW_SMTP_PASSWORD_FILE: cannot read {missing}"):
+        smtp_settings({"DOSSIERFLOW_SMTP_PASSWORD_FILE": str(missing)})
+    with pytest.raises(ConfigError, match="only one of DOSSIERFLOW_SMTP_PASSWORD and "):
+        smtp_settings({"DOSSIERFLOW_SMTP_PASSWORD_FILE": str(missing),
+                       "DOSSIERFLOW_SMTP_PASSWORD": "x"})
+
+
+def test_a_setting_that_is_no_secret_has_no_file_variable(tmp_path: Path) -> None:
+    value = tmp_path / "host"
+    value.write_text("smtp.example.gov.vn\n")
+    assert smtp_settings({"DOSSIERFLOW_SMTP_HOST_FILE": str(value)}).host != "smtp.example.gov.vn"

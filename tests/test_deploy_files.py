@@ -29,6 +29,7 @@ from dossierflow.sinks.kafka_sink import SinkStatus, build_app
 from dossierflow.sinks.settings import SinkSettings
 from dossierflow.streams.settings import WorkerSettings
 
+from dossierflow.config import StoreSettings
 from dossierflow.kafka.security import KafkaSecurity
 from dossierflow.notify.settings import (
     NotifySettings,
@@ -78,9 +79,9 @@ def loaders(command: str) -> list[Loader]:
     if command == "worker":
         return [lambda env: WorkerSettings.from_env(dict(env)), *kafka]
     if command == "sink":
-        return [SinkSettings.from_env, *kafka]
+        return [SinkSettings.from_env, StoreSettings.from_env, *kafka]
     if command == "migrate":
-        return []  # DOSSIERFLOW_CLICKHOUSE_URL only, a source literal
+        return [StoreSettings.from_env]
     if command == "notify":
         return [notify_settings, smtp_settings, zalo_settings, *kafka]
     raise AssertionError(f"unknown dossierflow command {command!r}")
@@ -237,11 +238,8 @@ def processes() -> list[Process]:
             key, value = line.split("=", 1)
             env[key] = value
         (main,) = _unit_values(unit, "ExecStart")
+        assert not _unit_values(unit, "ExecStartPre"), f"{name}: one process per unit"
         found.append(Process(f"systemd {name}", main.split()[1], env))
-        # A unit's environment is its main process's; a preparing step (migrate) reads a
-        # part of it and is only checked to be a dossierflow command.
-        for line in _unit_values(unit, "ExecStartPre"):
-            found.append(Process(f"systemd {name} ExecStartPre", line.split()[1], {}))
     return found
 
 
@@ -323,6 +321,15 @@ def test_every_image_is_pinned() -> None:
     assert compose()["services"]["kafka"]["image"] == f"apache/kafka:{kafka_version[1]}"
 
 
+def test_the_image_base_is_pinned_by_digest() -> None:
+    # A tag can be re-pointed at other content; a digest names the content itself.
+    bases = re.findall(r"^FROM\s+(\S+)", (DEPLOY / "Dockerfile").read_text(), re.MULTILINE)
+    assert len(bases) == 2
+    for reference in bases:
+        assert re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", reference), reference
+    assert len(set(bases)) == 1, "build and run on the same base: the venv moves between them"
+
+
 def test_grafana_plugins_are_pinned_like_the_images() -> None:
     environment = compose()["services"]["grafana"]["environment"]
     assert "GF_INSTALL_PLUGINS" not in environment, "it installs the newest plugin version"
@@ -383,7 +390,7 @@ def test_ports_agree_with_the_code_defaults() -> None:
         (dns,) = jobs[f"dossierflow-{command}"]["dns_sd_configs"]
         assert dns == {"names": [command], "type": "A", "port": port}
         assert command in compose()["services"], f"the scrape job names service {command}"
-    assert compose()["services"]["sink"]["ports"] == [f"{ports['sink']}:{ports['sink']}"]
+    assert compose()["services"]["sink"]["ports"] == [f"127.0.0.1:{ports['sink']}:{ports['sink']}"]
 
 
 def _mounts(spec: dict[str, Any]) -> dict[str, str]:
@@ -405,7 +412,8 @@ def _under(path: str, mounts: dict[str, str]) -> str | None:
 
 
 def test_paths_given_to_the_processes_are_on_the_right_volumes() -> None:
-    files = {"DOSSIERFLOW_CATALOG", "DOSSIERFLOW_NOTIFY_CATALOG", "DOSSIERFLOW_NOTIFY_RECIPIENTS"}
+    # The recipients are personal data: on a secret (tests/test_deploy_security.py).
+    files = {"DOSSIERFLOW_CATALOG", "DOSSIERFLOW_NOTIFY_CATALOG"}
     state = {"DOSSIERFLOW_DATA_DIR", "DOSSIERFLOW_NOTIFY_STATE"}
     generated = yaml.safe_load((K8S / "kustomization.yaml").read_text())["configMapGenerator"]
     (file_keys,) = [
@@ -421,13 +429,13 @@ def test_paths_given_to_the_processes_are_on_the_right_volumes() -> None:
             if name in files:
                 assert value is not None
                 source = _under(value, mounts)
-                assert source in {"files", "./site"}, f"{process.where}: {name}={value}"
+                assert source in {"files", "./site/catalog.yaml"}, f"{process.where}: {name}"
                 if process.where.startswith("k8s"):
                     assert Path(value).name in file_keys, f"{process.where}: {name}={value}"
             if name in state:
                 assert value is not None
                 source = _under(value, mounts)
-                assert source not in {None, "files", "./site"}, f"{process.where}: {name}"
+                assert source not in {None, "files", "./site/catalog.yaml"}, process.where
 
 
 def test_the_worker_state_lives_on_its_own_volume_and_replicas_fit_the_partitions() -> None:
@@ -443,21 +451,9 @@ def test_the_worker_state_lives_on_its_own_volume_and_replicas_fit_the_partition
     assert 1 < service["deploy"]["replicas"] <= partitions
 
 
-def test_passwords_come_from_secrets_in_kubernetes() -> None:
-    for process in processes():
-        if not process.where.startswith("k8s"):
-            continue
-        for item in process.spec.get("env", []):
-            secret = "PASSWORD" in item["name"] or item["name"] == "DOSSIERFLOW_CLICKHOUSE_URL"
-            if secret:
-                assert "secretKeyRef" in item.get("valueFrom", {}), f"{process.where}: {item}"
-    for key in _config_map("dossierflow-env"):
-        assert "PASSWORD" not in key or key.endswith("_FILE"), key
-
-
 def test_systemd_restarts_every_process_on_failure() -> None:
     units = systemd_units()
-    assert set(units) == {f"dossierflow-{c}.service" for c in ("worker", "sink", "notify")}
+    assert set(units) == {f"dossierflow-{c}.service" for c in PROCESSES}
     for name, unit in units.items():
         assert _unit_values(unit, "Restart") == ["on-failure"], name
         assert _unit_values(unit, "User") == ["dossierflow"], name
@@ -511,7 +507,11 @@ def test_compose_creates_the_user_grafanas_clickhouse_source_logs_in_as() -> Non
     role_sql = (DEPLOY / "clickhouse" / "readonly_role.sql").read_text()
     assert f"CREATE USER IF NOT EXISTS {user}\n" in role_sql
     services = compose()["services"]
-    assert password_variable in services["grafana"]["environment"]
+    # Grafana's image reads GF_X__FILE into GF_X: the password comes from the secret file.
+    assert password_variable.startswith("GF_")
+    grafana = services["grafana"]
+    assert grafana["environment"][f"{password_variable}__FILE"] == "/run/secrets/bi-password"
+    assert "bi-password" in grafana["secrets"]
     (creator,) = [
         name for name, service in services.items()
         if "readonly_role.sql" in " ".join(service.get("command") or [])
@@ -520,36 +520,44 @@ def test_compose_creates_the_user_grafanas_clickhouse_source_logs_in_as() -> Non
     (sql_mount,) = [v for v in service["volumes"] if v.startswith("./clickhouse:")]
     assert (DEPLOY / "clickhouse" / "readonly_role.sql").is_file()
     assert f"{sql_mount.split(':')[1]}/readonly_role.sql" in service["command"][0]
-    assert f"$${password_variable}" in service["command"][0]  # the password Grafana is given
-    assert service["environment"][password_variable] == (
-        services["grafana"]["environment"][password_variable]
-    )
+    assert "/run/secrets/bi-password" in service["command"][0]  # the password Grafana is given
+    assert "bi-password" in service["secrets"]
     assert service["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["grafana"]["depends_on"][creator]["condition"] == (
         "service_completed_successfully"
     )
 
 
-def test_compose_gives_the_bi_user_the_password_of_deploy_env_whatever_it_holds(
+def test_compose_gives_the_bi_user_the_password_of_its_secret_whatever_it_holds(
     tmp_path: Path,
 ) -> None:
     """The bi-user service's script, run by dash (the image's /bin/sh) with clickhouse-client
-    replaced by `cat`, writes a SQL string that ClickHouse (chDB) reads back as the password."""
+    replaced by `cat`, writes a SQL string that ClickHouse (chDB) reads back as the password;
+    the administrator's password reaches the client in its environment, never its arguments."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
     script = compose()["services"]["bi-user"]["command"][0]
     script = script.replace("$$", "$").replace("/sql/", f"{DEPLOY / 'clickhouse'}/")
+    script = script.replace("/run/secrets/", f"{secrets}/")
+    admin = "admin's $ecret"
+    (secrets / "clickhouse-admin-password").write_text(admin + "\n")
     client = tmp_path / "clickhouse-client"
-    client.write_text("#!/bin/sh\nexec cat\n")
+    client.write_text(
+        '#!/bin/sh\nprintf "%s\\n" "$@" > "$0.args"\n'
+        'printf %s "$CLICKHOUSE_PASSWORD" > "$0.password"\nexec cat\n'
+    )
     client.chmod(0o755)
     passwords = ["plain", "a&b", "back\\slash", "pi|pe", "it's", "\\'&|$HOME \\\\", "Mật khẩu"]
     literals = []
     for password in passwords:
+        (secrets / "bi-password").write_text(password + "\n")  # secret files end with one
         sent = subprocess.run(
-            ["/bin/sh", "-c", script],
-            env={"PATH": f"{tmp_path}:{os.environ['PATH']}", "DOSSIERFLOW_BI_PASSWORD": password,
-                 "CLICKHOUSE_PASSWORD": "admin"},
+            ["/bin/sh", "-c", script], env={"PATH": f"{tmp_path}:{os.environ['PATH']}"},
             capture_output=True, text=True, check=True, timeout=30,
         ).stdout
         literals += re.findall(r"sha256_password BY ('(?:[^'\\]|\\.)*')\n", sent)
+        assert admin not in Path(f"{client}.args").read_text()
+        assert Path(f"{client}.password").read_text() == admin
     assert len(literals) == len(passwords), literals
     query = "SELECT " + ", ".join(f"hex({literal})" for literal in literals)
     read = subprocess.run(

@@ -211,6 +211,8 @@ def load(
                 message = f"{alias} is deprecated; use {name}"
                 (warn or (lambda m: warnings.warn(m, DeprecationWarning, stacklevel=3)))(message)
                 name = alias
+        if item.metadata.get("secret"):
+            name, text = _secret_from_file(env, name, text)
         if text is None or not text.strip():
             continue
         kind, _ = _base_type(hints[item.name])
@@ -237,6 +239,29 @@ def load(
         if isinstance(exc, DossierflowError):
             raise
         raise ConfigError(str(exc)) from None
+
+
+SECRET_FILE_SUFFIX = "_FILE"
+
+
+def _secret_from_file(
+    env: Mapping[str, str], name: str, text: str | None
+) -> tuple[str, str | None]:
+    """A secret setting may come from a file named by `NAME_FILE` instead (a Docker or
+    Kubernetes secret, a systemd credential): kept off the environment, the command line
+    and `ps`. Returns the variable that gave the value and the value."""
+    file_name = name + SECRET_FILE_SUFFIX
+    path = (env.get(file_name) or "").strip()
+    if not path:
+        return name, text
+    if text is not None and text.strip():
+        raise ConfigError(f"set only one of {name} and {file_name}")
+    try:
+        # Secret files usually end with a newline that is not part of the secret.
+        return file_name, Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{file_name}: cannot read {path}: {problem}") from None
 
 
 def options(namespace: object, model: type) -> dict[str, Any]:

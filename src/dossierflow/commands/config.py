@@ -92,7 +92,10 @@ def reference_markdown() -> str:
         for entry in describe(cls):
             default = "" if entry.default in (None, "") else f"`{_default(entry.default)}`"
             option = f"`{entry.option}`" if entry.option else ""
-            secret = " (secret: masked by `dossierflow config`)" if entry.secret else ""
+            secret = (
+                f" (secret: masked by `dossierflow config`; or `{entry.env}_FILE`, a file "
+                "holding it)" if entry.secret and entry.env else ""
+            )
             variable = f"`{entry.env}`" if entry.env else "—"
             lines.append(f"| {variable} | {option} | {default} | {entry.help}{secret} |")
         parts.append("\n".join(lines) + "\n")

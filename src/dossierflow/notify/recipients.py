@@ -56,10 +56,31 @@ Phone = Annotated[str, msgspec.Meta(pattern=r"^84\d{8,10}$")]
 PersonId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
 
 
+_SECRET = re.compile(r"^(whsec_)?[A-Za-z0-9+/]{24,}={0,2}$")
+
+
 class WebhookTarget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     url: Annotated[str, msgspec.Meta(pattern=r"^https?://")]
-    secret: Annotated[str, msgspec.Meta(pattern=r"^(whsec_)?[A-Za-z0-9+/]{24,}={0,2}$")]
+    secret: Annotated[str, msgspec.Meta(pattern=_SECRET.pattern)] | None = None
     """`whsec_<base64 of 24 to 64 random bytes>` as the Standard Webhooks spec issues them."""
+    secret_file: str | None = None
+    """Instead of `secret`: the absolute path of a file holding it (a Kubernetes or compose
+    secret, a systemd credential), read when a message is signed, so the recipients file
+    carries no key and a rotated one is used without a restart."""
+
+    def signing_secret(self) -> str:
+        """The secret, read from `secret_file` if given; ValueError names what is wrong."""
+        if self.secret is not None:
+            return self.secret
+        try:
+            value = Path(str(self.secret_file)).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            problem = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ValueError(f"webhook secret_file {self.secret_file}: {problem}") from None
+        if not _SECRET.match(value):
+            raise ValueError(f"webhook secret_file {self.secret_file}: not a whsec_<base64> "
+                             "secret")
+        return value
 
 
 class Person(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -217,7 +238,9 @@ def load_recipients(path: Path, units: Mapping[str, Unit] | None = None) -> Reci
             str(path), None, "file", f"{exc.strerror or exc}; give --recipients FILE or "
             f"DOSSIERFLOW_NOTIFY_RECIPIENTS (format: {example_recipients()})",
         ) from None
-    return parse_recipients(text, str(path), units)
+    book = parse_recipients(text, str(path), units)
+    check_secret_files(book, str(path))
+    return book
 
 
 def _all_people(
@@ -254,6 +277,8 @@ def _problems(
                 problems.append(
                     (f"{path}.channels", f"channel {channel} needs the field {needed!r}")
                 )
+        if person.webhook is not None:
+            problems += _webhook_secret_problems(f"{path}.webhook", person.webhook)
         if not person.channels:
             problems.append((f"{path}.channels", "at least one channel is needed"))
         if person.id in seen and seen[person.id][1] != person:
@@ -263,3 +288,22 @@ def _problems(
             )
         seen.setdefault(person.id, (path, person))
     return problems
+
+
+def _webhook_secret_problems(path: str, webhook: WebhookTarget) -> list[tuple[str, str]]:
+    if (webhook.secret is None) == (webhook.secret_file is None):
+        return [(path, "give the signing key as exactly one of `secret` or `secret_file`")]
+    if webhook.secret_file is not None and not Path(webhook.secret_file).is_absolute():
+        return [(f"{path}.secret_file", "must be an absolute path")]
+    return []
+
+
+def check_secret_files(book: RecipientsBook, source: str) -> None:
+    """Every `secret_file` readable and well-formed now (at start and with `--check`),
+    rather than at the first alert."""
+    for person in book.people.values():
+        if person.webhook is not None and person.webhook.secret_file is not None:
+            try:
+                person.webhook.signing_secret()
+            except ValueError as exc:
+                raise RecipientsError(source, None, f"{person.id}.webhook", str(exc)) from None

@@ -56,13 +56,17 @@ class WebhookSender:
             raise DeliveryError("no webhook", permanent=True)
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
+        try:
+            secret = target.signing_secret()
+        except ValueError as exc:
+            raise DeliveryError(str(exc)) from None
         timestamp = int(self._clock())
         body = _encode(payload(message, timestamp))
         headers = {
             "content-type": "application/json",
             "webhook-id": message.message_id,
             "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(target.secret, message.message_id, timestamp, body),
+            "webhook-signature": sign(secret, message.message_id, timestamp, body),
         }
         try:
             async with self._session.post(target.url, data=body, headers=headers) as response:
