@@ -6,7 +6,7 @@ stream write identical rows.
 
 from __future__ import annotations
 
-from dossierflow.rules.alerts import Alert, Role
+from dossierflow.rules.alerts import Alert
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.evaluation import Evaluation
 from dossierflow.rules.texts import alert_texts
@@ -51,11 +51,6 @@ def fact_records(evaluation: Evaluation, from_position: int = 0) -> list[Dossier
 
 def alert_record(alert: Alert, catalog: Catalog) -> DossierAlert:
     text_vi, text_en = alert_texts(alert, catalog)
-    unit_of_role = {
-        Role.HANDLING_UNIT_HEAD: alert.handling_unit_code,
-        Role.RECEIVING_UNIT_HEAD: alert.unit_code,
-        Role.PROVINCE_OPERATIONS: None,
-    }
     return DossierAlert(
         alert_id=alert.alert_id,
         kind=alert.kind.value,
@@ -66,7 +61,7 @@ def alert_record(alert: Alert, catalog: Catalog) -> DossierAlert:
         handling_unit_code=alert.handling_unit_code,
         procedure_code=alert.procedure_code,
         apology_issued=alert.apology_issued,
-        recipients=tuple(Recipient(role.value, unit_of_role[role]) for role in alert.roles),
+        recipients=tuple(Recipient(role.value, unit) for role, unit in alert.audience()),
         text_vi=text_vi,
         text_en=text_en,
     )

@@ -34,3 +34,9 @@ UNROUTED = Counter(
     "dossierflow_notify_unrouted_alerts",
     "Alerts that reached nobody: no head listed for the unit nor any of its parents",
 )
+REJECTED = Counter(
+    "dossierflow_notify_rejected_records",
+    "Records of the alerts and facts topics not taken (never sent), by the field found wrong "
+    "(`record`: not a record at all)",
+    ["topic", "field"],
+)
