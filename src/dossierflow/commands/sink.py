@@ -102,9 +102,13 @@ async def _serve_until_signal(
 
     from dossierflow.sinks.clickhouse import ClickHouseSink
     from dossierflow.sinks.kafka_sink import serve
+    from dossierflow.sinks.rollup_refresh import RollupRefresher
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await serve(settings, ClickHouseSink(write_store), report_store, catalog, stop)
+    interval = settings.rollup_refresh_interval
+    refresher = RollupRefresher(write_store, interval) if interval else None
+    await serve(settings, ClickHouseSink(write_store), report_store, catalog, stop,
+                refresher=refresher)
