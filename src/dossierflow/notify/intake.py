@@ -46,7 +46,8 @@ def read_alert(data: bytes, catalog: Catalog, identifier: re.Pattern[str]) -> Al
         alert = _decode(data)
     except msgspec.ValidationError as exc:
         found = _FIELD_OF_ERROR.search(str(exc))
-        raise RejectedAlert(found.group(1) if found else "record", str(exc)) from None
+        # msgspec quotes the bad value with repr (no raw newline reaches the log); cut it short.
+        raise RejectedAlert(found.group(1) if found else "record", str(exc)[:300]) from None
     except msgspec.DecodeError as exc:
         raise RejectedAlert("record", f"not an alert record: {exc}") from None
     except RecursionError:
