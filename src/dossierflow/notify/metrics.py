@@ -28,7 +28,8 @@ FAILING = Gauge(
     "Person × channel pairs with a message not yet accepted that has failed at least once",
 )
 ALERTS_RECEIVED = Counter(
-    "dossierflow_notify_alerts_received", "Alerts read from the alerts topic"
+    "dossierflow_notify_alerts_received",
+    "Sound alerts read from the alerts topic (the others: dossierflow_notify_rejected_records)"
 )
 UNROUTED = Counter(
     "dossierflow_notify_unrouted_alerts",
