@@ -68,6 +68,17 @@ class Alert(AlertFields, frozen=True, kw_only=True, gc=False):
     def roles(self) -> tuple[Role, ...]:
         return ROLES_BY_KIND[self.kind]
 
+    def audience(self) -> tuple[tuple[Role, str | None], ...]:
+        """Each role the kind reaches and the unit it is resolved at (none: the province's
+        operations desk), from the alert's kind and unit codes alone: what the worker
+        publishes as `recipients`, and what the notifier routes by."""
+        unit_of_role = {
+            Role.HANDLING_UNIT_HEAD: self.handling_unit_code,
+            Role.RECEIVING_UNIT_HEAD: self.unit_code,
+            Role.PROVINCE_OPERATIONS: None,
+        }
+        return tuple((role, unit_of_role[role]) for role in self.roles)
+
 
 def alert_id(dossier_id: str, kind: AlertKind, deadline: datetime) -> str:
     """Deterministic from dossier, kind and deadline, so a re-sent alert keeps its id."""

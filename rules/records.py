@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from dossierflow.rules.alerts import Alert, Role
+from dossierflow.rules.alerts import Alert
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.evaluation import Evaluation
 from dossierflow.rules.lifecycle import DossierState
@@ -84,11 +84,6 @@ def progress_fields(state: DossierState, catalog: Catalog) -> dict[str, Any]:
 
 def alert_record(alert: Alert, catalog: Catalog) -> DossierAlert:
     text_vi, text_en = alert_texts(alert, catalog)
-    unit_of_role = {
-        Role.HANDLING_UNIT_HEAD: alert.handling_unit_code,
-        Role.RECEIVING_UNIT_HEAD: alert.unit_code,
-        Role.PROVINCE_OPERATIONS: None,
-    }
     return DossierAlert(
         alert_id=alert.alert_id,
         kind=alert.kind.value,
@@ -99,7 +94,7 @@ def alert_record(alert: Alert, catalog: Catalog) -> DossierAlert:
         handling_unit_code=alert.handling_unit_code,
         procedure_code=alert.procedure_code,
         apology_issued=alert.apology_issued,
-        recipients=tuple(Recipient(role.value, unit_of_role[role]) for role in alert.roles),
+        recipients=tuple(Recipient(role.value, unit) for role, unit in alert.audience()),
         text_vi=text_vi,
         text_en=text_en,
     )

@@ -41,6 +41,7 @@ from dossierflow.sinks.base import (
     digest_payloads,
 )
 from dossierflow.sinks.metrics import RollupWatch
+from dossierflow.sinks.rollup_refresh import RollupRefresher
 from dossierflow.sinks.settings import SinkSettings
 
 from dossierflow.health import (
@@ -154,12 +155,15 @@ class SinkRunner:
         settings: SinkSettings,
         status: SinkStatus,
         clock: Callable[[], float] = time.monotonic,
+        refresher: RollupRefresher | None = None,
     ) -> None:
         self.consumer = consumer
         self.sink = sink
         self.settings = settings
         self.status = status
         self.clock = clock
+        self.refresher = refresher
+        """Asks for a rebuild of the dashboards' rollup after facts were written."""
         self._buffers: dict[TopicPartition, _Buffer] = {}
         self._decoders: dict[str, Callable[[bytes], SinkRecord]] = {
             settings.facts_topic: fact_decoder.decode,
@@ -205,6 +209,8 @@ class SinkRunner:
             for message in messages:
                 buffer.add(message.offset, message.value or b"", self._decode(message), now)
         await self.flush(force=False)
+        if self.refresher is not None and self.refresher.due:
+            await asyncio.to_thread(self.refresher.refresh_if_behind)
 
     def _decode(self, message: Any) -> SinkRecord | None:
         """A record, or None for bytes that are not one (counted and logged; retrying a
@@ -247,6 +253,8 @@ class SinkRunner:
             return False
         self.status.written_records += len(batch.records)
         self.status.written_batches += 1
+        if self.refresher is not None and batch.records and tp.topic == self.settings.facts_topic:
+            self.refresher.wrote_facts()
         try:
             await self.consumer.commit({tp: batch.last_offset + 1})
         except (CommitFailedError, IllegalStateError) as exc:
@@ -398,11 +406,12 @@ async def serve(
     catalog: Catalog,
     stop: asyncio.Event,
     consumer: Any | None = None,
+    refresher: RollupRefresher | None = None,
 ) -> SinkStatus:
     """Run the consumer loop and the HTTP endpoint until `stop` is set."""
     status = SinkStatus(store=report_store.url.display)
     consumer = consumer or make_consumer(settings)
-    runner = SinkRunner(consumer, sink, settings, status)
+    runner = SinkRunner(consumer, sink, settings, status, refresher=refresher)
     consumer.subscribe(list(runner.topics), listener=runner.listener())
     app_runner = web.AppRunner(
         build_app(status, settings, report_store, catalog), access_log_class=QuietProbesAccessLog

@@ -34,6 +34,12 @@ class SinkSettings:
         30.0, "upper bound, in seconds, of the backoff while the store is unreachable",
         minimum=0.1, env="SINK_BACKOFF_MAX",
     )
+    rollup_refresh_interval: float = setting(
+        10.0, "after writing facts, ask for a rebuild of the dashboards' rollup, at most once "
+        "per this many seconds, so that the dashboards catch up with /report in seconds "
+        "(0: never; the rollup then rebuilds on its own every minute)", minimum=0,
+        env="SINK_ROLLUP_REFRESH_INTERVAL",
+    )
     http_host: str = setting(
         "127.0.0.1", "address of the HTTP endpoint (/report, /healthz, /readyz, /metrics); "
         "default: the host of DOSSIERFLOW_SINK_URL, where `report` asks",

@@ -1,4 +1,5 @@
-"""Alert records for the notifier's tests, built the way the worker builds them."""
+"""Alerts for the notifier's tests, built the way the worker builds them: `make_alert` the
+rules' alert (what the notifier keeps of a record), `record` the record the worker publishes."""
 
 from __future__ import annotations
 
@@ -27,10 +28,10 @@ def make_alert(
     at: datetime | None = None,
     deadline: datetime | None = None,
     procedure: str = "1.000894",
-) -> DossierAlert:
+) -> Alert:
     at = at or vn("2026-03-02 09:00")
     deadline = deadline or at + timedelta(hours=8)
-    alert = Alert(
+    return Alert(
         alert_id=alert_id(dossier_id, kind, deadline),
         kind=kind,
         dossier_id=dossier_id,
@@ -41,4 +42,8 @@ def make_alert(
         procedure_code=procedure,
         apology_issued=False,
     )
+
+
+def record(alert: Alert) -> DossierAlert:
+    """The alerts topic's record of `alert`, as the worker publishes it."""
     return alert_record(alert, CATALOG)

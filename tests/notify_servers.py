@@ -54,6 +54,13 @@ class SmtpInbox:
         ))
 
 
+def body_text(message: Any, kind: str) -> str:
+    """The text of the message's `kind` ("plain", "html") part, which must exist."""
+    part = message.get_body((kind,))
+    assert part is not None, f"the message has no {kind} part"
+    return str(part.get_content())
+
+
 class _Handler:
     def __init__(self, inbox: SmtpInbox) -> None:
         self.inbox = inbox
@@ -67,8 +74,9 @@ class _Handler:
 
 
 @contextmanager
-def smtp_server(tmp: Path) -> Iterator[SmtpInbox]:
-    """SMTP on 127.0.0.1 that refuses mail before STARTTLS and without AUTH LOGIN."""
+def smtp_server(tmp: Path, tls: bool = True) -> Iterator[SmtpInbox]:
+    """SMTP on 127.0.0.1 that refuses mail before STARTTLS and without AUTH LOGIN; with
+    `tls=False`, a relay without TLS that takes AUTH LOGIN in clear (as one on localhost)."""
     ca = trustme.CA()
     cert = ca.issue_cert("127.0.0.1", "localhost")
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -87,8 +95,8 @@ def smtp_server(tmp: Path) -> Iterator[SmtpInbox]:
 
     controller = Controller(
         _Handler(inbox), hostname=inbox.host, port=inbox.port,
-        tls_context=server_tls, require_starttls=True, auth_required=True,
-        auth_require_tls=True, auth_exclude_mechanism=["PLAIN"], authenticator=authenticate,
+        tls_context=server_tls if tls else None, require_starttls=tls, auth_required=True,
+        auth_require_tls=tls, auth_exclude_mechanism=["PLAIN"], authenticator=authenticate,
     )
     controller.start()
     try:
@@ -106,21 +114,42 @@ class WebhookCall:
     """The verified payload, or None when the signature did not verify."""
 
 
-class WebhookReceiver:
+class _PostServer:
+    """An aiohttp server on 127.0.0.1 (over TLS when started with a context) that hands
+    every POST to `_handle`."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        raise NotImplementedError
+
+    async def start(self, tls: ssl.SSLContext | None = None) -> str:
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", self._handle)
+        self._runner, self.url = await _serve(app, tls)
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+class WebhookReceiver(_PostServer):
     """POST /<anything>: records every call, verifies its signature; answers 503 while
     `fail_next` > 0, 422 to every message carrying a dossier of `refuse_dossiers` (a
     receiver that refuses one message for ever), and holds its answer while `hold` is set
     (a slow receiver)."""
 
     def __init__(self, secret: str = WEBHOOK_SECRET) -> None:
+        super().__init__()
         self.webhook = Webhook(secret)
         self.calls: list[WebhookCall] = []
         self.fail_next = 0
         self.refuse_dossiers: set[str] = set()
         self.hold: asyncio.Event | None = None
         self.arrived = asyncio.Condition()
-        self.url = ""
-        self._runner: web.AppRunner | None = None
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -143,17 +172,10 @@ class WebhookReceiver:
             return web.Response(status=422, text="unprocessable")
         return web.Response(status=204)
 
-    async def start(self) -> str:
-        app = web.Application()
-        app.router.add_post("/{tail:.*}", self._handle)
-        self._runner, self.url = await _serve(app)
-        return self.url
-
     async def stop(self) -> None:
         if self.hold is not None:
             self.hold.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await super().stop()
 
     async def wait_for(self, predicate: Any, timeout: float = 60.0) -> None:
         async def check() -> None:
@@ -221,14 +243,49 @@ class ZaloReceiver:
             await self._runner.cleanup()
 
 
-async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    """`app` on 127.0.0.1 at a port the system picks: its runner and base URL."""
+class Redirector(_PostServer):
+    """Answers every POST with `status` and `Location: <target>` (a receiver moved, or
+    one that tries to bounce the signed body elsewhere), recording each call's path."""
+
+    def __init__(self, target: str, status: int = 307) -> None:
+        super().__init__()
+        self.target, self.status = target, status
+        self.calls: list[str] = []
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        await request.read()
+        self.calls.append(request.path)
+        return web.Response(status=self.status, headers={"Location": self.target})
+
+
+@dataclass(frozen=True)
+class PrivateCA:
+    """A private CA (trustme) with its PEM file, and a server context for 127.0.0.1."""
+
+    ca_file: Path
+    server: ssl.SSLContext
+
+
+def private_ca(tmp: Path) -> PrivateCA:
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server)
+    ca_file = tmp / "private-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return PrivateCA(ca_file, server)
+
+
+async def _serve(
+    app: web.Application, tls: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, str]:
+    """`app` on 127.0.0.1 at a port the system picks (over TLS with `tls`): its runner and
+    base URL."""
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}"
+    return runner, f"{'https' if tls else 'http'}://127.0.0.1:{port}"
 
 
 @pytest.fixture
@@ -241,6 +298,20 @@ def inbox(tmp_path: Path) -> Iterator[SmtpInbox]:
 async def receiver() -> AsyncIterator[WebhookReceiver]:
     server = WebhookReceiver()
     await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def webhook_ca(tmp_path: Path) -> PrivateCA:
+    return private_ca(tmp_path)
+
+
+@pytest.fixture
+async def https_receiver(webhook_ca: PrivateCA) -> AsyncIterator[WebhookReceiver]:
+    """A webhook receiver over https, its certificate from `webhook_ca` (a private CA)."""
+    server = WebhookReceiver()
+    await server.start(webhook_ca.server)
     yield server
     await server.stop()
 

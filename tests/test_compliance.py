@@ -275,10 +275,11 @@ def test_report_readings_come_from_the_catalogue() -> None:
 def test_the_notifier_renders_apology_due_with_its_label_and_text() -> None:
     from dossierflow.notify.render import render
 
-    record = alert_record(run([received(FRI_24_APRIL)]).alerts[0], CATALOG)
+    alert = run([received(FRI_24_APRIL)]).alerts[0]
+    record = alert_record(alert, CATALOG)  # the texts the worker publishes
     for lang, label in (("vi", "Hạn cuối gửi phiếu xin lỗi"), ("en", "Last day to apologise")):
-        message = render("alert", [record], person_name="Trưởng phòng", lang=lang,
-                         message_id="m1", units=CATALOG.units, procedures=CATALOG.procedures)
+        message = render("alert", [alert], person_name="Trưởng phòng", lang=lang,
+                         message_id="m1", catalog=CATALOG)
         assert message.subject.endswith(f"{label}: hồ sơ D1" if lang == "vi"
                                         else f"{label}: dossier D1")
         assert (record.text_vi if lang == "vi" else record.text_en) in message.text

@@ -20,6 +20,7 @@ import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -34,6 +35,7 @@ from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -153,8 +155,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 # --- the browser ----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
+@contextmanager
+def chromium(locale: str | None = None) -> Iterator[WebDriver]:
+    """Headless Chromium; `locale` (e.g. en-US) sets the browser's language and locale, as a
+    user's browser has them (what a native date input would format by)."""
     for binary in (CHROMIUM, CHROMEDRIVER):
         assert os.access(binary, os.X_OK), (
             f"{binary} is missing: run `bash deploy/install_chromium.sh` (Debian's chromium "
@@ -167,16 +171,28 @@ def browser() -> Iterator[WebDriver]:
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         f"--user-data-dir={profile}", "--window-size=1366,900", "--hide-scrollbars",
+        *((f"--lang={locale}", f"--accept-lang={locale}") if locale else ()),
     ):
         options.add_argument(flag)
+    if locale:
+        options.add_experimental_option("prefs", {"intl.accept_languages": locale})
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    environment = {**os.environ, **({"LANGUAGE": locale.replace("-", "_")} if locale else {})}
+    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER, env=environment))
     driver.set_page_load_timeout(WAIT)
+    if locale:  # the page's default Intl locale too (headless takes it from the process)
+        driver.execute_cdp_cmd("Emulation.setLocaleOverride", {"locale": locale})
     try:
         yield driver
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    with chromium() as driver:
+        yield driver
 
 
 def console_errors(driver: WebDriver) -> list[str]:
@@ -455,3 +471,44 @@ def test_the_766_page_shows_what_get_report_index_766_gives(
         assert (None if score == "—" else float(score)) == row["score"], row["code"]
         assert cells["class"] == (row["class"] or "—")
     screenshot(browser, tmp_path / f"dashboard-766-{lang}.png")
+
+
+@pytest.mark.parametrize("locale", ["en-US", "vi-VN"])
+def test_day_pickers_read_and_take_dd_mm_yyyy_in_any_browser_locale(
+    served: Served, tmp_path: Path, locale: str
+) -> None:
+    with chromium(locale) as driver:
+        assert driver.execute_script("return navigator.language") == locale
+        # what a native date input would show in this browser: en-US writes 1/31/2026
+        native = driver.execute_script(
+            "return new Date(Date.UTC(2026, 0, 31)).toLocaleDateString(undefined, "
+            "{timeZone: 'UTC'})")
+        assert native == {"en-US": "1/31/2026", "vi-VN": "31/1/2026"}[locale]
+
+        start, end = QUARTER
+        open_page(driver, f"{served.base}/dashboard?from={start}&to={end}")
+        start_picker = driver.find_element(By.ID, "from-picker")
+        end_picker = driver.find_element(By.ID, "to-picker")
+        assert (start_picker.get_attribute("value"), end_picker.get_attribute("value")) == (
+            "01/01/2026", "31/03/2026")
+        screenshot(driver, tmp_path / f"pickers-{locale}.png")
+
+        start_picker.clear()
+        start_picker.send_keys("01/02/2026")
+        end_picker.clear()
+        end_picker.send_keys("28/02/2026", Keys.ENTER)
+        february = "Từ ngày 01/02/2026 đến hết ngày 28/02/2026"
+        WebDriverWait(driver, WAIT).until(
+            lambda d: d.find_element(By.ID, "period-text").text == february)
+        WebDriverWait(driver, WAIT).until(
+            lambda d: "from=2026-02-01&to=2026-03-01" in d.current_url)
+        assert cards_on_page(driver, "vi") == expected_cards(served.report(FEBRUARY)["total"])
+        selected = Select(driver.find_element(By.ID, "period-picker")).first_selected_option
+        assert selected.text == "Tháng 2/2026"  # the typed days are a preset's
+
+        start_picker.clear()
+        start_picker.send_keys("31/02/2026", Keys.ENTER)  # no such day
+        assert start_picker.get_attribute("aria-invalid") == "true"
+        assert driver.find_element(By.ID, "period-text").text == february
+        screenshot(driver, tmp_path / f"pickers-typed-{locale}.png")
+        assert console_errors(driver) == []

@@ -8,30 +8,38 @@ each forced one, so nothing moves the time between the two readings.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import msgspec
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from clickhouse_connect.driver.exceptions import DatabaseError
 from dossierflow.rules.catalog import Catalog
-from dossierflow.sinks.kafka_sink import SinkStatus, build_app
+from dossierflow.sinks.clickhouse import ClickHouseSink
+from dossierflow.sinks.kafka_sink import SinkStatus, build_app, serve
+from dossierflow.sinks.rollup_refresh import RollupRefresher
 from dossierflow.sinks.settings import SinkSettings
+from kafka.producer import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from dossierflow.kafka.local_broker import free_port
 from dossierflow.reporting import queries
 from dossierflow.reporting.dashboard import handlers
 from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
 from dossierflow.reporting.queries import WeekCount
-from dossierflow.reporting.report import LOCAL
+from dossierflow.reporting.report import LOCAL, report_from_json
 from dossierflow.reporting.runner import QueryRunner
 from dossierflow.store import Store, connect, migrate, pause_rollup_refreshes, refresh_rollups
-from tests.test_report import UNITS, History, write
+from tests.test_report import EXPECTED_TOTAL, FROM, TO, UNITS, History, all_facts, write
 
 pytestmark = pytest.mark.clickhouse
 
@@ -78,6 +86,13 @@ def wait_for_the_next_second(store: Store) -> None:
     """The refresh time has whole seconds: a later refresh shows only in a later second."""
     while not store.client.query(LAST_REFRESH_SQL).result_rows[0][2]:
         time.sleep(0.2)
+
+
+LAST_WRITE_SQL = """
+SELECT formatDateTime(max(inserted_at), '%H:%i:%S %d/%m/%Y', 'Asia/Ho_Chi_Minh')
+FROM dossier_facts
+"""
+"""The newest fact's write time as the Vietnamese page shows it, formatted by ClickHouse."""
 
 
 async def get(client: Client, path: str) -> dict[str, Any]:
@@ -226,3 +241,95 @@ def test_a_refresh_between_the_figures_and_the_trend_is_read_again(
         assert rollup.refreshed_at is not None
     finally:
         store.close()
+
+
+# --- figures that trail the data say so, where the figures are ---------------------------
+
+async def test_facts_written_after_the_refresh_are_said_to_be_missing_beside_the_figures(
+    served: tuple[Store, Client],
+) -> None:
+    store, client = served
+    write(store, History("D1").received("2026-03-02 09:00", due="2026-03-20 17:00").facts())
+    refresh_and_hold(store)
+    body = await get(client, "/api/dashboard")
+    assert (body["total"]["received"], body["figures_behind"]) == (1, False)
+    assert "behind" not in body["html"]["figures-as-of"]
+
+    write(store, History("D2").received("2026-03-03 09:00", due="2026-03-20 17:00").facts(), 10)
+    ((written,),) = store.client.query(LAST_WRITE_SQL).result_rows
+    for path in ("/api/dashboard", "/api/units/X1/open"):
+        body = await get(client, path)
+        assert (body["total"]["received"], body["figures_behind"]) == (1, True)
+        note = body["html"]["figures-as-of"]
+        assert '<strong class="behind" role="status">Chưa gồm dữ liệu ghi từ thời điểm đó ' \
+            f"(mới nhất lúc {written}): các con số dưới đây có thể thấp hơn báo cáo hiện thời" \
+            in note
+    page = await client.get("/dashboard", params=MARCH)
+    assert 'class="behind"' in await page.text()  # the first paint says it too
+
+    refresh_and_hold(store)
+    body = await get(client, "/api/dashboard")
+    assert (body["total"]["received"], body["figures_behind"]) == (2, False)
+    assert "behind" not in body["html"]["figures-as-of"]
+
+
+# --- the sink rebuilds the rollup after it writes ----------------------------------------
+
+
+@pytest.mark.kafka
+@pytest.mark.timeout(300)
+async def test_the_sink_rebuilds_the_rollup_after_writing_so_the_dashboard_equals_the_report(
+    tmp_path: Path, kafka_bootstrap: str, topic_factory: Callable[..., str],
+) -> None:
+    url = f"chdb://{tmp_path / 'ch'}"
+    write_store, report_store = connect(url), connect(url)
+    try:
+        migrate(write_store)
+        report_store.client.database = report_store.database
+        refresh_rollups(write_store)
+        # Only the sink's request can rebuild it within this test: the schedule is moved to
+        # next year (an out-of-schedule `SYSTEM REFRESH VIEW` still runs).
+        write_store.client.command("ALTER TABLE unit_day_changes_mv MODIFY REFRESH EVERY 1 YEAR")
+        facts, alerts_topic = topic_factory(partitions=2), topic_factory(partitions=1)
+        producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+        for fact in all_facts():
+            producer.send(facts, key=fact.dossier_id.encode(), value=msgspec.json.encode(fact))
+        producer.flush()
+        producer.close()
+        settings = SinkSettings(bootstrap=kafka_bootstrap, facts_topic=facts,
+                                alerts_topic=alerts_topic, group_id=f"g-{facts}",
+                                batch_size=5, batch_max_age=0.2, http_port=free_port())
+        refresher = RollupRefresher(write_store, interval=0.5)
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve(settings, ClickHouseSink(write_store), report_store,
+                                         Catalog(units=UNITS), stop, refresher=refresher))
+        base = f"http://127.0.0.1:{settings.http_port}"
+        period = f"from={FROM.isoformat()}&to={TO.isoformat()}"
+        try:
+            async with aiohttp.ClientSession() as session:
+                async def json_of(path: str) -> dict[str, Any]:
+                    async with session.get(f"{base}{path}?{period}") as response:
+                        body: dict[str, Any] = await response.json(content_type=None)
+                        return body
+
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 120
+                while True:
+                    assert not task.done(), task
+                    with contextlib.suppress(aiohttp.ClientError, ValueError):
+                        report = await json_of("/report")
+                        dashboard = await json_of("/api/dashboard")
+                        live = report_from_json(report)
+                        if (live.total == EXPECTED_TOTAL
+                                and report_from_json(dashboard) == live
+                                and not dashboard["figures_behind"]):
+                            break
+                    assert loop.time() < deadline, "the dashboard never caught up"
+                    await asyncio.sleep(0.2)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 60)
+        assert refresher.requests >= 1
+    finally:
+        report_store.close()
+        write_store.close()

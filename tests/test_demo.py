@@ -198,6 +198,10 @@ def test_after_the_report_it_serves_until_stopped_and_a_dead_child_stops_everyth
         served = report_from_json(json.loads(body))
         printed = report_from_json(json.loads((demo_dir / "report.json").read_text()))
         assert served.total == printed.total and served.total.received > 0
+        # The dashboard it links shows the same figures (its rollup caught up before the link).
+        status, kind, body = _get(f"{sink}/api/dashboard?{month}")
+        dashboard = json.loads(body)
+        assert report_from_json(dashboard) == printed and not dashboard["figures_behind"]
         status, kind, body = _get(f"{sink}/dashboard?{month}")
         assert status == 200 and kind.startswith("text/html")
         assert "Theo dõi giải quyết hồ sơ thủ tục hành chính" in body  # Vietnamese by default

@@ -8,36 +8,32 @@ from typing import Any
 import msgspec
 import pytest
 from dossierflow.rules.alerts import AlertKind
-from dossierflow.schemas.facts import alert_decoder
 
 from dossierflow.notify.channels.base import DeliveryError, Outgoing
 from dossierflow.notify.channels.webhook import WebhookSender
+from dossierflow.notify.intake import read_alert
 from dossierflow.notify.recipients import Person, WebhookTarget
 from dossierflow.notify.render import render
-from tests.notify_alerts import CATALOG, make_alert, vn
+from dossierflow.notify.settings import NotifySettings
+from tests.notify_alerts import CATALOG, make_alert, record, vn
 from tests.notify_servers import (
     SMTP_USER,
     WEBHOOK_SECRET,
     SmtpInbox,
     WebhookReceiver,
     ZaloReceiver,
+    body_text,
 )
 
 ALERT = make_alert(AlertKind.OVERDUE, "HS-2026-000123", "X-01",
                    deadline=vn("2026-03-03 17:00"))
-
-def body_text(message: Any, kind: str) -> str:
-    """The text of the message's `kind` ("plain", "html") part, which must exist."""
-    part = message.get_body((kind,))
-    assert part is not None, f"the message has no {kind} part"
-    return str(part.get_content())
 
 
 
 def _outgoing(person: Person, alerts: tuple[Any, ...] = (ALERT,), kind: str = "batch") -> Outgoing:
     mid = "4f2a0c1e-0000-5000-8000-000000000001"
     rendered = render(kind, alerts, person_name=person.name, lang=person.language,
-                      message_id=mid, units=CATALOG.units, procedures=CATALOG.procedures)
+                      message_id=mid, catalog=CATALOG)
     return Outgoing(mid, kind, person, rendered, alerts)
 
 
@@ -92,7 +88,7 @@ async def test_webhook_is_signed_as_standard_webhooks_and_carries_the_alerts(
     receiver: WebhookReceiver,
 ) -> None:
     person = Person(id="ops", name="Ops", channels=(),
-                    webhook=WebhookTarget(f"{receiver.url}/hook", WEBHOOK_SECRET))
+                    webhook=WebhookTarget(f"{receiver.url}/hook", WEBHOOK_SECRET, allow_http=True))
     sender = WebhookSender()
     try:
         await sender.send(_outgoing(person))
@@ -112,7 +108,7 @@ async def test_webhook_signed_with_another_secret_is_refused_by_the_receiver(
     receiver: WebhookReceiver,
 ) -> None:
     person = Person(id="ops", name="Ops", channels=(), webhook=WebhookTarget(
-        f"{receiver.url}/hook", "whsec_" + "QUJD" * 8))
+        f"{receiver.url}/hook", "whsec_" + "QUJD" * 8, allow_http=True))
     sender = WebhookSender()
     try:
         with pytest.raises(DeliveryError, match="401"):
@@ -164,11 +160,12 @@ async def test_applicant_details_slipped_into_an_alert_record_reach_no_message(
 ) -> None:
     # A producer that adds personal data to the alerts topic: the notifier decodes only the
     # alert's fields, so neither the e-mail nor the webhook carries them.
-    record = {**msgspec.to_builtins(ALERT), "applicant_name": "Nguyễn Thị Hoa",
+    forged = {**msgspec.to_builtins(record(ALERT)), "applicant_name": "Nguyễn Thị Hoa",
               "applicant_phone": "84987654321", "applicant_address": "12 Lê Lợi"}
-    alert = alert_decoder.decode(msgspec.json.encode(record))
+    alert = read_alert(msgspec.json.encode(forged), CATALOG, NotifySettings().identifier)
     person = Person(id="x01-head", name="Lê Văn Cường", email="cuong@x01.example.gov.vn",
-                    channels=(), webhook=WebhookTarget(f"{receiver.url}/hook", WEBHOOK_SECRET))
+                    channels=(), webhook=WebhookTarget(f"{receiver.url}/hook", WEBHOOK_SECRET,
+                                                       allow_http=True))
     await inbox.sender().send(_outgoing(person, (alert,)))
     sender = WebhookSender()
     try:

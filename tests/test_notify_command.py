@@ -41,7 +41,8 @@ async def test_test_message_reaches_each_channel_and_reports_per_channel(
         "units:\n  X-01:\n    heads:\n"
         "      - id: x01-head\n        name: Lê Văn Cường\n"
         "        email: cuong.lv@x01.example.gov.vn\n        channels: [email, webhook]\n"
-        f'        webhook: {{url: "{receiver.url}/x01", secret: {WEBHOOK_SECRET}}}\n'
+        f'        webhook: {{url: "{receiver.url}/x01", secret: {WEBHOOK_SECRET},'
+        " allow_http: true}\n"
         "    deputies:\n      - {id: x01-deputy, name: Phó chủ tịch, email: d@x01.example.gov.vn,"
         " channels: [email, zalo], phone: '84912345678'}\n",
         encoding="utf-8",

@@ -16,11 +16,10 @@ import aiohttp
 import msgspec
 import pytest
 from aiokafka import AIOKafkaProducer
-from dossierflow.rules.alerts import AlertKind
-from dossierflow.schemas.facts import DossierAlert
+from dossierflow.rules.alerts import Alert, AlertKind
 
 from dossierflow.kafka.local_broker import free_port
-from tests.notify_alerts import make_alert, vn
+from tests.notify_alerts import make_alert, record, vn
 from tests.notify_servers import WEBHOOK_SECRET, WebhookCall, WebhookReceiver
 
 pytestmark = pytest.mark.timeout(300)
@@ -29,7 +28,8 @@ pytestmark = pytest.mark.timeout(300)
 def recipients_file(path: Path, url: str, suffix: str = "") -> Path:
     def person(pid: str) -> str:
         return (f"{{id: {pid}, name: {pid}, channels: [webhook], hours: always, "
-                f'webhook: {{url: "{url}/{pid}{suffix}", secret: {WEBHOOK_SECRET}}}}}')
+                f'webhook: {{url: "{url}/{pid}{suffix}", secret: {WEBHOOK_SECRET}, '
+                f"allow_http: true}}}}")
 
     path.write_text(
         f"province_operations: [{person('ops')}]\n"
@@ -38,6 +38,25 @@ def recipients_file(path: Path, url: str, suffix: str = "") -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def notifier_env(
+    bootstrap: str, alerts_topic: str, facts_topic: str, tmp: Path, recipients: Path,
+    metrics_port: int, batch_window: float = 0.2,
+) -> dict[str, str]:
+    """The environment of a `dossierflow notify` process for a test: its own group, state
+    under `tmp`, no morning digest."""
+    return {
+        "DOSSIERFLOW_BOOTSTRAP": bootstrap,
+        "DOSSIERFLOW_ALERTS_TOPIC": alerts_topic,
+        "DOSSIERFLOW_FACTS_TOPIC": facts_topic,
+        "DOSSIERFLOW_NOTIFY_GROUP_ID": f"notify-{alerts_topic}",
+        "DOSSIERFLOW_NOTIFY_STATE": str(tmp / "notify.sqlite"),
+        "DOSSIERFLOW_NOTIFY_RECIPIENTS": str(recipients),
+        "DOSSIERFLOW_NOTIFY_BATCH_WINDOW": str(batch_window),
+        "DOSSIERFLOW_NOTIFY_MORNING_DIGEST": "false",
+        "DOSSIERFLOW_NOTIFY_METRICS_PORT": str(metrics_port),
+    }
 
 
 def start_notifier(tmp: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -68,19 +87,19 @@ async def wait_for_log(path: Path, text: str, timeout: float = 30.0) -> None:
         await asyncio.sleep(0.1)
 
 
-async def produce(bootstrap: str, topic: str, alerts: list[DossierAlert]) -> None:
+async def produce(bootstrap: str, topic: str, alerts: list[Alert]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
         for alert in alerts:
-            await producer.send(topic, msgspec.json.encode(alert),
+            await producer.send(topic, msgspec.json.encode(record(alert)),
                                 key=(alert.handling_unit_code or "").encode())
         await producer.flush()
     finally:
         await producer.stop()
 
 
-def alerts_batch(first: int, count: int) -> list[DossierAlert]:
+def alerts_batch(first: int, count: int) -> list[Alert]:
     """OVERDUE at X-01 (its head and, escalated, P's head) and every fifth a second apology
     (province operations)."""
     return [
@@ -92,7 +111,7 @@ def alerts_batch(first: int, count: int) -> list[DossierAlert]:
     ]
 
 
-def expected_pairs(alerts: list[DossierAlert]) -> set[tuple[str, str]]:
+def expected_pairs(alerts: list[Alert]) -> set[tuple[str, str]]:
     pairs = set()
     for alert in alerts:
         people = ["ops"] if alert.kind == "RESCHEDULE_LIMIT_EXCEEDED" else ["x01-head", "p-head"]
@@ -106,17 +125,8 @@ async def test_sigkilled_notifier_restarts_and_delivers_everything_once_per_key(
 ) -> None:
     alerts_topic, facts_topic = topic_factory(partitions=3), topic_factory(partitions=3)
     metrics_port = free_port()
-    env = {
-        "DOSSIERFLOW_BOOTSTRAP": kafka_bootstrap,
-        "DOSSIERFLOW_ALERTS_TOPIC": alerts_topic,
-        "DOSSIERFLOW_FACTS_TOPIC": facts_topic,
-        "DOSSIERFLOW_NOTIFY_GROUP_ID": f"notify-{alerts_topic}",
-        "DOSSIERFLOW_NOTIFY_STATE": str(tmp_path / "notify.sqlite"),
-        "DOSSIERFLOW_NOTIFY_RECIPIENTS": str(recipients_file(tmp_path / "r.yaml", receiver.url)),
-        "DOSSIERFLOW_NOTIFY_BATCH_WINDOW": "0.2",
-        "DOSSIERFLOW_NOTIFY_MORNING_DIGEST": "false",
-        "DOSSIERFLOW_NOTIFY_METRICS_PORT": str(metrics_port),
-    }
+    env = notifier_env(kafka_bootstrap, alerts_topic, facts_topic, tmp_path,
+                       recipients_file(tmp_path / "r.yaml", receiver.url), metrics_port)
     first, second = alerts_batch(0, 40), alerts_batch(40, 20)
     await produce(kafka_bootstrap, alerts_topic, first)
     receiver.hold = asyncio.Event()  # deliveries hang: the kill finds them in flight
@@ -208,7 +218,7 @@ async def test_closing_fact_read_before_its_alert_keeps_the_dossier_off_the_dige
                    "type": "RESOLVED", "event_id": "e1"}
         await producer.send_and_wait(facts_topic, msgspec.json.encode(closing), key=b"HS-2")
         await producer.send_and_wait(facts_topic, b"not a fact", key=b"HS-3")
-        await poll_until(lambda: runner.undecodable == 1)
+        await poll_until(lambda: runner.rejected == 1)
         at_risk = make_alert(AlertKind.AT_RISK, "HS-2")
         await produce(kafka_bootstrap, alerts_topic,
                       [make_alert(AlertKind.OVERDUE, "HS-1", "X-01"), at_risk])

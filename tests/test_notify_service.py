@@ -44,7 +44,7 @@ def book_text(webhook_url: str, x01_email: str = "head@x01.example.gov.vn") -> s
 province_operations:
   - id: ops
     name: Trực ban
-    webhook: {{url: "{webhook_url}/ops", secret: {WEBHOOK_SECRET}}}
+    webhook: {{url: "{webhook_url}/ops", secret: {WEBHOOK_SECRET}, allow_http: true}}
     channels: [webhook]
     hours: always
 units:

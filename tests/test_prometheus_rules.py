@@ -21,7 +21,7 @@ def _alerts() -> list[dict[str, Any]]:
 
 
 def test_promtool_accepts_the_rules_and_the_scrape_configuration() -> None:
-    assert "SUCCESS: 16 rules found" in promtool("check", "rules", RULES).stdout
+    assert "SUCCESS: 17 rules found" in promtool("check", "rules", RULES).stdout
     promtool("check", "config", PROMETHEUS_DIR / "prometheus.yml")
 
 

@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import os
 import re
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -309,13 +310,23 @@ ROLLUP_VIEWS = ("unit_day_changes_mv",)
 """The refreshable materialized views (migration 008) that rebuild the dashboards' rollups."""
 
 
+_WRITTEN_THIS_SECOND_SQL = (
+    "SELECT intDiv(max(toUnixTimestamp64Milli(inserted_at)), 1000) >= toUnixTimestamp(now()) "
+    "FROM dossier_facts"
+)
+
+
 def refresh_rollups(store: Store) -> None:
     """Rebuild the rollups now and wait until they are in place (resuming their refreshes
     if `pause_rollup_refreshes` stopped them in this process).
 
     They refresh on their own every minute; call this where a reader must see every fact
-    written so far (tests, benchmarks, right after a bulk load).
+    written so far (tests, benchmarks, right after a bulk load). Refresh times have whole
+    seconds, so it starts the rebuild in a second after the newest write: the dashboards can
+    then tell that it counts every fact (`RollupState.behind`).
     """
+    while store.client.query(_WRITTEN_THIS_SECOND_SQL).result_rows[0][0]:
+        time.sleep(0.05)
     for view in ROLLUP_VIEWS:
         store.client.command(f"SYSTEM START VIEW {view}")
         store.client.command(f"SYSTEM REFRESH VIEW {view}")

@@ -131,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             return fail("demo", "the report does not reconcile: "
                         + "; ".join(outcome.report.violations), 1)
         if not args.exit_when_done:
+            demo.wait_until_dashboard_agrees(outcome.report)
             first, last = demo.period
             month = f"from={first}&through={last}"
             console.print(

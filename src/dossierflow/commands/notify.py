@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"dossierflow notify: --test {args.test}: not a unit of the catalogue",
                   file=sys.stderr)
             return 2
-        senders = build_senders(smtp, zalo)
+        senders = build_senders(settings, smtp, zalo)
 
         async def test() -> list[Any]:
             try:

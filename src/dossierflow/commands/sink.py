@@ -101,9 +101,13 @@ async def _serve_until_signal(
 
     from dossierflow.sinks.clickhouse import ClickHouseSink
     from dossierflow.sinks.kafka_sink import serve
+    from dossierflow.sinks.rollup_refresh import RollupRefresher
     from dossierflow.stopping import StopOnSignal
 
     stopping = StopOnSignal()
     stopping.install(asyncio.get_running_loop())
-    await serve(settings, ClickHouseSink(write_store), report_store, catalog, stopping.event)
+    interval = settings.rollup_refresh_interval
+    refresher = RollupRefresher(write_store, interval) if interval else None
+    await serve(settings, ClickHouseSink(write_store), report_store, catalog, stopping.event,
+                refresher=refresher)
     return stopping.exit_code

@@ -9,6 +9,7 @@ pass as the events go by and the first alerts reach the mailbox within the first
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -49,6 +50,9 @@ STREAM_SECONDS = 45.0
 _READY_TIMEOUT = 180.0
 _SETTLE_TIMEOUT = 300.0
 _POLL = 0.5
+_AGREE_TIMEOUT = 120.0
+"""How long the dashboard may take to agree with the report after the month (the sink asks
+for a rebuild of its rollup within seconds of its last write; the schedule is a minute)."""
 _SHOWN_MESSAGES = 12
 
 
@@ -396,6 +400,30 @@ class Demo:
         if body is None:
             raise DemoError(f"the sink at {self.sink_url} gave no report")
         return report_from_json(json.loads(body))
+
+    def wait_until_dashboard_agrees(self, report: Report) -> None:
+        """Until the dashboard's figures (the rollup, rebuilt after the sink's last writes)
+        equal `report` (the live one just printed), so that the link printed next never
+        shows other numbers; a DemoError if they still differ after `_AGREE_TIMEOUT`."""
+        first, last = self.period
+        url = f"{self.sink_url}/api/dashboard?from={first.isoformat()}&through={last.isoformat()}"
+        deadline = time.monotonic() + _AGREE_TIMEOUT
+        shown: Report | None = None
+        while True:
+            self.children.check()
+            body = _get(url, timeout=60)
+            with contextlib.suppress(ValueError):
+                shown = report_from_json(json.loads(body)) if body else None
+            if shown == report:
+                return
+            if time.monotonic() > deadline:
+                received = shown.total.received if shown else "no answer"
+                raise DemoError(
+                    f"the dashboard still differs from the report after {_AGREE_TIMEOUT:.0f} s "
+                    f"(received {received} against {report.total.received}); see "
+                    f"{self.dir / 'logs'}"
+                )
+            time.sleep(_POLL)
 
     def print_report(self, report: Report) -> None:
         self.console.print(report_table(report, self.lang))

@@ -17,9 +17,11 @@ from typing import Any
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
-from dossierflow.schemas.facts import DossierAlert, alert_decoder
+from dossierflow.rules.alerts import Alert
 
 from dossierflow.kafka.consumer import committing_consumer
+from dossierflow.notify import metrics
+from dossierflow.notify.intake import RejectedAlert, read_alert
 from dossierflow.notify.service import Notifier
 from dossierflow.notify.settings import NotifySettings
 
@@ -41,7 +43,7 @@ class AlertConsumer:
         self.consumer = consumer
         self.notifier = notifier
         self.settings = settings
-        self.undecodable = 0
+        self.rejected = 0
 
     @property
     def topics(self) -> list[str]:
@@ -53,22 +55,26 @@ class AlertConsumer:
 
     async def poll_once(self, timeout_ms: int = 200, max_records: int = 2000) -> int:
         fetched = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
-        alerts: list[DossierAlert] = []
+        alerts: list[Alert] = []
         closed: list[str] = []
         offsets: dict[TopicPartition, int] = {}
+        catalog, identifier = self.notifier.catalog, self.settings.identifier
         for tp, messages in fetched.items():
             for message in messages:
                 try:
                     if tp.topic == self.settings.alerts_topic:
-                        alerts.append(alert_decoder.decode(message.value or b""))
+                        alerts.append(read_alert(message.value or b"", catalog, identifier))
                     else:
                         fact = _closing_decoder.decode(message.value or b"")
                         if fact.closed_at is not None:
                             closed.append(fact.dossier_id)
-                except msgspec.DecodeError as exc:
-                    # Retrying bytes that are not a record can never succeed.
-                    self.undecodable += 1
-                    log.error("skipping undecodable record %s[%d]@%d: %s",
+                except (RejectedAlert, msgspec.DecodeError, RecursionError) as exc:
+                    # Retrying a record that is not a sound one can never succeed.
+                    # (RecursionError: msgspec skipping a deeply nested unknown field.)
+                    field = exc.field if isinstance(exc, RejectedAlert) else "record"
+                    self.rejected += 1
+                    metrics.REJECTED.labels(tp.topic, field).inc()
+                    log.error("record %s[%d]@%d rejected, nothing sent: %s",
                               tp.topic, tp.partition, message.offset, exc)
             if messages:
                 offsets[tp] = messages[-1].offset + 1

@@ -28,9 +28,16 @@ FAILING = Gauge(
     "Person × channel pairs with a message not yet accepted that has failed at least once",
 )
 ALERTS_RECEIVED = Counter(
-    "dossierflow_notify_alerts_received", "Alerts read from the alerts topic"
+    "dossierflow_notify_alerts_received",
+    "Sound alerts read from the alerts topic (the others: dossierflow_notify_rejected_records)"
 )
 UNROUTED = Counter(
     "dossierflow_notify_unrouted_alerts",
     "Alerts that reached nobody: no head listed for the unit nor any of its parents",
+)
+REJECTED = Counter(
+    "dossierflow_notify_rejected_records",
+    "Records of the alerts and facts topics not taken (never sent), by the field found wrong "
+    "(`record`: not a record at all)",
+    ["topic", "field"],
 )

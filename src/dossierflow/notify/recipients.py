@@ -82,6 +82,15 @@ class WebhookTarget(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                              "secret")
         return value
 
+    allow_http: bool = False
+    """An `http://` URL is refused unless this says so: the signed body, alerts included,
+    would cross the network readable by anyone on the path (for a receiver on the same host
+    or a closed segment only)."""
+
+    @property
+    def plain_http(self) -> bool:
+        return self.url.lower().startswith("http://")
+
 
 class Person(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     id: PersonId
@@ -279,6 +288,11 @@ def _problems(
                 )
         if person.webhook is not None:
             problems += _webhook_secret_problems(f"{path}.webhook", person.webhook)
+        if person.webhook is not None and person.webhook.plain_http \
+                and not person.webhook.allow_http:
+            problems.append((f"{path}.webhook.url", "an http:// webhook sends the signed "
+                             "alerts unencrypted: use https://, or add `allow_http: true` "
+                             "for a receiver on this host or a closed network"))
         if not person.channels:
             problems.append((f"{path}.channels", "at least one channel is needed"))
         if person.id in seen and seen[person.id][1] != person:

@@ -3,19 +3,22 @@
 One template set serves a single alert, a burst or held-over digest, the morning digest of
 open dossiers and a test message. Values are escaped for HTML. A message carries the
 dossier code, kind, procedure, unit and deadlines, which is all an alert holds: alerts carry
-no applicant data (DOMAIN.md), so none can leak into a message.
+no applicant data (DOMAIN.md), so none can leak into a message. Every word comes from these
+templates, `rules.texts` and the catalogue's unit and procedure names; of the alert, only its
+checked codes and instants (notify.intake) are shown, never a text the record carried.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from string import Template
 
 import msgspec
-from dossierflow.rules.catalog import Procedure, Unit
-from dossierflow.schemas.facts import DossierAlert
+from dossierflow.rules.alerts import Alert
+from dossierflow.rules.catalog import Catalog
+from dossierflow.rules.texts import alert_texts
 
 KIND_LABELS = {
     "vi": {
@@ -96,41 +99,36 @@ def _when(instant: datetime) -> str:
     return instant.strftime("%H:%M %d/%m/%Y")
 
 
-def _row(
-    alert: DossierAlert,
-    lang: str,
-    units: Mapping[str, Unit],
-    procedures: Mapping[str, Procedure],
-) -> tuple[str, str, str, str, str]:
+def _row(alert: Alert, lang: str, catalog: Catalog) -> tuple[str, str, str, str, str]:
     unit_code = alert.handling_unit_code or alert.unit_code or "?"
-    unit = units.get(unit_code)
-    procedure = procedures.get(alert.procedure_code or "")
+    unit = catalog.units.get(unit_code)
+    procedure = catalog.procedures.get(alert.procedure_code or "")
     return (
         alert.dossier_id,
         KIND_LABELS[lang].get(alert.kind, alert.kind),
         procedure.name if procedure else alert.procedure_code or "?",
         unit.name if unit else unit_code,
-        _when(alert.deadline),
+        _when(catalog.calendar.local(alert.deadline)),
     )
 
 
 def render(
     kind: str,
-    alerts: Sequence[DossierAlert],
+    alerts: Sequence[Alert],
     *,
     person_name: str,
     lang: str,
     message_id: str,
-    units: Mapping[str, Unit],
-    procedures: Mapping[str, Procedure],
+    catalog: Catalog,
     unit_code: str | None = None,
 ) -> Rendered:
     """`kind` is alert, batch, digest, morning or test (a single alert renders as `alert`
     whatever it was planned as)."""
     if kind in {"batch", "digest"} and len(alerts) == 1:
         kind = "alert"
+    units = catalog.units
     unit_name = units[unit_code].name if unit_code and unit_code in units else unit_code or ""
-    rows = [_row(a, lang, units, procedures) for a in alerts]
+    rows = [_row(a, lang, catalog) for a in alerts]
     first = alerts[0] if alerts else None
     subject = _SUBJECTS[lang][kind].substitute(
         label=KIND_LABELS[lang].get(first.kind, "") if first else "",
@@ -141,11 +139,11 @@ def render(
     greeting = _GREETING[lang].substitute(name=person_name)
     intro = _INTRO[lang][kind]
     footer = Template(_FOOTER[lang]).substitute(message_id=message_id)
-    texts = [a.text_vi if lang == "vi" else a.text_en for a in alerts]
     lines = tuple(" | ".join(row) for row in rows)
     if kind == "alert" and first is not None:
-        text_details = texts[0]
-        html_details = f"<p>{html.escape(texts[0])}</p>"
+        text_vi, text_en = alert_texts(first, catalog)
+        text_details = text_vi if lang == "vi" else text_en
+        html_details = f"<p>{html.escape(text_details)}</p>"
     else:
         text_details = "\n".join(f"- {line}" for line in lines)
         header = "".join(f"<th>{html.escape(h)}</th>" for h in _HEADERS[lang])

@@ -1,11 +1,12 @@
 """Who gets an alert, on which channels: the alert's roles resolved against the unit tree.
 
-The worker names roles and unit codes (`recipients` of the alert: handling unit head,
-receiving unit head, province operations). A unit head role goes to the unit's heads, or,
-when the file lists none for that unit, to the nearest ancestor unit that has some (a commune
-without a listed chairman reaches the district or the province). The file's per-kind rules
-add the unit's deputies and the parent unit's heads (escalation). A person reached by two
-roles gets the alert once per channel.
+The alert's kind names the roles (`rules.alerts.ROLES_BY_KIND`: handling unit head, receiving
+unit head, province operations) and its unit codes where they are resolved (`Alert.audience`);
+the record's own `recipients` field is never read (notify.intake). A unit head role goes to the
+unit's heads, or, when the file lists none for that unit, to the nearest ancestor unit that has
+some (a commune without a listed chairman reaches the district or the province). The file's
+per-kind rules add the unit's deputies and the parent unit's heads (escalation). A person
+reached by two roles gets the alert once per channel.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import msgspec
-from dossierflow.rules.alerts import Role
+from dossierflow.rules.alerts import Alert, Role
 from dossierflow.rules.catalog import Unit
-from dossierflow.schemas.facts import DossierAlert
 
 from dossierflow.notify.recipients import Channel, Person, RecipientsBook
 
@@ -52,23 +52,23 @@ def heads_of(
 
 
 def route(
-    alert: DossierAlert, book: RecipientsBook, units: Mapping[str, Unit]
+    alert: Alert, book: RecipientsBook, units: Mapping[str, Unit]
 ) -> tuple[Target, ...]:
     """Every (person, channel) the alert goes to, without repeats, in a stable order."""
     rule = book.rule(alert.kind)
     reached: list[tuple[Person, str]] = []
-    for recipient in alert.recipients:
-        if recipient.role == Role.PROVINCE_OPERATIONS:
+    for role, unit_code in alert.audience():
+        if role is Role.PROVINCE_OPERATIONS:
             reached += [(p, "province_operations") for p in book.province_operations]
             continue
-        if recipient.unit_code is None:
+        if unit_code is None:
             continue
-        found_at, heads = heads_of(recipient.unit_code, book, units)
-        reached += [(p, f"{recipient.role}@{found_at}") for p in heads]
+        found_at, heads = heads_of(unit_code, book, units)
+        reached += [(p, f"{role}@{found_at}") for p in heads]
         if rule.deputies:
-            contacts = book.units.get(recipient.unit_code)
+            contacts = book.units.get(unit_code)
             deputies = contacts.deputies if contacts else ()
-            reached += [(p, f"deputy@{recipient.unit_code}") for p in deputies]
+            reached += [(p, f"deputy@{unit_code}") for p in deputies]
         if rule.escalate_to_parent:
             chain = ancestors(found_at, units)
             if len(chain) > 1:

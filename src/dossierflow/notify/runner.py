@@ -35,10 +35,12 @@ def wall_clock(catalog: Catalog) -> datetime:
     return datetime.now(catalog.calendar.tz)
 
 
-def build_senders(smtp: SmtpSettings, zalo: ZaloSettings) -> dict[Channel, Sender]:
+def build_senders(
+    settings: NotifySettings, smtp: SmtpSettings, zalo: ZaloSettings
+) -> dict[Channel, Sender]:
     return {
         Channel.EMAIL: SmtpSender(smtp),
-        Channel.WEBHOOK: WebhookSender(),
+        Channel.WEBHOOK: WebhookSender(settings.webhook_timeout, settings.webhook_ca_file),
         Channel.ZALO: ZaloSender(zalo),
     }
 
@@ -72,7 +74,7 @@ async def run(
     """Until SIGTERM or SIGINT, with the catalogue and recipients the command loaded and
     checked; SIGHUP reloads the recipients file (a bad file is logged and the previous one
     kept). Returns the exit code for the signal that stopped it (`stopping`)."""
-    senders = build_senders(smtp, zalo)
+    senders = build_senders(settings, smtp, zalo)
     store = NotifyStore(settings.state)
     notifier = build_notifier(settings, catalog, book, senders, store)
     stopping = StopOnSignal()

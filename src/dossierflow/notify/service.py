@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
+from dossierflow.rules.alerts import Alert
 from dossierflow.rules.catalog import Catalog
-from dossierflow.schemas.facts import DossierAlert
 
 from dossierflow.notify import metrics
 from dossierflow.notify.channels.base import DeliveryError, Outgoing, Sender
@@ -86,7 +86,7 @@ class Notifier:
 
     # --- intake ---------------------------------------------------------------------
 
-    def accept(self, alerts: Sequence[DossierAlert]) -> int:
+    def accept(self, alerts: Sequence[Alert]) -> int:
         """Route and store a batch of alerts; returns the deliveries new to the store."""
         now = self.clock()
         calendar, window = self.catalog.calendar, self.policy.batch_window
@@ -195,8 +195,7 @@ class Notifier:
         rendered = render(
             message.kind, message.alerts,
             person_name=person.name, lang=person.language, message_id=message.message_id,
-            units=self.catalog.units, procedures=self.catalog.procedures,
-            unit_code=message.unit_code,
+            catalog=self.catalog, unit_code=message.unit_code,
         )
         return Outgoing(message.message_id, message.kind, person, rendered, message.alerts,
                         message.unit_code)

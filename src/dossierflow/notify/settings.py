@@ -8,6 +8,7 @@ DOSSIERFLOW_FACTS_TOPIC); `SmtpSettings` fields read `DOSSIERFLOW_SMTP_<FIELD>` 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,12 @@ class NotifySettings:
         Path(".dossierflow/notify.sqlite"), "SQLite file of the outbox, the deliveries and "
         "the dedup keys", option="--state", env="NOTIFY_STATE",
     )
+    identifier_pattern: str = setting(
+        r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", "pattern (whole match) every dossier id and "
+        "procedure code of an alert must match; an alert that does not is rejected, counted "
+        "and logged, never sent (no spaces, `:`, `/` or `@`: no link can hide in a message)",
+        env="NOTIFY_IDENTIFIER_PATTERN",
+    )
     batch_window: float = setting(
         30.0, "seconds a person's alerts wait in office hours so that a burst leaves as one "
         "message", minimum=0, env="NOTIFY_BATCH_WINDOW",
@@ -72,10 +79,29 @@ class NotifySettings:
         100, "a longer burst or digest is split: past this a list is not read, and payloads "
         "grow", minimum=1, env="NOTIFY_MAX_ALERTS_PER_MESSAGE",
     )
+    webhook_ca_file: str | None = setting(
+        None, "CA bundle (PEM) to trust for https:// webhooks, a private CA's (default: the "
+        "system's)", env="NOTIFY_WEBHOOK_CA_FILE",
+    )
+    webhook_timeout: float = setting(10.0, "seconds one webhook request may take",
+                                     minimum=0.1, env="NOTIFY_WEBHOOK_TIMEOUT")
     metrics_port: int = setting(9110, "port of /metrics (0: none)",
                                 minimum=0, option="--metrics-port", env="NOTIFY_METRICS_PORT")
     http_host: str = setting("127.0.0.1", "address /metrics listens on",
                              env="NOTIFY_HTTP_HOST")
+
+    def __post_init__(self) -> None:
+        try:
+            re.compile(self.identifier_pattern)
+        except re.error as exc:
+            raise ValueError(
+                f"DOSSIERFLOW_NOTIFY_IDENTIFIER_PATTERN={self.identifier_pattern!r}: not a "
+                f"regular expression ({exc})"
+            ) from None
+
+    @property
+    def identifier(self) -> re.Pattern[str]:
+        return re.compile(self.identifier_pattern)
 
 
 def notify_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> NotifySettings:

@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import msgspec
-from dossierflow.schemas.facts import DossierAlert
+from dossierflow.rules.alerts import Alert
 
 from dossierflow.notify.planning import inhibited_kinds, is_digest, message_id
 
@@ -96,15 +96,15 @@ _OPEN_KINDS = ("AT_RISK", "APOLOGY_DUE", "OVERDUE", "RESCHEDULED_OVERDUE")
 """Alerts that put a dossier on its unit's morning digest until it closes."""
 
 _encode = msgspec.json.Encoder().encode
-_decode_alerts = msgspec.json.Decoder(list[DossierAlert]).decode
-_decode_alert = msgspec.json.Decoder(DossierAlert).decode
+_decode_alerts = msgspec.json.Decoder(list[Alert]).decode
+_decode_alert = msgspec.json.Decoder(Alert).decode
 
 
 @dataclass(frozen=True)
 class PlannedDelivery:
     """What `accept` stores for one alert × person × channel."""
 
-    alert: DossierAlert
+    alert: Alert
     person_id: str
     channel: str
     send_at: Callable[[datetime | None], datetime]
@@ -118,7 +118,7 @@ class StoredMessage:
     channel: str
     kind: str
     unit_code: str | None
-    alerts: tuple[DossierAlert, ...]
+    alerts: tuple[Alert, ...]
     attempts: int
     first_alert_at: float
 
@@ -153,14 +153,14 @@ class NotifyStore:
 
     # --- intake ---------------------------------------------------------------------
 
-    def accept(self, planned: Sequence[PlannedDelivery], alerts: Iterable[DossierAlert],
+    def accept(self, planned: Sequence[PlannedDelivery], alerts: Iterable[Alert],
                now: datetime) -> int:
         """Store the deliveries of a batch of alerts in one transaction, applying
         inhibition and keeping the open-dossier list; returns the deliveries new to the store
         (re-read alerts add none)."""
         encoded: dict[int, bytes] = {}  # by id(): each alert is encoded once per batch
 
-        def encode(alert: DossierAlert) -> bytes:
+        def encode(alert: Alert) -> bytes:
             if id(alert) not in encoded:
                 encoded[id(alert)] = _encode(alert)
             return encoded[id(alert)]
@@ -215,7 +215,7 @@ class NotifyStore:
     # RESCHEDULED_OVERDUE; an AT_RISK of a deadline computed afresh (a pause with `restart`)
     # after an OVERDUE is news.
 
-    def _inhibit(self, alert: DossierAlert) -> None:
+    def _inhibit(self, alert: Alert) -> None:
         kinds = inhibited_kinds(alert.kind)
         if kinds:
             marks = ",".join("?" * len(kinds))
@@ -225,7 +225,7 @@ class NotifyStore:
                 (alert.dossier_id, *sorted(kinds), alert.deadline.timestamp()),
             )
 
-    def _is_moot(self, alert: DossierAlert) -> bool:
+    def _is_moot(self, alert: Alert) -> bool:
         """Whether an alert that silences this one is already known for the dossier (an
         AT_RISK that arrives after its OVERDUE)."""
         stronger = [k for k in _OPEN_KINDS if alert.kind in inhibited_kinds(k)]
@@ -320,7 +320,7 @@ class NotifyStore:
 
     def _insert_message(
         self, mid: str, person_id: str, channel: str, kind: str, unit_code: str | None,
-        alerts: Sequence[DossierAlert], now: datetime, first_alert_at: float,
+        alerts: Sequence[Alert], now: datetime, first_alert_at: float,
     ) -> None:
         self._db.execute(
             "INSERT OR IGNORE INTO messages (message_id, person_id, channel, kind, unit_code,"
@@ -397,8 +397,8 @@ class NotifyStore:
         row = self._db.execute("SELECT MAX(day) FROM mornings").fetchone()
         return date.fromisoformat(row[0]) if row and row[0] else None
 
-    def open_alerts_by_unit(self) -> dict[str, list[DossierAlert]]:
-        found: dict[str, list[DossierAlert]] = {}
+    def open_alerts_by_unit(self) -> dict[str, list[Alert]]:
+        found: dict[str, list[Alert]] = {}
         for unit, alert in self._db.execute(
             "SELECT unit_code, alert FROM open_alerts ORDER BY unit_code, at, dossier_id"
         ):
@@ -406,7 +406,7 @@ class NotifyStore:
         return found
 
     def plan_morning(
-        self, day: date, messages: Sequence[tuple[str, str, str, Sequence[DossierAlert]]],
+        self, day: date, messages: Sequence[tuple[str, str, str, Sequence[Alert]]],
         now: datetime,
     ) -> None:
         """Record today's morning digest: (person, channel, unit, alerts) each a message."""

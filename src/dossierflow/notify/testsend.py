@@ -39,8 +39,7 @@ async def send_test(
         for channel in person.channels:
             mid = str(uuid.uuid4())  # a fresh id: every test is a new message
             rendered = render("test", (), person_name=person.name, lang=person.language,
-                              message_id=mid, units=catalog.units,
-                              procedures=catalog.procedures, unit_code=unit_code)
+                              message_id=mid, catalog=catalog, unit_code=unit_code)
             message = Outgoing(mid, "test", person, rendered, (), unit_code)
             try:
                 await senders[channel].send(message)

@@ -108,6 +108,11 @@ precision), when its latest attempt finished (or started, while it runs) and the
 that attempt ('' unless it failed; the engine keeps it until an attempt succeeds)."""
 
 
+LAST_WRITE_SQL = "SELECT max(toUnixTimestamp64Milli(inserted_at)) FROM dossier_facts"
+"""When the newest fact was written, in Unix milliseconds (0 for an empty table): compared
+with the rollup's last refresh, whether the dashboards' figures trail the live report."""
+
+
 @dataclass(frozen=True)
 class RollupState:
     """How current the rollups are, over every view of `ROLLUP_VIEWS`."""
@@ -121,6 +126,19 @@ class RollupState:
     error: str | None
     """The first line of the error of a view's latest refresh attempt when it failed (the
     figures then stay as of `refreshed_at` until an attempt succeeds), else None."""
+    written_at: datetime | None = None
+    """When the newest fact was written to the store (`dossier_facts.inserted_at`, the
+    server's clock, as the refresh times), in UTC; None while the store holds none."""
+
+    @property
+    def behind(self) -> bool:
+        """Whether facts were written that the rollup may not count, so that its figures may
+        disagree with the live report: one written at or after the second the last refresh
+        started (that time has whole seconds: a fact of the same second counts as behind, so
+        the answer errs towards saying so), or any fact before a first refresh."""
+        if self.written_at is None:
+            return False
+        return self.refreshed_at is None or self.written_at >= self.refreshed_at
 
     def age_seconds(self, now: datetime) -> float:
         """Seconds since `refreshed_at` (NaN before the first refresh: unknown, not 0)."""
@@ -200,7 +218,9 @@ def rollup_state(store: Store) -> RollupState:
     an older process's figures, of unknown age.
 
     Read it before the figures: a refresh finishing in between then makes the figures newer
-    than stated, never older."""
+    than stated, never older (and `written_at` is read first, so `behind` may say yes for a
+    fact the rollup has just counted, never no for one it lacks)."""
+    written = store.client.query(LAST_WRITE_SQL).result_rows[0][0]
     result = store.client.query(ROLLUP_STATE_SQL, parameters={"views": list(ROLLUP_VIEWS)})
     rows = {str(row[0]): row for row in result.result_rows}
     started = [rows[view][1] if view in rows else None for view in ROLLUP_VIEWS]
@@ -213,6 +233,7 @@ def rollup_state(store: Store) -> RollupState:
         else None,
         attempted_at=datetime.fromtimestamp(max(attempts), UTC) if attempts else None,
         error=next((error for error in errors if error), None),
+        written_at=datetime.fromtimestamp(float(written) / 1000, UTC) if written else None,
     )
 
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
-import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 from typing import ClassVar
 
 from dossierflow.config import setting
-from dossierflow.notify.channels.base import DeliveryError, Outgoing
+from dossierflow.notify.channels.base import DeliveryError, Outgoing, tls_context
 
 
 @dataclass(frozen=True)
@@ -33,10 +32,22 @@ class SmtpSettings:
                           "From address; its domain ends every Message-ID")
     sender_name: str = setting("Hệ thống cảnh báo hồ sơ", "From display name")
     starttls: bool = setting(True, "upgrade the connection with STARTTLS before login")
+    allow_plaintext_auth: bool = setting(
+        False, "with STARTTLS off, log in anyway, the password crossing the network in clear: "
+        "only for a relay on this host (localhost) or a closed segment",
+    )
     ca_file: str | None = setting(
         None, "CA bundle (PEM) to trust for STARTTLS, a private relay's (default: the system's)"
     )
     timeout: float = setting(20.0, "seconds one SMTP conversation may take", minimum=0.1)
+
+    def __post_init__(self) -> None:
+        if self.user and not self.starttls and not self.allow_plaintext_auth:
+            raise ValueError(
+                f"{self.ENV_PREFIX}STARTTLS=false with {self.ENV_PREFIX}USER set would send "
+                f"the SMTP password in clear: keep STARTTLS on, or set "
+                f"{self.ENV_PREFIX}ALLOW_PLAINTEXT_AUTH=true for a relay on this host only"
+            )
 
     @property
     def domain(self) -> str:
@@ -59,7 +70,7 @@ def build_email(message: Outgoing, settings: SmtpSettings) -> EmailMessage:
 class SmtpSender:
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
-        self._tls = ssl.create_default_context(cafile=settings.ca_file)
+        self._tls = tls_context(settings.ca_file, f"{settings.ENV_PREFIX}CA_FILE")
 
     def _send(self, email: EmailMessage) -> None:
         settings = self.settings

@@ -16,7 +16,7 @@ import aiohttp
 import msgspec
 
 from dossierflow.config import setting
-from dossierflow.notify.channels.base import DeliveryError, Outgoing
+from dossierflow.notify.channels.base import DeliveryError, Outgoing, not_followed
 from dossierflow.notify.render import KIND_LABELS
 
 _encode = msgspec.json.Encoder().encode
@@ -101,8 +101,10 @@ class ZaloSender:
                    "access_token": self.settings.access_token}
         try:
             async with self._session.post(
-                self.settings.endpoint, data=body, headers=headers
+                self.settings.endpoint, data=body, headers=headers, allow_redirects=False
             ) as response:
+                if 300 <= response.status < 400:
+                    raise DeliveryError(f"Zalo {not_followed(response)}")
                 answer = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise DeliveryError(f"Zalo: {type(exc).__name__}: {exc}") from None

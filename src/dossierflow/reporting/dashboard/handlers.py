@@ -9,10 +9,12 @@
 `from`/`to` are local days, [from, to) as for `GET /report`; without them, this month so far.
 Every query goes through the process's one `QueryRunner`, shared with `GET /report`. The
 figures and the weekly trend come from the rollup (migration 008: a few hundred thousand rows
-instead of every dossier), as of its last refresh, so they may trail `GET /report` by up to
-about a minute: both pages say as of when (`figures_as_of` in the JSON, the time the refresh
-started in the calendar's time zone; null while the first refresh since start-up runs;
-`figures_error` the error of the last refresh when it failed, else null). The
+instead of every dossier), as of its last refresh (the sink asks for one after writing facts,
+rate-limited; else every minute): both pages say as of when (`figures_as_of` in the JSON, the
+time the refresh started in the calendar's time zone; null while the first refresh since
+start-up runs; `figures_error` the error of the last refresh when it failed, else null), and,
+beside the figures, when facts were written since (`figures_behind`, `facts_written_at`): the
+figures may then trail `GET /report`. The
 open dossiers of a unit page are read live, at the time of the request (`as_of`).
 """
 
@@ -94,6 +96,7 @@ def _local(rollup: RollupState, catalog: Catalog) -> RollupState:
         refreshed_at=rollup.refreshed_at.astimezone(tz) if rollup.refreshed_at else None,
         attempted_at=rollup.attempted_at.astimezone(tz) if rollup.attempted_at else None,
         error=rollup.error,
+        written_at=rollup.written_at.astimezone(tz) if rollup.written_at else None,
     )
 
 
@@ -157,10 +160,12 @@ def _unit_data(
     return report, rollup, classify_open(rows[:OPEN_LIST_LIMIT], now, catalog), truncated_at
 
 
-def _as_of_json(rollup: RollupState) -> dict[str, str | None]:
+def _as_of_json(rollup: RollupState) -> dict[str, str | bool | None]:
     return {
         "figures_as_of": rollup.refreshed_at.isoformat() if rollup.refreshed_at else None,
         "figures_error": rollup.error,
+        "figures_behind": rollup.behind,
+        "facts_written_at": rollup.written_at.isoformat() if rollup.written_at else None,
     }
 
 

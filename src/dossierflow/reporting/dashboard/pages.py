@@ -95,6 +95,10 @@ def _figures_as_of(rollup: RollupState, lang: str) -> str:
     shown = freshness(rollup, lang)
     if shown.failed:
         return Markup('{} <span class="failed">{}</span>').format(shown.text, shown.note)
+    if shown.behind:
+        return Markup('{} <strong class="behind" role="status">{}</strong>').format(
+            shown.text, shown.note
+        )
     if shown.pending:
         return Markup('<span class="pending" title="{}">{}</span>').format(shown.note, shown.text)
     return str(Markup.escape(shown.text))

@@ -75,6 +75,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "có thể chưa đầy đủ, sẽ tự cập nhật trong khoảng một phút.",
         "figures_failed": "Lần tính gần nhất bị lỗi ({time}): {error}. Số liệu chưa được cập "
         "nhật; hãy báo cho bộ phận vận hành.",
+        "figures_behind": "Chưa gồm dữ liệu ghi từ thời điểm đó (mới nhất lúc {time}): các "
+        "con số dưới đây có thể thấp hơn báo cáo hiện thời, đang được tính lại.",
         "refreshing": "Tự động làm mới mỗi {seconds} giây",
         "refresh_failed": "Không làm mới được số liệu: {error}",
         "open_list": "Hồ sơ sắp đến hạn và quá hạn đang xử lý",
@@ -137,6 +139,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "may be incomplete and will update within about a minute.",
         "figures_failed": "The last computation failed ({time}): {error}. The figures are not "
         "being updated; tell the operators.",
+        "figures_behind": "Data written since then (latest at {time}) is not counted yet: "
+        "the figures below may trail the live report; they are being recomputed.",
         "refreshing": "Refreshes every {seconds} s",
         "refresh_failed": "Could not refresh the figures: {error}",
         "compliance": "Compliance: supplement requests and apologies",
@@ -202,6 +206,9 @@ class Freshness:
     time says it all."""
     pending: bool
     failed: bool = False
+    behind: bool = False
+    """Facts were written that the figures may not count (`RollupState.behind`): `note`
+    says so, beside the time, never only on hover."""
 
 
 def freshness(rollup: RollupState, lang: str) -> Freshness:
@@ -222,6 +229,9 @@ def freshness(rollup: RollupState, lang: str) -> Freshness:
         return Freshness(text, note, pending, failed=True)
     if pending:
         return Freshness(text, t["figures_pending_note"], pending=True)
+    if rollup.behind and rollup.written_at is not None:
+        written = format_instant(rollup.written_at, lang, seconds=True)
+        return Freshness(text, t["figures_behind"].format(time=written), False, behind=True)
     return Freshness(text, "", pending=False)
 
 

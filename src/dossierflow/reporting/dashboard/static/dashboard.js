@@ -9,6 +9,7 @@
   const preset = document.getElementById("period-picker");
   const from = document.getElementById("from-picker");
   const to = document.getElementById("to-picker");
+  const fromDay = document.getElementById("from-day");
   const toExclusive = document.getElementById("to-exclusive");
   const errorBox = document.getElementById("refresh-error");
   const langLink = document.querySelector("a.lang");
@@ -16,18 +17,51 @@
   const lang = document.documentElement.lang;
   const unitInPath = page.dataset.page.startsWith("/dashboard/units/");
   let inFlight = false;
+  let again = false;  // asked for while one was in flight: run once more after it
   let refreshes = 0;
+  // While the figures trail the data written (the server marks them `.behind`), look again
+  // soon: the sink has asked for a recomputation, which takes seconds, not a minute.
+  const BEHIND_RETRY_MS = 3000;
+  let soon = null;
 
-  function addDays(isoDay, days) {
-    const day = new Date(isoDay + "T00:00:00Z");
+  function lookAgainIfBehind() {
+    clearTimeout(soon);
+    if (document.querySelector("#figures-as-of .behind")) soon = setTimeout(refresh, BEHIND_RETRY_MS);
+  }
+
+  // The day pickers are text in dd/mm/yyyy (a native date input would follow the browser's
+  // locale); the query and the presets use ISO days.
+  function isoDay(input) {
+    const match = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(input.value.trim());
+    if (!match) return null;
+    const [day, month, year] = [Number(match[1]), Number(match[2]), Number(match[3])];
+    const date = new Date(Date.UTC(year, month - 1, day));
+    const valid = date.getUTCFullYear() === year && date.getUTCMonth() === month - 1
+      && date.getUTCDate() === day;
+    return valid ? date.toISOString().slice(0, 10) : null;
+  }
+
+  function showDay(input, iso) {
+    const [year, month, day] = iso.split("-");
+    input.value = day + "/" + month + "/" + year;
+  }
+
+  function checkDay(input) {
+    const valid = isoDay(input) !== null;
+    input.setAttribute("aria-invalid", valid ? "false" : "true");
+    return valid;
+  }
+
+  function addDays(iso, days) {
+    const day = new Date(iso + "T00:00:00Z");
     day.setUTCDate(day.getUTCDate() + days);
     return day.toISOString().slice(0, 10);
   }
 
   function query(overrides) {
     const params = new URLSearchParams();
-    params.set("from", from.value);
-    params.set("to", addDays(to.value, 1));
+    params.set("from", isoDay(from));
+    params.set("to", addDays(isoDay(to), 1));
     if (unit.value && !unitInPath) params.set("unit", unit.value);
     if (lang !== "vi") params.set("lang", lang);
     for (const [key, value] of Object.entries(overrides || {})) {
@@ -41,7 +75,9 @@
   }
 
   async function refresh() {
-    if (inFlight || !from.value || !to.value || from.value > to.value) return;
+    if (inFlight) { again = true; return; }
+    const valid = [checkDay(from), checkDay(to)].every(Boolean);
+    if (!valid || isoDay(from) > isoDay(to)) return;
     inFlight = true;
     const api = page.dataset.api.replace("{unit}", encodeURIComponent(unit.value));
     const q = query();
@@ -53,22 +89,25 @@
         const element = document.getElementById(id);
         if (element) element.innerHTML = html;
       }
-      toExclusive.value = addDays(to.value, 1);
+      fromDay.value = isoDay(from);
+      toExclusive.value = addDays(isoDay(to), 1);
       history.replaceState(null, "", pagePath() + "?" + q);
       langLink.href = pagePath() + "?" + query({ lang: lang === "vi" ? "en" : "" });
       if (backLink) backLink.href = "/dashboard?" + q;
       errorBox.textContent = "";
+      lookAgainIfBehind();
       refreshes += 1;
       document.body.dataset.refreshes = String(refreshes);
     } catch (error) {
       errorBox.textContent = page.dataset.failed.replace("{error}", error.message);
     } finally {
       inFlight = false;
+      if (again) { again = false; refresh(); }
     }
   }
 
   function matchPreset() {
-    const value = from.value + "/" + addDays(to.value, 1);
+    const value = isoDay(from) + "/" + addDays(isoDay(to), 1);
     const found = Array.from(preset.options).some((option) => option.value === value);
     preset.value = found ? value : "";
   }
@@ -76,12 +115,16 @@
   preset.addEventListener("change", () => {
     if (!preset.value) return;
     const [start, end] = preset.value.split("/");
-    from.value = start;
-    to.value = addDays(end, -1);
+    showDay(from, start);
+    showDay(to, addDays(end, -1));
     refresh();
   });
   for (const input of [from, to]) {
-    input.addEventListener("change", () => { matchPreset(); refresh(); });
+    input.addEventListener("change", () => {
+      if (!checkDay(from) || !checkDay(to)) return;
+      matchPreset();
+      refresh();
+    });
   }
   unit.addEventListener("change", refresh);
   document.getElementById("pickers").addEventListener("submit", (event) => {
@@ -90,4 +133,5 @@
   });
   setInterval(() => { if (!document.hidden) refresh(); }, Number(page.dataset.refresh) * 1000);
   document.body.dataset.refreshes = "0";
+  lookAgainIfBehind();
 })();
