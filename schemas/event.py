@@ -140,12 +140,12 @@ class InvalidEvent(ValueError):
     """Bytes that are not a valid v1 event; `reason` says which field and what is wrong."""
 
     def __init__(self, reason: str) -> None:
-        reason = _shortened(reason)
+        reason = shortened_reason(reason)
         super().__init__(reason)
         self.reason = reason
 
 
-def _shortened(reason: str) -> str:
+def shortened_reason(reason: str) -> str:
     """`reason` cut to MAX_REASON_CHARS in its middle, keeping the field it ends with."""
     if len(reason) <= MAX_REASON_CHARS:
         return reason

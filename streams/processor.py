@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import msgspec
 from dossierflow.rules.alerts import Alert, overdue_at
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.evaluation import Evaluation, evaluate
@@ -52,11 +53,16 @@ class DossierProcessor:
         """Apply `event`. `late`: it occurred before the clock had already reached, so
         alerts published by then may be ones its history does not fire."""
         if record is None:
-            record = DossierRecord(history=[], partition=partition)
+            record = DossierRecord(history=[event], partition=partition)
         elif any(seen.event_id == event.event_id for seen in record.history):
             return Effects(record=record, duplicate=True)
-        record.history.append(event)
-        record.partition = partition
+        else:
+            # A new record, the one given left as it was: the worker dead-letters an event
+            # the rules fail on, and the dossier goes on from its state before it.
+            record = msgspec.structs.replace(
+                record, history=[*record.history, event], emitted=list(record.emitted),
+                partition=partition,
+            )
         evaluation = evaluate(event.dossier_id, record.history, self.catalog, clock)
         position = next(
             i for i, step in enumerate(evaluation.steps) if step.event.event_id == event.event_id

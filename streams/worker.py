@@ -33,7 +33,7 @@ import faust
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from dossierflow.rules.catalog import Catalog, load_catalog
-from dossierflow.schemas.event import DossierEvent, InvalidEvent, decode_event
+from dossierflow.schemas.event import DossierEvent, InvalidEvent, decode_event, shortened_reason
 from dossierflow.schemas.facts import output_encoder
 from dossierflow.streams import faust_internals, metrics
 from dossierflow.streams.faust_patches import PatchedTableManager, use_patched_transport
@@ -65,6 +65,9 @@ OUTPUT_BATCH_BYTES = 512 * 1024
 """Largest Kafka record batch the worker builds (the broker takes up to 1 MiB)."""
 GAUGE_INTERVAL = 1.0
 """Seconds between updates of the gauges (Prometheus scrapes far less often)."""
+FAILED = "failed"
+"""The problem of a dead letter whose event raised in the rules (or in the decoder, other
+than `InvalidEvent`), and the `result` of its dossierflow_events_total."""
 
 
 def stop_at_once(why: str) -> NoReturn:
@@ -324,8 +327,8 @@ class DossierWorker:
             message = event.message
             try:
                 dossier_event = decode_event(event.value, self.settings.max_event_bytes)
-            except InvalidEvent as exc:
-                self._dead_letter(outbox, message, exc.reason)
+            except Exception as exc:  # InvalidEvent; any other is a bug, and no reason to stop
+                self._dead_letter(outbox, message, self._reason(exc, message))
                 if self.settings.event_time:  # read all the same: on towards the partition's end
                     self.watermark.observe(
                         message.partition, message.offset, None, time.monotonic()
@@ -343,13 +346,18 @@ class DossierWorker:
                     time.monotonic(),
                 )
                 self.advance_clocks(highwaters)
-            effects = self.processor.on_event(
-                self._load(dossier_event.dossier_id),
-                dossier_event,
-                message.partition,
-                self.clock_of(message.partition),
-                late,
-            )
+            record = self._load(dossier_event.dossier_id)
+            try:
+                effects = self.processor.on_event(
+                    record, dossier_event, message.partition, self.clock_of(message.partition),
+                    late,
+                )
+            except Exception as exc:
+                # The rules are pure: what fails is this event with this history. The
+                # dossier goes on from its record before it (the processor left it as is).
+                reason = self._reason(exc, message)
+                self._dead_letter(outbox, message, reason, dossier_event.type.value)
+                continue
             if late and not effects.duplicate:
                 self._count_late(dossier_event, effects)
             if effects.newly_unknown_procedure:
@@ -383,9 +391,22 @@ class DossierWorker:
                 ", ".join(f"{a.kind.value} {a.alert_id}" for a in effects.contradicted),
             )
 
-    def _dead_letter(self, outbox: Outbox, message: Any, reason: str) -> None:
+    @staticmethod
+    def _reason(exc: Exception, message: Any) -> str:
+        """The dead-letter reason of an event that raised `exc`: an `InvalidEvent`'s own;
+        for any other (a bug or a catalogue the rules cannot work with) `failed: ...`, and
+        the traceback in the log."""
+        if isinstance(exc, InvalidEvent):
+            return exc.reason
+        log.error("event %s[%s]@%s failed: %r", message.topic, message.partition,
+                  message.offset, exc, exc_info=exc)
+        return shortened_reason(f"{FAILED}: {type(exc).__name__}: {exc}")
+
+    def _dead_letter(
+        self, outbox: Outbox, message: Any, reason: str, event_type: str = "unknown"
+    ) -> None:
         problem = reason.split(":", 1)[0]
-        metrics.EVENTS.labels("unknown", "invalid").inc()
+        metrics.EVENTS.labels(event_type, FAILED if problem == FAILED else "invalid").inc()
         metrics.DEAD_LETTERS.labels(problem).inc()
         headers = [
             ("dossierflow-reason", reason.encode()),

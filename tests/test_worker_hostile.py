@@ -1,0 +1,78 @@
+"""Hostile events through the real broker (issue 18): the worker sends each to the dead
+letters with its reason and goes on with the events after it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.worker_process import WorkerTopics, running_worker
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
+
+NO_WORKING_TIME_AFTER_2026 = """\
+calendar:
+  weekend: [mon, tue, wed, thu, fri, sat, sun]
+  overrides:
+    2026:
+      working_days: [2026-03-02, 2026-03-03, 2026-03-04, 2026-03-05, 2026-03-06]
+"""
+"""A catalogue whose calendar has working days in March 2026 only: a deadline later than
+ten years of days off cannot be computed (ValueError from the calendar), as a wrong
+calendar in a catalogue would do to a well-formed event."""
+
+
+def event(event_id: str, kind: str, at: str, *, dossier: str = "G-1", **fields: Any) -> bytes:
+    return json.dumps({
+        "schema_version": 1, "event_id": event_id, "dossier_id": dossier, "type": kind,
+        "occurred_at": at, **fields,
+    }).encode()
+
+
+RECEIVED: dict[str, Any] = {"unit_code": "X-01", "procedure_code": "1.000894", "channel": "ONLINE",
+            "processing_time": {"value": 1, "unit": "working_days"}}
+
+
+def test_hostile_events_go_to_dead_letters_and_the_worker_goes_on(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Before: the first of them (RecursionError) stopped the worker, on every restart."""
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(NO_WORKING_TIME_AFTER_2026)
+    hostile = [
+        event("H-1", "RESUMED", "2026-03-02T09:00:00+07:00")[:-1]
+        + b', "extra": ' + b"[" * 1000 + b"]" * 1000 + b"}",  # 2 KB, 1,001 levels
+        event("H-2", "RECEIVED", "9999-12-31T09:00:00+07:00", **RECEIVED),
+        event("H-3", "RECEIVED", "0001-01-01T00:30:00+07:00", **RECEIVED),
+        event("H-4", "RESUMED", "2026-03-02T09:00:00+07:00", sequence=2**64),
+        # Well-formed, but its deadline cannot be computed with this catalogue:
+        event("H-5", "RECEIVED", "2045-03-02T09:00:00+07:00", dossier="G-2", **RECEIVED),
+    ]
+    good = [
+        event("G-1-1", "RECEIVED", "2026-03-02T08:00:00+07:00", **RECEIVED),
+        event("G-1-2", "RESOLVED", "2026-03-03T10:00:00+07:00"),
+    ]
+    topics = WorkerTopics(kafka_bootstrap)
+    with running_worker(topics, tmp_path, "--catalog", str(catalog)) as worker:
+        sent = topics.produce([good[0], *hostile, good[1]], keys=[b"G-1"] * (len(hostile) + 2))
+        dead = topics.read(topics.dead_letters, len(hostile))
+        facts = topics.read(topics.facts, 2)
+        alive = worker.poll() is None
+    assert alive, f"the worker stopped; see {tmp_path / 'worker.log'}"
+    assert [json.loads(f.value)["event_id"] for f in facts] == ["G-1-1", "G-1-2"]
+    assert json.loads(facts[1].value)["status"] == "RESOLVED"
+    assert [m.value for m in dead] == hostile  # the original bytes, in order
+    headers = [dict(m.headers) for m in dead]
+    assert [(int(h["dossierflow-source-partition"]), int(h["dossierflow-source-offset"]))
+            for h in headers] == sent[1:-1]
+    reasons = [h["dossierflow-reason"].decode() for h in headers]
+    assert reasons[0] == "too deeply nested: 1001 levels, the limit is 32"
+    assert reasons[1].startswith("invalid: `occurred_at` must be in the years 2000-2099, not 9999")
+    assert reasons[2].startswith("invalid: `occurred_at` must be in the years 2000-2099, not 1 ")
+    assert reasons[3].endswith("at `$.sequence`")
+    assert reasons[4] == (
+        "failed: ValueError: calendar: no working time within 3700 days of 2045-03-02"
+    )
