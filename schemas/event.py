@@ -140,12 +140,25 @@ class InvalidEvent(ValueError):
     """Bytes that are not a valid v1 event; `reason` says which field and what is wrong."""
 
     def __init__(self, reason: str) -> None:
-        reason = shortened_reason(reason)
+        reason = _shortened(reason)
         super().__init__(reason)
         self.reason = reason
 
 
-def shortened_reason(reason: str) -> str:
+FAILED = "failed"
+"""The problem of a dead letter whose event made the rules (or, a bug, the decoder) raise."""
+
+
+def rejection_reason(error: Exception) -> str:
+    """Why an event that raised `error` is dead-lettered or skipped: an `InvalidEvent`'s
+    reason; for any other exception (a bug, or a catalogue the rules cannot compute with,
+    such as a calendar without working days) `failed: <type>: <message>`."""
+    if isinstance(error, InvalidEvent):
+        return error.reason
+    return _shortened(f"{FAILED}: {type(error).__name__}: {error}")
+
+
+def _shortened(reason: str) -> str:
     """`reason` cut to MAX_REASON_CHARS in its middle, keeping the field it ends with."""
     if len(reason) <= MAX_REASON_CHARS:
         return reason

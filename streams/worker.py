@@ -33,7 +33,13 @@ import faust
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from dossierflow.rules.catalog import Catalog, load_catalog
-from dossierflow.schemas.event import DossierEvent, InvalidEvent, decode_event, shortened_reason
+from dossierflow.schemas.event import (
+    FAILED,
+    DossierEvent,
+    InvalidEvent,
+    decode_event,
+    rejection_reason,
+)
 from dossierflow.schemas.facts import output_encoder
 from dossierflow.streams import faust_internals, metrics
 from dossierflow.streams.faust_patches import PatchedTableManager, use_patched_transport
@@ -65,9 +71,6 @@ OUTPUT_BATCH_BYTES = 512 * 1024
 """Largest Kafka record batch the worker builds (the broker takes up to 1 MiB)."""
 GAUGE_INTERVAL = 1.0
 """Seconds between updates of the gauges (Prometheus scrapes far less often)."""
-FAILED = "failed"
-"""The problem of a dead letter whose event raised in the rules (or in the decoder, other
-than `InvalidEvent`), and the `result` of its dossierflow_events_total."""
 
 
 def stop_at_once(why: str) -> NoReturn:
@@ -393,14 +396,12 @@ class DossierWorker:
 
     @staticmethod
     def _reason(exc: Exception, message: Any) -> str:
-        """The dead-letter reason of an event that raised `exc`: an `InvalidEvent`'s own;
-        for any other (a bug or a catalogue the rules cannot work with) `failed: ...`, and
-        the traceback in the log."""
-        if isinstance(exc, InvalidEvent):
-            return exc.reason
-        log.error("event %s[%s]@%s failed: %r", message.topic, message.partition,
-                  message.offset, exc, exc_info=exc)
-        return shortened_reason(f"{FAILED}: {type(exc).__name__}: {exc}")
+        """The dead-letter reason of an event that raised `exc`; the traceback in the log
+        when it is not an `InvalidEvent`."""
+        if not isinstance(exc, InvalidEvent):
+            log.error("event %s[%s]@%s failed: %r", message.topic, message.partition,
+                      message.offset, exc, exc_info=exc)
+        return rejection_reason(exc)
 
     def _dead_letter(
         self, outbox: Outbox, message: Any, reason: str, event_type: str = "unknown"

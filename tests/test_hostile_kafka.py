@@ -1,5 +1,6 @@
 """Hostile events through the real broker (issue 18): the worker sends each to the dead
-letters with its reason and goes on with the events after it."""
+letters with its reason and goes on with the events after it; `produce` reports and skips
+their lines and publishes the rest."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka import KafkaConsumer
 
+from dossierflow.cli import main
+from tests.conftest import TopicFactory
 from tests.worker_process import WorkerTopics, running_worker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
@@ -34,6 +38,8 @@ def event(event_id: str, kind: str, at: str, *, dossier: str = "G-1", **fields: 
 
 RECEIVED: dict[str, Any] = {"unit_code": "X-01", "procedure_code": "1.000894", "channel": "ONLINE",
             "processing_time": {"value": 1, "unit": "working_days"}}
+NESTED = b"[" * 1000 + b"]" * 1000
+"""1,000 nested arrays: 2 KB that raised RecursionError out of the decoder."""
 
 
 def test_hostile_events_go_to_dead_letters_and_the_worker_goes_on(
@@ -44,7 +50,7 @@ def test_hostile_events_go_to_dead_letters_and_the_worker_goes_on(
     catalog.write_text(NO_WORKING_TIME_AFTER_2026)
     hostile = [
         event("H-1", "RESUMED", "2026-03-02T09:00:00+07:00")[:-1]
-        + b', "extra": ' + b"[" * 1000 + b"]" * 1000 + b"}",  # 2 KB, 1,001 levels
+        + b', "extra": ' + NESTED + b"}",  # 1,001 levels
         event("H-2", "RECEIVED", "9999-12-31T09:00:00+07:00", **RECEIVED),
         event("H-3", "RECEIVED", "0001-01-01T00:30:00+07:00", **RECEIVED),
         event("H-4", "RESUMED", "2026-03-02T09:00:00+07:00", sequence=2**64),
@@ -76,3 +82,42 @@ def test_hostile_events_go_to_dead_letters_and_the_worker_goes_on(
     assert reasons[4] == (
         "failed: ValueError: calendar: no working time within 3700 days of 2045-03-02"
     )
+
+
+def test_produce_reports_and_skips_hostile_lines_and_publishes_the_rest(
+    kafka_bootstrap: str, topic_factory: TopicFactory, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before: the nested line aborted the file (exit 70, nothing after it published)."""
+    topic = topic_factory(1)
+    good = [event("G-1-1", "RECEIVED", "2026-03-02T08:00:00+07:00", **RECEIVED),
+            event("G-1-2", "RESOLVED", "2026-03-03T10:00:00+07:00")]
+    lines = [
+        good[0],
+        event("H-1", "RESUMED", "2026-03-02T09:00:00+07:00")[:-1] + b', "extra": ' + NESTED + b"}",
+        NESTED,
+        event("H-2", "RECEIVED", "9999-12-31T09:00:00+07:00", **RECEIVED),
+        event("H-3", "RECEIVED", "0001-01-01T00:30:00+07:00", **RECEIVED),
+        good[1],
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    code = main(["produce", str(path), "--bootstrap", kafka_bootstrap, "--topic", topic,
+                 "--no-progress"])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 0, err
+    assert err[:4] == [
+        f"{path}:2: too deeply nested: 1001 levels, the limit is 32",
+        f"{path}:3: too deeply nested: 1000 levels, the limit is 32",
+        f"{path}:4: invalid: `occurred_at` must be in the years 2000-2099, not 9999"
+        " - at `$.occurred_at`",
+        f"{path}:5: invalid: `occurred_at` must be in the years 2000-2099, not 1"
+        " - at `$.occurred_at`",
+    ]
+    assert err[4].startswith(f"produce: 2 events to {topic} (4 bad lines, 0 not delivered)")
+    consumer = KafkaConsumer(topic, bootstrap_servers=kafka_bootstrap,
+                             auto_offset_reset="earliest", consumer_timeout_ms=3000)
+    try:
+        assert [record.value for record in consumer] == good
+    finally:
+        consumer.close()
