@@ -266,5 +266,10 @@ def file_lines(stream: IO[bytes]) -> Iterator[bytes]:
     yield from lines
 
 
+def without_free_text(event: DossierEvent) -> DossierEvent:
+    """`event` without its `reason`, the only free text of v1 (it may hold personal data)."""
+    return event if event.reason is None else msgspec.structs.replace(event, reason=None)
+
+
 def encode_event(event: DossierEvent) -> bytes:
     return _encoder.encode(event)

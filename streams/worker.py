@@ -101,7 +101,9 @@ class DossierWorker:
     ) -> None:
         self.settings = settings
         self.catalog = catalog or load_catalog(settings.catalog)
-        self.processor = DossierProcessor(self.catalog, settings.closed_retention)
+        self.processor = DossierProcessor(
+            self.catalog, settings.closed_retention, keep_reason=settings.keep_reason
+        )
         self.security = security or KafkaSecurity.from_env()
         self.app = faust.App(
             settings.app_id,

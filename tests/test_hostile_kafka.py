@@ -1,6 +1,8 @@
-"""Hostile events through the real broker (issue 18): the worker sends each to the dead
-letters with its reason and goes on with the events after it; `produce` reports and skips
-their lines and publishes the rest."""
+"""Hostile events and free text through the real broker (issue 18): the worker sends each
+hostile event to the dead letters with its reason and goes on with the events after it;
+`produce` reports and skips their lines and publishes the rest; an event's free-text
+`reason` stays out of the worker's changelog and outputs, and only a dead letter's original
+bytes keep it."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ calendar in a catalogue would do to a well-formed event."""
 
 
 def event(event_id: str, kind: str, at: str, *, dossier: str = "G-1", **fields: Any) -> bytes:
-    return json.dumps({
+    return json.dumps(ensure_ascii=False, obj={
         "schema_version": 1, "event_id": event_id, "dossier_id": dossier, "type": kind,
         "occurred_at": at, **fields,
     }).encode()
@@ -121,3 +123,28 @@ def test_produce_reports_and_skips_hostile_lines_and_publishes_the_rest(
         assert [record.value for record in consumer] == good
     finally:
         consumer.close()
+
+
+def test_free_text_stays_out_of_the_changelog_and_outputs_but_not_of_dead_letters(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Before: the `reason` was in every changelog record of the dossier (and in RocksDB)."""
+    free_text = "Ông Nguyễn Văn A, 0912 345 678"
+    lines = [
+        event("G-1-1", "RECEIVED", "2026-03-02T08:00:00+07:00", reason=free_text, **RECEIVED),
+        event("G-1-2", "SUPPLEMENT_REQUESTED", "2026-03-02T09:00:00+07:00", reason=free_text),
+        event("H-1", "RESUMED", "9999-03-02T09:00:00+07:00", reason=free_text),
+    ]
+    topics = WorkerTopics(kafka_bootstrap)
+    changelog = f"{topics.app_id}-dossiers-changelog"
+    with running_worker(topics, tmp_path):
+        topics.produce(lines, keys=[b"G-1"] * len(lines))
+        facts = topics.read(topics.facts, 2)
+        dead = topics.read(topics.dead_letters, 1)
+        records = topics.read(changelog, 2)  # the dossier's, its partition's progress
+    assert len(facts) == 2
+    assert [m.key for m in records if m.key == b"G-1"], "the dossier's record is not there"
+    secret = free_text.encode()
+    assert [m.value for m in dead] == [lines[2]] and secret in dead[0].value  # kept as is
+    assert not [m for m in [*facts, *records] if m.value and secret in m.value]
+    assert not [m for m in topics.read(topics.alerts, 1, timeout=3) if secret in m.value]

@@ -229,3 +229,40 @@ def test_an_event_the_rules_fail_on_leaves_the_record_as_it_was() -> None:
                                        clock=vn(2026, 3, 3, 9))
     assert resumed.evaluation is not None
     assert resumed.evaluation.state.due_at == vn(2026, 3, 4, 9)
+
+
+FREE_TEXT = "Ông Nguyễn Văn A, 0912 345 678, xin rút hồ sơ"
+"""What a free-text `reason` may hold: a name and a phone number."""
+
+
+def _history_reasons(processor: DossierProcessor) -> list[str | None]:
+    record = None
+    for event in (
+        received(vn(2026, 3, 2, 8), 5, TimeUnit.WORKING_DAYS),
+        ev(T.SUPPLEMENT_REQUESTED, vn(2026, 3, 2, 9), reason=FREE_TEXT),
+        ev(T.WITHDRAWN, vn(2026, 3, 3, 9), reason=FREE_TEXT),
+    ):
+        record = processor.on_event(record, event, partition=0, clock=vn(2026, 3, 3, 9)).record
+    assert record is not None
+    assert (FREE_TEXT.encode() in encode_record(record)) == (processor.keep_reason)
+    return [event.reason for event in record.history]
+
+
+def test_free_text_is_not_kept_in_the_record_by_default() -> None:
+    """Issue 18: `reason` (up to 1,000 characters) reached the table and its changelog."""
+    assert _history_reasons(PROCESSOR) == [None, None, None]
+
+
+def test_free_text_is_kept_when_the_setting_says_so() -> None:
+    keeping = replace(PROCESSOR, keep_reason=True)
+    assert _history_reasons(keeping) == [None, FREE_TEXT, FREE_TEXT]
+
+
+def test_free_text_of_a_record_stored_before_is_dropped_at_its_next_event() -> None:
+    stored = replace(PROCESSOR, keep_reason=True).on_event(
+        None, ev(T.SUBMITTED, vn(2026, 3, 2, 7), reason=FREE_TEXT), partition=0,
+        clock=vn(2026, 3, 2, 7),
+    ).record
+    after = PROCESSOR.on_event(stored, received(vn(2026, 3, 2, 8), 5, TimeUnit.WORKING_DAYS),
+                               partition=0, clock=vn(2026, 3, 2, 8)).record
+    assert after is not None and [e.reason for e in after.history] == [None, None]
