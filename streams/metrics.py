@@ -8,7 +8,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS = Counter(
     "dossierflow_events_total",
-    "Events consumed, by type and result (applied, duplicate, invalid).",
+    "Events consumed, by type and result (applied, duplicate, invalid, failed).",
     ["type", "result"],
 )
 PROCESSING_SECONDS = Histogram(
