@@ -57,6 +57,13 @@ UNKNOWN_PROCEDURE_DOSSIERS = Counter(
     "Dossiers received for a procedure the catalogue does not know (no deadline, no alert "
     "until a reloaded catalogue knows it).",
 )
+EVALUATION_FAILURES = Counter(
+    "dossierflow_evaluation_failures_total",
+    "Dossiers the rules raised on at a timer or a catalogue reload, by when (timer, "
+    "catalog_reload): logged with the traceback and left as they were (an event the rules "
+    "raise on goes to the dead letters instead).",
+    ["during"],
+)
 CATALOG_RELOADS = Counter(
     "dossierflow_catalog_reloads_total",
     "Catalogue reloads on SIGHUP, by result (loaded, refused).",

@@ -376,6 +376,14 @@ class DossierWorker:
         for event in batch:
             metrics.PROCESSING_SECONDS.observe(max(0.0, done - event.message.timestamp))
 
+    @staticmethod
+    def _evaluation_failed(dossier_id: str, during: str, error: Exception) -> None:
+        """The rules raised on a dossier outside an event (its record stays as it was): one
+        dossier never stops the worker (docs/domain.md, *Bad events*)."""
+        metrics.EVALUATION_FAILURES.labels(during).inc()
+        log.error("dossier %s left as it was: the rules failed at its %s: %r", dossier_id,
+                  during.replace("_", " "), error, exc_info=error)
+
     def _warn_unknown_procedure(self, event: DossierEvent) -> None:
         metrics.UNKNOWN_PROCEDURE_DOSSIERS.inc()
         log.warning(
@@ -542,7 +550,13 @@ class DossierWorker:
         outbox = await self._outbox()
         known = 0
         for dossier_id, record in waiting.items():
-            effects = self.processor.on_catalog_reloaded(record, self.clock_of(record.partition))
+            try:
+                effects = self.processor.on_catalog_reloaded(
+                    record, self.clock_of(record.partition)
+                )
+            except Exception as exc:
+                self._evaluation_failed(dossier_id, "catalog_reload", exc)
+                continue
             if effects is not None:
                 known += 1
                 self._publish(outbox, dossier_id, effects)
@@ -621,7 +635,11 @@ class DossierWorker:
             for dossier_id in self.timers.pop_due(clocks, limit=10_000):
                 record = self._load(dossier_id)
                 if record is not None:
-                    outcome = self.processor.on_timer(record, self.clock_of(record.partition))
+                    try:
+                        outcome = self.processor.on_timer(record, self.clock_of(record.partition))
+                    except Exception as exc:  # its timer is popped: not retried in a loop
+                        self._evaluation_failed(dossier_id, "timer", exc)
+                        continue
                     self._publish(outbox, dossier_id, outcome)
             await self._deliver_then_save(outbox)
             metrics.TIMER_SCAN_SECONDS.observe(time.perf_counter() - started)

@@ -7,6 +7,7 @@ bytes keep it."""
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,32 @@ def test_free_text_stays_out_of_the_changelog_and_outputs_but_not_of_dead_letter
     assert [m.value for m in dead] == [lines[2]] and secret in dead[0].value  # kept as is
     assert not [m for m in [*facts, *records] if m.value and secret in m.value]
     assert not [m for m in topics.read(topics.alerts, 1, timeout=3) if secret in m.value]
+
+
+def test_a_dossier_the_rules_fail_on_at_a_catalogue_reload_does_not_stop_the_worker(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """U-1 (2045, procedure 9.999 unknown: no deadline) waits for the catalogue; the reloaded
+    one knows 9.999 but has no working day after 2026, so its deadline cannot be computed.
+    Before: the reload stopped the worker (exit 1), and so would every start after it."""
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text("calendar: {overrides_file: default}\n")
+    unknown = {"unit_code": "X-01", "procedure_code": "9.999", "channel": "ONLINE"}
+    topics = WorkerTopics(kafka_bootstrap)
+    with running_worker(topics, tmp_path, "--catalog", str(catalog)) as worker:
+        topics.produce([event("U-1-1", "RECEIVED", "2045-03-02T09:00:00+07:00", dossier="U-1",
+                              **unknown)])
+        assert len(topics.read(topics.facts, 1)) == 1
+        catalog.write_text(NO_WORKING_TIME_AFTER_2026 + (
+            'procedures:\n  - {code: "9.999", name: Thủ tục mới, processing_time: '
+            "{value: 1, unit: working_days}}\n"
+        ))
+        worker.send_signal(signal.SIGHUP)
+        topics.produce([event("G-1-1", "RECEIVED", "2026-03-02T08:00:00+07:00", **RECEIVED)])
+        facts = topics.read(topics.facts, 2)
+        alive = worker.poll() is None
+    assert alive, f"the worker stopped; see {tmp_path / 'worker.log'}"
+    assert [json.loads(f.value)["event_id"] for f in facts] == ["U-1-1", "G-1-1"]
+    log = (tmp_path / "worker.log").read_text(errors="replace")
+    assert "dossier U-1 left as it was: the rules failed at its catalog reload" in log
+    assert "catalogue reloaded (1 procedures): 0 of 1 dossiers" in log
