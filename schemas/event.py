@@ -3,12 +3,17 @@
 One msgspec model validates and decodes JSON in one step; `decode_event` turns every
 kind of bad input into an `InvalidEvent` with a reason naming the field and the problem.
 Unknown extra fields are ignored and never kept.
+
+The schema bounds everything the rules and the stores compute with (size, nesting, years,
+numbers, characters of codes), so that an event it accepts cannot fail later: an event of
+year 9999 overflowed the calendar, 1,000 nested arrays the decoder's stack (issue 18).
 """
 
 from __future__ import annotations
 
 import codecs
 import enum
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Annotated, Literal
@@ -17,6 +22,27 @@ import msgspec
 
 MAX_EVENT_BYTES = 64 * 1024
 """Events larger than this are rejected before parsing (dead-lettered as oversized)."""
+MAX_NESTING = 32
+"""Deepest nesting of arrays and objects accepted (the fields of v1 need 2): checked
+before parsing, because the parser recurses once per level."""
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+"""The years an instant may be written in: the calendar's holiday data covers them, and a
+deadline computed from them stays far from the limits of Python's dates."""
+MAX_PROCESSING_TIME = 1000
+"""Largest `processing_time.value`, whatever its unit: 1,000 working days (about four years)
+stays far inside the calendar's ten-year search for working time (3,650 did not)."""
+MAX_SEQUENCE = 2**53 - 1
+"""The largest integer every JSON reader holds exactly (RFC 8259, section 6)."""
+MAX_REASON_CHARS = 300
+"""Longest `InvalidEvent.reason`: the parser quotes bad values, which may be 64 KiB long."""
+_HIDDEN_CHARACTERS = "\\x00-\\x1f\\x7f-\\x9f\\u200b-\\u200f\\u2028-\\u202e\\u2060-\\u2069\\ufeff"
+"""What a code may not hold: control characters (C0, DEL, C1: a line break would forge log
+lines) and invisible formatting ones (zero-width, bidirectional overrides and isolates, line
+separators, BOM: a code must look like what it is). Regex escapes, read alike by Python
+and ECMAScript."""
+_HIDDEN = re.compile(f"[{_HIDDEN_CHARACTERS}]")
+_CODE_PATTERN = f"^[^{_HIDDEN_CHARACTERS}]*(?![\\s\\S])"
+"""The JSON Schema's form; `(?![\\s\\S])` is the end of the string in both dialects."""
 
 
 class EventType(enum.StrEnum):
@@ -51,7 +77,18 @@ class TimeUnit(enum.StrEnum):
     CALENDAR_DAYS = "calendar_days"
 
 
-AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+# The `extra_json_schema` bounds are the wire's, checked by `decode_event` (`_check_bounds`).
+AwareDatetime = Annotated[
+    datetime, msgspec.Meta(tz=True, extra_json_schema={"pattern": "^20[0-9]{2}-"})
+]
+"""Its year as written between FIRST_YEAR and LAST_YEAR (the pattern's form of them)."""
+EventId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=128, extra_json_schema={"pattern": _CODE_PATTERN})
+]
+Code = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, extra_json_schema={"pattern": _CODE_PATTERN})
+]
+SequenceNumber = Annotated[int, msgspec.Meta(ge=0, extra_json_schema={"maximum": MAX_SEQUENCE})]
 
 
 # gc=False on both: frozen values of scalars cannot be part of a reference cycle, so the
@@ -59,7 +96,7 @@ AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 class ProcessingTime(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     """Thời hạn giải quyết: a statutory processing time."""
 
-    value: Annotated[float, msgspec.Meta(gt=0, le=3650)]
+    value: Annotated[float, msgspec.Meta(gt=0, extra_json_schema={"maximum": MAX_PROCESSING_TIME})]
     unit: TimeUnit
 
 
@@ -74,14 +111,14 @@ class DossierEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One lifecycle event of a dossier (hồ sơ thủ tục hành chính)."""
 
     schema_version: Literal[1]
-    event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    dossier_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    event_id: EventId
+    dossier_id: Code
     type: EventType
     occurred_at: AwareDatetime
-    sequence: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    unit_code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
-    procedure_code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
-    sector_code: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    sequence: SequenceNumber | None = None
+    unit_code: Code | None = None
+    procedure_code: Code | None = None
+    sector_code: Code | None = None
     channel: Channel | None = None
     online_level: OnlineLevel | None = None
     processing_time: ProcessingTime | None = None
@@ -95,12 +132,39 @@ class DossierEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
                 raise ValueError(f"`{name}` is required for {self.type} - at `$.{name}`")
 
 
+_CODE_FIELDS = ("event_id", "dossier_id", "unit_code", "procedure_code", "sector_code")
+_INSTANT_FIELDS = ("occurred_at", "due_at", "new_due_at")
+
+
 class InvalidEvent(ValueError):
     """Bytes that are not a valid v1 event; `reason` says which field and what is wrong."""
 
     def __init__(self, reason: str) -> None:
+        reason = _shortened(reason)
         super().__init__(reason)
         self.reason = reason
+
+
+FAILED = "failed"
+"""The problem of a dead letter whose event made the rules (or, a bug, the decoder) raise."""
+
+
+def rejection_reason(error: Exception) -> str:
+    """Why an event that raised `error` is dead-lettered or skipped: an `InvalidEvent`'s
+    reason; for any other exception (a bug, or a catalogue the rules cannot compute with,
+    such as a calendar without working days) `failed: <type>: <message>`."""
+    if isinstance(error, InvalidEvent):
+        return error.reason
+    return _shortened(f"{FAILED}: {type(error).__name__}: {error}")
+
+
+def _shortened(reason: str) -> str:
+    """`reason` cut to MAX_REASON_CHARS in its middle, keeping the field it ends with."""
+    if len(reason) <= MAX_REASON_CHARS:
+        return reason
+    head, at, path = reason.rpartition(" - at `")
+    tail = at + path if head else ""
+    return (reason[: MAX_REASON_CHARS - len(tail) - 1] + "…" + tail)[:MAX_REASON_CHARS]
 
 
 _decoder = msgspec.json.Decoder(DossierEvent)
@@ -112,12 +176,63 @@ def decode_event(raw: bytes | str, max_bytes: int = MAX_EVENT_BYTES) -> DossierE
     data = raw.encode() if isinstance(raw, str) else raw
     if len(data) > max_bytes:
         raise InvalidEvent(f"oversized: {len(data)} bytes, the limit is {max_bytes}")
+    # Counting brackets is nearly free; only an event with many is scanned.
+    if data.count(b"[") + data.count(b"{") > MAX_NESTING:
+        depth = _nesting(data)
+        if depth > MAX_NESTING:
+            raise InvalidEvent(f"too deeply nested: {depth} levels, the limit is {MAX_NESTING}")
     try:
-        return _decoder.decode(data)
+        event = _decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise InvalidEvent(f"invalid: {exc}") from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidEvent(_undecodable(data, exc)) from None
+    _check_bounds(event)
+    return event
+
+
+def _check_bounds(event: DossierEvent) -> None:
+    """The bounds of the wire (the `extra_json_schema` ones) on a decoded event.
+
+    Checked here, not by the model, because the model is also the worker's stored state: a
+    state written before a bound existed must still load, and the state keeps instants in
+    UTC, whose year is not always the year the event was written in.
+    """
+    for name in _CODE_FIELDS:
+        code: str | None = getattr(event, name)
+        if code is not None and _HIDDEN.search(code):
+            raise InvalidEvent(
+                f"invalid: `{name}` holds a control or invisible formatting character"
+                f" - at `$.{name}`"
+            )
+    for name in _INSTANT_FIELDS:
+        instant: datetime | None = getattr(event, name)
+        if instant is not None and not FIRST_YEAR <= instant.year <= LAST_YEAR:
+            raise InvalidEvent(
+                f"invalid: `{name}` must be in the years {FIRST_YEAR}-{LAST_YEAR}, not "
+                f"{instant.year} - at `$.{name}`"
+            )
+    if event.sequence is not None and event.sequence > MAX_SEQUENCE:
+        raise InvalidEvent(f"invalid: Expected `int` <= {MAX_SEQUENCE} - at `$.sequence`")
+    if event.processing_time is not None and event.processing_time.value > MAX_PROCESSING_TIME:
+        raise InvalidEvent(
+            f"invalid: Expected `float` <= {MAX_PROCESSING_TIME} - at `$.processing_time.value`"
+        )
+
+
+_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
+"""A string (to its closing quote, or the end of an unterminated one: linear time) or a
+bracket."""
+_DEPTH_STEP = {b"[": 1, b"{": 1, b"]": -1, b"}": -1}
+
+
+def _nesting(data: bytes) -> int:
+    """The deepest nesting of arrays and objects in `data`, brackets in strings not counted."""
+    depth = deepest = 0
+    for token in _TOKENS.findall(data):
+        depth += _DEPTH_STEP.get(token, 0)
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _undecodable(data: bytes, error: Exception) -> str:
@@ -149,6 +264,11 @@ def file_lines(stream: IO[bytes]) -> Iterator[bytes]:
         return
     yield first.removeprefix(codecs.BOM_UTF8)
     yield from lines
+
+
+def without_free_text(event: DossierEvent) -> DossierEvent:
+    """`event` without its `reason`, the only free text of v1 (it may hold personal data)."""
+    return event if event.reason is None else msgspec.structs.replace(event, reason=None)
 
 
 def encode_event(event: DossierEvent) -> bytes:

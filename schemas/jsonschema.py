@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from dossierflow.schemas.event import _REQUIRED_FIELDS, DossierEvent
+from dossierflow.schemas.event import (
+    _REQUIRED_FIELDS,
+    FIRST_YEAR,
+    LAST_YEAR,
+    MAX_EVENT_BYTES,
+    MAX_NESTING,
+    DossierEvent,
+)
 
 SCHEMA_PATH = Path(__file__).with_name("event.schema.json")
 SCHEMA_ID = "urn:dossierflow:schema:event:v1"
@@ -42,8 +49,10 @@ def event_json_schema() -> dict[str, Any]:
         "description": (
             "One lifecycle event of an administrative-procedure dossier (hồ sơ thủ tục "
             "hành chính), one JSON object (UTF-8) per message of the events topic, keyed "
-            "by dossier_id. Times are RFC 3339 with an offset. Unknown extra fields are "
-            "allowed and ignored."
+            "by dossier_id. Times are RFC 3339 with an offset, in the years "
+            f"{FIRST_YEAR}-{LAST_YEAR}. Unknown extra fields are allowed and ignored. "
+            f"Beyond what JSON Schema can say: at most {MAX_EVENT_BYTES} bytes and "
+            f"{MAX_NESTING} levels of nested arrays and objects."
         ),
         "type": root["type"],
         "properties": root["properties"],

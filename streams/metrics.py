@@ -8,7 +8,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS = Counter(
     "dossierflow_events_total",
-    "Events consumed, by type and result (applied, duplicate, invalid).",
+    "Events consumed, by type and result (applied, duplicate, invalid, failed).",
     ["type", "result"],
 )
 PROCESSING_SECONDS = Histogram(
@@ -56,6 +56,13 @@ UNKNOWN_PROCEDURE_DOSSIERS = Counter(
     "dossierflow_unknown_procedure_dossiers_total",
     "Dossiers received for a procedure the catalogue does not know (no deadline, no alert "
     "until a reloaded catalogue knows it).",
+)
+EVALUATION_FAILURES = Counter(
+    "dossierflow_evaluation_failures_total",
+    "Dossiers the rules raised on at a timer or a catalogue reload, by when (timer, "
+    "catalog_reload): logged with the traceback and left as they were (an event the rules "
+    "raise on goes to the dead letters instead).",
+    ["during"],
 )
 CATALOG_RELOADS = Counter(
     "dossierflow_catalog_reloads_total",

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import msgspec
 from dossierflow.rules.alerts import Alert, overdue_at
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.evaluation import Evaluation, evaluate
 from dossierflow.rules.records import alert_record, fact_records
-from dossierflow.schemas.event import DossierEvent
+from dossierflow.schemas.event import DossierEvent, without_free_text
 from dossierflow.schemas.facts import DossierAlert, DossierFact
 from dossierflow.streams.state import DossierRecord
 
@@ -40,6 +41,9 @@ class DossierProcessor:
     catalog: Catalog
     closed_retention: timedelta = timedelta(days=30)
     """How long a closed dossier stays in the table (late duplicates stay harmless)."""
+    keep_reason: bool = False
+    """Keep the events' free-text `reason` in the records (the table and its changelog).
+    Off: no rule reads it, so it is dropped, from the records of earlier events too."""
 
     def on_event(
         self,
@@ -51,12 +55,20 @@ class DossierProcessor:
     ) -> Effects:
         """Apply `event`. `late`: it occurred before the clock had already reached, so
         alerts published by then may be ones its history does not fire."""
-        if record is None:
-            record = DossierRecord(history=[], partition=partition)
-        elif any(seen.event_id == event.event_id for seen in record.history):
+        if record is not None and any(seen.event_id == event.event_id for seen in record.history):
             return Effects(record=record, duplicate=True)
-        record.history.append(event)
-        record.partition = partition
+        history = [*record.history, event] if record is not None else [event]
+        if not self.keep_reason:
+            history = [without_free_text(seen) for seen in history]
+        # A new record, the one given left as it was: the worker dead-letters an event the
+        # rules fail on, and the dossier goes on from its state before it.
+        record = (
+            DossierRecord(history=history, partition=partition)
+            if record is None
+            else msgspec.structs.replace(
+                record, history=history, emitted=list(record.emitted), partition=partition
+            )
+        )
         evaluation = evaluate(event.dossier_id, record.history, self.catalog, clock)
         position = next(
             i for i, step in enumerate(evaluation.steps) if step.event.event_id == event.event_id

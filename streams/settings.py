@@ -85,6 +85,12 @@ class WorkerSettings:
                                    option="--catalog", fallback=shipped_catalog)
     max_event_bytes: int = setting(MAX_EVENT_BYTES, "largest event accepted, in bytes",
                                    minimum=1)
+    keep_reason: bool = setting(
+        False,
+        "keep the events' free-text `reason` in the worker's state (RocksDB and its "
+        "changelog topic); off: dropped on arrival, as no rule reads it "
+        "(docs/operations.md, What is stored where)",
+    )
     startup_wait: float = config.startup_wait_setting()
 
     @property

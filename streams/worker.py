@@ -33,7 +33,13 @@ import faust
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from dossierflow.rules.catalog import Catalog, load_catalog
-from dossierflow.schemas.event import DossierEvent, InvalidEvent, decode_event
+from dossierflow.schemas.event import (
+    FAILED,
+    DossierEvent,
+    InvalidEvent,
+    decode_event,
+    rejection_reason,
+)
 from dossierflow.schemas.facts import output_encoder
 from dossierflow.streams import faust_internals, metrics
 from dossierflow.streams.calendar_watch import CalendarYearWatch
@@ -96,7 +102,9 @@ class DossierWorker:
     ) -> None:
         self.settings = settings
         self.catalog = catalog or load_catalog(settings.catalog)
-        self.processor = DossierProcessor(self.catalog, settings.closed_retention)
+        self.processor = DossierProcessor(
+            self.catalog, settings.closed_retention, keep_reason=settings.keep_reason
+        )
         self.security = security or KafkaSecurity.from_env()
         self.app = faust.App(
             settings.app_id,
@@ -326,8 +334,8 @@ class DossierWorker:
             message = event.message
             try:
                 dossier_event = decode_event(event.value, self.settings.max_event_bytes)
-            except InvalidEvent as exc:
-                self._dead_letter(outbox, message, exc.reason)
+            except Exception as exc:  # InvalidEvent; any other is a bug, and no reason to stop
+                self._dead_letter(outbox, message, self._reason(exc, message))
                 if self.settings.event_time:  # read all the same: on towards the partition's end
                     self.watermark.observe(
                         message.partition, message.offset, None, time.monotonic()
@@ -345,13 +353,18 @@ class DossierWorker:
                     time.monotonic(),
                 )
                 self.advance_clocks(highwaters)
-            effects = self.processor.on_event(
-                self._load(dossier_event.dossier_id),
-                dossier_event,
-                message.partition,
-                self.clock_of(message.partition),
-                late,
-            )
+            record = self._load(dossier_event.dossier_id)
+            try:
+                effects = self.processor.on_event(
+                    record, dossier_event, message.partition, self.clock_of(message.partition),
+                    late,
+                )
+            except Exception as exc:
+                # The rules are pure: what fails is this event with this history. The
+                # dossier goes on from its record before it (the processor left it as is).
+                reason = self._reason(exc, message)
+                self._dead_letter(outbox, message, reason, dossier_event.type.value)
+                continue
             if late and not effects.duplicate:
                 self._count_late(dossier_event, effects)
             if effects.newly_unknown_procedure:
@@ -364,6 +377,14 @@ class DossierWorker:
         done = time.time()
         for event in batch:
             metrics.PROCESSING_SECONDS.observe(max(0.0, done - event.message.timestamp))
+
+    @staticmethod
+    def _evaluation_failed(dossier_id: str, during: str, error: Exception) -> None:
+        """The rules raised on a dossier outside an event (its record stays as it was): one
+        dossier never stops the worker (docs/domain.md, *Bad events*)."""
+        metrics.EVALUATION_FAILURES.labels(during).inc()
+        log.error("dossier %s left as it was: the rules failed at its %s: %r", dossier_id,
+                  during.replace("_", " "), error, exc_info=error)
 
     def _warn_unknown_procedure(self, event: DossierEvent) -> None:
         metrics.UNKNOWN_PROCEDURE_DOSSIERS.inc()
@@ -385,9 +406,20 @@ class DossierWorker:
                 ", ".join(f"{a.kind.value} {a.alert_id}" for a in effects.contradicted),
             )
 
-    def _dead_letter(self, outbox: Outbox, message: Any, reason: str) -> None:
+    @staticmethod
+    def _reason(exc: Exception, message: Any) -> str:
+        """The dead-letter reason of an event that raised `exc`; the traceback in the log
+        when it is not an `InvalidEvent`."""
+        if not isinstance(exc, InvalidEvent):
+            log.error("event %s[%s]@%s failed: %r", message.topic, message.partition,
+                      message.offset, exc, exc_info=exc)
+        return rejection_reason(exc)
+
+    def _dead_letter(
+        self, outbox: Outbox, message: Any, reason: str, event_type: str = "unknown"
+    ) -> None:
         problem = reason.split(":", 1)[0]
-        metrics.EVENTS.labels("unknown", "invalid").inc()
+        metrics.EVENTS.labels(event_type, FAILED if problem == FAILED else "invalid").inc()
         metrics.DEAD_LETTERS.labels(problem).inc()
         headers = [
             ("dossierflow-reason", reason.encode()),
@@ -520,7 +552,13 @@ class DossierWorker:
         outbox = await self._outbox()
         known = 0
         for dossier_id, record in waiting.items():
-            effects = self.processor.on_catalog_reloaded(record, self.clock_of(record.partition))
+            try:
+                effects = self.processor.on_catalog_reloaded(
+                    record, self.clock_of(record.partition)
+                )
+            except Exception as exc:
+                self._evaluation_failed(dossier_id, "catalog_reload", exc)
+                continue
             if effects is not None:
                 known += 1
                 self._publish(outbox, dossier_id, effects)
@@ -600,7 +638,11 @@ class DossierWorker:
             for dossier_id in self.timers.pop_due(clocks, limit=10_000):
                 record = self._load(dossier_id)
                 if record is not None:
-                    outcome = self.processor.on_timer(record, self.clock_of(record.partition))
+                    try:
+                        outcome = self.processor.on_timer(record, self.clock_of(record.partition))
+                    except Exception as exc:  # its timer is popped: not retried in a loop
+                        self._evaluation_failed(dossier_id, "timer", exc)
+                        continue
                     self._publish(outbox, dossier_id, outcome)
             await self._deliver_then_save(outbox)
             metrics.TIMER_SCAN_SECONDS.observe(time.perf_counter() - started)

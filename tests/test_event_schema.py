@@ -285,3 +285,112 @@ def test_schema_accepts_extra_fields_like_the_model(validator: Any) -> None:
     fields = {**RECEIVED, "whatever": [1, 2]}
     assert validator.is_valid(fields)
     decode_event(raw(fields))
+
+
+# --- bounds: a record that passed the schema cannot fail later (issue 18) ----------------------
+
+
+@pytest.mark.parametrize("depth", [33, 1000, 30_000])
+def test_deep_nesting_is_refused_before_parsing(depth: int) -> None:
+    """A 2 KB event of 1,000 nested arrays raised RecursionError out of the decoder."""
+    nested = "[" * depth + "]" * depth
+    text = reason(raw(BASE)[:-1] + b', "extra": ' + nested.encode() + b"}")
+    assert text == f"too deeply nested: {depth + 1} levels, the limit is 32"
+    assert reason(nested) == f"too deeply nested: {depth} levels, the limit is 32"
+
+
+def test_nesting_up_to_the_limit_and_brackets_in_strings_are_accepted() -> None:
+    extra = "[" * 31 + "]" * 31
+    assert decode_event(raw(BASE)[:-1] + b', "extra": ' + extra.encode() + b"}")
+    brackets = '[{"\\"' * 5000  # inside a string: not nesting
+    assert decode_event(raw({**BASE, "reason": brackets[:1000], "note": brackets})).reason
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("occurred_at", "9999-12-31T09:00:00+07:00"),
+        ("occurred_at", "0001-01-01T00:30:00+07:00"),
+        ("occurred_at", "1999-12-31T23:59:59+07:00"),
+        ("occurred_at", "2100-01-01T00:00:00+07:00"),
+        ("due_at", "9999-12-31T17:00:00+07:00"),
+        ("new_due_at", "0001-01-01T00:00:00Z"),
+    ],
+)
+def test_instants_outside_the_years_2000_to_2099_are_refused(name: str, value: str) -> None:
+    """A schema-valid event of year 9999 (or 1) raised OverflowError in the calendar."""
+    text = reason(raw({**BASE, name: value}))
+    assert text == (
+        f"invalid: `{name}` must be in the years 2000-2099, not {value[:4].lstrip('0')}"
+        f" - at `$.{name}`"
+    )
+
+
+@pytest.mark.parametrize(
+    "value", ["2000-01-01T00:00:00+07:00", "2000-01-01T00:00:00+14:00", "2099-12-31T23:59:59-12:00"]
+)
+def test_instants_at_the_edges_of_the_range_are_accepted(value: str) -> None:
+    assert decode_event(raw({**BASE, "occurred_at": value})).occurred_at.year == int(value[:4])
+
+
+def test_sequence_is_bounded_by_the_largest_exact_json_integer() -> None:
+    """2**64 decoded, then could not be written to the worker's state (msgpack) or UInt64."""
+    assert decode_event(raw({**BASE, "sequence": 2**53 - 1})).sequence == 2**53 - 1
+    for value in (2**53, 2**64):
+        assert reason(raw({**BASE, "sequence": value})).endswith("at `$.sequence`")
+
+
+@pytest.mark.parametrize("name", ["event_id", "dossier_id", "unit_code", "procedure_code",
+                                  "sector_code"])
+@pytest.mark.parametrize("character", ["\x00", "\n", "\x1b", "\x7f", "\x85", "\u202e",
+                                       "\u200b", "\u2028", "\ufeff"])
+def test_codes_hold_no_control_or_invisible_formatting_character(
+    name: str, character: str
+) -> None:
+    for value in (f"X{character}1", f"X1{character}"):  # Python's `$` matches before a final \n
+        text = reason(raw({**RECEIVED, name: value}))
+        assert text.startswith("invalid: ") and text.endswith(f"at `$.{name}`")
+
+
+def test_vietnamese_letters_in_codes_are_accepted() -> None:
+    assert decode_event(raw({**RECEIVED, "unit_code": "UBND-Phường-Đồng-Xuân"})).unit_code
+
+
+def test_a_long_reason_is_shortened_but_keeps_its_field() -> None:
+    """msgspec quotes the bad value: 60,000 characters of it in a header and a log line."""
+    text = reason(raw({**BASE, "type": "A" * 60_000}))
+    assert len(text) <= 300
+    assert text.startswith("invalid: Invalid enum value 'AAA") and text.endswith("`$.type`")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {**BASE, "occurred_at": "9999-12-31T09:00:00+07:00"},
+        {**BASE, "occurred_at": "1999-12-31T23:59:59Z"},
+        {**BASE, "type": "APOLOGY_ISSUED", "new_due_at": "2100-01-01T00:00:00+07:00"},
+        {**BASE, "sequence": 2**53},
+        {**RECEIVED, "dossier_id": "H\n1"},
+        {**RECEIVED, "unit_code": "X\u202e1"},
+    ],
+)
+def test_schema_and_model_reject_the_same_out_of_bounds_events(
+    validator: Any, fields: dict[str, Any]
+) -> None:
+    assert not validator.is_valid(fields)
+    with pytest.raises(InvalidEvent):
+        decode_event(raw(fields))
+
+
+def test_schema_and_model_accept_the_same_events_at_the_bounds(validator: Any) -> None:
+    fields = {**RECEIVED, "occurred_at": "2099-12-31T23:59:59-12:00", "sequence": 2**53 - 1,
+              "unit_code": "UBND-Phường-Đồng-Xuân", "reason": "Thiếu giấy tờ\nbổ sung sau"}
+    assert validator.is_valid(fields)
+    decode_event(raw(fields))
+
+
+def test_processing_time_is_bounded_so_its_deadline_can_be_computed() -> None:
+    """3,650 working days ran out of the calendar's ten-year search for working time."""
+    assert decode_event(raw({**BASE, "processing_time": {"value": 1000, "unit": "working_days"}}))
+    text = reason(raw({**BASE, "processing_time": {"value": 1000.5, "unit": "working_days"}}))
+    assert text.endswith("at `$.processing_time.value`")

@@ -11,11 +11,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import load_catalog, parse_catalog
 from dossierflow.schemas.event import DossierEvent, EventType, ProcessingTime, TimeUnit
 from dossierflow.streams.processor import DossierProcessor, Effects
-from dossierflow.streams.state import DossierRecord
+from dossierflow.streams.state import DossierRecord, encode_record
 
 PROCESSOR = DossierProcessor(load_catalog(), closed_retention=timedelta(days=30))
 T = EventType
@@ -197,3 +198,71 @@ def test_an_overdue_alert_of_a_closed_history_fires_when_event_time_reaches_it()
     assert kinds_and_instants(woken) == [("OVERDUE", vn(2026, 3, 21))]
     assert woken.record is not None
     assert woken.record.next_timer_at == vn(2026, 3, 23, 8, 51) + timedelta(days=30)
+
+
+MARCH_2026_ONLY = DossierProcessor(parse_catalog(
+    b"""
+calendar:
+  weekend: [mon, tue, wed, thu, fri, sat, sun]
+  overrides: {2026: {working_days: [2026-03-02, 2026-03-03, 2026-03-04, 2026-03-05]}}
+""",
+    "march-2026-only",
+))
+"""A calendar with no working time after March 2026: a restart in 2045 cannot be computed."""
+
+
+def test_an_event_the_rules_fail_on_leaves_the_record_as_it_was() -> None:
+    """The worker dead-letters such an event (issue 18) and goes on from the record: the
+    failed event must not stay in its history, where every later evaluation would fail."""
+    record: DossierRecord | None = None
+    for event in (received(vn(2026, 3, 2, 8), 1, TimeUnit.WORKING_DAYS),
+                  ev(T.SUPPLEMENT_REQUESTED, vn(2026, 3, 2, 9))):
+        effects = MARCH_2026_ONLY.on_event(record, event, partition=0, clock=vn(2026, 3, 2, 9))
+        record = effects.record
+    assert record is not None
+    before = encode_record(record)
+    with pytest.raises(ValueError, match="no working time"):
+        MARCH_2026_ONLY.on_event(record, ev(T.RESUMED, vn(2045, 3, 2, 9)), partition=0,
+                                 clock=vn(2045, 3, 2, 9))
+    assert encode_record(record) == before
+    resumed = MARCH_2026_ONLY.on_event(record, ev(T.RESUMED, vn(2026, 3, 3, 9)), partition=0,
+                                       clock=vn(2026, 3, 3, 9))
+    assert resumed.evaluation is not None
+    assert resumed.evaluation.state.due_at == vn(2026, 3, 4, 9)
+
+
+FREE_TEXT = "Ông Nguyễn Văn A, 0912 345 678, xin rút hồ sơ"
+"""What a free-text `reason` may hold: a name and a phone number."""
+
+
+def _history_reasons(processor: DossierProcessor) -> list[str | None]:
+    record = None
+    for event in (
+        received(vn(2026, 3, 2, 8), 5, TimeUnit.WORKING_DAYS),
+        ev(T.SUPPLEMENT_REQUESTED, vn(2026, 3, 2, 9), reason=FREE_TEXT),
+        ev(T.WITHDRAWN, vn(2026, 3, 3, 9), reason=FREE_TEXT),
+    ):
+        record = processor.on_event(record, event, partition=0, clock=vn(2026, 3, 3, 9)).record
+    assert record is not None
+    assert (FREE_TEXT.encode() in encode_record(record)) == (processor.keep_reason)
+    return [event.reason for event in record.history]
+
+
+def test_free_text_is_not_kept_in_the_record_by_default() -> None:
+    """Issue 18: `reason` (up to 1,000 characters) reached the table and its changelog."""
+    assert _history_reasons(PROCESSOR) == [None, None, None]
+
+
+def test_free_text_is_kept_when_the_setting_says_so() -> None:
+    keeping = replace(PROCESSOR, keep_reason=True)
+    assert _history_reasons(keeping) == [None, FREE_TEXT, FREE_TEXT]
+
+
+def test_free_text_of_a_record_stored_before_is_dropped_at_its_next_event() -> None:
+    stored = replace(PROCESSOR, keep_reason=True).on_event(
+        None, ev(T.SUBMITTED, vn(2026, 3, 2, 7), reason=FREE_TEXT), partition=0,
+        clock=vn(2026, 3, 2, 7),
+    ).record
+    after = PROCESSOR.on_event(stored, received(vn(2026, 3, 2, 8), 5, TimeUnit.WORKING_DAYS),
+                               partition=0, clock=vn(2026, 3, 2, 8)).record
+    assert after is not None and [e.reason for e in after.history] == [None, None]

@@ -263,3 +263,64 @@ def test_new_year_2026_swap_moves_the_deadline_and_the_overdue_alert(tmp_path: P
     (on_tuesday,) = rows(replay(events, "--as-of", "2026-01-06T10:00:00+07:00").stdout)
     overdue = [a["at"] for a in on_tuesday["alerts"] if a["kind"] == "OVERDUE"]
     assert (on_tuesday["overdue"], overdue) == (True, ["2026-01-06T00:00:00+07:00"])
+
+
+def test_hostile_lines_are_skipped_with_their_reason(tmp_path: Path) -> None:
+    """Issue 18: a 1,001-level line raised RecursionError and one of year 9999 OverflowError
+    in the calendar: replay exited 70 on them."""
+    events = tmp_path / "events.jsonl"
+    nested = line("E2", "RESUMED", "2026-03-02T09:00:00+07:00")[:-1] + ', "x": '
+    nested += "[" * 1000 + "]" * 1000 + "}"
+    events.write_text("\n".join([
+        line("E1", "RECEIVED", "2026-03-02T08:00:00+07:00", **RECEIVED),
+        nested,
+        line("E3", "RECEIVED", "9999-12-31T09:00:00+07:00", dossier="D2", **RECEIVED),
+        line("E4", "RECEIVED", "0001-01-01T00:30:00+07:00", dossier="D3", **RECEIVED),
+        line("E5", "RESOLVED", "2026-03-02T16:00:00+07:00"),
+    ]) + "\n")
+    result = replay(events)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"{events}:2: skipped: too deeply nested: 1001 levels, the limit is 32",
+        f"{events}:3: skipped: invalid: `occurred_at` must be in the years 2000-2099, not 9999"
+        " - at `$.occurred_at`",
+        f"{events}:4: skipped: invalid: `occurred_at` must be in the years 2000-2099, not 1"
+        " - at `$.occurred_at`",
+    ]
+    (row,) = rows(result.stdout)
+    assert row["dossier_id"] == "D1" and row["outcome"] == "EARLY"
+
+
+MARCH_2026_ONLY = """\
+calendar:
+  weekend: [mon, tue, wed, thu, fri, sat, sun]
+  overrides: {2026: {working_days: [2026-03-02, 2026-03-03, 2026-03-04, 2026-03-05]}}
+"""
+
+
+def test_an_event_the_rules_fail_on_is_skipped_as_the_worker_dead_letters_it(
+    tmp_path: Path,
+) -> None:
+    """A restart in 2045 with a calendar that has no working time after March 2026: the
+    rules raise on that event; the dossier is what the other events give."""
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(MARCH_2026_ONLY)
+    one_day: dict[str, Any] = {**RECEIVED, "processing_time": {"value": 1, "unit": "working_days"}}
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join([
+        line("E1", "RECEIVED", "2026-03-02T08:00:00+07:00", **one_day),
+        line("E2", "SUPPLEMENT_REQUESTED", "2026-03-02T09:00:00+07:00"),
+        line("E3", "RESUMED", "2045-03-02T09:00:00+07:00"),
+        line("E4", "TRANSFERRED", "2045-03-02T10:00:00+07:00", unit_code="X-02"),
+        line("F1", "RECEIVED", "2045-03-02T09:00:00+07:00", dossier="D2", **one_day),
+    ]) + "\n")
+    result = replay(events, "--catalog", catalog, "--as-of", "2045-03-03T00:00:00+07:00")
+    assert result.returncode == 0, result.stderr
+    failed = "failed: ValueError: calendar: no working time within 3700 days of 2045-03-02"
+    assert result.stderr.splitlines() == [
+        f"{events}: event E3 of dossier D1: skipped: {failed}",
+        f"{events}: event F1 of dossier D2: skipped: {failed}",
+    ]
+    (row,) = rows(result.stdout)  # D2 had no other event
+    assert row["dossier_id"] == "D1" and row["handling_unit_code"] == "X-02"
+    assert row["status"] == "PAUSED" and row["due_at"] == "2026-03-03T08:00:00+07:00"

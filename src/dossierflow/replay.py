@@ -15,7 +15,12 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.evaluation import Evaluation, evaluate
-from dossierflow.schemas.event import DossierEvent, InvalidEvent, decode_event, file_lines
+from dossierflow.schemas.event import (
+    DossierEvent,
+    decode_event,
+    file_lines,
+    rejection_reason,
+)
 
 PROGRESS_MIN_BYTES = 5_000_000
 """Files smaller than this replay too fast for a progress bar to help."""
@@ -42,9 +47,10 @@ def read_events(path: Path, on_bad_line: Callable[[int, str], None]) -> EventFil
                 continue
             try:
                 event = decode_event(line)
-            except InvalidEvent as exc:
-                result.bad_lines.append((number, exc.reason))
-                on_bad_line(number, exc.reason)
+            except Exception as exc:  # InvalidEvent; any other is a bug, and no reason to stop
+                reason = rejection_reason(exc)
+                result.bad_lines.append((number, reason))
+                on_bad_line(number, reason)
                 continue
             result.by_dossier[event.dossier_id].append(event)
             result.count += 1
@@ -92,12 +98,48 @@ class _progress:
             self._bar.stop()
 
 
-def replay(events: EventFile, catalog: Catalog, clock: datetime) -> Iterator[Evaluation]:
+def replay(
+    events: EventFile,
+    catalog: Catalog,
+    clock: datetime,
+    on_failed: Callable[[DossierEvent, str], None] = lambda _event, _reason: None,
+) -> Iterator[Evaluation]:
     """Evaluate every dossier as of `clock`, in `dossier_id` order; events that occur after
-    the clock are not history yet."""
+    the clock are not history yet. An event the rules fail on is left out, its reason given
+    to `on_failed`, as the worker dead-letters it (a dossier left without events is not
+    yielded)."""
     for dossier_id in sorted(events.by_dossier):
         history = [e for e in events.by_dossier[dossier_id] if e.occurred_at <= clock]
-        yield evaluate(dossier_id, history, catalog, clock)
+        try:
+            evaluation: Evaluation | None = evaluate(dossier_id, history, catalog, clock)
+        except Exception:
+            evaluation = _without_failing_events(dossier_id, history, catalog, clock, on_failed)
+        if evaluation is not None:
+            yield evaluation
+
+
+def _without_failing_events(
+    dossier_id: str,
+    history: list[DossierEvent],
+    catalog: Catalog,
+    clock: datetime,
+    on_failed: Callable[[DossierEvent, str], None],
+) -> Evaluation | None:
+    """The dossier without the events the rules fail on: tried in file (arrival) order as
+    the worker applies them, each one with which the rules fail on the ones kept before it
+    is left out. Only after a failure, since it evaluates the dossier once per event. (The
+    worker may fail on an event that a later one makes harmless, e.g. a RESUMED that comes
+    before its pause in time: replay, which sees the whole history, keeps that one.)"""
+    kept: list[DossierEvent] = []
+    evaluation = None
+    for event in history:
+        try:
+            evaluation = evaluate(dossier_id, [*kept, event], catalog, clock)
+        except Exception as exc:
+            on_failed(event, rejection_reason(exc))
+            continue
+        kept.append(event)
+    return evaluation
 
 
 def _time(value: datetime | None) -> str | None:

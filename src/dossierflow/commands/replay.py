@@ -66,7 +66,13 @@ def run(args: argparse.Namespace) -> int:
     if clock is None:
         print("dossierflow replay: no valid events", file=sys.stderr)
         return 0 if not events.bad_lines else 1
-    evaluations = list(replay(events, catalog, clock))
+    evaluations = list(replay(
+        events, catalog, clock,
+        lambda event, reason: print(
+            f"{args.events}: event {event.event_id} of dossier {event.dossier_id}: skipped: "
+            f"{reason}", file=sys.stderr,
+        ),
+    ))
     write_jsonl((summary(e, clock) for e in evaluations), sys.stdout)
     _warn_unknown_procedures(unknown_procedures(evaluations), args.catalog)
     if args.store:

@@ -27,7 +27,7 @@ from rich.progress import (
 )
 
 from dossierflow.kafka.security import KafkaSecurity
-from dossierflow.schemas.event import InvalidEvent, decode_event, file_lines
+from dossierflow.schemas.event import decode_event, file_lines, rejection_reason
 
 
 @dataclass(frozen=True)
@@ -139,8 +139,8 @@ def produce_file(
                 if line.strip():
                     try:
                         event = decode_event(line)
-                    except InvalidEvent as exc:
-                        bad.report(f"{path}:{lineno}: {exc.reason}")
+                    except Exception as exc:  # InvalidEvent; any other is a bug: skip too
+                        bad.report(f"{path}:{lineno}: {rejection_reason(exc)}")
                     else:
                         future = producer.send(
                             topic, key=event.dossier_id.encode("utf-8"), value=line
