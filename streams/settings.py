@@ -13,6 +13,7 @@ from dossierflow.schemas.event import MAX_EVENT_BYTES
 
 from dossierflow import config
 from dossierflow.config import setting
+from dossierflow.kafka.topics import TopicSpec
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,17 @@ class WorkerSettings:
     max_event_bytes: int = setting(MAX_EVENT_BYTES, "largest event accepted, in bytes",
                                    minimum=1)
     startup_wait: float = config.startup_wait_setting()
+
+    def topics(self) -> list[TopicSpec]:
+        """The pipeline's topics as the worker wants them (it creates those missing where it
+        may; `dossierflow kafka acls` creates them as the admin)."""
+        retention_ms = self.retention_days * 24 * 3600 * 1000
+        return [
+            TopicSpec(self.events_topic, self.partitions, retention_ms),
+            TopicSpec(self.alerts_topic, self.partitions, retention_ms),
+            TopicSpec(self.facts_topic, self.partitions, retention_ms),
+            TopicSpec(self.dead_letter_topic, 1, retention_ms),
+        ]
 
     @property
     def closed_retention(self) -> timedelta:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from dossierflow.kafka.diagnosis import connection_refusal_now, not_authorized
 from dossierflow.kafka.errors import KafkaUnavailable, TopicError
 from dossierflow.kafka.security import KafkaSecurity
 
@@ -57,6 +58,7 @@ class EnsureTopicsResult:
 
 
 _TOPIC_ALREADY_EXISTS = 36
+_TOPIC_AUTHORIZATION_FAILED = 29
 
 
 def ensure_topics(
@@ -78,16 +80,20 @@ def ensure_topics(
     wanted = {spec.name: spec for spec in specs}
     if not wanted:
         return EnsureTopicsResult((), ())
+    security = security or KafkaSecurity.from_env()
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=bootstrap,
             client_id="dossierflow-admin",
             request_timeout_ms=timeout_ms,
             bootstrap_timeout_ms=timeout_ms,
-            **(security or KafkaSecurity.from_env()).as_kafka_python_kwargs(),
+            **security.as_kafka_python_kwargs(),
         )
     except KafkaError as exc:
-        if not exc.retriable:  # e.g. authentication: waiting does not help
+        refusal = connection_refusal_now(bootstrap, security)
+        if refusal is not None:  # waiting does not help
+            raise refusal from None
+        if not exc.retriable:
             raise
         raise KafkaUnavailable(
             f"no Kafka broker answered at {bootstrap} within {timeout_ms / 1000:.0f} s "
@@ -112,6 +118,9 @@ def ensure_topics(
                 code = topic["error_code"]
                 if code == 0:
                     created.append(topic["name"])
+                elif code == _TOPIC_AUTHORIZATION_FAILED:
+                    raise not_authorized(security, f"create topic {topic['name']} (it does "
+                                         "not exist, or this principal may not see it)")
                 elif code != _TOPIC_ALREADY_EXISTS:  # lost a race with another creator: fine
                     error = for_code(code).__name__
                     detail = topic.get("error_message") or ""
