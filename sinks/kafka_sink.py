@@ -56,7 +56,7 @@ from dossierflow.kafka.consumer import (
     AUTHORIZATION_ERRORS,
     authorization_refused,
     committing_consumer,
-    raise_if_refused,
+    start_or_refused,
 )
 from dossierflow.kafka.errors import KafkaUnavailable
 from dossierflow.reporting.http import add_reporting_routes
@@ -367,12 +367,9 @@ async def _start_consumer(consumer: Any, settings: SinkSettings, stop: asyncio.E
     logged_at: float | None = None
     while not stop.is_set():
         try:
-            await consumer.start()
+            await start_or_refused(consumer, settings.bootstrap, settings.group_id)
             return True
-        except AUTHORIZATION_ERRORS as exc:
-            raise authorization_refused(exc, settings.group_id) from None
         except KafkaConnectionError as exc:
-            await raise_if_refused(settings.bootstrap)
             waited = time.monotonic() - started
             if settings.startup_wait and waited >= settings.startup_wait:
                 raise KafkaUnavailable(

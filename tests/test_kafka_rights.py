@@ -3,20 +3,17 @@
 Against the session's secured broker (tests/secured_kafka.py: SASL_SSL, SCRAM-SHA-512, a
 private CA, StandardAuthorizer), whose principals and ACLs `dossierflow kafka users|acls`
 set up: each process does its job with its own principal, a process reaching beyond its
-rights is refused by the broker, and the worker and the sink end with one line that says
-what was refused (credentials, certificate, rights) instead of "no Kafka broker answered".
+rights is refused by the broker, and the worker, the sink and the notifier end with one line
+that says what was refused (credentials, certificate, rights) instead of "no Kafka broker
+answered".
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +26,7 @@ from dossierflow import config
 from dossierflow.kafka.local_broker import free_port
 from dossierflow.kafka.rights import Grant, KafkaPrincipals, PipelineNames, plan
 from tests.secured_kafka import PRINCIPALS, SecuredKafka, dossierflow, write_ca
+from tests.test_operations import process
 
 WORKER, SINK, NOTIFY, INTAKE = PRINCIPALS.users()
 SINK_GROUP, NOTIFY_GROUP = "dossierflow-clickhouse-sink", "dossierflow-notify"
@@ -99,23 +97,11 @@ def _event(dossier_id: str) -> dict[str, object]:
     }
 
 
-@contextmanager
-def _worker(kafka: SecuredKafka, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    log = tmp_path / "worker.log"
+def _worker(kafka: SecuredKafka, tmp_path: Path
+            ) -> AbstractContextManager[subprocess.Popen[bytes]]:
     args = ["worker", "--store", "memory://", "--data-dir", str(tmp_path / "worker"),
             "--metrics-port", str(free_port()), "--loglevel", "info"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "dossierflow.cli", *args], stdout=out,
-                                stderr=subprocess.STDOUT, env={**os.environ, **kafka.env(WORKER)})
-    try:
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return process(args, tmp_path / "worker.log", kafka.env(WORKER))
 
 
 async def _read_as(kafka: SecuredKafka, user: str, group: str, topic: str, dossier_id: str,
@@ -208,15 +194,29 @@ def _worker_args(tmp_path: Path, *options: str) -> list[str]:
             "--metrics-port", str(free_port()), *options]
 
 
-@pytest.mark.parametrize(("command", "user"), [("worker", WORKER), ("sink", SINK)])
+def _notify(tmp_path: Path) -> list[str]:
+    recipients = tmp_path / "recipients.yaml"
+    recipients.write_text("units:\n  X-01:\n    heads:\n"
+                          "      - {id: h, name: Lê Văn Cường, email: h@x01.example.gov.vn}\n",
+                          encoding="utf-8")
+    return ["notify", "--recipients", str(recipients), "--state", str(tmp_path / "n.sqlite")]
+
+
+ARGS = {"worker": _worker_args, "sink": _sink, "notify": _notify}
+NOTIFY_ENV = {"DOSSIERFLOW_SMTP_HOST": "127.0.0.1", "DOSSIERFLOW_SMTP_SENDER": "a@example.gov.vn",
+              "DOSSIERFLOW_NOTIFY_METRICS_PORT": "0"}
+
+
+@pytest.mark.parametrize(("command", "user"), [
+    ("worker", WORKER), ("sink", SINK), ("notify", NOTIFY)])
 def test_a_wrong_password_is_said_as_refused_credentials(
     secured_kafka: SecuredKafka, tmp_path: Path, command: str, user: str
 ) -> None:
     wrong = tmp_path / "wrong-password"
     wrong.write_text("not-the-password\n")
-    args = _worker_args(tmp_path) if command == "worker" else _sink(tmp_path)
+    args = ARGS[command](tmp_path)
     done = dossierflow(*args, env={**secured_kafka.env(user, password_file=wrong),
-                                   "DOSSIERFLOW_STARTUP_WAIT": "60"})
+                                   "DOSSIERFLOW_STARTUP_WAIT": "60", **NOTIFY_ENV})
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines()[-1] == (
         f"dossierflow {command}: Kafka refused the credentials of {user} (SASL SCRAM-SHA-512) "
@@ -269,3 +269,32 @@ def test_the_worker_may_not_create_a_topic_beyond_its_prefix(
         "grants the rights of each process with `dossierflow kafka acls` (docs/operations.md, "
         "\"Kafka and ClickHouse rights\")"
     ]
+
+
+def test_the_notifier_in_another_group_names_the_group_and_its_principal(
+    secured_kafka: SecuredKafka, tmp_path: Path
+) -> None:
+    done = dossierflow(*_notify(tmp_path), env={
+        **secured_kafka.env(NOTIFY), **NOTIFY_ENV, "DOSSIERFLOW_NOTIFY_GROUP_ID": SINK_GROUP})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1].startswith(
+        f"dossierflow notify: Kafka does not allow User:{NOTIFY} to use the consumer group "
+        f"{SINK_GROUP}; the admin grants the rights"
+    )
+
+
+def test_acls_beyond_the_plan_are_reported_and_left(secured_kafka: SecuredKafka) -> None:
+    from dossierflow.kafka.acl_admin import _acl, admin_client
+
+    extra = Grant(SINK, "topic", config.EVENTS_TOPIC, "WRITE")
+    admin_security = secured_kafka.security(secured_kafka.admin)
+    with admin_client(secured_kafka.bootstrap, admin_security) as admin:
+        assert not admin.create_acls([_acl(extra)])["failed"]
+    try:
+        done = dossierflow("kafka", "acls", env=secured_kafka.env(secured_kafka.admin))
+    finally:
+        with admin_client(secured_kafka.bootstrap, admin_security) as admin:
+            admin.delete_acls([_acl(extra)])
+    assert done.returncode == 0, done.stderr
+    assert (f"User:{SINK} may WRITE topic {config.EVENTS_TOPIC}: held beyond the plan (not "
+            "removed; review it)") in done.stdout.splitlines()

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    TopicAuthorizationFailedError,
+)
 
 from dossierflow.kafka.diagnosis import KafkaNotAuthorized, connection_refusal, not_authorized
 from dossierflow.kafka.security import KafkaSecurity
@@ -28,12 +32,19 @@ def committing_consumer(bootstrap: str, group_id: str) -> AIOKafkaConsumer:
     )
 
 
-async def raise_if_refused(bootstrap: str) -> None:
-    """After a failed bootstrap: raise `KafkaRefused` when the broker refused this client's
-    credentials or was not trusted (nothing when nobody answered: waiting may help)."""
-    refusal = await connection_refusal(bootstrap, KafkaSecurity.from_env())
-    if refusal is not None:
-        raise refusal
+async def start_or_refused(consumer: AIOKafkaConsumer, bootstrap: str, group_id: str) -> None:
+    """`consumer.start()`. When the broker refused this client (its credentials, the trust in
+    its certificate, the rights on the subscribed topics), raises `KafkaRefused` saying so;
+    when nobody answered, aiokafka's `KafkaConnectionError` (waiting may help)."""
+    try:
+        await consumer.start()
+    except AUTHORIZATION_ERRORS as exc:
+        raise authorization_refused(exc, group_id) from None
+    except KafkaConnectionError:
+        refusal = await connection_refusal(bootstrap, KafkaSecurity.from_env())
+        if refusal is not None:
+            raise refusal from None
+        raise
 
 
 def authorization_refused(
