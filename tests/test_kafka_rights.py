@@ -284,7 +284,8 @@ def test_the_notifier_in_another_group_names_the_group_and_its_principal(
 
 
 def test_acls_beyond_the_plan_are_reported_and_left(secured_kafka: SecuredKafka) -> None:
-    from dossierflow.kafka.acl_admin import _acl, admin_client
+    from dossierflow.kafka.acl_admin import _acl
+    from dossierflow.kafka.admin import admin_client
 
     extra = Grant(SINK, "topic", config.EVENTS_TOPIC, "WRITE")
     admin_security = secured_kafka.security(secured_kafka.admin)
@@ -298,3 +299,20 @@ def test_acls_beyond_the_plan_are_reported_and_left(secured_kafka: SecuredKafka)
     assert done.returncode == 0, done.stderr
     assert (f"User:{SINK} may WRITE topic {config.EVENTS_TOPIC}: held beyond the plan (not "
             "removed; review it)") in done.stdout.splitlines()
+
+
+@pytest.mark.parametrize(("app_id", "refused"), [
+    ("other", "create topic other-"),
+    ("dossierflow-x", "use the consumer group dossierflow-x"),
+])
+def test_the_worker_under_another_app_id_names_faust_s_topic_or_its_group(
+    secured_kafka: SecuredKafka, tmp_path: Path, app_id: str, refused: str
+) -> None:
+    """Faust creates `<app id>-…` topics and joins the group `<app id>`: with an app id the
+    rights do not cover, the worker says so before Faust starts, in one line."""
+    done = dossierflow(*_worker_args(tmp_path, "--app-id", app_id),
+                       env=secured_kafka.env(WORKER))
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith(
+        f"dossierflow worker: Kafka does not allow User:{WORKER} to {refused}"), line

@@ -108,7 +108,8 @@ def run_kafka(args: argparse.Namespace) -> int:
 
 
 def run_acls(args: argparse.Namespace) -> int:
-    from dossierflow.kafka.acl_admin import admin_client, apply_grants
+    from dossierflow.kafka.acl_admin import apply_grants
+    from dossierflow.kafka.admin import admin_client
     from dossierflow.kafka.rights import KafkaPrincipals, PipelineNames, plan
     from dossierflow.kafka.security import KafkaSecurity
     from dossierflow.kafka.topics import ensure_topics
@@ -148,7 +149,8 @@ def run_acls(args: argparse.Namespace) -> int:
 
 def run_users(args: argparse.Namespace) -> int:
     from dossierflow.config import ConfigError
-    from dossierflow.kafka.acl_admin import admin_client, set_passwords
+    from dossierflow.kafka.acl_admin import set_passwords
+    from dossierflow.kafka.admin import admin_client
     from dossierflow.kafka.rights import KafkaPrincipals
     from dossierflow.kafka.security import KafkaSecurity
     from dossierflow.streams.settings import WorkerSettings

@@ -41,9 +41,11 @@ def run(args: argparse.Namespace) -> int:
 
     from dossierflow import config, logs
     from dossierflow.health import start_health_server
+    from dossierflow.kafka.preflight import check_rights
     from dossierflow.kafka.security import KafkaSecurity
     from dossierflow.kafka.topics import ensure_topics_waiting
     from dossierflow.rules.catalog import load_catalog
+    from dossierflow.streams.faust_internals import internal_topics
     from dossierflow.streams.health import WorkerHealth
     from dossierflow.streams.settings import WorkerSettings
     from dossierflow.streams.worker import DossierWorker
@@ -60,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         settings.bootstrap, settings.topics(), security=security, wait=settings.startup_wait
     )
     worker = DossierWorker(settings, catalog, security)
+    check_rights(settings.bootstrap, security, may_create=internal_topics(worker.app),
+                 groups=[settings.app_id])
     health.attach(worker)
     faust_worker = Worker(
         worker.app,

@@ -8,13 +8,11 @@ credentials (KRaft keeps them in its metadata; no ZooKeeper tool needed).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dossierflow.kafka.diagnosis import connection_refusal_now, not_authorized
-from dossierflow.kafka.errors import KafkaUnavailable
+from dossierflow.kafka.diagnosis import not_authorized
 from dossierflow.kafka.rights import GROUP, TOPIC, Grant
 from dossierflow.kafka.security import KafkaSecurity
 
@@ -28,33 +26,6 @@ class AclsApplied:
     present: tuple[Grant, ...]
     beyond_plan: tuple[Grant, ...]
     """ALLOW ACLs the planned principals hold that the plan does not give: not removed."""
-
-
-@contextmanager
-def admin_client(bootstrap: str, security: KafkaSecurity, timeout_ms: int = 15_000
-                 ) -> Iterator[Any]:
-    """A kafka-python admin client; a refused connection is said as such."""
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap, client_id="dossierflow-rights",
-            request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms,
-            **security.as_kafka_python_kwargs(),
-        )
-    except KafkaError as exc:
-        refusal = connection_refusal_now(bootstrap, security)
-        if refusal is not None:
-            raise refusal from None
-        raise KafkaUnavailable(
-            f"no Kafka broker answered at {bootstrap} ({type(exc).__name__}); give its "
-            "address (--bootstrap, DOSSIERFLOW_BOOTSTRAP)"
-        ) from None
-    try:
-        yield admin
-    finally:
-        admin.close()
 
 
 def _acl(grant: Grant) -> Any:

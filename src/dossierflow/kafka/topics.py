@@ -10,8 +10,10 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from dossierflow.kafka.diagnosis import connection_refusal_now, not_authorized
+from dossierflow.kafka.admin import admin_client
+from dossierflow.kafka.diagnosis import not_authorized
 from dossierflow.kafka.errors import KafkaUnavailable, TopicError
 from dossierflow.kafka.security import KafkaSecurity
 
@@ -74,32 +76,18 @@ def ensure_topics(
     and breaks per-dossier ordering, so that stays a deliberate operator action); a
     partition-count mismatch is reported in the result and logged as a warning.
     """
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError, KafkaTimeoutError, for_code
-
     wanted = {spec.name: spec for spec in specs}
     if not wanted:
         return EnsureTopicsResult((), ())
     security = security or KafkaSecurity.from_env()
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            client_id="dossierflow-admin",
-            request_timeout_ms=timeout_ms,
-            bootstrap_timeout_ms=timeout_ms,
-            **security.as_kafka_python_kwargs(),
-        )
-    except KafkaError as exc:
-        refusal = connection_refusal_now(bootstrap, security)
-        if refusal is not None:  # waiting does not help
-            raise refusal from None
-        if not exc.retriable:
-            raise
-        raise KafkaUnavailable(
-            f"no Kafka broker answered at {bootstrap} within {timeout_ms / 1000:.0f} s "
-            f"({type(exc).__name__}); start it or give its address (--bootstrap, "
-            "DOSSIERFLOW_BOOTSTRAP)"
-        ) from None
+    with admin_client(bootstrap, security, timeout_ms=timeout_ms) as admin:
+        return _ensure(admin, bootstrap, security, wanted, timeout_ms)
+
+
+def _ensure(admin: Any, bootstrap: str, security: KafkaSecurity, wanted: dict[str, TopicSpec],
+            timeout_ms: int) -> EnsureTopicsResult:
+    from kafka.errors import KafkaTimeoutError, for_code
+
     try:
         present = set(admin.list_topics())
         missing = [spec for name, spec in wanted.items() if name not in present]
@@ -142,8 +130,6 @@ def ensure_topics(
         return EnsureTopicsResult(tuple(created), tuple(existing), tuple(mismatch))
     except KafkaTimeoutError as exc:
         raise KafkaUnavailable(f"Kafka at {bootstrap} stopped answering: {exc}") from None
-    finally:
-        admin.close()
 
 
 def ensure_topics_waiting(
