@@ -53,7 +53,12 @@ from dossierflow.health import (
     metrics_text,
     not_found_text,
 )
-from dossierflow.kafka.consumer import committing_consumer
+from dossierflow.kafka.consumer import (
+    AUTHORIZATION_ERRORS,
+    authorization_refused,
+    committing_consumer,
+    start_or_refused,
+)
 from dossierflow.kafka.errors import KafkaUnavailable
 from dossierflow.reporting.http import add_reporting_routes
 from dossierflow.reporting.queries import rollup_state
@@ -200,9 +205,12 @@ class SinkRunner:
 
     async def poll_once(self) -> None:
         timeout_ms = int(self.settings.poll_timeout * 1000)
-        fetched = await self.consumer.getmany(
-            timeout_ms=timeout_ms, max_records=self.settings.batch_size
-        )
+        try:
+            fetched = await self.consumer.getmany(
+                timeout_ms=timeout_ms, max_records=self.settings.batch_size
+            )
+        except AUTHORIZATION_ERRORS as exc:
+            raise authorization_refused(exc, self.settings.group_id) from None
         now = self.clock()
         for tp, messages in fetched.items():
             buffer = self._buffers.setdefault(tp, _Buffer())
@@ -367,7 +375,7 @@ async def _start_consumer(consumer: Any, settings: SinkSettings, stop: asyncio.E
     logged_at: float | None = None
     while not stop.is_set():
         try:
-            await consumer.start()
+            await start_or_refused(consumer, settings.bootstrap, settings.group_id)
             return True
         except KafkaConnectionError as exc:
             waited = time.monotonic() - started

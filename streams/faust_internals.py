@@ -66,3 +66,12 @@ def current_event_of_partition(partition: int) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+def internal_topics(app: faust.App) -> list[str]:
+    """The topics Faust creates for `app` at start: each table's changelog (public) and the
+    leader assignor's topic, `App._leader_assignor._leader_topic_name`. The worker checks before
+    starting Faust that its principal may create them (kafka/rights.py grants them by the
+    prefix `<app id>-`)."""
+    tables = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
+    return [*tables, str(cast(Any, app)._leader_assignor._leader_topic_name)]

@@ -14,6 +14,7 @@ from dossierflow.schemas.event import MAX_EVENT_BYTES
 
 from dossierflow import config
 from dossierflow.config import setting
+from dossierflow.kafka.topics import TopicSpec
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,17 @@ class WorkerSettings:
         "(docs/operations.md, What is stored where)",
     )
     startup_wait: float = config.startup_wait_setting()
+
+    def topics(self) -> list[TopicSpec]:
+        """The pipeline's topics as the worker wants them (it creates those missing where it
+        may; `dossierflow kafka acls` creates them as the admin)."""
+        retention_ms = self.retention_days * 24 * 3600 * 1000
+        return [
+            TopicSpec(self.events_topic, self.partitions, retention_ms),
+            TopicSpec(self.alerts_topic, self.partitions, retention_ms),
+            TopicSpec(self.facts_topic, self.partitions, retention_ms),
+            TopicSpec(self.dead_letter_topic, 1, retention_ms),
+        ]
 
     @property
     def closed_retention(self) -> timedelta:

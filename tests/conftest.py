@@ -21,15 +21,15 @@ from dossierflow.kafka.topics import TopicSpec, ensure_topics
 
 REUSE_BROKER_ENV = "DOSSIERFLOW_TEST_KAFKA_BOOTSTRAP"
 
-# The notifier's real SMTP, webhook and Zalo receivers as fixtures.
-pytest_plugins = ("tests.notify_servers",)
+# The notifier's real SMTP, webhook and Zalo receivers as fixtures; the SASL_SSL broker.
+pytest_plugins = ("tests.notify_servers", "tests.secured_kafka")
 
 TopicFactory = Callable[..., str]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "kafka_bootstrap" in getattr(item, "fixturenames", ()):
+        if {"kafka_bootstrap", "secured_kafka"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.kafka)
 
 

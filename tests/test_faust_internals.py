@@ -15,6 +15,7 @@ from dossierflow.streams.faust_internals import (
     CHECKED_VERSIONS,
     current_event_of_partition,
     first_recovery_completed,
+    internal_topics,
     last_read_offset,
 )
 from dossierflow.streams.settings import WorkerSettings
@@ -35,6 +36,17 @@ def worker(tmp_path: Path) -> Iterator[DossierWorker]:
 
 def test_the_installed_faust_is_one_these_uses_were_checked_against() -> None:
     assert version("faust-streaming") in CHECKED_VERSIONS
+
+
+def test_internal_topics_are_the_changelog_and_the_leader_topic_named_after_the_app(
+    tmp_path: Path,
+) -> None:
+    """The names Faust documents: `<app id>-<table>-changelog` and the leader assignor's
+    `<app id>-__assignor-__leader` (kafka/rights.py grants them by the prefix `<app id>-`)."""
+    worker = DossierWorker(WorkerSettings(app_id="prov", store="memory://",
+                                          data_dir=tmp_path, bootstrap="x:1"))
+    assert internal_topics(worker.app) == ["prov-dossiers-changelog",
+                                           "prov-__assignor-__leader"]
 
 
 def test_last_read_offset_is_what_the_fetcher_sets_per_message(worker: DossierWorker) -> None:

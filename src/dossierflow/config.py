@@ -378,7 +378,8 @@ class StoreSettings:
 
     clickhouse_url: str = setting(
         "",
-        "the store: chdb:///absolute/path (embedded) or http(s)://user:password@host:8123/db "
+        "the store: chdb:///absolute/path (embedded) or https://user:password@host:8443/db "
+        "(http:// on 8123 sends the password in clear: a trusted network only) "
         "(default: chDB in $XDG_DATA_HOME/dossierflow/clickhouse, i.e. "
         "~/.local/share/dossierflow/clickhouse)",
         secret=True,

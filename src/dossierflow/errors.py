@@ -19,7 +19,8 @@ class ExitCode(enum.IntEnum):
     FAILED = 1
     """A runtime failure: Kafka or the store unreachable, an event not delivered."""
     USAGE = 2
-    """Bad input: an option, an environment variable, the catalogue, a file."""
+    """Bad input: an option, an environment variable, the catalogue, a file; Kafka refusing
+    the credentials, the trust in its certificate or a right (`kafka.diagnosis.KafkaRefused`)."""
     CHECK_FAILED = 3
     """The command ran but its check failed: report figures that do not reconcile;
     `kafka status`: no broker running."""

@@ -70,7 +70,7 @@ class KafkaProbe:
 
     def __init__(self, bootstrap: str, interval: float = 2.0, timeout: float = 1.0) -> None:
         self.bootstrap = bootstrap
-        self.servers = [_host_port(server) for server in bootstrap.split(",") if server.strip()]
+        self.servers = server_addresses(bootstrap)
         self.interval = interval
         self.timeout = timeout
         self._checked_at = -float("inf")
@@ -94,6 +94,11 @@ class KafkaProbe:
     @property
     def reason(self) -> str:
         return f"Kafka at {self.bootstrap} is unreachable"
+
+
+def server_addresses(bootstrap: str) -> list[tuple[str, int]]:
+    """(host, port) of each server of a bootstrap list `HOST:PORT[,...]`."""
+    return [_host_port(server) for server in bootstrap.split(",") if server.strip()]
 
 
 def _host_port(server: str) -> tuple[str, int]:

@@ -422,6 +422,18 @@ def applied_migrations(store: Store) -> dict[int, tuple[str, str]]:
     return {int(version): (name, checksum) for version, name, checksum in rows}
 
 
+def pending_migrations(store: Store) -> list[Migration]:
+    """The bundled migrations the store has not applied, read with SELECT only (a user that
+    may not migrate, the sink's, can tell whether `dossierflow migrate` must run first)."""
+    if not _database_exists(store):
+        return bundled_migrations()
+    exists = store.client.command(f"EXISTS TABLE `{store.database}`.schema_migrations")
+    if str(exists).strip() != "1":
+        return bundled_migrations()
+    applied = applied_migrations(store)
+    return [migration for migration in bundled_migrations() if migration.version not in applied]
+
+
 def migrate(store: Store, migrations: list[Migration] | None = None) -> list[str]:
     """Apply the migrations not applied yet; returns their names. Safe to run twice.
 
@@ -431,14 +443,24 @@ def migrate(store: Store, migrations: list[Migration] | None = None) -> list[str
     `MigrationError` naming the file (and the statement). An applied file
     whose text changed is refused: the fix is a new numbered file, never an edit.
     """
+    from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+
     todo = bundled_migrations() if migrations is None else migrations
     client = store.client
-    client.command(f"CREATE DATABASE IF NOT EXISTS `{store.database}`")
-    client.database = store.database
-    client.command(_SCHEMA_MIGRATIONS_DDL)
+    try:
+        client.command(f"CREATE DATABASE IF NOT EXISTS `{store.database}`")
+        client.database = store.database
+        client.command(_SCHEMA_MIGRATIONS_DDL)
+    except DatabaseError as exc:
+        if isinstance(exc, OperationalError):
+            raise
+        raise MigrationError(
+            f"store {store.url.display} may not be migrated by this user: "
+            f"{error_summary(str(exc)) or type(exc).__name__}; run `dossierflow migrate` with "
+            "the user that owns the schema (deploy/clickhouse/process_users.sql)"
+        ) from exc
     applied = applied_migrations(store)
     done: list[str] = []
-    from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
     server_version: str | None = None
     for migration in todo:

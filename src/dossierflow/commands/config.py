@@ -21,12 +21,16 @@ PROCESSES: dict[str, tuple[str, ...]] = {
                 "dossierflow.kafka.security:KafkaSecurity"),
     "store": ("dossierflow.config:StoreSettings", "dossierflow.config:ProgressIndexSettings"),
     "kafka": ("dossierflow.kafka.local_broker:LocalBrokerSettings",),
+    "kafka-rights": ("dossierflow.kafka.rights:KafkaPrincipals",
+                     "dossierflow.kafka.security:KafkaSecurity"),
     "notify": ("dossierflow.notify.settings:NotifySettings",
                "dossierflow.notify.channels.smtp:SmtpSettings",
                "dossierflow.notify.channels.zalo:ZaloSettings",
                "dossierflow.kafka.security:KafkaSecurity"),
 }
-"""The settings models each process reads (`store`: migrate, report, replay, demo)."""
+"""The settings models each process reads (`store`: migrate, report, replay, demo;
+`kafka-rights`: `kafka acls|users`, which also read the worker's, sink's and notifier's
+topic and group names)."""
 
 
 def add_commands(subparsers: Any) -> None:

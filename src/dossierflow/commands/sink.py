@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.config import StoreSettings
     from dossierflow.rules.catalog import load_catalog
     from dossierflow.sinks.settings import SinkSettings
-    from dossierflow.store import connect, migrate
+    from dossierflow.store import connect, migrate, pending_migrations
 
     store_settings = StoreSettings.from_env(clickhouse_url=args.store)
     # One variable says where the sink answers, for the sink and for `dossierflow report`.
@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     catalog = load_catalog(args.catalog)
     write_store = connect(store_url)
     try:
-        migrate(write_store)
+        if pending_migrations(write_store):  # its own user may not: then it says so
+            migrate(write_store)
         report_store = connect(store_url)
     except BaseException:
         write_store.close()

@@ -42,9 +42,11 @@ def run(args: argparse.Namespace) -> int:
     Worker = _worker_class()
     from dossierflow import config, logs
     from dossierflow.health import start_health_server
+    from dossierflow.kafka.preflight import check_rights
     from dossierflow.kafka.security import KafkaSecurity
-    from dossierflow.kafka.topics import TopicSpec, ensure_topics_waiting
+    from dossierflow.kafka.topics import ensure_topics_waiting
     from dossierflow.rules.catalog import load_catalog
+    from dossierflow.streams.faust_internals import internal_topics
     from dossierflow.streams.health import WorkerHealth
     from dossierflow.streams.settings import WorkerSettings
     from dossierflow.streams.worker import DossierWorker
@@ -57,19 +59,12 @@ def run(args: argparse.Namespace) -> int:
     health = WorkerHealth(settings)
     server = start_health_server("", settings.metrics_port, health.readiness,
                                  "--metrics-port (or DOSSIERFLOW_METRICS_PORT)")
-    retention_ms = settings.retention_days * 24 * 3600 * 1000
     ensure_topics_waiting(
-        settings.bootstrap,
-        [
-            TopicSpec(settings.events_topic, settings.partitions, retention_ms),
-            TopicSpec(settings.alerts_topic, settings.partitions, retention_ms),
-            TopicSpec(settings.facts_topic, settings.partitions, retention_ms),
-            TopicSpec(settings.dead_letter_topic, 1, retention_ms),
-        ],
-        security=security,
-        wait=settings.startup_wait,
+        settings.bootstrap, settings.topics(), security=security, wait=settings.startup_wait
     )
     worker = DossierWorker(settings, catalog, security)
+    check_rights(settings.bootstrap, security, may_create=internal_topics(worker.app),
+                 groups=[settings.app_id])
     health.attach(worker)
     faust_worker = Worker(
         worker.app,

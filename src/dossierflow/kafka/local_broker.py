@@ -38,6 +38,8 @@ from xml.etree import ElementTree
 from dossierflow import config
 from dossierflow.config import setting
 from dossierflow.errors import DossierflowError
+from dossierflow.kafka.broker_security import BrokerSecurity
+from dossierflow.kafka.security import KafkaSecurity
 
 KAFKA_HOME_ENV = "DOSSIERFLOW_KAFKA_HOME"
 PORT_ENV = "DOSSIERFLOW_KAFKA_PORT"
@@ -302,7 +304,7 @@ def port_bindable(host: str, port: int) -> bool:
         return True
 
 
-def _admin_lists_topics(bootstrap: str) -> bool:
+def _admin_lists_topics(bootstrap: str, security: KafkaSecurity) -> bool:
     """The broker answers metadata requests: it has joined its own KRaft quorum."""
     from kafka import KafkaAdminClient
 
@@ -312,6 +314,7 @@ def _admin_lists_topics(bootstrap: str) -> bool:
             request_timeout_ms=5000,
             bootstrap_timeout_ms=5000,
             client_id="dossierflow-kafka-local",
+            **security.as_kafka_python_kwargs(),
         )
     except Exception:
         return False
@@ -331,7 +334,8 @@ class LocalKafka:
     else `DOSSIERFLOW_KAFKA_PORT`, else 9092. The controller listener takes a free port
     chosen at start unless `controller_port` is given. `die_with_parent=True` (tests)
     makes Linux SIGTERM the broker when the starting process dies, even by SIGKILL, so an
-    aborted test run leaves no 512 MB JVM behind on a small shared machine.
+    aborted test run leaves no 512 MB JVM behind on a small shared machine. `security`
+    turns the client listener into SASL_SSL with an authorizer (kafka/broker_security.py).
     """
 
     def __init__(
@@ -345,7 +349,9 @@ class LocalKafka:
         home: Path | None = None,
         startup_timeout: float = 60.0,
         die_with_parent: bool = False,
+        security: BrokerSecurity | None = None,
     ) -> None:
+        self.security = security
         self.data_dir = Path(data_dir).resolve() if data_dir else default_data_dir()
         self.host = host
         self.home = home or kafka_home()
@@ -360,6 +366,11 @@ class LocalKafka:
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def admin_security(self) -> KafkaSecurity:
+        """How the admin (or anybody, on the PLAINTEXT broker) connects."""
+        return self.security.client() if self.security else KafkaSecurity()
 
     @property
     def pid_file(self) -> Path:
@@ -456,14 +467,17 @@ class LocalKafka:
         return status
 
     def _write_properties(self, controller_port: int) -> None:
-        template = string.Template((self.home / "server.properties").read_text())
-        text = template.substitute(
+        text = (self.home / "server.properties").read_text()
+        if self.security is not None:
+            text += "\n" + self.security.properties()
+        text = string.Template(text).substitute(
             HOST=self.host,
             ADVERTISED_HOST=self.host,
             PORT=self.port,
             CONTROLLER_PORT=controller_port,
             LOG_DIR=self.log_dir,
         )
+        self.properties_file.touch(mode=0o600)  # it may hold the admin's password
         self.properties_file.write_text(text)
 
     def _format_storage(self, classpath: str) -> None:
@@ -479,6 +493,7 @@ class LocalKafka:
             new_cluster_id(),
             "--config",
             str(self.properties_file),
+            *(self.security.format_arguments() if self.security else ()),
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
@@ -497,7 +512,9 @@ class LocalKafka:
                     f"the Kafka broker exited with code {code} while starting; "
                     f"tail of {self.log_file}:\n{_log_tail(self.log_file)}"
                 )
-            if _port_accepts(self.host, self.port) and _admin_lists_topics(self.bootstrap):
+            if _port_accepts(self.host, self.port) and _admin_lists_topics(
+                self.bootstrap, self.admin_security
+            ):
                 return
             time.sleep(0.25)
         raise KafkaLocalError(

@@ -10,7 +10,10 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
+from dossierflow.kafka.admin import admin_client
+from dossierflow.kafka.diagnosis import not_authorized
 from dossierflow.kafka.errors import KafkaUnavailable, TopicError
 from dossierflow.kafka.security import KafkaSecurity
 
@@ -57,6 +60,7 @@ class EnsureTopicsResult:
 
 
 _TOPIC_ALREADY_EXISTS = 36
+_TOPIC_AUTHORIZATION_FAILED = 29
 
 
 def ensure_topics(
@@ -72,28 +76,18 @@ def ensure_topics(
     and breaks per-dossier ordering, so that stays a deliberate operator action); a
     partition-count mismatch is reported in the result and logged as a warning.
     """
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError, KafkaTimeoutError, for_code
-
     wanted = {spec.name: spec for spec in specs}
     if not wanted:
         return EnsureTopicsResult((), ())
-    try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            client_id="dossierflow-admin",
-            request_timeout_ms=timeout_ms,
-            bootstrap_timeout_ms=timeout_ms,
-            **(security or KafkaSecurity.from_env()).as_kafka_python_kwargs(),
-        )
-    except KafkaError as exc:
-        if not exc.retriable:  # e.g. authentication: waiting does not help
-            raise
-        raise KafkaUnavailable(
-            f"no Kafka broker answered at {bootstrap} within {timeout_ms / 1000:.0f} s "
-            f"({type(exc).__name__}); start it or give its address (--bootstrap, "
-            "DOSSIERFLOW_BOOTSTRAP)"
-        ) from None
+    security = security or KafkaSecurity.from_env()
+    with admin_client(bootstrap, security, timeout_ms=timeout_ms) as admin:
+        return _ensure(admin, bootstrap, security, wanted, timeout_ms)
+
+
+def _ensure(admin: Any, bootstrap: str, security: KafkaSecurity, wanted: dict[str, TopicSpec],
+            timeout_ms: int) -> EnsureTopicsResult:
+    from kafka.errors import KafkaTimeoutError, for_code
+
     try:
         present = set(admin.list_topics())
         missing = [spec for name, spec in wanted.items() if name not in present]
@@ -112,6 +106,9 @@ def ensure_topics(
                 code = topic["error_code"]
                 if code == 0:
                     created.append(topic["name"])
+                elif code == _TOPIC_AUTHORIZATION_FAILED:
+                    raise not_authorized(security, f"create topic {topic['name']} (it does "
+                                         "not exist, or this principal may not see it)")
                 elif code != _TOPIC_ALREADY_EXISTS:  # lost a race with another creator: fine
                     error = for_code(code).__name__
                     detail = topic.get("error_message") or ""
@@ -133,8 +130,6 @@ def ensure_topics(
         return EnsureTopicsResult(tuple(created), tuple(existing), tuple(mismatch))
     except KafkaTimeoutError as exc:
         raise KafkaUnavailable(f"Kafka at {bootstrap} stopped answering: {exc}") from None
-    finally:
-        admin.close()
 
 
 def ensure_topics_waiting(

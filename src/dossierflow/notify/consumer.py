@@ -19,7 +19,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from dossierflow.rules.alerts import Alert
 
-from dossierflow.kafka.consumer import committing_consumer
+from dossierflow.kafka.consumer import (
+    AUTHORIZATION_ERRORS,
+    authorization_refused,
+    committing_consumer,
+)
 from dossierflow.notify import metrics
 from dossierflow.notify.intake import RejectedAlert, read_alert
 from dossierflow.notify.service import Notifier
@@ -54,7 +58,11 @@ class AlertConsumer:
             await self.poll_once()
 
     async def poll_once(self, timeout_ms: int = 200, max_records: int = 2000) -> int:
-        fetched = await self.consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        try:
+            fetched = await self.consumer.getmany(timeout_ms=timeout_ms,
+                                                  max_records=max_records)
+        except AUTHORIZATION_ERRORS as exc:
+            raise authorization_refused(exc, self.settings.group_id) from None
         alerts: list[Alert] = []
         closed: list[str] = []
         offsets: dict[TopicPartition, int] = {}

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from dossierflow.rules.catalog import Catalog
 from prometheus_client import start_http_server
 
+from dossierflow.kafka.consumer import start_or_refused
 from dossierflow.notify.channels.base import Sender
 from dossierflow.notify.channels.smtp import SmtpSender, SmtpSettings
 from dossierflow.notify.channels.webhook import WebhookSender
@@ -105,8 +106,8 @@ async def run(
 
     log.info("notify: %s -> %d people; state %s", ", ".join(alert_consumer.topics),
              len(notifier.book.people), settings.state)
-    await consumer.start()
     try:
+        await start_or_refused(consumer, settings.bootstrap, settings.group_id)
         await asyncio.gather(alert_consumer.run(stop), ticker())
         await notifier.drain()
     finally:
