@@ -341,9 +341,29 @@ def build_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
-    runner = add_reporting_routes(app, report_store, catalog)
+    runner = add_reporting_routes(
+        app, report_store, catalog, time_limit=settings.query_time_limit
+    )
     rollup_watch = RollupWatch()
     return app
+
+
+async def start_http(app: web.Application, settings: SinkSettings) -> web.AppRunner:
+    """Serve `app` on the settings' host and port; returns the runner (`cleanup()` stops
+    it). A connection that has not sent a whole request within `http_idle_timeout` seconds
+    of opening (or of its last answer) is closed, so slow clients cannot hold sockets."""
+    app_runner = web.AppRunner(
+        app,
+        access_log_class=QuietProbesAccessLog,
+        keepalive_timeout=settings.http_idle_timeout,
+    )
+    await app_runner.setup()
+    try:
+        await web.TCPSite(app_runner, settings.http_host, settings.http_port).start()
+    except BaseException:
+        await app_runner.cleanup()
+        raise
+    return app_runner
 
 
 def make_consumer(settings: SinkSettings) -> AIOKafkaConsumer:
@@ -404,12 +424,7 @@ async def serve(
     consumer = consumer or make_consumer(settings)
     runner = SinkRunner(consumer, sink, settings, status)
     consumer.subscribe(list(runner.topics), listener=runner.listener())
-    app_runner = web.AppRunner(
-        build_app(status, settings, report_store, catalog), access_log_class=QuietProbesAccessLog
-    )
-    await app_runner.setup()
-    site = web.TCPSite(app_runner, settings.http_host, settings.http_port)
-    await site.start()
+    app_runner = await start_http(build_app(status, settings, report_store, catalog), settings)
     watcher = asyncio.create_task(
         _watch(KafkaProbe(settings.bootstrap), status, settings, runner.topics)
     )

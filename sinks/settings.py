@@ -43,6 +43,15 @@ class SinkSettings:
         8686, "port of the HTTP endpoint; default: the port of DOSSIERFLOW_SINK_URL", minimum=0,
         option="--http-port", read_env=False,
     )
+    query_time_limit: float = setting(
+        30.0, "seconds a query of /report or the dashboard may run before it is stopped "
+        "(ClickHouse's max_execution_time) and answered 503", minimum=1,
+        env="SINK_QUERY_TIME_LIMIT",
+    )
+    http_idle_timeout: float = setting(
+        15.0, "seconds a connection may stay open without sending a whole request (slow or "
+        "idle clients are closed)", minimum=1, env="SINK_HTTP_IDLE_TIMEOUT",
+    )
     startup_wait: float = config.startup_wait_setting()
 
     @classmethod

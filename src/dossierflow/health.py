@@ -128,13 +128,23 @@ class HealthServerError(DossierflowError):
     """The health endpoint cannot listen on its port."""
 
 
+IDLE_TIMEOUT = 15.0
+"""Seconds a connection to a health endpoint may stay silent before it is closed: each holds a
+thread, so slow clients must not hold them for long."""
+
+
 def start_health_server(
-    host: str, port: int, readiness: Callable[[], Readiness], option: str
+    host: str,
+    port: int,
+    readiness: Callable[[], Readiness],
+    option: str,
+    idle_timeout: float = IDLE_TIMEOUT,
 ) -> ThreadingHTTPServer:
     """Serve `/healthz`, `/readyz` and `/metrics` from a daemon thread; returns the server
     (`shutdown()` stops it). `option` names the setting of the port in errors."""
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = idle_timeout
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/healthz":

@@ -7,6 +7,7 @@ serves the report and the dashboard for everyone else. Both read the store throu
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 
@@ -19,6 +20,7 @@ from dossierflow.reporting.report import (
     LOCAL,
     ReportError,
     build_report,
+    check_scope,
     render,
     report_period,
 )
@@ -42,10 +44,12 @@ def add_reporting_routes(
     report_store: Store,
     catalog: Catalog,
     clock: Callable[[], datetime] = local_now,
+    time_limit: float = 30.0,
 ) -> QueryRunner:
     """`GET /report` and the dashboard (`/dashboard`, `/api/...`) over `report_store`;
-    returns the runner their queries share (for any other reader of `report_store`)."""
-    runner = QueryRunner(report_store)
+    returns the runner their queries share (for any other reader of `report_store`), which
+    stops any of them after `time_limit` seconds."""
+    runner = QueryRunner(report_store, time_limit)
     app.router.add_get("/report", report_handler(runner, catalog.units))
     add_dashboard_routes(app, runner, catalog, clock)
     return runner
@@ -61,22 +65,20 @@ def report_handler(
         fmt = query.get("format", "json")
         lang = query.get("lang", "vi")
         try:
+            # Every parameter is checked before the store is asked anything.
             period_from, period_to = report_period(
                 query.get("from"), query.get("to"), query.get("through"), prefix=""
             )
             if fmt not in CONTENT_TYPES:
                 raise ReportError(f"format {fmt!r}: use one of json, csv, table")
+            unit, level = query.get("unit") or None, query.get("level") or None
+            check_scope(units, unit, level, lang, prefix="")
             figures = await runner.run(fetch_figures, period_from, period_to)
             result = build_report(
-                figures,
-                units,
-                period_from,
-                period_to,
-                unit=query.get("unit") or None,
-                level=query.get("level") or None,
+                figures, units, period_from, period_to, unit=unit, level=level
             )
             facts = await runner.run(count_facts)
-            text = render(result, fmt, lang)
+            text = await asyncio.to_thread(render, result, fmt, lang)
         except ReportError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         except StoreError as exc:
