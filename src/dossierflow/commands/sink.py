@@ -56,6 +56,7 @@ def add_commands(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    import os
     import urllib.parse
 
     from dossierflow import config, logs
@@ -68,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
     # One variable says where the sink answers, for the sink and for `dossierflow report`.
     listen = urllib.parse.urlsplit(store_settings.sink_url)
     options = config.options(args, SinkSettings)
-    options["http_host"] = args.http_host or listen.hostname
-    options["http_port"] = args.http_port or listen.port
+    for name, from_url in (("http_host", listen.hostname), ("http_port", listen.port)):
+        if options.get(name) is None and not os.environ.get(config.env_name(SinkSettings, name)):
+            options[name] = from_url
     settings = SinkSettings.from_env(**options)
     store_url = store_settings.url()
     logs.configure(args.loglevel)
