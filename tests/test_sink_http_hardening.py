@@ -8,9 +8,12 @@ sends its request slowly is disconnected.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +24,12 @@ from dossierflow.sinks.kafka_sink import SinkStatus, build_app, start_http
 from dossierflow.sinks.settings import SinkSettings
 
 from dossierflow.health import Readiness, start_health_server
+from dossierflow.reporting.report import Figures, Report, ReportRow, report_csv
 from dossierflow.reporting.runner import QueryRunner, QueryTimeout
 from dossierflow.store import Store, connect, migrate
 from tests.test_kafka_sink import free_port
 from tests.test_report import UNITS, History, write
+from tests.test_store import cli
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.timeout(120)]
 
@@ -149,3 +154,68 @@ def test_the_workers_health_server_disconnects_a_slow_client() -> None:
         assert _read_until_closed(port, PARTIAL) == b""
     finally:
         server.shutdown()
+
+
+# --- CSV exports never carry a formula -------------------------------------------------
+
+FORMULA = '=HYPERLINK("http://phish.example/","Xem")'
+
+
+def _formula_store(path: Path) -> str:
+    url = f"chdb://{path}"
+    store = connect(url)
+    try:
+        migrate(store)
+        facts = History("D9", unit=FORMULA).received("2026-03-02 09:00", due="2026-03-20 17:00")
+        write(store, facts.facts())
+    finally:
+        store.close()
+    return url
+
+
+def _csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+async def test_a_formula_in_a_unit_code_reaches_the_csv_of_the_sink_as_text(
+    tmp_path: Path,
+) -> None:
+    store = connect(_formula_store(tmp_path / "ch"))
+    settings = SinkSettings(http_port=free_port())
+    app = build_app(SinkStatus(store=store.url.display), settings, store, Catalog(units=UNITS))
+    runner = await start_http(app, settings)
+    try:
+        status, text = await get(
+            f"http://127.0.0.1:{settings.http_port}/report?from=2026-03-01&to=2026-04-01"
+            "&format=csv"
+        )
+    finally:
+        await runner.cleanup()
+        store.close()
+    assert status == 200
+    [row, total] = _csv_rows(text)
+    assert (row["unit_code"], row["unit_name"], row["received"]) == ("'" + FORMULA,) * 2 + ("1",)
+    assert total["received"] == "1"
+
+
+def test_a_formula_in_a_unit_code_reaches_the_csv_of_the_command_as_text(
+    tmp_path: Path,
+) -> None:
+    url = _formula_store(tmp_path / "ch")
+    done = cli("report", "--store", url, "--sink-url", f"http://127.0.0.1:{free_port()}",
+               "--from", "2026-03-01", "--to", "2026-04-01", "--format", "csv")
+    assert done.returncode == 0, done.stderr
+    [row, _total] = _csv_rows(done.stdout)
+    assert row["unit_code"] == "'" + FORMULA
+
+
+@pytest.mark.parametrize("prefix", ["=", "+", "-", "@", "\t", "\r"])
+def test_every_formula_prefix_is_neutralised_and_negative_figures_stay_numbers(
+    prefix: str,
+) -> None:
+    row = ReportRow(prefix + "1+2", prefix + "cmd", "commune", Figures(carried_over=-3))
+    report = Report(date(2026, 3, 1), date(2026, 4, 1), (row,), row.figures)
+    [written, total] = _csv_rows(report_csv(report))
+    assert written["unit_code"] == "'" + prefix + "1+2"
+    assert written["unit_name"] == "'" + prefix + "cmd"
+    assert (written["carried_over"], total["carried_over"]) == ("-3", "-3")

@@ -296,7 +296,7 @@ def effective(
         fallback = fallbacks[entry.name]
         shown = _show(value)
         if entry.secret and value:
-            shown = mask_url(shown) if "://" in shown else SECRET_MASK
+            shown = mask_url(shown) if "://" in shown or "@" in shown else SECRET_MASK
         elif fallback is not None and value in (None, ""):
             shown = f"{_show(fallback(environ))} (default)"
         rows.append((entry.env, shown))
@@ -304,12 +304,17 @@ def effective(
 
 
 def mask_url(url: str) -> str:
-    """`url` with the password of its user information masked."""
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in userinfo:
+    """`url` with the password of its user information masked, a mistyped URL too
+    (`htp://user:pw@host`, `http//user:pw@host`, `http://user/pw@host`): whatever follows the
+    user name (up to its first `:` or `/`) until the last `@` is masked. chDB paths have no
+    user information and are shown as they are."""
+    head, at, host = url.rpartition("@")
+    start = head.find("//") + 2 if "//" in head else 0
+    userinfo = head[start:]
+    user = re.split(r"[:/]", userinfo, maxsplit=1)[0]
+    if not at or user == userinfo or url.strip().startswith("chdb:"):
         return url
-    return f"{scheme}://{userinfo.split(':', 1)[0]}:{SECRET_MASK}@{host}"
+    return f"{head[:start]}{user}:{SECRET_MASK}@{host}"
 
 
 def _show(value: Any) -> str:

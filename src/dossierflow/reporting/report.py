@@ -394,15 +394,31 @@ def format_count(value: int, lang: str) -> str:
 # --- CSV ------------------------------------------------------------------------------
 
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
+"""First characters that make a spreadsheet read a cell as a formula (OWASP ASVS 5.0
+requirement 1.2.10, "CSV and Formula Injection"; OWASP's CSV Injection page adds CR)."""
+
+
+def csv_text(text: str) -> str:
+    """A text cell that a spreadsheet shows as text: one starting with a formula prefix gets
+    a leading single quote, as OWASP advises (`=HYPERLINK(...)` -> `'=HYPERLINK(...)`)."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
 def report_csv(report: Report, lang: str = "vi") -> str:
-    """Machine keys in the header; the total is a last row with an empty unit_code."""
+    """Machine keys in the header; the total is a last row with an empty unit_code. The text
+    cells (codes and names come from events and the catalogue) pass through `csv_text`; the
+    figures are numbers written by this code, negative ones included, and stay numbers.
+    Lines end in CRLF (RFC 4180, section 2), so that a cell holding a line break of either
+    kind is quoted (section 2.6) instead of splitting its row."""
     labels = _labels(lang)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["unit_code", "unit_name", "level", *REPORT_KEYS])
     for row in report.rows:
         values = row.figures.as_dict()
-        writer.writerow([row.unit_code, row.unit_name, row.level, *_csv_values(values)])
+        texts = (row.unit_code, row.unit_name, row.level)
+        writer.writerow([*map(csv_text, texts), *_csv_values(values)])
     writer.writerow(["", labels["total"], "", *_csv_values(report.total.as_dict())])
     return out.getvalue()
 
