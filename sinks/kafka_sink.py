@@ -52,6 +52,7 @@ from dossierflow.health import (
     metrics_text,
     not_found_text,
 )
+from dossierflow.http_access import SECURITY_HEADERS, SERVER_NAME, HttpAccess
 from dossierflow.kafka.consumer import committing_consumer
 from dossierflow.kafka.errors import KafkaUnavailable
 from dossierflow.reporting.http import add_reporting_routes
@@ -311,23 +312,62 @@ async def _list_paths_when_not_found(request: web.Request, handler: Any) -> web.
     return response
 
 
+def _guard(access: HttpAccess) -> Any:
+    """Refuse, before any handler runs, a request to a name the endpoint does not answer to
+    or without the token (`HttpAccess.refusal`)."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+        refusal = access.refusal(
+            request.path, request.headers.get("Host"), request.headers.get("Authorization")
+        )
+        if refusal is not None:
+            code, text = refusal
+            headers = {"WWW-Authenticate": 'Bearer realm="dossierflow"'} if code == 401 else {}
+            return web.Response(status=code, text=text, headers=headers)
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    return guard
+
+
+async def _secure_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer, errors and static files included, carries `SECURITY_HEADERS` and no
+    version in `Server`."""
+    response.headers.update(SECURITY_HEADERS)
+    response.headers["Server"] = SERVER_NAME
+
+
+def listener_access(settings: SinkSettings, token: str | None) -> HttpAccess:
+    """The sink's `HttpAccess` from its settings and the token (`StoreSettings.token`)."""
+    return HttpAccess.for_listener(
+        settings.http_host, settings.http_allowed_hosts.split(","), token
+    )
+
+
 def build_app(
     status: SinkStatus,
     settings: SinkSettings,
     report_store: Store,
     catalog: Catalog,
+    access: HttpAccess | None = None,
 ) -> web.Application:
     """`GET /healthz` (200 while the process runs, with the sink's state), `/readyz` (503
     with the reasons until it consumes and stores), `/metrics` (Prometheus; the rollup's
     gauges are read at each scrape), `/report` and the dashboard (`/dashboard`,
-    reporting/http.py)."""
+    reporting/http.py), behind `access` (default: no token, the loopback names)."""
+    access = access or listener_access(settings, None)
+
+    def trusted(request: web.Request) -> bool:
+        return access.trusted(request.headers.get("Host"), request.headers.get("Authorization"))
 
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response(status.as_dict())
+        return web.json_response(status.as_dict() if trusted(request) else {"status": "alive"})
 
     async def readyz(request: web.Request) -> web.Response:
         readiness = status.readiness(settings.bootstrap)
-        return web.Response(text=readiness.text(), status=readiness.http_status)
+        text = readiness.text() if trusted(request) else readiness.verdict()
+        return web.Response(text=text, status=readiness.http_status)
 
     async def metrics(request: web.Request) -> web.Response:
         try:
@@ -337,7 +377,8 @@ def build_app(
         body, content_type = metrics_text()
         return web.Response(body=body, headers={"Content-Type": content_type})
 
-    app = web.Application(middlewares=[_list_paths_when_not_found])
+    app = web.Application(middlewares=[_guard(access), _list_paths_when_not_found])
+    app.on_response_prepare.append(_secure_headers)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
@@ -418,13 +459,15 @@ async def serve(
     catalog: Catalog,
     stop: asyncio.Event,
     consumer: Any | None = None,
+    access: HttpAccess | None = None,
 ) -> SinkStatus:
     """Run the consumer loop and the HTTP endpoint until `stop` is set."""
     status = SinkStatus(store=report_store.url.display)
     consumer = consumer or make_consumer(settings)
     runner = SinkRunner(consumer, sink, settings, status)
     consumer.subscribe(list(runner.topics), listener=runner.listener())
-    app_runner = await start_http(build_app(status, settings, report_store, catalog), settings)
+    app = build_app(status, settings, report_store, catalog, access)
+    app_runner = await start_http(app, settings)
     watcher = asyncio.create_task(
         _watch(KafkaProbe(settings.bootstrap), status, settings, runner.topics)
     )

@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -20,7 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 from dossierflow.rules.catalog import Catalog
-from dossierflow.sinks.kafka_sink import SinkStatus, build_app, start_http
+from dossierflow.sinks.kafka_sink import SinkStatus, build_app, listener_access, start_http
 from dossierflow.sinks.settings import SinkSettings
 
 from dossierflow.health import Readiness, start_health_server
@@ -219,3 +222,159 @@ def test_every_formula_prefix_is_neutralised_and_negative_figures_stay_numbers(
     assert written["unit_code"] == "'" + prefix + "1+2"
     assert written["unit_name"] == "'" + prefix + "cmd"
     assert (written["carried_over"], total["carried_over"]) == ("-3", "-3")
+
+
+# --- who may ask: the token, the Host names, the headers --------------------------------
+
+TOKEN = "t0ken-" + "9" * 40
+
+
+@pytest.fixture
+async def guarded(store: Store) -> AsyncIterator[str]:
+    """The sink's app with a token, on a free port; its base URL."""
+    settings = SinkSettings(http_port=free_port())
+    status = SinkStatus(store=store.url.display)
+    access = listener_access(settings, TOKEN)
+    app = build_app(status, settings, store, Catalog(units=UNITS), access)
+    runner = await start_http(app, settings)
+    yield f"http://127.0.0.1:{settings.http_port}"
+    await runner.cleanup()
+
+
+MARCH = "from=2026-03-01&to=2026-04-01"
+GUARDED_PATHS = [f"/report?{MARCH}", f"/dashboard?{MARCH}", f"/api/dashboard?{MARCH}",
+                 "/dashboard/units/X1", "/dashboard/static/dashboard.css", "/metrics", "/nothing"]
+
+
+@pytest.mark.parametrize("path", GUARDED_PATHS)
+async def test_with_a_token_every_path_but_the_probes_wants_it(guarded: str, path: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(guarded + path) as answer:
+            assert answer.status == 401
+            assert answer.headers["WWW-Authenticate"] == 'Bearer realm="dossierflow"'
+        wrong = {"Authorization": f"Bearer {TOKEN[:-1]}x"}
+        async with session.get(guarded + path, headers=wrong) as answer:
+            assert answer.status == 401
+        right = {"Authorization": f"Bearer {TOKEN}"}
+        async with session.get(guarded + path, headers=right) as answer:
+            assert answer.status == (404 if path == "/nothing" else 200)
+
+
+async def test_probes_tell_a_stranger_only_alive_and_ready(guarded: str) -> None:
+    status, text = await get(guarded + "/healthz")
+    assert (status, json.loads(text)) == (200, {"status": "alive"})
+    status, text = await get(guarded + "/readyz")
+    assert (status, text) == (503, "not ready\n")
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    status, text = await get(guarded + "/healthz", **auth)
+    assert json.loads(text)["store"].startswith("chdb://")
+    status, text = await get(guarded + "/readyz", **auth)
+    assert text.startswith("not ready: Kafka at ")
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8686", "10.0.0.7"])
+async def test_a_name_the_sink_does_not_answer_to_is_refused(serve: Serve, host: str) -> None:
+    base = await serve()
+    status, text = await get(f"{base}/report?{MARCH}", Host=host)
+    assert status == 421 and "does not answer to the name" in text
+    status, text = await get(f"{base}/healthz", Host=host)  # a kubelet asks by pod address
+    assert (status, json.loads(text)) == (200, {"status": "alive"})
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST:1", "127.0.0.1", "[::1]:8686"])
+async def test_the_loopback_names_are_answered(serve: Serve, host: str) -> None:
+    base = await serve()
+    status, _ = await get(f"{base}/report?{MARCH}", Host=host)
+    assert status == 200
+
+
+async def test_a_name_given_in_the_setting_is_answered(serve: Serve) -> None:
+    base = await serve(http_allowed_hosts="bao-cao.example.gov.vn, other.example")
+    assert (await get(f"{base}/report?{MARCH}", Host="bao-cao.example.gov.vn"))[0] == 200
+    assert (await get(f"{base}/report?{MARCH}", Host="evil.example"))[0] == 421
+
+
+HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+           "Referrer-Policy": "no-referrer"}
+
+
+def assert_secure_headers(headers: Mapping[str, str]) -> None:
+    for name, value in HEADERS.items():
+        assert headers[name] == value, name
+    policy = headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy
+    assert headers["Server"] == "dossierflow"
+
+
+@pytest.mark.parametrize("path", [f"/dashboard?{MARCH}", "/dashboard/static/dashboard.js",
+                                  "/report?from=x", "/nothing", "/healthz", "/metrics"])
+async def test_every_answer_carries_the_security_headers(serve: Serve, path: str) -> None:
+    base = await serve()
+    async with aiohttp.ClientSession() as session, session.get(base + path) as answer:
+        assert_secure_headers(answer.headers)
+
+
+def _http(port: int, path: str, host: str = "127.0.0.1") -> tuple[int, str, Mapping[str, str]]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read().decode(), dict(answer.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(), dict(exc.headers)
+
+
+def _not_ready() -> Readiness:
+    return Readiness(("Kafka at kafka.internal:9092 is unreachable",))
+
+
+def test_the_workers_endpoint_checks_the_host_and_sends_the_headers() -> None:
+    port = free_port()
+    server = start_health_server("127.0.0.1", port, _not_ready, "--metrics-port")
+    try:
+        status, _text, headers = _http(port, "/metrics")
+        assert status == 200
+        assert_secure_headers(headers)
+        assert _http(port, "/metrics", "evil.example")[0] == 421
+        assert _http(port, "/readyz")[:2] == (503, "not ready: " + _not_ready().reasons[0] + "\n")
+        assert _http(port, "/readyz", "evil.example")[:2] == (503, "not ready\n")
+    finally:
+        server.shutdown()
+
+
+def test_the_workers_probes_keep_their_reasons_off_the_network() -> None:
+    port = free_port()
+    server = start_health_server("0.0.0.0", port, _not_ready, "--metrics-port",
+                                 allowed_hosts=["*"])
+    try:
+        assert _http(port, "/readyz")[:2] == (503, "not ready\n")
+        assert _http(port, "/metrics", "10.0.0.7")[0] == 200
+    finally:
+        server.shutdown()
+
+
+async def test_the_report_command_sends_the_token(guarded: str, store: Store) -> None:
+    args = ("report", "--store", store.url.display, "--sink-url", guarded,
+            "--from", "2026-03-01", "--to", "2026-04-01", "--format", "csv")
+    with_token = await asyncio.to_thread(cli, *args, env={"DOSSIERFLOW_SINK_TOKEN": TOKEN})
+    assert with_token.returncode == 0, with_token.stderr
+    assert _csv_rows(with_token.stdout)[0]["received"] == "1"
+    without = await asyncio.to_thread(cli, *args)
+    assert without.returncode != 0
+    assert "DOSSIERFLOW_SINK_TOKEN" in without.stderr
+
+
+def test_the_sink_refuses_to_serve_a_network_without_a_token(tmp_path: Path) -> None:
+    done = cli("sink", "--http-host", "0.0.0.0", "--http-port", str(free_port()),
+               "--store", f"chdb://{tmp_path / 'ch'}", "--bootstrap", "127.0.0.1:9")
+    assert done.returncode == 2
+    assert "give it a token (DOSSIERFLOW_SINK_TOKEN_FILE" in done.stderr
+
+
+def test_a_short_token_is_refused(tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("short\n")
+    done = cli("sink", "--http-port", str(free_port()), "--store", f"chdb://{tmp_path / 'ch'}",
+               env={"DOSSIERFLOW_SINK_TOKEN_FILE": str(token_file)})
+    assert done.returncode == 2
+    assert f"DOSSIERFLOW_SINK_TOKEN_FILE={token_file}: the token has 5 characters" in done.stderr

@@ -372,6 +372,17 @@ class StoreSettings:
         option="--sink-url",
     )
 
+    sink_token: str = setting(
+        "",
+        "the bearer token of the sink's HTTP endpoint: the sink then wants it on every path "
+        "but /healthz and /readyz, and `report` sends it (at least 32 characters)",
+        secret=True,
+    )
+    sink_token_file: Path | None = setting(
+        None, "a file whose first line is that token (a mounted secret), when "
+        "DOSSIERFLOW_SINK_TOKEN is empty",
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> StoreSettings:
         return load(cls, environ, **overrides)
@@ -379,3 +390,9 @@ class StoreSettings:
     def url(self, environ: Mapping[str, str] | None = None) -> str:
         """The store URL, with the default location filled in."""
         return self.clickhouse_url or default_store_url(environ)
+
+    def token(self) -> str | None:
+        """The sink's token, from the setting or its file; None when neither is set."""
+        from dossierflow.http_access import read_token
+
+        return read_token(self.sink_token, self.sink_token_file, env_name(type(self), "sink_token"))

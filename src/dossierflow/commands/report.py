@@ -91,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
     report = None
     sink_problem = ""
     if store_url.kind == "chdb":
-        report, sink_problem = fetch_from_sink(sink_url, store_url.display, params)
+        report, sink_problem = fetch_from_sink(
+            sink_url, store_url.display, params, token=settings.token()
+        )
     if report is None:
         report = _report_directly(
             settings.url(), args, units, period_from, period_to, sink_url, sink_problem

@@ -14,6 +14,7 @@ from dossierflow.commands.options import (
 from dossierflow.errors import DossierflowError
 
 if TYPE_CHECKING:
+    from dossierflow.http_access import HttpAccess
     from dossierflow.rules.catalog import Catalog
     from dossierflow.sinks.settings import SinkSettings
     from dossierflow.store import Store
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         if options.get(name) is None and not os.environ.get(config.env_name(SinkSettings, name)):
             options[name] = from_url
     settings = SinkSettings.from_env(**options)
+    access = _access(settings, store_settings.token())
     store_url = store_settings.url()
     logs.configure(args.loglevel)
     catalog = load_catalog(args.catalog)
@@ -84,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         write_store.close()
         raise
     try:
-        asyncio.run(_serve_until_signal(settings, write_store, report_store, catalog))
+        asyncio.run(_serve_until_signal(settings, write_store, report_store, catalog, access))
     except OSError as exc:
         raise SinkHttpError(
             f"cannot serve HTTP on {settings.http_host}:{settings.http_port}: {exc.strerror}; "
@@ -96,8 +98,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _access(settings: SinkSettings, token: str | None) -> HttpAccess:
+    """Who may ask the sink what; a sink that would answer /report to a network without a
+    token is refused at start."""
+    from dossierflow.config import ConfigError
+    from dossierflow.sinks.kafka_sink import listener_access
+
+    access = listener_access(settings, token)
+    if not access.loopback and token is None:
+        raise ConfigError(
+            f"the sink would serve /report and /dashboard on {settings.http_host} to anyone: "
+            "give it a token (DOSSIERFLOW_SINK_TOKEN_FILE or DOSSIERFLOW_SINK_TOKEN), or "
+            "listen on 127.0.0.1 behind the reverse proxy (deploy/nginx/)"
+        )
+    return access
+
+
 async def _serve_until_signal(
-    settings: SinkSettings, write_store: Store, report_store: Store, catalog: Catalog
+    settings: SinkSettings,
+    write_store: Store,
+    report_store: Store,
+    catalog: Catalog,
+    access: HttpAccess,
 ) -> None:
     import asyncio
     import signal
@@ -109,4 +131,4 @@ async def _serve_until_signal(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await serve(settings, ClickHouseSink(write_store), report_store, catalog, stop)
+    await serve(settings, ClickHouseSink(write_store), report_store, catalog, stop, access=access)

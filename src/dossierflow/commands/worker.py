@@ -57,8 +57,11 @@ def run(args: argparse.Namespace) -> int:
     _make_table_folder(settings.data_dir)
     security = KafkaSecurity.from_env()
     health = WorkerHealth(settings)
-    server = start_health_server(settings.metrics_host, settings.metrics_port, health.readiness,
-                                 "--metrics-port (or DOSSIERFLOW_METRICS_PORT)")
+    server = start_health_server(
+        settings.metrics_host, settings.metrics_port, health.readiness,
+        "--metrics-port (or DOSSIERFLOW_METRICS_PORT)",
+        allowed_hosts=settings.metrics_allowed_hosts.split(","),
+    )
     retention_ms = settings.retention_days * 24 * 3600 * 1000
     ensure_topics_waiting(
         settings.bootstrap,

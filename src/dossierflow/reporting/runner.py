@@ -45,7 +45,7 @@ class QueryRunner:
         self.max_waiting = max_waiting
         self._lock = asyncio.Lock()
         self._waiting = 0
-        store.client.set_client_setting("max_execution_time", str(math.ceil(time_limit)))
+        self._limited = False
 
     async def run(
         self, query: Callable[Concatenate[Store, P], T], *args: P.args, **kwargs: P.kwargs
@@ -62,6 +62,11 @@ class QueryRunner:
             self._waiting -= 1
         loop = asyncio.get_running_loop()
         try:
+            if not self._limited:  # every query of this client, from the first one on
+                self.store.client.set_client_setting(
+                    "max_execution_time", str(math.ceil(self.time_limit))
+                )
+                self._limited = True
             work = loop.run_in_executor(None, functools.partial(query, self.store, *args, **kwargs))
         except BaseException:
             self._lock.release()
