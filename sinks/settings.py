@@ -44,10 +44,8 @@ class SinkSettings:
         8686, "port of the HTTP endpoint; default: the port of DOSSIERFLOW_SINK_URL", minimum=0,
         option="--http-port", env="SINK_HTTP_PORT",
     )
-    http_allowed_hosts: str = setting(
-        "", "more names the HTTP endpoint answers to, comma-separated, beside localhost, "
-        "127.0.0.1, ::1 and its own address (*: any, behind a proxy); others get 421",
-        env="SINK_HTTP_ALLOWED_HOSTS",
+    http_allowed_hosts: str = config.allowed_hosts_setting(
+        "/report, /dashboard and the probes", "SINK_HTTP_ALLOWED_HOSTS"
     )
     query_time_limit: float = setting(
         30.0, "seconds a query of /report or the dashboard may run before it is stopped "

@@ -56,10 +56,7 @@ class WorkerSettings:
     )
     metrics_port: int = setting(9108, "port of /healthz, /readyz and /metrics", minimum=0,
                                 option="--metrics-port")
-    metrics_allowed_hosts: str = setting(
-        "", "more names /healthz, /readyz and /metrics answer to, comma-separated, beside "
-        "localhost, 127.0.0.1, ::1 and their own address (*: any); others get 421",
-    )
+    metrics_allowed_hosts: str = config.allowed_hosts_setting("/healthz, /readyz and /metrics")
     timer_interval: float = setting(0.2, "seconds between scans for due deadline alerts",
                                     minimum=0.01)
     closed_retention_days: float = setting(

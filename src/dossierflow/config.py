@@ -258,6 +258,15 @@ def startup_wait_setting() -> Any:
                    minimum=0)
 
 
+def allowed_hosts_setting(paths: str, env: str | None = None) -> Any:
+    """The Host names an HTTP endpoint answers to beyond its defaults (`HttpAccess`)."""
+    return setting(
+        "", f"more names the endpoint of {paths} answers to, comma-separated, beside "
+        "localhost, 127.0.0.1, ::1 and the address it listens on (*: any, behind a proxy "
+        "or a network policy); other names get 421", env=env,
+    )
+
+
 def _type_name(annotation: Any) -> str:
     kind, optional = _base_type(annotation)
     names = {str: "text", int: "integer", float: "number", bool: "true/false", Path: "path",

@@ -74,9 +74,8 @@ class NotifySettings:
                                 minimum=0, option="--metrics-port", env="NOTIFY_METRICS_PORT")
     http_host: str = setting("127.0.0.1", "address /metrics listens on",
                              env="NOTIFY_HTTP_HOST")
-    http_allowed_hosts: str = setting(
-        "", "more names /metrics answers to, comma-separated, beside localhost, 127.0.0.1, "
-        "::1 and its own address (*: any); others get 421", env="NOTIFY_HTTP_ALLOWED_HOSTS",
+    http_allowed_hosts: str = config.allowed_hosts_setting(
+        "/metrics", "NOTIFY_HTTP_ALLOWED_HOSTS"
     )
 
 
