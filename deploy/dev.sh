@@ -57,6 +57,7 @@ case "$command" in
     fi
     bash deploy/install_prometheus.sh  # promtool and prometheus for the alert-rule tests
     bash deploy/install_chromium.sh    # Chromium and chromedriver for the dashboard's browser test
+    bash deploy/install_nginx.sh       # nginx for the reverse-proxy test (deploy/nginx/)
     .venv/bin/ruff check .
     .venv/bin/python deploy/typecheck.py
     exec .venv/bin/pytest -q -p no:cacheprovider "$@"

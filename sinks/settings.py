@@ -42,12 +42,25 @@ class SinkSettings:
     )
     http_host: str = setting(
         "127.0.0.1", "address of the HTTP endpoint (/report, /healthz, /readyz, /metrics); "
-        "default: the host of DOSSIERFLOW_SINK_URL, where `report` asks",
-        option="--http-host", read_env=False,
+        "default: the host of DOSSIERFLOW_SINK_URL, where `report` asks (0.0.0.0: every "
+        "interface)",
+        option="--http-host", env="SINK_HTTP_HOST",
     )
     http_port: int = setting(
         8686, "port of the HTTP endpoint; default: the port of DOSSIERFLOW_SINK_URL", minimum=0,
-        option="--http-port", read_env=False,
+        option="--http-port", env="SINK_HTTP_PORT",
+    )
+    http_allowed_hosts: str = config.allowed_hosts_setting(
+        "/report, /dashboard and the probes", "SINK_HTTP_ALLOWED_HOSTS"
+    )
+    query_time_limit: float = setting(
+        30.0, "seconds a query of /report or the dashboard may run before it is stopped "
+        "(ClickHouse's max_execution_time) and answered 503", minimum=1,
+        env="SINK_QUERY_TIME_LIMIT",
+    )
+    http_idle_timeout: float = setting(
+        15.0, "seconds a connection may stay open without sending a whole request (slow or "
+        "idle clients are closed)", minimum=1, env="SINK_HTTP_IDLE_TIMEOUT",
     )
     startup_wait: float = config.startup_wait_setting()
 

@@ -52,8 +52,13 @@ class WorkerSettings:
         "use the event-time watermark as the clock instead of wall time (replays of history)",
         option="--event-time",
     )
+    metrics_host: str = setting(
+        "127.0.0.1", "address of /healthz, /readyz and /metrics (0.0.0.0: every interface)",
+        option="--metrics-host",
+    )
     metrics_port: int = setting(9108, "port of /healthz, /readyz and /metrics", minimum=0,
                                 option="--metrics-port")
+    metrics_allowed_hosts: str = config.allowed_hosts_setting("/healthz, /readyz and /metrics")
     timer_interval: float = setting(0.2, "seconds between scans for due deadline alerts",
                                     minimum=0.01)
     closed_retention_days: float = setting(

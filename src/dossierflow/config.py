@@ -283,6 +283,15 @@ def startup_wait_setting() -> Any:
                    minimum=0)
 
 
+def allowed_hosts_setting(paths: str, env: str | None = None) -> Any:
+    """The Host names an HTTP endpoint answers to beyond its defaults (`HttpAccess`)."""
+    return setting(
+        "", f"more names the endpoint of {paths} answers to, comma-separated, beside "
+        "localhost, 127.0.0.1, ::1 and the address it listens on (*: any, behind a proxy "
+        "or a network policy); other names get 421", env=env,
+    )
+
+
 def _type_name(annotation: Any) -> str:
     kind, optional = _base_type(annotation)
     names = {str: "text", int: "integer", float: "number", bool: "true/false", Path: "path",
@@ -321,7 +330,7 @@ def effective(
         fallback = fallbacks[entry.name]
         shown = _show(value)
         if entry.secret and value:
-            shown = mask_url(shown) if "://" in shown else SECRET_MASK
+            shown = mask_url(shown) if "://" in shown or "@" in shown else SECRET_MASK
         elif fallback is not None and value in (None, ""):
             shown = f"{_show(fallback(environ))} (default)"
         rows.append((entry.env, shown))
@@ -329,12 +338,17 @@ def effective(
 
 
 def mask_url(url: str) -> str:
-    """`url` with the password of its user information masked."""
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in userinfo:
+    """`url` with the password of its user information masked, a mistyped URL too
+    (`htp://user:pw@host`, `http//user:pw@host`, `http://user/pw@host`): whatever follows the
+    user name (up to its first `:` or `/`) until the last `@` is masked. chDB paths have no
+    user information and are shown as they are."""
+    head, at, host = url.rpartition("@")
+    start = head.find("//") + 2 if "//" in head else 0
+    userinfo = head[start:]
+    user = re.split(r"[:/]", userinfo, maxsplit=1)[0]
+    if not at or user == userinfo or url.strip().startswith("chdb:"):
         return url
-    return f"{scheme}://{userinfo.split(':', 1)[0]}:{SECRET_MASK}@{host}"
+    return f"{head[:start]}{user}:{SECRET_MASK}@{host}"
 
 
 def _show(value: Any) -> str:
@@ -393,6 +407,17 @@ class StoreSettings:
         option="--sink-url",
     )
 
+    sink_token: str = setting(
+        "",
+        "the bearer token of the sink's HTTP endpoint: the sink then wants it on every path "
+        "but /healthz and /readyz, and `report` sends it (at least 32 characters)",
+        secret=True,
+    )
+    sink_token_file: Path | None = setting(
+        None, "a file whose first line is that token (a mounted secret), when "
+        "DOSSIERFLOW_SINK_TOKEN is empty",
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> StoreSettings:
         return load(cls, environ, **overrides)
@@ -400,6 +425,12 @@ class StoreSettings:
     def url(self, environ: Mapping[str, str] | None = None) -> str:
         """The store URL, with the default location filled in."""
         return self.clickhouse_url or default_store_url(environ)
+
+    def token(self) -> str | None:
+        """The sink's token, from the setting or its file; None when neither is set."""
+        from dossierflow.http_access import read_token
+
+        return read_token(self.sink_token, self.sink_token_file, env_name(type(self), "sink_token"))
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,10 @@ class Readiness:
     def text(self) -> str:
         return "ready\n" if self.ready else "not ready: " + "; ".join(self.reasons) + "\n"
 
+    def verdict(self) -> str:
+        """`text` without the reasons, for callers that may not know them."""
+        return "ready\n" if self.ready else "not ready\n"
+
 
 class KafkaProbe:
     """Whether a broker of the bootstrap list accepts TCP connections.
@@ -133,32 +137,59 @@ class HealthServerError(DossierflowError):
     """The health endpoint cannot listen on its port."""
 
 
+IDLE_TIMEOUT = 15.0
+"""Seconds a connection to a health endpoint may stay silent before it is closed: each holds a
+thread, so slow clients must not hold them for long."""
+
+
 def start_health_server(
-    host: str, port: int, readiness: Callable[[], Readiness], option: str
+    host: str,
+    port: int,
+    readiness: Callable[[], Readiness] | None,
+    option: str,
+    idle_timeout: float = IDLE_TIMEOUT,
+    allowed_hosts: Sequence[str] = (),
 ) -> ThreadingHTTPServer:
-    """Serve `/healthz`, `/readyz` and `/metrics` from a daemon thread; returns the server
-    (`shutdown()` stops it). `option` names the setting of the port in errors."""
+    """Serve `/healthz`, `/readyz` and `/metrics` (only `/metrics` when `readiness` is None)
+    from a daemon thread; returns the server (`shutdown()` stops it). `option` names the
+    setting of the port in errors. The rules of `HttpAccess` apply, without a token: a
+    Host not allowed is refused, and `/readyz` gives its reasons only on loopback."""
+    from dossierflow.http_access import SECURITY_HEADERS, SERVER_NAME, HttpAccess
+
+    access = HttpAccess.for_listener(host, allowed_hosts)
+    paths = HEALTH_PATHS if readiness is not None else ("/metrics",)
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = idle_timeout
+
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
-            if path == "/healthz":
-                self._send(200, b"alive\n", "text/plain; charset=utf-8")
-            elif path == "/readyz":
-                state = readiness()
-                self._send(state.http_status, state.text().encode(), "text/plain; charset=utf-8")
+            host_header = self.headers.get("Host")
+            refusal = access.refusal(path, host_header, None)
+            if refusal is not None:
+                self._send(refusal[0], refusal[1].encode(), "text/plain; charset=utf-8")
             elif path == "/metrics":
                 self._send(200, *metrics_text())
+            elif path == "/healthz" and readiness is not None:
+                self._send(200, b"alive\n", "text/plain; charset=utf-8")
+            elif path == "/readyz" and readiness is not None:
+                state = readiness()
+                text = state.text() if access.trusted(host_header, None) else state.verdict()
+                self._send(state.http_status, text.encode(), "text/plain; charset=utf-8")
             else:
-                self._send(404, not_found_text(HEALTH_PATHS).encode(),
-                           "text/plain; charset=utf-8")
+                self._send(404, not_found_text(paths).encode(), "text/plain; charset=utf-8")
 
         def _send(self, status: int, body: bytes, content_type: str) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            for name, value in SECURITY_HEADERS.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
+
+        def version_string(self) -> str:
+            return SERVER_NAME
 
         def log_message(self, format: str, *args: object) -> None:
             """Scrapes and probes every few seconds would drown the log."""
@@ -167,7 +198,7 @@ def start_health_server(
         server = ThreadingHTTPServer((host, port), Handler)
     except OSError as exc:
         raise HealthServerError(
-            f"cannot serve /healthz, /readyz and /metrics on port {port}: {exc.strerror}; "
+            f"cannot serve {', '.join(paths)} on port {port}: {exc.strerror}; "
             f"choose another port with {option}"
         ) from None
     server.daemon_threads = True

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from dossierflow.config import StoreSettings
+from dossierflow.config import StoreSettings, mask_url
 from dossierflow.errors import DossierflowError, ExitCode
 from dossierflow.rules.calendar import TIME_ZONE_NAME
 
@@ -101,20 +101,24 @@ def parse_store_url(url: str) -> StoreUrl:
     """Validate a store URL; errors say which part is wrong and show the accepted forms."""
     forms = "chdb:///absolute/path or http(s)://user:password@host:8123/database"
     parts = urlsplit(url.strip())
+    shown = mask_url(url)  # an error never prints the password, whatever the typo
     if parts.scheme == "chdb":
         if parts.netloc or not parts.path.startswith("/"):
-            raise StoreError(f"store URL {url!r}: a chDB path must be absolute ({forms})")
+            raise StoreError(f"store URL {shown!r}: a chDB path must be absolute ({forms})")
         return StoreUrl(kind="chdb", database=DEFAULT_DATABASE, path=Path(unquote(parts.path)))
     if parts.scheme in ("http", "https"):
         if not parts.hostname:
-            raise StoreError(f"store URL {url!r}: the host is missing ({forms})")
+            raise StoreError(f"store URL {shown!r}: the host is missing ({forms})")
         database = unquote(parts.path.strip("/")) or DEFAULT_DATABASE
         if not _IDENTIFIER.match(database):
-            raise StoreError(f"store URL {url!r}: {database!r} is not a valid database name")
+            raise StoreError(
+                f"store URL {shown!r}: the part after the last / is not a valid database "
+                "name (letters, digits and _)"
+            )
         try:
             port = parts.port or (8443 if parts.scheme == "https" else 8123)
         except ValueError:
-            raise StoreError(f"store URL {url!r}: the port is not a number") from None
+            raise StoreError(f"store URL {shown!r}: the port is not a number") from None
         return StoreUrl(
             kind="http",
             database=database,
@@ -124,7 +128,7 @@ def parse_store_url(url: str) -> StoreUrl:
             password=unquote(parts.password or ""),
             secure=parts.scheme == "https",
         )
-    raise StoreError(f"store URL {url!r}: unknown scheme {parts.scheme!r} ({forms})")
+    raise StoreError(f"store URL {shown!r}: unknown scheme {parts.scheme!r} ({forms})")
 
 
 _OPEN_CHDB: Counter[Path] = Counter()

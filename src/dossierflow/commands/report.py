@@ -130,7 +130,9 @@ def run(args: argparse.Namespace) -> int:
     report = None
     sink_problem = ""
     if store_url.kind == "chdb":
-        report, sink_problem = fetch_from_sink(sink_url, store_url.display, params)
+        report, sink_problem = fetch_from_sink(
+            sink_url, store_url.display, params, token=settings.token()
+        )
     if report is None:
         report = _report_directly(
             settings.url(), args, units, readings, (period_from, period_to), sink_url,
@@ -175,7 +177,9 @@ def _progress_index(
     if store_url.kind == "chdb":
         params = {"from": period_from.isoformat(), "to": period_to.isoformat(),
                   "index": args.index, "format": args.format, "lang": args.lang}
-        text, problem = fetch_text_from_sink(settings.sink_url, store_url.display, params)
+        text, problem = fetch_text_from_sink(
+            settings.sink_url, store_url.display, params, token=settings.token()
+        )
     if text is None:
         store = _open_for_report(settings.url(), settings.sink_url, problem)
         try:

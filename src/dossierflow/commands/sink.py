@@ -14,6 +14,7 @@ from dossierflow.commands.options import (
 from dossierflow.errors import DossierflowError
 
 if TYPE_CHECKING:
+    from dossierflow.http_access import HttpAccess
     from dossierflow.rules.catalog import Catalog
     from dossierflow.sinks.settings import SinkSettings
     from dossierflow.store import Store
@@ -56,6 +57,7 @@ def add_commands(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import asyncio
+    import os
     import urllib.parse
 
     from dossierflow import config, logs
@@ -68,9 +70,11 @@ def run(args: argparse.Namespace) -> int:
     # One variable says where the sink answers, for the sink and for `dossierflow report`.
     listen = urllib.parse.urlsplit(store_settings.sink_url)
     options = config.options(args, SinkSettings)
-    options["http_host"] = args.http_host or listen.hostname
-    options["http_port"] = args.http_port or listen.port
+    for name, from_url in (("http_host", listen.hostname), ("http_port", listen.port)):
+        if options.get(name) is None and not os.environ.get(config.env_name(SinkSettings, name)):
+            options[name] = from_url
     settings = SinkSettings.from_env(**options)
+    access = _access(settings, store_settings.token())
     store_url = store_settings.url()
     logs.configure(args.loglevel)
     catalog = load_catalog(args.catalog)
@@ -83,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
         write_store.close()
         raise
     try:
-        return asyncio.run(_serve_until_signal(settings, write_store, report_store, catalog))
+        return asyncio.run(
+            _serve_until_signal(settings, write_store, report_store, catalog, access)
+        )
     except OSError as exc:
         raise SinkHttpError(
             f"cannot serve HTTP on {settings.http_host}:{settings.http_port}: {exc.strerror}; "
@@ -94,8 +100,28 @@ def run(args: argparse.Namespace) -> int:
         write_store.close()
 
 
+def _access(settings: SinkSettings, token: str | None) -> HttpAccess:
+    """Who may ask the sink what; a sink that would answer /report to a network without a
+    token is refused at start."""
+    from dossierflow.config import ConfigError
+    from dossierflow.sinks.kafka_sink import listener_access
+
+    access = listener_access(settings, token)
+    if not access.loopback and token is None:
+        raise ConfigError(
+            f"the sink would serve /report and /dashboard on {settings.http_host} to anyone: "
+            "give it a token (DOSSIERFLOW_SINK_TOKEN_FILE or DOSSIERFLOW_SINK_TOKEN), or "
+            "listen on 127.0.0.1 behind the reverse proxy (deploy/nginx/)"
+        )
+    return access
+
+
 async def _serve_until_signal(
-    settings: SinkSettings, write_store: Store, report_store: Store, catalog: Catalog
+    settings: SinkSettings,
+    write_store: Store,
+    report_store: Store,
+    catalog: Catalog,
+    access: HttpAccess,
 ) -> int:
     """Serve until SIGINT or SIGTERM; the exit code for the signal (`dossierflow.stopping`)."""
     import asyncio
@@ -110,5 +136,5 @@ async def _serve_until_signal(
     interval = settings.rollup_refresh_interval
     refresher = RollupRefresher(write_store, interval) if interval else None
     await serve(settings, ClickHouseSink(write_store), report_store, catalog, stopping.event,
-                refresher=refresher)
+                refresher=refresher, access=access)
     return stopping.exit_code

@@ -26,6 +26,9 @@ def add_commands(subparsers: Any) -> None:
     parser.add_argument("--partitions", type=int, help="partitions of the topics it creates")
     parser.add_argument("--store", help="rocksdb:// (default) or memory://")
     parser.add_argument("--data-dir", type=Path, help="Faust table data (RocksDB)")
+    parser.add_argument(
+        "--metrics-host", help="address of /healthz, /readyz and /metrics (default 127.0.0.1)"
+    )
     parser.add_argument("--metrics-port", type=int, help="port of /metrics (default 9108)")
     add_catalog_option(parser)
     parser.add_argument(
@@ -57,8 +60,11 @@ def run(args: argparse.Namespace) -> int:
     _make_table_folder(settings.data_dir)
     security = KafkaSecurity.from_env()
     health = WorkerHealth(settings)
-    server = start_health_server("", settings.metrics_port, health.readiness,
-                                 "--metrics-port (or DOSSIERFLOW_METRICS_PORT)")
+    server = start_health_server(
+        settings.metrics_host, settings.metrics_port, health.readiness,
+        "--metrics-port (or DOSSIERFLOW_METRICS_PORT)",
+        allowed_hosts=settings.metrics_allowed_hosts.split(","),
+    )
     ensure_topics_waiting(
         settings.bootstrap, settings.topics(), security=security, wait=settings.startup_wait
     )

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from dossierflow.rules.catalog import Catalog
-from prometheus_client import start_http_server
 
+from dossierflow.health import start_health_server
 from dossierflow.kafka.consumer import start_or_refused
 from dossierflow.notify.channels.base import Sender
 from dossierflow.notify.channels.smtp import SmtpSender, SmtpSettings
@@ -93,7 +93,10 @@ async def run(
     loop.add_signal_handler(signal.SIGHUP, reload)
     stopping.install(loop)
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, settings.http_host)
+        start_health_server(
+            settings.http_host, settings.metrics_port, None,
+            "DOSSIERFLOW_NOTIFY_METRICS_PORT", allowed_hosts=settings.http_allowed_hosts.split(","),
+        )
     consumer = make_consumer(settings)
     alert_consumer = AlertConsumer(consumer, notifier, settings)
     consumer.subscribe(alert_consumer.topics)

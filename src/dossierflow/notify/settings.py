@@ -89,6 +89,9 @@ class NotifySettings:
                                 minimum=0, option="--metrics-port", env="NOTIFY_METRICS_PORT")
     http_host: str = setting("127.0.0.1", "address /metrics listens on",
                              env="NOTIFY_HTTP_HOST")
+    http_allowed_hosts: str = config.allowed_hosts_setting(
+        "/metrics", "NOTIFY_HTTP_ALLOWED_HOSTS"
+    )
 
     def __post_init__(self) -> None:
         try:

@@ -7,6 +7,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
+from typing import Any
 
 from dossierflow.reporting.report import Report, ReportError, report_from_json
 from dossierflow.store import StoreEmpty
@@ -16,33 +17,51 @@ FACTS_HEADER = "X-Dossierflow-Store-Facts"
 
 
 def fetch_from_sink(
-    sink_url: str, store_display: str, params: Mapping[str, str], timeout: float = 30.0
+    sink_url: str,
+    store_display: str,
+    params: Mapping[str, str],
+    timeout: float = 30.0,
+    token: str | None = None,
 ) -> tuple[Report | None, str]:
-    """The report from a running sink serving `store_display`, or (None, why not)."""
+    """The report from a running sink serving `store_display`, or (None, why not); `token`
+    is the sink's bearer token (DOSSIERFLOW_SINK_TOKEN), sent when given."""
     text, problem = fetch_text_from_sink(
-        sink_url, store_display, {**params, "format": "json"}, timeout
+        sink_url, store_display, {**params, "format": "json"}, timeout, token
     )
     return (report_from_json(json.loads(text)) if text is not None else None), problem
 
 
 def fetch_text_from_sink(
-    sink_url: str, store_display: str, params: Mapping[str, str], timeout: float = 30.0
+    sink_url: str,
+    store_display: str,
+    params: Mapping[str, str],
+    timeout: float = 30.0,
+    token: str | None = None,
 ) -> tuple[str | None, str]:
     """`GET /report?params` of a running sink serving `store_display` as text, or
-    (None, why not)."""
+    (None, why not); `token` as for `fetch_from_sink`."""
     base = sink_url.rstrip("/")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def get(path: str, seconds: float) -> Any:
+        return urllib.request.urlopen(
+            urllib.request.Request(f"{base}{path}", headers=headers), timeout=seconds
+        )
+
     try:
-        with urllib.request.urlopen(f"{base}/healthz", timeout=2.0) as response:
+        with get("/healthz", 2.0) as response:
             health = json.load(response)
     except urllib.error.HTTPError as exc:  # 503 while the sink's store is unreachable
         health = json.load(exc)
     except (OSError, ValueError) as exc:
         return None, f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+    if "store" not in health:
+        return None, "it names its store only to callers with its token (DOSSIERFLOW_SINK_TOKEN)"
     if health.get("store") != store_display:
         return None, f"it serves {health.get('store')!r}, not {store_display!r}"
     query = urllib.parse.urlencode(params)
     try:
-        with urllib.request.urlopen(f"{base}/report?{query}", timeout=timeout) as response:
+        with get(f"/report?{query}", timeout) as response:
             if response.headers.get(FACTS_HEADER) == "0":
                 raise StoreEmpty(
                     f"the store {store_display} served by the sink at {base} holds no facts at "
@@ -50,5 +69,9 @@ def fetch_text_from_sink(
                 )
             return response.read().decode("utf-8"), ""
     except urllib.error.HTTPError as exc:
-        detail = json.load(exc).get("error", exc.reason)
+        body = exc.read().decode("utf-8", "replace")
+        try:
+            detail = json.loads(body).get("error", exc.reason)
+        except ValueError:  # the guard's refusals are plain text
+            detail = body.strip() or exc.reason
         raise ReportError(f"the sink at {base} refused the report: {detail}") from None

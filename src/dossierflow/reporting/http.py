@@ -7,6 +7,7 @@ serves the report and the dashboard for everyone else. Both read the store throu
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from dossierflow.reporting.report import (
     LOCAL,
     ReportError,
     build_report,
+    check_scope,
     render,
     report_period,
     report_readings,
@@ -49,12 +51,14 @@ def add_reporting_routes(
     catalog: Catalog,
     clock: Callable[[], datetime] = local_now,
     index_settings: IndexSettings | None = None,
+    time_limit: float = 30.0,
 ) -> QueryRunner:
     """`GET /report` and the dashboard (`/dashboard`, `/api/...`) over `report_store`;
-    returns the runner their queries share (for any other reader of `report_store`).
-    `index_settings`: how the 766 index is read (default: `ProgressIndexSettings` from the
-    environment, read now so that a bad value stops the process at start)."""
-    runner = QueryRunner(report_store)
+    returns the runner their queries share (for any other reader of `report_store`), which
+    stops any of them after `time_limit` seconds. `index_settings`: how the 766 index is read
+    (default: `ProgressIndexSettings` from the environment, read now so that a bad value stops
+    the process at start)."""
+    runner = QueryRunner(report_store, time_limit)
     if index_settings is None:
         index_settings = ProgressIndexSettings.from_env().index_settings()
     app.router.add_get(
@@ -83,6 +87,7 @@ def report_handler(
         fmt = query.get("format", "json")
         lang = query.get("lang", "vi")
         try:
+            # Every parameter is checked before the store is asked anything.
             period_from, period_to = report_period(
                 query.get("from"), query.get("to"), query.get("through"), prefix=""
             )
@@ -100,28 +105,25 @@ def report_handler(
                 progress = await runner.run(
                     progress_report, units, period_from, period_to, clock(), index_settings
                 )
-                text = render_progress(progress, fmt, lang)
+                text = await asyncio.to_thread(render_progress, progress, fmt, lang)
                 facts = await runner.run(count_facts)
                 return web.Response(
                     text=text, content_type=CONTENT_TYPES[fmt], charset="utf-8",
                     headers={FACTS_HEADER: str(facts)},
                 )
+            unit, level = query.get("unit") or None, query.get("level") or None
+            check_scope(units, unit, level, lang, prefix="")
             readings = report_readings(
                 catalog.report, query.get("outcome_reading"), query.get("appointment"), ""
             )
             figures = await runner.run(fetch_figures, period_from, period_to, readings=readings)
             compliance = await runner.run(fetch_compliance, period_from, period_to)
             result = build_report(
-                figures,
-                units,
-                period_from,
-                period_to,
-                unit=query.get("unit") or None,
-                level=query.get("level") or None,
+                figures, units, period_from, period_to, unit=unit, level=level
             )
             result = with_compliance(result, compliance)
             facts = await runner.run(count_facts)
-            text = render(result, fmt, lang)
+            text = await asyncio.to_thread(render, result, fmt, lang)
         except ReportError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         except StoreError as exc:

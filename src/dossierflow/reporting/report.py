@@ -220,16 +220,9 @@ def build_report(
     of the rows, so `--level commune` totals the commune level.
     """
     check_period(period_from, period_to)
-    if unit is not None and level is not None:
-        raise ReportError("--unit and --level exclude each other; give one of them")
+    check_scope(units, unit, level)
     if unit is not None and unit not in units and unit not in figures:
         raise ReportError(f"--unit {unit!r}: no such unit in the catalogue and no data for it")
-    if level is not None:
-        known = sorted({u.level for u in units.values()})
-        if level not in known:
-            raise ReportError(
-                f"--level {level!r}: no unit has this level; known levels: {', '.join(known)}"
-            )
     scope: frozenset[str] | None = None
     if unit is not None:
         scope = Catalog(units=units).descendants(unit)
@@ -259,6 +252,35 @@ def with_compliance(report: Report, compliance: Mapping[str, Compliance]) -> Rep
     )
     total = sum((r.compliance for r in rows), Compliance())
     return replace(report, rows=rows, total_compliance=total)
+
+
+MAX_UNIT_CODE_CHARS = 64
+"""As long as a unit code of an event may be (schemas/event.py)."""
+
+
+def check_scope(
+    units: Mapping[str, Unit],
+    unit: str | None,
+    level: str | None,
+    lang: str = LANGS[0],
+    prefix: str = "--",
+) -> None:
+    """Refuse a scope no report can have, before any query: `unit` and `level` together, a
+    unit code no event can carry, an unknown level or language."""
+    if unit is not None and level is not None:
+        raise ReportError(f"{prefix}unit and {prefix}level exclude each other; give one of them")
+    if unit is not None and (len(unit) > MAX_UNIT_CODE_CHARS or not unit.isprintable()):
+        raise ReportError(
+            f"{prefix}unit: not a unit code (at most {MAX_UNIT_CODE_CHARS} printable characters)"
+        )
+    if level is not None:
+        known = sorted({u.level for u in units.values()})
+        if level not in known:
+            raise ReportError(
+                f"{prefix}level {level!r}: no unit has this level; known levels: "
+                f"{', '.join(known)}"
+            )
+    _labels(lang, prefix)
 
 
 def sum_figures(items: Iterable[Figures]) -> Figures:
@@ -410,9 +432,9 @@ LEVEL_NAMES: dict[str, dict[str, str]] = {
 }
 
 
-def _labels(lang: str) -> dict[str, str]:
+def _labels(lang: str, prefix: str = "--") -> dict[str, str]:
     if lang not in LABELS:
-        raise ReportError(f"--lang {lang!r}: use one of {', '.join(LANGS)}")
+        raise ReportError(f"{prefix}lang {lang!r}: use one of {', '.join(LANGS)}")
     return LABELS[lang]
 
 
@@ -435,15 +457,30 @@ def format_count(value: int, lang: str) -> str:
 # --- CSV ------------------------------------------------------------------------------
 
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\0")
+"""First characters that make a spreadsheet read a cell as a formula (OWASP ASVS 5.0
+requirement 1.2.10, "CSV and Formula Injection"; OWASP's CSV Injection page adds CR)."""
+
+
+def csv_text(text: str) -> str:
+    """A text cell that a spreadsheet shows as text: one starting with a formula prefix gets
+    a leading single quote, as OWASP advises (`=HYPERLINK(...)` -> `'=HYPERLINK(...)`)."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
 def report_csv(report: Report, lang: str = "vi") -> str:
-    """Machine keys in the header; the total is a last row with an empty unit_code."""
+    """Machine keys in the header; the total is a last row with an empty unit_code. The text
+    cells (codes and names come from events and the catalogue) pass through `csv_text`; the
+    figures are numbers written by this code, negative ones included, and stay numbers.
+    Lines end in CRLF (RFC 4180, section 2), so that a cell holding a line break of either
+    kind is quoted (section 2.6) instead of splitting its row."""
     labels = _labels(lang)
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["unit_code", "unit_name", "level", *ROW_KEYS])
     for row in report.rows:
-        values = row.values()
-        writer.writerow([row.unit_code, row.unit_name, row.level, *_csv_values(values)])
+        texts = (row.unit_code, row.unit_name, row.level)
+        writer.writerow([*map(csv_text, texts), *_csv_values(row.values())])
     writer.writerow(["", labels["total"], "", *_csv_values(report.total_values())])
     return out.getvalue()
 
@@ -679,15 +716,57 @@ def parse_date(text: str, parameter: str) -> date:
         ) from None
 
 
+FIRST_DAY = date(2000, 1, 1)
+"""The earliest day a period may start: before any electronic one-stop-shop record a province
+could import, and far from year 1, whose arithmetic overflows."""
+LAST_DAY = date(2099, 12, 31)
+"""The latest day a period may include (year 9999 overflows `date`)."""
+MAX_REPORT_DAYS = 5 * 366
+"""The longest period of `report` and `GET /report`: five years, longer than any period a
+provincial office compares; a longer one is several requests."""
+MAX_DASHBOARD_DAYS = 366
+"""The longest period of the dashboard: a year, one bar per week (53 at most)."""
+
+
 def report_period(
-    start: str | None, end: str | None, through: str | None, prefix: str = "--"
+    start: str | None,
+    end: str | None,
+    through: str | None,
+    prefix: str = "--",
+    max_days: int = MAX_REPORT_DAYS,
 ) -> tuple[date, date]:
     """The period `[from, to)` from `from` and exactly one of `to` (the first day *after* the
     period, as scripts give it) and `through` (its last day, as reports name it).
 
     `prefix` is how the caller spells its parameters in errors: `--` on the command line,
-    nothing in the HTTP query.
+    nothing in the HTTP query. Every day lies in [`FIRST_DAY`, `LAST_DAY`] and the period is
+    at most `max_days` long, so that a request cannot make a query or an answer as large as
+    it likes.
     """
+    period_from, period_to = _given_period(start, end, through, prefix)
+    days = (period_to - period_from).days
+    if days > max_days:
+        raise ReportError(
+            f"the period from {period_from.isoformat()} is {days} days long; at most "
+            f"{max_days} days at once: ask for shorter periods"
+        )
+    return period_from, period_to
+
+
+def _in_range(day: date, parameter: str, *, exclusive_end: bool = False) -> date:
+    """`day`, refused outside [`FIRST_DAY`, `LAST_DAY`] (one day later for a `to`)."""
+    last = LAST_DAY + timedelta(days=1) if exclusive_end else LAST_DAY
+    if not FIRST_DAY <= day <= last:
+        raise ReportError(
+            f"{parameter} {day.isoformat()}: outside the days a report covers "
+            f"({FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()})"
+        )
+    return day
+
+
+def _given_period(
+    start: str | None, end: str | None, through: str | None, prefix: str
+) -> tuple[date, date]:
     if start is None:
         raise ReportError(f"{prefix}from is required (YYYY-MM-DD or dd/mm/yyyy)")
     if (end is None) == (through is None):
@@ -695,12 +774,14 @@ def report_period(
             f"give one of {prefix}to (the day after the period) and {prefix}through "
             f"(its last day)"
         )
-    period_from = parse_date(start, f"{prefix}from")
+    period_from = _in_range(parse_date(start, f"{prefix}from"), f"{prefix}from")
     if end is not None:
-        period_to = parse_date(end, f"{prefix}to")
+        period_to = _in_range(
+            parse_date(end, f"{prefix}to"), f"{prefix}to", exclusive_end=True
+        )
         check_period(period_from, period_to, prefix)
         return period_from, period_to
-    last_day = parse_date(str(through), f"{prefix}through")
+    last_day = _in_range(parse_date(str(through), f"{prefix}through"), f"{prefix}through")
     if last_day < period_from:
         raise ReportError(
             f"{prefix}through ({last_day.isoformat()}) is before {prefix}from "

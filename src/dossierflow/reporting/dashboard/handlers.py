@@ -20,6 +20,8 @@ open dossiers of a unit page are read live, at the time of the request (`as_of`)
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime
@@ -55,9 +57,11 @@ from dossierflow.reporting.queries import (
     weekly_trend,
 )
 from dossierflow.reporting.report import (
+    MAX_DASHBOARD_DAYS,
     Report,
     ReportError,
     build_report,
+    check_scope,
     report_json,
     report_period,
     with_compliance,
@@ -83,11 +87,16 @@ def parse_selection(
     texts(lang)
     if {"from", "to", "through"} & query.keys():
         period = Period(
-            *report_period(query.get("from"), query.get("to"), query.get("through"), "")
+            *report_period(
+                query.get("from"), query.get("to"), query.get("through"), "",
+                max_days=MAX_DASHBOARD_DAYS,
+            )
         )
     else:
         period = default_period(today)
-    return Selection(period, unit or query.get("unit") or None, lang)
+    chosen = unit or query.get("unit") or None
+    check_scope({}, chosen, None, lang, prefix="")
+    return Selection(period, chosen, lang)
 
 
 def _local(rollup: RollupState, catalog: Catalog) -> RollupState:
@@ -219,7 +228,9 @@ def add_dashboard_routes(
         report, rollup, weeks, compliance_error = await runner.run(
             _dashboard_data, catalog, selection
         )
-        fragments = dashboard_fragments(report, rollup, weeks, selection, now, compliance_error)
+        fragments = await asyncio.to_thread(
+            dashboard_fragments, report, rollup, weeks, selection, now, compliance_error
+        )
         return lambda: {
             **report_json(report),
             "unit": selection.unit,
@@ -234,8 +245,8 @@ def add_dashboard_routes(
         report, rollup, items, truncated_at = await runner.run(
             _unit_data, catalog, selection, now
         )
-        fragments = unit_fragments(
-            report, rollup, items, truncated_at, catalog.units, selection, now
+        fragments = await asyncio.to_thread(
+            unit_fragments, report, rollup, items, truncated_at, catalog.units, selection, now
         )
         return lambda: {
             **report_json(report),
@@ -267,7 +278,8 @@ def _as_json(view: View, clock: Callable[[], datetime]) -> Handler:
             body, _page = await view(request, clock())
         except (ReportError, StoreError) as exc:
             return web.json_response({"error": str(exc)}, status=_status(exc))
-        return web.json_response(body())
+        text = await asyncio.to_thread(lambda: json.dumps(body()))
+        return web.Response(text=text, content_type="application/json")
 
     return handler
 
@@ -278,7 +290,7 @@ def _as_page(view: View, clock: Callable[[], datetime]) -> Handler:
             _body, page = await view(request, clock())
         except (ReportError, StoreError) as exc:
             return _html(error_page(str(exc), request.query.get("lang", "vi")), _status(exc))
-        return _html(page())
+        return _html(await asyncio.to_thread(page))
 
     return handler
 
