@@ -116,3 +116,19 @@ def test_personal_data_never_reaches_events_or_rejections() -> None:
     out += json.dumps([x.as_json() for x in r.rejections], ensure_ascii=False).encode()
     assert r.events and r.rejections
     assert b"MARKER" not in out
+
+
+def test_intake_command_writes_events_and_clean_rejections(tmp_path: Any) -> None:
+    from dossierflow.schemas.event import decode_event
+
+    from dossierflow.cli import main
+
+    source = tmp_path / "bodies.jsonl"
+    lines = [body(record()), body(record()), body(record(MaHoSo="H2", TrangThaiHoSo="x"))]
+    source.write_text("".join(json.dumps(b) + "\n" for b in lines) + "{bad\n")
+    out, dead = tmp_path / "events.jsonl", tmp_path / "dead.jsonl"
+    assert main(["intake", str(source), "--out", str(out), "--rejections", str(dead)]) == 0
+    events = [decode_event(line) for line in out.read_bytes().splitlines()]
+    assert [e.type for e in events] == [EventType.RECEIVED]  # the re-sent body adds nothing
+    assert len(dead.read_text().splitlines()) == 2
+    assert b"MARKER" not in out.read_bytes() + dead.read_bytes()
