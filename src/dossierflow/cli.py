@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "dossierflow.commands.notify",
     "dossierflow.commands.config",
     "dossierflow.commands.calendar",
+    "dossierflow.commands.intake",
 )
 
 DEBUG_HELP = "show the traceback of a failure"

@@ -1,0 +1,1 @@
+"""Intake of the national portal's sync bodies (DongBoHoSoMC, CapNhatTienDoHoSoMC)."""

@@ -1,0 +1,134 @@
+"""The DVCQG sync bodies to events (src/dossierflow/intake/translate.py): hand-worked cases."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dossierflow.schemas.event import EventType, encode_event
+
+from dossierflow.intake.translate import IntakeRules, translate_body, translate_raw
+
+PERSONAL = ("ChuHoSo", "SoGiayToChuHoSo", "DinhDanhCHS", "Email", "SoDienThoai", "Fax",
+            "TrichYeuHoSo", "ThongTinKhac", "TaiLieuNop", "UnknownField")
+
+
+def record(**fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "MaHoSo": "H1", "MaTTHC": "1.001", "MaLinhVuc": "LV1", "KenhThucHien": "1",
+        "NgayTiepNhan": "20260302080000", "NgayHenTra": "20260309080000",
+        "TrangThaiHoSo": "2", "DonViXuLy": "UBND X",
+    }
+    base.update({name: f"MARKER-{name}" for name in PERSONAL})
+    base.update(fields)
+    return base
+
+
+def body(*records: dict[str, Any]) -> dict[str, Any]:
+    return {"service": "DongBoHoSoMC", "isUpdating": "False", "data": list(records)}
+
+
+def types(result: Any) -> list[str]:
+    return [str(e.type) for e in result.events]
+
+
+def test_returned_record_gives_its_history_with_the_slip_due() -> None:
+    r = translate_body(body(record(
+        TrangThaiHoSo="10", NgayKetThucXuLy="20260305100000", NgayTra="20260306090000",
+        DanhSachHoSoBoSung=[{"NgayBoSung": "20260303090000",
+                              "NgayTiepNhanBoSung": "20260304090000"}],
+    )), {}, IntakeRules(unit_codes={"UBND X": "X01"}))
+    assert types(r) == ["RECEIVED", "SUPPLEMENT_REQUESTED", "RESUMED", "RESOLVED", "RETURNED"]
+    received = r.events[0]
+    assert received.unit_code == "X01" and received.channel == "IN_PERSON"
+    assert received.due_at is not None
+    assert received.due_at.isoformat() == "2026-03-09T08:00:00+07:00"
+    assert r.rejections == ()
+
+
+def test_resent_body_gives_the_same_event_ids() -> None:
+    first = translate_body(body(record()), {}, IntakeRules())
+    again = translate_body(body(record()), first.memory, IntakeRules())
+    fresh = translate_body(body(record()), {}, IntakeRules())
+    assert [e.event_id for e in first.events] == [e.event_id for e in again.events]
+    assert [e.event_id for e in first.events] == [e.event_id for e in fresh.events]
+
+
+def test_unexplained_new_appointment_is_an_apology_at_the_last_step() -> None:
+    first = translate_body(body(record()), {}, IntakeRules())
+    step = {"service": "CapNhatTienDoHoSoMC",
+            "data": [{"MaHoSo": "H1", "ThoiDiemXuLy": "20260305150000", "NguoiXuLy": "MARK"}]}
+    stepped = translate_body(step, first.memory, IntakeRules())
+    later = translate_body(body(record(NgayHenTra="20260312080000")), stepped.memory,
+                           IntakeRules())
+    apology = [e for e in later.events if e.type is EventType.APOLOGY_ISSUED]
+    assert len(apology) == 1
+    assert apology[0].occurred_at.isoformat() == "2026-03-05T15:00:00+07:00"
+    assert apology[0].new_due_at is not None and apology[0].new_due_at.day == 12
+    assert later.events[0].due_at is not None and later.events[0].due_at.day == 9
+
+
+def test_appointment_moved_by_a_supplement_is_no_apology() -> None:
+    first = translate_body(body(record()), {}, IntakeRules())
+    moved = translate_body(body(record(NgayHenTra="20260313080000", DanhSachHoSoBoSung=[{
+        "NgayBoSung": "20260303090000", "NgayTiepNhanBoSung": "20260304090000",
+        "NgayHenTraTruoc": "20260309080000", "NgayHenTraMoi": "20260313080000"}])),
+        first.memory, IntakeRules())
+    assert "APOLOGY_ISSUED" not in types(moved)
+
+
+def test_each_record_is_translated_or_rejected_on_its_own() -> None:
+    r = translate_body(body(record(), record(MaHoSo="H2", NgayTiepNhan="20261332080000"),
+                            record(MaHoSo="H3", TrangThaiHoSo="11")), {}, IntakeRules())
+    assert types(r) == ["RECEIVED"]
+    assert [(x.index, x.dossier_id) for x in r.rejections] == [(1, "H2"), (2, "H3")]
+    assert "`NgayTiepNhan`" in r.rejections[0].reason
+    assert "`TrangThaiHoSo`" in r.rejections[1].reason
+
+
+def test_status_going_backwards_is_rejected() -> None:
+    done = translate_body(body(record(TrangThaiHoSo="9", NgayKetThucXuLy="20260305100000")),
+                          {}, IntakeRules())
+    back = translate_body(body(record(TrangThaiHoSo="4")), done.memory, IntakeRules())
+    assert back.events == () and "went backwards" in back.rejections[0].reason
+
+
+def test_nine_without_an_end_is_tolerated_only_when_configured() -> None:
+    nine = body(record(TrangThaiHoSo="9"))
+    assert "NgayKetThucXuLy" in translate_body(nine, {}, IntakeRules()).rejections[0].reason
+    tolerant = translate_body(nine, {}, IntakeRules(nine_may_hide_pause=True))
+    assert types(tolerant) == ["RECEIVED"] and tolerant.rejections == ()
+
+
+def test_malformed_bodies_are_rejected_with_a_reason() -> None:
+    assert "not JSON" in translate_raw(b"{nope", {}, IntakeRules()).rejections[0].reason
+    assert "`service`" in translate_body({"service": "X", "data": []}, {},
+                                         IntakeRules()).rejections[0].reason
+    assert "`data`" in translate_body({"service": "DongBoHoSoMC"}, {},
+                                      IntakeRules()).rejections[0].reason
+
+
+def test_personal_data_never_reaches_events_or_rejections() -> None:
+    good = record()
+    bad = record(MaHoSo="H2", KenhThucHien="9")
+    r = translate_body(body(good, bad), {}, IntakeRules())
+    out = b"".join(encode_event(e) for e in r.events)
+    out += json.dumps([x.as_json() for x in r.rejections], ensure_ascii=False).encode()
+    assert r.events and r.rejections
+    assert b"MARKER" not in out
+
+
+def test_intake_command_writes_events_and_clean_rejections(tmp_path: Any) -> None:
+    from dossierflow.schemas.event import decode_event
+
+    from dossierflow.cli import main
+
+    source = tmp_path / "bodies.jsonl"
+    lines = [body(record()), body(record()), body(record(MaHoSo="H2", TrangThaiHoSo="x"))]
+    source.write_text("".join(json.dumps(b) + "\n" for b in lines) + "{bad\n")
+    out, dead = tmp_path / "events.jsonl", tmp_path / "dead.jsonl"
+    assert main(["intake", str(source), "--out", str(out), "--rejections", str(dead)]) == 0
+    events = [decode_event(line) for line in out.read_bytes().splitlines()]
+    assert [e.type for e in events] == [EventType.RECEIVED]  # the re-sent body adds nothing
+    assert len(dead.read_text().splitlines()) == 2
+    assert b"MARKER" not in out.read_bytes() + dead.read_bytes()
