@@ -380,10 +380,20 @@ def test_ports_agree_with_the_code_defaults() -> None:
                     action = process.spec[probe].get("httpGet") or process.spec[probe]["tcpSocket"]
                     port = named.get(action["port"], action["port"])
                     assert port == ports[process.command], f"{process.where} {probe}"
+    k8s_jobs = {job["job_name"]: job for job in yaml.safe_load(
+        (DEPLOY / "prometheus" / "kubernetes.yml").read_text())["scrape_configs"]}
     for workload in k8s_workloads():
-        annotations = workload["spec"]["template"]["metadata"]["annotations"]
-        command = workload["spec"]["template"]["spec"]["containers"][0]["args"][0]
-        assert annotations["prometheus.io/port"] == str(ports[command])
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        (container,) = workload["spec"]["template"]["spec"]["containers"]
+        command = container["args"][0]
+        job = k8s_jobs[f"dossierflow-{command}"]
+        (sd,) = job["kubernetes_sd_configs"]
+        assert sd["selectors"] == [
+            {"role": "pod", "label": f"app.kubernetes.io/name={labels['app.kubernetes.io/name']}"}
+        ]
+        (kept,) = [r for r in job["relabel_configs"] if r.get("action") == "keep"]
+        (port,) = container["ports"]
+        assert re.fullmatch(kept["regex"], port["name"]), command
     scrape = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in scrape["scrape_configs"]}
     for command, port in ports.items():
