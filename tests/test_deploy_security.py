@@ -21,6 +21,7 @@ from dossierflow.config import describe
 from tests.test_deploy_files import (
     COMPOSE,
     K8S,
+    KAFKA_SETUP,
     SYSTEMD,
     _unit_values,
     compose,
@@ -278,6 +279,8 @@ def test_systemd_units_are_sandboxed_and_create_private_files() -> None:
 def test_systemd_gives_each_process_its_own_credentials_as_files() -> None:
     secrets = secret_variables()
     for name, unit in systemd_units().items():
+        if name == KAFKA_SETUP:
+            continue  # test_systemd_sets_up_kafka_before_the_processes_log_in
         command = _unit_values(unit, "ExecStart")[0].split()[1]
         credentials = dict(line.split(":", 1) for line in _unit_values(unit, "LoadCredential"))
         for source in credentials.values():
@@ -521,3 +524,22 @@ def test_prometheus_scrapes_the_sink_with_its_token() -> None:
     sink = _secret_targets(services["sink"])
     path = sink_job["authorization"]["credentials_file"]
     assert prometheus[path] == sink[services["sink"]["environment"][TOKEN_FILE]]
+
+
+def test_systemd_sets_up_kafka_before_the_processes_log_in() -> None:
+    units = systemd_units()
+    setup = units[KAFKA_SETUP]
+    assert [line.split()[1:3] for line in _unit_values(setup, "ExecStart")] == [
+        ["kafka", "users"], ["kafka", "acls"]]
+    assert "--password-dir ${CREDENTIALS_DIRECTORY}" in _unit_values(setup, "ExecStart")[0]
+    credentials = dict(line.split(":", 1) for line in _unit_values(setup, "LoadCredential"))
+    everyone = ("worker", "sink", "notify", "intake")
+    for process in everyone:
+        # the very file the process's own unit loads as its password
+        assert credentials[f"dossierflow-{process}"] == (
+            f"/etc/dossierflow/credentials/{process}/kafka-password")
+    environment = dict(line.split("=", 1) for line in _unit_values(setup, "Environment"))
+    assert environment[KAFKA_USER] not in {f"dossierflow-{p}" for p in everyone}
+    for process in ("worker", "sink", "notify"):
+        unit = units[f"dossierflow-{process}.service"]["Unit"]
+        assert KAFKA_SETUP in unit["Requires"] and KAFKA_SETUP in unit["After"], process
