@@ -93,6 +93,8 @@ else:
             "INSERT INTO dossier_alerts (alert_id, dossier_id) VALUES ('A-1', 'D-1')")
     result["state rows"] = client.command("SELECT count() FROM dossier_state")
     attempt("select report view", "SELECT count() FROM bi_dossiers")
+    attempt("refresh rollup", "SYSTEM REFRESH VIEW unit_day_changes_mv")
+    attempt("refresh another view", "SYSTEM REFRESH VIEW dossier_state_mv")
     attempt("create table", "CREATE TABLE dossierflow.t (x Int8) ENGINE = Memory")
     attempt("drop table", "DROP TABLE dossier_facts")
     attempt("insert state", "INSERT INTO dossier_state (dossier_id) VALUES ('D-2')")
@@ -155,6 +157,10 @@ def test_each_process_may_do_its_job_and_nothing_beyond(tmp_path: Path) -> None:
     assert sink["insert fact"] == "allowed" and sink["insert alert"] == "allowed"
     assert sink["state rows"] == 1  # the view filled dossier_state as its definer
     assert sink["select report view"] == "allowed"
+    # After writing, the sink refreshes the rollup (sinks/rollup_refresh.py): SYSTEM VIEWS on
+    # that view only.
+    assert sink["refresh rollup"] == "allowed"
+    assert sink["refresh another view"] == ACCESS_DENIED
     for denied in ("create table", "drop table", "insert state", "create user", "grant"):
         assert sink[denied] == ACCESS_DENIED, (denied, sink[denied])
 

@@ -46,6 +46,7 @@ SYSTEMD = DEPLOY / "systemd"
 SOURCE_DIRS = ("rules", "schemas", "streams", "sinks", "src")
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 PROCESSES = ("worker", "sink", "notify", "migrate")
+KAFKA_SETUP = "dossierflow-kafka-setup.service"
 
 Loader = Callable[[Mapping[str, str]], Any]
 
@@ -231,6 +232,8 @@ def processes() -> list[Process]:
             found.append(Process(where, container["args"][0], env, container))
     assert shared  # every process above takes it through envFrom
     for name, unit in systemd_units().items():
+        if name == KAFKA_SETUP:
+            continue  # the Kafka administrator's, not a pipeline process (test_deploy_security)
         env = {}
         for path in _unit_values(unit, "EnvironmentFile"):
             env.update(_systemd_env_file(path))
@@ -380,10 +383,20 @@ def test_ports_agree_with_the_code_defaults() -> None:
                     action = process.spec[probe].get("httpGet") or process.spec[probe]["tcpSocket"]
                     port = named.get(action["port"], action["port"])
                     assert port == ports[process.command], f"{process.where} {probe}"
+    k8s_jobs = {job["job_name"]: job for job in yaml.safe_load(
+        (DEPLOY / "prometheus" / "kubernetes.yml").read_text())["scrape_configs"]}
     for workload in k8s_workloads():
-        annotations = workload["spec"]["template"]["metadata"]["annotations"]
-        command = workload["spec"]["template"]["spec"]["containers"][0]["args"][0]
-        assert annotations["prometheus.io/port"] == str(ports[command])
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        (container,) = workload["spec"]["template"]["spec"]["containers"]
+        command = container["args"][0]
+        job = k8s_jobs[f"dossierflow-{command}"]
+        (sd,) = job["kubernetes_sd_configs"]
+        assert sd["selectors"] == [
+            {"role": "pod", "label": f"app.kubernetes.io/name={labels['app.kubernetes.io/name']}"}
+        ]
+        (kept,) = [r for r in job["relabel_configs"] if r.get("action") == "keep"]
+        (port,) = container["ports"]
+        assert re.fullmatch(kept["regex"], port["name"]), command
     scrape = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     jobs = {job["job_name"]: job for job in scrape["scrape_configs"]}
     for command, port in ports.items():
@@ -453,7 +466,7 @@ def test_the_worker_state_lives_on_its_own_volume_and_replicas_fit_the_partition
 
 def test_systemd_restarts_every_process_on_failure() -> None:
     units = systemd_units()
-    assert set(units) == {f"dossierflow-{c}.service" for c in PROCESSES}
+    assert set(units) == {f"dossierflow-{c}.service" for c in PROCESSES} | {KAFKA_SETUP}
     for name, unit in units.items():
         assert _unit_values(unit, "Restart") == ["on-failure"], name
         assert _unit_values(unit, "User") == ["dossierflow"], name

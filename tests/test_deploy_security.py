@@ -21,6 +21,7 @@ from dossierflow.config import describe
 from tests.test_deploy_files import (
     COMPOSE,
     K8S,
+    KAFKA_SETUP,
     SYSTEMD,
     _unit_values,
     compose,
@@ -101,6 +102,10 @@ def test_kubernetes_gives_each_process_its_own_secret_and_no_other() -> None:
         } | {s["secretRef"]["name"] for s in container.get("envFrom", []) if "secretRef" in s}
         assert set(_secret_mounts(pod, container).values()) | referenced == {own}, where
         owners.append(own)
+    # and the kafka-setup Job's, which sets every principal's password (kafka-setup.yaml)
+    (job,) = [o for o in k8s_objects() if o["kind"] == "Job"]
+    (volume,) = [v for v in job["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+    owners.append(volume["secret"]["secretName"])
     assert sorted(owners) == sorted(_generated("secret")), "one Secret per process"
 
 
@@ -274,6 +279,8 @@ def test_systemd_units_are_sandboxed_and_create_private_files() -> None:
 def test_systemd_gives_each_process_its_own_credentials_as_files() -> None:
     secrets = secret_variables()
     for name, unit in systemd_units().items():
+        if name == KAFKA_SETUP:
+            continue  # test_systemd_sets_up_kafka_before_the_processes_log_in
         command = _unit_values(unit, "ExecStart")[0].split()[1]
         credentials = dict(line.split(":", 1) for line in _unit_values(unit, "LoadCredential"))
         for source in credentials.values():
@@ -458,3 +465,81 @@ def test_the_processes_code_runs_where_memory_cannot_be_writable_and_executable(
 def test_the_image_build_context_leaves_out_the_installations_secrets() -> None:
     ignored = (K8S.parents[1] / ".dockerignore").read_text().splitlines()
     assert {"deploy/site", "deploy/.env"} <= set(ignored)
+
+
+# --- the HTTP endpoints off loopback (http_access.py) --------------------------------------
+
+TOKEN_FILE = "DOSSIERFLOW_SINK_TOKEN_FILE"
+BIND = {"worker": "DOSSIERFLOW_METRICS_HOST", "notify": "DOSSIERFLOW_NOTIFY_HTTP_HOST"}
+HOSTS = {"worker": "DOSSIERFLOW_METRICS_ALLOWED_HOSTS",
+         "sink": "DOSSIERFLOW_SINK_HTTP_ALLOWED_HOSTS",
+         "notify": "DOSSIERFLOW_NOTIFY_HTTP_ALLOWED_HOSTS"}
+
+
+def test_the_sink_has_its_token_from_its_own_secret_file_everywhere() -> None:
+    generated = _generated("secret")
+    for process in processes():
+        if process.command != "sink":
+            continue
+        environment = {k: v or "" for k, v in process.environment.items()}
+        assert "DOSSIERFLOW_SINK_TOKEN" not in environment, process.where
+        path = environment.get(TOKEN_FILE, "")
+        kind = process.where.split()[0]
+        if kind == "k8s":
+            assert Path(path).name in generated["dossierflow-sink"], process.where
+        elif kind == "compose":
+            assert path in _secret_targets(process.spec), process.where
+        else:
+            location, _, credential = path.partition("/")
+            assert location == "%d" and credential, process.where
+
+
+def test_in_containers_every_listener_takes_the_pods_address_and_prometheuss_names() -> None:
+    for process in processes():
+        kind = process.where.split()[0]
+        if kind == "systemd" or process.command == "migrate":
+            continue
+        environment = process.environment
+        if process.command in BIND:
+            assert environment.get(BIND[process.command]) == "0.0.0.0", process.where
+        else:
+            assert process.spec["args" if kind == "k8s" else "command"][1:] == [
+                "--http-host", "0.0.0.0"], process.where
+        # Prometheus names each target by its IP: any name, behind the network policy.
+        assert environment.get(HOSTS[process.command]) == "*", process.where
+
+
+def test_prometheus_scrapes_the_sink_with_its_token() -> None:
+    services = compose()["services"]
+    for name in ("prometheus.yml", "kubernetes.yml"):
+        config = yaml.safe_load((COMPOSE.parent / "prometheus" / name).read_text())
+        jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+        authorization = jobs["dossierflow-sink"]["authorization"]
+        assert authorization["type"] == "Bearer" and authorization["credentials_file"], name
+        others = [job for job_name, job in jobs.items() if job_name != "dossierflow-sink"]
+        assert not [job for job in others if "authorization" in job], name
+    compose_job = yaml.safe_load((COMPOSE.parent / "prometheus" / "prometheus.yml").read_text())
+    (sink_job,) = [j for j in compose_job["scrape_configs"] if j["job_name"] == "dossierflow-sink"]
+    prometheus = _secret_targets(services["prometheus"])
+    sink = _secret_targets(services["sink"])
+    path = sink_job["authorization"]["credentials_file"]
+    assert prometheus[path] == sink[services["sink"]["environment"][TOKEN_FILE]]
+
+
+def test_systemd_sets_up_kafka_before_the_processes_log_in() -> None:
+    units = systemd_units()
+    setup = units[KAFKA_SETUP]
+    assert [line.split()[1:3] for line in _unit_values(setup, "ExecStart")] == [
+        ["kafka", "users"], ["kafka", "acls"]]
+    assert "--password-dir ${CREDENTIALS_DIRECTORY}" in _unit_values(setup, "ExecStart")[0]
+    credentials = dict(line.split(":", 1) for line in _unit_values(setup, "LoadCredential"))
+    everyone = ("worker", "sink", "notify", "intake")
+    for process in everyone:
+        # the very file the process's own unit loads as its password
+        assert credentials[f"dossierflow-{process}"] == (
+            f"/etc/dossierflow/credentials/{process}/kafka-password")
+    environment = dict(line.split("=", 1) for line in _unit_values(setup, "Environment"))
+    assert environment[KAFKA_USER] not in {f"dossierflow-{p}" for p in everyone}
+    for process in ("worker", "sink", "notify"):
+        unit = units[f"dossierflow-{process}.service"]["Unit"]
+        assert KAFKA_SETUP in unit["Requires"] and KAFKA_SETUP in unit["After"], process

@@ -13,7 +13,10 @@
 --
 -- dossierflow_sink inserts facts and alerts (the materialized views fill the rest as the
 -- migrator) and reads the database for /report and /dashboard. It checks schema_migrations at
--- start and leaves migrating to dossierflow_migrate.
+-- start and leaves migrating to dossierflow_migrate. After writing it asks the rollup's
+-- refreshable view (unit_day_changes_mv, migration 008) to refresh now: SYSTEM REFRESH VIEW
+-- wants SYSTEM VIEWS on that view (sinks/rollup_refresh.py); without it the rollup trails by
+-- up to its minute and the sink logs why.
 
 CREATE ROLE IF NOT EXISTS dossierflow_migrator;
 GRANT CREATE DATABASE, CREATE TABLE, CREATE VIEW, DROP TABLE, DROP VIEW, ALTER TABLE, ALTER VIEW,
@@ -24,6 +27,7 @@ CREATE ROLE IF NOT EXISTS dossierflow_sink_writer;
 GRANT INSERT ON dossierflow.dossier_facts TO dossierflow_sink_writer;
 GRANT INSERT ON dossierflow.dossier_alerts TO dossierflow_sink_writer;
 GRANT SELECT ON dossierflow.* TO dossierflow_sink_writer;
+GRANT SYSTEM VIEWS ON dossierflow.unit_day_changes_mv TO dossierflow_sink_writer;
 
 CREATE USER IF NOT EXISTS dossierflow_migrate
     IDENTIFIED WITH sha256_password BY 'change-me'
