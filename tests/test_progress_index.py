@@ -345,6 +345,13 @@ def test_get_report_index_766_over_http(store: Store) -> None:
             scoped = await client.get("/report", params={
                 "from": "2026-03-01", "to": "2026-04-01", "index": "766", "unit": "X1"})
             assert scoped.status == 400
+            for refused in ({"lang": "xx", "format": "csv"}, {"appointment": "original"}):
+                answer = await client.get("/report", params={
+                    "from": "2026-03-01", "to": "2026-04-01", "index": "766", **refused})
+                assert answer.status == 400, refused
+            csv_answer = await client.get("/report", params={
+                "from": "2026-03-01", "to": "2026-04-01", "index": "766", "format": "csv"})
+            assert (await csv_answer.read()).count(b"\r\n") >= 2  # RFC 4180, as report_csv
             return good.status, await good.json(), bad.status, (await bad.json())["error"]
 
     status, data, bad_status, error = asyncio.run(scenario())
@@ -427,5 +434,6 @@ def test_the_index_refuses_a_unit_or_level_scope_in_one_line(tmp_path: Path) -> 
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert (done.returncode, done.stderr.splitlines()) == (2, [
-        "dossierflow report: --unit and --level do not apply to --index 766: it lists every "
-        "unit, ranked within its group, with each group's total and the province's"])
+        "dossierflow report: --unit, --level, --outcome-reading and --appointment do not apply "
+        "to --index 766: it lists every unit, ranked within its group, with each group's total "
+        "and the province's, by the DOSSIERFLOW_INDEX766_* settings"])

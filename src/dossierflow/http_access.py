@@ -123,7 +123,7 @@ def read_token(token: str, token_file: Path | None, variable: str) -> str | None
     """The token given, else the first line of `token_file` (a mounted secret), else None.
     `variable` names the file's setting in errors."""
     where = variable
-    text = token.strip()
+    text = (token.strip().splitlines() or [""])[0].strip()  # a mounted file: its first line
     if not text and token_file is not None:
         where = f"{variable}_FILE={token_file}"
         try:

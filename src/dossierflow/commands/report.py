@@ -113,10 +113,11 @@ def run(args: argparse.Namespace) -> int:
     units = catalog.units
     sink_url = settings.sink_url
     if args.index:
-        if args.unit or args.level:
+        if args.unit or args.level or args.outcome_reading or args.appointment:
             raise ReportError(
-                "--unit and --level do not apply to --index 766: it lists every unit, ranked "
-                "within its group, with each group's total and the province's"
+                "--unit, --level, --outcome-reading and --appointment do not apply to --index "
+                "766: it lists every unit, ranked within its group, with each group's total and "
+                "the province's, by the DOSSIERFLOW_INDEX766_* settings"
             )
         return _progress_index(args, settings, units, period_from, period_to)
     readings = report_readings(catalog.report, args.outcome_reading, args.appointment)

@@ -20,6 +20,7 @@ from dossierflow.reporting.dashboard.progress_page import progress_page_handler
 from dossierflow.reporting.progress import progress_report, render_progress
 from dossierflow.reporting.queries import fetch_compliance, fetch_figures
 from dossierflow.reporting.report import (
+    LANGS,
     LOCAL,
     ReportError,
     build_report,
@@ -97,10 +98,13 @@ def report_handler(
             if index is not None:
                 if index != "766":
                     raise ReportError(f"index {index!r}: the one index known is 766")
-                if query.get("unit") or query.get("level"):
+                if lang not in LANGS:
+                    raise ReportError(f"lang {lang!r}: use one of {', '.join(LANGS)}")
+                ignored = {"unit", "level", "outcome_reading", "appointment"} & query.keys()
+                if ignored:
                     raise ReportError(
-                        "unit and level do not apply to index=766: it lists every unit, "
-                        "ranked within its group"
+                        f"{', '.join(sorted(ignored))} do not apply to index=766: it lists every "
+                        "unit, ranked within its group, by the DOSSIERFLOW_INDEX766_* settings"
                     )
                 progress = await runner.run(
                     progress_report, units, period_from, period_to, clock(), index_settings

@@ -22,7 +22,13 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from dossierflow.reporting.report import LOCAL, ReportError, format_rate, period_bounds
+from dossierflow.reporting.report import (
+    LOCAL,
+    ReportError,
+    csv_text,
+    format_rate,
+    period_bounds,
+)
 from dossierflow.rules.catalog import Unit
 from dossierflow.rules.progress_index import (
     IndexCounts,
@@ -148,6 +154,8 @@ COLUMNS = (
     "class", "average_days", "completed", "at_risk", "score_if_at_risk_overdue",
 )
 
+_TEXT_COLUMNS = frozenset({"code", "name", "group", "class"})
+
 LABELS: dict[str, dict[str, str]] = {
     "vi": {
         "title": "CHỈ SỐ 766 – TIẾN ĐỘ GIẢI QUYẾT (2.1 tỷ lệ đúng hạn, 2.2 thời gian giải quyết)",
@@ -249,13 +257,20 @@ def rows_in_order(report: ProgressReport) -> list[IndexRow]:
 
 
 def progress_csv(report: ProgressReport, lang: str = "vi") -> str:
-    """Machine keys in the header; group rows have group `group`, the province `province`."""
+    """Machine keys in the header; group rows have group `group`, the province `province`.
+    As the period report's CSV (`report_csv`): the text cells (codes, names, classes) pass
+    through `csv_text`, and lines end in CRLF."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     for row in rows_in_order(report):
         values = row_values(row, lang)
-        writer.writerow(["" if values[k] is None else values[k] for k in COLUMNS])
+        writer.writerow([
+            "" if values[k] is None
+            else csv_text(values[k]) if k in _TEXT_COLUMNS and isinstance(values[k], str)
+            else values[k]
+            for k in COLUMNS
+        ])
     return out.getvalue()
 
 

@@ -8,6 +8,7 @@ judged now. Rendered on the server (no script), in the dashboard's stylesheet.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,7 +27,12 @@ from dossierflow.reporting.progress import (
     row_values,
     rows_in_order,
 )
-from dossierflow.reporting.report import ReportError, format_rate, report_period
+from dossierflow.reporting.report import (
+    MAX_DASHBOARD_DAYS,
+    ReportError,
+    format_rate,
+    report_period,
+)
 from dossierflow.reporting.runner import QueryRunner
 from dossierflow.rules.catalog import Unit
 from dossierflow.rules.progress_index import IndexSettings
@@ -107,7 +113,8 @@ def progress_page_handler(
                 raise ReportError(f"lang {lang!r}: use one of vi, en")
             if {"from", "to", "through"} & query.keys():
                 period_from, period_to = report_period(
-                    query.get("from"), query.get("to"), query.get("through"), ""
+                    query.get("from"), query.get("to"), query.get("through"), "",
+                    max_days=MAX_DASHBOARD_DAYS,
                 )
             else:
                 period = default_period(now.date())
@@ -115,12 +122,13 @@ def progress_page_handler(
             report = await runner.run(
                 progress_report, units, period_from, period_to, now, settings
             )
+            html = await asyncio.to_thread(progress_html, report, lang)
         except ReportError as exc:
             return web.Response(text=str(exc), status=400)
         except StoreError as exc:
             return web.Response(text=str(exc), status=503)
         return web.Response(
-            text=progress_html(report, lang), content_type="text/html", charset="utf-8"
+            text=html, content_type="text/html", charset="utf-8"
         )
 
     return page
