@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The project's one entry point on a fresh clone:
 #   bash deploy/dev.sh demo   the whole product live on a simulated month (Ctrl-C stops it)
-#   bash deploy/dev.sh test   lint, type-check and run the whole test suite (installs
-#                             Debian's prometheus package first if promtool is missing, and
-#                             Debian's chromium and chromium-driver if they are missing)
+#   bash deploy/dev.sh test   audit the lock (a known vulnerability fails; NOT AUDITED warns,
+#                             or fails with DOSSIERFLOW_AUDIT=required), lint, type-check and run
+#                             the whole test suite (installs Debian's prometheus, chromium,
+#                             chromium-driver and nginx packages first if they are missing)
 #   bash deploy/dev.sh install   only create .venv and install (then: source .venv/bin/activate)
 #   bash deploy/dev.sh audit  the locked packages against a vulnerability database (pip-audit;
 #                             deploy/audit.py: exit 1 on a known one, 2 when it could not ask)
