@@ -410,12 +410,9 @@ class StoreSettings:
     sink_token: str = setting(
         "",
         "the bearer token of the sink's HTTP endpoint: the sink then wants it on every path "
-        "but /healthz and /readyz, and `report` sends it (at least 32 characters)",
+        "but /healthz and /readyz, and `report` sends it (at least 32 characters; from a "
+        "file, a mounted secret, with DOSSIERFLOW_SINK_TOKEN_FILE: its first line)",
         secret=True,
-    )
-    sink_token_file: Path | None = setting(
-        None, "a file whose first line is that token (a mounted secret), when "
-        "DOSSIERFLOW_SINK_TOKEN is empty",
     )
 
     @classmethod
@@ -427,10 +424,11 @@ class StoreSettings:
         return self.clickhouse_url or default_store_url(environ)
 
     def token(self) -> str | None:
-        """The sink's token, from the setting or its file; None when neither is set."""
+        """The sink's token (its file is read as every secret's: `<VARIABLE>_FILE`); None
+        when it is not set."""
         from dossierflow.http_access import read_token
 
-        return read_token(self.sink_token, self.sink_token_file, env_name(type(self), "sink_token"))
+        return read_token(self.sink_token, env_name(type(self), "sink_token"))
 
 
 @dataclass(frozen=True)

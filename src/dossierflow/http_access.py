@@ -22,7 +22,6 @@ import hmac
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from dossierflow.config import ConfigError
 
@@ -119,23 +118,13 @@ class HttpAccess:
         return None
 
 
-def read_token(token: str, token_file: Path | None, variable: str) -> str | None:
-    """The token given, else the first line of `token_file` (a mounted secret), else None.
-    `variable` names the file's setting in errors."""
-    where = variable
-    text = (token.strip().splitlines() or [""])[0].strip()  # a mounted file: its first line
-    if not text and token_file is not None:
-        where = f"{variable}_FILE={token_file}"
-        try:
-            text = token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(f"{where}: cannot read it: {exc.strerror}") from None
-        text = text.splitlines()[0].strip() if text else ""
-        if not text:
-            raise ConfigError(f"{where}: the file is empty")
+def read_token(token: str, variable: str) -> str | None:
+    """The token given (a mounted file's first line: `config` reads `<VARIABLE>_FILE` for
+    every secret setting), else None; `variable` names the setting in errors."""
+    text = (token.strip().splitlines() or [""])[0].strip()
     if text and len(text) < MIN_TOKEN_CHARS:
         raise ConfigError(
-            f"{where}: the token has {len(text)} characters; use at least {MIN_TOKEN_CHARS} "
+            f"{variable}: the token has {len(text)} characters; use at least {MIN_TOKEN_CHARS} "
             "random ones (openssl rand -hex 32)"
         )
     return text or None
