@@ -468,7 +468,13 @@ def report_diff(got: Reports, expected: Reports) -> str:
     """The figures that differ, per report and unit (`total` for the province total)."""
     lines: list[str] = []
     for name, report in expected.items():
-        rows, other_rows = _report_rows(report), _report_rows(got.get(name, {}))
+        other = got.get(name, {})
+        for key in sorted(report.keys() | other.keys()):  # what lies beside the rows
+            if not isinstance(report.get(key, other.get(key)), list) and (
+                report.get(key) != other.get(key)
+            ):
+                lines.append(f"  {name} {key}: {other.get(key)!r}, replay {report.get(key)!r}")
+        rows, other_rows = _report_rows(report), _report_rows(other)
         for unit in sorted(rows.keys() | other_rows.keys()):
             mine, theirs = other_rows.get(unit, {}), rows.get(unit, {})
             for key in sorted(mine.keys() | theirs.keys()):
