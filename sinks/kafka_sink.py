@@ -60,7 +60,7 @@ from dossierflow.kafka.consumer import (
     committing_consumer,
     start_or_refused,
 )
-from dossierflow.kafka.errors import KafkaUnavailable
+from dossierflow.kafka.startup_wait import StartupWait
 from dossierflow.reporting.http import add_reporting_routes
 from dossierflow.reporting.queries import rollup_state
 from dossierflow.store import Store
@@ -429,26 +429,15 @@ def make_consumer(settings: SinkSettings) -> AIOKafkaConsumer:
 
 
 async def _start_consumer(consumer: Any, settings: SinkSettings, stop: asyncio.Event) -> bool:
-    """`consumer.start()`, retried while no broker answers, for at most
-    `settings.startup_wait` seconds (0: for ever); logs once, then every 30 s.
+    """`consumer.start()`, retried while no broker answers, as `StartupWait` says.
     False when `stop` was set meanwhile."""
-    started = time.monotonic()
-    logged_at: float | None = None
+    waiting = StartupWait(settings.bootstrap, settings.startup_wait)
     while not stop.is_set():
         try:
             await start_or_refused(consumer, settings.bootstrap, settings.group_id)
             return True
         except KafkaConnectionError as exc:
-            waited = time.monotonic() - started
-            if settings.startup_wait and waited >= settings.startup_wait:
-                raise KafkaUnavailable(
-                    f"no Kafka broker answered at {settings.bootstrap} for {waited:.0f} s; "
-                    "start it or give its address (--bootstrap, DOSSIERFLOW_BOOTSTRAP); "
-                    "DOSSIERFLOW_STARTUP_WAIT sets how long to wait"
-                ) from None
-            if logged_at is None or time.monotonic() - logged_at >= 30.0:
-                log.warning("waiting for Kafka (%.0f s so far): %s", waited, exc)
-                logged_at = time.monotonic()
+            waiting.failed(exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
     return False
