@@ -1,4 +1,4 @@
-"""Event schema v1: the contract of the events topic (DOMAIN.md, "Event schema, version 1").
+"""Event schema v1: the contract of the events topic (docs/domain.md, "Events").
 
 One msgspec model validates and decodes JSON in one step; `decode_event` turns every
 kind of bad input into an `InvalidEvent` with a reason naming the field and the problem.

@@ -5,7 +5,7 @@ histories that went through the rules (as `dossierflow demo` does) plus three do
 around the wall clock for the unit page. Every page must load without a console error and
 show the numbers `GET /report?format=json` gives for the same choice; the pickers must refresh
 the figures without reloading the page. Screenshots go to the test's output directory; set
-DOSSIERFLOW_DASHBOARD_SCREENSHOT=docs/images/dashboard.png to refresh the README's picture.
+DOSSIERFLOW_DASHBOARD_SCREENSHOT=docs/images/dashboard.png to refresh docs/bi.md's picture.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The dashboard's pure parts: SVG charts, periods, pickers, cards, the open-dossier rules.
 
-Expected values are worked by hand from the office hours of DOMAIN.md (07:30-11:30,
+Expected values are worked by hand from the office hours of docs/domain.md (07:30-11:30,
 13:00-17:00) and the chart geometry constants, never read back from the code under test.
 """
 

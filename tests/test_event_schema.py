@@ -1,4 +1,4 @@
-"""Event schema v1: `decode_event` and the published JSON Schema (DOMAIN.md, "Event schema")."""
+"""Event schema v1: `decode_event` and the published JSON Schema (docs/domain.md, "Events")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Routing: roles of DOMAIN.md resolved on the catalogue's unit tree, with fallback to the
+"""Routing: roles of docs/domain.md resolved on the catalogue's unit tree, with fallback to the
 nearest listed head, escalation to the parent unit and no repeats."""
 
 from __future__ import annotations

@@ -328,7 +328,7 @@ def test_json_shape_csv_and_table() -> None:
     assert data["period"] == {"from": "2026-03-01", "to": "2026-04-01"}
     assert list(data["rows"][0]) == ["unit_code", "unit_name", "level", *ROW_KEYS]
     assert list(data["total"]) == list(ROW_KEYS)
-    assert ROW_KEYS[: len(REPORT_KEYS)] == REPORT_KEYS  # DOMAIN.md's keys first, in order
+    assert ROW_KEYS[: len(REPORT_KEYS)] == REPORT_KEYS  # docs/domain.md's keys first, in order
     assert data["total"]["on_time_rate"] == pytest.approx(2 / 3, abs=1e-4)
     assert report_from_json(data) == report
     rows = list(csv.DictReader(io.StringIO(report_csv(report, "en"))))

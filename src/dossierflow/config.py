@@ -5,7 +5,7 @@ the field `bootstrap` is read from `DOSSIERFLOW_BOOTSTRAP` (a model may set anot
 `ENV_PREFIX`), then overridden by the command line's options. `load` validates every value
 at start and names the variable (and the option) in its errors; `describe` feeds
 `dossierflow config`, which prints the effective values with secrets masked, and the
-README's configuration reference, which is generated from the same declarations.
+configuration reference (docs/configuration.md), which is generated from the same declarations.
 
 A small helper over dataclasses rather than pydantic-settings: the settings are a few flat
 scalars, the errors must name the environment variable (pydantic names the field), and

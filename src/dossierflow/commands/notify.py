@@ -1,4 +1,4 @@
-"""`dossierflow notify`: alerts topic -> e-mail, webhooks, Zalo ZNS (see README, Notifier)."""
+"""`dossierflow notify`: alerts topic -> e-mail, webhooks, Zalo ZNS (docs/notifier.md)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 """Messages from templates: subject, plain text and HTML, in Vietnamese or English.
 
 One template set serves a single alert, a burst or held-over digest, the morning digest of
-open dossiers and a test message. Values are escaped for HTML. A message carries the
-dossier code, kind, procedure, unit and deadlines, which is all an alert holds: alerts carry
-no applicant data (DOMAIN.md), so none can leak into a message. Every word comes from these
-templates, `rules.texts` and the catalogue's unit and procedure names; of the alert, only its
-checked codes and instants (notify.intake) are shown, never a text the record carried.
+open dossiers and a test message. Values are escaped for HTML. A message carries the dossier
+code, kind, procedure, unit and deadlines, which is all an alert holds: alerts carry no
+applicant data (docs/domain.md, Events), so none can leak into a message. Every word comes from
+these templates, `rules.texts` and the catalogue's unit and procedure names; of the alert, only
+its checked codes and instants (notify.intake) are shown, never a text the record carried.
 """
 
 from __future__ import annotations

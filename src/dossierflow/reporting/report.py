@@ -1,4 +1,4 @@
-"""The period report of DOMAIN.md ("The period report"): figures, rows, totals and renderings.
+"""The period report of docs/domain.md ("The period report"): figures, rows, totals and renderings.
 
 Functional core, imperative shell: this module is pure. It chooses rows, sums totals, computes
 rates, checks the reconciliation and renders JSON, CSV and printed tables from the figures and
@@ -33,7 +33,7 @@ LANGS = ("vi", "en")
 
 @dataclass(frozen=True)
 class Figures:
-    """The integer keys of DOMAIN.md's period report, for one unit or a total."""
+    """The integer keys of docs/domain.md's period report, for one unit or a total."""
 
     carried_over: int = 0
     received: int = 0
@@ -97,7 +97,7 @@ REPORT_KEYS: tuple[str, ...] = COUNT_KEYS + RATE_KEYS
 
 @dataclass(frozen=True)
 class Compliance:
-    """Beyond DOMAIN.md's keys: how a unit kept the one-stop limits in the period
+    """Beyond docs/domain.md's keys: how a unit kept the one-stop limits in the period
     (`bi_compliance_report`, migration 011; docs/compliance.md). Not part of the
     reconciliation: each is a count of events or a subset of an overdue figure."""
 

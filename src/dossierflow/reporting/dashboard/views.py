@@ -469,7 +469,7 @@ def classify_open(
 ) -> list[OpenItem]:
     """The dossiers overdue or at risk at `now`, overdue first, each by deadline.
 
-    As the alerts of DOMAIN.md: overdue from 00:00 after the deadline's date; at risk from
+    As the alerts of docs/domain.md: overdue from 00:00 after the deadline's date; at risk from
     the deadline minus the lead time in working time, when that is after receipt (the clock
     start is not stored; receipt is its earliest possible value). A paused dossier is listed
     with its mark: its clock is stopped and no alert fires for it, but the office still
