@@ -2,7 +2,7 @@
 is exactly what `dossierflow replay` gives for the same events (test helper).
 
 `Pipeline` puts worker processes (`dossierflow worker`, the real command) and the sink
-(`sinks/kafka_sink.serve`, the code behind `dossierflow sink`, in this process) on fresh
+(`dossierflow/sink_service.serve`, the code behind `dossierflow sink`, in this process) on fresh
 topics and a fresh chDB directory. A test produces a history, injects its fault, lets the
 pipeline settle, and `Pipeline.check` compares every output with the known answer
 (`Expected`, from `dossierflow replay` of the same events):
@@ -41,7 +41,7 @@ from clickhouse_connect.driver.exceptions import OperationalError
 from dossierflow.rules.catalog import load_catalog
 from dossierflow.schemas.facts import alert_decoder
 from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.sinks.kafka_sink import SinkStatus, serve
+from dossierflow.sinks.kafka_sink import SinkStatus
 from dossierflow.sinks.settings import SinkSettings
 from dossierflow.streams.settings import WorkerSettings
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -49,6 +49,7 @@ from kafka.errors import KafkaError
 
 from dossierflow.replay import read_events, replay
 from dossierflow.simulate import generate_events
+from dossierflow.sink_service import serve
 from dossierflow.store import Store, connect, migrate
 from tests.worker_process import WorkerTopics, free_port, start_worker, stop_worker
 

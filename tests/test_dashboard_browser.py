@@ -29,7 +29,7 @@ import pytest
 from aiohttp import web
 from dossierflow.rules.catalog import Catalog, load_catalog
 from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.sinks.kafka_sink import SinkStatus, build_app
+from dossierflow.sinks.kafka_sink import SinkStatus
 from dossierflow.sinks.settings import SinkSettings
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
@@ -44,6 +44,7 @@ from dossierflow.kafka.local_broker import free_port
 from dossierflow.replay import read_events, replay
 from dossierflow.reporting.report import COMPLIANCE_KEYS, LOCAL
 from dossierflow.simulate import DEFAULT_START, generate_lines
+from dossierflow.sink_service import build_app
 from dossierflow.store import Store, connect, migrate, refresh_rollups
 from tests.test_report import History, write
 

@@ -3,9 +3,9 @@
 The events are those of `tests/district2022.py` (the district 2022 figures of docs/domain.md),
 produced to the events topic in time order; `dossierflow worker --event-time` (a subprocess,
 memory store) derives deadlines and outcomes and publishes facts and alerts; the sink
-(`sinks/kafka_sink.serve`, in-process, the code behind `dossierflow sink`) writes them into a
-temporary chDB; `dossierflow report ... --format json` (a subprocess) reads the report through
-the sink's HTTP endpoint. The published alerts (topic and `dossier_alerts`) must be exactly
+(`dossierflow/sink_service.serve`, in-process, the code behind `dossierflow sink`) writes them
+into a temporary chDB; `dossierflow report ... --format json` (a subprocess) reads the report
+through the sink's HTTP endpoint. The published alerts (topic and `dossier_alerts`) must be exactly
 those `dossierflow replay` gives for the same events. Nothing is mocked, except that the
 ClickHouse test wraps the real chDB client so that inserts fail for a while
 (`faults_harness.OutageClient`). The harness is the fault suite's (tests/faults_harness.py).

@@ -104,7 +104,7 @@ def _access(settings: SinkSettings, token: str | None) -> HttpAccess:
     """Who may ask the sink what; a sink that would answer /report to a network without a
     token is refused at start."""
     from dossierflow.config import ConfigError
-    from dossierflow.sinks.kafka_sink import listener_access
+    from dossierflow.sink_service import listener_access
 
     access = listener_access(settings, token)
     if not access.loopback and token is None:
@@ -126,8 +126,8 @@ async def _serve_until_signal(
     """Serve until SIGINT or SIGTERM; the exit code for the signal (`dossierflow.stopping`)."""
     import asyncio
 
+    from dossierflow.sink_service import serve
     from dossierflow.sinks.clickhouse import ClickHouseSink
-    from dossierflow.sinks.kafka_sink import serve
     from dossierflow.sinks.rollup_refresh import RollupRefresher
     from dossierflow.stopping import StopOnSignal
 
