@@ -111,7 +111,7 @@ def planned_alerts(state: DossierState, catalog: Catalog) -> tuple[PlannedAlert,
     calendar = catalog.calendar
     planned: list[PlannedAlert] = []
     if state.due_at is not None:
-        at_risk = calendar.subtract(state.due_at, catalog.at_risk_lead)
+        at_risk = calendar.subtract(state.due_at, catalog.at_risk_lead_of(state.procedure_code))
         if state.clock_start is not None and at_risk > state.clock_start:
             planned.append(PlannedAlert(AlertKind.AT_RISK, at_risk, state.due_at))
         apology_due = _apology_due(state, catalog)

@@ -229,6 +229,14 @@ class WorkingCalendar:
         day_after = self.local(instant).date() + _DAY
         return self.next_opening(datetime.combine(day_after, time(0), self.tz))
 
+    def close_of_day(self, instant: datetime) -> datetime:
+        """The close of the office (its last period's end, in that day's season) on the
+        local date of `instant`, a working day."""
+        day = self.local(instant).date()
+        if not self.is_working_day(day):
+            raise ValueError(f"calendar: {day} is not a working day")
+        return datetime.combine(day, self.office_hours_of(day).periods[-1][1], self.tz)
+
     def add(self, start: datetime, amount: timedelta) -> datetime:
         """The instant at which `amount` of working time after `start` has elapsed.
 

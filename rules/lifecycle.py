@@ -132,6 +132,11 @@ def clock_start(calendar: WorkingCalendar, instant: datetime, cutoff: time | Non
 
 
 def deadline(calendar: WorkingCalendar, start: datetime, processing: ProcessingTime) -> datetime:
+    """The deadline of a clock started at `start` (working time, as `clock_start` gives)."""
+    if processing.unit is TimeUnit.SAME_DAY:
+        # "Ngay trong ngày": the day the clock starts, to its close; the cut-off has moved a
+        # late reception's start to the next working day already.
+        return calendar.close_of_day(start)
     if processing.unit is TimeUnit.WORKING_DAYS:
         return calendar.add(start, calendar.office_hours.per_day * processing.value)
     if processing.unit is TimeUnit.WORKING_HOURS:
@@ -172,8 +177,8 @@ def _received(
         return state
     calendar = catalog.calendar
     procedure = catalog.procedure(event.procedure_code)
-    start = clock_start(calendar, at, procedure.cutoff)
     processing = event.processing_time or procedure.processing_time
+    start = clock_start(calendar, at, catalog.cutoff(procedure, processing))
     if event.due_at is not None:
         due: datetime | None = calendar.local(event.due_at)
         if processing is None:
@@ -298,8 +303,8 @@ def _resumed(
     if policy is PausePolicy.EXTEND:
         paused = calendar.working_time_between(state.paused_since, at)
         return replace(resumed, due_at=calendar.add(state.due_at, paused))
-    start = clock_start(calendar, at, procedure.cutoff)
     assert state.processing_time is not None
+    start = clock_start(calendar, at, catalog.cutoff(procedure, state.processing_time))
     due = deadline(calendar, start, state.processing_time)
     return replace(resumed, clock_start=start, due_at=due)
 

@@ -75,6 +75,13 @@ class TimeUnit(enum.StrEnum):
     WORKING_DAYS = "working_days"
     WORKING_HOURS = "working_hours"
     CALENDAR_DAYS = "calendar_days"
+    SAME_DAY = "same_day"
+    """Giải quyết trong ngày: due at the close of the working day the clock starts on
+    (rules/lifecycle.py `deadline`; docs/domain.md, "Same-day procedures")."""
+
+
+SAME_DAY_VALUE = 1
+"""The only `value` of a `same_day` processing time: one day, the day the clock starts."""
 
 
 # The `extra_json_schema` bounds are the wire's, checked by `decode_event` (`_check_bounds`).
@@ -98,6 +105,12 @@ class ProcessingTime(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc
 
     value: Annotated[float, msgspec.Meta(gt=0, extra_json_schema={"maximum": MAX_PROCESSING_TIME})]
     unit: TimeUnit
+
+    def __post_init__(self) -> None:
+        if self.unit is TimeUnit.SAME_DAY and self.value != SAME_DAY_VALUE:
+            raise ValueError(
+                f"`same_day` is one day: `value` must be {SAME_DAY_VALUE}, not {self.value:g}"
+            )
 
 
 _REQUIRED_FIELDS: dict[EventType, tuple[str, ...]] = {
