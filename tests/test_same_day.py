@@ -262,3 +262,13 @@ def test_the_json_schema_accepts_same_day_with_value_one_only() -> None:
     assert not list(validator.iter_errors(_received_json({"value": 1, "unit": "same_day"})))
     assert list(validator.iter_errors(_received_json({"value": 3, "unit": "same_day"})))
     assert not list(validator.iter_errors(_received_json({"value": 3, "unit": "working_days"})))
+
+
+def test_an_apology_for_a_same_day_dossier_is_always_late() -> None:
+    # "At the latest one day before the deadline": the last day is Friday 27/2, before the
+    # Monday 2/3 reception itself, so an apology on Monday is late (docs/domain.md).
+    state = state_of(
+        received(vn(2026, 3, 2, 8)),
+        ev(T.APOLOGY_ISSUED, vn(2026, 3, 2, 9), new_due_at=vn(2026, 3, 3, 17)),
+    )
+    assert state.apology_late
