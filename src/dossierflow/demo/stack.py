@@ -26,11 +26,11 @@ from typing import Any
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
-from rich.live import Live
-from rich.table import Table
+from rich.markup import escape
 
 from dossierflow.demo.mailbox import LocalMailbox
 from dossierflow.demo.processes import Children
+from dossierflow.demo.view import Progress, ProgressView
 from dossierflow.kafka.local_broker import LocalKafka
 from dossierflow.reporting.report import Report, report_from_json, report_json, report_table
 from dossierflow.rules.catalog import Catalog
@@ -290,8 +290,7 @@ class Demo:
         self._producer.start()
         shown = settled = 0
         started = time.monotonic()
-        with Live(self._view(_Scrape.empty(), 0), console=self.console,
-                  refresh_per_second=4) as live:
+        with ProgressView(self.console, self._progress(_Scrape.empty(), 0)) as view:
             while True:
                 self.children.check()
                 if self._produce_error is not None:
@@ -302,11 +301,11 @@ class Demo:
                     delivered = len(self.counters.messages)
                 for subject, rcpt in new:
                     if shown < _SHOWN_MESSAGES:
-                        live.console.print(f"  ✉ {', '.join(rcpt)}: {subject}")
+                        view.note(f"  ✉ {', '.join(rcpt)}: {escape(subject)}")
                     elif shown == _SHOWN_MESSAGES:
-                        live.console.print(f"  ✉ … the next ones are in {self.dir / 'maildir'}")
+                        view.note(f"  ✉ … the next ones are in {self.dir / 'maildir' / 'new'}")
                     shown += 1
-                live.update(self._view(scrape, delivered))
+                view.update(self._progress(scrape, delivered))
                 # Twice in a row: a fact still in the worker's outbox when the first look
                 # found everything consumed shows up in the topic's end by the second.
                 settled = settled + 1 if self._settled(scrape, delivered) else 0
@@ -315,7 +314,6 @@ class Demo:
                 if time.monotonic() - started > _SETTLE_TIMEOUT + len(events) / rate:
                     raise DemoError(f"the pipeline did not settle; see {self.dir / 'logs'}")
                 time.sleep(_POLL)
-        self.console.line()  # a terminal ends the live view's line; a file does not
         report = self.fetch_report()
         (self.dir / "report.json").write_text(
             json.dumps(report_json(report), ensure_ascii=False, indent=1)
@@ -381,17 +379,11 @@ class Demo:
             and s.watermark >= c.latest_occurred_at
         )
 
-    def _view(self, s: _Scrape, delivered: int) -> Table:
-        table = Table(show_header=True, header_style="bold", title="dossierflow demo")
-        for column in ("event time (worker clock)", "events sent", "events processed",
-                       "alerts published", "alerts at notifier", "e-mails delivered"):
-            table.add_column(column, justify="right")
+    def _progress(self, s: _Scrape, delivered: int) -> Progress:
         clock = (datetime.fromtimestamp(s.watermark, self.catalog.calendar.tz)
                  .strftime("%d/%m/%Y %H:%M") if s.watermark else "–")
-        table.add_row(clock, f"{self.counters.sent:,} / {self.counters.total:,}",
-                      f"{int(s.consumed):,}", f"{int(s.alerts):,}",
-                      f"{int(s.alerts_received):,}", f"{delivered:,}")
-        return table
+        return Progress(clock, self.counters.sent, self.counters.total, int(s.consumed),
+                        int(s.alerts), int(s.alerts_received), delivered)
 
     def fetch_report(self) -> Report:
         first, last = self.period
