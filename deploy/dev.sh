@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's one entry point on a fresh clone:
-#   bash deploy/dev.sh demo   the whole product live on a simulated month (Ctrl-C stops it)
+#   bash deploy/dev.sh demo   the whole product live on four simulated weeks (Ctrl-C stops it)
 #   bash deploy/dev.sh test   audit the lock (a known vulnerability fails; NOT AUDITED warns,
 #                             or fails with DOSSIERFLOW_AUDIT=required), lint, type-check and run
 #                             the whole test suite (installs Debian's prometheus, chromium,

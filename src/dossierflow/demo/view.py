@@ -16,6 +16,7 @@ from types import TracebackType
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 LINE_EVERY = 5.0
@@ -55,6 +56,11 @@ def progress_table(progress: Progress) -> Table:
 def progress_line(progress: Progress) -> str:
     return "  " + " · ".join(f"{name} {cell}" for name, cell in zip(_COLUMNS, progress.cells(),
                                                                     strict=True))
+
+
+def email_line(subject: str, recipients: list[str]) -> str:
+    """One e-mail the mailbox received, as a console line (rich markup)."""
+    return f"  ✉ To: {escape(', '.join(recipients))} · Subject: {escape(subject)}"
 
 
 class ProgressView:
