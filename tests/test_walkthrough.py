@@ -1,8 +1,8 @@
 """The walkthrough (docs/walkthrough.md) stays true: its steps are the demo's, notifier
 included; its commands are ones the CLI accepts; its way of choosing ports gives free ones
 that the processes read; its recipients file passes the notifier's check; and the sample
-events file it publishes is exactly what its documented command generates. (Following it on a
-real broker is done by hand; the figures it quotes were measured so.)"""
+events file it publishes is exactly what its documented command generates. Following it on a
+real broker, with the figures it quotes, is tests/test_demo_walkthrough.py."""
 
 from __future__ import annotations
 
