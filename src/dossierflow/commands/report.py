@@ -246,7 +246,8 @@ def _report_directly(
         period_from, period_to = period
         figures = fetch_figures(store, period_from, period_to, readings=readings)
         report = build_report(
-            figures, units, period_from, period_to, unit=args.unit, level=args.level
+            figures, units, period_from, period_to, unit=args.unit, level=args.level,
+            lang=args.lang,
         )
         return with_compliance(report, fetch_compliance(store, period_from, period_to))
     finally:
