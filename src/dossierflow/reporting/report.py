@@ -285,13 +285,13 @@ def _refuse_an_empty_level(
         message = (
             f"--level {level}: the {level_name(level, lang)} units ({codes}) have no dossier in "
             f"the period. Its {total} dossiers are at: {where}. Leave out --level for the whole "
-            f"province, or give one of: {options}"
+            "province" + (f", or give one of: {options}" if options else "")
         )
     else:
         message = (
             f"--level {level}: các đơn vị {level_name(level, lang)} ({codes}) không có hồ sơ "
             f"nào trong kỳ. {total} hồ sơ của kỳ thuộc: {where}. Bỏ --level để có báo cáo "
-            f"toàn tỉnh, hoặc chọn một trong: {options}"
+            "toàn tỉnh" + (f", hoặc chọn một trong: {options}" if options else "")
         )
     raise LevelWithoutDossiers(message)
 
