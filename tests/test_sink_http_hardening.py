@@ -82,6 +82,9 @@ async def get(url: str, **headers: str) -> tuple[int, str]:
         ("/report?from=2026-01-01&through=9999-12-31", "through 9999-12-31: outside"),
         ("/report?from=2020-01-01&to=2026-01-02", "at most 1830 days"),
         ("/report?from=2026-01-01&to=2026-02-01&level=planet", "level 'planet'"),
+        ("/report?from=2026-03-01&to=2026-04-01&level=province&lang=en",
+         "the province level units (P) have no dossier in the period. Its 1 dossiers are at: "
+         "commune level (1)."),
         ("/report?from=2026-01-01&to=2026-02-01&unit=" + "X" * 65, "not a unit code"),
         ("/api/dashboard?from=2026-01-01&to=2026-02-01&unit=%0a", "not a unit code"),
     ],

@@ -30,7 +30,7 @@ import dataclasses
 import math
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 
 from dossierflow.reporting.report import (
     COMPLIANCE_KEYS,
@@ -84,7 +84,12 @@ the weeks they equal the pre-aggregated report's `received` and resolved counts.
 
 OPEN_DOSSIERS_SQL = """
 SELECT dossier_id, procedure_code, unit_code, handling_unit_code, status,
-    received_at, due_at, rescheduled_due_at
+    received_at, due_at, rescheduled_due_at,
+    (dossier_id, assumeNotNull(due_at)) IN (
+        SELECT dossier_id, deadline FROM bi_alerts
+        WHERE kind = 'AT_RISK' AND at <= {now:DateTime64(3, 'Asia/Ho_Chi_Minh')}
+            AND deadline >= {today:DateTime64(3, 'Asia/Ho_Chi_Minh')}
+    ) AS at_risk_alerted
 FROM bi_dossiers
 WHERE is_open AND due_at IS NOT NULL AND due_at <= {due_until:DateTime64(3, 'Asia/Ho_Chi_Minh')}
     AND (handling_unit_code IN {unit_codes:Array(String)}
@@ -93,7 +98,11 @@ ORDER BY due_at, dossier_id
 LIMIT {limit:UInt32}
 """
 """Open dossiers handled or received by the units whose deadline is at most `due_until`
-(the caller picks a bound that includes every dossier at risk now)."""
+(the caller picks a bound that includes every dossier at risk now), each with whether the
+AT_RISK alert of its current deadline has fired by `now` (`bi_alerts`: the alert's id, and so
+its row, is per deadline; one of a deadline a RESUMED has moved no longer counts). Only the
+deadlines from `today`'s midnight on are looked up: an earlier one is overdue, not at risk
+(and the alerts' partitions are by the deadline's month)."""
 
 
 ROLLUP_STATE_SQL = """
@@ -167,6 +176,8 @@ class OpenDossier:
     received_at: datetime
     due_at: datetime
     rescheduled_due_at: datetime | None
+    at_risk_alerted: bool = False
+    """The AT_RISK alert of `due_at` fired (and was stored) by the time the list was read."""
 
 
 def weekly_trend(
@@ -186,14 +197,22 @@ def weekly_trend(
 
 
 def open_dossiers(
-    store: Store, unit_codes: Collection[str], due_until: datetime, limit: int = 1000
+    store: Store,
+    unit_codes: Collection[str],
+    due_until: datetime,
+    now: datetime,
+    limit: int = 1000,
 ) -> list[OpenDossier]:
-    """Open dossiers of the units due at most at `due_until`, earliest deadline first."""
+    """Open dossiers of the units due at most at `due_until`, earliest deadline first, with
+    whether their AT_RISK alert had fired at `now`."""
+    today = datetime.combine(now.astimezone(LOCAL).date(), time(), LOCAL)
     result = store.client.query(
         OPEN_DOSSIERS_SQL,
         parameters={
             "unit_codes": sorted(unit_codes),
-            "due_until": due_until.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+            "due_until": _local_text(due_until),
+            "now": _local_text(now),
+            "today": _local_text(today),
             "limit": limit,
         },
     )
@@ -207,9 +226,15 @@ def open_dossiers(
             received_at=row[5],
             due_at=row[6],
             rescheduled_due_at=row[7],
+            at_risk_alerted=bool(row[8]),
         )
         for row in result.result_rows
     ]
+
+
+def _local_text(instant: datetime) -> str:
+    """A DateTime64(3) parameter in local time."""
+    return instant.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def rollup_state(store: Store) -> RollupState:

@@ -163,6 +163,7 @@ def _unit_data(
         store,
         catalog.descendants(selection.unit),
         at_risk_horizon(now, catalog),
+        now,
         limit=OPEN_LIST_LIMIT + 1,
     )
     truncated_at = OPEN_LIST_LIMIT if len(rows) > OPEN_LIST_LIMIT else None
