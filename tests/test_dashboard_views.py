@@ -27,8 +27,9 @@ from dossierflow.reporting.dashboard.views import (
     trend_points,
     unit_options,
 )
-from dossierflow.reporting.queries import OpenDossier, RollupState, WeekCount
+from dossierflow.reporting.queries import OpenDossier, WeekCount
 from dossierflow.reporting.report import Figures, ReportError, build_report
+from dossierflow.rollups import RollupState
 from dossierflow.store import error_summary
 from tests.test_report import UNITS
 

@@ -23,7 +23,7 @@ from dossierflow.health import (
 )
 from dossierflow.http_access import SECURITY_HEADERS, SERVER_NAME, HttpAccess
 from dossierflow.reporting.http import add_reporting_routes
-from dossierflow.reporting.queries import rollup_state
+from dossierflow.rollups import rollup_state
 from dossierflow.rules.catalog import Catalog
 from dossierflow.sinks.base import BatchingSink
 from dossierflow.sinks.kafka_sink import (

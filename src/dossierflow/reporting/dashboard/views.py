@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from dossierflow.reporting.dashboard.charts import BacklogBar, RateBar, TrendPoint, rate_band
-from dossierflow.reporting.queries import OpenDossier, RollupState, WeekCount
+from dossierflow.reporting.queries import OpenDossier, WeekCount
 from dossierflow.reporting.report import (
     LANGS,
     LEVEL_ORDER,
@@ -23,6 +23,7 @@ from dossierflow.reporting.report import (
     format_count,
     format_rate,
 )
+from dossierflow.rollups import RollupState
 from dossierflow.rules.alerts import overdue_at
 from dossierflow.rules.catalog import Catalog, Unit
 from dossierflow.rules.lifecycle import Status
