@@ -106,6 +106,8 @@ class Setting:
     metavar: str | None = None
     fold_case: bool = False
     fallback: Callable[[Mapping[str, str] | None], Any] | None = None
+    aliases: tuple[str, ...] = ()
+    """Deprecated variables still read."""
 
 
 def _prefix(model: type) -> str:
@@ -338,6 +340,7 @@ def describe(model: type) -> list[Setting]:
             metavar=item.metadata.get("metavar"),
             fold_case=bool(item.metadata.get("fold_case")),
             fallback=item.metadata.get("fallback"),
+            aliases=tuple(item.metadata.get("aliases") or ()),
         )
         for item in fields(model)
     ]
