@@ -136,7 +136,9 @@ def test_the_sink_listens_where_the_option_then_the_variable_then_the_sink_url_s
     def refused_address(*args: str, **more: str) -> str:
         done = dossierflow(tmp_path, "sink", *args, env={**env, **more})
         assert done.returncode == 2, done.stderr
-        return re.findall(r"/dashboard on (\S+) to anyone", done.stderr)[0]
+        found = re.search(r"/dashboard on (\S+) to anyone", done.stderr)
+        assert found, done.stderr
+        return found.group(1)
 
     assert refused_address() == "10.0.0.1"
     assert refused_address(DOSSIERFLOW_SINK_HTTP_HOST="10.0.0.2") == "10.0.0.2"
