@@ -13,7 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from dossierflow.commands.options import CommandParser
+from dossierflow.commands.setting_options import CommandParser
 from dossierflow.errors import DossierflowError, ExitCode
 
 # Each module exposes `add_commands(subparsers)`; sub-commands set `func(args) -> int`.

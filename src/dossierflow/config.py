@@ -68,8 +68,8 @@ def setting(
     """A field of a settings model. `env` names its variable after the prefix when the
     field's name would clash with another process's setting; `aliases` are deprecated
     variable names still read (with a warning); `option` is the command-line option that
-    overrides it, if any (commands/options.py makes it, `metavar` naming its value in the
-    help). `read_env=False`: set by the option (or the caller) only. `fold_case`: the value
+    overrides it, if any (commands/setting_options.py makes it, `metavar` naming its value
+    in the help). `read_env=False`: set by the option (or the caller) only. `fold_case`: the value
     is read in lower case. `fallback(environ)`: the value used when the setting is left
     empty, computed when it is used because it depends on the environment (a folder under
     the user's data home)."""

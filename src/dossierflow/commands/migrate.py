@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dossierflow.commands.options import add_setting_options, settings_from
+from dossierflow.commands.setting_options import add_setting_options, settings_from
 
 
 def add_commands(subparsers: Any) -> None:

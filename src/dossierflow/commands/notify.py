@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from dossierflow import logs
-from dossierflow.commands.options import add_setting_options, settings_from
+from dossierflow.commands.setting_options import add_setting_options, settings_from
 
 
 def add_commands(subparsers: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import add_setting_options, settings_from
+from dossierflow.commands.setting_options import add_setting_options, settings_from
 from dossierflow.errors import DossierflowError
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     # One variable says where the sink answers, for the sink and for `dossierflow report`.
     listen = urllib.parse.urlsplit(store_settings.sink_url)
     settings = settings_from(
-        args, SinkSettings, below_variables={"http_host": listen.hostname, "http_port": listen.port}
+        args, SinkSettings, defaults={"http_host": listen.hostname, "http_port": listen.port}
     )
     access = _access(settings, store_settings.token())
     store_url = store_settings.url()

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dossierflow.commands.options import add_setting_options, settings_from
+from dossierflow.commands.setting_options import add_setting_options, settings_from
 
 
 def add_commands(subparsers: Any) -> None:
