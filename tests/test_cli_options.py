@@ -185,6 +185,17 @@ def test_a_loglevel_variable_is_read_in_any_case_and_a_bad_one_is_named(tmp_path
     ]
 
 
+def test_building_the_parser_imports_no_settings_model(tmp_path: Path) -> None:
+    """A command's options are made when it runs: `dossierflow report` does not import the
+    worker's catalogue nor the notifier's HTTP client."""
+    probe = ("import sys; from dossierflow.cli import build_parser; build_parser(); "
+             "print(sorted(m for m in ('dossierflow.streams.settings', "
+             "'dossierflow.notify.settings', 'dossierflow.sinks.settings') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr
+
+
 PRODUCT = ["src", "sinks", "streams", "rules", "schemas", "docs", "deploy", "examples",
            "README.md", "CHANGELOG.md"]
 """The product's code and documents (tests and development tools have variables of their
