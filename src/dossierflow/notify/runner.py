@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from dossierflow.rules.catalog import Catalog
 
+from dossierflow.config import named
 from dossierflow.health import start_health_server
 from dossierflow.kafka.consumer import start_or_refused
 from dossierflow.notify.channels.base import Sender
@@ -101,7 +102,8 @@ async def run(
     if settings.metrics_port:
         start_health_server(
             settings.http_host, settings.metrics_port, probes.readiness,
-            "DOSSIERFLOW_NOTIFY_METRICS_PORT", allowed_hosts=settings.http_allowed_hosts.split(","),
+            named(NotifySettings, "metrics_port"),
+            allowed_hosts=settings.http_allowed_hosts.split(","),
         )
 
     async def ticker() -> None:
