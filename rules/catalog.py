@@ -23,6 +23,7 @@ from dossierflow.rules.calendar import OfficeHours, Season, WorkingCalendar
 from dossierflow.rules.calendar_years import Arrangements, YearSpec, arrangements_of
 from dossierflow.rules.compliance import ComplianceRules
 from dossierflow.rules.readings import Appointment, OutcomeReading, ReportReadings
+from dossierflow.rules.steps import DelayCause, StepRules
 from dossierflow.schemas.event import ProcessingTime, TimeUnit
 
 from dossierflow.errors import DossierflowError, ExitCode
@@ -127,6 +128,7 @@ class Catalog:
     report: ReportReadings = field(default_factory=ReportReadings)
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
     at_risk_lead: timedelta = timedelta(hours=8)
+    steps: StepRules = field(default_factory=StepRules)
     arrangements: Arrangements = field(default_factory=Arrangements)
     """The yearly days off and working days behind `calendar`, each with its reason."""
     same_day_cutoff: time | None = DEFAULT_SAME_DAY_CUTOFF
@@ -224,10 +226,18 @@ class _ReportSpec(msgspec.Struct, forbid_unknown_fields=True):
     appointment: Appointment = Appointment.ORIGINAL
 
 
+class _StepsSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """rules/steps.py: processing steps' alerts and who caused a delay."""
+
+    at_risk_lead_hours: Annotated[float, msgspec.Meta(ge=0)] = 4
+    delay_cause: DelayCause = DelayCause.FIRST
+
+
 class _CatalogSpec(msgspec.Struct, forbid_unknown_fields=True):
     calendar: _CalendarSpec = msgspec.field(default_factory=_CalendarSpec)
     compliance: _ComplianceSpec = msgspec.field(default_factory=_ComplianceSpec)
     report: _ReportSpec = msgspec.field(default_factory=_ReportSpec)
+    steps: _StepsSpec = msgspec.field(default_factory=_StepsSpec)
     procedures: list[_ProcedureSpec] = []
     units: list[_UnitSpec] = []
 
@@ -320,6 +330,7 @@ def _build(spec: _CatalogSpec, base_dir: Path | None, source: str) -> Catalog:
         report=ReportReadings(spec.report.outcome_reading, spec.report.appointment),
         calendar=calendar,
         at_risk_lead=timedelta(hours=cal.at_risk_lead_hours),
+        steps=StepRules(timedelta(hours=spec.steps.at_risk_lead_hours), spec.steps.delay_cause),
         arrangements=arrangements,
         same_day_cutoff=_hhmm(cal.same_day_cutoff) if cal.same_day_cutoff else None,
     )

@@ -27,6 +27,8 @@ KIND_LABELS = {
         "OVERDUE": "Quá hạn",
         "RESCHEDULED_OVERDUE": "Quá ngày hẹn lại",
         "RESCHEDULE_LIMIT_EXCEEDED": "Hẹn lại quá một lần",
+        "STEP_AT_RISK": "Bước xử lý sắp hết thời gian",
+        "STEP_OVERDUE": "Bước xử lý quá thời gian",
     },
     "en": {
         "AT_RISK": "At risk",
@@ -34,6 +36,8 @@ KIND_LABELS = {
         "OVERDUE": "Overdue",
         "RESCHEDULED_OVERDUE": "Rescheduled date missed",
         "RESCHEDULE_LIMIT_EXCEEDED": "Rescheduled more than once",
+        "STEP_AT_RISK": "Step running out of time",
+        "STEP_OVERDUE": "Step past its allotted time",
     },
 }
 
