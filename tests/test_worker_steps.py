@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from dossierflow.rules.calendar import VIETNAM
-from dossierflow.schemas.event import DossierEvent, EventType, encode_event
+from dossierflow.schemas.event import Channel, DossierEvent, EventType, encode_event
 
 from tests.test_steps import CATALOG_YAML, HISTORY
 from tests.worker_process import WorkerTopics, running_worker
@@ -30,7 +30,7 @@ def test_event_time_worker_fires_step_alerts_to_the_steps_department(
     clock_mover = DossierEvent(
         schema_version=1, event_id="B-1", dossier_id="B", type=EventType.RECEIVED,
         occurred_at=datetime(2026, 3, 5, 7, tzinfo=VIETNAM), unit_code="X-01",
-        procedure_code="P3", channel="ONLINE",
+        procedure_code="P3", channel=Channel.ONLINE,
     )
     topics = WorkerTopics(kafka_bootstrap)
     topics.create()
