@@ -65,7 +65,8 @@ def step_started(event_id: str, step: str, unit: str, at: datetime, due: datetim
 
 
 HISTORY = [
-    ev("e0", T.RECEIVED, vn(2, 8), unit_code="X-01", procedure_code="P3", channel=Channel.IN_PERSON),
+    ev("e0", T.RECEIVED, vn(2, 8), unit_code="X-01", procedure_code="P3",
+       channel=Channel.IN_PERSON),
     step_started("e1", "1", "PB-A", vn(2, 8), vn(2, 16, 30)),
     ev("e2", T.STEP_COMPLETED, vn(2, 16), step_id="1"),
     step_started("e3", "2", "PB-B", vn(2, 16), vn(3, 16)),
