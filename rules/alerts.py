@@ -158,9 +158,14 @@ def _step_alerts(state: DossierState, catalog: Catalog) -> tuple[PlannedAlert, .
     if step is None:
         return ()
     calendar = catalog.calendar
-    runs_out = runs_out_at(step, calendar)
+    try:
+        runs_out = runs_out_at(step, calendar)
+        at_risk = calendar.subtract(runs_out, catalog.steps.at_risk_lead)
+    except ValueError:
+        # Decades of waiting moved the end beyond the calendar's ten-year search: a moment
+        # no clock will reach, so no alert (the event must not fail: docs/domain.md, Bounds).
+        return ()
     overdue = PlannedAlert(AlertKind.STEP_OVERDUE, runs_out, runs_out, step_id=step.step_id)
-    at_risk = calendar.subtract(runs_out, catalog.steps.at_risk_lead)
     if at_risk <= step.started_at:
         return (overdue,)
     return (PlannedAlert(AlertKind.STEP_AT_RISK, at_risk, runs_out, step_id=step.step_id),

@@ -222,3 +222,20 @@ def test_steps_of_a_dossier_without_steps_change_nothing() -> None:
     assert [a.kind for a in evaluation.alerts] == [K.AT_RISK, K.OVERDUE]
     assert step_rows(fact_records(evaluation, CATALOG)) == []
     assert fact_records(evaluation, CATALOG)[-1].delay_caused_by == ()
+
+
+def test_a_century_of_waiting_during_a_step_computes_and_plans_no_step_alert() -> None:
+    """The schema's widest instants: a supplement wait of 2000-2099 during step 1 puts the
+    end of its time beyond the calendar's search; the event must not fail (docs/domain.md,
+    Bounds), and no clock reaches that moment."""
+    first, last = datetime(2000, 1, 3, 8, tzinfo=VIETNAM), datetime(2099, 12, 30, 8, tzinfo=VIETNAM)
+    history = [
+        ev("c0", T.RECEIVED, first, unit_code="X-01", procedure_code="P3",
+           channel=Channel.IN_PERSON),
+        step_started("c1", "1", "PB-A", first, first + timedelta(hours=2)),
+        ev("c2", T.SUPPLEMENT_REQUESTED, first + timedelta(hours=1)),
+        ev("c3", T.RESUMED, last),
+    ]
+    evaluation = evaluate("D1", history, CATALOG, last)
+    assert evaluation.state.open_step is not None
+    assert [a for a in evaluation.alerts if a.kind in (K.STEP_AT_RISK, K.STEP_OVERDUE)] == []
