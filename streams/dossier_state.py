@@ -1,6 +1,6 @@
 """The worker's keyed state: dossier records and partition progress over a `StateTable`,
 with the changes of the batch or timer scan in progress held back until its outputs are
-delivered (streams/runtime.py), and the state-format record of each partition checked.
+delivered (streams/runtime.py), and the state's format checked (streams/state.py).
 
 The records' layout and reserved keys are in streams/state.py.
 """
@@ -16,14 +16,10 @@ from dossierflow.streams.state import (
     STATE_FORMAT,
     DossierRecord,
     PartitionProgress,
-    StateFormat,
-    decode_format,
     decode_progress,
     decode_record,
-    encode_format,
     encode_progress,
     encode_record,
-    format_key,
     is_reserved,
     progress_key,
 )
@@ -87,39 +83,37 @@ class DossierState:
         for partition, latest in self._unsaved_latest.items():
             saved = self.saved_latest(partition)
             if saved is None or latest > saved:
-                progress = PartitionProgress(latest_occurred_at=latest)
+                progress = PartitionProgress(latest_occurred_at=latest,
+                                             state_format=STATE_FORMAT)
                 self.table.put(progress_key(partition), encode_progress(progress), partition)
         self._unsaved_latest.clear()
         return changes
 
     def check_format(self, partitions: frozenset[int]) -> None:
-        """Refuse the state of `partitions` unless it is in `STATE_FORMAT`; record the
-        format of those without a record (new, or written before records existed, which
-        is format 1)."""
+        """Refuse the state of `partitions` unless their progress records say it is in
+        `STATE_FORMAT` (a partition without one holds no record of a newer format)."""
         for partition in sorted(partitions):
-            data = self.table.get(format_key(partition))
+            data = self.table.get(progress_key(partition))
             if data is None:
-                value = encode_format(StateFormat(version=STATE_FORMAT))
-                self.table.put(format_key(partition), value, partition)
                 continue
             try:
-                found: int | str = decode_format(data).version
-            except msgspec.DecodeError:
-                found = f"unreadable ({data[:40]!r})"
+                found: int | None = decode_progress(data).state_format
+            except msgspec.DecodeError:  # ValidationError included
+                found = None
             if found != STATE_FORMAT:
                 raise StateFormatError(self._refusal(partition, found))
 
-    def _refusal(self, partition: int, found: int | str) -> str:
-        if isinstance(found, int) and found > STATE_FORMAT:
-            origin = "written by a newer dossierflow"
-        elif isinstance(found, int):
-            origin = "written by an older dossierflow"
+    def _refusal(self, partition: int, found: int | None) -> str:
+        if found is None:
+            what = "has a progress record this worker cannot read"
+        elif found > STATE_FORMAT:
+            what = f"is in format {found}, written by a newer dossierflow"
         else:
-            origin = "not a format record"
+            what = f"is in format {found}, written by an older dossierflow"
         return (
             f"the state of events partition {partition} (table 'dossiers' of app "
-            f"{self._app_id!r}) is in format {found}, {origin}; this worker reads format "
-            f"{STATE_FORMAT} only. Run the dossierflow version that wrote it, or start from "
-            "empty state under a new --app-id (it reads the events topic from its start, "
-            "so only if the topic still holds the dossiers' whole history)"
+            f"{self._app_id!r}) {what}; this worker reads format {STATE_FORMAT} only. Run "
+            "the dossierflow version that wrote it, or start from empty state under a new "
+            "--app-id (it reads the events topic from its start, so only if the topic still "
+            "holds the dossiers' whole history)"
         )

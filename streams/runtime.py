@@ -112,8 +112,6 @@ class WorkerRuntime:
             known = await self._reevaluate_unknown_procedures(waiting)
             log.info("%d of %d dossiers with an unknown procedure now known", known,
                      len(waiting))
-        else:
-            await self.state.table.changelog_delivered()  # the format records
 
     def forget(self) -> None:
         """The partitions were revoked: nothing is followed until the next `follow`."""

@@ -14,16 +14,19 @@ batch that raised it (through the same changelog, before the offsets are committ
 restored with the table; in wall-clock mode too, so that a worker later switched to
 `--event-time` finds it. Its key starts with the byte 0xFF, which never occurs in UTF-8,
 while a dossier's key is its `dossier_id` encoded in UTF-8: no dossier can take it. Code
-that iterates the table tells them apart with `is_reserved`.
+that iterates the table reads the dossiers only (`is_reserved`): a reserved key a later
+release adds is not taken for a dossier.
 
-**A state-format record under a reserved key.** Each partition's dossiers are stored in
-the format `STATE_FORMAT` names; the worker writes it beside them under a reserved key of
-the partition when it first follows the partition, and refuses a partition whose record
-names another (streams/dossier_state.py), with a sentence, rather than failing deep
-inside a record it misreads. A partition written before the record existed is in format 1,
-the format it was given. Change the number with any change of `DossierRecord` or
-`PartitionProgress` that an older worker would misread (Quix Streams keeps such a marker
-beside its RocksDB state, `state/rocksdb/metadata.py`).
+**The state's format in the progress record.** Each partition's progress record also says
+the format of the partition's records (`state_format`), and a worker refuses a partition
+whose format is not its own `STATE_FORMAT` with a sentence (streams/dossier_state.py),
+rather than failing deep inside a record it misreads (Quix Streams keeps such a marker beside
+its RocksDB state, `state/rocksdb/metadata.py`). A record written before the field existed
+decodes as format 1, the format it was written in; the release before the field ignores it
+(msgspec skips unknown fields), so a rollback to it still reads the table. Raise
+`STATE_FORMAT` with any change of `DossierRecord` or `PartitionProgress` that an older worker
+would misread; a worker of a new format must write it into every partition's progress record
+before writing a record in that format.
 """
 
 from __future__ import annotations
@@ -54,24 +57,22 @@ class PartitionProgress(msgspec.Struct, kw_only=True):
     latest_occurred_at: datetime
     """The largest `occurred_at` of the events applied from the partition, those of
     dossiers that have since left the table included."""
-
-
-class StateFormat(msgspec.Struct, kw_only=True):
-    version: int
+    state_format: int = 1
+    """The format of the partition's records (`STATE_FORMAT` of the worker that wrote
+    this); 1 in a record written before the field existed."""
 
 
 STATE_FORMAT = 1
-"""The format of the records this worker writes and the only one it reads."""
+"""The format of the records this worker writes, and the only one it reads."""
+
 
 _RESERVED = b"\xff"
 """0xFF never occurs in UTF-8: no dossier's key starts with it."""
 _PROGRESS_KEY_PREFIX = _RESERVED + b"partition-progress/"
-_FORMAT_KEY_PREFIX = _RESERVED + b"state-format/"
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(DossierRecord)
 _progress_decoder = msgspec.msgpack.Decoder(PartitionProgress)
-_format_decoder = msgspec.msgpack.Decoder(StateFormat)
 
 
 def encode_record(record: DossierRecord) -> bytes:
@@ -87,22 +88,9 @@ def progress_key(partition: int) -> bytes:
     return _PROGRESS_KEY_PREFIX + str(partition).encode()
 
 
-def format_key(partition: int) -> bytes:
-    """The reserved table key of the state format of events partition `partition`."""
-    return _FORMAT_KEY_PREFIX + str(partition).encode()
-
-
 def is_reserved(key: bytes) -> bool:
-    """Whether `key` is a reserved key (a partition's progress or format), not a dossier's."""
+    """Whether `key` is a reserved key (a partition's progress), not a dossier's."""
     return key.startswith(_RESERVED)
-
-
-def reserved_partition(key: bytes) -> int | None:
-    """The partition whose progress or format `key` holds; None for a dossier's key."""
-    for prefix in (_PROGRESS_KEY_PREFIX, _FORMAT_KEY_PREFIX):
-        if key.startswith(prefix):
-            return int(key[len(prefix):])
-    return None
 
 
 def progress_partition(key: bytes) -> int | None:
@@ -118,11 +106,3 @@ def encode_progress(progress: PartitionProgress) -> bytes:
 
 def decode_progress(data: bytes) -> PartitionProgress:
     return _progress_decoder.decode(data)
-
-
-def encode_format(state_format: StateFormat) -> bytes:
-    return _encoder.encode(state_format)
-
-
-def decode_format(data: bytes) -> StateFormat:
-    return _format_decoder.decode(data)

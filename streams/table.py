@@ -5,12 +5,11 @@ worker writes after a batch is applied (or from a timer), where there is none: `
 stand-in event of the dossier's partition current around the write. The changelog record is
 Faust's own (raw key and value, the key's partition).
 
-**A partition's reserved records stay on its partition.** A dossier's changelog record goes
+**A partition's progress record stays on its partition.** A dossier's changelog record goes
 where the producer's partitioner puts its key (`use_partitioner=True`), the partition of
-its events. The reserved keys of a partition's progress and state format (streams/state.py)
-would hash anywhere: `partition_for_key` sends each to the partition it belongs to, so
-that it is restored with that partition's dossiers, into that partition's store, and by
-its owner.
+its events. The reserved key of a partition's progress (streams/state.py) would hash
+anywhere: `partition_for_key` sends it to the partition it belongs to, so that it is
+restored with that partition's dossiers, into that partition's store, and by its owner.
 
 **Changelog delivered before the offsets are committed.** Faust queues a changelog record
 in its producer's buffer (`send_soon`) and, before committing offsets, flushes the buffer
@@ -31,7 +30,7 @@ from typing import Any
 
 import faust
 from dossierflow.streams.faust_internals import current_event_of_partition
-from dossierflow.streams.state import reserved_partition
+from dossierflow.streams.state import progress_partition
 from faust.types import FutureMessage
 
 
@@ -50,8 +49,8 @@ class DossierTable(faust.Table[bytes, bytes]):
             del self[key]
 
     def partition_for_key(self, key: Any) -> int | None:
-        """Faust's (None: the producer's partitioner) but for a partition's reserved keys."""
-        partition = reserved_partition(key)
+        """Faust's (None: the producer's partitioner) but for a partition's progress."""
+        partition = progress_partition(key)
         return partition if partition is not None else super().partition_for_key(key)
 
     def send_changelog(self, *args: Any, **kwargs: Any) -> FutureMessage:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from dossierflow.rules.catalog import load_catalog
 from dossierflow.streams.clock import EventTimeClock, WallClock
@@ -24,11 +25,11 @@ from dossierflow.streams.ports import Clock
 from dossierflow.streams.runtime import WorkerRuntime
 from dossierflow.streams.settings import WorkerSettings
 from dossierflow.streams.state import (
-    StateFormat,
-    decode_format,
+    PartitionProgress,
+    decode_progress,
     decode_record,
-    encode_format,
-    format_key,
+    encode_progress,
+    progress_key,
 )
 from dossierflow.streams.watermark import Watermark
 
@@ -220,40 +221,55 @@ async def test_a_restarted_worker_fires_at_once_the_timers_missed_while_it_was_d
     assert alerts(after) == [("A", "AT_RISK", AT_RISK)]
 
 
-async def test_a_new_table_is_given_the_state_format_record() -> None:
+class ProgressOfTheLastRelease(msgspec.Struct, kw_only=True):
+    """`PartitionProgress` as the release before the format field wrote and read it."""
+
+    latest_occurred_at: datetime
+
+
+async def test_the_progress_record_says_the_state_format_and_the_last_release_reads_it() -> None:
     table = MemoryTable()
-    worker = runtime(table, MemoryOutbox(), WallClock())
-    await worker.follow(frozenset({0, 3}), starts={0: 0, 3: 0})
-    for partition in (0, 3):
-        data = table.get(format_key(partition))
-        assert data is not None and decode_format(data).version == 1
-        assert table.rows[format_key(partition)][1] == partition
+    worker = runtime(table, MemoryOutbox(), WallClock(Now(datetime(2026, 3, 2, 9, tzinfo=VN))))
+    await worker.follow(frozenset({0}), starts={0: 0})
+    await worker.apply([Read(0, 0, received("A", datetime(2026, 3, 2, 8, tzinfo=VN)))])
+    data = table.get(progress_key(0))
+    assert data is not None
+    assert msgspec.msgpack.decode(data) == {
+        "latest_occurred_at": datetime(2026, 3, 2, 1, tzinfo=UTC), "state_format": 1,
+    }
+    rolled_back = msgspec.msgpack.decode(data, type=ProgressOfTheLastRelease)
+    assert rolled_back.latest_occurred_at == datetime(2026, 3, 2, 8, tzinfo=VN)
 
 
-async def test_a_table_written_before_format_records_is_read_as_format_1() -> None:
+async def test_a_table_written_before_the_format_field_is_read_as_format_1() -> None:
     table = MemoryTable()
     first = runtime(table, MemoryOutbox(), WallClock(Now(datetime(2026, 3, 2, 9, tzinfo=VN))))
     await first.follow(frozenset({0}), starts={0: 0})
     await first.apply([Read(0, 0, received("A", datetime(2026, 3, 2, 8, tzinfo=VN)))])
-    table.delete(format_key(0))  # as a worker of the previous release left it
+    last_release = ProgressOfTheLastRelease(latest_occurred_at=datetime(2026, 3, 2, 8,
+                                                                         tzinfo=VN))
+    table.put(progress_key(0), msgspec.msgpack.encode(last_release), 0)
     restarted = runtime(table, MemoryOutbox(), WallClock())
     await restarted.follow(frozenset({0}), starts={0: 1})
     assert len(restarted.timers) == 1
-    assert table.get(format_key(0)) == encode_format(StateFormat(version=1))
+    stored = table.get(progress_key(0))
+    assert stored is not None and decode_progress(stored).state_format == 1
 
 
 @pytest.mark.parametrize(
     ("stored", "said"),
     [
-        (encode_format(StateFormat(version=2)), "is in format 2, written by a newer dossierflow"),
-        (b"\x00garbage", "is in format unreadable"),
+        (encode_progress(PartitionProgress(latest_occurred_at=AT_RISK, state_format=2)),
+         "is in format 2, written by a newer dossierflow"),
+        (b"\x00garbage", "has a progress record this worker cannot read"),
     ],
+    ids=["newer", "unreadable"],
 )
 async def test_a_state_in_another_format_is_refused_with_a_sentence(
     stored: bytes, said: str
 ) -> None:
     table = MemoryTable()
-    table.put(format_key(1), stored, 1)
+    table.put(progress_key(1), stored, 1)
     table.put(b"A", b"\xc1 a record this worker cannot read", 1)
     worker = runtime(table, MemoryOutbox(), WallClock())
     with pytest.raises(StateFormatError) as refused:
