@@ -90,6 +90,21 @@ class WorkerRuntime:
         format, rebuild their timers from the table, set the clock over them, and publish
         what their dossiers of a procedure the catalogue did not know now owe."""
         self.state.check_format(owned)
+        seen, waiting = self._rebuild_index(owned)
+        await self.clock.follow(owned, starts, seen)
+        self.owned = owned
+        log.info("timer index rebuilt: %d dossiers on partitions %s; reading starts at %s",
+                 len(self.timers), sorted(owned), dict(sorted(starts.items())))
+        if waiting:  # the catalogue may have learnt their procedure while the worker was down
+            known = await self._reevaluate_unknown_procedures(waiting)
+            log.info("%d of %d dossiers with an unknown procedure now known", known,
+                     len(waiting))
+
+    def _rebuild_index(
+        self, owned: frozenset[int]
+    ) -> tuple[dict[int, datetime], dict[str, DossierRecord]]:
+        """Index the timers and open dossiers of `owned` from the table; the largest
+        `occurred_at` applied from each partition, and the dossiers of an unknown procedure."""
         self.timers.clear()
         self._open.clear()
         waiting: dict[str, DossierRecord] = {}
@@ -104,14 +119,7 @@ class WorkerRuntime:
                 latest = max(event.occurred_at for event in record.history)
                 if record.partition not in seen or latest > seen[record.partition]:
                     seen[record.partition] = latest
-        await self.clock.follow(owned, starts, seen)
-        self.owned = owned
-        log.info("timer index rebuilt: %d dossiers on partitions %s; reading starts at %s",
-                 len(self.timers), sorted(owned), dict(sorted(starts.items())))
-        if waiting:  # the catalogue may have learnt their procedure while the worker was down
-            known = await self._reevaluate_unknown_procedures(waiting)
-            log.info("%d of %d dossiers with an unknown procedure now known", known,
-                     len(waiting))
+        return seen, waiting
 
     def forget(self) -> None:
         """The partitions were revoked: nothing is followed until the next `follow`."""

@@ -4,7 +4,7 @@ offsets and the assignment.
 What the worker does with what it reads is in streams/runtime.py, free of Faust; this
 module binds it to Faust. One agent (concurrency 1) reads the events topic in batches
 (`batch_size` events or `batch_within` seconds) and hands each to the runtime, which
-delivers the batch's alerts, facts and dead letters (`Outbox`) and saves its records; only
+delivers the batch's alerts, facts and dead letters (`KafkaOutbox`) and saves its records; only
 then are its events acknowledged, so Faust commits offsets only after what they caused is
 safely in Kafka: at-least-once end to end. A batch that fails ends the process (exit
 code 1) rather than being acknowledged.
@@ -37,7 +37,7 @@ from dossierflow.streams.dossier_state import StateFormatError
 from dossierflow.streams.faust_patches import use_patched_transport
 from dossierflow.streams.faust_settings import app_settings, output_producer_settings
 from dossierflow.streams.offsets import AppliedOffsets
-from dossierflow.streams.outbox import Outbox
+from dossierflow.streams.outbox import KafkaOutbox
 from dossierflow.streams.runtime import WorkerRuntime
 from dossierflow.streams.settings import WorkerSettings
 from dossierflow.streams.table import DossierTable
@@ -120,7 +120,7 @@ class DossierWorker:
 
     # --- Kafka clients of its own ----------------------------------------------------
 
-    async def _outbox(self) -> Outbox:
+    async def _outbox(self) -> KafkaOutbox:
         """The outbox over this worker's own producer, started on first use."""
         if self._producer is None:
             producer = AIOKafkaProducer(
@@ -129,7 +129,7 @@ class DossierWorker:
             )
             await producer.start()
             self._producer = producer
-        return Outbox(self._producer)
+        return KafkaOutbox(self._producer)
 
     async def _stop_clients(self, app: Any, /, *args: Any, **kwargs: Any) -> None:
         """On Faust's `on_before_shutdown`: flush and close the output producer, close the
