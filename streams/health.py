@@ -10,7 +10,9 @@ when and why it stops being so.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
+
+from dossierflow.streams.faust_internals import first_recovery_completed
 
 from dossierflow.health import KafkaProbe, Readiness, ReadinessLog
 
@@ -63,15 +65,14 @@ class WorkerHealth:
             return Readiness(tuple(reasons))
         if worker.app.rebalancing or self._assigned is None:
             reasons.append("waiting for the consumer group to assign partitions")
-        # Faust has no public getter for the end of the tables' first recovery.
-        elif not cast(Any, worker.app.tables).recovery.completed.is_set():
+        elif not first_recovery_completed(worker.app):
             reasons.append("recovering the dossiers table from its changelog")
         return Readiness(tuple(reasons))
 
     def _ready_line(self) -> str:
         s = self.settings
         partitions = sorted(self._assigned or ())
-        clock = "event time (watermark)" if s.event_time else "wall time"
+        clock = self._worker.runtime.clock.description if self._worker else "not chosen yet"
         return (
             f"applying {s.events_topic} partitions {partitions} at {s.bootstrap}; alerts to "
             f"{s.alerts_topic}, facts to {s.facts_topic}, dead letters to "

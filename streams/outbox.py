@@ -17,14 +17,16 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
+from dossierflow.streams.ports import Headers
 
-Headers = list[tuple[str, bytes]]
 Record = tuple[bytes | None, bytes, Headers]
 """Key (None for none), value and headers."""
 
 
 @dataclass
-class Outbox:
+class KafkaOutbox:
+    """The `Outbox` of streams/ports.py over an aiokafka producer."""
+
     producer: AIOKafkaProducer
     _records: dict[str, list[Record]] = field(
         default_factory=lambda: defaultdict(list)

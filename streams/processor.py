@@ -1,7 +1,10 @@
-"""What the worker does with one event or one timer, without Faust: record in, record out.
+"""What the worker does with one event, timer or catalogue reload of a dossier, without Faust.
 
-The Faust shell (streams/worker.py) reads the record from its table, calls these, publishes
-the returned alerts and facts, and writes the record back.
+The runtime (streams/runtime.py) loads the dossier's record, calls these, publishes the
+returned alerts and facts, and stores the returned record. `on_event` leaves the record
+it is given as it was (it works on a copy, so that an event the rules fail on changes
+nothing); `on_timer` and `on_catalog_reloaded` update the record given in place and return
+it in `Effects.record` (or None when the dossier leaves the table).
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ class Effects:
     """The record to store, or None to delete the dossier from the table."""
     alerts: list[DossierAlert] = field(default_factory=list)
     facts: list[DossierFact] = field(default_factory=list)
-    evaluation: Evaluation | None = None
     duplicate: bool = False
     contradicted: list[Alert] = field(default_factory=list)
     """Alerts published before a late event that the history with it no longer fires."""
@@ -128,11 +130,11 @@ class DossierProcessor:
         pending = evaluation.next_alert_at
         if closed_at is None or state.is_open:
             record.next_timer_at = pending
-            return Effects(record=record, alerts=alerts, evaluation=evaluation)
+            return Effects(record=record, alerts=alerts)
         # A closed dossier may still owe alerts whose instants come before its closing event
         # (the clock, the watermark in event-time mode, has not passed them yet): it stays
         # in the table and its timer is the next of them until none is left.
         expires = closed_at + self.closed_retention
         record.next_timer_at = expires if pending is None else min(pending, expires)
         kept = record if pending is not None or clock < expires else None  # None: leaves
-        return Effects(record=kept, alerts=alerts, evaluation=evaluation)
+        return Effects(record=kept, alerts=alerts)

@@ -14,7 +14,19 @@ batch that raised it (through the same changelog, before the offsets are committ
 restored with the table; in wall-clock mode too, so that a worker later switched to
 `--event-time` finds it. Its key starts with the byte 0xFF, which never occurs in UTF-8,
 while a dossier's key is its `dossier_id` encoded in UTF-8: no dossier can take it. Code
-that iterates the table tells the two apart with `progress_partition`.
+that iterates the table reads the dossiers only (`is_reserved`): a reserved key a later
+release adds is not taken for a dossier.
+
+**The state's format in the progress record.** Each partition's progress record also says
+the format of the partition's records (`state_format`), and a worker refuses a partition
+whose format is not its own `STATE_FORMAT` with a sentence (streams/dossier_state.py),
+rather than failing deep inside a record it misreads (Quix Streams keeps such a marker beside
+its RocksDB state, `state/rocksdb/metadata.py`). A record written before the field existed
+decodes as format 1, the format it was written in; the release before the field ignores it
+(msgspec skips unknown fields), so a rollback to it still reads the table. Raise
+`STATE_FORMAT` with any change of `DossierRecord` or `PartitionProgress` that an older worker
+would misread; a worker of a new format must write it into every partition's progress record
+before writing a record in that format.
 """
 
 from __future__ import annotations
@@ -45,10 +57,18 @@ class PartitionProgress(msgspec.Struct, kw_only=True):
     latest_occurred_at: datetime
     """The largest `occurred_at` of the events applied from the partition, those of
     dossiers that have since left the table included."""
+    state_format: int = 1
+    """The format of the partition's records (`STATE_FORMAT` of the worker that wrote
+    this); 1 in a record written before the field existed."""
 
 
-_PROGRESS_KEY_PREFIX = b"\xffpartition-progress/"
+STATE_FORMAT = 1
+"""The format of the records this worker writes, and the only one it reads."""
+
+
+_RESERVED = b"\xff"
 """0xFF never occurs in UTF-8: no dossier's key starts with it."""
+_PROGRESS_KEY_PREFIX = _RESERVED + b"partition-progress/"
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(DossierRecord)
@@ -66,6 +86,11 @@ def decode_record(data: bytes) -> DossierRecord:
 def progress_key(partition: int) -> bytes:
     """The reserved table key of events partition `partition`'s progress."""
     return _PROGRESS_KEY_PREFIX + str(partition).encode()
+
+
+def is_reserved(key: bytes) -> bool:
+    """Whether `key` is a reserved key (a partition's progress), not a dossier's."""
+    return key.startswith(_RESERVED)
 
 
 def progress_partition(key: bytes) -> int | None:

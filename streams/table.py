@@ -44,6 +44,10 @@ class DossierTable(faust.Table[bytes, bytes]):
         with current_event_of_partition(partition):
             self[key] = value
 
+    def delete(self, key: bytes) -> None:
+        if key in self:
+            del self[key]
+
     def partition_for_key(self, key: Any) -> int | None:
         """Faust's (None: the producer's partitioner) but for a partition's progress."""
         partition = progress_partition(key)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from dossierflow.streams.outbox import Outbox
+from dossierflow.streams.outbox import KafkaOutbox as Outbox
 from kafka import KafkaConsumer
 from kafka.partitioner.default import murmur2
 

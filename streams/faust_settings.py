@@ -1,0 +1,77 @@
+"""Every setting the worker gives Faust and its own Kafka producer, each with its reason.
+
+The worker's own settings (streams/settings.py: bootstrap, store, partitions, session
+timeout…) are the operator's; what is here is how the worker uses Faust, fixed in code and
+changed only with a measurement (docs/benchmarks.md). Faust's defaults are those of the
+faust-streaming version pinned in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dossierflow.streams.faust_patches import PatchedTableManager
+from dossierflow.streams.settings import WorkerSettings
+
+OUTPUT_BATCH_BYTES = 512 * 1024
+"""Largest Kafka record batch the worker builds (the broker takes up to 1 MiB)."""
+
+
+def app_settings(settings: WorkerSettings, credentials: Any) -> dict[str, Any]:
+    """The keyword arguments of the worker's `faust.App` (after its id)."""
+    return {
+        # --- from the operator's settings ---
+        "broker": f"kafka://{settings.bootstrap}",
+        "broker_credentials": credentials,  # TLS/SASL, dossierflow.kafka.security
+        "store": settings.store,
+        "datadir": str(settings.data_dir),
+        "topic_partitions": settings.partitions,
+        # A crashed worker's partitions go to another after this long without heartbeat
+        # (Faust's 60 s would leave them unattended, their timers silent, for a minute).
+        "broker_session_timeout": settings.session_timeout,
+        # Kafka's rule of thumb: three heartbeats or more per session timeout.
+        "broker_heartbeat_interval": settings.session_timeout / 4,
+        # --- fixed ---
+        # The changelog topic Faust creates: one replica, as the development broker has;
+        # a production cluster's default replication is set on the broker.
+        "topic_replication_factor": 1,
+        # A new group (a new --app-id) reads the events topic from its start: history is
+        # applied, not skipped.
+        "consumer_auto_offset_reset": "earliest",
+        # The worker serves /healthz, /readyz and /metrics itself (dossierflow.health);
+        # Faust's web server would be one more open port.
+        "web_enabled": False,
+        # Events buffered between the fetcher and the agent: room for a few batches of
+        # `batch_size` (2000) so the agent never waits on a fetch (Faust's 4096: two).
+        "stream_buffer_maxsize": 8192,
+        # One poll returns at most one batch's worth (Faust: unbounded).
+        "broker_max_poll_records": 2000,
+        # Changelog records wait 1 ms for others to share their produce request (Faust's
+        # 0 sends each alone); the batch's changelog is awaited anyway (streams/table.py).
+        "producer_linger_ms": 1,
+        # Changelog records are a few KiB each; 16 KiB batches (Faust's default) left the
+        # producer waiting on the broker after every handful of them.
+        "producer_max_batch_size": OUTPUT_BATCH_BYTES,
+        # Commit every 5000 acknowledged events or every second, whichever first (Faust:
+        # 10 000 or 2.8 s): less to re-apply after a crash, at a commit's small cost.
+        "broker_commit_every": 5000,
+        "broker_commit_interval": 1.0,
+        # Faust's cleanup expires windowed tables' old windows; the dossiers table has no
+        # windows (closed dossiers leave it by their own timer), so an hourly pass suffices.
+        "table_cleanup_interval": 3600.0,
+        # Faust's table manager with its recovery defects corrected (streams/faust_patches.py).
+        "TableManager": PatchedTableManager,
+    }
+
+
+def output_producer_settings(settings: WorkerSettings) -> dict[str, Any]:
+    """The keyword arguments of the worker's own producer of alerts, facts and dead letters
+    (streams/outbox.py), but for the security ones."""
+    return {
+        "bootstrap_servers": settings.bootstrap,
+        # Every in-sync replica has the record before the batch's offsets are committed:
+        # at-least-once through a broker's failure too.
+        "acks": "all",
+        "max_batch_size": OUTPUT_BATCH_BYTES,
+        "client_id": f"{settings.app_id}-outputs",
+    }
