@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
@@ -315,26 +315,24 @@ class WorkingCalendar:
         as a negative number, when `count` is negative)."""
         ordinal, year = day.toordinal(), day.year
         table = self.working_days_of_year(year)
+        # A long span (a pause of decades, extended) is arithmetic; only years on end without
+        # a working day mean the settings are wrong.
+        empty_since = None if table else year
         if count > 0:
             index = bisect_right(table, ordinal) + count - 1
             while index >= len(table):
                 index -= len(table)
                 year += 1
-                if date(year, 1, 1).toordinal() - ordinal >= _SEARCH_LIMIT_DAYS:
-                    raise _no_working_time(day)
                 table = self.working_days_of_year(year)
+                empty_since = _empty_since(empty_since, year, table, day)
         else:
             index = bisect_left(table, ordinal) + count
             while index < 0:
                 year -= 1
-                if ordinal - date(year, 12, 31).toordinal() >= _SEARCH_LIMIT_DAYS:
-                    raise _no_working_time(day)
                 table = self.working_days_of_year(year)
+                empty_since = _empty_since(empty_since, year, table, day)
                 index += len(table)
-        days = table[index] - ordinal
-        if abs(days) >= _SEARCH_LIMIT_DAYS:
-            raise _no_working_time(day)
-        return days
+        return table[index] - ordinal
 
     def _working_days_between(self, first: int, last: int) -> int:
         """How many working days fall in [first, last) (day ordinals, first ≤ last)."""
@@ -362,6 +360,17 @@ class WorkingCalendar:
             if self.is_working_day(day):
                 return result + (day - result.date())
         raise AssertionError("unreachable")
+
+
+def _empty_since(since: int | None, year: int, table: Sequence[int], day: date) -> int | None:
+    """The first year of the run of years without a working day that `year` continues (None
+    when `year` has one); raises when the run is longer than the search limit."""
+    if table:
+        return None
+    since = year if since is None else since
+    if abs(year - since) * 365 >= _SEARCH_LIMIT_DAYS:
+        raise _no_working_time(day)
+    return since
 
 
 def _no_working_time(day: date) -> ValueError:

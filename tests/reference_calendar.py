@@ -15,15 +15,23 @@ _DAY = timedelta(days=1)
 _SEARCH_LIMIT_DAYS = 3700
 
 
-def _days_from(day: date, step: int) -> Iterator[date]:
-    for offset in range(_SEARCH_LIMIT_DAYS):
-        yield day + offset * step * _DAY
-    raise ValueError(f"calendar: no working time within {_SEARCH_LIMIT_DAYS} days of {day}")
+def _days_from(cal: WorkingCalendar, day: date, step: int) -> Iterator[date]:
+    """The days from `day` on (back, for a negative `step`), until a run of days without
+    office hours reaches the search limit."""
+    current, empty = day, 0
+    while True:
+        yield current
+        empty = 0 if cal.windows(current) else empty + 1
+        if empty >= _SEARCH_LIMIT_DAYS:
+            raise ValueError(
+                f"calendar: no working time within {_SEARCH_LIMIT_DAYS} days of {day}"
+            )
+        current += step * _DAY
 
 
 def next_opening(cal: WorkingCalendar, instant: datetime) -> datetime:
     instant = cal.local(instant)
-    for day in _days_from(instant.date(), 1):
+    for day in _days_from(cal, instant.date(), 1):
         for start, end in cal.windows(day):
             if instant < end:
                 return max(start, instant)
@@ -35,7 +43,7 @@ def add(cal: WorkingCalendar, start: datetime, amount: timedelta) -> datetime:
     if amount <= timedelta():
         return cursor if amount == timedelta() else subtract(cal, cursor, -amount)
     remaining = amount
-    for day in _days_from(cursor.date(), 1):
+    for day in _days_from(cal, cursor.date(), 1):
         for open_at, close_at in cal.windows(day):
             if close_at <= cursor:
                 continue
@@ -52,7 +60,7 @@ def subtract(cal: WorkingCalendar, end: datetime, amount: timedelta) -> datetime
     if amount <= timedelta():
         return cursor if amount == timedelta() else add(cal, cursor, -amount)
     remaining = amount
-    for day in _days_from(cursor.date(), -1):
+    for day in _days_from(cal, cursor.date(), -1):
         for open_at, close_at in reversed(cal.windows(day)):
             if open_at >= cursor:
                 continue

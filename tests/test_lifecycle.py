@@ -251,6 +251,21 @@ def test_default_financial_policy_is_extend() -> None:
     assert state.due_at == vn(2026, 3, 11, 11, 30)
 
 
+def test_a_pause_of_decades_extends_the_deadline_instead_of_failing() -> None:
+    """Bounds allow years 2000-2099: a financial pause across them, extended, gives a deadline
+    (it raised, and every later event of the dossier was dead-lettered)."""
+    events = [
+        received(vn(2000, 3, 1, 8), procedure="1.000894"),  # financial pauses: extend
+        ev(T.FINANCIAL_OBLIGATION_REQUESTED, vn(2000, 3, 2, 9)),
+        ev(T.RESUMED, vn(2099, 3, 2, 9)),
+    ]
+    state = fold(events)
+    # due 2/3/2000 08:00, an hour before the pause: moved by the pause's working time, it
+    # stays an hour of working time before the resumption
+    assert state.status is Status.OPEN
+    assert state.due_at == vn(2099, 3, 2, 8)
+
+
 def test_sample_procedure_policies() -> None:
     # 2.002: supplement extend, financial ignore.
     base = vn(2026, 3, 16, 8)  # 10 working days after Monday 2/3 08:00
