@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
@@ -36,14 +36,21 @@ class EventFile:
     count: int = 0
 
 
-def read_events(path: Path, on_bad_line: Callable[[int, str], None]) -> EventFile:
-    """Read one event per line; a bad line is reported and skipped, never fatal."""
+def read_events(
+    path: Path,
+    on_bad_line: Callable[[int, str], None],
+    keep: Callable[[int, bytes], bool] = lambda _number, _line: True,
+    progress: bool = True,
+) -> EventFile:
+    """Read one event per line; a bad line is reported and skipped, never fatal. Only the
+    lines `keep` (given the line's number and bytes) accepts are decoded: a process of
+    `replay --jobs` keeps its share."""
     result = EventFile()
-    size = path.stat().st_size
+    size = path.stat().st_size if progress else 0
     with path.open("rb") as stream, _progress(size) as advance:
         for number, line in enumerate(file_lines(stream), start=1):
             advance(len(line))
-            if not line.strip():
+            if not line.strip() or not keep(number, line):
                 continue
             try:
                 event = decode_event(line)
@@ -109,13 +116,25 @@ def replay(
     to `on_failed`, as the worker dead-letters it (a dossier left without events is not
     yielded)."""
     for dossier_id in sorted(events.by_dossier):
-        history = [e for e in events.by_dossier[dossier_id] if e.occurred_at <= clock]
-        try:
-            evaluation: Evaluation | None = evaluate(dossier_id, history, catalog, clock)
-        except Exception:
-            evaluation = _without_failing_events(dossier_id, history, catalog, clock, on_failed)
+        evaluation = replay_dossier(dossier_id, events.by_dossier[dossier_id], catalog, clock,
+                                    on_failed)
         if evaluation is not None:
             yield evaluation
+
+
+def replay_dossier(
+    dossier_id: str,
+    events: list[DossierEvent],
+    catalog: Catalog,
+    clock: datetime,
+    on_failed: Callable[[DossierEvent, str], None],
+) -> Evaluation | None:
+    """One dossier of `replay`; None when it is left without events."""
+    history = [e for e in events if e.occurred_at <= clock]
+    try:
+        return evaluate(dossier_id, history, catalog, clock)
+    except Exception:
+        return _without_failing_events(dossier_id, history, catalog, clock, on_failed)
 
 
 def _without_failing_events(
@@ -176,10 +195,6 @@ def unknown_procedures(evaluations: Iterable[Evaluation]) -> Counter[str]:
     )
 
 
-def write_jsonl(rows: Iterator[dict[str, Any]], out: IO[str]) -> int:
-    count = 0
-    for row in rows:
-        out.write(json.dumps(row, ensure_ascii=False))
-        out.write("\n")
-        count += 1
-    return count
+def summary_line(evaluation: Evaluation, clock: datetime) -> str:
+    """`summary` as one JSON line (with its newline), as `json.dumps` writes it."""
+    return json.dumps(summary(evaluation, clock), ensure_ascii=False) + "\n"

@@ -53,7 +53,7 @@ def add_commands(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dossierflow.replay import read_events, replay, summary, unknown_procedures, write_jsonl
+    from dossierflow.replay import read_events, replay, summary_line, unknown_procedures
     from dossierflow.rules.catalog import load_catalog
 
     catalog = load_catalog(args.catalog)  # CatalogError: one line, exit 2, from the cli
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
             f"{reason}", file=sys.stderr,
         ),
     ))
-    write_jsonl((summary(e, clock) for e in evaluations), sys.stdout)
+    sys.stdout.writelines(summary_line(e, clock) for e in evaluations)
     _warn_unknown_procedures(unknown_procedures(evaluations), args.catalog)
     if args.store:
         return _store(args, evaluations, catalog)
