@@ -1,21 +1,29 @@
-"""Replay a file of events through the rules with event time as the clock."""
+"""Replay a file of events through the rules with event time as the clock.
+
+Histories are independent per dossier, so a replay can be cut into shares by dossier
+(`Share`): each share reads the whole file but decodes only its own dossiers' lines, and
+evaluates them on its own (`replay_jobs` runs the shares in processes and merges them).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+import zlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.evaluation import Evaluation, evaluate
 from dossierflow.schemas.event import (
+    MAX_EVENT_BYTES,
     DossierEvent,
     decode_event,
     file_lines,
@@ -24,6 +32,45 @@ from dossierflow.schemas.event import (
 
 PROGRESS_MIN_BYTES = 5_000_000
 """Files smaller than this replay too fast for a progress bar to help."""
+
+
+class _Route(msgspec.Struct):
+    """The one field of an event that says which share it belongs to."""
+
+    dossier_id: str
+
+
+_route_decoder = msgspec.json.Decoder(_Route)
+
+
+@dataclass(frozen=True)
+class Share:
+    """Share `job` of `jobs`: the dossiers whose crc32(dossier_id) % jobs == job.
+
+    A line is routed by its `dossier_id` alone (a decoder of that one field, several times
+    cheaper than the whole event). A line whose route cannot be read is decoded by every
+    share, kept by the one its event belongs to and, when it is bad, reported by share 0
+    only: every bad line is reported once, whatever the routing decoder thinks of it."""
+
+    job: int = 0
+    jobs: int = 1
+
+    def owns(self, dossier_id: str) -> bool:
+        return zlib.crc32(dossier_id.encode("utf-8", "surrogatepass")) % self.jobs == self.job
+
+    def owner_known(self, line: bytes) -> bool | None:
+        """Whether this share owns the line, or None when its route cannot be read."""
+        if self.jobs == 1:
+            return True
+        if len(line) > MAX_EVENT_BYTES:
+            return None  # refused by `decode_event` before any parsing
+        try:
+            return self.owns(_route_decoder.decode(line).dossier_id)
+        except Exception:  # not JSON, no dossier_id, nested too deep...: decode_event says why
+            return None
+
+
+WHOLE = Share()
 
 
 @dataclass
@@ -39,25 +86,30 @@ class EventFile:
 def read_events(
     path: Path,
     on_bad_line: Callable[[int, str], None],
-    keep: Callable[[int, bytes], bool] = lambda _number, _line: True,
+    share: Share = WHOLE,
     progress: bool = True,
 ) -> EventFile:
     """Read one event per line; a bad line is reported and skipped, never fatal. Only the
-    lines `keep` (given the line's number and bytes) accepts are decoded: a process of
-    `replay --jobs` keeps its share."""
+    lines of `share` are decoded and kept (the whole file by default)."""
     result = EventFile()
     size = path.stat().st_size if progress else 0
     with path.open("rb") as stream, _progress(size) as advance:
         for number, line in enumerate(file_lines(stream), start=1):
             advance(len(line))
-            if not line.strip() or not keep(number, line):
+            if not line.strip():
+                continue
+            owned = share.owner_known(line)
+            if owned is False:
                 continue
             try:
                 event = decode_event(line)
             except Exception as exc:  # InvalidEvent; any other is a bug, and no reason to stop
-                reason = rejection_reason(exc)
-                result.bad_lines.append((number, reason))
-                on_bad_line(number, reason)
+                if owned or share.job == 0:
+                    reason = rejection_reason(exc)
+                    result.bad_lines.append((number, reason))
+                    on_bad_line(number, reason)
+                continue
+            if owned is None and not share.owns(event.dossier_id):
                 continue
             result.by_dossier[event.dossier_id].append(event)
             result.count += 1
@@ -129,8 +181,11 @@ def replay_dossier(
     clock: datetime,
     on_failed: Callable[[DossierEvent, str], None],
 ) -> Evaluation | None:
-    """One dossier of `replay`; None when it is left without events."""
+    """One dossier of `replay`; None when it is left without events, as one not received
+    yet at the clock is."""
     history = [e for e in events if e.occurred_at <= clock]
+    if not history:
+        return None
     try:
         return evaluate(dossier_id, history, catalog, clock)
     except Exception:
@@ -188,13 +243,55 @@ def summary(evaluation: Evaluation, clock: datetime) -> dict[str, Any]:
     return row
 
 
-def unknown_procedures(evaluations: Iterable[Evaluation]) -> Counter[str]:
-    """Dossiers without a deadline because their procedure is not in the catalogue, by code."""
-    return Counter(
-        e.state.procedure_code or "" for e in evaluations if e.state.procedure_unknown
-    )
+_encoder = json.JSONEncoder(ensure_ascii=False, check_circular=False)
+"""`json.dumps(row, ensure_ascii=False)`'s bytes (the contract's output, spaces after `:` and
+`,` included), without building an encoder per row as `json.dumps` does for any option."""
 
 
 def summary_line(evaluation: Evaluation, clock: datetime) -> str:
     """`summary` as one JSON line (with its newline), as `json.dumps` writes it."""
-    return json.dumps(summary(evaluation, clock), ensure_ascii=False) + "\n"
+    return _encoder.encode(summary(evaluation, clock)) + "\n"
+
+
+@dataclass
+class Replayed:
+    """A share replayed: its output, and what the command says about it on stderr."""
+
+    lines: list[tuple[str, str]] = field(default_factory=list)
+    """(dossier_id, `summary_line`), in dossier_id order."""
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    """(dossier_id, event_id, reason) of each event the rules failed on, in dossier_id order."""
+    unknown_procedures: Counter[str] = field(default_factory=Counter)
+    """Dossiers without a deadline because their procedure is not in the catalogue, by code."""
+    not_received: int = 0
+    """Dossiers left out because none of their events had occurred at the clock."""
+    evaluations: list[Evaluation] = field(default_factory=list)
+    """Kept only when asked for (`--store` writes them)."""
+
+
+def replay_share(
+    events: EventFile, catalog: Catalog, clock: datetime, keep_evaluations: bool = False
+) -> Replayed:
+    """`replay` of one share's events, as output lines and counts."""
+    result = Replayed(not_received=_not_received(events, clock))
+
+    def failed(event: DossierEvent, reason: str) -> None:
+        result.failures.append((event.dossier_id, event.event_id, reason))
+
+    for evaluation in replay(events, catalog, clock, failed):
+        state = evaluation.state
+        result.lines.append((state.dossier_id, summary_line(evaluation, clock)))
+        if state.procedure_unknown:
+            result.unknown_procedures[state.procedure_code or ""] += 1
+        if keep_evaluations:
+            result.evaluations.append(evaluation)
+    return result
+
+
+def _not_received(events: EventFile, clock: datetime) -> int:
+    if events.latest is None or clock >= events.latest:
+        return 0
+    return sum(
+        all(event.occurred_at > clock for event in history)
+        for history in events.by_dossier.values()
+    )
