@@ -97,3 +97,23 @@ def test_events_the_rules_fail_on_are_reported_as_one_process_does(tmp_path: Pat
 def test_jobs_must_be_a_whole_number_of_one_or_more() -> None:
     refused = replay(WORKED_EXAMPLES, "--jobs", "0")
     assert refused.returncode == 2 and "--jobs" in refused.stderr
+
+
+def test_each_output_line_is_what_json_dumps_writes_for_it(tmp_path: Path) -> None:
+    """The rows are written from a template (replay.summary_line); `json.dumps(row,
+    ensure_ascii=False)` is the format, quotes, backslashes and Vietnamese included."""
+    events = tmp_path / "events.jsonl"
+    lines = simulated(events, 2000)
+    odd = {**RECEIVED, "unit_code": 'UBND "Phường" Bến\\Thành', "procedure_code": "9.9/ĐỎ"}
+    lines.append(line("Q1", "RECEIVED", "2025-01-02T08:00:00+07:00", dossier='HS"1\\2',
+                      **odd).encode())
+    events.write_bytes(b"\n".join(lines) + b"\n")
+    result = replay(events, "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    written = result.stdout.splitlines(keepends=True)
+    assert len(written) > 100
+    assert any("procedure_unknown" in row for row in written)
+    assert any('"outcome": "OVERDUE"' in row and '"alerts": [{' in row for row in written)
+    for row in written:
+        assert row == json.dumps(json.loads(row), ensure_ascii=False) + "\n"
+    assert json.loads(written[0])["unit_code"] == 'UBND "Phường" Bến\\Thành'
