@@ -199,7 +199,9 @@ def test_as_of_defaults_to_the_largest_occurred_at(tmp_path: Path) -> None:
     assert later["overdue"] is True
 
 
-def test_events_after_as_of_are_not_history_yet(tmp_path: Path) -> None:
+def test_events_after_as_of_are_not_history_yet_and_a_date_is_that_day_s_start(
+    tmp_path: Path,
+) -> None:
     events = tmp_path / "events.jsonl"
     events.write_text(
         line("E1", "RECEIVED", "2026-03-02T08:00:00+07:00", **RECEIVED)
@@ -208,9 +210,16 @@ def test_events_after_as_of_are_not_history_yet(tmp_path: Path) -> None:
         + "\n",
         encoding="utf-8",
     )
-    (row,) = rows(replay(events, "--as-of", "2026-03-04T00:00:00+07:00").stdout)
+    at_midnight = replay(events, "--as-of", "2026-03-04T00:00:00+07:00")
+    (row,) = rows(at_midnight.stdout)
     assert row["status"] == "OPEN" and row["overdue"] is True
     assert row["alerts"] == [{"kind": "OVERDUE", "at": "2026-03-04T00:00:00+07:00"}]
+    # Issue 19: `--as-of 2026-03-04` was refused with a hint, `2026-03-04+07:00`, that was
+    # refused too. A date is the start of that day in Vietnam.
+    for form in ("2026-03-04", "04/03/2026", "4/3/2026"):
+        by_date = replay(events, "--as-of", form)
+        assert (by_date.returncode, by_date.stderr) == (0, ""), form
+        assert by_date.stdout == at_midnight.stdout, form
 
 
 def test_times_are_printed_in_plus_seven(tmp_path: Path) -> None:
@@ -330,26 +339,6 @@ def test_an_event_the_rules_fail_on_is_skipped_as_the_worker_dead_letters_it(
     (row,) = rows(result.stdout)  # D2 had no other event
     assert row["dossier_id"] == "D1" and row["handling_unit_code"] == "X-02"
     assert row["status"] == "PAUSED" and row["due_at"] == "2026-03-03T08:00:00+07:00"
-
-
-def test_as_of_a_date_is_the_start_of_that_day_in_vietnam(tmp_path: Path) -> None:
-    """Issue 19: `--as-of 2026-03-04` was refused with a hint, `2026-03-04+07:00`, that was
-    refused too."""
-    events = tmp_path / "events.jsonl"
-    events.write_text(
-        line("E1", "RECEIVED", "2026-03-02T08:00:00+07:00", **RECEIVED)
-        + "\n"
-        + line("E2", "RESOLVED", "2026-03-05T08:00:00+07:00")
-        + "\n",
-        encoding="utf-8",
-    )
-    at_midnight = replay(events, "--as-of", "2026-03-04T00:00:00+07:00")
-    for form in ("2026-03-04", "04/03/2026", "4/3/2026"):
-        by_date = replay(events, "--as-of", form)
-        assert (by_date.returncode, by_date.stderr) == (0, ""), form
-        assert by_date.stdout == at_midnight.stdout, form
-    (row,) = rows(at_midnight.stdout)
-    assert row["alerts"] == [{"kind": "OVERDUE", "at": "2026-03-04T00:00:00+07:00"}]
 
 
 def test_as_of_without_an_offset_is_refused_with_a_hint_that_works(tmp_path: Path) -> None:

@@ -185,25 +185,18 @@ def replay_dossier(
     clock: datetime,
     on_failed: Callable[[DossierEvent, str], None],
 ) -> Evaluation | None:
-    """One dossier of `replay`; None when the rules fail on every event of its history."""
+    """One dossier of `replay`; None when the rules fail on every event of its history.
+
+    After a failure, the dossier without the events the rules fail on: tried in file
+    (arrival) order as the worker applies them, each one with which the rules fail on the
+    ones kept before it is left out. Only after a failure, since it evaluates the dossier
+    once per event. (The worker may fail on an event that a later one makes harmless, e.g. a
+    RESUMED that comes before its pause in time: replay, which sees the whole history, keeps
+    that one.)"""
     try:
         return evaluate(dossier_id, history, catalog, clock)
     except Exception:
-        return _without_failing_events(dossier_id, history, catalog, clock, on_failed)
-
-
-def _without_failing_events(
-    dossier_id: str,
-    history: list[DossierEvent],
-    catalog: Catalog,
-    clock: datetime,
-    on_failed: Callable[[DossierEvent, str], None],
-) -> Evaluation | None:
-    """The dossier without the events the rules fail on: tried in file (arrival) order as
-    the worker applies them, each one with which the rules fail on the ones kept before it
-    is left out. Only after a failure, since it evaluates the dossier once per event. (The
-    worker may fail on an event that a later one makes harmless, e.g. a RESUMED that comes
-    before its pause in time: replay, which sees the whole history, keeps that one.)"""
+        pass
     kept: list[DossierEvent] = []
     evaluation = None
     for event in history:
