@@ -349,8 +349,10 @@ def test_as_of_without_an_offset_is_refused_with_a_hint_that_works(tmp_path: Pat
     hint = refused.stderr.rsplit("e.g. ", 1)[1].strip()
     assert hint == "2026-03-04T08:00:00+07:00"
     assert replay(events, "--as-of", hint).returncode == 0
-    nonsense = replay(events, "--as-of", "yesterday")
-    assert nonsense.returncode == 2 and "2026-03-04 or 04/03/2026" in nonsense.stderr
+    for nonsense in ("yesterday", "2026-03-04+07:00"):  # the latter, the former hint
+        refused = replay(events, "--as-of", nonsense)
+        assert refused.returncode == 2, nonsense
+        assert "write e.g. 2026-03-04 or 04/03/2026" in refused.stderr, nonsense
 
 
 def test_as_of_leaves_out_the_dossiers_not_received_yet_and_says_how_many(

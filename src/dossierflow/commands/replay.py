@@ -29,6 +29,8 @@ def as_of_time(text: str) -> datetime:
     except argparse.ArgumentTypeError:
         pass
     try:
+        if text[10:11] not in ("T", "t", " "):  # Python takes any separator: `2026-03-04+07:00`
+            raise ValueError(text)  # would be 07:00 of that day, without an offset
         value = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
