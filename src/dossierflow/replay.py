@@ -220,7 +220,7 @@ def summary_line(evaluation: Evaluation, clock: datetime) -> str:
     """`summary` as one JSON line with its newline, byte for byte as `json.dumps(row,
     ensure_ascii=False)` writes the row (spaces after `:` and `,`): the output format
     (tests/fixtures/worked-examples.expected.jsonl). Written from a template rather than
-    through a dict and `json.dumps`, at a third of the cost; the enums' values are plain
+    through a dict and `json.dumps`, for 60 % of the cost; the enums' values are plain
     ASCII names, every other string is escaped as `json` escapes it."""
     state = evaluation.state
     alerts = ", ".join(
