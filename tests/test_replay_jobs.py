@@ -94,6 +94,18 @@ def test_events_the_rules_fail_on_are_reported_as_one_process_does(tmp_path: Pat
     assert failed == sorted(f"L{n}" for n in range(12))
 
 
+def test_a_pipe_is_replayed_whole_in_one_process() -> None:
+    """Three processes opening /dev/stdin would each read a part of the pipe."""
+    piped = subprocess.run(
+        [sys.executable, "-m", "dossierflow.cli", "replay", "/dev/stdin", "--jobs", "3",
+         "--as-of", "2026-09-01"],
+        input=WORKED_EXAMPLES.read_text(encoding="utf-8"), capture_output=True, text=True,
+        encoding="utf-8", timeout=120, check=False,
+    )
+    assert (piped.returncode, piped.stderr) == (0, "")
+    assert piped.stdout == WORKED_EXAMPLES_EXPECTED.read_text(encoding="utf-8")
+
+
 def test_jobs_must_be_a_whole_number_of_one_or_more() -> None:
     refused = replay(WORKED_EXAMPLES, "--jobs", "0")
     assert refused.returncode == 2 and "--jobs" in refused.stderr

@@ -86,9 +86,10 @@ def replay_file(
     jobs: int,
     keep_evaluations: bool = False,
 ) -> ReplayOutcome:
-    """Replay `path` in `jobs` processes (in this one when `jobs` is 1); the evaluations are
-    kept (for `--store`) only in one process: they do not cross a process boundary."""
-    if jobs == 1:
+    """Replay `path` in `jobs` processes (in this one when `jobs` is 1, or when `path` is not
+    a regular file: the processes of a pipe would each read a part of it); the evaluations
+    are kept (for `--store`) only in one process: they do not cross a process boundary."""
+    if jobs == 1 or not path.is_file():
         events = read_events(path, lambda _number, _reason: None)
         clock = as_of or events.latest
         shares = [replay_share(events, catalog, clock, keep_evaluations)] if clock else []

@@ -70,8 +70,8 @@ def add_commands(subparsers: Any) -> None:
         type=positive_int,
         metavar="N",
         help="processes to spread the dossiers over (default: the number of cores, "
-        f"{os.cpu_count() or 1} here); the output is the same for any N. With --store the "
-        "replay runs in one process",
+        f"{os.cpu_count() or 1} here); the output is the same for any N. With --store, or "
+        "from a pipe, the replay runs in one process",
     )
     parser.add_argument(
         "--store",
