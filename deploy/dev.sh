@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The project's one entry point on a fresh clone:
-#   bash deploy/dev.sh demo   the whole product live on a simulated month (Ctrl-C stops it)
+#   bash deploy/dev.sh demo   the whole product live on four simulated weeks (Ctrl-C stops it)
 #   bash deploy/dev.sh test   audit the lock (a known vulnerability fails; NOT AUDITED warns,
 #                             or fails with DOSSIERFLOW_AUDIT=required), lint, type-check and run
 #                             the whole test suite (installs Debian's prometheus, chromium,
@@ -18,6 +18,7 @@ python="${PYTHON:-python3}"
   || { echo "dossierflow needs Python >= 3.11 ($python is older)" >&2; exit 1; }
 
 if [ ! -x .venv/bin/python ]; then
+  echo "dev.sh: creating the virtual environment .venv ($("$python" --version)) …"
   "$python" -m venv .venv
 fi
 # Installs take the exact versions and files (sha256) of constraints.txt (regenerate it with
@@ -26,6 +27,8 @@ fi
 stamp=.venv/.dossierflow-installed
 wanted="$(cat pyproject.toml constraints.txt | "$python" -c 'import hashlib, sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  echo "dev.sh: installing dossierflow into .venv (a first run, or pyproject.toml or" \
+    "constraints.txt changed; a minute or two) …"
   bash deploy/install.sh .venv constraints.txt -e .
   echo "$wanted" > "$stamp"
 fi

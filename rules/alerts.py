@@ -12,6 +12,7 @@ from dossierflow.rules.calendar import WorkingCalendar
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.compliance import apology_due_window
 from dossierflow.rules.lifecycle import DossierState, Status
+from dossierflow.rules.steps import runs_out_at
 from dossierflow.schemas.facts import AlertFields
 
 _ALERT_NAMESPACE = uuid.UUID("5f0d7d52-3c1e-4d4e-9a57-6f1c2b8e0a11")
@@ -24,12 +25,21 @@ class AlertKind(enum.StrEnum):
     OVERDUE = "OVERDUE"
     RESCHEDULED_OVERDUE = "RESCHEDULED_OVERDUE"
     RESCHEDULE_LIMIT_EXCEEDED = "RESCHEDULE_LIMIT_EXCEEDED"
+    STEP_AT_RISK = "STEP_AT_RISK"
+    """The open processing step's allotted time runs out soon (rules/steps.py)."""
+    STEP_OVERDUE = "STEP_OVERDUE"
+    """The open processing step's allotted time ran out."""
+
+
+STEP_KINDS = frozenset({AlertKind.STEP_AT_RISK, AlertKind.STEP_OVERDUE})
 
 
 class Role(enum.StrEnum):
     HANDLING_UNIT_HEAD = "handling_unit_head"
     RECEIVING_UNIT_HEAD = "receiving_unit_head"
     PROVINCE_OPERATIONS = "province_operations"
+    STEP_UNIT_HEAD = "step_unit_head"
+    """The head of the department of the open step (`Alert.step_unit_code`)."""
 
 
 ROLES_BY_KIND: dict[AlertKind, tuple[Role, ...]] = {
@@ -42,6 +52,8 @@ ROLES_BY_KIND: dict[AlertKind, tuple[Role, ...]] = {
         Role.PROVINCE_OPERATIONS,
     ),
     AlertKind.RESCHEDULE_LIMIT_EXCEEDED: (Role.PROVINCE_OPERATIONS,),
+    AlertKind.STEP_AT_RISK: (Role.STEP_UNIT_HEAD,),
+    AlertKind.STEP_OVERDUE: (Role.STEP_UNIT_HEAD,),
 }
 
 
@@ -56,6 +68,8 @@ class PlannedAlert(msgspec.Struct, frozen=True, gc=False):
     expires: datetime | None = None
     """Held back (paused, or the deadline only just set) until this instant, the alert no
     longer fires: its message would be false by then."""
+    step_id: str | None = None
+    """The step of a step alert (two steps may share a deadline)."""
 
 
 class Alert(AlertFields, frozen=True, kw_only=True, gc=False):
@@ -76,13 +90,18 @@ class Alert(AlertFields, frozen=True, kw_only=True, gc=False):
             Role.HANDLING_UNIT_HEAD: self.handling_unit_code,
             Role.RECEIVING_UNIT_HEAD: self.unit_code,
             Role.PROVINCE_OPERATIONS: None,
+            Role.STEP_UNIT_HEAD: self.step_unit_code,
         }
         return tuple((role, unit_of_role[role]) for role in self.roles)
 
 
-def alert_id(dossier_id: str, kind: AlertKind, deadline: datetime) -> str:
-    """Deterministic from dossier, kind and deadline, so a re-sent alert keeps its id."""
-    return uuid5_text(_ALERT_NAMESPACE, f"{dossier_id}|{kind}|{deadline.timestamp():.3f}")
+def alert_id(
+    dossier_id: str, kind: AlertKind, deadline: datetime, step_id: str | None = None
+) -> str:
+    """Deterministic from dossier, kind, deadline (and a step alert's step), so a re-sent
+    alert keeps its id."""
+    name = f"{dossier_id}|{kind}|{deadline.timestamp():.3f}"
+    return uuid5_text(_ALERT_NAMESPACE, name if step_id is None else f"{name}|{step_id}")
 
 
 def uuid5_text(namespace: uuid.UUID, name: str) -> str:
@@ -111,7 +130,7 @@ def planned_alerts(state: DossierState, catalog: Catalog) -> tuple[PlannedAlert,
     calendar = catalog.calendar
     planned: list[PlannedAlert] = []
     if state.due_at is not None:
-        at_risk = calendar.subtract(state.due_at, catalog.at_risk_lead)
+        at_risk = calendar.subtract(state.due_at, catalog.at_risk_lead_of(state.procedure_code))
         if state.clock_start is not None and at_risk > state.clock_start:
             planned.append(PlannedAlert(AlertKind.AT_RISK, at_risk, state.due_at))
         apology_due = _apology_due(state, catalog)
@@ -128,7 +147,29 @@ def planned_alerts(state: DossierState, catalog: Catalog) -> tuple[PlannedAlert,
                 state.rescheduled_due_at,
             )
         )
-    return tuple(planned)
+    return (*planned, *_step_alerts(state, catalog))
+
+
+def _step_alerts(state: DossierState, catalog: Catalog) -> tuple[PlannedAlert, ...]:
+    """STEP_AT_RISK (none when that moment is not after the step's start) and STEP_OVERDUE
+    of the open step: when its allotted time runs out, to the minute (a department's time
+    is hours, not report days)."""
+    step = state.open_step
+    if step is None:
+        return ()
+    calendar = catalog.calendar
+    try:
+        runs_out = runs_out_at(step, calendar)
+        at_risk = calendar.subtract(runs_out, catalog.steps.at_risk_lead)
+    except ValueError:
+        # Decades of waiting moved the end beyond the calendar's ten-year search: a moment
+        # no clock will reach, so no alert (the event must not fail: docs/domain.md, Bounds).
+        return ()
+    overdue = PlannedAlert(AlertKind.STEP_OVERDUE, runs_out, runs_out, step_id=step.step_id)
+    if at_risk <= step.started_at:
+        return (overdue,)
+    return (PlannedAlert(AlertKind.STEP_AT_RISK, at_risk, runs_out, step_id=step.step_id),
+            overdue)
 
 
 def _apology_due(state: DossierState, catalog: Catalog) -> PlannedAlert | None:
@@ -154,14 +195,22 @@ def same_plan(before: DossierState, after: DossierState) -> bool:
         and after.clock_start is before.clock_start
         and after.rescheduled_due_at is before.rescheduled_due_at
         and after.apologies == before.apologies
+        and after.open_step is before.open_step
     )
 
 
 def raise_alert(
-    state: DossierState, kind: AlertKind, deadline: datetime, at: datetime
+    state: DossierState, kind: AlertKind, deadline: datetime, at: datetime, catalog: Catalog,
+    step_id: str | None = None,
 ) -> Alert:
+    """The alert `state` raises; a step alert names the department of its step, `state`'s
+    open step (the state that planned it), and goes to the department's head when the
+    catalogue lists the department as a unit, else to the handling unit's, whose department
+    it is (one-stop systems send departments the unit tree need not hold)."""
+    department = state.open_step.unit_code if step_id and state.open_step else None
+    addressee = department if department in catalog.units else state.handling_unit_code
     return Alert(
-        alert_id=alert_id(state.dossier_id, kind, deadline),
+        alert_id=alert_id(state.dossier_id, kind, deadline, step_id),
         kind=kind,
         dossier_id=state.dossier_id,
         at=at,
@@ -170,4 +219,7 @@ def raise_alert(
         handling_unit_code=state.handling_unit_code,
         procedure_code=state.procedure_code,
         apology_issued=state.apologies > 0,
+        step_id=step_id,
+        step_department=department,
+        step_unit_code=addressee if department else None,
     )

@@ -18,10 +18,13 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import holidays
 from dossierflow.rules.office_day import OfficeDay, moment_of_day
+
+if TYPE_CHECKING:
+    import holidays
 
 TIME_ZONE_NAME = "Asia/Ho_Chi_Minh"
 """The time zone of every local date and time of the domain (and of the store's columns)."""
@@ -132,9 +135,6 @@ class WorkingCalendar:
     """Years whose days off are all in `extra_days_off`: the package is not consulted."""
     seasons: tuple[Season, ...] = ()
     """Office hours of parts of the year; `office_hours` the rest of it."""
-    _public_holidays: holidays.HolidayBase = field(
-        default_factory=lambda: holidays.country_holidays("VN", language="vi"), repr=False
-    )
     _office_day: OfficeDay = field(init=False, repr=False)
     _office_days: dict[MonthDay, OfficeDay] = field(init=False, repr=False)
 
@@ -168,6 +168,14 @@ class WorkingCalendar:
             return None
         name: str | None = self._public_holidays.get(day)
         return name
+
+    @functools.cached_property
+    def _public_holidays(self) -> holidays.HolidayBase:
+        """Built on first use: loading the package's country tables costs 50-120 ms, which a
+        command that never asks about a day (`report` reads only the units) need not pay."""
+        import holidays
+
+        return holidays.country_holidays("VN", language="vi")
 
     def _office_of(self, day: date) -> OfficeDay:
         if not self.seasons:
@@ -228,6 +236,14 @@ class WorkingCalendar:
         """The opening of the first working day after the date of `instant`."""
         day_after = self.local(instant).date() + _DAY
         return self.next_opening(datetime.combine(day_after, time(0), self.tz))
+
+    def close_of_day(self, instant: datetime) -> datetime:
+        """The close of the office (its last period's end, in that day's season) on the
+        local date of `instant`, a working day."""
+        day = self.local(instant).date()
+        if not self.is_working_day(day):
+            raise ValueError(f"calendar: {day} is not a working day")
+        return datetime.combine(day, self.office_hours_of(day).periods[-1][1], self.tz)
 
     def add(self, start: datetime, amount: timedelta) -> datetime:
         """The instant at which `amount` of working time after `start` has elapsed.

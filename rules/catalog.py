@@ -23,7 +23,8 @@ from dossierflow.rules.calendar import OfficeHours, Season, WorkingCalendar
 from dossierflow.rules.calendar_years import Arrangements, YearSpec, arrangements_of
 from dossierflow.rules.compliance import ComplianceRules
 from dossierflow.rules.readings import Appointment, OutcomeReading, ReportReadings
-from dossierflow.schemas.event import ProcessingTime
+from dossierflow.rules.steps import DelayCause, StepRules
+from dossierflow.schemas.event import ProcessingTime, TimeUnit
 
 from dossierflow.errors import DossierflowError, ExitCode
 
@@ -82,9 +83,13 @@ class Procedure:
     sector: str | None = None
     processing_time: ProcessingTime | None = None
     cutoff: time | None = None
+    """Received after it, the clock starts at the next working day's opening (a `same_day`
+    procedure without one takes the catalogue's `same_day_cutoff`)."""
     pause_policies: Mapping[PauseKind, PausePolicy] = field(
         default_factory=lambda: DEFAULT_PAUSE_POLICIES
     )
+    at_risk_lead: timedelta | None = None
+    """AT_RISK this much working time before the deadline; None: the catalogue's lead."""
 
     def pause_policy(self, kind: PauseKind) -> PausePolicy:
         return self.pause_policies.get(kind, DEFAULT_PAUSE_POLICIES[kind])
@@ -107,6 +112,12 @@ class Unit:
 
 
 UNKNOWN_PROCEDURE = Procedure(code="", name="")
+DEFAULT_SAME_DAY_CUTOFF = time(15)
+"""Received after 15:00, a same-day request is due the next working day: Decree 23/2015/NĐ-CP
+Art. 7 for certification (chứng thực: "ngay trong ngày cơ quan, tổ chức tiếp nhận yêu cầu
+hoặc trong ngày làm việc tiếp theo, nếu tiếp nhận yêu cầu sau 15 giờ"), Decision
+1872/QĐ-BTP (2020) for birth registration ("nhận hồ sơ sau 15 giờ mà không giải quyết được
+ngay thì trả kết quả trong ngày làm việc tiếp theo"); docs/domain.md, "Same-day procedures"."""
 
 
 @dataclass(frozen=True)
@@ -117,12 +128,29 @@ class Catalog:
     report: ReportReadings = field(default_factory=ReportReadings)
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
     at_risk_lead: timedelta = timedelta(hours=8)
+    steps: StepRules = field(default_factory=StepRules)
     arrangements: Arrangements = field(default_factory=Arrangements)
     """The yearly days off and working days behind `calendar`, each with its reason."""
+    same_day_cutoff: time | None = DEFAULT_SAME_DAY_CUTOFF
+    """The cut-off of a `same_day` processing time whose procedure sets none (None: none)."""
 
     def procedure(self, code: str | None) -> Procedure:
         """The procedure, or defaults (no processing time, default pause policies)."""
         return self.procedures.get(code or "", UNKNOWN_PROCEDURE)
+
+    def cutoff(self, procedure: Procedure, processing: ProcessingTime | None) -> time | None:
+        """The cut-off that starts the clock of a dossier of `procedure` allowed `processing`:
+        the procedure's own, else `same_day_cutoff` for a same-day processing time."""
+        if procedure.cutoff is not None:
+            return procedure.cutoff
+        if processing is not None and processing.unit is TimeUnit.SAME_DAY:
+            return self.same_day_cutoff
+        return None
+
+    def at_risk_lead_of(self, code: str | None) -> timedelta:
+        """The AT_RISK lead time of the procedure `code` (its own, else the catalogue's)."""
+        own = self.procedure(code).at_risk_lead
+        return self.at_risk_lead if own is None else own
 
     def descendants(self, code: str) -> frozenset[str]:
         """`code` and every unit below it in the tree."""
@@ -149,6 +177,7 @@ class _ProcedureSpec(msgspec.Struct, forbid_unknown_fields=True):
     processing_time: ProcessingTime | None = None
     cutoff: HHMM | None = None
     pause_policy: dict[PauseKind, PausePolicy] = {}
+    at_risk_lead_hours: Annotated[float, msgspec.Meta(ge=0)] | None = None
 
 
 class _UnitSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -174,6 +203,8 @@ class _CalendarSpec(msgspec.Struct, forbid_unknown_fields=True):
     """Office hours from one MM-DD to another of every year (docs/calendar.md)."""
     weekend: tuple[Weekday, ...] = ("sat", "sun")
     at_risk_lead_hours: Annotated[float, msgspec.Meta(ge=0)] = 8
+    same_day_cutoff: HHMM | None = f"{DEFAULT_SAME_DAY_CUTOFF:%H:%M}"
+    """`null`: a same-day dossier received before the close is due that day, however late."""
     overrides: dict[int, YearSpec] = {}
     """Merged day by day over the overrides file (rules/calendar_years.py)."""
     overrides_file: str | None = None
@@ -195,10 +226,18 @@ class _ReportSpec(msgspec.Struct, forbid_unknown_fields=True):
     appointment: Appointment = Appointment.ORIGINAL
 
 
+class _StepsSpec(msgspec.Struct, forbid_unknown_fields=True):
+    """rules/steps.py: processing steps' alerts and who caused a delay."""
+
+    at_risk_lead_hours: Annotated[float, msgspec.Meta(ge=0)] = 4
+    delay_cause: DelayCause = DelayCause.FIRST
+
+
 class _CatalogSpec(msgspec.Struct, forbid_unknown_fields=True):
     calendar: _CalendarSpec = msgspec.field(default_factory=_CalendarSpec)
     compliance: _ComplianceSpec = msgspec.field(default_factory=_ComplianceSpec)
     report: _ReportSpec = msgspec.field(default_factory=_ReportSpec)
+    steps: _StepsSpec = msgspec.field(default_factory=_StepsSpec)
     procedures: list[_ProcedureSpec] = []
     units: list[_UnitSpec] = []
 
@@ -278,6 +317,9 @@ def _build(spec: _CatalogSpec, base_dir: Path | None, source: str) -> Catalog:
             processing_time=p.processing_time,
             cutoff=_hhmm(p.cutoff) if p.cutoff else None,
             pause_policies=MappingProxyType({**DEFAULT_PAUSE_POLICIES, **p.pause_policy}),
+            at_risk_lead=(
+                None if p.at_risk_lead_hours is None else timedelta(hours=p.at_risk_lead_hours)
+            ),
         )
         for p in spec.procedures
     }
@@ -288,7 +330,9 @@ def _build(spec: _CatalogSpec, base_dir: Path | None, source: str) -> Catalog:
         report=ReportReadings(spec.report.outcome_reading, spec.report.appointment),
         calendar=calendar,
         at_risk_lead=timedelta(hours=cal.at_risk_lead_hours),
+        steps=StepRules(timedelta(hours=spec.steps.at_risk_lead_hours), spec.steps.delay_cause),
         arrangements=arrangements,
+        same_day_cutoff=_hhmm(cal.same_day_cutoff) if cal.same_day_cutoff else None,
     )
 
 

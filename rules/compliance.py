@@ -10,7 +10,7 @@ Two duties of the agency handling a dossier, both counted per unit in the period
   read in the sources available (docs/compliance.md), hence a catalogue setting (default 3).
 - **Apologies in time.** An agency that will miss a deadline sends the applicant an apology with
   a new date (văn bản xin lỗi và hẹn lại ngày trả, form 04 of Circular 03/2025/TT-VPCP) at the
-  latest one day before the deadline: Decree 61/2018 Art. 19(9) as amended (DOMAIN.md). The
+  latest one day before the deadline: Decree 61/2018 Art. 19(9) as amended (docs/compliance.md). The
   "one day" is read as `apology_lead_days` working days before the deadline's date (default
   1; the same reading the AT_RISK text gives unit heads).
 
@@ -38,7 +38,7 @@ class ComplianceRules:
     """Working days before the deadline's date by which an apology must be issued."""
     apology_due_alert: bool = False
     """Raise APOLOGY_DUE on the last day an apology is still in time (rules/alerts.py). Off by
-    default: DOMAIN.md's alert contract (its four kinds, worked-examples.expected.jsonl) stays
+    default: docs/domain.md's alert contract (its four kinds, worked-examples.expected.jsonl) stays
     exact until a province turns it on."""
 
 

@@ -48,9 +48,9 @@ class Evaluation(msgspec.Struct, frozen=True, gc=False):
     """Open or paused and past `overdue_at` at the clock."""
 
 
-Timeline = dict[tuple[AlertKind, datetime], tuple[datetime, DossierState]]
-"""When each alert fires and the state it reports, by (kind, deadline): what an alert_id is
-made of; ids are built only for fired alerts."""
+Timeline = dict[tuple[AlertKind, datetime, str | None], tuple[datetime, DossierState]]
+"""When each alert fires and the state it reports, by (kind, deadline, step): what an
+alert_id is made of; ids are built only for fired alerts."""
 
 
 def evaluate(
@@ -61,8 +61,8 @@ def evaluate(
     timeline = alert_timeline(steps, catalog)
     fired = sorted(
         (
-            raise_alert(fired_state, kind, deadline, at)
-            for (kind, deadline), (at, fired_state) in timeline.items()
+            raise_alert(fired_state, kind, deadline, at, catalog, step_id)
+            for (kind, deadline, step_id), (at, fired_state) in timeline.items()
             if at <= clock
         ),
         key=_fired_at,
@@ -103,7 +103,7 @@ def alert_timeline(steps: list[Step], catalog: Catalog) -> Timeline:
         assert as_of is not None
         if event.type is EventType.APOLOGY_ISSUED and state.apologies > previous.apologies > 0:
             assert state.rescheduled_due_at is not None
-            key = (AlertKind.RESCHEDULE_LIMIT_EXCEEDED, state.rescheduled_due_at)
+            key = (AlertKind.RESCHEDULE_LIMIT_EXCEEDED, state.rescheduled_due_at, None)
             timeline.setdefault(key, (as_of, state))
         if not same_plan(previous, state):
             planned = planned_alerts(state, catalog)
@@ -115,7 +115,7 @@ def alert_timeline(steps: list[Step], catalog: Catalog) -> Timeline:
             if until is None or alert.instant <= until:
                 at = max(alert.instant, as_of)
                 if alert.expires is None or at < alert.expires:
-                    timeline.setdefault((alert.kind, alert.deadline), (at, state))
+                    timeline.setdefault((alert.kind, alert.deadline, alert.step_id), (at, state))
     return timeline
 
 

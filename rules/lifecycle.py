@@ -23,6 +23,7 @@ from dossierflow.rules.compliance import (
     supplement_request_limit,
 )
 from dossierflow.rules.readings import OutcomeReading
+from dossierflow.rules.steps import ProcessingStep, ended, restated, started, with_pause
 from dossierflow.schemas.event import DossierEvent, EventType, ProcessingTime, TimeUnit
 from msgspec.structs import replace
 
@@ -99,6 +100,10 @@ class DossierState(msgspec.Struct, frozen=True, gc=False):
     supplement_wait: timedelta = timedelta(0)
     """Elapsed time of the finished supplement waits (a wait still under way is the time
     since `paused_since` while `pause_kind` is SUPPLEMENT)."""
+    # --- processing steps (rules/steps.py) -------------------------------------------------
+    open_step: ProcessingStep | None = None
+    ended_steps: tuple[ProcessingStep, ...] = ()
+    """The steps that ended, in the order they ended."""
 
     @property
     def is_open(self) -> bool:
@@ -132,6 +137,11 @@ def clock_start(calendar: WorkingCalendar, instant: datetime, cutoff: time | Non
 
 
 def deadline(calendar: WorkingCalendar, start: datetime, processing: ProcessingTime) -> datetime:
+    """The deadline of a clock started at `start` (working time, as `clock_start` gives)."""
+    if processing.unit is TimeUnit.SAME_DAY:
+        # "Ngay trong ngày": the day the clock starts, to its close; the cut-off has moved a
+        # late reception's start to the next working day already.
+        return calendar.close_of_day(start)
     if processing.unit is TimeUnit.WORKING_DAYS:
         return calendar.add(start, calendar.office_hours.per_day * processing.value)
     if processing.unit is TimeUnit.WORKING_HOURS:
@@ -172,8 +182,8 @@ def _received(
         return state
     calendar = catalog.calendar
     procedure = catalog.procedure(event.procedure_code)
-    start = clock_start(calendar, at, procedure.cutoff)
     processing = event.processing_time or procedure.processing_time
+    start = clock_start(calendar, at, catalog.cutoff(procedure, processing))
     if event.due_at is not None:
         due: datetime | None = calendar.local(event.due_at)
         if processing is None:
@@ -211,6 +221,7 @@ def _not_accepted(
     state: DossierState, event: DossierEvent, at: datetime, catalog: Catalog
 ) -> DossierState:
     if state.status in NOT_RECEIVED:
+        state = _end_step(state, at, catalog.calendar)
         return replace(state, status=Status.NOT_ACCEPTED, closed_at=at)
     return state
 
@@ -229,7 +240,7 @@ def _ended(
     """WITHDRAWN or STOPPED."""
     if state.status in NOT_RECEIVED or state.is_open:
         status = Status(event.type.value)
-        state = _end_supplement_wait(state, at)
+        state = _end_supplement_wait(_end_step(state, at, catalog.calendar), at)
         return replace(state, status=status, closed_at=at, paused_since=None, pause_kind=None)
     return state
 
@@ -243,6 +254,7 @@ def _end_supplement_wait(state: DossierState, at: datetime) -> DossierState:
 
 def _resolve(state: DossierState, at: datetime, status: Status, catalog: Catalog) -> DossierState:
     outcome = outcome_of(catalog.calendar, at, state.due_at) if state.due_at else None
+    state = _end_step(state, at, catalog.calendar)
     return replace(
         _end_supplement_wait(state, at), status=status, resolved_at=at, closed_at=at,
         outcome=outcome, paused_since=None, pause_kind=None,
@@ -291,15 +303,16 @@ def _resumed(
     assert state.pause_kind is not None and state.paused_since is not None
     policy = procedure.pause_policy(state.pause_kind)
     resumed = replace(
-        _end_supplement_wait(state, at), status=Status.OPEN, paused_since=None, pause_kind=None
+        _end_supplement_wait(_step_waited(state, at, calendar), at), status=Status.OPEN,
+        paused_since=None, pause_kind=None,
     )
     if state.due_at is None or policy is PausePolicy.IGNORE:
         return resumed
     if policy is PausePolicy.EXTEND:
         paused = calendar.working_time_between(state.paused_since, at)
         return replace(resumed, due_at=calendar.add(state.due_at, paused))
-    start = clock_start(calendar, at, procedure.cutoff)
     assert state.processing_time is not None
+    start = clock_start(calendar, at, catalog.cutoff(procedure, state.processing_time))
     due = deadline(calendar, start, state.processing_time)
     return replace(resumed, clock_start=start, due_at=due)
 
@@ -322,6 +335,56 @@ def _apology(
     return replace(state, apologies=state.apologies + 1)
 
 
+def _step_waited(state: DossierState, at: datetime, calendar: WorkingCalendar) -> DossierState:
+    """The open step with the wait for the applicant under way counted up to `at`."""
+    step, since = state.open_step, state.paused_since
+    if step is None or since is None:
+        return state
+    return replace(state, open_step=with_pause(step, calendar, since, at))
+
+
+def _end_step(state: DossierState, at: datetime, calendar: WorkingCalendar) -> DossierState:
+    """The open step, if any, ended at `at` (its wait for the applicant so far counted)."""
+    state = _step_waited(state, at, calendar)
+    if state.open_step is None:
+        return state
+    return replace(
+        state, open_step=None, ended_steps=(*state.ended_steps, ended(state.open_step, at))
+    )
+
+
+def _takes_steps(state: DossierState) -> bool:
+    """Steps are recorded until processing ends (before RECEIVED too: a dossier's first
+    step may be sent at the instant of its reception, in either order)."""
+    return state.status in NOT_RECEIVED or state.is_open
+
+
+def _step_started(
+    state: DossierState, event: DossierEvent, at: datetime, catalog: Catalog
+) -> DossierState:
+    assert event.step_id and event.step_unit_code and event.step_due_at
+    step_id, calendar = event.step_id, catalog.calendar
+    if not _takes_steps(state) or any(s.step_id == step_id for s in state.ended_steps):
+        return state  # an ended step sent again changes nothing
+    due = calendar.local(event.step_due_at)
+    if state.open_step is not None and state.open_step.step_id == step_id:
+        step = restated(state.open_step, event.step_unit_code, due, event.step_name)
+        return replace(state, open_step=step)
+    state = _end_step(state, at, calendar)
+    return replace(
+        state, open_step=started(step_id, event.step_unit_code, at, due, event.step_name)
+    )
+
+
+def _step_completed(
+    state: DossierState, event: DossierEvent, at: datetime, catalog: Catalog
+) -> DossierState:
+    step = state.open_step
+    if step is None or step.step_id != event.step_id or not _takes_steps(state):
+        return state
+    return _end_step(state, at, catalog.calendar)
+
+
 _TRANSITIONS: Final[Mapping[EventType, _Transition]] = MappingProxyType({
     EventType.SUBMITTED: _submitted,
     EventType.RECEIVED: _received,
@@ -335,6 +398,8 @@ _TRANSITIONS: Final[Mapping[EventType, _Transition]] = MappingProxyType({
     EventType.RESOLVED: _resolved,
     EventType.RETURNED: _returned,
     EventType.APOLOGY_ISSUED: _apology,
+    EventType.STEP_STARTED: _step_started,
+    EventType.STEP_COMPLETED: _step_completed,
 })
 
 

@@ -204,7 +204,9 @@ class IndexCounts:
     completed: int = 0
     """Resolved (or returned) in the period: the population of 2.2."""
     processing_days: float = 0.0
-    """Sum over `completed` of their processing time in days."""
+    """Sum over `completed` of their processing time in days. Each is rounded to 4 decimals
+    and so is every sum, so the total does not depend on the order of the additions (a
+    Float64 sum does): the stores' views sum whole ten-thousandths (migration 012)."""
     at_risk: int = 0
     """Open at the period's end, on time, with an AT_RISK alert fired: each one the unit can
     still save today."""
@@ -215,7 +217,7 @@ class IndexCounts:
             self.on_time + other.on_time,
             self.overdue + other.overdue,
             self.completed + other.completed,
-            self.processing_days + other.processing_days,
+            round(self.processing_days + other.processing_days, 4),  # any order, same sum
             self.at_risk + other.at_risk,
         )
 

@@ -10,9 +10,10 @@ prints (the catalogue's `report:` section, `dossierflow report --outcome-reading
   early or on time by date, as before.
 - **appointment** `original` (default): the deadline of the receipt slip, in force when the
   dossier is resolved. Decree 61/2018 keeps it after an apology ("hẹn lại ngày trả" once; the
-  delay remains a delay: DOMAIN.md, Apology). `rescheduled`: the apology's new date when there
-  was one, as the national portal compares with the `NgayHenTra` the one-stop system synced
-  after rescheduling (issue 17, from ChippedTopaz/qd766's capture of the portal; unofficial).
+  delay remains a delay: docs/domain.md, The apology letter). `rescheduled`: the apology's new
+  date when there was one, as the national portal compares with the `NgayHenTra` the one-stop
+  system synced after rescheduling (issue 17, from ChippedTopaz/qd766's capture of the portal;
+  unofficial).
 
 The lifecycle's `outcome` (and so alerts, facts and `bi_period_report`) is always the default
 pair; other pairs are computed at report time by `bi_period_outcomes` (migration 011), the SQL

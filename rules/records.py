@@ -12,12 +12,13 @@ from typing import Any
 from dossierflow.rules.alerts import Alert
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.evaluation import Evaluation
-from dossierflow.rules.lifecycle import DossierState
+from dossierflow.rules.lifecycle import DossierState, Outcome
 from dossierflow.rules.progress_index import (
     outcome_by_instant,
     processing_duration,
     waiting_for_supplement,
 )
+from dossierflow.rules.steps import actual, allotted, delay_causes, overrun
 from dossierflow.rules.texts import alert_texts
 from dossierflow.schemas.facts import DossierAlert, DossierFact, Recipient
 
@@ -60,6 +61,7 @@ def fact_records(
                 > (before.late_supplement_requests if before else 0),
                 apology_late=state.apology_late and not (before and before.apology_late),
                 **progress_fields(state, catalog),
+                **step_fields(before, state, catalog),
             )
         )
     return facts
@@ -82,6 +84,36 @@ def progress_fields(state: DossierState, catalog: Catalog) -> dict[str, Any]:
     }
 
 
+_MS = timedelta(milliseconds=1)
+
+
+def step_fields(
+    before: DossierState | None, state: DossierState, catalog: Catalog
+) -> dict[str, Any]:
+    """The facts' step fields (schemas/facts.py): the step this event ended, and on the event
+    that resolved the dossier overdue, the departments that caused the delay."""
+    calendar = catalog.calendar
+    fields: dict[str, Any] = {}
+    if len(state.ended_steps) > (len(before.ended_steps) if before else 0):
+        step = state.ended_steps[-1]
+        spent, late = actual(step, calendar), overrun(step, calendar)
+        assert spent is not None and late is not None
+        fields |= {
+            "ended_step_id": step.step_id,
+            "ended_step_unit_code": step.unit_code,
+            "ended_step_started_at": step.started_at,
+            "ended_step_due_at": step.due_at,
+            "ended_step_allotted_ms": allotted(step, calendar) // _MS,
+            "ended_step_actual_ms": spent // _MS,
+            "ended_step_overrun_ms": late // _MS,
+        }
+    if state.outcome is Outcome.OVERDUE and (before is None or before.outcome is None):
+        fields["delay_caused_by"] = delay_causes(
+            state.ended_steps, calendar, catalog.steps.delay_cause
+        )
+    return fields
+
+
 def alert_record(alert: Alert, catalog: Catalog) -> DossierAlert:
     text_vi, text_en = alert_texts(alert, catalog)
     return DossierAlert(
@@ -94,6 +126,9 @@ def alert_record(alert: Alert, catalog: Catalog) -> DossierAlert:
         handling_unit_code=alert.handling_unit_code,
         procedure_code=alert.procedure_code,
         apology_issued=alert.apology_issued,
+        step_id=alert.step_id,
+        step_department=alert.step_department,
+        step_unit_code=alert.step_unit_code,
         recipients=tuple(Recipient(role.value, unit) for role, unit in alert.audience()),
         text_vi=text_vi,
         text_en=text_en,

@@ -20,6 +20,11 @@ _VI = {
     "hẹn lại ({deadline}) ghi trong phiếu xin lỗi.",
     AlertKind.RESCHEDULE_LIMIT_EXCEEDED: "Hồ sơ {dossier} ({procedure}) tại {unit} được "
     "xin lỗi và hẹn lại lần thứ hai; chỉ được hẹn lại một lần (ngày hẹn lại: {deadline}).",
+    AlertKind.STEP_AT_RISK: "Hồ sơ {dossier} ({procedure}): bước xử lý {step} tại {department} "
+    "sắp hết thời gian được giao lúc {deadline}.",
+    AlertKind.STEP_OVERDUE: "Hồ sơ {dossier} ({procedure}): bước xử lý {step} tại {department} "
+    "đã quá thời gian được giao ({deadline}); phiếu kiểm soát quá trình sẽ ghi chậm tại bước "
+    "này.",
 }
 _EN = {
     AlertKind.AT_RISK: "Dossier {dossier} ({procedure}) at {unit} is due at {deadline}. "
@@ -34,6 +39,11 @@ _EN = {
     "rescheduled date ({deadline}) of its apology letter.",
     AlertKind.RESCHEDULE_LIMIT_EXCEEDED: "Dossier {dossier} ({procedure}) at {unit} received "
     "a second apology; a dossier may be rescheduled only once (rescheduled date {deadline}).",
+    AlertKind.STEP_AT_RISK: "Dossier {dossier} ({procedure}): processing step {step} at "
+    "{department} runs out of its allotted time at {deadline}.",
+    AlertKind.STEP_OVERDUE: "Dossier {dossier} ({procedure}): processing step {step} at "
+    "{department} is past its allotted time ({deadline}); the control sheet will show the "
+    "delay at this step.",
 }
 _APOLOGY = {
     "vi": ("Đã gửi phiếu xin lỗi và hẹn lại.", "Chưa gửi phiếu xin lỗi và hẹn lại."),
@@ -50,12 +60,16 @@ def alert_texts(alert: Alert, catalog: Catalog) -> tuple[str, str]:
     unit_code = alert.handling_unit_code or alert.unit_code or "?"
     unit = catalog.units.get(unit_code)
     procedure = catalog.procedures.get(alert.procedure_code or "")
+    department_code = alert.step_department or "?"
+    department = catalog.units.get(department_code)
     values = {
         "dossier": alert.dossier_id,
         "unit": unit.name if unit else unit_code,
         "procedure": procedure.name if procedure else (alert.procedure_code or "?"),
         "deadline": _when(catalog.calendar.local(alert.deadline)),
         "day": f"{catalog.calendar.local(alert.at):%d/%m/%Y}",
+        "step": alert.step_id or "?",
+        "department": department.name if department else department_code,
     }
     index = 0 if alert.apology_issued else 1
     vi = _VI[alert.kind].format(apology=_APOLOGY["vi"][index], **values).strip()

@@ -1,4 +1,4 @@
-"""Event schema v1: the contract of the events topic (DOMAIN.md, "Event schema, version 1").
+"""Event schema v1: the contract of the events topic (docs/domain.md, "Events").
 
 One msgspec model validates and decodes JSON in one step; `decode_event` turns every
 kind of bad input into an `InvalidEvent` with a reason naming the field and the problem.
@@ -58,6 +58,10 @@ class EventType(enum.StrEnum):
     RESOLVED = "RESOLVED"
     RETURNED = "RETURNED"
     APOLOGY_ISSUED = "APOLOGY_ISSUED"
+    STEP_STARTED = "STEP_STARTED"
+    """A processing step (bước xử lý of the phiếu kiểm soát) began in a department."""
+    STEP_COMPLETED = "STEP_COMPLETED"
+    """The step `step_id` ended (the next STEP_STARTED or the dossier's end also ends it)."""
 
 
 class Channel(enum.StrEnum):
@@ -75,6 +79,13 @@ class TimeUnit(enum.StrEnum):
     WORKING_DAYS = "working_days"
     WORKING_HOURS = "working_hours"
     CALENDAR_DAYS = "calendar_days"
+    SAME_DAY = "same_day"
+    """Giải quyết trong ngày: due at the close of the working day the clock starts on
+    (rules/lifecycle.py `deadline`; docs/domain.md, "Same-day procedures")."""
+
+
+SAME_DAY_VALUE = 1
+"""The only `value` of a `same_day` processing time: one day, the day the clock starts."""
 
 
 # The `extra_json_schema` bounds are the wire's, checked by `decode_event` (`_check_bounds`).
@@ -88,6 +99,10 @@ EventId = Annotated[
 Code = Annotated[
     str, msgspec.Meta(min_length=1, max_length=64, extra_json_schema={"pattern": _CODE_PATTERN})
 ]
+Label = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=200, extra_json_schema={"pattern": _CODE_PATTERN})
+]
+"""A short name shown to people (alert texts): like a code, no hidden character."""
 SequenceNumber = Annotated[int, msgspec.Meta(ge=0, extra_json_schema={"maximum": MAX_SEQUENCE})]
 
 
@@ -99,11 +114,19 @@ class ProcessingTime(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc
     value: Annotated[float, msgspec.Meta(gt=0, extra_json_schema={"maximum": MAX_PROCESSING_TIME})]
     unit: TimeUnit
 
+    def __post_init__(self) -> None:
+        if self.unit is TimeUnit.SAME_DAY and self.value != SAME_DAY_VALUE:
+            raise ValueError(
+                f"`same_day` is one day: `value` must be {SAME_DAY_VALUE}, not {self.value:g}"
+            )
+
 
 _REQUIRED_FIELDS: dict[EventType, tuple[str, ...]] = {
     EventType.RECEIVED: ("unit_code", "procedure_code", "channel"),
     EventType.TRANSFERRED: ("unit_code",),
     EventType.APOLOGY_ISSUED: ("new_due_at",),
+    EventType.STEP_STARTED: ("step_id", "step_unit_code", "step_due_at"),
+    EventType.STEP_COMPLETED: ("step_id",),
 }
 
 
@@ -125,6 +148,17 @@ class DossierEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     due_at: AwareDatetime | None = None
     new_due_at: AwareDatetime | None = None
     reason: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+    # --- processing steps (rules/steps.py; docs/domain.md, "Processing steps") ------------
+    step_id: Code | None = None
+    """The step's identity within the dossier, the same on its STEP_STARTED and
+    STEP_COMPLETED."""
+    step_unit_code: Code | None = None
+    """The department that handles the step (`PhongBanXuLy`)."""
+    step_due_at: AwareDatetime | None = None
+    """The step's own deadline (`NgayKetThucTheoQuyDinh`)."""
+    step_name: Label | None = None
+    """What the step is (e.g. "Thẩm định hồ sơ"): a label of the procedure's process, never
+    the official's free-text note (`NoiDungXuLy`)."""
 
     def __post_init__(self) -> None:
         for name in _REQUIRED_FIELDS.get(self.type, ()):
@@ -132,8 +166,11 @@ class DossierEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
                 raise ValueError(f"`{name}` is required for {self.type} - at `$.{name}`")
 
 
-_CODE_FIELDS = ("event_id", "dossier_id", "unit_code", "procedure_code", "sector_code")
-_INSTANT_FIELDS = ("occurred_at", "due_at", "new_due_at")
+_CODE_FIELDS = (
+    "event_id", "dossier_id", "unit_code", "procedure_code", "sector_code", "step_id",
+    "step_unit_code", "step_name",
+)
+_INSTANT_FIELDS = ("occurred_at", "due_at", "new_due_at", "step_due_at")
 
 
 class InvalidEvent(ValueError):

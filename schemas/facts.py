@@ -73,6 +73,24 @@ class DossierFact(msgspec.Struct, frozen=True, kw_only=True):
     processing_unit: str | None = None
     processing_days: float | None = None
     """The same duration in days (working days, or calendar days for calendar-day units)."""
+    # --- processing steps (rules/steps.py; migration 015) ---------------------------------
+    ended_step_id: str | None = None
+    """The step this event ended (STEP_COMPLETED, the next STEP_STARTED, or the end of
+    processing); the fields below describe it."""
+    ended_step_unit_code: str | None = None
+    """Its department (`PhongBanXuLy`)."""
+    ended_step_started_at: datetime | None = None
+    ended_step_due_at: datetime | None = None
+    """Its own deadline (`NgayKetThucTheoQuyDinh`)."""
+    ended_step_allotted_ms: int | None = None
+    """Working milliseconds from its start to its deadline."""
+    ended_step_actual_ms: int | None = None
+    """Working milliseconds the department held it, the applicant's waits left out."""
+    ended_step_overrun_ms: int | None = None
+    """Actual less allotted working milliseconds, zero when in time."""
+    delay_caused_by: tuple[str, ...] = ()
+    """On the event that resolved the dossier overdue: the departments whose steps caused
+    the delay (`steps.delay_cause`); empty otherwise, or when no step overran."""
 
 
 class Recipient(msgspec.Struct, frozen=True):
@@ -95,6 +113,13 @@ class AlertFields(msgspec.Struct, frozen=True, kw_only=True):
     handling_unit_code: str | None
     procedure_code: str | None
     apology_issued: bool
+    # --- step alerts (STEP_AT_RISK, STEP_OVERDUE; rules/steps.py; migration 015) ----------
+    step_id: str | None = None
+    step_department: str | None = None
+    """The step's department as the event gave it (`PhongBanXuLy`)."""
+    step_unit_code: str | None = None
+    """Whom the step alert is addressed to: `step_department` when the catalogue lists it as
+    a unit, else the handling unit (the department is one of its own)."""
 
 
 class DossierAlert(AlertFields, frozen=True, kw_only=True):

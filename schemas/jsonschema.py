@@ -1,7 +1,8 @@
 """The published JSON Schema of event schema v1, generated from the msgspec model.
 
 `msgspec.json.schema` describes the fields; this module adds what the model checks in code
-(the fields each event type requires) as `allOf` + `if`/`then`, and the schema's identity.
+(the fields each event type requires, the one `value` of a `same_day` processing time) as
+`allOf` + `if`/`then`, and the schema's identity.
 Regenerate the committed file with `python -m dossierflow.schemas.jsonschema`.
 """
 
@@ -19,7 +20,9 @@ from dossierflow.schemas.event import (
     LAST_YEAR,
     MAX_EVENT_BYTES,
     MAX_NESTING,
+    SAME_DAY_VALUE,
     DossierEvent,
+    TimeUnit,
 )
 
 SCHEMA_PATH = Path(__file__).with_name("event.schema.json")
@@ -32,6 +35,11 @@ def event_json_schema() -> dict[str, Any]:
     generated = msgspec.json.schema(DossierEvent)
     definitions: dict[str, Any] = dict(generated["$defs"])
     root: dict[str, Any] = definitions.pop("DossierEvent")
+    same_day = {"properties": {"unit": {"const": TimeUnit.SAME_DAY.value}}, "required": ["unit"]}
+    definitions["ProcessingTime"] = {
+        **definitions["ProcessingTime"],
+        "allOf": [{"if": same_day, "then": {"properties": {"value": {"const": SAME_DAY_VALUE}}}}],
+    }
     conditions = [
         {
             "if": {"properties": {"type": {"const": kind.value}}, "required": ["type"]},

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from prometheus_client import Counter, Gauge
 
-from dossierflow.reporting.queries import RollupState
+from dossierflow.rollups import RollupState
 
 log = logging.getLogger(__name__)
 

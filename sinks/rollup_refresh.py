@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from dossierflow.reporting.queries import rollup_state
+from dossierflow.rollups import rollup_state
 from dossierflow.store import ROLLUP_VIEWS, Store
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from dossierflow.rules.catalog import shipped_catalog
 
 from dossierflow import config
 from dossierflow.config import setting
@@ -15,9 +18,9 @@ from dossierflow.config import setting
 class SinkSettings:
     bootstrap: str = config.bootstrap_setting()
     facts_topic: str = setting(config.FACTS_TOPIC, "topic of the facts to store",
-                               option="--facts-topic")
+                               metavar="TOPIC", option="--facts-topic")
     alerts_topic: str = setting(config.ALERTS_TOPIC, "topic of the alerts to store",
-                                option="--alerts-topic")
+                                metavar="TOPIC", option="--alerts-topic")
     group_id: str = setting("dossierflow-clickhouse-sink", "consumer group of the sink",
                             option="--group", env="SINK_GROUP_ID")
     batch_size: int = setting(
@@ -41,13 +44,13 @@ class SinkSettings:
         env="SINK_ROLLUP_REFRESH_INTERVAL",
     )
     http_host: str = setting(
-        "127.0.0.1", "address of the HTTP endpoint (/report, /healthz, /readyz, /metrics); "
-        "default: the host of DOSSIERFLOW_SINK_URL, where `report` asks (0.0.0.0: every "
+        "127.0.0.1", "address of the HTTP endpoint (/report, /healthz, /readyz, /metrics), "
+        "else the host of DOSSIERFLOW_SINK_URL, where `report` asks (0.0.0.0: every "
         "interface)",
         option="--http-host", env="SINK_HTTP_HOST",
     )
     http_port: int = setting(
-        8686, "port of the HTTP endpoint; default: the port of DOSSIERFLOW_SINK_URL", minimum=0,
+        8686, "port of the HTTP endpoint, else the port of DOSSIERFLOW_SINK_URL", minimum=0,
         option="--http-port", env="SINK_HTTP_PORT",
     )
     http_allowed_hosts: str = config.allowed_hosts_setting(
@@ -62,7 +65,15 @@ class SinkSettings:
         15.0, "seconds a connection may stay open without sending a whole request (slow or "
         "idle clients are closed)", minimum=1, env="SINK_HTTP_IDLE_TIMEOUT",
     )
+    catalog: Path | None = setting(
+        None, "catalogue YAML, for the units' names and tree in /report and the dashboard "
+        "(default: the shipped sample)", option="--catalog", fallback=shipped_catalog,
+    )
     startup_wait: float = config.startup_wait_setting()
+    loglevel: str = config.loglevel_setting(
+        "info", "info logs each request but the probes and scrapes that answered as "
+        "expected; debug logs those too", env="SINK_LOGLEVEL",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> SinkSettings:

@@ -4,7 +4,7 @@ A guard. Faust lost fetched messages when a table recovery completed: a restarte
 applied offsets 0–24 of every partition and then 42 onwards, and Faust then withheld
 commits behind the gap (faust-streaming #378), or committed past it when it was one offset
 wide (#606): a silent stall, or a lost event. `streams/faust_patches.py` corrects the causes
-(faust-streaming #596, README *Known defects*); should an event still go missing, the worker
+(faust-streaming #596, docs/architecture.md); should an event still go missing, the worker
 checks every batch against this record and stops rather than apply events past a gap;
 restarted, it resumes from the committed offsets.
 

@@ -26,14 +26,14 @@ class WorkerSettings:
         option="--app-id",
     )
     events_topic: str = setting(config.EVENTS_TOPIC, "topic of the dossier events",
-                                option="--events-topic")
+                                metavar="TOPIC", option="--events-topic")
     alerts_topic: str = setting(config.ALERTS_TOPIC, "topic the alerts are produced to",
-                                option="--alerts-topic")
+                                metavar="TOPIC", option="--alerts-topic")
     facts_topic: str = setting(config.FACTS_TOPIC, "topic the facts are produced to",
-                               option="--facts-topic")
+                               metavar="TOPIC", option="--facts-topic")
     dead_letter_topic: str = setting(
         config.DEAD_LETTER_TOPIC, "topic of the events that could not be read, with the reason",
-        option="--dead-letter-topic",
+        metavar="TOPIC", option="--dead-letter-topic",
     )
     partitions: int = setting(config.PARTITIONS, "partitions of the topics the worker creates",
                               minimum=1, option="--partitions")
@@ -98,6 +98,7 @@ class WorkerSettings:
         "(docs/operations.md, What is stored where)",
     )
     startup_wait: float = config.startup_wait_setting()
+    loglevel: str = config.loglevel_setting("warning")
 
     def topics(self) -> list[TopicSpec]:
         """The pipeline's topics as the worker wants them (it creates those missing where it

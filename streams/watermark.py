@@ -1,28 +1,28 @@
 """The event-time clock of a worker: a watermark over the partitions it owns.
 
-DOMAIN.md: the smallest of the partitions' largest `occurred_at`, where a partition with
-nothing left to read holds nothing back. A partition counts as having nothing left when it
-was read up to its high-water mark (aiokafka learns it from every fetch response, empty or
-not; before the first fetch, the end offset the worker looked up at the assignment stands
-in for it) and nothing new came from it for `idle_after` seconds (the idleness rule of
-Flink's watermarks). Both are needed: a high-water mark is only as fresh as the last fetch
-response, so a partition read up to it may already hold events a producer wrote since
-(events in flight), and in a live stream letting it go at once would put the clock days
-ahead of them. A partition whose end is not known at all is let go by idleness alone, so that it
-cannot stall the clock for ever.
+docs/domain.md (*Alerts and who receives them*): the smallest of the partitions' largest
+`occurred_at`, where a partition with nothing left to read holds nothing back. A partition
+counts as having nothing left when it was read up to its high-water mark (aiokafka learns it
+from every fetch response, empty or not; before the first fetch, the end offset the worker
+looked up at the assignment stands in for it) and nothing new came from it for `idle_after`
+seconds (the idleness rule of Flink's watermarks). Both are needed: a high-water mark is only
+as fresh as the last fetch response, so a partition read up to it may already hold events a
+producer wrote since (events in flight), and in a live stream letting it go at once would put
+the clock days ahead of them. A partition whose end is not known at all is let go by idleness
+alone, so that it cannot stall the clock for ever.
 
 With a bounded out-of-orderness (Flink's `BoundedOutOfOrdernessWatermarks`) the clock trails
 the smallest of the holding partitions' largest `occurred_at` by `out_of_orderness`, so an
 event that occurred up to that much before one already read from its partition is still on
 time. Once no partition holds (every one read to its end) the clock is the largest
-`occurred_at` seen, as DOMAIN.md says and as `dossierflow replay` takes it: nothing in
+`occurred_at` seen, as docs/domain.md says and as `dossierflow replay` takes it: nothing in
 flight can be late any more. A malformed message (a dead letter) has no `occurred_at` but
 still counts as read: a partition whose last messages are malformed is read to its end.
 
 **A clock per partition.** The watermark never moves backwards, so a partition taken over
 in a rebalance, whose events from the committed offset on are still to be read, cannot hold
 it back: the survivor's watermark is already past them, and its timers of the restored
-dossiers would fire ahead of those events (DOMAIN.md: no alert fires ahead of events still
+dossiers would fire ahead of those events (docs/domain.md: no alert fires ahead of events still
 in flight). A dossier's events all lie in one partition, so the worker evaluates a dossier
 by the clock of its partition (`value_for`): the watermark, held back to that partition's
 own largest `occurred_at` (less the out-of-orderness bound) while it has more to read,

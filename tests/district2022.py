@@ -1,4 +1,4 @@
-"""Deterministic events reproducing the district 2022 figures of DOMAIN.md (test helper).
+"""Deterministic events reproducing the district 2022 figures of docs/domain.md (test helper).
 
 "District level received 1,396 dossiers; 1,332 resolved early, 3 on time, 56 overdue,
 5 in progress. Commune level received 31,125; 31,118 resolved, 7 in progress."
@@ -11,7 +11,7 @@ dossier is RECEIVED on a working day of 2022 with a processing
 time of 3 working days and no `due_at`, so the pipeline derives the deadline itself: received
 at 08:00–08:29 on working day D, 3 × 8 working hours end on the third working day after D at
 the same time of day (D has 7.5 h left after 08:00 at most, so the deadline always falls on
-that third working day). The resolution date then fixes the outcome by DOMAIN.md's date rule:
+that third working day). The resolution date then fixes the outcome by docs/domain.md's date rule:
 
 - EARLY: resolved at 10:00 on the first working day after D (a date before the due date);
 - ON_TIME: resolved at 16:00 on the due date (after the due time, still the same date);
@@ -19,7 +19,7 @@ that third working day). The resolution date then fixes the outcome by DOMAIN.md
 
 In-progress dossiers are received in the last days of December 2022 and are still open at
 2023-01-01 00:00; some of them are resolved in January 2023, which must not count in 2022.
-Commune resolved outcomes are split (DOMAIN.md gives only their total, 31,118).
+Commune resolved outcomes are split (docs/domain.md gives only their total, 31,118).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 is exactly what `dossierflow replay` gives for the same events (test helper).
 
 `Pipeline` puts worker processes (`dossierflow worker`, the real command) and the sink
-(`sinks/kafka_sink.serve`, the code behind `dossierflow sink`, in this process) on fresh
+(`dossierflow/sink_service.serve`, the code behind `dossierflow sink`, in this process) on fresh
 topics and a fresh chDB directory. A test produces a history, injects its fault, lets the
 pipeline settle, and `Pipeline.check` compares every output with the known answer
 (`Expected`, from `dossierflow replay` of the same events):
@@ -41,7 +41,7 @@ from clickhouse_connect.driver.exceptions import OperationalError
 from dossierflow.rules.catalog import load_catalog
 from dossierflow.schemas.facts import alert_decoder
 from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.sinks.kafka_sink import SinkStatus, serve
+from dossierflow.sinks.kafka_sink import SinkStatus
 from dossierflow.sinks.settings import SinkSettings
 from dossierflow.streams.settings import WorkerSettings
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -49,6 +49,7 @@ from kafka.errors import KafkaError
 
 from dossierflow.replay import read_events, replay
 from dossierflow.simulate import generate_events
+from dossierflow.sink_service import serve
 from dossierflow.store import Store, connect, migrate
 from tests.worker_process import WorkerTopics, free_port, start_worker, stop_worker
 
@@ -453,35 +454,39 @@ def alert_diff(
     )
 
 
-def _report_rows(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """A report's rows by name: units and `total` (period report), or `group:code` and
-    `province` (`--index 766`)."""
-    if "units" in report or "province" in report:
-        parts = [*report.get("units", []), *report.get("groups", [])]
-        rows = {f"{row['group']}:{row['code']}": row for row in parts}
-        return rows | {"province": report.get("province", {})}
-    rows = {row["unit_code"]: row for row in report.get("rows", [])}
-    return rows | {"total": report.get("total", {})}
+def _leaves(value: Any, path: str = "") -> dict[str, Any]:
+    """Every figure of a report by its path; a list's rows are named by their codes (a unit,
+    `group:code`, `unit/procedure`) where they have them, else by their index."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out |= _leaves(item, f"{path} {key}")
+        return out
+    if isinstance(value, list):
+        out = {}
+        for index, row in enumerate(value):
+            name = str(index)
+            if isinstance(row, dict):
+                codes = [row.get(k) for k in ("group", "code", "unit_code", "procedure_code")]
+                name = ":".join(str(c) for c in codes if c is not None) or name
+            out |= _leaves(row, f"{path}[{name}]")
+        return out
+    return {path: value}
 
 
 def report_diff(got: Reports, expected: Reports) -> str:
-    """The figures that differ, per report and unit (`total` for the province total)."""
+    """The figures that differ, by report and path (`total` for the province total), or the
+    lists whose rows are the same but in another order."""
     lines: list[str] = []
-    for name, report in expected.items():
-        other = got.get(name, {})
-        for key in sorted(report.keys() | other.keys()):  # what lies beside the rows
-            if not isinstance(report.get(key, other.get(key)), list) and (
-                report.get(key) != other.get(key)
-            ):
-                lines.append(f"  {name} {key}: {other.get(key)!r}, replay {report.get(key)!r}")
-        rows, other_rows = _report_rows(report), _report_rows(other)
-        for unit in sorted(rows.keys() | other_rows.keys()):
-            mine, theirs = other_rows.get(unit, {}), rows.get(unit, {})
-            for key in sorted(mine.keys() | theirs.keys()):
-                if mine.get(key) != theirs.get(key):
-                    lines.append(
-                        f"  {name} {unit} {key}: {mine.get(key)!r}, replay {theirs.get(key)!r}"
-                    )
+    for name in sorted(expected.keys() | got.keys()):
+        mine, theirs = _leaves(got.get(name)), _leaves(expected.get(name))
+        lines += [
+            f"  {name}{path}: {mine.get(path)!r}, replay {theirs.get(path)!r}"
+            for path in sorted(mine.keys() | theirs.keys())
+            if mine.get(path) != theirs.get(path)
+        ]
+        if mine == theirs and got.get(name) != expected.get(name):
+            lines.append(f"  {name}: the same rows in another order")
     return "the reports differ from replay's:\n" + "\n".join(lines[:40])
 
 

@@ -1,7 +1,7 @@
 """Alerts: at_risk_at / overdue_at, the four kinds, deterministic ids, pauses and the clock.
 
-Instants are worked out by hand from DOMAIN.md ("Outcomes and alerts"): at-risk lead 8
-working hours, overdue from 00:00 after the date of `due_at`.
+Instants are worked out by hand from docs/domain.md ("Outcomes", "Alerts and who receives
+them"): at-risk lead 8 working hours, overdue from 00:00 after the date of `due_at`.
 """
 
 from __future__ import annotations

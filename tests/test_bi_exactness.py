@@ -52,7 +52,7 @@ def expected_figures(
     histories: Mapping[str, Sequence[DossierEvent]], catalog: Catalog, clock: datetime,
     period_from: date, period_to: date,
 ) -> dict[str, Figures]:
-    """DOMAIN.md's period report from the rules' steps, per receiving unit."""
+    """docs/domain.md's period report from the rules' steps, per receiving unit."""
     start, end = period_bounds(period_from, period_to)
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for dossier_id, events in histories.items():

@@ -1,8 +1,8 @@
 """Working-time calendar: holidays, make-up days, office hours and the deadline arithmetic.
 
-Every expected instant below is worked out by hand from DOMAIN.md ("Calendar and deadlines"):
-office hours 07:30–11:30 and 13:00–17:00, Monday–Friday, and the civil servants' days off
-of each year as the Government's notices state them (tests/official_calendar.py).
+Every expected instant below is worked out by hand from docs/domain.md ("The working calendar",
+"Deadlines"): office hours 07:30–11:30 and 13:00–17:00, Monday–Friday, and the civil servants'
+days off of each year as the Government's notices state them (tests/official_calendar.py).
 """
 
 from __future__ import annotations

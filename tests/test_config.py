@@ -11,15 +11,15 @@ import pytest
 from dossierflow.sinks.settings import SinkSettings
 from dossierflow.streams.settings import WorkerSettings
 
-from deploy.gen_config_docs import README, with_reference
+from deploy.gen_config_docs import REFERENCE, with_reference
 from dossierflow.commands.produce import ProduceSettings
 from dossierflow.config import ConfigError, StoreSettings, effective, load
 from dossierflow.logs import RateLimitFilter, StartupTransientFilter
 from dossierflow.notify.settings import smtp_settings
 
 
-def test_readme_configuration_reference_is_the_generated_one() -> None:
-    text = README.read_text()
+def test_the_configuration_reference_is_the_generated_one() -> None:
+    text = REFERENCE.read_text()
     assert with_reference(text) == text, "run: .venv/bin/python deploy/gen_config_docs.py"
 
 

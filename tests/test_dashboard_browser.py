@@ -5,7 +5,7 @@ histories that went through the rules (as `dossierflow demo` does) plus three do
 around the wall clock for the unit page. Every page must load without a console error and
 show the numbers `GET /report?format=json` gives for the same choice; the pickers must refresh
 the figures without reloading the page. Screenshots go to the test's output directory; set
-DOSSIERFLOW_DASHBOARD_SCREENSHOT=docs/images/dashboard.png to refresh the README's picture.
+DOSSIERFLOW_DASHBOARD_SCREENSHOT=docs/images/dashboard.png to refresh docs/bi.md's picture.
 """
 
 from __future__ import annotations
@@ -27,9 +27,12 @@ from typing import Any, cast
 
 import pytest
 from aiohttp import web
+from dossierflow.rules.alerts import AlertKind, alert_id
 from dossierflow.rules.catalog import Catalog, load_catalog
+from dossierflow.schemas.facts import DossierAlert
+from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.sinks.kafka_sink import SinkStatus, build_app
+from dossierflow.sinks.kafka_sink import SinkStatus
 from dossierflow.sinks.settings import SinkSettings
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
@@ -44,6 +47,7 @@ from dossierflow.kafka.local_broker import free_port
 from dossierflow.replay import read_events, replay
 from dossierflow.reporting.report import COMPLIANCE_KEYS, LOCAL
 from dossierflow.simulate import DEFAULT_START, generate_lines
+from dossierflow.sink_service import build_app
 from dossierflow.store import Store, connect, migrate, refresh_rollups
 from tests.test_report import History, write
 
@@ -86,14 +90,31 @@ def live_dossiers(now: datetime) -> list[History]:
     ]
 
 
+def live_at_risk_alert(dossier: History, now: datetime) -> DossierAlert:
+    """The AT_RISK alert the worker fired an hour ago for `dossier` (the unit page lists as
+    at risk the dossiers whose alert of their current deadline fired)."""
+    (due,) = {f.due_at for f in dossier.facts() if f.due_at is not None}
+    return DossierAlert(
+        alert_id=alert_id(dossier.dossier_id, AlertKind.AT_RISK, due), kind="AT_RISK",
+        dossier_id=dossier.dossier_id, at=now - timedelta(hours=1), deadline=due,
+        unit_code=UNIT, handling_unit_code=UNIT, procedure_code=None, apology_issued=False,
+        recipients=(), text_vi="", text_en="",
+    )
+
+
 def fill(store: Store, catalog: Catalog, directory: Path) -> None:
     """A quarter of generated histories through the rules, stored by the sink's writer."""
     events_path = directory / "events.jsonl"
     events_path.write_bytes(b"".join(generate_lines(4000, seed=12, days=90)))
     events = read_events(events_path, lambda n, reason: None)
     assert events.latest is not None and DEFAULT_START.date() < QUARTER[1]
-    backfill(replay(events, catalog, events.latest), catalog, ClickHouseSink(store), "test")
-    write(store, [f for d in live_dossiers(datetime.now(LOCAL)) for f in d.facts()], 10**6)
+    sink = ClickHouseSink(store)
+    backfill(replay(events, catalog, events.latest), catalog, sink, "test")
+    now = datetime.now(LOCAL)
+    live = live_dossiers(now)
+    write(store, [f for d in live for f in d.facts()], 10**6)
+    (at_risk,) = (d for d in live if d.dossier_id == "LIVE-AT-RISK")
+    sink.write(SinkBatch("alerts", 0, 0, 0, (live_at_risk_alert(at_risk, now),), "live"))
 
 
 class Served:

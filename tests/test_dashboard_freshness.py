@@ -25,7 +25,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from clickhouse_connect.driver.exceptions import DatabaseError
 from dossierflow.rules.catalog import Catalog
 from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.sinks.kafka_sink import SinkStatus, build_app, serve
+from dossierflow.sinks.kafka_sink import SinkStatus
 from dossierflow.sinks.rollup_refresh import RollupRefresher
 from dossierflow.sinks.settings import SinkSettings
 from kafka.producer import KafkaProducer
@@ -38,6 +38,7 @@ from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
 from dossierflow.reporting.queries import WeekCount
 from dossierflow.reporting.report import LOCAL, report_from_json
 from dossierflow.reporting.runner import QueryRunner
+from dossierflow.sink_service import build_app, serve
 from dossierflow.store import Store, connect, migrate, pause_rollup_refreshes, refresh_rollups
 from tests.test_report import EXPECTED_TOTAL, FROM, TO, UNITS, History, all_facts, write
 

@@ -1,6 +1,6 @@
 """The dashboard's pure parts: SVG charts, periods, pickers, cards, the open-dossier rules.
 
-Expected values are worked by hand from the office hours of DOMAIN.md (07:30-11:30,
+Expected values are worked by hand from the office hours of docs/domain.md (07:30-11:30,
 13:00-17:00) and the chart geometry constants, never read back from the code under test.
 """
 
@@ -27,8 +27,9 @@ from dossierflow.reporting.dashboard.views import (
     trend_points,
     unit_options,
 )
-from dossierflow.reporting.queries import OpenDossier, RollupState, WeekCount
+from dossierflow.reporting.queries import OpenDossier, WeekCount
 from dossierflow.reporting.report import Figures, ReportError, build_report
+from dossierflow.rollups import RollupState
 from dossierflow.store import error_summary
 from tests.test_report import UNITS
 
@@ -282,24 +283,28 @@ def test_the_unit_pages_open_list_keeps_its_own_time() -> None:
 # --- open dossiers at risk and overdue ------------------------------------------------
 
 
-def dossier(code: str, received: str, due: str, status: str = "OPEN") -> OpenDossier:
-    return OpenDossier(code, "1.000894", "X1", "X1", status, at(received), at(due), None)
+def dossier(
+    code: str, received: str, due: str, status: str = "OPEN", alerted: bool = False
+) -> OpenDossier:
+    return OpenDossier(
+        code, "1.000894", "X1", "X1", status, at(received), at(due), None, alerted
+    )
 
 
-def test_open_dossiers_overdue_and_at_risk_as_the_alerts_decide() -> None:
+def test_open_dossiers_overdue_by_the_rule_and_at_risk_as_the_alerts_fired() -> None:
+    """Overdue from the midnight after the deadline's date, whether an alert was stored or
+    not; at risk exactly when the AT_RISK alert of the deadline fired (the agreement with the
+    rules themselves is tests/test_dashboard_at_risk.py's)."""
     now = at("2026-03-09 10:00")  # Monday
     listed = classify_open(
         [
-            # due Tue 09:00: 8 working hours before is Mon 09:00 (1.5 h Tue + 6.5 h Mon)
-            dossier("RISK", "2026-03-02 08:00", "2026-03-10 09:00"),
-            # due Tue 11:00: 8 working hours before is Mon 11:00, still ahead
+            dossier("RISK", "2026-03-02 08:00", "2026-03-10 09:00", alerted=True),
+            # no alert (yet, or none: the clock started too late for one)
             dossier("NOT-YET", "2026-03-02 08:00", "2026-03-10 11:00"),
             # due Sunday: overdue from Monday 00:00
-            dossier("LATE", "2026-03-02 08:00", "2026-03-08 17:00"),
+            dossier("LATE", "2026-03-02 08:00", "2026-03-08 17:00", alerted=True),
             # due this morning: its date is today, so at risk, not yet overdue
-            dossier("TODAY", "2026-03-02 08:00", "2026-03-09 09:00"),
-            # a short deadline: 8 working hours before it is before receipt, no at-risk
-            dossier("SHORT", "2026-03-09 09:30", "2026-03-09 16:00"),
+            dossier("TODAY", "2026-03-02 08:00", "2026-03-09 09:00", alerted=True),
             dossier("PAUSED", "2026-02-02 08:00", "2026-02-20 17:00", status="PAUSED"),
         ],
         now,

@@ -107,16 +107,21 @@ def test_the_demo_delivers_alerts_and_prints_the_report_replay_gives(tmp_path: P
 
     # The console showed the e-mails as they arrived, and the live view ended on the month's
     # last event time with every event processed and every e-mail counted.
-    shown = re.findall(r"✉ (\S+@\S+): (\[.+)", result.stdout)
+    shown = re.findall(r"✉ To: (\S+@\S+) · Subject: (\[.+)", result.stdout)
     assert shown, result.stdout[-3000:]
     addressed = {(m["To"].addresses[0].addr_spec, str(m["Subject"])) for m in messages}
     assert set(shown) <= addressed
     events = [json.loads(line) for line in (demo_dir / "events.jsonl").read_text().splitlines()]
     figures = r"\s*│\s*".join([r"(\d\d/\d\d/\d{4} \d\d:\d\d)", r"([\d,]+) / ([\d,]+)",
                                   *[r"([\d,]+)"] * 4])
-    live = re.findall(f"│\\s*{figures}\\s*│", result.stdout)
+    live = list(re.finditer(f"│\\s*{figures}\\s*│", result.stdout))
     assert live, result.stdout[-3000:]
-    clock, *counts = live[-1]
+    # Into a pipe, the live view printed progress lines while the days streamed, before
+    # its final table.
+    progress = [line.start() for line in re.finditer(
+        r"^  event time \(worker clock\) .* · events sent [\d,]+ / ", result.stdout, re.M)]
+    assert progress and progress[0] < live[-1].start(), result.stdout[-3000:]
+    clock, *counts = live[-1].groups()
     sent, total, processed, alerts, at_notifier, e_mails = (int(n.replace(",", ""))
                                                              for n in counts)
     assert sent == total == processed == len(events)
@@ -129,6 +134,8 @@ def test_the_demo_delivers_alerts_and_prints_the_report_replay_gives(tmp_path: P
     printed = report_from_json(json.loads((demo_dir / "report.json").read_text()))
     assert printed.violations == []
     assert "Đối soát: tất cả các dòng khớp" in " ".join(result.stdout.split())
+    assert "The report of the 28 days of receipts streamed, 02/03/2026 to 29/03/2026" in (
+        " ".join(result.stdout.split()))
     profile = load_profile("province-small")
     period = (profile.start, profile.start + timedelta(days=profile.days))  # [from, to)
     assert (printed.period_from, printed.period_to) == period

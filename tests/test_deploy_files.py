@@ -25,7 +25,7 @@ from typing import Any
 import jsonschema
 import yaml
 from dossierflow.rules.catalog import Catalog
-from dossierflow.sinks.kafka_sink import SinkStatus, build_app
+from dossierflow.sinks.kafka_sink import SinkStatus
 from dossierflow.sinks.settings import SinkSettings
 from dossierflow.streams.settings import WorkerSettings
 
@@ -37,6 +37,7 @@ from dossierflow.notify.settings import (
     smtp_settings,
     zalo_settings,
 )
+from dossierflow.sink_service import build_app
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"

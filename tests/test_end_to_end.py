@@ -1,11 +1,11 @@
 """End to end on the real Kafka broker and real chDB: events -> worker -> facts -> sink -> report.
 
-The events are those of `tests/district2022.py` (the district 2022 figures of DOMAIN.md),
+The events are those of `tests/district2022.py` (the district 2022 figures of docs/domain.md),
 produced to the events topic in time order; `dossierflow worker --event-time` (a subprocess,
 memory store) derives deadlines and outcomes and publishes facts and alerts; the sink
-(`sinks/kafka_sink.serve`, in-process, the code behind `dossierflow sink`) writes them into a
-temporary chDB; `dossierflow report ... --format json` (a subprocess) reads the report through
-the sink's HTTP endpoint. The published alerts (topic and `dossier_alerts`) must be exactly
+(`dossierflow/sink_service.serve`, in-process, the code behind `dossierflow sink`) writes them
+into a temporary chDB; `dossierflow report ... --format json` (a subprocess) reads the report
+through the sink's HTTP endpoint. The published alerts (topic and `dossier_alerts`) must be exactly
 those `dossierflow replay` gives for the same events. Nothing is mocked, except that the
 ClickHouse test wraps the real chDB client so that inserts fail for a while
 (`faults_harness.OutageClient`). The harness is the fault suite's (tests/faults_harness.py).
@@ -121,7 +121,7 @@ def check_district_2022(reports: Reports, *, communes: bool = True) -> None:
     assert [r["unit_code"] for r in district["rows"]] == ["H-01"]
     total = district["total"]
     assert {k: total[k] for k in expected_total(DISTRICT)} == expected_total(DISTRICT)
-    # DOMAIN.md verbatim: 1,396 received; 1,332 early, 3 on time, 56 overdue, 5 in progress.
+    # docs/domain.md verbatim: 1,396 received; 1,332 early, 3 on time, 56 overdue, 5 in progress.
     assert (total["received"], total["resolved_early"], total["resolved_on_time"]) == (
         1_396, 1_332, 3,
     )
@@ -136,7 +136,7 @@ def check_district_2022(reports: Reports, *, communes: bool = True) -> None:
     assert [r["unit_code"] for r in commune["rows"]] == ["X-H01-01", "X-H01-02"]
     total = commune["total"]
     assert {k: total[k] for k in expected_total(COMMUNE)} == expected_total(COMMUNE)
-    # DOMAIN.md verbatim: 31,125 received; 31,118 resolved, 7 in progress.
+    # docs/domain.md verbatim: 31,125 received; 31,118 resolved, 7 in progress.
     resolved = total["resolved_early"] + total["resolved_on_time"] + total["resolved_overdue"]
     assert (total["received"], resolved, total["in_progress"]) == (31_125, 31_118, 7)
     province = reports["province"]["total"]
@@ -163,7 +163,7 @@ def district_alerts(
 def test_district_2022_figures_through_kafka_worker_clickhouse_and_report(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    """All 32,521 dossiers (65,036 events) of DOMAIN.md's district 2022 example through
+    """All 32,521 dossiers (65,036 events) of docs/domain.md's district 2022 example through
     the whole pipeline; the report reproduces the published figures exactly, and the alerts
     are replay's."""
     lines = as_lines(generate())

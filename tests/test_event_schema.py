@@ -1,4 +1,4 @@
-"""Event schema v1: `decode_event` and the published JSON Schema (DOMAIN.md, "Event schema")."""
+"""Event schema v1: `decode_event` and the published JSON Schema (docs/domain.md, "Events")."""
 
 from __future__ import annotations
 
@@ -96,6 +96,7 @@ def test_encode_round_trip() -> None:
 def test_every_event_type_decodes(kind: str) -> None:
     fields = {**BASE, "type": kind, "unit_code": "X-01", "procedure_code": "P", "channel": "ONLINE"}
     fields["new_due_at"] = "2026-03-09T17:00:00+07:00"
+    fields |= {"step_id": "1", "step_unit_code": "PB-1", "step_due_at": fields["new_due_at"]}
     assert decode_event(raw(fields)).type.value == kind
 
 
@@ -240,6 +241,8 @@ def test_schema_identity_and_conditionals() -> None:
         "RECEIVED": ["unit_code", "procedure_code", "channel"],
         "TRANSFERRED": ["unit_code"],
         "APOLOGY_ISSUED": ["new_due_at"],
+        "STEP_STARTED": ["step_id", "step_unit_code", "step_due_at"],
+        "STEP_COMPLETED": ["step_id"],
     }
     assert schema.get("additionalProperties", True) is not False  # extra fields are allowed
     assert set(schema["$defs"]["EventType"]["enum"]) == {k.value for k in EventType}
@@ -271,6 +274,9 @@ def test_worked_examples_validate_against_the_schema(validator: Any) -> None:
         {**BASE, "type": "TRANSFERRED"},
         {**BASE, "type": "APOLOGY_ISSUED"},
         {**BASE, "type": "APPROVED"},
+        {**BASE, "type": "STEP_STARTED", "step_id": "1", "step_unit_code": "PB-1"},
+        {**BASE, "type": "STEP_COMPLETED"},
+        {**BASE, "type": "STEP_COMPLETED", "step_id": "1\n2"},
         {**BASE, "sequence": -1},
         {k: v for k, v in BASE.items() if k != "event_id"},
     ],
@@ -279,6 +285,13 @@ def test_schema_and_model_reject_the_same_events(validator: Any, fields: dict[st
     assert not validator.is_valid(fields)
     with pytest.raises(InvalidEvent):
         decode_event(raw(fields))
+
+
+def test_a_step_event_is_valid_for_the_schema_and_the_model(validator: Any) -> None:
+    fields = {**BASE, "type": "STEP_STARTED", "step_id": "2", "step_unit_code": "PB-TNMT",
+              "step_due_at": "2026-03-03T11:30:00+07:00", "step_name": "Thẩm định hồ sơ"}
+    assert validator.is_valid(fields)
+    assert decode_event(raw(fields)).step_unit_code == "PB-TNMT"
 
 
 def test_schema_accepts_extra_fields_like_the_model(validator: Any) -> None:

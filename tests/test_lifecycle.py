@@ -1,6 +1,6 @@
 """Dossier lifecycle: every event type, pause policies, apologies, order and duplicates.
 
-Expected deadlines are worked out by hand from DOMAIN.md (office hours 07:30–11:30 and
+Expected deadlines are worked out by hand from docs/domain.md (office hours 07:30–11:30 and
 13:00–17:00, Monday–Friday; March 2026 has no holiday).
 """
 

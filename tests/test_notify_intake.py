@@ -52,6 +52,7 @@ def test_an_instant_given_in_utc_is_read_in_the_calendars_time_zone() -> None:
     ({"unit_code": "X-99"}, "unit_code"),
     ({"unit_code": None, "handling_unit_code": None}, "unit_code"),
     ({"handling_unit_code": "../P"}, "handling_unit_code"),
+    ({"kind": "STEP_OVERDUE", "step_id": "2", "step_unit_code": "PB-99"}, "step_unit_code"),
     ({"at": "2026-03-02T09:00:00"}, "at"),
     ({"deadline": "9999-12-31T23:59:59+07:00"}, "deadline"),
     ({"deadline": "0001-01-01T00:00:00Z"}, "deadline"),

@@ -160,9 +160,13 @@ async def test_sigkilled_notifier_restarts_and_delivers_everything_once_per_key(
             lambda calls: ("x01-head-new", late[0].alert_id) in received_pairs(calls),
             timeout=60,
         )
-        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-        async with aiohttp.ClientSession() as session, session.get(metrics_url) as response:
-            metrics_text = await response.text()
+        probes = {}
+        async with aiohttp.ClientSession() as session:
+            for path in ("metrics", "healthz", "readyz"):
+                url = f"http://127.0.0.1:{metrics_port}/{path}"
+                async with session.get(url) as response:
+                    probes[path] = (response.status, await response.text())
+        metrics_text = probes["metrics"][1]
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -179,6 +183,8 @@ async def test_sigkilled_notifier_restarts_and_delivers_everything_once_per_key(
                    'dossierflow_notify_alert_to_delivery_seconds_count{channel="webhook"}',
                    "dossierflow_notify_digests_waiting ", "dossierflow_notify_failing_recipients "):
         assert served in metrics_text, f"{served} is not on /metrics"
+    assert probes["healthz"] == (200, "alive\n")
+    assert probes["readyz"] == (200, "ready\n")
     assert process.returncode == 0
 
 

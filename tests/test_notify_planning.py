@@ -1,4 +1,4 @@
-"""When deliveries leave, on the working calendar (dates from DOMAIN.md: Tết 2026 closes
+"""When deliveries leave, on the working calendar (dates from docs/domain.md: Tết 2026 closes
 16-20 February; Saturday 2026-08-22 is a make-up working day)."""
 
 from __future__ import annotations

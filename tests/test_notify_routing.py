@@ -1,8 +1,9 @@
-"""Routing: roles of DOMAIN.md resolved on the catalogue's unit tree, with fallback to the
+"""Routing: roles of docs/domain.md resolved on the catalogue's unit tree, with fallback to the
 nearest listed head, escalation to the parent unit and no repeats."""
 
 from __future__ import annotations
 
+import msgspec
 from dossierflow.rules.alerts import AlertKind
 
 from dossierflow.notify.recipients import parse_recipients
@@ -56,6 +57,16 @@ def test_overdue_goes_to_handling_and_receiving_heads_and_escalates_to_their_par
     pairs = _pairs(AlertKind.OVERDUE, "X-H01-01", handling="X-01")
     assert pairs == [
         ("x01-head", "email"), ("x01-head", "zalo"), ("p-head", "email"), ("h01-head", "email"),
+    ]
+
+
+def test_a_step_alert_goes_to_the_head_of_the_steps_department() -> None:
+    alert = msgspec.structs.replace(
+        make_alert(AlertKind.STEP_OVERDUE, "D1", "X-01"), step_id="2", step_unit_code="S-TP",
+        step_department="S-TP",
+    )
+    assert [(t.person.id, t.reason) for t in route(alert, BOOK, CATALOG.units)] == [
+        ("ops", "step_unit_head@S-TP")
     ]
 
 

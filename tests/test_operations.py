@@ -279,7 +279,7 @@ def test_a_worker_table_folder_that_cannot_be_made_is_named(tmp_path: Path) -> N
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         f"dossierflow worker: cannot make the table folder {blocker / 'worker'}: Not a "
-        "directory; give a folder it may write (--data-dir or DOSSIERFLOW_DATA_DIR)"
+        "directory; give a folder it may write with --data-dir (or DOSSIERFLOW_DATA_DIR)"
     ]
 
 

@@ -1,6 +1,6 @@
 """What the worker does with an event or a timer (streams/processor.py), without Faust.
 
-Instants are worked out by hand from DOMAIN.md: office hours 07:30–11:30 and 13:00–17:00,
+Instants are worked out by hand from docs/domain.md: office hours 07:30–11:30 and 13:00–17:00,
 at-risk lead 8 working hours.
 """
 
@@ -106,7 +106,7 @@ def test_a_closed_dossier_with_nothing_pending_leaves_the_table_after_retention(
 
 
 def test_a_late_pause_contradicts_the_at_risk_alert_already_published() -> None:
-    """DOMAIN.md's worked example 3 without its RESUMED: 5 working days from Mon 2026-03-02
+    """docs/domain.md's pause example without its RESUMED: 5 working days from Mon 2026-03-02
     08:00, due Mon 03-09 08:00, AT_RISK Fri 03-06 08:00. The pause of Tue 03-03 arrives after
     the clock passed Fri 08:00: the full history has no AT_RISK (still paused)."""
     clock = vn(2026, 3, 6, 10)
@@ -163,7 +163,7 @@ def test_a_procedure_given_its_time_on_the_event_is_not_unknown() -> None:
 
 
 def test_a_reloaded_catalogue_that_knows_the_procedure_gives_the_deadline_and_alerts() -> None:
-    """5 working days from Mon 2026-03-02 08:00: due Mon 03-09 08:00 (DOMAIN.md example 3),
+    """5 working days from Mon 2026-03-02 08:00: due Mon 03-09 08:00 (docs/domain.md, Pauses),
     AT_RISK Fri 03-06 08:00, OVERDUE 00:00 on Tue 03-10."""
     first = PROCESSOR.on_event(None, received_unknown(vn(2026, 3, 2, 8)), 0, vn(2026, 3, 2, 8))
     assert first.record is not None

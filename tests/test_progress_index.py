@@ -187,6 +187,14 @@ def test_each_dossier_reads_as_worked_out_by_hand() -> None:
         is Reading.OVERDUE
 
 
+def test_processing_days_add_up_to_the_same_sum_in_any_order() -> None:
+    """A unit's, group's or province's total must not depend on the order of its parts (the
+    store returns units in any order; a Float64 sum would differ in its last bits)."""
+    parts = [IndexCounts(completed=1, processing_days=d) for d in (0.1, 0.2, 0.3, 1.0003)]
+    sums = {sum(order, IndexCounts()).processing_days for order in itertools.permutations(parts)}
+    assert sums == {1.6003}
+
+
 def test_by_instant_and_by_date_disagree_both_ways() -> None:
     by_id = {s.dossier_id: s for s in states_at(CLOCK)}
     assert by_id["D1"].outcome is not None and by_id["D1"].outcome.value == "ON_TIME"

@@ -21,7 +21,7 @@ from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
 
 from dossierflow.backfill import backfill
-from dossierflow.reporting.progress import fetch_progress
+from dossierflow.reporting.progress import fetch_procedure_times, fetch_progress
 from dossierflow.reporting.queries import fetch_figures
 from dossierflow.reporting.report import period_bounds
 from dossierflow.store import Store, connect, migrate
@@ -102,6 +102,32 @@ def test_live_and_replay_give_the_rules_766_figures_and_reconcile_with_the_repor
             f.resolved for f in report.values()) - _resolved_without_time(
             histories, catalog, clock, start, end)
     replay.close()
+
+
+def test_a_procedures_average_does_not_depend_on_the_order_its_times_are_added_in(
+    tmp_path: Path,
+) -> None:
+    """Three resolved dossiers whose average time is exactly 12.965 days: added as floats in
+    one order it reads 12.96, in another 12.97, as two stores holding the same times under
+    other dossier ids add them (the engine's order follows its hash of the ids; parts and
+    threads change it too). Summed exactly, every order gives one figure."""
+    averages = []
+    for name, days in (("one", (1.3376, 0.3173, 37.2401)), ("other", (37.2401, 1.3376, 0.3173))):
+        store = _opened(tmp_path / name)
+        store.client.insert(
+            "dossier_facts",
+            [[f"e-{i}", i, "RESOLVED", datetime(2026, 3, 2, 10), 0, 1, "RESOLVED", "U", "P",
+              datetime(2026, 3, 2, 10), d, "working_days", d]
+             for i, d in zip("abc", days, strict=True)],
+            column_names=["event_id", "dossier_id", "type", "occurred_at", "position",
+                          "version", "status", "unit_code", "procedure_code", "closed_at",
+                          "processing_duration", "processing_unit", "processing_days"],
+        )
+        (time,) = fetch_procedure_times(store, *period_bounds(date(2026, 3, 1), date(2026, 4, 1)))
+        averages.append((time.completed, time.average, time.average_days))
+        store.close()
+    assert averages[0] == averages[1]
+    assert averages[0][0] == 3
 
 
 def _states_before(

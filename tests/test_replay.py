@@ -261,8 +261,8 @@ def test_bad_as_of_and_missing_file(tmp_path: Path) -> None:
 def test_new_year_2026_swap_moves_the_deadline_and_the_overdue_alert(tmp_path: Path) -> None:
     """Công văn 12729/VPCP-KGVX: Friday 2/1/2026 off. Received Wed 31/12/2025 09:00 with 1
     working day: due Mon 5/1/2026 09:00 (6 h on 31/12, 2 h on 5/1), so at Sat 3/1 it is not
-    overdue and its OVERDUE alert comes at 00:00 after the due date (DOMAIN.md), Tuesday 6/1,
-    not at 00:00 of Saturday 3/1 as with a 2/1 that was a working day."""
+    overdue and its OVERDUE alert comes at 00:00 after the due date (docs/domain.md,
+    Outcomes), Tuesday 6/1, not at 00:00 of Saturday 3/1 as with a 2/1 that was a working day."""
     events = tmp_path / "events.jsonl"
     events.write_text(json.dumps({
         "schema_version": 1, "event_id": "NY-1", "dossier_id": "NY", "type": "RECEIVED",

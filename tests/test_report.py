@@ -23,11 +23,13 @@ from dossierflow.schemas.facts import DossierFact
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
 
+from dossierflow.errors import ExitCode
 from dossierflow.reporting.queries import fetch_figures
 from dossierflow.reporting.report import (
     REPORT_KEYS,
     ROW_KEYS,
     Figures,
+    LevelWithoutDossiers,
     Report,
     ReportError,
     build_report,
@@ -328,7 +330,7 @@ def test_json_shape_csv_and_table() -> None:
     assert data["period"] == {"from": "2026-03-01", "to": "2026-04-01"}
     assert list(data["rows"][0]) == ["unit_code", "unit_name", "level", *ROW_KEYS]
     assert list(data["total"]) == list(ROW_KEYS)
-    assert ROW_KEYS[: len(REPORT_KEYS)] == REPORT_KEYS  # DOMAIN.md's keys first, in order
+    assert ROW_KEYS[: len(REPORT_KEYS)] == REPORT_KEYS  # docs/domain.md's keys first, in order
     assert data["total"]["on_time_rate"] == pytest.approx(2 / 3, abs=1e-4)
     assert report_from_json(data) == report
     rows = list(csv.DictReader(io.StringIO(report_csv(report, "en"))))
@@ -352,6 +354,29 @@ def test_json_shape_csv_and_table() -> None:
 def test_bad_parameters_say_which_and_why(kwargs: dict[str, str], message: str) -> None:
     with pytest.raises(ReportError, match=message):
         build_report({}, UNITS, FROM, TO, **kwargs)
+
+
+def test_a_level_without_dossiers_says_which_levels_have_them() -> None:
+    """Issue 19: `--level province` printed "Không có hồ sơ trong kỳ." and exited 0 while the
+    period held dossiers at the departments and communes. X1 and X2 concern 5 dossiers each
+    (carried over + received), S and H one each; P, the province level, none."""
+    with pytest.raises(LevelWithoutDossiers) as refused:
+        build_report(EXPECTED, UNITS, FROM, TO, level="province")
+    assert str(refused.value) == (
+        "--level province: các đơn vị cấp tỉnh (P) không có hồ sơ nào trong kỳ. 12 hồ sơ của "
+        "kỳ thuộc: sở, ban, ngành (1); cấp huyện (1); cấp xã (10). Bỏ --level để có báo cáo "
+        "toàn tỉnh, hoặc chọn một trong: --level department, --level district, --level commune"
+    )
+    assert refused.value.exit_code == ExitCode.NO_DATA
+    with pytest.raises(LevelWithoutDossiers, match=r"Its 13 dossiers are at: departments "
+                       r"\(1\); district level \(1\); commune level \(10\); units not in "
+                       r"the catalogue \(1\)\. Leave out --level"):
+        build_report({**EXPECTED, "Z9": figures(received=1, in_progress=1)}, UNITS, FROM, TO,
+                     level="province", lang="en")
+    # A period without any dossier keeps its empty report, and a level with some its rows.
+    assert build_report({}, UNITS, FROM, TO, level="province").rows == ()
+    assert [r.unit_code for r in build_report(EXPECTED, UNITS, FROM, TO, level="district").rows
+            ] == ["H"]
 
 
 def test_period_must_be_forward() -> None:

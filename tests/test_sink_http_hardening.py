@@ -23,12 +23,13 @@ from typing import Any
 import aiohttp
 import pytest
 from dossierflow.rules.catalog import Catalog
-from dossierflow.sinks.kafka_sink import SinkStatus, build_app, listener_access, start_http
+from dossierflow.sinks.kafka_sink import SinkStatus
 from dossierflow.sinks.settings import SinkSettings
 
 from dossierflow.health import Readiness, start_health_server
 from dossierflow.reporting.report import Figures, Report, ReportRow, report_csv
 from dossierflow.reporting.runner import QueryRunner, QueryTimeout
+from dossierflow.sink_service import build_app, listener_access, start_http
 from dossierflow.store import Store, connect, migrate
 from tests.test_kafka_sink import free_port
 from tests.test_report import UNITS, History, write
@@ -81,6 +82,9 @@ async def get(url: str, **headers: str) -> tuple[int, str]:
         ("/report?from=2026-01-01&through=9999-12-31", "through 9999-12-31: outside"),
         ("/report?from=2020-01-01&to=2026-01-02", "at most 1830 days"),
         ("/report?from=2026-01-01&to=2026-02-01&level=planet", "level 'planet'"),
+        ("/report?from=2026-03-01&to=2026-04-01&level=province&lang=en",
+         "the province level units (P) have no dossier in the period. Its 1 dossiers are at: "
+         "commune level (1)."),
         ("/report?from=2026-01-01&to=2026-02-01&unit=" + "X" * 65, "not a unit code"),
         ("/api/dashboard?from=2026-01-01&to=2026-02-01&unit=%0a", "not a unit code"),
     ],

@@ -44,6 +44,7 @@ TABLES = {
     "bi_rollup_freshness",
     "dossier_compliance_events", "dossier_compliance_events_mv", "bi_compliance_report",
     "bi_period_outcomes", "dossiers_open_at", "bi_progress_766", "bi_progress_766_procedures",
+    "bi_step_delays",
 }
 
 
@@ -265,6 +266,19 @@ def test_cli_migrate_and_report_directly(tmp_path: Path) -> None:
     bad = cli("report", "--from", "2026-13-01", "--to", "2026-04-01", "--store", url)
     assert bad.returncode == 2 and "--from '2026-13-01': not a date" in bad.stderr
 
+
+
+def test_report_on_a_store_never_migrated_says_to_migrate(tmp_path: Path) -> None:
+    """The report checks the tables only when its query fails: the message stays the same."""
+    url = f"chdb://{tmp_path / 'ch'}"
+    connect(url).close()  # the engine's folder, without dossierflow's tables
+    done = cli("report", "--from", "2026-03-01", "--to", "2026-04-01", "--store", url,
+               "--sink-url", "http://127.0.0.1:9")
+    assert (done.returncode, done.stdout) == (4, "")
+    assert done.stderr.splitlines() == [
+        f"dossierflow report: the store {url} has no dossierflow tables; "
+        f"run `dossierflow migrate --store {url}` first"
+    ]
 
 
 def test_report_on_a_missing_store_creates_nothing_and_says_so(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The event-time clock of a worker (streams/watermark.py): DOMAIN.md's watermark rule."""
+"""The event-time clock of a worker (streams/watermark.py): docs/domain.md's watermark rule."""
 
 from __future__ import annotations
 

@@ -230,7 +230,7 @@ def test_restart_mid_stream_loses_nothing_and_alerts_once(
         stop_worker(first, signal.SIGTERM)
     # The rest of the history is in Kafka before the restart, as event-time mode expects:
     # produced while the worker runs, a partition not yet fetched would look read to the end
-    # and hold the watermark back no longer (DOMAIN.md's rule), so alerts could come early.
+    # and hold the watermark back no longer (docs/domain.md's rule), so alerts could come early.
     topics.produce(lines[12:])
     worker = start_worker(topics, tmp_path, "--event-time", "--store", store)
     stopped_itself = 0
@@ -324,7 +324,7 @@ def test_after_a_restart_the_clock_counts_the_events_of_a_dossier_that_left_the_
 
 def _late_pause_history() -> list[bytes]:
     """One partition: dossier LATE-1 received Mon 2026-03-02 08:00 (5 working days: due Mon
-    03-09 08:00, AT_RISK Fri 03-06 08:00, DOMAIN.md's worked example 3), 1,500 one-day
+    03-09 08:00, AT_RISK Fri 03-06 08:00, docs/domain.md's pause example), 1,500 one-day
     dossiers received from Fri 03-06 10:00 on (no alert of theirs is due by the end), and
     among them LATE-1's pause of Tue 03-03 09:00, arriving 3 days late."""
     def event(dossier_id: str, number: int, kind: str, at: datetime, **extra: Any) -> bytes:
@@ -404,7 +404,7 @@ def test_a_dossier_of_an_unknown_procedure_alerts_once_a_reloaded_catalogue_know
     """Issue 8: RECEIVED for procedure 9.999, which the catalogue lacks, gives no deadline
     and no alert, said once in the log and in a metric; the operator adds the procedure
     (5 working days) and sends SIGHUP: the dossier is re-evaluated. From Mon 2026-03-02
-    08:00: due Mon 03-09 08:00 (DOMAIN.md example 3), AT_RISK Fri 03-06 08:00, OVERDUE at
+    08:00: due Mon 03-09 08:00 (docs/domain.md, Pauses), AT_RISK Fri 03-06 08:00, OVERDUE at
     00:00 on Tue 03-10; the clock is 03-10 09:00, another dossier's RECEIVED."""
     sample = (resources.files("dossierflow") / "data" / "catalog.yaml").read_text()
     catalog = tmp_path / "catalog.yaml"

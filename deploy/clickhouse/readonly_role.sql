@@ -25,6 +25,7 @@ GRANT SELECT ON dossierflow.bi_period_outcomes TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.dossiers_open_at TO dossierflow_bi_reader;  -- read by the two above
 GRANT SELECT ON dossierflow.bi_progress_766 TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.bi_progress_766_procedures TO dossierflow_bi_reader;
+GRANT SELECT ON dossierflow.bi_step_delays TO dossierflow_bi_reader;
 -- SQL SECURITY DEFINER (migration 009): reads system.view_refreshes with the migrator's rights
 GRANT SELECT ON dossierflow.bi_rollup_freshness TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.dossier_state TO dossierflow_bi_reader;

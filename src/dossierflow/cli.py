@@ -13,6 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from dossierflow.commands.setting_options import CommandParser
 from dossierflow.errors import DossierflowError, ExitCode
 
 # Each module exposes `add_commands(subparsers)`; sub-commands set `func(args) -> int`.
@@ -43,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Real-time deadline pipeline for administrative-procedure dossiers.",
     )
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                       parser_class=CommandParser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).add_commands(subparsers)
     for command in subparsers.choices.values():

@@ -5,7 +5,7 @@ the field `bootstrap` is read from `DOSSIERFLOW_BOOTSTRAP` (a model may set anot
 `ENV_PREFIX`), then overridden by the command line's options. `load` validates every value
 at start and names the variable (and the option) in its errors; `describe` feeds
 `dossierflow config`, which prints the effective values with secrets masked, and the
-README's configuration reference, which is generated from the same declarations.
+configuration reference (docs/configuration.md), which is generated from the same declarations.
 
 A small helper over dataclasses rather than pydantic-settings: the settings are a few flat
 scalars, the errors must name the environment variable (pydantic names the field), and
@@ -16,6 +16,7 @@ The names and sizes several processes share are defined here, once.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import os
 import re
@@ -58,16 +59,20 @@ def setting(
     choices: tuple[str, ...] = (),
     aliases: tuple[str, ...] = (),
     option: str | None = None,
+    metavar: str | None = None,
     env: str | None = None,
     read_env: bool = True,
+    fold_case: bool = False,
     fallback: Callable[[Mapping[str, str] | None], Any] | None = None,
 ) -> Any:
     """A field of a settings model. `env` names its variable after the prefix when the
     field's name would clash with another process's setting; `aliases` are deprecated
     variable names still read (with a warning); `option` is the command-line option that
-    overrides it, if any. `read_env=False`: set by the option (or the caller) only.
-    `fallback(environ)`: the value used when the setting is left empty, computed when it is
-    used because it depends on the environment (a folder under the user's data home)."""
+    overrides it, if any (commands/setting_options.py makes it, `metavar` naming its value
+    in the help). `read_env=False`: set by the option (or the caller) only. `fold_case`: the value
+    is read in lower case. `fallback(environ)`: the value used when the setting is left
+    empty, computed when it is used because it depends on the environment (a folder under
+    the user's data home)."""
     metadata = {
         "fallback": fallback,
         "env": env,
@@ -78,6 +83,8 @@ def setting(
         "choices": choices,
         "aliases": aliases,
         "option": option,
+        "metavar": metavar,
+        "fold_case": fold_case,
     }
     return field(default=default, metadata=metadata)
 
@@ -93,6 +100,14 @@ class Setting:
     help: str
     secret: bool
     option: str | None
+    kind: builtins.type = str
+    """The scalar type its text is read as (`parse_value`)."""
+    choices: tuple[str, ...] = ()
+    metavar: str | None = None
+    fold_case: bool = False
+    fallback: Callable[[Mapping[str, str] | None], Any] | None = None
+    aliases: tuple[str, ...] = ()
+    """Deprecated variables still read."""
 
 
 def _prefix(model: type) -> str:
@@ -146,7 +161,8 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _parse(kind: type, text: str) -> Any:
+def parse_value(kind: type, text: str) -> Any:
+    """`text` read as a value of `kind`; ValueError says what was expected."""
     if kind is timedelta:
         try:
             return parse_duration(text)
@@ -183,6 +199,13 @@ def _check(item: dataclasses.Field[Any], value: Any) -> None:
         raise ValueError("expected one of " + ", ".join(choices))
 
 
+def named(model: type, name: str) -> str:
+    """How a message names the setting `name` of `model`: `--option (or VARIABLE)`, or
+    the variable alone when it has no option."""
+    item = next(f for f in fields(model) if f.name == name)
+    return _where(model, item, True)
+
+
 def _where(model: type, item: dataclasses.Field[Any], option_given: bool) -> str:
     variable = env_name(model, item.name)
     option = item.metadata.get("option")
@@ -217,7 +240,7 @@ def load(
             continue
         kind, _ = _base_type(hints[item.name])
         try:
-            value = _parse(kind, text)
+            value = parse_value(kind, text.lower() if item.metadata.get("fold_case") else text)
             _check(item, value)
         except ValueError as exc:
             raise ConfigError(f"{name}={text!r}: {exc}") from None
@@ -264,18 +287,19 @@ def _secret_from_file(
         raise ConfigError(f"{file_name}: cannot read {path}: {problem}") from None
 
 
-def options(namespace: object, model: type) -> dict[str, Any]:
-    """The command-line options of `namespace` (argparse's) named like fields of `model`:
-    the `overrides` of `load`."""
-    return {
-        item.name: getattr(namespace, item.name)
-        for item in fields(model)
-        if hasattr(namespace, item.name)
-    }
-
-
 def bootstrap_setting() -> Any:
-    return setting(BOOTSTRAP, "Kafka bootstrap servers, HOST:PORT[,...]", option="--bootstrap")
+    return setting(BOOTSTRAP, "Kafka bootstrap servers, HOST:PORT[,...]", option="--bootstrap",
+                   metavar="HOST:PORT[,...]")
+
+
+def loglevel_setting(default: str, more: str = "", env: str | None = None) -> Any:
+    """The level of a process's logs (`--loglevel`), one of `logs.LEVELS`, in any case."""
+    from dossierflow.logs import LEVELS
+
+    return setting(
+        default, "level of the logs: " + ", ".join(LEVELS) + (f"; {more}" if more else ""),
+        choices=LEVELS, option="--loglevel", env=env, fold_case=True,
+    )
 
 
 def startup_wait_setting() -> Any:
@@ -311,6 +335,12 @@ def describe(model: type) -> list[Setting]:
             help=item.metadata.get("help", ""),
             secret=bool(item.metadata.get("secret")),
             option=item.metadata.get("option"),
+            kind=_base_type(hints[item.name])[0],
+            choices=tuple(item.metadata.get("choices") or ()),
+            metavar=item.metadata.get("metavar"),
+            fold_case=bool(item.metadata.get("fold_case")),
+            fallback=item.metadata.get("fallback"),
+            aliases=tuple(item.metadata.get("aliases") or ()),
         )
         for item in fields(model)
     ]
@@ -328,11 +358,11 @@ def effective(
             continue
         value = getattr(settings, entry.name)
         fallback = fallbacks[entry.name]
-        shown = _show(value)
+        shown = display(value)
         if entry.secret and value:
             shown = mask_url(shown) if "://" in shown or "@" in shown else SECRET_MASK
         elif fallback is not None and value in (None, ""):
-            shown = f"{_show(fallback(environ))} (default)"
+            shown = f"{display(fallback(environ))} (default)"
         rows.append((entry.env, shown))
     return rows
 
@@ -351,7 +381,8 @@ def mask_url(url: str) -> str:
     return f"{head[:start]}{user}:{SECRET_MASK}@{host}"
 
 
-def _show(value: Any) -> str:
+def display(value: Any) -> str:
+    """`value` as a variable would hold it (a duration in seconds)."""
     if isinstance(value, timedelta):
         return f"{value.total_seconds():g}"
     if value is None:
@@ -398,6 +429,7 @@ class StoreSettings:
         "~/.local/share/dossierflow/clickhouse)",
         secret=True,
         option="--store",
+        metavar="URL",
         fallback=default_store_url,
     )
     sink_url: str = setting(

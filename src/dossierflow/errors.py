@@ -13,7 +13,7 @@ import enum
 
 
 class ExitCode(enum.IntEnum):
-    """The exit codes of every `dossierflow` command (the README's table lists them)."""
+    """The exit codes of every `dossierflow` command (docs/operations.md lists them)."""
 
     OK = 0
     FAILED = 1

@@ -24,7 +24,6 @@ file unchanged.
 from __future__ import annotations
 
 import random
-import sys
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
 from importlib import resources
@@ -434,9 +433,3 @@ def write_jsonl(out: BinaryIO, count: int | None, seed: int = 0, **options: Any)
     out.write(b"".join(batch))
     return written + len(batch)
 
-
-if __name__ == "__main__":
-    # The module's former command line: `dossierflow simulate` with the historical profile.
-    from dossierflow.cli import main
-
-    sys.exit(main(["simulate", "--profile", "historical", "--count", "1000", *sys.argv[1:]]))

@@ -2,7 +2,7 @@
 
 SIGTERM is how a supervisor (systemd, Kubernetes, the demo) asks for a stop: a clean stop,
 exit 0. SIGINT is a person's Ctrl-C: an interruption, exit 130, as every other command and
-the README's exit-code table have it. Both stop the process the same way.
+docs/operations.md's exit codes have it. Both stop the process the same way.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """`dossierflow config`: the effective configuration of each process, secrets masked.
 
-`--markdown` prints the configuration reference of the README instead (the README's copy is
+`--markdown` prints the configuration reference instead (docs/configuration.md holds a copy,
 checked against it by tests/test_config.py; `python deploy/gen_config_docs.py` rewrites it).
 """
 

@@ -1,10 +1,13 @@
-"""`dossierflow demo`: the whole product live on one machine, with a simulated month.
+"""`dossierflow demo`: the whole product live on one machine, on simulated weeks of receipts.
 
 Starts a local Kafka broker, migrates an embedded ClickHouse (chDB), starts the worker, the
-sink and the notifier (e-mail to a local SMTP server filing a Maildir), streams a simulated
-month in event time with live progress, prints the period report in Vietnamese, and keeps
-/report, /metrics and /healthz up until Ctrl-C (or exits, with --exit-when-done). Everything
-it started is stopped on Ctrl-C and on failure.
+sink and the notifier as child processes, and an SMTP server inside the demo's own process
+(it stands for the province's mail relay and files every e-mail in a Maildir). Then it
+streams the profile's days of receipts in event time with live progress (province-small:
+the 28 days from 02/03/2026 to 29/03/2026), prints the report of exactly those days (in
+Vietnamese; --lang en), and keeps the dashboard, /report, /metrics and /healthz up until
+Ctrl-C (or exits, with --exit-when-done). Everything it started is stopped on Ctrl-C and on
+failure.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ _PORT_OPTIONS = {
 def add_commands(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="run the whole product live on a simulated month (Kafka, worker, sink, notifier)",
+        help="run the whole product live on simulated weeks of receipts (Kafka, worker, sink, "
+             "notifier, SMTP)",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -42,7 +46,7 @@ def add_commands(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--days", type=int, help="days of receipts (default: the profile's)")
     parser.add_argument("--rate", type=float,
-                        help="events per second (default: the month in about 45 s)")
+                        help="events per second (default: all the days in about 45 s)")
     parser.add_argument("--dir", type=Path, default=DEMO_DIR,
                         help=f"where the demo writes; emptied at start (default {DEMO_DIR})")
     for option in _PORT_OPTIONS.values():

@@ -1,19 +1,14 @@
-"""`dossierflow notify`: alerts topic -> e-mail, webhooks, Zalo ZNS (see README, Notifier)."""
+"""`dossierflow notify`: alerts topic -> e-mail, webhooks, Zalo ZNS (docs/notifier.md)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
-from pathlib import Path
 from typing import Any
 
 from dossierflow import logs
-from dossierflow.commands.options import (
-    add_catalog_option,
-    add_kafka_options,
-    add_loglevel_option,
-)
+from dossierflow.commands.setting_options import add_setting_options, settings_from
 
 
 def add_commands(subparsers: Any) -> None:
@@ -24,36 +19,33 @@ def add_commands(subparsers: Any) -> None:
         "escalations and province operations, once, holding them outside office hours. "
         "Settings read DOSSIERFLOW_NOTIFY_*, DOSSIERFLOW_SMTP_*, DOSSIERFLOW_ZALO_* "
         "(`dossierflow config --process notify` prints them).",
+        options=_add_options,
     )
-    parser.add_argument("--recipients", type=Path,
-                        help="recipients YAML (default recipients.yaml; "
-                        "DOSSIERFLOW_NOTIFY_RECIPIENTS)")
-    add_catalog_option(parser)
-    parser.add_argument("--state", type=Path, help="SQLite state file")
-    add_kafka_options(parser)
-    parser.add_argument("--metrics-port", type=int, help="port of /metrics (0: none)")
+    parser.set_defaults(func=run)
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    from dossierflow.notify.settings import NotifySettings
+
+    add_setting_options(parser, NotifySettings)
+    # What to do instead of running: these are requests, not settings.
     parser.add_argument("--test", metavar="UNIT",
                         help="send a test message to UNIT's recipients, report per channel, exit")
     parser.add_argument("--check", action="store_true",
                         help="validate the recipients file against the catalogue and exit")
-    add_loglevel_option(parser, "info")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from dossierflow.notify.recipients import Channel, RecipientsError, load_recipients
     from dossierflow.notify.runner import build_senders
     from dossierflow.notify.runner import run as run_notifier
-    from dossierflow.notify.settings import notify_settings, smtp_settings, zalo_settings
+    from dossierflow.notify.settings import NotifySettings, smtp_settings, zalo_settings
     from dossierflow.notify.testsend import send_test
     from dossierflow.rules.catalog import load_catalog
 
-    logs.configure(args.loglevel)
     try:
-        settings = notify_settings(
-            recipients=args.recipients, catalog=args.catalog, state=args.state,
-            bootstrap=args.bootstrap, metrics_port=args.metrics_port,
-        )
+        settings = settings_from(args, NotifySettings)
+        logs.configure(settings.loglevel)
         smtp, zalo = smtp_settings(), zalo_settings()
         catalog = load_catalog(settings.catalog)
         book = load_recipients(settings.recipients, catalog.units)

@@ -1,4 +1,5 @@
-"""Options shared by several commands."""
+"""Options shared by several commands that do not make them from their settings yet
+(`setting_options.py` does, for worker, sink, notify and migrate)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from dossierflow import config, logs
+from dossierflow import config
 from dossierflow.errors import DossierflowError, ExitCode
 
 EVENTS_FILE_HINT = "give a file of events, one JSON object a line"
@@ -68,17 +69,6 @@ def add_kafka_options(parser: argparse.ArgumentParser, *topics: str) -> None:
             metavar="TOPIC",
             help=f"default: ${variable}, else {TOPIC_DEFAULTS[topic]}",
         )
-
-
-def add_loglevel_option(parser: argparse.ArgumentParser, default: str, more: str = "") -> None:
-    """`--loglevel`, one of `logs.LEVELS`: a misspelt level is a usage error (exit 2)."""
-    parser.add_argument(
-        "--loglevel",
-        type=str.lower,
-        choices=logs.LEVELS,
-        default=default,
-        help=f"default {default}{'; ' + more if more else ''}",
-    )
 
 
 def add_catalog_option(parser: argparse.ArgumentParser) -> None:

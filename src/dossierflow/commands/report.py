@@ -184,6 +184,7 @@ def _progress_index(
     if text is None:
         store = _open_for_report(settings.url(), settings.sink_url, problem)
         try:
+            _require_facts(store)
             report = progress_report(
                 store, units, period_from, period_to, datetime.now(LOCAL), index_settings
             )
@@ -195,17 +196,9 @@ def _progress_index(
 
 
 def _open_for_report(url: str, sink_url: str, sink_problem: str) -> Any:
-    """The store, migrated, holding facts, its rollup refreshes paused (the report reads
-    live views); a clear error when another process holds it or it is empty."""
-    from dossierflow.store import (
-        StoreEmpty,
-        StoreError,
-        StoreLocked,
-        connect,
-        count_facts,
-        pause_rollup_refreshes,
-        require_migrated,
-    )
+    """The store, its rollup refreshes paused (the report reads live views); a clear error
+    when another process holds it."""
+    from dossierflow.store import StoreError, StoreLocked, connect, pause_rollup_refreshes
 
     try:
         store = connect(url, create=False)
@@ -216,17 +209,23 @@ def _open_for_report(url: str, sink_url: str, sink_problem: str) -> Any:
             "(or DOSSIERFLOW_SINK_URL); otherwise stop the process that holds the store."
         ) from None
     try:
-        require_migrated(store)
         pause_rollup_refreshes(store)
-        if count_facts(store) == 0:
-            raise StoreEmpty(
-                f"the store {store.url.display} holds no facts at all, so there is nothing to "
-                "report; give the store the sink writes (--store or DOSSIERFLOW_CLICKHOUSE_URL)"
-            )
     except BaseException:
         store.close()
         raise
     return store
+
+
+def _require_facts(store: Any) -> None:
+    """Refuse a store that is not migrated or holds no facts, with a clear error."""
+    from dossierflow.store import StoreEmpty, count_facts, require_migrated
+
+    require_migrated(store)
+    if count_facts(store) == 0:
+        raise StoreEmpty(
+            f"the store {store.url.display} holds no facts at all, so there is nothing to "
+            "report; give the store the sink writes (--store or DOSSIERFLOW_CLICKHOUSE_URL)"
+        )
 
 
 def _report_directly(
@@ -244,9 +243,18 @@ def _report_directly(
     store = _open_for_report(url, sink_url, sink_problem)
     try:
         period_from, period_to = period
-        figures = fetch_figures(store, period_from, period_to, readings=readings)
+        # The store's checks cost a round trip each: they run when the figures fail (no
+        # tables) or are empty (no facts at all), which is when their message is needed.
+        try:
+            figures = fetch_figures(store, period_from, period_to, readings=readings)
+        except Exception:
+            _require_facts(store)
+            raise
+        if not figures:
+            _require_facts(store)
         report = build_report(
-            figures, units, period_from, period_to, unit=args.unit, level=args.level
+            figures, units, period_from, period_to, unit=args.unit, level=args.level,
+            lang=args.lang,
         )
         return with_compliance(report, fetch_compliance(store, period_from, period_to))
     finally:

@@ -5,12 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import (
-    add_catalog_option,
-    add_kafka_options,
-    add_loglevel_option,
-    add_store_option,
-)
+from dossierflow.commands.setting_options import add_setting_options, settings_from
 from dossierflow.errors import DossierflowError
 
 if TYPE_CHECKING:
@@ -31,33 +26,21 @@ def add_commands(subparsers: Any) -> None:
         description="Consume the facts and alerts topics into the store, committing offsets "
         "only after the store acknowledged; serve GET /report, the dashboard at "
         "GET /dashboard, GET /healthz, GET /readyz and GET /metrics.",
-    )
-    add_kafka_options(p, "facts", "alerts")
-    p.add_argument("--group", dest="group_id", help="consumer group of the sink")
-    p.add_argument(
-        "--http-host",
-        help="address of GET /report, /healthz, /readyz and /metrics (default: the host of "
-        "$DOSSIERFLOW_SINK_URL, else 127.0.0.1)",
-    )
-    p.add_argument(
-        "--http-port",
-        type=int,
-        help="default: the port of $DOSSIERFLOW_SINK_URL, else 8686",
-    )
-    p.add_argument("--batch-size", type=int, help="records per partition batch (10000)")
-    p.add_argument("--batch-max-age", type=float, help="seconds a record may wait (1.0)")
-    add_catalog_option(p)
-    add_store_option(p)
-    add_loglevel_option(
-        p, "info", "info logs each request but the probes and scrapes that answered as "
-        "expected; debug logs those too",
+        options=_add_options,
     )
     p.set_defaults(func=run)
 
 
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    from dossierflow.config import StoreSettings
+    from dossierflow.sinks.settings import SinkSettings
+
+    add_setting_options(parser, SinkSettings)
+    add_setting_options(parser, StoreSettings, only=["clickhouse_url"])
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
-    import os
     import urllib.parse
 
     from dossierflow import config, logs
@@ -66,18 +49,16 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.sinks.settings import SinkSettings
     from dossierflow.store import connect, migrate, pending_migrations
 
-    store_settings = StoreSettings.from_env(clickhouse_url=args.store)
+    store_settings = settings_from(args, StoreSettings)
     # One variable says where the sink answers, for the sink and for `dossierflow report`.
     listen = urllib.parse.urlsplit(store_settings.sink_url)
-    options = config.options(args, SinkSettings)
-    for name, from_url in (("http_host", listen.hostname), ("http_port", listen.port)):
-        if options.get(name) is None and not os.environ.get(config.env_name(SinkSettings, name)):
-            options[name] = from_url
-    settings = SinkSettings.from_env(**options)
+    settings = settings_from(
+        args, SinkSettings, defaults={"http_host": listen.hostname, "http_port": listen.port}
+    )
     access = _access(settings, store_settings.token())
     store_url = store_settings.url()
-    logs.configure(args.loglevel)
-    catalog = load_catalog(args.catalog)
+    logs.configure(settings.loglevel)
+    catalog = load_catalog(settings.catalog)
     write_store = connect(store_url)
     try:
         if pending_migrations(write_store):  # its own user may not: then it says so
@@ -93,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise SinkHttpError(
             f"cannot serve HTTP on {settings.http_host}:{settings.http_port}: {exc.strerror}; "
-            "choose another port with --http-port (or DOSSIERFLOW_SINK_HTTP_PORT)"
+            f"choose another port with {config.named(SinkSettings, 'http_port')}"
         ) from None
     finally:
         report_store.close()
@@ -104,7 +85,7 @@ def _access(settings: SinkSettings, token: str | None) -> HttpAccess:
     """Who may ask the sink what; a sink that would answer /report to a network without a
     token is refused at start."""
     from dossierflow.config import ConfigError
-    from dossierflow.sinks.kafka_sink import listener_access
+    from dossierflow.sink_service import listener_access
 
     access = listener_access(settings, token)
     if not access.loopback and token is None:
@@ -126,8 +107,8 @@ async def _serve_until_signal(
     """Serve until SIGINT or SIGTERM; the exit code for the signal (`dossierflow.stopping`)."""
     import asyncio
 
+    from dossierflow.sink_service import serve
     from dossierflow.sinks.clickhouse import ClickHouseSink
-    from dossierflow.sinks.kafka_sink import serve
     from dossierflow.sinks.rollup_refresh import RollupRefresher
     from dossierflow.stopping import StopOnSignal
 

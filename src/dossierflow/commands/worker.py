@@ -6,11 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dossierflow.commands.options import (
-    add_catalog_option,
-    add_kafka_options,
-    add_loglevel_option,
-)
+from dossierflow.commands.setting_options import add_setting_options, settings_from
 
 
 def add_commands(subparsers: Any) -> None:
@@ -18,25 +14,17 @@ def add_commands(subparsers: Any) -> None:
         "worker",
         help="run the real-time worker (Faust) on the events topic",
         description="Consume dossier events from Kafka, keep per-dossier state, fire "
-        "deadline alerts, publish facts and dead letters. Every option also reads "
-        "DOSSIERFLOW_<OPTION> from the environment.",
+        "deadline alerts, publish facts and dead letters. Each option's help names the "
+        "DOSSIERFLOW_* variable read when the option is not given.",
+        options=_add_options,
     )
-    add_kafka_options(parser, "events", "alerts", "facts", "dead-letter")
-    parser.add_argument("--app-id", help="consumer group / Faust app id (default dossierflow)")
-    parser.add_argument("--partitions", type=int, help="partitions of the topics it creates")
-    parser.add_argument("--store", help="rocksdb:// (default) or memory://")
-    parser.add_argument("--data-dir", type=Path, help="Faust table data (RocksDB)")
-    parser.add_argument(
-        "--metrics-host", help="address of /healthz, /readyz and /metrics (default 127.0.0.1)"
-    )
-    parser.add_argument("--metrics-port", type=int, help="port of /metrics (default 9108)")
-    add_catalog_option(parser)
-    parser.add_argument(
-        "--event-time", action="store_const", const=True,
-        help="use the event-time watermark as the clock (replays of history)",
-    )
-    add_loglevel_option(parser, "warning")
     parser.set_defaults(func=run)
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    from dossierflow.streams.settings import WorkerSettings
+
+    add_setting_options(parser, WorkerSettings)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,15 +42,15 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.streams.settings import WorkerSettings
     from dossierflow.streams.worker import DossierWorker
 
-    settings = WorkerSettings.from_env(**config.options(args, WorkerSettings))
-    logs.configure(args.loglevel)
+    settings = settings_from(args, WorkerSettings)
+    logs.configure(settings.loglevel)
     catalog = load_catalog(settings.catalog)
-    _make_table_folder(settings.data_dir)
+    _make_table_folder(settings.data_dir, config.named(WorkerSettings, "data_dir"))
     security = KafkaSecurity.from_env()
     health = WorkerHealth(settings)
     server = start_health_server(
         settings.metrics_host, settings.metrics_port, health.readiness,
-        "--metrics-port (or DOSSIERFLOW_METRICS_PORT)",
+        config.named(WorkerSettings, "metrics_port"),
         allowed_hosts=settings.metrics_allowed_hosts.split(","),
     )
     ensure_topics_waiting(
@@ -74,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
     health.attach(worker)
     faust_worker = Worker(
         worker.app,
-        loglevel=args.loglevel,
+        loglevel=settings.loglevel,
         quiet=True,
-        logging_config=logs.logging_config(args.loglevel),
+        logging_config=logs.logging_config(settings.loglevel),
     )
     # Faust's spinner sets the root logger to DEBUG, and then every debug call of Faust and
     # aiokafka builds a record, a cost the hot path does not need.
@@ -91,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     return exit_code_for(faust_worker.received)
 
 
-def _make_table_folder(folder: Path) -> None:
+def _make_table_folder(folder: Path, named: str) -> None:
     """Faust makes only the last folder of its data dir, and a fresh clone has no
     `.dossierflow/`: make the parents too, before waiting for Kafka, so a folder that
     cannot be made is said at once."""
@@ -102,7 +90,7 @@ def _make_table_folder(folder: Path) -> None:
     except OSError as exc:
         raise ConfigError(
             f"cannot make the table folder {folder}: {exc.strerror}; give a folder it may "
-            "write (--data-dir or DOSSIERFLOW_DATA_DIR)"
+            f"write with {named}"
         ) from None
 
 

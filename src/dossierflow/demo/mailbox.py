@@ -1,20 +1,27 @@
 """A local SMTP server (aiosmtpd) that files every message it receives in a Maildir.
 
 The demo's notifier sends real e-mail over SMTP to it, so what a unit head would read is on
-disk (`maildir/new/`, one file per message, readable by any mail client or `cat`).
+disk (`maildir/new/`, one file per message, readable by any mail client or `cat`). The
+walkthrough (docs/walkthrough.md) runs it on its own, printing each e-mail's To and Subject:
+`python -m dossierflow.demo.mailbox --port PORT [--maildir DIR]`.
 """
 
 from __future__ import annotations
 
+import argparse
 import email
 import email.policy
 import mailbox
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from rich.console import Console
+
+from dossierflow.demo.view import email_line
 
 
 class _MaildirHandler:
@@ -49,3 +56,32 @@ class LocalMailbox:
 
     def stop(self) -> None:
         self._controller.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m dossierflow.demo.mailbox",
+        description="A local SMTP server on the loopback (no TLS, no login) that files each "
+        "e-mail in a Maildir and prints its To and Subject, until Ctrl-C.",
+    )
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--maildir", type=Path, default=Path(".dossierflow/maildir"))
+    args = parser.parse_args(argv)
+
+    console = Console(soft_wrap=True, highlight=False)
+    server = LocalMailbox(args.maildir, args.port,
+                          lambda subject, rcpt: console.print(email_line(subject, rcpt)))
+    server.start()
+    console.print(f"SMTP on 127.0.0.1:{args.port}, filing each e-mail in "
+                  f"{args.maildir / 'new'}; Ctrl-C stops", markup=False)
+    try:
+        threading.Event().wait()  # only Ctrl-C ends it
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,9 +1,10 @@
-"""The demo's run: broker, store, worker, sink, notifier and mailbox, then a month played live.
+"""The demo's run: broker, store, worker, sink, notifier and mailbox, then days played live.
 
 Every part is the product's own command (`dossierflow worker`, `sink`, `notify`, `migrate`) in
 a child process, talking to a real local Kafka broker, as in production; only the SMTP server
-lives in this process, because it stands for the province's mail relay. The simulated month
-is produced at a steady rate and the worker runs on event time (`--event-time`), so deadlines
+lives in this process (a thread of aiosmtpd), because it stands for the province's mail
+relay. The profile's days of receipts (province-small: four weeks of March 2026) are produced
+at a steady rate and the worker runs on event time (`--event-time`), so deadlines
 pass as the events go by and the first alerts reach the mailbox within the first minute.
 """
 
@@ -26,11 +27,10 @@ from typing import Any
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
-from rich.live import Live
-from rich.table import Table
 
 from dossierflow.demo.mailbox import LocalMailbox
 from dossierflow.demo.processes import Children
+from dossierflow.demo.view import Progress, ProgressView, email_line
 from dossierflow.kafka.local_broker import LocalKafka
 from dossierflow.reporting.report import Report, report_from_json, report_json, report_table
 from dossierflow.rules.catalog import Catalog
@@ -54,6 +54,9 @@ _AGREE_TIMEOUT = 120.0
 """How long the dashboard may take to agree with the report after the month (the sink asks
 for a rebuild of its rollup within seconds of its last write; the schedule is a minute)."""
 _SHOWN_MESSAGES = 12
+NOTIFY_BATCH_WINDOW = 2
+"""Seconds the notifier holds a head's alerts so that a burst leaves as one e-mail: short (the
+product's default is 30), so the e-mails keep pace with the stream."""
 
 
 class DemoError(RuntimeError):
@@ -165,19 +168,27 @@ class Demo:
         self.mailbox = LocalMailbox(self.dir / "maildir", self.ports.smtp,
                                     self.counters.on_message)
         self.mailbox.start()
-        say(f"[green]✓[/] SMTP server on 127.0.0.1:{self.ports.smtp} → {self.dir / 'maildir'}")
+        say(f"[green]✓[/] SMTP server (aiosmtpd, a thread of this process standing for the "
+            f"province's mail relay) on 127.0.0.1:{self.ports.smtp}, filing each e-mail in "
+            f"{self.dir / 'maildir' / 'new'}")
         self.broker = LocalKafka(self.dir / "kafka", self.ports.kafka, die_with_parent=True)
         say(f"  starting Kafka on {self.bootstrap} …")
         self.broker.start()
         self._create_topics()
         say(f"[green]✓[/] Kafka on {self.bootstrap} (log {self.broker.log_file})")
+        say("  migrating the store (`dossierflow migrate`) …")
         self._migrate()
         say(f"[green]✓[/] ClickHouse (embedded chDB) migrated: {self.dir / 'clickhouse'}")
+        say("  starting `dossierflow worker`, `sink` and `notify` as child processes, until "
+            "each answers …")
         self._start_pipeline()
         self._wait_ready()
         say(f"[green]✓[/] worker (metrics :{self.ports.worker_metrics}), sink "
             f"({self.sink_url}), notifier (metrics :{self.ports.notify_metrics}); "
             f"logs in {self.dir / 'logs'}")
+        say(f"  e-mails: the notifier holds a unit head's alerts {NOTIFY_BATCH_WINDOW} s, so "
+            "that a burst leaves as one e-mail whose subject counts its alerts; an alert alone "
+            "leaves as one whose subject names its kind and dossier")
 
     def stop(self) -> None:
         self._stop.set()
@@ -244,7 +255,7 @@ class Demo:
             "DOSSIERFLOW_SMTP_HOST": "127.0.0.1",
             "DOSSIERFLOW_SMTP_PORT": str(self.ports.smtp),
             "DOSSIERFLOW_SMTP_STARTTLS": "false",  # the local mailbox, on the loopback only
-            "DOSSIERFLOW_NOTIFY_BATCH_WINDOW": "2",
+            "DOSSIERFLOW_NOTIFY_BATCH_WINDOW": str(NOTIFY_BATCH_WINDOW),
             "DOSSIERFLOW_NOTIFY_MORNING_DIGEST": "false",
         })
 
@@ -290,8 +301,7 @@ class Demo:
         self._producer.start()
         shown = settled = 0
         started = time.monotonic()
-        with Live(self._view(_Scrape.empty(), 0), console=self.console,
-                  refresh_per_second=4) as live:
+        with ProgressView(self.console, self._progress(_Scrape.empty(), 0)) as view:
             while True:
                 self.children.check()
                 if self._produce_error is not None:
@@ -302,11 +312,11 @@ class Demo:
                     delivered = len(self.counters.messages)
                 for subject, rcpt in new:
                     if shown < _SHOWN_MESSAGES:
-                        live.console.print(f"  ✉ {', '.join(rcpt)}: {subject}")
+                        view.note(email_line(subject, rcpt))
                     elif shown == _SHOWN_MESSAGES:
-                        live.console.print(f"  ✉ … the next ones are in {self.dir / 'maildir'}")
+                        view.note(f"  ✉ … the next ones are in {self.dir / 'maildir' / 'new'}")
                     shown += 1
-                live.update(self._view(scrape, delivered))
+                view.update(self._progress(scrape, delivered))
                 # Twice in a row: a fact still in the worker's outbox when the first look
                 # found everything consumed shows up in the topic's end by the second.
                 settled = settled + 1 if self._settled(scrape, delivered) else 0
@@ -315,7 +325,6 @@ class Demo:
                 if time.monotonic() - started > _SETTLE_TIMEOUT + len(events) / rate:
                     raise DemoError(f"the pipeline did not settle; see {self.dir / 'logs'}")
                 time.sleep(_POLL)
-        self.console.line()  # a terminal ends the live view's line; a file does not
         report = self.fetch_report()
         (self.dir / "report.json").write_text(
             json.dumps(report_json(report), ensure_ascii=False, indent=1)
@@ -381,17 +390,11 @@ class Demo:
             and s.watermark >= c.latest_occurred_at
         )
 
-    def _view(self, s: _Scrape, delivered: int) -> Table:
-        table = Table(show_header=True, header_style="bold", title="dossierflow demo")
-        for column in ("event time (worker clock)", "events sent", "events processed",
-                       "alerts published", "alerts at notifier", "e-mails delivered"):
-            table.add_column(column, justify="right")
+    def _progress(self, s: _Scrape, delivered: int) -> Progress:
         clock = (datetime.fromtimestamp(s.watermark, self.catalog.calendar.tz)
                  .strftime("%d/%m/%Y %H:%M") if s.watermark else "–")
-        table.add_row(clock, f"{self.counters.sent:,} / {self.counters.total:,}",
-                      f"{int(s.consumed):,}", f"{int(s.alerts):,}",
-                      f"{int(s.alerts_received):,}", f"{delivered:,}")
-        return table
+        return Progress(clock, self.counters.sent, self.counters.total, int(s.consumed),
+                        int(s.alerts), int(s.alerts_received), delivered)
 
     def fetch_report(self) -> Report:
         first, last = self.period
@@ -425,7 +428,15 @@ class Demo:
                 )
             time.sleep(_POLL)
 
+    def report_heading(self) -> str:
+        """What the report printed next covers: the days streamed, not a calendar month."""
+        first, last = self.period
+        return (f"The report of the {self.days} days of receipts streamed, {first:%d/%m/%Y} to "
+                f"{last:%d/%m/%Y} (both included), as the sink's /report gives it:")
+
     def print_report(self, report: Report) -> None:
+        self.console.print()
+        self.console.print(self.report_heading())
         self.console.print(report_table(report, self.lang))
 
 

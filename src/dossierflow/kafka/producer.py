@@ -1,4 +1,4 @@
-"""Publishing events with kafka-python, keyed by `dossier_id` (DOMAIN.md), so all events
+"""Publishing events with kafka-python, keyed by `dossier_id` (docs/domain.md), so all events
 of one dossier land on one partition, in order.
 
 `produce_file` feeds a JSONL history into the events topic as fast as the broker takes it;

@@ -7,7 +7,6 @@ counts and retention are decisions, not accidents.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from dossierflow.kafka.admin import admin_client
 from dossierflow.kafka.diagnosis import not_authorized
 from dossierflow.kafka.errors import KafkaUnavailable, TopicError
 from dossierflow.kafka.security import KafkaSecurity
+from dossierflow.kafka.startup_wait import StartupWait
 
 log = logging.getLogger(__name__)
 
@@ -141,25 +141,14 @@ def ensure_topics_waiting(
     attempt_seconds: float = 5.0,
     log_every: float = 30.0,
 ) -> EnsureTopicsResult:
-    """`ensure_topics`, retried while no broker answers, for at most `wait` seconds
-    (0: for ever). Logs once when it starts waiting, then every `log_every` seconds."""
+    """`ensure_topics`, retried while no broker answers, as `StartupWait` says."""
     specs = list(specs)
-    started = time.monotonic()
-    logged_at: float | None = None
+    waiting = StartupWait(bootstrap, wait, log_every)
     while True:
         try:
             return ensure_topics(
                 bootstrap, specs, security=security, timeout_ms=int(attempt_seconds * 1000)
             )
         except KafkaUnavailable as exc:
-            waited = time.monotonic() - started
-            if wait and waited >= wait:
-                raise KafkaUnavailable(
-                    f"no Kafka broker answered at {bootstrap} for {waited:.0f} s; start it or "
-                    "give its address (--bootstrap, DOSSIERFLOW_BOOTSTRAP); "
-                    "DOSSIERFLOW_STARTUP_WAIT sets how long to wait"
-                ) from None
-            if logged_at is None or time.monotonic() - logged_at >= log_every:
-                log.warning("waiting for Kafka (%.0f s so far): %s", waited, exc)
-                logged_at = time.monotonic()
+            waiting.failed(exc)
 

@@ -62,7 +62,8 @@ def read_alert(data: bytes, catalog: Catalog, identifier: re.Pattern[str]) -> Al
     if alert.unit_code is None and alert.handling_unit_code is None:
         raise RejectedAlert("unit_code", "neither a receiving nor a handling unit")
     for field, code in (("unit_code", alert.unit_code),
-                        ("handling_unit_code", alert.handling_unit_code)):
+                        ("handling_unit_code", alert.handling_unit_code),
+                        ("step_unit_code", alert.step_unit_code)):
         if code is not None and code not in catalog.units:
             raise RejectedAlert(field, f"{code[:80]!r} is not a unit of the catalogue")
     for field, instant in (("at", alert.at), ("deadline", alert.deadline)):

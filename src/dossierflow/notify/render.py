@@ -1,11 +1,11 @@
 """Messages from templates: subject, plain text and HTML, in Vietnamese or English.
 
 One template set serves a single alert, a burst or held-over digest, the morning digest of
-open dossiers and a test message. Values are escaped for HTML. A message carries the
-dossier code, kind, procedure, unit and deadlines, which is all an alert holds: alerts carry
-no applicant data (DOMAIN.md), so none can leak into a message. Every word comes from these
-templates, `rules.texts` and the catalogue's unit and procedure names; of the alert, only its
-checked codes and instants (notify.intake) are shown, never a text the record carried.
+open dossiers and a test message. Values are escaped for HTML. A message carries the dossier
+code, kind, procedure, unit and deadlines, which is all an alert holds: alerts carry no
+applicant data (docs/domain.md, Events), so none can leak into a message. Every word comes from
+these templates, `rules.texts` and the catalogue's unit and procedure names; of the alert, only
+its checked codes and instants (notify.intake) are shown, never a text the record carried.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ KIND_LABELS = {
         "OVERDUE": "Quá hạn",
         "RESCHEDULED_OVERDUE": "Quá ngày hẹn lại",
         "RESCHEDULE_LIMIT_EXCEEDED": "Hẹn lại quá một lần",
+        "STEP_AT_RISK": "Bước xử lý sắp hết thời gian",
+        "STEP_OVERDUE": "Bước xử lý quá thời gian",
     },
     "en": {
         "AT_RISK": "At risk",
@@ -34,6 +36,8 @@ KIND_LABELS = {
         "OVERDUE": "Overdue",
         "RESCHEDULED_OVERDUE": "Rescheduled date missed",
         "RESCHEDULE_LIMIT_EXCEEDED": "Rescheduled more than once",
+        "STEP_AT_RISK": "Step running out of time",
+        "STEP_OVERDUE": "Step past its allotted time",
     },
 }
 

@@ -1,4 +1,5 @@
-"""The `dossierflow notify` process: consumer loop, outbox ticker, /metrics, SIGHUP reload."""
+"""The `dossierflow notify` process: consumer loop, outbox ticker, /healthz, /readyz and
+/metrics, SIGHUP reload."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import datetime, timedelta
 
 from dossierflow.rules.catalog import Catalog
 
+from dossierflow.config import named
 from dossierflow.health import start_health_server
 from dossierflow.kafka.consumer import start_or_refused
 from dossierflow.notify.channels.base import Sender
@@ -18,6 +20,7 @@ from dossierflow.notify.channels.smtp import SmtpSender, SmtpSettings
 from dossierflow.notify.channels.webhook import WebhookSender
 from dossierflow.notify.channels.zalo import ZaloSender, ZaloSettings
 from dossierflow.notify.consumer import AlertConsumer, make_consumer
+from dossierflow.notify.health import NotifierReadiness
 from dossierflow.notify.recipients import (
     Channel,
     RecipientsBook,
@@ -92,14 +95,16 @@ async def run(
 
     loop.add_signal_handler(signal.SIGHUP, reload)
     stopping.install(loop)
-    if settings.metrics_port:
-        start_health_server(
-            settings.http_host, settings.metrics_port, None,
-            "DOSSIERFLOW_NOTIFY_METRICS_PORT", allowed_hosts=settings.http_allowed_hosts.split(","),
-        )
     consumer = make_consumer(settings)
     alert_consumer = AlertConsumer(consumer, notifier, settings)
     consumer.subscribe(alert_consumer.topics)
+    probes = NotifierReadiness(settings.bootstrap, alert_consumer.topics)
+    if settings.metrics_port:
+        start_health_server(
+            settings.http_host, settings.metrics_port, probes.readiness,
+            named(NotifySettings, "metrics_port"),
+            allowed_hosts=settings.http_allowed_hosts.split(","),
+        )
 
     async def ticker() -> None:
         while not stop.is_set():
@@ -111,6 +116,7 @@ async def run(
              len(notifier.book.people), settings.state)
     try:
         await start_or_refused(consumer, settings.bootstrap, settings.group_id)
+        probes.consumer = consumer
         await asyncio.gather(alert_consumer.run(stop), ticker())
         await notifier.drain()
     finally:

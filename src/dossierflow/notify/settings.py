@@ -92,6 +92,7 @@ class NotifySettings:
     http_allowed_hosts: str = config.allowed_hosts_setting(
         "/metrics", "NOTIFY_HTTP_ALLOWED_HOSTS"
     )
+    loglevel: str = config.loglevel_setting("info", env="NOTIFY_LOGLEVEL")
 
     def __post_init__(self) -> None:
         try:

@@ -123,7 +123,7 @@ def report_handler(
             figures = await runner.run(fetch_figures, period_from, period_to, readings=readings)
             compliance = await runner.run(fetch_compliance, period_from, period_to)
             result = build_report(
-                figures, units, period_from, period_to, unit=unit, level=level
+                figures, units, period_from, period_to, unit=unit, level=level, lang=lang
             )
             result = with_compliance(result, compliance)
             facts = await runner.run(count_facts)

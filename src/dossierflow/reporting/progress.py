@@ -44,6 +44,7 @@ SELECT unit_code, received, on_time, overdue, completed, processing_days, at_ris
 FROM bi_progress_766(period_from = {period_from:String}, period_to = {period_to:String},
                      apology_appointment = {apology_appointment:String},
                      max_supplements = {max_supplements:UInt32})
+ORDER BY unit_code
 """
 
 PROCEDURES_SQL = """

@@ -27,10 +27,9 @@ docs/bi.md says why this stays exact under re-delivery, re-issued histories and 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime, time
 
 from dossierflow.reporting.report import (
     COMPLIANCE_KEYS,
@@ -41,7 +40,7 @@ from dossierflow.reporting.report import (
     period_bounds,
 )
 from dossierflow.rules.readings import ReportReadings
-from dossierflow.store import ROLLUP_VIEWS, Store, error_summary
+from dossierflow.store import Store
 
 REPORT_SQL = """
 SELECT unit_code, {keys}
@@ -84,7 +83,12 @@ the weeks they equal the pre-aggregated report's `received` and resolved counts.
 
 OPEN_DOSSIERS_SQL = """
 SELECT dossier_id, procedure_code, unit_code, handling_unit_code, status,
-    received_at, due_at, rescheduled_due_at
+    received_at, due_at, rescheduled_due_at,
+    (dossier_id, assumeNotNull(due_at)) IN (
+        SELECT dossier_id, deadline FROM bi_alerts
+        WHERE kind = 'AT_RISK' AND at <= {now:DateTime64(3, 'Asia/Ho_Chi_Minh')}
+            AND deadline >= {today:DateTime64(3, 'Asia/Ho_Chi_Minh')}
+    ) AS at_risk_alerted
 FROM bi_dossiers
 WHERE is_open AND due_at IS NOT NULL AND due_at <= {due_until:DateTime64(3, 'Asia/Ho_Chi_Minh')}
     AND (handling_unit_code IN {unit_codes:Array(String)}
@@ -93,58 +97,11 @@ ORDER BY due_at, dossier_id
 LIMIT {limit:UInt32}
 """
 """Open dossiers handled or received by the units whose deadline is at most `due_until`
-(the caller picks a bound that includes every dossier at risk now)."""
-
-
-ROLLUP_STATE_SQL = """
-SELECT view, toUnixTimestamp(as_of), toUnixTimestamp(last_attempt_at), error
-FROM bi_rollup_freshness
-WHERE view IN {views:Array(String)}
-"""
-"""Per rollup view, from `bi_rollup_freshness` (migration 009, over `system.view_refreshes`;
-the view Grafana's descriptions point at too): when its latest successful refresh started
-(NULL when none has completed since the engine started or the view was created; second
-precision), when its latest attempt finished (or started, while it runs) and the error of
-that attempt ('' unless it failed; the engine keeps it until an attempt succeeds)."""
-
-
-LAST_WRITE_SQL = "SELECT max(toUnixTimestamp64Milli(inserted_at)) FROM dossier_facts"
-"""When the newest fact was written, in Unix milliseconds (0 for an empty table): compared
-with the rollup's last refresh, whether the dashboards' figures trail the live report."""
-
-
-@dataclass(frozen=True)
-class RollupState:
-    """How current the rollups are, over every view of `ROLLUP_VIEWS`."""
-
-    refreshed_at: datetime | None
-    """When the refresh that built the current contents started (the oldest over the views),
-    in UTC; None until every rollup has completed a refresh since the engine started."""
-    attempted_at: datetime | None
-    """When the latest refresh attempt of a view finished (or started, while it runs), the
-    newest over the views, in UTC; None before any attempt."""
-    error: str | None
-    """The first line of the error of a view's latest refresh attempt when it failed (the
-    figures then stay as of `refreshed_at` until an attempt succeeds), else None."""
-    written_at: datetime | None = None
-    """When the newest fact was written to the store (`dossier_facts.inserted_at`, the
-    server's clock, as the refresh times), in UTC; None while the store holds none."""
-
-    @property
-    def behind(self) -> bool:
-        """Whether facts were written that the rollup may not count, so that its figures may
-        disagree with the live report: one written at or after the second the last refresh
-        started (that time has whole seconds: a fact of the same second counts as behind, so
-        the answer errs towards saying so), or any fact before a first refresh."""
-        if self.written_at is None:
-            return False
-        return self.refreshed_at is None or self.written_at >= self.refreshed_at
-
-    def age_seconds(self, now: datetime) -> float:
-        """Seconds since `refreshed_at` (NaN before the first refresh: unknown, not 0)."""
-        if self.refreshed_at is None:
-            return math.nan
-        return max(0.0, (now - self.refreshed_at).total_seconds())
+(the caller picks a bound that includes every dossier at risk now), each with whether the
+AT_RISK alert of its current deadline has fired by `now` (`bi_alerts`: the alert's id, and so
+its row, is per deadline; one of a deadline a RESUMED has moved no longer counts). Only the
+deadlines from `today`'s midnight on are looked up: an earlier one is overdue, not at risk
+(and the alerts' partitions are by the deadline's month)."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +124,8 @@ class OpenDossier:
     received_at: datetime
     due_at: datetime
     rescheduled_due_at: datetime | None
+    at_risk_alerted: bool = False
+    """The AT_RISK alert of `due_at` fired (and was stored) by the time the list was read."""
 
 
 def weekly_trend(
@@ -186,14 +145,22 @@ def weekly_trend(
 
 
 def open_dossiers(
-    store: Store, unit_codes: Collection[str], due_until: datetime, limit: int = 1000
+    store: Store,
+    unit_codes: Collection[str],
+    due_until: datetime,
+    now: datetime,
+    limit: int = 1000,
 ) -> list[OpenDossier]:
-    """Open dossiers of the units due at most at `due_until`, earliest deadline first."""
+    """Open dossiers of the units due at most at `due_until`, earliest deadline first, with
+    whether their AT_RISK alert had fired at `now`."""
+    today = datetime.combine(now.astimezone(LOCAL).date(), time(), LOCAL)
     result = store.client.query(
         OPEN_DOSSIERS_SQL,
         parameters={
             "unit_codes": sorted(unit_codes),
-            "due_until": due_until.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+            "due_until": _local_text(due_until),
+            "now": _local_text(now),
+            "today": _local_text(today),
             "limit": limit,
         },
     )
@@ -207,34 +174,15 @@ def open_dossiers(
             received_at=row[5],
             due_at=row[6],
             rescheduled_due_at=row[7],
+            at_risk_alerted=bool(row[8]),
         )
         for row in result.result_rows
     ]
 
 
-def rollup_state(store: Store) -> RollupState:
-    """How current the pre-aggregated figures are. Every fact written before `refreshed_at`
-    is counted; before the first refresh since the engine started the table may still hold
-    an older process's figures, of unknown age.
-
-    Read it before the figures: a refresh finishing in between then makes the figures newer
-    than stated, never older (and `written_at` is read first, so `behind` may say yes for a
-    fact the rollup has just counted, never no for one it lacks)."""
-    written = store.client.query(LAST_WRITE_SQL).result_rows[0][0]
-    result = store.client.query(ROLLUP_STATE_SQL, parameters={"views": list(ROLLUP_VIEWS)})
-    rows = {str(row[0]): row for row in result.result_rows}
-    started = [rows[view][1] if view in rows else None for view in ROLLUP_VIEWS]
-    attempts = [int(rows[view][2]) for view in ROLLUP_VIEWS if view in rows and rows[view][2]]
-    errors = [error_summary(str(rows[view][3])) for view in ROLLUP_VIEWS if view in rows]
-    complete = [int(seconds) for seconds in started if seconds is not None]
-    return RollupState(
-        refreshed_at=datetime.fromtimestamp(min(complete), UTC)
-        if len(complete) == len(ROLLUP_VIEWS)
-        else None,
-        attempted_at=datetime.fromtimestamp(max(attempts), UTC) if attempts else None,
-        error=next((error for error in errors if error), None),
-        written_at=datetime.fromtimestamp(float(written) / 1000, UTC) if written else None,
-    )
+def _local_text(instant: datetime) -> str:
+    """A DateTime64(3) parameter in local time."""
+    return instant.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def fetch_figures(

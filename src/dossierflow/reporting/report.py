@@ -1,4 +1,4 @@
-"""The period report of DOMAIN.md ("The period report"): figures, rows, totals and renderings.
+"""The period report of docs/domain.md ("The period report"): figures, rows, totals and renderings.
 
 Functional core, imperative shell: this module is pure. It chooses rows, sums totals, computes
 rates, checks the reconciliation and renders JSON, CSV and printed tables from the figures and
@@ -33,7 +33,7 @@ LANGS = ("vi", "en")
 
 @dataclass(frozen=True)
 class Figures:
-    """The integer keys of DOMAIN.md's period report, for one unit or a total."""
+    """The integer keys of docs/domain.md's period report, for one unit or a total."""
 
     carried_over: int = 0
     received: int = 0
@@ -97,7 +97,7 @@ REPORT_KEYS: tuple[str, ...] = COUNT_KEYS + RATE_KEYS
 
 @dataclass(frozen=True)
 class Compliance:
-    """Beyond DOMAIN.md's keys: how a unit kept the one-stop limits in the period
+    """Beyond docs/domain.md's keys: how a unit kept the one-stop limits in the period
     (`bi_compliance_report`, migration 011; docs/compliance.md). Not part of the
     reconciliation: each is a count of events or a subset of an overdue figure."""
 
@@ -211,16 +211,19 @@ def build_report(
     *,
     unit: str | None = None,
     level: str | None = None,
+    lang: str = LANGS[0],
 ) -> Report:
     """Rows for the units in scope that have any figure, ordered by level then code.
 
     Scope: everything (the province), `unit` and its descendants in the unit tree, or the
     units of one `level`. The requested `unit` always gets a row, even with zeros. Units the
     catalogue does not know keep their code as name and an empty level. The total is the sum
-    of the rows, so `--level commune` totals the commune level.
+    of the rows, so `--level commune` totals the commune level. A `level` none of whose
+    units has a dossier while other levels have some raises `LevelWithoutDossiers`, in
+    `lang`, naming those levels and their counts.
     """
     check_period(period_from, period_to)
-    check_scope(units, unit, level)
+    check_scope(units, unit, level, lang)
     if unit is not None and unit not in units and unit not in figures:
         raise ReportError(f"--unit {unit!r}: no such unit in the catalogue and no data for it")
     scope: frozenset[str] | None = None
@@ -241,7 +244,56 @@ def build_report(
             continue
         rows.append(ReportRow(code, info.name if info else code, row_level, f))
     rows.sort(key=lambda r: (_level_rank(r.level), r.unit_code))
+    if level is not None and not rows:
+        _refuse_an_empty_level(level, figures, units, lang)
     return Report(period_from, period_to, tuple(rows), sum_figures(r.figures for r in rows))
+
+
+class LevelWithoutDossiers(ReportError):
+    """`--level L` selects no dossier while other levels hold some in the period."""
+
+    exit_code = ExitCode.NO_DATA
+
+
+def dossiers_by_level(
+    figures: Mapping[str, Figures], units: Mapping[str, Unit]
+) -> dict[str, int]:
+    """Per level, the dossiers the period concerns (carried over + received), levels
+    without any left out; a unit the catalogue does not know counts as `UNKNOWN_LEVEL`."""
+    counts: dict[str, int] = {}
+    for code, f in figures.items():
+        info = units.get(code)
+        row_level = info.level if info else UNKNOWN_LEVEL
+        counts[row_level] = counts.get(row_level, 0) + f.carried_over + f.received
+    return {k: counts[k] for k in sorted(counts, key=_level_rank) if counts[k]}
+
+
+def _refuse_an_empty_level(
+    level: str, figures: Mapping[str, Figures], units: Mapping[str, Unit], lang: str
+) -> None:
+    """An empty table for a level while the period has dossiers reads as "nothing happened":
+    say instead where the dossiers are (docs/domain.md, "A level without dossiers"). A period
+    without any dossier keeps its empty report."""
+    counts = dossiers_by_level(figures, units)
+    if not counts:
+        return
+    codes = ", ".join(sorted(code for code, u in units.items() if u.level == level))
+    where = "; ".join(f"{level_name(k, lang)} ({format_count(n, lang)})" for k, n in counts.items())
+    options = ", ".join(f"--level {k}" for k in counts if k != UNKNOWN_LEVEL)
+    total = format_count(sum(counts.values()), lang)
+    if lang == "en":
+        message = (
+            f"--level {level}: the {level_name(level, lang)} units ({codes}) have no dossier in "
+            f"the period. Its {total} dossiers are at: {where}. Leave out --level for the whole "
+            "province" + (f", or give one of: {options}" if options else "")
+        )
+    else:
+        message = (
+            f"--level {level}: các đơn vị {level_name(level, lang)} ({codes}) không có hồ sơ "
+            f"nào trong kỳ. {total} hồ sơ của kỳ thuộc: {where}. Bỏ --level để có báo cáo "
+            "toàn tỉnh" + (f", hoặc chọn một trong: {options}" if options else "")
+        )
+    raise LevelWithoutDossiers(message)
 
 
 def with_compliance(report: Report, compliance: Mapping[str, Compliance]) -> Report:

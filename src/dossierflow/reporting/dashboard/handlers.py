@@ -48,12 +48,10 @@ from dossierflow.reporting.dashboard.views import (
     texts,
 )
 from dossierflow.reporting.queries import (
-    RollupState,
     WeekCount,
     fetch_compliance,
     fetch_figures,
     open_dossiers,
-    rollup_state,
     weekly_trend,
 )
 from dossierflow.reporting.report import (
@@ -67,6 +65,7 @@ from dossierflow.reporting.report import (
     with_compliance,
 )
 from dossierflow.reporting.runner import QueryRunner
+from dossierflow.rollups import RollupState, rollup_state
 from dossierflow.rules.catalog import Catalog
 from dossierflow.store import Store, StoreError, error_summary
 
@@ -163,6 +162,7 @@ def _unit_data(
         store,
         catalog.descendants(selection.unit),
         at_risk_horizon(now, catalog),
+        now,
         limit=OPEN_LIST_LIMIT + 1,
     )
     truncated_at = OPEN_LIST_LIMIT if len(rows) > OPEN_LIST_LIMIT else None

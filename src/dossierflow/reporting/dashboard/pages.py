@@ -35,7 +35,7 @@ from dossierflow.reporting.dashboard.views import (
     unit_name,
     unit_options,
 )
-from dossierflow.reporting.queries import RollupState, WeekCount
+from dossierflow.reporting.queries import WeekCount
 from dossierflow.reporting.report import (
     LABELS,
     RATE_KEYS,
@@ -45,6 +45,7 @@ from dossierflow.reporting.report import (
     format_rate,
     level_name,
 )
+from dossierflow.rollups import RollupState
 from dossierflow.rules.catalog import Unit
 
 ENVIRONMENT = Environment(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from dossierflow.reporting.dashboard.charts import BacklogBar, RateBar, TrendPoint, rate_band
-from dossierflow.reporting.queries import OpenDossier, RollupState, WeekCount
+from dossierflow.reporting.queries import OpenDossier, WeekCount
 from dossierflow.reporting.report import (
     LANGS,
     LEVEL_ORDER,
@@ -23,6 +23,7 @@ from dossierflow.reporting.report import (
     format_count,
     format_rate,
 )
+from dossierflow.rollups import RollupState
 from dossierflow.rules.alerts import overdue_at
 from dossierflow.rules.catalog import Catalog, Unit
 from dossierflow.rules.lifecycle import Status
@@ -469,20 +470,19 @@ def classify_open(
 ) -> list[OpenItem]:
     """The dossiers overdue or at risk at `now`, overdue first, each by deadline.
 
-    As the alerts of DOMAIN.md: overdue from 00:00 after the deadline's date; at risk from
-    the deadline minus the lead time in working time, when that is after receipt (the clock
-    start is not stored; receipt is its earliest possible value). A paused dossier is listed
-    with its mark: its clock is stopped and no alert fires for it, but the office still
-    holds it.
+    Overdue from 00:00 after the deadline's date (`rules.alerts.overdue_at`, the OVERDUE
+    alert's instant); at risk when the AT_RISK alert of the current deadline has fired
+    (`OpenDossier.at_risk_alerted`, read from the stored alerts): the rules decide it from the
+    clock start, which a received_at cannot stand for (received after office hours or the
+    procedure's cut-off, or restarted by a RESUMED), so the list and the alerts the unit heads
+    got never disagree. A paused dossier is listed with its mark: its clock is stopped and no
+    alert fires for it, but the office still holds it.
     """
-    calendar = catalog.calendar
     items = []
     for dossier in dossiers:
         paused = dossier.status == Status.PAUSED
-        if overdue_at(calendar, dossier.due_at) <= now:
+        if overdue_at(catalog.calendar, dossier.due_at) <= now:
             items.append(OpenItem(dossier, overdue=True, paused=paused))
-            continue
-        at_risk_at = calendar.subtract(dossier.due_at, catalog.at_risk_lead)
-        if dossier.received_at < at_risk_at <= now:
+        elif dossier.at_risk_alerted:
             items.append(OpenItem(dossier, overdue=False, paused=paused))
     return sorted(items, key=lambda i: (not i.overdue, i.dossier.due_at, i.dossier.dossier_id))

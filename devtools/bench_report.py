@@ -1,0 +1,157 @@
+"""Benchmark `dossierflow report` of a province-year against the engine's own start-up.
+
+    .venv/bin/python -m devtools.bench_report [--count 1000000] [--repeats 7] [--profile]
+
+The store is built once and cached under ~/.cache/dossierflow/bench-report/: `dossierflow
+simulate` (profile `historical`, a year of dossiers from Monday 5/1/2026, `--count` events)
+then `dossierflow replay --store`, the backfill path that writes facts and alerts through the
+sink's own code. Then, in one run, alternating so that the machine's load hits both alike:
+- the anchor, `dossierflow migrate` on the ready store: the interpreter, the driver and the
+  engine opening the store, which no command that reads the store can go below;
+- `dossierflow report --from 2026-01-01 --to 2027-01-01` (the table, to /dev/null; no sink
+  answers at the `--sink-url` given, so the command opens the store itself);
+and prints the medians and the report's time beyond the anchor beside issue 21's goal.
+`--profile` prints the report command's cProfile (in-process) and each query's time as the
+engine logs it (`system.query_log`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+GOAL_SECONDS = 0.15
+"""Issue 21: the report beyond the engine's own start-up."""
+CACHE = Path.home() / ".cache" / "dossierflow" / "bench-report"
+YEAR = ("2026-01-01", "2027-01-01")
+NO_SINK = "http://127.0.0.1:9"
+"""Nothing listens on the discard port: the report opens the store itself at once."""
+
+
+def dossierflow(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dossierflow.cli", *args]
+
+
+def cached_store(count: int, seed: int) -> Path:
+    """The store of `count` simulated events, built on first use."""
+    folder = CACHE / f"historical-{count}-{seed}"
+    store, ready = folder / "store", folder / "ready"
+    if ready.exists():
+        return store
+    folder.mkdir(parents=True, exist_ok=True)
+    events = folder / "events.jsonl"
+    started = time.perf_counter()
+    subprocess.run(
+        dossierflow("simulate", "--profile", "historical", "--count", str(count), "--seed",
+                    str(seed), "--today", "2027-07-01", "--out", str(events)),
+        check=True,
+    )
+    subprocess.run(["rm", "-rf", str(store)], check=True)
+    subprocess.run(
+        dossierflow("replay", str(events), "--store", f"chdb://{store}"),
+        check=True, stdout=subprocess.DEVNULL,
+    )
+    events.unlink()
+    ready.write_text(f"{count} events, seed {seed}\n")
+    print(f"built the store of {count:,} events in {time.perf_counter() - started:.0f} s: {store}")
+    return store
+
+
+def seconds(command: list[str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of `command`: on the shared machine the CPU time
+    moves less with the other engineers' load than the wall time does."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def report_args(store: Path) -> list[str]:
+    return ["report", "--store", f"chdb://{store}", "--sink-url", NO_SINK,
+            "--from", YEAR[0], "--to", YEAR[1]]
+
+
+def profile_report(store: Path) -> None:
+    """The report command in this process under cProfile, then the time of each query it ran
+    (chDB keeps no `system.query_log`: they are timed around the driver's calls)."""
+    from clickhouse_connect.driver.client import Client
+
+    from dossierflow.cli import main as cli_main
+
+    timings: list[tuple[float, str]] = []
+
+    def timed(name: str) -> None:
+        original = getattr(Client, name)
+
+        def call(self: Client, query: str, *args: object, **kwargs: object) -> object:
+            started = time.perf_counter()
+            try:
+                return original(self, query, *args, **kwargs)
+            finally:
+                timings.append((time.perf_counter() - started, " ".join(str(query).split())))
+
+        setattr(Client, name, call)
+
+    for name in ("query", "command"):
+        timed(name)
+    profiler = cProfile.Profile()
+    stdout, sys.stdout = sys.stdout, io.StringIO()
+    try:
+        profiler.runcall(cli_main, report_args(store))
+    finally:
+        sys.stdout = stdout
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
+    print(out.getvalue())
+    print(f"{len(timings)} queries, {sum(t for t, _ in timings):.3f} s (ms, text):")
+    for duration, text in timings:
+        print(f"  {duration * 1000:7.1f}  {text[:110]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args(argv)
+    store = cached_store(args.count, args.seed)
+    anchor_command = dossierflow("migrate", "--store", f"chdb://{store}")
+    report_command = dossierflow(*report_args(store))
+    seconds(anchor_command)  # applies any migration newer than the cached store
+    seconds(report_command)  # warms the page cache
+    anchors, reports = [], []
+    for _ in range(args.repeats):
+        anchors.append(seconds(anchor_command))
+        reports.append(seconds(report_command))
+    print(f"store: {args.count:,} events ({store}); medians of {args.repeats}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    for label, runs in (("anchor `dossierflow migrate`", anchors),
+                        (f"`dossierflow report` of {YEAR[0]}..{YEAR[1]}", reports)):
+        walls = [wall for wall, _ in runs]
+        print(f"{label}: {statistics.median(walls):.3f} s (min {min(walls):.3f}, max "
+              f"{max(walls):.3f}), CPU {statistics.median(cpu for _, cpu in runs):.3f} s")
+    for measure, index in (("wall", 0), ("CPU", 1)):
+        beyond = statistics.median(r[index] for r in reports) - statistics.median(
+            a[index] for a in anchors)
+        verdict = "met" if beyond <= GOAL_SECONDS else "NOT met"
+        print(f"report beyond the anchor ({measure}): {beyond:.3f} s; goal <= "
+              f"{GOAL_SECONDS:.2f} s: {verdict}")
+    if args.profile:
+        profile_report(store)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
