@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dossierflow.replay import Share, read_events
 from tests.fixtures import WORKED_EXAMPLES, WORKED_EXAMPLES_EXPECTED
 from tests.test_replay import MARCH_2026_ONLY, RECEIVED, line, replay
 
@@ -104,6 +105,31 @@ def test_a_pipe_is_replayed_whole_in_one_process() -> None:
     )
     assert (piped.returncode, piped.stderr) == (0, "")
     assert piped.stdout == WORKED_EXAMPLES_EXPECTED.read_text(encoding="utf-8")
+
+
+def test_a_file_of_bad_lines_only_ends_the_same_in_three_processes(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"not json\n\n{}\n" + line("E1", "RESOLVED", "2026-03-02").encode())
+    one, three = replay(events, "--jobs", "1"), replay(events, "--jobs", "3")
+    assert (one.returncode, one.stdout) == (three.returncode, three.stdout) == (3, "")
+    assert one.stderr == three.stderr
+    assert one.stderr.splitlines()[-2:] == [
+        "dossierflow replay: no valid events",
+        "dossierflow replay: skipped 3 malformed lines and 0 events the rules failed on "
+        "(listed above); replayed 0 events",
+    ]
+
+
+def test_a_share_reads_the_bytes_the_file_had_when_the_replay_began(tmp_path: Path) -> None:
+    """Each process opens the file itself: one appended to meanwhile must not give a process
+    more lines than the others."""
+    first = line("E1", "RECEIVED", "2026-03-02T08:00:00+07:00", **RECEIVED) + "\n"
+    events = tmp_path / "events.jsonl"
+    events.write_text(first + line("E2", "RESOLVED", "2026-03-02T16:00:00+07:00") + "\n")
+    read = read_events(events, lambda _n, _why: None, Share(0, 1, len(first)), progress=False)
+    assert (read.count, read.bad_lines) == (1, [])
+    whole = read_events(events, lambda _n, _why: None, Share(0, 1), progress=False)
+    assert whole.count == 2
 
 
 def test_jobs_must_be_a_whole_number_of_one_or_more() -> None:

@@ -7,6 +7,7 @@ evaluates them on its own (`replay_jobs` runs the shares in processes and merges
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 import zlib
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import msgspec
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
@@ -54,6 +55,9 @@ class Share:
 
     job: int = 0
     jobs: int = 1
+    size: int | None = None
+    """Bytes of the file to read (all when None): the size it had when a replay in several
+    processes began, so that a file still being written gives each of them the same lines."""
 
     def owns(self, dossier_id: str) -> bool:
         return zlib.crc32(dossier_id.encode("utf-8", "surrogatepass")) % self.jobs == self.job
@@ -93,7 +97,7 @@ def read_events(
     lines of `share` are decoded and kept (the whole file by default)."""
     result = EventFile()
     size = path.stat().st_size if progress else 0
-    with path.open("rb") as stream, _progress(size) as advance:
+    with _opened(path, share.size) as stream, _progress(size) as advance:
         for number, line in enumerate(file_lines(stream), start=1):
             advance(len(line))
             if not line.strip():
@@ -116,6 +120,34 @@ def read_events(
             if result.latest is None or event.occurred_at > result.latest:
                 result.latest = event.occurred_at
     return result
+
+
+def _opened(path: Path, size: int | None) -> IO[bytes]:
+    if size is None:
+        return path.open("rb")
+    return io.BufferedReader(_Prefix(path.open("rb", buffering=0), size))
+
+
+class _Prefix(io.RawIOBase):
+    """The first `size` bytes of an unbuffered binary file."""
+
+    def __init__(self, raw: io.FileIO, size: int) -> None:
+        self._raw = raw
+        self._left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._left <= 0:
+            return 0
+        count = self._raw.readinto(memoryview(buffer)[: self._left])
+        self._left -= count
+        return count
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
 
 
 class _progress:

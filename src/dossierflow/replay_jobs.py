@@ -103,12 +103,13 @@ def _in_processes(path: Path, catalog: Catalog, as_of: datetime | None, jobs: in
     context = multiprocessing.get_context("fork")
     connections: list[Connection] = []
     processes = []
+    size = path.stat().st_size
     try:
         for job in range(jobs):
             parent_end, child_end = context.Pipe()
             process = context.Process(
                 target=_job,
-                args=(child_end, path, Share(job, jobs), catalog),
+                args=(child_end, path, Share(job, jobs, size), catalog),
                 name=f"dossierflow-replay-{job}",
                 daemon=True,
             )
