@@ -7,7 +7,8 @@ each in `dossier_id` order, with `heapq.merge`: the bytes one process writes. Ba
 back with their line numbers and are merged the same way.
 
 The processes are forked: they inherit the catalogue already loaded, and nothing else
-runs in the parent while they do.
+runs in the parent while they do. Each reads the bytes the file had when the replay began
+(`Share.size`), so a file still being written gives them all the same lines.
 """
 
 from __future__ import annotations
