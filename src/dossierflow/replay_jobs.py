@@ -127,12 +127,13 @@ def _in_processes(path: Path, catalog: Catalog, as_of: datetime | None, jobs: in
             [_receive(c, job, jobs, Replayed) for job, c in enumerate(connections)]
             if clock else []
         )
+    except BaseException:  # a failed or interrupted share: the others wait for a clock
+        for process in processes:
+            process.kill()
+        raise
     finally:
         for process in processes:
-            process.join(timeout=5)
-            if process.is_alive():
-                process.kill()
-                process.join()
+            process.join()
     return ReplayOutcome(
         bad_lines=list(heapq.merge(*(r.bad_lines for r in reads))),
         count=sum(r.count for r in reads),
