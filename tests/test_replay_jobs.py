@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from dossierflow.rules.catalog import load_catalog
+
+from dossierflow import replay_jobs
 from dossierflow.replay import Share, read_events
 from tests.fixtures import WORKED_EXAMPLES, WORKED_EXAMPLES_EXPECTED
 from tests.test_replay import MARCH_2026_ONLY, RECEIVED, line, replay
@@ -130,6 +135,19 @@ def test_a_share_reads_the_bytes_the_file_had_when_the_replay_began(tmp_path: Pa
     assert (read.count, read.bad_lines) == (1, [])
     whole = read_events(events, lambda _n, _why: None, Share(0, 1), progress=False)
     assert whole.count == 2
+
+
+def test_a_share_that_fails_raises_its_traceback_and_leaves_no_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def fails(*_args: object, **_kwargs: object) -> None:
+        raise ZeroDivisionError("a bug in one share")
+
+    monkeypatch.setattr(replay_jobs, "replay_share", fails)  # the forked shares inherit it
+    with pytest.raises(RuntimeError, match="replay job 1 of 3 failed") as raised:
+        replay_jobs.replay_file(WORKED_EXAMPLES, load_catalog(), None, 3)
+    assert "ZeroDivisionError: a bug in one share" in "".join(raised.value.__notes__)
+    assert multiprocessing.active_children() == []
 
 
 def test_jobs_must_be_a_whole_number_of_one_or_more() -> None:
