@@ -116,10 +116,14 @@ def test_bad_lines_are_reported_with_line_numbers_and_skipped(tmp_path: Path) ->
         + b"\n\xff\xfe\n"
     )
     result = replay(events)
-    assert result.returncode == 0
-    errors = result.stderr.splitlines()
+    assert result.returncode == 3  # the README's table: ran, but its input was not all good
+    *errors, count = result.stderr.splitlines()
     assert [e.split(": skipped")[0].rsplit(":", 1)[1] for e in errors] == ["2", "3", "5", "7"]
     assert "unit_code" in errors[1] and "occurred_at" in errors[2]
+    assert count == (
+        "dossierflow replay: skipped 4 malformed lines and 0 events the rules failed on "
+        "(listed above); replayed 2 events"
+    )
     (row,) = rows(result.stdout)
     assert row["status"] == "RESOLVED" and row["outcome"] == "EARLY"
 
@@ -195,7 +199,9 @@ def test_as_of_defaults_to_the_largest_occurred_at(tmp_path: Path) -> None:
     assert later["overdue"] is True
 
 
-def test_events_after_as_of_are_not_history_yet(tmp_path: Path) -> None:
+def test_events_after_as_of_are_not_history_yet_and_a_date_is_that_day_s_start(
+    tmp_path: Path,
+) -> None:
     events = tmp_path / "events.jsonl"
     events.write_text(
         line("E1", "RECEIVED", "2026-03-02T08:00:00+07:00", **RECEIVED)
@@ -204,9 +210,16 @@ def test_events_after_as_of_are_not_history_yet(tmp_path: Path) -> None:
         + "\n",
         encoding="utf-8",
     )
-    (row,) = rows(replay(events, "--as-of", "2026-03-04T00:00:00+07:00").stdout)
+    at_midnight = replay(events, "--as-of", "2026-03-04T00:00:00+07:00")
+    (row,) = rows(at_midnight.stdout)
     assert row["status"] == "OPEN" and row["overdue"] is True
     assert row["alerts"] == [{"kind": "OVERDUE", "at": "2026-03-04T00:00:00+07:00"}]
+    # Issue 19: `--as-of 2026-03-04` was refused with a hint, `2026-03-04+07:00`, that was
+    # refused too. A date is the start of that day in Vietnam.
+    for form in ("2026-03-04", "04/03/2026", "4/3/2026"):
+        by_date = replay(events, "--as-of", form)
+        assert (by_date.returncode, by_date.stderr) == (0, ""), form
+        assert by_date.stdout == at_midnight.stdout, form
 
 
 def test_times_are_printed_in_plus_seven(tmp_path: Path) -> None:
@@ -279,8 +292,8 @@ def test_hostile_lines_are_skipped_with_their_reason(tmp_path: Path) -> None:
         line("E5", "RESOLVED", "2026-03-02T16:00:00+07:00"),
     ]) + "\n")
     result = replay(events)
-    assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines() == [
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.splitlines()[:-1] == [
         f"{events}:2: skipped: too deeply nested: 1001 levels, the limit is 32",
         f"{events}:3: skipped: invalid: `occurred_at` must be in the years 2000-2099, not 9999"
         " - at `$.occurred_at`",
@@ -315,12 +328,47 @@ def test_an_event_the_rules_fail_on_is_skipped_as_the_worker_dead_letters_it(
         line("F1", "RECEIVED", "2045-03-02T09:00:00+07:00", dossier="D2", **one_day),
     ]) + "\n")
     result = replay(events, "--catalog", catalog, "--as-of", "2045-03-03T00:00:00+07:00")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr
     failed = "failed: ValueError: calendar: no working time within 3700 days of 2045-03-02"
     assert result.stderr.splitlines() == [
         f"{events}: event E3 of dossier D1: skipped: {failed}",
         f"{events}: event F1 of dossier D2: skipped: {failed}",
+        "dossierflow replay: skipped 0 malformed lines and 2 events the rules failed on "
+        "(listed above); replayed 3 events",
     ]
     (row,) = rows(result.stdout)  # D2 had no other event
     assert row["dossier_id"] == "D1" and row["handling_unit_code"] == "X-02"
     assert row["status"] == "PAUSED" and row["due_at"] == "2026-03-03T08:00:00+07:00"
+
+
+def test_as_of_without_an_offset_is_refused_with_a_hint_that_works(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(line("E1", "RECEIVED", "2026-03-02T08:00:00+07:00", **RECEIVED) + "\n")
+    refused = replay(events, "--as-of", "2026-03-04T08:00")
+    assert refused.returncode == 2
+    hint = refused.stderr.rsplit("e.g. ", 1)[1].strip()
+    assert hint == "2026-03-04T08:00:00+07:00"
+    assert replay(events, "--as-of", hint).returncode == 0
+    for nonsense in ("yesterday", "2026-03-04+07:00"):  # the latter, the former hint
+        refused = replay(events, "--as-of", nonsense)
+        assert refused.returncode == 2, nonsense
+        assert "write e.g. 2026-03-04 or 04/03/2026" in refused.stderr, nonsense
+
+
+def test_as_of_leaves_out_the_dossiers_not_received_yet_and_says_how_many(
+    tmp_path: Path,
+) -> None:
+    """Issue 19: they were listed as PENDING with every field empty."""
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join([
+        line("E1", "RECEIVED", "2026-03-02T08:00:00+07:00", dossier="D1", **RECEIVED),
+        line("E2", "RECEIVED", "2026-03-05T08:00:00+07:00", dossier="D2", **RECEIVED),
+        line("E3", "SUBMITTED", "2026-03-06T08:00:00+07:00", dossier="D3"),
+    ]) + "\n", encoding="utf-8")
+    result = replay(events, "--as-of", "2026-03-04")
+    assert result.returncode == 0
+    assert [row["dossier_id"] for row in rows(result.stdout)] == ["D1"]
+    assert result.stderr.splitlines() == [
+        "dossierflow replay: 2 dossiers with no event by 2026-03-04T00:00:00+07:00 "
+        "(not received yet) left out"
+    ]

@@ -23,7 +23,8 @@ class ExitCode(enum.IntEnum):
     the credentials, the trust in its certificate or a right (`kafka.diagnosis.KafkaRefused`)."""
     CHECK_FAILED = 3
     """The command ran but its check failed: report figures that do not reconcile;
-    `kafka status`: no broker running."""
+    `kafka status`: no broker running; `replay`, `produce`: input lines skipped, the rest
+    done."""
     NO_DATA = 4
     """`report` found no facts at all in the store it read."""
     INTERNAL = 70

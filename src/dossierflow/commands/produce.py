@@ -11,6 +11,7 @@ from typing import Any
 from dossierflow import config
 from dossierflow.commands.options import add_kafka_options, check_events_file
 from dossierflow.config import setting
+from dossierflow.errors import ExitCode
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,8 @@ def add_commands(subparsers: Any) -> None:
         "produce",
         help="publish a JSONL file of events to the events topic, keyed by dossier_id",
         description="Publish events to Kafka. Invalid lines are reported on stderr with "
-        "their line number and skipped (exit code 0); the exit code is 1 when an event "
-        "could not be delivered.",
+        "their line number, skipped and counted (then the exit code is 3); the exit code is "
+        "1 when an event could not be delivered.",
     )
     produce.add_argument("events", type=Path, metavar="EVENTS.jsonl")
     add_kafka_options(produce)
@@ -103,4 +104,6 @@ def run(args: argparse.Namespace) -> int:
         f"{result.events_per_second:,.0f} events/s",
         file=sys.stderr,
     )
-    return 0 if result.failed == 0 else 1
+    if result.failed:
+        return ExitCode.FAILED
+    return ExitCode.CHECK_FAILED if result.bad else ExitCode.OK

@@ -1,14 +1,16 @@
-"""`dossierflow replay EVENTS.jsonl [--as-of RFC3339] [--catalog FILE]`."""
+"""`dossierflow replay EVENTS.jsonl [--as-of DATE|TIME] [--catalog FILE] [--jobs N]`."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import add_catalog_option, check_events_file
+from dossierflow.commands.options import add_catalog_option, check_events_file, local_date
+from dossierflow.errors import ExitCode
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -17,15 +19,28 @@ if TYPE_CHECKING:
     from dossierflow.rules.evaluation import Evaluation
 
 
-def rfc3339(text: str) -> datetime:
+def as_of_time(text: str) -> datetime:
+    """An argparse type for `--as-of`: a local date (`YYYY-MM-DD` or `dd/mm/yyyy`), meaning
+    the start of that day in Vietnam, or an RFC 3339 time with its UTC offset."""
     from dossierflow.rules.calendar import VIETNAM
 
     try:
+        return datetime.combine(local_date(text), time(), VIETNAM)
+    except argparse.ArgumentTypeError:
+        pass
+    try:
+        if text[10:11] not in ("T", "t", " "):  # Python takes any separator: `2026-03-04+07:00`
+            raise ValueError(text)  # would be 07:00 of that day, without an offset
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a date nor an RFC 3339 time; write e.g. 2026-03-04 or "
+            "04/03/2026 (the start of that day), or 2026-03-04T08:00:00+07:00"
+        ) from None
     if value.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"needs a UTC offset, e.g. {text}+07:00")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} needs a UTC offset, e.g. {value.isoformat()}+07:00"
+        )
     return value.astimezone(VIETNAM)
 
 
@@ -35,14 +50,29 @@ def add_commands(subparsers: Any) -> None:
         help="apply the rules to a file of events and print each dossier as JSON",
         description=(
             "Read events (one JSON object a line), apply the rules with event time as the "
-            "clock and print one JSON object per dossier, sorted by dossier_id."
+            "clock and print one JSON object per dossier, sorted by dossier_id. Malformed "
+            "lines, and events the rules fail on, are reported on stderr and skipped; then the "
+            "exit code is 3."
         ),
     )
     parser.add_argument("events", type=Path, help="JSONL file of events (schema v1)")
     parser.add_argument(
-        "--as-of", type=rfc3339, help="the clock (default: the largest occurred_at)"
+        "--as-of",
+        type=as_of_time,
+        metavar="DATE|TIME",
+        help="the clock: YYYY-MM-DD or dd/mm/yyyy (00:00 that day, Vietnam time) or an RFC "
+        "3339 time with its offset (default: the largest occurred_at); dossiers with no event "
+        "by then are left out",
     )
     add_catalog_option(parser)
+    parser.add_argument(
+        "--jobs",
+        type=positive_int,
+        metavar="N",
+        help="processes to spread the dossiers over (default: the number of cores, "
+        f"{os.cpu_count() or 1} here); the output is the same for any N. With --store, or "
+        "from a pipe, the replay runs in one process",
+    )
     parser.add_argument(
         "--store",
         help="also write facts and alerts through the ClickHouse sink to this store "
@@ -52,38 +82,74 @@ def add_commands(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, 1 or more")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
-    from dossierflow.replay import read_events, replay, summary, unknown_procedures, write_jsonl
+    from dossierflow.replay_jobs import replay_file
     from dossierflow.rules.catalog import load_catalog
 
     catalog = load_catalog(args.catalog)  # CatalogError: one line, exit 2, from the cli
     check_events_file(args.events)
-    events = read_events(
-        args.events,
-        lambda number, reason: print(f"{args.events}:{number}: skipped: {reason}", file=sys.stderr),
-    )
-    clock = args.as_of or events.latest
-    if clock is None:
+    jobs = 1 if args.store else args.jobs or os.cpu_count() or 1
+    outcome = replay_file(args.events, catalog, args.as_of, jobs, keep_evaluations=bool(args.store))
+    for number, reason in outcome.bad_lines:
+        print(f"{args.events}:{number}: skipped: {reason}", file=sys.stderr)
+    if outcome.clock is None:
         print("dossierflow replay: no valid events", file=sys.stderr)
-        return 0 if not events.bad_lines else 1
-    evaluations = list(replay(
-        events, catalog, clock,
-        lambda event, reason: print(
-            f"{args.events}: event {event.event_id} of dossier {event.dossier_id}: skipped: "
-            f"{reason}", file=sys.stderr,
-        ),
-    ))
-    write_jsonl((summary(e, clock) for e in evaluations), sys.stdout)
-    _warn_unknown_procedures(unknown_procedures(evaluations), args.catalog)
+        return _skipped(len(outcome.bad_lines), 0, 0)
+    failed = 0
+    for dossier_id, event_id, reason in outcome.failures():
+        failed += 1
+        print(f"{args.events}: event {event_id} of dossier {dossier_id}: skipped: {reason}",
+              file=sys.stderr)
+    sys.stdout.writelines(outcome.lines())
+    _warn_unknown_procedures(outcome.unknown_procedures, args.catalog)
+    if outcome.not_received:
+        print(
+            f"dossierflow replay: {_count(outcome.not_received, 'dossier')} with no event by "
+            f"{outcome.clock.isoformat()} (not received yet) left out",
+            file=sys.stderr,
+        )
     if args.store:
-        return _store(args, evaluations, catalog)
-    return 0
+        status = _store(args, outcome.evaluations, catalog)
+        if status:
+            return status
+    return _skipped(len(outcome.bad_lines), failed, outcome.count - failed)
+
+
+def _skipped(bad_lines: int, failed: int, replayed: int) -> int:
+    """The closing count of what was skipped, and the exit code: 3 when anything was (the
+    README's table: the command ran, but its input was not all good)."""
+    if not bad_lines and not failed:
+        return ExitCode.OK
+    print(
+        f"dossierflow replay: skipped {_count(bad_lines, 'malformed line')} and "
+        f"{_count(failed, 'event')} the rules failed on (listed above); "
+        f"replayed {_count(replayed, 'event')}",
+        file=sys.stderr,
+    )
+    return ExitCode.CHECK_FAILED
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _warn_unknown_procedures(by_code: Counter[str], catalog: Path | None) -> None:
     if not by_code:
         return
-    codes = ", ".join(f"{code or '(none)'} ({count})" for code, count in by_code.most_common())
+    codes = ", ".join(
+        f"{code or '(none)'} ({count})"
+        for code, count in sorted(by_code.items(), key=lambda item: (-item[1], item[0]))
+    )
     dossiers = "1 dossier has" if by_code.total() == 1 else f"{by_code.total()} dossiers have"
     print(
         f"dossierflow replay: warning: {dossiers} no deadline and no "
