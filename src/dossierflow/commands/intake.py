@@ -11,11 +11,14 @@ import argparse
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from dossierflow import config
 from dossierflow.commands.options import add_kafka_options, check_events_file
 from dossierflow.errors import ExitCode
+
+if TYPE_CHECKING:
+    from dossierflow.intake.settings import IntakeSettings
 
 
 def add_commands(subparsers: Any) -> None:
@@ -44,16 +47,18 @@ def add_commands(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dossierflow.intake.session import IntakeSession, rejection_line
+    from dossierflow.intake.settings import IntakeSettings
     from dossierflow.schemas.event import file_lines
 
     check_events_file(args.bodies)
-    session = IntakeSession()
+    settings = IntakeSettings.from_env(bootstrap=args.bootstrap, events_topic=args.topic)
+    session = IntakeSession(settings.rules())
     seen: set[str] = set()
     with ExitStack() as files:
         source = files.enter_context(args.bodies.open("rb"))
         dead = (files.enter_context(args.rejections.open("w", encoding="utf-8"))
                 if args.rejections else None)
-        target = (_KafkaTarget(args) if args.produce
+        target = (_KafkaTarget(settings) if args.produce
                   else _FileTarget(files.enter_context(args.out.open("wb"))))
         files.callback(target.close)
         for lineno, line in enumerate(file_lines(source), start=1):
@@ -94,14 +99,11 @@ class _FileTarget:
 class _KafkaTarget:
     """The events topic, created when missing as `dossierflow produce` creates it."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
-        from dossierflow.commands.produce import ProduceSettings
+    def __init__(self, settings: IntakeSettings) -> None:
         from dossierflow.intake.publish import EventPublisher
         from dossierflow.kafka.security import KafkaSecurity
         from dossierflow.kafka.topics import TopicSpec, ensure_topics
 
-        settings = config.load(ProduceSettings, bootstrap=args.bootstrap,
-                               events_topic=args.topic)
         security = KafkaSecurity.from_env()
         ensure_topics(settings.bootstrap, [TopicSpec(settings.events_topic,
                                                      settings.partitions)], security=security)
