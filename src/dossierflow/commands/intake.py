@@ -1,5 +1,6 @@
 """`dossierflow intake FILE (--out EVENTS.jsonl | --produce)`: the portal's sync bodies
-(JSON Lines) to events, written to a file or published to the events topic.
+(JSON Lines) to events, written to a file or published to the events topic;
+`dossierflow intake serve`: the same bodies over HTTP (intake/server.py).
 
 Rejections (reason and the body with personal fields removed, docs/intake.md) go to
 `--rejections` as JSON Lines; counts go to stderr.
@@ -14,11 +15,22 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from dossierflow import config
-from dossierflow.commands.options import add_kafka_options, check_events_file
-from dossierflow.errors import ExitCode
+from dossierflow.commands.options import (
+    add_kafka_options,
+    add_loglevel_option,
+    check_events_file,
+)
+from dossierflow.errors import DossierflowError, ExitCode
 
 if TYPE_CHECKING:
+    from dossierflow.http_access import HttpAccess
     from dossierflow.intake.settings import IntakeSettings
+
+SERVE = "serve"
+
+
+class IntakeHttpError(DossierflowError):
+    """`intake serve` cannot listen on its address."""
 
 
 def add_commands(subparsers: Any) -> None:
@@ -31,8 +43,10 @@ def add_commands(subparsers: Any) -> None:
         "dossier (--produce) (docs/intake.md). Repeated events are written once. Exit code 1 "
         "when an event could not be delivered.",
     )
-    parser.add_argument("bodies", type=Path, metavar="FILE")
-    target = parser.add_mutually_exclusive_group(required=True)
+    parser.add_argument("bodies", type=Path, metavar="FILE|serve",
+                        help="a file of bodies, or `serve` to take them over HTTP "
+                        "(a file named serve: ./serve)")
+    target = parser.add_mutually_exclusive_group()
     target.add_argument("--out", type=Path, metavar="EVENTS.jsonl")
     target.add_argument("--produce", action="store_true",
                         help="publish to the events topic (as `dossierflow produce` does)")
@@ -42,10 +56,62 @@ def add_commands(subparsers: Any) -> None:
     add_kafka_options(parser)
     parser.add_argument("--topic", help="events topic (default: $DOSSIERFLOW_EVENTS_TOPIC or "
                         f"{config.EVENTS_TOPIC})")
-    parser.set_defaults(func=run)
+    serve = parser.add_argument_group("serve", "options of `intake serve` (and the "
+                                      "DOSSIERFLOW_INTAKE_* settings, docs/intake.md)")
+    serve.add_argument("--http-host", help="default: $DOSSIERFLOW_INTAKE_HTTP_HOST, "
+                       "else 127.0.0.1")
+    serve.add_argument("--http-port", type=int, help="default: $DOSSIERFLOW_INTAKE_HTTP_PORT, "
+                       "else 8687")
+    add_loglevel_option(serve, "info", "info logs each request but the routine probes and "
+                        "each rejection's reason")
+    parser.set_defaults(func=run, parser=parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    serving = str(args.bodies) == SERVE
+    if serving and (args.out or args.produce or args.rejections):
+        args.parser.error("intake serve takes no --out, --produce or --rejections (its "
+                          "rejections file is DOSSIERFLOW_INTAKE_REJECTIONS_FILE)")
+    if not serving and not (args.out or args.produce):
+        args.parser.error("give --out EVENTS.jsonl or --produce (or run `intake serve`)")
+    return run_serve(args) if serving else run_file(args)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Serve until SIGINT (exit 130) or SIGTERM (exit 0), as the other processes do."""
+    import asyncio
+
+    from dossierflow import logs
+    from dossierflow.http_access import HttpAccess
+    from dossierflow.intake.settings import IntakeSettings
+
+    settings = IntakeSettings.from_env(bootstrap=args.bootstrap, events_topic=args.topic,
+                                       http_host=args.http_host, http_port=args.http_port)
+    access = HttpAccess.for_listener(settings.http_host, settings.http_allowed_hosts.split(","),
+                                     settings.bearer_token())
+    logs.configure(args.loglevel)
+    try:
+        return asyncio.run(_serve_until_signal(settings, access))
+    except OSError as exc:
+        raise IntakeHttpError(
+            f"cannot serve HTTP on {settings.http_host}:{settings.http_port}: {exc.strerror}; "
+            "choose another port with --http-port (or DOSSIERFLOW_INTAKE_HTTP_PORT)"
+        ) from None
+
+
+async def _serve_until_signal(settings: IntakeSettings, access: HttpAccess) -> int:
+    import asyncio
+
+    from dossierflow.intake.server import serve
+    from dossierflow.stopping import StopOnSignal
+
+    stopping = StopOnSignal()
+    stopping.install(asyncio.get_running_loop())
+    await serve(settings, access, stopping.event)
+    return stopping.exit_code
+
+
+def run_file(args: argparse.Namespace) -> int:
     from dossierflow.intake.session import IntakeSession, rejection_line
     from dossierflow.intake.settings import IntakeSettings
     from dossierflow.schemas.event import file_lines
@@ -53,7 +119,6 @@ def run(args: argparse.Namespace) -> int:
     check_events_file(args.bodies)
     settings = IntakeSettings.from_env(bootstrap=args.bootstrap, events_topic=args.topic)
     session = IntakeSession(settings.rules())
-    seen: set[str] = set()
     with ExitStack() as files:
         source = files.enter_context(args.bodies.open("rb"))
         dead = (files.enter_context(args.rejections.open("w", encoding="utf-8"))
@@ -65,8 +130,8 @@ def run(args: argparse.Namespace) -> int:
             if not line.strip():
                 continue
             result = session.take(line)
-            fresh = [event for event in result.events if event.event_id not in seen]
-            seen.update(event.event_id for event in fresh)
+            fresh = session.fresh(result.events)
+            session.mark_published(fresh)
             target.put(fresh)
             session.counts.events += len(fresh)
             for rejection in result.rejections:

@@ -8,10 +8,19 @@ goes to `--rejections` or to the endpoint's rejections file.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from dossierflow.intake.translate import IntakeRules, Memory, Rejection, Translation, translate_raw
+from dossierflow.intake.translate import (
+    IntakeRules,
+    Memory,
+    Rejection,
+    Translation,
+    translate_body,
+    translate_raw,
+)
+from dossierflow.schemas.event import DossierEvent
 
 
 @dataclass
@@ -35,10 +44,30 @@ class IntakeSession:
     rules: IntakeRules = field(default_factory=IntakeRules)
     memory: Memory = field(default_factory=dict)
     counts: IntakeCounts = field(default_factory=IntakeCounts)
+    published: set[str] = field(default_factory=set)
+    """The `event_id`s already written or acknowledged: a later record repeats its
+    dossier's earlier events (RECEIVED with every status), which need not go out again."""
+
+    def fresh(self, events: Iterable[DossierEvent]) -> list[DossierEvent]:
+        """`events` but those already published, each once."""
+        found: dict[str, DossierEvent] = {}
+        for event in events:
+            if event.event_id not in self.published:
+                found.setdefault(event.event_id, event)
+        return list(found.values())
+
+    def mark_published(self, events: Iterable[DossierEvent]) -> None:
+        self.published.update(event.event_id for event in events)
 
     def take(self, raw: bytes | str) -> Translation:
-        """The translation of one body; the memory moves on with it."""
-        result = translate_raw(raw, self.memory, self.rules)
+        """The translation of one body as sent; the memory moves on with it."""
+        return self._moved_on(translate_raw(raw, self.memory, self.rules))
+
+    def take_body(self, body: Any) -> Translation:
+        """The translation of one body already read as JSON."""
+        return self._moved_on(translate_body(body, self.memory, self.rules))
+
+    def _moved_on(self, result: Translation) -> Translation:
         self.memory = result.memory
         self.counts.bodies += 1
         self.counts.rejected += len(result.rejections)

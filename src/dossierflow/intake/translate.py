@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -106,6 +107,9 @@ class DossierMemory:
 Memory = Mapping[str, DossierMemory]
 
 
+_QUOTED_FIELD = re.compile(r"`([^`]+)`")
+
+
 @dataclass(frozen=True)
 class Rejection:
     """A body, or one record of it, that was not translated; `body` is sanitized."""
@@ -116,9 +120,15 @@ class Rejection:
     dossier_id: str | None
     body: Any
 
+    @property
+    def field(self) -> str | None:
+        """The field the reason names first (reasons quote field names in backticks)."""
+        match = _QUOTED_FIELD.search(self.reason)
+        return match.group(1) if match else None
+
     def as_json(self) -> dict[str, Any]:
-        return {"reason": self.reason, "service": self.service, "index": self.index,
-                "dossier_id": self.dossier_id, "body": self.body}
+        return {"reason": self.reason, "field": self.field, "service": self.service,
+                "index": self.index, "dossier_id": self.dossier_id, "body": self.body}
 
 
 @dataclass(frozen=True)
