@@ -214,3 +214,23 @@ def test_serve_without_a_token_refuses_to_start(tmp_path: Path,
     monkeypatch.delenv("DOSSIERFLOW_INTAKE_TOKEN_FILE", raising=False)
     assert main(["intake", "serve"]) == 2
     assert "DOSSIERFLOW_INTAKE_TOKEN_FILE" in capsys.readouterr().err
+
+
+def test_an_answer_comes_only_after_kafka_holds_the_events(
+    served: Served, kafka_bootstrap: str
+) -> None:
+    """Right after each 200, the topic's end offsets already count the body's events."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    partitions = [TopicPartition(served.topic, p) for p in range(3)]
+    published = 0
+    try:
+        for body in history(8):
+            status, answer, _ = served.post(body)
+            assert status in (200, 422)
+            published += answer["events"]
+            assert sum(consumer.end_offsets(partitions).values()) == published
+    finally:
+        consumer.close()
+    assert published > 0
