@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dossierflow.intake.translate import (
+    DossierMemory,
     IntakeRules,
-    Memory,
     Rejection,
     Translation,
     translate_body,
@@ -42,7 +42,9 @@ class IntakeSession:
     """Bodies translated in the order they come, each against what the earlier ones said."""
 
     rules: IntakeRules = field(default_factory=IntakeRules)
-    memory: Memory = field(default_factory=dict)
+    memory: dict[str, DossierMemory] = field(default_factory=dict)
+    """Updated in place with what each body changed (a copy per body would cost the whole
+    memory each time)."""
     counts: IntakeCounts = field(default_factory=IntakeCounts)
     published: set[str] = field(default_factory=set)
     """The `event_id`s already written or acknowledged: a later record repeats its
@@ -68,7 +70,7 @@ class IntakeSession:
         return self._moved_on(translate_body(body, self.memory, self.rules))
 
     def _moved_on(self, result: Translation) -> Translation:
-        self.memory = result.memory
+        self.memory.update(result.remembered)
         self.counts.bodies += 1
         self.counts.rejected += len(result.rejections)
         return result

@@ -19,7 +19,8 @@ field names, the `yyyyMMddHHmmss` instants in Asia/Ho_Chi_Minh and the status co
   `nine_may_hide_pause` below).
 
 Pure: no I/O, no clock. `translate_body` takes the memory of what earlier bodies said (the
-first appointment seen, the last status, the last step's instant) and returns the new memory;
+first appointment seen, the last status, the last step's instant) and returns what the body
+changed of it (`Translation.remembered`; `Translation.memory` is the whole new memory);
 the same bodies in the same order always give the same events and the same `event_id`s, and a
 body sent again gives events the worker already has (it drops repeats by `event_id`).
 
@@ -34,10 +35,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections import ChainMap
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -135,8 +137,17 @@ class Rejection:
 class Translation:
     events: tuple[DossierEvent, ...]
     rejections: tuple[Rejection, ...]
-    memory: Memory
+    remembered: Mapping[str, DossierMemory]
+    """What this body changed of the memory: the dossiers it told something new of."""
     records: int
+    before: Memory = field(default_factory=dict, repr=False)
+    """The memory the body was translated against."""
+
+    @property
+    def memory(self) -> Memory:
+        """The memory after this body, as a new mapping (`before` is left as it was; a caller
+        that owns its memory applies `remembered` instead, without copying it)."""
+        return {**self.before, **self.remembered}
 
 
 class RecordError(ValueError):
@@ -192,7 +203,7 @@ def translate_raw(raw: bytes | str, memory: Memory, rules: IntakeRules) -> Trans
     try:
         body = parse_body(raw)
     except RecordError as exc:
-        return Translation((), (Rejection(str(exc), None, None, None, None),), memory, 0)
+        return Translation((), (Rejection(str(exc), None, None, None, None),), {}, 0, memory)
     return translate_body(body, memory, rules)
 
 
@@ -211,7 +222,9 @@ def translate_body(body: Any, memory: Memory, rules: IntakeRules) -> Translation
         return _body_rejected("`data` must be a list of records", service, clean, memory)
     events: list[DossierEvent] = []
     rejections: list[Rejection] = []
-    known = dict(memory)
+    remembered: dict[str, DossierMemory] = {}
+    # Reads fall through to `memory`, which is never written: only `remembered` is.
+    known = ChainMap(remembered, cast("MutableMapping[str, DossierMemory]", memory))
     for index, item in enumerate(clean["data"]):
         dossier_id = item.get("MaHoSo") if isinstance(item, dict) else None
         dossier_id = dossier_id if isinstance(dossier_id, str) else None
@@ -219,21 +232,21 @@ def translate_body(body: Any, memory: Memory, rules: IntakeRules) -> Translation
             if not isinstance(item, dict):
                 raise RecordError(f"`data[{index}]` is not an object")
             if service == RECORD_SERVICE:
-                produced, remembered = _record(item, known, rules)
+                produced, change = _record(item, known, rules)
             else:
-                produced, remembered = [], _step(item, known)
+                produced, change = [], _step(item, known)
             for event in produced:
                 _check_schema(event)
         except RecordError as exc:
             rejections.append(Rejection(str(exc), service, index, dossier_id, item))
             continue
         events.extend(produced)
-        known[remembered[0]] = remembered[1]
-    return Translation(tuple(events), tuple(rejections), known, len(clean["data"]))
+        known[change[0]] = change[1]
+    return Translation(tuple(events), tuple(rejections), remembered, len(clean["data"]), memory)
 
 
 def _body_rejected(reason: str, service: str | None, clean: Any, memory: Memory) -> Translation:
-    return Translation((), (Rejection(reason, service, None, None, clean),), memory, 0)
+    return Translation((), (Rejection(reason, service, None, None, clean),), {}, 0, memory)
 
 
 def _check_schema(event: DossierEvent) -> None:
