@@ -234,3 +234,32 @@ def test_an_answer_comes_only_after_kafka_holds_the_events(
     finally:
         consumer.close()
     assert published > 0
+
+
+def test_a_broker_that_goes_away_gives_503_then_200_when_it_is_back(tmp_path: Path) -> None:
+    """Connected, then the broker stops: the body is answered 503 once the producer gives up
+    (DOSSIERFLOW_INTAKE_ACK_TIMEOUT), /readyz says not ready; the broker back, the same body
+    is taken."""
+    from dossierflow.kafka.local_broker import LocalKafka, ensure_jars
+
+    ensure_jars()
+    broker = LocalKafka(tmp_path / "kafka", free_port(), die_with_parent=True)
+    broker.start()
+    server = start(tmp_path, broker.bootstrap, "dossier-events")
+    try:
+        wait_until_answers(server, "/readyz", 200)
+        first, second = history(2)[0], history(2)[2]
+        assert server.post(first)[0] == 200
+        broker.stop()
+        status, answer, _ = server.post(second)
+        assert status == 503 and "did not acknowledge" in answer["message"]
+        wait_until_answers(server, "/readyz", 503)
+        broker.start()
+        wait_until_answers(server, "/readyz", 200)
+        deadline = time.monotonic() + 60  # the producer reconnects on its own schedule
+        while (status := server.post(second)[0]) == 503 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert status == 200
+    finally:
+        stop(server)
+        broker.stop()
