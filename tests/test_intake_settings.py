@@ -61,3 +61,10 @@ def test_unit_codes_file_maps_the_sent_unit_names(
     source.write_text(jsonl([records_body(record("H1", 2, at, at.replace(day=9)))]))
     assert main(["intake", str(source), "--out", str(out)]) == 0
     assert json.loads(out.read_text())["unit_code"] == "X01"
+
+
+def test_a_missing_file_of_bodies_is_a_usage_error_saying_what_to_give(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["intake", str(tmp_path / "none.jsonl"), "--produce"]) == 2
+    assert "give a file of sync bodies" in capsys.readouterr().err

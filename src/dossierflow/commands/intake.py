@@ -116,7 +116,8 @@ def run_file(args: argparse.Namespace) -> int:
     from dossierflow.intake.settings import IntakeSettings
     from dossierflow.schemas.event import file_lines
 
-    check_events_file(args.bodies)
+    check_events_file(args.bodies, "give a file of sync bodies (DongBoHoSoMC, "
+                      "CapNhatTienDoHoSoMC), one JSON object a line, or `serve`")
     settings = IntakeSettings.from_env(bootstrap=args.bootstrap, events_topic=args.topic)
     session = IntakeSession(settings.rules())
     with ExitStack() as files:
