@@ -263,3 +263,22 @@ def test_a_broker_that_goes_away_gives_503_then_200_when_it_is_back(tmp_path: Pa
     finally:
         stop(server)
         broker.stop()
+
+
+def test_the_sample_week_over_http_gives_the_file_paths_events(
+    served: Served, tmp_path: Path, kafka_bootstrap: str
+) -> None:
+    """examples/province-week-portal.jsonl (every event type the format carries) posted body
+    by body: the topic holds what `intake FILE --out` makes of the file."""
+    sample = Path(__file__).resolve().parents[1] / "examples" / "province-week-portal.jsonl"
+    out = tmp_path / "events.jsonl"
+    assert main(["intake", str(sample), "--out", str(out)]) == 0
+    expected = out.read_bytes().splitlines()
+    connection = http.client.HTTPConnection("127.0.0.1", served.port, timeout=60)
+    try:
+        for line in sample.read_bytes().splitlines():
+            assert served.post(None, raw=line, connection=connection)[0] == 200
+    finally:
+        connection.close()
+    published = consume(kafka_bootstrap, served.topic, len(expected) + 1)
+    assert Counter(value for _, value in published) == Counter(expected)
