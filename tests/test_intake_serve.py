@@ -57,10 +57,11 @@ class Served:
         except ValueError:
             return response.status, text, response.headers
 
-    def get(self, path: str) -> tuple[int, str]:
+    def get(self, path: str, token: str | None = None) -> tuple[int, str]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            connection.request("GET", path)
+            connection.request("GET", path, headers=headers)
             response = connection.getresponse()
             return response.status, response.read().decode()
         finally:
@@ -186,6 +187,12 @@ def test_refusals_name_what_is_wrong(served: Served) -> None:
     assert answer["rejected"][0]["dossier_id"] == "H00000"
     assert served.get("/healthz") == (200, '{"status": "alive"}')
     assert served.get("/metrics")[0] == 401  # the scrape wants the token too
+    status, scrape = served.get("/metrics", TOKEN)
+    assert status == 200
+    assert 'dossierflow_intake_bodies_total{outcome="too_large"} 1.0' in scrape
+    assert 'dossierflow_intake_bodies_total{outcome="rejected"} 3.0' in scrape
+    assert served.get("/nowhere", TOKEN) == (404, "not found: try /, /healthz, /readyz or "
+                                                  "/metrics\n")
     kept = [json.loads(line) for line in served.rejections.read_text().splitlines()]
     assert [k["field"] for k in kept] == [None, "service", "KenhThucHien"]
     assert MARKER not in served.rejections.read_text()
