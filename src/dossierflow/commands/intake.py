@@ -14,12 +14,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from dossierflow import config
-from dossierflow.commands.options import (
-    add_kafka_options,
-    add_loglevel_option,
-    check_events_file,
-)
+from dossierflow.commands.options import check_events_file
+from dossierflow.commands.setting_options import add_setting_options, settings_from
 from dossierflow.errors import DossierflowError, ExitCode
 
 if TYPE_CHECKING:
@@ -40,9 +36,17 @@ def add_commands(subparsers: Any) -> None:
         "to events",
         description="Read JSON Lines of request bodies in the order they were sent and write "
         "events of schema v1 to a file (--out) or publish them to the events topic, keyed by "
-        "dossier (--produce) (docs/intake.md). Repeated events are written once. Exit code 1 "
-        "when an event could not be delivered.",
+        "dossier (--produce); or, with `serve`, take the same bodies over HTTP "
+        "(docs/intake.md). Repeated events are written once. Exit code 1 when an event could "
+        "not be delivered.",
+        options=_add_options,
     )
+    parser.set_defaults(func=run, parser=parser)
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    from dossierflow.intake.settings import IntakeSettings
+
     parser.add_argument("bodies", type=Path, metavar="FILE|serve",
                         help="a file of bodies, or `serve` to take them over HTTP "
                         "(a file named serve: ./serve)")
@@ -52,19 +56,9 @@ def add_commands(subparsers: Any) -> None:
                         help="publish to the events topic (as `dossierflow produce` does)")
     parser.add_argument("--rejections", type=Path, metavar="REJECTIONS.jsonl",
                         help="where rejected bodies go, personal fields removed "
-                        "(default: counted only)")
-    add_kafka_options(parser)
-    parser.add_argument("--topic", help="events topic (default: $DOSSIERFLOW_EVENTS_TOPIC or "
-                        f"{config.EVENTS_TOPIC})")
-    serve = parser.add_argument_group("serve", "options of `intake serve` (and the "
-                                      "DOSSIERFLOW_INTAKE_* settings, docs/intake.md)")
-    serve.add_argument("--http-host", help="default: $DOSSIERFLOW_INTAKE_HTTP_HOST, "
-                       "else 127.0.0.1")
-    serve.add_argument("--http-port", type=int, help="default: $DOSSIERFLOW_INTAKE_HTTP_PORT, "
-                       "else 8687")
-    add_loglevel_option(serve, "info", "info logs each request but the routine probes and "
-                        "each rejection's reason")
-    parser.set_defaults(func=run, parser=parser)
+                        "(default: counted only; `serve` appends to "
+                        "DOSSIERFLOW_INTAKE_REJECTIONS_FILE)")
+    add_setting_options(parser, IntakeSettings)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,13 +77,11 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from dossierflow import logs
     from dossierflow.http_access import HttpAccess
-    from dossierflow.intake.settings import IntakeSettings
 
-    settings = IntakeSettings.from_env(bootstrap=args.bootstrap, events_topic=args.topic,
-                                       http_host=args.http_host, http_port=args.http_port)
+    settings = _settings(args)
     access = HttpAccess.for_listener(settings.http_host, settings.http_allowed_hosts.split(","),
                                      settings.bearer_token())
-    logs.configure(args.loglevel)
+    logs.configure(settings.loglevel)
     try:
         return asyncio.run(_serve_until_signal(settings, access))
     except OSError as exc:
@@ -97,6 +89,15 @@ def run_serve(args: argparse.Namespace) -> int:
             f"cannot serve HTTP on {settings.http_host}:{settings.http_port}: {exc.strerror}; "
             "choose another port with --http-port (or DOSSIERFLOW_INTAKE_HTTP_PORT)"
         ) from None
+
+
+def _settings(args: argparse.Namespace) -> IntakeSettings:
+    """The options given, else the variables, else the defaults; the unit codes file read."""
+    from dossierflow.intake.settings import IntakeSettings
+
+    settings = settings_from(args, IntakeSettings)
+    settings.rules()
+    return settings
 
 
 async def _serve_until_signal(settings: IntakeSettings, access: HttpAccess) -> int:
@@ -113,12 +114,11 @@ async def _serve_until_signal(settings: IntakeSettings, access: HttpAccess) -> i
 
 def run_file(args: argparse.Namespace) -> int:
     from dossierflow.intake.session import IntakeSession, rejection_line
-    from dossierflow.intake.settings import IntakeSettings
     from dossierflow.schemas.event import file_lines
 
     check_events_file(args.bodies, "give a file of sync bodies (DongBoHoSoMC, "
                       "CapNhatTienDoHoSoMC), one JSON object a line, or `serve`")
-    settings = IntakeSettings.from_env(bootstrap=args.bootstrap, events_topic=args.topic)
+    settings = _settings(args)
     session = IntakeSession(settings.rules())
     with ExitStack() as files:
         source = files.enter_context(args.bodies.open("rb"))

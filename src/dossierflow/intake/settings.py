@@ -76,6 +76,10 @@ class IntakeSettings:
         15.0, "seconds a connection may stay open without sending a whole request",
         minimum=1, env="INTAKE_HTTP_IDLE_TIMEOUT",
     )
+    loglevel: str = config.loglevel_setting(
+        "info", "info logs each request but the routine probes, and each rejection's reason",
+        env="INTAKE_LOGLEVEL",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None,
