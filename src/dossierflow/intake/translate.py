@@ -90,8 +90,8 @@ class IntakeRules:
     """The parts one-stop systems differ in (the settings of `dossierflow intake`)."""
 
     unit_codes: Mapping[str, str] = field(default_factory=dict)
-    """DonViXuLy as sent (a name in both sources) → the catalogue's unit code; a DonViXuLy
-    not listed is used as it is."""
+    """DonViXuLy and PhongBanXuLy as sent (names in both sources) → the catalogue's unit
+    code; a name not listed is used as it is."""
     nine_may_hide_pause: bool = False
     """The sender rewrites statuses 5, 6 and 8 to 9 (HuanVu201): a 9 without NgayKetThucXuLy
     then means "not finished", not a malformed record."""
@@ -234,7 +234,7 @@ def translate_body(body: Any, memory: Memory, rules: IntakeRules) -> Translation
             if service == RECORD_SERVICE:
                 produced, change = _record(item, known, rules)
             else:
-                produced, change = [], _step(item, known)
+                produced, change = _step(item, known, rules)
             for event in produced:
                 _check_schema(event)
         except RecordError as exc:
@@ -316,15 +316,49 @@ def _event(dossier_id: str, kind: EventType, at: datetime, discriminator: str = 
         raise RecordError(str(exc)) from None
 
 
-def _step(item: Mapping[str, Any], memory: Memory) -> tuple[str, DossierMemory]:
-    """A processing step: its instant is remembered (an apology's time, see `_apology`)."""
+def _step(
+    item: Mapping[str, Any], memory: Memory, rules: IntakeRules
+) -> tuple[list[DossierEvent], tuple[str, DossierMemory]]:
+    """A processing step: its events (`_step_events`), and its instant remembered (an
+    apology's time, see `_apology`)."""
     dossier_id = _text(item, "MaHoSo", required=True)
     assert dossier_id is not None
     at = _instant(item, "ThoiDiemXuLy", required=True)
+    assert at is not None
+    events = _step_events(item, dossier_id, at, rules)
     known = memory.get(dossier_id, DossierMemory())
-    if known.last_step_at is not None and at is not None and at < known.last_step_at:
+    if known.last_step_at is not None and at < known.last_step_at:
         at = known.last_step_at  # an older step re-sent: the latest one stays
-    return dossier_id, replace(known, last_step_at=at)
+    return events, (dossier_id, replace(known, last_step_at=at))
+
+
+def _step_events(
+    item: Mapping[str, Any], dossier_id: str, at: datetime, rules: IntakeRules
+) -> list[DossierEvent]:
+    """STEP_STARTED at `NgayBatDau` for department `PhongBanXuLy` with the step's own
+    deadline `NgayKetThucTheoQuyDinh` (the control sheet's columns, docs/domain.md
+    "Processing steps"), and STEP_COMPLETED at `ThoiDiemXuLy` when the department acted
+    after the step began (it handed the dossier on; a `ThoiDiemXuLy` equal to `NgayBatDau`
+    is the step being assigned). A step without them (opencps-v2 leaves the three blank)
+    gives no event. The step's id is its department and start, so a re-sent step, or the
+    same step sent first open and then done, has the same id."""
+    department = _text(item, "PhongBanXuLy")
+    started = _instant(item, "NgayBatDau")
+    due = _instant(item, "NgayKetThucTheoQuyDinh")
+    if department is None or started is None or due is None:
+        return []
+    if due < started:
+        raise RecordError("`NgayKetThucTheoQuyDinh` is before `NgayBatDau`")
+    if at < started:
+        raise RecordError("`ThoiDiemXuLy` is before `NgayBatDau`")
+    unit = rules.unit_codes.get(department, department)
+    step_id = "b-" + hashlib.sha256(f"{unit}\x1f{started.isoformat()}".encode()).hexdigest()[:16]
+    events = [_event(dossier_id, EventType.STEP_STARTED, started, step_id, step_id=step_id,
+                     step_unit_code=unit, step_due_at=due)]
+    if at > started:
+        events.append(_event(dossier_id, EventType.STEP_COMPLETED, at, step_id,
+                             step_id=step_id))
+    return events
 
 
 def _record(
