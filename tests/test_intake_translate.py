@@ -132,3 +132,80 @@ def test_intake_command_writes_events_and_clean_rejections(tmp_path: Any) -> Non
     assert [e.type for e in events] == [EventType.RECEIVED]  # the re-sent body adds nothing
     assert len(dead.read_text().splitlines()) == 2
     assert b"MARKER" not in out.read_bytes() + dead.read_bytes()
+
+
+def step(**fields: Any) -> dict[str, Any]:
+    base = {"MaHoSo": "H1", "PhongBanXuLy": "Phòng Địa chính", "NguoiXuLy": "MARKER-name",
+            "NoiDungXuLy": "MARKER-note", "TrangThai": "4", "NgayBatDau": "20260302140000",
+            "NgayKetThucTheoQuyDinh": "20260303140000", "ThoiDiemXuLy": "20260304100000"}
+    base.update(fields)
+    return {"service": "CapNhatTienDoHoSoMC", "data": [base]}
+
+
+def test_a_step_that_was_handed_on_starts_and_completes_for_its_department() -> None:
+    rules = IntakeRules(unit_codes={"Phòng Địa chính": "PB-DC"})
+    r = translate_body(step(), {}, rules)
+    started, completed = r.events
+    assert (started.type, completed.type) == (EventType.STEP_STARTED, EventType.STEP_COMPLETED)
+    assert started.step_unit_code == "PB-DC" and started.step_id == completed.step_id
+    assert started.occurred_at.isoformat() == "2026-03-02T14:00:00+07:00"
+    assert started.step_due_at is not None
+    assert started.step_due_at.isoformat() == "2026-03-03T14:00:00+07:00"
+    assert completed.occurred_at.isoformat() == "2026-03-04T10:00:00+07:00"
+    assert b"MARKER" not in b"".join(encode_event(e) for e in r.events)
+
+
+def test_a_step_sent_when_assigned_then_when_done_is_one_step() -> None:
+    assigned = translate_body(step(ThoiDiemXuLy="20260302140000"), {}, IntakeRules())
+    done = translate_body(step(), assigned.memory, IntakeRules())
+    assert [str(e.type) for e in assigned.events] == ["STEP_STARTED"]
+    assert assigned.events[0].event_id == done.events[0].event_id
+    other = translate_body(step(PhongBanXuLy="Phòng B"), {}, IntakeRules())
+    assert other.events[0].step_id != done.events[0].step_id
+
+
+def test_a_step_without_its_dates_gives_no_event_and_bad_dates_are_rejected() -> None:
+    blank = translate_body(step(PhongBanXuLy="", NgayBatDau="", NgayKetThucTheoQuyDinh=""), {},
+                           IntakeRules())
+    assert blank.events == () and blank.rejections == () and blank.memory["H1"].last_step_at
+    early = translate_body(step(NgayKetThucTheoQuyDinh="20260301080000"), {}, IntakeRules())
+    assert early.events == () and early.rejections[0].field == "NgayKetThucTheoQuyDinh"
+
+
+def test_steps_sent_as_the_portal_does_say_who_caused_the_delay() -> None:
+    """tests/test_steps.py's hand-worked dossier written as the bodies a one-stop system
+    sends: the same allotted, actual and overrun times per step, and PB-B caused the delay."""
+    from dossierflow.rules.evaluation import evaluate
+    from dossierflow.rules.records import fact_records
+
+    from dossierflow.intake.session import IntakeSession
+    from tests.test_steps import AFTER, CATALOG, EXPECTED_STEPS
+
+    def steps_body(unit: str, start: str, due: str, at: str) -> dict[str, Any]:
+        return step(MaHoSo="D1", PhongBanXuLy=unit, NgayBatDau=start,
+                    NgayKetThucTheoQuyDinh=due, ThoiDiemXuLy=at)
+
+    received = dict(MaHoSo="D1", MaTTHC="P3", DonViXuLy="X-01", NgayTiepNhan="20260302080000",
+                    NgayHenTra="20260305080000")
+    bodies = [
+        body(record(**received)),
+        steps_body("PB-A", "20260302080000", "20260302163000", "20260302160000"),
+        steps_body("PB-B", "20260302160000", "20260303160000", "20260302160000"),  # assigned
+        steps_body("PB-B", "20260302160000", "20260303160000", "20260305100000"),  # handed on
+        steps_body("PB-X", "20260305100000", "20260306110000", "20260305100000"),
+        body(record(**received, TrangThaiHoSo="9", NgayKetThucXuLy="20260306090000")),
+    ]
+    session = IntakeSession()
+    events = []
+    for one in bodies:
+        result = session.take_body(one)
+        assert result.rejections == ()
+        fresh = session.fresh(result.events)
+        session.mark_published(fresh)
+        events.extend(fresh)
+    evaluation = evaluate("D1", events, CATALOG, AFTER)
+    facts = fact_records(evaluation, CATALOG)
+    assert [(f.ended_step_unit_code, f.ended_step_allotted_ms, f.ended_step_actual_ms,
+             f.ended_step_overrun_ms) for f in facts if f.ended_step_id is not None] == [
+        row[2:] for row in EXPECTED_STEPS]
+    assert facts[-1].delay_caused_by == ("PB-B",)

@@ -10,18 +10,11 @@ import logging
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_log import AccessLogger
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from dossierflow.health import (
-    HEALTH_PATHS,
-    KafkaProbe,
-    ReadinessLog,
-    is_routine_probe,
-    metrics_text,
-    not_found_text,
-)
-from dossierflow.http_access import SECURITY_HEADERS, SERVER_NAME, HttpAccess
+from dossierflow.health import HEALTH_PATHS, KafkaProbe, ReadinessLog, metrics_text
+from dossierflow.http_access import HttpAccess
+from dossierflow.http_app import QuietProbesAccessLog, guarded_app
 from dossierflow.reporting.http import add_reporting_routes
 from dossierflow.rollups import rollup_state
 from dossierflow.rules.catalog import Catalog
@@ -42,55 +35,6 @@ log = logging.getLogger(__name__)
 
 SINK_PATHS = (*HEALTH_PATHS, "/report", "/dashboard")
 """The paths a 404 of the sink suggests."""
-
-
-class QuietProbesAccessLog(AccessLogger):
-    """aiohttp's access log without the routine probes and scrapes (`is_routine_probe`),
-    which would bury the requests of people (reports, the dashboard) and the failures;
-    with `--loglevel debug` they are logged too."""
-
-    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        if is_routine_probe(request.path, response.status) and not self.logger.isEnabledFor(
-            logging.DEBUG
-        ):
-            return
-        super().log(request, response, time)
-
-
-@web.middleware
-async def _list_paths_when_not_found(request: web.Request, handler: Any) -> web.StreamResponse:
-    """A path no route matches is answered with the paths that exist, as the worker does; a
-    route's own 404 (a missing static file) is left as it is."""
-    if isinstance(request.match_info.http_exception, web.HTTPNotFound):
-        return web.Response(status=404, text=not_found_text(SINK_PATHS))
-    response: web.StreamResponse = await handler(request)
-    return response
-
-
-def _guard(access: HttpAccess) -> Any:
-    """Refuse, before any handler runs, a request to a name the endpoint does not answer to
-    or without the token (`HttpAccess.refusal`)."""
-
-    @web.middleware
-    async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
-        refusal = access.refusal(
-            request.path, request.headers.get("Host"), request.headers.get("Authorization")
-        )
-        if refusal is not None:
-            code, text = refusal
-            headers = {"WWW-Authenticate": 'Bearer realm="dossierflow"'} if code == 401 else {}
-            return web.Response(status=code, text=text, headers=headers)
-        response: web.StreamResponse = await handler(request)
-        return response
-
-    return guard
-
-
-async def _secure_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """Every answer, errors and static files included, carries `SECURITY_HEADERS` and no
-    version in `Server`."""
-    response.headers.update(SECURITY_HEADERS)
-    response.headers["Server"] = SERVER_NAME
 
 
 def listener_access(settings: SinkSettings, token: str | None) -> HttpAccess:
@@ -132,8 +76,7 @@ def build_app(
         body, content_type = metrics_text()
         return web.Response(body=body, headers={"Content-Type": content_type})
 
-    app = web.Application(middlewares=[_guard(access), _list_paths_when_not_found])
-    app.on_response_prepare.append(_secure_headers)
+    app = guarded_app(access, SINK_PATHS)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -19,6 +19,8 @@ PROCESSES: dict[str, tuple[str, ...]] = {
              "dossierflow.kafka.security:KafkaSecurity"),
     "produce": ("dossierflow.commands.produce:ProduceSettings",
                 "dossierflow.kafka.security:KafkaSecurity"),
+    "intake": ("dossierflow.intake.settings:IntakeSettings",
+               "dossierflow.kafka.security:KafkaSecurity"),
     "store": ("dossierflow.config:StoreSettings", "dossierflow.config:ProgressIndexSettings"),
     "kafka": ("dossierflow.kafka.local_broker:LocalBrokerSettings",),
     "kafka-rights": ("dossierflow.kafka.rights:KafkaPrincipals",

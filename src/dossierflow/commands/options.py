@@ -32,7 +32,7 @@ class EventsFileError(DossierflowError):
     exit_code = ExitCode.USAGE
 
 
-def check_events_file(path: Path) -> None:
+def check_events_file(path: Path, hint: str = EVENTS_FILE_HINT) -> None:
     """Raise `EventsFileError` (one line, exit 2) with the system's reason (missing, a
     directory, no permission) unless `path` opens for reading. Opening it, not testing its
     type, is what tells them all apart, and `produce` checks before it connects to Kafka,
@@ -42,7 +42,7 @@ def check_events_file(path: Path) -> None:
             pass
     except OSError as exc:
         raise EventsFileError(
-            f"{path}: cannot read it: {exc.strerror}; {EVENTS_FILE_HINT}"
+            f"{path}: cannot read it: {exc.strerror}; {hint}"
         ) from exc
 
 TOPIC_DEFAULTS = {

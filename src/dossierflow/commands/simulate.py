@@ -37,6 +37,10 @@ def add_commands(subparsers: Any) -> None:
     target.add_argument("--out", type=Path, help="JSONL file (default: stdout)")
     target.add_argument("--produce", action="store_true",
                         help="publish to the events topic instead ($DOSSIERFLOW_BOOTSTRAP)")
+    parser.add_argument("--format", choices=("events", "portal"), default="events",
+                        help="portal: the request bodies a one-stop system sends the national "
+                        "portal, which `dossierflow intake` reads (docs/intake.md); not with "
+                        "--produce")
     parser.add_argument("--rate", type=float, help="with --produce: events per second")
     add_kafka_options(parser)
     parser.add_argument("--topic", help="events topic (default dossier-events)")
@@ -82,6 +86,11 @@ def run(args: argparse.Namespace) -> int:
                 settings.partitions,
                 args.rate,
             )
+        if args.format == "portal":
+            if args.produce:
+                return fail("simulate", "--format portal writes a file (or stdout); publish "
+                            "its bodies with `dossierflow intake FILE --produce`")
+            return _write_portal(args, options)
         if args.out:
             with args.out.open("wb") as out:
                 written = write_jsonl(out, args.count, args.seed, **options)
@@ -96,6 +105,32 @@ def run(args: argparse.Namespace) -> int:
           f"{start:%d/%m/%Y}, {options['days']} days, to {args.out or 'standard output'}",
           file=sys.stderr)
     return 0
+
+
+def _write_portal(args: argparse.Namespace, options: dict[str, Any]) -> int:
+    import json
+
+    from dossierflow.intake.portal import portal_bodies
+    from dossierflow.rules.catalog import load_catalog
+    from dossierflow.simulate import generate_events
+
+    bodies = portal_bodies(generate_events(args.count, args.seed, **options), load_catalog())
+    with args.out.open("w", encoding="utf-8") if args.out else _stdout() as out:
+        written = 0
+        for body in bodies:
+            out.write(json.dumps(body, ensure_ascii=False) + "\n")
+            written += 1
+    print(f"simulate: {written} portal bodies of profile {args.profile!r} from "
+          f"{options['start']:%d/%m/%Y}, {options['days']} days, to "
+          f"{args.out or 'standard output'}", file=sys.stderr)
+    return 0
+
+
+def _stdout() -> Any:
+    """Standard output as a context manager that leaves it open."""
+    import contextlib
+
+    return contextlib.nullcontext(sys.stdout)
 
 
 def _produce(

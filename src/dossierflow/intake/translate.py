@@ -19,7 +19,8 @@ field names, the `yyyyMMddHHmmss` instants in Asia/Ho_Chi_Minh and the status co
   `nine_may_hide_pause` below).
 
 Pure: no I/O, no clock. `translate_body` takes the memory of what earlier bodies said (the
-first appointment seen, the last status, the last step's instant) and returns the new memory;
+first appointment seen, the last status, the last step's instant) and returns what the body
+changed of it (`Translation.remembered`; `Translation.memory` is the whole new memory);
 the same bodies in the same order always give the same events and the same `event_id`s, and a
 body sent again gives events the worker already has (it drops repeats by `event_id`).
 
@@ -33,10 +34,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import re
+from collections import ChainMap
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -87,8 +90,8 @@ class IntakeRules:
     """The parts one-stop systems differ in (the settings of `dossierflow intake`)."""
 
     unit_codes: Mapping[str, str] = field(default_factory=dict)
-    """DonViXuLy as sent (a name in both sources) → the catalogue's unit code; a DonViXuLy
-    not listed is used as it is."""
+    """DonViXuLy and PhongBanXuLy as sent (names in both sources) → the catalogue's unit
+    code; a name not listed is used as it is."""
     nine_may_hide_pause: bool = False
     """The sender rewrites statuses 5, 6 and 8 to 9 (HuanVu201): a 9 without NgayKetThucXuLy
     then means "not finished", not a malformed record."""
@@ -106,6 +109,9 @@ class DossierMemory:
 Memory = Mapping[str, DossierMemory]
 
 
+_QUOTED_FIELD = re.compile(r"`([^`]+)`")
+
+
 @dataclass(frozen=True)
 class Rejection:
     """A body, or one record of it, that was not translated; `body` is sanitized."""
@@ -116,17 +122,32 @@ class Rejection:
     dossier_id: str | None
     body: Any
 
+    @property
+    def field(self) -> str | None:
+        """The field the reason names first (reasons quote field names in backticks)."""
+        match = _QUOTED_FIELD.search(self.reason)
+        return match.group(1) if match else None
+
     def as_json(self) -> dict[str, Any]:
-        return {"reason": self.reason, "service": self.service, "index": self.index,
-                "dossier_id": self.dossier_id, "body": self.body}
+        return {"reason": self.reason, "field": self.field, "service": self.service,
+                "index": self.index, "dossier_id": self.dossier_id, "body": self.body}
 
 
 @dataclass(frozen=True)
 class Translation:
     events: tuple[DossierEvent, ...]
     rejections: tuple[Rejection, ...]
-    memory: Memory
+    remembered: Mapping[str, DossierMemory]
+    """What this body changed of the memory: the dossiers it told something new of."""
     records: int
+    before: Memory = field(default_factory=dict, repr=False)
+    """The memory the body was translated against."""
+
+    @property
+    def memory(self) -> Memory:
+        """The memory after this body, as a new mapping (`before` is left as it was; a caller
+        that owns its memory applies `remembered` instead, without copying it)."""
+        return {**self.before, **self.remembered}
 
 
 class RecordError(ValueError):
@@ -182,7 +203,7 @@ def translate_raw(raw: bytes | str, memory: Memory, rules: IntakeRules) -> Trans
     try:
         body = parse_body(raw)
     except RecordError as exc:
-        return Translation((), (Rejection(str(exc), None, None, None, None),), memory, 0)
+        return Translation((), (Rejection(str(exc), None, None, None, None),), {}, 0, memory)
     return translate_body(body, memory, rules)
 
 
@@ -201,7 +222,9 @@ def translate_body(body: Any, memory: Memory, rules: IntakeRules) -> Translation
         return _body_rejected("`data` must be a list of records", service, clean, memory)
     events: list[DossierEvent] = []
     rejections: list[Rejection] = []
-    known = dict(memory)
+    remembered: dict[str, DossierMemory] = {}
+    # Reads fall through to `memory`, which is never written: only `remembered` is.
+    known = ChainMap(remembered, cast("MutableMapping[str, DossierMemory]", memory))
     for index, item in enumerate(clean["data"]):
         dossier_id = item.get("MaHoSo") if isinstance(item, dict) else None
         dossier_id = dossier_id if isinstance(dossier_id, str) else None
@@ -209,21 +232,21 @@ def translate_body(body: Any, memory: Memory, rules: IntakeRules) -> Translation
             if not isinstance(item, dict):
                 raise RecordError(f"`data[{index}]` is not an object")
             if service == RECORD_SERVICE:
-                produced, remembered = _record(item, known, rules)
+                produced, change = _record(item, known, rules)
             else:
-                produced, remembered = [], _step(item, known)
+                produced, change = _step(item, known, rules)
             for event in produced:
                 _check_schema(event)
         except RecordError as exc:
             rejections.append(Rejection(str(exc), service, index, dossier_id, item))
             continue
         events.extend(produced)
-        known[remembered[0]] = remembered[1]
-    return Translation(tuple(events), tuple(rejections), known, len(clean["data"]))
+        known[change[0]] = change[1]
+    return Translation(tuple(events), tuple(rejections), remembered, len(clean["data"]), memory)
 
 
 def _body_rejected(reason: str, service: str | None, clean: Any, memory: Memory) -> Translation:
-    return Translation((), (Rejection(reason, service, None, None, clean),), memory, 0)
+    return Translation((), (Rejection(reason, service, None, None, clean),), {}, 0, memory)
 
 
 def _check_schema(event: DossierEvent) -> None:
@@ -293,15 +316,49 @@ def _event(dossier_id: str, kind: EventType, at: datetime, discriminator: str = 
         raise RecordError(str(exc)) from None
 
 
-def _step(item: Mapping[str, Any], memory: Memory) -> tuple[str, DossierMemory]:
-    """A processing step: its instant is remembered (an apology's time, see `_apology`)."""
+def _step(
+    item: Mapping[str, Any], memory: Memory, rules: IntakeRules
+) -> tuple[list[DossierEvent], tuple[str, DossierMemory]]:
+    """A processing step: its events (`_step_events`), and its instant remembered (an
+    apology's time, see `_apology`)."""
     dossier_id = _text(item, "MaHoSo", required=True)
     assert dossier_id is not None
     at = _instant(item, "ThoiDiemXuLy", required=True)
+    assert at is not None
+    events = _step_events(item, dossier_id, at, rules)
     known = memory.get(dossier_id, DossierMemory())
-    if known.last_step_at is not None and at is not None and at < known.last_step_at:
+    if known.last_step_at is not None and at < known.last_step_at:
         at = known.last_step_at  # an older step re-sent: the latest one stays
-    return dossier_id, replace(known, last_step_at=at)
+    return events, (dossier_id, replace(known, last_step_at=at))
+
+
+def _step_events(
+    item: Mapping[str, Any], dossier_id: str, at: datetime, rules: IntakeRules
+) -> list[DossierEvent]:
+    """STEP_STARTED at `NgayBatDau` for department `PhongBanXuLy` with the step's own
+    deadline `NgayKetThucTheoQuyDinh` (the control sheet's columns, docs/domain.md
+    "Processing steps"), and STEP_COMPLETED at `ThoiDiemXuLy` when the department acted
+    after the step began (it handed the dossier on; a `ThoiDiemXuLy` equal to `NgayBatDau`
+    is the step being assigned). A step without them (opencps-v2 leaves the three blank)
+    gives no event. The step's id is its department and start, so a re-sent step, or the
+    same step sent first open and then done, has the same id."""
+    department = _text(item, "PhongBanXuLy")
+    started = _instant(item, "NgayBatDau")
+    due = _instant(item, "NgayKetThucTheoQuyDinh")
+    if department is None or started is None or due is None:
+        return []
+    if due < started:
+        raise RecordError("`NgayKetThucTheoQuyDinh` is before `NgayBatDau`")
+    if at < started:
+        raise RecordError("`ThoiDiemXuLy` is before `NgayBatDau`")
+    unit = rules.unit_codes.get(department, department)
+    step_id = "b-" + hashlib.sha256(f"{unit}\x1f{started.isoformat()}".encode()).hexdigest()[:16]
+    events = [_event(dossier_id, EventType.STEP_STARTED, started, step_id, step_id=step_id,
+                     step_unit_code=unit, step_due_at=due)]
+    if at > started:
+        events.append(_event(dossier_id, EventType.STEP_COMPLETED, at, step_id,
+                             step_id=step_id))
+    return events
 
 
 def _record(

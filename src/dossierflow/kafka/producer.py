@@ -69,6 +69,38 @@ class _Reporter:
             self.report(f"... and {self.count - self._limit} more {what} not shown")
 
 
+EVENTS_PRODUCER_CONFIGS: Mapping[str, Any] = {
+    "acks": "all",
+    "linger_ms": 20,
+    "batch_size": 256 * 1024,
+}
+"""Every event is acknowledged by all in-sync replicas before it counts as published."""
+
+
+def events_producer(
+    bootstrap: str,
+    client_id: str,
+    *,
+    security: KafkaSecurity | None = None,
+    configs: Mapping[str, Any] | None = None,
+) -> Any:
+    """A kafka-python producer of events (`EVENTS_PRODUCER_CONFIGS`, then `configs`), with
+    the process's Kafka security (`KafkaSecurity.from_env` unless given)."""
+    from kafka import KafkaProducer
+
+    security = security or KafkaSecurity.from_env()
+    options = {**EVENTS_PRODUCER_CONFIGS, "client_id": client_id, **(configs or {})}
+    return KafkaProducer(
+        bootstrap_servers=bootstrap, **options, **security.as_kafka_python_kwargs()
+    )
+
+
+def send_event(producer: Any, topic: str, dossier_id: str, value: bytes) -> Any:
+    """Send one encoded event keyed by its dossier (one partition per dossier, in order);
+    returns kafka-python's future of its acknowledgement."""
+    return producer.send(topic, key=dossier_id.encode("utf-8"), value=value)
+
+
 def produce_file(
     bootstrap: str,
     topic: str,
@@ -86,22 +118,11 @@ def produce_file(
     source wrote. Invalid lines are reported as `FILE:LINE: reason` on stderr and counted,
     never fatal; blank lines are skipped. Returns after every sent event is acknowledged.
     """
-    from kafka import KafkaProducer
-
     path = Path(path)
     err = stderr if stderr is not None else sys.stderr
     total = path.stat().st_size
-    configs: dict[str, Any] = {
-        "acks": "all",
-        "linger_ms": 20,
-        "batch_size": 256 * 1024,
-        "client_id": "dossierflow-produce",
-    }
-    configs.update(producer_configs or {})
-    security = security or KafkaSecurity.from_env()
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap, **configs, **security.as_kafka_python_kwargs()
-    )
+    producer = events_producer(bootstrap, "dossierflow-produce", security=security,
+                               configs=producer_configs)
     progress_bar: Progress | None = None
     if progress:
         progress_bar = Progress(
@@ -142,9 +163,7 @@ def produce_file(
                     except Exception as exc:  # InvalidEvent; any other is a bug: skip too
                         bad.report(f"{path}:{lineno}: {rejection_reason(exc)}")
                     else:
-                        future = producer.send(
-                            topic, key=event.dossier_id.encode("utf-8"), value=line
-                        )
+                        future = send_event(producer, topic, event.dossier_id, line)
                         future.add_errback(on_error(lineno))
                         published += 1
                 if progress_bar is not None and task is not None and lineno % 2000 == 0:
@@ -184,14 +203,9 @@ def produce_paced(
     `on_sent` sees each event once it is handed to the producer; `should_stop` is asked
     between events. Returns after every sent event is acknowledged (or failed).
     """
-    from kafka import KafkaProducer
-
     encode = msgspec.json.Encoder().encode
-    security = security or KafkaSecurity.from_env()
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=5,
-        client_id="dossierflow-simulate", **security.as_kafka_python_kwargs(),
-    )
+    producer = events_producer(bootstrap, "dossierflow-simulate", security=security,
+                               configs={"linger_ms": 5})
     failed: list[BaseException] = []
     published = size = 0
     started = time.monotonic()
@@ -206,7 +220,7 @@ def produce_paced(
                 if ahead > 0:
                     time.sleep(ahead)
             value = encode(event)
-            future = producer.send(topic, key=event["dossier_id"].encode("utf-8"), value=value)
+            future = send_event(producer, topic, event["dossier_id"], value)
             future.add_errback(failed.append)
             published += 1
             size += len(value)

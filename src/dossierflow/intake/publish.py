@@ -1,0 +1,77 @@
+"""Translated events to the events topic, through `dossierflow produce`'s producer.
+
+The producer is `kafka.producer.events_producer` (acks from all in-sync replicas) and each
+event is sent with `send_event`, keyed by its dossier, so the worker sees an intake's
+events exactly as it sees `produce`'s. `acknowledged` lets the HTTP endpoint await Kafka's
+acknowledgements from asyncio: kafka-python completes its futures on its own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from dossierflow.kafka.producer import events_producer, send_event
+from dossierflow.kafka.security import KafkaSecurity
+from dossierflow.schemas.event import DossierEvent, encode_event
+
+CLIENT_ID = "dossierflow-intake"
+
+
+class EventPublisher:
+    """One producer for the life of an intake run or endpoint."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        security: KafkaSecurity | None = None,
+        configs: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.topic = topic
+        self._producer = events_producer(bootstrap, CLIENT_ID, security=security,
+                                         configs=configs)
+
+    def send(self, events: Iterable[DossierEvent]) -> list[Any]:
+        """Hand `events` to the producer, in order; their futures (kafka-python's)."""
+        return [send_event(self._producer, self.topic, event.dossier_id, encode_event(event))
+                for event in events]
+
+    def flush(self) -> None:
+        self._producer.flush()
+
+    def close(self, timeout: float | None = None) -> None:
+        self._producer.close(timeout=timeout)
+
+
+async def acknowledged(futures: Iterable[Any]) -> None:
+    """Return once Kafka acknowledged every future; raise the first failure otherwise.
+
+    The producer's own `delivery_timeout_ms` bounds the wait: a future it cannot deliver
+    fails with `KafkaTimeoutError` then."""
+    loop = asyncio.get_running_loop()
+    waiters: list[asyncio.Future[None]] = []
+    for future in futures:
+        waiter: asyncio.Future[None] = loop.create_future()
+        future.add_callback(lambda _metadata, w=waiter: _settle(loop, w, None))
+        future.add_errback(lambda exc, w=waiter: _settle(loop, w, exc))
+        waiters.append(waiter)
+    await asyncio.gather(*waiters)
+
+
+def _settle(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[None],
+            outcome: Any) -> None:
+    """Complete `waiter` on its loop (called from the producer's thread, or at once when
+    the future was already done); `outcome` is an exception or the record's metadata."""
+
+    def complete() -> None:
+        if waiter.done():
+            return
+        if isinstance(outcome, BaseException):
+            waiter.set_exception(outcome)
+        else:
+            waiter.set_result(None)
+
+    loop.call_soon_threadsafe(complete)
