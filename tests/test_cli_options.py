@@ -7,6 +7,7 @@ code and documents mention is a declared setting."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
@@ -19,6 +20,7 @@ from dossierflow.streams.settings import WorkerSettings
 
 from dossierflow.commands.config import PROCESSES, model
 from dossierflow.commands.produce import ProduceSettings
+from dossierflow.commands.setting_options import settings_from
 from dossierflow.commands.simulate import PRODUCE_OPTIONS
 from dossierflow.config import (
     SECRET_FILE_SUFFIX,
@@ -233,6 +235,18 @@ def test_the_migrate_store_option_beats_its_variable_which_beats_the_default(
     default = dossierflow(tmp_path, "migrate")
     assert default.returncode == 0, default.stderr
     assert default.stdout.startswith(f"chdb://{tmp_path / 'data' / 'dossierflow' / 'clickhouse'}: ")
+
+
+def test_a_deprecated_variable_read_for_an_option_is_said_where_the_command_says_it() -> None:
+    """`produce` prints the warning in the house format, not as a Python warning."""
+    said: list[str] = []
+    settings = settings_from(argparse.Namespace(bootstrap=None), ProduceSettings,
+                             {"DOSSIERFLOW_KAFKA_BOOTSTRAP": "old:9092"}, warn=said.append)
+    assert settings.bootstrap == "old:9092"
+    assert said == ["DOSSIERFLOW_KAFKA_BOOTSTRAP is deprecated; use DOSSIERFLOW_BOOTSTRAP"]
+    given = settings_from(argparse.Namespace(bootstrap="new:9092"), ProduceSettings,
+                          {"DOSSIERFLOW_KAFKA_BOOTSTRAP": "old:9092"}, warn=said.append)
+    assert given.bootstrap == "new:9092"
 
 
 def test_a_loglevel_variable_is_read_in_any_case_and_a_bad_one_is_named(tmp_path: Path) -> None:

@@ -450,7 +450,7 @@ class StoreSettings:
         "http://127.0.0.1:8686",
         "report: the HTTP endpoint of a running `dossierflow sink`, asked first when it serves "
         "the same chDB store (chDB lets one process open it)",
-        option="--sink-url",
+        option="--sink-url", metavar="URL",
     )
 
     sink_token: str = setting(
