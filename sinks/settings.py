@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dossierflow.rules.catalog import shipped_catalog
-
 from dossierflow import config
 from dossierflow.config import setting
 
@@ -65,9 +63,8 @@ class SinkSettings:
         15.0, "seconds a connection may stay open without sending a whole request (slow or "
         "idle clients are closed)", minimum=1, env="SINK_HTTP_IDLE_TIMEOUT",
     )
-    catalog: Path | None = setting(
-        None, "catalogue YAML, for the units' names and tree in /report and the dashboard "
-        "(default: the shipped sample)", option="--catalog", fallback=shipped_catalog,
+    catalog: Path | None = config.catalog_setting(
+        ", for the units' names and tree in /report and the dashboard"
     )
     startup_wait: float = config.startup_wait_setting()
     loglevel: str = config.loglevel_setting(

@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from dossierflow.rules.catalog import shipped_catalog
 from dossierflow.schemas.event import MAX_EVENT_BYTES
 
 from dossierflow import config
@@ -87,8 +86,7 @@ class WorkerSettings:
         10.0, "seconds before the group gives a silent (crashed) worker's partitions to another",
         minimum=1,
     )
-    catalog: Path | None = setting(None, "catalogue YAML (default: the shipped sample)",
-                                   option="--catalog", fallback=shipped_catalog)
+    catalog: Path | None = config.catalog_setting()
     max_event_bytes: int = setting(MAX_EVENT_BYTES, "largest event accepted, in bytes",
                                    minimum=1)
     keep_reason: bool = setting(

@@ -1,11 +1,13 @@
-"""The options of `worker`, `sink`, `notify` and `migrate` are their settings' own: each
-setting with an option is that flag in the command's help, with its variable and the default
-in effect; every flag a command takes is a setting (but the requests `--test`, `--check`);
+"""The options of `worker`, `sink`, `notify`, `migrate`, `calendar`, `simulate`, `kafka` and
+`config` are their settings' own: each setting with an option is that flag in the command's
+help, with its variable and the default in effect; every flag a command takes is a setting
+(but what says what this run does: a request such as `--check`, an input such as `--seed`);
 the option beats the variable, which beats the default. Every DOSSIERFLOW_* name the product's
 code and documents mention is a declared setting."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
@@ -17,21 +19,51 @@ from dossierflow.sinks.settings import SinkSettings
 from dossierflow.streams.settings import WorkerSettings
 
 from dossierflow.commands.config import PROCESSES, model
-from dossierflow.config import SECRET_FILE_SUFFIX, StoreSettings, describe, display
+from dossierflow.commands.produce import ProduceSettings
+from dossierflow.commands.setting_options import settings_from
+from dossierflow.commands.simulate import PRODUCE_OPTIONS
+from dossierflow.config import (
+    SECRET_FILE_SUFFIX,
+    CatalogSettings,
+    StoreSettings,
+    describe,
+    display,
+)
+from dossierflow.kafka.local_broker import LocalBrokerSettings
 from dossierflow.notify.settings import NotifySettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
-COMMANDS: dict[str, list[tuple[type, tuple[str, ...]]]] = {
+Options = list[tuple[type, tuple[str, ...]]]
+LOCAL_BROKER: Options = [(LocalBrokerSettings, ())]
+KAFKA_RIGHTS: Options = [(WorkerSettings, ("bootstrap",))]
+COMMANDS: dict[str, Options] = {
     "worker": [(WorkerSettings, ())],
     "sink": [(SinkSettings, ()), (StoreSettings, ("clickhouse_url",))],
     "notify": [(NotifySettings, ())],
     "migrate": [(StoreSettings, ("clickhouse_url",))],
+    "calendar": [(CatalogSettings, ())],
+    "simulate": [(ProduceSettings, PRODUCE_OPTIONS)],
+    "kafka start": LOCAL_BROKER,
+    "kafka stop": LOCAL_BROKER,
+    "kafka status": LOCAL_BROKER,
+    "kafka acls": KAFKA_RIGHTS,
+    "kafka users": KAFKA_RIGHTS,
+    "config": [],
 }
 """The settings models each command takes options from (all their options, or those named)."""
 
-REQUESTS = {"notify": {"--test", "--check"}}
-"""Options that ask a command to do something else than run, not settings."""
+REQUESTS = {
+    "notify": {"--test", "--check"},
+    "calendar": {"--format"},
+    "simulate": {"--profile", "--start", "--days", "--count", "--seed", "--today", "--out",
+                 "--produce", "--rate"},
+    "kafka acls": {"--dry-run"},
+    "kafka users": {"--dry-run", "--password-dir"},
+    "config": {"--process", "--markdown"},
+}
+"""Options that say what this run does (a request, or its input), not how a process is
+configured: no variable stands for them."""
 EVERY_COMMAND = {"-h", "--help", "--debug"}
 
 
@@ -82,7 +114,7 @@ def declared_options(command: str, data_home: Path) -> list[tuple[type, str, str
 def test_the_help_shows_each_setting_option_with_its_variable_and_default(
     command: str, tmp_path: Path
 ) -> None:
-    done = dossierflow(tmp_path, command, "--help")
+    done = dossierflow(tmp_path, *command.split(), "--help")
     assert done.returncode == 0, done.stderr
     entries = help_entries(done.stdout)
     for cls, option, variable, default in declared_options(command, tmp_path / "data"):
@@ -93,25 +125,56 @@ def test_the_help_shows_each_setting_option_with_its_variable_and_default(
 
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_every_option_of_the_command_is_a_setting(command: str, tmp_path: Path) -> None:
-    done = dossierflow(tmp_path, command, "--help")
+    done = dossierflow(tmp_path, *command.split(), "--help")
+    assert done.returncode == 0, done.stderr
     options = {form for form in help_entries(done.stdout) if not form.startswith("--no-")}
     settings = {option for _, option, _, _ in declared_options(command, tmp_path)}
     hand_made = options - settings - EVERY_COMMAND - REQUESTS.get(command, set())
     assert not hand_made, f"{command}: options declared by hand, not by a setting: {hand_made}"
 
 
-def test_the_worker_catalogue_option_beats_its_variable_which_beats_the_default(
-    tmp_path: Path,
+@pytest.mark.parametrize("command", [["worker"], ["calendar", "2026"]])
+def test_the_catalogue_option_beats_its_variable_which_beats_the_default(
+    command: list[str], tmp_path: Path,
 ) -> None:
-    """The worker reads its catalogue before it looks for Kafka: a missing file names which
-    one it read."""
+    """The worker reads its catalogue before it looks for Kafka, the calendar before it
+    prints: a missing file names which one was read."""
     env = {"DOSSIERFLOW_CATALOG": str(tmp_path / "from-variable.yaml")}
-    given = dossierflow(tmp_path, "worker", "--catalog", str(tmp_path / "given.yaml"), env=env)
+    given = dossierflow(tmp_path, *command, "--catalog", str(tmp_path / "given.yaml"), env=env)
     assert given.returncode == 2
     assert f"catalogue {tmp_path / 'given.yaml'}: cannot read it" in given.stderr
-    from_variable = dossierflow(tmp_path, "worker", env=env)
+    from_variable = dossierflow(tmp_path, *command, env=env)
     assert from_variable.returncode == 2
     assert f"catalogue {tmp_path / 'from-variable.yaml'}: cannot read it" in from_variable.stderr
+
+
+def test_the_local_broker_options_beat_their_variables(tmp_path: Path) -> None:
+    """`kafka status` names the data dir it looked in, and reads its timeout as a setting
+    (a bad one is named before anything is looked at)."""
+    env = {"DOSSIERFLOW_KAFKA_DATA_DIR": str(tmp_path / "from-variable")}
+    from_variable = dossierflow(tmp_path, "kafka", "status", env=env)
+    assert from_variable.returncode == 3, from_variable.stderr
+    assert from_variable.stdout == f"kafka: not running (data {tmp_path / 'from-variable'})\n"
+    given = dossierflow(tmp_path, "kafka", "status", "--data-dir", str(tmp_path / "given"),
+                        env=env)
+    assert given.stdout == f"kafka: not running (data {tmp_path / 'given'})\n"
+    bad = dossierflow(tmp_path, "kafka", "status", env={"DOSSIERFLOW_KAFKA_TIMEOUT": "soon"})
+    assert (bad.returncode, bad.stderr) == (
+        2, "dossierflow kafka: DOSSIERFLOW_KAFKA_TIMEOUT='soon': expected a number\n")
+    negative = dossierflow(tmp_path, "kafka", "stop", "--timeout", "-1")
+    assert negative.stderr == (
+        "dossierflow kafka: --timeout (or DOSSIERFLOW_KAFKA_TIMEOUT)=-1.0: must be at least 0\n")
+
+
+def test_simulate_reads_the_settings_of_produce_with_their_options(tmp_path: Path) -> None:
+    """Checked before any Kafka is asked, so no broker is needed to see which was read."""
+    run = ["simulate", "--produce", "--count", "1"]
+    from_variable = dossierflow(tmp_path, *run, env={"DOSSIERFLOW_PARTITIONS": "0"})
+    assert (from_variable.returncode, from_variable.stderr) == (
+        2, "dossierflow simulate: DOSSIERFLOW_PARTITIONS='0': must be at least 1\n")
+    given = dossierflow(tmp_path, *run, "--partitions", "0", env={"DOSSIERFLOW_PARTITIONS": "4"})
+    assert (given.returncode, given.stderr) == (
+        2, "dossierflow simulate: --partitions (or DOSSIERFLOW_PARTITIONS)=0: must be at least 1\n")
 
 
 def test_the_sink_reads_the_catalogue_variable_as_the_worker_does(tmp_path: Path) -> None:
@@ -172,6 +235,18 @@ def test_the_migrate_store_option_beats_its_variable_which_beats_the_default(
     default = dossierflow(tmp_path, "migrate")
     assert default.returncode == 0, default.stderr
     assert default.stdout.startswith(f"chdb://{tmp_path / 'data' / 'dossierflow' / 'clickhouse'}: ")
+
+
+def test_a_deprecated_variable_read_for_an_option_is_said_where_the_command_says_it() -> None:
+    """`produce` prints the warning in the house format, not as a Python warning."""
+    said: list[str] = []
+    settings = settings_from(argparse.Namespace(bootstrap=None), ProduceSettings,
+                             {"DOSSIERFLOW_KAFKA_BOOTSTRAP": "old:9092"}, warn=said.append)
+    assert settings.bootstrap == "old:9092"
+    assert said == ["DOSSIERFLOW_KAFKA_BOOTSTRAP is deprecated; use DOSSIERFLOW_BOOTSTRAP"]
+    given = settings_from(argparse.Namespace(bootstrap="new:9092"), ProduceSettings,
+                          {"DOSSIERFLOW_KAFKA_BOOTSTRAP": "old:9092"}, warn=said.append)
+    assert given.bootstrap == "new:9092"
 
 
 def test_a_loglevel_variable_is_read_in_any_case_and_a_bad_one_is_named(tmp_path: Path) -> None:

@@ -122,6 +122,17 @@ def test_dates_are_read_as_report_reads_them_and_success_says_what_was_written(
     )
 
 
+def test_the_historical_profile_with_a_count_starts_on_the_start_given(tmp_path: Path) -> None:
+    common = ["--seed", "3", "--start", "2026-02-02", "--days", "20", "--today", TODAY.isoformat()]
+    out = tmp_path / "events.jsonl"
+    argv = ["simulate", "--profile", "historical", "--count", "1000", *common, "--out", str(out)]
+    assert main(argv) == 0
+    events = [json.loads(line) for line in out.read_bytes().splitlines()]
+    assert len(events) == 1000
+    received = [e["occurred_at"] for e in events if e["type"] == "RECEIVED"]
+    assert min(received) >= "2026-02-02"  # --start, not the profile's 5 January
+
+
 def test_volume_follows_dossiers_per_working_day() -> None:
     # 2026-03-02..2026-03-15: ten working days (no holiday in the sample calendar then).
     profile = parse_profile(b"start: 2026-03-02\ndays: 14\ndossiers_per_working_day: 25\n", "t")

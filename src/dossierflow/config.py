@@ -316,6 +316,20 @@ def allowed_hosts_setting(paths: str, env: str | None = None) -> Any:
     )
 
 
+def _shipped_catalog(environ: Mapping[str, str] | None = None) -> Path:
+    # Imported when used: the catalogue's module (YAML, the holidays) stays out of `--help`.
+    from dossierflow.rules.catalog import shipped_catalog
+
+    return shipped_catalog(environ)
+
+
+def catalog_setting(purpose: str = "", env: str | None = None) -> Any:
+    """The catalogue YAML (`--catalog`), the shipped sample when none is given; `purpose`
+    says what the process reads it for."""
+    return setting(None, f"catalogue YAML{purpose} (default: the shipped sample)",
+                   option="--catalog", metavar="FILE", env=env, fallback=_shipped_catalog)
+
+
 def _type_name(annotation: Any) -> str:
     kind, optional = _base_type(annotation)
     names = {str: "text", int: "integer", float: "number", bool: "true/false", Path: "path",
@@ -436,7 +450,7 @@ class StoreSettings:
         "http://127.0.0.1:8686",
         "report: the HTTP endpoint of a running `dossierflow sink`, asked first when it serves "
         "the same chDB store (chDB lets one process open it)",
-        option="--sink-url",
+        option="--sink-url", metavar="URL",
     )
 
     sink_token: str = setting(
@@ -461,6 +475,13 @@ class StoreSettings:
         from dossierflow.http_access import read_token
 
         return read_token(self.sink_token, env_name(type(self), "sink_token"))
+
+
+@dataclass(frozen=True)
+class CatalogSettings:
+    """The catalogue of `calendar`, `report` and `replay`, read as the worker's and the sink's."""
+
+    catalog: Path | None = catalog_setting()
 
 
 @dataclass(frozen=True)

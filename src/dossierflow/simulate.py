@@ -16,9 +16,6 @@ one (shipped as `historical`), which keeps benchmark inputs and the walkthrough'
 file unchanged.
 
     dossierflow simulate --profile historical --count 1000000 --seed 1 --out events.jsonl
-
-`python -m dossierflow.simulate ARGS` still runs `dossierflow simulate --profile historical
---count 1000 ARGS`.
 """
 
 from __future__ import annotations

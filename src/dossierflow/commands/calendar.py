@@ -7,7 +7,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import add_catalog_option
+from dossierflow.commands.setting_options import add_setting_options, settings_from
 
 if TYPE_CHECKING:
     from dossierflow.rules.calendar_years import ListedDay, YearView
@@ -38,18 +38,26 @@ def add_commands(subparsers: Any) -> None:
             "days that are, each with its reason and where it comes from (the override file, "
             "the catalogue, or the holidays package for a year the file does not confirm)."
         ),
+        options=_add_options,
     )
     parser.add_argument("year", type=year, help="e.g. 2026")
     parser.add_argument("--format", choices=("table", "json"), default="table")
-    add_catalog_option(parser)
     parser.set_defaults(func=run)
 
 
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    from dossierflow.config import CatalogSettings
+
+    add_setting_options(parser, CatalogSettings)
+
+
 def run(args: argparse.Namespace) -> int:
+    from dossierflow.config import CatalogSettings
     from dossierflow.rules.calendar_years import year_view
     from dossierflow.rules.catalog import load_catalog
 
-    catalog = load_catalog(args.catalog)  # CatalogError: one line, exit 2, from the cli
+    # CatalogError: one line, exit 2, from the cli.
+    catalog = load_catalog(settings_from(args, CatalogSettings).catalog)
     view = year_view(catalog.calendar, catalog.arrangements, args.year)
     if args.format == "json":
         json.dump(as_json(view), sys.stdout, ensure_ascii=False)

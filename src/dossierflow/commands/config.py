@@ -22,6 +22,7 @@ PROCESSES: dict[str, tuple[str, ...]] = {
     "intake": ("dossierflow.intake.settings:IntakeSettings",
                "dossierflow.kafka.security:KafkaSecurity"),
     "store": ("dossierflow.config:StoreSettings", "dossierflow.config:ProgressIndexSettings"),
+    "catalog": ("dossierflow.config:CatalogSettings",),
     "kafka": ("dossierflow.kafka.local_broker:LocalBrokerSettings",),
     "kafka-rights": ("dossierflow.kafka.rights:KafkaPrincipals",
                      "dossierflow.kafka.security:KafkaSecurity"),
@@ -30,9 +31,9 @@ PROCESSES: dict[str, tuple[str, ...]] = {
                "dossierflow.notify.channels.zalo:ZaloSettings",
                "dossierflow.kafka.security:KafkaSecurity"),
 }
-"""The settings models each process reads (`store`: migrate, report, replay, demo;
-`kafka-rights`: `kafka acls|users`, which also read the worker's, sink's and notifier's
-topic and group names)."""
+"""The settings models each process reads (`produce`: also `simulate --produce`; `store`:
+migrate, report, replay, demo; `catalog`: calendar, report, replay; `kafka-rights`: `kafka
+acls|users`, which also read the worker's, sink's and notifier's topic and group names)."""
 
 
 def add_commands(subparsers: Any) -> None:
@@ -41,7 +42,8 @@ def add_commands(subparsers: Any) -> None:
         help="print the effective configuration (secrets masked), or its reference",
         description="Print the settings each process would use now, as VARIABLE=value lines "
         "(defaults, then the environment), secrets masked. `store` is the store of migrate, "
-        "report, replay and demo; `kafka` the local development broker.",
+        "report, replay and demo; `catalog` the catalogue of calendar, report and replay; `kafka` "
+        "the local development broker.",
     )
     parser.add_argument("--process", choices=tuple(PROCESSES), help="default: every process")
     parser.add_argument("--markdown", action="store_true",

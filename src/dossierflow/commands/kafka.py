@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dossierflow.commands.setting_options import add_setting_options, settings_from
 from dossierflow.errors import ExitCode
 
 
@@ -24,33 +25,13 @@ def add_commands(subparsers: Any) -> None:
         "settings.",
     )
     actions = kafka.add_subparsers(dest="action", required=True, metavar="ACTION")
-    local = argparse.ArgumentParser(add_help=False)
-    local.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="broker data dir (default: $DOSSIERFLOW_KAFKA_DATA_DIR, else "
-        "~/.local/share/dossierflow/kafka)",
-    )
-    local.add_argument(
-        "--port",
-        type=int,
-        default=None,
-        help="client port (default: the running broker's, $DOSSIERFLOW_KAFKA_PORT or 9092)",
-    )
-    local.add_argument("--timeout", type=float, default=60.0,
-                       help="seconds to wait for start/stop")
     for action, text in (("start", "start the local broker"), ("stop", "stop it"),
                          ("status", "say whether it runs (exit 3 when not)")):
-        actions.add_parser(action, parents=[local], help=text).set_defaults(func=run_kafka)
+        actions.add_parser(action, help=text, options=_add_local_options).set_defaults(
+            func=run_kafka)
 
-    rights = argparse.ArgumentParser(add_help=False)
-    rights.add_argument("--bootstrap", metavar="HOST:PORT[,...]",
-                        help="the broker (default: $DOSSIERFLOW_BOOTSTRAP)")
-    rights.add_argument("--dry-run", action="store_true",
-                        help="list what would be done; connect to nothing")
     acls = actions.add_parser(
-        "acls", parents=[rights],
+        "acls", options=_add_rights_options,
         help="create the pipeline's topics and each process's ACLs (idempotent)",
         description="Create the pipeline's topics and the ACLs of the worker, sink, notifier "
         "and intake principals (DOSSIERFLOW_KAFKA_*_PRINCIPAL) for the topics and groups "
@@ -58,7 +39,7 @@ def add_commands(subparsers: Any) -> None:
     )
     acls.set_defaults(func=run_acls)
     users = actions.add_parser(
-        "users", parents=[rights],
+        "users", options=_add_rights_options,
         help="set the SCRAM-SHA-512 password of each process's principal",
         description="Create or replace the SCRAM-SHA-512 credential of each principal from "
         "the file of the same name in --password-dir (a Kubernetes or systemd secret).",
@@ -68,11 +49,33 @@ def add_commands(subparsers: Any) -> None:
     users.set_defaults(func=run_users)
 
 
-def run_kafka(args: argparse.Namespace) -> int:
-    from dossierflow.kafka.local_broker import KafkaAlreadyRunning, KafkaLocalError, LocalKafka
+def _add_local_options(parser: argparse.ArgumentParser) -> None:
+    from dossierflow.kafka.local_broker import LocalBrokerSettings
 
+    add_setting_options(parser, LocalBrokerSettings)
+
+
+def _add_rights_options(parser: argparse.ArgumentParser) -> None:
+    from dossierflow.streams.settings import WorkerSettings
+
+    # The broker the worker reads: its topics and group are what the rights are about.
+    add_setting_options(parser, WorkerSettings, only=["bootstrap"])
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list what would be done; connect to nothing")
+
+
+def run_kafka(args: argparse.Namespace) -> int:
+    from dossierflow.kafka.local_broker import (
+        KafkaAlreadyRunning,
+        KafkaLocalError,
+        LocalBrokerSettings,
+        LocalKafka,
+    )
+
+    settings = settings_from(args, LocalBrokerSettings)
     try:
-        broker = LocalKafka(args.data_dir, args.port, startup_timeout=args.timeout)
+        # The port given, else the running broker's, else the variable's (LocalKafka).
+        broker = LocalKafka(settings.data_dir, args.port, startup_timeout=settings.timeout)
         if args.action == "start":
             began = time.monotonic()
             try:
@@ -86,7 +89,7 @@ def run_kafka(args: argparse.Namespace) -> int:
             )
             return 0
         if args.action == "stop":
-            if broker.stop(timeout=args.timeout):
+            if broker.stop(timeout=settings.timeout):
                 print(f"kafka: stopped the broker of {broker.data_dir}")
             else:
                 print(f"kafka: no broker running from {broker.data_dir}")
@@ -117,7 +120,7 @@ def run_acls(args: argparse.Namespace) -> int:
     from dossierflow.sinks.settings import SinkSettings
     from dossierflow.streams.settings import WorkerSettings
 
-    worker = WorkerSettings.from_env(bootstrap=args.bootstrap)
+    worker = settings_from(args, WorkerSettings)
     names = PipelineNames(
         events_topic=worker.events_topic, alerts_topic=worker.alerts_topic,
         facts_topic=worker.facts_topic, dead_letter_topic=worker.dead_letter_topic,
@@ -155,7 +158,7 @@ def run_users(args: argparse.Namespace) -> int:
     from dossierflow.kafka.security import KafkaSecurity
     from dossierflow.streams.settings import WorkerSettings
 
-    bootstrap = WorkerSettings.from_env(bootstrap=args.bootstrap).bootstrap
+    bootstrap = settings_from(args, WorkerSettings).bootstrap
     files = {user: args.password_dir / user for user in KafkaPrincipals.from_env().users()}
     if args.dry_run:
         for user, path in files.items():

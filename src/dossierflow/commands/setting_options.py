@@ -88,17 +88,19 @@ def settings_from(
     model: type[Model],
     environ: Mapping[str, str] | None = None,
     defaults: Mapping[str, Any] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Model:
     """`model` read as `config.load` does, the options of `args` that `add_setting_options`
     made overriding the variables. `defaults`: values that replace the declared defaults
     for this run, where neither the option nor the variable is given (the sink listens
-    where DOSSIERFLOW_SINK_URL points)."""
+    where DOSSIERFLOW_SINK_URL points). `warn`: says a deprecated variable was read
+    (default: a DeprecationWarning)."""
     env = os.environ if environ is None else environ
     overrides = {s.name: getattr(args, s.name, None) for s in setting_options(model)}
     for name, value in (defaults or {}).items():
         if overrides.get(name) is None and not env.get(config.env_name(model, name)):
             overrides[name] = value
-    return config.load(model, env, **overrides)
+    return config.load(model, env, warn, **overrides)
 
 
 def _option_type(entry: config.Setting) -> Callable[[str], Any]:

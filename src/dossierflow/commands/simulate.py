@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dossierflow.commands.options import add_kafka_options, fail, local_date
+from dossierflow.commands.options import fail, local_date
+from dossierflow.commands.setting_options import add_setting_options, settings_from
 
 DEFAULT_PROFILE_NAME = "province-small"
 
@@ -20,6 +21,7 @@ def add_commands(subparsers: Any) -> None:
         "channels, pauses, apologies, withdrawals, late resolutions) from a profile: a "
         "shipped name (province-small, province-2024) or a YAML file. The same profile, "
         "seed and --today always give the same events.",
+        options=_add_produce_options,
     )
     parser.add_argument("--profile", default=DEFAULT_PROFILE_NAME,
                         help=f"shipped profile name or YAML path (default {DEFAULT_PROFILE_NAME})")
@@ -36,19 +38,26 @@ def add_commands(subparsers: Any) -> None:
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--out", type=Path, help="JSONL file (default: stdout)")
     target.add_argument("--produce", action="store_true",
-                        help="publish to the events topic instead ($DOSSIERFLOW_BOOTSTRAP)")
+                        help="publish to the events topic instead (--bootstrap, --topic)")
     parser.add_argument("--format", choices=("events", "portal"), default="events",
                         help="portal: the request bodies a one-stop system sends the national "
                         "portal, which `dossierflow intake` reads (docs/intake.md); not with "
                         "--produce")
     parser.add_argument("--rate", type=float, help="with --produce: events per second")
-    add_kafka_options(parser)
-    parser.add_argument("--topic", help="events topic (default dossier-events)")
     parser.set_defaults(func=run)
 
 
+PRODUCE_OPTIONS = ("bootstrap", "events_topic", "partitions")
+"""The settings of `produce` that `simulate --produce` reads too."""
+
+
+def _add_produce_options(parser: argparse.ArgumentParser) -> None:
+    from dossierflow.commands.produce import ProduceSettings
+
+    add_setting_options(parser, ProduceSettings, only=PRODUCE_OPTIONS)
+
+
 def run(args: argparse.Namespace) -> int:
-    from dossierflow import config
     from dossierflow.commands.produce import ProduceSettings
     from dossierflow.simulate import (
         ProfileError,
@@ -76,9 +85,7 @@ def run(args: argparse.Namespace) -> int:
     }
     try:
         if args.produce:
-            settings = config.load(
-                ProduceSettings, bootstrap=args.bootstrap, events_topic=args.topic
-            )
+            settings = settings_from(args, ProduceSettings)
             return _produce(
                 generate_events(args.count, args.seed, **options),
                 settings.bootstrap,

@@ -82,12 +82,18 @@ class LocalBrokerSettings:
 
     ENV_PREFIX: ClassVar[str] = "DOSSIERFLOW_KAFKA_"
 
-    port: int = setting(DEFAULT_PORT, "client port of the local broker", minimum=1,
-                        option="--port")
+    port: int = setting(
+        DEFAULT_PORT, "client port of the local broker; when one runs from the data dir, "
+        "its port comes first", minimum=1, option="--port", metavar="PORT",
+    )
     data_dir: Path | None = setting(
         None, "the broker's data, pid file and log (default: $XDG_DATA_HOME/dossierflow/kafka, "
-        "i.e. ~/.local/share/dossierflow/kafka)", option="--data-dir",
+        "i.e. ~/.local/share/dossierflow/kafka)", option="--data-dir", metavar="DIR",
         fallback=_default_data_dir,
+    )
+    timeout: float = setting(
+        60.0, "seconds `kafka start` waits for the broker to answer and `kafka stop` for it "
+        "to exit", minimum=0, option="--timeout", metavar="SECONDS",
     )
     home: Path | None = setting(
         None, "a folder with another pom.xml, server.properties and log4j.properties "

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dossierflow.rules.catalog import shipped_catalog
-
 from dossierflow import config
 from dossierflow.config import setting
 from dossierflow.notify.channels.smtp import SmtpSettings
@@ -38,9 +36,8 @@ class NotifySettings:
         Path("recipients.yaml"), "recipients YAML: who is told about which unit, on which "
         "channels", option="--recipients", env="NOTIFY_RECIPIENTS",
     )
-    catalog: Path | None = setting(
-        None, "catalogue YAML, for the units tree and the working calendar (default: the "
-        "shipped sample)", option="--catalog", env="NOTIFY_CATALOG", fallback=shipped_catalog,
+    catalog: Path | None = config.catalog_setting(
+        ", for the units tree and the working calendar", env="NOTIFY_CATALOG"
     )
     state: Path = setting(
         Path(".dossierflow/notify.sqlite"), "SQLite file of the outbox, the deliveries and "
