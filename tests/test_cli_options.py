@@ -57,7 +57,7 @@ REQUESTS = {
     "notify": {"--test", "--check"},
     "calendar": {"--format"},
     "simulate": {"--profile", "--start", "--days", "--count", "--seed", "--today", "--out",
-                 "--produce", "--rate"},
+                 "--produce", "--rate", "--format"},
     "kafka acls": {"--dry-run"},
     "kafka users": {"--dry-run", "--password-dir"},
     "config": {"--process", "--markdown"},
