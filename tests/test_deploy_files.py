@@ -48,6 +48,7 @@ SOURCE_DIRS = ("rules", "schemas", "streams", "sinks", "src")
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 PROCESSES = ("worker", "sink", "notify", "migrate")
 KAFKA_SETUP = "dossierflow-kafka-setup.service"
+COMPOSE_KAFKA_SETUP = "kafka-setup"
 
 Loader = Callable[[Mapping[str, str]], Any]
 
@@ -215,6 +216,8 @@ def _unit_values(unit: configparser.ConfigParser, key: str) -> list[str]:
 def processes() -> list[Process]:
     found: list[Process] = []
     for name, service in compose()["services"].items():
+        if name == COMPOSE_KAFKA_SETUP:
+            continue  # the Kafka administrator's (tests/test_deploy_compose_kafka.py)
         if str(service.get("image", "")).startswith("dossierflow:"):
             variables = {
                 k: None if v is None else str(v) for k, v in service["environment"].items()

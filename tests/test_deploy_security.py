@@ -6,6 +6,7 @@ files this reuses), plus `kubectl kustomize` where kubectl is installed."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -221,7 +222,7 @@ def test_network_policies_deny_by_default_and_let_each_process_reach_only_its_pe
     assert private <= set(webhooks["except"]), "webhooks must not reach private addresses"
 
 
-KINDS_WITH_PRINCIPALS = ("k8s", "systemd")
+KINDS_WITH_PRINCIPALS = ("compose", "k8s", "systemd")
 
 
 def test_each_process_logs_in_to_kafka_as_its_own_principal() -> None:
@@ -371,7 +372,8 @@ def _secret_targets(service: dict[str, Any]) -> dict[str, str]:
     for entry in service.get("secrets", []):
         source, target = (entry, entry) if isinstance(entry, str) else (
             entry["source"], entry.get("target", entry["source"]))
-        targets[f"/run/secrets/{target}"] = source
+        path = target if target.startswith("/") else f"/run/secrets/{target}"
+        targets[path] = source
     return targets
 
 
@@ -396,7 +398,7 @@ def test_compose_gives_secrets_as_files_never_as_variables_or_arguments() -> Non
             assert "PASSWORD}" not in str(value) and "SECRET" not in variable, f"{name}: {variable}"
         commands = service.get("command") or []
         text = " ".join([*commands] if isinstance(commands, list) else [commands])
-        assert "--password" not in text, f"{name}: a password argument"
+        assert not re.search(r"--password(?!-dir)", text), f"{name}: a password argument"
         for source in _secret_targets(service).values():
             assert source in declared, f"{name}: {source}"
         for volume in service.get("volumes", []):
@@ -413,8 +415,7 @@ def test_compose_gives_each_process_its_own_secret_files() -> None:
         service = process.spec
         targets = _secret_targets(service)
         environment = {k: v or "" for k, v in process.environment.items()}
-        # Compose's Kafka is PLAINTEXT (docs/operations.md): no Kafka password here.
-        wanted = {f"{v}_FILE" for v in NEEDS[process.command] if "KAFKA" not in v}
+        wanted = {f"{v}_FILE" for v in NEEDS[process.command]}
         wanted |= {RECIPIENTS} if process.command == "notify" else set()
         assert wanted <= set(environment), process.where
         for variable in wanted:
