@@ -48,6 +48,10 @@ SOURCE_DIRS = ("rules", "schemas", "streams", "sinks", "src")
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 PROCESSES = ("worker", "sink", "notify", "migrate")
 KAFKA_SETUP = "dossierflow-kafka-setup.service"
+CLICKHOUSE_SETUP = "dossierflow-clickhouse-users.service"
+ADMIN_UNITS = (KAFKA_SETUP, CLICKHOUSE_SETUP)
+"""The administrators' one-shots, not pipeline processes (tests/test_deploy_security.py,
+tests/test_deploy_clickhouse_users.py)."""
 COMPOSE_KAFKA_SETUP = "kafka-setup"
 
 Loader = Callable[[Mapping[str, str]], Any]
@@ -236,8 +240,8 @@ def processes() -> list[Process]:
             found.append(Process(where, container["args"][0], env, container))
     assert shared  # every process above takes it through envFrom
     for name, unit in systemd_units().items():
-        if name == KAFKA_SETUP:
-            continue  # the Kafka administrator's, not a pipeline process (test_deploy_security)
+        if name in ADMIN_UNITS:
+            continue
         env = {}
         for path in _unit_values(unit, "EnvironmentFile"):
             env.update(_systemd_env_file(path))
@@ -470,7 +474,7 @@ def test_the_worker_state_lives_on_its_own_volume_and_replicas_fit_the_partition
 
 def test_systemd_restarts_every_process_on_failure() -> None:
     units = systemd_units()
-    assert set(units) == {f"dossierflow-{c}.service" for c in PROCESSES} | {KAFKA_SETUP}
+    assert set(units) == {f"dossierflow-{c}.service" for c in PROCESSES} | set(ADMIN_UNITS)
     for name, unit in units.items():
         assert _unit_values(unit, "Restart") == ["on-failure"], name
         assert _unit_values(unit, "User") == ["dossierflow"], name

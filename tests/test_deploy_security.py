@@ -20,6 +20,7 @@ import yaml
 from dossierflow.commands.config import PROCESSES, model
 from dossierflow.config import describe
 from tests.test_deploy_files import (
+    ADMIN_UNITS,
     COMPOSE,
     K8S,
     KAFKA_SETUP,
@@ -103,10 +104,11 @@ def test_kubernetes_gives_each_process_its_own_secret_and_no_other() -> None:
         } | {s["secretRef"]["name"] for s in container.get("envFrom", []) if "secretRef" in s}
         assert set(_secret_mounts(pod, container).values()) | referenced == {own}, where
         owners.append(own)
-    # and the kafka-setup Job's, which sets every principal's password (kafka-setup.yaml)
-    (job,) = [o for o in k8s_objects() if o["kind"] == "Job"]
-    (volume,) = [v for v in job["spec"]["template"]["spec"]["volumes"] if "secret" in v]
-    owners.append(volume["secret"]["secretName"])
+    # and the Jobs': kafka-setup's, which sets every principal's password (kafka-setup.yaml),
+    # clickhouse-setup's, which creates the ClickHouse users (clickhouse-setup.yaml)
+    for job in [o for o in k8s_objects() if o["kind"] == "Job"]:
+        (volume,) = [v for v in job["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+        owners.append(volume["secret"]["secretName"])
     assert sorted(owners) == sorted(_generated("secret")), "one Secret per process"
 
 
@@ -280,8 +282,8 @@ def test_systemd_units_are_sandboxed_and_create_private_files() -> None:
 def test_systemd_gives_each_process_its_own_credentials_as_files() -> None:
     secrets = secret_variables()
     for name, unit in systemd_units().items():
-        if name == KAFKA_SETUP:
-            continue  # test_systemd_sets_up_kafka_before_the_processes_log_in
+        if name in ADMIN_UNITS:
+            continue  # test_systemd_sets_up_kafka_..., test_deploy_clickhouse_users.py
         command = _unit_values(unit, "ExecStart")[0].split()[1]
         credentials = dict(line.split(":", 1) for line in _unit_values(unit, "LoadCredential"))
         for source in credentials.values():
