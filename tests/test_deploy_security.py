@@ -24,9 +24,11 @@ from tests.test_deploy_files import (
     COMPOSE,
     K8S,
     KAFKA_SETUP,
+    SINK_PROXY,
     SYSTEMD,
     _unit_values,
     compose,
+    dossierflow_containers,
     k8s_objects,
     k8s_workloads,
     processes,
@@ -62,10 +64,14 @@ def test_the_secret_variables_are_found_in_the_code() -> None:
 # --- Kubernetes --------------------------------------------------------------------------
 
 
-def _k8s_containers() -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+def _k8s_containers(*, proxies: bool = False
+                    ) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """Each dossierflow container of the workloads (and the sink's proxy: `proxies`)."""
     for workload in k8s_workloads():
         pod = workload["spec"]["template"]["spec"]
         for container in pod.get("initContainers", []) + pod["containers"]:
+            if container["name"] in SINK_PROXY and not proxies:
+                continue
             yield f"{workload['metadata']['name']}/{container['name']}", pod, container
 
 
@@ -109,6 +115,10 @@ def test_kubernetes_gives_each_process_its_own_secret_and_no_other() -> None:
     for job in [o for o in k8s_objects() if o["kind"] == "Job"]:
         (volume,) = [v for v in job["spec"]["template"]["spec"]["volumes"] if "secret" in v]
         owners.append(volume["secret"]["secretName"])
+    # and the ingress controller's, who may see the sink (ingress.yaml)
+    owners += [o["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-secret"]
+               for o in k8s_objects() if o["kind"] == "Ingress"
+               and "nginx.ingress.kubernetes.io/auth-secret" in o["metadata"]["annotations"]]
     assert sorted(owners) == sorted(_generated("secret")), "one Secret per process"
 
 
@@ -151,7 +161,7 @@ def test_secret_files_are_readable_by_the_process_only() -> None:
 def test_pods_run_with_least_privilege() -> None:
     (namespace,) = [o for o in k8s_objects() if o["kind"] == "Namespace"]
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    for where, pod, container in _k8s_containers():
+    for where, pod, container in _k8s_containers(proxies=True):
         assert pod["automountServiceAccountToken"] is False, where
         assert not {"hostNetwork", "hostPID", "hostIPC"} & set(pod), where
         assert not [v for v in pod["volumes"] if "hostPath" in v], where
@@ -197,6 +207,7 @@ def _allowed(labels: dict[str, str], direction: str) -> set[tuple[int, str]]:
 DNS = {(53, "kube-system/kube-dns")}
 PROMETHEUS = "monitoring/prometheus"
 DATA = "data/*"
+INGRESS = "ingress-nginx/ingress-nginx"
 
 
 def test_network_policies_deny_by_default_and_let_each_process_reach_only_its_peers() -> None:
@@ -205,14 +216,14 @@ def test_network_policies_deny_by_default_and_let_each_process_reach_only_its_pe
     internet = "0.0.0.0/0"
     expected = {
         "worker": ({(9108, PROMETHEUS)}, {(9093, DATA)}),
-        "sink": ({(8686, PROMETHEUS), (8686, "ingress-nginx/ingress-nginx")},
+        "sink": ({(8686, PROMETHEUS), (8686, INGRESS), (8687, INGRESS)},
                  {(9093, DATA), (8443, DATA)}),
         "notify": ({(9110, PROMETHEUS)}, {(9093, DATA), (587, "192.0.2.25/32"),
                                           (443, internet)}),
     }
     for workload in k8s_workloads():
         labels = workload["spec"]["template"]["metadata"]["labels"]
-        command = workload["spec"]["template"]["spec"]["containers"][0]["args"][0]
+        command = dossierflow_containers(workload)[0]["args"][0]
         ingress, egress = expected[command]
         assert _allowed(labels, "ingress") == ingress, command
         assert _allowed(labels, "egress") == egress | DNS, command
