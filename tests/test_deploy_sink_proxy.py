@@ -25,10 +25,10 @@ from tests.test_nginx_proxy import (
     PASSWORD,
     PERSON,
     TOKEN,
-    _wait_for,
     basic,
     fetch,
     running_sink,
+    serving,
 )
 
 CONF = K8S / "sink-proxy.conf"
@@ -120,15 +120,9 @@ def proxy(tmp_path: Path) -> Iterator[str]:
         # the container's own command line, on this file
         command = _container(_pod(), "proxy")["command"]
         assert command[:3] == ["nginx", "-c", "/etc/dossierflow-proxy/nginx.conf"]
-        nginx = subprocess.Popen(
-            [NGINX, "-c", str(folder / "nginx.conf"), *command[3:], "-p", str(folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            _wait_for(f"http://127.0.0.1:{port}/dashboard", nginx, None)
+        with serving([NGINX, "-c", str(folder / "nginx.conf"), *command[3:], "-p", str(folder)],
+                     f"http://127.0.0.1:{port}/dashboard"):
             yield f"http://127.0.0.1:{port}"
-        finally:
-            nginx.terminate()
-            nginx.wait(30)
 
 
 def test_a_person_the_ingress_let_in_gets_the_dashboard_and_never_the_token(proxy: str) -> None:

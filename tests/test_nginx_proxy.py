@@ -93,6 +93,20 @@ def _wait_for(url: str, process: subprocess.Popen[str], context: ssl.SSLContext 
 
 
 @contextmanager
+def serving(command: list[str], ready: str, *, env: dict[str, str] | None = None,
+            tls: ssl.SSLContext | None = None) -> Iterator[None]:
+    """`command` running until the block ends, once `ready` answers."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(ready, process, tls)
+        yield
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+@contextmanager
 def running_sink(tmp_path: Path) -> Iterator[str]:
     """A real `dossierflow sink` holding TOKEN, on a chDB store with one dossier, Kafka
     down (it serves HTTP while it waits): its URL."""
@@ -105,17 +119,10 @@ def running_sink(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "DOSSIERFLOW_STARTUP_WAIT": "0",
            "DOSSIERFLOW_SINK_TOKEN_FILE": str(tmp_path / "token")}
-    sink = subprocess.Popen(
-        [sys.executable, "-m", "dossierflow.cli", "sink", "--store", store_url,
-         "--http-port", str(port), "--bootstrap", f"127.0.0.1:{free_port()}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        _wait_for(f"http://127.0.0.1:{port}/healthz", sink, None)
+    with serving([sys.executable, "-m", "dossierflow.cli", "sink", "--store", store_url,
+                  "--http-port", str(port), "--bootstrap", f"127.0.0.1:{free_port()}"],
+                 f"http://127.0.0.1:{port}/healthz", env=env):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        sink.terminate()
-        sink.wait(30)
 
 
 @pytest.fixture
@@ -131,16 +138,11 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     https_port, http_port = free_port(), free_port()
     with running_sink(tmp_path) as sink:
         main = _config(folder, https_port, http_port, int(sink.rpartition(":")[2]))
-        proxy = subprocess.Popen([NGINX, "-c", str(main), "-p", str(folder)],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         tls = ssl.create_default_context()
         ca.configure_trust(tls)
-        try:
-            _wait_for(f"https://{NAME}:{https_port}/healthz", proxy, tls)
+        with serving([NGINX, "-c", str(main), "-p", str(folder)],
+                     f"https://{NAME}:{https_port}/healthz", tls=tls):
             yield Stack(f"https://{NAME}:{https_port}", sink, tls)
-        finally:
-            proxy.terminate()
-            proxy.wait(30)
 
 
 def fetch(
