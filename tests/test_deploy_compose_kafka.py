@@ -299,3 +299,18 @@ def test_the_compose_broker_refuses_a_client_without_its_password(
     Path(environment["DOSSIERFLOW_KAFKA_SASL_PASSWORD_FILE"]).write_text("not-its-password\n")
     refusal = connection_refusal_now(compose_kafka[0], KafkaSecurity.from_env(environment))
     assert refusal is not None and "refused the credentials of dossierflow-sink" in str(refusal)
+
+
+def test_every_password_file_kafka_users_reads_is_mounted_in_kafka_setup() -> None:
+    setup = SERVICES[COMPOSE_KAFKA_SETUP]
+    (script,) = setup["command"]
+    folder = script.split("--password-dir ")[1].split()[0]
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERFLOW_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "dossierflow.cli", "kafka", "users", "--dry-run",
+         "--password-dir", folder],
+        capture_output=True, text=True, timeout=120, check=True,
+        env={**inherited, **{k: str(v) for k, v in setup["environment"].items()}})
+    read = dict(line.split(": SCRAM-SHA-512 password from ") for line in done.stdout.splitlines())
+    assert set(read) == {f"User:{user}" for user in KafkaPrincipals().users()}
+    assert set(read.values()) <= set(_mounts(setup)), done.stdout
