@@ -48,6 +48,13 @@ SOURCE_DIRS = ("rules", "schemas", "streams", "sinks", "src")
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 PROCESSES = ("worker", "sink", "notify", "migrate")
 KAFKA_SETUP = "dossierflow-kafka-setup.service"
+CLICKHOUSE_SETUP = "dossierflow-clickhouse-users.service"
+ADMIN_UNITS = (KAFKA_SETUP, CLICKHOUSE_SETUP)
+"""The administrators' one-shots, not pipeline processes (tests/test_deploy_security.py,
+tests/test_deploy_clickhouse_users.py)."""
+COMPOSE_KAFKA_SETUP = "kafka-setup"
+SINK_PROXY = ("proxy", "proxy-token")
+"""The sink pod's containers that add its token for people: no dossierflow process."""
 
 Loader = Callable[[Mapping[str, str]], Any]
 
@@ -158,6 +165,12 @@ def k8s_objects() -> list[dict[str, Any]]:
     ]
 
 
+def dossierflow_containers(workload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The containers of a workload that run dossierflow (not the sink's proxy)."""
+    return [c for c in workload["spec"]["template"]["spec"]["containers"]
+            if c["name"] not in SINK_PROXY]
+
+
 def k8s_workloads() -> Iterator[dict[str, Any]]:
     for obj in k8s_objects():
         if obj["kind"] in {"Deployment", "StatefulSet"}:
@@ -215,6 +228,8 @@ def _unit_values(unit: configparser.ConfigParser, key: str) -> list[str]:
 def processes() -> list[Process]:
     found: list[Process] = []
     for name, service in compose()["services"].items():
+        if name == COMPOSE_KAFKA_SETUP:
+            continue  # the Kafka administrator's (tests/test_deploy_compose_kafka.py)
         if str(service.get("image", "")).startswith("dossierflow:"):
             variables = {
                 k: None if v is None else str(v) for k, v in service["environment"].items()
@@ -224,6 +239,8 @@ def processes() -> list[Process]:
     for workload in k8s_workloads():
         pod = workload["spec"]["template"]["spec"]
         for container in pod.get("initContainers", []) + pod["containers"]:
+            if container["name"] in SINK_PROXY:
+                continue  # test_deploy_sink_proxy.py
             env: dict[str, str | None] = {}
             for source in container.get("envFrom", []):
                 env.update(_config_map(source["configMapRef"]["name"]))
@@ -233,8 +250,8 @@ def processes() -> list[Process]:
             found.append(Process(where, container["args"][0], env, container))
     assert shared  # every process above takes it through envFrom
     for name, unit in systemd_units().items():
-        if name == KAFKA_SETUP:
-            continue  # the Kafka administrator's, not a pipeline process (test_deploy_security)
+        if name in ADMIN_UNITS:
+            continue
         env = {}
         for path in _unit_values(unit, "EnvironmentFile"):
             env.update(_systemd_env_file(path))
@@ -388,7 +405,7 @@ def test_ports_agree_with_the_code_defaults() -> None:
         (DEPLOY / "prometheus" / "kubernetes.yml").read_text())["scrape_configs"]}
     for workload in k8s_workloads():
         labels = workload["spec"]["template"]["metadata"]["labels"]
-        (container,) = workload["spec"]["template"]["spec"]["containers"]
+        (container,) = dossierflow_containers(workload)
         command = container["args"][0]
         job = k8s_jobs[f"dossierflow-{command}"]
         (sd,) = job["kubernetes_sd_configs"]
@@ -456,7 +473,7 @@ def test_the_worker_state_lives_on_its_own_volume_and_replicas_fit_the_partition
     (worker,) = [w for w in k8s_workloads() if w["metadata"]["name"] == "worker"]
     assert worker["kind"] == "StatefulSet"
     (claim,) = worker["spec"]["volumeClaimTemplates"]
-    (container,) = worker["spec"]["template"]["spec"]["containers"]
+    (container,) = dossierflow_containers(worker)
     env = {item["name"]: item.get("value") for item in container["env"]}
     assert _mounts(container)[env["DOSSIERFLOW_DATA_DIR"]] == claim["metadata"]["name"]
     assert worker["spec"]["replicas"] <= int(env["DOSSIERFLOW_PARTITIONS"])
@@ -467,7 +484,7 @@ def test_the_worker_state_lives_on_its_own_volume_and_replicas_fit_the_partition
 
 def test_systemd_restarts_every_process_on_failure() -> None:
     units = systemd_units()
-    assert set(units) == {f"dossierflow-{c}.service" for c in PROCESSES} | {KAFKA_SETUP}
+    assert set(units) == {f"dossierflow-{c}.service" for c in PROCESSES} | set(ADMIN_UNITS)
     for name, unit in units.items():
         assert _unit_values(unit, "Restart") == ["on-failure"], name
         assert _unit_values(unit, "User") == ["dossierflow"], name
@@ -495,7 +512,7 @@ def test_the_sink_probes_point_at_paths_the_sink_serves() -> None:
     )
     served = {resource.canonical for resource in app.router.resources()}
     (sink,) = [w for w in k8s_workloads() if w["metadata"]["name"] == "sink"]
-    (container,) = sink["spec"]["template"]["spec"]["containers"]
+    (container,) = dossierflow_containers(sink)
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"]["path"] in served, probe
 

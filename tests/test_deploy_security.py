@@ -6,6 +6,7 @@ files this reuses), plus `kubectl kustomize` where kubectl is installed."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -19,12 +20,15 @@ import yaml
 from dossierflow.commands.config import PROCESSES, model
 from dossierflow.config import describe
 from tests.test_deploy_files import (
+    ADMIN_UNITS,
     COMPOSE,
     K8S,
     KAFKA_SETUP,
+    SINK_PROXY,
     SYSTEMD,
     _unit_values,
     compose,
+    dossierflow_containers,
     k8s_objects,
     k8s_workloads,
     processes,
@@ -60,10 +64,14 @@ def test_the_secret_variables_are_found_in_the_code() -> None:
 # --- Kubernetes --------------------------------------------------------------------------
 
 
-def _k8s_containers() -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+def _k8s_containers(*, proxies: bool = False
+                    ) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """Each dossierflow container of the workloads (and the sink's proxy: `proxies`)."""
     for workload in k8s_workloads():
         pod = workload["spec"]["template"]["spec"]
         for container in pod.get("initContainers", []) + pod["containers"]:
+            if container["name"] in SINK_PROXY and not proxies:
+                continue
             yield f"{workload['metadata']['name']}/{container['name']}", pod, container
 
 
@@ -102,10 +110,15 @@ def test_kubernetes_gives_each_process_its_own_secret_and_no_other() -> None:
         } | {s["secretRef"]["name"] for s in container.get("envFrom", []) if "secretRef" in s}
         assert set(_secret_mounts(pod, container).values()) | referenced == {own}, where
         owners.append(own)
-    # and the kafka-setup Job's, which sets every principal's password (kafka-setup.yaml)
-    (job,) = [o for o in k8s_objects() if o["kind"] == "Job"]
-    (volume,) = [v for v in job["spec"]["template"]["spec"]["volumes"] if "secret" in v]
-    owners.append(volume["secret"]["secretName"])
+    # and the Jobs': kafka-setup's, which sets every principal's password (kafka-setup.yaml),
+    # clickhouse-setup's, which creates the ClickHouse users (clickhouse-setup.yaml)
+    for job in [o for o in k8s_objects() if o["kind"] == "Job"]:
+        (volume,) = [v for v in job["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+        owners.append(volume["secret"]["secretName"])
+    # and the ingress controller's, who may see the sink (ingress.yaml)
+    owners += [o["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-secret"]
+               for o in k8s_objects() if o["kind"] == "Ingress"
+               and "nginx.ingress.kubernetes.io/auth-secret" in o["metadata"]["annotations"]]
     assert sorted(owners) == sorted(_generated("secret")), "one Secret per process"
 
 
@@ -148,7 +161,7 @@ def test_secret_files_are_readable_by_the_process_only() -> None:
 def test_pods_run_with_least_privilege() -> None:
     (namespace,) = [o for o in k8s_objects() if o["kind"] == "Namespace"]
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    for where, pod, container in _k8s_containers():
+    for where, pod, container in _k8s_containers(proxies=True):
         assert pod["automountServiceAccountToken"] is False, where
         assert not {"hostNetwork", "hostPID", "hostIPC"} & set(pod), where
         assert not [v for v in pod["volumes"] if "hostPath" in v], where
@@ -194,6 +207,7 @@ def _allowed(labels: dict[str, str], direction: str) -> set[tuple[int, str]]:
 DNS = {(53, "kube-system/kube-dns")}
 PROMETHEUS = "monitoring/prometheus"
 DATA = "data/*"
+INGRESS = "ingress-nginx/ingress-nginx"
 
 
 def test_network_policies_deny_by_default_and_let_each_process_reach_only_its_peers() -> None:
@@ -202,14 +216,14 @@ def test_network_policies_deny_by_default_and_let_each_process_reach_only_its_pe
     internet = "0.0.0.0/0"
     expected = {
         "worker": ({(9108, PROMETHEUS)}, {(9093, DATA)}),
-        "sink": ({(8686, PROMETHEUS), (8686, "ingress-nginx/ingress-nginx")},
+        "sink": ({(8686, PROMETHEUS), (8686, INGRESS), (8687, INGRESS)},
                  {(9093, DATA), (8443, DATA)}),
         "notify": ({(9110, PROMETHEUS)}, {(9093, DATA), (587, "192.0.2.25/32"),
                                           (443, internet)}),
     }
     for workload in k8s_workloads():
         labels = workload["spec"]["template"]["metadata"]["labels"]
-        command = workload["spec"]["template"]["spec"]["containers"][0]["args"][0]
+        command = dossierflow_containers(workload)[0]["args"][0]
         ingress, egress = expected[command]
         assert _allowed(labels, "ingress") == ingress, command
         assert _allowed(labels, "egress") == egress | DNS, command
@@ -221,7 +235,7 @@ def test_network_policies_deny_by_default_and_let_each_process_reach_only_its_pe
     assert private <= set(webhooks["except"]), "webhooks must not reach private addresses"
 
 
-KINDS_WITH_PRINCIPALS = ("k8s", "systemd")
+KINDS_WITH_PRINCIPALS = ("compose", "k8s", "systemd")
 
 
 def test_each_process_logs_in_to_kafka_as_its_own_principal() -> None:
@@ -279,8 +293,8 @@ def test_systemd_units_are_sandboxed_and_create_private_files() -> None:
 def test_systemd_gives_each_process_its_own_credentials_as_files() -> None:
     secrets = secret_variables()
     for name, unit in systemd_units().items():
-        if name == KAFKA_SETUP:
-            continue  # test_systemd_sets_up_kafka_before_the_processes_log_in
+        if name in ADMIN_UNITS:
+            continue  # test_systemd_sets_up_kafka_..., test_deploy_clickhouse_users.py
         command = _unit_values(unit, "ExecStart")[0].split()[1]
         credentials = dict(line.split(":", 1) for line in _unit_values(unit, "LoadCredential"))
         for source in credentials.values():
@@ -371,7 +385,8 @@ def _secret_targets(service: dict[str, Any]) -> dict[str, str]:
     for entry in service.get("secrets", []):
         source, target = (entry, entry) if isinstance(entry, str) else (
             entry["source"], entry.get("target", entry["source"]))
-        targets[f"/run/secrets/{target}"] = source
+        path = target if target.startswith("/") else f"/run/secrets/{target}"
+        targets[path] = source
     return targets
 
 
@@ -396,7 +411,7 @@ def test_compose_gives_secrets_as_files_never_as_variables_or_arguments() -> Non
             assert "PASSWORD}" not in str(value) and "SECRET" not in variable, f"{name}: {variable}"
         commands = service.get("command") or []
         text = " ".join([*commands] if isinstance(commands, list) else [commands])
-        assert "--password" not in text, f"{name}: a password argument"
+        assert not re.search(r"--password(?!-dir)", text), f"{name}: a password argument"
         for source in _secret_targets(service).values():
             assert source in declared, f"{name}: {source}"
         for volume in service.get("volumes", []):
@@ -413,8 +428,7 @@ def test_compose_gives_each_process_its_own_secret_files() -> None:
         service = process.spec
         targets = _secret_targets(service)
         environment = {k: v or "" for k, v in process.environment.items()}
-        # Compose's Kafka is PLAINTEXT (docs/operations.md): no Kafka password here.
-        wanted = {f"{v}_FILE" for v in NEEDS[process.command] if "KAFKA" not in v}
+        wanted = {f"{v}_FILE" for v in NEEDS[process.command]}
         wanted |= {RECIPIENTS} if process.command == "notify" else set()
         assert wanted <= set(environment), process.where
         for variable in wanted:

@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from base64 import b64encode
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +92,39 @@ def _wait_for(url: str, process: subprocess.Popen[str], context: ssl.SSLContext 
     raise AssertionError(f"{url} never answered")
 
 
+@contextmanager
+def serving(command: list[str], ready: str, *, env: dict[str, str] | None = None,
+            tls: ssl.SSLContext | None = None) -> Iterator[None]:
+    """`command` running until the block ends, once `ready` answers."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(ready, process, tls)
+        yield
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+@contextmanager
+def running_sink(tmp_path: Path) -> Iterator[str]:
+    """A real `dossierflow sink` holding TOKEN, on a chDB store with one dossier, Kafka
+    down (it serves HTTP while it waits): its URL."""
+    (tmp_path / "token").write_text(TOKEN + "\n")
+    store_url = f"chdb://{tmp_path / 'ch'}"
+    store = connect(store_url)
+    migrate(store)
+    write(store, History("D1").received("2026-03-02 09:00", due="2026-03-20 17:00").facts())
+    store.close()
+    port = free_port()
+    env = {**os.environ, "DOSSIERFLOW_STARTUP_WAIT": "0",
+           "DOSSIERFLOW_SINK_TOKEN_FILE": str(tmp_path / "token")}
+    with serving([sys.executable, "-m", "dossierflow.cli", "sink", "--store", store_url,
+                  "--http-port", str(port), "--bootstrap", f"127.0.0.1:{free_port()}"],
+                 f"http://127.0.0.1:{port}/healthz", env=env):
+        yield f"http://127.0.0.1:{port}"
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     assert os.access(NGINX, os.X_OK), f"{NGINX} is missing: run `bash deploy/install_nginx.sh`"
@@ -100,35 +134,15 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     ca.issue_cert(NAME).private_key_and_cert_chain_pem.write_to_path(folder / "tls.crt")
     shutil.copy(folder / "tls.crt", folder / "tls.key")  # one PEM holds the key and chain
     (folder / "sink-token.map").write_text(f'default "Bearer {TOKEN}";\n')
-    (tmp_path / "token").write_text(TOKEN + "\n")
     _password_file(folder)
-    store_url = f"chdb://{tmp_path / 'ch'}"
-    store = connect(store_url)
-    migrate(store)
-    write(store, History("D1").received("2026-03-02 09:00", due="2026-03-20 17:00").facts())
-    store.close()
-
-    sink_port, https_port, http_port = free_port(), free_port(), free_port()
-    env = {**os.environ, "DOSSIERFLOW_STARTUP_WAIT": "0",
-           "DOSSIERFLOW_SINK_TOKEN_FILE": str(tmp_path / "token")}
-    sink = subprocess.Popen(
-        [sys.executable, "-m", "dossierflow.cli", "sink", "--store", store_url,
-         "--http-port", str(sink_port), "--bootstrap", f"127.0.0.1:{free_port()}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
-    main = _config(folder, https_port, http_port, sink_port)
-    proxy = subprocess.Popen([NGINX, "-c", str(main), "-p", str(folder)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    tls = ssl.create_default_context()
-    ca.configure_trust(tls)
-    try:
-        _wait_for(f"http://127.0.0.1:{sink_port}/healthz", sink, None)
-        _wait_for(f"https://{NAME}:{https_port}/healthz", proxy, tls)
-        yield Stack(f"https://{NAME}:{https_port}", f"http://127.0.0.1:{sink_port}", tls)
-    finally:
-        for process in (proxy, sink):
-            process.terminate()
-            process.wait(30)
+    https_port, http_port = free_port(), free_port()
+    with running_sink(tmp_path) as sink:
+        main = _config(folder, https_port, http_port, int(sink.rpartition(":")[2]))
+        tls = ssl.create_default_context()
+        ca.configure_trust(tls)
+        with serving([NGINX, "-c", str(main), "-p", str(folder)],
+                     f"https://{NAME}:{https_port}/healthz", tls=tls):
+            yield Stack(f"https://{NAME}:{https_port}", sink, tls)
 
 
 def fetch(

@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     Worker = _worker_class()
     from dossierflow import config, logs
     from dossierflow.health import start_health_server
+    from dossierflow.kafka.consumer import AUTHORIZATION_ERRORS, authorization_refused
     from dossierflow.kafka.preflight import check_rights
     from dossierflow.kafka.security import KafkaSecurity
     from dossierflow.kafka.topics import ensure_topics_waiting
@@ -72,6 +73,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         faust_worker.execute_from_commandline()
     except SystemExit as done:  # how Faust's worker always ends
+        crash = faust_worker.crash_reason  # mode's Service: why it stopped, if it crashed
+        if isinstance(crash, AUTHORIZATION_ERRORS):
+            # A grant removed while it ran: said as the start-up check says it.
+            raise authorization_refused(crash, settings.app_id,
+                                        topic_operation="read or write") from None
         if done.code not in (0, None):
             raise
     finally:

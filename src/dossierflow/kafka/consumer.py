@@ -48,11 +48,13 @@ async def start_or_refused(consumer: AIOKafkaConsumer, bootstrap: str, group_id:
 
 
 def authorization_refused(
-    exc: TopicAuthorizationFailedError | GroupAuthorizationFailedError, group_id: str
+    exc: TopicAuthorizationFailedError | GroupAuthorizationFailedError, group_id: str,
+    *, topic_operation: str = "read",
 ) -> KafkaNotAuthorized:
-    """One of `AUTHORIZATION_ERRORS` as the sentence that names the topic or the group."""
+    """One of `AUTHORIZATION_ERRORS` as the sentence that names the topic or the group
+    (`topic_operation`: what the process does with its topics, "read" for a consumer)."""
     if isinstance(exc, GroupAuthorizationFailedError):
         what = f"use the consumer group {group_id}"
     else:
-        what = f"read the topic {exc.args[0] if exc.args else '(unnamed)'}"
+        what = f"{topic_operation} the topic {exc.args[0] if exc.args else '(unnamed)'}"
     return not_authorized(KafkaSecurity.from_env(), what)
