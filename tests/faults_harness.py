@@ -467,7 +467,8 @@ def _leaves(value: Any, path: str = "") -> dict[str, Any]:
         for index, row in enumerate(value):
             name = str(index)
             if isinstance(row, dict):
-                codes = [row.get(k) for k in ("group", "code", "unit_code", "procedure_code")]
+                codes = [row.get(k) for k in ("group", "code", "unit_code", "procedure_code",
+                                            "processing_unit")]
                 name = ":".join(str(c) for c in codes if c is not None) or name
             out |= _leaves(row, f"{path}[{name}]")
         return out

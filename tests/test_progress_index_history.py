@@ -130,6 +130,29 @@ def test_a_procedures_average_does_not_depend_on_the_order_its_times_are_added_i
     assert averages[0][0] == 3
 
 
+def test_a_procedures_rows_of_two_units_of_time_come_in_one_order(tmp_path: Path) -> None:
+    """A procedure whose dossiers carry their own processing time in another unit (the
+    event's `processing_time`) has a row per unit: they come sorted by it, whatever the
+    engine's order (two stores with the same facts listed them each its own way)."""
+    times = []
+    for name, units in (("one", ("working_days", "working_hours")),
+                        ("other", ("working_hours", "working_days"))):
+        store = _opened(tmp_path / name)
+        store.client.insert(
+            "dossier_facts",
+            [[f"e-{i}", f"d-{i}", "RESOLVED", datetime(2026, 3, 2, 10), 0, 1, "RESOLVED",
+              "U", "P", datetime(2026, 3, 2, 10), 1.0, unit, 1.0]
+             for i, unit in enumerate(units)],
+            column_names=["event_id", "dossier_id", "type", "occurred_at", "position",
+                          "version", "status", "unit_code", "procedure_code", "closed_at",
+                          "processing_duration", "processing_unit", "processing_days"],
+        )
+        found = fetch_procedure_times(store, *period_bounds(date(2026, 3, 1), date(2026, 4, 1)))
+        times.append([t.processing_unit for t in found])
+        store.close()
+    assert times == [["working_days", "working_hours"]] * 2
+
+
 def _states_before(
     histories: dict[str, list[DossierEvent]], catalog: object, clock: datetime, end: datetime
 ) -> Iterator[DossierState]:

@@ -51,7 +51,7 @@ PROCEDURES_SQL = """
 SELECT unit_code, procedure_code, processing_unit, completed, average_duration, average_days
 FROM bi_progress_766_procedures(period_from = {period_from:String},
                                 period_to = {period_to:String})
-ORDER BY unit_code, procedure_code
+ORDER BY unit_code, procedure_code, processing_unit
 """
 
 
