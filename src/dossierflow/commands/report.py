@@ -256,7 +256,8 @@ def _report_directly(
             figures, units, period_from, period_to, unit=args.unit, level=args.level,
             lang=args.lang,
         )
-        return with_compliance(report, fetch_compliance(store, period_from, period_to))
+        compliance = fetch_compliance(store, period_from, period_to)
+        return with_compliance(report, compliance, units, unit=args.unit, level=args.level)
     finally:
         store.close()
 

@@ -125,7 +125,7 @@ def report_handler(
             result = build_report(
                 figures, units, period_from, period_to, unit=unit, level=level, lang=lang
             )
-            result = with_compliance(result, compliance)
+            result = with_compliance(result, compliance, units, unit=unit, level=level)
             facts = await runner.run(count_facts)
             text = await asyncio.to_thread(render, result, fmt, lang)
         except ReportError as exc:

@@ -34,6 +34,7 @@ from datetime import date, datetime, time
 from dossierflow.reporting.report import (
     COMPLIANCE_KEYS,
     COUNT_KEYS,
+    DELAY_KEYS,
     LOCAL,
     Compliance,
     Figures,
@@ -50,12 +51,20 @@ FROM {view}(period_from = {{period_from:String}}, period_to = {{period_to:String
 the `bi_period_report` view that BI tools read too, or its pre-aggregated twin
 `bi_period_report_daily` (the same figures as of the rollup's last refresh, migration 008)."""
 
+RECEIVING_UNIT_COMPLIANCE_KEYS = tuple(k for k in COMPLIANCE_KEYS if k not in DELAY_KEYS)
 COMPLIANCE_SQL = f"""
-SELECT unit_code, {", ".join(COMPLIANCE_KEYS)}
+SELECT unit_code, {", ".join(RECEIVING_UNIT_COMPLIANCE_KEYS)}
 FROM bi_compliance_report(period_from = {{period_from:String}}, period_to = {{period_to:String}})
 """
 """Per receiving unit with any, the compliance figures of [from, to) (migration 011), live:
 they read the small `dossier_compliance_events`, the milestones and the dossiers' states."""
+
+DELAYS_SQL = f"""
+SELECT unit_code, {", ".join(DELAY_KEYS)}
+FROM bi_delays_caused(period_from = {{period_from:String}}, period_to = {{period_to:String}})
+"""
+"""Per department whose processing steps caused a delay, the dossiers resolved overdue in
+[from, to) it delayed (migration 016), live, from the small `dossier_resolutions`."""
 
 OUTCOME_KEYS = ("resolved_early", "resolved_on_time", "resolved_overdue", "in_progress_overdue")
 OUTCOMES_SQL = f"""
@@ -102,6 +111,47 @@ AT_RISK alert of its current deadline has fired by `now` (`bi_alerts`: the alert
 its row, is per deadline; one of a deadline a RESUMED has moved no longer counts). Only the
 deadlines from `today`'s midnight on are looked up: an earlier one is overdue, not at risk
 (and the alerts' partitions are by the deadline's month)."""
+
+
+DELAYED_DOSSIERS_SQL = """
+SELECT dossier_id, procedure_code, unit_code, due_at, resolved_at, caused_by
+FROM
+(
+    SELECT dossier_id, procedure_code, ifNull(unit_code, '') AS unit_code, due_at, resolved_at
+    FROM dossier_state FINAL
+    WHERE outcome = 'OVERDUE' AND status IN ('RESOLVED', 'RETURNED')
+        AND resolved_at >= {period_from:DateTime64(3, 'Asia/Ho_Chi_Minh')}
+        AND resolved_at < {period_to:DateTime64(3, 'Asia/Ho_Chi_Minh')}
+) AS resolved
+LEFT JOIN
+(
+    SELECT dossier_id, argMax(delay_caused_by, occurred_at) AS caused_by
+    FROM dossier_resolutions FINAL
+    WHERE notEmpty(delay_caused_by)
+        AND occurred_at >= {period_from:DateTime64(3, 'Asia/Ho_Chi_Minh')}
+        AND occurred_at < {period_to:DateTime64(3, 'Asia/Ho_Chi_Minh')}
+    GROUP BY dossier_id
+) AS delays USING (dossier_id)
+WHERE unit_code IN {unit_codes:Array(String)} OR hasAny(caused_by, {unit_codes:Array(String)})
+ORDER BY resolved_at, dossier_id
+LIMIT {limit:UInt32}
+"""
+"""Dossiers resolved overdue in [from, to) received by the units or delayed by their steps,
+each with the departments that caused the delay (migration 016; none when no step overran),
+as the report counts them (`resolved_overdue`, `resolved_overdue_caused`)."""
+
+
+@dataclass(frozen=True)
+class DelayedDossier:
+    """A dossier resolved overdue as the dashboard lists it: codes and instants only."""
+
+    dossier_id: str
+    procedure_code: str
+    unit_code: str
+    due_at: datetime | None
+    resolved_at: datetime
+    caused_by: tuple[str, ...]
+    """The departments whose steps caused the delay: the units that sign the apology."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +230,37 @@ def open_dossiers(
     ]
 
 
+def delayed_dossiers(
+    store: Store,
+    unit_codes: Collection[str],
+    period_from: date,
+    period_to: date,
+    limit: int = 1000,
+) -> list[DelayedDossier]:
+    """`DELAYED_DOSSIERS_SQL`: the period's overdue resolutions of the units, earliest first."""
+    start, end = period_bounds(period_from, period_to)
+    result = store.client.query(
+        DELAYED_DOSSIERS_SQL,
+        parameters={
+            "unit_codes": sorted(unit_codes),
+            "period_from": _local_text(start),
+            "period_to": _local_text(end),
+            "limit": limit,
+        },
+    )
+    return [
+        DelayedDossier(
+            dossier_id=str(row[0]),
+            procedure_code=str(row[1] or ""),
+            unit_code=str(row[2]),
+            due_at=row[3],
+            resolved_at=row[4],
+            caused_by=tuple(row[5] or ()),
+        )
+        for row in result.result_rows
+    ]
+
+
 def _local_text(instant: datetime) -> str:
     """A DateTime64(3) parameter in local time."""
     return instant.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
@@ -227,15 +308,19 @@ def fetch_figures(
     return figures
 
 
-
 def fetch_compliance(store: Store, period_from: date, period_to: date) -> dict[str, Compliance]:
-    """Run `COMPLIANCE_SQL`; units without any compliance figure are left out."""
+    """Run `COMPLIANCE_SQL` and `DELAYS_SQL`; units without any compliance figure are left
+    out."""
     start, end = period_bounds(period_from, period_to)
-    result = store.client.query(
-        COMPLIANCE_SQL,
-        parameters={
-            "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
-            "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
-        },
-    )
-    return {str(row[0]): Compliance(*(int(v) for v in row[1:])) for row in result.result_rows}
+    parameters = {
+        "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
+        "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    values: dict[str, dict[str, int]] = {}
+    for sql, keys in (
+        (COMPLIANCE_SQL, RECEIVING_UNIT_COMPLIANCE_KEYS), (DELAYS_SQL, DELAY_KEYS)
+    ):
+        for row in store.client.query(sql, parameters=parameters).result_rows:
+            unit = values.setdefault(str(row[0]), {})
+            unit.update(zip(keys, map(int, row[1:]), strict=True))
+    return {unit: Compliance(**figures) for unit, figures in values.items()}

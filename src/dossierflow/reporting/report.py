@@ -109,6 +109,12 @@ class Compliance:
     """Of `resolved_overdue`, the dossiers that never had an apology."""
     in_progress_overdue_no_apology: int = 0
     """Of `in_progress_overdue`, the dossiers without an apology before `to`."""
+    resolved_overdue_caused: int = 0
+    """Dossiers resolved overdue in the period whose delay this unit's processing steps caused
+    (`bi_delays_caused`, migration 016): the unit that signs the apology. Counted for the
+    department of the steps, not the receiving unit, so its total may differ from
+    `resolved_overdue`'s: a dossier no step overran counts for nobody, one that several
+    departments delayed (`steps.delay_cause: every`) for each."""
 
     def __add__(self, other: Compliance) -> Compliance:
         return Compliance(*(getattr(self, k) + getattr(other, k) for k in COMPLIANCE_KEYS))
@@ -118,6 +124,8 @@ class Compliance:
 
 
 COMPLIANCE_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Compliance))
+DELAY_KEYS: tuple[str, ...] = ("resolved_overdue_caused",)
+"""The compliance keys counted per department of the steps (the others: per receiving unit)."""
 ROW_KEYS: tuple[str, ...] = REPORT_KEYS + COMPLIANCE_KEYS
 """Every key of a report row, as JSON, CSV and the table give them."""
 
@@ -226,27 +234,49 @@ def build_report(
     check_scope(units, unit, level, lang)
     if unit is not None and unit not in units and unit not in figures:
         raise ReportError(f"--unit {unit!r}: no such unit in the catalogue and no data for it")
-    scope: frozenset[str] | None = None
-    if unit is not None:
-        scope = Catalog(units=units).descendants(unit)
-    chosen: dict[str, Figures] = {
-        code: f for code, f in figures.items() if scope is None or code in scope
-    }
+    scope = _Scope.of(units, unit, level)
+    chosen: dict[str, Figures] = {code: f for code, f in figures.items() if scope.holds(code)}
     if unit is not None:
         chosen.setdefault(unit, Figures())
-    rows = []
-    for code, f in chosen.items():
-        info = units.get(code)
-        row_level = info.level if info else UNKNOWN_LEVEL
-        if level is not None and row_level != level:
-            continue
-        if f == Figures() and code != unit:
-            continue
-        rows.append(ReportRow(code, info.name if info else code, row_level, f))
-    rows.sort(key=lambda r: (_level_rank(r.level), r.unit_code))
+    rows = [
+        _row(code, f, units) for code, f in chosen.items() if f != Figures() or code == unit
+    ]
+    rows.sort(key=_row_order)
     if level is not None and not rows:
         _refuse_an_empty_level(level, figures, units, lang)
     return Report(period_from, period_to, tuple(rows), sum_figures(r.figures for r in rows))
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """The units a report covers: all of them, a unit and its descendants, or one level."""
+
+    units: Mapping[str, Unit]
+    within: frozenset[str] | None
+    level: str | None
+
+    @classmethod
+    def of(cls, units: Mapping[str, Unit], unit: str | None, level: str | None) -> _Scope:
+        within = None if unit is None else Catalog(units=units).descendants(unit)
+        return cls(units, within, level)
+
+    def holds(self, code: str) -> bool:
+        info = self.units.get(code)
+        row_level = info.level if info else UNKNOWN_LEVEL
+        return (self.within is None or code in self.within) and (
+            self.level is None or row_level == self.level
+        )
+
+
+def _row(code: str, figures: Figures, units: Mapping[str, Unit]) -> ReportRow:
+    info = units.get(code)
+    return ReportRow(
+        code, info.name if info else code, info.level if info else UNKNOWN_LEVEL, figures
+    )
+
+
+def _row_order(row: ReportRow) -> tuple[tuple[int, str], str]:
+    return (_level_rank(row.level), row.unit_code)
 
 
 class LevelWithoutDossiers(ReportError):
@@ -296,11 +326,29 @@ def _refuse_an_empty_level(
     raise LevelWithoutDossiers(message)
 
 
-def with_compliance(report: Report, compliance: Mapping[str, Compliance]) -> Report:
-    """The report with each row's compliance figures and their total. A unit with any has a
-    row already: each of them concerns a dossier received before `to`."""
+def with_compliance(
+    report: Report,
+    compliance: Mapping[str, Compliance],
+    units: Mapping[str, Unit],
+    *,
+    unit: str | None = None,
+    level: str | None = None,
+) -> Report:
+    """The report with each row's compliance figures and their total, for the scope the report
+    was built with (`unit`, `level` as for `build_report`). A receiving unit with any has a
+    row already (each figure concerns a dossier received before `to`); a department that
+    only caused delays (`resolved_overdue_caused`) gets a row of its own."""
+    scope = _Scope.of(units, unit, level)
+    by_code = {r.unit_code: r for r in report.rows}
+    for code, figures in compliance.items():
+        if code not in by_code and figures != Compliance() and scope.holds(code):
+            by_code[code] = _row(code, Figures(), units)
     rows = tuple(
-        replace(r, compliance=compliance.get(r.unit_code, Compliance())) for r in report.rows
+        sorted(
+            (replace(r, compliance=compliance.get(r.unit_code, Compliance()))
+             for r in by_code.values()),
+            key=_row_order,
+        )
     )
     total = sum((r.compliance for r in rows), Compliance())
     return replace(report, rows=rows, total_compliance=total)
@@ -419,6 +467,7 @@ LABELS: dict[str, dict[str, str]] = {
         "apologies_late": "Xin lỗi muộn",
         "resolved_overdue_no_apology": "Giải quyết quá hạn không xin lỗi",
         "in_progress_overdue_no_apology": "Đang quá hạn chưa xin lỗi",
+        "resolved_overdue_caused": "Hồ sơ quá hạn do đơn vị gây ra",
         "on_time_rate": "Tỷ lệ đúng hạn",
         "online_rate": "Tỷ lệ trực tuyến",
         "compliance": "Tuân thủ quy định về yêu cầu bổ sung hồ sơ và xin lỗi khi quá hạn",
@@ -454,6 +503,7 @@ LABELS: dict[str, dict[str, str]] = {
         "apologies_late": "Late apologies",
         "resolved_overdue_no_apology": "Resolved overdue, no apology",
         "in_progress_overdue_no_apology": "Overdue in progress, no apology",
+        "resolved_overdue_caused": "Overdue dossiers it caused",
         "on_time_rate": "On-time rate",
         "online_rate": "Online rate",
         "compliance": "Compliance: supplement requests and apologies for missed deadlines",
