@@ -34,7 +34,6 @@ from datetime import date, datetime, time
 from dossierflow.reporting.report import (
     COMPLIANCE_KEYS,
     COUNT_KEYS,
-    DELAY_KEYS,
     LOCAL,
     Compliance,
     Figures,
@@ -51,20 +50,14 @@ FROM {view}(period_from = {{period_from:String}}, period_to = {{period_to:String
 the `bi_period_report` view that BI tools read too, or its pre-aggregated twin
 `bi_period_report_daily` (the same figures as of the rollup's last refresh, migration 008)."""
 
-RECEIVING_UNIT_COMPLIANCE_KEYS = tuple(k for k in COMPLIANCE_KEYS if k not in DELAY_KEYS)
-COMPLIANCE_SQL = f"""
-SELECT unit_code, {", ".join(RECEIVING_UNIT_COMPLIANCE_KEYS)}
-FROM bi_compliance_report(period_from = {{period_from:String}}, period_to = {{period_to:String}})
+LIVE_REPORT_SQL = f"""
+SELECT unit_code, {", ".join(COUNT_KEYS + COMPLIANCE_KEYS)}
+FROM bi_report(period_from = {{period_from:String}}, period_to = {{period_to:String}})
 """
-"""Per receiving unit with any, the compliance figures of [from, to) (migration 011), live:
-they read the small `dossier_compliance_events`, the milestones and the dossiers' states."""
-
-DELAYS_SQL = f"""
-SELECT unit_code, {", ".join(DELAY_KEYS)}
-FROM bi_delays_caused(period_from = {{period_from:String}}, period_to = {{period_to:String}})
-"""
-"""Per department whose processing steps caused a delay, the dossiers resolved overdue in
-[from, to) it delayed (migration 016), live, from the small `dossier_resolutions`."""
+"""Per receiving unit, and per department that caused a delay, the whole report of [from,
+to) in one query (migration 016: `dossier_state FINAL` read once): the figures of
+`bi_period_report`, live, and the compliance figures of `bi_compliance_report` and
+`bi_delays_caused`, which read the same view."""
 
 OUTCOME_KEYS = ("resolved_early", "resolved_on_time", "resolved_overdue", "in_progress_overdue")
 OUTCOMES_SQL = f"""
@@ -266,6 +259,38 @@ def _local_text(instant: datetime) -> str:
     return instant.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
+def fetch_report(
+    store: Store, period_from: date, period_to: date, readings: ReportReadings | None = None
+) -> tuple[dict[str, Figures], dict[str, Compliance]]:
+    """Run `LIVE_REPORT_SQL`, one round trip: the figures and the compliance figures per
+    unit ('' for dossiers without a receiving unit), a unit without any left out of each.
+    A `readings` other than the lifecycle's own replaces the outcome classes as in
+    `fetch_figures`."""
+    result = store.client.query(
+        LIVE_REPORT_SQL, parameters=_live_bounds(period_from, period_to)
+    )
+    figures: dict[str, Figures] = {}
+    compliance: dict[str, Compliance] = {}
+    counts = len(COUNT_KEYS)
+    for row in result.result_rows:
+        unit = str(row[0])
+        values = [int(v) for v in row[1:]]
+        if any(values[:counts]):
+            figures[unit] = Figures(*values[:counts])
+        if any(values[counts:]):
+            compliance[unit] = Compliance(*values[counts:])
+    return _with_readings(store, figures, period_from, period_to, readings), compliance
+
+
+def _live_bounds(period_from: date, period_to: date) -> dict[str, str]:
+    """The live views' `period_from` and `period_to`: local midnights as text."""
+    start, end = period_bounds(period_from, period_to)
+    return {
+        "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
+        "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
 def fetch_figures(
     store: Store,
     period_from: date,
@@ -278,24 +303,31 @@ def fetch_figures(
     reads the rollup (fast, as of its last refresh) instead of the live view. A `readings`
     other than the lifecycle's own replaces the outcome classes and `in_progress_overdue` by
     `OUTCOMES_SQL`'s (live, for the rollup's figures too, so that the two never disagree)."""
-    start, end = period_bounds(period_from, period_to)
     if pre_aggregated:  # whole local days: the view takes dates
-        view, bounds = "bi_period_report_daily", (period_from.isoformat(), period_to.isoformat())
+        view = "bi_period_report_daily"
+        bounds = {"period_from": period_from.isoformat(), "period_to": period_to.isoformat()}
     else:
-        view = "bi_period_report"
-        bounds = (start.strftime("%Y-%m-%d %H:%M:%S"), end.strftime("%Y-%m-%d %H:%M:%S"))
+        view, bounds = "bi_period_report", _live_bounds(period_from, period_to)
     result = store.client.query(
-        REPORT_SQL.format(keys=", ".join(COUNT_KEYS), view=view),
-        parameters={"period_from": bounds[0], "period_to": bounds[1]},
+        REPORT_SQL.format(keys=", ".join(COUNT_KEYS), view=view), parameters=bounds
     )
     figures = {str(row[0]): Figures(*(int(v) for v in row[1:])) for row in result.result_rows}
+    return _with_readings(store, figures, period_from, period_to, readings)
+
+
+def _with_readings(
+    store: Store,
+    figures: dict[str, Figures],
+    period_from: date,
+    period_to: date,
+    readings: ReportReadings | None,
+) -> dict[str, Figures]:
     if readings is None or readings.is_default:
         return figures
     outcomes = store.client.query(
         OUTCOMES_SQL,
         parameters={
-            "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
-            "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
+            **_live_bounds(period_from, period_to),
             "reading": readings.outcome_reading.value,
             "appointment": readings.appointment.value,
         },
@@ -309,18 +341,6 @@ def fetch_figures(
 
 
 def fetch_compliance(store: Store, period_from: date, period_to: date) -> dict[str, Compliance]:
-    """Run `COMPLIANCE_SQL` and `DELAYS_SQL`; units without any compliance figure are left
-    out."""
-    start, end = period_bounds(period_from, period_to)
-    parameters = {
-        "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
-        "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-    values: dict[str, dict[str, int]] = {}
-    for sql, keys in (
-        (COMPLIANCE_SQL, RECEIVING_UNIT_COMPLIANCE_KEYS), (DELAYS_SQL, DELAY_KEYS)
-    ):
-        for row in store.client.query(sql, parameters=parameters).result_rows:
-            unit = values.setdefault(str(row[0]), {})
-            unit.update(zip(keys, map(int, row[1:]), strict=True))
-    return {unit: Compliance(**figures) for unit, figures in values.items()}
+    """The compliance figures of `fetch_report` (for the dashboard, whose other figures come
+    from the rollup); units without any are left out."""
+    return fetch_report(store, period_from, period_to)[1]
