@@ -1,8 +1,11 @@
 """Benchmark `dossierflow report` of a province-year against the engine's own start-up.
 
     .venv/bin/python -m devtools.bench_report [--count 1000000] [--repeats 7] [--profile]
+        [--cache DIR] [--baseline DIR [--baseline-cache DIR]]
 
-The store is built once and cached under ~/.cache/dossierflow/bench-report/: `dossierflow
+The store is built once and cached under ~/.cache/dossierflow/bench-report/ (or `--cache`:
+the anchor applies any newer migration to it, so a branch with a migration of its own
+benchmarks a copy): `dossierflow
 simulate` (profile `historical`, a year of dossiers from Monday 5/1/2026, `--count` events)
 then `dossierflow replay --store`, the backfill path that writes facts and alerts through the
 sink's own code. Then, in one run, alternating so that the machine's load hits both alike:
@@ -41,9 +44,9 @@ def dossierflow(*args: str) -> list[str]:
     return [sys.executable, "-m", "dossierflow.cli", *args]
 
 
-def cached_store(count: int, seed: int) -> Path:
+def cached_store(count: int, seed: int, cache: Path = CACHE) -> Path:
     """The store of `count` simulated events, built on first use."""
-    folder = CACHE / f"historical-{count}-{seed}"
+    folder = cache / f"historical-{count}-{seed}"
     store, ready = folder / "store", folder / "ready"
     if ready.exists():
         return store
@@ -66,12 +69,12 @@ def cached_store(count: int, seed: int) -> Path:
     return store
 
 
-def seconds(command: list[str]) -> tuple[float, float]:
+def seconds(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall and CPU (user + system) seconds of `command`: on the shared machine the CPU time
     moves less with the other engineers' load than the wall time does."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -119,26 +122,13 @@ def profile_report(store: Path) -> None:
         print(f"  {duration * 1000:7.1f}  {text[:110]}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--count", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--profile", action="store_true")
-    args = parser.parse_args(argv)
-    store = cached_store(args.count, args.seed)
-    anchor_command = dossierflow("migrate", "--store", f"chdb://{store}")
-    report_command = dossierflow(*report_args(store))
-    seconds(anchor_command)  # applies any migration newer than the cached store
-    seconds(report_command)  # warms the page cache
-    anchors, reports = [], []
-    for _ in range(args.repeats):
-        anchors.append(seconds(anchor_command))
-        reports.append(seconds(report_command))
-    print(f"store: {args.count:,} events ({store}); medians of {args.repeats}, "
-          f"load average {os.getloadavg()[0]:.1f}")
-    for label, runs in (("anchor `dossierflow migrate`", anchors),
-                        (f"`dossierflow report` of {YEAR[0]}..{YEAR[1]}", reports)):
+def anchor_of(store: Path) -> list[str]:
+    return dossierflow("migrate", "--store", f"chdb://{store}")
+
+
+def print_runs(anchors: list[tuple[float, float]], reports: list[tuple[float, float]]) -> None:
+    for label, runs in (("  anchor `dossierflow migrate`", anchors),
+                        (f"  `dossierflow report` of {YEAR[0]}..{YEAR[1]}", reports)):
         walls = [wall for wall, _ in runs]
         print(f"{label}: {statistics.median(walls):.3f} s (min {min(walls):.3f}, max "
               f"{max(walls):.3f}), CPU {statistics.median(cpu for _, cpu in runs):.3f} s")
@@ -146,8 +136,45 @@ def main(argv: list[str] | None = None) -> int:
         beyond = statistics.median(r[index] for r in reports) - statistics.median(
             a[index] for a in anchors)
         verdict = "met" if beyond <= GOAL_SECONDS else "NOT met"
-        print(f"report beyond the anchor ({measure}): {beyond:.3f} s; goal <= "
+        print(f"  report beyond the anchor ({measure}): {beyond:.3f} s; goal <= "
               f"{GOAL_SECONDS:.2f} s: {verdict}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument(
+        "--baseline", type=Path, metavar="DIR",
+        help="also time, alternating in the same run, the code found first on PYTHONPATH=DIR "
+        "(e.g. a tree of the main branch's package) on a store of its own under "
+        "--baseline-cache",
+    )
+    parser.add_argument("--baseline-cache", type=Path, default=CACHE / "baseline")
+    args = parser.parse_args(argv)
+    store = cached_store(args.count, args.seed, args.cache)
+    variants: list[tuple[str, Path, dict[str, str] | None]] = [("this tree", store, None)]
+    if args.baseline is not None:
+        baseline_store = cached_store(args.count, args.seed, args.baseline_cache)
+        baseline_env = {**os.environ, "PYTHONPATH": str(args.baseline)}
+        variants.insert(0, (f"baseline {args.baseline}", baseline_store, baseline_env))
+    runs: dict[str, tuple[list[tuple[float, float]], list[tuple[float, float]]]] = {}
+    for name, variant_store, env in variants:
+        seconds(anchor_of(variant_store), env)  # applies any migration newer than the store
+        seconds(dossierflow(*report_args(variant_store)), env)  # warms the page cache
+        runs[name] = ([], [])
+    for _ in range(args.repeats):
+        for name, variant_store, env in variants:
+            runs[name][0].append(seconds(anchor_of(variant_store), env))
+            runs[name][1].append(seconds(dossierflow(*report_args(variant_store)), env))
+    print(f"store: {args.count:,} events ({store}); medians of {args.repeats}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    for name, (anchors, reports) in runs.items():
+        print(f"{name}:")
+        print_runs(anchors, reports)
     if args.profile:
         profile_report(store)
     return 0

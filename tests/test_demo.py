@@ -76,7 +76,7 @@ def _replayed_report(events_path: Path, store_dir: Path, period: tuple[date, dat
         backfill(replay(events, catalog, events.latest), catalog, ClickHouseSink(store),
                  str(events_path))
         report = build_report(fetch_figures(store, *period), catalog.units, *period)
-        return with_compliance(report, fetch_compliance(store, *period))
+        return with_compliance(report, fetch_compliance(store, *period), catalog.units)
     finally:
         store.close()
 

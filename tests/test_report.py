@@ -34,12 +34,12 @@ from dossierflow.reporting.report import (
     ReportError,
     build_report,
     parse_date,
-    render_text,
     report_csv,
     report_from_json,
     report_json,
     report_period,
 )
+from dossierflow.reporting.report_table import render_text
 from dossierflow.store import Store, connect, migrate, refresh_rollups
 
 pytestmark = pytest.mark.clickhouse

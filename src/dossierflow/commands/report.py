@@ -101,7 +101,6 @@ def run(args: argparse.Namespace) -> int:
         render,
         report_period,
         report_readings,
-        report_table,
     )
     from dossierflow.rules.catalog import load_catalog
     from dossierflow.store import parse_store_url
@@ -141,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.format == "table":
         from rich.console import Console
+
+        from dossierflow.reporting.report_table import report_table
 
         Console().print(report_table(report, args.lang))
     else:
@@ -237,7 +238,7 @@ def _report_directly(
     sink_url: str,
     sink_problem: str,
 ) -> Report:
-    from dossierflow.reporting.queries import fetch_compliance, fetch_figures
+    from dossierflow.reporting.queries import fetch_report
     from dossierflow.reporting.report import build_report, with_compliance
 
     store = _open_for_report(url, sink_url, sink_problem)
@@ -246,7 +247,7 @@ def _report_directly(
         # The store's checks cost a round trip each: they run when the figures fail (no
         # tables) or are empty (no facts at all), which is when their message is needed.
         try:
-            figures = fetch_figures(store, period_from, period_to, readings=readings)
+            figures, compliance = fetch_report(store, period_from, period_to, readings)
         except Exception:
             _require_facts(store)
             raise
@@ -256,7 +257,7 @@ def _report_directly(
             figures, units, period_from, period_to, unit=args.unit, level=args.level,
             lang=args.lang,
         )
-        return with_compliance(report, fetch_compliance(store, period_from, period_to))
+        return with_compliance(report, compliance, units, unit=args.unit, level=args.level)
     finally:
         store.close()
 

@@ -32,7 +32,8 @@ from dossierflow.demo.mailbox import LocalMailbox
 from dossierflow.demo.processes import Children
 from dossierflow.demo.view import Progress, ProgressView, email_line
 from dossierflow.kafka.local_broker import LocalKafka
-from dossierflow.reporting.report import Report, report_from_json, report_json, report_table
+from dossierflow.reporting.report import Report, report_from_json, report_json
+from dossierflow.reporting.report_table import report_table
 from dossierflow.rules.catalog import Catalog
 from dossierflow.simulate import Profile, generate_events, profile_start
 

@@ -18,7 +18,7 @@ from dossierflow.reporting.client import FACTS_HEADER
 from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
 from dossierflow.reporting.dashboard.progress_page import progress_page_handler
 from dossierflow.reporting.progress import progress_report, render_progress
-from dossierflow.reporting.queries import fetch_compliance, fetch_figures
+from dossierflow.reporting.queries import fetch_report
 from dossierflow.reporting.report import (
     LANGS,
     LOCAL,
@@ -120,12 +120,13 @@ def report_handler(
             readings = report_readings(
                 catalog.report, query.get("outcome_reading"), query.get("appointment"), ""
             )
-            figures = await runner.run(fetch_figures, period_from, period_to, readings=readings)
-            compliance = await runner.run(fetch_compliance, period_from, period_to)
+            figures, compliance = await runner.run(
+                fetch_report, period_from, period_to, readings
+            )
             result = build_report(
                 figures, units, period_from, period_to, unit=unit, level=level, lang=lang
             )
-            result = with_compliance(result, compliance)
+            result = with_compliance(result, compliance, units, unit=unit, level=level)
             facts = await runner.run(count_facts)
             text = await asyncio.to_thread(render, result, fmt, lang)
         except ReportError as exc:

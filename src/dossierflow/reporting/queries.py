@@ -50,12 +50,14 @@ FROM {view}(period_from = {{period_from:String}}, period_to = {{period_to:String
 the `bi_period_report` view that BI tools read too, or its pre-aggregated twin
 `bi_period_report_daily` (the same figures as of the rollup's last refresh, migration 008)."""
 
-COMPLIANCE_SQL = f"""
-SELECT unit_code, {", ".join(COMPLIANCE_KEYS)}
-FROM bi_compliance_report(period_from = {{period_from:String}}, period_to = {{period_to:String}})
+LIVE_REPORT_SQL = f"""
+SELECT unit_code, {", ".join(COUNT_KEYS + COMPLIANCE_KEYS)}
+FROM bi_report(period_from = {{period_from:String}}, period_to = {{period_to:String}})
 """
-"""Per receiving unit with any, the compliance figures of [from, to) (migration 011), live:
-they read the small `dossier_compliance_events`, the milestones and the dossiers' states."""
+"""Per receiving unit, and per department that caused a delay, the whole report of [from,
+to) in one query (migration 016: `dossier_state FINAL` read once): the figures of
+`bi_period_report`, live, and the compliance figures of `bi_compliance_report` and
+`bi_delays_caused`, which read the same view."""
 
 OUTCOME_KEYS = ("resolved_early", "resolved_on_time", "resolved_overdue", "in_progress_overdue")
 OUTCOMES_SQL = f"""
@@ -102,6 +104,47 @@ AT_RISK alert of its current deadline has fired by `now` (`bi_alerts`: the alert
 its row, is per deadline; one of a deadline a RESUMED has moved no longer counts). Only the
 deadlines from `today`'s midnight on are looked up: an earlier one is overdue, not at risk
 (and the alerts' partitions are by the deadline's month)."""
+
+
+DELAYED_DOSSIERS_SQL = """
+SELECT dossier_id, procedure_code, unit_code, due_at, resolved_at, caused_by
+FROM
+(
+    SELECT dossier_id, procedure_code, ifNull(unit_code, '') AS unit_code, due_at, resolved_at
+    FROM dossier_state FINAL
+    WHERE outcome = 'OVERDUE' AND status IN ('RESOLVED', 'RETURNED')
+        AND resolved_at >= {period_from:DateTime64(3, 'Asia/Ho_Chi_Minh')}
+        AND resolved_at < {period_to:DateTime64(3, 'Asia/Ho_Chi_Minh')}
+) AS resolved
+LEFT JOIN
+(
+    SELECT dossier_id, argMax(delay_caused_by, occurred_at) AS caused_by
+    FROM dossier_resolutions FINAL
+    WHERE notEmpty(delay_caused_by)
+        AND occurred_at >= {period_from:DateTime64(3, 'Asia/Ho_Chi_Minh')}
+        AND occurred_at < {period_to:DateTime64(3, 'Asia/Ho_Chi_Minh')}
+    GROUP BY dossier_id
+) AS delays USING (dossier_id)
+WHERE unit_code IN {unit_codes:Array(String)} OR hasAny(caused_by, {unit_codes:Array(String)})
+ORDER BY resolved_at, dossier_id
+LIMIT {limit:UInt32}
+"""
+"""Dossiers resolved overdue in [from, to) received by the units or delayed by their steps,
+each with the departments that caused the delay (migration 016; none when no step overran),
+as the report counts them (`resolved_overdue`, `resolved_overdue_caused`)."""
+
+
+@dataclass(frozen=True)
+class DelayedDossier:
+    """A dossier resolved overdue as the dashboard lists it: codes and instants only."""
+
+    dossier_id: str
+    procedure_code: str
+    unit_code: str
+    due_at: datetime | None
+    resolved_at: datetime
+    caused_by: tuple[str, ...]
+    """The departments whose steps caused the delay: the units that sign the apology."""
 
 
 @dataclass(frozen=True)
@@ -180,9 +223,72 @@ def open_dossiers(
     ]
 
 
+def delayed_dossiers(
+    store: Store,
+    unit_codes: Collection[str],
+    period_from: date,
+    period_to: date,
+    limit: int = 1000,
+) -> list[DelayedDossier]:
+    """`DELAYED_DOSSIERS_SQL`: the period's overdue resolutions of the units, earliest first."""
+    start, end = period_bounds(period_from, period_to)
+    result = store.client.query(
+        DELAYED_DOSSIERS_SQL,
+        parameters={
+            "unit_codes": sorted(unit_codes),
+            "period_from": _local_text(start),
+            "period_to": _local_text(end),
+            "limit": limit,
+        },
+    )
+    return [
+        DelayedDossier(
+            dossier_id=str(row[0]),
+            procedure_code=str(row[1] or ""),
+            unit_code=str(row[2]),
+            due_at=row[3],
+            resolved_at=row[4],
+            caused_by=tuple(row[5] or ()),
+        )
+        for row in result.result_rows
+    ]
+
+
 def _local_text(instant: datetime) -> str:
     """A DateTime64(3) parameter in local time."""
     return instant.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def fetch_report(
+    store: Store, period_from: date, period_to: date, readings: ReportReadings | None = None
+) -> tuple[dict[str, Figures], dict[str, Compliance]]:
+    """Run `LIVE_REPORT_SQL`, one round trip: the figures and the compliance figures per
+    unit ('' for dossiers without a receiving unit), a unit without any left out of each.
+    A `readings` other than the lifecycle's own replaces the outcome classes as in
+    `fetch_figures`."""
+    result = store.client.query(
+        LIVE_REPORT_SQL, parameters=_live_bounds(period_from, period_to)
+    )
+    figures: dict[str, Figures] = {}
+    compliance: dict[str, Compliance] = {}
+    counts = len(COUNT_KEYS)
+    for row in result.result_rows:
+        unit = str(row[0])
+        values = [int(v) for v in row[1:]]
+        if any(values[:counts]):
+            figures[unit] = Figures(*values[:counts])
+        if any(values[counts:]):
+            compliance[unit] = Compliance(*values[counts:])
+    return _with_readings(store, figures, period_from, period_to, readings), compliance
+
+
+def _live_bounds(period_from: date, period_to: date) -> dict[str, str]:
+    """The live views' `period_from` and `period_to`: local midnights as text."""
+    start, end = period_bounds(period_from, period_to)
+    return {
+        "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
+        "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
+    }
 
 
 def fetch_figures(
@@ -197,24 +303,31 @@ def fetch_figures(
     reads the rollup (fast, as of its last refresh) instead of the live view. A `readings`
     other than the lifecycle's own replaces the outcome classes and `in_progress_overdue` by
     `OUTCOMES_SQL`'s (live, for the rollup's figures too, so that the two never disagree)."""
-    start, end = period_bounds(period_from, period_to)
     if pre_aggregated:  # whole local days: the view takes dates
-        view, bounds = "bi_period_report_daily", (period_from.isoformat(), period_to.isoformat())
+        view = "bi_period_report_daily"
+        bounds = {"period_from": period_from.isoformat(), "period_to": period_to.isoformat()}
     else:
-        view = "bi_period_report"
-        bounds = (start.strftime("%Y-%m-%d %H:%M:%S"), end.strftime("%Y-%m-%d %H:%M:%S"))
+        view, bounds = "bi_period_report", _live_bounds(period_from, period_to)
     result = store.client.query(
-        REPORT_SQL.format(keys=", ".join(COUNT_KEYS), view=view),
-        parameters={"period_from": bounds[0], "period_to": bounds[1]},
+        REPORT_SQL.format(keys=", ".join(COUNT_KEYS), view=view), parameters=bounds
     )
     figures = {str(row[0]): Figures(*(int(v) for v in row[1:])) for row in result.result_rows}
+    return _with_readings(store, figures, period_from, period_to, readings)
+
+
+def _with_readings(
+    store: Store,
+    figures: dict[str, Figures],
+    period_from: date,
+    period_to: date,
+    readings: ReportReadings | None,
+) -> dict[str, Figures]:
     if readings is None or readings.is_default:
         return figures
     outcomes = store.client.query(
         OUTCOMES_SQL,
         parameters={
-            "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
-            "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
+            **_live_bounds(period_from, period_to),
             "reading": readings.outcome_reading.value,
             "appointment": readings.appointment.value,
         },
@@ -227,15 +340,7 @@ def fetch_figures(
     return figures
 
 
-
 def fetch_compliance(store: Store, period_from: date, period_to: date) -> dict[str, Compliance]:
-    """Run `COMPLIANCE_SQL`; units without any compliance figure are left out."""
-    start, end = period_bounds(period_from, period_to)
-    result = store.client.query(
-        COMPLIANCE_SQL,
-        parameters={
-            "period_from": start.strftime("%Y-%m-%d %H:%M:%S"),
-            "period_to": end.strftime("%Y-%m-%d %H:%M:%S"),
-        },
-    )
-    return {str(row[0]): Compliance(*(int(v) for v in row[1:])) for row in result.result_rows}
+    """The compliance figures of `fetch_report` (for the dashboard, whose other figures come
+    from the rollup); units without any are left out."""
+    return fetch_report(store, period_from, period_to)[1]

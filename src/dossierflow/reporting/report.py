@@ -15,12 +15,6 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
-from rich import box
-from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, Group, RenderResult
-from rich.table import Table
-from rich.text import Text
-
 from dossierflow.errors import DossierflowError, ExitCode
 from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import Catalog, Unit
@@ -109,6 +103,12 @@ class Compliance:
     """Of `resolved_overdue`, the dossiers that never had an apology."""
     in_progress_overdue_no_apology: int = 0
     """Of `in_progress_overdue`, the dossiers without an apology before `to`."""
+    resolved_overdue_caused: int = 0
+    """Dossiers resolved overdue in the period whose delay this unit's processing steps caused
+    (`bi_delays_caused`, migration 016): the unit that signs the apology. Counted for the
+    department of the steps, not the receiving unit, so its total may differ from
+    `resolved_overdue`'s: a dossier no step overran counts for nobody, one that several
+    departments delayed (`steps.delay_cause: every`) for each."""
 
     def __add__(self, other: Compliance) -> Compliance:
         return Compliance(*(getattr(self, k) + getattr(other, k) for k in COMPLIANCE_KEYS))
@@ -118,6 +118,8 @@ class Compliance:
 
 
 COMPLIANCE_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Compliance))
+DELAY_KEYS: tuple[str, ...] = ("resolved_overdue_caused",)
+"""The compliance keys counted per department of the steps (the others: per receiving unit)."""
 ROW_KEYS: tuple[str, ...] = REPORT_KEYS + COMPLIANCE_KEYS
 """Every key of a report row, as JSON, CSV and the table give them."""
 
@@ -226,27 +228,49 @@ def build_report(
     check_scope(units, unit, level, lang)
     if unit is not None and unit not in units and unit not in figures:
         raise ReportError(f"--unit {unit!r}: no such unit in the catalogue and no data for it")
-    scope: frozenset[str] | None = None
-    if unit is not None:
-        scope = Catalog(units=units).descendants(unit)
-    chosen: dict[str, Figures] = {
-        code: f for code, f in figures.items() if scope is None or code in scope
-    }
+    scope = _Scope.of(units, unit, level)
+    chosen: dict[str, Figures] = {code: f for code, f in figures.items() if scope.holds(code)}
     if unit is not None:
         chosen.setdefault(unit, Figures())
-    rows = []
-    for code, f in chosen.items():
-        info = units.get(code)
-        row_level = info.level if info else UNKNOWN_LEVEL
-        if level is not None and row_level != level:
-            continue
-        if f == Figures() and code != unit:
-            continue
-        rows.append(ReportRow(code, info.name if info else code, row_level, f))
-    rows.sort(key=lambda r: (_level_rank(r.level), r.unit_code))
+    rows = [
+        _row(code, f, units) for code, f in chosen.items() if f != Figures() or code == unit
+    ]
+    rows.sort(key=_row_order)
     if level is not None and not rows:
         _refuse_an_empty_level(level, figures, units, lang)
     return Report(period_from, period_to, tuple(rows), sum_figures(r.figures for r in rows))
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """The units a report covers: all of them, a unit and its descendants, or one level."""
+
+    units: Mapping[str, Unit]
+    within: frozenset[str] | None
+    level: str | None
+
+    @classmethod
+    def of(cls, units: Mapping[str, Unit], unit: str | None, level: str | None) -> _Scope:
+        within = None if unit is None else Catalog(units=units).descendants(unit)
+        return cls(units, within, level)
+
+    def holds(self, code: str) -> bool:
+        info = self.units.get(code)
+        row_level = info.level if info else UNKNOWN_LEVEL
+        return (self.within is None or code in self.within) and (
+            self.level is None or row_level == self.level
+        )
+
+
+def _row(code: str, figures: Figures, units: Mapping[str, Unit]) -> ReportRow:
+    info = units.get(code)
+    return ReportRow(
+        code, info.name if info else code, info.level if info else UNKNOWN_LEVEL, figures
+    )
+
+
+def _row_order(row: ReportRow) -> tuple[tuple[int, str], str]:
+    return (_level_rank(row.level), row.unit_code)
 
 
 class LevelWithoutDossiers(ReportError):
@@ -296,11 +320,29 @@ def _refuse_an_empty_level(
     raise LevelWithoutDossiers(message)
 
 
-def with_compliance(report: Report, compliance: Mapping[str, Compliance]) -> Report:
-    """The report with each row's compliance figures and their total. A unit with any has a
-    row already: each of them concerns a dossier received before `to`."""
+def with_compliance(
+    report: Report,
+    compliance: Mapping[str, Compliance],
+    units: Mapping[str, Unit],
+    *,
+    unit: str | None = None,
+    level: str | None = None,
+) -> Report:
+    """The report with each row's compliance figures and their total, for the scope the report
+    was built with (`unit`, `level` as for `build_report`). A receiving unit with any has a
+    row already (each figure concerns a dossier received before `to`); a department that
+    only caused delays (`resolved_overdue_caused`) gets a row of its own."""
+    scope = _Scope.of(units, unit, level)
+    by_code = {r.unit_code: r for r in report.rows}
+    for code, figures in compliance.items():
+        if code not in by_code and figures != Compliance() and scope.holds(code):
+            by_code[code] = _row(code, Figures(), units)
     rows = tuple(
-        replace(r, compliance=compliance.get(r.unit_code, Compliance())) for r in report.rows
+        sorted(
+            (replace(r, compliance=compliance.get(r.unit_code, Compliance()))
+             for r in by_code.values()),
+            key=_row_order,
+        )
     )
     total = sum((r.compliance for r in rows), Compliance())
     return replace(report, rows=rows, total_compliance=total)
@@ -332,7 +374,7 @@ def check_scope(
                 f"{prefix}level {level!r}: no unit has this level; known levels: "
                 f"{', '.join(known)}"
             )
-    _labels(lang, prefix)
+    report_labels(lang, prefix)
 
 
 def sum_figures(items: Iterable[Figures]) -> Figures:
@@ -419,6 +461,7 @@ LABELS: dict[str, dict[str, str]] = {
         "apologies_late": "Xin lỗi muộn",
         "resolved_overdue_no_apology": "Giải quyết quá hạn không xin lỗi",
         "in_progress_overdue_no_apology": "Đang quá hạn chưa xin lỗi",
+        "resolved_overdue_caused": "Hồ sơ quá hạn do đơn vị gây ra",
         "on_time_rate": "Tỷ lệ đúng hạn",
         "online_rate": "Tỷ lệ trực tuyến",
         "compliance": "Tuân thủ quy định về yêu cầu bổ sung hồ sơ và xin lỗi khi quá hạn",
@@ -454,6 +497,7 @@ LABELS: dict[str, dict[str, str]] = {
         "apologies_late": "Late apologies",
         "resolved_overdue_no_apology": "Resolved overdue, no apology",
         "in_progress_overdue_no_apology": "Overdue in progress, no apology",
+        "resolved_overdue_caused": "Overdue dossiers it caused",
         "on_time_rate": "On-time rate",
         "online_rate": "Online rate",
         "compliance": "Compliance: supplement requests and apologies for missed deadlines",
@@ -484,7 +528,7 @@ LEVEL_NAMES: dict[str, dict[str, str]] = {
 }
 
 
-def _labels(lang: str, prefix: str = "--") -> dict[str, str]:
+def report_labels(lang: str, prefix: str = "--") -> dict[str, str]:
     if lang not in LABELS:
         raise ReportError(f"{prefix}lang {lang!r}: use one of {', '.join(LANGS)}")
     return LABELS[lang]
@@ -526,7 +570,7 @@ def report_csv(report: Report, lang: str = "vi") -> str:
     figures are numbers written by this code, negative ones included, and stay numbers.
     Lines end in CRLF (RFC 4180, section 2), so that a cell holding a line break of either
     kind is quoted (section 2.6) instead of splitting its row."""
-    labels = _labels(lang)
+    labels = report_labels(lang)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["unit_code", "unit_name", "level", *ROW_KEYS])
@@ -558,157 +602,7 @@ def period_heading(report: Report, lang: str) -> str:
         start, end = (
             f"{d.day} {MONTHS_EN[d.month - 1]} {d.year}" for d in (report.period_from, last_day)
         )
-    return _labels(lang)["period"].format(start=start, end=end)
-
-
-def report_table(report: Report, lang: str = "vi") -> Group:
-    """A renderable laid out like a provincial office's printed report: units grouped by
-    level with a subtotal per level, a grand total, and the reconciliation verdict. The
-    columns fit the console it is printed on (see `FittedTable`)."""
-    labels = _labels(lang)
-    title = Text(labels["title"], style="bold", justify="center")
-    period = Text(period_heading(report, lang), justify="center")
-    lines: list[tuple[str, str, Mapping[str, int | float | None], str]] = []
-    levels: dict[str, list[ReportRow]] = {}
-    for row in report.rows:
-        levels.setdefault(row.level, []).append(row)
-    number = 0
-    for lvl, level_rows in levels.items():
-        for row in level_rows:
-            number += 1
-            lines.append((str(number), row.unit_name, row.values(), ""))
-        if len(levels) > 1 and len(level_rows) > 1:
-            subtotal = labels["subtotal"].format(level=level_name(lvl, lang))
-            summed = {
-                **sum_figures(r.figures for r in level_rows).as_dict(),
-                **sum((r.compliance for r in level_rows), Compliance()).as_dict(),
-            }
-            lines.append(("", subtotal, summed, "italic"))
-        lines.append(("", "", {}, "section"))
-    lines.append(("", labels["total"], report.total_values(), "bold"))
-
-    def table_of(keys: tuple[str, ...]) -> FittedTable:
-        rows = [(n, name, _cells(v, keys, lang) if v else [], st) for n, name, v, st in lines]
-        return FittedTable((labels["no"], labels["unit_name"]), [labels[k] for k in keys], rows)
-
-    # The provincial form's columns, then the compliance figures as a table of their own, so
-    # that the form keeps its printed layout.
-    table = Group(
-        table_of(REPORT_KEYS),
-        Text(labels["compliance"], style="bold"),
-        table_of(COMPLIANCE_KEYS),
-    )
-    parts: list[Any] = [title, period, table]
-    if not report.rows:
-        parts.append(Text(labels["empty"]))
-    violations = report.violations
-    if violations:
-        parts.append(Text(labels["bad"].format(n=len(violations)), style="bold red"))
-        parts.extend(Text(f"  {v}", style="red") for v in violations)
-    else:
-        parts.append(Text(labels["ok"]))
-    return Group(*parts)
-
-
-UNIT_NAME_MIN_WIDTH = 16
-"""Below this a unit's name wraps onto more lines than a reader follows comfortably."""
-
-
-class FittedTable:
-    """The report's table laid out for the width of the console it is printed on.
-
-    A figure is never cut: each figure column is as wide as its widest figure (its header
-    wraps within it), and when the columns do not fit the width side by side they are split
-    into several tables one under the other, each repeating the row number and the unit, as a
-    wide report is printed on narrow paper. Widths are fixed here rather than left to rich,
-    whose last resort for a table wider than the console is to shorten every column with
-    an ellipsis ("1.2…").
-    """
-
-    def __init__(
-        self,
-        row_headers: tuple[str, str],
-        headers: list[str],
-        rows: list[tuple[str, str, list[str], str]],
-    ) -> None:
-        self.row_headers = row_headers
-        self.headers = headers
-        self.rows = rows  # (number, unit name, figures, style); style "section" is a rule
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        for columns, widths in self._layout(options.max_width):
-            yield self._table(columns, widths)
-
-    def _figure_width(self, column: int) -> int:
-        figures = [cell_len(r[2][column]) for r in self.rows if r[2]]
-        return max([_longest_word(self.headers[column]), *figures])
-
-    def _layout(self, max_width: int) -> list[tuple[list[int], list[int]]]:
-        """Groups of figure columns and the widths of all columns of each table."""
-        number_width = max(cell_len(self.row_headers[0]), *(cell_len(r[0]) for r in self.rows))
-        names = [self.row_headers[1], *(r[1] for r in self.rows)]
-        name_full = max(cell_len(n) for n in names)
-        name_width = min(name_full, max(UNIT_NAME_MIN_WIDTH, *(_longest_word(n) for n in names)))
-        # Each column adds its padding (1 + 1) and one border; the table adds one border.
-        fixed = 1 + (number_width + 3) + (name_width + 3)
-        groups: list[list[int]] = [[]]
-        used = fixed
-        for column in range(len(self.headers)):
-            need = self._figure_width(column) + 3
-            if groups[-1] and used + need > max_width:
-                groups.append([])
-                used = fixed
-            groups[-1].append(column)
-            used += need
-        layout = []
-        for group in groups:
-            widths = [number_width, name_width, *(self._figure_width(c) for c in group)]
-            wants = [number_width, name_full, *(cell_len(self.headers[c]) for c in group)]
-            spare = max_width - (1 + sum(w + 3 for w in widths))
-            # Spare room widens the narrowest columns first (a header on fewer lines), one
-            # character at a time, up to what each column's text wants on one line.
-            growable = [i for i in range(1, len(widths)) if widths[i] < wants[i]]
-            while spare > 0 and growable:
-                index = min(growable, key=lambda i: widths[i])
-                widths[index] += 1
-                spare -= 1
-                growable = [i for i in growable if widths[i] < wants[i]]
-            layout.append((group, widths))
-        return layout
-
-    def _table(self, columns: list[int], widths: list[int]) -> Table:
-        table = Table(box=box.SQUARE, show_lines=False, header_style="bold")
-        table.add_column(self.row_headers[0], justify="right", width=widths[0], no_wrap=True)
-        table.add_column(self.row_headers[1], width=widths[1], overflow="fold")
-        for column, width in zip(columns, widths[2:], strict=True):
-            header = Text(self.headers[column], justify="right", overflow="fold", no_wrap=False)
-            table.add_column(header, justify="right", width=width, no_wrap=True)
-        for number, name, figures, style in self.rows:
-            if style == "section":
-                table.add_section()
-            else:
-                table.add_row(number, name, *(figures[c] for c in columns), style=style or None)
-        return table
-
-
-def _longest_word(text: str) -> int:
-    return max((cell_len(word) for word in text.split()), default=0)
-
-
-def _cells(
-    values: Mapping[str, int | float | None], keys: tuple[str, ...], lang: str
-) -> list[str]:
-    return [
-        format_rate(values[k], lang) if k in RATE_KEYS else format_count(int(values[k] or 0), lang)
-        for k in keys
-    ]
-
-
-def render_text(report: Report, lang: str = "vi", width: int = 240) -> str:
-    """The printed table as plain text (for files and the HTTP endpoint)."""
-    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
-    console.print(report_table(report, lang))
-    return console.export_text()
+    return report_labels(lang)["period"].format(start=start, end=end)
 
 
 def render(report: Report, fmt: str, lang: str = "vi") -> str:
@@ -718,6 +612,8 @@ def render(report: Report, fmt: str, lang: str = "vi") -> str:
     if fmt == "csv":
         return report_csv(report, lang)
     if fmt == "table":
+        from dossierflow.reporting.report_table import render_text  # rich: only for tables
+
         return render_text(report, lang)
     raise ReportError(f"--format {fmt!r}: use one of json, csv, table")
 

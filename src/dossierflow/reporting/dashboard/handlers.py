@@ -48,7 +48,9 @@ from dossierflow.reporting.dashboard.views import (
     texts,
 )
 from dossierflow.reporting.queries import (
+    DelayedDossier,
     WeekCount,
+    delayed_dossiers,
     fetch_compliance,
     fetch_figures,
     open_dossiers,
@@ -121,7 +123,9 @@ def _report(
     return report, _local(rollup, catalog)
 
 
-def _with_compliance(store: Store, report: Report) -> tuple[Report, str | None]:
+def _with_compliance(
+    store: Store, catalog: Catalog, report: Report, unit: str | None
+) -> tuple[Report, str | None]:
     """The report with its compliance figures, read live (they are not in the rollup): when
     they cannot be read, the report without them and why, for the page to say so while the
     rollup's figures stay."""
@@ -132,7 +136,7 @@ def _with_compliance(store: Store, report: Report) -> tuple[Report, str | None]:
     except (DatabaseError, StoreError) as exc:
         log.warning("dashboard: compliance figures unavailable: %s", error_summary(str(exc)))
         return report, error_summary(str(exc))
-    return with_compliance(report, compliance), None
+    return with_compliance(report, compliance, catalog.units, unit=unit), None
 
 
 def _dashboard_data(
@@ -149,24 +153,25 @@ def _dashboard_data(
         weeks = weekly_trend(store, period.start, period.end, scope)
         if _local(rollup_state(store), catalog).refreshed_at == rollup.refreshed_at:
             break
-    report, compliance_error = _with_compliance(store, report)
+    report, compliance_error = _with_compliance(store, catalog, report, unit)
     return report, rollup, weeks, compliance_error
 
 
 def _unit_data(
     store: Store, catalog: Catalog, selection: Selection, now: datetime
-) -> tuple[Report, RollupState, list[OpenItem], int | None]:
+) -> tuple[Report, RollupState, list[OpenItem], int | None, list[DelayedDossier]]:
     assert selection.unit is not None
     report, rollup = _report(store, catalog, selection.period, selection.unit)
+    scope = catalog.descendants(selection.unit)
     rows = open_dossiers(
-        store,
-        catalog.descendants(selection.unit),
-        at_risk_horizon(now, catalog),
-        now,
-        limit=OPEN_LIST_LIMIT + 1,
+        store, scope, at_risk_horizon(now, catalog), now, limit=OPEN_LIST_LIMIT + 1
     )
     truncated_at = OPEN_LIST_LIMIT if len(rows) > OPEN_LIST_LIMIT else None
-    return report, rollup, classify_open(rows[:OPEN_LIST_LIMIT], now, catalog), truncated_at
+    delayed = delayed_dossiers(
+        store, scope, selection.period.start, selection.period.end, limit=OPEN_LIST_LIMIT
+    )
+    open_items = classify_open(rows[:OPEN_LIST_LIMIT], now, catalog)
+    return report, rollup, open_items, truncated_at, delayed
 
 
 def _as_of_json(rollup: RollupState) -> dict[str, str | bool | None]:
@@ -242,11 +247,12 @@ def add_dashboard_routes(
 
     async def unit(request: web.Request, now: datetime) -> Answer:
         selection = selection_of(request, now)
-        report, rollup, items, truncated_at = await runner.run(
+        report, rollup, items, truncated_at, delayed = await runner.run(
             _unit_data, catalog, selection, now
         )
         fragments = await asyncio.to_thread(
-            unit_fragments, report, rollup, items, truncated_at, catalog.units, selection, now
+            unit_fragments, report, rollup, items, truncated_at, catalog.units, selection, now,
+            delayed,
         )
         return lambda: {
             **report_json(report),
@@ -254,6 +260,17 @@ def add_dashboard_routes(
             **_as_of_json(rollup),
             "as_of": now.isoformat(),
             "open": _open_json(items),
+            "delayed": [
+                {
+                    "dossier_id": d.dossier_id,
+                    "procedure_code": d.procedure_code,
+                    "unit_code": d.unit_code,
+                    "due_at": d.due_at.isoformat() if d.due_at else None,
+                    "resolved_at": d.resolved_at.isoformat(),
+                    "delay_caused_by": list(d.caused_by),
+                }
+                for d in delayed
+            ],
             "html": fragments,
         }, lambda: unit_page(selection, catalog.units, now, fragments)
 

@@ -35,7 +35,7 @@ from dossierflow.reporting.dashboard.views import (
     unit_name,
     unit_options,
 )
-from dossierflow.reporting.queries import WeekCount
+from dossierflow.reporting.queries import DelayedDossier, WeekCount
 from dossierflow.reporting.report import (
     LABELS,
     RATE_KEYS,
@@ -188,10 +188,23 @@ def unit_fragments(
     units: Mapping[str, Unit],
     selection: Selection,
     now: datetime,
+    delayed: Sequence[DelayedDossier] = (),
 ) -> dict[str, str]:
     lang = selection.lang
     t = texts(lang)
     assert selection.unit is not None
+    delayed_rows = [
+        {
+            "dossier_id": d.dossier_id,
+            "procedure": d.procedure_code,
+            "unit": unit_name(units, d.unit_code),
+            "due_at": format_instant(d.due_at, lang) if d.due_at else "",
+            "resolved_at": format_instant(d.resolved_at, lang),
+            "caused_by": ", ".join(unit_name(units, code) for code in d.caused_by)
+            or t["caused_by_nobody"],
+        }
+        for d in delayed
+    ]
     rows = [
         {
             "dossier_id": item.dossier.dossier_id,
@@ -221,6 +234,7 @@ def unit_fragments(
             ),
             truncated=t["truncated"].format(n=truncated_at) if truncated_at else "",
         ),
+        "delayed-list": _render("_delayed.html", t=t, rows=delayed_rows),
     }
 
 
