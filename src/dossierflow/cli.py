@@ -21,6 +21,7 @@ from dossierflow.errors import DossierflowError, ExitCode
 # building the parser stays cheap.
 COMMAND_MODULES = (
     "dossierflow.commands.replay",
+    "dossierflow.commands.golive",
     "dossierflow.commands.worker",
     "dossierflow.commands.kafka",
     "dossierflow.commands.produce",

@@ -1,0 +1,210 @@
+"""`dossierflow golive HISTORY.jsonl --store URL [--as-of RFC3339] [--bootstrap …]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dossierflow.commands.options import add_store_option, check_events_file, fail
+from dossierflow.commands.replay import rfc3339
+from dossierflow.commands.setting_options import add_setting_options, settings_from
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from dossierflow.streams.settings import WorkerSettings
+
+WORKER_OPTIONS = ("bootstrap", "app_id", "events_topic", "partitions", "catalog")
+"""The worker's settings that decide its state: given to `golive` as to the worker."""
+
+
+def add_commands(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "golive",
+        help="go live on a history file: facts into ClickHouse, open dossiers to the worker",
+        description=(
+            "Evaluate a history of events (every event up to the cut-over, one JSON object a "
+            "line) once: write every dossier's facts and the alerts already due into the "
+            "store, as `replay --store` does, and give the dossiers still open to the "
+            "worker as its table's state, with the alerts already due marked as sent. Then "
+            "start the worker with the same --app-id and --partitions on an empty "
+            "--data-dir (docs/operations.md, Going live)."
+        ),
+        options=_add_options,
+    )
+    parser.set_defaults(func=run)
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    from dossierflow.streams.settings import WorkerSettings
+
+    parser.add_argument("events", type=Path, help="JSONL file of the history (schema v1)")
+    parser.add_argument(
+        "--as-of", type=rfc3339,
+        help="the cut-over: the clock of the history (default: its largest occurred_at)",
+    )
+    add_store_option(parser)
+    add_setting_options(parser, WorkerSettings, only=WORKER_OPTIONS)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dossierflow.backfill import backfill
+    from dossierflow.golive import Seeding, changelog_topic, write_changelog
+    from dossierflow.kafka.security import KafkaSecurity
+    from dossierflow.replay import read_events, replay
+    from dossierflow.rules.catalog import load_catalog
+    from dossierflow.sinks.clickhouse import ClickHouseSink
+    from dossierflow.store import connect, migrate, pause_rollup_refreshes
+    from dossierflow.streams.processor import DossierProcessor
+    from dossierflow.streams.settings import WorkerSettings
+
+    # Its own --store is the ClickHouse store, not the worker's table store.
+    worker_args = argparse.Namespace(**{name: getattr(args, name) for name in WORKER_OPTIONS})
+    settings = settings_from(worker_args, WorkerSettings)
+    catalog = load_catalog(settings.catalog)
+    check_events_file(args.events)
+    security = KafkaSecurity.from_env()
+    topic = changelog_topic(settings.app_id)
+    refusal = _prepare_topics(settings, topic, security)
+    if refusal:
+        return fail("golive", refusal)
+    timings: dict[str, float] = {}
+    with _stage(timings, "read"):
+        events = read_events(args.events, lambda number, reason: print(
+            f"{args.events}:{number}: skipped: {reason}", file=sys.stderr))
+    clock = args.as_of or events.latest
+    if clock is None:
+        return fail("golive", "no valid events in the history", 1)
+    store = connect(args.store)  # StoreError: one line, from the cli
+    migrate(store)
+    pause_rollup_refreshes(store)  # the sink rebuilds them when it opens the store
+    seeding = Seeding(
+        DossierProcessor(catalog, settings.closed_retention, keep_reason=settings.keep_reason),
+        clock, settings.partitions, keep_reason=settings.keep_reason,
+    )
+    with _progress() as progress:
+        dossiers = progress.add_task("evaluating, storing", total=len(events.by_dossier))
+        with _stage(timings, "evaluate and store"):
+            stored = backfill(
+                _counted(seeding.passing(replay(events, catalog, clock, _skipped(args))),
+                         lambda: progress.advance(dossiers)),
+                catalog, ClickHouseSink(store), str(args.events),
+            )
+        store.close()
+        records = [*seeding.records, *seeding.progress()]
+        seeded = progress.add_task("seeding the worker", total=len(records))
+        with _stage(timings, "seed"):
+            write_changelog(settings.bootstrap, security.as_kafka_python_kwargs(), topic,
+                            records, lambda n: progress.advance(seeded, n))
+    _summary(args, settings, events.count, len(events.by_dossier), stored.facts, stored.alerts,
+             seeding, topic, clock.isoformat(), timings)
+    return 0
+
+
+def _prepare_topics(settings: WorkerSettings, topic: str, security: Any) -> str | None:
+    """Create the events topic and the changelog, whose partitions must match (a dossier's
+    state is on its events' partition); why not to go on (None: go on)."""
+    from dossierflow.kafka.topics import TopicSpec, ensure_topics
+
+    events = next(spec for spec in settings.topics() if spec.name == settings.events_topic)
+    wanted = [events, TopicSpec(topic, settings.partitions, compacted=True)]
+    result = ensure_topics(settings.bootstrap, wanted, security=security)
+    if result.partition_mismatch:
+        name, want, actual = result.partition_mismatch[0]
+        return (f"topic {name} has {actual} partitions, not {want} (--partitions): the "
+                "worker would look for a dossier's state on another partition")
+    held = _records_in(settings.bootstrap, topic, security)
+    if held:
+        return (f"{topic} already holds {held} records: app {settings.app_id!r} has state "
+                "(a worker ran, or golive did): go live under a new --app-id")
+    return None
+
+
+def _records_in(bootstrap: str, topic: str, security: Any) -> int:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, **security.as_kafka_python_kwargs())
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = consumer.end_offsets(partitions)
+        starts = consumer.beginning_offsets(partitions)
+    finally:
+        consumer.close()
+    return sum(ends[tp] - starts[tp] for tp in partitions)
+
+
+def _skipped(args: argparse.Namespace) -> Callable[[Any, str], None]:
+    def say(event: Any, reason: str) -> None:
+        print(f"{args.events}: event {event.event_id} of dossier {event.dossier_id}: "
+              f"skipped: {reason}", file=sys.stderr)
+
+    return say
+
+
+def _counted(items: Iterator[Any], tick: Callable[[], None]) -> Iterator[Any]:
+    for item in items:
+        tick()
+        yield item
+
+
+@contextmanager
+def _stage(timings: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - started
+
+
+@contextmanager
+def _progress() -> Iterator[Progress]:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=Console(file=sys.stderr),
+    ) as progress:
+        yield progress
+
+
+def _summary(
+    args: argparse.Namespace, settings: WorkerSettings, events: int, dossiers: int,
+    facts: int, alerts: int, seeding: Any, topic: str, cut_over: str,
+    timings: dict[str, float],
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"dossierflow golive: {args.events}, cut-over {cut_over}")
+    table.add_column("")
+    table.add_column("", justify="right")
+    rows = [
+        ("events read", f"{events:,}"),
+        ("dossiers", f"{dossiers:,}"),
+        ("facts stored", f"{facts:,}"),
+        ("alerts due by the cut-over, stored (not sent)", f"{alerts:,}"),
+        (f"open dossiers seeded into {topic}", f"{seeding.dossiers:,}"),
+        ("their alerts marked as sent", f"{seeding.alerts_marked:,}"),
+        *((f"{name} (s)", f"{seconds:.1f}") for name, seconds in timings.items()),
+        ("total (s)", f"{sum(timings.values()):.1f}"),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    console = Console(file=sys.stderr)
+    console.print(table)
+    console.print(
+        f"next: dossierflow worker --app-id {settings.app_id} --partitions "
+        f"{settings.partitions} on an empty --data-dir; events occurring after {cut_over} "
+        f"go to {settings.events_topic}"
+    )
