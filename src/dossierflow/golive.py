@@ -14,8 +14,8 @@ then two things come of it:
 Nothing is alerted twice: a seeded record's `emitted` lists the alerts due by the cut-over
 (those the store already holds), and the worker never publishes an `alert_id` it lists.
 Its timers are the records' `next_timer_at`, so its first alerts are those due after the
-cut-over. Closed dossiers are not seeded: none owes an alert after the cut-over (an alert
-of a closed dossier is due before its closing event, docs/operations.md, *Going live*).
+cut-over. Closed dossiers are not seeded, but for one that would still owe an alert after
+the cut-over (the worker keeps such a one in its table too, streams/processor.py).
 """
 
 from __future__ import annotations
@@ -68,13 +68,16 @@ class Seeding:
     """Alerts due by the cut-over listed in the seeded records (never re-sent)."""
 
     def passing(self, evaluations: Iterable[Evaluation]) -> Iterator[Evaluation]:
-        """`evaluations` unchanged, each open one's record kept on the way."""
+        """`evaluations` unchanged, the record of each that the live worker needs kept on
+        the way: the open ones, and any that still owes an alert."""
         for evaluation in evaluations:
-            if evaluation.state.is_open:
-                self.records.append(self._record_of(evaluation))
+            if evaluation.state.is_open or evaluation.next_alert_at is not None:
+                seeded = self._record_of(evaluation)
+                if seeded is not None:
+                    self.records.append(seeded)
             yield evaluation
 
-    def _record_of(self, evaluation: Evaluation) -> ChangelogRecord:
+    def _record_of(self, evaluation: Evaluation) -> ChangelogRecord | None:
         dossier_id = evaluation.state.dossier_id
         partition = events_partition(dossier_id, self.partitions)
         history = [step.event for step in evaluation.steps]
@@ -83,7 +86,8 @@ class Seeding:
         record = DossierRecord(history=history, partition=partition)
         # The worker's own settling: `emitted` is every alert due by the clock, the timer
         # the next instant after it.
-        self.processor.on_timer(record, self.clock)
+        if self.processor.on_timer(record, self.clock).record is None:
+            return None  # closed, nothing owed: it would leave the table at once
         record.procedure_unknown = evaluation.state.procedure_unknown
         self.dossiers += 1
         self.alerts_marked += len(record.emitted)
