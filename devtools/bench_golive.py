@@ -10,7 +10,7 @@ under ~/.cache/dossierflow/bench-golive/.
     alerts into a fresh chDB store, open dossiers into the changelog), then a worker
     (RocksDB, empty data directory) started until it has restored the table and rebuilt its
     timers. Goal: minutes.
-(b) Recovery: every dossier of the history open (its RECEIVED event only), seeded the same
+(b) Recovery: every dossier of the history open (its events up to RECEIVED), seeded the same
     way; a first worker (event time: nothing due) restores them into RocksDB and stops; a
     second one, on the same data directory with the wall clock (the alerts due since the
     cut-over are due), is timed from its start to its first published alert. Goal: 30 s.
@@ -64,17 +64,18 @@ def history(dossiers: int) -> Path:
     return path
 
 
-def received_only(path: Path) -> Path:
-    """`path` with each dossier's first event only: every dossier open."""
+def up_to_receipt(path: Path) -> Path:
+    """`path` with each dossier's events up to its RECEIVED one: every dossier open."""
     out = path.with_name(path.stem + "-received.jsonl")
     if not out.exists():
-        seen: set[str] = set()
+        received: set[str] = set()
         with path.open("rb") as source, out.with_suffix(".part").open("wb") as sink:
             for line in source:
-                dossier = json.loads(line)["dossier_id"]
-                if dossier not in seen:
-                    seen.add(dossier)
+                event = json.loads(line)
+                if event["dossier_id"] not in received:
                     sink.write(line)
+                    if event["type"] == "RECEIVED":
+                        received.add(event["dossier_id"])
         out.with_suffix(".part").rename(out)
     return out
 
@@ -137,6 +138,19 @@ def first_alert_after(topics: WorkerTopics, since: float, timeout: float) -> flo
     raise RuntimeError(f"no alert within {timeout} s")
 
 
+def _open_dossiers_seeded(topics: WorkerTopics) -> int:
+    """The dossier records in the app's changelog (its progress records left out)."""
+    from kafka import TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=topics.bootstrap)
+    try:
+        topic = f"{topics.app_id}-dossiers-changelog"
+        partitions = [TopicPartition(topic, p) for p in range(topics.partitions)]
+        return int(sum(consumer.end_offsets(partitions).values())) - topics.partitions
+    finally:
+        consumer.close()
+
+
 def bench_golive(path: Path, bootstrap: str, tmp: Path) -> None:
     topics = WorkerTopics(bootstrap, partitions=4)
     seconds = golive(path, topics, tmp / "store")
@@ -154,10 +168,10 @@ def bench_golive(path: Path, bootstrap: str, tmp: Path) -> None:
 
 
 def bench_recovery(path: Path, bootstrap: str, tmp: Path) -> None:
-    everyone_open = received_only(path)
-    dossiers = sum(1 for _ in everyone_open.open("rb"))
+    everyone_open = up_to_receipt(path)
     topics = WorkerTopics(bootstrap, partitions=4)
     golive(everyone_open, topics, tmp / "recovery-store")
+    dossiers = _open_dossiers_seeded(topics)
     topics.create()
     data, log = tmp / "recovery-worker", tmp / "recovery-worker.log"
     first = start_worker(topics, data, log, "--event-time")

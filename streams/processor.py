@@ -117,6 +117,12 @@ class DossierProcessor:
         evaluation = evaluate(dossier_id, record.history, self.catalog, clock)
         return self._settle(record, evaluation, clock)
 
+    def on_evaluated(
+        self, record: DossierRecord, evaluation: Evaluation, clock: datetime
+    ) -> Effects:
+        """`on_timer` given the dossier's evaluation at `clock` (`dossierflow golive`)."""
+        return self._settle(record, evaluation, clock)
+
     def _settle(self, record: DossierRecord, evaluation: Evaluation, clock: datetime) -> Effects:
         emitted = set(record.emitted)
         fresh: list[Alert] = [a for a in evaluation.alerts if a.alert_id not in emitted]

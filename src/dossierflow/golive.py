@@ -6,8 +6,8 @@ then two things come of it:
 - every dossier's facts and the alerts already due go straight into ClickHouse through the
   backfill path (src/dossierflow/backfill.py), as `replay --store` writes them;
 - the dossiers still open become the worker's state: for each, the record the worker itself
-  would hold after applying its history at the cut-over (`DossierProcessor.on_timer`, the
-  worker's own code), written to the table's changelog topic, with a progress record per
+  would hold after applying its history at the cut-over (`DossierProcessor.on_evaluated`,
+  the worker's own settling), written to the table's changelog topic, with a progress record per
   events partition saying it was read up to the cut-over. A worker started on an empty
   data directory restores them like any other state.
 
@@ -86,7 +86,7 @@ class Seeding:
         record = DossierRecord(history=history, partition=partition)
         # The worker's own settling: `emitted` is every alert due by the clock, the timer
         # the next instant after it.
-        if self.processor.on_timer(record, self.clock).record is None:
+        if self.processor.on_evaluated(record, evaluation, self.clock).record is None:
             return None  # closed, nothing owed: it would leave the table at once
         record.procedure_unknown = evaluation.state.procedure_unknown
         self.dossiers += 1
