@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
@@ -112,6 +113,16 @@ def wait_for_log(log: Path, text: str, process: subprocess.Popen[bytes], timeout
     raise RuntimeError(f"no {text!r} in {log} after {timeout} s")
 
 
+def _rebuild_logged(log: Path) -> tuple[float, float]:
+    """When the log says the timer index was rebuilt (Unix time) and how long it took."""
+    line = next(line for line in log.read_text(errors="replace").splitlines()
+                if "timer index rebuilt" in line)
+    logged = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    took = re.search(r" in ([0-9.]+) s;", line)
+    assert took is not None, line
+    return logged, float(took.group(1))
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     process.wait(timeout=120)
@@ -186,8 +197,9 @@ def bench_recovery(path: Path, bootstrap: str, tmp: Path) -> None:
     second = start_worker(topics, data, log)
     try:
         alert = first_alert_after(topics, since, timeout=600)
-        rebuilt = wait_for_log(log, "timer index rebuilt", second, timeout=600)
+        wait_for_log(log, "timer index rebuilt", second, timeout=600)
         rss = rss_bytes(second.pid)
+        rebuilt_at, rebuild = _rebuild_logged(log)
     finally:
         stop(second)
     empty = WorkerTopics(bootstrap, partitions=4)
@@ -200,8 +212,10 @@ def bench_recovery(path: Path, bootstrap: str, tmp: Path) -> None:
     finally:
         stop(idle)
     console.print(f"[bold](b) restart on {dossiers:,} open dossiers in RocksDB[/]: first "
-                  f"alert {alert:.1f} s after the start (timers rebuilt at {rebuilt:.1f} s "
-                  f"in the log's order); goal ≤ {GOAL_FIRST_ALERT_SECONDS:.0f} s")
+                  f"alert {alert:.1f} s after the start; goal ≤ {GOAL_FIRST_ALERT_SECONDS:.0f} "
+                  f"s. Of which: start-up, recovery and assignment until the rebuild "
+                  f"{rebuilt_at - since - rebuild:.1f} s, timer-index rebuild {rebuild:.1f} s, "
+                  f"first timer scan and delivery {alert - (rebuilt_at - since):.1f} s")
     console.print(f"[bold]memory[/]: RSS {rss / 2**20:,.0f} MiB, empty worker "
                   f"{baseline / 2**20:,.0f} MiB: {(rss - baseline) / dossiers:,.0f} bytes per "
                   "open dossier")

@@ -90,11 +90,13 @@ class WorkerRuntime:
         format, rebuild their timers from the table, set the clock over them, and publish
         what their dossiers of a procedure the catalogue did not know now owe."""
         self.state.check_format(owned)
+        started = time.perf_counter()
         seen, waiting = self._rebuild_index(owned)
+        rebuilt = time.perf_counter() - started
         await self.clock.follow(owned, starts, seen)
         self.owned = owned
-        log.info("timer index rebuilt: %d dossiers on partitions %s; reading starts at %s",
-                 len(self.timers), sorted(owned), dict(sorted(starts.items())))
+        log.info("timer index rebuilt: %d dossiers on partitions %s in %.1f s; reading starts "
+                 "at %s", len(self.timers), sorted(owned), rebuilt, dict(sorted(starts.items())))
         if waiting:  # the catalogue may have learnt their procedure while the worker was down
             known = await self._reevaluate_unknown_procedures(waiting)
             log.info("%d of %d dossiers with an unknown procedure now known", known,
