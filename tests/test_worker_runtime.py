@@ -292,3 +292,31 @@ def test_the_runtime_imports_neither_faust_nor_a_kafka_or_clickhouse_client() ->
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                           check=True, timeout=60)
     assert done.stdout.strip() == "[]"
+
+
+async def test_a_restarted_worker_whose_catalogue_now_knows_a_procedure_publishes_its_alerts(
+    tmp_path: Path,
+) -> None:
+    """The restart reads only the timer fields of each record (streams/runtime.py); a
+    dossier of an unknown procedure is still re-evaluated whole with the new catalogue."""
+    sample = (resources.files("dossierflow") / "data" / "catalog.yaml").read_text()
+    catalog = tmp_path / "catalog.yaml"
+    catalog.write_text(sample)
+    table = MemoryTable()
+    clock = WallClock(Now(datetime(2026, 3, 10, 9, tzinfo=VN)))
+    first = runtime(table, MemoryOutbox(), clock, WorkerSettings(bootstrap="unused:1",
+                                                                 catalog=catalog))
+    await first.follow(frozenset({0}), starts={0: 0})
+    unknown = received("U", datetime(2026, 3, 2, 8, tzinfo=VN), procedure="9.999", days=None)
+    await first.apply([Read(0, 0, unknown)])
+    catalog.write_text(sample.replace("procedures:\n", (
+        "procedures:\n"
+        '  - {code: "9.999", name: Thủ tục mới, processing_time: {value: 5, unit: '
+        "working_days}}\n"
+    ), 1))
+    outbox = MemoryOutbox()
+    restarted = runtime(table, outbox, clock, WorkerSettings(bootstrap="unused:1",
+                                                              catalog=catalog))
+    await restarted.follow(frozenset({0}), starts={0: 1})
+    assert alerts(outbox) == [("U", "AT_RISK", AT_RISK), ("U", "OVERDUE", OVERDUE)]
+    assert len(restarted.timers) == 0  # both fired: nothing pending
