@@ -61,7 +61,6 @@ class Seeding:
     processor: DossierProcessor
     clock: datetime
     partitions: int
-    keep_reason: bool = False
     records: list[ChangelogRecord] = field(default_factory=list)
     dossiers: int = 0
     alerts_marked: int = 0
@@ -81,7 +80,7 @@ class Seeding:
         dossier_id = evaluation.state.dossier_id
         partition = events_partition(dossier_id, self.partitions)
         history = [step.event for step in evaluation.steps]
-        if not self.keep_reason:
+        if not self.processor.keep_reason:
             history = [without_free_text(event) for event in history]
         record = DossierRecord(history=history, partition=partition)
         # The worker's own settling: `emitted` is every alert due by the clock, the timer

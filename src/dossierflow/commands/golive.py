@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     pause_rollup_refreshes(store)  # the sink rebuilds them when it opens the store
     seeding = Seeding(
         DossierProcessor(catalog, settings.closed_retention, keep_reason=settings.keep_reason),
-        clock, settings.partitions, keep_reason=settings.keep_reason,
+        clock, settings.partitions,
     )
     with _progress() as progress:
         dossiers = progress.add_task("evaluating, storing", total=len(events.by_dossier))
