@@ -33,7 +33,9 @@ def add_commands(subparsers: Any) -> None:
             "store, as `replay --store` does, and give the dossiers still open to the "
             "worker as its table's state, with the alerts already due marked as sent. Then "
             "start the worker with the same --app-id and --partitions on an empty "
-            "--data-dir (docs/operations.md, Going live)."
+            "--data-dir (docs/operations.md, Going live on history). The worker's "
+            "DOSSIERFLOW_* variables (DOSSIERFLOW_KEEP_REASON, "
+            "DOSSIERFLOW_CLOSED_RETENTION_DAYS, ...) are read as the worker reads them."
         ),
         options=_add_options,
     )
