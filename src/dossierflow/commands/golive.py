@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dossierflow.commands.options import add_store_option, check_events_file, fail
-from dossierflow.commands.replay import rfc3339
+from dossierflow.commands.replay import as_of_time
 from dossierflow.commands.setting_options import add_setting_options, settings_from
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("events", type=Path, help="JSONL file of the history (schema v1)")
     parser.add_argument(
-        "--as-of", type=rfc3339,
+        "--as-of", type=as_of_time,
         help="the cut-over: the clock of the history (default: its largest occurred_at)",
     )
     add_store_option(parser)
