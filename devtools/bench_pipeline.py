@@ -285,9 +285,9 @@ def consumer_performance(bootstrap: str, topic: str, count: int) -> dict[str, fl
 # --- (a) the worker ---------------------------------------------------------------------
 
 
-def empty_agent(bootstrap: str, topic: str, count: int, timeout: float) -> float:
-    """(a0): the seconds an empty per-message Faust agent takes from its first event to
-    its `count`th (devtools/empty_agent.py, a process of its own)."""
+def empty_agent(bootstrap: str, topic: str, count: int, timeout: float) -> tuple[float, float]:
+    """(a0): the seconds (wall, CPU) an empty per-message Faust agent takes from its first
+    event to its `count`th (devtools/empty_agent.py, a process of its own)."""
     command = [sys.executable, "-m", "devtools.empty_agent", bootstrap, topic, str(count)]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                           check=False)
@@ -296,7 +296,29 @@ def empty_agent(bootstrap: str, topic: str, count: int, timeout: float) -> float
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"the empty agent failed ({proc.returncode}):\n"
                            f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return float(json.loads(lines[-1])["seconds"])
+    figures = json.loads(lines[-1])
+    return float(figures["seconds"]), float(figures["cpu_seconds"])
+
+
+SETTLE_SECONDS = 13.0
+"""The event-time clock jumps to the history's end once every partition has been quiet for
+`idle_partition_seconds` (10 s): the alerts of the last day (the out-of-orderness bound)
+fire then. The alerts are compared once their count has not moved for this long."""
+
+
+def settled_pages(group: list[Worker]) -> list[str]:
+    """The workers' metrics pages once their alerts counter stopped moving (at most 60 s)."""
+    last, still_since = -1.0, time.monotonic()
+    deadline = time.monotonic() + 60
+    while True:
+        pages = [w.metrics() or "" for w in group]
+        alerts = sum(metric_sum(page, "dossierflow_alerts_total") for page in pages)
+        now = time.monotonic()
+        if alerts != last:
+            last, still_since = alerts, now
+        elif now - still_since >= SETTLE_SECONDS or now > deadline:
+            return pages
+        time.sleep(0.5)
 
 
 def worker_throughput(
@@ -334,7 +356,7 @@ def worker_throughput(
                     cpu_done = sum(w.cpu_seconds() for w in group)
                     break
             time.sleep(0.1)
-        finals = [w.metrics() or "" for w in group]
+        finals = settled_pages(group)
     finally:
         for worker in group:
             worker.stop()
@@ -359,8 +381,8 @@ def worker_throughput(
     }
 
 
-def alert_ids(bootstrap: str, topic: str) -> list[str]:
-    """The `alert_id` of every record of `topic`, from its start to its end now."""
+def alert_ids(bootstrap: str, topic: str) -> dict[str, str]:
+    """Every alert of `topic`, from its start to its end now: its id and what it is."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
@@ -369,13 +391,15 @@ def alert_ids(bootstrap: str, topic: str) -> list[str]:
         consumer.assign(tps)
         consumer.seek_to_beginning()
         ends = consumer.end_offsets(tps)
-        ids: list[str] = []
+        ids: dict[str, str] = {}
         deadline = time.monotonic() + 120
         while any(consumer.position(tp) < ends[tp] for tp in tps):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{topic} not read to its end in 120 s")
             for records in consumer.poll(timeout_ms=500).values():
-                ids.extend(msgspec.json.decode(r.value)["alert_id"] for r in records)
+                for record in records:
+                    alert = msgspec.json.decode(record.value)
+                    ids[alert["alert_id"]] = f"{alert['kind']} {alert['dossier_id']} {alert['at']}"
         return ids
     finally:
         consumer.close()
@@ -610,16 +634,19 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
                  f"{perf.get('rebalance.time.ms', 0):.0f} ms group join",
         )
 
-        anchor = n / empty_agent(bootstrap, topics.events, n, args.worker_timeout)
-        results.data["empty_agent_rate"] = anchor
+        wall, cpu = empty_agent(bootstrap, topics.events, n, args.worker_timeout)
+        anchor, anchor_cpu = n / wall, n / cpu
+        results.data["empty_agent"] = {"rate": anchor, "per_cpu_second": anchor_cpu}
         results.add("(a0) empty Faust agent, default settings", f"{anchor:,.0f} ev/s",
-                    note="`async for _ in stream: pass`, first→last event")
+                    note=f"`async for _ in stream: pass`, first→last event; "
+                         f"{anchor_cpu:,.0f} ev per CPU-s")
 
         a = worker_throughput(bootstrap, topics, n, tmp / "worker-a", args.py_spy,
                               args.worker_timeout, args.worker_prelude)
         results.data["worker"] = a
         worker_line("(a) worker (Faust, --event-time)", n, a, "≥ 1.0× (a0)",
-                    f"{a['rate'] / anchor:.2f}× the empty agent", results)
+                    f"{a['rate'] / anchor:.2f}× the empty agent "
+                    f"({n / a['cpu_s'] / anchor_cpu:.2f}× per CPU-s)", results)
         if args.workers > 1:
             scaled = WorkerTopics(bootstrap, f"scale{uuid.uuid4().hex[:6]}", args.partitions)
             scaled.create()
@@ -633,7 +660,8 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
             only_one, only_many = set(one_ids) - set(many_ids), set(many_ids) - set(one_ids)
             results.data["scale_out_alerts"] = {
                 "one": len(one_ids), "many": len(many_ids),
-                "only_one": sorted(only_one)[:20], "only_many": sorted(only_many)[:20]}
+                "only_one": sorted(one_ids[i] for i in only_one)[:20],
+                "only_many": sorted(many_ids[i] for i in only_many)[:20]}
             worker_line(f"(a2) {args.workers} workers, one group", n, two,
                         "≥ 1.7× (a)", f"{two['rate'] / a['rate']:.2f}× one worker",
                         results)
@@ -643,8 +671,9 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
                 f"{len(only_one)} only with one, {len(only_many)} only with "
                 f"{args.workers}",
                 "the same",
-                f"{len(set(one_ids)):,} vs {len(set(many_ids)):,} distinct alert ids "
-                f"({len(one_ids):,} vs {len(many_ids):,} records)",
+                f"{len(one_ids):,} vs {len(many_ids):,} distinct alert ids; "
+                + "; ".join(sorted(one_ids[i] for i in only_one)[:3]
+                            + sorted(many_ids[i] for i in only_many)[:3]),
             )
     if not args.skip_live:
         topics = WorkerTopics(bootstrap, f"live{uuid.uuid4().hex[:6]}", args.partitions)
