@@ -53,6 +53,12 @@ class _StandInEvent:
     message: _StandInMessage
 
 
+def partition_stand_in(partition: int) -> Any:
+    """A stand-in for what Faust reads of an event or a sent changelog record alike:
+    `.message.partition`."""
+    return _StandInEvent(_StandInMessage(partition))
+
+
 @contextmanager
 def current_event_of_partition(partition: int) -> Iterator[None]:
     """Make a stand-in event of `partition` Faust's current stream event for the block.
@@ -60,7 +66,7 @@ def current_event_of_partition(partition: int) -> Iterator[None]:
     Faust's RocksDB store files a table write under the partition of the current stream
     event (`faust.streams._current_event`, a context variable) and asserts there is one;
     the worker writes after a batch or from a timer, where there is none."""
-    stand_in = _StandInEvent(_StandInMessage(partition))
+    stand_in = partition_stand_in(partition)  # held here: Faust keeps only a weak reference
     token = _current_event.set(weakref.ref(cast(EventT[Any], stand_in)))
     try:
         yield

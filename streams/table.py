@@ -30,31 +30,16 @@ wait for a record handed on but not yet accepted by aiokafka.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
 from aiokafka.partitioner import DefaultPartitioner
-from dossierflow.streams.faust_internals import current_event_of_partition
+from dossierflow.streams.faust_internals import current_event_of_partition, partition_stand_in
 from dossierflow.streams.outbox import KafkaOutbox
 from dossierflow.streams.state import progress_partition
 from faust.types import TP, FutureMessage
 
 _partitioner = DefaultPartitioner()
-
-
-@dataclass(frozen=True)
-class _QueuedMessage:
-    """What Faust's table reads of a sent changelog record: its partition."""
-
-    partition: int
-
-
-@dataclass(frozen=True)
-class _Queued:
-    """What `send_changelog` returns in place of Faust's `FutureMessage`."""
-
-    message: _QueuedMessage
 
 
 class DossierTable(faust.Table[bytes, bytes]):
@@ -89,7 +74,8 @@ class DossierTable(faust.Table[bytes, bytes]):
             partitions = list(range(self.partitions or self.app.conf.topic_partitions))
             partition = _partitioner(key, partitions, partitions)
         self._unsent.append((partition, key, value))
-        return cast(FutureMessage, _Queued(_QueuedMessage(partition)))
+        # Faust reads the partition of what it returns (for a windowed table's expiry).
+        return cast(FutureMessage, partition_stand_in(partition))
 
     async def changelog_delivered(self) -> None:
         """Send the changelog records of the writes so far, one batch per partition, and
