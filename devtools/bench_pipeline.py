@@ -1,11 +1,17 @@
 """Benchmark of the real-time pipeline on a real Apache Kafka broker (not a timed test).
 
-In one run, on one freshly created events topic (4 partitions by default):
+In one run, on one freshly created events topic (4 partitions, 60,000 time-ordered
+synthetic events by default), one after the other:
 
+  (a0) the anchor: an empty per-message Faust agent (`async for _ in stream: pass`, Faust's
+      default settings, devtools/empty_agent.py) reading the topic, first→last event;
   (a) events/s through `dossierflow worker` (Faust, --event-time replay, memory store):
-      from the worker's start, and from its first processed event, until its
-      `dossierflow_events_total` counter on /metrics reaches N (the facts topic's end
-      offsets are reported beside it);
+      from its first processed event until its `dossierflow_events_total` counter on
+      /metrics reaches N, and its ratio to (a0) (goal ≥ 1.0×);
+  (a2) scale-out: two `dossierflow worker --event-time` of one group, started together, on a
+      second copy of the topic (the same events, keys and partitions; the first to join
+      reads until the second's rebalance): their rate against (a)'s (goal ≥ 1.7×) and their
+      alerts against (a)'s, id for id;
   (b) raw consumption of the same topic by a bare aiokafka `getmany` loop;
   (c) raw consumption of the same topic by Kafka's own ConsumerPerformance tool;
 
@@ -24,9 +30,10 @@ all day (as in tests/test_worker.py):
     DOSSIERFLOW_BATCH_SIZE=2000 .venv/bin/python -m devtools.bench_pipeline   # worker knobs
     .venv/bin/python -m devtools.bench_pipeline --py-spy /tmp/worker.svg      # profile (a)
 
-Goals (issue 3): >= 20,000 events/s per worker, p99 <= 200 ms at 2,000 events/s, a timer
-alert <= 1 s after its instant. Figures depend heavily on the machine and its load: the
-table shows the load average before and after.
+Goals (issue 21): the worker ≥ 1.0× the empty agent, two workers ≥ 1.7× one, p99 ≤ 200 ms
+at 2,000 events/s, a timer alert ≤ 1 s after its instant. Figures depend heavily on the
+machine and its load: compare the ratios within a run; the table shows the load average
+before and after.
 """
 
 from __future__ import annotations
@@ -278,52 +285,135 @@ def consumer_performance(bootstrap: str, topic: str, count: int) -> dict[str, fl
 # --- (a) the worker ---------------------------------------------------------------------
 
 
+def empty_agent(bootstrap: str, topic: str, count: int, timeout: float) -> tuple[float, float]:
+    """(a0): the seconds (wall, CPU) an empty per-message Faust agent takes from its first
+    event to its `count`th (devtools/empty_agent.py, a process of its own)."""
+    command = [sys.executable, "-m", "devtools.empty_agent", bootstrap, topic, str(count)]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    # Faust sends the process's stdout through its logging: find the line within.
+    lines = re.findall(r'\{"events": .*?\}', proc.stdout + proc.stderr)
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"the empty agent failed ({proc.returncode}):\n"
+                           f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    figures = json.loads(lines[-1])
+    return float(figures["seconds"]), float(figures["cpu_seconds"])
+
+
+SETTLE_SECONDS = 13.0
+"""The event-time clock jumps to the history's end once every partition has been quiet for
+`idle_partition_seconds` (10 s): the alerts of the last day (the out-of-orderness bound)
+fire then. The alerts are compared once their count has not moved for this long."""
+
+
+def settled_pages(group: list[Worker]) -> list[str]:
+    """The workers' metrics pages once their alerts counter stopped moving (at most 60 s)."""
+    last, still_since = -1.0, time.monotonic()
+    deadline = time.monotonic() + 60
+    while True:
+        pages = [w.metrics() or "" for w in group]
+        alerts = sum(metric_sum(page, "dossierflow_alerts_total") for page in pages)
+        now = time.monotonic()
+        if alerts != last:
+            last, still_since = alerts, now
+        elif now - still_since >= SETTLE_SECONDS or now > deadline:
+            return pages
+        time.sleep(0.5)
+
+
 def worker_throughput(
     bootstrap: str, topics: WorkerTopics, count: int, workdir: Path, py_spy: Path | None,
-    timeout: float, prelude: Path | None = None,
+    timeout: float, prelude: Path | None = None, workers: int = 1,
 ) -> dict[str, float]:
-    worker = Worker(topics, workdir, "--event-time", py_spy=py_spy, prelude=prelude)
+    """`workers` workers of one group, started together, on the events of `topics`."""
+    group = [
+        Worker(topics, workdir / f"worker-{i}", "--event-time",
+               py_spy=py_spy if i == 0 else None, prelude=prelude)
+        for i in range(workers)
+    ]
+    started = time.monotonic()
     cpu_first = cpu_done = 0.0
     first_at: float | None = None
     done_at: float | None = None
     processed = 0.0
     samples: list[tuple[float, float]] = []
     try:
-        while time.monotonic() - worker.started < timeout:
-            worker.check_alive()
-            text = worker.metrics()
+        while time.monotonic() - started < timeout:
+            pages = []
+            for worker in group:
+                worker.check_alive()
+                pages.append(worker.metrics())
             now = time.monotonic()
-            if text is not None:
-                processed = metric_sum(text, "dossierflow_events_total")
+            if all(page is not None for page in pages):
+                processed = sum(metric_sum(page or "", "dossierflow_events_total")
+                                for page in pages)
                 samples.append((now, processed))
                 if processed > 0 and first_at is None:
                     first_at = now
-                    cpu_first = worker.cpu_seconds()
+                    cpu_first = sum(w.cpu_seconds() for w in group)
                 if processed >= count:
                     done_at = now
-                    cpu_done = worker.cpu_seconds()
+                    cpu_done = sum(w.cpu_seconds() for w in group)
                     break
             time.sleep(0.1)
-        final = worker.metrics() or ""
+        finals = settled_pages(group)
     finally:
-        worker.stop()
+        for worker in group:
+            worker.stop()
     if done_at is None or first_at is None:
-        raise RuntimeError(f"the worker processed {processed:.0f}/{count} events in {timeout} s "
-                           f"(log: {worker.log_path})")
+        raise RuntimeError(f"the workers processed {processed:.0f}/{count} events in "
+                           f"{timeout} s (logs: {workdir})")
     # Steady rate: the middle 80 % of the run, from the counter samples.
     lo, hi = count * 0.1, count * 0.9
     t_lo = next(t for t, n in samples if n >= lo)
     t_hi = next(t for t, n in samples if n >= hi)
     return {
-        "total_s": done_at - worker.started,
-        "startup_s": first_at - worker.started,
+        "total_s": done_at - started,
+        "startup_s": first_at - started,
         "processing_s": done_at - first_at,
+        "rate": count / max(1e-9, done_at - first_at),
         "steady_rate": (hi - lo) / max(1e-9, t_hi - t_lo),
         "cpu_s": cpu_done - cpu_first,
         "facts": float(end_offsets(bootstrap, topics.facts)),
-        "alerts": metric_sum(final, "dossierflow_alerts_total"),
-        "dead_letters": metric_sum(final, "dossierflow_dead_letters_total"),
+        "alerts": sum(metric_sum(page, "dossierflow_alerts_total") for page in finals),
+        "dead_letters": sum(metric_sum(page, "dossierflow_dead_letters_total")
+                            for page in finals),
     }
+
+
+def alert_ids(bootstrap: str, topic: str) -> dict[str, str]:
+    """Every alert of `topic`, from its start to its end now: its id and what it is."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(tps)
+        consumer.seek_to_beginning()
+        ends = consumer.end_offsets(tps)
+        ids: dict[str, str] = {}
+        deadline = time.monotonic() + 120
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{topic} not read to its end in 120 s")
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    alert = msgspec.json.decode(record.value)
+                    ids[alert["alert_id"]] = f"{alert['kind']} {alert['dossier_id']} {alert['at']}"
+        return ids
+    finally:
+        consumer.close()
+
+
+def worker_line(what: str, n: int, a: dict[str, float], goal: str, anchor: str,
+                results: Results) -> None:
+    results.add(
+        what, f"{a['rate']:,.0f} ev/s", goal,
+        f"{anchor}; first→last event {a['processing_s']:.1f} s, steady 10–90 % "
+        f"{a['steady_rate']:,.0f} ev/s; worker CPU {a['cpu_s']:.1f} s = "
+        f"{n / a['cpu_s']:,.0f} ev per CPU-s ({a['cpu_s'] / a['processing_s']:.0%} of a "
+        f"core); {a['facts']:,.0f} facts, {a['alerts']:,.0f} alerts",
+    )
 
 
 # --- (d) and (e): live worker -------------------------------------------------------------
@@ -544,20 +634,47 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
                  f"{perf.get('rebalance.time.ms', 0):.0f} ms group join",
         )
 
+        wall, cpu = empty_agent(bootstrap, topics.events, n, args.worker_timeout)
+        anchor, anchor_cpu = n / wall, n / cpu
+        results.data["empty_agent"] = {"rate": anchor, "per_cpu_second": anchor_cpu}
+        results.add("(a0) empty Faust agent, default settings", f"{anchor:,.0f} ev/s",
+                    note=f"`async for _ in stream: pass`, first→last event; "
+                         f"{anchor_cpu:,.0f} ev per CPU-s")
+
         a = worker_throughput(bootstrap, topics, n, tmp / "worker-a", args.py_spy,
                               args.worker_timeout, args.worker_prelude)
         results.data["worker"] = a
-        results.add(
-            "(a) worker (Faust, --event-time)",
-            f"{n / a['processing_s']:,.0f} ev/s",
-            "≥ 20,000 ev/s",
-            f"first→last event {a['processing_s']:.1f} s, steady 10–90 % "
-            f"{a['steady_rate']:,.0f} ev/s; incl. start-up {a['startup_s']:.1f} s: "
-            f"{n / a['total_s']:,.0f} ev/s; worker CPU {a['cpu_s']:.1f} s = "
-            f"{n / a['cpu_s']:,.0f} ev per CPU-s ({a['cpu_s'] / a['processing_s']:.0%} of a "
-            f"core); {a['facts']:,.0f} facts, "
-            f"{a['alerts']:,.0f} alerts",
-        )
+        worker_line("(a) worker (Faust, --event-time)", n, a, "≥ 1.0× (a0)",
+                    f"{a['rate'] / anchor:.2f}× the empty agent "
+                    f"({n / a['cpu_s'] / anchor_cpu:.2f}× per CPU-s)", results)
+        if args.workers > 1:
+            scaled = WorkerTopics(bootstrap, f"scale{uuid.uuid4().hex[:6]}", args.partitions)
+            scaled.create()
+            asyncio.run(produce_synthetic(bootstrap, scaled.events, n, args.seed))
+            two = worker_throughput(bootstrap, scaled, n, tmp / "worker-a2", None,
+                                    args.worker_timeout, args.worker_prelude,
+                                    workers=args.workers)
+            results.data["workers"] = two
+            one_ids = alert_ids(bootstrap, topics.alerts)
+            many_ids = alert_ids(bootstrap, scaled.alerts)
+            only_one, only_many = set(one_ids) - set(many_ids), set(many_ids) - set(one_ids)
+            results.data["scale_out_alerts"] = {
+                "one": len(one_ids), "many": len(many_ids),
+                "only_one": sorted(one_ids[i] for i in only_one)[:20],
+                "only_many": sorted(many_ids[i] for i in only_many)[:20]}
+            worker_line(f"(a2) {args.workers} workers, one group", n, two,
+                        "≥ 1.7× (a)", f"{two['rate'] / a['rate']:.2f}× one worker",
+                        results)
+            results.add(
+                "    alerts, one worker vs " + str(args.workers),
+                "the same" if not only_one and not only_many else
+                f"{len(only_one)} only with one, {len(only_many)} only with "
+                f"{args.workers}",
+                "the same",
+                f"{len(one_ids):,} vs {len(many_ids):,} distinct alert ids; "
+                + "; ".join(sorted(one_ids[i] for i in only_one)[:3]
+                            + sorted(many_ids[i] for i in only_many)[:3]),
+            )
     if not args.skip_live:
         topics = WorkerTopics(bootstrap, f"live{uuid.uuid4().hex[:6]}", args.partitions)
         topics.create()
@@ -568,7 +685,8 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
 
 def main(argv: list[str] | None = None) -> int:
     parser = bench_parser(__doc__)
-    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--events", type=int, default=60_000)
+    parser.add_argument("--workers", type=int, default=2, help="workers of (a2); 1 skips it")
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rate", type=int, default=2000, help="events/s for (d)")

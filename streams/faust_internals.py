@@ -6,9 +6,9 @@ tests/test_faust_internals.py fails loudly if an upgrade removes or changes one 
 run it before raising the pin. The Faust classes the worker replaces, with the private
 attributes they use, are in streams/faust_patches.py (tests/test_faust_patches.py). One more
 reliance lives where it is used: `streams/table.py` overrides `Collection.send_changelog`,
-counting on every table write and delete going through it and on its `FutureMessage`
-resolving when Kafka acknowledges, and `Collection.partition_for_key`, counting on every
-write and delete taking its changelog partition from it.
+counting on every table write and delete going through it and on Faust reading only
+`.message.partition` of what it returns, and `Collection.partition_for_key`, counting on
+every write and delete taking its changelog partition from it.
 """
 
 from __future__ import annotations
@@ -53,6 +53,12 @@ class _StandInEvent:
     message: _StandInMessage
 
 
+def partition_stand_in(partition: int) -> Any:
+    """A stand-in for what Faust reads of an event or a sent changelog record alike:
+    `.message.partition`."""
+    return _StandInEvent(_StandInMessage(partition))
+
+
 @contextmanager
 def current_event_of_partition(partition: int) -> Iterator[None]:
     """Make a stand-in event of `partition` Faust's current stream event for the block.
@@ -60,7 +66,7 @@ def current_event_of_partition(partition: int) -> Iterator[None]:
     Faust's RocksDB store files a table write under the partition of the current stream
     event (`faust.streams._current_event`, a context variable) and asserts there is one;
     the worker writes after a batch or from a timer, where there is none."""
-    stand_in = _StandInEvent(_StandInMessage(partition))
+    stand_in = partition_stand_in(partition)  # held here: Faust keeps only a weak reference
     token = _current_event.set(weakref.ref(cast(EventT[Any], stand_in)))
     try:
         yield

@@ -43,14 +43,17 @@ def app_settings(settings: WorkerSettings, credentials: Any) -> dict[str, Any]:
         "web_enabled": False,
         # Events buffered between the fetcher and the agent: room for a few batches of
         # `batch_size` (2000) so the agent never waits on a fetch (Faust's 4096: two).
+        # 32768 with 8000 records a poll was measured too (docs/benchmarks.md): no gain.
         "stream_buffer_maxsize": 8192,
         # One poll returns at most one batch's worth (Faust: unbounded).
         "broker_max_poll_records": 2000,
-        # Changelog records wait 1 ms for others to share their produce request (Faust's
-        # 0 sends each alone); the batch's changelog is awaited anyway (streams/table.py).
+        # `stream_wait_empty` stays Faust's (True): a rebalance waits for the batch being
+        # applied, which holds the runtime's lock from its first event to its changelog's
+        # delivery; not waiting would revoke partitions under a batch still writing them.
+        # Faust's own producer: the changelog records no longer go through it (the worker's
+        # producer sends them, one batch per partition, streams/table.py); these two keep
+        # whatever Faust still sends itself from going out record by record.
         "producer_linger_ms": 1,
-        # Changelog records are a few KiB each; 16 KiB batches (Faust's default) left the
-        # producer waiting on the broker after every handful of them.
         "producer_max_batch_size": OUTPUT_BATCH_BYTES,
         # Commit every 5000 acknowledged events or every second, whichever first (Faust:
         # 10 000 or 2.8 s): less to re-apply after a crash, at a commit's small cost.
@@ -65,8 +68,8 @@ def app_settings(settings: WorkerSettings, credentials: Any) -> dict[str, Any]:
 
 
 def output_producer_settings(settings: WorkerSettings) -> dict[str, Any]:
-    """The keyword arguments of the worker's own producer of alerts, facts and dead letters
-    (streams/outbox.py), but for the security ones."""
+    """The keyword arguments of the worker's own producer of alerts, facts, dead letters and
+    the table's changelog records (streams/outbox.py), but for the security ones."""
     return {
         "bootstrap_servers": settings.bootstrap,
         # Every in-sync replica has the record before the batch's offsets are committed:

@@ -5,7 +5,8 @@ produce request per record, more than applying the event (docs/benchmarks.md). T
 batch's alerts, facts and dead letters, partitions them with Kafka's default partitioner
 (murmur2 of the key, as every Kafka client does), fills one aiokafka `BatchBuilder` per
 topic-partition and awaits their delivery together: the caller saves state and lets Faust
-acknowledge the offsets only after `deliver` returns (at-least-once).
+acknowledge the offsets only after `deliver` returns (at-least-once). The table's changelog
+records go through an outbox too, each to the partition the table names (streams/table.py).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from dossierflow.streams.ports import Headers
 
-Record = tuple[bytes | None, bytes, Headers]
-"""Key (None for none), value and headers."""
+Record = tuple[bytes | None, bytes | None, Headers]
+"""Key (None for none), value (None: a tombstone) and headers."""
+Target = str | tuple[str, int]
+"""A topic (its records go to their key's partition) or one of its partitions."""
 
 
 @dataclass
@@ -28,7 +31,7 @@ class KafkaOutbox:
     """The `Outbox` of streams/ports.py over an aiokafka producer."""
 
     producer: AIOKafkaProducer
-    _records: dict[str, list[Record]] = field(
+    _records: dict[Target, list[Record]] = field(
         default_factory=lambda: defaultdict(list)
     )
     _partitioner: DefaultPartitioner = field(default_factory=DefaultPartitioner)
@@ -38,33 +41,53 @@ class KafkaOutbox:
     ) -> None:
         self._records[topic].append((key, value, headers or []))
 
+    def add_to(self, topic: str, partition: int, key: bytes, value: bytes | None) -> None:
+        """Queue a record for `partition` of `topic` (None: a tombstone)."""
+        self._records[topic, partition].append((key, value, []))
+
     def __len__(self) -> int:
         return sum(len(records) for records in self._records.values())
 
     async def deliver(self) -> None:
         """Send everything added so far and wait until Kafka acknowledged all of it."""
+        await self.deliver_offsets()
+
+    async def deliver_offsets(self) -> dict[tuple[str, int], int]:
+        """`deliver`, returning the offset of the last record written to each partition."""
         records, self._records = self._records, defaultdict(list)
-        pending: list[asyncio.Future[Any]] = []
-        for topic, topic_records in records.items():
-            partitions = sorted(await self.producer.partitions_for(topic))
-            by_partition: dict[int, list[Record]] = defaultdict(list)
-            for record in topic_records:
-                by_partition[self._partitioner(record[0], partitions, partitions)].append(record)
-            for partition, partition_records in by_partition.items():
-                pending.extend(await self._send(topic, partition, partition_records))
-        await asyncio.gather(*pending)
+        by_partition: dict[tuple[str, int], list[Record]] = defaultdict(list)
+        for target, target_records in records.items():
+            if isinstance(target, tuple):
+                by_partition[target].extend(target_records)
+                continue
+            partitions = sorted(await self.producer.partitions_for(target))
+            for record in target_records:
+                partition = self._partitioner(record[0], partitions, partitions)
+                by_partition[target, partition].append(record)
+        sent: list[tuple[asyncio.Future[Any], int]] = []
+        for (topic, partition), partition_records in by_partition.items():
+            sent.extend(await self._send(topic, partition, partition_records))
+        written = await asyncio.gather(*(future for future, _ in sent))
+        last: dict[tuple[str, int], int] = {}
+        for metadata, (_, count) in zip(written, sent, strict=True):
+            tp = (metadata.topic, metadata.partition)
+            last[tp] = max(last.get(tp, -1), metadata.offset + count - 1)
+        return last
 
     async def _send(
         self, topic: str, partition: int, records: list[Record]
-    ) -> list[asyncio.Future[Any]]:
-        sent: list[asyncio.Future[Any]] = []
-        batch = self.producer.create_batch()
+    ) -> list[tuple[asyncio.Future[Any], int]]:
+        """One or more batches: each one's future and its number of records."""
+        sent: list[tuple[asyncio.Future[Any], int]] = []
+        batch, count = self.producer.create_batch(), 0
         for key, value, headers in records:
             if batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
                 # Full: send it and start another. An empty batch takes any one record,
                 # however large (a dead letter carries the original bytes).
-                sent.append(await self.producer.send_batch(batch, topic, partition=partition))
-                batch = self.producer.create_batch()
+                sent.append((await self.producer.send_batch(batch, topic, partition=partition),
+                             count))
+                batch, count = self.producer.create_batch(), 0
                 batch.append(key=key, value=value, timestamp=None, headers=headers)
-        sent.append(await self.producer.send_batch(batch, topic, partition=partition))
+            count += 1
+        sent.append((await self.producer.send_batch(batch, topic, partition=partition), count))
         return sent

@@ -1,43 +1,56 @@
-"""The dossiers table: a Faust table the worker can write outside stream iteration.
+"""The dossiers table: a Faust table the worker writes outside stream iteration, and whose
+changelog records it sends itself, one Kafka batch per partition.
 
 Faust's RocksDB store files a write under the partition of the current stream event, and the
 worker writes after a batch is applied (or from a timer), where there is none: `put` makes a
-stand-in event of the dossier's partition current around the write. The changelog record is
-Faust's own (raw key and value, the key's partition).
+stand-in event of the dossier's partition current around the write.
 
-**A partition's progress record stays on its partition.** A dossier's changelog record goes
-where the producer's partitioner puts its key (`use_partitioner=True`), the partition of
-its events. The reserved key of a partition's progress (streams/state.py) would hash
-anywhere: `partition_for_key` sends it to the partition it belongs to, so that it is
-restored with that partition's dossiers, into that partition's store, and by its owner.
+**The changelog in one batch per partition.** Faust sends one changelog record per write
+through its producer buffer (`send_soon`: a future, a callback and a produce call each),
+which cost the worker about a fifth of its time (docs/benchmarks.md). Here a write only
+queues its record; `changelog_delivered` sends the queue through an `Outbox`
+(streams/outbox.py) and records each changelog partition's last offset as Faust's own
+callback does (a RocksDB store keeps it, so that recovery reads only what is newer). The
+records are the ones Faust would write: raw key, raw value, None for a deletion.
 
-**Changelog delivered before the offsets are committed.** Faust queues a changelog record
-in its producer's buffer (`send_soon`) and, before committing offsets, flushes the buffer
-and then aiokafka's producer. That flush does not wait for a record the buffer has already
-handed on but aiokafka has not yet accepted (its `send` waits while the topic-partition's
-batch is full): the offsets can be committed before the changelog records of the events
-they cover are in Kafka, and a worker killed then leaves its successor a stale record,
-to which it would apply later events (a record missing events whose offsets are
-committed). So the table keeps the future of every
-changelog record it sends, and `changelog_delivered` awaits them: the worker acknowledges
-a batch only after that (at-least-once, like its alerts and facts).
+**A record's partition.** A dossier's changelog record goes where the producer's
+partitioner puts its key (`use_partitioner=True`: murmur2 of the key, as Faust's producer
+does), the partition of its events. The reserved key of a partition's progress
+(streams/state.py) would hash anywhere: `partition_for_key` sends it to the partition it
+belongs to, so that it is restored with that partition's dossiers, into that partition's
+store, and by its owner.
+
+**Changelog delivered before the offsets are committed.** The worker acknowledges a batch's
+events only once `changelog_delivered` has returned: a worker killed before leaves its
+successor the records as they were, and the events are read again (at-least-once, like its
+alerts and facts). Faust's own buffer was flushed at commit time only, and its flush did not
+wait for a record handed on but not yet accepted by aiokafka.
 """
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 import faust
-from dossierflow.streams.faust_internals import current_event_of_partition
+from aiokafka.partitioner import DefaultPartitioner
+from dossierflow.streams.faust_internals import current_event_of_partition, partition_stand_in
+from dossierflow.streams.outbox import KafkaOutbox
 from dossierflow.streams.state import progress_partition
-from faust.types import FutureMessage
+from faust.types import TP, FutureMessage
+
+_partitioner = DefaultPartitioner()
 
 
 class DossierTable(faust.Table[bytes, bytes]):
     def __post_init__(self) -> None:
         super().__post_init__()
-        self._undelivered: list[FutureMessage] = []
+        self._unsent: list[tuple[int, bytes, bytes | None]] = []
+        self._open_outbox: Callable[[], Awaitable[KafkaOutbox]] | None = None
+
+    def send_through(self, open_outbox: Callable[[], Awaitable[KafkaOutbox]]) -> None:
+        """The changelog records leave through the outboxes `open_outbox` gives."""
+        self._open_outbox = open_outbox
 
     def put(self, key: bytes, value: bytes, partition: int) -> None:
         """`self[key] = value` for a dossier of events-topic `partition`."""
@@ -53,15 +66,28 @@ class DossierTable(faust.Table[bytes, bytes]):
         partition = progress_partition(key)
         return partition if partition is not None else super().partition_for_key(key)
 
-    def send_changelog(self, *args: Any, **kwargs: Any) -> FutureMessage:
-        """Faust's, keeping the record's future for `changelog_delivered`."""
-        sent = super().send_changelog(*args, **kwargs)
-        self._undelivered.append(sent)
-        return sent
+    def send_changelog(
+        self, partition: int | None, key: Any, value: Any, *_: Any, **__: Any
+    ) -> FutureMessage:
+        """Queue the write's changelog record for `changelog_delivered`."""
+        if partition is None:  # the producer's partitioner over the changelog's partitions
+            partitions = list(range(self.partitions or self.app.conf.topic_partitions))
+            partition = _partitioner(key, partitions, partitions)
+        self._unsent.append((partition, key, value))
+        # Faust reads the partition of what it returns (for a windowed table's expiry).
+        return cast(FutureMessage, partition_stand_in(partition))
 
     async def changelog_delivered(self) -> None:
-        """Wait until Kafka acknowledged every changelog record sent so far (raises the
-        error of one it refused)."""
-        sent, self._undelivered = self._undelivered, []
-        if sent:
-            await asyncio.gather(*sent)
+        """Send the changelog records of the writes so far, one batch per partition, and
+        wait until Kafka acknowledged them (raises the error of one it refused)."""
+        if not self._unsent:
+            return
+        if self._open_outbox is None:
+            raise RuntimeError("the dossiers table has no outbox (send_through)")
+        unsent, self._unsent = self._unsent, []
+        outbox = await self._open_outbox()
+        topic = self.changelog_topic.get_topic_name()
+        for partition, key, value in unsent:
+            outbox.add_to(topic, partition, key, value)
+        for (name, partition), offset in (await outbox.deliver_offsets()).items():
+            self.data.set_persisted_offset(TP(name, partition), offset)

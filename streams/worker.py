@@ -12,7 +12,8 @@ code 1) rather than being acknowledged.
 The table uses the producer's partitioner (`use_partitioner=True`, raw keys = dossier_id):
 a changelog entry lands on the partition of its key, the same number as the events-topic
 partition of that dossier, so the timer may update records outside stream iteration. The
-changelog records too are awaited before the events are acknowledged (streams/table.py).
+changelog records leave through the worker's own producer too, one batch per partition, and
+are awaited before the events are acknowledged (streams/table.py).
 
 Faust's settings, each with the reason for its value, are in streams/faust_settings.py.
 """
@@ -96,6 +97,7 @@ class DossierWorker:
             use_partitioner=True,
         )
         self.app.tables.add(self.table)
+        self.table.send_through(self._outbox)  # its changelog, one batch per partition
         self.runtime = WorkerRuntime(
             settings,
             catalog or load_catalog(settings.catalog),

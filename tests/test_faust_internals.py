@@ -79,10 +79,13 @@ def test_a_stand_in_event_lets_the_rocksdb_store_write_outside_stream_iteration(
 
 
 def test_every_table_write_and_delete_sends_its_changelog_through_send_changelog() -> None:
-    """streams/table.py keeps the future `send_changelog` returns, to await the changelog
-    before acknowledging a batch: a write that bypassed it would go unawaited."""
+    """streams/table.py queues the changelog record `send_changelog` is given, to send the
+    batch's together and await them before acknowledging it: a write that bypassed it would
+    reach no changelog; Faust reads only the partition of what it returns."""
     assert "self.send_changelog(" in inspect.getsource(Table.on_key_set)
     assert "self.send_changelog(" in inspect.getsource(Table.on_key_del)
+    for hook in (Table.on_key_set, Table.on_key_del):
+        assert "fut.message.partition" in inspect.getsource(hook)
     assert inspect.signature(Collection.send_changelog).return_annotation in (
         FutureMessage, "FutureMessage"
     )

@@ -1,7 +1,9 @@
 """The dossiers table (streams/table.py) on a Faust app against the real broker: once
 `changelog_delivered` returns, every changelog record of the writes before it is in Kafka
-(the worker acknowledges a batch's events only then), and a partition's progress record
-is in that partition's changelog."""
+(the worker acknowledges a batch's events only then), on the partition Faust's producer
+would have chosen, a partition's progress record in that partition's changelog, and a
+RocksDB store knows the changelog offsets it holds (so that recovery reads only newer
+records)."""
 
 from __future__ import annotations
 
@@ -15,9 +17,13 @@ from typing import Any, cast
 
 import faust
 import pytest
+from aiokafka import AIOKafkaProducer
+from dossierflow.streams.outbox import KafkaOutbox
 from dossierflow.streams.state import progress_key
 from dossierflow.streams.table import DossierTable
+from faust.types import TP
 from kafka import KafkaConsumer, TopicPartition
+from kafka.partitioner.default import murmur2
 
 from dossierflow.kafka.topics import TopicSpec, ensure_topics
 
@@ -39,23 +45,34 @@ def _changelog_ends(bootstrap: str, topic: str) -> dict[int, int]:
 
 
 @asynccontextmanager
-async def _started_table(bootstrap: str, tmp_path: Path) -> AsyncIterator[tuple[DossierTable, str]]:
+async def _started_table(
+    bootstrap: str, tmp_path: Path, store: str = "memory://"
+) -> AsyncIterator[tuple[DossierTable, str]]:
     """A started app's dossiers table, recovered, and the name of its changelog topic."""
     app_id = f"table-{uuid.uuid4().hex[:8]}"
     changelog = f"{app_id}-dossiers-changelog"
     ensure_topics(bootstrap, [TopicSpec(changelog, PARTITIONS)])
     app = faust.App(app_id, broker=f"kafka://{bootstrap}", datadir=str(tmp_path),
-                    web_enabled=False)
+                    web_enabled=False, store=store)
     table = DossierTable(
         app, name="dossiers", default=None, partitions=PARTITIONS, key_type=bytes,
         value_type=bytes, use_partitioner=True,
     )
     app.tables.add(table)
+    # Small batches: a partition's changelog records span several of them.
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_batch_size=64 * 1024)
+
+    async def outbox() -> KafkaOutbox:
+        return KafkaOutbox(producer)
+
+    table.send_through(outbox)
     await app.start()
+    await producer.start()
     try:
         await asyncio.wait_for(cast(Any, app.tables).recovery.completed.wait(), timeout=60)
         yield table, changelog
     finally:
+        await producer.stop()
         await app.stop()
 
 
@@ -70,6 +87,25 @@ async def test_changelog_delivered_returns_once_every_write_is_in_kafka(
         ends = await asyncio.to_thread(_changelog_ends, kafka_bootstrap, changelog)
         assert sum(ends.values()) == RECORDS
         await table.changelog_delivered()  # nothing more to wait for
+        landed = await asyncio.to_thread(_changelog_keys, kafka_bootstrap, changelog, RECORDS)
+    # Where Faust's producer puts a key (murmur2, as every Kafka client): the dossier's
+    # events partition, whatever the writer's stand-in event says.
+    assert landed == {key: (murmur2(key) & 0x7FFFFFFF) % PARTITIONS for key in keys}
+
+
+async def test_a_rocksdb_store_knows_the_changelog_offsets_it_holds(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Faust's callback on each sent record told the store its offset; the table's batches
+    must too, or a restarted worker re-reads its whole changelog (or, worse, skips)."""
+    async with _started_table(kafka_bootstrap, tmp_path, "rocksdb://") as (table, changelog):
+        keys = [f"HS-{i:06d}".encode() for i in range(RECORDS)]
+        for key in keys:
+            table.put(key, VALUE, partition=0)
+        await table.changelog_delivered()
+        ends = await asyncio.to_thread(_changelog_ends, kafka_bootstrap, changelog)
+        persisted = {p: table.data.persisted_offset(TP(changelog, p)) for p in ends}
+    assert persisted == {p: end - 1 for p, end in ends.items()}
 
 
 def _changelog_keys(bootstrap: str, topic: str, expected: int) -> dict[bytes, int]:
