@@ -33,14 +33,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from devtools import grafana_panels as panels
+from dossierflow.reporting.queries import fetch_figures, weekly_trend
+from dossierflow.reporting.report import build_report
 from dossierflow.rules.catalog import Unit
 from dossierflow.schemas.facts import DossierFact
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
-
-from devtools import grafana_panels as panels
-from dossierflow.reporting.queries import fetch_figures, weekly_trend
-from dossierflow.reporting.report import build_report
 from dossierflow.store import connect, migrate, refresh_rollups
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")

@@ -27,8 +27,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from dossierflow.rules.catalog import load_catalog
-
 from devtools.bench_broker import bench_bootstrap, bench_parser
 from dossierflow.cli import main as cli
 from dossierflow.intake.portal import portal_bodies
@@ -36,6 +34,7 @@ from dossierflow.kafka.local_broker import free_port
 from dossierflow.kafka.producer import produce_file
 from dossierflow.kafka.security import KafkaSecurity
 from dossierflow.kafka.topics import TopicSpec, ensure_topics
+from dossierflow.rules.catalog import load_catalog
 from dossierflow.simulate import generate_events, load_profile, profile_start
 
 TOKEN = uuid.uuid4().hex + uuid.uuid4().hex

@@ -38,15 +38,15 @@ from typing import Any
 import msgspec
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
-from dossierflow.rules.alerts import Alert, AlertKind, alert_id
-from dossierflow.rules.calendar import VIETNAM
-from dossierflow.rules.catalog import load_catalog
-from dossierflow.rules.records import alert_record
 from standardwebhooks import Webhook
 
 from devtools.bench_broker import bench_bootstrap, bench_parser
 from dossierflow.kafka.local_broker import free_port
 from dossierflow.kafka.topics import TopicSpec, ensure_topics
+from dossierflow.rules.alerts import Alert, AlertKind, alert_id
+from dossierflow.rules.calendar import VIETNAM
+from dossierflow.rules.catalog import load_catalog
+from dossierflow.rules.records import alert_record
 
 SECRET = "whsec_" + "YmVuY2gtc2VjcmV0LWZvci13ZWJob29rcy0xMjM0NTY="
 CATALOG = load_catalog()

@@ -101,9 +101,8 @@ def line(name: str, events: int, run: Run, goal: int | None, anchor: Run | None)
 
 def profile_one_process(path: Path) -> str:
     """cProfile of reading and replaying in this process (the command's parts, no output)."""
-    from dossierflow.rules.catalog import load_catalog
-
     from dossierflow.replay import read_events, replay_share
+    from dossierflow.rules.catalog import load_catalog
 
     profiler = cProfile.Profile()
     profiler.enable()

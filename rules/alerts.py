@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime, time, timedelta
 
 import msgspec
+
 from dossierflow.rules.calendar import WorkingCalendar
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.compliance import apology_due_window

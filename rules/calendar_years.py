@@ -18,6 +18,7 @@ from importlib import metadata
 from types import MappingProxyType
 
 import msgspec
+
 from dossierflow.rules.calendar import WorkingCalendar
 
 

@@ -19,14 +19,14 @@ from typing import Annotated
 import msgspec
 import msgspec.structs
 import msgspec.yaml
+
+from dossierflow.errors import DossierflowError, ExitCode
 from dossierflow.rules.calendar import OfficeHours, Season, WorkingCalendar
 from dossierflow.rules.calendar_years import Arrangements, YearSpec, arrangements_of
 from dossierflow.rules.compliance import ComplianceRules
 from dossierflow.rules.readings import Appointment, OutcomeReading, ReportReadings
 from dossierflow.rules.steps import DelayCause, StepRules
 from dossierflow.schemas.event import ProcessingTime, TimeUnit
-
-from dossierflow.errors import DossierflowError, ExitCode
 
 HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 Weekday = Annotated[str, msgspec.Meta(pattern="^(mon|tue|wed|thu|fri|sat|sun)$")]

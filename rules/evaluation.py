@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import msgspec
+
 from dossierflow.rules.alerts import (
     Alert,
     AlertKind,

@@ -15,6 +15,8 @@ from types import MappingProxyType
 from typing import Final
 
 import msgspec
+from msgspec.structs import replace
+
 from dossierflow.rules.calendar import WorkingCalendar
 from dossierflow.rules.catalog import Catalog, PauseKind, PausePolicy, Procedure
 from dossierflow.rules.compliance import (
@@ -25,7 +27,6 @@ from dossierflow.rules.compliance import (
 from dossierflow.rules.readings import OutcomeReading
 from dossierflow.rules.steps import ProcessingStep, ended, restated, started, with_pause
 from dossierflow.schemas.event import DossierEvent, EventType, ProcessingTime, TimeUnit
-from msgspec.structs import replace
 
 
 class Status(enum.StrEnum):

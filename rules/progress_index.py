@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import msgspec
+
 from dossierflow.rules.calendar import WorkingCalendar
 from dossierflow.rules.catalog import PauseKind, Unit
 from dossierflow.rules.lifecycle import NOT_RECEIVED, DossierState, Status

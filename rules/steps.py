@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import msgspec
+
 from dossierflow.rules.calendar import WorkingCalendar
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+
 from dossierflow.schemas.event import (
     _REQUIRED_FIELDS,
     FIRST_YEAR,

@@ -21,7 +21,6 @@ from typing import Any
 
 from dossierflow.schemas.facts import DossierAlert, DossierFact
 from dossierflow.sinks.base import BatchingSink, SinkBackpressureError, SinkBatch
-
 from dossierflow.store import Store
 
 log = logging.getLogger(__name__)

@@ -27,16 +27,6 @@ from typing import Any
 import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaConnectionError
-from dossierflow.schemas.facts import DossierAlert, DossierFact, alert_decoder, fact_decoder
-from dossierflow.sinks import metrics
-from dossierflow.sinks.base import (
-    BatchingSink,
-    SinkBackpressureError,
-    SinkBatch,
-    digest_payloads,
-)
-from dossierflow.sinks.rollup_refresh import RollupRefresher
-from dossierflow.sinks.settings import SinkSettings
 
 from dossierflow.health import (
     Readiness,
@@ -48,6 +38,16 @@ from dossierflow.kafka.consumer import (
     start_or_refused,
 )
 from dossierflow.kafka.startup_wait import StartupWait
+from dossierflow.schemas.facts import DossierAlert, DossierFact, alert_decoder, fact_decoder
+from dossierflow.sinks import metrics
+from dossierflow.sinks.base import (
+    BatchingSink,
+    SinkBackpressureError,
+    SinkBatch,
+    digest_payloads,
+)
+from dossierflow.sinks.rollup_refresh import RollupRefresher
+from dossierflow.sinks.settings import SinkSettings
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import msgspec
+
 from dossierflow.streams.ports import StateTable
 from dossierflow.streams.state import (
     STATE_FORMAT,

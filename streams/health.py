@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.streams.faust_internals import first_recovery_completed
-
 from dossierflow.health import KafkaProbe, Readiness, ReadinessLog
+from dossierflow.streams.faust_internals import first_recovery_completed
 
 if TYPE_CHECKING:
     from dossierflow.streams.settings import WorkerSettings

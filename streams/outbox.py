@@ -18,6 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
+
 from dossierflow.streams.ports import Headers
 
 Record = tuple[bytes | None, bytes | None, Headers]

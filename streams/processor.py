@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import msgspec
+
 from dossierflow.rules.alerts import Alert, overdue_at
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.evaluation import Evaluation, evaluate

@@ -9,11 +9,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from dossierflow.schemas.event import MAX_EVENT_BYTES
-
 from dossierflow import config
 from dossierflow.config import setting
 from dossierflow.kafka.topics import TopicSpec
+from dossierflow.schemas.event import MAX_EVENT_BYTES
 
 
 @dataclass(frozen=True)

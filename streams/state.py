@@ -34,6 +34,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
+
 from dossierflow.schemas.event import DossierEvent
 
 

@@ -34,10 +34,11 @@ from typing import Any, cast
 
 import faust
 from aiokafka.partitioner import DefaultPartitioner
+from faust.types import TP, FutureMessage
+
 from dossierflow.streams.faust_internals import current_event_of_partition, partition_stand_in
 from dossierflow.streams.outbox import KafkaOutbox
 from dossierflow.streams.state import progress_partition
-from faust.types import TP, FutureMessage
 
 _partitioner = DefaultPartitioner()
 

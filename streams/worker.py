@@ -31,6 +31,9 @@ from typing import Any, NoReturn
 import faust
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from faust.types import EventT
+
+from dossierflow.kafka.security import KafkaSecurity
 from dossierflow.rules.catalog import Catalog, load_catalog
 from dossierflow.streams import faust_internals, metrics
 from dossierflow.streams.clock import clock_for
@@ -42,9 +45,6 @@ from dossierflow.streams.outbox import KafkaOutbox
 from dossierflow.streams.runtime import WorkerRuntime
 from dossierflow.streams.settings import WorkerSettings
 from dossierflow.streams.table import DossierTable
-from faust.types import EventT
-
-from dossierflow.kafka.security import KafkaSecurity
 
 log = logging.getLogger(__name__)
 GAUGE_INTERVAL = 1.0

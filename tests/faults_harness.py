@@ -38,19 +38,19 @@ from typing import Any
 
 import aiohttp
 from clickhouse_connect.driver.exceptions import OperationalError
-from dossierflow.rules.catalog import load_catalog
-from dossierflow.schemas.facts import alert_decoder
-from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.sinks.kafka_sink import SinkStatus
-from dossierflow.sinks.settings import SinkSettings
-from dossierflow.streams.settings import WorkerSettings
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from dossierflow.replay import read_events, replay
+from dossierflow.rules.catalog import load_catalog
+from dossierflow.schemas.facts import alert_decoder
 from dossierflow.simulate import generate_events
 from dossierflow.sink_service import serve
+from dossierflow.sinks.clickhouse import ClickHouseSink
+from dossierflow.sinks.kafka_sink import SinkStatus
+from dossierflow.sinks.settings import SinkSettings
 from dossierflow.store import Store, connect, migrate
+from dossierflow.streams.settings import WorkerSettings
 from tests.worker_process import WorkerTopics, free_port, start_worker, stop_worker
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,6 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from dossierflow.rules.alerts import (
     ROLES_BY_KIND,
     AlertKind,
@@ -29,8 +32,6 @@ from dossierflow.rules.catalog import load_catalog, parse_catalog
 from dossierflow.rules.evaluation import Evaluation, evaluate
 from dossierflow.rules.lifecycle import DossierState, apply_event, order_history
 from dossierflow.schemas.event import DossierEvent, EventType, ProcessingTime, TimeUnit
-from hypothesis import given
-from hypothesis import strategies as st
 
 SAMPLE = load_catalog()
 CATALOG = parse_catalog(

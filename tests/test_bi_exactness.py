@@ -18,19 +18,19 @@ from datetime import date, datetime, timedelta
 
 import msgspec
 import pytest
+
+from dossierflow.reporting.queries import fetch_figures
+from dossierflow.reporting.report import Figures, period_bounds
 from dossierflow.rules.catalog import Catalog, load_catalog
 from dossierflow.rules.evaluation import Step, evaluate
 from dossierflow.schemas.event import DossierEvent, EventType, decode_event
 from dossierflow.schemas.facts import DossierAlert, DossierFact
+from dossierflow.simulate import generate_events
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
+from dossierflow.store import Store, refresh_rollups
 from dossierflow.streams.processor import DossierProcessor
 from dossierflow.streams.state import DossierRecord
-
-from dossierflow.reporting.queries import fetch_figures
-from dossierflow.reporting.report import Figures, period_bounds
-from dossierflow.simulate import generate_events
-from dossierflow.store import Store, refresh_rollups
 from tests import test_report
 
 pytestmark = pytest.mark.clickhouse

@@ -13,14 +13,14 @@ from zoneinfo import ZoneInfo
 
 import holidays
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from dossierflow.rules.calendar import VIETNAM, OfficeHours, Season, WorkingCalendar
 from dossierflow.rules.catalog import load_catalog, parse_catalog
 from dossierflow.rules.lifecycle import clock_start, deadline
 from dossierflow.rules.office_day import OfficeDay, moment_of_day
 from dossierflow.schemas.event import ProcessingTime, TimeUnit
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tests import official_calendar as official
 from tests import reference_calendar as walk
 from tests.district2022 import working_days_2022

@@ -6,10 +6,11 @@ import logging
 from datetime import datetime
 
 import pytest
+from prometheus_client import REGISTRY
+
 from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import load_catalog, parse_catalog
 from dossierflow.streams.calendar_watch import CalendarYearWatch
-from prometheus_client import REGISTRY
 
 
 def _unconfirmed(year: int) -> float | None:

@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from dossierflow.sinks.settings import SinkSettings
-from dossierflow.streams.settings import WorkerSettings
 
 from dossierflow.commands.config import PROCESSES, model
 from dossierflow.commands.produce import ProduceSettings
@@ -31,6 +29,8 @@ from dossierflow.config import (
 )
 from dossierflow.kafka.local_broker import LocalBrokerSettings
 from dossierflow.notify.settings import NotifySettings
+from dossierflow.sinks.settings import SinkSettings
+from dossierflow.streams.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 import pytest
+
 from dossierflow.rules.alerts import ROLES_BY_KIND, AlertKind, Role
 from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import CatalogError, load_catalog, parse_catalog

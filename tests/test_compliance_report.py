@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from dossierflow.rules.calendar import VIETNAM
 
 pytestmark = pytest.mark.clickhouse
@@ -256,9 +257,9 @@ async def test_get_report_and_the_dashboard_follow_the_catalogues_reading(
     `instant`, a query parameter overrides it, a bad one is a 400 naming it."""
     from aiohttp import web
     from aiohttp.test_utils import TestClient, TestServer
-    from dossierflow.rules.catalog import load_catalog, parse_catalog
 
     from dossierflow.reporting.http import add_reporting_routes
+    from dossierflow.rules.catalog import load_catalog, parse_catalog
     from dossierflow.store import connect, refresh_rollups
 
     catalog = parse_catalog(readings_store[1].read_bytes(), "instant.yaml", load_catalog_dir())
@@ -299,9 +300,9 @@ def load_catalog_dir() -> Path:
 async def test_the_dashboard_shows_the_compliance_figures_of_get_report(store: str) -> None:
     from aiohttp import web
     from aiohttp.test_utils import TestClient, TestServer
-    from dossierflow.rules.catalog import load_catalog
 
     from dossierflow.reporting.http import add_reporting_routes
+    from dossierflow.rules.catalog import load_catalog
     from dossierflow.store import connect, refresh_rollups
 
     opened = connect(store, create=False)

@@ -8,14 +8,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from dossierflow.sinks.settings import SinkSettings
-from dossierflow.streams.settings import WorkerSettings
 
 from deploy.gen_config_docs import REFERENCE, with_reference
 from dossierflow.commands.produce import ProduceSettings
 from dossierflow.config import ConfigError, StoreSettings, effective, load
 from dossierflow.logs import RateLimitFilter, StartupTransientFilter
 from dossierflow.notify.settings import smtp_settings
+from dossierflow.sinks.settings import SinkSettings
+from dossierflow.streams.settings import WorkerSettings
 
 
 def test_the_configuration_reference_is_the_generated_one() -> None:

@@ -10,14 +10,14 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from dossierflow.rules.alerts import AlertKind
-from dossierflow.rules.catalog import Catalog, load_catalog
-from dossierflow.sinks.clickhouse import ClickHouseSink
 
 from dossierflow.backfill import backfill
 from dossierflow.replay import read_events, replay
 from dossierflow.reporting.dashboard.views import at_risk_horizon, classify_open
 from dossierflow.reporting.queries import open_dossiers
+from dossierflow.rules.alerts import AlertKind
+from dossierflow.rules.catalog import Catalog, load_catalog
+from dossierflow.sinks.clickhouse import ClickHouseSink
 from dossierflow.store import Store, connect, migrate
 
 pytestmark = pytest.mark.clickhouse

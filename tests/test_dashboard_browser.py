@@ -27,13 +27,6 @@ from typing import Any, cast
 
 import pytest
 from aiohttp import web
-from dossierflow.rules.alerts import AlertKind, alert_id
-from dossierflow.rules.catalog import Catalog, load_catalog
-from dossierflow.schemas.facts import DossierAlert
-from dossierflow.sinks.base import SinkBatch
-from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.sinks.kafka_sink import SinkStatus
-from dossierflow.sinks.settings import SinkSettings
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
@@ -46,8 +39,15 @@ from dossierflow.backfill import backfill
 from dossierflow.kafka.local_broker import free_port
 from dossierflow.replay import read_events, replay
 from dossierflow.reporting.report import COMPLIANCE_KEYS, LOCAL
+from dossierflow.rules.alerts import AlertKind, alert_id
+from dossierflow.rules.catalog import Catalog, load_catalog
+from dossierflow.schemas.facts import DossierAlert
 from dossierflow.simulate import DEFAULT_START, generate_lines
 from dossierflow.sink_service import build_app
+from dossierflow.sinks.base import SinkBatch
+from dossierflow.sinks.clickhouse import ClickHouseSink
+from dossierflow.sinks.kafka_sink import SinkStatus
+from dossierflow.sinks.settings import SinkSettings
 from dossierflow.store import Store, connect, migrate, refresh_rollups
 from tests.test_report import History, write
 

@@ -23,11 +23,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from clickhouse_connect.driver.exceptions import DatabaseError
-from dossierflow.rules.catalog import Catalog
-from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.sinks.kafka_sink import SinkStatus
-from dossierflow.sinks.rollup_refresh import RollupRefresher
-from dossierflow.sinks.settings import SinkSettings
 from kafka.producer import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -38,7 +33,12 @@ from dossierflow.reporting.dashboard.handlers import add_dashboard_routes
 from dossierflow.reporting.queries import WeekCount
 from dossierflow.reporting.report import LOCAL, report_from_json
 from dossierflow.reporting.runner import QueryRunner
+from dossierflow.rules.catalog import Catalog
 from dossierflow.sink_service import build_app, serve
+from dossierflow.sinks.clickhouse import ClickHouseSink
+from dossierflow.sinks.kafka_sink import SinkStatus
+from dossierflow.sinks.rollup_refresh import RollupRefresher
+from dossierflow.sinks.settings import SinkSettings
 from dossierflow.store import Store, connect, migrate, pause_rollup_refreshes, refresh_rollups
 from tests.test_report import EXPECTED_TOTAL, FROM, TO, UNITS, History, all_facts, write
 

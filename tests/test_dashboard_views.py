@@ -11,7 +11,6 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from dossierflow.rules.catalog import Catalog
 
 from dossierflow.reporting.dashboard import charts
 from dossierflow.reporting.dashboard.charts import BacklogBar, RateBar, TrendPoint
@@ -30,6 +29,7 @@ from dossierflow.reporting.dashboard.views import (
 from dossierflow.reporting.queries import OpenDossier, WeekCount
 from dossierflow.reporting.report import Figures, ReportError, build_report
 from dossierflow.rollups import RollupState
+from dossierflow.rules.catalog import Catalog
 from dossierflow.store import error_summary
 from tests.test_report import UNITS
 

@@ -23,15 +23,15 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from dossierflow.rules.catalog import load_catalog
-from dossierflow.sinks.clickhouse import ClickHouseSink
 
 from dossierflow.backfill import backfill
 from dossierflow.kafka.local_broker import free_port, java_executable
 from dossierflow.replay import read_events, replay
 from dossierflow.reporting.queries import fetch_compliance, fetch_figures
 from dossierflow.reporting.report import Report, build_report, report_from_json, with_compliance
+from dossierflow.rules.catalog import load_catalog
 from dossierflow.simulate import load_profile
+from dossierflow.sinks.clickhouse import ClickHouseSink
 from dossierflow.store import connect, migrate
 
 pytestmark = [pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.timeout(900)]

@@ -9,12 +9,12 @@ import io
 from pathlib import Path
 
 import pytest
-from dossierflow.rules.catalog import load_catalog
 from rich.console import Console
 
 from dossierflow.cli import main
 from dossierflow.demo.stack import Demo, Ports
 from dossierflow.demo.view import email_line
+from dossierflow.rules.catalog import load_catalog
 from dossierflow.simulate import load_profile
 
 

@@ -27,8 +27,6 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import TopicAuthorizationFailedError
-from dossierflow.sinks.settings import SinkSettings
-from dossierflow.streams.settings import WorkerSettings
 
 from dossierflow import config
 from dossierflow.kafka.broker_security import SCRAM, STANDARD_AUTHORIZER
@@ -46,6 +44,8 @@ from dossierflow.kafka.preflight import check_rights
 from dossierflow.kafka.rights import KafkaPrincipals
 from dossierflow.kafka.security import KafkaSecurity
 from dossierflow.notify.settings import notify_settings
+from dossierflow.sinks.settings import SinkSettings
+from dossierflow.streams.settings import WorkerSettings
 from tests.test_deploy_files import COMPOSE_KAFKA_SETUP, DEPLOY, ROOT, compose, processes
 
 KAFKA = DEPLOY / "kafka"

@@ -24,10 +24,6 @@ from typing import Any
 
 import jsonschema
 import yaml
-from dossierflow.rules.catalog import Catalog
-from dossierflow.sinks.kafka_sink import SinkStatus
-from dossierflow.sinks.settings import SinkSettings
-from dossierflow.streams.settings import WorkerSettings
 
 from dossierflow.config import StoreSettings
 from dossierflow.kafka.security import KafkaSecurity
@@ -37,7 +33,11 @@ from dossierflow.notify.settings import (
     smtp_settings,
     zalo_settings,
 )
+from dossierflow.rules.catalog import Catalog
 from dossierflow.sink_service import build_app
+from dossierflow.sinks.kafka_sink import SinkStatus
+from dossierflow.sinks.settings import SinkSettings
+from dossierflow.streams.settings import WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"

@@ -8,6 +8,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+
 from dossierflow.schemas.event import (
     MAX_EVENT_BYTES,
     Channel,
@@ -20,7 +21,6 @@ from dossierflow.schemas.event import (
     encode_event,
 )
 from dossierflow.schemas.jsonschema import SCHEMA_PATH, event_json_schema, render
-
 from tests.fixtures import WORKED_EXAMPLES
 
 BASE: dict[str, Any] = {

@@ -11,6 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faust.streams import _current_event as current_event
+from faust.tables.base import Collection
+from faust.tables.recovery import Recovery
+from faust.tables.table import Table
+from faust.transport.consumer import Consumer
+from faust.types import TP, FutureMessage
+
 from dossierflow.streams.faust_internals import (
     CHECKED_VERSIONS,
     current_event_of_partition,
@@ -20,12 +27,6 @@ from dossierflow.streams.faust_internals import (
 )
 from dossierflow.streams.settings import WorkerSettings
 from dossierflow.streams.worker import DossierWorker
-from faust.streams import _current_event as current_event
-from faust.tables.base import Collection
-from faust.tables.recovery import Recovery
-from faust.tables.table import Table
-from faust.transport.consumer import Consumer
-from faust.types import TP, FutureMessage
 
 
 @pytest.fixture

@@ -26,13 +26,13 @@ from typing import Any, cast
 import faust
 import pytest
 from aiokafka.consumer.fetcher import Fetcher
-from dossierflow.streams.faust_patches import PatchedTableManager, use_patched_transport
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import ThreadDelegateConsumer
 from kafka import KafkaProducer
 
 from dossierflow.kafka.topics import TopicSpec, ensure_topics
+from dossierflow.streams.faust_patches import PatchedTableManager, use_patched_transport
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dossierflow.rules.catalog import load_catalog
-from dossierflow.schemas.facts import alert_decoder, fact_decoder
-from dossierflow.sinks.base import SinkBatch, digest_payloads
-from dossierflow.sinks.clickhouse import ClickHouseSink
 
 from dossierflow.replay import read_events, replay
+from dossierflow.rules.catalog import load_catalog
+from dossierflow.schemas.facts import alert_decoder, fact_decoder
 from dossierflow.simulate import generate_lines
+from dossierflow.sinks.base import SinkBatch, digest_payloads
+from dossierflow.sinks.clickhouse import ClickHouseSink
 from dossierflow.store import connect
 from tests.worker_process import WorkerTopics, running_worker
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from dossierflow.golive import Seeding
 from dossierflow.rules.catalog import load_catalog
 from dossierflow.rules.evaluation import evaluate
 from dossierflow.schemas.event import decode_event
 from dossierflow.streams.processor import DossierProcessor
 from dossierflow.streams.state import decode_progress, decode_record, progress_partition
-
-from dossierflow.golive import Seeding
 
 VN = timezone(timedelta(hours=7))
 

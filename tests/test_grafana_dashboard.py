@@ -15,16 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dossierflow.rules.catalog import load_catalog
-from dossierflow.rules.progress_index import IndexSettings
-from dossierflow.schemas.facts import DossierAlert, DossierFact
-from dossierflow.sinks.base import SinkBatch
-from dossierflow.sinks.clickhouse import ClickHouseSink
 
 from devtools import grafana_panels as panels
 from dossierflow.reporting.progress import fetch_progress
 from dossierflow.reporting.queries import fetch_figures
 from dossierflow.reporting.report import LOCAL, Report, build_report, period_bounds
+from dossierflow.rules.catalog import load_catalog
+from dossierflow.rules.progress_index import IndexSettings
+from dossierflow.schemas.facts import DossierAlert, DossierFact
+from dossierflow.sinks.base import SinkBatch
+from dossierflow.sinks.clickhouse import ClickHouseSink
 from dossierflow.store import Store, connect, migrate, refresh_rollups
 from tests.test_bi_exactness import events, worker_output
 

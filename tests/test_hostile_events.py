@@ -14,12 +14,13 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from dossierflow.rules.catalog import load_catalog
 from dossierflow.schemas.event import DossierEvent, EventType, InvalidEvent, decode_event
 from dossierflow.streams.processor import DossierProcessor
 from dossierflow.streams.state import DossierRecord, decode_record, encode_record
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 PROCESSOR = DossierProcessor(load_catalog())
 HOSTILE = settings(

@@ -10,15 +10,15 @@ from typing import Any
 
 import msgspec
 import pytest
-from dossierflow.rules.catalog import load_catalog
-from dossierflow.rules.lifecycle import DossierState, apply_event, order_history
-from dossierflow.schemas.event import DossierEvent, decode_event
 
 from dossierflow.cli import main
 from dossierflow.intake.portal import FAKE_PERSONAL, portal_bodies
 from dossierflow.intake.session import IntakeSession
 from dossierflow.intake.translate import VIETNAM
 from dossierflow.replay import EventFile, replay, summary
+from dossierflow.rules.catalog import load_catalog
+from dossierflow.rules.lifecycle import DossierState, apply_event, order_history
+from dossierflow.schemas.event import DossierEvent, decode_event
 from dossierflow.simulate import generate_events, load_profile, profile_start
 
 CARRIED_NOT = {"TRANSFERRED", "FINANCIAL_OBLIGATION_REQUESTED"}

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dossierflow.schemas.event import EventType, encode_event
-
 from dossierflow.intake.translate import IntakeRules, translate_body, translate_raw
+from dossierflow.schemas.event import EventType, encode_event
 
 PERSONAL = ("ChuHoSo", "SoGiayToChuHoSo", "DinhDanhCHS", "Email", "SoDienThoai", "Fax",
             "TrichYeuHoSo", "ThongTinKhac", "TaiLieuNop", "UnknownField")
@@ -119,9 +118,8 @@ def test_personal_data_never_reaches_events_or_rejections() -> None:
 
 
 def test_intake_command_writes_events_and_clean_rejections(tmp_path: Any) -> None:
-    from dossierflow.schemas.event import decode_event
-
     from dossierflow.cli import main
+    from dossierflow.schemas.event import decode_event
 
     source = tmp_path / "bodies.jsonl"
     lines = [body(record()), body(record()), body(record(MaHoSo="H2", TrangThaiHoSo="x"))]
@@ -175,10 +173,9 @@ def test_a_step_without_its_dates_gives_no_event_and_bad_dates_are_rejected() ->
 def test_steps_sent_as_the_portal_does_say_who_caused_the_delay() -> None:
     """tests/test_steps.py's hand-worked dossier written as the bodies a one-stop system
     sends: the same allotted, actual and overrun times per step, and PB-B caused the delay."""
+    from dossierflow.intake.session import IntakeSession
     from dossierflow.rules.evaluation import evaluate
     from dossierflow.rules.records import fact_records
-
-    from dossierflow.intake.session import IntakeSession
     from tests.test_steps import AFTER, CATALOG, EXPECTED_STEPS
 
     def steps_body(unit: str, start: str, due: str, at: str) -> dict[str, Any]:

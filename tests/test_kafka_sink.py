@@ -23,12 +23,6 @@ import aiohttp
 import msgspec
 import pytest
 from clickhouse_connect.driver.exceptions import OperationalError
-from dossierflow.rules.catalog import Catalog
-from dossierflow.schemas.facts import DossierAlert, Recipient
-from dossierflow.sinks.base import BatchingSink, SinkBatch
-from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.sinks.kafka_sink import SinkStatus, backoff_delay
-from dossierflow.sinks.settings import SinkSettings
 from kafka.admin import KafkaAdminClient
 from kafka.producer import KafkaProducer
 from prometheus_client import REGISTRY
@@ -36,7 +30,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dossierflow.reporting.client import fetch_from_sink
 from dossierflow.reporting.report import report_from_json
+from dossierflow.rules.catalog import Catalog
+from dossierflow.schemas.facts import DossierAlert, Recipient
 from dossierflow.sink_service import serve
+from dossierflow.sinks.base import BatchingSink, SinkBatch
+from dossierflow.sinks.clickhouse import ClickHouseSink
+from dossierflow.sinks.kafka_sink import SinkStatus, backoff_delay
+from dossierflow.sinks.settings import SinkSettings
 from dossierflow.store import Store, connect, migrate
 from tests.test_report import EXPECTED, EXPECTED_TOTAL, FROM, TO, UNITS, all_facts
 from tests.test_store import cli as _cli

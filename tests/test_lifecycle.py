@@ -12,6 +12,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import Catalog, PauseKind, PausePolicy, load_catalog, parse_catalog
 from dossierflow.rules.evaluation import evaluate
@@ -25,8 +28,6 @@ from dossierflow.rules.lifecycle import (
 )
 from dossierflow.rules.records import fact_records
 from dossierflow.schemas.event import DossierEvent, EventType, ProcessingTime, TimeUnit
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 SAMPLE = load_catalog()
 POLICY_CATALOG = parse_catalog(

@@ -7,7 +7,6 @@ from typing import Any
 
 import msgspec
 import pytest
-from dossierflow.rules.alerts import AlertKind
 
 from dossierflow.notify.channels.base import DeliveryError, Outgoing
 from dossierflow.notify.channels.webhook import WebhookSender
@@ -15,6 +14,7 @@ from dossierflow.notify.intake import read_alert
 from dossierflow.notify.recipients import Person, WebhookTarget
 from dossierflow.notify.render import render
 from dossierflow.notify.settings import NotifySettings
+from dossierflow.rules.alerts import AlertKind
 from tests.notify_alerts import CATALOG, make_alert, record, vn
 from tests.notify_servers import (
     SMTP_USER,

@@ -18,10 +18,10 @@ import aiohttp
 import msgspec
 import pytest
 from aiokafka import AIOKafkaProducer
-from dossierflow.rules.alerts import AlertKind
 from prometheus_client.parser import text_string_to_metric_families
 
 from dossierflow.kafka.local_broker import free_port
+from dossierflow.rules.alerts import AlertKind
 from tests.notify_alerts import make_alert, record, vn
 from tests.notify_servers import (
     SMTP_PASSWORD,

@@ -7,10 +7,10 @@ from typing import Any
 
 import msgspec
 import pytest
-from dossierflow.rules.alerts import AlertKind, Role
 
 from dossierflow.notify.intake import RejectedAlert, read_alert
 from dossierflow.notify.settings import NotifySettings
+from dossierflow.rules.alerts import AlertKind, Role
 from tests.notify_alerts import CATALOG, make_alert, record, vn
 
 IDENTIFIER = NotifySettings().identifier

@@ -16,9 +16,9 @@ import aiohttp
 import msgspec
 import pytest
 from aiokafka import AIOKafkaProducer
-from dossierflow.rules.alerts import Alert, AlertKind
 
 from dossierflow.kafka.local_broker import free_port
+from dossierflow.rules.alerts import Alert, AlertKind
 from tests.notify_alerts import make_alert, record, vn
 from tests.notify_servers import WEBHOOK_SECRET, WebhookCall, WebhookReceiver
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
-from dossierflow.rules.alerts import AlertKind
-
 from dossierflow.notify.planning import (
     inhibited_kinds,
     is_digest,
@@ -17,6 +15,7 @@ from dossierflow.notify.planning import (
     send_at,
 )
 from dossierflow.notify.recipients import Hours
+from dossierflow.rules.alerts import AlertKind
 from tests.notify_alerts import CATALOG, vn
 
 CAL = CATALOG.calendar

@@ -5,9 +5,9 @@ from __future__ import annotations
 from importlib import resources
 
 import pytest
-from dossierflow.rules.alerts import AlertKind
 
 from dossierflow.notify.recipients import Channel, Hours, RecipientsError, parse_recipients
+from dossierflow.rules.alerts import AlertKind
 from tests.notify_alerts import CATALOG
 
 GOOD = """\

@@ -4,10 +4,10 @@ nearest listed head, escalation to the parent unit and no repeats."""
 from __future__ import annotations
 
 import msgspec
-from dossierflow.rules.alerts import AlertKind
 
 from dossierflow.notify.recipients import parse_recipients
 from dossierflow.notify.routing import route
+from dossierflow.rules.alerts import AlertKind
 from tests.notify_alerts import CATALOG, make_alert
 
 # The sample catalogue's tree: P > S-TP, X-01, X-02, H-01 > X-H01-01.

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dossierflow.rules.alerts import AlertKind
 from prometheus_client import REGISTRY
 
 from dossierflow.notify import metrics
@@ -21,6 +20,7 @@ from dossierflow.notify.channels.webhook import WebhookSender
 from dossierflow.notify.recipients import Channel, RecipientsBook, parse_recipients
 from dossierflow.notify.service import Notifier, Policy
 from dossierflow.notify.store import HOLDING_FAILURES, NotifyStore
+from dossierflow.rules.alerts import AlertKind
 from tests.notify_alerts import CATALOG, make_alert, vn
 from tests.notify_servers import (
     WEBHOOK_SECRET,

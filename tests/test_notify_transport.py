@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from dossierflow.rules.alerts import AlertKind
 
 from dossierflow.config import ConfigError
 from dossierflow.notify.channels.base import DeliveryError, Outgoing
@@ -18,6 +17,7 @@ from dossierflow.notify.channels.zalo import ZaloSender, ZaloSettings
 from dossierflow.notify.recipients import Person, RecipientsError, WebhookTarget, parse_recipients
 from dossierflow.notify.render import render
 from dossierflow.notify.settings import smtp_settings
+from dossierflow.rules.alerts import AlertKind
 from tests.notify_alerts import CATALOG, make_alert
 from tests.notify_servers import (
     SMTP_PASSWORD,

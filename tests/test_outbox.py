@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from dossierflow.streams.outbox import KafkaOutbox as Outbox
 from kafka import KafkaConsumer
 from kafka.partitioner.default import murmur2
+
+from dossierflow.streams.outbox import KafkaOutbox as Outbox
 
 pytestmark = pytest.mark.kafka
 

@@ -23,6 +23,10 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+
+from dossierflow.backfill import backfill
+from dossierflow.reporting.http import add_reporting_routes
+from dossierflow.reporting.progress import fetch_progress, progress_report, render_progress
 from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import Catalog, parse_catalog
 from dossierflow.rules.evaluation import evaluate
@@ -41,10 +45,6 @@ from dossierflow.rules.progress_index import (
 from dossierflow.rules.records import fact_records
 from dossierflow.schemas.event import DossierEvent, EventType
 from dossierflow.sinks.clickhouse import ClickHouseSink
-
-from dossierflow.backfill import backfill
-from dossierflow.reporting.http import add_reporting_routes
-from dossierflow.reporting.progress import fetch_progress, progress_report, render_progress
 from dossierflow.store import Store, connect, migrate
 from tests.test_report import History, write
 

@@ -12,6 +12,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from dossierflow.backfill import backfill
+from dossierflow.reporting.progress import fetch_procedure_times, fetch_progress
+from dossierflow.reporting.queries import fetch_figures
+from dossierflow.reporting.report import period_bounds
 from dossierflow.rules.catalog import load_catalog
 from dossierflow.rules.evaluation import evaluate
 from dossierflow.rules.lifecycle import DossierState
@@ -19,11 +24,6 @@ from dossierflow.rules.progress_index import IndexCounts, IndexSettings, tally
 from dossierflow.schemas.event import DossierEvent
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
-
-from dossierflow.backfill import backfill
-from dossierflow.reporting.progress import fetch_procedure_times, fetch_progress
-from dossierflow.reporting.queries import fetch_figures
-from dossierflow.reporting.report import period_bounds
 from dossierflow.store import Store, connect, migrate
 from tests.test_bi_exactness import batches, events, histories_of, worker_output
 

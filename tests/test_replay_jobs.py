@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from dossierflow.rules.catalog import load_catalog
 
 from dossierflow import replay_jobs
 from dossierflow.replay import Share, read_events
+from dossierflow.rules.catalog import load_catalog
 from tests.fixtures import WORKED_EXAMPLES, WORKED_EXAMPLES_EXPECTED
 from tests.test_replay import MARCH_2026_ONLY, RECEIVED, line, replay
 

@@ -18,10 +18,6 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
-from dossierflow.rules.catalog import Unit
-from dossierflow.schemas.facts import DossierFact
-from dossierflow.sinks.base import SinkBatch
-from dossierflow.sinks.clickhouse import ClickHouseSink
 
 from dossierflow.errors import ExitCode
 from dossierflow.reporting.queries import fetch_figures
@@ -40,6 +36,10 @@ from dossierflow.reporting.report import (
     report_period,
 )
 from dossierflow.reporting.report_table import render_text
+from dossierflow.rules.catalog import Unit
+from dossierflow.schemas.facts import DossierFact
+from dossierflow.sinks.base import SinkBatch
+from dossierflow.sinks.clickhouse import ClickHouseSink
 from dossierflow.store import Store, connect, migrate, refresh_rollups
 
 pytestmark = pytest.mark.clickhouse

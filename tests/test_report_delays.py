@@ -24,11 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dossierflow.rules.evaluation import evaluate
-from dossierflow.rules.records import fact_records
-from dossierflow.schemas.event import EventType
-from dossierflow.streams.processor import DossierProcessor
-from dossierflow.streams.state import DossierRecord
 
 from dossierflow.reporting.dashboard.pages import Selection, unit_fragments
 from dossierflow.reporting.dashboard.views import Period
@@ -40,7 +35,12 @@ from dossierflow.reporting.queries import (
 )
 from dossierflow.reporting.report import Report, build_report, render, with_compliance
 from dossierflow.rollups import RollupState
+from dossierflow.rules.evaluation import evaluate
+from dossierflow.rules.records import fact_records
+from dossierflow.schemas.event import EventType
 from dossierflow.store import Store, connect, migrate
+from dossierflow.streams.processor import DossierProcessor
+from dossierflow.streams.state import DossierRecord
 from tests.test_step_delays_view import delays, write
 from tests.test_steps import AFTER, CATALOG, CATALOG_YAML, HISTORY, ev, vn
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+
 from dossierflow.rules.alerts import AlertKind, PlannedAlert, planned_alerts
 from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import CatalogError, load_catalog, parse_catalog
@@ -29,7 +30,6 @@ from dossierflow.schemas.event import (
     decode_event,
 )
 from dossierflow.schemas.jsonschema import event_json_schema
-
 from tests.fixtures import FIXTURES
 
 SAME_DAY_CATALOG = FIXTURES / "catalog-same-day.yaml"

@@ -22,14 +22,14 @@ from typing import Any
 
 import aiohttp
 import pytest
-from dossierflow.rules.catalog import Catalog
-from dossierflow.sinks.kafka_sink import SinkStatus
-from dossierflow.sinks.settings import SinkSettings
 
 from dossierflow.health import Readiness, start_health_server
 from dossierflow.reporting.report import Figures, Report, ReportRow, report_csv
 from dossierflow.reporting.runner import QueryRunner, QueryTimeout
+from dossierflow.rules.catalog import Catalog
 from dossierflow.sink_service import build_app, listener_access, start_http
+from dossierflow.sinks.kafka_sink import SinkStatus
+from dossierflow.sinks.settings import SinkSettings
 from dossierflow.store import Store, connect, migrate
 from tests.test_kafka_sink import free_port
 from tests.test_report import UNITS, History, write

@@ -7,6 +7,9 @@ import json
 import re
 from datetime import UTC, datetime
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from dossierflow.schemas.event import decode_event
 from dossierflow.streams.state import (
     PartitionProgress,
@@ -15,8 +18,6 @@ from dossierflow.streams.state import (
     progress_key,
     progress_partition,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 DOSSIER_IDS = st.text(min_size=1, max_size=64).filter(
     lambda text: not any(0xD800 <= ord(c) <= 0xDFFF for c in text)  # not encodable to UTF-8

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from dossierflow.rules.evaluation import evaluate
 from dossierflow.rules.records import alert_record, fact_records
 from dossierflow.schemas.facts import DossierAlert, DossierFact
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.streams.processor import DossierProcessor
-
 from dossierflow.store import Store, connect, migrate
+from dossierflow.streams.processor import DossierProcessor
 from tests.test_steps import AFTER, CATALOG, HISTORY
 
 HOUR_MS = 3_600_000

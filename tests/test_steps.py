@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+
 from dossierflow.rules.alerts import AlertKind, Role
 from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import parse_catalog

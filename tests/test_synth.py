@@ -7,8 +7,8 @@ from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from dossierflow.rules.catalog import load_catalog
 
+from dossierflow.rules.catalog import load_catalog
 from dossierflow.simulate import generate_events
 
 VN = timezone(timedelta(hours=7))

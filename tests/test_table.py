@@ -18,14 +18,14 @@ from typing import Any, cast
 import faust
 import pytest
 from aiokafka import AIOKafkaProducer
-from dossierflow.streams.outbox import KafkaOutbox
-from dossierflow.streams.state import progress_key
-from dossierflow.streams.table import DossierTable
 from faust.types import TP
 from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
 from dossierflow.kafka.topics import TopicSpec, ensure_topics
+from dossierflow.streams.outbox import KafkaOutbox
+from dossierflow.streams.state import progress_key
+from dossierflow.streams.table import DossierTable
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
 

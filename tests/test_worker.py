@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dossierflow.rules.catalog import load_catalog
 
 from dossierflow.replay import read_events, replay, summary
+from dossierflow.rules.catalog import load_catalog
 from dossierflow.simulate import generate_lines
 from tests.fixtures import WORKED_EXAMPLES
 from tests.worker_process import WorkerTopics, free_port, running_worker, start_worker, stop_worker

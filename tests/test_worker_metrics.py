@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dossierflow.streams import metrics
 from prometheus_client import REGISTRY
+
+from dossierflow.streams import metrics
 
 
 def _lag(partition: int) -> float | None:

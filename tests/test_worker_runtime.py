@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 import pytest
+
 from dossierflow.rules.catalog import load_catalog
 from dossierflow.streams.clock import EventTimeClock, WallClock
 from dossierflow.streams.dossier_state import StateFormatError
@@ -32,7 +33,6 @@ from dossierflow.streams.state import (
     progress_key,
 )
 from dossierflow.streams.watermark import Watermark
-
 from tests.worker_memory import MemoryEnds, MemoryOutbox, MemoryTable, Read
 
 VN = timezone(timedelta(hours=7))

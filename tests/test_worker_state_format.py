@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from dossierflow.streams.state import PartitionProgress, encode_progress, progress_key
 from kafka import KafkaProducer
 
 from dossierflow.kafka.topics import TopicSpec, ensure_topics
+from dossierflow.streams.state import PartitionProgress, encode_progress, progress_key
 from tests.worker_process import WorkerTopics, start_worker, stop_worker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]

@@ -13,9 +13,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+
 from dossierflow.rules.calendar import VIETNAM
 from dossierflow.schemas.event import Channel, DossierEvent, EventType, encode_event
-
 from tests.test_steps import CATALOG_YAML, HISTORY
 from tests.worker_process import WorkerTopics, running_worker
 

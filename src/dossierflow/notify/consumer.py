@@ -17,7 +17,6 @@ from typing import Any
 import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
-from dossierflow.rules.alerts import Alert
 
 from dossierflow.kafka.consumer import (
     AUTHORIZATION_ERRORS,
@@ -28,6 +27,7 @@ from dossierflow.notify import metrics
 from dossierflow.notify.intake import RejectedAlert, read_alert
 from dossierflow.notify.service import Notifier
 from dossierflow.notify.settings import NotifySettings
+from dossierflow.rules.alerts import Alert
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ import re
 from datetime import UTC, datetime
 
 import msgspec
+
 from dossierflow.rules.alerts import Alert
 from dossierflow.rules.catalog import Catalog
 

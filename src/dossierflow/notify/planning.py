@@ -20,10 +20,9 @@ import uuid
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
+from dossierflow.notify.recipients import Hours
 from dossierflow.rules.alerts import AlertKind, uuid5_text
 from dossierflow.rules.calendar import WorkingCalendar
-
-from dossierflow.notify.recipients import Hours
 
 _MESSAGE_NAMESPACE = uuid.UUID("a3c7f0e2-5b1d-4c8e-9f2a-1d6e4b7c9a05")
 

@@ -26,6 +26,7 @@ from typing import Annotated, Any
 
 import msgspec
 import yaml
+
 from dossierflow.rules.alerts import AlertKind
 from dossierflow.rules.catalog import Unit
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from string import Template
 
 import msgspec
+
 from dossierflow.rules.alerts import Alert
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.texts import alert_texts

@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import msgspec
-from dossierflow.rules.alerts import Alert, Role
-from dossierflow.rules.catalog import Unit
 
 from dossierflow.notify.recipients import Channel, Person, RecipientsBook
+from dossierflow.rules.alerts import Alert, Role
+from dossierflow.rules.catalog import Unit
 
 
 class Target(msgspec.Struct, frozen=True):

@@ -10,8 +10,6 @@ import signal
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from dossierflow.rules.catalog import Catalog
-
 from dossierflow.config import named
 from dossierflow.health import start_health_server
 from dossierflow.kafka.consumer import start_or_refused
@@ -30,6 +28,7 @@ from dossierflow.notify.recipients import (
 from dossierflow.notify.service import Notifier, Policy
 from dossierflow.notify.settings import NotifySettings
 from dossierflow.notify.store import NotifyStore
+from dossierflow.rules.catalog import Catalog
 from dossierflow.stopping import StopOnSignal
 
 log = logging.getLogger(__name__)

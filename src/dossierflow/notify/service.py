@@ -22,9 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-from dossierflow.rules.alerts import Alert
-from dossierflow.rules.catalog import Catalog
-
 from dossierflow.notify import metrics
 from dossierflow.notify.channels.base import DeliveryError, Outgoing, Sender
 from dossierflow.notify.planning import morning_digest_due, retry_delay, send_at
@@ -33,6 +30,8 @@ from dossierflow.notify.recipients import Channel, RecipientsBook
 from dossierflow.notify.render import render
 from dossierflow.notify.routing import heads_of, route
 from dossierflow.notify.store import NotifyStore, PlannedDelivery, StoredMessage
+from dossierflow.rules.alerts import Alert
+from dossierflow.rules.catalog import Catalog
 
 log = logging.getLogger(__name__)
 

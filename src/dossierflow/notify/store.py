@@ -31,9 +31,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import msgspec
-from dossierflow.rules.alerts import Alert
 
 from dossierflow.notify.planning import inhibited_kinds, is_digest, message_id
+from dossierflow.rules.alerts import Alert
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (

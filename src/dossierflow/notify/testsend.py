@@ -6,13 +6,12 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dossierflow.rules.catalog import Catalog
-
 from dossierflow.notify.channels.base import DeliveryError, Outgoing, Sender
 from dossierflow.notify.privacy import describe
 from dossierflow.notify.recipients import Channel, Person, RecipientsBook
 from dossierflow.notify.render import render
 from dossierflow.notify.routing import heads_of
+from dossierflow.rules.catalog import Catalog
 
 
 @dataclass(frozen=True)

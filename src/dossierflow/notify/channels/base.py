@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
-from dossierflow.rules.alerts import Alert
 
 from dossierflow.config import ConfigError
 from dossierflow.notify.recipients import Person
 from dossierflow.notify.render import Rendered
+from dossierflow.rules.alerts import Alert
 
 
 class DeliveryError(Exception):
