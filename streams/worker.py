@@ -266,10 +266,15 @@ class DossierWorker:
     async def _on_timer(self) -> None:
         if self.app.rebalancing or not faust_internals.first_recovery_completed(self.app):
             return
-        if self._assigned_partitions() != self.runtime.owned:
-            async with self.runtime.lock:
-                await self._follow_assignment()
-        clock = await self.runtime.fire_due_timers()
+        try:
+            if self._assigned_partitions() != self.runtime.owned:
+                async with self.runtime.lock:
+                    await self._follow_assignment()
+            clock = await self.runtime.fire_due_timers()
+        except Exception:
+            # As for a batch: Faust's crash path would commit past what was not delivered,
+            # and the dossiers taken off the timer index would lose their timers.
+            stop_at_once("a timer scan could not be delivered")
         owned = self.runtime.owned
         if clock is None or owned is None:
             return

@@ -86,6 +86,30 @@ def test_a_url_file_that_cannot_be_read_is_said_and_nothing_is_sent(
     assert code == 2 and f"cannot read {tmp_path / 'missing'}" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("urls", "said"),
+    [
+        ({"migrate": "https://dossierflow_migrate@ch.example:8443/d"},
+         "migrate: the store URL of dossierflow_migrate has no password"),
+        ({"a": "https://dossierflow_sink:one@ch.example:8443/d",
+          "b": "https://dossierflow_sink:two@ch.example:8443/d"},
+         "a and b give the user dossierflow_sink two passwords"),
+    ],
+)
+def test_an_empty_password_or_two_passwords_for_one_user_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], urls: dict[str, str], said: str
+) -> None:
+    """A mistyped secret file must not reset a user that can run DDL to no password."""
+    for name, url in urls.items():
+        (tmp_path / name).write_text(url + "\n")
+    code = main(["--admin-url-file", str(tmp_path / "admin"),
+                 *(str(tmp_path / name) for name in urls)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert said.replace("migrate:", f"{tmp_path / 'migrate'}:").replace(
+        "a and b", f"{tmp_path / 'a'} and {tmp_path / 'b'}") in err
+
+
 # --- the deploy files ------------------------------------------------------------------
 
 

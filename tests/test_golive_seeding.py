@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from dossierflow.golive import Seeding
 from dossierflow.rules.catalog import load_catalog
 from dossierflow.rules.evaluation import evaluate
@@ -56,3 +58,19 @@ def test_a_closed_dossier_owing_nothing_is_not_seeded() -> None:
     seeding = Seeding(DossierProcessor(catalog), cut_over, partitions=1)
     list(seeding.passing([evaluate("B", [received, resolved], catalog, cut_over)]))
     assert seeding.records == [] and seeding.dossiers == 0
+
+
+def test_a_kafka_that_cannot_be_reached_is_said_with_what_to_do() -> None:
+    """The store is already written when the changelog is seeded: the sentence says so and
+    how to go on, instead of "unexpected … (a bug)"."""
+    from dossierflow.errors import DossierflowError
+    from dossierflow.golive import ChangelogRefused, write_changelog
+    from dossierflow.kafka.local_broker import free_port
+
+    bootstrap = f"127.0.0.1:{free_port()}"
+    with pytest.raises(ChangelogRefused) as refused:
+        write_changelog(bootstrap, {}, "t-changelog",
+                        [(b"k", b"v", 0)], lambda n: None)
+    assert isinstance(refused.value, DossierflowError)
+    assert f"Kafka at {bootstrap} failed after 0 records" in str(refused.value)
+    assert "go live again under a new --app-id" in str(refused.value)

@@ -162,6 +162,27 @@ def test_a_step_sent_when_assigned_then_when_done_is_one_step() -> None:
     assert other.events[0].step_id != done.events[0].step_id
 
 
+def test_a_step_re_sent_with_a_new_deadline_is_a_restatement_not_a_repeat() -> None:
+    first = translate_body(step(ThoiDiemXuLy="20260302140000"), {}, IntakeRules())
+    moved = translate_body(step(ThoiDiemXuLy="20260302140000",
+                                NgayKetThucTheoQuyDinh="20260305140000"), first.memory,
+                           IntakeRules())
+    assert moved.events[0].event_id != first.events[0].event_id
+    assert moved.events[0].step_id == first.events[0].step_id
+
+
+def test_a_department_name_too_long_for_a_code_is_rejected_naming_its_field() -> None:
+    long_name = "Phòng Quản lý đô thị và Tài nguyên môi trường, Ủy ban nhân dân thành phố"
+    assert len(long_name) > 64
+    r = translate_body(step(PhongBanXuLy=long_name), {}, IntakeRules())
+    (rejection,) = r.rejections
+    assert rejection.field == "PhongBanXuLy"
+    assert "DOSSIERFLOW_INTAKE_UNIT_CODES_FILE" in rejection.reason
+    mapped = translate_body(step(PhongBanXuLy=long_name), {},
+                            IntakeRules(unit_codes={long_name: "PB-QLDT"}))
+    assert mapped.rejections == () and mapped.events[0].step_unit_code == "PB-QLDT"
+
+
 def test_a_step_without_its_dates_gives_no_event_and_bad_dates_are_rejected() -> None:
     blank = translate_body(step(PhongBanXuLy="", NgayBatDau="", NgayKetThucTheoQuyDinh=""), {},
                            IntakeRules())

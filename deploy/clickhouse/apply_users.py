@@ -18,7 +18,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from dossierflow.store import StoreError, connect, parse_store_url
+from dossierflow.store import StoreError, StoreUrl, connect, parse_store_url
 
 PLACEHOLDER = "'change-me'"
 SQL = Path(__file__).resolve().with_name("process_users.sql")
@@ -65,6 +65,22 @@ def plan(sql: str, passwords: Mapping[str, str]) -> list[str]:
     return planned
 
 
+def process_passwords(urls: Mapping[Path, StoreUrl]) -> dict[str, str]:
+    """Each process user's password from its store URL; an empty one (a mistyped secret file
+    would reset a user that can run DDL to no password) or two URL files that give one user
+    two passwords are refused, naming the files."""
+    passwords: dict[str, str] = {}
+    source: dict[str, Path] = {}
+    for path, url in urls.items():
+        if not url.password:
+            raise UsersError(f"{path}: the store URL of {url.username} has no password")
+        if url.username in passwords and passwords[url.username] != url.password:
+            raise UsersError(f"{source[url.username]} and {path} give the user "
+                             f"{url.username} two passwords")
+        passwords[url.username], source[url.username] = url.password, path
+    return passwords
+
+
 def refusal(statement: str, exc: Exception) -> str:
     """The statement up to its first string (never a password) and the error's name."""
     head = statement.split("'")[0].strip()
@@ -88,10 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a process's store URL file (its user and password)")
     args = parser.parse_args(argv)
     try:
-        passwords = {}
-        for path in args.url_files:
-            url = parse_store_url(_read(path))
-            passwords[url.username] = url.password
+        urls = {path: parse_store_url(_read(path)) for path in args.url_files}
+        passwords = process_passwords(urls)
         planned = plan(_read(args.sql), passwords)
         store = connect(_read(args.admin_url_file))
     except (UsersError, StoreError) as exc:

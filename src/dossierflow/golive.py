@@ -26,6 +26,7 @@ from datetime import datetime
 
 from kafka.partitioner.default import murmur2
 
+from dossierflow.errors import DossierflowError
 from dossierflow.rules.evaluation import Evaluation
 from dossierflow.schemas.event import without_free_text
 from dossierflow.streams.processor import DossierProcessor
@@ -100,8 +101,15 @@ class Seeding:
         return [(progress_key(p), value, p) for p in range(self.partitions)]
 
 
-class ChangelogRefused(RuntimeError):
-    """Kafka did not take every seeded record."""
+class ChangelogRefused(DossierflowError):
+    """Kafka did not take every seeded record (or could not be reached): the store already
+    holds the history, and the app id's changelog holds part of the state."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(
+            f"{why}; the store holds the history: go live again under a new --app-id "
+            "(the changelog of this one is partly written)"
+        )
 
 
 def write_changelog(
@@ -113,25 +121,31 @@ def write_changelog(
 ) -> int:
     """Produce `records` to `topic` and wait until Kafka has every one; how many."""
     from kafka import KafkaProducer
+    from kafka.errors import KafkaError
 
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=512 * 1024,
-        **producer_settings,
-    )
     refused: list[BaseException] = []
     sent = 0
     try:
-        for key, value, partition in records:
-            producer.send(topic, key=key, value=value, partition=partition).add_errback(
-                refused.append
-            )
-            sent += 1
-            if sent % 10_000 == 0:
-                advance(10_000)
-        producer.flush()
-        advance(sent % 10_000)
-    finally:
-        producer.close()
+        producer = KafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", linger_ms=20, batch_size=512 * 1024,
+            **producer_settings,
+        )
+        try:
+            for key, value, partition in records:
+                producer.send(topic, key=key, value=value, partition=partition).add_errback(
+                    refused.append
+                )
+                sent += 1
+                if sent % 10_000 == 0:
+                    advance(10_000)
+            producer.flush()
+            advance(sent % 10_000)
+        finally:
+            producer.close()
+    except KafkaError as exc:
+        raise ChangelogRefused(
+            f"Kafka at {bootstrap} failed after {sent} records: {exc!r}"
+        ) from None
     if refused:
         raise ChangelogRefused(f"{len(refused)} of {sent} records refused by {topic}: "
                                f"{refused[0]!r}")

@@ -70,7 +70,7 @@ def add_commands(subparsers: Any) -> None:
         type=positive_int,
         metavar="N",
         help="processes to spread the dossiers over (default: the number of cores, "
-        f"{os.cpu_count() or 1} here); the output is the same for any N. With --store, or "
+        f"{_cores()} here); the output is the same for any N. With --store, or "
         "from a pipe, the replay runs in one process",
     )
     parser.add_argument(
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
     catalog = load_catalog(args.catalog)  # CatalogError: one line, exit 2, from the cli
     check_events_file(args.events)
-    jobs = 1 if args.store else args.jobs or os.cpu_count() or 1
+    jobs = 1 if args.store else args.jobs or _cores()
     outcome = replay_file(args.events, catalog, args.as_of, jobs, keep_evaluations=bool(args.store))
     for number, reason in outcome.bad_lines:
         print(f"{args.events}:{number}: skipped: {reason}", file=sys.stderr)
@@ -180,3 +180,9 @@ def _store(args: argparse.Namespace, evaluations: list[Evaluation], catalog: Cat
     )
     store.close()
     return 0
+
+
+def _cores() -> int:
+    """The cores this process may run on (its affinity and cgroup's cpuset, which
+    `os.cpu_count()` ignores: in a container it would fork one process per host core)."""
+    return len(os.sched_getaffinity(0)) or 1

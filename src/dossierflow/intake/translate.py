@@ -249,12 +249,30 @@ def _body_rejected(reason: str, service: str | None, clean: Any, memory: Memory)
     return Translation((), (Rejection(reason, service, None, None, clean),), {}, 0, memory)
 
 
+_SOURCE_FIELDS = {
+    "dossier_id": "MaHoSo", "unit_code": "DonViXuLy", "procedure_code": "MaTTHC",
+    "sector_code": "MaLinhVuc", "step_unit_code": "PhongBanXuLy",
+}
+"""The sync body's field each event field comes from, so that a rejection names the field
+the one-stop system sent."""
+_EVENT_PATH = re.compile(r" - at `\$\.([a-z_]+)`$")
+
+
 def _check_schema(event: DossierEvent) -> None:
-    """The schema's bounds (code characters, years), as the worker will check them."""
+    """The schema's bounds (code characters, years), as the worker will check them; the
+    reason names the body's field (`Rejection.field`)."""
     try:
         decode_event(encode_event(event))
     except InvalidEvent as exc:
-        raise RecordError(exc.reason) from None
+        match = _EVENT_PATH.search(exc.reason)
+        source = _SOURCE_FIELDS.get(match.group(1)) if match else None
+        if match is None or source is None:
+            raise RecordError(exc.reason) from None
+        what = exc.reason[: match.start()].removeprefix("invalid: ").replace("`", "")
+        hint = (" (a unit's code is at most 64 characters: map names to codes with "
+                "DOSSIERFLOW_INTAKE_UNIT_CODES_FILE)" if source in ("DonViXuLy", "PhongBanXuLy")
+                else "")
+        raise RecordError(f"`{source}`: {what}{hint}") from None
 
 
 def _text(item: Mapping[str, Any], name: str, required: bool = False) -> str | None:
@@ -353,8 +371,10 @@ def _step_events(
         raise RecordError("`ThoiDiemXuLy` is before `NgayBatDau`")
     unit = rules.unit_codes.get(department, department)
     step_id = "b-" + hashlib.sha256(f"{unit}\x1f{started.isoformat()}".encode()).hexdigest()[:16]
-    events = [_event(dossier_id, EventType.STEP_STARTED, started, step_id, step_id=step_id,
-                     step_unit_code=unit, step_due_at=due)]
+    # The deadline is part of the start's id: a step re-sent with a changed deadline is a
+    # restatement the worker applies, not a repeat it drops.
+    events = [_event(dossier_id, EventType.STEP_STARTED, started, f"{step_id}@{due.isoformat()}",
+                     step_id=step_id, step_unit_code=unit, step_due_at=due)]
     if at > started:
         events.append(_event(dossier_id, EventType.STEP_COMPLETED, at, step_id,
                              step_id=step_id))
