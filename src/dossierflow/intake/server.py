@@ -165,13 +165,20 @@ class IntakeEndpoint:
         if not rejections:
             return
         received_at = datetime.now(UTC).isoformat(timespec="seconds")
-        self.rejections.parent.mkdir(parents=True, exist_ok=True)
-        with self.rejections.open("a", encoding="utf-8") as out:
-            for rejection, body in zip(rejections, bodies, strict=True):
-                out.write(rejection_line(rejection, received_at=received_at, body_index=body)
-                          + "\n")
-                log.warning("rejected: body %d record %s of %s: %s", body, rejection.index,
-                            rejection.dossier_id, rejection.reason)
+        for rejection, body in zip(rejections, bodies, strict=True):
+            log.warning("rejected: body %d record %s of %s: %s", body, rejection.index,
+                        rejection.dossier_id, rejection.reason)
+        try:
+            self.rejections.parent.mkdir(parents=True, exist_ok=True)
+            with self.rejections.open("a", encoding="utf-8") as out:
+                for rejection, body in zip(rejections, bodies, strict=True):
+                    out.write(rejection_line(rejection, received_at=received_at,
+                                             body_index=body) + "\n")
+        except OSError as exc:
+            # The events are in Kafka and the answer names each rejection: a full or
+            # read-only disk must not turn that into a 500 the sender would retry for ever.
+            log.error("rejections not written to %s (%s): they are only in this log and in "
+                      "the answers", self.rejections, exc.strerror or exc)
 
 
 def build_app(endpoint: IntakeEndpoint, access: HttpAccess) -> web.Application:
