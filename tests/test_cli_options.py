@@ -1,9 +1,9 @@
-"""The options of `worker`, `sink`, `notify`, `migrate`, `calendar`, `simulate`, `kafka` and
-`config` are their settings' own: each setting with an option is that flag in the command's
-help, with its variable and the default in effect; every flag a command takes is a setting
-(but what says what this run does: a request such as `--check`, an input such as `--seed`);
-the option beats the variable, which beats the default. Every DOSSIERFLOW_* name the product's
-code and documents mention is a declared setting."""
+"""The options of `worker`, `sink`, `notify`, `migrate`, `calendar`, `simulate`, `kafka`,
+`config`, `report`, `replay` and `produce` are their settings' own: each setting with an option
+is that flag in the command's help, with its variable and the default in effect; every flag a
+command takes is a setting (but what says what this run does: a request such as `--check`, an
+input such as `--seed`); the option beats the variable, which beats the default. Every
+DOSSIERFLOW_* name the product's code and documents mention is a declared setting."""
 
 from __future__ import annotations
 
@@ -50,6 +50,9 @@ COMMANDS: dict[str, Options] = {
     "kafka acls": KAFKA_RIGHTS,
     "kafka users": KAFKA_RIGHTS,
     "config": [],
+    "report": [(CatalogSettings, ()), (StoreSettings, ())],
+    "replay": [(CatalogSettings, ())],
+    "produce": [(ProduceSettings, ())],
 }
 """The settings models each command takes options from (all their options, or those named)."""
 
@@ -61,6 +64,10 @@ REQUESTS = {
     "kafka acls": {"--dry-run"},
     "kafka users": {"--dry-run", "--password-dir"},
     "config": {"--process", "--markdown"},
+    "report": {"--from", "--to", "--through", "--unit", "--level", "--outcome-reading",
+               "--appointment", "--index", "--format", "--lang"},
+    "replay": {"--as-of", "--jobs", "--store"},
+    "produce": {"--timeout", "--no-progress"},
 }
 """Options that say what this run does (a request, or its input), not how a process is
 configured: no variable stands for them."""
@@ -133,12 +140,16 @@ def test_every_option_of_the_command_is_a_setting(command: str, tmp_path: Path) 
     assert not hand_made, f"{command}: options declared by hand, not by a setting: {hand_made}"
 
 
-@pytest.mark.parametrize("command", [["worker"], ["calendar", "2026"]])
+@pytest.mark.parametrize("command", [
+    ["worker"], ["calendar", "2026"], ["replay", "events.jsonl"],
+    ["report", "--from", "2026-01-01", "--to", "2026-02-01"],
+], ids=["worker", "calendar", "replay", "report"])
 def test_the_catalogue_option_beats_its_variable_which_beats_the_default(
     command: list[str], tmp_path: Path,
 ) -> None:
     """The worker reads its catalogue before it looks for Kafka, the calendar before it
-    prints: a missing file names which one was read."""
+    prints, replay before its events, report before the store: a missing file names which
+    one was read."""
     env = {"DOSSIERFLOW_CATALOG": str(tmp_path / "from-variable.yaml")}
     given = dossierflow(tmp_path, *command, "--catalog", str(tmp_path / "given.yaml"), env=env)
     assert given.returncode == 2

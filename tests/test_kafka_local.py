@@ -6,7 +6,6 @@ settings parsing and secret hiding are plain unit tests.
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import logging
@@ -22,8 +21,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from dossierflow.cli import main
-from dossierflow.commands import produce
+from dossierflow.cli import build_parser, main
 from dossierflow.kafka.local_broker import (
     KafkaAlreadyRunning,
     KafkaLocalError,
@@ -317,9 +315,7 @@ def test_produce_command_creates_the_topic(
     topic = f"cli-{new_cluster_id()[:8].lower().replace('_', 'x')}"
     path = tmp_path / "events.jsonl"
     path.write_text("\n".join(json.dumps(_event(f"D{n}", n)) for n in range(10)) + "\nbad\n")
-    parser = argparse.ArgumentParser()
-    produce.add_commands(parser.add_subparsers(required=True))
-    args = parser.parse_args(
+    args = build_parser().parse_args(
         [
             "produce",
             str(path),
@@ -362,10 +358,8 @@ def test_produce_command_without_broker_fails_clearly(
 ) -> None:
     path = tmp_path / "e.jsonl"
     path.write_text(json.dumps(_event("D1", 1)) + "\n")
-    parser = argparse.ArgumentParser()
-    produce.add_commands(parser.add_subparsers(required=True))
     port = free_port()
-    args = parser.parse_args(
+    args = build_parser().parse_args(
         ["produce", str(path), "--bootstrap", f"127.0.0.1:{port}", "--timeout", "2"]
     )
     assert args.func(args) == 1

@@ -1,5 +1,5 @@
-"""Options shared by several commands that do not make them from their settings yet
-(`setting_options.py` does, for worker, sink, notify and migrate)."""
+"""What several commands read the same way that is not a setting: dates, the events file,
+one-line failures (settings are options of their own: `setting_options.py`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from dossierflow import config
 from dossierflow.errors import DossierflowError, ExitCode
 
 EVENTS_FILE_HINT = "give a file of events, one JSON object a line"
@@ -44,35 +43,6 @@ def check_events_file(path: Path, hint: str = EVENTS_FILE_HINT) -> None:
         raise EventsFileError(
             f"{path}: cannot read it: {exc.strerror}; {hint}"
         ) from exc
-
-TOPIC_DEFAULTS = {
-    "events": config.EVENTS_TOPIC,
-    "alerts": config.ALERTS_TOPIC,
-    "facts": config.FACTS_TOPIC,
-    "dead-letter": config.DEAD_LETTER_TOPIC,
-}
-
-
-def add_kafka_options(parser: argparse.ArgumentParser, *topics: str) -> None:
-    """`--bootstrap` and a `--<topic>-topic` per topic of `TOPIC_DEFAULTS` the command uses.
-    They default to None: the command's settings model fills in the environment's value
-    (`DOSSIERFLOW_BOOTSTRAP`, `DOSSIERFLOW_<TOPIC>_TOPIC`), else its default."""
-    parser.add_argument(
-        "--bootstrap",
-        metavar="HOST:PORT[,...]",
-        help=f"Kafka bootstrap servers (default: $DOSSIERFLOW_BOOTSTRAP, else {config.BOOTSTRAP})",
-    )
-    for topic in topics:
-        variable = f"DOSSIERFLOW_{topic.upper().replace('-', '_')}_TOPIC"
-        parser.add_argument(
-            f"--{topic}-topic",
-            metavar="TOPIC",
-            help=f"default: ${variable}, else {TOPIC_DEFAULTS[topic]}",
-        )
-
-
-def add_catalog_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--catalog", type=Path, help="catalogue YAML (default: the sample)")
 
 
 def add_store_option(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from dossierflow import config
-from dossierflow.commands.options import add_kafka_options, check_events_file
+from dossierflow.commands.options import check_events_file
+from dossierflow.commands.setting_options import add_setting_options, settings_from
 from dossierflow.config import setting
 from dossierflow.errors import ExitCode
 
@@ -21,10 +22,10 @@ class ProduceSettings:
         "Kafka bootstrap servers, HOST:PORT[,...] (DOSSIERFLOW_KAFKA_BOOTSTRAP, its former "
         "name for `produce`, is still read, with a warning)",
         aliases=("DOSSIERFLOW_KAFKA_BOOTSTRAP",),
-        option="--bootstrap",
+        option="--bootstrap", metavar="HOST:PORT[,...]",
     )
     events_topic: str = setting(config.EVENTS_TOPIC, "topic of the dossier events",
-                                option="--topic")
+                                option="--topic", metavar="TOPIC")
     partitions: int = setting(config.PARTITIONS, "partitions when the topic has to be created",
                               minimum=1, option="--partitions")
 
@@ -37,19 +38,9 @@ def add_commands(subparsers: Any) -> None:
         description="Publish events to Kafka. Invalid lines are reported on stderr with "
         "their line number, skipped and counted (then the exit code is 3); the exit code is "
         "1 when an event could not be delivered.",
+        options=lambda parser: add_setting_options(parser, ProduceSettings),
     )
     produce.add_argument("events", type=Path, metavar="EVENTS.jsonl")
-    add_kafka_options(produce)
-    produce.add_argument(
-        "--topic",
-        help=f"events topic (default: $DOSSIERFLOW_EVENTS_TOPIC or {config.EVENTS_TOPIC})",
-    )
-    produce.add_argument(
-        "--partitions",
-        type=int,
-        help="partitions when the topic has to be created (default: "
-        f"$DOSSIERFLOW_PARTITIONS or {config.PARTITIONS})",
-    )
     produce.add_argument(
         "--timeout",
         type=float,
@@ -68,13 +59,10 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.kafka.topics import TopicSpec, ensure_topics
 
     check_events_file(args.events)
-    settings = config.load(
-        ProduceSettings,
+    settings = settings_from(
+        args, ProduceSettings,
         warn=lambda message: print(f"dossierflow produce: warning: {message}",
                                    file=sys.stderr),
-        bootstrap=args.bootstrap,
-        events_topic=args.topic,
-        partitions=args.partitions,
     )
     try:
         security = KafkaSecurity.from_env()

@@ -9,7 +9,8 @@ from datetime import datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import add_catalog_option, check_events_file, local_date
+from dossierflow.commands.options import check_events_file, local_date
+from dossierflow.commands.setting_options import add_setting_options, settings_from
 from dossierflow.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ def add_commands(subparsers: Any) -> None:
             "lines, and events the rules fail on, are reported on stderr and skipped; then the "
             "exit code is 3."
         ),
+        options=_add_options,
     )
     parser.add_argument("events", type=Path, help="JSONL file of events (schema v1)")
     parser.add_argument(
@@ -64,7 +66,6 @@ def add_commands(subparsers: Any) -> None:
         "3339 time with its offset (default: the largest occurred_at); dossiers with no event "
         "by then are left out",
     )
-    add_catalog_option(parser)
     parser.add_argument(
         "--jobs",
         type=positive_int,
@@ -74,12 +75,17 @@ def add_commands(subparsers: Any) -> None:
         "from a pipe, the replay runs in one process",
     )
     parser.add_argument(
-        "--store",
+        "--store", metavar="URL",
         help="also write facts and alerts through the ClickHouse sink to this store "
-        "(chdb:///path or http(s)://user:password@host:8123/db; "
-        "default when given without the option: $DOSSIERFLOW_CLICKHOUSE_URL)",
+        "(chdb:///path or http(s)://user:password@host:8123/db)",
     )
     parser.set_defaults(func=run)
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    from dossierflow.config import CatalogSettings
+
+    add_setting_options(parser, CatalogSettings)
 
 
 def positive_int(text: str) -> int:
@@ -93,10 +99,12 @@ def positive_int(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dossierflow.config import CatalogSettings
     from dossierflow.replay_jobs import replay_file
     from dossierflow.rules.catalog import load_catalog
 
-    catalog = load_catalog(args.catalog)  # CatalogError: one line, exit 2, from the cli
+    catalog_file = settings_from(args, CatalogSettings).catalog
+    catalog = load_catalog(catalog_file)  # CatalogError: one line, exit 2, from the cli
     check_events_file(args.events)
     jobs = 1 if args.store else args.jobs or _cores()
     outcome = replay_file(args.events, catalog, args.as_of, jobs, keep_evaluations=bool(args.store))
@@ -111,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.events}: event {event_id} of dossier {dossier_id}: skipped: {reason}",
               file=sys.stderr)
     sys.stdout.writelines(outcome.lines())
-    _warn_unknown_procedures(outcome.unknown_procedures, args.catalog)
+    _warn_unknown_procedures(outcome.unknown_procedures, catalog_file)
     if outcome.not_received:
         print(
             f"dossierflow replay: {_count(outcome.not_received, 'dossier')} with no event by "

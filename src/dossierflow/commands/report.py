@@ -14,7 +14,7 @@ import sys
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import add_catalog_option, add_store_option
+from dossierflow.commands.setting_options import add_setting_options, settings_from
 from dossierflow.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ def add_commands(subparsers: Any) -> None:
         "'từ ngày 01/01/2026 đến ngày 30/06/2026', both days included. The table fits the "
         "terminal's width, splitting its columns into several tables when needed (set "
         "COLUMNS to choose the width when the output is piped; 80 otherwise).",
+        options=_add_options,
     )
     p.add_argument(
         "--from",
@@ -82,19 +83,18 @@ def add_commands(subparsers: Any) -> None:
     )
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--lang", choices=("vi", "en"), default="vi")
-    add_catalog_option(p)
-    p.add_argument(
-        "--sink-url",
-        metavar="URL",
-        help="HTTP endpoint of a running `dossierflow sink` (default: $DOSSIERFLOW_SINK_URL, "
-        "else http://127.0.0.1:8686)",
-    )
-    add_store_option(p)
     p.set_defaults(func=run)
 
 
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    from dossierflow.config import CatalogSettings, StoreSettings
+
+    add_setting_options(parser, CatalogSettings)
+    add_setting_options(parser, StoreSettings)
+
+
 def run(args: argparse.Namespace) -> int:
-    from dossierflow.config import StoreSettings
+    from dossierflow.config import CatalogSettings, StoreSettings
     from dossierflow.reporting.client import fetch_from_sink
     from dossierflow.reporting.report import (
         ReportError,
@@ -106,9 +106,9 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.store import parse_store_url
 
     period_from, period_to = report_period(args.period_from, args.period_to, args.period_through)
-    settings = StoreSettings.from_env(clickhouse_url=args.store, sink_url=args.sink_url)
+    settings = settings_from(args, StoreSettings)
     store_url = parse_store_url(settings.url())
-    catalog = load_catalog(args.catalog)
+    catalog = load_catalog(settings_from(args, CatalogSettings).catalog)
     units = catalog.units
     sink_url = settings.sink_url
     if args.index:
