@@ -1,9 +1,8 @@
-"""The options of `worker`, `sink`, `notify`, `migrate`, `calendar`, `simulate`, `kafka`,
-`config`, `report`, `replay` and `produce` are their settings' own: each setting with an option
-is that flag in the command's help, with its variable and the default in effect; every flag a
-command takes is a setting (but what says what this run does: a request such as `--check`, an
-input such as `--seed`); the option beats the variable, which beats the default. Every
-DOSSIERFLOW_* name the product's code and documents mention is a declared setting."""
+"""The options of the commands of `COMMANDS` are their settings' own: each setting with an
+option is that flag in the command's help, with its variable and the default in effect; every
+flag a command takes is a setting (but what says what this run does: a request such as
+`--check`, an input such as `--seed`); the option beats the variable, which beats the default.
+Every DOSSIERFLOW_* name the product's code and documents mention is a declared setting."""
 
 from __future__ import annotations
 
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from dossierflow.commands.config import PROCESSES, model
+from dossierflow.commands.golive import WORKER_OPTIONS
 from dossierflow.commands.produce import ProduceSettings
 from dossierflow.commands.setting_options import settings_from
 from dossierflow.commands.simulate import PRODUCE_OPTIONS
@@ -53,6 +53,7 @@ COMMANDS: dict[str, Options] = {
     "report": [(CatalogSettings, ()), (StoreSettings, ())],
     "replay": [(CatalogSettings, ())],
     "produce": [(ProduceSettings, ())],
+    "golive": [(WorkerSettings, WORKER_OPTIONS), (StoreSettings, ("clickhouse_url",))],
 }
 """The settings models each command takes options from (all their options, or those named)."""
 
@@ -68,6 +69,7 @@ REQUESTS = {
                "--appointment", "--index", "--format", "--lang"},
     "replay": {"--as-of", "--jobs", "--store"},
     "produce": {"--timeout", "--no-progress"},
+    "golive": {"--as-of"},
 }
 """Options that say what this run does (a request, or its input), not how a process is
 configured: no variable stands for them."""
