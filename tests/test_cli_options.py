@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from dossierflow.cli import build_parser
 from dossierflow.commands.config import PROCESSES, model
 from dossierflow.commands.golive import WORKER_OPTIONS
 from dossierflow.commands.produce import ProduceSettings
@@ -27,6 +28,7 @@ from dossierflow.config import (
     describe,
     display,
 )
+from dossierflow.intake.settings import IntakeSettings
 from dossierflow.kafka.local_broker import LocalBrokerSettings
 from dossierflow.notify.settings import NotifySettings
 from dossierflow.sinks.settings import SinkSettings
@@ -54,6 +56,8 @@ COMMANDS: dict[str, Options] = {
     "replay": [(CatalogSettings, ())],
     "produce": [(ProduceSettings, ())],
     "golive": [(WorkerSettings, WORKER_OPTIONS), (StoreSettings, ("clickhouse_url",))],
+    "intake": [(IntakeSettings, ())],
+    "demo": [],
 }
 """The settings models each command takes options from (all their options, or those named)."""
 
@@ -70,6 +74,11 @@ REQUESTS = {
     "replay": {"--as-of", "--jobs", "--store"},
     "produce": {"--timeout", "--no-progress"},
     "golive": {"--as-of"},
+    # --rejections: the file command's; `intake serve` reads DOSSIERFLOW_INTAKE_REJECTIONS_FILE.
+    "intake": {"--out", "--produce", "--rejections"},
+    "demo": {"--profile", "--seed", "--days", "--rate", "--dir", "--kafka-port", "--http-port",
+             "--smtp-port", "--worker-metrics-port", "--notify-metrics-port", "--exit-when-done",
+             "--lang"},
 }
 """Options that say what this run does (a request, or its input), not how a process is
 configured: no variable stands for them."""
@@ -117,6 +126,20 @@ def declared_options(command: str, data_home: Path) -> list[tuple[type, str, str
                     default = entry.fallback({"XDG_DATA_HOME": str(data_home)})
                 rows.append((cls, entry.option, entry.env, display(default)))
     return rows
+
+
+def sub_commands(parser: argparse.ArgumentParser, words: tuple[str, ...] = ()) -> list[str]:
+    """Every command `parser` runs, as typed after `dossierflow` (`kafka start`, ...)."""
+    chosen = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not chosen:
+        return [" ".join(words)]
+    return [command for name, sub in chosen[0].choices.items()
+            for command in sub_commands(sub, (*words, name))]
+
+
+def test_every_command_is_checked_here() -> None:
+    """A new command cannot declare options by hand unseen: it must be listed above."""
+    assert sorted(sub_commands(build_parser())) == sorted(COMMANDS)
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))
