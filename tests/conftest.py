@@ -12,12 +12,14 @@ import itertools
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from dossierflow.kafka.local_broker import LocalKafka, ensure_jars, free_port
 from dossierflow.kafka.security import KafkaSecurity
 from dossierflow.kafka.topics import TopicSpec, ensure_topics
+from dossierflow.store import Store, connect, migrate
 
 REUSE_BROKER_ENV = "DOSSIERFLOW_TEST_KAFKA_BOOTSTRAP"
 
@@ -89,3 +91,14 @@ def topic_factory(kafka_bootstrap: str, request: pytest.FixtureRequest) -> Itera
             admin.delete_topics(created, raise_errors=False)
         finally:
             admin.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A migrated chDB store of its own, closed after the test."""
+    opened = connect(f"chdb://{tmp_path / 'ch'}")
+    migrate(opened)
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -31,7 +31,6 @@ from dossierflow.sinks.clickhouse import ClickHouseSink
 from dossierflow.store import Store, refresh_rollups
 from dossierflow.streams.processor import DossierProcessor
 from dossierflow.streams.state import DossierRecord
-from tests import test_report
 
 pytestmark = pytest.mark.clickhouse
 
@@ -87,8 +86,6 @@ def expected_figures(
     return {unit: Figures(**c) for unit, c in counts.items()}
 
 
-store = test_report.store
-"""The migrated chDB store fixture of the report tests."""
 
 
 def events(count: int, seed: int) -> list[DossierEvent]:

@@ -4,7 +4,6 @@ rules, stored by the backfill path (facts and fired alerts), read back as the un
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,7 +17,7 @@ from dossierflow.reporting.queries import open_dossiers
 from dossierflow.rules.alerts import AlertKind
 from dossierflow.rules.catalog import Catalog, load_catalog
 from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.store import Store, connect, migrate
+from dossierflow.store import Store
 
 pytestmark = pytest.mark.clickhouse
 
@@ -51,16 +50,6 @@ EVENTS = [
     # Ten working days from 10 March: neither at risk nor overdue yet.
     received("LATER", "2026-03-10T08:00", "2.002"),
 ]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = connect(f"chdb://{tmp_path / 'ch'}")
-    migrate(opened)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def through_the_rules(store: Store, catalog: Catalog, tmp_path: Path) -> set[str]:

@@ -9,7 +9,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -187,16 +187,6 @@ EXPECTED_TOTAL = figures(
 
 def all_facts() -> list[DossierFact]:
     return [f for d in dossiers() for f in d.facts()]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = connect(f"chdb://{tmp_path / 'ch'}")
-    migrate(opened)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def store_report(

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ from dossierflow.rollups import RollupState
 from dossierflow.rules.evaluation import evaluate
 from dossierflow.rules.records import fact_records
 from dossierflow.schemas.event import EventType
-from dossierflow.store import Store, connect, migrate
+from dossierflow.store import Store
 from dossierflow.streams.processor import DossierProcessor
 from dossierflow.streams.state import DossierRecord
 from tests.test_step_delays_view import delays, write
@@ -64,16 +63,6 @@ def publish_with_late_step(store: Store) -> tuple[DossierProcessor, DossierRecor
     write(store, "facts", 5, effects.facts)
     assert effects.record is not None
     return processor, effects.record
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = connect(f"chdb://{tmp_path / 'ch'}")
-    migrate(opened)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def report_of(store: Store, unit: str | None = None, level: str | None = None) -> Report:

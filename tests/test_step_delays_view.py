@@ -8,32 +8,18 @@ must count the newest history only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from dossierflow.rules.evaluation import evaluate
 from dossierflow.rules.records import alert_record, fact_records
 from dossierflow.schemas.facts import DossierAlert, DossierFact
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
-from dossierflow.store import Store, connect, migrate
+from dossierflow.store import Store
 from dossierflow.streams.processor import DossierProcessor
 from tests.test_steps import AFTER, CATALOG, HISTORY
 
 HOUR_MS = 3_600_000
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = connect(f"chdb://{tmp_path / 'ch'}")
-    migrate(opened)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def write(store: Store, topic: str, offset: int,
