@@ -519,6 +519,66 @@ def test_outputs_kafka_refuses_stop_the_worker_and_nothing_past_them_is_committe
     assert committed == ends, "not every event was committed after the restart"
 
 
+def test_a_timer_scan_kafka_refuses_stops_the_worker_and_nothing_past_it_is_committed(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A's AT_RISK and OVERDUE fall due on the timer once B's receipt moves the event-time
+    clock past them (the batches cause no alert). The alerts topic takes messages of at most
+    200 bytes, so the scan cannot deliver them: the worker stops itself at once (exit code
+    1, its own sentence), as for a failed batch, rather than leave the scan's exception to
+    Faust's crash path (which ends the process too, in this Faust, but through the agent's
+    cancellation and the consumer's last commit). 2,000 receipts after B, in batches of 10,
+    are still to be read when it stops: none is committed without its fact. Once an
+    operator raises the limit, a restarted worker rebuilds A's timers from its table and
+    sends both alerts and every event's fact."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    from dossierflow.kafka.topics import TopicSpec, ensure_topics
+
+    topics = WorkerTopics(kafka_bootstrap, partitions=1)
+    limit = (("max.message.bytes", "200"),)
+    ensure_topics(kafka_bootstrap, [TopicSpec(topics.alerts, 1, configs=limit)])
+    topics.create()
+    vn = timezone(timedelta(hours=7))
+    b_at = datetime(2026, 5, 7, 8, tzinfo=vn)
+    later = [_received(f"C{n}", b_at + timedelta(seconds=n + 1), 80) for n in range(2000)]
+    lines = [_received("A", datetime(2026, 4, 24, 9, tzinfo=vn), 24), _received("B", b_at, 8),
+             *later]
+    topics.produce(lines)
+    event_ids = [json.loads(line)["event_id"] for line in lines]
+    small_batches = {"DOSSIERFLOW_BATCH_SIZE": "10"}
+
+    worker = start_worker(topics, tmp_path, "--event-time", env=small_batches)
+    try:
+        assert worker.wait(timeout=120) == 1
+    finally:
+        stop_worker(worker)
+    log = (tmp_path / "worker.log").read_text(errors="replace")
+    assert "stopping the worker: a timer scan could not be delivered" in log
+    assert "MessageSizeTooLargeError" in log
+    committed = _events_offsets(topics)[0].get(0, 0)
+    assert committed < len(lines), "every event committed: the scan did not fail before"
+    facts = topics.read(topics.facts, committed)
+    # At least once: each event up to the committed offset has caused its fact.
+    assert set(event_ids[:committed]) <= {json.loads(f.value)["event_id"] for f in facts}
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        admin.alter_configs([ConfigResource(
+            ConfigResourceType.TOPIC, topics.alerts, configs={"max.message.bytes": "1048588"},
+        )])
+    finally:
+        admin.close()
+
+    with running_worker(topics, tmp_path, "--event-time", env=small_batches):
+        alerts = _all_alerts(topics, 2)
+        facts = topics.read(topics.facts, len(lines), timeout=120)
+    assert sorted((a["dossier_id"], a["kind"]) for a in alerts) == [
+        ("A", "AT_RISK"), ("A", "OVERDUE"),
+    ]
+    assert {json.loads(f.value)["event_id"] for f in facts} >= set(event_ids)
+
+
 def test_event_time_worker_fires_apology_due_on_its_timer(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
