@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import check_events_file, fail
+from dossierflow.commands.options import add_store_option, check_events_file, fail
 from dossierflow.commands.replay import as_of_time
 from dossierflow.commands.setting_options import add_setting_options, settings_from
 
@@ -43,7 +43,6 @@ def add_commands(subparsers: Any) -> None:
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
-    from dossierflow.config import StoreSettings
     from dossierflow.streams.settings import WorkerSettings
 
     parser.add_argument("events", type=Path, help="JSONL file of the history (schema v1)")
@@ -51,13 +50,12 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         "--as-of", type=as_of_time,
         help="the cut-over: the clock of the history (default: its largest occurred_at)",
     )
-    add_setting_options(parser, StoreSettings, only=["clickhouse_url"])
+    add_store_option(parser)
     add_setting_options(parser, WorkerSettings, only=WORKER_OPTIONS)
 
 
 def run(args: argparse.Namespace) -> int:
     from dossierflow.backfill import backfill
-    from dossierflow.config import StoreSettings
     from dossierflow.golive import Seeding, changelog_topic, write_changelog
     from dossierflow.kafka.security import KafkaSecurity
     from dossierflow.replay import read_events, replay
@@ -84,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     clock = args.as_of or events.latest
     if clock is None:
         return fail("golive", "no valid events in the history", 1)
-    store = connect(settings_from(args, StoreSettings).url())  # StoreError: one line
+    store = connect(args.store)  # StoreError: one line, from the cli
     migrate(store)
     pause_rollup_refreshes(store)  # the sink rebuilds them when it opens the store
     seeding = Seeding(
