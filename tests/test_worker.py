@@ -465,6 +465,43 @@ def test_metrics_are_served_over_http(kafka_bootstrap: str, tmp_path: Path) -> N
     assert 'dossierflow_consumer_lag{partition="0"}' in text
 
 
+def _limit_messages(topics: WorkerTopics, topic: str, max_bytes: int) -> None:
+    """Create `topic` (one partition) taking messages of at most `max_bytes`."""
+    from dossierflow.kafka.topics import TopicSpec, ensure_topics
+
+    limit = (("max.message.bytes", str(max_bytes)),)
+    ensure_topics(topics.bootstrap, [TopicSpec(topic, 1, configs=limit)])
+
+
+def _raise_message_limit(topics: WorkerTopics, topic: str) -> None:
+    """What an operator does about `_limit_messages`: Kafka's default limit (1 MiB)."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    admin = KafkaAdminClient(bootstrap_servers=topics.bootstrap)
+    try:
+        admin.alter_configs([ConfigResource(
+            ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": "1048588"},
+        )])
+    finally:
+        admin.close()
+
+
+def _stops_itself(
+    topics: WorkerTopics, tmp: Path, why: str, env: dict[str, str] | None = None
+) -> None:
+    """A worker started on `topics` stops itself (exit code 1) saying `why`, the broker
+    having refused a message as too large."""
+    worker = start_worker(topics, tmp, "--event-time", env=env)
+    try:
+        assert worker.wait(timeout=120) == 1
+    finally:
+        stop_worker(worker)
+    log = (tmp / "worker.log").read_text(errors="replace")
+    assert f"stopping the worker: {why}" in log
+    assert "MessageSizeTooLargeError" in log
+
+
 def test_outputs_kafka_refuses_stop_the_worker_and_nothing_past_them_is_committed(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -472,41 +509,21 @@ def test_outputs_kafka_refuses_stop_the_worker_and_nothing_past_them_is_committe
     worker refuses as oversized cannot be dead-lettered: the worker stops (exit code 1)
     rather than acknowledge it, and its group's committed offset stays before it. Once an
     operator raises the topic's limit, a restarted worker dead-letters it and goes on."""
-    from kafka import KafkaAdminClient
-    from kafka.admin import ConfigResource, ConfigResourceType
-
-    from dossierflow.kafka.topics import TopicSpec, ensure_topics
-
     topics = WorkerTopics(kafka_bootstrap)
-    limit = (("max.message.bytes", "10000"),)
-    ensure_topics(kafka_bootstrap, [TopicSpec(topics.dead_letters, 1, configs=limit)])
+    _limit_messages(topics, topics.dead_letters, 10_000)
     topics.create()
     valid = _in_time_order(EXAMPLES)
     oversized = b'{"pad": "' + b"x" * 70_000 + b'"}'
     lines = [*valid[:5], oversized, *valid[5:]]
     topics.produce(lines, [b"k"] * len(lines))  # one partition, in this order
 
-    worker = start_worker(topics, tmp_path, "--event-time")
-    try:
-        assert worker.wait(timeout=120) == 1
-    finally:
-        stop_worker(worker)
-    log = (tmp_path / "worker.log").read_text(errors="replace")
-    assert "stopping the worker: a batch could not be applied" in log
-    assert "MessageSizeTooLargeError" in log
+    _stops_itself(topics, tmp_path, "a batch could not be applied")
     committed, ends = _events_offsets(topics)
     assert list(ends.values()) == [len(lines)]
     (partition,) = ends
     # Nothing committed (the failed batch began at 0) or at most up to the refused event.
     assert committed.get(partition, 0) <= 5, committed
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    try:
-        admin.alter_configs([ConfigResource(
-            ConfigResourceType.TOPIC, topics.dead_letters,
-            configs={"max.message.bytes": "1048588"},
-        )])
-    finally:
-        admin.close()
+    _raise_message_limit(topics, topics.dead_letters)
 
     with running_worker(topics, tmp_path, "--event-time"):
         dead = topics.read(topics.dead_letters, 1)
@@ -531,14 +548,8 @@ def test_a_timer_scan_kafka_refuses_stops_the_worker_and_nothing_past_it_is_comm
     are still to be read when it stops: none is committed without its fact. Once an
     operator raises the limit, a restarted worker rebuilds A's timers from its table and
     sends both alerts and every event's fact."""
-    from kafka import KafkaAdminClient
-    from kafka.admin import ConfigResource, ConfigResourceType
-
-    from dossierflow.kafka.topics import TopicSpec, ensure_topics
-
     topics = WorkerTopics(kafka_bootstrap, partitions=1)
-    limit = (("max.message.bytes", "200"),)
-    ensure_topics(kafka_bootstrap, [TopicSpec(topics.alerts, 1, configs=limit)])
+    _limit_messages(topics, topics.alerts, 200)
     topics.create()
     vn = timezone(timedelta(hours=7))
     b_at = datetime(2026, 5, 7, 8, tzinfo=vn)
@@ -549,26 +560,13 @@ def test_a_timer_scan_kafka_refuses_stops_the_worker_and_nothing_past_it_is_comm
     event_ids = [json.loads(line)["event_id"] for line in lines]
     small_batches = {"DOSSIERFLOW_BATCH_SIZE": "10"}
 
-    worker = start_worker(topics, tmp_path, "--event-time", env=small_batches)
-    try:
-        assert worker.wait(timeout=120) == 1
-    finally:
-        stop_worker(worker)
-    log = (tmp_path / "worker.log").read_text(errors="replace")
-    assert "stopping the worker: a timer scan could not be delivered" in log
-    assert "MessageSizeTooLargeError" in log
+    _stops_itself(topics, tmp_path, "a timer scan could not be delivered", small_batches)
     committed = _events_offsets(topics)[0].get(0, 0)
     assert committed < len(lines), "every event committed: the scan did not fail before"
     facts = topics.read(topics.facts, committed)
     # At least once: each event up to the committed offset has caused its fact.
     assert set(event_ids[:committed]) <= {json.loads(f.value)["event_id"] for f in facts}
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    try:
-        admin.alter_configs([ConfigResource(
-            ConfigResourceType.TOPIC, topics.alerts, configs={"max.message.bytes": "1048588"},
-        )])
-    finally:
-        admin.close()
+    _raise_message_limit(topics, topics.alerts)
 
     with running_worker(topics, tmp_path, "--event-time", env=small_batches):
         alerts = _all_alerts(topics, 2)
