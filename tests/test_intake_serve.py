@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,8 @@ def start(tmp: Path, bootstrap: str, topic: str) -> Served:
            "DOSSIERFLOW_INTAKE_TOKEN_FILE": str(token_file),
            "DOSSIERFLOW_INTAKE_MAX_BODY_BYTES": str(MAX_BODY),
            "DOSSIERFLOW_INTAKE_ACK_TIMEOUT": "5",
-           "DOSSIERFLOW_INTAKE_REJECTIONS_FILE": str(rejections)}
+           "DOSSIERFLOW_INTAKE_REJECTIONS_FILE": str(rejections),
+           "DOSSIERFLOW_INTAKE_MEMORY_FILE": str(tmp / "memory.sqlite3")}
     process = subprocess.Popen(
         [sys.executable, "-m", "dossierflow.cli", "intake", "serve", "--loglevel", "info"],
         stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env,
@@ -289,3 +291,43 @@ def test_the_sample_week_over_http_gives_the_file_paths_events(
         connection.close()
     published = consume(kafka_bootstrap, served.topic, len(expected) + 1)
     assert Counter(value for _, value in published) == Counter(expected)
+
+
+def test_an_apology_after_a_restart_is_told_from_the_slip(
+    tmp_path: Path, kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    """A real `intake serve` takes dossier H1's record (slip: Mon 09/03 08:00) and a step
+    (Thu 05/03 15:00), is stopped by SIGTERM and started again on the same memory file; then
+    the record comes with a new appointment no supplement explains (Thu 12/03 08:00), and
+    the first record again. The topic (read until nothing more comes) holds one apology, for
+    the new appointment at the step's instant, and the RECEIVED with the slip's appointment:
+    the restarted process says what one process would have said, and the re-sent record adds
+    no new event id."""
+    from tests.intake_samples import record, records_body, step_body
+
+    topic = topic_factory(partitions=1)
+    received, slip = datetime(2026, 3, 2, 8, 0), datetime(2026, 3, 9, 8, 0)
+    first = records_body(record("H1", 2, received, slip))
+    server = start(tmp_path, kafka_bootstrap, topic)
+    try:
+        wait_until_answers(server, "/readyz", 200)
+        assert server.post(first)[0] == 200
+        assert server.post(step_body("H1", datetime(2026, 3, 5, 15, 0)))[0] == 200
+    finally:
+        assert stop(server) == 0
+    server = start(tmp_path, kafka_bootstrap, topic)
+    try:
+        wait_until_answers(server, "/readyz", 200)
+        assert server.post(records_body(record("H1", 2, received,
+                                               datetime(2026, 3, 12, 8, 0))))[0] == 200
+        assert server.post(first)[0] == 200
+    finally:
+        assert stop(server) == 0
+    events = [json.loads(value) for _, value in consume(kafka_bootstrap, topic, 4)]
+    assert [(e["type"], e.get("due_at"), e.get("new_due_at"), e["occurred_at"])
+            for e in events if e["type"] in ("RECEIVED", "APOLOGY_ISSUED")] == [
+        ("RECEIVED", "2026-03-09T08:00:00+07:00", None, "2026-03-02T08:00:00+07:00"),
+        ("RECEIVED", "2026-03-09T08:00:00+07:00", None, "2026-03-02T08:00:00+07:00"),
+        ("APOLOGY_ISSUED", None, "2026-03-12T08:00:00+07:00", "2026-03-05T15:00:00+07:00"),
+    ]  # the first record re-sent: its RECEIVED went out already from this process
+    assert len({e["event_id"] for e in events}) == 2  # RECEIVED and the apology

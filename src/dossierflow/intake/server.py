@@ -18,8 +18,10 @@ again", which is safe because the same body always gives the same `event_id`s.
 Bodies are translated one at a time, in the order they arrive, and handed to the producer
 in that order (one lock around both), so a dossier's events keep their order on its
 partition; the acknowledgements are awaited outside the lock. The memory of earlier bodies
-moves on when a body is translated, before Kafka acknowledges: a body answered 503 and sent
-again translates to the same events, since it repeats what the memory already holds.
+moves on, and is committed to the memory file (intake/memory_file.py), when a body is
+translated, before Kafka acknowledges: a body answered 503 and sent again translates to the
+same events, since it repeats what the memory already holds, and so does a body sent again
+after a restart.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from dossierflow.health import HEALTH_PATHS, KafkaProbe, Readiness, ReadinessLog
 from dossierflow.http_access import HttpAccess
 from dossierflow.http_app import QuietProbesAccessLog, guarded_app
 from dossierflow.intake import metrics
+from dossierflow.intake.memory_file import IntakeMemoryError, MemoryFile
 from dossierflow.intake.publish import EventPublisher, acknowledged
 from dossierflow.intake.session import IntakeSession, rejection_line
 from dossierflow.intake.settings import IntakeSettings
@@ -119,6 +122,10 @@ class IntakeEndpoint:
                           "body again later")
         async with self._order:
             translations = [self.session.take_body(body) for body in bodies]
+            try:
+                self.session.commit()
+            except IntakeMemoryError as exc:
+                return self._unavailable(exc, len(bodies), "could not keep its memory")
             events = self.session.fresh(event for t in translations for event in t.events)
             try:
                 futures = await asyncio.to_thread(publisher.send, events)
@@ -145,9 +152,12 @@ class IntakeEndpoint:
             rejected=[_rejection_answer(r, n) for n, r in rejected],
         )
 
-    def _unavailable(self, exc: BaseException, bodies: int) -> web.Response:
+    def _unavailable(self, exc: BaseException, bodies: int, what: str = "") -> web.Response:
         metrics.BODIES.labels("unavailable").inc(bodies)
         self.status.last_error = f"{type(exc).__name__}: {exc}"
+        if what:  # the memory file: nothing was published; the sender sends it again
+            log.error("%s: %s", what, exc)
+            return answer(503, f"the intake {what}; send the body again")
         log.warning("Kafka did not acknowledge a request's events: %s", self.status.last_error)
         return answer(503, f"Kafka at {self.settings.bootstrap} did not acknowledge the events "
                       f"within {self.settings.ack_timeout:g} s; send the body again")
@@ -259,7 +269,10 @@ async def serve(settings: IntakeSettings, access: HttpAccess, stop: asyncio.Even
                 security: KafkaSecurity | None = None) -> IntakeStatus:
     """Take bodies until `stop` is set; then finish the requests under way and close the
     producer (which sends what it still holds)."""
-    endpoint = IntakeEndpoint(settings, IntakeSession(settings.rules()),
+    memory_path = settings.memory_path(serving=True)
+    assert memory_path is not None
+    memory = MemoryFile(memory_path)
+    endpoint = IntakeEndpoint(settings, IntakeSession(settings.rules(), memory),
                               settings.rejections_path())
     runner = web.AppRunner(build_app(endpoint, access), access_log_class=QuietProbesAccessLog,
                            keepalive_timeout=settings.http_idle_timeout)
@@ -277,6 +290,7 @@ async def serve(settings: IntakeSettings, access: HttpAccess, stop: asyncio.Even
                 task.cancel()
     finally:
         await runner.cleanup()
+        memory.close()  # every request's memory was committed before its answer
         if endpoint.status.publisher is not None:
             await asyncio.to_thread(endpoint.status.publisher.close, settings.ack_timeout)
     return endpoint.status
