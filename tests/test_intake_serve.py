@@ -69,7 +69,8 @@ class Served:
             connection.close()
 
 
-def start(tmp: Path, bootstrap: str, topic: str) -> Served:
+def start(tmp: Path, bootstrap: str, topic: str, kafka_env: dict[str, str] | None = None
+          ) -> Served:
     port = free_port()
     rejections, log = tmp / "rejections.jsonl", tmp / "intake.log"
     token_file = tmp / "token"
@@ -80,7 +81,7 @@ def start(tmp: Path, bootstrap: str, topic: str) -> Served:
            "DOSSIERFLOW_INTAKE_MAX_BODY_BYTES": str(MAX_BODY),
            "DOSSIERFLOW_INTAKE_ACK_TIMEOUT": "5",
            "DOSSIERFLOW_INTAKE_REJECTIONS_FILE": str(rejections),
-           "DOSSIERFLOW_INTAKE_MEMORY_FILE": str(tmp / "memory.sqlite3")}
+           "DOSSIERFLOW_INTAKE_MEMORY_FILE": str(tmp / "memory.sqlite3"), **(kafka_env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "dossierflow.cli", "intake", "serve", "--loglevel", "info"],
         stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env,
@@ -331,3 +332,32 @@ def test_an_apology_after_a_restart_is_told_from_the_slip(
         ("APOLOGY_ISSUED", None, "2026-03-12T08:00:00+07:00", "2026-03-05T15:00:00+07:00"),
     ]  # the first record re-sent: its RECEIVED went out already from this process
     assert len({e["event_id"] for e in events}) == 2  # RECEIVED and the apology
+
+
+def test_it_publishes_as_its_own_principal_which_may_write_the_events_only(
+    secured_kafka: Any, tmp_path: Path
+) -> None:
+    """On a broker with an authorizer and the ACLs of `dossierflow kafka acls`, `intake
+    serve` logged in as dossierflow-intake (the deploy files' principal, which may WRITE the
+    events topic and nothing else) becomes ready, and a posted body's event is on the topic
+    (read back as the worker, in its group)."""
+    import asyncio
+
+    from dossierflow import config
+    from dossierflow.streams.settings import WorkerSettings
+    from tests.intake_samples import record, records_body
+    from tests.test_kafka_rights import INTAKE, WORKER, _read_as
+
+    dossier = f"ACL-{free_port()}"
+    server = start(tmp_path, secured_kafka.bootstrap, config.EVENTS_TOPIC,
+                   secured_kafka.env(INTAKE))
+    try:
+        wait_until_answers(server, "/readyz", 200)
+        body = records_body(record(dossier, 2, datetime(2026, 3, 2, 8), datetime(2026, 3, 9, 8)))
+        status, answer, _ = server.post(body)
+        assert (status, answer["events"]) == (200, 1), answer
+    finally:
+        assert stop(server) == 0
+    found = asyncio.run(_read_as(secured_kafka, WORKER, WorkerSettings().app_id,
+                                 config.EVENTS_TOPIC, dossier))
+    assert [event["type"] for event in found] == ["RECEIVED"]
