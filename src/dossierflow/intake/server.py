@@ -38,9 +38,9 @@ from typing import Any
 
 from aiohttp import web
 
-from dossierflow.health import HEALTH_PATHS, KafkaProbe, Readiness, ReadinessLog, metrics_text
+from dossierflow.health import HEALTH_PATHS, KafkaProbe, Readiness, watch_kafka
 from dossierflow.http_access import HttpAccess
-from dossierflow.http_app import QuietProbesAccessLog, guarded_app
+from dossierflow.http_app import QuietProbesAccessLog, add_probe_routes, guarded_app
 from dossierflow.intake import metrics
 from dossierflow.intake.memory_file import IntakeMemoryError, MemoryFile
 from dossierflow.intake.publish import EventPublisher, acknowledged
@@ -193,28 +193,10 @@ class IntakeEndpoint:
 
 def build_app(endpoint: IntakeEndpoint, access: HttpAccess) -> web.Application:
     settings = endpoint.settings
-
-    def trusted(request: web.Request) -> bool:
-        return access.trusted(request.headers.get("Host"), request.headers.get("Authorization"))
-
-    async def healthz(request: web.Request) -> web.Response:
-        state = endpoint.status.as_dict() if trusted(request) else {"status": "alive"}
-        return web.json_response(state)
-
-    async def readyz(request: web.Request) -> web.Response:
-        readiness = endpoint.status.readiness(settings.bootstrap)
-        text = readiness.text() if trusted(request) else readiness.verdict()
-        return web.Response(text=text, status=readiness.http_status)
-
-    async def scrape(request: web.Request) -> web.Response:
-        body, content_type = metrics_text()
-        return web.Response(body=body, headers={"Content-Type": content_type})
-
     app = guarded_app(access, INTAKE_PATHS, client_max_size=settings.max_body_bytes)
     app.router.add_post("/", endpoint.post)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", scrape)
+    add_probe_routes(app, access, endpoint.status.as_dict,
+                     lambda: endpoint.status.readiness(settings.bootstrap))
     return app
 
 
@@ -253,18 +235,6 @@ async def _connect(endpoint: IntakeEndpoint, security: KafkaSecurity,
                 await asyncio.wait_for(stop.wait(), 2.0)
 
 
-async def _watch(endpoint: IntakeEndpoint, probe: KafkaProbe) -> None:
-    settings = endpoint.settings
-    readiness_log = ReadinessLog(
-        lambda: f"taking sync bodies on {settings.http_host}:{settings.http_port}, events to "
-        f"{settings.events_topic} at {settings.bootstrap}"
-    )
-    while True:
-        endpoint.status.kafka_reachable = await asyncio.to_thread(probe.reachable)
-        readiness_log.observe(endpoint.status.readiness(settings.bootstrap))
-        await asyncio.sleep(probe.interval)
-
-
 async def serve(settings: IntakeSettings, access: HttpAccess, stop: asyncio.Event,
                 security: KafkaSecurity | None = None) -> IntakeStatus:
     """Take bodies until `stop` is set; then finish the requests under way and close the
@@ -281,7 +251,11 @@ async def serve(settings: IntakeSettings, access: HttpAccess, stop: asyncio.Even
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()
         tasks = [
             asyncio.create_task(_connect(endpoint, security or KafkaSecurity.from_env(), stop)),
-            asyncio.create_task(_watch(endpoint, KafkaProbe(settings.bootstrap))),
+            asyncio.create_task(watch_kafka(
+                KafkaProbe(settings.bootstrap), endpoint.status,
+                lambda: f"taking sync bodies on {settings.http_host}:{settings.http_port}, "
+                f"events to {settings.events_topic} at {settings.bootstrap}",
+            )),
         ]
         try:
             await stop.wait()
