@@ -127,3 +127,52 @@ def test_a_failed_run_is_reported_in_one_line(tmp_path: Path,
                  "--memory", str(path)]) != 0
     err = capsys.readouterr().err
     assert str(path) in err and "DOSSIERFLOW_INTAKE_MEMORY_FILE" in err
+
+
+def test_a_memory_that_cannot_be_written_is_a_503_before_anything_is_published(
+    tmp_path: Path, kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    """`intake serve`'s endpoint on the real broker whose memory file fails at commit (its
+    connection gone, as a vanished volume leaves it): the body is answered 503, "send it
+    again", and the topic holds nothing."""
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+    from kafka import KafkaConsumer, TopicPartition
+
+    from dossierflow.http_access import HttpAccess
+    from dossierflow.intake.publish import EventPublisher
+    from dossierflow.intake.server import IntakeEndpoint, IntakeStatus, build_app
+    from dossierflow.intake.session import IntakeSession
+    from dossierflow.intake.settings import IntakeSettings
+
+    topic = topic_factory(partitions=1)
+    token = "t" * 40
+    settings = IntakeSettings.from_env({"DOSSIERFLOW_BOOTSTRAP": kafka_bootstrap,
+                                        "DOSSIERFLOW_EVENTS_TOPIC": topic})
+    memory = MemoryFile(tmp_path / "memory.sqlite3")
+    memory.close()  # every later write fails
+    publisher = EventPublisher(kafka_bootstrap, topic)
+    endpoint = IntakeEndpoint(settings, IntakeSession(memory_file=memory),
+                              tmp_path / "rejections.jsonl",
+                              IntakeStatus(publisher=publisher, kafka_reachable=True))
+    app = build_app(endpoint, HttpAccess.for_listener("127.0.0.1", (), token))
+
+    async def post() -> tuple[int, Any]:
+        async with TestClient(TestServer(app)) as client:
+            response = await client.post(
+                "/", json=records_body(record("H1", 2, RECEIVED, SLIP)),
+                headers={"Authorization": f"Bearer {token}"})
+            return response.status, await response.json()
+
+    try:
+        status, answer = asyncio.run(post())
+    finally:
+        publisher.close()
+    assert status == 503 and answer["error_code"] == "-1"
+    assert "could not keep its memory" in answer["message"]
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    try:
+        assert consumer.end_offsets([TopicPartition(topic, 0)]) == {TopicPartition(topic, 0): 0}
+    finally:
+        consumer.close()

@@ -121,8 +121,8 @@ class IntakeEndpoint:
             return answer(503, f"Kafka is not reachable at {self.settings.bootstrap}; send the "
                           "body again later")
         async with self._order:
-            translations = [self.session.take_body(body) for body in bodies]
             try:
+                translations = [self.session.take_body(body) for body in bodies]
                 self.session.commit()
             except IntakeMemoryError as exc:
                 return self._unavailable(exc, len(bodies), "could not keep its memory")
