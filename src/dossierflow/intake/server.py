@@ -125,7 +125,7 @@ class IntakeEndpoint:
                 translations = [self.session.take_body(body) for body in bodies]
                 self.session.commit()
             except IntakeMemoryError as exc:
-                return self._unavailable(exc, len(bodies), "could not keep its memory")
+                return self._memory_failed(exc, len(bodies))
             events = self.session.fresh(event for t in translations for event in t.events)
             try:
                 futures = await asyncio.to_thread(publisher.send, events)
@@ -152,12 +152,16 @@ class IntakeEndpoint:
             rejected=[_rejection_answer(r, n) for n, r in rejected],
         )
 
-    def _unavailable(self, exc: BaseException, bodies: int, what: str = "") -> web.Response:
+    def _memory_failed(self, exc: IntakeMemoryError, bodies: int) -> web.Response:
+        """Nothing was published: the body sent again is translated again, the same."""
+        metrics.BODIES.labels("unavailable").inc(bodies)
+        self.status.last_error = str(exc)
+        log.error("could not keep its memory: %s", exc)
+        return answer(503, "the intake could not keep its memory; send the body again")
+
+    def _unavailable(self, exc: BaseException, bodies: int) -> web.Response:
         metrics.BODIES.labels("unavailable").inc(bodies)
         self.status.last_error = f"{type(exc).__name__}: {exc}"
-        if what:  # the memory file: nothing was published; the sender sends it again
-            log.error("%s: %s", what, exc)
-            return answer(503, f"the intake {what}; send the body again")
         log.warning("Kafka did not acknowledge a request's events: %s", self.status.last_error)
         return answer(503, f"Kafka at {self.settings.bootstrap} did not acknowledge the events "
                       f"within {self.settings.ack_timeout:g} s; send the body again")
