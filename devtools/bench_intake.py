@@ -114,7 +114,8 @@ def serve_run(tmp: Path, bootstrap: str, bodies_file: Path, clients: int) -> tup
     topic, port = new_topic(bootstrap), free_port()
     env = {**os.environ, "DOSSIERFLOW_BOOTSTRAP": bootstrap, "DOSSIERFLOW_EVENTS_TOPIC": topic,
            "DOSSIERFLOW_INTAKE_HTTP_PORT": str(port), "DOSSIERFLOW_INTAKE_TOKEN": TOKEN,
-           "DOSSIERFLOW_INTAKE_REJECTIONS_FILE": str(tmp / "rejections.jsonl")}
+           "DOSSIERFLOW_INTAKE_REJECTIONS_FILE": str(tmp / "rejections.jsonl"),
+           "DOSSIERFLOW_INTAKE_MEMORY_FILE": str(tmp / f"memory-{clients}.sqlite3")}
     log = (tmp / f"serve-{clients}.log").open("wb")
     process = subprocess.Popen([sys.executable, "-m", "dossierflow.cli", "intake", "serve"],
                                stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -2,9 +2,9 @@
 
 The control sheet (phiếu kiểm soát quá trình giải quyết hồ sơ) follows a dossier from
 department to department and records, for each, when it received the dossier, the time it
-was allotted and when it handed it on: Circular 01/2018/TT-VPCP Art. 13(2) (the time of each
-participating unit against its allotted time); the form is No. 06 of Annex I to Circular
-03/2025/TT-VPCP, which replaced it. One-stop systems send the same to the national portal
+was allotted and when it handed it on: Circular 01/2018/TT-VPCP Art. 13(2) as issue 20 cites
+it (its text not found; docs/domain.md, "Sources of the control sheet"); the form in force is
+No. 06 of Annex I to Circular 03/2025/TT-VPCP. One-stop systems send the same to the portal
 as the steps of `CapNhatTienDoHoSoMC` (`PhongBanXuLy`, `NgayBatDau`,
 `NgayKetThucTheoQuyDinh`), which the events STEP_STARTED and STEP_COMPLETED carry.
 

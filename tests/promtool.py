@@ -30,14 +30,14 @@ _SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"),
 
 
 def exported_series_names() -> frozenset[str]:
-    """Names of the series the worker, the sink and the notifier export."""
+    """Names of the series the worker, the sink, the notifier and the intake export."""
     import importlib
 
     from prometheus_client import REGISTRY
 
     names = set(PROMETHEUS_OWN)
     modules = ["dossierflow.streams.metrics", "dossierflow.sinks.metrics",
-               "dossierflow.notify.metrics"]
+               "dossierflow.notify.metrics", "dossierflow.intake.metrics"]
     for module in modules:
         importlib.import_module(module)
     for family in REGISTRY.collect():

@@ -1,7 +1,7 @@
 """Every file under deploy/ against the code, since no Docker or Kubernetes runs here.
 
 A dossierflow process in a deploy file (a compose service, a Kubernetes container, a
-systemd unit) is recognised by its command (`worker`, `sink`, `notify`, `migrate`). Each
+systemd unit) is recognised by its command (`worker`, `sink`, `notify`, `migrate`, `intake`). Each
 environment variable it is given must be one that process reads: a `DOSSIERFLOW_...` name
 written in the source (the brief's scan), or one of its settings loaders must react to it
 (read it from the mapping, change a setting, or name it in an error). Images are pinned;
@@ -26,6 +26,7 @@ import jsonschema
 import yaml
 
 from dossierflow.config import StoreSettings
+from dossierflow.intake.settings import IntakeSettings
 from dossierflow.kafka.security import KafkaSecurity
 from dossierflow.notify.settings import (
     NotifySettings,
@@ -46,7 +47,7 @@ K8S = DEPLOY / "k8s"
 SYSTEMD = DEPLOY / "systemd"
 SOURCE_DIRS = ("rules", "schemas", "streams", "sinks", "src")
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-PROCESSES = ("worker", "sink", "notify", "migrate")
+PROCESSES = ("worker", "sink", "notify", "migrate", "intake")
 KAFKA_SETUP = "dossierflow-kafka-setup.service"
 CLICKHOUSE_SETUP = "dossierflow-clickhouse-users.service"
 ADMIN_UNITS = (KAFKA_SETUP, CLICKHOUSE_SETUP)
@@ -93,6 +94,8 @@ def loaders(command: str) -> list[Loader]:
         return [StoreSettings.from_env]
     if command == "notify":
         return [notify_settings, smtp_settings, zalo_settings, *kafka]
+    if command == "intake":
+        return [IntakeSettings.from_env, *kafka]
     raise AssertionError(f"unknown dossierflow command {command!r}")
 
 
@@ -376,7 +379,7 @@ def test_the_image_runs_as_a_user_and_exposes_the_default_ports() -> None:
     exposed = {int(p) for line in re.findall(r"^EXPOSE (.+)$", dockerfile, re.MULTILINE)
                for p in line.split()}
     assert exposed == {WorkerSettings().metrics_port, SinkSettings().http_port,
-                       NotifySettings().metrics_port}
+                       NotifySettings().metrics_port, IntakeSettings().http_port}
 
 
 def _ports() -> dict[str, int]:
@@ -384,6 +387,7 @@ def _ports() -> dict[str, int]:
         "worker": WorkerSettings().metrics_port,
         "sink": SinkSettings().http_port,
         "notify": NotifySettings().metrics_port,
+        "intake": IntakeSettings().http_port,
     }
 
 
@@ -421,7 +425,9 @@ def test_ports_agree_with_the_code_defaults() -> None:
         (dns,) = jobs[f"dossierflow-{command}"]["dns_sd_configs"]
         assert dns == {"names": [command], "type": "A", "port": port}
         assert command in compose()["services"], f"the scrape job names service {command}"
-    assert compose()["services"]["sink"]["ports"] == [f"127.0.0.1:{ports['sink']}:{ports['sink']}"]
+    for command in ("sink", "intake"):
+        published = f"127.0.0.1:{ports[command]}:{ports[command]}"
+        assert compose()["services"][command]["ports"] == [published], command
 
 
 def _mounts(spec: dict[str, Any]) -> dict[str, str]:
@@ -445,7 +451,8 @@ def _under(path: str, mounts: dict[str, str]) -> str | None:
 def test_paths_given_to_the_processes_are_on_the_right_volumes() -> None:
     # The recipients are personal data: on a secret (tests/test_deploy_security.py).
     files = {"DOSSIERFLOW_CATALOG", "DOSSIERFLOW_NOTIFY_CATALOG"}
-    state = {"DOSSIERFLOW_DATA_DIR", "DOSSIERFLOW_NOTIFY_STATE"}
+    state = {"DOSSIERFLOW_DATA_DIR", "DOSSIERFLOW_NOTIFY_STATE", "DOSSIERFLOW_INTAKE_MEMORY_FILE",
+             "DOSSIERFLOW_INTAKE_REJECTIONS_FILE"}
     generated = yaml.safe_load((K8S / "kustomization.yaml").read_text())["configMapGenerator"]
     (file_keys,) = [
         [entry.split("=")[0] for entry in g["files"]]
@@ -596,3 +603,42 @@ def test_compose_gives_the_bi_user_the_password_of_its_secret_whatever_it_holds(
         capture_output=True, text=True, check=True, timeout=120,
     ).stdout
     assert read.split() == [password.encode().hex().upper() for password in passwords]
+
+
+def test_the_intake_keeps_one_replica_with_its_memory_on_its_own_volume() -> None:
+    """Its memory file is held by one process at a time (docs/intake.md, Memory): one
+    replica, replaced with Recreate, the file and the rejections on its claim; in compose a
+    named volume, in systemd its state directory."""
+    (intake,) = [w for w in k8s_workloads() if w["metadata"]["name"] == "intake"]
+    assert intake["kind"] == "Deployment" and intake["spec"]["replicas"] == 1
+    assert intake["spec"]["strategy"] == {"type": "Recreate"}
+    (container,) = dossierflow_containers(intake)
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    volumes = {v["name"]: v for v in intake["spec"]["template"]["spec"]["volumes"]}
+    for name in ("DOSSIERFLOW_INTAKE_MEMORY_FILE", "DOSSIERFLOW_INTAKE_REJECTIONS_FILE"):
+        volume = _under(env[name], _mounts(container))
+        assert volume is not None and "persistentVolumeClaim" in volumes[volume], name
+    service = compose()["services"]["intake"]
+    assert "deploy" not in service, "one container"
+    memory = service["environment"]["DOSSIERFLOW_INTAKE_MEMORY_FILE"]
+    assert _under(memory, _mounts(service)) == "intake"
+    unit = systemd_units()["dossierflow-intake.service"]
+    (state,) = _unit_values(unit, "StateDirectory")
+    (process,) = [p for p in processes() if p.where == "systemd dossierflow-intake.service"]
+    assert str(process.environment["DOSSIERFLOW_INTAKE_MEMORY_FILE"]).startswith(
+        f"/var/lib/{state}/")
+
+
+def test_the_intake_probes_point_at_paths_intake_serve_serves() -> None:
+    from dossierflow.http_access import HttpAccess
+    from dossierflow.intake.server import IntakeEndpoint, build_app
+    from dossierflow.intake.session import IntakeSession
+
+    settings = IntakeSettings()
+    endpoint = IntakeEndpoint(settings, IntakeSession(), Path("rejections.jsonl"))
+    app = build_app(endpoint, HttpAccess.for_listener("127.0.0.1", (), "t" * 32))
+    served = {resource.canonical for resource in app.router.resources()}
+    (intake,) = [w for w in k8s_workloads() if w["metadata"]["name"] == "intake"]
+    (container,) = dossierflow_containers(intake)
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["path"] in served, probe

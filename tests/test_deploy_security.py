@@ -42,6 +42,7 @@ NEEDS = {
     "sink": {"DOSSIERFLOW_KAFKA_SASL_PASSWORD", "DOSSIERFLOW_CLICKHOUSE_URL"},
     "notify": {"DOSSIERFLOW_KAFKA_SASL_PASSWORD", "DOSSIERFLOW_SMTP_PASSWORD"},
     "migrate": {"DOSSIERFLOW_CLICKHOUSE_URL"},
+    "intake": {"DOSSIERFLOW_KAFKA_SASL_PASSWORD", "DOSSIERFLOW_INTAKE_TOKEN"},
 }
 """The secrets each process is given (as files) in every deploy file."""
 
@@ -220,6 +221,8 @@ def test_network_policies_deny_by_default_and_let_each_process_reach_only_its_pe
                  {(9093, DATA), (8443, DATA)}),
         "notify": ({(9110, PROMETHEUS)}, {(9093, DATA), (587, "192.0.2.25/32"),
                                           (443, internet)}),
+        # the LGSP's address (a documentation one to replace) and Prometheus; Kafka only
+        "intake": ({(8687, PROMETHEUS), (8687, "198.51.100.10/32")}, {(9093, DATA)}),
     }
     for workload in k8s_workloads():
         labels = workload["spec"]["template"]["metadata"]["labels"]
@@ -247,7 +250,8 @@ def test_each_process_logs_in_to_kafka_as_its_own_principal() -> None:
         user = process.environment.get(KAFKA_USER)
         assert user == f"dossierflow-{process.command}", process.where
         principals[kind].add(user)
-    everyone = {"dossierflow-worker", "dossierflow-sink", "dossierflow-notify"}
+    everyone = {"dossierflow-worker", "dossierflow-sink", "dossierflow-notify",
+                "dossierflow-intake"}
     assert principals == {kind: everyone for kind in KINDS_WITH_PRINCIPALS}
 
 
@@ -315,8 +319,9 @@ def test_systemd_gives_each_process_its_own_credentials_as_files() -> None:
 def test_systemd_listeners_are_bound_to_the_loopback() -> None:
     for name in systemd_units():
         assert "0.0.0.0" not in (SYSTEMD / name).read_text(), name
-    sink = systemd_units()["dossierflow-sink.service"]
-    assert "--http-host 127.0.0.1" in _unit_values(sink, "ExecStart")[0]
+    for served in ("sink", "intake"):
+        unit = systemd_units()[f"dossierflow-{served}.service"]
+        assert "--http-host 127.0.0.1" in _unit_values(unit, "ExecStart")[0], served
     (notify,) = [p for p in processes() if p.where == "systemd dossierflow-notify.service"]
     assert notify.environment["DOSSIERFLOW_NOTIFY_HTTP_HOST"] == "127.0.0.1"
 
@@ -487,7 +492,8 @@ TOKEN_FILE = "DOSSIERFLOW_SINK_TOKEN_FILE"
 BIND = {"worker": "DOSSIERFLOW_METRICS_HOST", "notify": "DOSSIERFLOW_NOTIFY_HTTP_HOST"}
 HOSTS = {"worker": "DOSSIERFLOW_METRICS_ALLOWED_HOSTS",
          "sink": "DOSSIERFLOW_SINK_HTTP_ALLOWED_HOSTS",
-         "notify": "DOSSIERFLOW_NOTIFY_HTTP_ALLOWED_HOSTS"}
+         "notify": "DOSSIERFLOW_NOTIFY_HTTP_ALLOWED_HOSTS",
+         "intake": "DOSSIERFLOW_INTAKE_HTTP_ALLOWED_HOSTS"}
 
 
 def test_the_sink_has_its_token_from_its_own_secret_file_everywhere() -> None:
@@ -517,27 +523,32 @@ def test_in_containers_every_listener_takes_the_pods_address_and_prometheuss_nam
         if process.command in BIND:
             assert environment.get(BIND[process.command]) == "0.0.0.0", process.where
         else:
-            assert process.spec["args" if kind == "k8s" else "command"][1:] == [
-                "--http-host", "0.0.0.0"], process.where
+            command = process.spec["args" if kind == "k8s" else "command"]
+            sub = 2 if process.command == "intake" else 1  # `intake serve`
+            assert command[sub:] == ["--http-host", "0.0.0.0"], process.where
         # Prometheus names each target by its IP: any name, behind the network policy.
         assert environment.get(HOSTS[process.command]) == "*", process.where
 
 
-def test_prometheus_scrapes_the_sink_with_its_token() -> None:
+def test_prometheus_scrapes_the_sink_and_the_intake_with_their_tokens() -> None:
     services = compose()["services"]
+    with_token = {"dossierflow-sink", "dossierflow-intake"}
     for name in ("prometheus.yml", "kubernetes.yml"):
         config = yaml.safe_load((COMPOSE.parent / "prometheus" / name).read_text())
         jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-        authorization = jobs["dossierflow-sink"]["authorization"]
-        assert authorization["type"] == "Bearer" and authorization["credentials_file"], name
-        others = [job for job_name, job in jobs.items() if job_name != "dossierflow-sink"]
+        for job_name in with_token:
+            authorization = jobs[job_name]["authorization"]
+            assert authorization["type"] == "Bearer" and authorization["credentials_file"], name
+        others = [job for job_name, job in jobs.items() if job_name not in with_token]
         assert not [job for job in others if "authorization" in job], name
     compose_job = yaml.safe_load((COMPOSE.parent / "prometheus" / "prometheus.yml").read_text())
-    (sink_job,) = [j for j in compose_job["scrape_configs"] if j["job_name"] == "dossierflow-sink"]
     prometheus = _secret_targets(services["prometheus"])
-    sink = _secret_targets(services["sink"])
-    path = sink_job["authorization"]["credentials_file"]
-    assert prometheus[path] == sink[services["sink"]["environment"][TOKEN_FILE]]
+    for process, variable in (("sink", TOKEN_FILE), ("intake", "DOSSIERFLOW_INTAKE_TOKEN_FILE")):
+        (job,) = [j for j in compose_job["scrape_configs"]
+                  if j["job_name"] == f"dossierflow-{process}"]
+        own = _secret_targets(services[process])
+        path = job["authorization"]["credentials_file"]
+        assert prometheus[path] == own[services[process]["environment"][variable]], process
 
 
 def test_systemd_sets_up_kafka_before_the_processes_log_in() -> None:
@@ -554,6 +565,6 @@ def test_systemd_sets_up_kafka_before_the_processes_log_in() -> None:
             f"/etc/dossierflow/credentials/{process}/kafka-password")
     environment = dict(line.split("=", 1) for line in _unit_values(setup, "Environment"))
     assert environment[KAFKA_USER] not in {f"dossierflow-{p}" for p in everyone}
-    for process in ("worker", "sink", "notify"):
+    for process in everyone:
         unit = units[f"dossierflow-{process}.service"]["Unit"]
         assert KAFKA_SETUP in unit["Requires"] and KAFKA_SETUP in unit["After"], process

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +69,8 @@ class Served:
             connection.close()
 
 
-def start(tmp: Path, bootstrap: str, topic: str) -> Served:
+def start(tmp: Path, bootstrap: str, topic: str, kafka_env: dict[str, str] | None = None
+          ) -> Served:
     port = free_port()
     rejections, log = tmp / "rejections.jsonl", tmp / "intake.log"
     token_file = tmp / "token"
@@ -78,7 +80,8 @@ def start(tmp: Path, bootstrap: str, topic: str) -> Served:
            "DOSSIERFLOW_INTAKE_TOKEN_FILE": str(token_file),
            "DOSSIERFLOW_INTAKE_MAX_BODY_BYTES": str(MAX_BODY),
            "DOSSIERFLOW_INTAKE_ACK_TIMEOUT": "5",
-           "DOSSIERFLOW_INTAKE_REJECTIONS_FILE": str(rejections)}
+           "DOSSIERFLOW_INTAKE_REJECTIONS_FILE": str(rejections),
+           "DOSSIERFLOW_INTAKE_MEMORY_FILE": str(tmp / "memory.sqlite3"), **(kafka_env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "dossierflow.cli", "intake", "serve", "--loglevel", "info"],
         stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env,
@@ -289,3 +292,72 @@ def test_the_sample_week_over_http_gives_the_file_paths_events(
         connection.close()
     published = consume(kafka_bootstrap, served.topic, len(expected) + 1)
     assert Counter(value for _, value in published) == Counter(expected)
+
+
+def test_an_apology_after_a_restart_is_told_from_the_slip(
+    tmp_path: Path, kafka_bootstrap: str, topic_factory: Any
+) -> None:
+    """A real `intake serve` takes dossier H1's record (slip: Mon 09/03 08:00) and a step
+    (Thu 05/03 15:00), is stopped by SIGTERM and started again on the same memory file; then
+    the record comes with a new appointment no supplement explains (Thu 12/03 08:00), and
+    the first record again. The topic (read until nothing more comes) holds one apology, for
+    the new appointment at the step's instant, and the RECEIVED with the slip's appointment:
+    the restarted process says what one process would have said, and the re-sent record adds
+    no new event id."""
+    from tests.intake_samples import record, records_body, step_body
+
+    topic = topic_factory(partitions=1)
+    received, slip = datetime(2026, 3, 2, 8, 0), datetime(2026, 3, 9, 8, 0)
+    first = records_body(record("H1", 2, received, slip))
+    server = start(tmp_path, kafka_bootstrap, topic)
+    try:
+        wait_until_answers(server, "/readyz", 200)
+        assert server.post(first)[0] == 200
+        assert server.post(step_body("H1", datetime(2026, 3, 5, 15, 0)))[0] == 200
+    finally:
+        assert stop(server) == 0
+    server = start(tmp_path, kafka_bootstrap, topic)
+    try:
+        wait_until_answers(server, "/readyz", 200)
+        assert server.post(records_body(record("H1", 2, received,
+                                               datetime(2026, 3, 12, 8, 0))))[0] == 200
+        assert server.post(first)[0] == 200
+    finally:
+        assert stop(server) == 0
+    events = [json.loads(value) for _, value in consume(kafka_bootstrap, topic, 4)]
+    assert [(e["type"], e.get("due_at"), e.get("new_due_at"), e["occurred_at"])
+            for e in events if e["type"] in ("RECEIVED", "APOLOGY_ISSUED")] == [
+        ("RECEIVED", "2026-03-09T08:00:00+07:00", None, "2026-03-02T08:00:00+07:00"),
+        ("RECEIVED", "2026-03-09T08:00:00+07:00", None, "2026-03-02T08:00:00+07:00"),
+        ("APOLOGY_ISSUED", None, "2026-03-12T08:00:00+07:00", "2026-03-05T15:00:00+07:00"),
+    ]  # the first record re-sent: its RECEIVED went out already from this process
+    assert len({e["event_id"] for e in events}) == 2  # RECEIVED and the apology
+
+
+def test_it_publishes_as_its_own_principal_which_may_write_the_events_only(
+    secured_kafka: Any, tmp_path: Path
+) -> None:
+    """On a broker with an authorizer and the ACLs of `dossierflow kafka acls`, `intake
+    serve` logged in as dossierflow-intake (the deploy files' principal, which may WRITE the
+    events topic and nothing else) becomes ready, and a posted body's event is on the topic
+    (read back as the worker, in its group)."""
+    import asyncio
+
+    from dossierflow import config
+    from dossierflow.streams.settings import WorkerSettings
+    from tests.intake_samples import record, records_body
+    from tests.test_kafka_rights import INTAKE, WORKER, _read_as
+
+    dossier = f"ACL-{free_port()}"
+    server = start(tmp_path, secured_kafka.bootstrap, config.EVENTS_TOPIC,
+                   secured_kafka.env(INTAKE))
+    try:
+        wait_until_answers(server, "/readyz", 200)
+        body = records_body(record(dossier, 2, datetime(2026, 3, 2, 8), datetime(2026, 3, 9, 8)))
+        status, answer, _ = server.post(body)
+        assert (status, answer["events"]) == (200, 1), answer
+    finally:
+        assert stop(server) == 0
+    found = asyncio.run(_read_as(secured_kafka, WORKER, WorkerSettings().app_id,
+                                 config.EVENTS_TOPIC, dossier))
+    assert [event["type"] for event in found] == ["RECEIVED"]

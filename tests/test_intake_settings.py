@@ -25,6 +25,17 @@ def test_defaults_listen_on_loopback_and_share_kafkas_variables() -> None:
         "/data/dossierflow/intake-rejections.jsonl")
 
 
+def test_the_memory_file_is_kept_by_serve_by_default_and_by_a_file_run_when_set() -> None:
+    home = {"XDG_DATA_HOME": "/data"}
+    default = IntakeSettings.from_env({})
+    assert default.memory_path(serving=True, environ=home) == Path(
+        "/data/dossierflow/intake-memory.sqlite3")
+    assert default.memory_path(serving=False, environ=home) is None
+    chosen = IntakeSettings.from_env({"DOSSIERFLOW_INTAKE_MEMORY_FILE": "/m/intake.sqlite3"})
+    assert chosen.memory_path(serving=False) == chosen.memory_path(serving=True) == Path(
+        "/m/intake.sqlite3")
+
+
 def test_token_comes_from_its_file_first_line(tmp_path: Path) -> None:
     secret = tmp_path / "token"
     secret.write_text(TOKEN + "\nsecond line\n")

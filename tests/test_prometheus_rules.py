@@ -21,7 +21,7 @@ def _alerts() -> list[dict[str, Any]]:
 
 
 def test_promtool_accepts_the_rules_and_the_scrape_configurations(tmp_path: Path) -> None:
-    assert "SUCCESS: 17 rules found" in promtool("check", "rules", RULES).stdout
+    assert "SUCCESS: 20 rules found" in promtool("check", "rules", RULES).stdout
     # promtool wants the sink job's token file to exist: a copy names one made here. (Debian's
     # Prometheus is built without Kubernetes discovery: kubernetes.yml is read by
     # tests/test_deploy_files.py and test_deploy_security.py only.)

@@ -8,12 +8,15 @@
   body names the paths that exist (`not_found_text`).
 
 The worker serves them from a thread (`start_health_server`), because it must answer
-before Faust's event loop runs: while it waits for Kafka at start. The sink serves the
-same paths from its aiohttp application, beside `/report`.
+before Faust's event loop runs: while it waits for Kafka at start. The sink (beside
+`/report`) and `intake serve` (beside `POST /`) serve the same paths from their aiohttp
+applications, with one implementation (`http_app.add_probe_routes`), and keep their view of
+Kafka with `watch_kafka`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import threading
@@ -21,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 
 from dossierflow.errors import DossierflowError
 
@@ -124,6 +128,26 @@ class ReadinessLog:
             log.info("ready: %s", self._ready_line())
         elif not readiness.ready and (last is None or last.ready):
             log.warning("not ready: %s", "; ".join(readiness.reasons))
+
+
+class KafkaWatched(Protocol):
+    """The state of an asyncio process that `watch_kafka` keeps current."""
+
+    kafka_reachable: bool
+
+    def readiness(self, bootstrap: str) -> Readiness: ...
+
+
+async def watch_kafka(probe: KafkaProbe, status: KafkaWatched,
+                      ready_line: Callable[[], str]) -> None:
+    """Keep `status.kafka_reachable` current, once per probe interval, and log the changes of
+    readiness (`ReadinessLog`); until cancelled. The probe connects from a thread, so the
+    event loop keeps answering."""
+    readiness_log = ReadinessLog(ready_line)
+    while True:
+        status.kafka_reachable = await asyncio.to_thread(probe.reachable)
+        readiness_log.observe(status.readiness(probe.bootstrap))
+        await asyncio.sleep(probe.interval)
 
 
 def metrics_text() -> tuple[bytes, str]:

@@ -2,20 +2,21 @@
 
 `guarded_app` builds an application whose every answer follows `HttpAccess` (Host names,
 the bearer token, the security headers, no version in `Server`) and whose unknown paths are
-answered with the paths that exist; `QuietProbesAccessLog` keeps the routine probes and
-scrapes out of the access log.
+answered with the paths that exist; `add_probe_routes` serves its `/healthz`, `/readyz` and
+`/metrics` (health.py says what each answers); `QuietProbesAccessLog` keeps the routine
+probes and scrapes out of the access log.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_log import AccessLogger
 
-from dossierflow.health import is_routine_probe, not_found_text
+from dossierflow.health import Readiness, is_routine_probe, metrics_text, not_found_text
 from dossierflow.http_access import SECURITY_HEADERS, SERVER_NAME, HttpAccess
 
 
@@ -80,3 +81,38 @@ def guarded_app(access: HttpAccess, paths: Sequence[str], **options: Any) -> web
     )
     app.on_response_prepare.append(_secure_headers)
     return app
+
+
+def add_probe_routes(
+    app: web.Application,
+    access: HttpAccess,
+    state: Callable[[], dict[str, Any]],
+    readiness: Callable[[], Readiness],
+    before_scrape: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """`GET /healthz` (200 while the process runs: `state()` to a trusted caller, `alive` to
+    others), `/readyz` (`readiness()`: its reasons to a trusted caller, the verdict to
+    others) and `/metrics` (the process's registry, after `before_scrape` has updated the
+    gauges read at each scrape). Who is trusted is `access`'s rule: the token, or a loopback
+    name when there is none."""
+
+    def trusted(request: web.Request) -> bool:
+        return access.trusted(request.headers.get("Host"), request.headers.get("Authorization"))
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response(state() if trusted(request) else {"status": "alive"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        verdict = readiness()
+        text = verdict.text() if trusted(request) else verdict.verdict()
+        return web.Response(text=text, status=verdict.http_status)
+
+    async def scrape(request: web.Request) -> web.Response:
+        if before_scrape is not None:
+            await before_scrape()
+        body, content_type = metrics_text()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", scrape)

@@ -12,9 +12,9 @@ from typing import Any
 from aiohttp import web
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from dossierflow.health import HEALTH_PATHS, KafkaProbe, ReadinessLog, metrics_text
+from dossierflow.health import HEALTH_PATHS, KafkaProbe, watch_kafka
 from dossierflow.http_access import HttpAccess
-from dossierflow.http_app import QuietProbesAccessLog, guarded_app
+from dossierflow.http_app import QuietProbesAccessLog, add_probe_routes, guarded_app
 from dossierflow.reporting.http import add_reporting_routes
 from dossierflow.rollups import rollup_state
 from dossierflow.rules.catalog import Catalog
@@ -57,29 +57,15 @@ def build_app(
     reporting/http.py), behind `access` (default: no token, the loopback names)."""
     access = access or listener_access(settings, None)
 
-    def trusted(request: web.Request) -> bool:
-        return access.trusted(request.headers.get("Host"), request.headers.get("Authorization"))
-
-    async def healthz(request: web.Request) -> web.Response:
-        return web.json_response(status.as_dict() if trusted(request) else {"status": "alive"})
-
-    async def readyz(request: web.Request) -> web.Response:
-        readiness = status.readiness(settings.bootstrap)
-        text = readiness.text() if trusted(request) else readiness.verdict()
-        return web.Response(text=text, status=readiness.http_status)
-
-    async def metrics(request: web.Request) -> web.Response:
+    async def observe_rollup() -> None:
         try:
             rollup_watch.observe(await runner.run(rollup_state))
         except (ClickHouseError, OSError) as exc:  # the scrape still answers
             log.warning("could not read the rollup's state: %s", exc)
-        body, content_type = metrics_text()
-        return web.Response(body=body, headers={"Content-Type": content_type})
 
     app = guarded_app(access, SINK_PATHS)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
+    add_probe_routes(app, access, status.as_dict, lambda: status.readiness(settings.bootstrap),
+                     observe_rollup)
     runner = add_reporting_routes(
         app, report_store, catalog, time_limit=settings.query_time_limit
     )
@@ -105,20 +91,6 @@ async def start_http(app: web.Application, settings: SinkSettings) -> web.AppRun
     return app_runner
 
 
-async def _watch(
-    probe: KafkaProbe, status: SinkStatus, settings: SinkSettings, topics: tuple[str, ...]
-) -> None:
-    """Keep `status.kafka_reachable` current and log the changes of readiness."""
-    readiness_log = ReadinessLog(
-        lambda: f"storing {', '.join(topics)} from {settings.bootstrap} into {status.store}; "
-        f"GET /report on {settings.http_host}:{settings.http_port}"
-    )
-    while True:
-        status.kafka_reachable = await asyncio.to_thread(probe.reachable)
-        readiness_log.observe(status.readiness(settings.bootstrap))
-        await asyncio.sleep(probe.interval)
-
-
 async def serve(
     settings: SinkSettings,
     sink: BatchingSink[SinkRecord],
@@ -137,7 +109,9 @@ async def serve(
     app = build_app(status, settings, report_store, catalog, access)
     app_runner = await start_http(app, settings)
     watcher = asyncio.create_task(
-        _watch(KafkaProbe(settings.bootstrap), status, settings, runner.topics)
+        watch_kafka(KafkaProbe(settings.bootstrap), status, lambda: (
+            f"storing {', '.join(runner.topics)} from {settings.bootstrap} into "
+            f"{status.store}; GET /report on {settings.http_host}:{settings.http_port}"))
     )
     try:
         try:

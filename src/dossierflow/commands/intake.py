@@ -20,6 +20,7 @@ from dossierflow.errors import DossierflowError, ExitCode
 
 if TYPE_CHECKING:
     from dossierflow.http_access import HttpAccess
+    from dossierflow.intake.memory_file import MemoryFile
     from dossierflow.intake.settings import IntakeSettings
 
 SERVE = "serve"
@@ -119,8 +120,8 @@ def run_file(args: argparse.Namespace) -> int:
     check_events_file(args.bodies, "give a file of sync bodies (DongBoHoSoMC, "
                       "CapNhatTienDoHoSoMC), one JSON object a line, or `serve`")
     settings = _settings(args)
-    session = IntakeSession(settings.rules())
     with ExitStack() as files:
+        session = IntakeSession(settings.rules(), _memory_file(settings, files))
         source = files.enter_context(args.bodies.open("rb"))
         dead = (files.enter_context(args.rejections.open("w", encoding="utf-8"))
                 if args.rejections else None)
@@ -139,8 +140,23 @@ def run_file(args: argparse.Namespace) -> int:
                 if dead is not None:
                     print(rejection_line(rejection, line=lineno), file=dead)
         session.counts.failed = target.finish()
+        if session.counts.failed == 0:
+            # A run that did not deliver everything leaves the memory as it found it, so that
+            # running the file again is the same run.
+            session.commit()
     print(session.counts.summary(target.destination), file=sys.stderr)
     return ExitCode.OK if session.counts.failed == 0 else ExitCode.FAILED
+
+
+def _memory_file(settings: IntakeSettings, files: ExitStack) -> MemoryFile | None:
+    from dossierflow.intake.memory_file import MemoryFile
+
+    path = settings.memory_path(serving=False)
+    if path is None:
+        return None
+    memory = MemoryFile(path)
+    files.callback(memory.close)
+    return memory
 
 
 class _FileTarget:

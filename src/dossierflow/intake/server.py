@@ -18,8 +18,10 @@ again", which is safe because the same body always gives the same `event_id`s.
 Bodies are translated one at a time, in the order they arrive, and handed to the producer
 in that order (one lock around both), so a dossier's events keep their order on its
 partition; the acknowledgements are awaited outside the lock. The memory of earlier bodies
-moves on when a body is translated, before Kafka acknowledges: a body answered 503 and sent
-again translates to the same events, since it repeats what the memory already holds.
+moves on, and is committed to the memory file (intake/memory_file.py), when a body is
+translated, before Kafka acknowledges: a body answered 503 and sent again translates to the
+same events, since it repeats what the memory already holds, and so does a body sent again
+after a restart.
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ from typing import Any
 
 from aiohttp import web
 
-from dossierflow.health import HEALTH_PATHS, KafkaProbe, Readiness, ReadinessLog, metrics_text
+from dossierflow.health import HEALTH_PATHS, KafkaProbe, Readiness, watch_kafka
 from dossierflow.http_access import HttpAccess
-from dossierflow.http_app import QuietProbesAccessLog, guarded_app
+from dossierflow.http_app import QuietProbesAccessLog, add_probe_routes, guarded_app
 from dossierflow.intake import metrics
+from dossierflow.intake.memory_file import IntakeMemoryError, MemoryFile
 from dossierflow.intake.publish import EventPublisher, acknowledged
 from dossierflow.intake.session import IntakeSession, rejection_line
 from dossierflow.intake.settings import IntakeSettings
@@ -118,7 +121,11 @@ class IntakeEndpoint:
             return answer(503, f"Kafka is not reachable at {self.settings.bootstrap}; send the "
                           "body again later")
         async with self._order:
-            translations = [self.session.take_body(body) for body in bodies]
+            try:
+                translations = [self.session.take_body(body) for body in bodies]
+                self.session.commit()
+            except IntakeMemoryError as exc:
+                return self._memory_failed(exc, len(bodies))
             events = self.session.fresh(event for t in translations for event in t.events)
             try:
                 futures = await asyncio.to_thread(publisher.send, events)
@@ -144,6 +151,13 @@ class IntakeEndpoint:
             "stored", events=len(events),
             rejected=[_rejection_answer(r, n) for n, r in rejected],
         )
+
+    def _memory_failed(self, exc: IntakeMemoryError, bodies: int) -> web.Response:
+        """Nothing was published: the body sent again is translated again, the same."""
+        metrics.BODIES.labels("unavailable").inc(bodies)
+        self.status.last_error = str(exc)
+        log.error("could not keep its memory: %s", exc)
+        return answer(503, "the intake could not keep its memory; send the body again")
 
     def _unavailable(self, exc: BaseException, bodies: int) -> web.Response:
         metrics.BODIES.labels("unavailable").inc(bodies)
@@ -183,28 +197,10 @@ class IntakeEndpoint:
 
 def build_app(endpoint: IntakeEndpoint, access: HttpAccess) -> web.Application:
     settings = endpoint.settings
-
-    def trusted(request: web.Request) -> bool:
-        return access.trusted(request.headers.get("Host"), request.headers.get("Authorization"))
-
-    async def healthz(request: web.Request) -> web.Response:
-        state = endpoint.status.as_dict() if trusted(request) else {"status": "alive"}
-        return web.json_response(state)
-
-    async def readyz(request: web.Request) -> web.Response:
-        readiness = endpoint.status.readiness(settings.bootstrap)
-        text = readiness.text() if trusted(request) else readiness.verdict()
-        return web.Response(text=text, status=readiness.http_status)
-
-    async def scrape(request: web.Request) -> web.Response:
-        body, content_type = metrics_text()
-        return web.Response(body=body, headers={"Content-Type": content_type})
-
     app = guarded_app(access, INTAKE_PATHS, client_max_size=settings.max_body_bytes)
     app.router.add_post("/", endpoint.post)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", scrape)
+    add_probe_routes(app, access, endpoint.status.as_dict,
+                     lambda: endpoint.status.readiness(settings.bootstrap))
     return app
 
 
@@ -243,23 +239,14 @@ async def _connect(endpoint: IntakeEndpoint, security: KafkaSecurity,
                 await asyncio.wait_for(stop.wait(), 2.0)
 
 
-async def _watch(endpoint: IntakeEndpoint, probe: KafkaProbe) -> None:
-    settings = endpoint.settings
-    readiness_log = ReadinessLog(
-        lambda: f"taking sync bodies on {settings.http_host}:{settings.http_port}, events to "
-        f"{settings.events_topic} at {settings.bootstrap}"
-    )
-    while True:
-        endpoint.status.kafka_reachable = await asyncio.to_thread(probe.reachable)
-        readiness_log.observe(endpoint.status.readiness(settings.bootstrap))
-        await asyncio.sleep(probe.interval)
-
-
 async def serve(settings: IntakeSettings, access: HttpAccess, stop: asyncio.Event,
                 security: KafkaSecurity | None = None) -> IntakeStatus:
     """Take bodies until `stop` is set; then finish the requests under way and close the
     producer (which sends what it still holds)."""
-    endpoint = IntakeEndpoint(settings, IntakeSession(settings.rules()),
+    memory_path = settings.memory_path(serving=True)
+    assert memory_path is not None
+    memory = MemoryFile(memory_path)
+    endpoint = IntakeEndpoint(settings, IntakeSession(settings.rules(), memory),
                               settings.rejections_path())
     runner = web.AppRunner(build_app(endpoint, access), access_log_class=QuietProbesAccessLog,
                            keepalive_timeout=settings.http_idle_timeout)
@@ -268,7 +255,11 @@ async def serve(settings: IntakeSettings, access: HttpAccess, stop: asyncio.Even
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()
         tasks = [
             asyncio.create_task(_connect(endpoint, security or KafkaSecurity.from_env(), stop)),
-            asyncio.create_task(_watch(endpoint, KafkaProbe(settings.bootstrap))),
+            asyncio.create_task(watch_kafka(
+                KafkaProbe(settings.bootstrap), endpoint.status,
+                lambda: f"taking sync bodies on {settings.http_host}:{settings.http_port}, "
+                f"events to {settings.events_topic} at {settings.bootstrap}",
+            )),
         ]
         try:
             await stop.wait()
@@ -277,6 +268,7 @@ async def serve(settings: IntakeSettings, access: HttpAccess, stop: asyncio.Even
                 task.cancel()
     finally:
         await runner.cleanup()
+        memory.close()  # every request's memory was committed before its answer
         if endpoint.status.publisher is not None:
             await asyncio.to_thread(endpoint.status.publisher.close, settings.ack_timeout)
     return endpoint.status

@@ -1,8 +1,9 @@
 """The translation of a stream of bodies, for the file and the HTTP paths alike.
 
-`IntakeSession` holds what the translator must remember between bodies (`Memory`) and the
-counts a run reports; `rejection_line` is the one JSON Lines form of a rejection, whether it
-goes to `--rejections` or to the endpoint's rejections file.
+`IntakeSession` holds what the translator must remember between bodies (`Memory`, kept in a
+`MemoryFile` when given, so that it outlives the process) and the counts a run reports;
+`rejection_line` is the one JSON Lines form of a rejection, whether it goes to `--rejections`
+or to the endpoint's rejections file.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dossierflow.intake.memory_file import MemoryFile
 from dossierflow.intake.translate import (
     DossierMemory,
     IntakeRules,
@@ -42,13 +44,25 @@ class IntakeSession:
     """Bodies translated in the order they come, each against what the earlier ones said."""
 
     rules: IntakeRules = field(default_factory=IntakeRules)
+    memory_file: MemoryFile | None = None
+    """Where the memory is kept between runs; each body's change is staged in it, and
+    `commit` makes the staged changes durable."""
     memory: dict[str, DossierMemory] = field(default_factory=dict)
     """Updated in place with what each body changed (a copy per body would cost the whole
-    memory each time)."""
+    memory each time); starts as the memory file's."""
     counts: IntakeCounts = field(default_factory=IntakeCounts)
     published: set[str] = field(default_factory=set)
     """The `event_id`s already written or acknowledged: a later record repeats its
     dossier's earlier events (RECEIVED with every status), which need not go out again."""
+
+    def __post_init__(self) -> None:
+        if self.memory_file is not None:
+            self.memory = self.memory_file.memory
+
+    def commit(self) -> None:
+        """Make the memory of the bodies taken so far durable (nothing without a file)."""
+        if self.memory_file is not None:
+            self.memory_file.commit()
 
     def fresh(self, events: Iterable[DossierEvent]) -> list[DossierEvent]:
         """`events` but those already published, each once."""
@@ -71,6 +85,8 @@ class IntakeSession:
 
     def _moved_on(self, result: Translation) -> Translation:
         self.memory.update(result.remembered)
+        if self.memory_file is not None:
+            self.memory_file.save(result.remembered)
         self.counts.bodies += 1
         self.counts.rejected += len(result.rejections)
         return result

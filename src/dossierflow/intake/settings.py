@@ -24,6 +24,10 @@ def default_rejections_file(environ: Mapping[str, str] | None = None) -> Path:
     return config.data_home(environ) / "intake-rejections.jsonl"
 
 
+def default_memory_file(environ: Mapping[str, str] | None = None) -> Path:
+    return config.data_home(environ) / "intake-memory.sqlite3"
+
+
 @dataclass(frozen=True)
 class IntakeSettings:
     """How the intake reads the one-stop systems' bodies and where it listens for them."""
@@ -72,6 +76,14 @@ class IntakeSettings:
         "$XDG_DATA_HOME/dossierflow/intake-rejections.jsonl)",
         env="INTAKE_REJECTIONS_FILE", fallback=default_rejections_file,
     )
+    memory_file: str = setting(
+        "", "SQLite file keeping what the intake must remember of each dossier between bodies "
+        "(the slip's appointment, to tell an apology's new one; the last status; the last "
+        "step's instant) across restarts and files; one process at a time. `intake serve` "
+        "keeps it in $XDG_DATA_HOME/dossierflow/intake-memory.sqlite3 unless set; `intake "
+        "FILE` keeps none unless set (a day's export each: set it)",
+        option="--memory", metavar="FILE", env="INTAKE_MEMORY_FILE",
+    )
     http_idle_timeout: float = setting(
         15.0, "seconds a connection may stay open without sending a whole request",
         minimum=1, env="INTAKE_HTTP_IDLE_TIMEOUT",
@@ -97,6 +109,14 @@ class IntakeSettings:
     def rejections_path(self, environ: Mapping[str, str] | None = None) -> Path:
         return Path(self.rejections_file) if self.rejections_file else \
             default_rejections_file(environ)
+
+    def memory_path(self, serving: bool,
+                    environ: Mapping[str, str] | None = None) -> Path | None:
+        """The memory file: the one set, else the default one for `intake serve`, else
+        none (docs/intake.md, "Memory")."""
+        if self.memory_file:
+            return Path(self.memory_file).expanduser()
+        return default_memory_file(environ) if serving else None
 
     def bearer_token(self) -> str:
         """The token `intake serve` wants; a ConfigError naming the variable when unset."""
