@@ -125,7 +125,7 @@ def declared_options(command: str, data_home: Path) -> list[tuple[type, str, str
                 default = entry.default
                 if entry.fallback is not None and default in (None, ""):
                     default = entry.fallback({"XDG_DATA_HOME": str(data_home)})
-                rows.append((cls, entry.option, entry.env, display(default)))
+                rows.append((cls, entry.option, entry.env, display(default) or "none"))
     return rows
 
 
