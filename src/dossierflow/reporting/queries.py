@@ -226,17 +226,8 @@ def delayed_dossiers(
             "limit": limit,
         },
     )
-    return [
-        DelayedDossier(
-            dossier_id=str(row[0]),
-            procedure_code=str(row[1] or ""),
-            unit_code=str(row[2]),
-            due_at=row[3],
-            resolved_at=row[4],
-            caused_by=tuple(row[5] or ()),
-        )
-        for row in result.result_rows
-    ]
+    # The view's codes are never NULL and its columns come in the dataclass's order.
+    return [DelayedDossier(*row[:-1], caused_by=tuple(row[-1])) for row in result.result_rows]
 
 
 def _local_text(instant: datetime) -> str:
