@@ -10,7 +10,8 @@ PB-B's delay.
 D3, received by X-01 at the same instant and due then too: its one step (PB-A) began Wed 4
 March 08:00 and is due Mon 9 March 17:00. Judged at Fri 6 March 00:00 the dossier is overdue
 but the step is not late: nobody. Judged at Tue 10 March 00:00 the step's time ran out on
-Monday at 17:00: PB-A's. One stored fact answers both (`open_delay_changes_at`).
+Monday at 17:00: PB-A's. One stored fact answers both (`open_delay_changes_at`). A supplement
+requested Wed 11 March 09:00 comes after both period ends: each reads the fact before it.
 
 Period [1 March, 10 March): X-01 received 2 in person, both in progress and overdue at its
 end; PB-A and PB-B, which received nothing, each caused one: `in_progress_overdue_caused` 1.
@@ -47,6 +48,7 @@ D3 = [
         ev("d3-0", T.RECEIVED, vn(2, 8), unit_code="X-01", procedure_code="P3",
            channel=Channel.IN_PERSON),
         step_started("d3-1", "1", "PB-A", vn(4, 8), vn(9, 17)),
+        ev("d3-2", T.SUPPLEMENT_REQUESTED, vn(11, 9)),
     )
 ]
 
@@ -56,7 +58,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
     opened = connect(f"chdb://{tmp_path / 'ch'}")
     migrate(opened)
     d1 = fact_records(evaluate("D1", HISTORY[:4], CATALOG, vn(2, 17)), CATALOG)
-    d3 = fact_records(evaluate("D3", D3, CATALOG, vn(4, 9)), CATALOG)
+    d3 = fact_records(evaluate("D3", D3, CATALOG, vn(12, 0)), CATALOG)
     write(opened, "facts", 0, d1 + d3)
     try:
         yield opened
@@ -208,3 +210,37 @@ def test_the_live_workers_facts_and_replays_give_the_same_open_delays(store: Sto
     assert [(row[0], row[4], row[-1]) for row in to_7_march if row[0].startswith("L")] == [
         ("L1", vn(6, 8), ["PB-B"]), ("L3", vn(5, 8), [])
     ]
+
+
+def test_the_view_lists_the_dossiers_the_report_counts_overdue(
+    store: Store, tmp_path: Path
+) -> None:
+    """Generated histories (pauses, resumptions that move deadlines, transfers, apologies)
+    over a quarter, judged at period ends inside it (dossiers with events since: the last
+    fact before the end) and after it: per receiving unit, the view's rows are the report's
+    `resolved_overdue` and `in_progress_overdue`."""
+    from dossierflow.backfill import backfill
+    from dossierflow.replay import read_events, replay
+    from dossierflow.rules.catalog import load_catalog
+    from dossierflow.simulate import generate_lines
+    from dossierflow.sinks.clickhouse import ClickHouseSink
+
+    catalog = load_catalog()
+    events_path = tmp_path / "events.jsonl"
+    events_path.write_bytes(b"".join(generate_lines(3000, seed=7, days=90)))
+    events = read_events(events_path, lambda n, reason: None)
+    assert events.latest is not None
+    backfill(replay(events, catalog, events.latest), catalog, ClickHouseSink(store), "test")
+    checked = 0
+    for end in (date(2026, 2, 2), date(2026, 3, 2), date(2026, 3, 17), date(2026, 6, 1)):
+        period = (date(2026, 1, 1), end)
+        figures, _ = fetch_report(store, *period)
+        listed: dict[tuple[str, str], int] = {}
+        for row in overdue_causes(store, period):  # the fixture's D1 and D3 as well
+            listed[row[2], row[1]] = listed.get((row[2], row[1]), 0) + 1
+        for unit, f in figures.items():
+            assert listed.pop((unit, "resolved_overdue"), 0) == f.resolved_overdue, unit
+            assert listed.pop((unit, "in_progress_overdue"), 0) == f.in_progress_overdue, unit
+            checked += f.resolved_overdue + f.in_progress_overdue
+        assert listed == {}
+    assert checked > 100

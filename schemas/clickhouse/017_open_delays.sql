@@ -8,7 +8,7 @@
 -- (rules/steps.py, `open_delay`): `open_delay_caused_by` while T <= `open_delay_changes_at`
 -- (for ever when NULL), `open_delay_caused_by_later` after it. A dossier's state at T is its
 -- last fact before T (the highest `position` of the newest history, read with FINAL).
--- Backward compatible: new columns with defaults, a new view, two views with a new column.
+-- Backward compatible: new columns with defaults, new views, two views with a new column.
 -- Facts stored before this migration carry no answer: an open dossier counts for nobody until
 -- its next event (or a `replay --store` of its history).
 ALTER TABLE dossier_facts ADD COLUMN IF NOT EXISTS open_delay_caused_by Array(String) DEFAULT [];
@@ -17,12 +17,97 @@ ALTER TABLE dossier_facts ADD COLUMN IF NOT EXISTS
 ALTER TABLE dossier_facts ADD COLUMN IF NOT EXISTS
     open_delay_changes_at Nullable(DateTime64(3, 'Asia/Ho_Chi_Minh'));
 
+-- `dossier_state` (002, 006) carries the same three columns, so the state of a dossier with no
+-- event since T is read off its one row. The view is recreated to carry them; run
+-- migrations with the sink stopped (as for 006).
+ALTER TABLE dossier_state ADD COLUMN IF NOT EXISTS open_delay_caused_by Array(String) DEFAULT [];
+ALTER TABLE dossier_state ADD COLUMN IF NOT EXISTS
+    open_delay_caused_by_later Array(String) DEFAULT [];
+ALTER TABLE dossier_state ADD COLUMN IF NOT EXISTS
+    open_delay_changes_at Nullable(DateTime64(3, 'Asia/Ho_Chi_Minh'));
+
+DROP VIEW IF EXISTS dossier_state_mv;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS dossier_state_mv TO dossier_state AS
+SELECT
+    dossier_id,
+    bitShiftLeft(toUInt64(version), 32) + position AS state_version,
+    event_id AS last_event_id,
+    type AS last_event_type,
+    occurred_at AS as_of,
+    status,
+    unit_code,
+    handling_unit_code,
+    procedure_code,
+    sector_code,
+    channel,
+    online_level,
+    received_at,
+    due_at,
+    rescheduled_due_at,
+    resolved_at,
+    closed_at,
+    outcome,
+    apologies,
+    procedure_unknown,
+    open_delay_caused_by,
+    open_delay_caused_by_later,
+    open_delay_changes_at
+FROM dossier_facts;
+
+-- Internal: the dossiers in progress and overdue at `period_to` (a local instant), one row
+-- each, with the departments that caused the delay, judged then: open or paused at T with
+-- the deadline in force then on an earlier day than T's, as `bi_report` counts
+-- `in_progress_overdue`. A dossier with no event since T is read off `dossier_state`; one
+-- with events since (a past period) off its last fact before T, whose deadline is the one in
+-- force at T (only RESUMED moves it, and its fact carries the new one). Two views below
+-- read it.
+CREATE VIEW IF NOT EXISTS dossiers_overdue_at AS
+WITH toDateTime64({period_to:String}, 3, 'Asia/Ho_Chi_Minh') AS p_to
+SELECT
+    dossier_id, unit_code, procedure_code, due_at,
+    if(changes_at IS NOT NULL AND p_to > changes_at, caused_by_later, caused_by_then)
+        AS caused_by
+FROM
+(
+    SELECT
+        dossier_id, ifNull(unit_code, '') AS unit_code,
+        ifNull(procedure_code, '') AS procedure_code, due_at,
+        open_delay_caused_by AS caused_by_then, open_delay_caused_by_later AS caused_by_later,
+        open_delay_changes_at AS changes_at
+    FROM dossier_state FINAL
+    WHERE as_of < p_to AND status IN ('OPEN', 'PAUSED')
+        AND ifNull(toDate(due_at) < toDate(p_to), false)
+
+    UNION ALL
+
+    SELECT
+        dossier_id, tupleElement(last, 1), tupleElement(last, 2), tupleElement(last, 3),
+        tupleElement(last, 4), tupleElement(last, 5), tupleElement(last, 6)
+    FROM
+    (
+        -- (a tuple, so that a NULL instant is not skipped by argMax)
+        SELECT dossier_id,
+            argMax(tuple(ifNull(unit_code, ''), ifNull(procedure_code, ''), due_at,
+                         open_delay_caused_by, open_delay_caused_by_later,
+                         open_delay_changes_at, status), position) AS last
+        FROM dossier_facts FINAL
+        WHERE occurred_at < p_to
+            AND dossier_id IN (SELECT dossier_id FROM dossier_state FINAL
+                               WHERE as_of >= p_to AND received_at < p_to
+                                   AND (closed_at IS NULL OR closed_at >= p_to))
+        GROUP BY dossier_id
+    )
+    WHERE tupleElement(last, 7) IN ('OPEN', 'PAUSED')
+        AND ifNull(toDate(tupleElement(last, 3)) < toDate(p_to), false)
+);
+
 -- One row per dossier overdue in [period_from, period_to) (local instants, e.g. '2026-03-01'):
 --     SELECT * FROM bi_overdue_causes(period_from = '2026-03-01', period_to = '2026-04-01')
 -- `overdue` = 'resolved_overdue' (resolved overdue in the period, as the report's
 -- `resolved_overdue`, its departments from `dossier_resolutions`, 016) or
 -- 'in_progress_overdue' (open at `period_to` with the date of the deadline in force then
--- before the date of `period_to`, as `in_progress_overdue`, from `dossiers_open_at`, 011).
+-- before the date of `period_to`, as `in_progress_overdue`).
 -- `caused_by`: the departments whose steps caused the delay, the units that sign the apology
 -- (empty when no step overran). `unit_code` is the receiving unit, `due_at` the deadline
 -- the dossier was judged by, `resolved_at` NULL for one in progress.
@@ -54,46 +139,29 @@ FROM
 
     UNION ALL
 
-    SELECT
-        o.dossier_id, 'in_progress_overdue', o.unit_code, tupleElement(f.last, 1),
-        o.due_at_to, NULL,
-        if(tupleElement(f.last, 4) IS NOT NULL AND p_to > tupleElement(f.last, 4),
-           tupleElement(f.last, 3), tupleElement(f.last, 2))
-    FROM
-    (
-        SELECT dossier_id, unit_code, due_at_to
-        FROM dossiers_open_at(period_to = {period_to:String})
-        WHERE ifNull(toDate(due_at_to) < toDate(p_to), false)
-    ) AS o
-    LEFT JOIN
-    (
-        -- the state at `period_to`: the last fact before it, of the overdue dossiers only
-        -- (a tuple, so that a NULL instant is not skipped by argMax)
-        SELECT dossier_id,
-            argMax(tuple(ifNull(procedure_code, ''), open_delay_caused_by,
-                         open_delay_caused_by_later, open_delay_changes_at), position) AS last
-        FROM dossier_facts FINAL
-        WHERE occurred_at < p_to
-            AND dossier_id IN (SELECT dossier_id
-                               FROM dossiers_open_at(period_to = {period_to:String})
-                               WHERE ifNull(toDate(due_at_to) < toDate(p_to), false))
-        GROUP BY dossier_id
-    ) AS f ON o.dossier_id = f.dossier_id
+    SELECT dossier_id, 'in_progress_overdue', unit_code, procedure_code, due_at, NULL, caused_by
+    FROM dossiers_overdue_at(period_to = {period_to:String})
 );
 
 -- `bi_delays_caused` (016) gains `in_progress_overdue_caused`: per department, the dossiers in
--- progress and overdue at `period_to` whose delay its steps caused. Both columns now count
--- the rows of `bi_overdue_causes`, a dossier several departments delayed
--- (`steps.delay_cause: every`) for each.
+-- progress and overdue at `period_to` whose delay its steps caused. A dossier several
+-- departments delayed (`steps.delay_cause: every`) counts for each of them.
 CREATE OR REPLACE VIEW bi_delays_caused AS
+WITH
+    toDateTime64({period_from:String}, 3, 'Asia/Ho_Chi_Minh') AS p_from,
+    toDateTime64({period_to:String}, 3, 'Asia/Ho_Chi_Minh') AS p_to
 SELECT
     unit_code,
-    countIf(overdue = 'resolved_overdue') AS resolved_overdue_caused,
-    countIf(overdue = 'in_progress_overdue') AS in_progress_overdue_caused
+    toUInt64(sum(resolved)) AS resolved_overdue_caused,
+    toUInt64(sum(in_progress)) AS in_progress_overdue_caused
 FROM
 (
-    SELECT overdue, caused_by
-    FROM bi_overdue_causes(period_from = {period_from:String}, period_to = {period_to:String})
+    SELECT delay_caused_by AS caused_by, 1 AS resolved, 0 AS in_progress
+    FROM dossier_resolutions FINAL
+    WHERE notEmpty(delay_caused_by) AND occurred_at >= p_from AND occurred_at < p_to
+    UNION ALL
+    SELECT caused_by, 0, 1
+    FROM dossiers_overdue_at(period_to = {period_to:String})
     WHERE notEmpty(caused_by)
 )
 ARRAY JOIN caused_by AS unit_code

@@ -226,8 +226,11 @@ def delayed_dossiers(
             "limit": limit,
         },
     )
-    # The view's codes are never NULL and its columns come in the dataclass's order.
-    return [DelayedDossier(*row[:-1], caused_by=tuple(row[-1])) for row in result.result_rows]
+    # The view's codes are never NULL: its values are the dataclass's as they come.
+    return [
+        DelayedDossier(dossier, procedure, unit, due_at, resolved_at, tuple(caused_by))
+        for dossier, procedure, unit, due_at, resolved_at, caused_by in result.result_rows
+    ]
 
 
 def _local_text(instant: datetime) -> str:
