@@ -86,12 +86,16 @@ FROM
         tupleElement(last, 4), tupleElement(last, 5), tupleElement(last, 6)
     FROM
     (
-        -- (a tuple, so that a NULL instant is not skipped by argMax)
+        -- No FINAL: of a dossier's facts before T, the one of the newest history at the last
+        -- position before T has the highest (version, position). A late event re-issues the
+        -- facts from its position on with a higher version, and the facts of the positions
+        -- after that of T's last event all occurred from T on (a history is in time order).
+        -- (A tuple, so that a NULL instant is not skipped by argMax.)
         SELECT dossier_id,
             argMax(tuple(ifNull(unit_code, ''), ifNull(procedure_code, ''), due_at,
                          open_delay_caused_by, open_delay_caused_by_later,
-                         open_delay_changes_at, status), position) AS last
-        FROM dossier_facts FINAL
+                         open_delay_changes_at, status), (version, position)) AS last
+        FROM dossier_facts
         WHERE occurred_at < p_to
             AND dossier_id IN (SELECT dossier_id FROM dossier_state FINAL
                                WHERE as_of >= p_to AND received_at < p_to
