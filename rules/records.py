@@ -18,7 +18,7 @@ from dossierflow.rules.progress_index import (
     processing_duration,
     waiting_for_supplement,
 )
-from dossierflow.rules.steps import actual, allotted, delay_causes, overrun
+from dossierflow.rules.steps import actual, allotted, delay_causes, open_delay, overrun
 from dossierflow.rules.texts import alert_texts
 from dossierflow.schemas.facts import DossierAlert, DossierFact, Recipient
 
@@ -90,8 +90,9 @@ _MS = timedelta(milliseconds=1)
 def step_fields(
     before: DossierState | None, state: DossierState, catalog: Catalog
 ) -> dict[str, Any]:
-    """The facts' step fields (schemas/facts.py): the step this event ended, and on the event
-    that resolved the dossier overdue, the departments that caused the delay."""
+    """The facts' step fields (schemas/facts.py): the step this event ended; on the event
+    that resolved the dossier overdue, the departments that caused the delay; while it is
+    open, those that would cause it if it were overdue (`open_delay`)."""
     calendar = catalog.calendar
     fields: dict[str, Any] = {}
     if len(state.ended_steps) > (len(before.ended_steps) if before else 0):
@@ -107,10 +108,19 @@ def step_fields(
             "ended_step_actual_ms": spent // _MS,
             "ended_step_overrun_ms": late // _MS,
         }
+    rule = catalog.steps.delay_cause
     if state.outcome is Outcome.OVERDUE and (before is None or before.outcome is None):
-        fields["delay_caused_by"] = delay_causes(
-            state.ended_steps, calendar, catalog.steps.delay_cause
+        fields["delay_caused_by"] = delay_causes(state.ended_steps, calendar, rule)
+    if state.is_open and (state.open_step or state.ended_steps):
+        assert state.as_of is not None
+        delay = open_delay(
+            state.ended_steps, state.open_step, state.paused_since, calendar, rule, state.as_of
         )
+        fields |= {
+            "open_delay_caused_by": delay.caused_by,
+            "open_delay_caused_by_later": delay.caused_by_later,
+            "open_delay_changes_at": delay.changes_at,
+        }
     return fields
 
 

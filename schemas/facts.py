@@ -91,6 +91,16 @@ class DossierFact(msgspec.Struct, frozen=True, kw_only=True):
     delay_caused_by: tuple[str, ...] = ()
     """On the event that resolved the dossier overdue: the departments whose steps caused
     the delay (`steps.delay_cause`); empty otherwise, or when no step overran."""
+    # --- who would cause the delay of the open dossier (rules/steps.py; migration 017) ----
+    open_delay_caused_by: tuple[str, ...] = ()
+    """While the dossier is open after this event: the departments its delay is attributed
+    to if it is overdue at an instant T before its next event, when T is at most
+    `open_delay_changes_at` (or that is None); empty for a closed dossier."""
+    open_delay_caused_by_later: tuple[str, ...] = ()
+    """The same when T is after `open_delay_changes_at`."""
+    open_delay_changes_at: datetime | None = None
+    """When the open step's time running on changes the answer (rules/steps.py,
+    `open_delay`); None when nothing will."""
 
 
 class Recipient(msgspec.Struct, frozen=True):

@@ -41,7 +41,10 @@ from dossierflow.replay import read_events, replay
 from dossierflow.reporting.report import COMPLIANCE_KEYS, LOCAL
 from dossierflow.rules.alerts import AlertKind, alert_id
 from dossierflow.rules.catalog import Catalog, load_catalog
-from dossierflow.schemas.facts import DossierAlert
+from dossierflow.rules.evaluation import evaluate
+from dossierflow.rules.records import fact_records
+from dossierflow.schemas.event import Channel, DossierEvent, EventType
+from dossierflow.schemas.facts import DossierAlert, DossierFact
 from dossierflow.simulate import DEFAULT_START, generate_lines
 from dossierflow.sink_service import build_app
 from dossierflow.sinks.base import SinkBatch
@@ -102,6 +105,28 @@ def live_at_risk_alert(dossier: History, now: datetime) -> DossierAlert:
     )
 
 
+STEP_DEPARTMENT = "S-TP"
+"""Sở Tư pháp, a department of the sample catalogue: the open step of LIVE-STEP is its."""
+
+
+def live_step_dossier(now: datetime, catalog: Catalog) -> list[DossierFact]:
+    """An open dossier of UNIT overdue since its deadline two days ago, whose one step, at
+    STEP_DEPARTMENT, ran out three days ago: judged at the end of any period from today on,
+    the department caused the delay (rules/steps.py). Its facts are the rules' own."""
+    received, dossier_id = now - timedelta(days=20), "LIVE-STEP"
+    events = [
+        DossierEvent(schema_version=1, event_id="live-step-0", dossier_id=dossier_id,
+                     type=EventType.RECEIVED, occurred_at=received, unit_code=UNIT,
+                     procedure_code="1.000894", channel=Channel.IN_PERSON,
+                     due_at=now - timedelta(days=2)),
+        DossierEvent(schema_version=1, event_id="live-step-1", dossier_id=dossier_id,
+                     type=EventType.STEP_STARTED, occurred_at=received, sequence=1,
+                     step_id="1", step_unit_code=STEP_DEPARTMENT,
+                     step_due_at=now - timedelta(days=3)),
+    ]
+    return fact_records(evaluate(dossier_id, events, catalog, now), catalog)
+
+
 def fill(store: Store, catalog: Catalog, directory: Path) -> None:
     """A quarter of generated histories through the rules, stored by the sink's writer."""
     events_path = directory / "events.jsonl"
@@ -113,6 +138,7 @@ def fill(store: Store, catalog: Catalog, directory: Path) -> None:
     now = datetime.now(LOCAL)
     live = live_dossiers(now)
     write(store, [f for d in live for f in d.facts()], 10**6)
+    write(store, live_step_dossier(now, catalog), 2 * 10**6)
     (at_risk,) = (d for d in live if d.dossier_id == "LIVE-AT-RISK")
     sink.write(SinkBatch("alerts", 0, 0, 0, (live_at_risk_alert(at_risk, now),), "live"))
 
@@ -451,6 +477,32 @@ def test_unit_page_lists_open_dossiers_at_risk_and_overdue(
     assert "/dashboard/units/X-01" in browser.current_url
     assert browser.execute_script("return window.sameDocument") is True
     assert console_errors(browser) == []
+
+
+def test_unit_page_names_the_department_whose_open_step_delays_an_overdue_dossier(
+    served: Served, browser: WebDriver, tmp_path: Path
+) -> None:
+    today = datetime.now(LOCAL).date()
+    period = (today.replace(day=1), today + timedelta(days=1))  # this month so far
+    query = {"from": str(period[0]), "to": str(period[1])}
+    open_page(browser, f"{served.base}/dashboard/units/{UNIT}?{urllib.parse.urlencode(query)}")
+    assert console_errors(browser) == []
+    row = browser.find_element(By.CSS_SELECTOR, '#delayed-list tr[data-dossier="LIVE-STEP"]')
+    assert row.get_attribute("class") == "in-progress"
+    assert row.find_element(By.CSS_SELECTOR, "td.caused-by").text == "Sở Tư pháp"
+    assert "Đang giải quyết" in row.text
+    overdue_without_steps = browser.find_element(
+        By.CSS_SELECTOR, '#delayed-list tr[data-dossier="LIVE-OVERDUE"] td.caused-by'
+    )
+    assert overdue_without_steps.text == "Không bước nào quá hạn"
+    screenshot(browser, tmp_path / "unit-delayed.png")
+    delayed = served.json(f"/api/units/{UNIT}/open", **query)["delayed"]
+    listed = {d["dossier_id"]: (d["resolved_at"], d["delay_caused_by"]) for d in delayed}
+    assert listed["LIVE-STEP"] == (None, [STEP_DEPARTMENT])
+    assert listed["LIVE-OVERDUE"] == (None, [])
+    rows = {r["unit_code"]: r for r in served.report(period)["rows"]}
+    assert rows[STEP_DEPARTMENT]["in_progress_overdue_caused"] == 1
+    assert rows[UNIT]["in_progress_overdue"] >= 2
 
 
 def test_a_bad_period_is_explained_in_the_page(served: Served, browser: WebDriver) -> None:

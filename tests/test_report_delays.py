@@ -97,11 +97,15 @@ def test_the_department_whose_step_overran_gets_the_delay_in_a_row_of_its_own(
     assert [(row[0], row[-1]) for row in delays(store, "2026-03-01", "2026-04-01")] == [
         ("PB-A", 0), ("PB-B", 1), ("PB-X", 0)
     ]
-    # A period that does not hold the resolution (Fri 6 March) has none.
-    february_to_5_march = build_report({}, CATALOG.units, date(2026, 3, 1), date(2026, 3, 6))
+    # A period that ends before the resolution (Fri 6 March 09:00) has no resolved delay; D1
+    # is in progress and overdue at its end, and step 2 had overrun: still PB-B's delay.
+    to_5_march = build_report({}, CATALOG.units, date(2026, 3, 1), date(2026, 3, 6))
     compliance = fetch_compliance(store, date(2026, 3, 1), date(2026, 3, 6))
-    assert caused(with_compliance(february_to_5_march, compliance, CATALOG.units)) == {
-        "X-01": 0
+    assert caused(with_compliance(to_5_march, compliance, CATALOG.units)) == {
+        "PB-B": 0, "X-01": 0
+    }
+    assert {code: c.in_progress_overdue_caused for code, c in compliance.items()} == {
+        "PB-B": 1, "X-01": 0
     }
 
 
@@ -185,4 +189,4 @@ def test_the_unit_page_says_when_no_step_overran() -> None:
     empty = unit_fragments(
         report, FRESH, [], None, CATALOG.units, selection, AFTER
     )["delayed-list"]
-    assert "No dossier resolved overdue in the period." in empty
+    assert "No dossier overdue in the period." in empty

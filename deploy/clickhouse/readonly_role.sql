@@ -27,6 +27,8 @@ GRANT SELECT ON dossierflow.bi_progress_766 TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.bi_progress_766_procedures TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.bi_step_delays TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.bi_delays_caused TO dossierflow_bi_reader;
+GRANT SELECT ON dossierflow.bi_overdue_causes TO dossierflow_bi_reader;
+GRANT SELECT ON dossierflow.dossiers_overdue_at TO dossierflow_bi_reader;  -- read by the two above
 GRANT SELECT ON dossierflow.bi_report TO dossierflow_bi_reader;  -- read by bi_period_report, bi_compliance_report
 -- SQL SECURITY DEFINER (migration 009): reads system.view_refreshes with the migrator's rights
 GRANT SELECT ON dossierflow.bi_rollup_freshness TO dossierflow_bi_reader;

@@ -108,41 +108,27 @@ deadlines from `today`'s midnight on are looked up: an earlier one is overdue, n
 
 DELAYED_DOSSIERS_SQL = """
 SELECT dossier_id, procedure_code, unit_code, due_at, resolved_at, caused_by
-FROM
-(
-    SELECT dossier_id, procedure_code, ifNull(unit_code, '') AS unit_code, due_at, resolved_at
-    FROM dossier_state FINAL
-    WHERE outcome = 'OVERDUE' AND status IN ('RESOLVED', 'RETURNED')
-        AND resolved_at >= {period_from:DateTime64(3, 'Asia/Ho_Chi_Minh')}
-        AND resolved_at < {period_to:DateTime64(3, 'Asia/Ho_Chi_Minh')}
-) AS resolved
-LEFT JOIN
-(
-    SELECT dossier_id, argMax(delay_caused_by, occurred_at) AS caused_by
-    FROM dossier_resolutions FINAL
-    WHERE notEmpty(delay_caused_by)
-        AND occurred_at >= {period_from:DateTime64(3, 'Asia/Ho_Chi_Minh')}
-        AND occurred_at < {period_to:DateTime64(3, 'Asia/Ho_Chi_Minh')}
-    GROUP BY dossier_id
-) AS delays USING (dossier_id)
+FROM bi_overdue_causes(period_from = {period_from:String}, period_to = {period_to:String})
 WHERE unit_code IN {unit_codes:Array(String)} OR hasAny(caused_by, {unit_codes:Array(String)})
-ORDER BY resolved_at, dossier_id
+ORDER BY resolved_at IS NULL, resolved_at, due_at, dossier_id
 LIMIT {limit:UInt32}
 """
-"""Dossiers resolved overdue in [from, to) received by the units or delayed by their steps,
-each with the departments that caused the delay (migration 016; none when no step overran),
-as the report counts them (`resolved_overdue`, `resolved_overdue_caused`)."""
+"""Dossiers overdue in [from, to) received by the units or delayed by their steps (migration
+017's `bi_overdue_causes`): resolved overdue in the period, then in progress and overdue at
+`to`, each with the departments that caused the delay (none when no step overran), as the
+report counts them (`resolved_overdue` and `in_progress_overdue`, `..._caused`)."""
 
 
 @dataclass(frozen=True)
 class DelayedDossier:
-    """A dossier resolved overdue as the dashboard lists it: codes and instants only."""
+    """An overdue dossier as the dashboard lists it: codes and instants only."""
 
     dossier_id: str
     procedure_code: str
     unit_code: str
     due_at: datetime | None
-    resolved_at: datetime
+    resolved_at: datetime | None
+    """None for a dossier still in progress at the period's end."""
     caused_by: tuple[str, ...]
     """The departments whose steps caused the delay: the units that sign the apology."""
 
@@ -230,27 +216,20 @@ def delayed_dossiers(
     period_to: date,
     limit: int = 1000,
 ) -> list[DelayedDossier]:
-    """`DELAYED_DOSSIERS_SQL`: the period's overdue resolutions of the units, earliest first."""
-    start, end = period_bounds(period_from, period_to)
+    """`DELAYED_DOSSIERS_SQL`: the period's overdue dossiers of the units, the resolved ones
+    first, earliest first."""
     result = store.client.query(
         DELAYED_DOSSIERS_SQL,
         parameters={
             "unit_codes": sorted(unit_codes),
-            "period_from": _local_text(start),
-            "period_to": _local_text(end),
+            **_live_bounds(period_from, period_to),
             "limit": limit,
         },
     )
+    # The view's codes are never NULL: its values are the dataclass's as they come.
     return [
-        DelayedDossier(
-            dossier_id=str(row[0]),
-            procedure_code=str(row[1] or ""),
-            unit_code=str(row[2]),
-            due_at=row[3],
-            resolved_at=row[4],
-            caused_by=tuple(row[5] or ()),
-        )
-        for row in result.result_rows
+        DelayedDossier(dossier, procedure, unit, due_at, resolved_at, tuple(caused_by))
+        for dossier, procedure, unit, due_at, resolved_at, caused_by in result.result_rows
     ]
 
 

@@ -109,6 +109,10 @@ class Compliance:
     department of the steps, not the receiving unit, so its total may differ from
     `resolved_overdue`'s: a dossier no step overran counts for nobody, one that several
     departments delayed (`steps.delay_cause: every`) for each."""
+    in_progress_overdue_caused: int = 0
+    """Of the dossiers in progress and overdue at `to` (`in_progress_overdue`, counted for
+    the receiving unit), those whose delay this unit's steps caused, the open step judged at
+    `to` by the same rule (`bi_delays_caused`, migration 017)."""
 
     def __add__(self, other: Compliance) -> Compliance:
         return Compliance(*(getattr(self, k) + getattr(other, k) for k in COMPLIANCE_KEYS))
@@ -118,7 +122,7 @@ class Compliance:
 
 
 COMPLIANCE_KEYS: tuple[str, ...] = tuple(f.name for f in fields(Compliance))
-DELAY_KEYS: tuple[str, ...] = ("resolved_overdue_caused",)
+DELAY_KEYS: tuple[str, ...] = ("resolved_overdue_caused", "in_progress_overdue_caused")
 """The compliance keys counted per department of the steps (the others: per receiving unit)."""
 ROW_KEYS: tuple[str, ...] = REPORT_KEYS + COMPLIANCE_KEYS
 """Every key of a report row, as JSON, CSV and the table give them."""
@@ -331,7 +335,7 @@ def with_compliance(
     """The report with each row's compliance figures and their total, for the scope the report
     was built with (`unit`, `level` as for `build_report`). A receiving unit with any has a
     row already (each figure concerns a dossier received before `to`); a department that
-    only caused delays (`resolved_overdue_caused`) gets a row of its own."""
+    only caused delays (`DELAY_KEYS`) gets a row of its own."""
     scope = _Scope.of(units, unit, level)
     by_code = {r.unit_code: r for r in report.rows}
     for code, figures in compliance.items():
@@ -462,6 +466,7 @@ LABELS: dict[str, dict[str, str]] = {
         "resolved_overdue_no_apology": "Giải quyết quá hạn không xin lỗi",
         "in_progress_overdue_no_apology": "Đang quá hạn chưa xin lỗi",
         "resolved_overdue_caused": "Hồ sơ quá hạn do đơn vị gây ra",
+        "in_progress_overdue_caused": "Hồ sơ đang quá hạn do đơn vị gây ra",
         "on_time_rate": "Tỷ lệ đúng hạn",
         "online_rate": "Tỷ lệ trực tuyến",
         "compliance": "Tuân thủ quy định về yêu cầu bổ sung hồ sơ và xin lỗi khi quá hạn",
@@ -498,6 +503,7 @@ LABELS: dict[str, dict[str, str]] = {
         "resolved_overdue_no_apology": "Resolved overdue, no apology",
         "in_progress_overdue_no_apology": "Overdue in progress, no apology",
         "resolved_overdue_caused": "Overdue dossiers it caused",
+        "in_progress_overdue_caused": "Overdue in progress it caused",
         "on_time_rate": "On-time rate",
         "online_rate": "Online rate",
         "compliance": "Compliance: supplement requests and apologies for missed deadlines",

@@ -266,7 +266,7 @@ def add_dashboard_routes(
                     "procedure_code": d.procedure_code,
                     "unit_code": d.unit_code,
                     "due_at": d.due_at.isoformat() if d.due_at else None,
-                    "resolved_at": d.resolved_at.isoformat(),
+                    "resolved_at": d.resolved_at.isoformat() if d.resolved_at else None,
                     "delay_caused_by": list(d.caused_by),
                 }
                 for d in delayed

@@ -199,7 +199,9 @@ def unit_fragments(
             "procedure": d.procedure_code,
             "unit": unit_name(units, d.unit_code),
             "due_at": format_instant(d.due_at, lang) if d.due_at else "",
-            "resolved_at": format_instant(d.resolved_at, lang),
+            "resolved_at": format_instant(d.resolved_at, lang) if d.resolved_at
+            else t["in_progress"],
+            "in_progress": d.resolved_at is None,
             "caused_by": ", ".join(unit_name(units, code) for code in d.caused_by)
             or t["caused_by_nobody"],
         }
