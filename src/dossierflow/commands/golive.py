@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,13 @@ if TYPE_CHECKING:
 
 WORKER_OPTIONS = ("bootstrap", "app_id", "events_topic", "partitions", "catalog")
 """The worker's settings that decide its state: given to `golive` as to the worker."""
+
+
+def _mebibytes(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: at least 1 MiB")
+    return value
 
 
 def add_commands(subparsers: Any) -> None:
@@ -43,12 +51,23 @@ def add_commands(subparsers: Any) -> None:
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
+    from dossierflow.sorted_history import RUN_BYTES
     from dossierflow.streams.settings import WorkerSettings
 
     parser.add_argument("events", type=Path, help="JSONL file of the history (schema v1)")
     parser.add_argument(
         "--as-of", type=as_of_time,
         help="the cut-over: the clock of the history (default: its largest occurred_at)",
+    )
+    parser.add_argument(
+        "--sort-dir", type=Path,
+        help="where the history is sorted by dossier: needs free space about the file's size "
+             "(default: the system's temporary folder, $TMPDIR)",
+    )
+    parser.add_argument(
+        "--sort-buffer", type=_mebibytes, default=RUN_BYTES // 2**20, metavar="MiB",
+        help="history sorted in memory at once, in MiB; the process holds about twice it "
+             "(default: %(default)s)",
     )
     add_store_option(parser)
     add_setting_options(parser, WorkerSettings, only=WORKER_OPTIONS)
@@ -58,9 +77,10 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow.backfill import backfill
     from dossierflow.golive import Seeding, changelog_topic, write_changelog
     from dossierflow.kafka.security import KafkaSecurity
-    from dossierflow.replay import read_events, replay
+    from dossierflow.replay import replay_histories
     from dossierflow.rules.catalog import load_catalog
     from dossierflow.sinks.clickhouse import ClickHouseSink
+    from dossierflow.sorted_history import spill
     from dossierflow.store import connect, migrate, pause_rollup_refreshes
     from dossierflow.streams.processor import DossierProcessor
     from dossierflow.streams.settings import WorkerSettings
@@ -76,25 +96,31 @@ def run(args: argparse.Namespace) -> int:
     if refusal:
         return fail("golive", refusal)
     timings: dict[str, float] = {}
-    with _stage(timings, "read"):
-        events = read_events(args.events, lambda number, reason: print(
-            f"{args.events}:{number}: skipped: {reason}", file=sys.stderr))
-    clock = args.as_of or events.latest
-    if clock is None:
-        return fail("golive", "no valid events in the history", 1)
-    store = connect(args.store)  # StoreError: one line, from the cli
-    migrate(store)
-    pause_rollup_refreshes(store)  # the sink rebuilds them when it opens the store
-    seeding = Seeding(
-        DossierProcessor(catalog, settings.closed_retention, keep_reason=settings.keep_reason),
-        clock, settings.partitions,
-    )
-    with _progress() as progress:
-        dossiers = progress.add_task("evaluating, storing", total=len(events.by_dossier))
+    with _progress() as progress, tempfile.TemporaryDirectory(
+        prefix="dossierflow-golive-", dir=args.sort_dir
+    ) as folder:
+        reading = progress.add_task("reading, sorting by dossier",
+                                    total=args.events.stat().st_size)
+        with _stage(timings, "read and sort"):
+            history = spill(args.events, Path(folder), lambda number, reason: print(
+                f"{args.events}:{number}: skipped: {reason}", file=sys.stderr),
+                args.sort_buffer * 2**20, lambda size: progress.advance(reading, size))
+        clock = args.as_of or history.latest
+        if clock is None:
+            return fail("golive", "no valid events in the history", 1)
+        store = connect(args.store)  # StoreError: one line, from the cli
+        migrate(store)
+        pause_rollup_refreshes(store)  # the sink rebuilds them when it opens the store
+        seeding = Seeding(
+            DossierProcessor(catalog, settings.closed_retention, keep_reason=settings.keep_reason),
+            clock, settings.partitions,
+        )
+        evaluating = progress.add_task("evaluating, storing", total=history.count)
+        histories = _advancing(history.histories(), lambda n: progress.advance(evaluating, n))
         with _stage(timings, "evaluate and store"):
             stored = backfill(
-                _counted(seeding.passing(replay(events, catalog, clock, _skipped(args))),
-                         lambda: progress.advance(dossiers)),
+                seeding.passing(replay_histories(histories, history.latest, catalog, clock,
+                                                 _skipped(args))),
                 catalog, ClickHouseSink(store), str(args.events),
             )
         store.close()
@@ -103,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         with _stage(timings, "seed"):
             write_changelog(settings.bootstrap, security.as_kafka_python_kwargs(), topic,
                             records, lambda n: progress.advance(seeded, n))
-    _summary(args, settings, events.count, len(events.by_dossier), stored.facts, stored.alerts,
+    _summary(args, settings, history.count, history.dossiers, stored.facts, stored.alerts,
              seeding, topic, clock.isoformat(), timings)
     return 0
 
@@ -148,10 +174,13 @@ def _skipped(args: argparse.Namespace) -> Callable[[Any, str], None]:
     return say
 
 
-def _counted(items: Iterator[Any], tick: Callable[[], None]) -> Iterator[Any]:
-    for item in items:
-        tick()
-        yield item
+def _advancing(
+    histories: Iterator[tuple[str, list[Any]]], advance: Callable[[int], None]
+) -> Iterator[tuple[str, list[Any]]]:
+    """`histories` unchanged, `advance` told each one's events."""
+    for dossier_id, events in histories:
+        advance(len(events))
+        yield dossier_id, events
 
 
 @contextmanager
