@@ -175,8 +175,8 @@ def _open_dossiers_seeded(topics: WorkerTopics) -> int:
 
 def bench_golive(path: Path, bootstrap: str, tmp: Path, python: str = sys.executable) -> None:
     topics = WorkerTopics(bootstrap, partitions=4)
-    seconds, peak = golive(path, topics, tmp / f"store-{topics.app_id}", python)
     topics.create()
+    seconds, peak = golive(path, topics, tmp / f"store-{topics.app_id}", python)
     log = tmp / f"golive-worker-{topics.app_id}.log"
     worker = start_worker(topics, tmp / f"golive-worker-{topics.app_id}", log)
     try:
@@ -193,9 +193,9 @@ def bench_golive(path: Path, bootstrap: str, tmp: Path, python: str = sys.execut
 def bench_recovery(path: Path, bootstrap: str, tmp: Path) -> None:
     everyone_open = up_to_receipt(path)
     topics = WorkerTopics(bootstrap, partitions=4)
+    topics.create()
     golive(everyone_open, topics, tmp / "recovery-store")
     dossiers = _open_dossiers_seeded(topics)
-    topics.create()
     data, log = tmp / "recovery-worker", tmp / "recovery-worker.log"
     first = start_worker(topics, data, log, "--event-time")
     try:

@@ -75,6 +75,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dossierflow.backfill import backfill
+    from dossierflow.cutover import refusal_after, refusal_before
     from dossierflow.golive import Seeding, changelog_topic, write_changelog
     from dossierflow.kafka.security import KafkaSecurity
     from dossierflow.replay import replay_histories
@@ -92,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     check_events_file(args.events)
     security = KafkaSecurity.from_env()
     topic = changelog_topic(settings.app_id)
-    refusal = _prepare_topics(settings, topic, security)
+    refusal = refusal_before(settings.bootstrap, security, settings.app_id,
+                             settings.events_topic, settings.partitions, topic)
     if refusal:
         return fail("golive", refusal)
     timings: dict[str, float] = {}
@@ -108,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
         clock = args.as_of or history.latest
         if clock is None:
             return fail("golive", "no valid events in the history", 1)
+        refusal = refusal_after(settings.bootstrap, security, settings.events_topic, clock)
+        if refusal:
+            return fail("golive", refusal)
         store = connect(args.store)  # StoreError: one line, from the cli
         migrate(store)
         pause_rollup_refreshes(store)  # the sink rebuilds them when it opens the store
@@ -132,38 +137,6 @@ def run(args: argparse.Namespace) -> int:
     _summary(args, settings, history.count, history.dossiers, stored.facts, stored.alerts,
              seeding, topic, clock.isoformat(), timings)
     return 0
-
-
-def _prepare_topics(settings: WorkerSettings, topic: str, security: Any) -> str | None:
-    """Create the events topic and the changelog, whose partitions must match (a dossier's
-    state is on its events' partition); why not to go on (None: go on)."""
-    from dossierflow.kafka.topics import TopicSpec, ensure_topics
-
-    events = next(spec for spec in settings.topics() if spec.name == settings.events_topic)
-    wanted = [events, TopicSpec(topic, settings.partitions, compacted=True)]
-    result = ensure_topics(settings.bootstrap, wanted, security=security)
-    if result.partition_mismatch:
-        name, want, actual = result.partition_mismatch[0]
-        return (f"topic {name} has {actual} partitions, not {want} (--partitions): the "
-                "worker would look for a dossier's state on another partition")
-    held = _records_in(settings.bootstrap, topic, security)
-    if held:
-        return (f"{topic} already holds {held} records: app {settings.app_id!r} has state "
-                "(a worker ran, or golive did): go live under a new --app-id")
-    return None
-
-
-def _records_in(bootstrap: str, topic: str, security: Any) -> int:
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, **security.as_kafka_python_kwargs())
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = consumer.end_offsets(partitions)
-        starts = consumer.beginning_offsets(partitions)
-    finally:
-        consumer.close()
-    return sum(ends[tp] - starts[tp] for tp in partitions)
 
 
 def _skipped(args: argparse.Namespace) -> Callable[[Any, str], None]:
