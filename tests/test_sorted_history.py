@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -93,3 +95,15 @@ def test_a_dossiers_events_come_in_file_order_across_runs(tmp_path: Path) -> Non
     assert dossier_id == dossier
     assert [event.event_id for event in events] == [line["event_id"] for line in order]
     assert all(isinstance(event, DossierEvent) for event in events)
+
+
+def test_golive_refuses_a_sort_dir_that_is_not_a_folder(tmp_path: Path) -> None:
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(next(generate_lines(1, seed=1)))
+    done = subprocess.run(
+        [sys.executable, "-m", "dossierflow.cli", "golive", str(path), "--store",
+         f"chdb://{tmp_path / 'store'}", "--sort-dir", str(tmp_path / "missing")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2
+    assert f"--sort-dir {tmp_path / 'missing'}: not a folder" in done.stderr

@@ -91,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(worker_args, WorkerSettings)
     catalog = load_catalog(settings.catalog)
     check_events_file(args.events)
+    if args.sort_dir is not None and not args.sort_dir.is_dir():
+        return fail("golive", f"--sort-dir {args.sort_dir}: not a folder")
     security = KafkaSecurity.from_env()
     topic = changelog_topic(settings.app_id)
     refusal = refusal_before(settings.bootstrap, security, settings.app_id,
