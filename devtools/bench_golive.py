@@ -1,6 +1,7 @@
 """Going live on a province-year of history, and a worker restarted on a million open dossiers.
 
     .venv/bin/python -m devtools.bench_golive [--dossiers 1000000] [--skip-recovery]
+        [--python OTHER_CHECKOUT/.venv/bin/python]
 
 History: `dossierflow simulate` of the province-2024 profile at 4,000 dossiers a working day
 (about 1,000,000 dossiers, 3.5 M events, from 8/12/2025, ending before 7/12/2026), cached
@@ -9,7 +10,9 @@ under ~/.cache/dossierflow/bench-golive/.
 (a) Going live, end to end: `dossierflow golive` of the history (evaluation, facts and due
     alerts into a fresh chDB store, open dossiers into the changelog), then a worker
     (RocksDB, empty data directory) started until it has restored the table and rebuilt its
-    timers. Goal: minutes.
+    timers. Goal: minutes. golive's peak RSS too (the kernel's count for the process);
+    `--python` runs golive of another checkout's interpreter first, on the same history and
+    broker, for a before/after in one run.
 (b) Recovery: every dossier of the history open (its events up to RECEIVED), seeded the same
     way; a first worker (event time: nothing due) restores them into RocksDB and stops; a
     second one, on the same data directory with the wall clock (the alerts due since the
@@ -20,6 +23,7 @@ under ~/.cache/dossierflow/bench-golive/.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -81,16 +85,23 @@ def up_to_receipt(path: Path) -> Path:
     return out
 
 
-def _cli(*args: str) -> float:
+def _cli(*args: str, python: str = sys.executable) -> tuple[float, int]:
+    """Seconds the command took, and its peak RSS in bytes."""
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "dossierflow.cli", *args], check=True)
-    return time.monotonic() - started
+    process = subprocess.Popen([python, "-m", "dossierflow.cli", *args])
+    _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode, process.args)
+    return time.monotonic() - started, usage.ru_maxrss * 1024
 
 
-def golive(path: Path, topics: WorkerTopics, store: Path) -> float:
+def golive(
+    path: Path, topics: WorkerTopics, store: Path, python: str = sys.executable
+) -> tuple[float, int]:
     return _cli("golive", str(path), "--store", f"chdb://{store}", "--bootstrap",
                 topics.bootstrap, "--app-id", topics.app_id, "--events-topic", topics.events,
-                "--partitions", str(topics.partitions))
+                "--partitions", str(topics.partitions), python=python)
 
 
 def start_worker(
@@ -162,28 +173,29 @@ def _open_dossiers_seeded(topics: WorkerTopics) -> int:
         consumer.close()
 
 
-def bench_golive(path: Path, bootstrap: str, tmp: Path) -> None:
+def bench_golive(path: Path, bootstrap: str, tmp: Path, python: str = sys.executable) -> None:
     topics = WorkerTopics(bootstrap, partitions=4)
-    seconds = golive(path, topics, tmp / "store")
     topics.create()
-    log = tmp / "golive-worker.log"
-    worker = start_worker(topics, tmp / "golive-worker", log)
+    seconds, peak = golive(path, topics, tmp / f"store-{topics.app_id}", python)
+    log = tmp / f"golive-worker-{topics.app_id}.log"
+    worker = start_worker(topics, tmp / f"golive-worker-{topics.app_id}", log)
     try:
         ready = wait_for_log(log, "timer index rebuilt", worker, timeout=1800)
     finally:
         stop(worker)
     total = seconds + ready
-    console.print(f"[bold](a) going live on {path.name}[/]: golive {seconds:.1f} s + worker "
-                  f"restored and timers rebuilt {ready:.1f} s = {total:.1f} s "
-                  f"({total / 60:.1f} min); goal: minutes (≤ {GOAL_GOLIVE_SECONDS / 60:.0f} min)")
+    console.print(f"[bold](a) going live on {path.name}[/] ({python}): golive {seconds:.1f} s "
+                  f"(peak RSS {peak / 2**30:.2f} GiB) + worker restored and timers rebuilt "
+                  f"{ready:.1f} s = {total:.1f} s ({total / 60:.1f} min); goal: minutes "
+                  f"(≤ {GOAL_GOLIVE_SECONDS / 60:.0f} min)")
 
 
 def bench_recovery(path: Path, bootstrap: str, tmp: Path) -> None:
     everyone_open = up_to_receipt(path)
     topics = WorkerTopics(bootstrap, partitions=4)
+    topics.create()
     golive(everyone_open, topics, tmp / "recovery-store")
     dossiers = _open_dossiers_seeded(topics)
-    topics.create()
     data, log = tmp / "recovery-worker", tmp / "recovery-worker.log"
     first = start_worker(topics, data, log, "--event-time")
     try:
@@ -226,11 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dossiers", type=int, default=1_000_000)
     parser.add_argument("--skip-golive", action="store_true")
     parser.add_argument("--skip-recovery", action="store_true")
+    parser.add_argument("--python", help="also measure (a) with another checkout's "
+                        "interpreter, before this one's")
     args = parser.parse_args(argv)
     path = history(args.dossiers)
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dfgolive-")))
         bootstrap = bench_bootstrap(stack, tmp, args.bootstrap)
+        if args.python:
+            bench_golive(path, bootstrap, tmp, args.python)
         if not args.skip_golive:
             bench_golive(path, bootstrap, tmp)
         if not args.skip_recovery:

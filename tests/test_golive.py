@@ -86,13 +86,14 @@ def test_golive_then_the_worker_alerts_only_after_the_cut_over_and_the_store_is_
     assert after and len(after) < len(expected)  # alerts on both sides of the cut-over
 
     topics = WorkerTopics(kafka_bootstrap)
+    topics.create()
+    topics.produce(later)  # the live events, published while golive runs: accepted
     store = f"chdb://{tmp_path / 'store'}"
     done = _cli("golive", str(past), "--store", store, "--bootstrap", kafka_bootstrap,
                 "--app-id", topics.app_id, "--events-topic", topics.events,
                 "--partitions", str(topics.partitions))
     assert done.returncode == 0, done.stderr
     assert "open dossiers seeded" in done.stderr
-    topics.produce(later)
     with running_worker(topics, tmp_path, "--event-time"):
         alerts = _settled(topics, topics.alerts, len(after))
         facts = topics.read(topics.facts, 1, timeout=10)
@@ -115,9 +116,11 @@ def test_golive_refuses_an_app_id_that_already_has_state(
     lines = sorted(generate_lines(50, seed=3), key=_occurred)
     history.write_bytes(b"".join(lines))
     topics = WorkerTopics(kafka_bootstrap)
+    topics.create()
     store = f"chdb://{tmp_path / 'store'}"
     command = ("golive", str(history), "--store", store, "--bootstrap", kafka_bootstrap,
-               "--app-id", topics.app_id, "--events-topic", topics.events)
+               "--app-id", topics.app_id, "--events-topic", topics.events,
+               "--partitions", str(topics.partitions))
     assert _cli(*command).returncode == 0
     again = _cli(*command)
     assert again.returncode == 2

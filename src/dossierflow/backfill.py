@@ -28,7 +28,7 @@ class BackfillResult:
     batches: int = 0
 
 
-def _records(
+def output_records(
     evaluations: Iterable[Evaluation], catalog: Catalog
 ) -> Iterator[DossierFact | DossierAlert]:
     for evaluation in evaluations:
@@ -62,7 +62,7 @@ def backfill(
         result.batches += 1
         batch.clear()
 
-    for record in _records(evaluations, catalog):
+    for record in output_records(evaluations, catalog):
         batch.append(record)
         if isinstance(record, DossierFact):
             result.facts += 1

@@ -12,7 +12,7 @@ import json
 import sys
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -96,30 +96,45 @@ def read_events(
     """Read one event per line; a bad line is reported and skipped, never fatal. Only the
     lines of `share` are decoded and kept (the whole file by default)."""
     result = EventFile()
+
+    def bad(number: int, reason: str) -> None:
+        result.bad_lines.append((number, reason))
+        on_bad_line(number, reason)
+
     size = path.stat().st_size if progress else 0
     with _opened(path, share.size) as stream, _progress(size) as advance:
-        for number, line in enumerate(file_lines(stream), start=1):
-            advance(len(line))
-            if not line.strip():
-                continue
-            owned = share.owner_known(line)
-            if owned is False:
-                continue
-            try:
-                event = decode_event(line)
-            except Exception as exc:  # InvalidEvent; any other is a bug, and no reason to stop
-                if owned or share.job == 0:
-                    reason = rejection_reason(exc)
-                    result.bad_lines.append((number, reason))
-                    on_bad_line(number, reason)
-                continue
-            if owned is None and not share.owns(event.dossier_id):
-                continue
+        for _line, event in decoded_lines(stream, bad, share, advance):
             result.by_dossier[event.dossier_id].append(event)
             result.count += 1
             if result.latest is None or event.occurred_at > result.latest:
                 result.latest = event.occurred_at
     return result
+
+
+def decoded_lines(
+    stream: IO[bytes],
+    on_bad_line: Callable[[int, str], None],
+    share: Share = WHOLE,
+    advance: Callable[[int], None] = lambda _n: None,
+) -> Iterator[tuple[bytes, DossierEvent]]:
+    """Each valid line of `share` in a JSONL stream of events, with its event; a bad line is
+    given to `on_bad_line` (its number, why) and skipped. `advance` is told each line's bytes."""
+    for number, line in enumerate(file_lines(stream), start=1):
+        advance(len(line))
+        if not line.strip():
+            continue
+        owned = share.owner_known(line)
+        if owned is False:
+            continue
+        try:
+            event = decode_event(line)
+        except Exception as exc:  # InvalidEvent; any other is a bug, and no reason to stop
+            if owned or share.job == 0:
+                on_bad_line(number, rejection_reason(exc))
+            continue
+        if owned is None and not share.owns(event.dossier_id):
+            continue
+        yield line, event
 
 
 def _opened(path: Path, size: int | None) -> IO[bytes]:
@@ -199,11 +214,23 @@ def replay(
     the clock are not history yet, and a dossier with none before it is not yielded (not
     received yet). An event the rules fail on is left out, its reason given to `on_failed`,
     as the worker dead-letters it (a dossier left without events is not yielded)."""
-    every_event = events.latest is not None and events.latest <= clock
-    for dossier_id in sorted(events.by_dossier):
-        history = events.by_dossier[dossier_id]
-        if not every_event:
-            history = [e for e in history if e.occurred_at <= clock]
+    histories = ((dossier_id, events.by_dossier[dossier_id])
+                 for dossier_id in sorted(events.by_dossier))
+    return replay_histories(histories, events.latest, catalog, clock, on_failed)
+
+
+def replay_histories(
+    histories: Iterable[tuple[str, list[DossierEvent]]],
+    latest: datetime | None,
+    catalog: Catalog,
+    clock: datetime,
+    on_failed: Callable[[DossierEvent, str], None],
+) -> Iterator[Evaluation]:
+    """`replay` of (dossier_id, events in file order) pairs, in the order given; `latest` is
+    the largest `occurred_at` among them (when it is not after the clock, none is filtered)."""
+    every_event = latest is not None and latest <= clock
+    for dossier_id, events in histories:
+        history = events if every_event else [e for e in events if e.occurred_at <= clock]
         if history:
             evaluation = replay_dossier(dossier_id, history, catalog, clock, on_failed)
             if evaluation is not None:

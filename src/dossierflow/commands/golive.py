@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,13 @@ WORKER_OPTIONS = ("bootstrap", "app_id", "events_topic", "partitions", "catalog"
 """The worker's settings that decide its state: given to `golive` as to the worker."""
 
 
+def _mebibytes(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: at least 1 MiB")
+    return value
+
+
 def add_commands(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "golive",
@@ -31,7 +39,11 @@ def add_commands(subparsers: Any) -> None:
             "Evaluate a history of events (every event up to the cut-over, one JSON object a "
             "line) once: write every dossier's facts and the alerts already due into the "
             "store, as `replay --store` does, and give the dossiers still open to the "
-            "worker as its table's state, with the alerts already due marked as sent. Then "
+            "worker as its table's state, with the alerts already due marked as sent. The "
+            "events topic must exist with --partitions partitions and hold only events after "
+            "the cut-over, and the app id must have no state or offsets: else golive refuses "
+            "(exit 2) before writing anything. The history is sorted by dossier on disk "
+            "(--sort-dir), so memory does not grow with it. Then "
             "start the worker with the same --app-id and --partitions on an empty "
             "--data-dir (docs/operations.md, Going live on history). The worker's "
             "DOSSIERFLOW_* variables (DOSSIERFLOW_KEEP_REASON, "
@@ -43,6 +55,7 @@ def add_commands(subparsers: Any) -> None:
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
+    from dossierflow.sorted_history import RUN_BYTES
     from dossierflow.streams.settings import WorkerSettings
 
     parser.add_argument("events", type=Path, help="JSONL file of the history (schema v1)")
@@ -50,17 +63,29 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         "--as-of", type=as_of_time,
         help="the cut-over: the clock of the history (default: its largest occurred_at)",
     )
+    parser.add_argument(
+        "--sort-dir", type=Path,
+        help="where the history is sorted by dossier: needs free space about the file's size "
+             "(default: the system's temporary folder, $TMPDIR)",
+    )
+    parser.add_argument(
+        "--sort-buffer", type=_mebibytes, default=RUN_BYTES // 2**20, metavar="MiB",
+        help="history sorted in memory at once, in MiB; the process holds about twice it "
+             "(default: %(default)s)",
+    )
     add_store_option(parser)
     add_setting_options(parser, WorkerSettings, only=WORKER_OPTIONS)
 
 
 def run(args: argparse.Namespace) -> int:
     from dossierflow.backfill import backfill
+    from dossierflow.cutover import refusal_after, refusal_before
     from dossierflow.golive import Seeding, changelog_topic, write_changelog
     from dossierflow.kafka.security import KafkaSecurity
-    from dossierflow.replay import read_events, replay
+    from dossierflow.replay import replay_histories
     from dossierflow.rules.catalog import load_catalog
     from dossierflow.sinks.clickhouse import ClickHouseSink
+    from dossierflow.sorted_history import spill
     from dossierflow.store import connect, migrate, pause_rollup_refreshes
     from dossierflow.streams.processor import DossierProcessor
     from dossierflow.streams.settings import WorkerSettings
@@ -70,31 +95,43 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(worker_args, WorkerSettings)
     catalog = load_catalog(settings.catalog)
     check_events_file(args.events)
+    if args.sort_dir is not None and not args.sort_dir.is_dir():
+        return fail("golive", f"--sort-dir {args.sort_dir}: not a folder")
     security = KafkaSecurity.from_env()
     topic = changelog_topic(settings.app_id)
-    refusal = _prepare_topics(settings, topic, security)
+    refusal = refusal_before(settings.bootstrap, security, settings.app_id,
+                             settings.events_topic, settings.partitions, topic)
     if refusal:
         return fail("golive", refusal)
     timings: dict[str, float] = {}
-    with _stage(timings, "read"):
-        events = read_events(args.events, lambda number, reason: print(
-            f"{args.events}:{number}: skipped: {reason}", file=sys.stderr))
-    clock = args.as_of or events.latest
-    if clock is None:
-        return fail("golive", "no valid events in the history", 1)
-    store = connect(args.store)  # StoreError: one line, from the cli
-    migrate(store)
-    pause_rollup_refreshes(store)  # the sink rebuilds them when it opens the store
-    seeding = Seeding(
-        DossierProcessor(catalog, settings.closed_retention, keep_reason=settings.keep_reason),
-        clock, settings.partitions,
-    )
-    with _progress() as progress:
-        dossiers = progress.add_task("evaluating, storing", total=len(events.by_dossier))
+    with _progress() as progress, tempfile.TemporaryDirectory(
+        prefix="dossierflow-golive-", dir=args.sort_dir
+    ) as folder:
+        reading = progress.add_task("reading, sorting by dossier",
+                                    total=args.events.stat().st_size)
+        with _stage(timings, "read and sort"):
+            history = spill(args.events, Path(folder), lambda number, reason: print(
+                f"{args.events}:{number}: skipped: {reason}", file=sys.stderr),
+                args.sort_buffer * 2**20, lambda size: progress.advance(reading, size))
+        clock = args.as_of or history.latest
+        if clock is None:
+            return fail("golive", "no valid events in the history", 1)
+        refusal = refusal_after(settings.bootstrap, security, settings.events_topic, clock)
+        if refusal:
+            return fail("golive", refusal)
+        store = connect(args.store)  # StoreError: one line, from the cli
+        migrate(store)
+        pause_rollup_refreshes(store)  # the sink rebuilds them when it opens the store
+        seeding = Seeding(
+            DossierProcessor(catalog, settings.closed_retention, keep_reason=settings.keep_reason),
+            clock, settings.partitions,
+        )
+        evaluating = progress.add_task("evaluating, storing", total=history.count)
+        histories = _advancing(history.histories(), lambda n: progress.advance(evaluating, n))
         with _stage(timings, "evaluate and store"):
             stored = backfill(
-                _counted(seeding.passing(replay(events, catalog, clock, _skipped(args))),
-                         lambda: progress.advance(dossiers)),
+                seeding.passing(replay_histories(histories, history.latest, catalog, clock,
+                                                 _skipped(args))),
                 catalog, ClickHouseSink(store), str(args.events),
             )
         store.close()
@@ -103,41 +140,9 @@ def run(args: argparse.Namespace) -> int:
         with _stage(timings, "seed"):
             write_changelog(settings.bootstrap, security.as_kafka_python_kwargs(), topic,
                             records, lambda n: progress.advance(seeded, n))
-    _summary(args, settings, events.count, len(events.by_dossier), stored.facts, stored.alerts,
+    _summary(args, settings, history.count, history.dossiers, stored.facts, stored.alerts,
              seeding, topic, clock.isoformat(), timings)
     return 0
-
-
-def _prepare_topics(settings: WorkerSettings, topic: str, security: Any) -> str | None:
-    """Create the events topic and the changelog, whose partitions must match (a dossier's
-    state is on its events' partition); why not to go on (None: go on)."""
-    from dossierflow.kafka.topics import TopicSpec, ensure_topics
-
-    events = next(spec for spec in settings.topics() if spec.name == settings.events_topic)
-    wanted = [events, TopicSpec(topic, settings.partitions, compacted=True)]
-    result = ensure_topics(settings.bootstrap, wanted, security=security)
-    if result.partition_mismatch:
-        name, want, actual = result.partition_mismatch[0]
-        return (f"topic {name} has {actual} partitions, not {want} (--partitions): the "
-                "worker would look for a dossier's state on another partition")
-    held = _records_in(settings.bootstrap, topic, security)
-    if held:
-        return (f"{topic} already holds {held} records: app {settings.app_id!r} has state "
-                "(a worker ran, or golive did): go live under a new --app-id")
-    return None
-
-
-def _records_in(bootstrap: str, topic: str, security: Any) -> int:
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, **security.as_kafka_python_kwargs())
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = consumer.end_offsets(partitions)
-        starts = consumer.beginning_offsets(partitions)
-    finally:
-        consumer.close()
-    return sum(ends[tp] - starts[tp] for tp in partitions)
 
 
 def _skipped(args: argparse.Namespace) -> Callable[[Any, str], None]:
@@ -148,10 +153,13 @@ def _skipped(args: argparse.Namespace) -> Callable[[Any, str], None]:
     return say
 
 
-def _counted(items: Iterator[Any], tick: Callable[[], None]) -> Iterator[Any]:
-    for item in items:
-        tick()
-        yield item
+def _advancing(
+    histories: Iterator[tuple[str, list[Any]]], advance: Callable[[int], None]
+) -> Iterator[tuple[str, list[Any]]]:
+    """`histories` unchanged, `advance` told each one's events."""
+    for dossier_id, events in histories:
+        advance(len(events))
+        yield dossier_id, events
 
 
 @contextmanager
