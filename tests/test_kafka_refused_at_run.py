@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from kafka import TopicPartition
 
 from dossierflow import config
 from dossierflow.kafka.acl_admin import _acl, set_passwords
@@ -293,3 +294,55 @@ def test_every_connection_of_an_aiokafka_client_is_opened_by_the_watched_functio
     watched = aiokafka.client.create_conn
     watch_authentications()
     assert aiokafka.client.create_conn is watched and getattr(watched, "watched", False)
+
+
+def _has_records(kafka: SecuredKafka, topic: str) -> bool:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap,
+                             **kafka.security(kafka.admin).as_kafka_python_kwargs())
+    try:
+        partitions = [TopicPartition(topic, p) for p in
+                      consumer.partitions_for_topic(topic) or ()]
+        return any(offset > 0 for offset in consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
+
+
+@pytest.mark.kafka
+def test_a_password_changed_while_simulate_publishes_is_said_as_refused_credentials(
+    secured_kafka: SecuredKafka, tmp_path: Path
+) -> None:
+    """kafka-python's producer (`simulate --produce`, as `produce` and `intake serve`)."""
+    topic = f"simulated-{free_port()}"
+    user = PRINCIPALS.intake_principal
+    admin_security = secured_kafka.security(secured_kafka.admin)
+    ensure_topics(secured_kafka.bootstrap, [TopicSpec(topic, 2)], security=admin_security)
+    log = tmp_path / "simulate.log"
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("DOSSIERFLOW_KAFKA_")}
+    with _granted(secured_kafka, [Grant(user, TOPIC, topic, "WRITE")]), log.open("w") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dossierflow.cli", "simulate", "--produce", "--rate", "20",
+             "--topic", topic],
+            env={**inherited, **secured_kafka.env(user)}, stdout=subprocess.DEVNULL,
+            stderr=err, text=True)
+        try:
+            deadline = time.monotonic() + 180  # a wait, not an assertion on time
+            while not _has_records(secured_kafka, topic):
+                assert process.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, "simulate never published"
+                time.sleep(0.5)
+            with admin_client(secured_kafka.bootstrap, admin_security) as admin:
+                set_passwords(admin, {user: f"changed-{user}"})
+            secured_kafka.restart()
+            code, stderr = _ended(process, log, "its password was changed")
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            with admin_client(secured_kafka.bootstrap, admin_security) as admin:
+                set_passwords(admin, {user: secured_kafka.password_file(user).read_text().strip()})
+    assert code == 2, stderr[-3000:]
+    assert stderr.splitlines()[-1].startswith(
+        f"dossierflow simulate: Kafka refused the credentials of {user} (SASL SCRAM-SHA-512)"
+    ), stderr[-3000:]
