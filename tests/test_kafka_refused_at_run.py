@@ -105,6 +105,12 @@ def _ended(process: subprocess.Popen[str], log: Path, cause: str) -> tuple[int, 
     return process.returncode, log.read_text()
 
 
+def _said(code: int, stderr: str, start: str) -> None:
+    """The process ended with exit code 2, its last line starting with `start`."""
+    assert code == 2, stderr[-3000:]
+    assert stderr.splitlines()[-1].startswith(start), stderr[-3000:]
+
+
 def _refused_while_running(kafka: SecuredKafka, user: str, args: list[str],
                            env: dict[str, str], port: int, grants: list[Grant],
                            removed: Grant, log: Path) -> tuple[int, str]:
@@ -114,6 +120,35 @@ def _refused_while_running(kafka: SecuredKafka, user: str, args: list[str],
         with admin_client(kafka.bootstrap, kafka.security(kafka.admin)) as admin:
             admin.delete_acls([_acl(removed)])
         return _ended(process, log, f"{removed.line()} was removed")
+
+
+WORKER = PRINCIPALS.worker_principal
+
+
+def _worker_rights(app: str) -> tuple[Grant, list[Grant]]:
+    """The worker's grant on its group `app`, and those on its own topics (prefix `app-`)."""
+    return (Grant(WORKER, GROUP, app, "READ"),
+            [Grant(WORKER, TOPIC, f"{app}-", op, prefixed=True)
+             for op in ("CREATE", "READ", "WRITE")])
+
+
+def _worker_command(tmp_path: Path, port: int) -> list[str]:
+    return ["worker", "--store", "memory://", "--data-dir", str(tmp_path / "w"),
+            "--metrics-port", str(port)]
+
+
+@contextmanager
+def _passwords_changed(kafka: SecuredKafka, users: list[str]) -> Iterator[None]:
+    """The admin gives `users` new passwords; their own come back at the end."""
+    admin_security = kafka.security(kafka.admin)
+    with admin_client(kafka.bootstrap, admin_security) as admin:
+        set_passwords(admin, {user: f"changed-{user}" for user in users})
+    try:
+        yield
+    finally:
+        with admin_client(kafka.bootstrap, admin_security) as admin:
+            set_passwords(admin, {user: kafka.password_file(user).read_text().strip()
+                                  for user in users})
 
 
 PRINCIPALS_OF = {"sink": SINK, "notify": NOTIFY}
@@ -138,10 +173,8 @@ def test_a_grant_removed_while_the_process_runs_is_said_as_refused(
     code, stderr = _refused_while_running(secured_kafka, user, args, env, port,
                                           list(grants.values()), grants[removed],
                                           tmp_path / f"{command}.log")
-    assert code == 2, stderr[-3000:]
-    assert stderr.splitlines()[-1].startswith(
-        f"dossierflow {command}: Kafka does not allow User:{user} to {said.format(**names)}"
-    ), stderr[-3000:]
+    _said(code, stderr,
+          f"dossierflow {command}: Kafka does not allow User:{user} to {said.format(**names)}")
 
 
 @pytest.mark.kafka
@@ -150,19 +183,12 @@ def test_the_worker_whose_group_grant_is_removed_while_it_runs_says_so(
 ) -> None:
     port = free_port()
     app = f"runtime-{port}"  # its group, and the prefix of Faust's topics
-    user = PRINCIPALS.worker_principal
-    group = Grant(user, GROUP, app, "READ")
-    prefix = [Grant(user, TOPIC, f"{app}-", op, prefixed=True)
-              for op in ("CREATE", "READ", "WRITE")]
+    group, own_topics = _worker_rights(app)
     code, stderr = _refused_while_running(
-        secured_kafka, user,
-        ["worker", "--store", "memory://", "--data-dir", str(tmp_path / "w"),
-         "--metrics-port", str(port)],
-        {"DOSSIERFLOW_APP_ID": app}, port, [group, *prefix], group, tmp_path / "worker.log")
-    assert code == 2, stderr[-3000:]
-    assert stderr.splitlines()[-1].startswith(
-        f"dossierflow worker: Kafka does not allow User:{user} to use the consumer group {app}"
-    ), stderr[-3000:]
+        secured_kafka, WORKER, _worker_command(tmp_path, port), {"DOSSIERFLOW_APP_ID": app},
+        port, [group, *own_topics], group, tmp_path / "worker.log")
+    _said(code, stderr,
+          f"dossierflow worker: Kafka does not allow User:{WORKER} to use the consumer group {app}")
 
 
 @pytest.mark.kafka
@@ -175,20 +201,16 @@ def test_a_password_changed_while_the_processes_run_is_said_as_refused_credentia
     (aiokafka retries a refused authentication for ever, silently to the probes)."""
     ports = {command: free_port() for command in ("worker", "sink", "notify")}
     app = f"password-{ports['worker']}"
-    worker = PRINCIPALS.worker_principal
     names = {command: {"group": f"{app}-{command}", "facts": config.FACTS_TOPIC,
                        "alerts": config.ALERTS_TOPIC} for command in ("sink", "notify")}
-    grants = [Grant(worker, GROUP, app, "READ"),
-              *(Grant(worker, TOPIC, f"{app}-", op, prefixed=True)
-                for op in ("CREATE", "READ", "WRITE")),
+    group, own_topics = _worker_rights(app)
+    grants = [group, *own_topics,
               *(Grant(PRINCIPALS_OF[c], GROUP, names[c]["group"], "READ") for c in names)]
     logs = {command: tmp_path / f"{command}.log" for command in ports}
-    users = {"worker": worker, **PRINCIPALS_OF}
-    admin_security = secured_kafka.security(secured_kafka.admin)
+    users = {"worker": WORKER, **PRINCIPALS_OF}
     with contextlib.ExitStack() as running, _granted(secured_kafka, grants):
         processes = {"worker": running.enter_context(_running(
-            secured_kafka, worker, ["worker", "--store", "memory://", "--data-dir",
-                                    str(tmp_path / "w"), "--metrics-port", str(ports["worker"])],
+            secured_kafka, WORKER, _worker_command(tmp_path, ports["worker"]),
             {"DOSSIERFLOW_APP_ID": app}, ports["worker"], logs["worker"]))}
         for command in names:
             (tmp_path / command).mkdir()
@@ -196,23 +218,15 @@ def test_a_password_changed_while_the_processes_run_is_said_as_refused_credentia
                                        names[command])
             processes[command] = running.enter_context(_running(
                 secured_kafka, users[command], args, env, ports[command], logs[command]))
-        try:
-            with admin_client(secured_kafka.bootstrap, admin_security) as admin:
-                set_passwords(admin, {user: f"changed-{user}" for user in users.values()})
+        with _passwords_changed(secured_kafka, list(users.values())):
             secured_kafka.restart()
             ended = {command: _ended(processes[command], logs[command],
                                      "its password was changed and the broker restarted")
                      for command in processes}
-        finally:
-            with admin_client(secured_kafka.bootstrap, admin_security) as admin:
-                set_passwords(admin, {user: secured_kafka.password_file(user).read_text().strip()
-                                      for user in users.values()})
     for command, (code, stderr) in ended.items():
-        assert code == 2, stderr[-3000:]
-        assert stderr.splitlines()[-1].startswith(
-            f"dossierflow {command}: Kafka refused the credentials of {users[command]} "
-            f"(SASL SCRAM-SHA-512) at {secured_kafka.bootstrap}"
-        ), stderr[-3000:]
+        _said(code, stderr,
+              f"dossierflow {command}: Kafka refused the credentials of {users[command]} "
+              f"(SASL SCRAM-SHA-512) at {secured_kafka.bootstrap}")
 
 
 @pytest.mark.kafka
@@ -222,22 +236,16 @@ def test_the_worker_whose_events_read_is_removed_while_it_runs_says_so(
     port = free_port()
     app = f"events-read-{port}"
     events = f"events-of-{port}"  # outside the prefix {app}- of the worker's own topics
-    user = PRINCIPALS.worker_principal
     ensure_topics(secured_kafka.bootstrap, [TopicSpec(events, 2)],
                   security=secured_kafka.security(secured_kafka.admin))
-    read = Grant(user, TOPIC, events, "READ")
-    prefix = [Grant(user, TOPIC, f"{app}-", op, prefixed=True)
-              for op in ("CREATE", "READ", "WRITE")]
+    read = Grant(WORKER, TOPIC, events, "READ")
+    group, own_topics = _worker_rights(app)
     code, stderr = _refused_while_running(
-        secured_kafka, user,
-        ["worker", "--store", "memory://", "--data-dir", str(tmp_path / "w"),
-         "--metrics-port", str(port)],
+        secured_kafka, WORKER, _worker_command(tmp_path, port),
         {"DOSSIERFLOW_APP_ID": app, "DOSSIERFLOW_EVENTS_TOPIC": events}, port,
-        [Grant(user, GROUP, app, "READ"), read, *prefix], read, tmp_path / "worker.log")
-    assert code == 2, stderr[-3000:]
-    assert stderr.splitlines()[-1].startswith(
-        f"dossierflow worker: Kafka does not allow User:{user} to read the topic {events};"
-    ), stderr[-3000:]
+        [group, read, *own_topics], read, tmp_path / "worker.log")
+    _said(code, stderr,
+          f"dossierflow worker: Kafka does not allow User:{WORKER} to read the topic {events};")
 
 
 @pytest.mark.kafka
@@ -332,17 +340,12 @@ def test_a_password_changed_while_simulate_publishes_is_said_as_refused_credenti
                 assert process.poll() is None, log.read_text()[-3000:]
                 assert time.monotonic() < deadline, "simulate never published"
                 time.sleep(0.5)
-            with admin_client(secured_kafka.bootstrap, admin_security) as admin:
-                set_passwords(admin, {user: f"changed-{user}"})
-            secured_kafka.restart()
-            code, stderr = _ended(process, log, "its password was changed")
+            with _passwords_changed(secured_kafka, [user]):
+                secured_kafka.restart()
+                code, stderr = _ended(process, log, "its password was changed")
         finally:
             if process.poll() is None:
                 process.kill()
                 process.wait()
-            with admin_client(secured_kafka.bootstrap, admin_security) as admin:
-                set_passwords(admin, {user: secured_kafka.password_file(user).read_text().strip()})
-    assert code == 2, stderr[-3000:]
-    assert stderr.splitlines()[-1].startswith(
-        f"dossierflow simulate: Kafka refused the credentials of {user} (SASL SCRAM-SHA-512)"
-    ), stderr[-3000:]
+    _said(code, stderr,
+          f"dossierflow simulate: Kafka refused the credentials of {user} (SASL SCRAM-SHA-512)")
