@@ -91,10 +91,14 @@ def run(args: argparse.Namespace) -> int:
 
 async def _end_if_credentials_refused() -> None:
     """A Faust timer: a reconnection Kafka refused (a password changed while the worker
-    runs, kafka/credentials_watch.py) crashes the app, which ends the worker."""
-    from dossierflow.kafka.credentials_watch import raise_if_refused
+    runs, kafka/credentials_watch.py) ends the worker at once, exit 2 with the refusal's
+    sentence: not through Faust's crash path, which could commit past what another broker
+    still took (`stop_at_once`)."""
+    from dossierflow.kafka.credentials_watch import refusal
+    from dossierflow.streams.worker import stop_at_once
 
-    raise_if_refused()
+    if refusal() is not None:
+        stop_at_once("Kafka refused the worker's credentials")
 
 
 def _make_table_folder(folder: Path, named: str) -> None:

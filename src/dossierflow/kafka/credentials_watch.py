@@ -6,8 +6,9 @@ admin has changed meanwhile, aiokafka logs the refusal and retries it for ever: 
 stays up, answers its probes, and does nothing. `watch_authentications` wraps the function
 with which aiokafka's clients open every connection (`aiokafka.client.create_conn`, the
 name `AIOKafkaClient.bootstrap` and `_get_conn` call, pinned by
-tests/test_kafka_refused_at_run.py), so the process keeps the first refusal, and its
-loop (`raise_if_refused`) ends it with the start-up check's sentence and exit code 2.
+tests/test_kafka_refused_at_run.py), so the process keeps the first refusal, and its loop
+ends it with the start-up check's sentence and exit code 2: the sink's and the notifier's
+after each poll (`raise_if_refused`), the worker's from a timer (`commands/worker.py`).
 
 Waiting would not help: the process reads its password once, so it must be started again
 with the new one (its supervisor restarts it; docs/operations.md, "Kafka and ClickHouse
