@@ -80,29 +80,34 @@ EVENTS_PRODUCER_CONFIGS: Mapping[str, Any] = {
 
 
 class RefusalCheck:
-    """Asks the broker why, when it has acknowledged nothing for `after` seconds since an
-    event was sent: kafka-python retries a refused authentication (a password changed
-    while publishing, the connection made anew) until each event's delivery timeout, in
-    silence; `check` raises the refusal (`kafka/diagnosis.py`) so the run ends said as such.
-    A broker that is only down answers nothing, and the producer goes on waiting."""
+    """Asks the broker why, when it has settled none of the events waiting for `after`
+    seconds: kafka-python retries a refused authentication (a password changed while
+    publishing, the connection made anew) until each event's delivery timeout, in silence;
+    `check` raises the refusal (`kafka/diagnosis.py`) so the run ends said as such. A
+    broker that is only down answers nothing, and the producer goes on waiting."""
 
     def __init__(self, bootstrap: str, security: KafkaSecurity, after: float = 10.0) -> None:
         self.bootstrap = bootstrap
         self.security = security
         self.after = after
-        self._sent_at = self._acknowledged_at = self._asked_at = time.monotonic()
+        self._sent = self._settled = 0
+        self._waiting_since: float | None = None
+        """Since when events wait with none settled (None: none waits)."""
+        self._asked_at = -float("inf")
 
     def sent(self, future: Any) -> None:
-        self._sent_at = time.monotonic()
-        future.add_callback(self._acknowledged)
+        self._sent += 1
+        if self._waiting_since is None:
+            self._waiting_since = time.monotonic()
+        future.add_both(self._settle)
 
-    def _acknowledged(self, _metadata: Any) -> None:
-        self._acknowledged_at = time.monotonic()
+    def _settle(self, _outcome: Any) -> None:  # the producer's thread
+        self._settled += 1
+        self._waiting_since = None if self._settled >= self._sent else time.monotonic()
 
     def check(self) -> None:
-        now = time.monotonic()
-        waiting_since = max(self._acknowledged_at, self._asked_at)
-        if self._sent_at <= self._acknowledged_at or now - waiting_since < self.after:
+        waiting_since, now = self._waiting_since, time.monotonic()
+        if waiting_since is None or now - max(waiting_since, self._asked_at) < self.after:
             return
         self._asked_at = now
         refusal = connection_refusal_now(self.bootstrap, self.security)
