@@ -32,9 +32,8 @@ from dossierflow.health import (
     Readiness,
 )
 from dossierflow.kafka.consumer import (
-    AUTHORIZATION_ERRORS,
-    authorization_refused,
     committing_consumer,
+    getmany_or_refused,
     start_or_refused,
 )
 from dossierflow.kafka.startup_wait import StartupWait
@@ -190,12 +189,9 @@ class SinkRunner:
 
     async def poll_once(self) -> None:
         timeout_ms = int(self.settings.poll_timeout * 1000)
-        try:
-            fetched = await self.consumer.getmany(
-                timeout_ms=timeout_ms, max_records=self.settings.batch_size
-            )
-        except AUTHORIZATION_ERRORS as exc:
-            raise authorization_refused(exc, self.settings.group_id) from None
+        fetched = await getmany_or_refused(self.consumer, self.settings.group_id,
+                                           timeout_ms=timeout_ms,
+                                           max_records=self.settings.batch_size)
         now = self.clock()
         for tp, messages in fetched.items():
             buffer = self._buffers.setdefault(tp, _Buffer())

@@ -24,6 +24,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Collection, Sequence
 from typing import Any, NoReturn
@@ -31,8 +32,16 @@ from typing import Any, NoReturn
 import faust
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from faust.types import EventT
 
+from dossierflow.errors import exit_now
+from dossierflow.kafka.consumer import (
+    AUTHORIZATION_ERRORS,
+    authorization_refused,
+    refusal_behind,
+)
+from dossierflow.kafka.preflight import committed_offsets_refusal
 from dossierflow.kafka.security import KafkaSecurity
 from dossierflow.rules.catalog import Catalog, load_catalog
 from dossierflow.streams import faust_internals, metrics
@@ -59,6 +68,10 @@ def stop_at_once(why: str, *, traceback: bool = True) -> NoReturn:
     them (past the failure, since it skips a gap of one offset). Exiting here commits
     nothing more; a supervisor restarts the worker, which resumes from the committed offsets.
     """
+    refused = refusal_behind(sys.exc_info()[1])
+    if refused is not None:  # a grant removed or a password changed: exit 2, said as such
+        log.critical("stopping the worker: %s", refused)
+        exit_now("worker", refused)
     log.critical("stopping the worker: %s", why, exc_info=traceback)
     logging.shutdown()
     os._exit(1)
@@ -188,12 +201,24 @@ class DossierWorker:
             await admin.start()
             self._admin = admin
         tps = {p: TopicPartition(self.settings.events_topic, p) for p in owned}
-        committed = await self._admin.list_consumer_group_offsets(
-            self.settings.app_id, partitions=list(tps.values())
-        )
-        earliest = await self.app.consumer.earliest_offsets(
-            *(faust.types.TP(tp.topic, tp.partition) for tp in tps.values())
-        )
+        try:
+            committed = await self._admin.list_consumer_group_offsets(
+                self.settings.app_id, partitions=list(tps.values())
+            )
+        except KafkaError:
+            # aiokafka raises a partition's error as NoError: a refusal is said as such.
+            refused = await asyncio.to_thread(
+                committed_offsets_refusal, self.settings.bootstrap, self.security,
+                self.settings.app_id, self.settings.events_topic, sorted(owned))
+            if refused is not None:
+                raise refused from None
+            raise
+        try:
+            earliest = await self.app.consumer.earliest_offsets(
+                *(faust.types.TP(tp.topic, tp.partition) for tp in tps.values())
+            )
+        except AUTHORIZATION_ERRORS as exc:  # the events' READ removed while it runs
+            raise authorization_refused(exc, self.settings.app_id) from None
         starts = {}
         for p, tp in tps.items():
             meta = committed.get(tp)

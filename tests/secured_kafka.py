@@ -55,6 +55,14 @@ class SecuredKafka:
     admin: str
     passwords: Path
     """A folder with one file per principal (the admin's too) holding its password."""
+    broker: LocalKafka
+
+    def restart(self) -> None:
+        """Stop the broker and start it again on the same port, as an operator's restart:
+        every client connection is dropped, and a client that reconnects authenticates
+        anew (its rights and credentials are kept in the broker's metadata log)."""
+        self.broker.stop()
+        self.broker.start()
 
     def password_file(self, user: str) -> Path:
         return self.passwords / user
@@ -105,7 +113,8 @@ def secured_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredK
     broker = LocalKafka(folder / "broker", free_port(), die_with_parent=True, security=security)
     broker.start()
     try:
-        kafka = SecuredKafka(broker.bootstrap, folder, security.ca_file, admin, passwords)
+        kafka = SecuredKafka(broker.bootstrap, folder, security.ca_file, admin, passwords,
+                             broker)
         for action in (["users", "--password-dir", str(passwords)], ["acls"]):
             done = dossierflow("kafka", *action, env=kafka.env(admin))
             assert done.returncode == 0, done.stderr

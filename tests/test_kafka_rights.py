@@ -226,6 +226,22 @@ def test_a_wrong_password_is_said_as_refused_credentials(
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("command", ["produce", "simulate"])
+def test_a_wrong_password_of_a_publisher_is_said_as_refused_credentials(
+    secured_kafka: SecuredKafka, tmp_path: Path, command: str
+) -> None:
+    wrong = tmp_path / "wrong-password"
+    wrong.write_text("not-the-password\n")
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(_event("WRONG-1")) + "\n")
+    args = {"produce": ["produce", str(events), "--no-progress"],
+            "simulate": ["simulate", "--produce", "--count", "1"]}[command]
+    done = dossierflow(*args, env=secured_kafka.env(INTAKE, password_file=wrong))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1].startswith(
+        f"dossierflow {command}: Kafka refused the credentials of {INTAKE} (SASL SCRAM-SHA-512)")
+
+
 @pytest.mark.parametrize(("command", "user"), [("worker", WORKER), ("sink", SINK)])
 def test_a_certificate_of_another_ca_is_said_as_untrusted(
     secured_kafka: SecuredKafka, tmp_path: Path, command: str, user: str

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 
 from dossierflow.commands.setting_options import CommandParser
-from dossierflow.errors import DossierflowError, ExitCode
+from dossierflow.errors import DossierflowError, ExitCode, error_line
 
 # Each module exposes `add_commands(subparsers)`; sub-commands set `func(args) -> int`.
 # Handlers import their heavy dependencies (Faust, chDB, aiokafka) when they run, so
@@ -86,7 +86,7 @@ def _failed(args: argparse.Namespace, message: str, code: int) -> int:
         traceback.print_exc()
         if rest:
             print(rest, file=sys.stderr)
-    print(f"dossierflow {args.command}: {first}", file=sys.stderr)
+    print(error_line(args.command, first), file=sys.stderr)
     return code
 
 

@@ -10,6 +10,9 @@ whose message is written for an operator: what went wrong, where, and what to do
 from __future__ import annotations
 
 import enum
+import logging
+import os
+from typing import NoReturn
 
 
 class ExitCode(enum.IntEnum):
@@ -37,3 +40,19 @@ class DossierflowError(Exception):
     """An error whose message an operator can act on; `exit_code` says how the command ends."""
 
     exit_code: ExitCode = ExitCode.FAILED
+
+
+def error_line(command: str, message: str) -> str:
+    """How a command says why it ended: one line, the message's first."""
+    first = message.strip().partition("\n")[0]
+    return f"dossierflow {command}: {first}"
+
+
+def exit_now(command: str, error: DossierflowError) -> NoReturn:
+    """End the process at once as `cli.main` ends a command on `error` (its line on stderr,
+    its exit code), with no clean-up: for a process whose framework would commit past a
+    failure on its way down (streams/worker.py, `stop_at_once`)."""
+    logging.shutdown()
+    # To the file itself: Faust redirects sys.stderr into its log.
+    os.write(2, (error_line(command, str(error)) + "\n").encode())
+    os._exit(error.exit_code)

@@ -54,6 +54,7 @@ def add_commands(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dossierflow.kafka.diagnosis import KafkaRefused
     from dossierflow.kafka.producer import produce_file
     from dossierflow.kafka.security import KafkaConfigError, KafkaSecurity
     from dossierflow.kafka.topics import TopicSpec, ensure_topics
@@ -79,10 +80,10 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             security=security,
         )
-    except KafkaConfigError as exc:
+    except (KafkaConfigError, KafkaRefused) as exc:
         print(f"dossierflow produce: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # kafka-python errors: no broker, auth, timeouts
+    except Exception as exc:  # kafka-python errors: no broker, timeouts
         print(f"dossierflow produce: {settings.bootstrap}: {type(exc).__name__}: {exc}",
               file=sys.stderr)
         return 1

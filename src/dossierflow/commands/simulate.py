@@ -143,6 +143,7 @@ def _stdout() -> Any:
 def _produce(
     events: Any, bootstrap: str, topic: str, partitions: int, rate: float | None
 ) -> int:
+    from dossierflow.kafka.diagnosis import KafkaRefused
     from dossierflow.kafka.producer import produce_paced
     from dossierflow.kafka.security import KafkaConfigError
     from dossierflow.kafka.topics import TopicSpec, ensure_topics
@@ -150,9 +151,9 @@ def _produce(
     try:
         ensure_topics(bootstrap, [TopicSpec(topic, partitions)])
         result = produce_paced(bootstrap, topic, events, rate)
-    except KafkaConfigError as exc:
+    except (KafkaConfigError, KafkaRefused) as exc:
         return fail("simulate", str(exc))
-    except Exception as exc:  # kafka-python errors: no broker, auth, timeouts
+    except Exception as exc:  # kafka-python errors: no broker, timeouts
         return fail("simulate", f"{bootstrap}: {type(exc).__name__}: {exc}", 1)
     print(f"simulate: {result.published} events to {topic} ({result.failed} not delivered) "
           f"in {result.seconds:.1f} s", file=sys.stderr)

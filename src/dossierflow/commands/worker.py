@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
     Worker = _worker_class()
     from dossierflow import config, logs
     from dossierflow.health import start_health_server
-    from dossierflow.kafka.consumer import AUTHORIZATION_ERRORS, authorization_refused
+    from dossierflow.kafka import credentials_watch
+    from dossierflow.kafka.consumer import refusal_behind
     from dossierflow.kafka.preflight import check_rights
     from dossierflow.kafka.security import KafkaSecurity
     from dossierflow.kafka.topics import ensure_topics_waiting
@@ -61,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     check_rights(settings.bootstrap, security, may_create=internal_topics(worker.app),
                  groups=[settings.app_id])
     health.attach(worker)
+    credentials_watch.watch_authentications()
+    worker.app.timer(1.0)(_end_if_credentials_refused)
     faust_worker = Worker(
         worker.app,
         loglevel=settings.loglevel,
@@ -73,16 +76,29 @@ def run(args: argparse.Namespace) -> int:
     try:
         faust_worker.execute_from_commandline()
     except SystemExit as done:  # how Faust's worker always ends
-        crash = faust_worker.crash_reason  # mode's Service: why it stopped, if it crashed
-        if isinstance(crash, AUTHORIZATION_ERRORS):
-            # A grant removed while it ran: said as the start-up check says it.
-            raise authorization_refused(crash, settings.app_id,
-                                        topic_operation="read or write") from None
+        # A grant removed or a password changed while it ran: said as the start-up check
+        # says it. crash_reason: mode's Service, why it stopped if it crashed.
+        refused = refusal_behind(faust_worker.crash_reason, settings.app_id,
+                                 topic_operation="read or write")
+        if refused is not None:
+            raise refused from None
         if done.code not in (0, None):
             raise
     finally:
         server.shutdown()
     return exit_code_for(faust_worker.received)
+
+
+async def _end_if_credentials_refused() -> None:
+    """A Faust timer: a reconnection Kafka refused (a password changed while the worker
+    runs, kafka/credentials_watch.py) ends the worker at once, exit 2 with the refusal's
+    sentence: not through Faust's crash path, which could commit past what another broker
+    still took (`stop_at_once`)."""
+    from dossierflow.kafka.credentials_watch import refusal
+    from dossierflow.streams.worker import stop_at_once
+
+    if refusal() is not None:
+        stop_at_once("Kafka refused the worker's credentials")
 
 
 def _make_table_folder(folder: Path, named: str) -> None:

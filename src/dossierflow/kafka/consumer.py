@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import (
     GroupAuthorizationFailedError,
@@ -9,7 +11,14 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
 )
 
-from dossierflow.kafka.diagnosis import KafkaNotAuthorized, connection_refusal, not_authorized
+from dossierflow.kafka import credentials_watch
+from dossierflow.kafka.credentials_watch import raise_if_refused, watch_authentications
+from dossierflow.kafka.diagnosis import (
+    KafkaNotAuthorized,
+    KafkaRefused,
+    connection_refusal,
+    not_authorized,
+)
 from dossierflow.kafka.security import KafkaSecurity
 
 AUTHORIZATION_ERRORS = (TopicAuthorizationFailedError, GroupAuthorizationFailedError)
@@ -21,7 +30,8 @@ def committing_consumer(bootstrap: str, group_id: str) -> AIOKafkaConsumer:
     """A consumer in its own group that commits nothing by itself: its owner commits an
     offset only once what it read is stored, so a crash re-reads instead of losing. Reads
     committed records only, from the start for a new group; SASL/TLS settings come from the
-    environment (`KafkaSecurity`)."""
+    environment (`KafkaSecurity`). Its authentications are watched (`getmany_or_refused`)."""
+    watch_authentications()
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=group_id,
@@ -47,6 +57,20 @@ async def start_or_refused(consumer: AIOKafkaConsumer, bootstrap: str, group_id:
         raise
 
 
+async def getmany_or_refused(consumer: Any, group_id: str, *, timeout_ms: int,
+                             max_records: int) -> dict[Any, list[Any]]:
+    """`consumer.getmany()`. When the broker refused this process after start-up (a grant
+    removed, or a password changed: a reconnection refused, kafka/credentials_watch.py),
+    raises `KafkaRefused` saying so: aiokafka would retry the latter silently for ever."""
+    try:
+        fetched: dict[Any, list[Any]] = await consumer.getmany(timeout_ms=timeout_ms,
+                                                               max_records=max_records)
+    except AUTHORIZATION_ERRORS as exc:
+        raise authorization_refused(exc, group_id) from None
+    raise_if_refused()
+    return fetched
+
+
 def authorization_refused(
     exc: TopicAuthorizationFailedError | GroupAuthorizationFailedError, group_id: str,
     *, topic_operation: str = "read",
@@ -56,5 +80,21 @@ def authorization_refused(
     if isinstance(exc, GroupAuthorizationFailedError):
         what = f"use the consumer group {group_id}"
     else:
-        what = f"{topic_operation} the topic {exc.args[0] if exc.args else '(unnamed)'}"
+        named = exc.args[0] if exc.args else "(unnamed)"  # the topic, or a TopicPartition
+        what = f"{topic_operation} the topic {getattr(named, 'topic', named)}"
     return not_authorized(KafkaSecurity.from_env(), what)
+
+
+def refusal_behind(exc: BaseException | None, group_id: str | None = None, *,
+                   topic_operation: str = "read") -> KafkaRefused | None:
+    """The broker's refusal that ended a process with `exc`, said as such: the credentials
+    it was refused on a reconnection (whatever failed next), `exc` itself, or, with the
+    process's `group_id`, one of `AUTHORIZATION_ERRORS`; None when Kafka refused nothing."""
+    refused = credentials_watch.refusal()
+    if refused is not None:
+        return refused
+    if isinstance(exc, KafkaRefused):
+        return exc
+    if group_id is not None and isinstance(exc, AUTHORIZATION_ERRORS):
+        return authorization_refused(exc, group_id, topic_operation=topic_operation)
+    return None

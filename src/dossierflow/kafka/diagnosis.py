@@ -53,6 +53,16 @@ def not_authorized(security: KafkaSecurity, what: str) -> KafkaNotAuthorized:
     )
 
 
+def credentials_refused(user: str | None, mechanism: str | None, host: str, port: int
+                        ) -> KafkaCredentialsRefused:
+    """The error for a SASL authentication the broker at `host:port` refused, at start or
+    when a running process connects again (kafka/credentials_watch.py)."""
+    return KafkaCredentialsRefused(
+        f"Kafka refused the credentials of {user} (SASL {mechanism}) at {host}:{port}; check "
+        "DOSSIERFLOW_KAFKA_SASL_USERNAME and the password (DOSSIERFLOW_KAFKA_SASL_PASSWORD_FILE)"
+    )
+
+
 def _trusted_by(security: KafkaSecurity) -> str:
     return security.ssl_cafile or "the system's CA certificates"
 
@@ -86,12 +96,8 @@ async def connection_refusal(
             )
         except KafkaError as exc:
             if isinstance(exc, SaslAuthenticationFailed | AuthenticationFailedError):
-                return KafkaCredentialsRefused(
-                    f"Kafka refused the credentials of {security.sasl_username} "
-                    f"(SASL {security.sasl_mechanism}) at {host}:{port}; check "
-                    "DOSSIERFLOW_KAFKA_SASL_USERNAME and the password "
-                    "(DOSSIERFLOW_KAFKA_SASL_PASSWORD_FILE)"
-                )
+                return credentials_refused(security.sasl_username, security.sasl_mechanism,
+                                           host, port)
             continue
         except (OSError, TimeoutError):
             continue

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dossierflow.kafka.admin import admin_client
-from dossierflow.kafka.diagnosis import not_authorized
+from dossierflow.kafka.diagnosis import KafkaNotAuthorized, not_authorized
 from dossierflow.kafka.security import KafkaSecurity
 
 _TOPIC_AUTHORIZATION_FAILED = 29
@@ -42,3 +42,30 @@ def check_rights(bootstrap: str, security: KafkaSecurity, *, may_create: Sequenc
                 # The right is checked first; anything else (a new broker without its offsets
                 # topic yet, for one) is for the process's own client to wait out or report.
                 continue
+
+
+def committed_offsets_refusal(bootstrap: str, security: KafkaSecurity, group: str,
+                              topic: str, partitions: Sequence[int]) -> KafkaNotAuthorized | None:
+    """Whether the broker refuses `group`'s committed offsets of `topic` to this principal.
+
+    aiokafka's admin (0.14.0) raises a partition's error in OffsetFetch as `NoError: Unable
+    to get offset info` (it reads the response's code instead of the partition's), so a
+    caller that saw it asks again here, with kafka-python's admin, which raises it as
+    itself."""
+    from kafka import TopicPartition
+    from kafka.errors import (
+        GroupAuthorizationFailedError,
+        KafkaError,
+        TopicAuthorizationFailedError,
+    )
+
+    with admin_client(bootstrap, security, client_id="dossierflow-offsets-check") as admin:
+        try:
+            admin.list_group_offsets({group: [TopicPartition(topic, p) for p in partitions]})
+        except TopicAuthorizationFailedError:
+            return not_authorized(security, f"read the topic {topic}")
+        except GroupAuthorizationFailedError:
+            return not_authorized(security, f"use the consumer group {group}")
+        except KafkaError:
+            return None
+    return None

@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -26,6 +27,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from dossierflow.kafka.diagnosis import KafkaRefused, connection_refusal_now
 from dossierflow.kafka.security import KafkaSecurity
 from dossierflow.schemas.event import decode_event, file_lines, rejection_reason
 
@@ -77,6 +79,62 @@ EVENTS_PRODUCER_CONFIGS: Mapping[str, Any] = {
 """Every event is acknowledged by all in-sync replicas before it counts as published."""
 
 
+class RefusalCheck:
+    """Asks the broker why, when it has settled none of the events waiting for `after`
+    seconds: kafka-python retries a refused authentication (a password changed while
+    publishing, the connection made anew) until each event's delivery timeout, in silence;
+    `check` raises the refusal (`kafka/diagnosis.py`) so the run ends said as such. A
+    broker that is only down answers nothing, and the producer goes on waiting."""
+
+    def __init__(self, bootstrap: str, security: KafkaSecurity, after: float = 10.0) -> None:
+        self.bootstrap = bootstrap
+        self.security = security
+        self.after = after
+        self._sent = self._settled = 0
+        self._waiting_since: float | None = None
+        """Since when events wait with none settled (None: none waits)."""
+        self._asked_at = -float("inf")
+
+    def sent(self, future: Any) -> None:
+        self._sent += 1
+        if self._waiting_since is None:
+            self._waiting_since = time.monotonic()
+        future.add_both(self._settle)
+
+    def _settle(self, _outcome: Any) -> None:  # the producer's thread
+        self._settled += 1
+        self._waiting_since = None if self._settled >= self._sent else time.monotonic()
+
+    def check(self) -> None:
+        waiting_since, now = self._waiting_since, time.monotonic()
+        if waiting_since is None or now - max(waiting_since, self._asked_at) < self.after:
+            return
+        self._asked_at = now
+        refusal = connection_refusal_now(self.bootstrap, self.security)
+        if refusal is not None:
+            raise refusal
+
+
+@contextmanager
+def _closed_after(producer: Any) -> Iterator[None]:
+    """Close `producer` when the block ends; at once after a refusal, whose pending events
+    cannot be delivered (a close would wait for each one's delivery timeout)."""
+    try:
+        yield
+    except KafkaRefused:
+        # The pending events fail now (their futures' errbacks), not at their delivery
+        # timeout: kafka-python's close(timeout) flushes first and raises on what is left,
+        # so its sender is stopped without sending (`force_close`, kafka-python 3.0.12).
+        producer._sender.force_close()
+        producer._sender.join(10)
+        producer.close(timeout=0)
+        raise
+    except BaseException:
+        producer.close()
+        raise
+    producer.close()
+
+
 def events_producer(
     bootstrap: str,
     client_id: str,
@@ -121,8 +179,10 @@ def produce_file(
     path = Path(path)
     err = stderr if stderr is not None else sys.stderr
     total = path.stat().st_size
+    security = security or KafkaSecurity.from_env()
     producer = events_producer(bootstrap, "dossierflow-produce", security=security,
                                configs=producer_configs)
+    refusals = RefusalCheck(bootstrap, security)
     progress_bar: Progress | None = None
     if progress:
         progress_bar = Progress(
@@ -148,34 +208,36 @@ def produce_file(
 
     published = lines = bytes_read = 0
     started = time.monotonic()
-    try:
-        task = None
-        if progress_bar is not None:
-            progress_bar.start()
-            task = progress_bar.add_task(f"{path.name} → {topic}", total=total, events=0)
-        with path.open("rb") as source:
-            for lineno, raw in enumerate(file_lines(source), start=1):
-                lines = lineno
-                line = raw.rstrip(b"\r\n")
-                if line.strip():
-                    try:
-                        event = decode_event(line)
-                    except Exception as exc:  # InvalidEvent; any other is a bug: skip too
-                        bad.report(f"{path}:{lineno}: {rejection_reason(exc)}")
-                    else:
-                        future = send_event(producer, topic, event.dossier_id, line)
-                        future.add_errback(on_error(lineno))
-                        published += 1
-                if progress_bar is not None and task is not None and lineno % 2000 == 0:
-                    progress_bar.update(task, completed=source.tell(), events=published)
-            bytes_read = source.tell()
-        producer.flush()
-        if progress_bar is not None and task is not None:
-            progress_bar.update(task, completed=bytes_read, events=published)
-    finally:
-        if progress_bar is not None:
-            progress_bar.stop()
-        producer.close()
+    with _closed_after(producer):
+        try:
+            task = None
+            if progress_bar is not None:
+                progress_bar.start()
+                task = progress_bar.add_task(f"{path.name} → {topic}", total=total, events=0)
+            with path.open("rb") as source:
+                for lineno, raw in enumerate(file_lines(source), start=1):
+                    lines = lineno
+                    line = raw.rstrip(b"\r\n")
+                    if line.strip():
+                        try:
+                            event = decode_event(line)
+                        except Exception as exc:  # InvalidEvent; any other is a bug: skip too
+                            bad.report(f"{path}:{lineno}: {rejection_reason(exc)}")
+                        else:
+                            future = send_event(producer, topic, event.dossier_id, line)
+                            future.add_errback(on_error(lineno))
+                            refusals.sent(future)
+                            published += 1
+                    refusals.check()
+                    if progress_bar is not None and task is not None and lineno % 2000 == 0:
+                        progress_bar.update(task, completed=source.tell(), events=published)
+                bytes_read = source.tell()
+            producer.flush()
+            if progress_bar is not None and task is not None:
+                progress_bar.update(task, completed=bytes_read, events=published)
+        finally:
+            if progress_bar is not None:
+                progress_bar.stop()
     bad.finish("bad lines")
     failures.finish("delivery failures")
     return ProduceResult(
@@ -204,12 +266,14 @@ def produce_paced(
     between events. Returns after every sent event is acknowledged (or failed).
     """
     encode = msgspec.json.Encoder().encode
+    security = security or KafkaSecurity.from_env()
     producer = events_producer(bootstrap, "dossierflow-simulate", security=security,
                                configs={"linger_ms": 5})
+    refusals = RefusalCheck(bootstrap, security)
     failed: list[BaseException] = []
     published = size = 0
     started = time.monotonic()
-    try:
+    with _closed_after(producer):
         for event in events:
             if should_stop():
                 break
@@ -222,13 +286,13 @@ def produce_paced(
             value = encode(event)
             future = send_event(producer, topic, event["dossier_id"], value)
             future.add_errback(failed.append)
+            refusals.sent(future)
+            refusals.check()
             published += 1
             size += len(value)
             if on_sent is not None:
                 on_sent(event)
         producer.flush()
-    finally:
-        producer.close()
     return ProduceResult(
         published=published - len(failed), bad=0, failed=len(failed), lines=published,
         bytes_read=size, seconds=time.monotonic() - started,

@@ -18,11 +18,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
-from dossierflow.kafka.consumer import (
-    AUTHORIZATION_ERRORS,
-    authorization_refused,
-    committing_consumer,
-)
+from dossierflow.kafka.consumer import committing_consumer, getmany_or_refused
 from dossierflow.notify import metrics
 from dossierflow.notify.intake import RejectedAlert, read_alert
 from dossierflow.notify.service import Notifier
@@ -58,11 +54,8 @@ class AlertConsumer:
             await self.poll_once()
 
     async def poll_once(self, timeout_ms: int = 200, max_records: int = 2000) -> int:
-        try:
-            fetched = await self.consumer.getmany(timeout_ms=timeout_ms,
-                                                  max_records=max_records)
-        except AUTHORIZATION_ERRORS as exc:
-            raise authorization_refused(exc, self.settings.group_id) from None
+        fetched = await getmany_or_refused(self.consumer, self.settings.group_id,
+                                           timeout_ms=timeout_ms, max_records=max_records)
         alerts: list[Alert] = []
         closed: list[str] = []
         offsets: dict[TopicPartition, int] = {}
