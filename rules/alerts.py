@@ -12,7 +12,7 @@ import msgspec
 from dossierflow.rules.calendar import WorkingCalendar
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.compliance import apology_due_window
-from dossierflow.rules.lifecycle import DossierState, Status
+from dossierflow.rules.lifecycle import DossierState, Status, deadline
 from dossierflow.rules.steps import runs_out_at
 from dossierflow.schemas.facts import AlertFields
 
@@ -124,6 +124,23 @@ def overdue_at(calendar: WorkingCalendar, due_at: datetime) -> datetime:
     return midnight_after(calendar, due_at)
 
 
+def at_risk_lead(state: DossierState, catalog: Catalog) -> timedelta:
+    """The AT_RISK lead of a dossier: its procedure's own when the dossier's deadline is the
+    one the procedure's processing time gives from its clock start, else the catalogue's.
+    A lead is chosen for a length of time: a same-day procedure's 2 hours would warn too
+    late of a copy certification extended by agreement to 5 working days (Decree
+    23/2015/NĐ-CP Art. 7), whether its RECEIVED states the time or only the slip's date."""
+    procedure = catalog.procedure(state.procedure_code)
+    own, processing = procedure.at_risk_lead, procedure.processing_time
+    if own is None:
+        return catalog.at_risk_lead
+    if processing is not None and state.clock_start is not None and (
+        deadline(catalog.calendar, state.clock_start, processing) != state.due_at
+    ):
+        return catalog.at_risk_lead
+    return own
+
+
 def planned_alerts(state: DossierState, catalog: Catalog) -> tuple[PlannedAlert, ...]:
     """Time-driven alerts of an open, unpaused dossier (none while paused or closed)."""
     if state.status is not Status.OPEN:
@@ -131,7 +148,7 @@ def planned_alerts(state: DossierState, catalog: Catalog) -> tuple[PlannedAlert,
     calendar = catalog.calendar
     planned: list[PlannedAlert] = []
     if state.due_at is not None:
-        at_risk = calendar.subtract(state.due_at, catalog.at_risk_lead_of(state.procedure_code))
+        at_risk = calendar.subtract(state.due_at, at_risk_lead(state, catalog))
         if state.clock_start is not None and at_risk > state.clock_start:
             planned.append(PlannedAlert(AlertKind.AT_RISK, at_risk, state.due_at))
         apology_due = _apology_due(state, catalog)
