@@ -212,6 +212,17 @@ def test_a_dossier_given_another_deadline_takes_the_catalogues_lead() -> None:
     assert planned_alerts(same_day, CATALOG)[0].instant == vn(2026, 3, 2, 15)
 
 
+def test_a_pause_keeps_the_procedures_own_lead() -> None:
+    # SD-KS received Monday 2/3 08:00 (due 17:00), waits for a payment from 09:00 to Tuesday
+    # 09:00 (8 working hours, extended): due Tuesday 17:00, at risk 2 hours before, 15:00.
+    state = state_of(received(vn(2026, 3, 2, 8), "SD-KS"),
+                     ev(T.FINANCIAL_OBLIGATION_REQUESTED, vn(2026, 3, 2, 9)),
+                     ev(T.RESUMED, vn(2026, 3, 3, 9)))
+    assert state.due_at == vn(2026, 3, 3, 17)
+    assert planned_alerts(state, CATALOG)[0] == PlannedAlert(
+        K.AT_RISK, vn(2026, 3, 3, 15), vn(2026, 3, 3, 17))
+
+
 SAMPLE = load_catalog()
 
 
