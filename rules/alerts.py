@@ -10,9 +10,9 @@ from datetime import datetime, time, timedelta
 import msgspec
 
 from dossierflow.rules.calendar import WorkingCalendar
-from dossierflow.rules.catalog import Catalog
+from dossierflow.rules.catalog import Catalog, Procedure
 from dossierflow.rules.compliance import apology_due_window
-from dossierflow.rules.lifecycle import DossierState, Status
+from dossierflow.rules.lifecycle import DossierState, Status, clock_start, deadline
 from dossierflow.rules.steps import runs_out_at
 from dossierflow.schemas.facts import AlertFields
 
@@ -124,6 +124,33 @@ def overdue_at(calendar: WorkingCalendar, due_at: datetime) -> datetime:
     return midnight_after(calendar, due_at)
 
 
+def at_risk_lead(state: DossierState, catalog: Catalog) -> timedelta:
+    """The AT_RISK lead of a dossier: its procedure's own when the dossier was given the
+    procedure's own time, else the catalogue's. A lead is chosen for a length of time: a
+    same-day procedure's 2 hours would warn too late of a copy certification extended by
+    agreement to 5 working days (Decree 23/2015/NĐ-CP Art. 7). Judged on the slip's date,
+    not on a stated processing time, which the portal's format does not carry; a pause or a
+    restart keeps the lead, since the time allowed has not changed."""
+    procedure = catalog.procedure(state.procedure_code)
+    own = procedure.at_risk_lead
+    if own is None:
+        return catalog.at_risk_lead
+    return own if _given_its_procedures_time(state, catalog, procedure) else catalog.at_risk_lead
+
+
+def _given_its_procedures_time(state: DossierState, catalog: Catalog, procedure: Procedure) -> bool:
+    """The slip's deadline (the appointment at reception, before any pause, restart or
+    apology) is the one the procedure's processing time gives, however it was stated."""
+    processing = procedure.processing_time
+    if processing is None:
+        return True
+    if state.received_at is None:
+        return False
+    calendar = catalog.calendar
+    start = clock_start(calendar, state.received_at, catalog.cutoff(procedure, processing))
+    return state.appointment_at == deadline(calendar, start, processing)
+
+
 def planned_alerts(state: DossierState, catalog: Catalog) -> tuple[PlannedAlert, ...]:
     """Time-driven alerts of an open, unpaused dossier (none while paused or closed)."""
     if state.status is not Status.OPEN:
@@ -131,7 +158,7 @@ def planned_alerts(state: DossierState, catalog: Catalog) -> tuple[PlannedAlert,
     calendar = catalog.calendar
     planned: list[PlannedAlert] = []
     if state.due_at is not None:
-        at_risk = calendar.subtract(state.due_at, catalog.at_risk_lead_of(state.procedure_code))
+        at_risk = calendar.subtract(state.due_at, at_risk_lead(state, catalog))
         if state.clock_start is not None and at_risk > state.clock_start:
             planned.append(PlannedAlert(AlertKind.AT_RISK, at_risk, state.due_at))
         apology_due = _apology_due(state, catalog)

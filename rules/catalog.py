@@ -89,7 +89,8 @@ class Procedure:
         default_factory=lambda: DEFAULT_PAUSE_POLICIES
     )
     at_risk_lead: timedelta | None = None
-    """AT_RISK this much working time before the deadline; None: the catalogue's lead."""
+    """AT_RISK this much working time before a deadline that its `processing_time` gives;
+    None: the catalogue's lead (rules/alerts.py, `at_risk_lead`)."""
 
     def pause_policy(self, kind: PauseKind) -> PausePolicy:
         return self.pause_policies.get(kind, DEFAULT_PAUSE_POLICIES[kind])
@@ -146,11 +147,6 @@ class Catalog:
         if processing is not None and processing.unit is TimeUnit.SAME_DAY:
             return self.same_day_cutoff
         return None
-
-    def at_risk_lead_of(self, code: str | None) -> timedelta:
-        """The AT_RISK lead time of the procedure `code` (its own, else the catalogue's)."""
-        own = self.procedure(code).at_risk_lead
-        return self.at_risk_lead if own is None else own
 
     def descendants(self, code: str) -> frozenset[str]:
         """`code` and every unit below it in the tree."""

@@ -1,8 +1,9 @@
 """Compliance figures per unit through the real CLI: `replay --store` into chDB, then
 `report --store --format json` (migration 011's bi_compliance_report).
 
-The sample catalogue: 2.001 takes 10 working days, 1.000894 one. Days off of spring 2026:
-Mon 27/4, Thu 30/4, Fri 1/5. Every expected figure is worked out by hand below.
+The sample catalogue: 2.001 takes 10 working days; 1.000894 (same-day in the sample) is
+received here with one working day, as a certification extended by agreement is. Days off
+of spring 2026: Mon 27/4, Thu 30/4, Fri 1/5. Every expected figure is worked out by hand below.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ def line(event_id: str, dossier: str, kind: str, at: str, **fields: Any) -> str:
 
 
 def received(dossier: str, at: str, procedure: str) -> str:
+    stated = {"processing_time": {"value": 1, "unit": "working_days"}} if procedure == COPY else {}
     return line(f"{dossier}-r", dossier, "RECEIVED", at, unit_code="X-01",
-                procedure_code=procedure, channel="IN_PERSON")
+                procedure_code=procedure, channel="IN_PERSON", **stated)
 
 
 EVENTS = [

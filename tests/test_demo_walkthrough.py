@@ -137,10 +137,10 @@ def test_the_walkthrough_runs_as_written(reader: _Terminals) -> None:
                    "echo up", re.compile("up"))
         if block.startswith("curl") and "NOTIFY" not in block:
             outputs.append(_until(reader, "the worker applied the sample", block, re.compile(
-                r'dossierflow_alerts_total\{kind="OVERDUE"\} 37\.0')))
+                r'dossierflow_alerts_total\{kind="OVERDUE"\} 42\.0')))
         elif block.startswith("curl"):
             outputs.append(_until(reader, "the notifier sent them", block, re.compile(
-                r'(?s)(?=.*alerts_received_total 44\.0)(?=.*result="sent")')))
+                r'(?s)(?=.*alerts_received_total 87\.0)(?=.*result="sent")')))
         elif "dossierflow report" in block:  # once the sink has stored what it consumed
             outputs.append(_until(reader, "the sink stored the sample", block, re.compile(
                 r"^,TOTAL,,0,89,", re.M)))
@@ -149,21 +149,21 @@ def test_the_walkthrough_runs_as_written(reader: _Terminals) -> None:
     text = "\n".join(outputs)
     assert "examples/recipients.yaml: 2 people, 1 units: ok" in text
 
-    # The figures the document quotes: 294 applied, 6 duplicates, 44 alerts by kind.
+    # The figures the document quotes: 294 applied, 6 duplicates, 87 alerts by kind.
     worker = dict(re.findall(r"^(dossierflow_\w+\{[^}]*\}) ([\d.]+)$", text, re.M))
     applied = sum(float(v) for k, v in worker.items() if 'result="applied"' in k)
     duplicates = sum(float(v) for k, v in worker.items() if 'result="duplicate"' in k)
     alerts = {re.sub(r'.*kind="(\w+)".*', r"\1", k): float(v) for k, v in worker.items()
               if k.startswith("dossierflow_alerts_total")}
     assert (applied, duplicates) == (294, 6)
-    assert alerts == {"OVERDUE": 37, "AT_RISK": 4, "RESCHEDULED_OVERDUE": 2,
+    assert alerts == {"OVERDUE": 42, "AT_RISK": 42, "RESCHEDULED_OVERDUE": 2,
                       "RESCHEDULE_LIMIT_EXCEEDED": 1}
 
-    # March 2026: 89 received, 40 early, 2 on time, 23 overdue, 22 in progress.
+    # March 2026: 89 received, 38 early, 1 on time, 26 overdue, 22 in progress.
     (total,) = [row for row in csv.DictReader(io.StringIO(text[text.index("unit_code,"):]))
                 if row["unit_name"] == "TOTAL"]
     assert [total[k] for k in ("received", "resolved_early", "resolved_on_time",
-                               "resolved_overdue", "in_progress")] == ["89", "40", "2", "23",
+                               "resolved_overdue", "in_progress")] == ["89", "38", "1", "26",
                                                                         "22"]
     assert "Kỳ báo cáo: từ ngày 01/03/2026 đến ngày 31/03/2026" in text
 

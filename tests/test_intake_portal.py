@@ -47,6 +47,15 @@ def carried(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
+def restarted_with_a_stated_time(events: list[dict[str, Any]]) -> set[str]:
+    """Dossiers whose RECEIVED states a processing time and that wait for a supplement: the
+    format carries the slip's appointment but not that time, so after the supplement the
+    rules restart the clock with the procedure's own time (a limit of the format, not of the
+    translation; the events are the same, `test_bodies_read_back_give_the_simulated_events`)."""
+    stated = {e["dossier_id"] for e in events if e.get("processing_time")}
+    return stated & {e["dossier_id"] for e in events if e["type"] == "SUPPLEMENT_REQUESTED"}
+
+
 def projection(event: DossierEvent) -> tuple[Any, ...]:
     received = event.type == "RECEIVED"
     return (event.dossier_id, str(event.type), event.occurred_at,
@@ -98,17 +107,22 @@ def final_states(events: list[DossierEvent]) -> dict[str, DossierState]:
 def test_the_rules_give_the_same_deadlines_and_outcomes(week: list[dict[str, Any]]) -> None:
     """The simulated events and their portal bodies read back: per dossier, the same
     status, deadline, appointment, outcome and apologies (processing times in working hours
-    on the event are carried by the slip's appointment, `NgayHenTra`)."""
+    on the event are carried by the slip's appointment, `NgayHenTra`, unless a supplement
+    restarts the clock: `restarted_with_a_stated_time`)."""
     events, _ = translated(week)
     original = final_states([decode_event(msgspec.json.encode(e)) for e in carried(week)])
     read_back = final_states(events)
+    left_out = restarted_with_a_stated_time(week)
+    assert len(left_out) <= 2
 
     def summary(state: DossierState) -> tuple[Any, ...]:
         return (state.status, state.due_at, state.appointment_at, state.outcome,
-                state.resolved_at, state.rescheduled_due_at, state.apologies)
+                state.resolved_at, state.rescheduled_due_at, state.apologies,
+                [(step.unit_code, step.started_at, step.due_at, step.ended_at, step.paused)
+                 for step in state.ended_steps])  # the ids differ: the format has none
 
-    assert {k: summary(v) for k, v in read_back.items()} == {
-        k: summary(v) for k, v in original.items()}
+    assert {k: summary(v) for k, v in read_back.items() if k not in left_out} == {
+        k: summary(v) for k, v in original.items() if k not in left_out}
 
 
 def test_bodies_hold_only_obviously_fake_personal_data(week: list[dict[str, Any]]) -> None:
@@ -154,6 +168,10 @@ def test_the_sample_week_through_intake_replays_as_the_simulated_week(
     assert main(["intake", str(SAMPLE), "--out", str(out)]) == 0
     read_back = [decode_event(line) for line in out.read_bytes().splitlines()]
     original = [decode_event(msgspec.json.encode(e)) for e in carried(week)]
-    expected = replayed(original)
-    assert replayed(read_back) == expected
+    left_out = restarted_with_a_stated_time(week)
+    expected = [row for row in replayed(original) if row["dossier_id"] not in left_out]
+    assert [row for row in replayed(read_back) if row["dossier_id"] not in left_out] == expected
     assert sum(1 for row in expected if row["alerts"]) > 10
+    step_alerts = Counter(alert["kind"] for row in expected for alert in row["alerts"]
+                          if alert["kind"].startswith("STEP_"))
+    assert step_alerts["STEP_OVERDUE"] > 5 and step_alerts["STEP_AT_RISK"] > 5

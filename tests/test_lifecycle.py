@@ -59,7 +59,15 @@ def ev(kind: EventType, at: datetime, dossier: str = "D1", **fields: Any) -> Dos
     return DossierEvent(schema_version=1, dossier_id=dossier, type=kind, occurred_at=at, **fields)
 
 
-def received(at: datetime, procedure: str = "1.000894", **fields: Any) -> DossierEvent:
+ONE_WORKING_DAY = ProcessingTime(value=1, unit=TimeUnit.WORKING_DAYS)
+COPY = "1.000894"
+"""The sample's copy certification, same-day since issue 17; these tests were worked out for
+one working day, which its RECEIVED states (a certification extended by agreement)."""
+
+
+def received(at: datetime, procedure: str = COPY, **fields: Any) -> DossierEvent:
+    if procedure == COPY:
+        fields.setdefault("processing_time", ONE_WORKING_DAY)
     fields.setdefault("unit_code", "X-01")
     fields.setdefault("channel", "IN_PERSON")
     return ev(T.RECEIVED, at, procedure_code=procedure, **fields)
@@ -184,9 +192,9 @@ def test_worked_example_2() -> None:
 
 
 def test_cutoff() -> None:
-    # 1.001193 has a 15:00 cut-off and 1 working day.
+    # 1.001193 is same-day with a 15:00 cut-off: before it, due at that day's close.
     before = fold([received(vn(2026, 3, 2, 14), procedure="1.001193")])
-    assert before.due_at == vn(2026, 3, 3, 14)
+    assert before.due_at == vn(2026, 3, 2, 17)
     after = fold([received(vn(2026, 3, 2, 15, 30), procedure="1.001193")])
     assert after.clock_start == vn(2026, 3, 3, 7, 30)
     assert after.due_at == vn(2026, 3, 3, 17)
@@ -256,7 +264,7 @@ def test_a_pause_of_decades_extends_the_deadline_instead_of_failing() -> None:
     """Bounds allow years 2000-2099: a financial pause across them, extended, gives a deadline
     (it raised, and every later event of the dossier was dead-lettered)."""
     events = [
-        received(vn(2000, 3, 1, 8), procedure="1.000894"),  # financial pauses: extend
+        received(vn(2000, 3, 1, 8)),  # financial pauses: extend
         ev(T.FINANCIAL_OBLIGATION_REQUESTED, vn(2000, 3, 2, 9)),
         ev(T.RESUMED, vn(2099, 3, 2, 9)),
     ]

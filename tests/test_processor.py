@@ -36,8 +36,9 @@ def ev(kind: EventType, at: datetime, dossier_id: str = "D1", **fields: Any) -> 
 
 
 def received(at: datetime, value: float, unit: TimeUnit, dossier_id: str = "D1") -> DossierEvent:
+    # A procedure with no cut-off and no lead of its own: the stated time alone decides.
     return ev(
-        T.RECEIVED, at, dossier_id, unit_code="X-01", procedure_code="1.000894",
+        T.RECEIVED, at, dossier_id, unit_code="X-01", procedure_code="1.004227",
         channel="ONLINE", processing_time=ProcessingTime(value=value, unit=unit),
     )
 
@@ -183,9 +184,10 @@ def test_a_reloaded_catalogue_that_knows_the_procedure_gives_the_deadline_and_al
 
 def test_an_overdue_alert_of_a_closed_history_fires_when_event_time_reaches_it() -> None:
     # From examples/sample-events.jsonl (HS08-000005): received Thursday 19/3 16:04 after the
-    # 15:00 cut-off of procedure 1.001193 (1 working day), so the clock starts Friday 07:30
-    # and the deadline is Friday 20/3 17:00, overdue from Saturday 21/3 00:00; resolved on
-    # Monday 23/3. Both events reach the worker while event time is still Friday 20/3.
+    # 15:00 cut-off of procedure 1.001193 (same-day), so the clock starts Friday 07:30 and
+    # the deadline is Friday 20/3 17:00, at risk from 15:00 (its 2-hour lead), overdue from
+    # Saturday 21/3 00:00; resolved on Monday 23/3. Both events reach the worker while event
+    # time is still Friday 20/3 (noon).
     history = [
         ev(T.RECEIVED, vn(2026, 3, 19, 16, 4), "HS08-000005", unit_code="S-XD",
            procedure_code="1.001193", channel="POSTAL"),
@@ -194,9 +196,10 @@ def test_an_overdue_alert_of_a_closed_history_fires_when_event_time_reaches_it()
     closed = apply_all(history, clock=vn(2026, 3, 20, 12))
     assert closed.alerts == []  # not yet: event time is before the overdue instant
     assert closed.record is not None
-    assert closed.record.next_timer_at == vn(2026, 3, 21)  # not the expiry, 30 days on
+    assert closed.record.next_timer_at == vn(2026, 3, 20, 15)  # not the expiry, 30 days on
     woken = PROCESSOR.on_timer(closed.record, vn(2026, 3, 23, 9))
-    assert kinds_and_instants(woken) == [("OVERDUE", vn(2026, 3, 21))]
+    assert kinds_and_instants(woken) == [("AT_RISK", vn(2026, 3, 20, 15)),
+                                         ("OVERDUE", vn(2026, 3, 21))]
     assert woken.record is not None
     assert woken.record.next_timer_at == vn(2026, 3, 23, 8, 51) + timedelta(days=30)
 

@@ -55,7 +55,11 @@ def line(event_id: str, kind: str, at: str, dossier: str = "D1", **fields: Any) 
     return json.dumps(body)
 
 
-RECEIVED = {"unit_code": "X-01", "procedure_code": "1.000894", "channel": "IN_PERSON"}
+BARE_RECEIVED = {"unit_code": "X-01", "procedure_code": "1.000894", "channel": "IN_PERSON"}
+ONE_WORKING_DAY = {"value": 1, "unit": "working_days"}
+RECEIVED: dict[str, Any] = {**BARE_RECEIVED, "processing_time": ONE_WORKING_DAY}
+"""The sample's copy certification is same-day; these cases were worked for one working
+day, which the event states (a certification extended by agreement)."""
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +134,7 @@ def test_bad_lines_are_reported_with_line_numbers_and_skipped(tmp_path: Path) ->
 
 def test_an_unknown_procedure_is_flagged_and_warned_about(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
-    unknown = {**RECEIVED, "procedure_code": "9.999999"}
+    unknown = {**BARE_RECEIVED, "procedure_code": "9.999999"}
     events.write_text(
         "\n".join(
             [
@@ -184,7 +188,7 @@ def test_as_of_defaults_to_the_largest_occurred_at(tmp_path: Path) -> None:
             "RECEIVED",
             "2026-03-02T08:00:00+07:00",
             processing_time={"value": 3, "unit": "working_days"},
-            **RECEIVED,
+            **BARE_RECEIVED,
         )
         + "\n",
         encoding="utf-8",

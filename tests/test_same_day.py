@@ -196,6 +196,50 @@ def test_a_procedure_lead_time_shorter_than_the_day_raises_at_risk() -> None:
     assert [p.kind for p in planned_alerts(late, CATALOG)] == [K.OVERDUE]
 
 
+def test_a_dossier_given_another_deadline_takes_the_catalogues_lead() -> None:
+    # SD-KS received Monday 2/3 08:00 for 5 working days, stated or only printed on the slip
+    # (the portal format has no processing time): due Monday 9/3 08:00, at risk with the
+    # catalogue's 8 working hours, Friday 6/3 08:00, not with SD-KS's 2 (Monday 06:00 is
+    # Friday 15:00 in working time).
+    five_days = ProcessingTime(value=5, unit=TimeUnit.WORKING_DAYS)
+    stated = state_of(received(vn(2026, 3, 2, 8), "SD-KS", processing_time=five_days))
+    printed = state_of(received(vn(2026, 3, 2, 8), "SD-KS", due_at=vn(2026, 3, 9, 8)))
+    for state in (stated, printed):
+        assert planned_alerts(state, CATALOG)[0] == PlannedAlert(
+            K.AT_RISK, vn(2026, 3, 6, 8), vn(2026, 3, 9, 8))
+    # The slip of a same-day request prints that day's close: SD-KS's own 2 hours.
+    same_day = state_of(received(vn(2026, 3, 2, 8), "SD-KS", due_at=vn(2026, 3, 2, 17)))
+    assert planned_alerts(same_day, CATALOG)[0].instant == vn(2026, 3, 2, 15)
+
+
+def test_a_pause_keeps_the_procedures_own_lead() -> None:
+    # SD-KS received Monday 2/3 08:00 (due 17:00), waits for a payment from 09:00 to Tuesday
+    # 09:00 (8 working hours, extended): due Tuesday 17:00, at risk 2 hours before, 15:00.
+    state = state_of(received(vn(2026, 3, 2, 8), "SD-KS"),
+                     ev(T.FINANCIAL_OBLIGATION_REQUESTED, vn(2026, 3, 2, 9)),
+                     ev(T.RESUMED, vn(2026, 3, 3, 9)))
+    assert state.due_at == vn(2026, 3, 3, 17)
+    assert planned_alerts(state, CATALOG)[0] == PlannedAlert(
+        K.AT_RISK, vn(2026, 3, 3, 15), vn(2026, 3, 3, 17))
+
+
+SAMPLE = load_catalog()
+
+
+@pytest.mark.parametrize("code", ["1.000894", "1.001193"])
+def test_the_samples_copy_certification_and_birth_registration_are_same_day(code: str) -> None:
+    # Decree 23/2015/NĐ-CP Art. 7 and Decision 1872/QĐ-BTP: received Monday 2/3 at 14:00,
+    # due at 17:00 and at risk at 15:00 (the sample's 2-hour lead); received at 15:30, after
+    # the cut-off, due Tuesday 3/3 at 17:00.
+    state = state_of(received(vn(2026, 3, 2, 14), code), catalog=SAMPLE)
+    assert planned_alerts(state, SAMPLE) == (
+        PlannedAlert(K.AT_RISK, vn(2026, 3, 2, 15), vn(2026, 3, 2, 17)),
+        PlannedAlert(K.OVERDUE, vn(2026, 3, 3, 0), vn(2026, 3, 2, 17)),
+    )
+    assert state_of(received(vn(2026, 3, 2, 15, 30), code), catalog=SAMPLE).due_at == vn(
+        2026, 3, 3, 17)
+
+
 def test_same_day_overdue_fires_at_midnight_and_not_before() -> None:
     # Friday 6/3 after the cut-off: due Monday 9/3 17:00, OVERDUE at Tuesday 10/3 00:00.
     history = [received(vn(2026, 3, 6, 15, 30))]

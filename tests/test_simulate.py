@@ -225,6 +225,37 @@ def test_late_resolution_share_resolves_that_share_weeks_later() -> None:
     assert 0.25 < share < 0.35
 
 
+def test_steps_share_reports_that_share_of_resolved_dossiers_step_by_step() -> None:
+    base = b"start: 2026-03-02\ndays: 28\ndossiers_per_working_day: 20\n"
+    assert not any(e["type"].startswith("STEP_") for e in _events(parse_profile(base, "t")))
+    events = _events(parse_profile(base + b"shares: {steps: 0.5}\n", "t"))
+    by_dossier: dict[str, list[dict[str, Any]]] = {}
+    for event in {e["event_id"]: e for e in events}.values():
+        by_dossier.setdefault(event["dossier_id"], []).append(event)
+    resolved = [h for h in by_dossier.values() if any(e["type"] == "RESOLVED" for e in h)]
+    stepped = [h for h in resolved if any(e["type"] == "STEP_STARTED" for e in h)]
+    assert 0.4 < len(stepped) / len(resolved) < 0.6
+    late = 0
+    for history in stepped:
+        at = {e["type"]: e["occurred_at"] for e in history if not e["type"].startswith("STEP_")}
+        steps = sorted((e for e in history if e["type"].startswith("STEP_")),
+                       key=lambda e: e["occurred_at"])
+        # Started, completed, started, ...: 2 or 3 steps, each handed on before the next
+        # begins, all between reception and resolution, at distinct instants.
+        assert [e["type"] for e in steps] == ["STEP_STARTED", "STEP_COMPLETED"] * (len(steps) // 2)
+        assert len(steps) in (4, 6)
+        instants = [datetime.fromisoformat(e["occurred_at"]) for e in steps]
+        assert len(set(instants)) == len(instants)
+        assert datetime.fromisoformat(at["RECEIVED"]) < instants[0]
+        assert instants[-1] < datetime.fromisoformat(at["RESOLVED"])
+        for start, end in zip(steps[::2], steps[1::2], strict=True):
+            assert start["step_id"] == end["step_id"] and start["step_unit_code"]
+            due = datetime.fromisoformat(start["step_due_at"])
+            assert due > datetime.fromisoformat(start["occurred_at"])
+            late += datetime.fromisoformat(end["occurred_at"]) > due
+    assert late > 10  # some steps overrun, so a delay has a unit that caused it
+
+
 def test_the_2024_profile_keeps_the_district_level_until_its_dissolution() -> None:
     profile = load_profile("province-2024")
     events = _events(profile, days=400)

@@ -335,13 +335,14 @@ def _late_pause_history() -> list[bytes]:
 
     vn = timezone(timedelta(hours=7))
     received = {"unit_code": "X-01", "procedure_code": "1.000894", "channel": "ONLINE"}
+    one_day = {"value": 1, "unit": "working_days"}  # the sample's is same-day: at risk at 15:00
     late_one = [event(
         "LATE-1", 0, "RECEIVED", datetime(2026, 3, 2, 8, tzinfo=vn), **received,
         processing_time={"value": 5, "unit": "working_days"},
     )]
     others = [
         event(f"ON-TIME-{n}", 0, "RECEIVED", datetime(2026, 3, 6, 10, tzinfo=vn)
-              + timedelta(seconds=n), **received)
+              + timedelta(seconds=n), **received, processing_time=one_day)
         for n in range(1500)
     ]
     pause = event("LATE-1", 1, "SUPPLEMENT_REQUESTED", datetime(2026, 3, 3, 9, tzinfo=vn))

@@ -3,11 +3,12 @@
 `generate_events(count, seed, profile=...)` yields event dicts of schema v1 in arrival order:
 by `occurred_at`, except a share that arrives late (hours to days after it occurred) and a
 share sent twice. Dossiers mix channels, procedures and units of the catalogue, transfers,
-pauses of both kinds, apologies (sometimes a forbidden second one), withdrawals, stops and
-refusals at intake. Only units that exist on a dossier's day receive it (a unit dissolved on
-30/6/2025 receives nothing after), and nothing happens from `today` on: the history is what a
-data centre could hold today. The same seed, count, start, days, today and profile always
-give the same events.
+pauses of both kinds, apologies (sometimes a forbidden second one), withdrawals, stops,
+refusals at intake and, for a share of the resolved ones, processing steps (each
+department's allotted and actual time). Only units that exist on a dossier's day receive it
+(a unit dissolved on 30/6/2025 receives nothing after), and nothing happens from `today` on:
+the history is what a data centre could hold today. The same seed, count, start, days, today
+and profile always give the same events.
 
 A `Profile` (YAML, see `data/profiles/`) sets the shares and the arrival pattern by weekday
 and office hour; `load_profile` validates it with msgspec, as the catalogue is validated, so
@@ -29,7 +30,9 @@ from typing import Annotated, Any, BinaryIO
 
 import msgspec
 
+from dossierflow.rules.calendar import WorkingCalendar
 from dossierflow.rules.catalog import Catalog, Unit, load_catalog, yaml_error_text
+from dossierflow.schemas.event import ProcessingTime, TimeUnit
 
 _TZ = timezone(timedelta(hours=7))
 _HOUR = 3600
@@ -84,6 +87,10 @@ class Shares(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     late_resolution: Share = 0.0
     """Dossiers resolved weeks after their last step, past any statutory time of the
     catalogue; 0 leaves lateness to chance."""
+    steps: Share = 0.0
+    """Resolved dossiers whose processing the one-stop system reports step by step (the
+    control sheet: STEP_STARTED and STEP_COMPLETED per department, each with its allotted
+    time); 0 draws nothing, so the historical profile's histories stay as they were."""
     late_arrival: Share = 0.02
     duplicate: Share = 0.01
 
@@ -246,11 +253,61 @@ class _ReceivingUnits:
         return found
 
 
+_STEP_SHARES = ((0.5, 0.5), (0.25, 0.5, 0.25))
+"""How a dossier's processing time is split among its 2 or 3 steps: receiving unit and
+specialist department, or receiving unit, specialist department, receiving unit again."""
+
+
+def _allowance_hours(processing: ProcessingTime | None) -> float:
+    """The processing time in working hours, for splitting it among steps (a calendar day
+    counted as 5/7 of a working day; same-day: the whole day)."""
+    if processing is None:
+        return 8.0
+    if processing.unit is TimeUnit.WORKING_HOURS:
+        return processing.value
+    if processing.unit is TimeUnit.CALENDAR_DAYS:
+        return processing.value * 8 * 5 / 7
+    if processing.unit is TimeUnit.SAME_DAY:
+        return 8.0
+    return processing.value * 8
+
+
+def _steps(
+    rng: random.Random,
+    d: _Dossier,
+    span: tuple[int, int],
+    units: tuple[str, str],
+    processing: ProcessingTime | None,
+    calendar: WorkingCalendar,
+) -> None:
+    """The steps of a dossier processed from `span[0]` to `span[1]` by the receiving unit and
+    a specialist department (`units`): each starts when the previous one is handed on, at
+    distinct minutes (so no two events of the dossier share an instant), and is allotted
+    its share of the processing time as working time from its start; a step that holds the
+    dossier longer is late, as the one that follows a late one may be too."""
+    shares = rng.choice(_STEP_SHARES)
+    received, resolved = span
+    minutes = (resolved - received) // 60 - 1
+    if minutes < 2 * len(shares):
+        return
+    instants = sorted(received + 60 * m for m in rng.sample(range(1, minutes), 2 * len(shares)))
+    allowance = _allowance_hours(processing)
+    for number, share in enumerate(shares):
+        started, completed = instants[2 * number], instants[2 * number + 1]
+        allotted = timedelta(hours=max(1.0, round(allowance * share, 1)))
+        due = calendar.add(datetime.fromtimestamp(started, _TZ), allotted)
+        step_id = f"b{number + 1}"
+        d.add(started, "STEP_STARTED", step_id=step_id, step_unit_code=units[number % 2],
+              step_due_at=int(due.timestamp()))
+        d.add(completed, "STEP_COMPLETED", step_id=step_id)
+
+
 def _history(
     rng: random.Random,
     profile: Profile,
     arrivals: _Arrivals,
     received_day: int,
+    catalog: Catalog,
     procedures: list[str],
     communes: list[str],
     departments: list[str],
@@ -277,16 +334,17 @@ def _history(
     else:
         at = arrivals.office_time(rng, received_day)
     unit = rng.choice(communes if rng.random() < shares.to_commune else departments)
+    procedure = rng.choice(procedures)
     fields: dict[str, Any] = {
         "unit_code": unit,
-        "procedure_code": rng.choice(procedures),
+        "procedure_code": procedure,
         "channel": channel,
     }
     if channel == "ONLINE":
         fields["online_level"] = "FULL" if rng.random() < channels.online_full else "PARTIAL"
     if rng.random() < shares.working_hours_time:
         fields["processing_time"] = {"value": rng.choice((4, 8, 16)), "unit": "working_hours"}
-    now = d.add(at, "RECEIVED", **fields)
+    received = now = d.add(at, "RECEIVED", **fields)
     if rng.random() < shares.transfer:
         now = d.add(
             now + rng.randrange(600, _DAY, 60), "TRANSFERRED", unit_code=rng.choice(departments)
@@ -323,6 +381,12 @@ def _history(
         else:
             delay = rng.randrange(_HOUR, 9 * _DAY, 60)
         now = d.add(_in_office(rng, now + delay), "RESOLVED")
+        if shares.steps > 0 and rng.random() < shares.steps:
+            stated = fields.get("processing_time")
+            processing = (ProcessingTime(**stated) if stated
+                          else catalog.procedure(procedure).processing_time)
+            _steps(rng, d, (received, now), (unit, rng.choice(departments)), processing,
+                   catalog.calendar)
         if rng.random() < 0.8:
             d.add(_in_office(rng, now + rng.randrange(600, 4 * _DAY, 60)), "RETURNED")
     elif end < shares.resolved + shares.withdrawn:
@@ -330,6 +394,9 @@ def _history(
     elif end < shares.resolved + shares.withdrawn + shares.stopped:
         d.add(now + rng.randrange(_HOUR, 10 * _DAY, 60), "STOPPED")
     return d
+
+
+_INSTANT_FIELDS = frozenset({"new_due_at", "step_due_at"})
 
 
 def generate_events(
@@ -376,7 +443,9 @@ def generate_events(
     while len(queue) < count if count is not None else number < dossiers:
         received_day, day = arrivals.day(rng)
         communes, departments = receiving.on(day)
-        history = _history(rng, profile, arrivals, received_day, procedures, communes, departments)
+        history = _history(
+            rng, profile, arrivals, received_day, catalog, procedures, communes, departments
+        )
         with_sequence = rng.random() < 0.7
         happened = [event for event in history.events if event[0] < history_end]
         for index, (at, kind, fields) in enumerate(happened):
@@ -406,7 +475,7 @@ def generate_events(
             "occurred_at": _stamp(at, stamps),
         }
         for key, value in fields.items():
-            event[key] = _stamp(value, stamps) if key == "new_due_at" else value
+            event[key] = _stamp(value, stamps) if key in _INSTANT_FIELDS else value
         yield event
 
 

@@ -7,6 +7,9 @@ Each event of a dossier becomes the body the system would push at that moment: i
 (`CapNhatTienDoHoSoMC`) at that instant, which is where `translate` dates an apology. The
 bodies of all dossiers come in the order of their instants.
 
+A processing step (STEP_STARTED, STEP_COMPLETED) is a step body only (`PhongBanXuLy`,
+`NgayBatDau`, `NgayKetThucTheoQuyDinh`, and `ThoiDiemXuLy` the instant it was assigned,
+then handed on), as one-stop systems report the control sheet.
 What the format cannot carry is left out, as a real one-stop system leaves it out: a
 transfer has no instant in the record (it becomes a step and status 4, no event), nor has a
 financial obligation and its end (status 6 and back), and `online_level`, `processing_time`,
@@ -36,6 +39,7 @@ STATUS_CODES = {"SUBMITTED": 1, "RECEIVED": 2, "NOT_ACCEPTED": 3, "TRANSFERRED":
                 "WITHDRAWN": 7, "STOPPED": 8, "RESOLVED": 9, "RETURNED": 10}
 """TrangThaiHoSo of each event type (docs/domain.md, "Events")."""
 ENDINGS = {"WITHDRAWN", "STOPPED", "RESOLVED"}
+STEP_EVENTS = {"STEP_STARTED", "STEP_COMPLETED"}
 
 
 def fake_personal(number: int) -> dict[str, str]:
@@ -87,15 +91,32 @@ class _DossierBodies:
         self.supplements: list[dict[str, str]] = []
         self.waiting_for: str | None = None
         self.open_code = 2
+        self.steps: dict[str, tuple[str, datetime, datetime]] = {}
+        """Each step's department, start and deadline, by `step_id`."""
 
     def of(self, history: list[Mapping[str, Any]]) -> Iterator[tuple[datetime, dict[str, Any]]]:
         for event in history:
             kind = event["type"]
             at = datetime.fromisoformat(event["occurred_at"])
+            if kind in STEP_EVENTS:
+                yield at, self._processing_step(kind, at, event)
+                continue
             if kind in ("TRANSFERRED", "APOLOGY_ISSUED"):
                 yield at, self._step(at, event.get("unit_code"))
             self._apply(kind, at, event)
             yield at, self._body()
+
+    def _processing_step(self, kind: str, at: datetime, event: Mapping[str, Any]
+                         ) -> dict[str, Any]:
+        """A step of the control sheet as the system reports it: when it is assigned
+        (`ThoiDiemXuLy` = `NgayBatDau`), and again when the department hands it on."""
+        if kind == "STEP_STARTED":
+            self.steps[event["step_id"]] = (
+                event["step_unit_code"], at, datetime.fromisoformat(event["step_due_at"]))
+        unit, started, due = self.steps[event["step_id"]]
+        body = self._step(at, unit)
+        body["data"][0].update(NgayBatDau=stamp(started), NgayKetThucTheoQuyDinh=stamp(due))
+        return body
 
     def _apply(self, kind: str, at: datetime, event: Mapping[str, Any]) -> None:
         record = self.record
