@@ -300,10 +300,10 @@ def empty_agent(bootstrap: str, topic: str, count: int, timeout: float) -> tuple
     return float(figures["seconds"]), float(figures["cpu_seconds"])
 
 
-SETTLE_SECONDS = 2.0
+SETTLE_SECONDS = 3.0
 """Once a worker's event-time clock shows the history's end, the timer scans that follow
-may still publish (at most TIMER_SCAN_LIMIT dossiers each): its alerts are compared once
-their count has not moved for this long after that."""
+may still publish (at most TIMER_SCAN_LIMIT dossiers each), and the other workers' clocks
+jump too: the alerts are compared once nothing has moved for this long after that."""
 
 
 def history_end(count: int, seed: int) -> float:
@@ -313,22 +313,23 @@ def history_end(count: int, seed: int) -> float:
 
 
 def settled_pages(group: list[Worker], clock_end: float) -> list[str]:
-    """The workers' metrics pages once every worker's event-time clock reached `clock_end`
-    (the history's end: it jumps there once its partitions are quiet for
-    `idle_partition_seconds`) and their alerts counter stopped moving since (at most 90 s).
-    A counter that merely stopped moving is not enough: on a busy machine the jump and its
-    last timer scan came after a 13 s pause, and one run counted an alert fewer (9,989 vs
-    9,990 on the same events)."""
-    last, still_since = -1.0, time.monotonic()
+    """The workers' metrics pages once a worker's event-time clock reached `clock_end` (the
+    history's end: a clock jumps to its partitions' largest `occurred_at` once they are
+    quiet for `idle_partition_seconds`) and neither the alerts counter nor any worker's
+    clock moved since (at most 90 s). Each worker's clock covers its own partitions only,
+    so only the largest reaches the history's end. A counter that merely stopped moving is
+    not enough: on a busy machine the jump and its timer scan can outlast the pause."""
+    last: tuple[float, ...] = ()
+    still_since = time.monotonic()
     deadline = time.monotonic() + 90
     while True:
         pages = [w.metrics() or "" for w in group]
-        alerts = sum(metric_sum(page, "dossierflow_alerts_total") for page in pages)
-        at_end = all(metric_sum(page, "dossierflow_event_time_watermark_seconds") >= clock_end
-                     for page in pages)
+        clocks = [metric_sum(page, "dossierflow_event_time_watermark_seconds") for page in pages]
+        now_seen = (sum(metric_sum(page, "dossierflow_alerts_total") for page in pages),
+                    *clocks)
         now = time.monotonic()
-        if alerts != last or not at_end:
-            last, still_since = alerts, now
+        if now_seen != last or max(clocks) < clock_end:
+            last, still_since = now_seen, now
         elif now - still_since >= SETTLE_SECONDS:
             return pages
         if now > deadline:
