@@ -45,7 +45,7 @@ TABLES = {
     "dossier_compliance_events", "dossier_compliance_events_mv", "bi_compliance_report",
     "bi_period_outcomes", "dossiers_open_at", "bi_progress_766", "bi_progress_766_procedures",
     "bi_step_delays", "dossier_resolutions", "dossier_resolutions_mv", "bi_delays_caused",
-    "bi_report",
+    "bi_report", "dossier_report_days", "dossier_report_days_mv", "bi_report_days",
 }
 
 
