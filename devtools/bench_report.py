@@ -35,6 +35,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 GOAL_SECONDS = 0.15
 """Issue 21: the report beyond the engine's own start-up."""
@@ -212,16 +213,11 @@ def split_child(store: Path) -> None:
         print(f"  {part:52s} wall {wall * 1000:6.1f} ms  CPU {cpu * 1000:6.1f} ms")
 
 
-def bare_child(store: Path, repeats: int) -> None:
-    """In a fresh process: the queries in a chDB session of their own, no driver, no CLI."""
-    import chdb
-
+def bare_queries() -> dict[str, str]:
     from dossierflow.reporting.queries import LIVE_REPORT_SQL
 
-    session = chdb.connect(str(store))  # type: ignore[no-untyped-call]
-    session.query("USE dossierflow")
     day_from, day_to = YEAR
-    queries = {
+    return {
         "the report's query (bi_report_days, 018)": LIVE_REPORT_SQL.replace(
             "{period_from:String}", f"'{day_from}'").replace("{period_to:String}", f"'{day_to}'"),
         "bi_report (016), the same figures from instants": (
@@ -235,6 +231,29 @@ def bare_child(store: Path, repeats: int) -> None:
         ),
         "SELECT 1": "SELECT 1",
     }
+
+
+def bare_session(store: Path) -> Any:
+    import chdb
+
+    session = chdb.connect(str(store))  # type: ignore[no-untyped-call]
+    session.query("USE dossierflow")
+    return session
+
+
+def bare_child(store: Path, repeats: int, cold: str | None) -> None:
+    """In a fresh process: the queries in a chDB session of their own, no driver, no CLI.
+    With `cold`, only that query, once: the first query of an engine, as the command runs it."""
+    queries = bare_queries()
+    session = bare_session(store)
+    if cold is not None:
+        since = clocks()
+        session.query(queries[cold], "CSV")
+        now = clocks()
+        print(f"  {cold + ', cold':52s} wall {(now[0] - since[0]) * 1000:6.1f} ms  "
+              f"CPU {(now[1] - since[1]) * 1000:6.1f} ms")
+        session.close()
+        return
     runs: dict[str, list[Clocks]] = {name: [] for name in queries}
     for sql in queries.values():
         session.query(sql, "CSV")  # warm
@@ -255,7 +274,10 @@ def print_split(store: Path, repeats: int) -> None:
     child = [sys.executable, "-m", "devtools.bench_report", "--cache", "unused"]
     print("where one `dossierflow report` goes (in-process, cold imports):")
     subprocess.run([*child, "--split-child", str(store)], check=True)
-    print(f"the same store in a bare chDB session (medians of {repeats}):")
+    print("the first query of a bare chDB session, each in a fresh process:")
+    for name in list(bare_queries())[:2]:
+        subprocess.run([*child, "--bare-child", str(store), "--cold", name], check=True)
+    print(f"the same session warm (medians of {repeats}, interleaved):")
     subprocess.run([*child, "--bare-child", str(store), "--repeats", str(repeats)],
                    check=True)
 
@@ -296,12 +318,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="also print where the report's time goes, part by part")
     parser.add_argument("--split-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--bare-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--cold", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.split_child:
         split_child(args.split_child)
         return 0
     if args.bare_child:
-        bare_child(args.bare_child, args.repeats)
+        bare_child(args.bare_child, args.repeats, args.cold)
         return 0
     store = cached_store(args.count, args.seed, args.cache)
     variants: list[tuple[str, Path, dict[str, str] | None]] = [("this tree", store, None)]
