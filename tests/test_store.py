@@ -282,6 +282,24 @@ def test_report_on_a_store_never_migrated_says_to_migrate(tmp_path: Path) -> Non
     ]
 
 
+def test_report_on_a_store_without_the_latest_migration_says_to_migrate(tmp_path: Path) -> None:
+    """A store upgraded by an older release: the report names what is missing, not 'a bug'."""
+    url = f"chdb://{tmp_path / 'ch'}"
+    store = connect(url)
+    try:
+        *older, latest = bundled_migrations()
+        migrate(store, older)
+    finally:
+        store.close()
+    done = cli("report", "--from", "2026-03-01", "--to", "2026-04-01", "--store", url,
+               "--sink-url", "http://127.0.0.1:9")
+    assert (done.returncode, done.stdout) == (4, "")
+    assert done.stderr.splitlines() == [
+        f"dossierflow report: the store {url} has not applied {latest.name}, which the "
+        f"report reads; run `dossierflow migrate --store {url}` first"
+    ]
+
+
 def test_report_on_a_missing_store_creates_nothing_and_says_so(tmp_path: Path) -> None:
     missing = tmp_path / "nonexistent" / "dir"
     done = cli("report", "--from", "2026-03-01", "--to", "2026-04-01",
