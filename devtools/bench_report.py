@@ -15,7 +15,11 @@ sink's own code. Then, in one run, alternating so that the machine's load hits b
   answers at the `--sink-url` given, so the command opens the store itself);
 and prints the medians and the report's time beyond the anchor beside issue 21's goal.
 `--profile` prints the report command's cProfile (in-process) and each query's time as the
-engine logs it (`system.query_log`).
+engine logs it (`system.query_log`). `--split` prints where one run's time goes (each part in
+a fresh process, so that imports are cold): the imports (CLI, chDB's driver, the report's own
+modules, rich), opening the store, asking the sink, the catalogue, the query, the table's
+output, closing; then the report's query in a bare chDB session beside `bi_report` (016) and
+one pass over the dossiers, the floor of any exact live report.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 GOAL_SECONDS = 0.15
 """Issue 21: the report beyond the engine's own start-up."""
@@ -122,6 +127,161 @@ def profile_report(store: Path) -> None:
         print(f"  {duration * 1000:7.1f}  {text[:110]}")
 
 
+Clocks = tuple[float, float]
+"""Wall and CPU seconds (this process's, the engine's threads included)."""
+
+
+def clocks() -> Clocks:
+    return time.perf_counter(), time.process_time()
+
+
+def split_child(store: Path) -> None:
+    """In a fresh process: the report command's parts, each timed where it starts and ends
+    (the functions the command calls are wrapped; the rest is the CLI's own work)."""
+    spent: dict[str, list[float]] = {}
+
+    def add(part: str, since: Clocks) -> None:
+        now = clocks()
+        total = spent.setdefault(part, [0.0, 0.0])
+        total[0] += now[0] - since[0]
+        total[1] += now[1] - since[1]
+
+    started = clocks()
+    import dossierflow.cli
+
+    add("import: CLI", started)
+    since = clocks()
+    import clickhouse_connect.driver._chdbclient  # noqa: F401  (what `connect` imports)
+
+    add("import: chDB driver (anchor)", since)
+    since = clocks()
+    from dossierflow.commands import report as report_command
+    from dossierflow.reporting import client, queries
+    from dossierflow.rules import catalog
+
+    add("import: the report's modules", since)
+    since = clocks()
+    import rich.console
+
+    from dossierflow.reporting import report_table
+
+    add("import: rich and the table", since)
+    wrapped = [
+        (report_command, "_open_for_report", "open the store, pause refreshes (anchor)"),
+        (client, "fetch_from_sink", "ask the sink (none answers)"),
+        (catalog, "load_catalog", "load the catalogue"),
+        (queries, "fetch_report", "the query"),
+        (report_table, "report_table", "table: lay out"),
+        (rich.console.Console, "print", "table: render and write"),
+    ]
+    for owner, name, part in wrapped:
+        original = getattr(owner, name)
+
+        def timed(*args: object, _f: object = original, _part: str = part,
+                  **kwargs: object) -> object:
+            since = clocks()
+            try:
+                return _f(*args, **kwargs)  # type: ignore[operator]
+            finally:
+                add(_part, since)
+
+        setattr(owner, name, timed)
+    from dossierflow.store import Store
+
+    close = Store.close
+
+    def timed_close(self: Store) -> None:
+        since = clocks()
+        close(self)
+        add("close the store (anchor)", since)
+
+    Store.close = timed_close  # type: ignore[method-assign]
+    since = clocks()
+    with open(os.devnull, "w") as devnull:
+        stdout, sys.stdout = sys.stdout, devnull
+        try:
+            dossierflow.cli.main(report_args(store))
+        finally:
+            sys.stdout = stdout
+    command = [clocks()[i] - since[i] for i in (0, 1)]
+    inner = [sum(v[i] for k, v in spent.items() if not k.startswith("import")) for i in (0, 1)]
+    spent["the rest: arguments, settings, building the report"] = [
+        command[i] - inner[i] for i in (0, 1)
+    ]
+    spent["in-process total"] = [clocks()[i] - started[i] for i in (0, 1)]
+    for part, (wall, cpu) in spent.items():
+        print(f"  {part:52s} wall {wall * 1000:6.1f} ms  CPU {cpu * 1000:6.1f} ms")
+
+
+def bare_queries() -> dict[str, str]:
+    from dossierflow.reporting.queries import LIVE_REPORT_SQL
+
+    day_from, day_to = YEAR
+    return {
+        "the report's query (bi_report_days, 018)": LIVE_REPORT_SQL.replace(
+            "{period_from:String}", f"'{day_from}'").replace("{period_to:String}", f"'{day_to}'"),
+        "bi_report (016), the same figures from instants": (
+            f"SELECT * FROM bi_report(period_from = '{day_from} 00:00:00', "
+            f"period_to = '{day_to} 00:00:00')"
+        ),
+        "one pass over the dossiers (dossier_report_days FINAL)": (
+            "SELECT unit_code, count(), countIf(closed_day >= toDate('2027-01-01')) "
+            f"FROM dossier_report_days FINAL WHERE received_day < toDate('{day_to}') "
+            "GROUP BY unit_code"
+        ),
+        "SELECT 1": "SELECT 1",
+    }
+
+
+def bare_session(store: Path) -> Any:
+    import chdb
+
+    session = chdb.connect(str(store))  # type: ignore[no-untyped-call]
+    session.query("USE dossierflow")
+    return session
+
+
+def bare_child(store: Path, repeats: int, cold: str | None) -> None:
+    """In a fresh process: the queries in a chDB session of their own, no driver, no CLI.
+    With `cold`, only that query, once: the first query of an engine, as the command runs it."""
+    queries = bare_queries()
+    session = bare_session(store)
+    if cold is not None:
+        since = clocks()
+        session.query(queries[cold], "CSV")
+        now = clocks()
+        print(f"  {cold + ', cold':52s} wall {(now[0] - since[0]) * 1000:6.1f} ms  "
+              f"CPU {(now[1] - since[1]) * 1000:6.1f} ms")
+        session.close()
+        return
+    runs: dict[str, list[Clocks]] = {name: [] for name in queries}
+    for sql in queries.values():
+        session.query(sql, "CSV")  # warm
+    for _ in range(repeats):  # interleaved, so that the machine's load hits all alike
+        for name, sql in queries.items():
+            since = clocks()
+            session.query(sql, "CSV")
+            now = clocks()
+            runs[name].append((now[0] - since[0], now[1] - since[1]))
+    for name, measured in runs.items():
+        wall = statistics.median(w for w, _ in measured)
+        cpu = statistics.median(c for _, c in measured)
+        print(f"  {name:52s} wall {wall * 1000:6.1f} ms  CPU {cpu * 1000:6.1f} ms")
+    session.close()
+
+
+def print_split(store: Path, repeats: int) -> None:
+    child = [sys.executable, "-m", "devtools.bench_report", "--cache", "unused"]
+    print("where one `dossierflow report` goes (in-process, cold imports):")
+    subprocess.run([*child, "--split-child", str(store)], check=True)
+    print("the first query of a bare chDB session, each in a fresh process:")
+    for name in list(bare_queries())[:2]:
+        subprocess.run([*child, "--bare-child", str(store), "--cold", name], check=True)
+    print(f"the same session warm (medians of {repeats}, interleaved):")
+    subprocess.run([*child, "--bare-child", str(store), "--repeats", str(repeats)],
+                   check=True)
+
+
 def anchor_of(store: Path) -> list[str]:
     return dossierflow("migrate", "--store", f"chdb://{store}")
 
@@ -154,7 +314,18 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline-cache",
     )
     parser.add_argument("--baseline-cache", type=Path, default=CACHE / "baseline")
+    parser.add_argument("--split", action="store_true",
+                        help="also print where the report's time goes, part by part")
+    parser.add_argument("--split-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--bare-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--cold", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.split_child:
+        split_child(args.split_child)
+        return 0
+    if args.bare_child:
+        bare_child(args.bare_child, args.repeats, args.cold)
+        return 0
     store = cached_store(args.count, args.seed, args.cache)
     variants: list[tuple[str, Path, dict[str, str] | None]] = [("this tree", store, None)]
     if args.baseline is not None:
@@ -175,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, (anchors, reports) in runs.items():
         print(f"{name}:")
         print_runs(anchors, reports)
+    if args.split:
+        print_split(store, args.repeats)
     if args.profile:
         profile_report(store)
     return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cache
 from importlib import metadata
 from types import MappingProxyType
 
@@ -147,7 +148,11 @@ class YearView:
     """Weekly rest days that are working days."""
 
 
-PACKAGE_SOURCE = f"holidays {metadata.version('holidays')} (năm chưa xác nhận)"
+@cache
+def package_source() -> str:
+    """The source named for a day off only the `holidays` package states; looked up when a
+    year is listed, not at import (reading the package's metadata costs ~5 ms)."""
+    return f"holidays {metadata.version('holidays')} (năm chưa xác nhận)"
 
 
 def year_view(calendar: WorkingCalendar, arrangements: Arrangements, year: int) -> YearView:
@@ -161,7 +166,7 @@ def year_view(calendar: WorkingCalendar, arrangements: Arrangements, year: int) 
             if statement is not None:
                 listed = ListedDay(day, statement.reason, statement.source)
             else:  # only the package can have made a weekday a day off
-                listed = ListedDay(day, calendar.public_holiday(day) or "", PACKAGE_SOURCE)
+                listed = ListedDay(day, calendar.public_holiday(day) or "", package_source())
             (make_up if working else days_off).append(listed)
         day += timedelta(days=1)
     return YearView(year, arrangements.confirmation(year), tuple(days_off), tuple(make_up))

@@ -19,8 +19,8 @@ from datetime import date, datetime, timedelta
 import msgspec
 import pytest
 
-from dossierflow.reporting.queries import fetch_figures
-from dossierflow.reporting.report import Figures, period_bounds
+from dossierflow.reporting.queries import fetch_figures, fetch_report
+from dossierflow.reporting.report import COMPLIANCE_KEYS, Compliance, Figures, period_bounds
 from dossierflow.rules.catalog import Catalog, load_catalog
 from dossierflow.rules.evaluation import Step, evaluate
 from dossierflow.schemas.event import DossierEvent, EventType, decode_event
@@ -128,6 +128,20 @@ def batches(facts: Sequence[DossierFact], rng: random.Random) -> Iterator[Sequen
         first += size
 
 
+def compliance_of_bi_report(
+    store: Store, period_from: date, period_to: date
+) -> dict[str, Compliance]:
+    """The compliance figures per unit as `bi_report` (migration 016) gives them."""
+    start, end = period_bounds(period_from, period_to)
+    rows = store.client.query(
+        f"SELECT unit_code, {', '.join(COMPLIANCE_KEYS)} FROM bi_report("
+        "period_from = {f:String}, period_to = {t:String})",
+        parameters={"f": start.strftime("%Y-%m-%d %H:%M:%S"),
+                    "t": end.strftime("%Y-%m-%d %H:%M:%S")},
+    ).result_rows
+    return {str(row[0]): Compliance(*map(int, row[1:])) for row in rows if any(row[1:])}
+
+
 def test_report_equals_the_fold_after_late_events_redeliveries_and_stale_copies(
     store: Store,
 ) -> None:
@@ -164,6 +178,11 @@ def test_report_equals_the_fold_after_late_events_redeliveries_and_stale_copies(
         assert sum(f.in_progress for f in got.values()) > 0
         rolled_up = fetch_figures(store, period_from, period_to, pre_aggregated=True)
         assert rolled_up == expected, ("rollup", period_from, period_to)
+        # the command's one query (whole days, migration 018) gives the same figures, and
+        # the same compliance figures as `bi_report`, which reads the instants
+        figures, compliance = fetch_report(store, period_from, period_to)
+        assert figures == expected, ("bi_report_days", period_from, period_to)
+        assert compliance == compliance_of_bi_report(store, period_from, period_to)
     week = fetch_figures(store, *PERIODS[2])
     assert sum(f.in_progress_overdue for f in week.values()) > 0
     assert sum(f.apologies for f in fetch_figures(store, *PERIODS[4]).values()) > 0

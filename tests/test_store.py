@@ -46,6 +46,7 @@ TABLES = {
     "bi_period_outcomes", "dossiers_open_at", "bi_progress_766", "bi_progress_766_procedures",
     "bi_step_delays", "dossier_resolutions", "dossier_resolutions_mv", "bi_delays_caused",
     "bi_report", "bi_overdue_causes", "dossiers_overdue_at",
+    "dossier_report_days", "dossier_report_days_mv", "bi_report_days",
 }
 
 
@@ -279,6 +280,24 @@ def test_report_on_a_store_never_migrated_says_to_migrate(tmp_path: Path) -> Non
     assert done.stderr.splitlines() == [
         f"dossierflow report: the store {url} has no dossierflow tables; "
         f"run `dossierflow migrate --store {url}` first"
+    ]
+
+
+def test_report_on_a_store_without_the_latest_migration_says_to_migrate(tmp_path: Path) -> None:
+    """A store upgraded by an older release: the report names what is missing, not 'a bug'."""
+    url = f"chdb://{tmp_path / 'ch'}"
+    store = connect(url)
+    try:
+        *older, latest = bundled_migrations()
+        migrate(store, older)
+    finally:
+        store.close()
+    done = cli("report", "--from", "2026-03-01", "--to", "2026-04-01", "--store", url,
+               "--sink-url", "http://127.0.0.1:9")
+    assert (done.returncode, done.stdout) == (4, "")
+    assert done.stderr.splitlines() == [
+        f"dossierflow report: the store {url} has not applied {latest.name}, which the "
+        f"report reads; run `dossierflow migrate --store {url}` first"
     ]
 
 

@@ -217,11 +217,25 @@ def _open_for_report(url: str, sink_url: str, sink_problem: str) -> Any:
     return store
 
 
-def _require_facts(store: Any) -> None:
-    """Refuse a store that is not migrated or holds no facts, with a clear error."""
-    from dossierflow.store import StoreEmpty, count_facts, require_migrated
+def _require_facts(store: Any, *, up_to_date: bool = False) -> None:
+    """Refuse a store that is not migrated (`up_to_date`: or lacks a migration the query
+    reads) or holds no facts, with a clear error."""
+    from dossierflow.store import (
+        StoreEmpty,
+        StoreNotMigrated,
+        count_facts,
+        pending_migrations,
+        require_migrated,
+    )
 
     require_migrated(store)
+    pending = pending_migrations(store) if up_to_date else []
+    if pending:
+        raise StoreNotMigrated(
+            f"the store {store.url.display} has not applied "
+            f"{', '.join(m.name for m in pending)}, which the report reads; "
+            f"run `dossierflow migrate --store {store.url.display}` first"
+        )
     if count_facts(store) == 0:
         raise StoreEmpty(
             f"the store {store.url.display} holds no facts at all, so there is nothing to "
@@ -245,11 +259,12 @@ def _report_directly(
     try:
         period_from, period_to = period
         # The store's checks cost a round trip each: they run when the figures fail (no
-        # tables) or are empty (no facts at all), which is when their message is needed.
+        # tables, or a migration not applied yet) or are empty (no facts at all), which is
+        # when their message is needed.
         try:
             figures, compliance = fetch_report(store, period_from, period_to, readings)
         except Exception:
-            _require_facts(store)
+            _require_facts(store, up_to_date=True)
             raise
         if not figures:
             _require_facts(store)

@@ -37,6 +37,7 @@ from dossierflow.reporting.report import (
     LOCAL,
     Compliance,
     Figures,
+    check_period,
     period_bounds,
 )
 from dossierflow.rules.readings import ReportReadings
@@ -52,12 +53,12 @@ the `bi_period_report` view that BI tools read too, or its pre-aggregated twin
 
 LIVE_REPORT_SQL = f"""
 SELECT unit_code, {", ".join(COUNT_KEYS + COMPLIANCE_KEYS)}
-FROM bi_report(period_from = {{period_from:String}}, period_to = {{period_to:String}})
+FROM bi_report_days(period_from = {{period_from:String}}, period_to = {{period_to:String}})
 """
-"""Per receiving unit, and per department that caused a delay, the whole report of [from,
-to) in one query (migration 016: `dossier_state FINAL` read once): the figures of
-`bi_period_report`, live, and the compliance figures of `bi_compliance_report` and
-`bi_delays_caused`, which read the same view."""
+"""Per receiving unit, and per department that caused a delay, the whole report of the whole
+local days [from, to) in one query, live: `bi_report` (migration 016: the figures of
+`bi_period_report` and the compliance figures of `bi_compliance_report` and
+`bi_delays_caused`) as `bi_report_days` computes it from local dates (migration 018)."""
 
 OUTCOME_KEYS = ("resolved_early", "resolved_on_time", "resolved_overdue", "in_progress_overdue")
 OUTCOMES_SQL = f"""
@@ -246,7 +247,8 @@ def fetch_report(
     A `readings` other than the lifecycle's own replaces the outcome classes as in
     `fetch_figures`."""
     result = store.client.query(
-        LIVE_REPORT_SQL, parameters=_live_bounds(period_from, period_to)
+        LIVE_REPORT_SQL,
+        parameters=_day_bounds(period_from, period_to),
     )
     figures: dict[str, Figures] = {}
     compliance: dict[str, Compliance] = {}
@@ -259,6 +261,12 @@ def fetch_report(
         if any(values[counts:]):
             compliance[unit] = Compliance(*values[counts:])
     return _with_readings(store, figures, period_from, period_to, readings), compliance
+
+
+def _day_bounds(period_from: date, period_to: date) -> dict[str, str]:
+    """The whole-day views' `period_from` and `period_to`: the dates as text."""
+    check_period(period_from, period_to)
+    return {"period_from": period_from.isoformat(), "period_to": period_to.isoformat()}
 
 
 def _live_bounds(period_from: date, period_to: date) -> dict[str, str]:
