@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dossierflow.commands.options import add_store_option, check_events_file, fail
+from dossierflow.commands.options import check_events_file, fail
 from dossierflow.commands.replay import as_of_time
 from dossierflow.commands.setting_options import add_setting_options, settings_from
 
@@ -55,6 +55,7 @@ def add_commands(subparsers: Any) -> None:
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
+    from dossierflow.config import StoreSettings
     from dossierflow.sorted_history import RUN_BYTES
     from dossierflow.streams.settings import WorkerSettings
 
@@ -73,12 +74,13 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         help="history sorted in memory at once, in MiB; the process holds about twice it "
              "(default: %(default)s)",
     )
-    add_store_option(parser)
+    add_setting_options(parser, StoreSettings, only=["clickhouse_url"])
     add_setting_options(parser, WorkerSettings, only=WORKER_OPTIONS)
 
 
 def run(args: argparse.Namespace) -> int:
     from dossierflow.backfill import backfill
+    from dossierflow.config import StoreSettings
     from dossierflow.cutover import refusal_after, refusal_before
     from dossierflow.golive import Seeding, changelog_topic, write_changelog
     from dossierflow.kafka.security import KafkaSecurity
@@ -119,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         refusal = refusal_after(settings.bootstrap, security, settings.events_topic, clock)
         if refusal:
             return fail("golive", refusal)
-        store = connect(args.store)  # StoreError: one line, from the cli
+        store = connect(settings_from(args, StoreSettings).url())  # StoreError: one line
         migrate(store)
         pause_rollup_refreshes(store)  # the sink rebuilds them when it opens the store
         seeding = Seeding(

@@ -45,18 +45,6 @@ def check_events_file(path: Path, hint: str = EVENTS_FILE_HINT) -> None:
         ) from exc
 
 
-def add_store_option(parser: argparse.ArgumentParser) -> None:
-    """`golive`'s --store, by hand: it is to be StoreSettings' `clickhouse_url` option, as
-    `migrate`'s and `sink`'s (add_setting_options)."""
-    parser.add_argument(
-        "--store",
-        metavar="URL",
-        help="chdb:///abs/path or http(s)://user:password@host:8123/db "
-        "(default: $DOSSIERFLOW_CLICKHOUSE_URL, else chDB in "
-        "$XDG_DATA_HOME/dossierflow/clickhouse, i.e. ~/.local/share/dossierflow/clickhouse)",
-    )
-
-
 def fail(command: str, message: str, status: int = 2) -> int:
     """Print `dossierflow COMMAND: message` on stderr and return `status` (for checks a
     command makes itself; errors of the lower layers are raised and printed by cli.main)."""
