@@ -140,7 +140,9 @@ def at_risk_lead(state: DossierState, catalog: Catalog) -> timedelta:
 
 def _given_its_procedures_time(state: DossierState, catalog: Catalog, procedure: Procedure) -> bool:
     """The slip's deadline (the appointment at reception, before any pause, restart or
-    apology) is the one the procedure's processing time gives, however it was stated."""
+    apology) falls on the day the procedure's processing time gives, however it was stated:
+    the day, not the instant, since a slip may print any hour of it (16:30 for a same-day
+    request due at the close)."""
     processing = procedure.processing_time
     if processing is None:
         return True
@@ -148,7 +150,9 @@ def _given_its_procedures_time(state: DossierState, catalog: Catalog, procedure:
         return False
     calendar = catalog.calendar
     start = clock_start(calendar, state.received_at, catalog.cutoff(procedure, processing))
-    return state.appointment_at == deadline(calendar, start, processing)
+    given = deadline(calendar, start, processing)
+    return (state.appointment_at is not None
+            and calendar.local(state.appointment_at).date() == calendar.local(given).date())
 
 
 def planned_alerts(state: DossierState, catalog: Catalog) -> tuple[PlannedAlert, ...]:

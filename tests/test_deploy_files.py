@@ -382,6 +382,20 @@ def test_the_image_runs_as_a_user_and_exposes_the_default_ports() -> None:
                        NotifySettings().metrics_port, IntakeSettings().http_port}
 
 
+def test_every_compose_state_folder_is_made_in_the_image_for_its_user() -> None:
+    # A named volume mounted on a folder the image lacks is created by Docker owned by root:
+    # user 10001 could not write its state there (the intake's memory file, once).
+    made = re.search(r"install -d -o 10001 -g 10001 ((?:\S+\s*(?:\\\n\s*)?)+)",
+                     (DEPLOY / "Dockerfile").read_text())
+    assert made, "the Dockerfile makes no state folder for user 10001"
+    folders = set(made.group(1).replace("\\", " ").split())
+    mounted = {volume.split(":", 1)[1]
+               for service in compose()["services"].values()
+               for volume in service.get("volumes", [])
+               if isinstance(volume, str) and ":/var/lib/dossierflow/" in volume}
+    assert mounted and mounted <= folders, f"not made in the image: {sorted(mounted - folders)}"
+
+
 def _ports() -> dict[str, int]:
     return {
         "worker": WorkerSettings().metrics_port,

@@ -210,6 +210,14 @@ def test_a_dossier_given_another_deadline_takes_the_catalogues_lead() -> None:
     # The slip of a same-day request prints that day's close: SD-KS's own 2 hours.
     same_day = state_of(received(vn(2026, 3, 2, 8), "SD-KS", due_at=vn(2026, 3, 2, 17)))
     assert planned_alerts(same_day, CATALOG)[0].instant == vn(2026, 3, 2, 15)
+    # A slip may print another hour of that day: still SD-KS's own 2 hours, not the
+    # catalogue's 8, which would fall before the clock starts and plan no AT_RISK (16:30 →
+    # 14:30; 17:00:59 is after the close, whose last 2 working hours start at 15:00).
+    for printed_due, at_risk in ((vn(2026, 3, 2, 16, 30), vn(2026, 3, 2, 14, 30)),
+                                 (vn(2026, 3, 2, 17) + timedelta(seconds=59),
+                                  vn(2026, 3, 2, 15))):
+        slip = state_of(received(vn(2026, 3, 2, 8), "SD-KS", due_at=printed_due))
+        assert planned_alerts(slip, CATALOG)[0] == PlannedAlert(K.AT_RISK, at_risk, printed_due)
 
 
 def test_a_pause_keeps_the_procedures_own_lead() -> None:

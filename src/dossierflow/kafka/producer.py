@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import msgspec
+from kafka.errors import KafkaTimeoutError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -94,19 +95,35 @@ class RefusalCheck:
         self._waiting_since: float | None = None
         """Since when events wait with none settled (None: none waits)."""
         self._asked_at = -float("inf")
+        self._lock = threading.Lock()
+        """`sent` runs on the caller's thread, `_settle` on the producer's."""
 
     def sent(self, future: Any) -> None:
-        self._sent += 1
-        if self._waiting_since is None:
-            self._waiting_since = time.monotonic()
+        with self._lock:
+            self._sent += 1
+            if self._waiting_since is None:
+                self._waiting_since = time.monotonic()
         future.add_both(self._settle)
 
     def _settle(self, _outcome: Any) -> None:  # the producer's thread
-        self._settled += 1
-        self._waiting_since = None if self._settled >= self._sent else time.monotonic()
+        with self._lock:
+            self._settled += 1
+            self._waiting_since = None if self._settled >= self._sent else time.monotonic()
+
+    def flush(self, producer: Any) -> None:
+        """`producer.flush()`, checking for a refusal each second: one that comes after the
+        last send would otherwise wait out every event's delivery timeout."""
+        while True:
+            try:
+                producer.flush(timeout=1.0)
+                return
+            except KafkaTimeoutError:
+                self.check()
 
     def check(self) -> None:
-        waiting_since, now = self._waiting_since, time.monotonic()
+        with self._lock:
+            waiting_since = self._waiting_since
+        now = time.monotonic()
         if waiting_since is None or now - max(waiting_since, self._asked_at) < self.after:
             return
         self._asked_at = now
@@ -232,7 +249,7 @@ def produce_file(
                     if progress_bar is not None and task is not None and lineno % 2000 == 0:
                         progress_bar.update(task, completed=source.tell(), events=published)
                 bytes_read = source.tell()
-            producer.flush()
+            refusals.flush(producer)
             if progress_bar is not None and task is not None:
                 progress_bar.update(task, completed=bytes_read, events=published)
         finally:
@@ -292,7 +309,7 @@ def produce_paced(
             size += len(value)
             if on_sent is not None:
                 on_sent(event)
-        producer.flush()
+        refusals.flush(producer)
     return ProduceResult(
         published=published - len(failed), bad=0, failed=len(failed), lines=published,
         bytes_read=size, seconds=time.monotonic() - started,
