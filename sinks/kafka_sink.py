@@ -36,6 +36,7 @@ from dossierflow.kafka.consumer import (
     getmany_or_refused,
     start_or_refused,
 )
+from dossierflow.kafka.credentials_watch import until_refused
 from dossierflow.kafka.startup_wait import StartupWait
 from dossierflow.schemas.facts import DossierAlert, DossierFact, alert_decoder, fact_decoder
 from dossierflow.sinks import metrics
@@ -184,7 +185,7 @@ class SinkRunner:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set, then store and commit what is buffered (best effort)."""
         while not stop.is_set():
-            await self.poll_once()
+            await until_refused(self.poll_once())
         await self.flush(force=True)
 
     async def poll_once(self) -> None:

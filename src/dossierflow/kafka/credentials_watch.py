@@ -8,7 +8,7 @@ with which aiokafka's clients open every connection (`aiokafka.client.create_con
 name `AIOKafkaClient.bootstrap` and `_get_conn` call, pinned by
 tests/test_kafka_refused_at_run.py), so the process keeps the first refusal, and its loop
 ends it with the start-up check's sentence and exit code 2: the sink's and the notifier's
-after each poll (`raise_if_refused`), the worker's from a timer (`commands/worker.py`).
+around each poll (`until_refused`), the worker's from a timer (`commands/worker.py`).
 
 Waiting would not help: the process reads its password once, so it must be started again
 with the new one (its supervisor restarts it; docs/operations.md, "Kafka and ClickHouse
@@ -17,11 +17,14 @@ rights").
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from dossierflow.kafka.diagnosis import KafkaCredentialsRefused, credentials_refused
+
+T = TypeVar("T")
 
 _lock = threading.Lock()
 _refusal: KafkaCredentialsRefused | None = None
@@ -73,3 +76,18 @@ def raise_if_refused() -> None:
     found = refusal()
     if found is not None:
         raise KafkaCredentialsRefused(str(found))
+
+
+async def until_refused(work: Awaitable[T], every: float = 0.5) -> T:
+    """`await work`, ended by the first refused authentication as soon as it is recorded: a
+    reconnection refused leaves aiokafka's commit and coordinator calls waiting for ever, so
+    checking only after each poll can miss it (a sink waiting on a commit did, in CI)."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=every)
+            if done:
+                return task.result()
+            raise_if_refused()
+    finally:
+        task.cancel()  # a no-op once it is done

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from dossierflow.kafka.consumer import committing_consumer, getmany_or_refused
+from dossierflow.kafka.credentials_watch import until_refused
 from dossierflow.notify import metrics
 from dossierflow.notify.intake import RejectedAlert, read_alert
 from dossierflow.notify.service import Notifier
@@ -51,7 +52,7 @@ class AlertConsumer:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await self.poll_once()
+            await until_refused(self.poll_once())
 
     async def poll_once(self, timeout_ms: int = 200, max_records: int = 2000) -> int:
         fetched = await getmany_or_refused(self.consumer, self.settings.group_id,
