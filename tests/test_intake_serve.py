@@ -361,3 +361,73 @@ def test_it_publishes_as_its_own_principal_which_may_write_the_events_only(
     found = asyncio.run(_read_as(secured_kafka, WORKER, WorkerSettings().app_id,
                                  config.EVENTS_TOPIC, dossier))
     assert [event["type"] for event in found] == ["RECEIVED"]
+
+
+def _refused_at(secured_kafka: Any) -> str:
+    from tests.test_kafka_rights import INTAKE
+
+    return (f"Kafka refused the credentials of {INTAKE} (SASL SCRAM-SHA-512) at "
+            f"{secured_kafka.bootstrap}")
+
+
+def _ended_saying(server: Served, said: str) -> None:
+    """`server` ends (at most 3 minutes: a wait, not an assertion on time) with exit code 2,
+    its last line the refusal's sentence, logged before too."""
+    try:
+        code = server.process.wait(timeout=180)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("it went on: " + server.log.read_text()[-3000:]) from None
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+    log = server.log.read_text()
+    assert code == 2, log[-3000:]
+    assert log.splitlines()[-1].startswith(f"dossierflow intake: {said}"), log[-3000:]
+    assert log.count(said) >= 2, log[-3000:]  # the log's error, then the last line
+    assert "Traceback" not in log
+
+
+def test_a_password_changed_while_it_serves_is_answered_and_ended_as_refused_credentials(
+    secured_kafka: Any, tmp_path: Path
+) -> None:
+    """The admin changes the intake's password while it serves and the broker restarts:
+    kafka-python retries the refused login in silence, so without the producer's refusal
+    check each body was answered "not acknowledged" for ever. The body waiting is answered
+    503 naming the refusal, and the intake ends with exit code 2, as the other processes."""
+    from dossierflow import config
+    from tests.intake_samples import record, records_body
+    from tests.test_kafka_refused_at_run import _passwords_changed
+    from tests.test_kafka_rights import INTAKE
+
+    dossier = f"PWD-{free_port()}"
+    server = start(tmp_path, secured_kafka.bootstrap, config.EVENTS_TOPIC,
+                   secured_kafka.env(INTAKE))
+    try:
+        wait_until_answers(server, "/readyz", 200)
+        first = record(f"{dossier}-1", 2, datetime(2026, 3, 2, 8), datetime(2026, 3, 9, 8))
+        assert server.post(records_body(first))[0] == 200
+        with _passwords_changed(secured_kafka, [INTAKE]):
+            secured_kafka.restart()
+            status, answer, _ = server.post(records_body(
+                record(f"{dossier}-2", 2, datetime(2026, 3, 2, 8), datetime(2026, 3, 9, 8))))
+            assert (status, answer["error_code"]) == (503, "-1"), answer
+            assert answer["message"].startswith(_refused_at(secured_kafka)), answer
+            _ended_saying(server, _refused_at(secured_kafka))
+    finally:
+        stop(server)
+
+
+def test_a_wrong_password_at_start_ends_it_as_refused_credentials(
+    secured_kafka: Any, tmp_path: Path
+) -> None:
+    """Waiting does not help a refused login: the intake ends, as the other processes do,
+    instead of answering 503 "not reachable" for ever."""
+    from dossierflow import config
+    from tests.test_kafka_rights import INTAKE
+
+    wrong = tmp_path / "wrong-password"
+    wrong.write_text("not-the-password\n")
+    server = start(tmp_path, secured_kafka.bootstrap, config.EVENTS_TOPIC,
+                   secured_kafka.env(INTAKE, password_file=wrong))
+    _ended_saying(server, _refused_at(secured_kafka))

@@ -200,7 +200,13 @@ class _KafkaTarget:
 
     def finish(self) -> int:
         """Wait for every acknowledgement; the number of events not delivered."""
-        self._publisher.flush()
+        from dossierflow.kafka.diagnosis import KafkaRefused
+
+        try:
+            self._publisher.flush()
+        except KafkaRefused:
+            self._publisher.close_at_once()
+            raise
         for failure in self._failures[:20]:
             print(f"intake: not delivered: {failure!r}", file=sys.stderr)
         return len(self._failures)

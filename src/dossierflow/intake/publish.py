@@ -2,7 +2,8 @@
 
 The producer is `kafka.producer.events_producer` (acks from all in-sync replicas) and each
 event is sent with `send_event`, keyed by its dossier, so the worker sees an intake's
-events exactly as it sees `produce`'s. `acknowledged` lets the HTTP endpoint await Kafka's
+events exactly as it sees `produce`'s, and a refused login is found by `produce`'s
+`RefusalCheck` (`check`, `flush`). `acknowledged` lets the HTTP endpoint await Kafka's
 acknowledgements from asyncio: kafka-python completes its futures on its own thread.
 """
 
@@ -12,7 +13,7 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from dossierflow.kafka.producer import events_producer, send_event
+from dossierflow.kafka.producer import RefusalCheck, close_at_once, events_producer, send_event
 from dossierflow.kafka.security import KafkaSecurity
 from dossierflow.schemas.event import DossierEvent, encode_event
 
@@ -29,21 +30,38 @@ class EventPublisher:
         *,
         security: KafkaSecurity | None = None,
         configs: Mapping[str, Any] | None = None,
+        refusal_after: float = 10.0,
     ) -> None:
+        """`refusal_after`: seconds events wait with none acknowledged before the broker is
+        asked whether it refuses this client (`RefusalCheck.after`)."""
         self.topic = topic
+        security = security or KafkaSecurity.from_env()
         self._producer = events_producer(bootstrap, CLIENT_ID, security=security,
                                          configs=configs)
+        self._refusals = RefusalCheck(bootstrap, security, after=refusal_after)
 
     def send(self, events: Iterable[DossierEvent]) -> list[Any]:
         """Hand `events` to the producer, in order; their futures (kafka-python's)."""
-        return [send_event(self._producer, self.topic, event.dossier_id, encode_event(event))
-                for event in events]
+        futures = [send_event(self._producer, self.topic, event.dossier_id,
+                              encode_event(event)) for event in events]
+        for future in futures:
+            self._refusals.sent(future)
+        return futures
+
+    def check(self) -> None:
+        """Raise `KafkaRefused` when Kafka refuses this client while events wait (blocks
+        while it asks the broker)."""
+        self._refusals.check()
 
     def flush(self) -> None:
-        self._producer.flush()
+        self._refusals.flush(self._producer)
 
     def close(self, timeout: float | None = None) -> None:
         self._producer.close(timeout=timeout)
+
+    def close_at_once(self) -> None:
+        """Close after a refusal: the events waiting fail now."""
+        close_at_once(self._producer)
 
 
 async def acknowledged(futures: Iterable[Any]) -> None:

@@ -13,7 +13,12 @@ again", which is safe because the same body always gives the same `event_id`s.
   rejected (the others' events are acknowledged first). Each rejection names the field
   and the reason, and is appended to the rejections file, personal fields removed.
 - 413: a request larger than `max_body_bytes`; 401/421: `HttpAccess`.
-- 503: Kafka unreachable or too slow to acknowledge within `ack_timeout`.
+- 503: Kafka unreachable or too slow to acknowledge within `ack_timeout`; or Kafka
+  refused the intake's login or rights, which the answer names: the process then ends with
+  the refusal's sentence and exit code 2, as the other processes do (it reads its password
+  once, so only a restart with the right one helps). A refusal at start ends it the same
+  way; one while running is found by `produce`'s `RefusalCheck` once events wait
+  unacknowledged for half of `ack_timeout` (at most 10 s).
 
 Bodies are translated one at a time, in the order they arrive, and handed to the producer
 in that order (one lock around both), so a dossier's events keep their order on its
@@ -47,6 +52,7 @@ from dossierflow.intake.publish import EventPublisher, acknowledged
 from dossierflow.intake.session import IntakeSession, rejection_line
 from dossierflow.intake.settings import IntakeSettings
 from dossierflow.intake.translate import RecordError, Rejection, parse_body
+from dossierflow.kafka.diagnosis import KafkaRefused
 from dossierflow.kafka.security import KafkaSecurity
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,8 @@ lingering cost a single sender three quarters of its throughput)."""
 @dataclass
 class IntakeStatus:
     publisher: EventPublisher | None = None
+    refusal: KafkaRefused | None = None
+    """Kafka refused this intake: it answers 503 naming the refusal, then ends."""
     kafka_reachable: bool = False
     last_error: str | None = None
     bodies: int = 0
@@ -68,6 +76,8 @@ class IntakeStatus:
     rejected: int = 0
 
     def readiness(self, bootstrap: str) -> Readiness:
+        if self.refusal is not None:
+            return Readiness((str(self.refusal),))
         if self.publisher is None:
             return Readiness((f"not connected to Kafka at {bootstrap}: {self.last_error}",))
         if not self.kafka_reachable:
@@ -116,6 +126,8 @@ class IntakeEndpoint:
                                                      "reason": str(exc)}])
         bodies: Sequence[Any] = parsed if isinstance(parsed, list) else [parsed]
         publisher = self.status.publisher
+        if self.status.refusal is not None:
+            return self._refused(len(bodies))
         if publisher is None:
             metrics.BODIES.labels("unavailable").inc(len(bodies))
             return answer(503, f"Kafka is not reachable at {self.settings.bootstrap}; send the "
@@ -159,7 +171,21 @@ class IntakeEndpoint:
         log.error("could not keep its memory: %s", exc)
         return answer(503, "the intake could not keep its memory; send the body again")
 
+    def refused(self, refusal: KafkaRefused) -> None:
+        """Kafka refused this intake: say so, and answer 503 from now on (it must end)."""
+        log.error("%s; the intake ends (exit code 2): start it again once its credentials "
+                  "or rights are right", refusal)
+        self.status.refusal = refusal
+        self.status.last_error = str(refusal)
+
+    def _refused(self, bodies: int) -> web.Response:
+        metrics.BODIES.labels("unavailable").inc(bodies)
+        return answer(503, f"{self.status.refusal}; the intake stops: send the body again "
+                      "once it runs again")
+
     def _unavailable(self, exc: BaseException, bodies: int) -> web.Response:
+        if self.status.refusal is not None:  # its events failed when the producer closed
+            return self._refused(bodies)
         metrics.BODIES.labels("unavailable").inc(bodies)
         self.status.last_error = f"{type(exc).__name__}: {exc}"
         log.warning("Kafka did not acknowledge a request's events: %s", self.status.last_error)
@@ -229,14 +255,37 @@ async def _connect(endpoint: IntakeEndpoint, security: KafkaSecurity,
             endpoint.status.publisher = await asyncio.to_thread(
                 EventPublisher, settings.bootstrap, settings.events_topic,
                 security=security, configs=producer_configs(settings),
+                refusal_after=min(10.0, settings.ack_timeout / 2),
             )
             return
-        except Exception as exc:  # no broker yet, refused credentials: said by /readyz
+        except KafkaRefused as exc:  # waiting does not help
+            endpoint.refused(exc)
+            stop.set()
+            return
+        except Exception as exc:  # no broker yet: said by /readyz
             if endpoint.status.last_error is None:
                 log.warning("waiting for Kafka at %s: %s", settings.bootstrap, exc)
             endpoint.status.last_error = f"{type(exc).__name__}: {exc}"
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 2.0)
+
+
+async def _end_when_refused(endpoint: IntakeEndpoint, stop: asyncio.Event) -> None:
+    """Each second while events wait unacknowledged, the producer's `RefusalCheck`: a
+    password changed while the intake runs is otherwise retried by kafka-python in silence,
+    each request answered "not acknowledged" after `ack_timeout`, for ever."""
+    while not stop.is_set():
+        publisher = endpoint.status.publisher
+        if publisher is not None:
+            try:
+                await asyncio.to_thread(publisher.check)
+            except KafkaRefused as refusal:
+                endpoint.refused(refusal)
+                await asyncio.to_thread(publisher.close_at_once)  # requests waiting: 503
+                stop.set()
+                return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
 
 
 async def serve(settings: IntakeSettings, access: HttpAccess, stop: asyncio.Event,
@@ -255,6 +304,7 @@ async def serve(settings: IntakeSettings, access: HttpAccess, stop: asyncio.Even
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()
         tasks = [
             asyncio.create_task(_connect(endpoint, security or KafkaSecurity.from_env(), stop)),
+            asyncio.create_task(_end_when_refused(endpoint, stop)),
             asyncio.create_task(watch_kafka(
                 KafkaProbe(settings.bootstrap), endpoint.status,
                 lambda: f"taking sync bodies on {settings.http_host}:{settings.http_port}, "
@@ -271,4 +321,6 @@ async def serve(settings: IntakeSettings, access: HttpAccess, stop: asyncio.Even
         memory.close()  # every request's memory was committed before its answer
         if endpoint.status.publisher is not None:
             await asyncio.to_thread(endpoint.status.publisher.close, settings.ack_timeout)
+    if endpoint.status.refusal is not None:
+        raise endpoint.status.refusal  # its sentence, exit code 2
     return endpoint.status

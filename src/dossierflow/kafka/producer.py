@@ -139,17 +139,22 @@ def _closed_after(producer: Any) -> Iterator[None]:
     try:
         yield
     except KafkaRefused:
-        # The pending events fail now (their futures' errbacks), not at their delivery
-        # timeout: kafka-python's close(timeout) flushes first and raises on what is left,
-        # so its sender is stopped without sending (`force_close`, kafka-python 3.0.12).
-        producer._sender.force_close()
-        producer._sender.join(10)
-        producer.close(timeout=0)
+        close_at_once(producer)
         raise
     except BaseException:
         producer.close()
         raise
     producer.close()
+
+
+def close_at_once(producer: Any) -> None:
+    """Close a producer whose pending events cannot be delivered (Kafka refused it): they
+    fail now (their futures' errbacks), not at their delivery timeout. kafka-python's
+    close(timeout) flushes first and raises on what is left, so its sender is stopped
+    without sending (`force_close`, kafka-python 3.0.12)."""
+    producer._sender.force_close()
+    producer._sender.join(10)
+    producer.close(timeout=0)
 
 
 def events_producer(
