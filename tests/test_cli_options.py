@@ -74,8 +74,7 @@ REQUESTS = {
     "replay": {"--as-of", "--jobs", "--store"},
     "produce": {"--timeout", "--no-progress"},
     "golive": {"--as-of", "--sort-dir", "--sort-buffer"},
-    # --rejections: the file command's; `intake serve` reads DOSSIERFLOW_INTAKE_REJECTIONS_FILE.
-    "intake": {"--out", "--produce", "--rejections"},
+    "intake": {"--out", "--produce"},
     "demo": {"--profile", "--seed", "--days", "--rate", "--dir", "--kafka-port", "--http-port",
              "--smtp-port", "--worker-metrics-port", "--notify-metrics-port", "--exit-when-done",
              "--lang"},

@@ -21,8 +21,9 @@ def test_defaults_listen_on_loopback_and_share_kafkas_variables() -> None:
                                         "DOSSIERFLOW_EVENTS_TOPIC": "ev"})
     assert (settings.http_host, settings.bootstrap, settings.events_topic) == (
         "127.0.0.1", "k:9", "ev")
-    assert settings.rejections_path({"XDG_DATA_HOME": "/data"}) == Path(
+    assert settings.rejections_path(serving=True, environ={"XDG_DATA_HOME": "/data"}) == Path(
         "/data/dossierflow/intake-rejections.jsonl")
+    assert settings.rejections_path(serving=False) is None  # the file command counts them
 
 
 def test_the_memory_file_is_kept_by_serve_by_default_and_by_a_file_run_when_set() -> None:

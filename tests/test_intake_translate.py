@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from dossierflow.intake.translate import IntakeRules, translate_body, translate_raw
 from dossierflow.schemas.event import EventType, encode_event
 
@@ -130,6 +132,26 @@ def test_intake_command_writes_events_and_clean_rejections(tmp_path: Any) -> Non
     assert [e.type for e in events] == [EventType.RECEIVED]  # the re-sent body adds nothing
     assert len(dead.read_text().splitlines()) == 2
     assert b"MARKER" not in out.read_bytes() + dead.read_bytes()
+
+
+def test_the_rejections_file_is_the_setting_the_option_overrides_and_is_appended_to(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--rejections` is DOSSIERFLOW_INTAKE_REJECTIONS_FILE's option: the file command
+    appends to the variable's file (which `intake serve` may share), never truncating it,
+    and the option given beats the variable."""
+    from dossierflow.cli import main
+
+    source = tmp_path / "bodies.jsonl"
+    source.write_text(json.dumps(body(record(MaHoSo="H2", TrangThaiHoSo="x"))) + "\n")
+    kept, other = tmp_path / "kept.jsonl", tmp_path / "other.jsonl"
+    kept.write_text('{"reason": "an earlier one"}\n')
+    monkeypatch.setenv("DOSSIERFLOW_INTAKE_REJECTIONS_FILE", str(kept))
+    out = str(tmp_path / "events.jsonl")
+    assert main(["intake", str(source), "--out", out]) == 0
+    assert len(kept.read_text().splitlines()) == 2
+    assert main(["intake", str(source), "--out", out, "--rejections", str(other)]) == 0
+    assert (len(kept.read_text().splitlines()), len(other.read_text().splitlines())) == (2, 1)
 
 
 def step(**fields: Any) -> dict[str, Any]:

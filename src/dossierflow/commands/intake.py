@@ -2,8 +2,9 @@
 (JSON Lines) to events, written to a file or published to the events topic;
 `dossierflow intake serve`: the same bodies over HTTP (intake/server.py).
 
-Rejections (reason and the body with personal fields removed, docs/intake.md) go to
-`--rejections` as JSON Lines; counts go to stderr.
+Rejections (reason and the body with personal fields removed, docs/intake.md) are appended
+to the rejections file (`--rejections`, DOSSIERFLOW_INTAKE_REJECTIONS_FILE) as JSON Lines;
+counts go to stderr.
 """
 
 from __future__ import annotations
@@ -55,18 +56,13 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--out", type=Path, metavar="EVENTS.jsonl")
     target.add_argument("--produce", action="store_true",
                         help="publish to the events topic (as `dossierflow produce` does)")
-    parser.add_argument("--rejections", type=Path, metavar="REJECTIONS.jsonl",
-                        help="where rejected bodies go, personal fields removed "
-                        "(default: counted only; `serve` appends to "
-                        "DOSSIERFLOW_INTAKE_REJECTIONS_FILE)")
     add_setting_options(parser, IntakeSettings)
 
 
 def run(args: argparse.Namespace) -> int:
     serving = str(args.bodies) == SERVE
-    if serving and (args.out or args.produce or args.rejections):
-        args.parser.error("intake serve takes no --out, --produce or --rejections (its "
-                          "rejections file is DOSSIERFLOW_INTAKE_REJECTIONS_FILE)")
+    if serving and (args.out or args.produce):
+        args.parser.error("intake serve takes no --out or --produce")
     if not serving and not (args.out or args.produce):
         args.parser.error("give --out EVENTS.jsonl or --produce (or run `intake serve`)")
     return run_serve(args) if serving else run_file(args)
@@ -123,8 +119,7 @@ def run_file(args: argparse.Namespace) -> int:
     with ExitStack() as files:
         session = IntakeSession(settings.rules(), _memory_file(settings, files))
         source = files.enter_context(args.bodies.open("rb"))
-        dead = (files.enter_context(args.rejections.open("w", encoding="utf-8"))
-                if args.rejections else None)
+        dead = _rejections_file(settings, files)
         target = (_KafkaTarget(settings) if args.produce
                   else _FileTarget(files.enter_context(args.out.open("wb"))))
         files.callback(target.close)
@@ -146,6 +141,15 @@ def run_file(args: argparse.Namespace) -> int:
             session.commit()
     print(session.counts.summary(target.destination), file=sys.stderr)
     return ExitCode.OK if session.counts.failed == 0 else ExitCode.FAILED
+
+
+def _rejections_file(settings: IntakeSettings, files: ExitStack) -> IO[str] | None:
+    """Appended to, never truncated: `intake serve` may keep its rejections there too."""
+    path = settings.rejections_path(serving=False)
+    if path is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return files.enter_context(path.open("a", encoding="utf-8"))
 
 
 def _memory_file(settings: IntakeSettings, files: ExitStack) -> MemoryFile | None:

@@ -293,10 +293,11 @@ async def serve(settings: IntakeSettings, access: HttpAccess, stop: asyncio.Even
     """Take bodies until `stop` is set; then finish the requests under way and close the
     producer (which sends what it still holds)."""
     memory_path = settings.memory_path(serving=True)
-    assert memory_path is not None
+    rejections_path = settings.rejections_path(serving=True)
+    assert memory_path is not None and rejections_path is not None
     memory = MemoryFile(memory_path)
     endpoint = IntakeEndpoint(settings, IntakeSession(settings.rules(), memory),
-                              settings.rejections_path())
+                              rejections_path)
     runner = web.AppRunner(build_app(endpoint, access), access_log_class=QuietProbesAccessLog,
                            keepalive_timeout=settings.http_idle_timeout)
     await runner.setup()

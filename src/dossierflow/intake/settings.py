@@ -71,10 +71,11 @@ class IntakeSettings:
         "answered 503 and the sender sends it again", minimum=1, env="INTAKE_ACK_TIMEOUT",
     )
     rejections_file: str = setting(
-        "", "JSON Lines file where `intake serve` appends each rejected record or body: the "
-        "reason and the body with its personal fields removed (default: "
-        "$XDG_DATA_HOME/dossierflow/intake-rejections.jsonl)",
-        env="INTAKE_REJECTIONS_FILE", fallback=default_rejections_file,
+        "", "JSON Lines file the intake appends each rejected record or body to: the reason "
+        "and the body with its personal fields removed. `intake serve` keeps it in "
+        "$XDG_DATA_HOME/dossierflow/intake-rejections.jsonl unless set; `intake FILE` only "
+        "counts them unless set",
+        option="--rejections", metavar="FILE", env="INTAKE_REJECTIONS_FILE",
     )
     memory_file: str = setting(
         "", "SQLite file keeping what the intake must remember of each dossier between bodies "
@@ -106,9 +107,13 @@ class IntakeSettings:
         return IntakeRules(unit_codes=self._unit_codes(),
                            nine_may_hide_pause=self.nine_may_hide_pause)
 
-    def rejections_path(self, environ: Mapping[str, str] | None = None) -> Path:
-        return Path(self.rejections_file) if self.rejections_file else \
-            default_rejections_file(environ)
+    def rejections_path(self, serving: bool,
+                        environ: Mapping[str, str] | None = None) -> Path | None:
+        """The rejections file: the one set, else the default one for `intake serve`, else
+        none (the file command counts them only)."""
+        if self.rejections_file:
+            return Path(self.rejections_file).expanduser()
+        return default_rejections_file(environ) if serving else None
 
     def memory_path(self, serving: bool,
                     environ: Mapping[str, str] | None = None) -> Path | None:
