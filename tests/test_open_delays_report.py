@@ -244,3 +244,51 @@ def test_the_view_lists_the_dossiers_the_report_counts_overdue(
             checked += f.resolved_overdue + f.in_progress_overdue
         assert listed == {}
     assert checked > 100
+
+
+def test_the_dashboard_says_a_dossier_stored_before_017_is_not_attributed_yet(
+    tmp_path: Path
+) -> None:
+    """A store migrated to 016 holds D3-OLD's facts (D3's history); 017 is applied, then D1
+    and D3 are written as the worker writes them now. At 6 March D3 is overdue and its step
+    not late (a real "no step overran"); D3-OLD's attribution columns are 017's defaults,
+    which say nothing: the dashboard labels it "not attributed yet", until 10 March too,
+    when D3 is PB-A's."""
+    from dossierflow.reporting.dashboard.pages import Selection, unit_fragments
+    from dossierflow.reporting.dashboard.views import Period
+    from dossierflow.reporting.queries import delayed_dossiers
+    from dossierflow.rollups import RollupState
+    from dossierflow.sinks.clickhouse import FACT_COLUMNS
+    from dossierflow.store import bundled_migrations
+
+    store = connect(f"chdb://{tmp_path / 'ch'}")
+    try:
+        migrate(store, [m for m in bundled_migrations() if m.version < 17])
+        old = [msgspec.structs.replace(e, dossier_id="D3-OLD") for e in D3]
+        facts = fact_records(evaluate("D3-OLD", old, CATALOG, vn(12, 0)), CATALOG)
+        columns = [c for c in FACT_COLUMNS if not c.startswith("open_delay")]
+        store.client.insert("dossier_facts", [[getattr(f, c) for f in facts] for c in columns],
+                            column_names=columns, column_oriented=True)
+        migrate(store)
+        write(store, "facts", 0,
+              fact_records(evaluate("D1", HISTORY[:4], CATALOG, vn(2, 17)), CATALOG)
+              + fact_records(evaluate("D3", D3, CATALOG, vn(12, 0)), CATALOG))
+        judged = {period: {d.dossier_id: (d.caused_by, d.attributed)
+                           for d in delayed_dossiers(store, ["X-01"], *period)}
+                  for period in (TO_6_MARCH, TO_10_MARCH)}
+        assert judged[TO_6_MARCH] == {"D1": (("PB-B",), True), "D3": ((), True),
+                                      "D3-OLD": ((), False)}
+        assert judged[TO_10_MARCH] == {"D1": (("PB-B",), True), "D3": (("PB-A",), True),
+                                       "D3-OLD": ((), False)}
+        figures, _ = fetch_report(store, *TO_6_MARCH)
+        report = build_report(figures, CATALOG.units, *TO_6_MARCH, unit="X-01")
+        selection = Selection(Period(*TO_6_MARCH), "X-01", "vi")
+        html = unit_fragments(report, RollupState(None, None, None), [], None, CATALOG.units,
+                              selection, vn(6, 0),
+                              delayed_dossiers(store, ["X-01"], *TO_6_MARCH))["delayed-list"]
+        cells = {row.split('"')[0]: row.split('<td class="caused-by">')[1].split("<")[0]
+                 for row in html.split('data-dossier="')[1:]}
+        assert cells == {"D1": "Công chức địa chính", "D3": "Không bước nào quá hạn",  # PB-B
+                         "D3-OLD": "Chưa phân tích bước (lưu trước bản cập nhật 017)"}
+    finally:
+        store.close()

@@ -120,6 +120,21 @@ LIMIT {limit:UInt32}
 report counts them (`resolved_overdue` and `in_progress_overdue`, `..._caused`)."""
 
 
+UNATTRIBUTED_SQL = """
+SELECT dossier_id
+FROM dossier_facts
+WHERE dossier_id IN {dossier_ids:Array(String)}
+    AND occurred_at < toDateTime64({period_to:String}, 3, 'Asia/Ho_Chi_Minh')
+GROUP BY dossier_id
+HAVING argMax(inserted_at, (version, position))
+    < (SELECT min(applied_at) FROM schema_migrations WHERE version = 17)
+"""
+"""Of the dossiers in progress listed with no department, those judged by a fact stored
+before migration 017 was applied (the fact `dossiers_overdue_at` reads: the highest
+(version, position) before `period_to`): its attribution columns are their defaults, not
+an answer, until the dossier's next event or a `replay --store` (017's header)."""
+
+
 @dataclass(frozen=True)
 class DelayedDossier:
     """An overdue dossier as the dashboard lists it: codes and instants only."""
@@ -132,6 +147,9 @@ class DelayedDossier:
     """None for a dossier still in progress at the period's end."""
     caused_by: tuple[str, ...]
     """The departments whose steps caused the delay: the units that sign the apology."""
+    attributed: bool = True
+    """False for a dossier in progress judged by a fact stored before migration 017, which
+    holds no attribution: an empty `caused_by` then says nothing (`UNATTRIBUTED_SQL`)."""
 
 
 @dataclass(frozen=True)
@@ -219,19 +237,31 @@ def delayed_dossiers(
 ) -> list[DelayedDossier]:
     """`DELAYED_DOSSIERS_SQL`: the period's overdue dossiers of the units, the resolved ones
     first, earliest first."""
+    bounds = _live_bounds(period_from, period_to)
     result = store.client.query(
         DELAYED_DOSSIERS_SQL,
-        parameters={
-            "unit_codes": sorted(unit_codes),
-            **_live_bounds(period_from, period_to),
-            "limit": limit,
-        },
+        parameters={"unit_codes": sorted(unit_codes), **bounds, "limit": limit},
     )
     # The view's codes are never NULL: its values are the dataclass's as they come.
-    return [
+    delayed = [
         DelayedDossier(dossier, procedure, unit, due_at, resolved_at, tuple(caused_by))
         for dossier, procedure, unit, due_at, resolved_at, caused_by in result.result_rows
     ]
+    unknown = _unattributed(store, [d.dossier_id for d in delayed
+                                    if d.resolved_at is None and not d.caused_by],
+                            bounds["period_to"])
+    return [dataclasses.replace(d, attributed=False) if d.dossier_id in unknown else d
+            for d in delayed]
+
+
+def _unattributed(store: Store, dossier_ids: list[str], period_to: str) -> set[str]:
+    """`UNATTRIBUTED_SQL` of `dossier_ids` (asked only when there are any)."""
+    if not dossier_ids:
+        return set()
+    rows = store.client.query(
+        UNATTRIBUTED_SQL, parameters={"dossier_ids": dossier_ids, "period_to": period_to}
+    ).result_rows
+    return {str(row[0]) for row in rows}
 
 
 def _local_text(instant: datetime) -> str:

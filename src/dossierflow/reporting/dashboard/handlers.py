@@ -268,6 +268,7 @@ def add_dashboard_routes(
                     "due_at": d.due_at.isoformat() if d.due_at else None,
                     "resolved_at": d.resolved_at.isoformat() if d.resolved_at else None,
                     "delay_caused_by": list(d.caused_by),
+                    "delay_attributed": d.attributed,
                 }
                 for d in delayed
             ],

@@ -203,7 +203,7 @@ def unit_fragments(
             else t["in_progress"],
             "in_progress": d.resolved_at is None,
             "caused_by": ", ".join(unit_name(units, code) for code in d.caused_by)
-            or t["caused_by_nobody"],
+            or t["caused_by_nobody" if d.attributed else "caused_by_not_attributed"],
         }
         for d in delayed
     ]

@@ -101,6 +101,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "resolved_at": "Ngày giải quyết",
         "caused_by": "Đơn vị gây ra quá hạn (ký văn bản xin lỗi)",
         "caused_by_nobody": "Không bước nào quá hạn",
+        # A dossier whose last fact predates migration 017: nobody is not known to be right.
+        "caused_by_not_attributed": "Chưa phân tích bước (lưu trước bản cập nhật 017)",
         "no_delayed": "Không có hồ sơ quá hạn trong kỳ.",
         "back": "← Toàn bộ báo cáo",
         "language": "English",
@@ -178,6 +180,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "resolved_at": "Resolved",
         "caused_by": "Delay caused by (signs the apology)",
         "caused_by_nobody": "No step overran",
+        "caused_by_not_attributed": "Steps not attributed yet (stored before migration 017)",
         "no_delayed": "No dossier overdue in the period.",
         "back": "← Whole report",
         "language": "Tiếng Việt",
