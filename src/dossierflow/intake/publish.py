@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kafka.errors import SaslAuthenticationFailedError
+
 from dossierflow.kafka.producer import RefusalCheck, close_at_once, events_producer, send_event
 from dossierflow.kafka.security import KafkaSecurity
 from dossierflow.schemas.event import DossierEvent, encode_event
@@ -52,6 +54,13 @@ class EventPublisher:
         """Raise `KafkaRefused` when Kafka refuses this client while events wait (blocks
         while it asks the broker)."""
         self._refusals.check()
+
+    def explain(self, failure: BaseException) -> None:
+        """Raise `KafkaRefused`, said as the start-up check says it, when `failure` (a
+        send's or an acknowledgement's) is Kafka refusing the login: a producer with no
+        metadata of the topic yet fails its events with it at once (blocks while it asks)."""
+        if isinstance(failure, SaslAuthenticationFailedError):
+            self._refusals.ask()
 
     def flush(self) -> None:
         self._refusals.flush(self._producer)

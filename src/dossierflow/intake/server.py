@@ -18,7 +18,8 @@ again", which is safe because the same body always gives the same `event_id`s.
   the refusal's sentence and exit code 2, as the other processes do (it reads its password
   once, so only a restart with the right one helps). A refusal at start ends it the same
   way; one while running is found by `produce`'s `RefusalCheck` once events wait
-  unacknowledged for half of `ack_timeout` (at most 10 s).
+  unacknowledged for half of `ack_timeout` (at most 10 s), or at once when kafka-python
+  fails a send with the broker's refusal (`EventPublisher.explain`).
 
 Bodies are translated one at a time, in the order they arrive, and handed to the producer
 in that order (one lock around both), so a dossier's events keep their order on its
@@ -108,6 +109,8 @@ class IntakeEndpoint:
     session: IntakeSession
     rejections: Path
     status: IntakeStatus = field(default_factory=IntakeStatus)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set to end the process (a signal, or a refusal)."""
     _order: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def post(self, request: web.Request) -> web.Response:
@@ -142,11 +145,11 @@ class IntakeEndpoint:
             try:
                 futures = await asyncio.to_thread(publisher.send, events)
             except Exception as exc:  # kafka-python: no metadata within max_block_ms
-                return self._unavailable(exc, len(bodies))
+                return await self._failed(exc, publisher, len(bodies))
         try:
             await asyncio.wait_for(acknowledged(futures), self.settings.ack_timeout + 5)
         except Exception as exc:  # KafkaTimeoutError, a broker's error, our own guard
-            return self._unavailable(exc, len(bodies))
+            return await self._failed(exc, publisher, len(bodies))
         self.session.mark_published(events)
         rejected = [(n, r) for n, t in enumerate(translations) for r in t.rejections]
         self._keep([r for _, r in rejected], [n for n, _ in rejected])
@@ -171,17 +174,31 @@ class IntakeEndpoint:
         log.error("could not keep its memory: %s", exc)
         return answer(503, "the intake could not keep its memory; send the body again")
 
-    def refused(self, refusal: KafkaRefused) -> None:
-        """Kafka refused this intake: say so, and answer 503 from now on (it must end)."""
-        log.error("%s; the intake ends (exit code 2): start it again once its credentials "
-                  "or rights are right", refusal)
-        self.status.refusal = refusal
-        self.status.last_error = str(refusal)
+    async def end_refused(self, refusal: KafkaRefused) -> None:
+        """Kafka refused this intake: say so, answer 503 from now on (the requests waiting
+        too: the producer is closed at once, failing their events), and end."""
+        if self.status.refusal is None:
+            log.error("%s; the intake ends (exit code 2): start it again once its "
+                      "credentials or rights are right", refusal)
+            self.status.refusal = refusal
+            self.status.last_error = str(refusal)
+            if self.status.publisher is not None:
+                await asyncio.to_thread(self.status.publisher.close_at_once)
+        self.stop.set()
 
     def _refused(self, bodies: int) -> web.Response:
         metrics.BODIES.labels("unavailable").inc(bodies)
         return answer(503, f"{self.status.refusal}; the intake stops: send the body again "
                       "once it runs again")
+
+    async def _failed(self, exc: BaseException, publisher: EventPublisher,
+                      bodies: int) -> web.Response:
+        """A send or its acknowledgement failed: a refused login ends the intake."""
+        try:
+            await asyncio.to_thread(publisher.explain, exc)
+        except KafkaRefused as refusal:
+            await self.end_refused(refusal)
+        return self._unavailable(exc, bodies)
 
     def _unavailable(self, exc: BaseException, bodies: int) -> web.Response:
         if self.status.refusal is not None:  # its events failed when the producer closed
@@ -258,9 +275,8 @@ async def _connect(endpoint: IntakeEndpoint, security: KafkaSecurity,
                 refusal_after=min(10.0, settings.ack_timeout / 2),
             )
             return
-        except KafkaRefused as exc:  # waiting does not help
-            endpoint.refused(exc)
-            stop.set()
+        except KafkaRefused as refusal:  # waiting does not help
+            await endpoint.end_refused(refusal)
             return
         except Exception as exc:  # no broker yet: said by /readyz
             if endpoint.status.last_error is None:
@@ -270,22 +286,20 @@ async def _connect(endpoint: IntakeEndpoint, security: KafkaSecurity,
                 await asyncio.wait_for(stop.wait(), 2.0)
 
 
-async def _end_when_refused(endpoint: IntakeEndpoint, stop: asyncio.Event) -> None:
+async def _end_when_refused(endpoint: IntakeEndpoint) -> None:
     """Each second while events wait unacknowledged, the producer's `RefusalCheck`: a
     password changed while the intake runs is otherwise retried by kafka-python in silence,
     each request answered "not acknowledged" after `ack_timeout`, for ever."""
-    while not stop.is_set():
+    while not endpoint.stop.is_set():
         publisher = endpoint.status.publisher
         if publisher is not None:
             try:
                 await asyncio.to_thread(publisher.check)
             except KafkaRefused as refusal:
-                endpoint.refused(refusal)
-                await asyncio.to_thread(publisher.close_at_once)  # requests waiting: 503
-                stop.set()
+                await endpoint.end_refused(refusal)
                 return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 1.0)
+            await asyncio.wait_for(endpoint.stop.wait(), 1.0)
 
 
 async def serve(settings: IntakeSettings, access: HttpAccess, stop: asyncio.Event,
@@ -297,7 +311,7 @@ async def serve(settings: IntakeSettings, access: HttpAccess, stop: asyncio.Even
     assert memory_path is not None and rejections_path is not None
     memory = MemoryFile(memory_path)
     endpoint = IntakeEndpoint(settings, IntakeSession(settings.rules(), memory),
-                              rejections_path)
+                              rejections_path, stop=stop)
     runner = web.AppRunner(build_app(endpoint, access), access_log_class=QuietProbesAccessLog,
                            keepalive_timeout=settings.http_idle_timeout)
     await runner.setup()
@@ -305,7 +319,7 @@ async def serve(settings: IntakeSettings, access: HttpAccess, stop: asyncio.Even
         await web.TCPSite(runner, settings.http_host, settings.http_port).start()
         tasks = [
             asyncio.create_task(_connect(endpoint, security or KafkaSecurity.from_env(), stop)),
-            asyncio.create_task(_end_when_refused(endpoint, stop)),
+            asyncio.create_task(_end_when_refused(endpoint)),
             asyncio.create_task(watch_kafka(
                 KafkaProbe(settings.bootstrap), endpoint.status,
                 lambda: f"taking sync bodies on {settings.http_host}:{settings.http_port}, "

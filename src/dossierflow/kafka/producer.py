@@ -126,7 +126,11 @@ class RefusalCheck:
         now = time.monotonic()
         if waiting_since is None or now - max(waiting_since, self._asked_at) < self.after:
             return
-        self._asked_at = now
+        self.ask()
+
+    def ask(self) -> None:
+        """Ask the broker now; raise its refusal, if it refuses this client."""
+        self._asked_at = time.monotonic()
         refusal = connection_refusal_now(self.bootstrap, self.security)
         if refusal is not None:
             raise refusal
