@@ -54,12 +54,35 @@ Timeline = dict[tuple[AlertKind, datetime, str | None], tuple[datetime, DossierS
 alert_id is made of; ids are built only for fired alerts."""
 
 
+class Folded(msgspec.Struct, frozen=True, gc=False):
+    """An ordered history folded: the state and the alerts planned after each event.
+
+    The fold is a left fold of pure functions of (state, event, catalogue), so the folded
+    prefix a history shares with a longer one is exact for it: `fold_on` goes on from there
+    (the worker keeps a dossier's last one, streams/processor.py)."""
+
+    steps: tuple[Step, ...]
+    plans: tuple[tuple[PlannedAlert, ...], ...]
+    """`planned_alerts` of each step's state (recomputed only where the plan changed)."""
+
+
+NOTHING_FOLDED = Folded(steps=(), plans=())
+
+
 def evaluate(
     dossier_id: str, history: Iterable[DossierEvent], catalog: Catalog, clock: datetime
 ) -> Evaluation:
-    steps = fold(dossier_id, order_history(history), catalog)
+    return evaluate_folded(dossier_id, fold(dossier_id, order_history(history), catalog),
+                           catalog, clock)
+
+
+def evaluate_folded(
+    dossier_id: str, folded: Folded, catalog: Catalog, clock: datetime
+) -> Evaluation:
+    """`evaluate` of the history `folded` is the fold of."""
+    steps = folded.steps
     state = steps[-1].state if steps else DossierState(dossier_id)
-    timeline = alert_timeline(steps, catalog)
+    timeline = alert_timeline(folded)
     fired = sorted(
         (
             raise_alert(fired_state, kind, deadline, at, catalog, step_id)
@@ -75,30 +98,47 @@ def evaluate(
     )
     return Evaluation(
         state=state,
-        steps=tuple(steps),
+        steps=steps,
         alerts=tuple(fired),
         next_alert_at=min((at for at, _ in timeline.values() if at > clock), default=None),
         overdue=overdue,
     )
 
 
-def fold(dossier_id: str, ordered: list[DossierEvent], catalog: Catalog) -> list[Step]:
-    """The state after each event of an ordered history."""
-    state = DossierState(dossier_id)
-    steps: list[Step] = []
-    for event in ordered:
+def fold(
+    dossier_id: str, ordered: list[DossierEvent], catalog: Catalog,
+    prior: Folded = NOTHING_FOLDED,
+) -> Folded:
+    """The state after each event of an ordered history, and the alerts it plans; the
+    steps of `prior` (a fold with the same catalogue) are kept as far as its events are
+    the first of `ordered`."""
+    kept = 0
+    for step, event in zip(prior.steps, ordered, strict=False):
+        if step.event != event:
+            break
+        kept += 1
+    steps = list(prior.steps[:kept])
+    plans = list(prior.plans[:kept])
+    state = steps[-1].state if steps else DossierState(dossier_id)
+    previous = state if steps else DossierState("")  # before the first: nothing planned
+    planned = plans[-1] if plans else ()
+    for event in ordered[kept:]:
         state = apply_event(state, event, catalog)
+        if not same_plan(previous, state):
+            planned = planned_alerts(state, catalog)
+        previous = state
         steps.append(Step(event, state))
-    return steps
+        plans.append(planned)
+    return Folded(steps=tuple(steps), plans=tuple(plans))
 
 
-def alert_timeline(steps: list[Step], catalog: Catalog) -> Timeline:
+def alert_timeline(folded: Folded) -> Timeline:
     """Every alert the history raises, whatever the clock: a planned alert fires if its
     instant comes before the next event, at the latest when its step happens."""
     timeline: Timeline = {}
     previous = DossierState("")  # before the first event: nothing planned
-    planned: tuple[PlannedAlert, ...] = ()
-    for index, step in enumerate(steps):
+    steps = folded.steps
+    for index, (step, planned) in enumerate(zip(steps, folded.plans, strict=True)):
         event, state = step.event, step.state
         as_of = state.as_of
         assert as_of is not None
@@ -106,8 +146,6 @@ def alert_timeline(steps: list[Step], catalog: Catalog) -> Timeline:
             assert state.rescheduled_due_at is not None
             key = (AlertKind.RESCHEDULE_LIMIT_EXCEEDED, state.rescheduled_due_at, None)
             timeline.setdefault(key, (as_of, state))
-        if not same_plan(previous, state):
-            planned = planned_alerts(state, catalog)
         previous = state
         if not planned:
             continue

@@ -16,7 +16,8 @@ import msgspec
 
 from dossierflow.rules.alerts import Alert, overdue_at
 from dossierflow.rules.catalog import Catalog
-from dossierflow.rules.evaluation import Evaluation, evaluate
+from dossierflow.rules.evaluation import NOTHING_FOLDED, Evaluation, Folded, evaluate_folded, fold
+from dossierflow.rules.lifecycle import order_history
 from dossierflow.rules.records import alert_record, fact_records
 from dossierflow.schemas.event import DossierEvent, without_free_text
 from dossierflow.schemas.facts import DossierAlert, DossierFact
@@ -39,6 +40,11 @@ class Effects:
     """This event made the dossier one whose procedure the catalogue does not know."""
 
 
+FOLDS_KEPT = 20_000
+"""Dossiers whose last fold the processor keeps (a few kB each): those a replay or a live
+worker touches again soon. One not kept is folded from its first event, with the same result."""
+
+
 @dataclass(frozen=True)
 class DossierProcessor:
     catalog: Catalog
@@ -47,6 +53,11 @@ class DossierProcessor:
     keep_reason: bool = False
     """Keep the events' free-text `reason` in the records (the table and its changelog).
     Off: no rule reads it, so it is dropped, from the records of earlier events too."""
+    _folds: dict[str, Folded] = field(default_factory=dict, init=False, compare=False, repr=False)
+    """The last fold of each recently evaluated dossier, the oldest first: the next event
+    or timer of the dossier folds only what its history adds (`rules.evaluation.fold`), so
+    the rules cost per event no longer grows with the history. At most `FOLDS_KEPT`; a
+    fresh processor (a reloaded catalogue) starts without any."""
 
     def on_event(
         self,
@@ -72,7 +83,7 @@ class DossierProcessor:
                 record, history=history, emitted=list(record.emitted), partition=partition
             )
         )
-        evaluation = evaluate(event.dossier_id, record.history, self.catalog, clock)
+        evaluation = self._evaluate(event.dossier_id, record.history, clock)
         position = next(
             i for i, step in enumerate(evaluation.steps) if step.event.event_id == event.event_id
         )
@@ -92,7 +103,7 @@ class DossierProcessor:
         every fact again (its deadline now known) and the alerts due by `clock`; None if the
         catalogue still does not know the procedure."""
         dossier_id = record.history[0].dossier_id
-        evaluation = evaluate(dossier_id, record.history, self.catalog, clock)
+        evaluation = self._evaluate(dossier_id, record.history, clock)
         if evaluation.state.procedure_unknown:
             return None
         record.procedure_unknown = False
@@ -110,13 +121,26 @@ class DossierProcessor:
         if published <= still:
             return []
         dossier_id = record.history[0].dossier_id
-        before = evaluate(dossier_id, record.history[:-1], self.catalog, clock)
+        before = self._evaluate(dossier_id, record.history[:-1], clock, keep=False)
         return [a for a in before.alerts if a.alert_id in published - still]
 
     def on_timer(self, record: DossierRecord, clock: datetime) -> Effects:
         dossier_id = record.history[0].dossier_id
-        evaluation = evaluate(dossier_id, record.history, self.catalog, clock)
+        evaluation = self._evaluate(dossier_id, record.history, clock)
         return self._settle(record, evaluation, clock)
+
+    def _evaluate(
+        self, dossier_id: str, history: list[DossierEvent], clock: datetime, keep: bool = True
+    ) -> Evaluation:
+        """`rules.evaluation.evaluate`, going on from the dossier's last fold; `keep`: this
+        fold becomes the last."""
+        folds = self._folds
+        prior = folds.pop(dossier_id, NOTHING_FOLDED)
+        folded = fold(dossier_id, order_history(history), self.catalog, prior)
+        folds[dossier_id] = folded if keep else prior
+        if len(folds) > FOLDS_KEPT:
+            del folds[next(iter(folds))]
+        return evaluate_folded(dossier_id, folded, self.catalog, clock)
 
     def on_evaluated(
         self, record: DossierRecord, evaluation: Evaluation, clock: datetime

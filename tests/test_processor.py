@@ -269,3 +269,30 @@ def test_free_text_of_a_record_stored_before_is_dropped_at_its_next_event() -> N
     after = PROCESSOR.on_event(stored, received(vn(2026, 3, 2, 8), 5, TimeUnit.WORKING_DAYS),
                                partition=0, clock=vn(2026, 3, 2, 8)).record
     assert after is not None and [e.reason for e in after.history] == [None, None]
+
+
+def test_a_kept_fold_gives_what_a_fold_from_the_first_event_gives() -> None:
+    # The processor goes on from a dossier's last fold; a late event lands in its middle,
+    # so only the prefix before it may be kept. Each step against a processor keeping none.
+    events = [
+        received(vn(2026, 3, 2, 8), 16, TimeUnit.WORKING_HOURS),
+        ev(T.SUPPLEMENT_REQUESTED, vn(2026, 3, 3, 9)),
+        ev(T.RESUMED, vn(2026, 3, 4, 9)),
+        ev(T.TRANSFERRED, vn(2026, 3, 2, 10), unit_code="X-02"),  # late: before the pause
+        ev(T.RESOLVED, vn(2026, 3, 5, 9)),
+    ]
+    keeping = DossierProcessor(load_catalog())
+    kept: DossierRecord | None = None
+    fresh: DossierRecord | None = None
+    clock = vn(2026, 3, 6, 8)
+    for event in events:
+        by_kept = keeping.on_event(kept, event, partition=0, clock=clock, late=True)
+        by_fresh = DossierProcessor(load_catalog()).on_event(
+            fresh, event, partition=0, clock=clock, late=True
+        )
+        assert by_kept == by_fresh
+        kept, fresh = by_kept.record, by_fresh.record
+        assert kept is not None and fresh is not None
+        assert keeping.on_timer(kept, clock + timedelta(days=9)) == DossierProcessor(
+            load_catalog()
+        ).on_timer(fresh, clock + timedelta(days=9))
