@@ -158,7 +158,7 @@ def split_child(store: Path) -> None:
     since = clocks()
     from dossierflow.commands import report as report_command
     from dossierflow.reporting import client, queries
-    from dossierflow.rules import catalog
+    from dossierflow.rules import catalog_units
 
     add("import: the report's modules", since)
     since = clocks()
@@ -170,7 +170,7 @@ def split_child(store: Path) -> None:
     wrapped = [
         (report_command, "_open_for_report", "open the store, pause refreshes (anchor)"),
         (client, "fetch_from_sink", "ask the sink (none answers)"),
-        (catalog, "load_catalog", "load the catalogue"),
+        (catalog_units, "load_report_catalog", "load the catalogue (units, report reading)"),
         (queries, "fetch_report", "the query"),
         (report_table, "report_table", "table: lay out"),
         (rich.console.Console, "print", "table: render and write"),
