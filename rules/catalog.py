@@ -7,10 +7,9 @@ path of the offending field; the specs are then turned into small immutable valu
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, time, timedelta
+from datetime import time, timedelta
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -20,11 +19,24 @@ import msgspec
 import msgspec.structs
 import msgspec.yaml
 
-from dossierflow.errors import DossierflowError, ExitCode
 from dossierflow.rules.calendar import OfficeHours, Season, WorkingCalendar
 from dossierflow.rules.calendar_years import Arrangements, YearSpec, arrangements_of
+
+# Re-exported: the catalogue's users import them from here.
+from dossierflow.rules.catalog_units import CatalogError as CatalogError
+from dossierflow.rules.catalog_units import (
+    ReportSpec,
+    UnitSpec,
+    catalog_text,
+    decode_catalog,
+    descendants,
+    readings_of,
+    units_of,
+)
+from dossierflow.rules.catalog_units import Unit as Unit
+from dossierflow.rules.catalog_units import yaml_error_text as yaml_error_text
 from dossierflow.rules.compliance import ComplianceRules
-from dossierflow.rules.readings import Appointment, OutcomeReading, ReportReadings
+from dossierflow.rules.readings import ReportReadings
 from dossierflow.rules.steps import DelayCause, StepRules
 from dossierflow.schemas.event import ProcessingTime, TimeUnit
 
@@ -32,30 +44,6 @@ HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
 Weekday = Annotated[str, msgspec.Meta(pattern="^(mon|tue|wed|thu|fri|sat|sun)$")]
 MMDD = Annotated[str, msgspec.Meta(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")]
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-class CatalogError(DossierflowError, ValueError):
-    """The catalogue cannot be read or is invalid; the message names the file and field."""
-
-    exit_code = ExitCode.USAGE
-
-
-_YAML_PLACE = re.compile(r'in "[^"]*", (line \d+, column \d+)')
-
-
-def yaml_error_text(exc: Exception) -> str:
-    """msgspec's error for YAML that does not parse is PyYAML's, over several lines: the
-    context ("while parsing a flow node"), the problem, each followed by `in "<byte
-    string>", line L, column C`. The command line prints one line, so join them, each part
-    with its place; a validation error (one line already) is kept as it is."""
-    parts: list[str] = []
-    for line in filter(None, (line.strip() for line in str(exc).splitlines())):
-        place = _YAML_PLACE.fullmatch(line)
-        if place and parts:
-            parts[-1] += f" at {place[1]}"
-        else:
-            parts.append(line)
-    return "; ".join(parts)
 
 
 class PauseKind(enum.StrEnum):
@@ -96,22 +84,6 @@ class Procedure:
         return self.pause_policies.get(kind, DEFAULT_PAUSE_POLICIES[kind])
 
 
-@dataclass(frozen=True)
-class Unit:
-    """A unit of the tree (sở, ban, ngành, huyện, xã, ...); `level` is data, never fixed."""
-
-    code: str
-    name: str
-    level: str
-    parent: str | None = None
-    until: date | None = None
-    """The unit's last day, for units dissolved by a reorganisation (the district level ended
-    on 30/6/2025); their history stays in reports, and no dossier is received after it."""
-
-    def exists_on(self, day: date) -> bool:
-        return self.until is None or day <= self.until
-
-
 UNKNOWN_PROCEDURE = Procedure(code="", name="")
 DEFAULT_SAME_DAY_CUTOFF = time(15)
 """Received after 15:00, a same-day request is due the next working day: Decree 23/2015/NĐ-CP
@@ -150,17 +122,7 @@ class Catalog:
 
     def descendants(self, code: str) -> frozenset[str]:
         """`code` and every unit below it in the tree."""
-        children: dict[str, list[str]] = {}
-        for unit in self.units.values():
-            if unit.parent:
-                children.setdefault(unit.parent, []).append(unit.code)
-        found, stack = set(), [code]
-        while stack:
-            current = stack.pop()
-            if current not in found:
-                found.add(current)
-                stack.extend(children.get(current, ()))
-        return frozenset(found)
+        return descendants(self.units, code)
 
 
 # --- the YAML shape -------------------------------------------------------------------
@@ -174,14 +136,6 @@ class _ProcedureSpec(msgspec.Struct, forbid_unknown_fields=True):
     cutoff: HHMM | None = None
     pause_policy: dict[PauseKind, PausePolicy] = {}
     at_risk_lead_hours: Annotated[float, msgspec.Meta(ge=0)] | None = None
-
-
-class _UnitSpec(msgspec.Struct, forbid_unknown_fields=True):
-    code: Annotated[str, msgspec.Meta(min_length=1)]
-    name: str
-    level: str
-    parent: str | None = None
-    until: date | None = None
 
 
 OfficeHoursSpec = tuple[tuple[HHMM, HHMM], ...]
@@ -215,13 +169,6 @@ class _ComplianceSpec(msgspec.Struct, forbid_unknown_fields=True):
     apology_due_alert: bool = False
 
 
-class _ReportSpec(msgspec.Struct, forbid_unknown_fields=True):
-    """rules/readings.py: the reading the period report's outcome classes use."""
-
-    outcome_reading: OutcomeReading = OutcomeReading.DATE
-    appointment: Appointment = Appointment.ORIGINAL
-
-
 class _StepsSpec(msgspec.Struct, forbid_unknown_fields=True):
     """rules/steps.py: processing steps' alerts and who caused a delay."""
 
@@ -232,10 +179,10 @@ class _StepsSpec(msgspec.Struct, forbid_unknown_fields=True):
 class _CatalogSpec(msgspec.Struct, forbid_unknown_fields=True):
     calendar: _CalendarSpec = msgspec.field(default_factory=_CalendarSpec)
     compliance: _ComplianceSpec = msgspec.field(default_factory=_ComplianceSpec)
-    report: _ReportSpec = msgspec.field(default_factory=_ReportSpec)
+    report: ReportSpec = msgspec.field(default_factory=ReportSpec)
     steps: _StepsSpec = msgspec.field(default_factory=_StepsSpec)
     procedures: list[_ProcedureSpec] = []
-    units: list[_UnitSpec] = []
+    units: list[UnitSpec] = []
 
 
 def _hhmm(text: str) -> time:
@@ -301,10 +248,7 @@ def _build(spec: _CatalogSpec, base_dir: Path | None, source: str) -> Catalog:
         )
     except ValueError as exc:
         raise CatalogError(f"{source}: calendar: {exc}") from None
-    units = {u.code: Unit(u.code, u.name, u.level, u.parent, u.until) for u in spec.units}
-    for unit in units.values():
-        if unit.parent and unit.parent not in units:
-            raise CatalogError(f"{source}: unit {unit.code}: parent {unit.parent!r} is not a unit")
+    units = units_of(spec.units, source)
     procedures = {
         p.code: Procedure(
             code=p.code,
@@ -321,9 +265,9 @@ def _build(spec: _CatalogSpec, base_dir: Path | None, source: str) -> Catalog:
     }
     return Catalog(
         procedures=MappingProxyType(procedures),
-        units=MappingProxyType(units),
+        units=units,
         compliance=ComplianceRules(**msgspec.structs.asdict(spec.compliance)),
-        report=ReportReadings(spec.report.outcome_reading, spec.report.appointment),
+        report=readings_of(spec.report),
         calendar=calendar,
         at_risk_lead=timedelta(hours=cal.at_risk_lead_hours),
         steps=StepRules(timedelta(hours=spec.steps.at_risk_lead_hours), spec.steps.delay_cause),
@@ -334,32 +278,13 @@ def _build(spec: _CatalogSpec, base_dir: Path | None, source: str) -> Catalog:
 
 def parse_catalog(text: bytes, source: str = "catalog", base_dir: Path | None = None) -> Catalog:
     """Validate a YAML catalogue; errors name the source and the offending field."""
-    try:
-        spec = msgspec.yaml.decode(text, type=_CatalogSpec)
-    except ValueError as exc:  # msgspec's errors, and PyYAML's for dates such as 2026-02-30
-        raise CatalogError(f"{source}: {yaml_error_text(exc)}") from None
-    return _build(spec, base_dir, source)
-
-
-_SHIPPED_CATALOG = "data/catalog.yaml"
-
-
-def shipped_catalog(_environ: Mapping[str, str] | None = None) -> Path:
-    """Where the shipped sample catalogue is: the catalogue in effect when none is given
-    (the fallback `dossierflow config` shows)."""
-    return Path(str(resources.files("dossierflow").joinpath(_SHIPPED_CATALOG)))
+    return _build(decode_catalog(text, source, _CatalogSpec), base_dir, source)
 
 
 def load_catalog(path: Path | None = None) -> Catalog:
     """The catalogue at `path`, or the shipped sample catalogue."""
-    if path is None:
-        text = resources.files("dossierflow").joinpath(_SHIPPED_CATALOG).read_bytes()
-        return parse_catalog(text, "catalog.yaml (default)")
+    text, source = catalog_text(path)
     try:
-        text = path.read_bytes()
-    except OSError as exc:
-        raise CatalogError(f"catalogue {path}: cannot read it: {exc.strerror}") from None
-    try:
-        return parse_catalog(text, str(path), path.parent)
+        return parse_catalog(text, source, None if path is None else path.parent)
     except OSError as exc:  # the calendar overrides file it names
-        raise CatalogError(f"catalogue {path}: {exc.filename}: {exc.strerror}") from None
+        raise CatalogError(f"catalogue {source}: {exc.filename}: {exc.strerror}") from None

@@ -599,3 +599,51 @@ def test_the_report_command_prints_a_whole_table_when_piped(tmp_path: Path) -> N
     numbers = re.findall(r"(?<![\w.,])[\d.,]+%?(?![\w.,%])", table.stdout)
     for figure in _whole_figures(json.loads(data.stdout), "vi"):
         assert figure in numbers
+
+
+def test_the_report_reads_the_units_and_the_reading_as_the_whole_catalogue_gives_them(
+    tmp_path: Path,
+) -> None:
+    """`load_report_catalog` reads two sections of the file; they equal what
+    `load_catalog` makes of them, and a unit whose parent is not a unit is refused alike."""
+    from dossierflow.rules.catalog import CatalogError, load_catalog
+    from dossierflow.rules.catalog_units import load_report_catalog
+
+    custom = tmp_path / "catalog.yaml"
+    custom.write_text(
+        "report: {outcome_reading: instant, appointment: rescheduled}\n"
+        "calendar: {weekend: [sun]}\n"
+        "procedures:\n  - {code: T1, name: t, processing_time: {value: 3, unit: working_days}}\n"
+        "units:\n  - {code: P, name: Tỉnh, level: province}\n"
+        "  - {code: X, name: Xã, level: commune, parent: P, until: 2025-06-30}\n",
+        encoding="utf-8",
+    )
+    for path in (None, custom):
+        whole, part = load_catalog(path), load_report_catalog(path)
+        assert dict(part.units) == dict(whole.units) and part.units
+        assert part.report == whole.report
+    assert load_report_catalog(custom).report.outcome_reading.value == "instant"
+    orphan = tmp_path / "orphan.yaml"
+    orphan.write_text("units:\n  - {code: X, name: Xã, level: commune, parent: Z}\n")
+    messages = []
+    for load in (load_catalog, load_report_catalog):
+        with pytest.raises(CatalogError) as refused:
+            load(orphan)
+        messages.append(str(refused.value))
+    assert messages == [f"{orphan}: unit X: parent 'Z' is not a unit"] * 2
+
+
+def test_the_report_command_imports_none_of_the_catalogues_rules(tmp_path: Path) -> None:
+    """The report's own modules and its reading of the catalogue leave out the calendar,
+    the procedures and the steps (docs/benchmarks.md, Report: about 15 ms of a run)."""
+    probe = (
+        "import sys; import dossierflow.commands.report; "
+        "from dossierflow.reporting import client, queries, report; "
+        "from dossierflow.rules.catalog_units import load_report_catalog; "
+        "load_report_catalog(); "
+        "print(sorted(m for m in ('dossierflow.rules.catalog', 'dossierflow.rules.calendar_years', "
+        "'dossierflow.rules.steps', 'dossierflow.schemas.event') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr

@@ -317,8 +317,8 @@ def allowed_hosts_setting(paths: str, env: str | None = None) -> Any:
 
 
 def _shipped_catalog(environ: Mapping[str, str] | None = None) -> Path:
-    # Imported when used: the catalogue's module (YAML, the holidays) stays out of `--help`.
-    from dossierflow.rules.catalog import shipped_catalog
+    # Imported when used: the catalogue's modules stay out of `--help`.
+    from dossierflow.rules.catalog_units import shipped_catalog
 
     return shipped_catalog(environ)
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from dossierflow.reporting.report import Report
-    from dossierflow.rules.catalog import Unit
+    from dossierflow.rules.catalog_units import Unit
     from dossierflow.rules.readings import ReportReadings
 
 def add_commands(subparsers: Any) -> None:
@@ -102,13 +102,13 @@ def run(args: argparse.Namespace) -> int:
         report_period,
         report_readings,
     )
-    from dossierflow.rules.catalog import load_catalog
+    from dossierflow.rules.catalog_units import load_report_catalog
     from dossierflow.store import parse_store_url
 
     period_from, period_to = report_period(args.period_from, args.period_to, args.period_through)
     settings = settings_from(args, StoreSettings)
     store_url = parse_store_url(settings.url())
-    catalog = load_catalog(settings_from(args, CatalogSettings).catalog)
+    catalog = load_report_catalog(settings_from(args, CatalogSettings).catalog)
     units = catalog.units
     sink_url = settings.sink_url
     if args.index:

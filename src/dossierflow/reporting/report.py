@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from dossierflow.errors import DossierflowError, ExitCode
 from dossierflow.rules.calendar import VIETNAM
-from dossierflow.rules.catalog import Catalog, Unit
+from dossierflow.rules.catalog_units import Unit, descendants
 from dossierflow.rules.readings import Appointment, OutcomeReading, ReportReadings
 
 LOCAL = VIETNAM
@@ -255,7 +255,7 @@ class _Scope:
 
     @classmethod
     def of(cls, units: Mapping[str, Unit], unit: str | None, level: str | None) -> _Scope:
-        within = None if unit is None else Catalog(units=units).descendants(unit)
+        within = None if unit is None else descendants(units, unit)
         return cls(units, within, level)
 
     def holds(self, code: str) -> bool:
