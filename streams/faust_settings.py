@@ -41,12 +41,12 @@ def app_settings(settings: WorkerSettings, credentials: Any) -> dict[str, Any]:
         # The worker serves /healthz, /readyz and /metrics itself (dossierflow.health);
         # Faust's web server would be one more open port.
         "web_enabled": False,
-        # Events buffered between the fetcher and the agent: room for a few batches of
-        # `batch_size` (2000) so the agent never waits on a fetch (Faust's 4096: two).
-        # 32768 with 8000 records a poll was measured too (docs/benchmarks.md): no gain.
+        # Records buffered between the fetcher and a table's changelog reader in recovery
+        # (the events skip Faust's stream buffers: streams/faust_patches.py).
         "stream_buffer_maxsize": 8192,
-        # One poll returns at most one batch's worth (Faust: unbounded).
-        "broker_max_poll_records": 2000,
+        # One poll returns at most one batch: the worker applies the events of a fetch in
+        # one call (Faust: unbounded).
+        "broker_max_poll_records": settings.batch_size,
         # `stream_wait_empty` stays Faust's (True): a rebalance waits for the batch being
         # applied, which holds the runtime's lock from its first event to its changelog's
         # delivery; not waiting would revoke partitions under a batch still writing them.

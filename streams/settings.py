@@ -64,9 +64,6 @@ class WorkerSettings:
         minimum=0,
     )
     batch_size: int = setting(2000, "most events applied in one batch", minimum=1)
-    batch_within: float = setting(
-        0.01, "seconds a batch waits for more events (latency against throughput)", minimum=0
-    )
     idle_partition_seconds: float = setting(
         10.0,
         "event time: seconds a partition must send nothing new before it stops holding the "

@@ -2,12 +2,15 @@
 offsets and the assignment.
 
 What the worker does with what it reads is in streams/runtime.py, free of Faust; this
-module binds it to Faust. One agent (concurrency 1) reads the events topic in batches
-(`batch_size` events or `batch_within` seconds) and hands each to the runtime, which
-delivers the batch's alerts, facts and dead letters (`KafkaOutbox`) and saves its records; only
-then are its events acknowledged, so Faust commits offsets only after what they caused is
-safely in Kafka: at-least-once end to end. A batch that fails ends the process (exit
-code 1) rather than being acknowledged.
+module binds it to Faust. The events topic is read in batches without Faust's per-message
+stream: Faust's consumer hands the events of each fetch (at most `batch_size`, its
+`broker_max_poll_records`) to `_apply` in one call (`PatchedTransport.read_in_batches`,
+streams/faust_patches.py); Faust keeps the group, the table with its changelog and recovery,
+and the offset commits. The runtime delivers the batch's alerts, facts and dead letters
+(`KafkaOutbox`) and saves its records; only then are its events acknowledged (Faust's
+`Consumer.ack`), so Faust commits offsets only after what they caused is safely in Kafka:
+at-least-once end to end. A batch that fails ends the process (exit code 1) rather than
+being acknowledged.
 
 The table uses the producer's partitioner (`use_partitioner=True`, raw keys = dossier_id):
 a changelog entry lands on the partition of its key, the same number as the events-topic
@@ -33,7 +36,7 @@ import faust
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from faust.types import EventT
+from faust.types import Message
 
 from dossierflow.errors import exit_now
 from dossierflow.kafka.consumer import (
@@ -63,9 +66,9 @@ GAUGE_INTERVAL = 1.0
 def stop_at_once(why: str, *, traceback: bool = True) -> NoReturn:
     """Log why (and the exception being handled) and end the process with exit code 1.
 
-    Not Faust's crash and graceful stop: on its way down Faust restarts the agent, whose
-    stream then acknowledges the events still buffered behind the failed batch, and commits
-    them (past the failure, since it skips a gap of one offset). Exiting here commits
+    Not Faust's crash and graceful stop, which commits on its way down whatever was
+    acknowledged (with a per-message agent, the events buffered behind the failed batch;
+    past the failure, since Faust skips a gap of one offset). Exiting here commits
     nothing more; a supervisor restarts the worker, which resumes from the committed offsets.
     """
     refused = refusal_behind(sys.exc_info()[1])
@@ -78,7 +81,7 @@ def stop_at_once(why: str, *, traceback: bool = True) -> NoReturn:
 
 
 class MessagesSkipped(RuntimeError):
-    """Faust dropped fetched messages before they reached the agent (see streams/offsets.py)."""
+    """Faust dropped fetched messages before they reached the worker (streams/offsets.py)."""
 
 
 class DossierWorker:
@@ -95,10 +98,12 @@ class DossierWorker:
         self.app = faust.App(
             settings.app_id, **app_settings(settings, self.security.as_faust_credentials())
         )
-        use_patched_transport(self.app)  # see streams/faust_patches.py
+        transport = use_patched_transport(self.app)  # see streams/faust_patches.py
         self.events = self.app.topic(
             settings.events_topic, key_serializer="raw", value_serializer="raw"
         )
+        self.app.topics.add(self.events)  # subscribed, read by `_apply` below
+        transport.read_in_batches(settings.events_topic, self._apply)
         self.table = DossierTable(
             self.app,
             name="dossiers",
@@ -129,7 +134,6 @@ class DossierWorker:
         offsets that the revocation forgot."""
         self.app.on_before_shutdown.connect(self._stop_clients)
         self.app.on_partitions_revoked.connect(self._forget_applied)
-        self.app.agent(self.events, name="dossier-events", concurrency=1)(self._consume)
         self.app.timer(settings.timer_interval)(self._on_timer)
         self.app.task(self._reload_catalog_on_sighup)
 
@@ -168,8 +172,8 @@ class DossierWorker:
     async def _follow_assignment(self) -> None:
         """After start or a rebalance, the runtime follows the partitions now owned, from
         where their reading starts. Called with the lock held once the tables are
-        recovered and Faust has sought the partitions to their committed offsets: by the
-        agent before its first batch of the assignment, by the timer when no rebalance is
+        recovered and Faust has sought the partitions to their committed offsets: by
+        `_apply` before its first batch of the assignment, by the timer when no rebalance is
         under way (whichever comes first), so that no event is evaluated against a clock
         that ignores a partition. A state this worker cannot read stops it."""
         owned = self._assigned_partitions()
@@ -233,43 +237,36 @@ class DossierWorker:
         self.runtime.forget()
         self._starts = {}
 
-    # --- the agent -----------------------------------------------------------------
+    # --- the events -----------------------------------------------------------------
 
-    async def _consume(self, stream: Any) -> None:
-        """Apply the events in batches; acknowledge a batch only once it is settled.
-
-        `noack_take`, not `take_events`: the latter acknowledges a batch even when applying
-        it failed, and Faust would then commit offsets past events that changed nothing.
-        """
+    async def _apply(self, batch: Sequence[Message]) -> None:
+        """Apply the events of one fetch; Faust's consumer acknowledges them once this
+        returns. A batch that cannot be applied stops the worker, unacknowledged."""
         runtime = self.runtime
-        async for batch in stream.noack_take(self.settings.batch_size, self.settings.batch_within):
-            assignments = self._assignments
-            try:
-                async with runtime.lock:
-                    if runtime.owned is None and self._of_this_generation(batch):
-                        await self._follow_assignment()  # the first batch of an assignment
-                    settled = self._offsets_after(batch)
-                    await runtime.apply([event.message for event in batch])
-            except Exception:
-                stop_at_once("a batch could not be applied")
-            if assignments == self._assignments:
-                self.applied = settled
-            for event in batch:
-                await stream.ack(event)
+        assignments = self._assignments
+        try:
+            async with runtime.lock:
+                if runtime.owned is None and self._of_this_generation(batch):
+                    await self._follow_assignment()  # the first batch of an assignment
+                settled = self._offsets_after(batch)
+                await runtime.apply(batch)
+        except Exception:
+            stop_at_once("a batch could not be applied")
+        if assignments == self._assignments:
+            self.applied = settled
 
-    def _of_this_generation(self, batch: Sequence[EventT[bytes]]) -> bool:
+    def _of_this_generation(self, batch: Sequence[Message]) -> bool:
         """Whether `batch` was fetched in the current group generation: Faust lets such
         messages through only once it has sought the partitions to their committed offsets
-        (a batch gathered before a rebalance may still arrive during the next one)."""
+        (a batch fetched before a rebalance may still be applied during the next one)."""
         generation = self.app.consumer_generation_id
-        return all(event.message.generation_id == generation for event in batch)
+        return all(message.generation_id == generation for message in batch)
 
-    def _offsets_after(self, batch: Sequence[EventT[bytes]]) -> AppliedOffsets:
+    def _offsets_after(self, batch: Sequence[Message]) -> AppliedOffsets:
         """The applied offsets once `batch` is settled; raises if Faust dropped messages
         before it or within it."""
         after = self.applied.copy()
-        for event in batch:
-            message = event.message
+        for message in batch:
             if message.partition not in after:  # its first message since the assignment
                 # Outside a followed assignment (a batch from before a rebalance) the start
                 # is not known: the first message sets it.
@@ -280,8 +277,8 @@ class DossierWorker:
                 metrics.SKIPPED_OFFSETS.labels(str(message.partition)).inc(len(skipped))
                 raise MessagesSkipped(
                     f"{message.topic}[{message.partition}]: offsets {skipped.start}-"
-                    f"{skipped.stop - 1} never reached the agent; stopping so that a restart "
-                    "reads them from the committed offset"
+                    f"{skipped.stop - 1} never reached the worker; stopping so that a "
+                    "restart reads them from the committed offset"
                 )
             after.applied(message.partition, message.offset)
         return after

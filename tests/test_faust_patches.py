@@ -10,6 +10,10 @@ No active partition (defect 2): a running app pauses every partition (Faust's se
 partitions is then empty, as between the end of a recovery and the resumption of the
 streams), a fetch is under way with that set, events come, the partitions are resumed and
 one more event per partition is sent; the test ends when it arrives.
+
+Reading in batches: an app with a table (a changelog to recover, which keeps Faust's path)
+reads a topic with `read_in_batches`; every offset reaches `apply` once, in order, several
+to a call, and the group's committed offsets never pass what `apply` has returned from.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ import pytest
 from aiokafka.consumer.fetcher import Fetcher
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
-from faust.transport.consumer import ThreadDelegateConsumer
+from faust.transport.consumer import Consumer, ThreadDelegateConsumer
+from faust.types import Message
 from kafka import KafkaProducer
 
 from dossierflow.kafka.topics import TopicSpec, ensure_topics
@@ -45,6 +50,9 @@ CHECKED_SOURCES: dict[str, tuple[Callable[..., Any], str]] = {
     "replaced": (Recovery.on_recovery_completed, "6ef567acf072e46d"),
     "overridden": (ThreadDelegateConsumer._getmany, "f9d47aa9010b5ff2"),
     "read as every partition when empty": (Fetcher.fetched_records, "be4348896b9b66af"),
+    "wrapped: cut short by a generation or a stopped flow": (Consumer.getmany, "4b168d84882a70d6"),
+    "its drop and gap rules mirrored": (Consumer._drain_messages, "44a2500309e83c63"),
+    "acknowledges a batch's messages": (Consumer.ack, "5fcf41cf45153475"),
 }
 """The start of the SHA-256 of each method the patches replace or rely on, in
 faust-streaming 0.15.3 and aiokafka 0.14.0."""
@@ -189,6 +197,52 @@ async def _offsets_lost_while_no_partition_is_active(
     finally:
         await app.stop()
     return {p: sorted(set(range(2 * batch)) - received[p]) for p in partitions}
+
+
+async def test_a_topic_read_in_batches_reaches_apply_once_in_order_and_commits_after_it(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    app_id = f"batch-{uuid.uuid4().hex[:8]}"
+    events = f"{app_id}-events"
+    partitions = range(PARTITIONS)
+    ensure_topics(kafka_bootstrap, [TopicSpec(events, PARTITIONS),
+                                    TopicSpec(f"{app_id}-counts-changelog", PARTITIONS)])
+    _produce(kafka_bootstrap, f"{app_id}-counts-changelog", range(1), range(1), key=b"k")
+    _produce(kafka_bootstrap, events, partitions, range(EVENTS_PER_PARTITION))
+    app = _app(kafka_bootstrap, tmp_path, app_id, patched_transport=False,
+               broker_commit_every=100, broker_max_poll_records=500)
+    transport = use_patched_transport(app)
+    app.Table("counts", default=int, key_type=bytes, value_type=bytes)
+    topic = app.topic(events, value_serializer="raw")
+    app.topics.add(topic)
+    received: dict[int, list[int]] = defaultdict(list)
+    sizes: list[int] = []
+    committed_ahead: list[str] = []
+    all_arrived = asyncio.Event()
+
+    async def apply(batch: Any) -> None:
+        consumer: Any = app.consumer  # its committed offsets are the subject of the test
+        for tp, offset in consumer._committed_offset.items():
+            if tp.topic == events and offset is not None and offset > len(received[tp.partition]):
+                committed_ahead.append(f"{tp}: {offset} with {len(received[tp.partition])} applied")
+        await asyncio.sleep(0.01)  # delivering the batch's outputs
+        messages = cast(list[Message], batch)
+        sizes.append(len(messages))
+        for message in messages:
+            received[message.partition].append(message.offset)
+        if all(len(received[p]) >= EVENTS_PER_PARTITION for p in partitions):
+            all_arrived.set()
+
+    transport.read_in_batches(events, apply)
+    await app.start()
+    try:
+        await asyncio.wait_for(all_arrived.wait(), timeout=120)
+    finally:
+        await app.stop()
+    every = list(range(EVENTS_PER_PARTITION))
+    assert {p: received[p] for p in partitions} == {p: every for p in partitions}
+    assert max(sizes) > 1, "one message a call: not read in batches"
+    assert not committed_ahead
 
 
 def _app(
