@@ -303,6 +303,7 @@ def _describe(offsets: list[int]) -> str:
     return f"offsets missing {[tuple(run) for run in runs]}, {twice} received twice"
 
 
+@pytest.mark.timeout(300)  # about 40 s here, two apps and two rebalances
 async def test_a_topic_read_in_batches_by_a_group_loses_nothing_as_a_member_joins_and_leaves(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -348,7 +349,7 @@ async def test_a_topic_read_in_batches_by_a_group_loses_nothing_as_a_member_join
         await second.start()  # joins while the first is applying
         try:
             await asyncio.wait_for(until(lambda: batches["second"] >= 3), timeout=120)
-            await until(lambda: "second" in busy)
+            await asyncio.wait_for(until(lambda: "second" in busy), timeout=120)
         finally:
             await second.stop()  # leaves within a batch of its own
         producing = False
