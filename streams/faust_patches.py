@@ -44,8 +44,9 @@ loop and hand them to `apply` in one call once the fetch is read; every other to
 changelogs, recovered or standby) keeps Faust's path. What that path did for these messages is
 kept: messages older than Faust's read offset (read again after a seek back) are dropped and a
 gap in offsets is recorded for the commit (the drain loop's rules, read offsets updated as it
-does); a fetch that Faust's own `getmany` cut short (a new group generation, the flow stopped
-for a rebalance) hands nothing on and acknowledges nothing, as the stream would skip it; the
+does); a fetch read while the flow stopped (for a rebalance, which Faust stops it for before
+a member owning partitions joins a new group generation, or a stop; Faust's own `getmany`
+then cuts it short) hands nothing on and acknowledges nothing, as the stream would skip it; the
 messages are tracked as unacknowledged (`Consumer.unacked`) until `apply` returns, so a
 rebalance or a stop waits for the batch (`stream_wait_empty`), which is applied and
 acknowledged even if the fetcher is stopped meanwhile (shielded from its cancellation); then

@@ -33,6 +33,7 @@ from dossierflow.kafka.local_broker import LocalBrokerSettings
 from dossierflow.notify.settings import NotifySettings
 from dossierflow.sinks.settings import SinkSettings
 from dossierflow.streams.settings import WorkerSettings
+from tests.import_probe import modules_imported_by
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -298,12 +299,11 @@ def test_a_loglevel_variable_is_read_in_any_case_and_a_bad_one_is_named(tmp_path
 def test_building_the_parser_imports_no_settings_model(tmp_path: Path) -> None:
     """A command's options are made when it runs: `dossierflow report` does not import the
     worker's catalogue nor the notifier's HTTP client."""
-    probe = ("import sys; from dossierflow.cli import build_parser; build_parser(); "
-             "print(sorted(m for m in ('dossierflow.streams.settings', "
-             "'dossierflow.notify.settings', 'dossierflow.sinks.settings') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=60)
-    assert done.stdout.strip() == "[]", done.stderr
+    code = "from dossierflow.cli import build_parser\nbuild_parser()"
+    assert modules_imported_by(code, [
+        "dossierflow.streams.settings", "dossierflow.notify.settings",
+        "dossierflow.sinks.settings",
+    ], cwd=tmp_path) == []
 
 
 PRODUCT = ["src", "sinks", "streams", "rules", "schemas", "docs", "deploy", "examples",

@@ -13,20 +13,21 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from dossierflow.kafka.local_broker import free_port
+from tests.child_signals import popen_stoppable_by_sigint
 
 SUBJECT = "[Cảnh báo hồ sơ] Quá hạn: hồ sơ HS08-000052"
 
 
 def test_it_files_each_email_and_prints_its_to_and_subject(tmp_path: Path) -> None:
     port, maildir = free_port(), tmp_path / "maildir"
-    server = subprocess.Popen(
+    server = popen_stoppable_by_sigint(
         [sys.executable, "-m", "dossierflow.demo.mailbox", "--port", str(port),
          "--maildir", str(maildir)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8",
     )
     try:
         assert server.stdout is not None
-        first = server.stdout.readline()
+        first = server.stdout.readline()  # said once Ctrl-C stops it (its readiness)
         assert first == f"SMTP on 127.0.0.1:{port}, filing each e-mail in {maildir}/new; " \
                         "Ctrl-C stops\n"
         message = EmailMessage()

@@ -301,3 +301,121 @@ def _describe(offsets: list[int]) -> str:
             runs.append([offset, offset])
     twice = len(offsets) - len(set(offsets))
     return f"offsets missing {[tuple(run) for run in runs]}, {twice} received twice"
+
+
+@pytest.mark.timeout(300)  # about 40 s here, two apps and two rebalances
+async def test_a_topic_read_in_batches_by_a_group_loses_nothing_as_a_member_joins_and_leaves(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Two apps of one group read a topic in batches while events keep coming: one runs,
+    the second joins, then leaves. Each has a table whose changelog, recovered and read by
+    the standby, goes Faust's way in the same fetches. Every offset is applied, each batch
+    by an app that owns its partitions from its start to its end, no committed offset
+    passes what is applied, and the table has the last changelog record of each key."""
+    app_id = f"group-{uuid.uuid4().hex[:8]}"
+    events = f"{app_id}-events"
+    partitions = range(PARTITIONS)
+    changelog = f"{app_id}-counts-changelog"
+    ensure_topics(kafka_bootstrap, [TopicSpec(events, PARTITIONS),
+                                    TopicSpec(changelog, PARTITIONS)])
+    applied: dict[int, set[int]] = defaultdict(set)
+    batches: dict[str, int] = defaultdict(int)
+    busy: set[str] = set()
+    faults: list[str] = []
+    apps = [_batch_reading_app(kafka_bootstrap, tmp_path, app_id, events, name, applied,
+                               batches, busy, faults) for name in ("first", "second")]
+    produced = 0  # per partition
+    producing = True
+
+    async def keep_producing() -> None:  # faster than an app applies: a backlog all along
+        nonlocal produced
+        while producing:
+            wave = range(produced, produced + 100)
+            await asyncio.to_thread(_produce, kafka_bootstrap, events, partitions, wave)
+            produced = wave.stop
+
+    async def until(condition: Callable[[], bool]) -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    first, second = apps
+    await first.start()
+    producer = asyncio.ensure_future(keep_producing())
+    try:
+        for p in partitions:  # the changelog grows while the apps run: the standby reads it
+            await asyncio.to_thread(_produce, kafka_bootstrap, changelog, range(p, p + 1),
+                                    range(100), key=f"k{p}".encode())
+        await asyncio.wait_for(until(lambda: batches["first"] >= 3), timeout=120)
+        await second.start()  # joins while the first is applying
+        try:
+            await asyncio.wait_for(until(lambda: batches["second"] >= 3), timeout=120)
+            await asyncio.wait_for(until(lambda: "second" in busy), timeout=120)
+        finally:
+            await second.stop()  # leaves within a batch of its own
+        producing = False
+        await producer
+        await asyncio.wait_for(
+            until(lambda: all(produced - 1 in applied[p] for p in partitions)), timeout=120)
+        table: Any = first.tables["counts"]  # its store: what recovery and standby wrote
+        kept = dict(table.data.items())
+    finally:
+        producing = False
+        await producer
+        await first.stop()
+    every = set(range(produced))
+    assert {p: sorted(every - applied[p]) for p in partitions} == {p: [] for p in partitions}
+    assert faults == []
+    assert kept == {f"k{p}".encode(): b"99" for p in partitions}  # each key's last record
+
+
+def _batch_reading_app(
+    bootstrap: str, tmp: Path, app_id: str, events: str, name: str,
+    applied: dict[int, set[int]], batches: dict[str, int], busy: set[str], faults: list[str],
+) -> faust.App:
+    """A member of group `app_id` reading `events` in batches into `applied`, counted in
+    `batches`, its name in `busy` while it applies one; `faults`
+    gets a line for each batch applied outside its partitions' ownership and each
+    committed offset ahead of what is applied."""
+    (tmp / name).mkdir()
+    app = _app(bootstrap, tmp / name, app_id, patched_transport=False, broker_commit_every=50,
+               broker_max_poll_records=100, broker_commit_interval=0.5,
+               TableManager=PatchedTableManager)
+    transport = use_patched_transport(app)
+    app.Table("counts", default=int, key_type=bytes, value_type=bytes)
+    app.topics.add(app.topic(events, value_serializer="raw"))
+    owned: set[Any] = set()  # what the worker follows: from Faust's assigned to its revoked
+
+    async def assigned(app: Any, /, *args: Any, **kwargs: Any) -> None:
+        owned.update(args[0])
+
+    async def revoked(app: Any, /, *args: Any, **kwargs: Any) -> None:
+        owned.clear()  # as the worker forgets its state (eager rebalancing: every partition)
+
+    app.on_partitions_assigned.connect(assigned)
+    app.on_partitions_revoked.connect(revoked)
+
+    def check(messages: list[Message], when: str) -> None:
+        consumer: Any = app.consumer  # its committed offsets are the subject of the test
+        for tp in {m.tp for m in messages} - owned:
+            faults.append(f"{name} applied {tp} {when}, not owning it")
+        for tp, offset in list(consumer._committed_offset.items()):
+            done = applied[tp.partition] if tp.topic == events else None
+            if done is not None and offset is not None and any(
+                    o not in done for o in range(offset)):
+                faults.append(f"{name}: {tp} committed at {offset}, {when}, before "
+                              f"{min(o for o in range(offset) if o not in done)} was applied")
+
+    async def apply(batch: Any) -> None:
+        messages = cast(list[Message], batch)
+        check(messages, "at the start of its batch")
+        busy.add(name)
+        await asyncio.sleep(0.2)  # delivering the batch's outputs: a rebalance may begin
+        check(messages, "within its batch")
+        for message in messages:
+            applied[message.partition].add(message.offset)
+        batches[name] += 1
+        check(messages, "at the end of its batch")
+        busy.discard(name)
+
+    transport.read_in_batches(events, apply)
+    return app

@@ -41,6 +41,7 @@ from dossierflow.schemas.facts import DossierFact
 from dossierflow.sinks.base import SinkBatch
 from dossierflow.sinks.clickhouse import ClickHouseSink
 from dossierflow.store import Store, connect, migrate, refresh_rollups
+from tests.import_probe import modules_imported_by
 
 pytestmark = pytest.mark.clickhouse
 
@@ -636,14 +637,13 @@ def test_the_report_reads_the_units_and_the_reading_as_the_whole_catalogue_gives
 def test_the_report_command_imports_none_of_the_catalogues_rules(tmp_path: Path) -> None:
     """The report's own modules and its reading of the catalogue leave out the calendar,
     the procedures and the steps (docs/benchmarks.md, Report: about 15 ms of a run)."""
-    probe = (
-        "import sys; import dossierflow.commands.report; "
-        "from dossierflow.reporting import client, queries, report; "
-        "from dossierflow.rules.catalog_units import load_report_catalog; "
-        "load_report_catalog(); "
-        "print(sorted(m for m in ('dossierflow.rules.catalog', 'dossierflow.rules.calendar_years', "
-        "'dossierflow.rules.steps', 'dossierflow.schemas.event') if m in sys.modules))"
+    code = (
+        "import dossierflow.commands.report\n"
+        "from dossierflow.reporting import client, queries, report\n"
+        "from dossierflow.rules.catalog_units import load_report_catalog\n"
+        "load_report_catalog()"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=60)
-    assert done.stdout.strip() == "[]", done.stderr
+    assert modules_imported_by(code, [
+        "dossierflow.rules.catalog", "dossierflow.rules.calendar_years",
+        "dossierflow.rules.steps", "dossierflow.schemas.event",
+    ], cwd=tmp_path) == []

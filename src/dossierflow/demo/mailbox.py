@@ -72,9 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     server = LocalMailbox(args.maildir, args.port,
                           lambda subject, rcpt: console.print(email_line(subject, rcpt)))
     server.start()
-    console.print(f"SMTP on 127.0.0.1:{args.port}, filing each e-mail in "
-                  f"{args.maildir / 'new'}; Ctrl-C stops", markup=False)
     try:
+        # Said inside the try: from this line on, Ctrl-C stops it cleanly (exit 130).
+        console.print(f"SMTP on 127.0.0.1:{args.port}, filing each e-mail in "
+                      f"{args.maildir / 'new'}; Ctrl-C stops", markup=False)
         threading.Event().wait()  # only Ctrl-C ends it
     except KeyboardInterrupt:
         pass
