@@ -266,8 +266,8 @@ def _report_directly(
         except Exception:
             _require_facts(store, up_to_date=True)
             raise
-        if not figures:
-            _require_facts(store)
+        if not figures:  # no facts, or a store older than the views' latest migration
+            _require_facts(store, up_to_date=True)
         report = build_report(
             figures, units, period_from, period_to, unit=args.unit, level=args.level,
             lang=args.lang,
