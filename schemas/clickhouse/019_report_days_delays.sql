@@ -100,10 +100,12 @@ FROM
     GROUP BY dossier_id
 );
 
--- `bi_report_days` (018), the same rows and figures. Its fourth branch reads the departments
--- of the dossiers overdue at `to` from `dossiers_overdue_on` instead of
--- `bi_delays_caused`; the first joins only the dossiers with events since `to` to the
--- deadlines of those that resumed since (the others' deadline then is their latest).
+-- `bi_report_days` (018), the same rows and figures, `dossier_report_days` read once. The
+-- dossiers with events since `to` take the deadline in force then and the departments that
+-- caused their delay off `dossiers_open_since`, the others off their row. Each receiving
+-- unit's row carries those departments, each once per dossier in progress and overdue at
+-- `to` as 017's `dossiers_overdue_at` judges it (`caused`); the outer query counts them for
+-- each department (`in_progress_overdue_caused`), as rows of their own (`own` false).
 CREATE OR REPLACE VIEW bi_report_days AS
 WITH
     toDate({period_from:String}) AS d_from,
@@ -112,35 +114,35 @@ WITH
     toDateTime64(d_to, 3, 'Asia/Ho_Chi_Minh') AS p_to
 SELECT
     unit_code,
-    sum(dossiers) AS dossiers,
-    sum(carried_over) AS carried_over,
-    sum(received) AS received,
-    sum(received_online) AS received_online,
-    sum(received_in_person) AS received_in_person,
-    sum(received_postal) AS received_postal,
-    sum(resolved_early) AS resolved_early,
-    sum(resolved_on_time) AS resolved_on_time,
-    sum(resolved_overdue) AS resolved_overdue,
-    sum(withdrawn) AS withdrawn,
-    sum(stopped) AS stopped,
-    sum(in_progress) AS in_progress,
-    sum(in_progress_overdue) AS in_progress_overdue,
-    sum(apologies) AS apologies,
-    sum(unknown_procedure) AS unknown_procedure,
+    sumIf(dossiers, own) AS dossiers,
+    sumIf(carried_over, own) AS carried_over,
+    sumIf(received, own) AS received,
+    sumIf(received_online, own) AS received_online,
+    sumIf(received_in_person, own) AS received_in_person,
+    sumIf(received_postal, own) AS received_postal,
+    sumIf(resolved_early, own) AS resolved_early,
+    sumIf(resolved_on_time, own) AS resolved_on_time,
+    sumIf(resolved_overdue, own) AS resolved_overdue,
+    sumIf(withdrawn, own) AS withdrawn,
+    sumIf(stopped, own) AS stopped,
+    sumIf(in_progress, own) AS in_progress,
+    sumIf(in_progress_overdue, own) AS in_progress_overdue,
+    sumIf(apologies, own) AS apologies,
+    sumIf(unknown_procedure, own) AS unknown_procedure,
     if(resolved_early + resolved_on_time + resolved_overdue = 0, NULL,
        round((resolved_early + resolved_on_time)
              / (resolved_early + resolved_on_time + resolved_overdue), 4)) AS on_time_rate,
     if(received = 0, NULL, round(received_online / received, 4)) AS online_rate,
-    sum(supplement_requests_late) AS supplement_requests_late,
-    sum(apologies_late) AS apologies_late,
-    sum(resolved_overdue_no_apology) AS resolved_overdue_no_apology,
-    sum(in_progress_overdue_no_apology) AS in_progress_overdue_no_apology,
-    sum(resolved_overdue_caused) AS resolved_overdue_caused,
-    sum(in_progress_overdue_caused) AS in_progress_overdue_caused
+    sumIf(supplement_requests_late, own) AS supplement_requests_late,
+    sumIf(apologies_late, own) AS apologies_late,
+    sumIf(resolved_overdue_no_apology, own) AS resolved_overdue_no_apology,
+    sumIf(in_progress_overdue_no_apology, own) AS in_progress_overdue_no_apology,
+    sumIf(resolved_overdue_caused, own) AS resolved_overdue_caused,
+    countIf(NOT own) AS in_progress_overdue_caused
 FROM
 (
     SELECT
-        unit_code,
+        unit_code AS receiving_unit,
         count() AS dossiers,
         countIf(received_day < d_from AND closed_day >= d_from) AS carried_over,
         countIf(received_day >= d_from) AS received,
@@ -165,12 +167,12 @@ FROM
             WHERE type = 'APOLOGY_ISSUED' AND occurred_at < p_to
         )) AS in_progress_overdue_no_apology,
         toUInt64(0) AS resolved_overdue_caused,
-        toUInt64(0) AS in_progress_overdue_caused
+        groupArrayArray(caused_at_to) AS caused
     FROM
     (
         SELECT
             dossier_id, unit_code, channel, received_day, closed_day, status, outcome,
-            procedure_unknown,
+            procedure_unknown, caused_at_to,
             -- named apart: `apologies` is a column of the outer query too
             apologies = 0 AS never_apologised,
             status IN ('RESOLVED', 'RETURNED') AS resolved,
@@ -181,16 +183,20 @@ FROM
         (
             SELECT
                 dossier_id, unit_code, channel, received_day, closed_day, status, outcome,
-                procedure_unknown, apologies, due_day AS due_day_to
+                procedure_unknown, apologies, due_day AS due_day_to,
+                if(status IN ('OPEN', 'PAUSED') AND due_day < d_to,
+                   if(open_delay_changes_day < d_to, open_delay_caused_by_later,
+                      open_delay_caused_by),
+                   []) AS caused_at_to
             FROM dossier_report_days FINAL
             WHERE received_day < d_to AND as_of_day < d_to
 
             UNION ALL
 
-            -- the deadline in force at `to` of those with events since
             SELECT
                 s.dossier_id, unit_code, channel, received_day, closed_day, s.status, outcome,
-                procedure_unknown, apologies, if(o.dossier_id = '', s.due_day, o.due_day)
+                procedure_unknown, apologies, if(o.dossier_id = '', s.due_day, o.due_day),
+                if(o.status IN ('OPEN', 'PAUSED') AND o.due_day < d_to, o.caused_by, [])
             FROM
             (
                 SELECT
@@ -208,8 +214,8 @@ FROM
     UNION ALL
 
     SELECT
-        ifNull(unit_code, '') AS unit_code, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        count(), 0, 0, 0, 0, 0, 0, 0
+        ifNull(unit_code, ''), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        count(), 0, 0, 0, 0, 0, 0, []
     FROM dossier_milestones FINAL
     WHERE type = 'APOLOGY_ISSUED' AND occurred_at >= p_from AND occurred_at < p_to
         AND unit_code IS NOT NULL
@@ -218,9 +224,9 @@ FROM
     UNION ALL
 
     SELECT
-        ifNull(unit_code, '') AS unit_code, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ifNull(unit_code, ''), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
         countIf(type = 'SUPPLEMENT_REQUESTED' AND supplement_request_late),
-        countIf(type = 'APOLOGY_ISSUED' AND apology_late), 0, 0, 0, 0
+        countIf(type = 'APOLOGY_ISSUED' AND apology_late), 0, 0, 0, []
     FROM dossier_compliance_events FINAL
     WHERE occurred_at >= p_from AND occurred_at < p_to AND unit_code IS NOT NULL
         AND (supplement_request_late OR apology_late)
@@ -228,28 +234,13 @@ FROM
 
     UNION ALL
 
-    SELECT unit_code, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        toUInt64(sum(resolved)), toUInt64(sum(in_progress))
-    FROM
-    (
-        SELECT delay_caused_by AS caused_by, 1 AS resolved, 0 AS in_progress
-        FROM dossier_resolutions FINAL
-        WHERE notEmpty(delay_caused_by) AND occurred_at >= p_from AND occurred_at < p_to
-        UNION ALL
-        -- the dossiers in progress and overdue at `to`, as `dossiers_overdue_at` (017)
-        SELECT
-            if(open_delay_changes_day < d_to, open_delay_caused_by_later, open_delay_caused_by)
-                AS caused_by,
-            0, 1
-        FROM dossier_report_days FINAL
-        WHERE as_of_day < d_to AND status IN ('OPEN', 'PAUSED') AND due_day < d_to
-            AND notEmpty(caused_by)
-        UNION ALL
-        SELECT caused_by, 0, 1
-        FROM dossiers_open_since(period_to = {period_to:String})
-        WHERE status IN ('OPEN', 'PAUSED') AND due_day < d_to AND notEmpty(caused_by)
-    )
-    ARRAY JOIN caused_by AS unit_code
+    SELECT unit_code, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(), []
+    FROM dossier_resolutions FINAL
+    ARRAY JOIN delay_caused_by AS unit_code
+    WHERE notEmpty(delay_caused_by) AND occurred_at >= p_from AND occurred_at < p_to
     GROUP BY unit_code
 )
+ARRAY JOIN
+    arrayConcat([receiving_unit], caused) AS unit_code,
+    arrayConcat([true], arrayMap(unit -> false, caused)) AS own
 GROUP BY unit_code;
