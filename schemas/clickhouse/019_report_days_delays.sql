@@ -78,27 +78,20 @@ WITH
     toDateTime64(d_to, 3, 'Asia/Ho_Chi_Minh') AS p_to
 SELECT
     dossier_id,
-    ifNull(toDate(tupleElement(last, 1)), toDate('2149-06-06')) AS due_day,
-    tupleElement(last, 5) AS status,
-    if(tupleElement(last, 4) IS NOT NULL AND p_to > tupleElement(last, 4),
-       tupleElement(last, 3), tupleElement(last, 2)) AS caused_by
-FROM
-(
-    -- (a tuple, so that a NULL instant is not skipped by argMax)
-    SELECT dossier_id,
-        argMax(tuple(due_at, open_delay_caused_by, open_delay_caused_by_later,
-                     open_delay_changes_at, status), (version, position)) AS last
-    FROM dossier_facts
-    PREWHERE dossier_id IN (SELECT dossier_id FROM dossier_report_days FINAL
-                            WHERE as_of_day >= d_to AND received_day < d_to
-                                AND closed_day >= d_to)
-    WHERE occurred_at < p_to
-        AND occurred_at >= toDateTime64((SELECT min(received_day) FROM dossier_report_days FINAL
-                                         WHERE as_of_day >= d_to AND received_day < d_to
-                                             AND closed_day >= d_to),
-                                        3, 'Asia/Ho_Chi_Minh')
-    GROUP BY dossier_id
-);
+    ifNull(toDate(due_at), toDate('2149-06-06')) AS due_day,
+    status,
+    if(open_delay_changes_at IS NOT NULL AND p_to > open_delay_changes_at,
+       open_delay_caused_by_later, open_delay_caused_by) AS caused_by
+FROM dossier_facts
+PREWHERE dossier_id IN (SELECT dossier_id FROM dossier_report_days FINAL
+                        WHERE as_of_day >= d_to AND received_day < d_to AND closed_day >= d_to)
+WHERE occurred_at < p_to
+    AND occurred_at >= toDateTime64((SELECT min(received_day) FROM dossier_report_days FINAL
+                                     WHERE as_of_day >= d_to AND received_day < d_to
+                                         AND closed_day >= d_to),
+                                    3, 'Asia/Ho_Chi_Minh')
+ORDER BY dossier_id, version DESC, position DESC
+LIMIT 1 BY dossier_id;
 
 -- `bi_report_days` (018), the same rows and figures, `dossier_report_days` read once. The
 -- dossiers with events since `to` take the deadline in force then and the departments that
