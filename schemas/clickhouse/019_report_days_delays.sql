@@ -37,8 +37,9 @@ SELECT
     ifNull(toDate(open_delay_changes_at), toDate('2149-06-06')) AS open_delay_changes_day
 FROM dossier_facts;
 
--- The rows stored before this migration carry the defaults: every fact is inserted again,
--- and of two rows with the same `state_version` FINAL keeps the one inserted last (the
+-- The rows stored before this migration carry the defaults, which send a dossier to the
+-- exact but slower reading off its facts (`as_of_day` after any `to`). Every fact is inserted
+-- again: of two rows with the same `state_version` FINAL keeps the one inserted last (the
 -- engine's rule for equal versions), so these replace them; a re-run inserts rows that FINAL
 -- collapses.
 INSERT INTO dossier_report_days
