@@ -18,9 +18,10 @@ and prints the medians and the report's time beyond the anchor beside issue 21's
 engine logs it (`system.query_log`). `--split` prints where one run's time goes (each part in
 a fresh process, so that imports are cold): the imports (CLI, chDB's driver, the report's own
 modules, rich), opening the store, asking the sink, the catalogue, the query, the table's
-output, closing; then the report's query in a bare chDB session beside `bi_report` (016), its
-branch `bi_delays_caused` (017, the departments that caused delays) and one pass over the
-dossiers, the floor of any exact live report.
+output, closing; then the report's query in a bare chDB session beside the same as a view,
+`bi_report` (016), its part for the dossiers with events since `to` (`dossiers_open_since`,
+019: their last facts before `to`) and one pass over the dossiers, the floor of any exact
+live report.
 """
 
 from __future__ import annotations
@@ -224,18 +225,21 @@ def split_child(store: Path) -> None:
 
 
 def bare_queries() -> dict[str, str]:
-    from dossierflow.reporting.queries import LIVE_REPORT_SQL
+    from dossierflow.reporting.queries import live_report_sql
 
     day_from, day_to = YEAR
     return {
-        "the report's query (bi_report_days, 018)": LIVE_REPORT_SQL.replace(
+        "the report's query (bi_report_days' SELECT, 019)": live_report_sql().replace(
             "{period_from:String}", f"'{day_from}'").replace("{period_to:String}", f"'{day_to}'"),
+        "the same as the view bi_report_days": (
+            f"SELECT * FROM bi_report_days(period_from = '{day_from}', period_to = '{day_to}')"
+        ),
         "bi_report (016), the same figures from instants": (
             f"SELECT * FROM bi_report(period_from = '{day_from} 00:00:00', "
             f"period_to = '{day_to} 00:00:00')"
         ),
-        "its branch bi_delays_caused (017)": (
-            f"SELECT * FROM bi_delays_caused(period_from = '{day_from}', period_to = '{day_to}')"
+        "its dossiers with events since `to` (dossiers_open_since)": (
+            f"SELECT * FROM dossiers_open_since(period_to = '{day_to}')"
         ),
         "one pass over the dossiers (dossier_report_days FINAL)": (
             "SELECT unit_code, count(), countIf(closed_day >= toDate('2027-01-01')) "

@@ -46,7 +46,7 @@ TABLES = {
     "bi_period_outcomes", "dossiers_open_at", "bi_progress_766", "bi_progress_766_procedures",
     "bi_step_delays", "dossier_resolutions", "dossier_resolutions_mv", "bi_delays_caused",
     "bi_report", "bi_overdue_causes", "dossiers_overdue_at",
-    "dossier_report_days", "dossier_report_days_mv", "bi_report_days",
+    "dossier_report_days", "dossier_report_days_mv", "bi_report_days", "dossiers_open_since",
 }
 
 

@@ -9,7 +9,8 @@
 -- and views, and records what it applied in schema_migrations. The materialized views it
 -- creates run with its rights (SQL SECURITY DEFINER, ClickHouse's default for them), so it
 -- reads and writes every table of the database; bi_rollup_freshness (migration 009) reads
--- system.view_refreshes with its rights too.
+-- system.view_refreshes with its rights too. Migration 019 merges the table it refills
+-- (OPTIMIZE).
 --
 -- dossierflow_sink inserts facts and alerts (the materialized views fill the rest as the
 -- migrator) and reads the database for /report and /dashboard. It checks schema_migrations at
@@ -20,7 +21,7 @@
 
 CREATE ROLE IF NOT EXISTS dossierflow_migrator;
 GRANT CREATE DATABASE, CREATE TABLE, CREATE VIEW, DROP TABLE, DROP VIEW, ALTER TABLE, ALTER VIEW,
-    TRUNCATE, SELECT, INSERT ON dossierflow.* TO dossierflow_migrator;
+    TRUNCATE, OPTIMIZE, SELECT, INSERT ON dossierflow.* TO dossierflow_migrator;
 GRANT SELECT ON system.view_refreshes TO dossierflow_migrator;
 
 CREATE ROLE IF NOT EXISTS dossierflow_sink_writer;

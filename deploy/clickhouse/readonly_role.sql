@@ -31,6 +31,7 @@ GRANT SELECT ON dossierflow.bi_overdue_causes TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.dossiers_overdue_at TO dossierflow_bi_reader;  -- read by the two above
 GRANT SELECT ON dossierflow.bi_report TO dossierflow_bi_reader;  -- read by bi_period_report, bi_compliance_report
 GRANT SELECT ON dossierflow.bi_report_days TO dossierflow_bi_reader;
+GRANT SELECT ON dossierflow.dossiers_open_since TO dossierflow_bi_reader;  -- read by the one above
 -- SQL SECURITY DEFINER (migration 009): reads system.view_refreshes with the migrator's rights
 GRANT SELECT ON dossierflow.bi_rollup_freshness TO dossierflow_bi_reader;
 GRANT SELECT ON dossierflow.dossier_state TO dossierflow_bi_reader;

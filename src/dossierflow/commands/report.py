@@ -10,6 +10,7 @@ store itself; when neither works it says why.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -94,6 +95,10 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # One short run whose objects live until it exits: the cycle collector's passes over
+    # every module loaded (the driver's, rich's) free next to nothing and cost the command
+    # about 20 ms of CPU (docs/benchmarks.md, "Report").
+    gc.disable()
     from dossierflow.config import CatalogSettings, StoreSettings
     from dossierflow.reporting.client import fetch_from_sink
     from dossierflow.reporting.report import (
@@ -266,8 +271,8 @@ def _report_directly(
         except Exception:
             _require_facts(store, up_to_date=True)
             raise
-        if not figures:
-            _require_facts(store)
+        if not figures:  # no facts, or a store older than the views' latest migration
+            _require_facts(store, up_to_date=True)
         report = build_report(
             figures, units, period_from, period_to, unit=args.unit, level=args.level,
             lang=args.lang,
