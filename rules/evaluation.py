@@ -71,6 +71,8 @@ class Folded(msgspec.Struct, frozen=True, gc=False):
     """The alerts of every step but the last, raised, in timeline order: a step's alerts
     are settled once the next event is known (only the last step's depend on what comes
     next), so an evaluation raises only the last step's. Never changed once built."""
+    overdue_at: datetime | None = None
+    """`rules.alerts.overdue_at` of the last state's `due_at` (None without one)."""
 
 
 NOTHING_FOLDED = Folded(steps=(), plans=())
@@ -104,8 +106,7 @@ def evaluate_folded(
             else:
                 pending.append(at)
     fired.sort(key=_fired_at)  # stable: ties stay in timeline order
-    due_at = state.due_at
-    overdue_instant = overdue_at(catalog.calendar, due_at) if due_at is not None else None
+    overdue_instant = folded.overdue_at
     return Evaluation(
         state=state,
         steps=steps,
@@ -154,7 +155,13 @@ def fold(
         if key not in settled:
             kind, deadline, step_id = key
             settled[key] = raise_alert(fired_state, kind, deadline, at, catalog, step_id)
-    return Folded(steps=folded.steps, plans=folded.plans, settled=settled)
+    due_at = state.due_at
+    if prior.steps and due_at is prior.steps[-1].state.due_at:
+        overdue_instant = prior.overdue_at  # the same deadline (states share unchanged fields)
+    else:
+        overdue_instant = overdue_at(catalog.calendar, due_at) if due_at is not None else None
+    return Folded(steps=folded.steps, plans=folded.plans, settled=settled,
+                  overdue_at=overdue_instant)
 
 
 def _add_step(timeline: Timeline, folded: Folded, index: int, until: datetime | None) -> None:
