@@ -10,7 +10,7 @@ decides which of these alerts have fired yet.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import msgspec
@@ -96,7 +96,7 @@ def evaluate_folded(
     pending = [alert.at for alert in settled.values() if alert.at > clock]
     if steps:
         last: Timeline = {}
-        _add_step(last, folded, len(steps) - 1, None)
+        _add_step(last, steps, folded.plans, len(steps) - 1, None)
         for key, (at, fired_state) in last.items():
             if key in settled:
                 continue
@@ -144,13 +144,12 @@ def fold(
         previous = state
         steps.append(Step(event, state))
         plans.append(planned)
-    folded = Folded(steps=tuple(steps), plans=tuple(plans))
     # Every step but the last settled: `prior`'s still hold when its steps are all kept.
     extends = kept == known > 0
     settled = dict(prior.settled) if extends else {}
     timeline: Timeline = {}
     for index in range(known - 1 if extends else 0, len(steps) - 1):
-        _add_step(timeline, folded, index, steps[index + 1].event.occurred_at)
+        _add_step(timeline, steps, plans, index, steps[index + 1].event.occurred_at)
     for key, (at, fired_state) in timeline.items():
         if key not in settled:
             kind, deadline, step_id = key
@@ -160,15 +159,18 @@ def fold(
         overdue_instant = prior.overdue_at  # the same deadline (states share unchanged fields)
     else:
         overdue_instant = overdue_at(catalog.calendar, due_at) if due_at is not None else None
-    return Folded(steps=folded.steps, plans=folded.plans, settled=settled,
+    return Folded(steps=tuple(steps), plans=tuple(plans), settled=settled,
                   overdue_at=overdue_instant)
 
 
-def _add_step(timeline: Timeline, folded: Folded, index: int, until: datetime | None) -> None:
+def _add_step(
+    timeline: Timeline, steps: Sequence[Step], plans: Sequence[tuple[PlannedAlert, ...]],
+    index: int, until: datetime | None,
+) -> None:
     """Add what step `index` raises, the next event occurring at `until` (None: none yet),
     to `timeline` (an alert already in it keeps its instant)."""
-    event, state = folded.steps[index].event, folded.steps[index].state
-    previous = folded.steps[index - 1].state if index else None
+    event, state = steps[index].event, steps[index].state
+    previous = steps[index - 1].state if index else None
     as_of = state.as_of
     assert as_of is not None
     if (event.type is EventType.APOLOGY_ISSUED and previous is not None
@@ -176,7 +178,7 @@ def _add_step(timeline: Timeline, folded: Folded, index: int, until: datetime | 
         assert state.rescheduled_due_at is not None
         key = (AlertKind.RESCHEDULE_LIMIT_EXCEEDED, state.rescheduled_due_at, None)
         timeline.setdefault(key, (as_of, state))
-    for alert in folded.plans[index]:
+    for alert in plans[index]:
         if until is None or alert.instant <= until:
             at = max(alert.instant, as_of)
             if alert.expires is None or at < alert.expires:
