@@ -10,7 +10,7 @@ decides which of these alerts have fired yet.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import msgspec
@@ -47,11 +47,14 @@ class Evaluation(msgspec.Struct, frozen=True, gc=False):
     """The earliest instant after the clock at which another alert will fire."""
     overdue: bool
     """Open or paused and past `overdue_at` at the clock."""
+    overdue_at: datetime | None
+    """When the dossier is overdue (`rules.alerts.overdue_at` of its `due_at`)."""
 
 
-Timeline = dict[tuple[AlertKind, datetime, str | None], tuple[datetime, DossierState]]
-"""When each alert fires and the state it reports, by (kind, deadline, step): what an
-alert_id is made of; ids are built only for fired alerts."""
+TimelineKey = tuple[AlertKind, datetime, str | None]
+"""What an alert_id is made of: (kind, deadline, step)."""
+Timeline = dict[TimelineKey, tuple[datetime, DossierState]]
+"""When each alert fires and the state it reports; ids are built only for fired alerts."""
 
 
 class Folded(msgspec.Struct, frozen=True, gc=False):
@@ -64,6 +67,12 @@ class Folded(msgspec.Struct, frozen=True, gc=False):
     steps: tuple[Step, ...]
     plans: tuple[tuple[PlannedAlert, ...], ...]
     """`planned_alerts` of each step's state (recomputed only where the plan changed)."""
+    settled: dict[TimelineKey, Alert] = {}
+    """The alerts of every step but the last, raised, in timeline order: a step's alerts
+    are settled once the next event is known (only the last step's depend on what comes
+    next), so an evaluation raises only the last step's. Never changed once built."""
+    overdue_at: datetime | None = None
+    """`rules.alerts.overdue_at` of the last state's `due_at` (None without one)."""
 
 
 NOTHING_FOLDED = Folded(steps=(), plans=())
@@ -82,26 +91,29 @@ def evaluate_folded(
     """`evaluate` of the history `folded` is the fold of."""
     steps = folded.steps
     state = steps[-1].state if steps else DossierState(dossier_id)
-    timeline = alert_timeline(folded)
-    fired = sorted(
-        (
-            raise_alert(fired_state, kind, deadline, at, catalog, step_id)
-            for (kind, deadline, step_id), (at, fired_state) in timeline.items()
-            if at <= clock
-        ),
-        key=_fired_at,
-    )
-    overdue = (
-        state.is_open
-        and state.due_at is not None
-        and clock >= overdue_at(catalog.calendar, state.due_at)
-    )
+    settled = folded.settled
+    fired = [alert for alert in settled.values() if alert.at <= clock]
+    pending = [alert.at for alert in settled.values() if alert.at > clock]
+    if steps:
+        last: Timeline = {}
+        _add_step(last, steps, folded.plans, len(steps) - 1, None)
+        for key, (at, fired_state) in last.items():
+            if key in settled:
+                continue
+            if at <= clock:
+                kind, deadline, step_id = key
+                fired.append(raise_alert(fired_state, kind, deadline, at, catalog, step_id))
+            else:
+                pending.append(at)
+    fired.sort(key=_fired_at)  # stable: ties stay in timeline order
+    overdue_instant = folded.overdue_at
     return Evaluation(
         state=state,
         steps=steps,
         alerts=tuple(fired),
-        next_alert_at=min((at for at, _ in timeline.values() if at > clock), default=None),
-        overdue=overdue,
+        next_alert_at=min(pending, default=None),
+        overdue=state.is_open and overdue_instant is not None and clock >= overdue_instant,
+        overdue_at=overdue_instant,
     )
 
 
@@ -114,9 +126,12 @@ def fold(
     the first of `ordered`."""
     kept = 0
     for step, event in zip(prior.steps, ordered, strict=False):
-        if step.event != event:
+        if step.event is not event and step.event != event:
             break
         kept += 1
+    known = len(prior.steps)
+    if kept == known == len(ordered):
+        return prior
     steps = list(prior.steps[:kept])
     plans = list(prior.plans[:kept])
     state = steps[-1].state if steps else DossierState(dossier_id)
@@ -129,33 +144,45 @@ def fold(
         previous = state
         steps.append(Step(event, state))
         plans.append(planned)
-    return Folded(steps=tuple(steps), plans=tuple(plans))
-
-
-def alert_timeline(folded: Folded) -> Timeline:
-    """Every alert the history raises, whatever the clock: a planned alert fires if its
-    instant comes before the next event, at the latest when its step happens."""
+    # Every step but the last settled: `prior`'s still hold when its steps are all kept.
+    extends = kept == known > 0
+    settled = dict(prior.settled) if extends else {}
     timeline: Timeline = {}
-    previous = DossierState("")  # before the first event: nothing planned
-    steps = folded.steps
-    for index, (step, planned) in enumerate(zip(steps, folded.plans, strict=True)):
-        event, state = step.event, step.state
-        as_of = state.as_of
-        assert as_of is not None
-        if event.type is EventType.APOLOGY_ISSUED and state.apologies > previous.apologies > 0:
-            assert state.rescheduled_due_at is not None
-            key = (AlertKind.RESCHEDULE_LIMIT_EXCEEDED, state.rescheduled_due_at, None)
-            timeline.setdefault(key, (as_of, state))
-        previous = state
-        if not planned:
-            continue
-        until = steps[index + 1].event.occurred_at if index + 1 < len(steps) else None
-        for alert in planned:
-            if until is None or alert.instant <= until:
-                at = max(alert.instant, as_of)
-                if alert.expires is None or at < alert.expires:
-                    timeline.setdefault((alert.kind, alert.deadline, alert.step_id), (at, state))
-    return timeline
+    for index in range(known - 1 if extends else 0, len(steps) - 1):
+        _add_step(timeline, steps, plans, index, steps[index + 1].event.occurred_at)
+    for key, (at, fired_state) in timeline.items():
+        if key not in settled:
+            kind, deadline, step_id = key
+            settled[key] = raise_alert(fired_state, kind, deadline, at, catalog, step_id)
+    due_at = state.due_at
+    if prior.steps and due_at is prior.steps[-1].state.due_at:
+        overdue_instant = prior.overdue_at  # the same deadline (states share unchanged fields)
+    else:
+        overdue_instant = overdue_at(catalog.calendar, due_at) if due_at is not None else None
+    return Folded(steps=tuple(steps), plans=tuple(plans), settled=settled,
+                  overdue_at=overdue_instant)
+
+
+def _add_step(
+    timeline: Timeline, steps: Sequence[Step], plans: Sequence[tuple[PlannedAlert, ...]],
+    index: int, until: datetime | None,
+) -> None:
+    """Add what step `index` raises, the next event occurring at `until` (None: none yet),
+    to `timeline` (an alert already in it keeps its instant)."""
+    event, state = steps[index].event, steps[index].state
+    previous = steps[index - 1].state if index else None
+    as_of = state.as_of
+    assert as_of is not None
+    if (event.type is EventType.APOLOGY_ISSUED and previous is not None
+            and state.apologies > previous.apologies > 0):
+        assert state.rescheduled_due_at is not None
+        key = (AlertKind.RESCHEDULE_LIMIT_EXCEEDED, state.rescheduled_due_at, None)
+        timeline.setdefault(key, (as_of, state))
+    for alert in plans[index]:
+        if until is None or alert.instant <= until:
+            at = max(alert.instant, as_of)
+            if alert.expires is None or at < alert.expires:
+                timeline.setdefault((alert.kind, alert.deadline, alert.step_id), (at, state))
 
 
 def _fired_at(alert: Alert) -> datetime:

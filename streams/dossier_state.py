@@ -25,6 +25,9 @@ from dossierflow.streams.state import (
     progress_key,
 )
 
+RECORDS_KEPT = 20_000
+"""Records kept decoded beside their bytes (a few kB each), those saved most recently."""
+
 
 class StateFormatError(RuntimeError):
     """A partition's state is in a format this worker does not read."""
@@ -39,13 +42,25 @@ class DossierState:
         self._unsaved_latest: dict[int, datetime] = {}
         """The largest `occurred_at` the batch in progress read from each partition, not yet
         in the partition's progress record."""
+        self._decoded: dict[str, tuple[bytes, DossierRecord]] = {}
+        """The records saved most recently and the bytes written for each, the oldest first
+        (at most `RECORDS_KEPT`): loading one whose bytes are still those in the table
+        copies it instead of decoding them, and its events stay the objects the processor's
+        kept fold holds (compared by identity before equality)."""
 
     def load(self, dossier_id: str) -> DossierRecord | None:
         """The dossier's record as the batch in progress left it (None: not in the table)."""
         if dossier_id in self._unsaved:
             return self._unsaved[dossier_id]
         data = self.table.get(dossier_id.encode())
-        return decode_record(data) if data is not None else None
+        if data is None:
+            return None
+        decoded = self._decoded.get(dossier_id)
+        if decoded is not None and decoded[0] == data:  # else written otherwise (a recovery)
+            # A copy: the caller may change the record (a timer does), and a batch whose
+            # outputs fail is not saved.
+            return msgspec.structs.replace(decoded[1], emitted=list(decoded[1].emitted))
+        return decode_record(data)
 
     def stage(self, dossier_id: str, record: DossierRecord | None) -> None:
         """The dossier's record is `record` (None: it leaves the table) once saved."""
@@ -75,12 +90,19 @@ class DossierState:
     def save(self) -> dict[str, DossierRecord | None]:
         """Write the changes in progress to the table; the dossiers' changes written."""
         changes, self._unsaved = self._unsaved, {}
+        decoded = self._decoded
         for dossier_id, record in changes.items():
             key = dossier_id.encode()
+            decoded.pop(dossier_id, None)
             if record is None:
                 self.table.delete(key)
             else:
-                self.table.put(key, encode_record(record), record.partition)
+                data = encode_record(record)
+                self.table.put(key, data, record.partition)
+                decoded[dossier_id] = (data, msgspec.structs.replace(
+                    record, emitted=list(record.emitted)))
+        while len(decoded) > RECORDS_KEPT:
+            del decoded[next(iter(decoded))]
         for partition, latest in self._unsaved_latest.items():
             saved = self.saved_latest(partition)
             if saved is None or latest > saved:

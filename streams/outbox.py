@@ -12,12 +12,13 @@ records go through an outbox too, each to the partition the table names (streams
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from dossierflow.streams.ports import Headers
 
@@ -25,6 +26,16 @@ Record = tuple[bytes | None, bytes | None, Headers]
 """Key (None for none), value (None: a tombstone) and headers."""
 Target = str | tuple[str, int]
 """A topic (its records go to their key's partition) or one of its partitions."""
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def key_partition(key: bytes, partitions: int) -> int:
+    """Kafka's default partition of `key` among `partitions` (aiokafka's `DefaultPartitioner`:
+    murmur2 of the key), remembered: aiokafka's murmur2 is pure Python, a few µs a key, and
+    the same keys come batch after batch (a dossier's facts and table record, the alerts'
+    few unit codes)."""
+    hashed: int = murmur2(key)
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 @dataclass
@@ -63,7 +74,11 @@ class KafkaOutbox:
                 continue
             partitions = sorted(await self.producer.partitions_for(target))
             for record in target_records:
-                partition = self._partitioner(record[0], partitions, partitions)
+                key = record[0]
+                partition = (
+                    partitions[key_partition(key, len(partitions))] if key is not None
+                    else self._partitioner(None, partitions, partitions)  # at random
+                )
                 by_partition[target, partition].append(record)
         sent: list[tuple[asyncio.Future[Any], int]] = []
         for (topic, partition), partition_records in by_partition.items():

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import msgspec
 
-from dossierflow.rules.alerts import Alert, overdue_at
+from dossierflow.rules.alerts import Alert
 from dossierflow.rules.catalog import Catalog
 from dossierflow.rules.evaluation import NOTHING_FOLDED, Evaluation, Folded, evaluate_folded, fold
 from dossierflow.rules.lifecycle import order_history
@@ -154,8 +154,7 @@ class DossierProcessor:
         record.emitted.extend(a.alert_id for a in fresh)
         state = evaluation.state
         record.open = state.is_open
-        due = state.due_at
-        record.overdue_at = overdue_at(self.catalog.calendar, due) if due else None
+        record.overdue_at = evaluation.overdue_at
         alerts = [alert_record(a, self.catalog) for a in fresh]
         closed_at = state.closed_at
         pending = evaluation.next_alert_at

@@ -79,6 +79,9 @@ class WorkerRuntime:
         """Held by every caller of `follow`, `apply` and `fire_due_timers`."""
         self.owned: frozenset[int] | None = None
         """The partitions followed (None: none yet, or revoked)."""
+        self._alerted: Counter[str] = Counter()
+        """Alerts queued by the batch or scan in progress, by kind: counted once it is
+        delivered (or not), not per alert (a labelled counter's lookup and lock each)."""
         self._open: dict[str, float] = {}
         """Open dossiers this worker owns and their overdue instant (Unix seconds; infinity
         when it has none), for the gauges: floats, because comparing every open dossier's
@@ -153,8 +156,8 @@ class WorkerRuntime:
                 metrics.EVENTS.labels(event_type, outcome).inc(count)
         await self._deliver_then_save(outbox)
         done = time.time()
-        for message in messages:
-            metrics.PROCESSING_SECONDS.observe(max(0.0, done - message.timestamp))
+        metrics.observe_each(metrics.PROCESSING_SECONDS,
+                             [max(0.0, done - message.timestamp) for message in messages])
 
     def _apply_event(
         self, outbox: Outbox, message: Message, event: DossierEvent,
@@ -272,7 +275,7 @@ class WorkerRuntime:
         for alert in effects.alerts:
             unit = (alert.handling_unit_code or alert.unit_code or "").encode()
             outbox.add(self.settings.alerts_topic, unit, output_encoder.encode(alert))
-            metrics.ALERTS.labels(alert.kind).inc()
+            self._alerted[alert.kind] += 1
         key = dossier_id.encode()
         for fact in effects.facts:
             outbox.add(self.settings.facts_topic, key, output_encoder.encode(fact))
@@ -287,6 +290,10 @@ class WorkerRuntime:
         except BaseException:
             self.state.discard()
             raise
+        finally:
+            for kind, count in self._alerted.items():
+                metrics.ALERTS.labels(kind).inc(count)
+            self._alerted.clear()
         for dossier_id, record in self.state.save().items():
             if record is None:
                 self.timers.unschedule(dossier_id)

@@ -33,14 +33,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import faust
-from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TP, FutureMessage
 
 from dossierflow.streams.faust_internals import current_event_of_partition, partition_stand_in
-from dossierflow.streams.outbox import KafkaOutbox
+from dossierflow.streams.outbox import KafkaOutbox, key_partition
 from dossierflow.streams.state import progress_partition
-
-_partitioner = DefaultPartitioner()
 
 
 class DossierTable(faust.Table[bytes, bytes]):
@@ -72,8 +69,7 @@ class DossierTable(faust.Table[bytes, bytes]):
     ) -> FutureMessage:
         """Queue the write's changelog record for `changelog_delivered`."""
         if partition is None:  # the producer's partitioner over the changelog's partitions
-            partitions = list(range(self.partitions or self.app.conf.topic_partitions))
-            partition = _partitioner(key, partitions, partitions)
+            partition = key_partition(key, self.partitions or self.app.conf.topic_partitions)
         self._unsent.append((partition, key, value))
         # Faust reads the partition of what it returns (for a windowed table's expiry).
         return cast(FutureMessage, partition_stand_in(partition))
