@@ -10,8 +10,11 @@ synthetic events by default), one after the other:
       /metrics reaches N, and its ratio to (a0) (goal ≥ 1.0×);
   (a2) scale-out: two `dossierflow worker --event-time` of one group, started together, on a
       second copy of the topic (the same events, keys and partitions; the first to join
-      reads until the second's rebalance): their rate against (a)'s (goal ≥ 1.7×) and their
-      alerts against (a)'s, id for id;
+      own broker has Kafka's default group.initial.rebalance.delay.ms, 3 s, as production
+      does, so both are assigned at once): their rate against (a)'s (goal ≥ 1.7×), also
+      from when both hold their partitions, and their alerts against (a)'s, id for id;
+      (a) and (a2) print each worker's wait for its first event and CPU, and the CPU the
+      broker, this process and the machine's other processes took meanwhile;
   (b) raw consumption of the same topic by a bare aiokafka `getmany` loop;
   (c) raw consumption of the same topic by Kafka's own ConsumerPerformance tool;
 
@@ -123,6 +126,28 @@ def scrape(port: int) -> str | None:
         return None
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of process `pid` (all threads) so far; NaN once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> float:
+    """CPU seconds every core of the machine spent busy (not idle, not waiting) so far."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def broker_pid(tmp: Path) -> int | None:
+    """The pid of the broker this run started under `tmp` (none with --bootstrap)."""
+    with suppress(OSError, ValueError, KeyError):
+        return int(json.loads((tmp / "kafka" / "kafka.pid").read_text())["pid"])
+    return None
+
+
 def end_offsets(bootstrap: str, topic: str) -> int:
     from kafka import KafkaConsumer, TopicPartition
 
@@ -172,11 +197,7 @@ class Worker:
                 pid = int(children.read_text().split()[0])
             except (OSError, IndexError, ValueError):
                 return float("nan")
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(pid)
 
     def check_alive(self) -> None:
         if self.process.poll() is not None:
@@ -341,19 +362,32 @@ def settled_pages(group: list[Worker], clock_end: float) -> list[str]:
 def worker_throughput(
     bootstrap: str, topics: WorkerTopics, count: int, workdir: Path, py_spy: Path | None,
     timeout: float, clock_end: float, prelude: Path | None = None, workers: int = 1,
-) -> dict[str, float]:
-    """`workers` workers of one group, started together, on the events of `topics`."""
+    broker: int | None = None,
+) -> dict[str, Any]:
+    """`workers` workers of one group, started together, on the events of `topics`.
+
+    Besides the whole run (first event of any worker → the last), it times each worker's
+    wait for its first event (its group join and assignment) and the steady part from the
+    moment every worker holds its partitions (has applied an event), and the CPU of each
+    worker, the broker (`broker`, a pid) and this process, against the machine's."""
     group = [
         Worker(topics, workdir / f"worker-{i}", "--event-time",
                py_spy=py_spy if i == 0 else None, prelude=prelude)
         for i in range(workers)
     ]
     started = time.monotonic()
-    cpu_first = cpu_done = 0.0
     first_at: float | None = None
     done_at: float | None = None
+    each_first: list[float | None] = [None] * workers
     processed = 0.0
     samples: list[tuple[float, float]] = []
+    cpu_at: dict[str, list[float]] = {}  # what → [at the first event, when all hold, at done]
+
+    def cpu_now() -> list[float]:
+        return [*(w.cpu_seconds() for w in group),
+                process_cpu_seconds(broker) if broker else float("nan"),
+                time.process_time(), machine_cpu_seconds()]
+
     try:
         while time.monotonic() - started < timeout:
             pages = []
@@ -362,15 +396,21 @@ def worker_throughput(
                 pages.append(worker.metrics())
             now = time.monotonic()
             if all(page is not None for page in pages):
-                processed = sum(metric_sum(page or "", "dossierflow_events_total")
-                                for page in pages)
+                counts = [metric_sum(page or "", "dossierflow_events_total") for page in pages]
+                processed = sum(counts)
                 samples.append((now, processed))
+                for i, n in enumerate(counts):
+                    if n > 0 and each_first[i] is None:
+                        each_first[i] = now
+                        if all(t is not None for t in each_first):
+                            cpu_at["all_hold"] = cpu_now()
+                            all_hold_processed = processed
                 if processed > 0 and first_at is None:
                     first_at = now
-                    cpu_first = sum(w.cpu_seconds() for w in group)
+                    cpu_at["first"] = cpu_now()
                 if processed >= count:
                     done_at = now
-                    cpu_done = sum(w.cpu_seconds() for w in group)
+                    cpu_at["done"] = cpu_now()
                     break
             time.sleep(0.1)
         finals = settled_pages(group, clock_end)
@@ -380,17 +420,30 @@ def worker_throughput(
     if done_at is None or first_at is None:
         raise RuntimeError(f"the workers processed {processed:.0f}/{count} events in "
                            f"{timeout} s (logs: {workdir})")
+    all_hold = max(t for t in each_first if t is not None)
     # Steady rate: the middle 80 % of the run, from the counter samples.
     lo, hi = count * 0.1, count * 0.9
     t_lo = next(t for t, n in samples if n >= lo)
     t_hi = next(t for t, n in samples if n >= hi)
+    cpu = [d - f for d, f in zip(cpu_at["done"], cpu_at["first"], strict=True)]
+    held = [d - h for d, h in zip(cpu_at["done"], cpu_at["all_hold"], strict=True)]
     return {
         "total_s": done_at - started,
         "startup_s": first_at - started,
         "processing_s": done_at - first_at,
         "rate": count / max(1e-9, done_at - first_at),
         "steady_rate": (hi - lo) / max(1e-9, t_hi - t_lo),
-        "cpu_s": cpu_done - cpu_first,
+        # From the moment the last worker applied its first event (all hold their
+        # partitions) to the last event: the scale-out without the join.
+        "first_event_s": [t - started for t in each_first if t is not None],
+        "all_hold_s": done_at - all_hold,
+        "all_hold_rate": (count - all_hold_processed) / max(1e-9, done_at - all_hold),
+        "cpu_s": sum(cpu[:workers]),
+        "cpu_each_s": cpu[:workers],
+        "cpu_all_hold_s": sum(held[:workers]),
+        "broker_cpu_s": cpu[workers],
+        "bench_cpu_s": cpu[workers + 1],
+        "machine_cpu_s": cpu[workers + 2],
         "facts": float(end_offsets(bootstrap, topics.facts)),
         "alerts": sum(metric_sum(page, "dossierflow_alerts_total") for page in finals),
         "dead_letters": sum(metric_sum(page, "dossierflow_dead_letters_total")
@@ -424,6 +477,17 @@ def alert_ids(bootstrap: str, topic: str) -> dict[str, str]:
         consumer.close()
 
 
+def where_cpu_went(a: dict[str, Any]) -> str:
+    """Each worker's wait for its first event and CPU, and who else took the machine."""
+    waits = ", ".join(f"{t:.1f}" for t in a["first_event_s"])
+    each = ", ".join(f"{c:.1f}" for c in a["cpu_each_s"])
+    others = a["machine_cpu_s"] - a["cpu_s"] - a["broker_cpu_s"] - a["bench_cpu_s"]
+    return (f"first event after {waits} s of start; CPU s each {each}; "
+            f"broker {a['broker_cpu_s']:.1f}, this bench {a['bench_cpu_s']:.1f}, "
+            f"other processes {others:.1f}; machine busy {a['machine_cpu_s']:.1f} of "
+            f"{(os.cpu_count() or 1) * a['processing_s']:.1f} CPU-s")
+
+
 def worker_line(what: str, n: int, a: dict[str, float], goal: str, anchor: str,
                 results: Results) -> None:
     results.add(
@@ -431,7 +495,7 @@ def worker_line(what: str, n: int, a: dict[str, float], goal: str, anchor: str,
         f"{anchor}; first→last event {a['processing_s']:.1f} s, steady 10–90 % "
         f"{a['steady_rate']:,.0f} ev/s; worker CPU {a['cpu_s']:.1f} s = "
         f"{n / a['cpu_s']:,.0f} ev per CPU-s ({a['cpu_s'] / a['processing_s']:.0%} of a "
-        f"core); {a['facts']:,.0f} facts, {a['alerts']:,.0f} alerts of which "
+        f"core); {where_cpu_went(a)}; {a['facts']:,.0f} facts, {a['alerts']:,.0f} alerts of which "
         f"{a['contradicted']:,.0f} contradicted by a late event (docs/benchmarks.md: "
         f"alerts − contradicted is a function of the events)",
     )
@@ -663,8 +727,9 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
                     note=f"`async for _ in stream: pass`, first→last event; "
                          f"{anchor_cpu:,.0f} ev per CPU-s")
 
+        broker = broker_pid(tmp)
         a = worker_throughput(bootstrap, topics, n, tmp / "worker-a", args.py_spy,
-                              args.worker_timeout, end, args.worker_prelude)
+                              args.worker_timeout, end, args.worker_prelude, broker=broker)
         results.data["worker"] = a
         worker_line("(a) worker (Faust, --event-time)", n, a, "≥ 1.0× (a0)",
                     f"{a['rate'] / anchor:.2f}× the empty agent "
@@ -675,7 +740,7 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
             asyncio.run(produce_synthetic(bootstrap, scaled.events, n, args.seed))
             two = worker_throughput(bootstrap, scaled, n, tmp / "worker-a2", None,
                                     args.worker_timeout, end, args.worker_prelude,
-                                    workers=args.workers)
+                                    workers=args.workers, broker=broker)
             results.data["workers"] = two
             one_ids = alert_ids(bootstrap, topics.alerts)
             many_ids = alert_ids(bootstrap, scaled.alerts)
@@ -687,6 +752,14 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
             worker_line(f"(a2) {args.workers} workers, one group", n, two,
                         "≥ 1.7× (a)", f"{two['rate'] / a['rate']:.2f}× one worker",
                         results)
+            results.add(
+                "    once every worker holds its partitions",
+                f"{two['all_hold_rate'] / a['all_hold_rate']:.2f}× one worker", "",
+                f"{two['all_hold_rate']:,.0f} vs {a['all_hold_rate']:,.0f} ev/s over the last "
+                f"{two['all_hold_s']:.1f} vs {a['all_hold_s']:.1f} s; the workers' CPU then "
+                f"{two['cpu_all_hold_s'] / two['all_hold_s']:.0%} vs "
+                f"{a['cpu_all_hold_s'] / a['all_hold_s']:.0%} of a core",
+            )
             # An alert published by one group only was contradicted there (a late event,
             # beyond the out-of-orderness bound, came after the clock had passed its instant):
             # the full history, which both groups read, no longer fires it.
@@ -716,6 +789,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--workers", type=int, default=2, help="workers of (a2); 1 skips it")
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--initial-rebalance-delay-ms", type=int, default=3000,
+        help="the own broker's group.initial.rebalance.delay.ms: Kafka's default, what a "
+        "production broker has, so workers started together join one group at once (the "
+        "development broker's 0 makes the first one read alone until a rebalance)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rate", type=int, default=2000, help="events/s for (d)")
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of (d)")
@@ -728,6 +806,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-throughput", action="store_true", help="skip (a), (b), (c)")
     parser.add_argument("--skip-live", action="store_true", help="skip (d), (e)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--keep-logs", type=Path, help="copy the workers' logs here")
     args = parser.parse_args(argv)
 
     if datetime.now().time() > datetime.strptime("23:58", "%H:%M").time():
@@ -739,11 +818,21 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dfbench-")))
         started = time.monotonic()
-        bootstrap = bench_bootstrap(stack, tmp, args.bootstrap)
+        bootstrap = bench_bootstrap(stack, tmp, args.bootstrap, {
+            "group.initial.rebalance.delay.ms": str(args.initial_rebalance_delay_ms)})
         if args.bootstrap is None:
             results.add("broker", f"Apache Kafka on {bootstrap}",
-                        note=f"started in {time.monotonic() - started:.1f} s")
-        run(args, bootstrap, tmp, results)
+                        note=f"started in {time.monotonic() - started:.1f} s; "
+                             "group.initial.rebalance.delay.ms "
+                             f"{args.initial_rebalance_delay_ms}")
+        try:
+            run(args, bootstrap, tmp, results)
+        finally:
+            if args.keep_logs:
+                for log in tmp.glob("worker-*/**/worker.log"):
+                    target = args.keep_logs / log.relative_to(tmp)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(log, target)
 
     table = Table(title=f"dossierflow pipeline benchmark · {os.cpu_count()} CPUs · "
                         f"load {load_before} → {loadavg()}")
