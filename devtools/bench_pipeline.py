@@ -141,6 +141,13 @@ def machine_cpu_seconds() -> float:
     return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_snapshot(workers: list[Worker], broker: int | None) -> list[float]:
+    """CPU seconds so far: of each worker, the broker, this process, the machine."""
+    return [*(w.cpu_seconds() for w in workers),
+            process_cpu_seconds(broker) if broker else float("nan"),
+            time.process_time(), machine_cpu_seconds()]
+
+
 def broker_pid(tmp: Path) -> int | None:
     """The pid of the broker this run started under `tmp` (none with --bootstrap)."""
     with suppress(OSError, ValueError, KeyError):
@@ -381,12 +388,10 @@ def worker_throughput(
     each_first: list[float | None] = [None] * workers
     processed = 0.0
     samples: list[tuple[float, float]] = []
-    cpu_at: dict[str, list[float]] = {}  # what → [at the first event, when all hold, at done]
+    cpu_at: dict[str, list[float]] = {}  # at the first event, when all hold, at done
 
     def cpu_now() -> list[float]:
-        return [*(w.cpu_seconds() for w in group),
-                process_cpu_seconds(broker) if broker else float("nan"),
-                time.process_time(), machine_cpu_seconds()]
+        return cpu_snapshot(group, broker)
 
     try:
         while time.monotonic() - started < timeout:
@@ -585,6 +590,7 @@ class AlertWatcher:
 async def live_latency(
     bootstrap: str, topics: WorkerTopics, workdir: Path, rate: int, seconds: float,
     timer_samples: int, results: Results, prelude: Path | None = None,
+    broker: int | None = None,
 ) -> None:
     from aiokafka import AIOKafkaProducer
 
@@ -610,6 +616,7 @@ async def live_latency(
 
         # (d) steady rate: send the deficit every 5 ms, each event a new overdue dossier.
         sent: dict[str, float] = {}
+        cpu_before = cpu_snapshot([worker], broker)
         started = time.monotonic()
         number = 0
         while (elapsed := time.monotonic() - started) < seconds:
@@ -624,6 +631,10 @@ async def live_latency(
             await asyncio.sleep(0.005)
         send_rate = number / (time.monotonic() - started)
         await watcher.wait_for(list(sent), timeout=30)
+        took = time.monotonic() - started
+        worker_cpu, broker_cpu, bench_cpu, machine_cpu = (
+            after - before for after, before in
+            zip(cpu_snapshot([worker], broker), cpu_before, strict=True))
         latencies = [
             (watcher.first[d][0] - at) * 1000 for d, at in sent.items() if d in watcher.first
         ]
@@ -656,6 +667,17 @@ async def live_latency(
             float(m.group(1)) for m in re.finditer(
                 r'^dossierflow_timer_scan_seconds_bucket{le="0.1"} ([0-9.eE+-]+)$', page, re.M)
         )
+        others = machine_cpu - worker_cpu - broker_cpu - bench_cpu
+        results.data["latency_cpu_s"] = {"worker": worker_cpu, "broker": broker_cpu,
+                                         "bench": bench_cpu, "others": others,
+                                         "seconds": took}
+        results.add("    CPU during (d), until the last alert",
+                    f"worker {worker_cpu / took:.0%} of a core",
+                    note=f"{1e6 * worker_cpu / max(1, len(latencies)):,.0f} µs per event; "
+                         f"over {took:.1f} s: worker {worker_cpu:.1f}, broker "
+                         f"{broker_cpu:.1f}, this bench (producer, alert reader) "
+                         f"{bench_cpu:.1f}, other processes {others:.1f} CPU-s; machine busy "
+                         f"{machine_cpu:.1f} of {(os.cpu_count() or 1) * took:.1f}")
         results.add("    timer scans during (d)",
                      f"{scans:,.0f} scans, mean {1000 * scan_sum / max(scans, 1):.1f} ms",
                      note=f"{slow:,.0f} over 100 ms (the metric includes waiting for the "
@@ -781,7 +803,7 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
         topics.create()
         asyncio.run(live_latency(bootstrap, topics, tmp / "worker-live", args.rate,
                                  args.seconds, args.timer_samples, results,
-                                 args.worker_prelude))
+                                 args.worker_prelude, broker_pid(tmp)))
 
 
 def main(argv: list[str] | None = None) -> int:
