@@ -55,7 +55,8 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from contextlib import ExitStack, suppress
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -717,6 +718,17 @@ async def live_latency(
 # --- main -------------------------------------------------------------------------------
 
 
+@contextmanager
+def busy_core() -> Iterator[None]:
+    """A process that keeps one core busy (`while True: pass`) until the block ends."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
 def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -> None:
     n = args.events
     if not args.skip_throughput:
@@ -827,6 +839,9 @@ def main(argv: list[str] | None = None) -> int:
                         "worker runs before starting (e.g. to patch a library setting)")
     parser.add_argument("--skip-throughput", action="store_true", help="skip (a), (b), (c)")
     parser.add_argument("--skip-live", action="store_true", help="skip (d), (e)")
+    parser.add_argument("--busy-core", action="store_true", help="keep one core busy for the "
+                        "whole run (a Python busy loop, one process): the figures while the "
+                        "other core is taken")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--keep-logs", type=Path, help="copy the workers' logs here")
     args = parser.parse_args(argv)
@@ -847,6 +862,9 @@ def main(argv: list[str] | None = None) -> int:
                         note=f"started in {time.monotonic() - started:.1f} s; "
                              "group.initial.rebalance.delay.ms "
                              f"{args.initial_rebalance_delay_ms}")
+        if args.busy_core:
+            stack.enter_context(busy_core())
+            results.add("a busy core", "one process spinning for the run")
         try:
             run(args, bootstrap, tmp, results)
         finally:
