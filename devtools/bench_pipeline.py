@@ -29,6 +29,8 @@ all day (as in tests/test_worker.py):
       arrival of the alert minus its `at` instant (no event arrives in between).
 
     .venv/bin/python -m devtools.bench_pipeline                 # own broker in a temp dir
+    .venv/bin/python -m devtools.bench_pipeline --events 240000 --skip-live   # scale-out, docs
+    .venv/bin/python -m devtools.bench_pipeline --skip-throughput --busy-core  # one core taken
     .venv/bin/python -m devtools.bench_pipeline --bootstrap 127.0.0.1:9092 --events 50000
     DOSSIERFLOW_BATCH_SIZE=2000 .venv/bin/python -m devtools.bench_pipeline   # worker knobs
     .venv/bin/python -m devtools.bench_pipeline --py-spy /tmp/worker.svg      # profile (a)
