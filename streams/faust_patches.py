@@ -59,10 +59,11 @@ drain loop, as a failed message would; nothing of that batch is acknowledged.
 **The broker's wait for a fetch** (not a defect: the live latency, issue 21). Faust builds the
 worker's aiokafka consumer with `fetch_max_wait_ms=1500`, a literal with no setting. aiokafka
 keeps one fetch request in flight per broker, for the partitions with nothing buffered at the
-moment it is sent; one sent for partitions without new records (the rest still buffered) is
-held by the broker that long, and the other partitions' records wait behind it: a live
-worker at 2,000 events/s stalled 1.52 s in one such fetch, its p99 2.0 s
-(docs/benchmarks.md). `ShortFetchWaitConsumerThread` builds it with `FETCH_MAX_WAIT_MS`.
+moment it is sent; while the events' records are buffered, that is Faust's
+`<app>-__assignor-__leader` partition alone, never written, so the broker holds the request
+that long and the events wait behind it once taken: a live worker at 2,000 events/s stalled
+1.52 s in one such fetch, its p99 2.0 s (docs/benchmarks.md). `ShortFetchWaitConsumerThread`
+builds it with `FETCH_MAX_WAIT_MS`.
 
 `tests/test_faust_patches.py` fails when an upgrade changes a method replaced or relied on
 here, or when Faust no longer loses the events without these patches;
