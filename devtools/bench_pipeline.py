@@ -10,8 +10,11 @@ synthetic events by default), one after the other:
       /metrics reaches N, and its ratio to (a0) (goal ≥ 1.0×);
   (a2) scale-out: two `dossierflow worker --event-time` of one group, started together, on a
       second copy of the topic (the same events, keys and partitions; the first to join
-      reads until the second's rebalance): their rate against (a)'s (goal ≥ 1.7×) and their
-      alerts against (a)'s, id for id;
+      own broker has Kafka's default group.initial.rebalance.delay.ms, 3 s, as production
+      does, so both are assigned at once): their rate against (a)'s (goal ≥ 1.7×), also
+      from when both hold their partitions, and their alerts against (a)'s, id for id;
+      (a) and (a2) print each worker's wait for its first event and CPU, and the CPU the
+      broker, this process and the machine's other processes took meanwhile;
   (b) raw consumption of the same topic by a bare aiokafka `getmany` loop;
   (c) raw consumption of the same topic by Kafka's own ConsumerPerformance tool;
 
@@ -26,6 +29,8 @@ all day (as in tests/test_worker.py):
       arrival of the alert minus its `at` instant (no event arrives in between).
 
     .venv/bin/python -m devtools.bench_pipeline                 # own broker in a temp dir
+    .venv/bin/python -m devtools.bench_pipeline --events 240000 --skip-live   # scale-out, docs
+    .venv/bin/python -m devtools.bench_pipeline --skip-throughput --busy-core  # one core taken
     .venv/bin/python -m devtools.bench_pipeline --bootstrap 127.0.0.1:9092 --events 50000
     DOSSIERFLOW_BATCH_SIZE=2000 .venv/bin/python -m devtools.bench_pipeline   # worker knobs
     .venv/bin/python -m devtools.bench_pipeline --py-spy /tmp/worker.svg      # profile (a)
@@ -52,7 +57,8 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from contextlib import ExitStack, suppress
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -123,6 +129,35 @@ def scrape(port: int) -> str | None:
         return None
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of process `pid` (all threads) so far; NaN once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> float:
+    """CPU seconds every core of the machine spent busy (not idle, not waiting) so far."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(workers: list[Worker], broker: int | None) -> list[float]:
+    """CPU seconds so far: of each worker, the broker, this process, the machine."""
+    return [*(w.cpu_seconds() for w in workers),
+            process_cpu_seconds(broker) if broker else float("nan"),
+            time.process_time(), machine_cpu_seconds()]
+
+
+def broker_pid(tmp: Path) -> int | None:
+    """The pid of the broker this run started under `tmp` (none with --bootstrap)."""
+    with suppress(OSError, ValueError, KeyError):
+        return int(json.loads((tmp / "kafka" / "kafka.pid").read_text())["pid"])
+    return None
+
+
 def end_offsets(bootstrap: str, topic: str) -> int:
     from kafka import KafkaConsumer, TopicPartition
 
@@ -172,11 +207,7 @@ class Worker:
                 pid = int(children.read_text().split()[0])
             except (OSError, IndexError, ValueError):
                 return float("nan")
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(pid)
 
     def check_alive(self) -> None:
         if self.process.poll() is not None:
@@ -341,19 +372,30 @@ def settled_pages(group: list[Worker], clock_end: float) -> list[str]:
 def worker_throughput(
     bootstrap: str, topics: WorkerTopics, count: int, workdir: Path, py_spy: Path | None,
     timeout: float, clock_end: float, prelude: Path | None = None, workers: int = 1,
-) -> dict[str, float]:
-    """`workers` workers of one group, started together, on the events of `topics`."""
+    broker: int | None = None,
+) -> dict[str, Any]:
+    """`workers` workers of one group, started together, on the events of `topics`.
+
+    Besides the whole run (first event of any worker → the last), it times each worker's
+    wait for its first event (its group join and assignment) and the steady part from the
+    moment every worker holds its partitions (has applied an event), and the CPU of each
+    worker, the broker (`broker`, a pid) and this process, against the machine's."""
     group = [
         Worker(topics, workdir / f"worker-{i}", "--event-time",
                py_spy=py_spy if i == 0 else None, prelude=prelude)
         for i in range(workers)
     ]
     started = time.monotonic()
-    cpu_first = cpu_done = 0.0
     first_at: float | None = None
     done_at: float | None = None
+    each_first: list[float | None] = [None] * workers
     processed = 0.0
     samples: list[tuple[float, float]] = []
+    cpu_at: dict[str, list[float]] = {}  # at the first event, when all hold, at done
+
+    def cpu_now() -> list[float]:
+        return cpu_snapshot(group, broker)
+
     try:
         while time.monotonic() - started < timeout:
             pages = []
@@ -362,15 +404,21 @@ def worker_throughput(
                 pages.append(worker.metrics())
             now = time.monotonic()
             if all(page is not None for page in pages):
-                processed = sum(metric_sum(page or "", "dossierflow_events_total")
-                                for page in pages)
+                counts = [metric_sum(page or "", "dossierflow_events_total") for page in pages]
+                processed = sum(counts)
                 samples.append((now, processed))
+                for i, n in enumerate(counts):
+                    if n > 0 and each_first[i] is None:
+                        each_first[i] = now
+                        if all(t is not None for t in each_first):
+                            cpu_at["all_hold"] = cpu_now()
+                            all_hold_processed = processed
                 if processed > 0 and first_at is None:
                     first_at = now
-                    cpu_first = sum(w.cpu_seconds() for w in group)
+                    cpu_at["first"] = cpu_now()
                 if processed >= count:
                     done_at = now
-                    cpu_done = sum(w.cpu_seconds() for w in group)
+                    cpu_at["done"] = cpu_now()
                     break
             time.sleep(0.1)
         finals = settled_pages(group, clock_end)
@@ -380,17 +428,30 @@ def worker_throughput(
     if done_at is None or first_at is None:
         raise RuntimeError(f"the workers processed {processed:.0f}/{count} events in "
                            f"{timeout} s (logs: {workdir})")
+    all_hold = max(t for t in each_first if t is not None)
     # Steady rate: the middle 80 % of the run, from the counter samples.
     lo, hi = count * 0.1, count * 0.9
     t_lo = next(t for t, n in samples if n >= lo)
     t_hi = next(t for t, n in samples if n >= hi)
+    cpu = [d - f for d, f in zip(cpu_at["done"], cpu_at["first"], strict=True)]
+    held = [d - h for d, h in zip(cpu_at["done"], cpu_at["all_hold"], strict=True)]
     return {
         "total_s": done_at - started,
         "startup_s": first_at - started,
         "processing_s": done_at - first_at,
         "rate": count / max(1e-9, done_at - first_at),
         "steady_rate": (hi - lo) / max(1e-9, t_hi - t_lo),
-        "cpu_s": cpu_done - cpu_first,
+        # From the moment the last worker applied its first event (all hold their
+        # partitions) to the last event: the scale-out without the join.
+        "first_event_s": [t - started for t in each_first if t is not None],
+        "all_hold_s": done_at - all_hold,
+        "all_hold_rate": (count - all_hold_processed) / max(1e-9, done_at - all_hold),
+        "cpu_s": sum(cpu[:workers]),
+        "cpu_each_s": cpu[:workers],
+        "cpu_all_hold_s": sum(held[:workers]),
+        "broker_cpu_s": cpu[workers],
+        "bench_cpu_s": cpu[workers + 1],
+        "machine_cpu_s": cpu[workers + 2],
         "facts": float(end_offsets(bootstrap, topics.facts)),
         "alerts": sum(metric_sum(page, "dossierflow_alerts_total") for page in finals),
         "dead_letters": sum(metric_sum(page, "dossierflow_dead_letters_total")
@@ -424,6 +485,17 @@ def alert_ids(bootstrap: str, topic: str) -> dict[str, str]:
         consumer.close()
 
 
+def where_cpu_went(a: dict[str, Any]) -> str:
+    """Each worker's wait for its first event and CPU, and who else took the machine."""
+    waits = ", ".join(f"{t:.1f}" for t in a["first_event_s"])
+    each = ", ".join(f"{c:.1f}" for c in a["cpu_each_s"])
+    others = a["machine_cpu_s"] - a["cpu_s"] - a["broker_cpu_s"] - a["bench_cpu_s"]
+    return (f"first event after {waits} s of start; CPU s each {each}; "
+            f"broker {a['broker_cpu_s']:.1f}, this bench {a['bench_cpu_s']:.1f}, "
+            f"other processes {others:.1f}; machine busy {a['machine_cpu_s']:.1f} of "
+            f"{(os.cpu_count() or 1) * a['processing_s']:.1f} CPU-s")
+
+
 def worker_line(what: str, n: int, a: dict[str, float], goal: str, anchor: str,
                 results: Results) -> None:
     results.add(
@@ -431,7 +503,7 @@ def worker_line(what: str, n: int, a: dict[str, float], goal: str, anchor: str,
         f"{anchor}; first→last event {a['processing_s']:.1f} s, steady 10–90 % "
         f"{a['steady_rate']:,.0f} ev/s; worker CPU {a['cpu_s']:.1f} s = "
         f"{n / a['cpu_s']:,.0f} ev per CPU-s ({a['cpu_s'] / a['processing_s']:.0%} of a "
-        f"core); {a['facts']:,.0f} facts, {a['alerts']:,.0f} alerts of which "
+        f"core); {where_cpu_went(a)}; {a['facts']:,.0f} facts, {a['alerts']:,.0f} alerts of which "
         f"{a['contradicted']:,.0f} contradicted by a late event (docs/benchmarks.md: "
         f"alerts − contradicted is a function of the events)",
     )
@@ -521,6 +593,7 @@ class AlertWatcher:
 async def live_latency(
     bootstrap: str, topics: WorkerTopics, workdir: Path, rate: int, seconds: float,
     timer_samples: int, results: Results, prelude: Path | None = None,
+    broker: int | None = None,
 ) -> None:
     from aiokafka import AIOKafkaProducer
 
@@ -546,6 +619,7 @@ async def live_latency(
 
         # (d) steady rate: send the deficit every 5 ms, each event a new overdue dossier.
         sent: dict[str, float] = {}
+        cpu_before = cpu_snapshot([worker], broker)
         started = time.monotonic()
         number = 0
         while (elapsed := time.monotonic() - started) < seconds:
@@ -560,6 +634,10 @@ async def live_latency(
             await asyncio.sleep(0.005)
         send_rate = number / (time.monotonic() - started)
         await watcher.wait_for(list(sent), timeout=30)
+        took = time.monotonic() - started
+        worker_cpu, broker_cpu, bench_cpu, machine_cpu = (
+            after - before for after, before in
+            zip(cpu_snapshot([worker], broker), cpu_before, strict=True))
         latencies = [
             (watcher.first[d][0] - at) * 1000 for d, at in sent.items() if d in watcher.first
         ]
@@ -592,6 +670,17 @@ async def live_latency(
             float(m.group(1)) for m in re.finditer(
                 r'^dossierflow_timer_scan_seconds_bucket{le="0.1"} ([0-9.eE+-]+)$', page, re.M)
         )
+        others = machine_cpu - worker_cpu - broker_cpu - bench_cpu
+        results.data["latency_cpu_s"] = {"worker": worker_cpu, "broker": broker_cpu,
+                                         "bench": bench_cpu, "others": others,
+                                         "seconds": took}
+        results.add("    CPU during (d), until the last alert",
+                    f"worker {worker_cpu / took:.0%} of a core",
+                    note=f"{1e6 * worker_cpu / max(1, len(latencies)):,.0f} µs per event; "
+                         f"over {took:.1f} s: worker {worker_cpu:.1f}, broker "
+                         f"{broker_cpu:.1f}, this bench (producer, alert reader) "
+                         f"{bench_cpu:.1f}, other processes {others:.1f} CPU-s; machine busy "
+                         f"{machine_cpu:.1f} of {(os.cpu_count() or 1) * took:.1f}")
         results.add("    timer scans during (d)",
                      f"{scans:,.0f} scans, mean {1000 * scan_sum / max(scans, 1):.1f} ms",
                      note=f"{slow:,.0f} over 100 ms (the metric includes waiting for the "
@@ -631,6 +720,17 @@ async def live_latency(
 # --- main -------------------------------------------------------------------------------
 
 
+@contextmanager
+def busy_core() -> Iterator[None]:
+    """A process that keeps one core busy (`while True: pass`) until the block ends."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
 def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -> None:
     n = args.events
     if not args.skip_throughput:
@@ -663,8 +763,9 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
                     note=f"`async for _ in stream: pass`, first→last event; "
                          f"{anchor_cpu:,.0f} ev per CPU-s")
 
+        broker = broker_pid(tmp)
         a = worker_throughput(bootstrap, topics, n, tmp / "worker-a", args.py_spy,
-                              args.worker_timeout, end, args.worker_prelude)
+                              args.worker_timeout, end, args.worker_prelude, broker=broker)
         results.data["worker"] = a
         worker_line("(a) worker (Faust, --event-time)", n, a, "≥ 1.0× (a0)",
                     f"{a['rate'] / anchor:.2f}× the empty agent "
@@ -675,7 +776,7 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
             asyncio.run(produce_synthetic(bootstrap, scaled.events, n, args.seed))
             two = worker_throughput(bootstrap, scaled, n, tmp / "worker-a2", None,
                                     args.worker_timeout, end, args.worker_prelude,
-                                    workers=args.workers)
+                                    workers=args.workers, broker=broker)
             results.data["workers"] = two
             one_ids = alert_ids(bootstrap, topics.alerts)
             many_ids = alert_ids(bootstrap, scaled.alerts)
@@ -687,6 +788,14 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
             worker_line(f"(a2) {args.workers} workers, one group", n, two,
                         "≥ 1.7× (a)", f"{two['rate'] / a['rate']:.2f}× one worker",
                         results)
+            results.add(
+                "    once every worker holds its partitions",
+                f"{two['all_hold_rate'] / a['all_hold_rate']:.2f}× one worker", "",
+                f"{two['all_hold_rate']:,.0f} vs {a['all_hold_rate']:,.0f} ev/s over the last "
+                f"{two['all_hold_s']:.1f} vs {a['all_hold_s']:.1f} s; the workers' CPU then "
+                f"{two['cpu_all_hold_s'] / two['all_hold_s']:.0%} vs "
+                f"{a['cpu_all_hold_s'] / a['all_hold_s']:.0%} of a core",
+            )
             # An alert published by one group only was contradicted there (a late event,
             # beyond the out-of-orderness bound, came after the clock had passed its instant):
             # the full history, which both groups read, no longer fires it.
@@ -708,7 +817,7 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
         topics.create()
         asyncio.run(live_latency(bootstrap, topics, tmp / "worker-live", args.rate,
                                  args.seconds, args.timer_samples, results,
-                                 args.worker_prelude))
+                                 args.worker_prelude, broker_pid(tmp)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -716,6 +825,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=60_000)
     parser.add_argument("--workers", type=int, default=2, help="workers of (a2); 1 skips it")
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--initial-rebalance-delay-ms", type=int, default=3000,
+        help="the own broker's group.initial.rebalance.delay.ms: Kafka's default, what a "
+        "production broker has, so workers started together join one group at once (the "
+        "development broker's 0 makes the first one read alone until a rebalance)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rate", type=int, default=2000, help="events/s for (d)")
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of (d)")
@@ -727,7 +841,11 @@ def main(argv: list[str] | None = None) -> int:
                         "worker runs before starting (e.g. to patch a library setting)")
     parser.add_argument("--skip-throughput", action="store_true", help="skip (a), (b), (c)")
     parser.add_argument("--skip-live", action="store_true", help="skip (d), (e)")
+    parser.add_argument("--busy-core", action="store_true", help="keep one core busy for the "
+                        "whole run (a Python busy loop, one process): the figures while the "
+                        "other core is taken")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--keep-logs", type=Path, help="copy the workers' logs here")
     args = parser.parse_args(argv)
 
     if datetime.now().time() > datetime.strptime("23:58", "%H:%M").time():
@@ -739,11 +857,24 @@ def main(argv: list[str] | None = None) -> int:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dfbench-")))
         started = time.monotonic()
-        bootstrap = bench_bootstrap(stack, tmp, args.bootstrap)
+        bootstrap = bench_bootstrap(stack, tmp, args.bootstrap, {
+            "group.initial.rebalance.delay.ms": str(args.initial_rebalance_delay_ms)})
         if args.bootstrap is None:
             results.add("broker", f"Apache Kafka on {bootstrap}",
-                        note=f"started in {time.monotonic() - started:.1f} s")
-        run(args, bootstrap, tmp, results)
+                        note=f"started in {time.monotonic() - started:.1f} s; "
+                             "group.initial.rebalance.delay.ms "
+                             f"{args.initial_rebalance_delay_ms}")
+        if args.busy_core:
+            stack.enter_context(busy_core())
+            results.add("a busy core", "one process spinning for the run")
+        try:
+            run(args, bootstrap, tmp, results)
+        finally:
+            if args.keep_logs:
+                for log in tmp.glob("worker-*/**/worker.log"):
+                    target = args.keep_logs / log.relative_to(tmp)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(log, target)
 
     table = Table(title=f"dossierflow pipeline benchmark · {os.cpu_count()} CPUs · "
                         f"load {load_before} → {loadavg()}")

@@ -57,8 +57,18 @@ sends through its own producer; `Monitor.stream_inbound_time` is set per partiti
 batch, so Faust's slow-processing check sees the partition served. `apply` raising ends the
 drain loop, as a failed message would; nothing of that batch is acknowledged.
 
+**The broker's wait for a fetch** (not a defect: the live latency, issue 21). Faust builds the
+worker's aiokafka consumer with `fetch_max_wait_ms=1500`, a literal with no setting. aiokafka
+keeps one fetch request in flight per broker, for the partitions with nothing buffered at the
+moment it is sent; while the events' records are buffered, that is Faust's
+`<app>-__assignor-__leader` partition alone, never written, so the broker holds the request
+that long and the events wait behind it once taken: a live worker at 2,000 events/s stalled
+1.52 s in one such fetch, its p99 2.0 s (docs/benchmarks.md). `ShortFetchWaitConsumerThread`
+builds it with `FETCH_MAX_WAIT_MS`.
+
 `tests/test_faust_patches.py` fails when an upgrade changes a method replaced or relied on
-here, or when Faust no longer loses the events without these patches.
+here, or when Faust no longer loses the events without these patches;
+`tests/test_faust_fetch_wait.py` when the worker's consumer is built otherwise.
 """
 
 from __future__ import annotations
@@ -103,9 +113,29 @@ class BatchReading:
     apply: BatchApply
 
 
+FETCH_MAX_WAIT_MS = 100
+"""Longest a fetch request waits at the broker for records (Faust: 1,500 ms, see above): at
+most this much latency behind a fetch of idle partitions, for at most ten empty fetches a
+second from an idle worker. Kafka's Java consumer has 500 ms; the latency goal is 200 ms."""
+
+
+class ShortFetchWaitConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    """Faust's consumer thread, its worker consumer fetching with `FETCH_MAX_WAIT_MS`."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # aiokafka's Fetcher takes the value from here when the consumer starts.
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+
 class ActivePartitionsConsumer(aiokafka_driver.Consumer):
     """Faust's aiokafka consumer, fetching no partition when none is active, and handing
-    the messages of the topic read in batches on in one call per fetch (see above)."""
+    the messages of the topic read in batches on in one call per fetch (see above), its
+    thread's consumer fetching with a short wait."""
+
+    def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
+        return ShortFetchWaitConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> RecordMap:
         if active_partitions is None:  # a client-only app reads every assigned partition

@@ -47,6 +47,8 @@ def app_settings(settings: WorkerSettings, credentials: Any) -> dict[str, Any]:
         # One poll returns at most one batch: the worker applies the events of a fetch in
         # one call (Faust: unbounded).
         "broker_max_poll_records": settings.batch_size,
+        # How long the broker may hold a fetch has no setting in Faust (a literal 1,500 ms):
+        # the worker's consumer thread sets it (faust_patches.FETCH_MAX_WAIT_MS, 100 ms).
         # `stream_wait_empty` stays Faust's (True): a rebalance waits for the batch being
         # applied, which holds the runtime's lock from its first event to its changelog's
         # delivery; not waiting would revoke partitions under a batch still writing them.
