@@ -413,9 +413,16 @@ def test_a_password_changed_while_it_serves_is_answered_and_ended_as_refused_cre
             assert server.post(records_body(first))[0] == 200
         with _passwords_changed(secured_kafka, [INTAKE]):
             secured_kafka.restart()
-            status, answer, _ = server.post(records_body(
-                record(f"{dossier}-2", 2, datetime(2026, 3, 2, 8), datetime(2026, 3, 9, 8))))
-            assert (status, answer["error_code"]) == (503, "-1"), answer
+            body = records_body(
+                record(f"{dossier}-2", 2, datetime(2026, 3, 2, 8), datetime(2026, 3, 9, 8)))
+            # A body that waited out its acknowledgement while the broker was still starting
+            # (a loaded machine) is rightly answered "send the body again": send it again, as
+            # a one-stop system does. Without the refusal check every answer is that one.
+            for _ in range(6):
+                status, answer, _ = server.post(body)
+                assert (status, answer["error_code"]) == (503, "-1"), answer
+                if "did not acknowledge" not in answer["message"]:
+                    break
             assert answer["message"].startswith(_refused_at(secured_kafka)), answer
             _ended_saying(server, _refused_at(secured_kafka))
     finally:
