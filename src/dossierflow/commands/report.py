@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     # every module loaded (the driver's, rich's) free next to nothing and cost the command
     # about 20 ms of CPU (docs/benchmarks.md, "Report").
     gc.disable()
-    from dossierflow.config import CatalogSettings, StoreSettings
+    from dossierflow.config import CatalogSettings, StoreSettings, cache_home
     from dossierflow.reporting.client import fetch_from_sink
     from dossierflow.reporting.report import (
         ReportError,
@@ -113,7 +113,9 @@ def run(args: argparse.Namespace) -> int:
     period_from, period_to = report_period(args.period_from, args.period_to, args.period_through)
     settings = settings_from(args, StoreSettings)
     store_url = parse_store_url(settings.url())
-    catalog = load_report_catalog(settings_from(args, CatalogSettings).catalog)
+    catalog = load_report_catalog(
+        settings_from(args, CatalogSettings).catalog, cache=cache_home() / "catalogue"
+    )
     units = catalog.units
     sink_url = settings.sink_url
     if args.index:
