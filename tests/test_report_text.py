@@ -4,13 +4,16 @@ own drawing of it: the same characters, or no drawing at all where rich might di
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import unicodedata
 from datetime import date
 
 import pytest
 from rich.console import Console
 
-from dossierflow.reporting.report import Figures, Report, build_report
+from dossierflow.reporting.report import Figures, Report, build_report, report_json
 from dossierflow.reporting.report_table import report_table
 from dossierflow.reporting.table_layout import report_parts
 from dossierflow.reporting.table_text import plain_width, table_text
@@ -93,3 +96,20 @@ def test_the_width_is_rich_s_for_plain_output(monkeypatch: pytest.MonkeyPatch) -
     assert plain_width({}) == console_width
     monkeypatch.setattr("sys.stdout", io.TextIOWrapper(io.BytesIO(), encoding="latin-1"))
     assert plain_width({"COLUMNS": "132"}) is None  # rich draws ASCII borders
+
+
+def test_the_command_prints_rich_s_table_without_rich_s_console_when_piped() -> None:
+    report = build_report({"S1": figures(123_456), "X1": figures(7)}, UNITS, FROM, TO)
+    code = (
+        "import sys\n"
+        "from dossierflow.commands.report import _print_table\n"
+        "from dossierflow.reporting.report import report_from_json\n"
+        f"_print_table(report_from_json({report_json(report)!r}), 'en')\n"
+        "print('rich.console' in sys.modules, file=sys.stderr)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**env, "COLUMNS": "120"}, timeout=60, check=True,
+                          encoding="utf-8")
+    assert done.stderr.strip() == "False"
+    assert done.stdout == rich_text(report, "en", 120)

@@ -36,7 +36,11 @@ def plain_width(environ: Mapping[str, str] = os.environ) -> int | None:
     stdout = sys.stdout
     if sys.platform == "win32" or any(name in environ for name in _RICH_ENVIRONMENT):
         return None
-    if stdout.isatty() or not (stdout.encoding or "").lower().startswith("utf"):
+    try:
+        terminal = stdout.isatty()
+    except (AttributeError, ValueError):  # no such method, or closed: rich decides
+        return None
+    if terminal or not (getattr(stdout, "encoding", None) or "").lower().startswith("utf"):
         return None
     width: int | None = None
     for descriptor in (0, 1, 2):
@@ -61,8 +65,8 @@ def table_text(parts: list[Line | FittedColumns], width: int) -> str | None:
                 return None
             out.extend(_wrap(part.text, width, "center" if part.centred else ""))
             continue
-        texts = [*part.row_headers, *part.headers, *(r[1] for r in part.rows)]
-        if not all(_plain(t) for t in texts):
+        strings = [*part.row_headers, *(r[1] for r in part.rows)]  # rich's Text: the headers
+        if not all(_plain(t) for t in strings) or not all(map(str.isprintable, part.headers)):
             return None
         for columns, widths in part.layout(width):
             if 1 + sum(w + 3 for w in widths) > width:
