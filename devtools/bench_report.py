@@ -17,7 +17,7 @@ and prints the medians and the report's time beyond the anchor beside issue 21's
 `--profile` prints the report command's cProfile (in-process) and each query's time as the
 engine logs it (`system.query_log`). `--split` prints where one run's time goes (each part in
 a fresh process, so that imports are cold): the imports (CLI, chDB's driver, the report's own
-modules, rich), opening the store, asking the sink, the catalogue, the query, the table's
+modules, the table's), opening the store, asking the sink, the catalogue, the query, the table's
 output, closing; then the report's query in a bare chDB session beside the same as a view,
 `bi_report` (016), its part for the dossiers with events since `to` (`dossiers_open_since`,
 019: their last facts before `to`) and one pass over the dossiers, the floor of any exact
@@ -172,18 +172,15 @@ def split_child(store: Path) -> None:
 
     add("import: the report's modules", since)
     since = clocks()
-    import rich.console
+    from dossierflow.reporting import table_layout, table_text  # noqa: F401
 
-    from dossierflow.reporting import report_table
-
-    add("import: rich and the table", since)
+    add("import: the table (layout, plain drawing)", since)
     wrapped = [
         (report_command, "_open_for_report", "open the store, pause refreshes (anchor)"),
         (client, "fetch_from_sink", "ask the sink (none answers)"),
         (catalog_units, "load_report_catalog", "load the catalogue (units, report reading)"),
         (queries, "fetch_report", "the query"),
-        (report_table, "report_table", "table: lay out"),
-        (rich.console.Console, "print", "table: render and write"),
+        (report_command, "_print_table", "the table: lay out, draw, write"),
     ]
     for owner, name, part in wrapped:
         original = getattr(owner, name)

@@ -9,6 +9,8 @@ which validate the whole file with `rules.catalog.load_catalog`.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from types import MappingProxyType
 from typing import Annotated, TypeVar
 
 import msgspec
+import msgspec.json
 import msgspec.yaml
 
 from dossierflow.errors import DossierflowError, ExitCode
@@ -153,9 +156,45 @@ class ReportCatalog:
     report: ReportReadings = field(default_factory=ReportReadings)
 
 
-def load_report_catalog(path: Path | None = None) -> ReportCatalog:
+def load_report_catalog(path: Path | None = None, cache: Path | None = None) -> ReportCatalog:
     """The units and the report reading of the catalogue at `path` (the shipped sample when
-    None), validated as `rules.catalog.load_catalog` validates them."""
+    None), validated as `rules.catalog.load_catalog` validates them.
+
+    `cache`: a folder where the two sections, once decoded, are kept as JSON under a name
+    made of the file's bytes and this module's code, so that a later run reading the same
+    file does not import PyYAML (about 9 ms of a one-shot command; docs/benchmarks.md
+    "Report"). An entry that cannot be read or written is ignored: the YAML is decoded."""
     text, source = catalog_text(path)
-    spec = decode_catalog(text, source, _ReportCatalogSpec)
+    entry = _cache_entry(text, cache) if cache is not None else None
+    spec = _cached_spec(entry) if entry is not None else None
+    if spec is None:
+        spec = decode_catalog(text, source, _ReportCatalogSpec)
+        if entry is not None:
+            _keep_spec(entry, spec)
     return ReportCatalog(units_of(spec.units, source), readings_of(spec.report))
+
+
+def _cache_entry(text: bytes, cache: Path) -> Path:
+    # The module's own code is in the name: a change to the sections' shape or checks
+    # leaves the older entries unread.
+    key = hashlib.sha256(text)
+    key.update(Path(__file__).read_bytes())
+    key.update(msgspec.__version__.encode())
+    return cache / f"report-{key.hexdigest()}.json"
+
+
+def _cached_spec(entry: Path) -> _ReportCatalogSpec | None:
+    try:
+        return msgspec.json.decode(entry.read_bytes(), type=_ReportCatalogSpec)
+    except (OSError, msgspec.DecodeError):  # absent, unreadable, or not a whole entry
+        return None
+
+
+def _keep_spec(entry: Path, spec: _ReportCatalogSpec) -> None:
+    partial = entry.with_name(f"{entry.name}.{os.getpid()}")
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(msgspec.json.encode(spec))
+        partial.replace(entry)  # whole or not at all, for a reader running meanwhile
+    except OSError:
+        partial.unlink(missing_ok=True)

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     # every module loaded (the driver's, rich's) free next to nothing and cost the command
     # about 20 ms of CPU (docs/benchmarks.md, "Report").
     gc.disable()
-    from dossierflow.config import CatalogSettings, StoreSettings
+    from dossierflow.config import CatalogSettings, StoreSettings, cache_home
     from dossierflow.reporting.client import fetch_from_sink
     from dossierflow.reporting.report import (
         ReportError,
@@ -113,7 +113,9 @@ def run(args: argparse.Namespace) -> int:
     period_from, period_to = report_period(args.period_from, args.period_to, args.period_through)
     settings = settings_from(args, StoreSettings)
     store_url = parse_store_url(settings.url())
-    catalog = load_report_catalog(settings_from(args, CatalogSettings).catalog)
+    catalog = load_report_catalog(
+        settings_from(args, CatalogSettings).catalog, cache=cache_home() / "catalogue"
+    )
     units = catalog.units
     sink_url = settings.sink_url
     if args.index:
@@ -144,11 +146,7 @@ def run(args: argparse.Namespace) -> int:
             sink_problem,
         )
     if args.format == "table":
-        from rich.console import Console
-
-        from dossierflow.reporting.report_table import report_table
-
-        Console().print(report_table(report, args.lang))
+        _print_table(report, args.lang)
     else:
         sys.stdout.write(render(report, args.format, args.lang))
     if report.violations:
@@ -159,6 +157,25 @@ def run(args: argparse.Namespace) -> int:
         )
         return ExitCode.CHECK_FAILED
     return 0
+
+
+def _print_table(report: Report, lang: str) -> None:
+    """The table as rich prints it; drawn without rich's console when the output is plain
+    text (piped, a file), the same characters for about 30 ms less."""
+    from dossierflow.reporting.table_layout import report_parts
+    from dossierflow.reporting.table_text import plain_width, table_text
+
+    parts = report_parts(report, lang)
+    width = plain_width()
+    text = table_text(parts, width) if width is not None else None
+    if text is not None:
+        sys.stdout.write(text)
+        return
+    from rich.console import Console
+
+    from dossierflow.reporting.report_table import report_table
+
+    Console().print(report_table(report, lang))
 
 
 def _progress_index(

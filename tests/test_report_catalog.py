@@ -1,0 +1,61 @@
+"""The report's catalogue kept decoded between runs (`load_report_catalog(cache=…)`): the
+same units and reading as decoding the YAML, without PyYAML once kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dossierflow.rules.catalog_units import CatalogError, load_report_catalog
+from tests.import_probe import modules_imported_by
+
+CATALOGUE = (
+    "report: {outcome_reading: instant, appointment: rescheduled}\n"
+    "units:\n  - {code: P, name: Tỉnh, level: province}\n"
+    "  - {code: X, name: Xã Đông Hòa, level: commune, parent: P, until: 2025-06-30}\n"
+)
+
+
+@pytest.mark.parametrize("shipped", [True, False])
+def test_a_kept_catalogue_is_the_decoded_one(tmp_path: Path, shipped: bool) -> None:
+    path = None if shipped else tmp_path / "catalog.yaml"
+    if path is not None:
+        path.write_text(CATALOGUE, encoding="utf-8")
+    cache = tmp_path / "cache"
+    decoded = load_report_catalog(path)
+    assert load_report_catalog(path, cache) == decoded  # decoded, then kept
+    assert len(list(cache.iterdir())) == 1
+    assert load_report_catalog(path, cache) == decoded  # read back
+
+
+def test_a_second_run_does_not_import_pyyaml(tmp_path: Path) -> None:
+    code = (
+        "from pathlib import Path\n"
+        "from dossierflow.rules.catalog_units import load_report_catalog\n"
+        f"load_report_catalog(cache=Path({str(tmp_path)!r}))"
+    )
+    assert modules_imported_by(code, ["yaml"]) == ["yaml"]
+    assert modules_imported_by(code, ["yaml"]) == []
+
+
+def test_a_changed_file_is_decoded_again(tmp_path: Path) -> None:
+    path, cache = tmp_path / "catalog.yaml", tmp_path / "cache"
+    path.write_text(CATALOGUE, encoding="utf-8")
+    load_report_catalog(path, cache)
+    path.write_text(CATALOGUE.replace("Xã Đông Hòa", "Phường Hạc Thành"), encoding="utf-8")
+    assert load_report_catalog(path, cache).units["X"].name == "Phường Hạc Thành"
+
+
+def test_a_damaged_entry_is_ignored_and_a_bad_file_refused_as_ever(tmp_path: Path) -> None:
+    path, cache = tmp_path / "catalog.yaml", tmp_path / "cache"
+    path.write_text(CATALOGUE, encoding="utf-8")
+    decoded = load_report_catalog(path, cache)
+    for entry in cache.iterdir():
+        entry.write_text('{"units": [{"code": 1}]}')  # not the sections' shape
+    assert load_report_catalog(path, cache) == decoded
+    orphan = tmp_path / "orphan.yaml"
+    orphan.write_text("units:\n  - {code: X, name: Xã, level: commune, parent: Z}\n")
+    for _ in range(2):  # kept or not, the tree is checked on every load
+        with pytest.raises(CatalogError, match="parent 'Z' is not a unit"):
+            load_report_catalog(orphan, cache)
