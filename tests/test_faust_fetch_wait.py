@@ -9,12 +9,14 @@ import asyncio
 import hashlib
 import inspect
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import faust
 import pytest
 from aiokafka.consumer.fetcher import Fetcher
+from faust.transport.consumer import ConsumerThread
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from kafka import KafkaProducer
 
@@ -24,19 +26,24 @@ from dossierflow.streams.faust_patches import FETCH_MAX_WAIT_MS, use_patched_tra
 
 pytestmark = pytest.mark.timeout(120)
 
-FAUST_WORKER_CONSUMER = "c2701bfc3e6f6cad"
-"""The start of the SHA-256 of Faust's `AIOKafkaConsumerThread._create_worker_consumer`
-(faust-streaming 0.15.3), which the patch calls and whose `fetch_max_wait_ms=1500` it
-replaces."""
+CHECKED_SOURCES: dict[str, tuple[Callable[..., Any], str]] = {
+    "calls it and replaces its fetch_max_wait_ms=1500":
+        (aiokafka_driver.AIOKafkaConsumerThread._create_worker_consumer, "c2701bfc3e6f6cad"),
+    "overridden: called in the consumer's thread once aiokafka took the assignment":
+        (ConsumerThread.on_partitions_assigned, "e59e8dda43724bd4"),
+}
+"""The start of the SHA-256 of each Faust method ShortFetchWaitConsumerThread relies on
+(faust-streaming 0.15.3)."""
 
 
-def test_faust_builds_the_worker_consumer_as_it_was_checked_against() -> None:
-    method = aiokafka_driver.AIOKafkaConsumerThread._create_worker_consumer
-    source = inspect.getsource(method)
-    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    assert digest == FAUST_WORKER_CONSUMER, (
-        "Faust's _create_worker_consumer changed: check whether it still hard-codes "
-        "fetch_max_wait_ms (then keep ShortFetchWaitConsumerThread) and update the digest"
+@pytest.mark.parametrize("role", CHECKED_SOURCES)
+def test_faust_builds_the_worker_consumer_as_it_was_checked_against(role: str) -> None:
+    method, checked = CHECKED_SOURCES[role]
+    digest = hashlib.sha256(inspect.getsource(method).encode()).hexdigest()[:16]
+    assert digest == checked, (
+        f"Faust's {method.__qualname__} ({role}) changed: check whether it still hard-codes "
+        "fetch_max_wait_ms and assigns in the consumer's thread (then keep "
+        "ShortFetchWaitConsumerThread) and update the digest"
     )
 
 
@@ -110,6 +117,6 @@ def _produce(bootstrap: str, topic: str, per_partition: int) -> None:
     producer.close()
 
 
-async def _until(condition: Any) -> None:
+async def _until(condition: Callable[[], bool]) -> None:
     while not condition():
         await asyncio.sleep(0.02)
