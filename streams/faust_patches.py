@@ -74,7 +74,8 @@ came as a larger batch: a trace of a 10-s run at 2,000 events/s showed that cycl
 
 `tests/test_faust_patches.py` fails when an upgrade changes a method replaced or relied on
 here, or when Faust no longer loses the events without these patches;
-`tests/test_faust_fetch_wait.py` when the worker's consumer is built otherwise.
+`tests/test_faust_fetch_wait.py` when the worker's consumer waits longer or fetches the
+assignor partition.
 """
 
 from __future__ import annotations

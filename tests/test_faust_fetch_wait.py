@@ -6,8 +6,6 @@ builds for the worker's app, started against the real broker, and a running app'
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import inspect
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -16,8 +14,6 @@ from typing import Any
 import faust
 import pytest
 from aiokafka.consumer.fetcher import Fetcher
-from faust.transport.consumer import ConsumerThread
-from faust.transport.drivers import aiokafka as aiokafka_driver
 from kafka import KafkaProducer
 
 from dossierflow.kafka.topics import TopicSpec, ensure_topics
@@ -25,27 +21,6 @@ from dossierflow.streams.faust_internals import leader_topic
 from dossierflow.streams.faust_patches import FETCH_MAX_WAIT_MS, use_patched_transport
 
 pytestmark = pytest.mark.timeout(120)
-
-CHECKED_SOURCES: dict[str, tuple[Callable[..., Any], str]] = {
-    "calls it and replaces its fetch_max_wait_ms=1500":
-        (aiokafka_driver.AIOKafkaConsumerThread._create_worker_consumer, "c2701bfc3e6f6cad"),
-    "overridden: called in the consumer's thread once aiokafka took the assignment":
-        (ConsumerThread.on_partitions_assigned, "e59e8dda43724bd4"),
-}
-"""The start of the SHA-256 of each Faust method ShortFetchWaitConsumerThread relies on
-(faust-streaming 0.15.3)."""
-
-
-@pytest.mark.parametrize("role", CHECKED_SOURCES)
-def test_faust_builds_the_worker_consumer_as_it_was_checked_against(role: str) -> None:
-    method, checked = CHECKED_SOURCES[role]
-    digest = hashlib.sha256(inspect.getsource(method).encode()).hexdigest()[:16]
-    assert digest == checked, (
-        f"Faust's {method.__qualname__} ({role}) changed: check whether it still hard-codes "
-        "fetch_max_wait_ms and assigns in the consumer's thread (then keep "
-        "ShortFetchWaitConsumerThread) and update the digest"
-    )
-
 
 async def test_the_worker_consumer_fetches_with_the_short_wait(
     kafka_bootstrap: str, tmp_path: Path
