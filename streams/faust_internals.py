@@ -21,7 +21,7 @@ from typing import Any, cast
 
 import faust
 from faust.streams import _current_event
-from faust.types import TP, EventT
+from faust.types import TP, AppT, EventT
 
 CHECKED_VERSIONS = frozenset({"0.15.3"})
 """faust-streaming versions these uses were checked against (pyproject.toml pins them)."""
@@ -74,10 +74,15 @@ def current_event_of_partition(partition: int) -> Iterator[None]:
         _current_event.reset(token)
 
 
+def leader_topic(app: AppT) -> str:
+    """The leader assignor's topic, `App._leader_assignor._leader_topic_name`: Faust assigns
+    its one partition to one member of the group and never writes to it."""
+    return str(cast(Any, app)._leader_assignor._leader_topic_name)
+
+
 def internal_topics(app: faust.App) -> list[str]:
     """The topics Faust creates for `app` at start: each table's changelog (public) and the
-    leader assignor's topic, `App._leader_assignor._leader_topic_name`. The worker checks before
-    starting Faust that its principal may create them (kafka/rights.py grants them by the
-    prefix `<app id>-`)."""
+    leader assignor's topic. The worker checks before starting Faust that its principal may
+    create them (kafka/rights.py grants them by the prefix `<app id>-`)."""
     tables = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
-    return [*tables, str(cast(Any, app)._leader_assignor._leader_topic_name)]
+    return [*tables, leader_topic(app)]

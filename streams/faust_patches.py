@@ -64,11 +64,18 @@ moment it is sent; while the events' records are buffered, that is Faust's
 `<app>-__assignor-__leader` partition alone, never written, so the broker holds the request
 that long and the events wait behind it once taken: a live worker at 2,000 events/s stalled
 1.52 s in one such fetch, its p99 2.0 s (docs/benchmarks.md). `ShortFetchWaitConsumerThread`
-builds it with `FETCH_MAX_WAIT_MS`.
+builds it with `FETCH_MAX_WAIT_MS`, and pauses that partition in aiokafka on each assignment
+(Faust's own pause only filters what it reads; aiokafka fetches every assigned partition).
+With 100 ms alone the request for it still took the broker's one fetch slot whenever the
+events' records were buffered past aiokafka's 100 ms prefetch backoff (a long batch), and the
+worker, done with the batch, waited up to 100 ms for the next events behind it, which then
+came as a larger batch: a trace of a 10-s run at 2,000 events/s showed that cycle every
+1-2 s, 70-85 ms each (docs/benchmarks.md). Faust only reads the partition's assignment.
 
 `tests/test_faust_patches.py` fails when an upgrade changes a method replaced or relied on
 here, or when Faust no longer loses the events without these patches;
-`tests/test_faust_fetch_wait.py` when the worker's consumer is built otherwise.
+`tests/test_faust_fetch_wait.py` when the worker's consumer waits longer or fetches the
+assignor partition.
 """
 
 from __future__ import annotations
@@ -79,11 +86,14 @@ from dataclasses import dataclass
 from time import monotonic
 from typing import Any, cast
 
+from aiokafka import TopicPartition
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import RecordMap
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message
+
+from dossierflow.streams.faust_internals import leader_topic
 
 BatchApply = Callable[[Sequence[Message]], Awaitable[None]]
 """Applies the messages of one fetch; returns once they may be acknowledged."""
@@ -120,13 +130,23 @@ second from an idle worker. Kafka's Java consumer has 500 ms; the latency goal i
 
 
 class ShortFetchWaitConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
-    """Faust's consumer thread, its worker consumer fetching with `FETCH_MAX_WAIT_MS`."""
+    """Faust's consumer thread, its worker consumer fetching with `FETCH_MAX_WAIT_MS` and
+    never fetching the leader assignor's partition (see above)."""
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         # aiokafka's Fetcher takes the value from here when the consumer starts.
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
         return consumer
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        # In the consumer's thread, aiokafka's new assignment taken (its partitions unpaused).
+        idle = leader_topic(self.app)
+        never_written = [TopicPartition(tp.topic, tp.partition) for tp in assigned
+                         if tp.topic == idle]
+        if never_written:
+            self._ensure_consumer().pause(*never_written)
+        await super().on_partitions_assigned(assigned, generation_id)
 
 
 class ActivePartitionsConsumer(aiokafka_driver.Consumer):

@@ -32,7 +32,8 @@ import pytest
 from aiokafka.consumer.fetcher import Fetcher
 from faust.tables import TableManager
 from faust.tables.recovery import Recovery
-from faust.transport.consumer import Consumer, ThreadDelegateConsumer
+from faust.transport.consumer import Consumer, ConsumerThread, ThreadDelegateConsumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import Message
 from kafka import KafkaProducer
 
@@ -53,6 +54,10 @@ CHECKED_SOURCES: dict[str, tuple[Callable[..., Any], str]] = {
     "wrapped: cut short by a generation or a stopped flow": (Consumer.getmany, "4b168d84882a70d6"),
     "its drop and gap rules mirrored": (Consumer._drain_messages, "44a2500309e83c63"),
     "acknowledges a batch's messages": (Consumer.ack, "5fcf41cf45153475"),
+    "called, its fetch_max_wait_ms=1500 replaced":
+        (AIOKafkaConsumerThread._create_worker_consumer, "c2701bfc3e6f6cad"),
+    "overridden: run in the consumer's thread once aiokafka took the assignment":
+        (ConsumerThread.on_partitions_assigned, "e59e8dda43724bd4"),
 }
 """The start of the SHA-256 of each method the patches replace or rely on, in
 faust-streaming 0.15.3 and aiokafka 0.14.0."""
@@ -64,7 +69,7 @@ def test_the_methods_the_patches_touch_are_those_they_were_checked_against(role:
     digest = hashlib.sha256(inspect.getsource(method).encode()).hexdigest()[:16]
     assert digest == checked, (
         f"{method.__qualname__} ({role}) changed: check whether streams/faust_patches.py "
-        "still applies (faust-streaming #596), then update the digest"
+        "still applies (its docstring says why each is needed), then update the digest"
     )
 
 
