@@ -78,9 +78,9 @@ class DossierProcessor:
     _leaving: dict[str, _Leaving] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
-    """Closed dossiers with no alert to come, the oldest first (at most `FOLDS_KEPT`): most
-    timers are such a dossier's expiry (docs/benchmarks.md, *The rules per event*), which
-    `on_timer` then settles without evaluating it."""
+    """Closed dossiers with no alert to come (at most `FOLDS_KEPT`, the first noted dropped
+    first): most timers are such a dossier's expiry (docs/benchmarks.md, *The rules per
+    event*), which `on_timer` then settles without evaluating it."""
 
     def on_event(
         self,
