@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import msgspec
 
@@ -45,6 +46,22 @@ FOLDS_KEPT = 20_000
 worker touches again soon. One not kept is folded from its first event, with the same result."""
 
 
+class _Leaving(NamedTuple):
+    """A closed dossier whose evaluation at `since` left no alert to come: with the same
+    history and no alert published since, its timer at `expires` only takes it out of the
+    table, whatever a later clock (a later clock fires no alert an earlier one left out)."""
+
+    history: list[DossierEvent]
+    """The record's own list (records share it until an event replaces it)."""
+    emitted: int
+    since: datetime
+    expires: datetime
+
+    def leaves(self, record: DossierRecord, clock: datetime) -> bool:
+        return (record.history is self.history and len(record.emitted) == self.emitted
+                and self.since <= clock and self.expires <= clock)
+
+
 @dataclass(frozen=True)
 class DossierProcessor:
     catalog: Catalog
@@ -58,6 +75,12 @@ class DossierProcessor:
     or timer of the dossier folds only what its history adds (`rules.evaluation.fold`), so
     the rules cost per event no longer grows with the history. At most `FOLDS_KEPT`; a
     fresh processor (a reloaded catalogue) starts without any."""
+    _leaving: dict[str, _Leaving] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
+    """Closed dossiers with no alert to come (at most `FOLDS_KEPT`, the first noted dropped
+    first): most timers are such a dossier's expiry (docs/benchmarks.md, *The rules per
+    event*), which `on_timer` then settles without evaluating it."""
 
     def on_event(
         self,
@@ -126,6 +149,9 @@ class DossierProcessor:
 
     def on_timer(self, record: DossierRecord, clock: datetime) -> Effects:
         dossier_id = record.history[0].dossier_id
+        leaving = self._leaving.pop(dossier_id, None)
+        if leaving is not None and leaving.leaves(record, clock):
+            return Effects(record=None)
         evaluation = self._evaluate(dossier_id, record.history, clock)
         return self._settle(record, evaluation, clock)
 
@@ -167,4 +193,10 @@ class DossierProcessor:
         expires = closed_at + self.closed_retention
         record.next_timer_at = expires if pending is None else min(pending, expires)
         kept = record if pending is not None or clock < expires else None  # None: leaves
+        if kept is not None and pending is None:
+            leaving = self._leaving
+            leaving[record.history[0].dossier_id] = _Leaving(
+                record.history, len(record.emitted), clock, expires)
+            if len(leaving) > FOLDS_KEPT:
+                del leaving[next(iter(leaving))]
         return Effects(record=kept, alerts=alerts)

@@ -11,13 +11,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 
 from dossierflow.rules.calendar import VIETNAM
 from dossierflow.rules.catalog import load_catalog, parse_catalog
 from dossierflow.schemas.event import DossierEvent, EventType, ProcessingTime, TimeUnit
-from dossierflow.streams.processor import DossierProcessor, Effects
-from dossierflow.streams.state import DossierRecord, encode_record
+from dossierflow.streams.processor import DossierProcessor, Effects, _Leaving
+from dossierflow.streams.state import DossierRecord, decode_record, encode_record
 
 PROCESSOR = DossierProcessor(load_catalog(), closed_retention=timedelta(days=30))
 T = EventType
@@ -105,6 +106,46 @@ def test_a_closed_dossier_with_nothing_pending_leaves_the_table_after_retention(
     assert kept.record is not None
     assert kept.record.next_timer_at == vn(2026, 4, 2, 9)
     assert PROCESSOR.on_timer(kept.record, clock=vn(2026, 4, 2, 9)).record is None
+
+
+def test_a_closed_dossier_with_nothing_pending_leaves_at_its_timer_without_evaluating() -> None:
+    processor = DossierProcessor(load_catalog(), closed_retention=timedelta(days=30))
+    record: DossierRecord | None = None
+    for event in [received(vn(2026, 3, 2, 8), 5, TimeUnit.WORKING_DAYS),
+                  ev(T.RESOLVED, vn(2026, 3, 3, 9))]:
+        record = processor.on_event(record, event, partition=0, clock=vn(2026, 3, 3, 9)).record
+    assert record is not None and record.next_timer_at == vn(2026, 4, 2, 9)
+    processor._folds.clear()  # an evaluation would fold the dossier again
+    copy = msgspec.structs.replace(record, emitted=list(record.emitted))  # as loaded
+    assert processor.on_timer(copy, clock=vn(2026, 4, 2, 9)) == Effects(record=None)
+    assert "D1" not in processor._folds
+    # A record decoded from the table (not the one settled) is evaluated, with the same end.
+    processor.on_event(None, received(vn(2026, 3, 2, 8), 5, TimeUnit.WORKING_DAYS, "D2"),
+                       partition=0, clock=vn(2026, 3, 3, 9))
+    decoded = decode_record(encode_record(record))
+    assert processor.on_timer(decoded, clock=vn(2026, 4, 2, 9)) == Effects(record=None)
+    assert "D1" in processor._folds
+
+
+def test_a_leaving_dossier_whose_last_alerts_were_not_saved_publishes_them_on_leaving() -> None:
+    # The scan that fired its AT_RISK alert was not delivered: the table still holds the
+    # record before it (same history), and the timer at its expiry must publish the alert.
+    processor = DossierProcessor(load_catalog(), closed_retention=timedelta(days=30))
+    history = [
+        received(vn(2026, 9, 29, 15, 36, 47), 12, TimeUnit.WORKING_HOURS),
+        ev(T.RESOLVED, vn(2026, 9, 30, 12, 36, 49)),
+    ]
+    record: DossierRecord | None = None
+    for event in history:
+        record = processor.on_event(record, event, partition=0, clock=vn(2026, 9, 30, 9)).record
+    assert record is not None
+    unsaved = msgspec.structs.replace(record, emitted=list(record.emitted))
+    fired = processor.on_timer(record, clock=vn(2026, 9, 30, 10, 6, 47))
+    assert kinds_and_instants(fired) == [("AT_RISK", vn(2026, 9, 30, 10, 6, 47))]
+    expires = vn(2026, 9, 30, 12, 36, 49) + timedelta(days=30)
+    left = processor.on_timer(unsaved, clock=expires)
+    assert left.record is None
+    assert kinds_and_instants(left) == [("AT_RISK", vn(2026, 9, 30, 10, 6, 47))]
 
 
 def test_a_late_pause_contradicts_the_at_risk_alert_already_published() -> None:
@@ -296,3 +337,12 @@ def test_a_kept_fold_gives_what_a_fold_from_the_first_event_gives() -> None:
         assert keeping.on_timer(kept, clock + timedelta(days=9)) == DossierProcessor(
             load_catalog()
         ).on_timer(fresh, clock + timedelta(days=9))
+
+
+def test_a_leaving_dossier_is_evaluated_at_a_clock_before_the_one_that_settled_it() -> None:
+    # An earlier clock (a partition's clock after a rebalance) may leave alerts to come.
+    history = [received(vn(2026, 3, 2, 8), 5, TimeUnit.WORKING_DAYS)]
+    record = DossierRecord(history=history, partition=0, emitted=["A1"])
+    leaving = _Leaving(history, 1, since=vn(2026, 5, 1), expires=vn(2026, 4, 2, 9))
+    assert leaving.leaves(record, vn(2026, 5, 1))
+    assert not leaving.leaves(record, vn(2026, 4, 30))
