@@ -3,12 +3,12 @@
 The events of `devtools/bench_rules.py` (`generate_events(N, seed)`, arrival order) through
 `DossierProcessor.on_event` and a `DossierState` over a table in a dict, saved every 2,000
 events as the worker saves a batch, so that both caches fill as the worker's do: the kept
-folds (`streams.processor.FOLDS_KEPT`) and the decoded records (`streams.dossier_state.
-RECORDS_KEPT`). Then tracemalloc's count of the bytes allocated, before and after each
+folds and the decoded records, `--dossiers-kept` of each (the worker's
+`DOSSIERFLOW_DOSSIERS_KEPT`). Then tracemalloc's count of the bytes allocated, before and after each
 cache is emptied. The two share the events (a decoded record's events are the objects its
 kept fold holds), so what emptying one alone frees is less than its part of both.
 
-    .venv/bin/python -m devtools.bench_caches [--events 120000]
+    .venv/bin/python -m devtools.bench_caches [--events 120000] [--dossiers-kept 20000]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dossierflow.rules.catalog import load_catalog
 from dossierflow.schemas.event import decode_event
 from dossierflow.simulate import generate_events
 from dossierflow.streams.dossier_state import DossierState
-from dossierflow.streams.processor import DossierProcessor
+from dossierflow.streams.processor import DOSSIERS_KEPT, DossierProcessor
 
 BATCH = 2_000
 PARTITIONS = 4
@@ -66,13 +66,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=120_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--dossiers-kept", type=int, default=DOSSIERS_KEPT)
     args = parser.parse_args()
     encode = msgspec.json.Encoder().encode
     raw = [encode(e) for e in generate_events(args.events, args.seed)]
     tracemalloc.start()
-    processor = DossierProcessor(load_catalog())
+    processor = DossierProcessor(load_catalog(), folds_kept=args.dossiers_kept)
     table = DictTable()
-    state = DossierState(table, "bench-caches")
+    state = DossierState(table, "bench-caches", args.dossiers_kept)
     latest: datetime | None = None
     for count, line in enumerate(raw, 1):
         event = decode_event(line)
