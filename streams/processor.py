@@ -41,9 +41,11 @@ class Effects:
     """This event made the dossier one whose procedure the catalogue does not know."""
 
 
-DOSSIERS_KEPT = 20_000
+DOSSIERS_KEPT = 100_000
 """Dossiers whose last fold the processor keeps, and whose record `DossierState` keeps
-decoded, unless told otherwise (`WorkerSettings.dossiers_kept`: about 4 kB a dossier)."""
+decoded, unless told otherwise (`WorkerSettings.dossiers_kept`): 263 MiB once full, and a
+backlog of 65,000 dossiers received in 20 days re-folds no history where 20,000 re-folded a
+quarter of its events (docs/benchmarks.md, *The rules per event*)."""
 
 
 class _Leaving(NamedTuple):

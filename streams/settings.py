@@ -94,7 +94,7 @@ class WorkerSettings:
     )
     dossiers_kept: int = setting(
         DOSSIERS_KEPT,
-        "dossiers whose last fold and decoded record the worker keeps in memory, about 4 kB "
+        "dossiers whose last fold and decoded record the worker keeps in memory, about 3-4 kB "
         "each: an event of one not kept re-folds its whole history (docs/operations.md, "
         "Memory)",
         minimum=1, option="--dossiers-kept",
