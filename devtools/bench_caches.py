@@ -3,12 +3,14 @@
 The events of `devtools/bench_rules.py` (`generate_events(N, seed)`, arrival order) through
 `DossierProcessor.on_event` and a `DossierState` over a table in a dict, saved every 2,000
 events as the worker saves a batch, so that both caches fill as the worker's do: the kept
-folds (`streams.processor.FOLDS_KEPT`) and the decoded records (`streams.dossier_state.
-RECORDS_KEPT`). Then tracemalloc's count of the bytes allocated, before and after each
-cache is emptied. The two share the events (a decoded record's events are the objects its
-kept fold holds), so what emptying one alone frees is less than its part of both.
+folds and the decoded records, `--dossiers-kept` of each (the worker's
+`DOSSIERFLOW_DOSSIERS_KEPT`). Then tracemalloc's count of the bytes allocated, before and
+after each cache is emptied, and how many events found their dossier's fold no longer kept
+(fewer `--days` to receive the dossiers over: a backlog). The two share the events (a
+decoded record's events are the objects its kept fold holds), so what emptying one alone
+frees is less than its part of both.
 
-    .venv/bin/python -m devtools.bench_caches [--events 120000]
+    .venv/bin/python -m devtools.bench_caches [--events 120000] [--dossiers-kept 100000]
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dossierflow.rules.catalog import load_catalog
 from dossierflow.schemas.event import decode_event
 from dossierflow.simulate import generate_events
 from dossierflow.streams.dossier_state import DossierState
-from dossierflow.streams.processor import DossierProcessor
+from dossierflow.streams.processor import DOSSIERS_KEPT, DossierProcessor
 
 BATCH = 2_000
 PARTITIONS = 4
@@ -66,20 +68,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=120_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--dossiers-kept", type=int, default=DOSSIERS_KEPT)
+    parser.add_argument("--days", type=int, default=365,
+                        help="days the dossiers are received over (fewer: a backlog)")
     args = parser.parse_args()
     encode = msgspec.json.Encoder().encode
-    raw = [encode(e) for e in generate_events(args.events, args.seed)]
+    raw = [encode(e) for e in generate_events(args.events, args.seed, days=args.days)]
     tracemalloc.start()
-    processor = DossierProcessor(load_catalog())
+    processor = DossierProcessor(load_catalog(), folds_kept=args.dossiers_kept)
     table = DictTable()
-    state = DossierState(table, "bench-caches")
+    state = DossierState(table, "bench-caches", args.dossiers_kept)
     latest: datetime | None = None
+    refolded = 0
     for count, line in enumerate(raw, 1):
         event = decode_event(line)
         latest = event.occurred_at if latest is None else max(latest, event.occurred_at)
         clock = latest - OUT_OF_ORDERNESS
         partition = zlib.crc32(event.dossier_id.encode()) % PARTITIONS
         record = state.load(event.dossier_id)
+        refolded += record is not None and event.dossier_id not in processor._folds
         effects = processor.on_event(record, event, partition, clock, event.occurred_at < clock)
         if not effects.duplicate:
             state.stage(event.dossier_id, effects.record)
@@ -93,7 +100,8 @@ def main() -> None:
     records_alone = full - traced()
     processor._folds.clear()
     both = full - traced()
-    print(f"{args.events} events, {len(table.rows)} dossiers in the table")
+    print(f"{args.events} events, {len(table.rows)} dossiers in the table, "
+          f"{refolded} events re-folded their dossier's whole history")
     print(f"both caches ({folds} folds, {records} records): {mib(both)}, "
           f"{both / max(folds, records, 1):,.0f} bytes a dossier")
     print(f"the decoded records alone (the folds kept): {mib(records_alone)}")

@@ -13,6 +13,7 @@ from datetime import datetime
 import msgspec
 
 from dossierflow.streams.ports import StateTable
+from dossierflow.streams.processor import DOSSIERS_KEPT
 from dossierflow.streams.state import (
     STATE_FORMAT,
     DossierRecord,
@@ -25,18 +26,17 @@ from dossierflow.streams.state import (
     progress_key,
 )
 
-RECORDS_KEPT = 20_000
-"""Records kept decoded beside their bytes (a few kB each), those saved most recently."""
-
 
 class StateFormatError(RuntimeError):
     """A partition's state is in a format this worker does not read."""
 
 
 class DossierState:
-    def __init__(self, table: StateTable, app_id: str) -> None:
+    def __init__(self, table: StateTable, app_id: str, records_kept: int = DOSSIERS_KEPT) -> None:
         self.table = table
         self._app_id = app_id
+        self._records_kept = records_kept
+        """Records kept decoded beside their bytes, those saved most recently."""
         self._unsaved: dict[str, DossierRecord | None] = {}
         """Records changed by the batch or scan in progress, not yet in the table."""
         self._unsaved_latest: dict[int, datetime] = {}
@@ -44,7 +44,7 @@ class DossierState:
         in the partition's progress record."""
         self._decoded: dict[str, tuple[bytes, DossierRecord]] = {}
         """The records saved most recently and the bytes written for each, the oldest first
-        (at most `RECORDS_KEPT`): loading one whose bytes are still those in the table
+        (at most `records_kept`): loading one whose bytes are still those in the table
         copies it instead of decoding them, and its events stay the objects the processor's
         kept fold holds (compared by identity before equality)."""
 
@@ -101,7 +101,7 @@ class DossierState:
                 self.table.put(key, data, record.partition)
                 decoded[dossier_id] = (data, msgspec.structs.replace(
                     record, emitted=list(record.emitted)))
-        while len(decoded) > RECORDS_KEPT:
+        while len(decoded) > self._records_kept:
             del decoded[next(iter(decoded))]
         for partition, latest in self._unsaved_latest.items():
             saved = self.saved_latest(partition)

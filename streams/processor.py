@@ -41,9 +41,11 @@ class Effects:
     """This event made the dossier one whose procedure the catalogue does not know."""
 
 
-FOLDS_KEPT = 20_000
-"""Dossiers whose last fold the processor keeps (a few kB each): those a replay or a live
-worker touches again soon. One not kept is folded from its first event, with the same result."""
+DOSSIERS_KEPT = 100_000
+"""Dossiers whose last fold the processor keeps, and whose record `DossierState` keeps
+decoded, unless told otherwise (`WorkerSettings.dossiers_kept`): 263 MiB once full, and a
+backlog of 65,000 dossiers received in 20 days re-folds no history where 20,000 re-folded a
+quarter of its events (docs/benchmarks.md, *The rules per event*)."""
 
 
 class _Leaving(NamedTuple):
@@ -70,15 +72,18 @@ class DossierProcessor:
     keep_reason: bool = False
     """Keep the events' free-text `reason` in the records (the table and its changelog).
     Off: no rule reads it, so it is dropped, from the records of earlier events too."""
+    folds_kept: int = DOSSIERS_KEPT
+    """Dossiers whose last fold is kept: those a replay or a live worker touches again soon.
+    One not kept is folded from its first event, with the same result."""
     _folds: dict[str, Folded] = field(default_factory=dict, init=False, compare=False, repr=False)
     """The last fold of each recently evaluated dossier, the oldest first: the next event
     or timer of the dossier folds only what its history adds (`rules.evaluation.fold`), so
-    the rules cost per event no longer grows with the history. At most `FOLDS_KEPT`; a
+    the rules cost per event no longer grows with the history. At most `folds_kept`; a
     fresh processor (a reloaded catalogue) starts without any."""
     _leaving: dict[str, _Leaving] = field(
         default_factory=dict, init=False, compare=False, repr=False
     )
-    """Closed dossiers with no alert to come (at most `FOLDS_KEPT`, the first noted dropped
+    """Closed dossiers with no alert to come (at most `folds_kept`, the first noted dropped
     first): most timers are such a dossier's expiry (docs/benchmarks.md, *The rules per
     event*), which `on_timer` then settles without evaluating it."""
 
@@ -164,7 +169,7 @@ class DossierProcessor:
         prior = folds.pop(dossier_id, NOTHING_FOLDED)
         folded = fold(dossier_id, order_history(history), self.catalog, prior)
         folds[dossier_id] = folded if keep else prior
-        if len(folds) > FOLDS_KEPT:
+        if len(folds) > self.folds_kept:
             del folds[next(iter(folds))]
         return evaluate_folded(dossier_id, folded, self.catalog, clock)
 
@@ -197,6 +202,6 @@ class DossierProcessor:
             leaving = self._leaving
             leaving[record.history[0].dossier_id] = _Leaving(
                 record.history, len(record.emitted), clock, expires)
-            if len(leaving) > FOLDS_KEPT:
+            if len(leaving) > self.folds_kept:
                 del leaving[next(iter(leaving))]
         return Effects(record=kept, alerts=alerts)

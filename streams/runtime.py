@@ -68,9 +68,10 @@ class WorkerRuntime:
         self.settings = settings
         self.catalog = catalog
         self.processor = DossierProcessor(
-            catalog, settings.closed_retention, keep_reason=settings.keep_reason
+            catalog, settings.closed_retention, keep_reason=settings.keep_reason,
+            folds_kept=settings.dossiers_kept,
         )
-        self.state = DossierState(table, settings.app_id)
+        self.state = DossierState(table, settings.app_id, settings.dossiers_kept)
         self.clock = clock
         self._open_outbox = open_outbox
         self.timers = TimerIndex()

@@ -13,6 +13,7 @@ from dossierflow import config
 from dossierflow.config import setting
 from dossierflow.kafka.topics import TopicSpec
 from dossierflow.schemas.event import MAX_EVENT_BYTES
+from dossierflow.streams.processor import DOSSIERS_KEPT
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,13 @@ class WorkerSettings:
         "keep the events' free-text `reason` in the worker's state (RocksDB and its "
         "changelog topic); off: dropped on arrival, as no rule reads it "
         "(docs/operations.md, What is stored where)",
+    )
+    dossiers_kept: int = setting(
+        DOSSIERS_KEPT,
+        "dossiers whose last fold and decoded record the worker keeps in memory, about 3-4 kB "
+        "each: an event of one not kept re-folds its whole history (docs/operations.md, "
+        "Memory)",
+        minimum=1, option="--dossiers-kept",
     )
     startup_wait: float = config.startup_wait_setting()
     loglevel: str = config.loglevel_setting("warning")
