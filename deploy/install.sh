@@ -20,8 +20,12 @@ step() { echo "install.sh: [$1/3] $2" ; }
 started=$SECONDS
 packages=$(grep -c '^[A-Za-z0-9]' "$lock" || true)
 step 1 "the packages pinned by $lock ($packages, wheels checked against its sha256) …"
+# --no-deps: the lock lists every package (step 3 checks it held them all), so pip need not
+# resolve the packages' own requirements; resolving them, pip took pip-audit's
+# `CacheControl[filecache]>=0.13.0` for a requirement of its own once the index served a newer
+# CacheControl than the pin, and refused it as unpinned (pip-compile's --strip-extras).
 # shellcheck disable=SC2086  # $quiet is a word or nothing
-"$venv/bin/python" -m pip install $quiet --require-hashes --only-binary :all: -r "$lock"
+"$venv/bin/python" -m pip install $quiet --require-hashes --no-deps --only-binary :all: -r "$lock"
 step 2 "the project ($*), no dependencies of its own, built by the locked setuptools …"
 # setuptools prints a "BuildBackendWarning: Editable installation" for every editable install,
 # saying a folder named like the package in the working directory would shadow it; the
