@@ -8,7 +8,8 @@ folds and the decoded records, `--dossiers-kept` of each (the worker's
 after each cache is emptied, and how many events found their dossier's fold no longer kept
 (fewer `--days` to receive the dossiers over: a backlog). The two share the events (a
 decoded record's events are the objects its kept fold holds), so what emptying one alone
-frees is less than its part of both.
+frees is less than its part of both. Last, the processor's notes of closed dossiers due to
+leave at their timer (at most as many), which hold those dossiers' histories.
 
     .venv/bin/python -m devtools.bench_caches [--events 120000] [--dossiers-kept 100000]
 """
@@ -100,11 +101,16 @@ def main() -> None:
     records_alone = full - traced()
     processor._folds.clear()
     both = full - traced()
+    leaving = len(processor._leaving)
+    processor._leaving.clear()  # its notes hold the closed dossiers' histories
+    kept = full - traced()
     print(f"{args.events} events, {len(table.rows)} dossiers in the table, "
           f"{refolded} events re-folded their dossier's whole history")
     print(f"both caches ({folds} folds, {records} records): {mib(both)}, "
           f"{both / max(folds, records, 1):,.0f} bytes a dossier")
     print(f"the decoded records alone (the folds kept): {mib(records_alone)}")
+    print(f"with the {leaving} closed dossiers noted to leave (their histories): {mib(kept)}, "
+          f"{kept / max(folds, records, leaving, 1):,.0f} bytes a dossier")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import msgspec.json
 import msgspec.yaml
 
 from dossierflow.errors import DossierflowError, ExitCode
+from dossierflow.rules import readings
 from dossierflow.rules.readings import Appointment, OutcomeReading, ReportReadings
 
 
@@ -165,7 +166,7 @@ def load_report_catalog(path: Path | None = None, cache: Path | None = None) -> 
     file does not import PyYAML (about 9 ms of a one-shot command; docs/benchmarks.md
     "Report"). An entry that cannot be read or written is ignored: the YAML is decoded."""
     text, source = catalog_text(path)
-    entry = _cache_entry(text, cache) if cache is not None else None
+    entry = _cache_entry(text, cache)
     spec = _cached_spec(entry) if entry is not None else None
     if spec is None:
         spec = decode_catalog(text, source, _ReportCatalogSpec)
@@ -174,11 +175,18 @@ def load_report_catalog(path: Path | None = None, cache: Path | None = None) -> 
     return ReportCatalog(units_of(spec.units, source), readings_of(spec.report))
 
 
-def _cache_entry(text: bytes, cache: Path) -> Path:
-    # The module's own code is in the name: a change to the sections' shape or checks
-    # leaves the older entries unread.
+def _cache_entry(text: bytes, cache: Path | None) -> Path | None:
+    """None: no cache, or this code cannot be read to name the entry (decode the YAML)."""
+    if cache is None:
+        return None
+    # The code that decodes the sections is in the name (this module and the readings' enums
+    # it decodes into): a change to their shape or checks leaves the older entries unread.
     key = hashlib.sha256(text)
-    key.update(Path(__file__).read_bytes())
+    try:
+        for module in (__file__, readings.__file__):
+            key.update(Path(module).read_bytes())
+    except OSError:
+        return None
     key.update(msgspec.__version__.encode())
     return cache / f"report-{key.hexdigest()}.json"
 

@@ -40,7 +40,7 @@ EVENT_TIME_WATERMARK = Gauge(
 )
 SKIPPED_OFFSETS = Counter(
     "dossierflow_skipped_offsets_total",
-    "Events-topic offsets Faust dropped before the agent saw them (the worker then stops).",
+    "Events-topic offsets Faust dropped before the worker saw them (the worker then stops).",
     ["partition"],
 )
 LATE_EVENTS = Counter(

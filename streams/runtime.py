@@ -4,7 +4,7 @@ applied to keyed state.
 What the worker does between reading a message and acknowledging it, over small
 interfaces (streams/ports.py): a `StateTable` (Faust's table in the worker), a `Clock`
 (wall or event time, streams/clock.py) and an `Outbox` for alerts, facts and dead letters.
-The Faust adapter (streams/worker.py) owns the agent, the topics, the offsets and the
+The Faust adapter (streams/worker.py) owns the batch reading, the topics, the offsets and the
 assignment; it calls `follow` when the partitions it owns change, `apply` with each batch,
 `fire_due_timers` on its timer and `reload_catalog` on SIGHUP, each under `lock`.
 

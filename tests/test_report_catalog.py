@@ -59,3 +59,20 @@ def test_a_damaged_entry_is_ignored_and_a_bad_file_refused_as_ever(tmp_path: Pat
     for _ in range(2):  # kept or not, the tree is checked on every load
         with pytest.raises(CatalogError, match="parent 'Z' is not a unit"):
             load_report_catalog(orphan, cache)
+
+
+def test_a_change_to_the_readings_it_decodes_into_is_a_new_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The entry is named by the code that decodes it, rules/readings.py's enums included:
+    an entry kept by older readings is not read by newer ones."""
+    from dossierflow.rules import readings
+
+    path, cache = tmp_path / "catalog.yaml", tmp_path / "cache"
+    path.write_text(CATALOGUE, encoding="utf-8")
+    load_report_catalog(path, cache)
+    changed = tmp_path / "readings.py"
+    changed.write_bytes(Path(readings.__file__).read_bytes() + b"\n# a newer reading\n")
+    monkeypatch.setattr(readings, "__file__", str(changed))
+    load_report_catalog(path, cache)
+    assert len(list(cache.iterdir())) == 2
