@@ -29,7 +29,8 @@ from dossierflow.rules.catalog import load_catalog
 from dossierflow.schemas.event import decode_event
 from dossierflow.simulate import generate_events
 from dossierflow.streams.dossier_state import DossierState
-from dossierflow.streams.processor import DOSSIERS_KEPT, DossierProcessor
+from dossierflow.streams.processor import DossierProcessor
+from dossierflow.streams.state import DOSSIERS_KEPT
 
 BATCH = 2_000
 PARTITIONS = 4

@@ -13,8 +13,8 @@ from datetime import datetime
 import msgspec
 
 from dossierflow.streams.ports import StateTable
-from dossierflow.streams.processor import DOSSIERS_KEPT
 from dossierflow.streams.state import (
+    DOSSIERS_KEPT,
     STATE_FORMAT,
     DossierRecord,
     PartitionProgress,

@@ -22,7 +22,7 @@ from dossierflow.rules.lifecycle import order_history
 from dossierflow.rules.records import alert_record, fact_records
 from dossierflow.schemas.event import DossierEvent, without_free_text
 from dossierflow.schemas.facts import DossierAlert, DossierFact
-from dossierflow.streams.state import DossierRecord
+from dossierflow.streams.state import DOSSIERS_KEPT, DossierRecord
 
 
 @dataclass
@@ -39,14 +39,6 @@ class Effects:
     """Alerts published before a late event that the history with it no longer fires."""
     newly_unknown_procedure: bool = False
     """This event made the dossier one whose procedure the catalogue does not know."""
-
-
-DOSSIERS_KEPT = 100_000
-"""Dossiers whose last fold the processor keeps, and whose record `DossierState` keeps
-decoded, unless told otherwise (`WorkerSettings.dossiers_kept`), and of closed dossiers noted
-to leave: about 420 MiB once all are full (`devtools/bench_caches.py`), and a
-backlog of 65,000 dossiers received in 20 days re-folds no history where 20,000 re-folded a
-quarter of its events (docs/benchmarks.md, *The rules per event*)."""
 
 
 class _Leaving(NamedTuple):

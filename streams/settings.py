@@ -13,7 +13,7 @@ from dossierflow import config
 from dossierflow.config import setting
 from dossierflow.kafka.topics import TopicSpec
 from dossierflow.schemas.event import MAX_EVENT_BYTES
-from dossierflow.streams.processor import DOSSIERS_KEPT
+from dossierflow.streams.state import DOSSIERS_KEPT
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,13 @@ import msgspec
 
 from dossierflow.schemas.event import DossierEvent
 
+DOSSIERS_KEPT = 100_000
+"""Dossiers whose last fold the processor keeps, and whose record `DossierState` keeps
+decoded, unless told otherwise (`WorkerSettings.dossiers_kept`), and of closed dossiers noted
+to leave: about 420 MiB once all are full (`devtools/bench_caches.py`), and a
+backlog of 65,000 dossiers received in 20 days re-folds no history where 20,000 re-folded a
+quarter of its events (docs/benchmarks.md, *The rules per event*)."""
+
 
 class DossierRecord(msgspec.Struct, kw_only=True):
     history: list[DossierEvent]
