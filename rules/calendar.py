@@ -296,19 +296,17 @@ class WorkingCalendar:
         if end < start:
             return -self.working_time_between(end, start)
         start, end = self.local(start), self.local(end)
-        whole_days = self._working_days_between(start.toordinal(), end.toordinal())
-        worked = (
-            whole_days * self._office_day.length
-            + self._worked_that_day(end)
-            - self._worked_that_day(start)
-        )
+        first, last = start.date(), end.date()
+        worked = self._worked_that_day(last, end) - self._worked_that_day(first, start)
+        if first != last:
+            worked += self._working_days_between(first, last) * self._office_day.length
         return timedelta(microseconds=worked)
 
-    def _worked_that_day(self, local: datetime) -> int:
-        """Working microseconds of the local date of `local` before it."""
-        if not self.is_working_day(local.date()):
+    def _worked_that_day(self, day: date, local: datetime) -> int:
+        """Working microseconds of `day`, the local date of `local`, before it."""
+        if not self.is_working_day(day):
             return 0
-        return self._office_of(local.date()).worked_before(moment_of_day(local))
+        return self._office_of(day).worked_before(moment_of_day(local))
 
     def _days_to_working_day(self, day: date, count: int) -> int:
         """How many days after `day` the `count`-th working day after it comes (before it,
@@ -334,13 +332,13 @@ class WorkingCalendar:
                 index += len(table)
         return table[index] - ordinal
 
-    def _working_days_between(self, first: int, last: int) -> int:
-        """How many working days fall in [first, last) (day ordinals, first ≤ last)."""
-        first_year, last_year = date.fromordinal(first).year, date.fromordinal(last).year
-        count = bisect_left(self.working_days_of_year(last_year), last)
-        count -= bisect_left(self.working_days_of_year(first_year), first)
-        for year in range(first_year, last_year):
-            count += len(self.working_days_of_year(year))
+    def _working_days_between(self, first: date, last: date) -> int:
+        """How many working days fall in [first, last) (first ≤ last)."""
+        days_of_year = self.working_days_of_year
+        count = bisect_left(days_of_year(last.year), last.toordinal())
+        count -= bisect_left(days_of_year(first.year), first.toordinal())
+        for year in range(first.year, last.year):
+            count += len(days_of_year(year))
         return count
 
     def working_days_of_year(self, year: int) -> tuple[int, ...]:

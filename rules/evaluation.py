@@ -73,6 +73,10 @@ class Folded(msgspec.Struct, frozen=True, gc=False):
     next), so an evaluation raises only the last step's. Never changed once built."""
     overdue_at: datetime | None = None
     """`rules.alerts.overdue_at` of the last state's `due_at` (None without one)."""
+    upcoming: tuple[tuple[TimelineKey, datetime, DossierState], ...] = ()
+    """What the last step raises and `settled` does not hold, in timeline order: each
+    alert's key, instant and state, whatever the clock. An evaluation raises those the
+    clock has reached; the next event settles those it does not come before."""
 
 
 NOTHING_FOLDED = Folded(steps=(), plans=())
@@ -94,17 +98,11 @@ def evaluate_folded(
     settled = folded.settled
     fired = [alert for alert in settled.values() if alert.at <= clock]
     pending = [alert.at for alert in settled.values() if alert.at > clock]
-    if steps:
-        last: Timeline = {}
-        _add_step(last, steps, folded.plans, len(steps) - 1, None)
-        for key, (at, fired_state) in last.items():
-            if key in settled:
-                continue
-            if at <= clock:
-                kind, deadline, step_id = key
-                fired.append(raise_alert(fired_state, kind, deadline, at, catalog, step_id))
-            else:
-                pending.append(at)
+    for (kind, deadline, step_id), at, fired_state in folded.upcoming:
+        if at <= clock:
+            fired.append(raise_alert(fired_state, kind, deadline, at, catalog, step_id))
+        else:
+            pending.append(at)
     fired.sort(key=_fired_at)  # stable: ties stay in timeline order
     overdue_instant = folded.overdue_at
     return Evaluation(
@@ -148,19 +146,31 @@ def fold(
     extends = kept == known > 0
     settled = dict(prior.settled) if extends else {}
     timeline: Timeline = {}
-    for index in range(known - 1 if extends else 0, len(steps) - 1):
+    if extends:
+        # `prior`'s last step is this one's step `known - 1`: what it raises before the
+        # event after it (its instant no earlier than the step's own) is in `upcoming`.
+        until = steps[known].event.occurred_at
+        for key, at, fired_state in prior.upcoming:
+            if at <= until:
+                timeline.setdefault(key, (at, fired_state))
+    for index in range(known if extends else 0, len(steps) - 1):
         _add_step(timeline, steps, plans, index, steps[index + 1].event.occurred_at)
     for key, (at, fired_state) in timeline.items():
         if key not in settled:
             kind, deadline, step_id = key
             settled[key] = raise_alert(fired_state, kind, deadline, at, catalog, step_id)
+    last: Timeline = {}
+    if steps:
+        _add_step(last, steps, plans, len(steps) - 1, None)
+    upcoming = tuple((key, at, fired_state) for key, (at, fired_state) in last.items()
+                     if key not in settled)
     due_at = state.due_at
     if prior.steps and due_at is prior.steps[-1].state.due_at:
         overdue_instant = prior.overdue_at  # the same deadline (states share unchanged fields)
     else:
         overdue_instant = overdue_at(catalog.calendar, due_at) if due_at is not None else None
     return Folded(steps=tuple(steps), plans=tuple(plans), settled=settled,
-                  overdue_at=overdue_instant)
+                  overdue_at=overdue_instant, upcoming=upcoming)
 
 
 def _add_step(

@@ -86,10 +86,9 @@ class DossierState(msgspec.Struct, frozen=True, gc=False):
     """Received for a procedure the catalogue does not know, with neither `due_at` nor
     `processing_time` on the event: no deadline, so no alert, until the catalogue knows it."""
     # --- compliance (rules/compliance.py) ---
-    supplement_request_limit: datetime | None = None
-    """Until the end of this instant's local date a supplement request is in time."""
     late_supplement_requests: int = 0
-    """SUPPLEMENT_REQUESTED applied on a local date after `supplement_request_limit`'s."""
+    """SUPPLEMENT_REQUESTED applied on a local date after the limit counted from reception
+    (`_supplement_request_late`)."""
     apology_late: bool = False
     """The first apology came after the last day to apologise for the deadline in force."""
     # --- what the Decision 766 progress index needs (rules/progress_index.py) -------------
@@ -208,7 +207,6 @@ def _received(
         due_at=due,
         appointment_at=due,
         procedure_unknown=due is None and event.procedure_code not in catalog.procedures,
-        supplement_request_limit=supplement_request_limit(calendar, start, catalog.compliance),
     )
 
 
@@ -283,15 +281,26 @@ def _paused(
     if state.status is not Status.OPEN:
         return state
     kind = _PAUSE_KINDS[event.type]
-    limit = state.supplement_request_limit
-    late = kind is PauseKind.SUPPLEMENT and limit is not None and after_the_day_of(
-        catalog.calendar, at, limit
-    )
+    late = kind is PauseKind.SUPPLEMENT and _supplement_request_late(state, at, catalog)
     return replace(
         state, status=Status.PAUSED, paused_since=at, pause_kind=kind,
         late_supplement_requests=state.late_supplement_requests + late,
         supplement_requests=state.supplement_requests + (kind is PauseKind.SUPPLEMENT),
     )
+
+
+def _supplement_request_late(state: DossierState, at: datetime, catalog: Catalog) -> bool:
+    """Whether a supplement request at `at` comes on a local date after the limit counted
+    from the clock's start at reception (a restart does not move it). Computed at the
+    request, not at reception: most dossiers have none."""
+    assert state.received_at is not None  # open: received
+    calendar = catalog.calendar
+    procedure = catalog.procedure(state.procedure_code)
+    start = clock_start(
+        calendar, state.received_at, catalog.cutoff(procedure, state.processing_time)
+    )
+    limit = supplement_request_limit(calendar, start, catalog.compliance)
+    return after_the_day_of(calendar, at, limit)
 
 
 def _resumed(

@@ -151,16 +151,20 @@ def reading(state: DossierState, clock: datetime, settings: IndexSettings) -> Re
     return Reading.ON_TIME if effective_end <= due else Reading.OVERDUE
 
 
+_PORTAL = IndexSettings()
+"""The portal's reading (every setting at its default)."""
+
+
 def outcome_by_instant(state: DossierState) -> Reading | None:
     """The reading of an ended dossier with the portal's appointment (the facts carry it
     beside `outcome`, the reading by local date); None while open or never received."""
     if state.closed_at is None or state.received_at is None:
         return None
-    return reading(state, state.closed_at, IndexSettings())
+    return reading(state, state.closed_at, _PORTAL)
 
 
-@dataclass(frozen=True)
-class ProcessingDuration:
+# A struct, not a dataclass: one is built for every fact of a resolved dossier.
+class ProcessingDuration(msgspec.Struct, frozen=True, gc=False):
     """2.2: from reception to the result, in the procedure's unit and in days."""
 
     value: float
@@ -183,12 +187,15 @@ def processing_duration(
         return None
     unit = state.processing_time.unit
     if unit is TimeUnit.CALENDAR_DAYS:
-        days = (state.resolved_at - state.received_at) / timedelta(days=1)
-        return ProcessingDuration(round(days, 4), unit, round(days, 4))
+        days = round((state.resolved_at - state.received_at) / _DAY, 4)
+        return ProcessingDuration(days, unit, days)
     worked = calendar.working_time_between(state.received_at, state.resolved_at)
     days = worked / calendar.office_hours.per_day
-    value = worked / timedelta(hours=1) if unit is TimeUnit.WORKING_HOURS else days
+    value = worked / _HOUR if unit is TimeUnit.WORKING_HOURS else days
     return ProcessingDuration(round(value, 4), unit, round(days, 4))
+
+
+_DAY, _HOUR = timedelta(days=1), timedelta(hours=1)
 
 
 # --- sums -----------------------------------------------------------------------------

@@ -27,12 +27,18 @@ def fact_records(
     evaluation: Evaluation, catalog: Catalog, from_position: int = 0
 ) -> list[DossierFact]:
     """Facts of the steps from `from_position` on; `version` is the history length."""
-    version = len(evaluation.steps)
+    steps = evaluation.steps
+    version = len(steps)
+    calendar = catalog.calendar
+    before = steps[from_position - 1].state if from_position else None
     facts = []
     for position in range(from_position, version):
-        step = evaluation.steps[position]
+        step = steps[position]
         event, state = step.event, step.state
-        before = evaluation.steps[position - 1].state if position else None
+        outcome = state.outcome
+        # The Decision 766 fields (schemas/facts.py), built in place: this runs per event.
+        duration = processing_duration(state, calendar)
+        reading = outcome_by_instant(state)
         facts.append(
             DossierFact(
                 event_id=event.event_id,
@@ -54,34 +60,28 @@ def fact_records(
                 rescheduled_due_at=state.rescheduled_due_at,
                 resolved_at=state.resolved_at,
                 closed_at=state.closed_at,
-                outcome=state.outcome.value if state.outcome else None,
+                outcome=outcome.value if outcome else None,
                 apologies=state.apologies,
                 procedure_unknown=state.procedure_unknown,
                 supplement_request_late=state.late_supplement_requests
                 > (before.late_supplement_requests if before else 0),
                 apology_late=state.apology_late and not (before and before.apology_late),
-                **progress_fields(state, catalog),
+                appointment_at=state.appointment_at,
+                supplement_requests=state.supplement_requests,
+                supplement_wait_ms=state.supplement_wait // _MS,
+                supplement_waiting_since=(
+                    state.paused_since if waiting_for_supplement(state) else None
+                ),
+                processing_ended_at=state.closed_at if state.received_at else None,
+                outcome_by_instant=reading.value if reading else None,
+                processing_duration=duration.value if duration else None,
+                processing_unit=duration.unit.value if duration else None,
+                processing_days=duration.days if duration else None,
                 **step_fields(before, state, catalog),
             )
         )
+        before = state
     return facts
-
-
-def progress_fields(state: DossierState, catalog: Catalog) -> dict[str, Any]:
-    """The facts' Decision 766 fields (schemas/facts.py) of one state."""
-    duration = processing_duration(state, catalog.calendar)
-    reading = outcome_by_instant(state)
-    return {
-        "appointment_at": state.appointment_at,
-        "supplement_requests": state.supplement_requests,
-        "supplement_wait_ms": state.supplement_wait // timedelta(milliseconds=1),
-        "supplement_waiting_since": state.paused_since if waiting_for_supplement(state) else None,
-        "processing_ended_at": state.closed_at if state.received_at else None,
-        "outcome_by_instant": reading.value if reading else None,
-        "processing_duration": duration.value if duration else None,
-        "processing_unit": duration.unit.value if duration else None,
-        "processing_days": duration.days if duration else None,
-    }
 
 
 _MS = timedelta(milliseconds=1)

@@ -105,9 +105,10 @@ class DossierProcessor:
             )
         )
         evaluation = self._evaluate(event.dossier_id, record.history, clock)
-        position = next(
-            i for i, step in enumerate(evaluation.steps) if step.event.event_id == event.event_id
-        )
+        steps, event_id = evaluation.steps, event.event_id
+        position = len(steps) - 1  # an event in order is the last
+        if steps[position].event.event_id != event_id:
+            position = next(i for i, step in enumerate(steps) if step.event.event_id == event_id)
         published = set(record.emitted) if late and record.emitted else None
         # A late event shifts every later step: re-issue their facts with the new version.
         effects = self._settle(record, evaluation, clock)
