@@ -39,13 +39,17 @@ suspend_flow)` (four futures a message), the conductor takes a lock to find the 
 callback, waits on the flow control, decodes an `Event` and queues it, and the stream takes it
 off the queue and acknowledges it: about 45 µs of the worker's CPU an event, more than the
 rules (docs/benchmarks.md). `PatchedTransport.read_in_batches(topic, apply)` makes
-`ActivePartitionsConsumer.getmany` keep that topic's messages of each fetch out of the drain
-loop and hand them to `apply` in one call once the fetch is read; every other topic (the
-changelogs, recovered or standby) keeps Faust's path. What that path did for these messages is
-kept: messages older than Faust's read offset (read again after a seek back) are dropped and a
-gap in offsets is recorded for the commit (the drain loop's rules, read offsets updated as it
-does), the gap without the message after it: the drain loop's takes that message's offset in
-too (`_add_gap(tp, r_offset + 1, offset)`, its end inclusive), which the commit
+`ActivePartitionsConsumer` take that topic's records of each fetch out before Faust's
+`getmany` iterates it (`_wait_next_records`) and hand them to `apply` in one call once the
+rest of the fetch is read; every other topic (the changelogs, recovered or standby) keeps
+Faust's path. What that path did for these messages is kept, each check made once per
+partition or fetch rather than per message (`_read_batch`): nothing when the flow stopped or
+the group generation changed since the fetch, only active (or buffered) partitions, the
+partition's end offset tracked for Faust's monitor, the messages in the round-robin order of
+Faust's scheduler; messages older than Faust's read offset (read again after a seek back)
+dropped and a gap in offsets recorded for the commit (the drain loop's rules, its read
+offsets updated), the gap without the message after it: the drain loop's takes that
+message's offset in too (`_add_gap(tp, r_offset + 1, offset)`, its end inclusive), which the commit
 (`Consumer._new_offset`) then finds twice among the acknowledged offsets, stops at, and
 stalls behind (faust-streaming #606, open; robinhood/faust #625): events written in
 transactions (a marker between them) left the commit at 41 and 65 of 685 on main
@@ -92,6 +96,7 @@ import asyncio
 from bisect import bisect_left
 from collections.abc import AsyncIterator, Awaitable, Callable, Container, Sequence
 from dataclasses import dataclass
+from itertools import chain, zip_longest
 from time import monotonic
 from typing import Any, cast
 
@@ -174,28 +179,82 @@ class ActivePartitionsConsumer(aiokafka_driver.Consumer):
         only = cast(set[TP], _OnlyThese(active_partitions))
         return await super()._getmany(only, timeout)
 
-    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+    _fetched_batch: tuple[RecordMap, set[TP] | None, int] | None = None
+    """The batch topic's records of the fetch `getmany` is reading, the active partitions
+    and the group generation when it was fetched (`_wait_next_records`)."""
+
+    async def _wait_next_records(
+        self, timeout: float
+    ) -> tuple[RecordMap | None, set[TP] | None]:
+        records, active = await super()._wait_next_records(timeout)
         reading = cast(PatchedTransport, self.transport).batches
-        if reading is None:
-            async for tp, message in super().getmany(timeout):
-                yield tp, message
-            return
-        batch: list[Message] = []
-        read_offset = self._read_offset
+        if reading is None or not records:
+            return records, active
+        mine = {tp: part for tp, part in records.items() if tp.topic == reading.topic}
+        if not mine:
+            return records, active
+        self._fetched_batch = mine, active, self.app.consumer_generation_id
+        return {tp: part for tp, part in records.items() if tp.topic != reading.topic}, active
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        # Faust's drain loop and conductor, message by message, for every other topic.
         async for tp, message in super().getmany(timeout):
-            if tp.topic != reading.topic:
-                yield tp, message  # Faust's drain loop and conductor, message by message
-                continue
-            offset = message.offset
-            last = read_offset[tp]
-            if last is not None and offset < last:
-                continue  # read before a seek back: the drain loop drops it too
-            if last and offset - last > 1:  # the offsets between: no message has them
-                await self._add_gap(tp, last + 1, offset - 1)
-            read_offset[tp] = offset
-            batch.append(message)
+            yield tp, message
+        reading = cast(PatchedTransport, self.transport).batches
+        fetched, self._fetched_batch = self._fetched_batch, None
+        if reading is None or fetched is None:
+            return
+        records, active, generation = fetched
+        # Faust's getmany hands nothing on once the flow stopped or the generation changed.
+        if self.should_stop or generation != self.app.consumer_generation_id:
+            return
+        if not (self.flow_active and self.app.flow_control.is_active()):
+            return
+        batch = await self._read_batch(records, active)
         if batch and self.flow_active and self.app.flow_control.is_active():
             await asyncio.shield(self._apply_and_ack(reading.apply, batch))
+
+    async def _read_batch(self, records: RecordMap, active: set[TP] | None) -> list[Message]:
+        """What Faust's getmany and drain loop hand on of `records`, their checks made once
+        per partition: an active (or buffered) partition's records at or past its read
+        offset, its gaps recorded, in the round-robin order of Faust's default scheduler."""
+        read_offset = self._read_offset
+        buffered = self._buffered_partitions
+        track_end_offset = self.app.monitor.track_tp_end_offset
+        to_message = self._to_message
+        runs: list[list[Message]] = []
+        for tp, part in records.items():
+            if not (active is None or tp in active or tp in buffered) or not part:
+                continue
+            track_end_offset(tp, self.highwater(tp))
+            last = read_offset[tp]
+            if last is not None and part[0].offset < last:
+                # Read before a seek back: the drain loop drops them too.
+                part = [record for record in part if record.offset >= last]
+                if not part:
+                    continue
+            await self._add_gaps(tp, last, part)
+            read_offset[tp] = part[-1].offset
+            runs.append([to_message(tp, record) for record in part])
+        if len(runs) == 1:
+            return runs[0]
+        return [message for message in chain.from_iterable(zip_longest(*runs)) if message]
+
+    async def _add_gaps(self, tp: TP, last: int | None, part: Sequence[Any]) -> None:
+        """Record the offsets that no record of `part` has, after the read offset `last`
+        (the drain loop's rule: none after a read offset of 0 or None), without the record
+        after each gap (see above)."""
+        first = part[0].offset
+        if part[-1].offset - first == len(part) - 1:  # contiguous: a gap before it at most
+            if last and first - last > 1:
+                await self._add_gap(tp, last + 1, first - 1)
+            return
+        previous = last
+        for record in part:
+            offset = record.offset
+            if previous and offset - previous > 1:
+                await self._add_gap(tp, previous + 1, offset - 1)
+            previous = offset
 
     async def _apply_and_ack(self, apply: BatchApply, batch: list[Message]) -> None:
         # One message of the batch stands for all of it among the unacknowledged: they are

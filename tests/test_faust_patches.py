@@ -36,6 +36,7 @@ from faust.tables import TableManager
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer, ConsumerThread, ThreadDelegateConsumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from faust.transport.utils import TopicBuffer
 from faust.types import Message
 from kafka import KafkaAdminClient, KafkaProducer
 
@@ -53,7 +54,11 @@ CHECKED_SOURCES: dict[str, tuple[Callable[..., Any], str]] = {
     "replaced": (Recovery.on_recovery_completed, "6ef567acf072e46d"),
     "overridden": (ThreadDelegateConsumer._getmany, "f9d47aa9010b5ff2"),
     "read as every partition when empty": (Fetcher.fetched_records, "be4348896b9b66af"),
-    "wrapped: cut short by a generation or a stopped flow": (Consumer.getmany, "4b168d84882a70d6"),
+    "wrapped, its checks mirrored per partition for the batch topic":
+        (Consumer.getmany, "4b168d84882a70d6"),
+    "overridden: the batch topic's records taken out": (Consumer._wait_next_records,
+                                                        "6218e1969a636b3f"),
+    "its round-robin order mirrored": (TopicBuffer.__iter__, "818f9fddaae72f4d"),
     "its drop and gap rules mirrored": (Consumer._drain_messages, "44a2500309e83c63"),
     "mirrored per partition for a batch's messages": (Consumer.ack, "5fcf41cf45153475"),
     "reads the acknowledged offsets and gaps the batch's acknowledgement records":
