@@ -238,7 +238,7 @@ class ActivePartitionsConsumer(aiokafka_driver.Consumer):
             runs.append([to_message(tp, record) for record in part])
         if len(runs) == 1:
             return runs[0]
-        return [message for message in chain.from_iterable(zip_longest(*runs)) if message]
+        return [m for m in chain.from_iterable(zip_longest(*runs)) if m is not None]
 
     async def _add_gaps(self, tp: TP, last: int | None, part: Sequence[Any]) -> None:
         """Record the offsets that no record of `part` has, after the read offset `last`

@@ -57,7 +57,7 @@ def _message(tp: TP, offset: int) -> Message:
 def _batch() -> list[Message]:
     """In the order Faust's getmany hands them on: round robin over the partitions."""
     runs = [[_message(tp, offset) for offset in offsets] for tp, offsets in BATCH_OFFSETS.items()]
-    return [message for message in chain.from_iterable(zip_longest(*runs)) if message]
+    return [m for m in chain.from_iterable(zip_longest(*runs)) if m is not None]
 
 
 def _state(consumer: ActivePartitionsConsumer) -> dict[str, Any]:
