@@ -1,0 +1,132 @@
+"""The acknowledgement of a batch (streams/faust_patches.py, `_ack_batch`) against Faust's
+own `Consumer.ack` on each message, on Faust's real consumer objects (no broker: nothing
+here fetches or commits). Two consumers in the same state, one acknowledging message by
+message, the other the batch at once, must end with the same acknowledged offsets, index,
+count and committable offsets, and those offsets are the ones worked out by hand: a gap
+recorded inside the batch is committed past, a message not in the batch (still in flight)
+is not, offsets below the committed one and offsets acknowledged already are not counted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from itertools import chain, zip_longest
+from pathlib import Path
+from typing import Any, cast
+
+import faust
+import pytest
+from faust.types import TP, ConsumerMessage, Message
+
+from dossierflow.streams.faust_patches import ActivePartitionsConsumer, use_patched_transport
+
+TOPIC = "events"
+GAP = TP(TOPIC, 0)  # offsets 0-4 and 7-9 in the batch, 5-6 a gap (e.g. transaction markers)
+IN_FLIGHT = TP(TOPIC, 1)  # committed at 20; 17-23 and 25-27 in the batch, 24 not
+ACKED_BEFORE = TP(TOPIC, 2)  # 30-33 in the batch, 32 acknowledged by an earlier batch
+BATCH_OFFSETS = {
+    GAP: [0, 1, 2, 3, 4, 7, 8, 9],
+    IN_FLIGHT: [17, 18, 19, 20, 21, 22, 23, 25, 26, 27],
+    ACKED_BEFORE: [30, 31, 32, 33],
+}
+COMMITTABLE = {GAP: 10, IN_FLIGHT: 24, ACKED_BEFORE: 34}
+COUNTED = 8 + 7 + 3  # 17-19 are below the committed offset, 32 was counted before
+
+
+async def _consumer(tmp: Path) -> ActivePartitionsConsumer:
+    """The worker's Faust consumer of an app reading TOPIC with acknowledgements, in the
+    state the scenario starts from (as getmany and an earlier batch leave it)."""
+    app_id = f"ack-{uuid.uuid4().hex[:8]}"
+    app = faust.App(app_id, broker="kafka://127.0.0.1:1", store="memory://",
+                    datadir=str(tmp / app_id), web_enabled=False)
+    use_patched_transport(app)
+    app.topics.add(app.topic(TOPIC, value_serializer="raw"))
+    await cast(Any, app.topics)._update_indices()  # Faust's own: acks enabled for TOPIC
+    consumer = cast(ActivePartitionsConsumer, app.consumer)
+    consumer._committed_offset[IN_FLIGHT] = 20
+    await consumer._add_gap(GAP, 5, 6)  # as getmany records it, reading 7 after 4
+    consumer.ack(_message(ACKED_BEFORE, 32))
+    return consumer
+
+
+def _message(tp: TP, offset: int) -> Message:
+    return ConsumerMessage(tp.topic, tp.partition, offset, 0.0, 0, [], None, b"", None, 0, 0,
+                           tp)
+
+
+def _batch() -> list[Message]:
+    """In the order Faust's getmany hands them on: round robin over the partitions."""
+    runs = [[_message(tp, offset) for offset in offsets] for tp, offsets in BATCH_OFFSETS.items()]
+    return [m for m in chain.from_iterable(zip_longest(*runs)) if m is not None]
+
+
+def _state(consumer: ActivePartitionsConsumer) -> dict[str, Any]:
+    return {
+        "acked": {tp: sorted(offsets) for tp, offsets in consumer._acked.items()},
+        "acked index": dict(consumer._acked_index),
+        "n acked": consumer._n_acked,
+    }
+
+
+async def test_a_batch_is_acknowledged_as_faust_acknowledges_each_of_its_messages(
+    tmp_path: Path
+) -> None:
+    each, batch = await _consumer(tmp_path), await _consumer(tmp_path)
+    one_by_one, at_once = _batch(), _batch()
+    for message in one_by_one:
+        each.ack(message)
+    batch._ack_batch(at_once)
+    assert _state(batch) == _state(each)
+    assert batch._n_acked == each._n_acked == 1 + COUNTED
+    assert all(message.acked for message in at_once)
+    tps = list(BATCH_OFFSETS)
+    assert batch._filter_committable_offsets(tps) == each._filter_committable_offsets(tps)
+    assert _state(batch) == _state(each)  # what the commit left for the next one
+
+
+async def test_a_batch_acknowledged_at_once_commits_past_its_gaps_and_not_past_what_is_missing(
+    tmp_path: Path
+) -> None:
+    consumer = await _consumer(tmp_path)
+    consumer._ack_batch(_batch())
+    assert consumer._filter_committable_offsets(list(BATCH_OFFSETS)) == COMMITTABLE
+
+
+async def test_a_batch_acknowledged_earlier_is_not_counted_again(tmp_path: Path) -> None:
+    consumer = await _consumer(tmp_path)
+    consumer._ack_batch(_batch())
+    counted = consumer._n_acked
+    again = _batch()  # read again after a seek back, before any commit
+    consumer._ack_batch(again)
+    assert consumer._n_acked == counted
+    assert all(message.acked for message in again)
+
+
+async def test_a_batch_stays_unacknowledged_until_applied_and_then_is_not(tmp_path: Path) -> None:
+    """What makes a rebalance or a stop wait for the batch (`Consumer.wait_empty`)."""
+    consumer = await _consumer(tmp_path)
+    seen_while_applying: list[bool] = []
+
+    async def apply(messages: Any) -> None:
+        seen_while_applying.append(bool(consumer.unacked))
+
+    batch = _batch()
+    await consumer._apply_and_ack(apply, batch)
+    assert seen_while_applying == [True]
+    assert not consumer.unacked
+    assert consumer._filter_committable_offsets(list(BATCH_OFFSETS)) == COMMITTABLE
+
+
+async def test_a_batch_whose_apply_fails_is_neither_acknowledged_nor_done(tmp_path: Path) -> None:
+    consumer = await _consumer(tmp_path)
+    counted = consumer._n_acked
+
+    async def apply(messages: Any) -> None:
+        raise RuntimeError("the batch's outputs could not be delivered")
+
+    batch = _batch()
+    with pytest.raises(RuntimeError):
+        await consumer._apply_and_ack(apply, batch)
+    assert consumer.unacked
+    assert consumer._n_acked == counted
+    assert not any(message.acked for message in batch)
