@@ -18,8 +18,8 @@ each write (the partition, `send_changelog`, a stand-in returned, the TTL of a w
 the sensors), and filing a write under a partition takes a stand-in event made current
 around it: about 3 µs a record, against 0.3 µs written straight into the store
 (`Table.data`, Faust's "underlying table storage") with its changelog record queued here.
-`put_all` writes a batch's records of one partition under one stand-in event; `delete` goes
-to the store too. Faust's monitor does not count these writes (the worker measures itself,
+`put_all` writes a batch's records of one partition under one stand-in event; `delete` and
+`get` go to the store too. Faust's monitor does not count these writes (the worker measures itself,
 as for its reading, streams/faust_patches.py), and this table is not windowed. A write that
 still goes through Faust's own path (`self[key] = value`) has its changelog record queued by
 `send_changelog` all the same.
@@ -60,6 +60,11 @@ class DossierTable(faust.Table[bytes, bytes]):
     def send_through(self, open_outbox: Callable[[], Awaitable[KafkaOutbox]]) -> None:
         """The changelog records leave through the outboxes `open_outbox` gives."""
         self._open_outbox = open_outbox
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """The value of `key` in the store, past Faust's per-key sensor (0.1 against
+        0.4 µs)."""
+        return self.data.get(key, default)
 
     def put(self, key: bytes, value: bytes, partition: int) -> None:
         """`self[key] = value` for a dossier of events-topic `partition`."""
