@@ -44,8 +44,8 @@ class DictTable:
     def get(self, key: bytes) -> bytes | None:
         return self.rows.get(key)
 
-    def put(self, key: bytes, value: bytes, partition: int) -> None:
-        self.rows[key] = value
+    def put_all(self, partition: int, records: Iterable[tuple[bytes, bytes]]) -> None:
+        self.rows.update(records)
 
     def delete(self, key: bytes) -> None:
         self.rows.pop(key, None)

@@ -7,6 +7,7 @@ The records' layout and reserved keys are in streams/state.py.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -91,6 +92,8 @@ class DossierState:
         """Write the changes in progress to the table; the dossiers' changes written."""
         changes, self._unsaved = self._unsaved, {}
         decoded = self._decoded
+        # Each partition's records written together: one stand-in event each (streams/table.py).
+        writes: defaultdict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
         for dossier_id, record in changes.items():
             key = dossier_id.encode()
             decoded.pop(dossier_id, None)
@@ -98,7 +101,7 @@ class DossierState:
                 self.table.delete(key)
             else:
                 data = encode_record(record)
-                self.table.put(key, data, record.partition)
+                writes[record.partition].append((key, data))
                 decoded[dossier_id] = (data, msgspec.structs.replace(
                     record, emitted=list(record.emitted)))
         while len(decoded) > self._records_kept:
@@ -108,8 +111,10 @@ class DossierState:
             if saved is None or latest > saved:
                 progress = PartitionProgress(latest_occurred_at=latest,
                                              state_format=STATE_FORMAT)
-                self.table.put(progress_key(partition), encode_progress(progress), partition)
+                writes[partition].append((progress_key(partition), encode_progress(progress)))
         self._unsaved_latest.clear()
+        for partition, records in writes.items():
+            self.table.put_all(partition, records)
         return changes
 
     def check_format(self, partitions: frozenset[int]) -> None:

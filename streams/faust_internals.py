@@ -5,9 +5,10 @@ checked against the faust-streaming versions pinned in pyproject.toml, and
 tests/test_faust_internals.py fails loudly if an upgrade removes or changes one of them:
 run it before raising the pin. The Faust classes the worker replaces, with the private
 attributes they use, are in streams/faust_patches.py (tests/test_faust_patches.py). One more
-reliance lives where it is used: `streams/table.py` overrides `Collection.send_changelog`,
-counting on every table write and delete going through it and on Faust reading only
-`.message.partition` of what it returns, and `Collection.partition_for_key`, counting on
+reliance lives where it is used: `streams/table.py` writes its own records straight into
+`Table.data` (the store) and queues their changelog records itself, overrides
+`Collection.send_changelog` for any write through Faust's own path, counting on Faust reading
+only `.message.partition` of what it returns, and `Collection.partition_for_key`, counting on
 every write and delete taking its changelog partition from it.
 """
 

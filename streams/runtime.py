@@ -200,21 +200,27 @@ class WorkerRuntime:
         self.calendar_watch.observe(self.catalog.calendar, clock)
         async with self.lock:
             started = time.perf_counter()
-            outbox = await self._open_outbox()
             clocks = {p: self.clock.of(p) for p in owned}
-            for dossier_id in self.timers.pop_due(clocks, limit=TIMER_SCAN_LIMIT):
-                record = self.state.load(dossier_id)
-                if record is None:
-                    continue
-                try:
-                    effects = self.processor.on_timer(record, self.clock.of(record.partition))
-                except Exception as exc:  # its timer is popped: not retried in a loop
-                    self._evaluation_failed(dossier_id, "timer", exc)
-                    continue
-                self._publish(outbox, dossier_id, effects)
-            await self._deliver_then_save(outbox)
+            due = self.timers.pop_due(clocks, limit=TIMER_SCAN_LIMIT)
+            if due:  # most scans have none: no outbox opened, nothing delivered or saved
+                await self._fire(due)
             metrics.TIMER_SCAN_SECONDS.observe(time.perf_counter() - started)
         return clock
+
+    async def _fire(self, due: list[str]) -> None:
+        """Publish what the timers of the `due` dossiers owe, then save their records."""
+        outbox = await self._open_outbox()
+        for dossier_id in due:
+            record = self.state.load(dossier_id)
+            if record is None:
+                continue
+            try:
+                effects = self.processor.on_timer(record, self.clock.of(record.partition))
+            except Exception as exc:  # its timer is popped: not retried in a loop
+                self._evaluation_failed(dossier_id, "timer", exc)
+                continue
+            self._publish(outbox, dossier_id, effects)
+        await self._deliver_then_save(outbox)
 
     def update_gauges(self, clock: datetime) -> None:
         metrics.OPEN_DOSSIERS.set(len(self._open))

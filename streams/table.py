@@ -13,6 +13,17 @@ queues its record; `changelog_delivered` sends the queue through an `Outbox`
 callback does (a RocksDB store keeps it, so that recovery reads only what is newer). The
 records are the ones Faust would write: raw key, raw value, None for a deletion.
 
+**Writes past Faust's per-key path.** `Table.__setitem__` runs Faust's `on_key_set` for
+each write (the partition, `send_changelog`, a stand-in returned, the TTL of a windowed table,
+the sensors), and filing a write under a partition takes a stand-in event made current
+around it: about 3 µs a record, against 0.3 µs written straight into the store
+(`Table.data`, Faust's "underlying table storage") with its changelog record queued here.
+`put_all` writes a batch's records of one partition under one stand-in event; `delete` and
+`get` go to the store too. Faust's monitor does not count these writes (the worker measures itself,
+as for its reading, streams/faust_patches.py), and this table is not windowed. A write that
+still goes through Faust's own path (`self[key] = value`) has its changelog record queued by
+`send_changelog` all the same.
+
 **A record's partition.** A dossier's changelog record goes where the producer's
 partitioner puts its key (`use_partitioner=True`: murmur2 of the key, as Faust's producer
 does), the partition of its events. The reserved key of a partition's progress
@@ -29,7 +40,7 @@ wait for a record handed on but not yet accepted by aiokafka.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
 import faust
@@ -50,14 +61,30 @@ class DossierTable(faust.Table[bytes, bytes]):
         """The changelog records leave through the outboxes `open_outbox` gives."""
         self._open_outbox = open_outbox
 
+    def get(self, key: Any, default: Any = None) -> Any:
+        """The value of `key` in the store, past Faust's per-key sensor (0.1 against
+        0.4 µs)."""
+        return self.data.get(key, default)
+
     def put(self, key: bytes, value: bytes, partition: int) -> None:
         """`self[key] = value` for a dossier of events-topic `partition`."""
+        self.put_all(partition, [(key, value)])
+
+    def put_all(self, partition: int, records: Iterable[tuple[bytes, bytes]]) -> None:
+        """Write `records` (key, value) of events-topic `partition`, queueing their
+        changelog records."""
+        store = self.data
         with current_event_of_partition(partition):
-            self[key] = value
+            for key, value in records:
+                store[key] = value
+                self._queue(self.partition_for_key(key), key, value)
 
     def delete(self, key: bytes) -> None:
-        if key in self:
-            del self[key]
+        """`del self[key]` if the table has it."""
+        store = self.data
+        if key in store:
+            del store[key]
+            self._queue(self.partition_for_key(key), key, None)
 
     def partition_for_key(self, key: Any) -> int | None:
         """Faust's (None: the producer's partitioner) but for a partition's progress."""
@@ -68,11 +95,16 @@ class DossierTable(faust.Table[bytes, bytes]):
         self, partition: int | None, key: Any, value: Any, *_: Any, **__: Any
     ) -> FutureMessage:
         """Queue the write's changelog record for `changelog_delivered`."""
-        if partition is None:  # the producer's partitioner over the changelog's partitions
+        # Faust reads the partition of what it returns (for a windowed table's expiry).
+        return cast(FutureMessage, partition_stand_in(self._queue(partition, key, value)))
+
+    def _queue(self, partition: int | None, key: bytes, value: bytes | None) -> int:
+        """Queue a changelog record for `partition` (None: the producer's partitioner over
+        the changelog's partitions, as Faust's producer would); the partition."""
+        if partition is None:
             partition = key_partition(key, self.partitions or self.app.conf.topic_partitions)
         self._unsent.append((partition, key, value))
-        # Faust reads the partition of what it returns (for a windowed table's expiry).
-        return cast(FutureMessage, partition_stand_in(partition))
+        return partition
 
     async def changelog_delivered(self) -> None:
         """Send the changelog records of the writes so far, one batch per partition, and

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -134,3 +135,41 @@ async def test_a_partition_progress_record_goes_to_the_changelog_of_its_partitio
         landed = await asyncio.to_thread(_changelog_keys, kafka_bootstrap, changelog,
                                          PARTITIONS)
     assert landed == {progress_key(partition): partition for partition in range(PARTITIONS)}
+
+
+
+async def test_records_written_together_and_a_deletion_reach_the_store_and_the_changelog(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """`put_all` and `delete` write the store directly, past Faust's per-key path: their
+    changelog records (a tombstone for the deletion) must still go out, each where Faust's
+    producer would put it."""
+    async with _started_table(kafka_bootstrap, tmp_path) as (table, changelog):
+        keys = [f"PA-{i:03d}".encode() for i in range(20)]
+        table.put_all(1, [(key, VALUE) for key in keys])
+        table.delete(keys[0])
+        table.delete(b"never-written")  # not in the table: no tombstone
+        await table.changelog_delivered()
+        assert table.get(keys[0]) is None and table.get(keys[1]) == VALUE
+        written = await asyncio.to_thread(_changelog_records, kafka_bootstrap, changelog,
+                                          len(keys) + 1)
+    home = {key: (murmur2(key) & 0x7FFFFFFF) % PARTITIONS for key in keys}
+    assert Counter(written) == Counter(
+        [(key, VALUE, home[key]) for key in keys] + [(keys[0], None, home[keys[0]])])
+
+
+def _changelog_records(
+    bootstrap: str, topic: str, expected: int
+) -> list[tuple[bytes, bytes | None, int]]:
+    """The first `expected` changelog records: key, value (None: a tombstone), partition."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             consumer_timeout_ms=500)
+    found: list[tuple[bytes, bytes | None, int]] = []
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and len(found) < expected:
+            found.extend((message.key, message.value, message.partition)
+                         for message in consumer)
+    finally:
+        consumer.close()
+    return found

@@ -111,6 +111,41 @@ async def test_a_timer_fires_at_its_instant_and_only_once() -> None:
     assert alerts(outbox) == [("A", "AT_RISK", AT_RISK)]
 
 
+async def test_a_timer_scan_with_nothing_due_opens_no_outbox_and_awaits_no_changelog() -> None:
+    """Five scans a second on a quiet worker: each was an outbox, a delivery and a
+    changelog wait for nothing."""
+    now = Now(datetime(2026, 3, 2, 9, tzinfo=VN))
+    table, outbox = CountingTable(), MemoryOutbox()
+    opened = 0
+
+    async def open_outbox() -> MemoryOutbox:
+        nonlocal opened
+        opened += 1
+        return outbox
+
+    worker = WorkerRuntime(SETTINGS, load_catalog(SETTINGS.catalog), table, WallClock(now),
+                           open_outbox)
+    await worker.follow(frozenset({0}), starts={0: 0})
+    await worker.apply([Read(0, 0, received("A", datetime(2026, 3, 2, 8, tzinfo=VN)))])
+    before = (opened, table.awaited)
+    for _ in range(3):
+        assert await worker.fire_due_timers() == now.at
+    assert (opened, table.awaited) == before
+    now.at = AT_RISK
+    await worker.fire_due_timers()
+    assert (opened, table.awaited) == (before[0] + 1, before[1] + 1)
+    assert alerts(outbox) == [("A", "AT_RISK", AT_RISK)]
+
+
+class CountingTable(MemoryTable):
+    def __init__(self) -> None:
+        super().__init__()
+        self.awaited = 0
+
+    async def changelog_delivered(self) -> None:
+        self.awaited += 1
+
+
 async def test_outputs_not_delivered_leave_the_state_as_it_was() -> None:
     table, outbox = MemoryTable(), MemoryOutbox()
     worker = runtime(table, outbox, WallClock(Now(datetime(2026, 3, 2, 9, tzinfo=VN))))

@@ -34,6 +34,10 @@ class MemoryTable:
     def put(self, key: bytes, value: bytes, partition: int) -> None:
         self.rows[key] = (value, partition)
 
+    def put_all(self, partition: int, records: Iterable[tuple[bytes, bytes]]) -> None:
+        for key, value in records:
+            self.put(key, value, partition)
+
     def delete(self, key: bytes) -> None:
         self.rows.pop(key, None)
 
