@@ -3,11 +3,14 @@ same units and reading as decoding the YAML, without PyYAML once kept."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from dossierflow.rules.catalog_units import CatalogError, load_report_catalog
+from tests.conftest import CacheHomes
 from tests.import_probe import modules_imported_by
 
 CATALOGUE = (
@@ -76,3 +79,23 @@ def test_a_change_to_the_readings_it_decodes_into_is_a_new_entry(
     monkeypatch.setattr(readings, "__file__", str(changed))
     load_report_catalog(path, cache)
     assert len(list(cache.iterdir())) == 2
+
+
+def _entries(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in folder.glob("*")} if folder.is_dir() else {}
+
+
+def test_a_report_command_run_by_the_tests_keeps_its_catalogue_in_the_session_cache(
+    cache_homes: CacheHomes,
+) -> None:
+    """The tests' commands inherit the session's XDG_CACHE_HOME: the developer's own
+    catalogue folder is left as it was (its entries, their times)."""
+    users = _entries(cache_homes.user / "catalogue")
+    done = subprocess.run(  # the catalogue is read before the store, which nobody serves
+        [sys.executable, "-m", "dossierflow.cli", "report", "--store", "http://127.0.0.1:9",
+         "--from", "2026-01-01", "--to", "2026-01-31"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert "is unreachable" in done.stderr
+    assert _entries(cache_homes.session / "catalogue")
+    assert _entries(cache_homes.user / "catalogue") == users
