@@ -9,6 +9,7 @@ which validate the whole file with `rules.catalog.load_catalog`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -164,7 +165,8 @@ def load_report_catalog(path: Path | None = None, cache: Path | None = None) -> 
     `cache`: a folder where the two sections, once decoded, are kept as JSON under a name
     made of the file's bytes and this module's code, so that a later run reading the same
     file does not import PyYAML (about 9 ms of a one-shot command; docs/benchmarks.md
-    "Report"). An entry that cannot be read or written is ignored: the YAML is decoded."""
+    "Report"). An entry that cannot be read or written is ignored: the YAML is decoded.
+    Writing one deletes the older ones but the few written last (`_ENTRIES_KEPT`)."""
     text, source = catalog_text(path)
     entry = _cache_entry(text, cache)
     spec = _cached_spec(entry) if entry is not None else None
@@ -198,6 +200,12 @@ def _cached_spec(entry: Path) -> _ReportCatalogSpec | None:
         return None
 
 
+_ENTRIES_KEPT = 4
+"""The entries written last that a new one leaves in place: a few catalogues used in turn
+(a test file, the shipped one) each keep theirs; older ones (an earlier code or catalogue)
+are never read again."""
+
+
 def _keep_spec(entry: Path, spec: _ReportCatalogSpec) -> None:
     partial = entry.with_name(f"{entry.name}.{os.getpid()}")
     try:
@@ -206,3 +214,22 @@ def _keep_spec(entry: Path, spec: _ReportCatalogSpec) -> None:
         partial.replace(entry)  # whole or not at all, for a reader running meanwhile
     except OSError:
         partial.unlink(missing_ok=True)
+        return
+    _prune(entry)
+
+
+def _prune(entry: Path) -> None:
+    """Deletes all but the `_ENTRIES_KEPT` files written last (a crashed writer's partial
+    among them), `entry` always kept. Two processes pruning at once may both delete a file
+    or see one vanish: either is ignored, and a writer's fresh partial is among the newest."""
+    newest_first: list[tuple[int, Path]] = []
+    for path in entry.parent.glob("report-*"):
+        try:
+            newest_first.append((path.stat().st_mtime_ns, path))
+        except OSError:
+            continue  # deleted meanwhile
+    newest_first.sort(reverse=True)
+    for _, path in newest_first[_ENTRIES_KEPT:]:
+        if path != entry:
+            with contextlib.suppress(OSError):  # deleted meanwhile, or not ours to delete
+                path.unlink()

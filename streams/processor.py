@@ -43,18 +43,23 @@ class Effects:
 
 class _Leaving(NamedTuple):
     """A closed dossier whose evaluation at `since` left no alert to come: with the same
-    history and no alert published since, its timer at `expires` only takes it out of the
+    history and its alerts published, its timer at `expires` only takes it out of the
     table, whatever a later clock (a later clock fires no alert an earlier one left out)."""
 
-    history: list[DossierEvent]
-    """The record's own list (records share it until an event replaces it)."""
-    emitted: int
+    events: int
+    last_event_id: str
+    """The history, without holding it: a record's history only grows, by one event at a
+    time, so its length and its last event tell it (a record decoded again included)."""
+    alerts: tuple[str, ...]
+    """The ids of the alerts that evaluation fired: published if in the record's `emitted`."""
     since: datetime
     expires: datetime
 
     def leaves(self, record: DossierRecord, clock: datetime) -> bool:
-        return (record.history is self.history and len(record.emitted) == self.emitted
-                and self.since <= clock and self.expires <= clock)
+        history = record.history
+        return (len(history) == self.events and history[-1].event_id == self.last_event_id
+                and self.since <= clock and self.expires <= clock
+                and all(alert in record.emitted for alert in self.alerts))
 
 
 @dataclass(frozen=True)
@@ -194,8 +199,10 @@ class DossierProcessor:
         kept = record if pending is not None or clock < expires else None  # None: leaves
         if kept is not None and pending is None:
             leaving = self._leaving
-            leaving[record.history[0].dossier_id] = _Leaving(
-                record.history, len(record.emitted), clock, expires)
+            history = record.history
+            leaving[history[0].dossier_id] = _Leaving(
+                len(history), history[-1].event_id,
+                tuple(a.alert_id for a in evaluation.alerts), clock, expires)
             if len(leaving) > self.folds_kept:
                 del leaving[next(iter(leaving))]
         return Effects(record=kept, alerts=alerts)

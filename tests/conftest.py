@@ -13,10 +13,12 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
-from dossierflow.kafka.local_broker import LocalKafka, ensure_jars, free_port
+from dossierflow import config
+from dossierflow.kafka.local_broker import LocalKafka, ensure_jars, free_port, jars_home
 from dossierflow.kafka.security import KafkaSecurity
 from dossierflow.kafka.topics import TopicSpec, ensure_topics
 from dossierflow.store import Store, connect, migrate
@@ -33,6 +35,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if {"kafka_bootstrap", "secured_kafka"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.kafka)
+
+
+class CacheHomes(NamedTuple):
+    user: Path
+    """The developer's own `config.cache_home()`, which the tests must leave alone."""
+    session: Path
+    """The session's, under its tmp folder: `$XDG_CACHE_HOME/dossierflow` while tests run."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CacheHomes]:
+    """Points XDG_CACHE_HOME into the session's tmp folder for the code under test and the
+    commands it starts, so that nothing a test runs writes into the developer's cache (the
+    report's catalogue entries). The Kafka jars stay the developer's: the session's
+    `dossierflow/kafka` links to them (fetched once, by deploy/dev.sh or the first broker)."""
+    user, jars = config.cache_home(), jars_home()
+    jars.mkdir(parents=True, exist_ok=True)  # the link's target, for a first fetch
+    base = tmp_path_factory.mktemp("xdg-cache")
+    (base / "dossierflow").mkdir()
+    (base / "dossierflow" / "kafka").symlink_to(jars, target_is_directory=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(base))
+        yield CacheHomes(user, base / "dossierflow")
 
 
 @pytest.fixture(scope="session")

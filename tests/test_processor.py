@@ -116,13 +116,17 @@ def test_a_closed_dossier_with_nothing_pending_leaves_at_its_timer_without_evalu
         record = processor.on_event(record, event, partition=0, clock=vn(2026, 3, 3, 9)).record
     assert record is not None and record.next_timer_at == vn(2026, 4, 2, 9)
     processor._folds.clear()  # an evaluation would fold the dossier again
+    leaving = processor._leaving["D1"]
     copy = msgspec.structs.replace(record, emitted=list(record.emitted))  # as loaded
     assert processor.on_timer(copy, clock=vn(2026, 4, 2, 9)) == Effects(record=None)
     assert "D1" not in processor._folds
-    # A record decoded from the table (not the one settled) is evaluated, with the same end.
-    processor.on_event(None, received(vn(2026, 3, 2, 8), 5, TimeUnit.WORKING_DAYS, "D2"),
-                       partition=0, clock=vn(2026, 3, 3, 9))
+    # A record decoded from the table (its history a new list) is told by its events.
+    processor._leaving["D1"] = leaving
     decoded = decode_record(encode_record(record))
+    assert processor.on_timer(decoded, clock=vn(2026, 4, 2, 9)) == Effects(record=None)
+    assert "D1" not in processor._folds
+    # One with another history is evaluated, with the same end.
+    processor._leaving["D1"] = leaving._replace(events=leaving.events + 1)
     assert processor.on_timer(decoded, clock=vn(2026, 4, 2, 9)) == Effects(record=None)
     assert "D1" in processor._folds
 
@@ -139,7 +143,7 @@ def test_a_leaving_dossier_whose_last_alerts_were_not_saved_publishes_them_on_le
     for event in history:
         record = processor.on_event(record, event, partition=0, clock=vn(2026, 9, 30, 9)).record
     assert record is not None
-    unsaved = msgspec.structs.replace(record, emitted=list(record.emitted))
+    unsaved = decode_record(encode_record(record))  # its history: the same events
     fired = processor.on_timer(record, clock=vn(2026, 9, 30, 10, 6, 47))
     assert kinds_and_instants(fired) == [("AT_RISK", vn(2026, 9, 30, 10, 6, 47))]
     expires = vn(2026, 9, 30, 12, 36, 49) + timedelta(days=30)
@@ -343,6 +347,7 @@ def test_a_leaving_dossier_is_evaluated_at_a_clock_before_the_one_that_settled_i
     # An earlier clock (a partition's clock after a rebalance) may leave alerts to come.
     history = [received(vn(2026, 3, 2, 8), 5, TimeUnit.WORKING_DAYS)]
     record = DossierRecord(history=history, partition=0, emitted=["A1"])
-    leaving = _Leaving(history, 1, since=vn(2026, 5, 1), expires=vn(2026, 4, 2, 9))
+    leaving = _Leaving(1, history[-1].event_id, ("A1",), since=vn(2026, 5, 1),
+                       expires=vn(2026, 4, 2, 9))
     assert leaving.leaves(record, vn(2026, 5, 1))
     assert not leaving.leaves(record, vn(2026, 4, 30))

@@ -3,11 +3,15 @@ same units and reading as decoding the YAML, without PyYAML once kept."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from dossierflow.rules.catalog_units import CatalogError, load_report_catalog
+from tests.conftest import CacheHomes
 from tests.import_probe import modules_imported_by
 
 CATALOGUE = (
@@ -76,3 +80,46 @@ def test_a_change_to_the_readings_it_decodes_into_is_a_new_entry(
     monkeypatch.setattr(readings, "__file__", str(changed))
     load_report_catalog(path, cache)
     assert len(list(cache.iterdir())) == 2
+
+
+def _entries(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in folder.glob("*")} if folder.is_dir() else {}
+
+
+def test_a_report_command_run_by_the_tests_keeps_its_catalogue_in_the_session_cache(
+    cache_homes: CacheHomes,
+) -> None:
+    """The tests' commands inherit the session's XDG_CACHE_HOME: the developer's own
+    catalogue folder is left as it was (its entries, their times)."""
+    users = _entries(cache_homes.user / "catalogue")
+    done = subprocess.run(  # the catalogue is read before the store, which nobody serves
+        [sys.executable, "-m", "dossierflow.cli", "report", "--store", "http://127.0.0.1:9",
+         "--from", "2026-01-01", "--to", "2026-01-31"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert "is unreachable" in done.stderr
+    assert _entries(cache_homes.session / "catalogue")
+    assert _entries(cache_homes.user / "catalogue") == users
+
+
+def test_writing_an_entry_deletes_all_but_the_four_written_last(tmp_path: Path) -> None:
+    """Each edit of the catalogue (or of the code) is a new entry: the older ones go, a
+    crashed writer's partial file too. Times are set, not waited for."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    crashed = cache / "report-0.json.4242"
+    crashed.write_text("{")
+    os.utime(crashed, ns=(0, 0))
+    written: list[Path] = []
+    for number in range(1, 7):
+        path = tmp_path / f"catalog{number}.yaml"
+        path.write_text(CATALOGUE.replace("Xã Đông Hòa", f"Xã {number}"), encoding="utf-8")
+        load_report_catalog(path, cache)
+        (entry,) = set(cache.iterdir()) - {*written, crashed}
+        os.utime(entry, ns=(number * 10**9, number * 10**9))  # older than the next one
+        written.append(entry)
+    assert sorted(cache.iterdir()) == sorted(written[2:])
+    for number in range(3, 7):  # the four kept are read back
+        assert load_report_catalog(tmp_path / f"catalog{number}.yaml", cache).units["X"].name \
+            == f"Xã {number}"
+    assert sorted(cache.iterdir()) == sorted(written[2:])
