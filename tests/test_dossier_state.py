@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import msgspec
+
 from dossierflow.schemas.event import DossierEvent, EventType
 from dossierflow.streams.dossier_state import DossierState
-from dossierflow.streams.state import DossierRecord, encode_record
+from dossierflow.streams.state import DossierRecord, encode_record, progress_key
 from tests.worker_memory import MemoryTable
 
 VN = timezone(timedelta(hours=7))
@@ -51,3 +53,18 @@ def test_a_loaded_record_changed_and_not_saved_leaves_the_next_load_as_saved() -
     loaded.open = True
     state.discard()  # they were not
     assert state.load("D1") == record("A1")
+
+
+def test_a_save_files_each_record_and_progress_under_its_own_partition() -> None:
+    """Written one partition at a time (`put_all`): a dossier's record and a partition's
+    progress record go to the partition they belong to, a record staged as gone leaves."""
+    table = MemoryTable()
+    state = saved(table, record("A1"))
+    state.stage("D1", None)
+    state.stage("D2", msgspec.structs.replace(record(), partition=1))
+    state.stage("D3", record())
+    for partition in (1, 0):
+        state.note_read(partition, datetime(2026, 3, 2, 9, tzinfo=VN))
+    state.save()
+    assert {key: partition for key, (_, partition) in table.rows.items()} == {
+        b"D2": 1, b"D3": 0, progress_key(0): 0, progress_key(1): 1}

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import faust
 import pytest
+import rocksdict
 from aiokafka import AIOKafkaProducer
 from faust.types import TP
 from kafka import KafkaConsumer, TopicPartition
@@ -173,3 +174,31 @@ def _changelog_records(
     finally:
         consumer.close()
     return found
+
+
+async def test_a_rocksdb_store_files_each_partitions_records_in_that_partitions_database(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """`put_all` writes past Faust's per-key path: its stand-in event must still name the
+    records' partition, or a partition's records sit in another's database, which a worker
+    keeps when that partition moves to another one (and reads back as if current)."""
+    home: dict[int, list[bytes]] = {p: [] for p in range(PARTITIONS)}
+    for i in range(40):
+        key = f"PD-{i:03d}".encode()
+        home[(murmur2(key) & 0x7FFFFFFF) % PARTITIONS].append(key)
+    async with _started_table(kafka_bootstrap, tmp_path, "rocksdb://") as (table, _):
+        for partition, keys in home.items():
+            table.put_all(partition, [(key, VALUE) for key in keys])
+        await table.changelog_delivered()
+        store = cast(Any, table.data)  # Faust's RocksDB store (`partition_path`, `offset_key`)
+        paths = {p: store.partition_path(p) for p in home}
+    filed: dict[int, list[bytes]] = {}
+    for partition, path in paths.items():
+        db = rocksdict.Rdict(str(path), options=rocksdict.Options(raw_mode=True),
+                             access_type=rocksdict.AccessType.read_only())
+        try:
+            written = cast(list[bytes], list(db.keys()))
+            filed[partition] = sorted(key for key in written if key != store.offset_key)
+        finally:
+            db.close()
+    assert filed == {p: sorted(keys) for p, keys in home.items()}
