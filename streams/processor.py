@@ -155,9 +155,13 @@ class DossierProcessor:
         dossier_id = record.history[0].dossier_id
         leaving = self._leaving.pop(dossier_id, None)
         if leaving is not None and leaving.leaves(record, clock):
-            return Effects(record=None)
-        evaluation = self._evaluate(dossier_id, record.history, clock)
-        return self._settle(record, evaluation, clock)
+            effects = Effects(record=None)
+        else:
+            effects = self._settle(record, self._evaluate(dossier_id, record.history, clock),
+                                   clock)
+        if effects.record is None:  # it leaves the table: its fold would only hold memory
+            self._folds.pop(dossier_id, None)
+        return effects
 
     def _evaluate(
         self, dossier_id: str, history: list[DossierEvent], clock: datetime, keep: bool = True

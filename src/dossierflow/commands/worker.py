@@ -28,6 +28,9 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dossierflow.streams.collector import defer_full_collections
+
+    defer_full_collections()  # this process is the worker: see streams/collector.py
     from dossierflow.stopping import exit_code_for
 
     Worker = _worker_class()
