@@ -457,6 +457,7 @@ def worker_throughput(
     bootstrap: str, topics: WorkerTopics, count: int, workdir: Path, py_spy: Path | None,
     timeout: float, clock_end: float, prelude: Path | None = None, workers: int = 1,
     broker: int | None = None, measure_scrape: bool = False,
+    poll_seconds: float = POLL_SECONDS,
 ) -> dict[str, Any]:
     """`workers` workers of one group, started together, on the events of `topics`.
 
@@ -465,7 +466,8 @@ def worker_throughput(
     POLL_SECONDS); also each partition's wait for its first applied batch and the steady
     part from the moment every partition has one (every worker holds its partitions), and
     the CPU of each worker, the broker (`broker`, a pid) and this process, against the
-    machine's. `measure_scrape`: also what one /metrics scrape costs the first worker."""
+    machine's. `measure_scrape`: also what one /metrics scrape costs the first worker;
+    `poll_seconds`: how often /metrics is scraped meanwhile."""
     group = [
         Worker(topics, workdir / f"worker-{i}", "--event-time",
                py_spy=py_spy if i == 0 else None, prelude=prelude)
@@ -488,7 +490,7 @@ def worker_throughput(
                                     for page in pages)
                     if processed >= count:
                         break
-                time.sleep(POLL_SECONDS)
+                time.sleep(poll_seconds)
         if processed < count:
             raise RuntimeError(f"the workers processed {processed:.0f}/{count} events in "
                                f"{timeout} s (logs: {workdir})")
@@ -525,6 +527,7 @@ def worker_throughput(
         "machine_cpu_s": cpu[workers + 2],
         "scrape_cpu_s": per_scrape,
         "scrapes_in_window": sum(1 for t in polls if first <= t <= last),
+        "poll_s": poll_seconds,
         "facts": float(end_offsets(bootstrap, topics.facts)),
         "alerts": sum(metric_sum(page, "dossierflow_alerts_total") for page in finals),
         "dead_letters": sum(metric_sum(page, "dossierflow_dead_letters_total")
@@ -596,7 +599,7 @@ def observation_line(a: dict[str, Any], results: Results) -> None:
     results.add(
         "    the bench's observation of (a)",
         f"{1000 * cost:.1f} ms of worker CPU a /metrics scrape", "",
-        f"{a['scrapes_in_window']} scrapes ({POLL_SECONDS:.0f} s apart) fell in the window "
+        f"{a['scrapes_in_window']} scrapes ({a['poll_s']:g} s apart) fell in the window "
         f"now, {cost * a['scrapes_in_window'] / a['cpu_s']:.1%} of its CPU; polling every "
         f"0.1 s, as the bench did before, would add {cost * window / 0.1:.2f} CPU-s "
         f"({cost * window / 0.1 / a['cpu_s']:.1%}); the CPU is read from /proc every "
@@ -862,7 +865,7 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
         broker = broker_pid(tmp)
         a = worker_throughput(bootstrap, topics, n, tmp / "worker-a", args.py_spy,
                               args.worker_timeout, end, args.worker_prelude, broker=broker,
-                              measure_scrape=True)
+                              measure_scrape=True, poll_seconds=args.poll_seconds)
         results.data["worker"] = a
         worker_line("(a) worker (Faust, --event-time)", a, "≥ 1.0× (a0)",
                     f"{a['rate'] / anchor:.2f}× the empty agent "
@@ -874,7 +877,8 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
             asyncio.run(produce_synthetic(bootstrap, scaled.events, n, args.seed))
             two = worker_throughput(bootstrap, scaled, n, tmp / "worker-a2", None,
                                     args.worker_timeout, end, args.worker_prelude,
-                                    workers=args.workers, broker=broker)
+                                    workers=args.workers, broker=broker,
+                                    poll_seconds=args.poll_seconds)
             results.data["workers"] = two
             one_ids = alert_ids(bootstrap, topics.alerts)
             many_ids = alert_ids(bootstrap, scaled.alerts)
@@ -933,6 +937,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of (d)")
     parser.add_argument("--timer-samples", type=int, default=5)
     parser.add_argument("--worker-timeout", type=float, default=600.0)
+    parser.add_argument("--poll-seconds", type=float, default=POLL_SECONDS,
+                        help="how often (a) and (a2) scrape the workers' /metrics page to know "
+                        "they are done (each scrape costs the worker CPU; the bench polled "
+                        "every 0.1 s before)")
     parser.add_argument("--py-spy", type=Path, help="profile the worker of (a) into this file "
                         "(.svg flamegraph, .json speedscope, .txt collapsed)")
     parser.add_argument("--worker-prelude", type=Path, help="experiments: a Python file the "
