@@ -45,6 +45,7 @@ async def _consumer(tmp: Path) -> ActivePartitionsConsumer:
     use_patched_transport(app)
     app.topics.add(app.topic(TOPIC, value_serializer="raw"))
     await cast(Any, app.topics)._update_indices()  # Faust's own: acks enabled for TOPIC
+    app.flow_control.resume()  # as the recovery leaves it: the flow active
     consumer = cast(ActivePartitionsConsumer, app.consumer)
     consumer._committed_offset[IN_FLIGHT] = 20
     await consumer._add_gap(GAP, 5, 6)  # as getmany records it, reading 7 after 4
@@ -118,6 +119,31 @@ async def test_a_batch_stays_unacknowledged_until_applied_and_then_is_not(tmp_pa
     assert seen_while_applying == [True]
     assert not consumer.unacked
     assert consumer._filter_committable_offsets(list(BATCH_OFFSETS)) == COMMITTABLE
+
+
+async def test_a_batch_handed_on_as_the_flow_stops_is_waited_for_or_not_applied(
+    tmp_path: Path
+) -> None:
+    """getmany hands a batch on (`asyncio.shield`: a task, which starts only after the
+    tasks already ready) once it found the flow active; a rebalance ready by then stops the
+    flow and, finding nothing unacknowledged, goes on (wait_empty) while the partitions are
+    revoked. The batch must then not be applied: its partitions may be another's."""
+    consumer = await _consumer(tmp_path)
+    seen: list[str] = []
+
+    async def apply(messages: Any) -> None:
+        seen.append("applied")
+
+    async def rebalance() -> None:
+        consumer.stop_flow()
+        seen.append("a batch to wait for" if consumer.unacked else "nothing to wait for")
+
+    rebalancing = asyncio.ensure_future(rebalance())
+    batch = _batch()
+    await asyncio.shield(consumer._apply_and_ack(apply, batch))
+    await rebalancing
+    assert seen in (["nothing to wait for"], ["a batch to wait for", "applied"]), seen
+    assert seen[-1] == "applied" or not any(message.acked for message in batch)
 
 
 async def test_a_batch_acknowledged_wakes_what_waits_for_an_acknowledgement(
