@@ -211,7 +211,7 @@ class ActivePartitionsConsumer(aiokafka_driver.Consumer):
         if not (self.flow_active and self.app.flow_control.is_active()):
             return
         batch = await self._read_batch(records, active)
-        if batch and self.flow_active and self.app.flow_control.is_active():
+        if batch:
             await asyncio.shield(self._apply_and_ack(reading.apply, batch))
 
     async def _read_batch(self, records: RecordMap, active: set[TP] | None) -> list[Message]:
@@ -257,6 +257,11 @@ class ActivePartitionsConsumer(aiokafka_driver.Consumer):
             previous = offset
 
     async def _apply_and_ack(self, apply: BatchApply, batch: list[Message]) -> None:
+        # The flow is checked here, in the task (`asyncio.shield` starts it after the tasks
+        # ready by then), with no await before the batch is tracked: a rebalance or a stop
+        # that stopped the flow first found nothing to wait for and revokes its partitions.
+        if not (self.flow_active and self.app.flow_control.is_active()):
+            return
         # One message of the batch stands for all of it among the unacknowledged: they are
         # acknowledged together, with no await between, and Faust's wait_empty only asks
         # whether any message that started is not acknowledged yet.

@@ -5,10 +5,12 @@ message, the other the batch at once, must end with the same acknowledged offset
 count and committable offsets, and those offsets are the ones worked out by hand: a gap
 recorded inside the batch is committed past, a message not in the batch (still in flight)
 is not, offsets below the committed one and offsets acknowledged already are not counted.
+The gaps a fetch's records leave (`_add_gaps`) are exactly the offsets no record has.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from itertools import chain, zip_longest
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any, cast
 
 import faust
 import pytest
+from aiokafka.structs import ConsumerRecord
 from faust.types import TP, ConsumerMessage, Message
 
 from dossierflow.streams.faust_patches import ActivePartitionsConsumer, use_patched_transport
@@ -42,6 +45,7 @@ async def _consumer(tmp: Path) -> ActivePartitionsConsumer:
     use_patched_transport(app)
     app.topics.add(app.topic(TOPIC, value_serializer="raw"))
     await cast(Any, app.topics)._update_indices()  # Faust's own: acks enabled for TOPIC
+    app.flow_control.resume()  # as the recovery leaves it: the flow active
     consumer = cast(ActivePartitionsConsumer, app.consumer)
     consumer._committed_offset[IN_FLIGHT] = 20
     await consumer._add_gap(GAP, 5, 6)  # as getmany records it, reading 7 after 4
@@ -117,6 +121,42 @@ async def test_a_batch_stays_unacknowledged_until_applied_and_then_is_not(tmp_pa
     assert consumer._filter_committable_offsets(list(BATCH_OFFSETS)) == COMMITTABLE
 
 
+async def test_a_batch_handed_on_as_the_flow_stops_is_waited_for_or_not_applied(
+    tmp_path: Path
+) -> None:
+    """getmany hands a batch on (`asyncio.shield`: a task, which starts only after the
+    tasks already ready) once it found the flow active; a rebalance ready by then stops the
+    flow and, finding nothing unacknowledged, goes on (wait_empty) while the partitions are
+    revoked. The batch must then not be applied: its partitions may be another's."""
+    consumer = await _consumer(tmp_path)
+    seen: list[str] = []
+
+    async def apply(messages: Any) -> None:
+        seen.append("applied")
+
+    async def rebalance() -> None:
+        consumer.stop_flow()
+        seen.append("a batch to wait for" if consumer.unacked else "nothing to wait for")
+
+    rebalancing = asyncio.ensure_future(rebalance())
+    batch = _batch()
+    await asyncio.shield(consumer._apply_and_ack(apply, batch))
+    await rebalancing
+    assert seen in (["nothing to wait for"], ["a batch to wait for", "applied"]), seen
+    assert seen[-1] == "applied" or not any(message.acked for message in batch)
+
+
+async def test_a_batch_acknowledged_wakes_what_waits_for_an_acknowledgement(
+    tmp_path: Path
+) -> None:
+    """As `Consumer.ack` does: `wait_empty` (a rebalance, a stop) looks again at once."""
+    consumer = await _consumer(tmp_path)
+    waiting = asyncio.get_running_loop().create_future()
+    consumer._waiting_for_ack = waiting
+    consumer._ack_batch(_batch())
+    assert waiting.done()
+
+
 async def test_a_batch_whose_apply_fails_is_neither_acknowledged_nor_done(tmp_path: Path) -> None:
     consumer = await _consumer(tmp_path)
     counted = consumer._n_acked
@@ -130,3 +170,24 @@ async def test_a_batch_whose_apply_fails_is_neither_acknowledged_nor_done(tmp_pa
     assert consumer.unacked
     assert consumer._n_acked == counted
     assert not any(message.acked for message in batch)
+
+
+@pytest.mark.parametrize(("read_offset", "offsets", "gaps"), [
+    (4, [7, 8, 9], {5, 6}),  # contiguous, after a gap (markers between two fetches)
+    (9, [10, 11, 14, 15, 17], {12, 13, 16}),  # gaps inside the fetch
+    (4, [7, 8, 10], {5, 6, 9}),  # both
+    (4, [5, 6, 7], set()),
+    (None, [3, 4, 6], {5}),  # the drain loop's rule: no gap after no read offset or 0
+    (0, [3, 4], set()),
+])
+async def test_the_gaps_a_fetch_leaves_are_the_offsets_no_record_has(
+    tmp_path: Path, read_offset: int | None, offsets: list[int], gaps: set[int]
+) -> None:
+    """Not the offset of the record after a gap: the commit would find it twice."""
+    consumer = await _consumer(tmp_path)
+    tp = TP(TOPIC, 3)
+    records = [ConsumerRecord(TOPIC, 3, offset, 0, 0, None, b"", None, 0, 0, [])
+               for offset in offsets]
+    await consumer._add_gaps(tp, read_offset, records)
+    assert {o for interval in consumer._gap[tp] for o in range(interval.begin, interval.end)
+            } == gaps

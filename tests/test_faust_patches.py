@@ -63,6 +63,10 @@ CHECKED_SOURCES: dict[str, tuple[Callable[..., Any], str]] = {
     "mirrored per partition for a batch's messages": (Consumer.ack, "5fcf41cf45153475"),
     "reads the acknowledged offsets and gaps the batch's acknowledgement records":
         (Consumer._new_offset, "1d2c7ea89a7ad4f1"),
+    "called with the gap's last offset, its end inclusive (a gap ends at `offset - 1`)":
+        (Consumer._add_gap, "4df2573ded7c1c2c"),
+    "relied on to ask only whether any started message is unacknowledged (one per batch)":
+        (Consumer.wait_empty, "e4662fe24f094819"),
     "called, its fetch_max_wait_ms=1500 replaced":
         (AIOKafkaConsumerThread._create_worker_consumer, "c2701bfc3e6f6cad"),
     "overridden: run in the consumer's thread once aiokafka took the assignment":
