@@ -226,25 +226,21 @@ async def test_a_rocksdb_store_is_written_only_once_its_changelog_is_acknowledge
     for real: the outbox's producer is closed."""
     partition = 1
     kept, refused = _homed("DK", partition), _homed("DR", partition)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-
-    async def outbox() -> KafkaOutbox:
-        return KafkaOutbox(producer)
-
     async with _started_table(kafka_bootstrap, tmp_path, "rocksdb://") as (table, changelog):
         store = cast(Any, table.data)  # Faust's RocksDB store
         tp = TP(changelog, partition)
-        table.send_through(outbox)
-        await producer.start()
-        try:
+        async with _started_producer(kafka_bootstrap) as producer:
+
+            async def outbox() -> KafkaOutbox:
+                return KafkaOutbox(producer)
+
+            table.send_through(outbox)
             table.put_all(partition, [(kept, VALUE)])
             assert kept not in store  # not before Kafka acknowledged its changelog record
             assert table.get(kept) == VALUE  # the table's readers see it meanwhile
             await table.changelog_delivered()
             assert kept in store
             acknowledged = store.persisted_offset(tp)
-        finally:
-            await producer.stop()
         table.put_all(partition, [(refused, VALUE)])
         table.delete(kept)
         assert table.get(refused) == VALUE and table.get(kept) is None
@@ -258,3 +254,42 @@ async def test_a_rocksdb_store_is_written_only_once_its_changelog_is_acknowledge
     filed = _filed({p: path for p, path in paths.items() if Path(path).exists()},
                    store.offset_key)
     assert {p: keys for p, keys in filed.items() if keys} == {partition: [kept]}
+
+
+@asynccontextmanager
+async def _started_producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    """A producer of the test's own, closed on leaving the block."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        yield producer
+    finally:
+        await producer.stop()
+
+
+async def test_a_write_while_the_changelog_is_delivered_is_refused(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A write made while the changelog is being delivered (by a caller without the
+    runtime's lock) missed the records sent: taken in, it would reach the store without its
+    changelog record, or be dropped with the delivery's pending writes."""
+    refusals: list[str] = []
+    async with (_started_table(kafka_bootstrap, tmp_path) as (table, _),
+                _started_producer(kafka_bootstrap) as producer):
+
+        class WrittenMeanwhile(KafkaOutbox):
+            async def deliver_offsets(self) -> dict[tuple[str, int], int]:
+                try:
+                    table.put_all(0, [(b"meanwhile", VALUE)])
+                except RuntimeError as refused:
+                    refusals.append(str(refused))
+                return await super().deliver_offsets()
+
+        async def outbox() -> KafkaOutbox:
+            return WrittenMeanwhile(producer)
+
+        table.send_through(outbox)
+        table.put_all(0, [(b"before", VALUE)])
+        await table.changelog_delivered()
+        assert table.get(b"before") == VALUE and table.get(b"meanwhile") is None
+    assert len(refusals) == 1 and "while its changelog was being delivered" in refusals[0]
