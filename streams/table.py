@@ -109,7 +109,7 @@ class DossierTable(faust.Table[bytes, bytes]):
             self._queue(self.partition_for_key(key), key, None)
 
     def _refuse_while_delivering(self) -> None:
-        if self._delivering:  # it would be dropped with the delivery's pending operations
+        if self._delivering:  # it would miss the records being sent
             raise RuntimeError("the dossiers table was written while its changelog was "
                                "being delivered (a caller without the runtime's lock)")
 
