@@ -289,9 +289,10 @@ class WorkerRuntime:
         self.state.stage(dossier_id, effects.record)
 
     async def _deliver_then_save(self, outbox: Outbox) -> None:
-        """Deliver what the batch or scan caused, then write its records and await their
-        changelog records. A failed delivery saves nothing (its events are not
-        acknowledged, so they come again)."""
+        """Deliver what the batch or scan caused, then save its records: their changelog
+        records are awaited before the table's store is written (streams/table.py). A
+        failed delivery saves nothing (its events are not acknowledged, so they come
+        again)."""
         try:
             await outbox.deliver()
         except BaseException:
