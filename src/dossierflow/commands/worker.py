@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from dossierflow import config, logs
     from dossierflow.health import start_health_server
     from dossierflow.kafka import credentials_watch
-    from dossierflow.kafka.consumer import refusal_behind
+    from dossierflow.kafka.consumer import refusal_behind, topic_operation_of
     from dossierflow.kafka.preflight import check_rights
     from dossierflow.kafka.security import KafkaSecurity
     from dossierflow.kafka.topics import ensure_topics_waiting
@@ -81,8 +81,9 @@ def run(args: argparse.Namespace) -> int:
     except SystemExit as done:  # how Faust's worker always ends
         # A grant removed or a password changed while it ran: said as the start-up check
         # says it. crash_reason: mode's Service, why it stopped if it crashed.
-        refused = refusal_behind(faust_worker.crash_reason, settings.app_id,
-                                 topic_operation="read or write")
+        crash = faust_worker.crash_reason
+        refused = refusal_behind(crash, settings.app_id,
+                                 topic_operation=topic_operation_of(crash))
         if refused is not None:
             raise refused from None
         if done.code not in (0, None):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import traceback
+from pathlib import PurePath
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
@@ -83,6 +85,22 @@ def authorization_refused(
         named = exc.args[0] if exc.args else "(unnamed)"  # the topic, or a TopicPartition
         what = f"{topic_operation} the topic {getattr(named, 'topic', named)}"
     return not_authorized(KafkaSecurity.from_env(), what)
+
+
+def topic_operation_of(exc: BaseException | None) -> str:
+    """What a process that both reads and writes was doing with the topic Kafka refused in
+    `exc`: "read" when aiokafka's consumer raised it (a fetch, an offsets request), "write"
+    when its producer did, "read or write" when the traceback tells neither. The innermost
+    aiokafka frame decides."""
+    frames = traceback.walk_tb(exc.__traceback__ if exc is not None else None)
+    for frame, _ in reversed(list(frames)):
+        parts = PurePath(frame.f_code.co_filename).parts
+        if "aiokafka" in parts:
+            if "consumer" in parts:
+                return "read"
+            if "producer" in parts:
+                return "write"
+    return "read or write"
 
 
 def refusal_behind(exc: BaseException | None, group_id: str | None = None, *,
