@@ -109,7 +109,7 @@ class Watermark:
         """The message at `offset` of `partition` was read; `occurred_at` None for a
         malformed one (a dead letter)."""
         progress = self._partitions.get(partition)
-        if progress is None:  # not setdefault: a progress built per message costs as much
+        if progress is None:  # not setdefault: it would build a progress per message read
             progress = self._partitions[partition] = _PartitionProgress()
         if occurred_at is not None and (progress.latest is None or occurred_at > progress.latest):
             progress.latest = occurred_at
