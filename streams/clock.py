@@ -101,15 +101,16 @@ class EventTimeClock:
         self._batch_highwaters = self._ends.highwaters(self._owned or ())
 
     def read(self, partition: int, offset: int, occurred_at: datetime | None) -> bool:
+        now = self._monotonic()  # once: reading and moving on are the same instant
         if occurred_at is None:  # read all the same: on towards the partition's end
-            self.watermark.observe(partition, offset, None, self._monotonic())
+            self.watermark.observe(partition, offset, None, now)
             return False
         reached = self.watermark.value_for(partition)
         # Per event, not per batch: a later event of the same dossier in this batch must
         # not already be behind the clock when an earlier one is evaluated.
-        self.watermark.observe(partition, offset, occurred_at, self._monotonic())
+        self.watermark.observe(partition, offset, occurred_at, now)
         if self._owned is not None:
-            self.watermark.advance(self._batch_highwaters, self._monotonic())
+            self.watermark.advance(self._batch_highwaters, now)
         return reached is not None and occurred_at < reached
 
     def of(self, partition: int) -> datetime:

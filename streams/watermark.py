@@ -46,6 +46,11 @@ class _PartitionProgress:
     end_at_assignment: int | None = None
     clock: datetime | None = None
     """The clock of this partition's dossiers (see the module docstring)."""
+    released: bool = False
+    """As of the last `advance`: nothing left to read, it holds nothing back."""
+    hold: datetime | None = None
+    """As of the last `advance`, if not released: its latest less the out-of-orderness
+    bound (None: nothing of it read yet, it holds the clock where it is)."""
 
 
 @dataclass
@@ -103,7 +108,9 @@ class Watermark:
     ) -> None:
         """The message at `offset` of `partition` was read; `occurred_at` None for a
         malformed one (a dead letter)."""
-        progress = self._partitions.setdefault(partition, _PartitionProgress())
+        progress = self._partitions.get(partition)
+        if progress is None:  # not setdefault: it would build a progress per message read
+            progress = self._partitions[partition] = _PartitionProgress()
         if occurred_at is not None and (progress.latest is None or occurred_at > progress.latest):
             progress.latest = occurred_at
         progress.next_offset = offset + 1
@@ -111,35 +118,45 @@ class Watermark:
 
     def advance(self, highwaters: dict[int, int | None], now: float) -> datetime | None:
         """Recompute from the partitions' high-water marks, the watermark and the clock of
-        every partition; neither moves backwards."""
-        holding: dict[int, datetime] = {}
-        unknown: set[int] = set()  # partitions with more to read and nothing of it known yet
+        every partition; neither moves backwards. Called per event read (streams/clock.py):
+        one pass over the partitions, nothing allocated."""
+        unknown = False  # a partition with more to read and nothing of it known yet
+        smallest_hold: datetime | None = None
+        largest: datetime | None = None
         for partition, progress in self._partitions.items():
+            latest = progress.latest
+            if latest is not None and (largest is None or latest > largest):
+                largest = latest
             highwater = highwaters.get(partition)
             if highwater is None:
                 highwater = progress.end_at_assignment
             more_to_read = highwater is not None and progress.next_offset < highwater
-            if not more_to_read and now - progress.last_seen >= self.idle_after:
-                continue  # nothing left to read
-            if progress.latest is None:
-                unknown.add(partition)
-            else:
-                holding[partition] = progress.latest - self.out_of_orderness
-        candidate: datetime | None = None
-        if holding and not unknown:
-            candidate = min(holding.values())
-        elif not unknown:
-            candidate = max(
-                (p.latest for p in self._partitions.values() if p.latest is not None),
-                default=None,
+            progress.released = (
+                not more_to_read and now - progress.last_seen >= self.idle_after
             )
-        if candidate is not None and (self._value is None or candidate > self._value):
-            self._value = candidate
-        for partition, progress in self._partitions.items():
-            # Nothing of it read and more to read: none of its alerts is due yet.
-            own = None if partition in unknown else holding.get(partition, self._value)
-            if own is not None and self._value is not None:
-                own = min(own, self._value)
-                if progress.clock is None or own > progress.clock:
-                    progress.clock = own
-        return self._value
+            if progress.released:
+                continue  # nothing left to read
+            if latest is None:
+                unknown = True
+                progress.hold = None
+            else:
+                hold = progress.hold = latest - self.out_of_orderness
+                if smallest_hold is None or hold < smallest_hold:
+                    smallest_hold = hold
+        # Any holding partition: the smallest hold; none: the largest `occurred_at` seen.
+        candidate = None if unknown else (smallest_hold if smallest_hold is not None else largest)
+        value = self._value
+        if candidate is not None and (value is None or candidate > value):
+            value = self._value = candidate
+        if value is None:
+            return None
+        for progress in self._partitions.values():
+            if progress.released:
+                own = value
+            elif progress.hold is None:
+                continue  # nothing of it read and more to read: none of its alerts is due yet
+            else:
+                own = min(progress.hold, value)
+            if progress.clock is None or own > progress.clock:
+                progress.clock = own
+        return value

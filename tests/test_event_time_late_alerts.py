@@ -52,3 +52,22 @@ async def test_a_scan_before_a_late_event_publishes_an_alert_its_full_history_do
     assert datetime(2026, 3, 7, 9, tzinfo=VN) - timedelta(days=1) > AT_RISK
     assert with_scan == {"A AT_RISK"}, "published by the scan, then contradicted"
     assert without_scan == set(), "the full history resolves A before its AT_RISK instant"
+
+
+async def test_an_event_behind_one_read_earlier_in_the_same_batch_is_late() -> None:
+    # The clock moves per event read, not per batch (streams/clock.py): the third event,
+    # a day and more behind the second in the same batch, is behind its partition's clock.
+    clock = EventTimeClock(
+        Watermark(idle_after=10.0, out_of_orderness=timedelta(days=1)),
+        MemoryEnds({0: 4}), Monotonic(),
+    )
+    await clock.follow(frozenset({0}), starts={0: 0}, seen={})
+    clock.start_batch()
+    occurred = [datetime(2026, 3, 2, 8, tzinfo=VN), datetime(2026, 3, 7, 9, tzinfo=VN),
+                datetime(2026, 3, 5, 9, tzinfo=VN)]
+    late = []
+    for offset, at in enumerate(occurred):
+        late.append(clock.read(0, offset, at))
+        if offset == 1:
+            assert clock.of(0) == datetime(2026, 3, 6, 9, tzinfo=VN)
+    assert late == [False, False, True]
