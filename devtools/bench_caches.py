@@ -110,7 +110,7 @@ def main() -> None:
     print(f"both caches ({folds} folds, {records} records): {mib(both)}, "
           f"{both / max(folds, records, 1):,.0f} bytes a dossier")
     print(f"the decoded records alone (the folds kept): {mib(records_alone)}")
-    print(f"with the {leaving} closed dossiers noted to leave (their histories): {mib(kept)}, "
+    print(f"with the {leaving} closed dossiers noted to leave (their notes): {mib(kept)}, "
           f"{kept / max(folds, records, leaving, 1):,.0f} bytes a dossier")
 
 

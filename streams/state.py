@@ -40,7 +40,7 @@ from dossierflow.schemas.event import DossierEvent
 DOSSIERS_KEPT = 100_000
 """Dossiers whose last fold the processor keeps, and whose record `DossierState` keeps
 decoded, unless told otherwise (`WorkerSettings.dossiers_kept`), and of closed dossiers noted
-to leave: about 420 MiB once all are full (`devtools/bench_caches.py`), and a
+to leave: about 410 MiB once all are full (`devtools/bench_caches.py`), and a
 backlog of 65,000 dossiers received in 20 days re-folds no history where 20,000 re-folded a
 quarter of its events (docs/benchmarks.md, *The rules per event*)."""
 
