@@ -10,11 +10,15 @@ synthetic events by default), one after the other:
       applied batch to its last (the CreateTimes of its facts), its CPU read from /proc
       meanwhile by this process (devtools/bench_window.py); its /metrics page is scraped
       once a second only to know when it is done, and what a scrape costs it is printed;
-  (a2) scale-out: two `dossierflow worker --event-time` of one group, started together, on a
-      second copy of the topic (the same events, keys and partitions; the first to join
-      own broker has Kafka's default group.initial.rebalance.delay.ms, 3 s, as production
-      does, so both are assigned at once): their rate against (a)'s (goal ≥ 1.7×), also
-      from when both hold their partitions, and their alerts against (a)'s, id for id;
+  (a02) the anchor of the scale-out: two empty agents of one group, started together, on a
+      second copy of the topic (the same events, keys and partitions), first→last event
+      over both: Faust's own scale-out on this machine, against (a0);
+  (a2) scale-out: two `dossierflow worker --event-time` of one group, started together, on
+      that copy (the bench's own broker has Kafka's default
+      group.initial.rebalance.delay.ms, 3 s, as production does, so both are assigned at
+      once): their rate against (a)'s (goal ≥ 1.7×) and against Faust's own scale-out
+      (a02), also from when both hold their partitions, and their alerts against (a)'s,
+      id for id;
       (a) and (a2) print each worker's wait for its first event and CPU, and the CPU the
       broker, this process and the machine's other processes took meanwhile;
   (b) raw consumption of the same topic by a bare aiokafka `getmany` loop;
@@ -35,6 +39,7 @@ all day (as in tests/test_worker.py):
     .venv/bin/python -m devtools.bench_pipeline --skip-throughput --busy-core  # one core taken
     .venv/bin/python -m devtools.bench_pipeline --bootstrap 127.0.0.1:9092 --events 50000
     DOSSIERFLOW_BATCH_SIZE=2000 .venv/bin/python -m devtools.bench_pipeline   # worker knobs
+    DOSSIERFLOW_STANDBY_REPLICAS=0 .venv/bin/python -m devtools.bench_pipeline --skip-live
     .venv/bin/python -m devtools.bench_pipeline --py-spy /tmp/worker.svg      # profile (a)
 
 Goals (issue 21): the worker ≥ 1.0× the empty agent, two workers ≥ 1.7× one, p99 ≤ 200 ms
@@ -81,6 +86,7 @@ from dossierflow.kafka.local_broker import (
     kafka_home,
 )
 from dossierflow.simulate import generate_events
+from dossierflow.streams.settings import WorkerSettings
 
 console = Console(stderr=True)
 _encode = msgspec.json.Encoder().encode
@@ -335,6 +341,37 @@ def empty_agent(bootstrap: str, topic: str, count: int, timeout: float) -> tuple
     return float(figures["seconds"]), float(figures["cpu_seconds"])
 
 
+def empty_agents(bootstrap: str, topic: str, count: int, agents: int,
+                 timeout: float) -> dict[str, Any]:
+    """(a02), Faust's own scale-out: `agents` empty agents of one group, started together,
+    reading `topic` (devtools/empty_agent.py with a GROUP). Their rate is the events over
+    the window from the first agent's first event to the last one's last, as (a2)'s is."""
+    group = f"empty-agents-{uuid.uuid4().hex[:8]}"
+    command = [sys.executable, "-m", "devtools.empty_agent", bootstrap, topic, str(count),
+               group]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True) for _ in range(agents)]
+    members = []
+    for proc in procs:
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for other in procs:
+                other.kill()
+            raise RuntimeError(f"the empty agents did not finish in {timeout} s") from None
+        lines = re.findall(r'\{"events": .*?\}', out)
+        if proc.returncode != 0 or not lines:
+            raise RuntimeError(f"an empty agent failed ({proc.returncode}):\n{out[-2000:]}")
+        members.append(json.loads(lines[-1]))
+    events = sum(int(m["events"]) for m in members)
+    if events != count:
+        raise RuntimeError(f"the empty agents read {events} of {count} events: {members}")
+    window = max(m["last"] for m in members) - min(m["first"] for m in members)
+    return {"rate": events / window, "seconds": window,
+            "events_each": [int(m["events"]) for m in members],
+            "cpu_s": sum(float(m["cpu_seconds"]) for m in members)}
+
+
 SETTLE_SECONDS = 3.0
 """Once a worker's event-time clock shows the history's end, the timer scans that follow
 may still publish (at most TIMER_SCAN_LIMIT dossiers each), and the other workers' clocks
@@ -577,6 +614,18 @@ def where_cpu_went(a: dict[str, Any]) -> str:
             f"broker {a['broker_cpu_s']:.1f}, this bench {a['bench_cpu_s']:.1f}, "
             f"other processes {others:.1f}; machine busy {a['machine_cpu_s']:.1f} of "
             f"{(os.cpu_count() or 1) * a['processing_s']:.1f} CPU-s")
+
+
+def machine_bound(one: dict[str, Any], group: dict[str, Any]) -> dict[str, float]:
+    """What the workers of `group` could do at most on this machine: the cores the broker,
+    the bench and the other processes left them over its window, each CPU-second at the
+    rate of the single worker `one` (the broker runs on the same two cores here, and the
+    workers' outputs are most of its work)."""
+    window = group["processing_s"]
+    cores = (os.cpu_count() or 1) - (group["machine_cpu_s"] - group["cpu_s"]) / window
+    per_cpu = one["events"] / one["cpu_s"]
+    return {"cores": cores, "per_cpu": per_cpu, "rate": cores * per_cpu,
+            "ratio": cores * per_cpu / one["rate"]}
 
 
 def worker_line(what: str, a: dict[str, Any], goal: str, anchor: str,
@@ -876,6 +925,17 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
             scaled = WorkerTopics(bootstrap, f"scale{uuid.uuid4().hex[:6]}", args.partitions)
             scaled.create()
             asyncio.run(produce_synthetic(bootstrap, scaled.events, n, args.seed))
+            faust_out = empty_agents(bootstrap, scaled.events, n, args.workers,
+                                     args.worker_timeout)
+            results.data["empty_agents"] = faust_out
+            results.add(
+                f"(a02) {args.workers} empty Faust agents, one group",
+                f"{faust_out['rate']:,.0f} ev/s", "anchor of (a2)",
+                f"{faust_out['rate'] / anchor:.2f}× one empty agent: Faust's own scale-out "
+                f"on this machine; first→last event {faust_out['seconds']:.2f} s, events "
+                f"each {', '.join(f'{e:,}' for e in faust_out['events_each'])}; CPU "
+                f"{faust_out['cpu_s']:.1f} s = {n / faust_out['cpu_s']:,.0f} ev per CPU-s",
+            )
             two = worker_throughput(bootstrap, scaled, n, tmp / "worker-a2", None,
                                     args.worker_timeout, end, args.worker_prelude,
                                     workers=args.workers, broker=broker,
@@ -888,9 +948,14 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
                 "one": len(one_ids), "many": len(many_ids),
                 "only_one": sorted(one_ids[i] for i in only_one)[:20],
                 "only_many": sorted(many_ids[i] for i in only_many)[:20]}
-            worker_line(f"(a2) {args.workers} workers, one group", two,
-                        "≥ 1.7× (a)", f"{two['rate'] / a['rate']:.2f}× one worker",
-                        results)
+            standbys = WorkerSettings.from_env().standby_replicas
+            worker_line(f"(a2) {args.workers} workers, one group, DOSSIERFLOW_STANDBY_REPLICAS"
+                        f"={standbys}", two,
+                        "≥ 1.7× (a)",
+                        f"{two['rate'] / a['rate']:.2f}× one worker, against Faust's own "
+                        f"{faust_out['rate'] / anchor:.2f}× (a02): "
+                        f"{two['rate'] / a['rate'] / (faust_out['rate'] / anchor):.2f}× "
+                        "Faust's scale-out", results)
             results.add(
                 "    once every worker holds its partitions",
                 f"{two['all_hold_rate'] / a['all_hold_rate']:.2f}× one worker", "",
@@ -898,6 +963,15 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
                 f"{two['all_hold_s']:.1f} vs {a['all_hold_s']:.1f} s; the workers' CPU then "
                 f"{two['cpu_all_hold_s'] / two['all_hold_s']:.0%} vs "
                 f"{a['cpu_all_hold_s'] / a['all_hold_s']:.0%} of a core",
+            )
+            bound = machine_bound(a, two)
+            results.add(
+                "    the cores left to the workers",
+                f"at most {bound['ratio']:.2f}× one worker", "",
+                f"{bound['cores']:.2f} of {os.cpu_count()} cores once the broker, this bench "
+                f"and other processes had theirs over (a2)'s window; at (a)'s "
+                f"{bound['per_cpu']:,.0f} ev per CPU-s, {bound['rate']:,.0f} ev/s: (a2) "
+                f"reached {two['rate'] / bound['rate']:.0%} of that",
             )
             # An alert published by one group only was contradicted there (a late event,
             # beyond the out-of-orderness bound, came after the clock had passed its instant):

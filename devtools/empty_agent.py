@@ -4,7 +4,15 @@
 and reading the topic from its start need), as a process of its own, reading `count`
 events of `topic`; it prints a JSON line with its first→last event seconds (wall and CPU) and exits.
 
-    python -m devtools.empty_agent BOOTSTRAP TOPIC COUNT
+With a GROUP, the anchor of the scale-out: several such agents share that application id
+(one consumer group), so none knows how many events it will get. Each notes the wall time
+(`time.time()`, comparable between processes) of its first and latest event, and leaves
+once it has read nothing for IDLE_SECONDS after reading something, printing both, its event
+count and its CPU up to the last check that saw it read (at most CHECK_SECONDS after its
+last event). The one call per event is all that differs from the agent alone: about 0.05 µs
+on the agent's ~100 µs an event.
+
+    python -m devtools.empty_agent BOOTSTRAP TOPIC COUNT [GROUP]
 """
 
 from __future__ import annotations
@@ -18,11 +26,15 @@ import uuid
 
 import faust
 
+IDLE_SECONDS = 3.0
+CHECK_SECONDS = 0.2
+
 
 def main() -> None:
     bootstrap, topic_name, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    group = sys.argv[4] if len(sys.argv) > 4 else None
     app = faust.App(
-        f"empty-agent-{uuid.uuid4().hex[:8]}",
+        group or f"empty-agent-{uuid.uuid4().hex[:8]}",
         broker=f"kafka://{bootstrap}",
         store="memory://",
         datadir=tempfile.mkdtemp(prefix="empty-agent-"),
@@ -33,18 +45,42 @@ def main() -> None:
     seen = 0
     first = cpu_first = 0.0
 
-    @app.agent(topic)
-    async def empty(stream: faust.StreamT[bytes]) -> None:
-        nonlocal seen, first, cpu_first
-        async for _ in stream:
-            if not seen:
-                first, cpu_first = time.monotonic(), time.process_time()
-            seen += 1  # the count alone: the issue's agent is `pass`
-            if seen >= count:
-                print(json.dumps({"events": seen, "seconds": time.monotonic() - first,
-                                  "cpu_seconds": time.process_time() - cpu_first}),
-                      flush=True)
-                os._exit(0)
+    def report(figures: dict[str, float]) -> None:
+        print(json.dumps({"events": seen, **figures}), flush=True)
+        os._exit(0)
+
+    if group is None:
+        @app.agent(topic)
+        async def empty(stream: faust.StreamT[bytes]) -> None:
+            nonlocal seen, first, cpu_first
+            async for _ in stream:
+                if not seen:
+                    first, cpu_first = time.monotonic(), time.process_time()
+                seen += 1  # the count alone: the issue's agent is `pass`
+                if seen >= count:
+                    report({"seconds": time.monotonic() - first,
+                            "cpu_seconds": time.process_time() - cpu_first})
+    else:
+        latest = 0.0
+        checked, cpu_checked = 0, 0.0
+
+        @app.agent(topic)
+        async def empty_member(stream: faust.StreamT[bytes]) -> None:
+            nonlocal seen, first, latest, cpu_first
+            async for _ in stream:
+                latest = time.time()
+                if not seen:
+                    first, cpu_first = latest, time.process_time()
+                seen += 1
+
+        async def leave_when_idle() -> None:
+            nonlocal checked, cpu_checked
+            if seen != checked:
+                checked, cpu_checked = seen, time.process_time()
+            elif seen and time.time() - latest > IDLE_SECONDS:
+                report({"first": first, "last": latest, "cpu_seconds": cpu_checked - cpu_first})
+
+        app.timer(CHECK_SECONDS)(leave_when_idle)
 
     sys.argv[1:] = ["worker", "--loglevel", "warn", "--without-web"]
     app.main()

@@ -31,6 +31,8 @@ def app_settings(settings: WorkerSettings, credentials: Any) -> dict[str, Any]:
         "broker_session_timeout": settings.session_timeout,
         # Kafka's rule of thumb: three heartbeats or more per session timeout.
         "broker_heartbeat_interval": settings.session_timeout / 4,
+        # Faust's default, 1: each worker keeps a warm copy of another's partitions.
+        "table_standby_replicas": settings.standby_replicas,
         # --- fixed ---
         # The changelog topic Faust creates: one replica, as the development broker has;
         # a production cluster's default replication is set on the broker.

@@ -83,6 +83,14 @@ class WorkerSettings:
         10.0, "seconds before the group gives a silent (crashed) worker's partitions to another",
         minimum=1,
     )
+    standby_replicas: int = setting(
+        1,
+        "warm copies of each table partition that the group's other workers keep (Faust's "
+        "table_standby_replicas): a failed worker's partitions resume from one without "
+        "reading their whole changelog; keeping one costs the worker that keeps it about a "
+        "fifth of its CPU while the group catches up history (docs/operations.md, Scaling)",
+        minimum=0,
+    )
     catalog: Path | None = config.catalog_setting()
     max_event_bytes: int = setting(MAX_EVENT_BYTES, "largest event accepted, in bytes",
                                    minimum=1)
