@@ -953,10 +953,11 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
             faust_out = empty_agents(bootstrap, scaled.events, n, args.workers,
                                      args.worker_timeout, tmp / "empty-agents")
             results.data["empty_agents"] = faust_out
+            faust_scale = faust_out["rate"] / anchor
             results.add(
                 f"(a02) {args.workers} empty Faust agents, one group",
                 f"{faust_out['rate']:,.0f} ev/s", "anchor of (a2)",
-                f"{faust_out['rate'] / anchor:.2f}× one empty agent: Faust's own scale-out "
+                f"{faust_scale:.2f}× one empty agent: Faust's own scale-out "
                 f"on this machine; first→last event {faust_out['seconds']:.2f} s, events "
                 f"each {', '.join(f'{e:,}' for e in faust_out['events_each'])}; CPU "
                 f"{faust_out['cpu_s']:.1f} s = {n / faust_out['cpu_s']:,.0f} ev per CPU-s",
@@ -978,8 +979,8 @@ def run(args: argparse.Namespace, bootstrap: str, tmp: Path, results: Results) -
             worker_line(f"(a2) {args.workers} workers, one group, standby {standbys}", two,
                         "≥ 1.7× (a)",
                         f"{two['rate'] / a['rate']:.2f}× one worker, against Faust's own "
-                        f"{faust_out['rate'] / anchor:.2f}× (a02): "
-                        f"{two['rate'] / a['rate'] / (faust_out['rate'] / anchor):.2f}× "
+                        f"{faust_scale:.2f}× (a02): "
+                        f"{two['rate'] / a['rate'] / faust_scale:.2f}× "
                         "Faust's scale-out", results)
             results.add(
                 "    once every worker holds its partitions",
